@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT OR GPL-2.0 */
+/*
+ * netwho_abi.h: every structure shared between the BPF programs and Rust.
+ *
+ * The Rust mirror is crates/bpf/src/abi.rs; both sides assert the sizes below.
+ * Change a struct here and there in the same commit, and rebuild the object
+ * with scripts/build-bpf. All integers are host byte order unless a field
+ * says otherwise; addresses are 16 bytes, IPv4 stored IPv4-mapped
+ * (::ffff:a.b.c.d) so that a dual-stack socket and a plain IPv4 socket give
+ * the same key. Every type is prefixed netwho_ (vmlinux.h has `struct key`).
+ */
+#ifndef NETWHO_ABI_H
+#define NETWHO_ABI_H
+
+#define NETWHO_ADDR_LEN 16
+#define NETWHO_COMM_LEN 16
+#define NETWHO_PATH_LEN 256
+#define NETWHO_ARGS_LEN 1024
+
+/* Ring buffer event kinds (netwho_event_header.kind). */
+#define NETWHO_EV_FLOW_OPEN 1
+#define NETWHO_EV_SOCK_STATE 2
+#define NETWHO_EV_INBOUND 3
+#define NETWHO_EV_EXEC 4
+#define NETWHO_EV_FORK 5
+#define NETWHO_EV_EXIT 6
+
+/* netwho_flow_open.origin: what created the flow entry. */
+#define NETWHO_ORIGIN_SEND 1
+#define NETWHO_ORIGIN_RECV 2
+#define NETWHO_ORIGIN_CONNECT 3
+
+/* Direction of a flow: who initiated it. */
+#define NETWHO_DIR_UNKNOWN 0
+#define NETWHO_DIR_OUTBOUND 1
+#define NETWHO_DIR_INBOUND 2
+
+/* netwho_sock_state.new_state beyond the kernel's TCP states (1..12). */
+#define NETWHO_STATE_RELEASED 255
+
+/* netwho_sk_info.flags */
+#define NETWHO_SK_HOOKED 0x1      /* storage created at cgroup/sock_create */
+#define NETWHO_SK_OUTBOUND 0x2    /* TCP: this socket called connect() */
+#define NETWHO_SK_INBOUND 0x4     /* TCP: child of a listener */
+#define NETWHO_SK_CLOSED 0x8      /* TCP_CLOSE reached or socket released */
+#define NETWHO_SK_FLOW_SEEN 0x10  /* at least one flow entry exists or existed */
+#define NETWHO_SK_LAST_REMOTE 0x20 /* last_raddr/last_rport are valid */
+
+/* Per-CPU statistics (index into nw_stats). */
+#define NETWHO_STAT_RINGBUF_DROPS 0
+#define NETWHO_STAT_FLOWS_FULL 1
+#define NETWHO_STAT_BYTES_LOST 2
+#define NETWHO_STAT_WIRE_FULL 3
+#define NETWHO_STAT_REMOTE_UNKNOWN 4
+#define NETWHO_STAT_WIRE_NO_SOCK 5
+#define NETWHO_STAT_STORAGE_FAIL 6
+#define NETWHO_STAT_PAYLOAD_CALLS 7
+#define NETWHO_STAT_PACKETS 8
+#define NETWHO_STAT_WIRE_AFTER_CLOSE 9
+#define NETWHO_STAT_WIRE_HANDSHAKE 10
+#define NETWHO_STAT_MAX 16
+
+/* Key of nw_flows: one entry per (process, socket, remote). */
+struct netwho_flow_key {
+	__u64 cookie;                 /* bpf_get_socket_cookie() */
+	__u32 tgid;                   /* owner: the process that sent/received */
+	__u16 rport;                  /* 0 for ICMP, raw and packet sockets */
+	__u16 _pad;
+	__u8 raddr[NETWHO_ADDR_LEN];
+};
+
+/* Value of nw_flows: exact payload, the sum of send()/recv() returns. */
+struct netwho_flow_counters {
+	__u64 bytes_sent;
+	__u64 bytes_recv;
+	__u64 sends;                  /* successful send calls */
+	__u64 recvs;                  /* successful recv calls */
+	__u64 last_ns;                /* CLOCK_BOOTTIME of the last payload call */
+};
+
+/* Key of nw_wire: one entry per (socket, remote). */
+struct netwho_wire_key {
+	__u64 cookie;
+	__u16 rport;
+	__u16 _pad[3];
+	__u8 raddr[NETWHO_ADDR_LEN];
+};
+
+/* Value of nw_wire: L3 bytes and packets seen by cgroup_skb. */
+struct netwho_wire_counters {
+	__u64 bytes_sent;
+	__u64 bytes_recv;
+	__u64 packets_sent;
+	__u64 packets_recv;
+	__u64 last_ns;
+	__u8 laddr[NETWHO_ADDR_LEN];  /* local address seen on the packets */
+	__u16 lport;
+	__u16 _pad[3];
+};
+
+/* SK_STORAGE value: who created the socket, and what we learnt of it. */
+struct netwho_sk_info {
+	__u32 owner_tgid;             /* creator at sock_create, 0 if unknown */
+	__u32 owner_uid;
+	__u32 owner_gid;
+	__u32 flags;                  /* NETWHO_SK_* */
+	__u64 owner_cgroup;
+	__u64 created_ns;
+	__u8 last_raddr[NETWHO_ADDR_LEN]; /* datagram sockets: last egress remote */
+	__u16 last_rport;
+	__u16 _pad[3];
+};
+
+/* Per-thread stash of a datagram's remote between the hook that knows it
+ * (cgroup/sendmsg*, skb_copy_datagram_iovec) and sock_{send,recv}_length. */
+struct netwho_stash {
+	__u64 cookie;                 /* 0: any socket */
+	__u8 raddr[NETWHO_ADDR_LEN];
+	__u8 laddr[NETWHO_ADDR_LEN];
+	__u16 rport;
+	__u16 lport;
+	__u32 _pad;
+};
+
+/* Addresses of a socket as this host sees them. */
+struct netwho_tuple {
+	__u8 laddr[NETWHO_ADDR_LEN];
+	__u8 raddr[NETWHO_ADDR_LEN];
+	__u16 lport;
+	__u16 rport;
+	__u16 family;                 /* AF_INET, AF_INET6, AF_PACKET */
+	__u16 protocol;               /* IPPROTO_* (packet sockets: 0) */
+	__u16 sock_type;              /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW */
+	__u8 state;                   /* sk_state */
+	__u8 _pad;
+	__u32 netns;                  /* network namespace inode */
+};
+
+struct netwho_event_header {
+	__u32 kind;                   /* NETWHO_EV_* */
+	__u32 _pad;
+	__u64 ts_ns;                  /* CLOCK_BOOTTIME */
+};
+
+/* A flow entry was created in nw_flows (process context: the owner is
+ * the current task). */
+struct netwho_flow_open {
+	struct netwho_event_header hdr;
+	struct netwho_flow_key key;
+	struct netwho_tuple tuple;
+	__u64 proc_start_ns;          /* group leader's start_boottime */
+	__u64 cgroup_id;
+	__u32 uid;                    /* effective uid/gid of the caller */
+	__u32 gid;
+	__u8 origin;                  /* NETWHO_ORIGIN_* */
+	__u8 direction;               /* NETWHO_DIR_* */
+	__u8 sk_flags;                /* low byte of netwho_sk_info.flags, 0 if none */
+	__u8 _pad[5];
+	char comm[NETWHO_COMM_LEN];   /* group leader's comm */
+};
+
+/* A TCP state change worth knowing (ESTABLISHED, CLOSE) or the release of
+ * a non-TCP socket (new_state = NETWHO_STATE_RELEASED). */
+struct netwho_sock_state {
+	struct netwho_event_header hdr;
+	__u64 cookie;
+	struct netwho_tuple tuple;
+	__u8 old_state;
+	__u8 new_state;
+	__u8 _pad[6];
+};
+
+/* An inbound TCP connection reached ESTABLISHED (softirq: no process yet).
+ * The owner fields come from the listener's storage. */
+struct netwho_inbound {
+	struct netwho_event_header hdr;
+	__u64 cookie;
+	struct netwho_tuple tuple;
+	__u32 owner_tgid;
+	__u32 owner_uid;
+	__u32 owner_gid;
+	__u32 _pad;
+	__u64 owner_cgroup;
+};
+
+struct netwho_exec {
+	struct netwho_event_header hdr;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u64 start_ns;
+	__u64 parent_start_ns;
+	__u64 cgroup_id;
+	__u32 filename_len;           /* bytes copied, including the NUL */
+	__u32 args_len;               /* bytes of argv copied (NUL separated) */
+	__u32 args_truncated;         /* 1 if argv was longer than NETWHO_ARGS_LEN - 1 */
+	__u32 _pad;
+	char comm[NETWHO_COMM_LEN];
+	char filename[NETWHO_PATH_LEN];
+	char args[NETWHO_ARGS_LEN];
+};
+
+struct netwho_fork {
+	struct netwho_event_header hdr;
+	__u32 parent_tgid;
+	__u32 child_tgid;
+	__u64 parent_start_ns;
+	__u64 child_start_ns;
+	__u32 uid;
+	__u32 gid;
+	char comm[NETWHO_COMM_LEN];
+};
+
+struct netwho_exit {
+	struct netwho_event_header hdr;
+	__u32 tgid;
+	__u32 exit_code;
+	__u64 start_ns;
+};
+
+#define NETWHO_ASSERT_SIZE(t, n) _Static_assert(sizeof(struct t) == (n), #t " size changed: update abi.rs")
+NETWHO_ASSERT_SIZE(netwho_flow_key, 32);
+NETWHO_ASSERT_SIZE(netwho_flow_counters, 40);
+NETWHO_ASSERT_SIZE(netwho_wire_key, 32);
+NETWHO_ASSERT_SIZE(netwho_wire_counters, 64);
+NETWHO_ASSERT_SIZE(netwho_sk_info, 56);
+NETWHO_ASSERT_SIZE(netwho_stash, 48);
+NETWHO_ASSERT_SIZE(netwho_tuple, 48);
+NETWHO_ASSERT_SIZE(netwho_event_header, 16);
+NETWHO_ASSERT_SIZE(netwho_flow_open, 144);
+NETWHO_ASSERT_SIZE(netwho_sock_state, 80);
+NETWHO_ASSERT_SIZE(netwho_inbound, 96);
+NETWHO_ASSERT_SIZE(netwho_exec, 1368);
+NETWHO_ASSERT_SIZE(netwho_fork, 64);
+NETWHO_ASSERT_SIZE(netwho_exit, 32);
+
+#endif /* NETWHO_ABI_H */

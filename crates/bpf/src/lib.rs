@@ -1,0 +1,85 @@
+//! netwho's kernel programs, as data.
+//!
+//! Place in the pipeline: the bottom. `c/netwho.bpf.c` is compiled by
+//! `scripts/build-bpf` (pinned clang) into `netwho.bpf.o`, which is committed
+//! and embedded here, so `cargo build` needs neither clang nor root. The
+//! `sensor` crate loads [`OBJECT`] with aya and decodes what the programs
+//! write with the types in [`abi`], which mirror `include/netwho_abi.h`
+//! field for field (sizes asserted on both sides).
+
+pub mod abi;
+
+/// Bytes aligned to 8, as the ELF parser wants them.
+#[repr(C, align(8))]
+struct Aligned<B: ?Sized>(B);
+
+static OBJECT_ALIGNED: &Aligned<[u8]> = &Aligned(*include_bytes!("../netwho.bpf.o"));
+
+/// The stripped BPF object (ELF, with BTF and BTF.ext for CO-RE).
+pub static OBJECT: &[u8] = &OBJECT_ALIGNED.0;
+
+/// Names of the programs in [`OBJECT`] and the hook each attaches to.
+pub mod programs {
+    pub const SOCK_SEND: &str = "nw_sock_send";
+    pub const SOCK_RECV: &str = "nw_sock_recv";
+    pub const DGRAM_COPY: &str = "nw_dgram_copy";
+    pub const SET_STATE: &str = "nw_set_state";
+    pub const SOCK_CREATE: &str = "nw_sock_create";
+    pub const SOCK_RELEASE: &str = "nw_sock_release";
+    pub const SENDMSG4: &str = "nw_sendmsg4";
+    pub const SENDMSG6: &str = "nw_sendmsg6";
+    pub const SKB_EGRESS: &str = "nw_skb_egress";
+    pub const SKB_INGRESS: &str = "nw_skb_ingress";
+    pub const EXEC: &str = "nw_exec";
+    pub const FORK: &str = "nw_fork";
+    pub const EXIT: &str = "nw_exit";
+}
+
+/// Names of the maps in [`OBJECT`].
+pub mod maps {
+    pub const SK: &str = "nw_sk";
+    pub const FLOWS: &str = "nw_flows";
+    pub const WIRE: &str = "nw_wire";
+    pub const EVENTS: &str = "nw_events";
+    pub const STATS: &str = "nw_stats";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_is_an_aligned_bpf_elf() {
+        assert_eq!(&OBJECT[..4], b"\x7fELF");
+        assert_eq!(OBJECT.as_ptr() as usize % 8, 0);
+        // e_machine at offset 18: EM_BPF = 247, little endian
+        assert_eq!(u16::from_le_bytes([OBJECT[18], OBJECT[19]]), 247);
+    }
+
+    #[test]
+    fn object_names_every_program_and_map() {
+        let text = String::from_utf8_lossy(OBJECT);
+        for name in [
+            programs::SOCK_SEND,
+            programs::SOCK_RECV,
+            programs::DGRAM_COPY,
+            programs::SET_STATE,
+            programs::SOCK_CREATE,
+            programs::SOCK_RELEASE,
+            programs::SENDMSG4,
+            programs::SENDMSG6,
+            programs::SKB_EGRESS,
+            programs::SKB_INGRESS,
+            programs::EXEC,
+            programs::FORK,
+            programs::EXIT,
+            maps::SK,
+            maps::FLOWS,
+            maps::WIRE,
+            maps::EVENTS,
+            maps::STATS,
+        ] {
+            assert!(text.contains(name), "{name} missing from the object");
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Addresses, protocols and TCP states, decoded from the kernel's numbers.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An address and port as this host sees them. IPv4-mapped IPv6 addresses
+/// (`::ffff:a.b.c.d`) are stored as IPv4: a dual-stack socket talking to an
+/// IPv4 peer is an IPv4 flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(addr: IpAddr, port: u16) -> Self {
+        Endpoint {
+            addr: normalize(addr),
+            port,
+        }
+    }
+
+    /// From the kernel's 16-byte form (IPv4 stored mapped).
+    pub fn from_kernel(addr: [u8; 16], port: u16) -> Self {
+        Endpoint::new(IpAddr::V6(Ipv6Addr::from(addr)), port)
+    }
+
+    /// No address and no port: unknown.
+    pub fn unspecified() -> Self {
+        Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+    }
+
+    /// The 16-byte kernel form, IPv4 mapped.
+    pub fn addr_bytes(&self) -> [u8; 16] {
+        match self.addr {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        }
+    }
+
+    pub fn family(&self) -> Family {
+        match self.addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    pub fn is_unspecified(&self) -> bool {
+        self.addr.is_unspecified()
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+fn normalize(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// Address family as records name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+    /// AF_PACKET: link-layer frames, no IP addresses.
+    Packet,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+            Family::Packet => "packet",
+        }
+    }
+}
+
+const AF_PACKET: u16 = 17;
+const SOCK_RAW: u16 = 3;
+
+/// Transport protocol of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    UdpLite,
+    Icmp,
+    Icmpv6,
+    Sctp,
+    Mptcp,
+    /// A raw IP socket (SOCK_RAW) for another protocol number.
+    Raw(u16),
+    /// Another protocol on a non-raw socket (named `ip-N`).
+    Other(u16),
+    /// AF_PACKET frames.
+    Packet,
+    /// Counters arrived for a flow whose open event was lost.
+    Unknown,
+}
+
+impl Proto {
+    /// From the socket's family, type and protocol number.
+    pub fn from_socket(family: u16, sock_type: u16, protocol: u16) -> Self {
+        if family == AF_PACKET {
+            return Proto::Packet;
+        }
+        match protocol {
+            6 => Proto::Tcp,
+            17 => Proto::Udp,
+            136 => Proto::UdpLite,
+            1 => Proto::Icmp,
+            58 => Proto::Icmpv6,
+            132 => Proto::Sctp,
+            262 => Proto::Mptcp,
+            n if sock_type == SOCK_RAW => Proto::Raw(n),
+            n => Proto::Other(n),
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Proto::Tcp => "tcp".into(),
+            Proto::Udp => "udp".into(),
+            Proto::UdpLite => "udplite".into(),
+            Proto::Icmp => "icmp".into(),
+            Proto::Icmpv6 => "icmpv6".into(),
+            Proto::Sctp => "sctp".into(),
+            Proto::Mptcp => "mptcp".into(),
+            Proto::Raw(_) => "raw".into(),
+            Proto::Other(n) => format!("ip-{n}"),
+            Proto::Packet => "packet".into(),
+            Proto::Unknown => "unknown".into(),
+        }
+    }
+
+    /// TCP-like: the flow has a state machine and ends at TCP_CLOSE.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Mptcp)
+    }
+}
+
+/// The kernel's TCP states (include/net/tcp_states.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TcpState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+}
+
+impl TryFrom<u8> for TcpState {
+    type Error = u8;
+
+    fn try_from(v: u8) -> Result<Self, u8> {
+        Ok(match v {
+            1 => TcpState::Established,
+            2 => TcpState::SynSent,
+            3 => TcpState::SynRecv,
+            4 => TcpState::FinWait1,
+            5 => TcpState::FinWait2,
+            6 => TcpState::TimeWait,
+            7 => TcpState::Close,
+            8 => TcpState::CloseWait,
+            9 => TcpState::LastAck,
+            10 => TcpState::Listen,
+            11 => TcpState::Closing,
+            12 => TcpState::NewSynRecv,
+            other => return Err(other),
+        })
+    }
+}
+
+impl TcpState {
+    /// The name `ss` and the kernel use.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+            TcpState::NewSynRecv => "NEW_SYN_RECV",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_addresses_are_ipv4() {
+        let mut b = [0u8; 16];
+        b[10] = 0xff;
+        b[11] = 0xff;
+        b[12..].copy_from_slice(&[10, 231, 0, 1]);
+        let e = Endpoint::from_kernel(b, 80);
+        assert_eq!(e.addr, IpAddr::V4(Ipv4Addr::new(10, 231, 0, 1)));
+        assert_eq!(e.family(), Family::Ipv4);
+        assert_eq!(e.addr_bytes(), b);
+        assert_eq!(e.to_string(), "10.231.0.1:80");
+    }
+
+    #[test]
+    fn ipv6_stays_ipv6() {
+        let a: Ipv6Addr = "fd00:231::2".parse().unwrap();
+        let e = Endpoint::from_kernel(a.octets(), 443);
+        assert_eq!(e.family(), Family::Ipv6);
+        assert_eq!(e.to_string(), "[fd00:231::2]:443");
+    }
+
+    #[test]
+    fn unspecified_in_both_forms() {
+        assert!(Endpoint::from_kernel([0; 16], 0).is_unspecified());
+        let mut mapped_zero = [0u8; 16];
+        mapped_zero[10] = 0xff;
+        mapped_zero[11] = 0xff;
+        assert!(Endpoint::from_kernel(mapped_zero, 0).is_unspecified());
+    }
+
+    #[test]
+    fn protocols_and_states_decode() {
+        assert_eq!(Proto::from_socket(2, 1, 6), Proto::Tcp);
+        assert_eq!(Proto::from_socket(10, 2, 17), Proto::Udp);
+        assert_eq!(Proto::from_socket(2, 2, 1), Proto::Icmp);
+        assert_eq!(Proto::from_socket(2, 3, 253).name(), "raw");
+        assert_eq!(Proto::from_socket(17, 3, 0x0300), Proto::Packet);
+        assert_eq!(TcpState::try_from(1), Ok(TcpState::Established));
+        assert_eq!(TcpState::try_from(7).map(TcpState::name), Ok("CLOSE"));
+        assert_eq!(TcpState::try_from(99), Err(99));
+    }
+}

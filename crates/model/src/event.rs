@@ -1,0 +1,144 @@
+//! What sensors tell the model. Every event carries the kernel time it
+//! happened at; `FlowTable::apply` takes the current time separately.
+
+use crate::addr::{Endpoint, Proto, TcpState};
+use crate::flow::{Attribution, Direction, Payload, Wire};
+use crate::ids::{KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
+use crate::proc::ProcInfo;
+
+/// A socket's kind and addresses, as the kernel reported them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketTuple {
+    pub proto: Proto,
+    pub local: Endpoint,
+    pub remote: Endpoint,
+    /// TCP only.
+    pub tcp_state: Option<TcpState>,
+    /// Network namespace inode.
+    pub netns: u32,
+    /// AF_PACKET socket (no IP addresses).
+    pub packet: bool,
+}
+
+/// The kernel created a flow entry for (process, socket, remote): the first
+/// payload in either direction, or a TCP connect().
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowOpen {
+    pub key: KernelKey,
+    pub proc: ProcKey,
+    pub at: MonoNs,
+    pub tuple: SocketTuple,
+    pub direction: Direction,
+    /// The process's comm when the flow opened (it can be renamed later).
+    pub comm: String,
+    /// Effective uid and gid of the caller.
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
+    pub attribution: Attribution,
+}
+
+/// A TCP socket changed state (the model uses ESTABLISHED: the local port
+/// of an outbound connection is final then).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SockState {
+    pub cookie: SockCookie,
+    pub tuple: SocketTuple,
+    pub state: TcpState,
+    pub at: MonoNs,
+}
+
+/// An inbound TCP connection completed its handshake. No process has
+/// touched it yet; the owner fields are the listener's creator, used only if
+/// no process ever reads or writes the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inbound {
+    pub cookie: SockCookie,
+    pub tuple: SocketTuple,
+    pub owner_tgid: u32,
+    pub owner_uid: u32,
+    pub owner_gid: u32,
+    pub owner_cgroup: u64,
+    pub at: MonoNs,
+}
+
+/// A process called execve().
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcExec {
+    pub proc: ProcKey,
+    pub ppid: u32,
+    pub parent: Option<ProcKey>,
+    pub comm: String,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
+    pub at: MonoNs,
+}
+
+/// A new process (not a thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcFork {
+    pub parent: ProcKey,
+    pub child: ProcKey,
+    pub comm: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub at: MonoNs,
+}
+
+/// A socket that existed before netwho started, found by sock_diag, with
+/// the processes holding a descriptor to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingSocket {
+    pub cookie: SockCookie,
+    pub tuple: SocketTuple,
+    pub holders: Vec<u32>,
+    pub direction: Direction,
+    pub at: MonoNs,
+}
+
+/// Everything a sensor reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SensorEvent {
+    FlowOpen(FlowOpen),
+    SockState(SockState),
+    Inbound(Inbound),
+    /// A socket is gone (TCP_CLOSE, or release of a datagram socket) and the
+    /// sensor has already delivered the final counters of its flows.
+    SockClosed {
+        cookie: SockCookie,
+        at: MonoNs,
+    },
+    /// Cumulative payload of one kernel flow entry.
+    Counters {
+        key: KernelKey,
+        payload: Payload,
+        last: MonoNs,
+    },
+    /// Cumulative wire counters of one (socket, remote), and the local
+    /// address the packets carried.
+    Wire {
+        key: WireKey,
+        wire: Wire,
+        local: Endpoint,
+    },
+    /// A datagram flow idle past the timeout; its final counters were
+    /// delivered. Traffic after this opens a new flow.
+    FlowIdle {
+        key: KernelKey,
+        at: MonoNs,
+    },
+    Exec(ProcExec),
+    Fork(ProcFork),
+    /// The last thread of a process exited; the sensor has delivered the
+    /// final counters of its flows.
+    Exit {
+        proc: ProcKey,
+        at: MonoNs,
+    },
+    /// A process read from /proc (it predates netwho, or an event was lost).
+    ProcSnapshot(ProcInfo),
+    Existing(ExistingSocket),
+}

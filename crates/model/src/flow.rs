@@ -1,0 +1,159 @@
+//! A flow and what the model says about it.
+
+use crate::addr::{Endpoint, Proto, TcpState};
+use crate::ids::{FlowId, FlowKey, MonoNs};
+use crate::proc::ProcInfo;
+use std::sync::Arc;
+
+/// Exact application payload: the sum of what send()/recv() returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Payload {
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+}
+
+/// L3 bytes and packets (IP and transport headers included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wire {
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+    pub packets_sent: u64,
+    pub packets_recv: u64,
+}
+
+impl Wire {
+    pub fn saturating_sub(self, o: Wire) -> Wire {
+        Wire {
+            bytes_sent: self.bytes_sent.saturating_sub(o.bytes_sent),
+            bytes_recv: self.bytes_recv.saturating_sub(o.bytes_recv),
+            packets_sent: self.packets_sent.saturating_sub(o.packets_sent),
+            packets_recv: self.packets_recv.saturating_sub(o.packets_recv),
+        }
+    }
+
+    pub fn saturating_add(self, o: Wire) -> Wire {
+        Wire {
+            bytes_sent: self.bytes_sent.saturating_add(o.bytes_sent),
+            bytes_recv: self.bytes_recv.saturating_add(o.bytes_recv),
+            packets_sent: self.packets_sent.saturating_add(o.packets_sent),
+            packets_recv: self.packets_recv.saturating_add(o.packets_recv),
+        }
+    }
+}
+
+/// How the owner of a flow was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Attribution {
+    /// Kernel hooks in the caller's context: exact.
+    Ebpf,
+    /// The socket predates netwho: found by sock_diag and /proc/*/fd.
+    SockDiag,
+    Procfs,
+    Conntrack,
+    Unknown,
+}
+
+impl Attribution {
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribution::Ebpf => "ebpf",
+            Attribution::SockDiag => "sock_diag",
+            Attribution::Procfs => "procfs",
+            Attribution::Conntrack => "conntrack",
+            Attribution::Unknown => "unknown",
+        }
+    }
+}
+
+/// Who initiated the flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Outbound,
+    Inbound,
+    Unknown,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::Unknown => "unknown",
+        }
+    }
+}
+
+/// Why a flow ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// TCP_CLOSE or the release of a datagram socket.
+    SocketClosed,
+    /// The owning process exited (the socket may live on in another).
+    ProcessExit,
+    /// A datagram flow saw no traffic for the idle timeout.
+    Idle,
+}
+
+impl CloseReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::SocketClosed => "socket_closed",
+            CloseReason::ProcessExit => "process_exit",
+            CloseReason::Idle => "idle",
+        }
+    }
+}
+
+/// One (process, socket, remote) and everything known about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    pub key: FlowKey,
+    pub id: FlowId,
+    pub proto: Proto,
+    pub local: Endpoint,
+    pub remote: Endpoint,
+    pub packet: bool,
+    pub netns: u32,
+    pub direction: Direction,
+    pub tcp_state: Option<TcpState>,
+    pub opened: MonoNs,
+    pub closed: Option<MonoNs>,
+    pub close_reason: Option<CloseReason>,
+    /// comm when the flow opened.
+    pub comm: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
+    /// The process as it was when the flow opened.
+    pub proc: Arc<ProcInfo>,
+    pub payload: Payload,
+    pub wire: Wire,
+    pub attribution: Attribution,
+}
+
+impl Flow {
+    /// The state a record shows: the TCP state name, else the protocol.
+    pub fn state_name(&self) -> String {
+        match (self.closed, self.tcp_state) {
+            (Some(_), Some(_)) => TcpState::Close.name().to_string(),
+            (_, Some(s)) => s.name().to_string(),
+            (_, None) => self.proto.name(),
+        }
+    }
+}
+
+/// What the model tells the sinks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FlowEvent {
+    Opened(Flow),
+    Updated(Flow),
+    Closed(Flow),
+}
+
+impl FlowEvent {
+    pub fn flow(&self) -> &Flow {
+        match self {
+            FlowEvent::Opened(f) | FlowEvent::Updated(f) | FlowEvent::Closed(f) => f,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! netwho's flow model.
+//!
+//! Place in the pipeline: the middle, and pure. A sensor (eBPF, a fallback,
+//! or the replay of a recording) produces [`SensorEvent`]s; the pipeline
+//! passes each one with the current time to [`FlowTable::apply`], which
+//! answers with [`FlowEvent`]s (`Opened`, `Updated`, `Closed`) for the sinks.
+//! Nothing here does I/O, reads a clock or starts a thread: time is always
+//! an argument ([`MonoNs`], CLOCK_BOOTTIME nanoseconds), so a replayed
+//! recording yields exactly the flows of the live run, and every rule can be
+//! unit-tested with a fake clock.
+//!
+//! Identities are typed: a process is a [`ProcKey`] (tgid and start time),
+//! never a bare pid; a socket is a [`SockCookie`]; a flow is one
+//! (process, socket, remote) [`FlowKey`].
+
+mod addr;
+mod event;
+mod flow;
+mod ids;
+mod proc;
+pub mod record;
+mod table;
+pub mod time;
+pub mod top;
+mod wire;
+
+pub use addr::{Endpoint, Family, Proto, TcpState};
+pub use event::{
+    ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState, SocketTuple,
+};
+pub use flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
+pub use ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
+pub use proc::{ProcInfo, ProcSource, ProcTable};
+pub use table::{FlowTable, ModelStats, TableConfig};

@@ -1,0 +1,335 @@
+//! What is known of each process, by [`ProcKey`], with bounded memory.
+
+use crate::event::{ProcExec, ProcFork};
+use crate::ids::{MonoNs, ProcKey};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Where a process's details came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcSource {
+    /// Captured by the kernel at execve().
+    Exec,
+    /// A forked child that has not exec'd: the parent's image.
+    Fork,
+    /// Read from /proc (the process predates netwho).
+    Procfs,
+    /// Nothing known beyond what a flow event carried.
+    Unknown,
+}
+
+/// A process as netwho knows it. Shared by `Arc`: each flow keeps the
+/// version that was current when it opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcInfo {
+    pub key: ProcKey,
+    pub ppid: u32,
+    pub parent: Option<ProcKey>,
+    pub parent_comm: String,
+    pub comm: String,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
+    pub source: ProcSource,
+}
+
+impl ProcInfo {
+    /// A process we know only by key (and maybe a comm).
+    pub fn unknown(key: ProcKey, comm: &str, uid: u32, gid: u32) -> Self {
+        ProcInfo {
+            key,
+            ppid: 0,
+            parent: None,
+            parent_comm: String::new(),
+            comm: comm.to_string(),
+            exe: String::new(),
+            cmdline: Vec::new(),
+            uid,
+            gid,
+            cgroup_id: 0,
+            source: ProcSource::Unknown,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    info: Arc<ProcInfo>,
+    exited: Option<MonoNs>,
+}
+
+/// Processes by identity, plus which one currently holds each tgid.
+///
+/// Exited processes stay for `retention_ns` (late events may still name
+/// them), then go. If more than `max_entries` are tracked, the oldest exited
+/// ones go first; live ones are never evicted but counted.
+#[derive(Debug)]
+pub struct ProcTable {
+    procs: HashMap<ProcKey, Entry>,
+    live: HashMap<u32, ProcKey>,
+    exited: VecDeque<(MonoNs, ProcKey)>,
+    retention_ns: u64,
+    max_entries: usize,
+    /// Exited processes dropped early because the table was full.
+    pub evicted: u64,
+    /// Forks whose parent was unknown (child's exe and cmdline are empty).
+    pub unknown_parents: u64,
+}
+
+impl ProcTable {
+    pub fn new(retention_ns: u64, max_entries: usize) -> Self {
+        ProcTable {
+            procs: HashMap::new(),
+            live: HashMap::new(),
+            exited: VecDeque::new(),
+            retention_ns,
+            max_entries,
+            evicted: 0,
+            unknown_parents: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    pub fn get(&self, key: ProcKey) -> Option<&Arc<ProcInfo>> {
+        self.procs.get(&key).map(|e| &e.info)
+    }
+
+    pub fn contains(&self, key: ProcKey) -> bool {
+        self.procs.contains_key(&key)
+    }
+
+    /// The process currently holding `tgid`, if it is alive.
+    pub fn live(&self, tgid: u32) -> Option<&Arc<ProcInfo>> {
+        self.live.get(&tgid).and_then(|k| self.get(*k))
+    }
+
+    fn insert(&mut self, info: ProcInfo) -> Arc<ProcInfo> {
+        let key = info.key;
+        let info = Arc::new(info);
+        self.live.insert(key.tgid, key);
+        self.procs.insert(
+            key,
+            Entry {
+                info: Arc::clone(&info),
+                exited: None,
+            },
+        );
+        info
+    }
+
+    fn comm_of(&self, key: Option<ProcKey>) -> String {
+        key.and_then(|k| self.get(k))
+            .map(|p| p.comm.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn exec(&mut self, e: &ProcExec) -> Arc<ProcInfo> {
+        let parent_comm = self.comm_of(e.parent);
+        self.insert(ProcInfo {
+            key: e.proc,
+            ppid: e.ppid,
+            parent: e.parent,
+            parent_comm,
+            comm: e.comm.clone(),
+            exe: e.exe.clone(),
+            cmdline: e.cmdline.clone(),
+            uid: e.uid,
+            gid: e.gid,
+            cgroup_id: e.cgroup_id,
+            source: ProcSource::Exec,
+        })
+    }
+
+    pub fn fork(&mut self, f: &ProcFork) -> Arc<ProcInfo> {
+        let child = match self.get(f.parent) {
+            Some(p) => ProcInfo {
+                key: f.child,
+                ppid: f.parent.tgid,
+                parent: Some(f.parent),
+                parent_comm: p.comm.clone(),
+                comm: f.comm.clone(),
+                exe: p.exe.clone(),
+                cmdline: p.cmdline.clone(),
+                uid: f.uid,
+                gid: f.gid,
+                cgroup_id: p.cgroup_id,
+                source: ProcSource::Fork,
+            },
+            None => {
+                self.unknown_parents += 1;
+                ProcInfo {
+                    ppid: f.parent.tgid,
+                    parent: Some(f.parent),
+                    ..ProcInfo::unknown(f.child, &f.comm, f.uid, f.gid)
+                }
+            }
+        };
+        self.insert(child)
+    }
+
+    /// A process read from /proc. An entry built from kernel events wins:
+    /// it was captured at the moment, /proc is read later.
+    pub fn snapshot(&mut self, info: ProcInfo) -> Arc<ProcInfo> {
+        if let Some(e) = self.procs.get(&info.key)
+            && e.info.source != ProcSource::Unknown
+        {
+            return Arc::clone(&e.info);
+        }
+        let parent_comm = if info.parent_comm.is_empty() {
+            self.comm_of(info.parent)
+        } else {
+            info.parent_comm.clone()
+        };
+        self.insert(ProcInfo {
+            parent_comm,
+            ..info
+        })
+    }
+
+    /// The entry for `key`, creating an `Unknown` one if there is none.
+    pub fn get_or_unknown(
+        &mut self,
+        key: ProcKey,
+        comm: &str,
+        uid: u32,
+        gid: u32,
+    ) -> Arc<ProcInfo> {
+        if let Some(p) = self.get(key) {
+            return Arc::clone(p);
+        }
+        self.insert(ProcInfo::unknown(key, comm, uid, gid))
+    }
+
+    pub fn exit(&mut self, key: ProcKey, at: MonoNs) {
+        if let Some(e) = self.procs.get_mut(&key)
+            && e.exited.is_none()
+        {
+            e.exited = Some(at);
+            self.exited.push_back((at, key));
+        }
+        if self.live.get(&key.tgid) == Some(&key) {
+            self.live.remove(&key.tgid);
+        }
+    }
+
+    /// Forget exited processes past retention, and the oldest exited ones
+    /// while over capacity.
+    pub fn gc(&mut self, now: MonoNs) {
+        while let Some(&(at, key)) = self.exited.front() {
+            let expired = now.since(at) >= self.retention_ns;
+            let over = self.procs.len() > self.max_entries;
+            if !expired && !over {
+                break;
+            }
+            self.exited.pop_front();
+            self.procs.remove(&key);
+            if !expired {
+                self.evicted += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(tgid: u32, start: u64, comm: &str, parent: Option<ProcKey>) -> ProcExec {
+        ProcExec {
+            proc: ProcKey::from_start_ticks(tgid, start),
+            ppid: parent.map_or(0, |p| p.tgid),
+            parent,
+            comm: comm.into(),
+            exe: format!("/usr/bin/{comm}"),
+            cmdline: vec![comm.into(), "-x".into()],
+            uid: 1000,
+            gid: 1000,
+            cgroup_id: 7,
+            at: MonoNs(start * 10_000_000),
+        }
+    }
+
+    #[test]
+    fn fork_inherits_the_image_and_exec_replaces_it() {
+        let mut t = ProcTable::new(1_000, 100);
+        let shell = t.exec(&exec(100, 1, "bash", None)).key;
+        let child = ProcKey::from_start_ticks(101, 2);
+        t.fork(&ProcFork {
+            parent: shell,
+            child,
+            comm: "bash".into(),
+            uid: 1000,
+            gid: 1000,
+            at: MonoNs(20_000_000),
+        });
+        let c = t.get(child).unwrap();
+        assert_eq!(c.exe, "/usr/bin/bash");
+        assert_eq!(c.parent_comm, "bash");
+        assert_eq!(c.source, ProcSource::Fork);
+        t.exec(&exec(101, 2, "curl", Some(shell)));
+        let c = t.get(child).unwrap();
+        assert_eq!((c.comm.as_str(), c.exe.as_str()), ("curl", "/usr/bin/curl"));
+        assert_eq!(c.parent_comm, "bash");
+        assert_eq!(t.live(101).unwrap().key, child);
+    }
+
+    #[test]
+    fn pid_reuse_gives_two_processes() {
+        let mut t = ProcTable::new(1_000_000_000, 100);
+        let old = t.exec(&exec(500, 10, "old", None)).key;
+        t.exit(old, MonoNs(150_000_000));
+        let new = t.exec(&exec(500, 90, "new", None)).key;
+        assert_ne!(old, new);
+        assert_eq!(t.get(old).unwrap().comm, "old");
+        assert_eq!(t.live(500).unwrap().comm, "new");
+        // the old one's late exit must not unseat the new one
+        t.exit(old, MonoNs(160_000_000));
+        assert_eq!(t.live(500).unwrap().key, new);
+    }
+
+    #[test]
+    fn exited_processes_expire_and_capacity_is_bounded() {
+        let mut t = ProcTable::new(100, 3);
+        for i in 0..5u32 {
+            let k = t.exec(&exec(i + 1, u64::from(i), "p", None)).key;
+            t.exit(k, MonoNs(10));
+        }
+        t.gc(MonoNs(20));
+        assert_eq!(t.len(), 3, "over capacity: oldest exited evicted");
+        assert_eq!(t.evicted, 2);
+        t.gc(MonoNs(200));
+        assert!(t.is_empty(), "past retention: all gone");
+    }
+
+    #[test]
+    fn snapshot_does_not_overwrite_kernel_data() {
+        let mut t = ProcTable::new(100, 10);
+        let k = t.exec(&exec(7, 1, "real", None)).key;
+        t.snapshot(ProcInfo {
+            source: ProcSource::Procfs,
+            ..ProcInfo::unknown(k, "stale", 0, 0)
+        });
+        assert_eq!(t.get(k).unwrap().comm, "real");
+        let u = ProcKey::from_start_ticks(8, 1);
+        t.get_or_unknown(u, "x", 0, 0);
+        t.snapshot(ProcInfo {
+            exe: "/bin/x".into(),
+            source: ProcSource::Procfs,
+            ..ProcInfo::unknown(u, "x", 0, 0)
+        });
+        assert_eq!(
+            t.get(u).unwrap().exe,
+            "/bin/x",
+            "an Unknown entry is upgraded"
+        );
+    }
+}

@@ -1,0 +1,664 @@
+//! `FlowTable::apply(event, now)`: sensor events in, flow events out.
+
+use crate::addr::{Endpoint, Proto, TcpState};
+use crate::event::{ExistingSocket, FlowOpen, Inbound, SensorEvent, SockState, SocketTuple};
+use crate::flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
+use crate::ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
+use crate::proc::{ProcInfo, ProcTable};
+use crate::wire;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Tunables of the model. Times in nanoseconds.
+#[derive(Clone, Debug)]
+pub struct TableConfig {
+    /// Mixed into every flow id (`/proc/sys/kernel/random/boot_id`).
+    pub boot_id: [u8; 16],
+    /// How long an open may wait for its local address and port (an
+    /// outbound TCP connect has no source port yet) or for its open event
+    /// (counters can overtake it) before it is announced as it is.
+    pub hold_incomplete_ns: u64,
+    /// Emit `Updated` for flows whose counters changed, on each `tick`.
+    pub emit_updates: bool,
+    /// How long an exited process's details are kept.
+    pub proc_retention_ns: u64,
+    pub max_procs: usize,
+    /// Inbound connections not yet claimed by any process.
+    pub max_pending_inbound: usize,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        TableConfig {
+            boot_id: [0; 16],
+            hold_incomplete_ns: 500_000_000,
+            emit_updates: false,
+            proc_retention_ns: 120_000_000_000,
+            max_procs: 262_144,
+            max_pending_inbound: 65_536,
+        }
+    }
+}
+
+/// What the model itself counts (shown in status records).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelStats {
+    pub flows_open: u64,
+    pub flows_opened: u64,
+    pub flows_closed: u64,
+    /// Counters arrived for a flow whose open event never came (a lost
+    /// ring-buffer event): the flow is kept, its details are partial.
+    pub opens_missing: u64,
+    /// Flows whose process was unknown when they opened.
+    pub procs_unknown: u64,
+    /// Inbound connections closed without any process touching them,
+    /// attributed to the listener's creator.
+    pub inbound_unclaimed: u64,
+    pub inbound_evicted: u64,
+    pub procs_tracked: u64,
+    pub procs_evicted: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    flow: Flow,
+    /// `Opened` has been emitted.
+    announced: bool,
+    /// Announce at this time even if still incomplete.
+    hold_until: MonoNs,
+    /// Counters changed since the last `Updated`.
+    dirty: bool,
+}
+
+#[derive(Debug, Default)]
+struct SocketWire {
+    total: Wire,
+    /// Shares of flows that closed while the socket stayed open.
+    frozen: Wire,
+}
+
+/// All open flows, the processes they belong to, and the rules that turn
+/// kernel events into flow events.
+#[derive(Debug)]
+pub struct FlowTable {
+    cfg: TableConfig,
+    flows: HashMap<FlowKey, Slot>,
+    by_kernel: HashMap<KernelKey, FlowKey>,
+    by_cookie: HashMap<SockCookie, Vec<FlowKey>>,
+    by_proc: HashMap<ProcKey, Vec<FlowKey>>,
+    wire: HashMap<WireKey, SocketWire>,
+    pending_inbound: HashMap<SockCookie, Inbound>,
+    procs: ProcTable,
+    stats: ModelStats,
+}
+
+impl FlowTable {
+    pub fn new(cfg: TableConfig) -> Self {
+        let procs = ProcTable::new(cfg.proc_retention_ns, cfg.max_procs);
+        FlowTable {
+            cfg,
+            flows: HashMap::new(),
+            by_kernel: HashMap::new(),
+            by_cookie: HashMap::new(),
+            by_proc: HashMap::new(),
+            wire: HashMap::new(),
+            pending_inbound: HashMap::new(),
+            procs,
+            stats: ModelStats::default(),
+        }
+    }
+
+    pub fn procs(&self) -> &ProcTable {
+        &self.procs
+    }
+
+    pub fn stats(&self) -> ModelStats {
+        ModelStats {
+            flows_open: self.flows.len() as u64,
+            procs_tracked: self.procs.len() as u64,
+            procs_evicted: self.procs.evicted,
+            ..self.stats
+        }
+    }
+
+    /// The open flows (announced or not), in no particular order.
+    pub fn flows(&self) -> impl Iterator<Item = &Flow> {
+        self.flows.values().map(|s| &s.flow)
+    }
+
+    /// Apply one sensor event at time `now`, pushing what it means to `out`.
+    pub fn apply(&mut self, ev: SensorEvent, now: MonoNs, out: &mut Vec<FlowEvent>) {
+        match ev {
+            SensorEvent::FlowOpen(o) => self.open(o, now, out),
+            SensorEvent::SockState(s) => self.sock_state(&s, out),
+            SensorEvent::Inbound(i) => self.inbound(i),
+            SensorEvent::SockClosed { cookie, at } => self.sock_closed(cookie, at, now, out),
+            SensorEvent::Counters { key, payload, .. } => self.counters(key, payload, now, out),
+            SensorEvent::Wire { key, wire, local } => self.wire_update(key, wire, local, out),
+            SensorEvent::FlowIdle { key, at } => {
+                if let Some(fk) = self.by_kernel.get(&key).copied() {
+                    self.close(fk, CloseReason::Idle, at, out);
+                }
+                let wk = WireKey {
+                    cookie: key.cookie,
+                    remote: key.remote,
+                };
+                if self.flows_on(wk).is_empty() {
+                    self.wire.remove(&wk);
+                }
+            }
+            SensorEvent::Exec(e) => {
+                self.procs.exec(&e);
+            }
+            SensorEvent::Fork(f) => {
+                self.procs.fork(&f);
+            }
+            SensorEvent::Exit { proc, at } => {
+                for fk in self.by_proc.get(&proc).cloned().unwrap_or_default() {
+                    self.close(fk, CloseReason::ProcessExit, at, out);
+                }
+                self.procs.exit(proc, at);
+            }
+            SensorEvent::ProcSnapshot(p) => {
+                self.procs.snapshot(p);
+            }
+            SensorEvent::Existing(x) => self.existing(x, now, out),
+        }
+    }
+
+    /// Time passes: announce flows held too long, emit `Updated` for
+    /// changed flows (if configured), forget old processes.
+    pub fn tick(&mut self, now: MonoNs, out: &mut Vec<FlowEvent>) {
+        let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        keys.sort_unstable();
+        for fk in keys {
+            let Some(slot) = self.flows.get_mut(&fk) else {
+                continue;
+            };
+            if !slot.announced && now >= slot.hold_until {
+                slot.announced = true;
+                out.push(FlowEvent::Opened(slot.flow.clone()));
+            }
+            if self.cfg.emit_updates && slot.announced && slot.dirty {
+                slot.dirty = false;
+                out.push(FlowEvent::Updated(slot.flow.clone()));
+            }
+        }
+        self.procs.gc(now);
+    }
+
+    /// Shutting down: announce everything and emit `Updated` with the totals
+    /// of every flow still open.
+    pub fn drain(&mut self, out: &mut Vec<FlowEvent>) {
+        let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        keys.sort_unstable();
+        for fk in keys {
+            if let Some(slot) = self.flows.get_mut(&fk) {
+                if !slot.announced {
+                    slot.announced = true;
+                    out.push(FlowEvent::Opened(slot.flow.clone()));
+                }
+                slot.dirty = false;
+                out.push(FlowEvent::Updated(slot.flow.clone()));
+            }
+        }
+    }
+
+    // ---- opening -------------------------------------------------------
+
+    fn open(&mut self, o: FlowOpen, now: MonoNs, out: &mut Vec<FlowEvent>) {
+        self.pending_inbound.remove(&o.key.cookie);
+        if let Some(fk) = self.by_kernel.get(&o.key).copied() {
+            self.merge_open(fk, o, now, out);
+            return;
+        }
+        let proc = self.proc_for(o.proc, &o.comm, o.uid, o.gid);
+        let flow = self.new_flow(
+            FlowKey {
+                proc: o.proc,
+                cookie: o.key.cookie,
+                remote: o.key.remote,
+            },
+            &o.tuple,
+            o.direction,
+            o.at,
+            o.comm,
+            (o.uid, o.gid, o.cgroup_id),
+            proc,
+            o.attribution,
+        );
+        self.insert(flow, now, out);
+    }
+
+    /// An open for a kernel key we already have: either counters overtook
+    /// the open event (the slot is a placeholder), or sock_diag found the
+    /// socket first. Fill in what the open knows.
+    fn merge_open(&mut self, fk: FlowKey, o: FlowOpen, now: MonoNs, out: &mut Vec<FlowEvent>) {
+        let Some(slot) = self.flows.get(&fk) else {
+            return;
+        };
+        if !slot.announced && slot.flow.proto == Proto::Unknown {
+            // placeholder from counters: rebuild it from the open, keep counts
+            let Some(old) = self.remove(fk) else {
+                return;
+            };
+            let proc = self.proc_for(o.proc, &o.comm, o.uid, o.gid);
+            let mut flow = self.new_flow(
+                FlowKey {
+                    proc: o.proc,
+                    cookie: o.key.cookie,
+                    remote: o.key.remote,
+                },
+                &o.tuple,
+                o.direction,
+                o.at.min(old.flow.opened),
+                o.comm,
+                (o.uid, o.gid, o.cgroup_id),
+                proc,
+                o.attribution,
+            );
+            flow.payload = old.flow.payload;
+            self.stats.opens_missing = self.stats.opens_missing.saturating_sub(1);
+            self.stats.flows_opened = self.stats.flows_opened.saturating_sub(1);
+            self.insert(flow, now, out);
+            return;
+        }
+        if let Some(slot) = self.flows.get_mut(&fk) {
+            // sock_diag saw it first, but the kernel says the socket is new
+            if slot.flow.attribution == Attribution::SockDiag && o.attribution == Attribution::Ebpf
+            {
+                slot.flow.attribution = Attribution::Ebpf;
+            }
+            complete_local(&mut slot.flow, &o.tuple.local);
+        }
+        self.maybe_announce(fk, out);
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one constructor for three kinds of open"
+    )]
+    fn new_flow(
+        &self,
+        key: FlowKey,
+        tuple: &SocketTuple,
+        direction: Direction,
+        at: MonoNs,
+        comm: String,
+        (uid, gid, cgroup_id): (u32, u32, u64),
+        proc: Arc<ProcInfo>,
+        attribution: Attribution,
+    ) -> Flow {
+        Flow {
+            key,
+            id: FlowId::derive(&self.cfg.boot_id, &key),
+            proto: tuple.proto,
+            local: tuple.local,
+            remote: key.remote,
+            packet: tuple.packet,
+            netns: tuple.netns,
+            direction,
+            tcp_state: tuple.tcp_state,
+            opened: at,
+            closed: None,
+            close_reason: None,
+            comm,
+            uid,
+            gid,
+            cgroup_id,
+            proc,
+            payload: Payload::default(),
+            wire: Wire::default(),
+            attribution,
+        }
+    }
+
+    fn proc_for(&mut self, key: ProcKey, comm: &str, uid: u32, gid: u32) -> Arc<ProcInfo> {
+        if !self.procs.contains(key) {
+            self.stats.procs_unknown += 1;
+        }
+        self.procs.get_or_unknown(key, comm, uid, gid)
+    }
+
+    fn insert(&mut self, flow: Flow, now: MonoNs, out: &mut Vec<FlowEvent>) {
+        let fk = flow.key;
+        self.by_kernel.insert(fk.kernel(), fk);
+        self.by_cookie.entry(fk.cookie).or_default().push(fk);
+        self.by_proc.entry(fk.proc).or_default().push(fk);
+        self.flows.insert(
+            fk,
+            Slot {
+                flow,
+                announced: false,
+                hold_until: now.add_ns(self.cfg.hold_incomplete_ns),
+                dirty: false,
+            },
+        );
+        self.stats.flows_opened += 1;
+        let wk = WireKey {
+            cookie: fk.cookie,
+            remote: fk.remote,
+        };
+        if self.wire.contains_key(&wk) {
+            self.reshare(wk);
+        }
+        self.maybe_announce(fk, out);
+    }
+
+    /// Announce a flow once it is complete.
+    fn maybe_announce(&mut self, fk: FlowKey, out: &mut Vec<FlowEvent>) {
+        if let Some(slot) = self.flows.get_mut(&fk)
+            && !slot.announced
+            && is_complete(&slot.flow)
+        {
+            slot.announced = true;
+            out.push(FlowEvent::Opened(slot.flow.clone()));
+        }
+    }
+
+    fn existing(&mut self, x: ExistingSocket, now: MonoNs, out: &mut Vec<FlowEvent>) {
+        for tgid in x.holders {
+            let key = KernelKey {
+                tgid,
+                cookie: x.cookie,
+                remote: x.tuple.remote,
+            };
+            if self.by_kernel.contains_key(&key) {
+                continue;
+            }
+            let Some(proc) = self.procs.live(tgid).cloned() else {
+                // the holder exited between the scans: nobody to attribute to
+                self.stats.procs_unknown += 1;
+                continue;
+            };
+            let flow = self.new_flow(
+                FlowKey {
+                    proc: proc.key,
+                    cookie: x.cookie,
+                    remote: x.tuple.remote,
+                },
+                &x.tuple,
+                x.direction,
+                x.at,
+                proc.comm.clone(),
+                (proc.uid, proc.gid, proc.cgroup_id),
+                proc,
+                Attribution::SockDiag,
+            );
+            self.insert(flow, now, out);
+        }
+    }
+
+    fn inbound(&mut self, i: Inbound) {
+        if self.by_cookie.contains_key(&i.cookie) {
+            return; // already claimed by a process
+        }
+        if self.pending_inbound.len() >= self.cfg.max_pending_inbound {
+            self.stats.inbound_evicted += 1;
+            return;
+        }
+        self.pending_inbound.insert(i.cookie, i);
+    }
+
+    // ---- updating ------------------------------------------------------
+
+    fn sock_state(&mut self, s: &SockState, out: &mut Vec<FlowEvent>) {
+        for fk in self.by_cookie.get(&s.cookie).cloned().unwrap_or_default() {
+            if let Some(slot) = self.flows.get_mut(&fk) {
+                if slot.flow.proto.is_stream() {
+                    slot.flow.tcp_state = Some(s.state);
+                }
+                complete_local(&mut slot.flow, &s.tuple.local);
+            }
+            self.maybe_announce(fk, out);
+        }
+    }
+
+    fn counters(
+        &mut self,
+        key: KernelKey,
+        payload: Payload,
+        now: MonoNs,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let fk = match self.by_kernel.get(&key) {
+            Some(fk) => *fk,
+            None => {
+                // the open event was lost (or is still in flight): keep the
+                // bytes on a placeholder, held until the open can fill it in
+                self.stats.opens_missing += 1;
+                let proc = match self.procs.live(key.tgid) {
+                    Some(p) => Arc::clone(p),
+                    None => self.proc_for(
+                        ProcKey::from_start_ticks(key.tgid, 0),
+                        "",
+                        u32::MAX,
+                        u32::MAX,
+                    ),
+                };
+                let tuple = SocketTuple {
+                    proto: Proto::Unknown,
+                    local: Endpoint::unspecified(),
+                    remote: key.remote,
+                    tcp_state: None,
+                    netns: 0,
+                    packet: false,
+                };
+                let fk = FlowKey {
+                    proc: proc.key,
+                    cookie: key.cookie,
+                    remote: key.remote,
+                };
+                let ids = (proc.uid, proc.gid, proc.cgroup_id);
+                let flow = self.new_flow(
+                    fk,
+                    &tuple,
+                    Direction::Unknown,
+                    now,
+                    proc.comm.clone(),
+                    ids,
+                    proc,
+                    Attribution::Ebpf,
+                );
+                self.insert(flow, now, out);
+                fk
+            }
+        };
+        if let Some(slot) = self.flows.get_mut(&fk) {
+            let p = &mut slot.flow.payload;
+            // counters only grow while the kernel entry lives
+            let next = Payload {
+                bytes_sent: p.bytes_sent.max(payload.bytes_sent),
+                bytes_recv: p.bytes_recv.max(payload.bytes_recv),
+            };
+            if next != *p {
+                *p = next;
+                slot.dirty = true;
+            }
+        }
+        self.reshare(WireKey {
+            cookie: fk.cookie,
+            remote: fk.remote,
+        });
+    }
+
+    fn wire_update(&mut self, wk: WireKey, total: Wire, local: Endpoint, out: &mut Vec<FlowEvent>) {
+        self.wire.entry(wk).or_default().total = total;
+        let fks = self.flows_on(wk);
+        for fk in &fks {
+            if let Some(slot) = self.flows.get_mut(fk) {
+                complete_local(&mut slot.flow, &local);
+            }
+        }
+        self.reshare(wk);
+        for fk in fks {
+            self.maybe_announce(fk, out);
+        }
+    }
+
+    /// Open flows on one (socket, remote), oldest first.
+    fn flows_on(&self, wk: WireKey) -> Vec<FlowKey> {
+        self.by_cookie
+            .get(&wk.cookie)
+            .map(|v| {
+                v.iter()
+                    .filter(|fk| fk.remote == wk.remote)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn reshare(&mut self, wk: WireKey) {
+        let Some(sw) = self.wire.get(&wk) else {
+            return;
+        };
+        let remaining = sw.total.saturating_sub(sw.frozen);
+        let fks = self.flows_on(wk);
+        let weights: Vec<(u64, u64)> = fks
+            .iter()
+            .map(|fk| {
+                self.flows.get(fk).map_or((0, 0), |s| {
+                    (s.flow.payload.bytes_sent, s.flow.payload.bytes_recv)
+                })
+            })
+            .collect();
+        for (fk, w) in fks.iter().zip(wire::share(remaining, &weights)) {
+            if let Some(slot) = self.flows.get_mut(fk)
+                && slot.flow.wire != w
+            {
+                slot.flow.wire = w;
+                slot.dirty = true;
+            }
+        }
+    }
+
+    // ---- closing -------------------------------------------------------
+
+    fn sock_closed(
+        &mut self,
+        cookie: SockCookie,
+        at: MonoNs,
+        now: MonoNs,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        if let Some(i) = self.pending_inbound.remove(&cookie)
+            && !self.by_cookie.contains_key(&cookie)
+        {
+            self.unclaimed_inbound(i, now, out);
+        }
+        for fk in self.by_cookie.get(&cookie).cloned().unwrap_or_default() {
+            self.close(fk, CloseReason::SocketClosed, at, out);
+        }
+        self.wire.retain(|wk, _| wk.cookie != cookie);
+    }
+
+    /// An inbound connection nobody read or wrote: it still happened; it
+    /// belongs to whoever created the listener.
+    fn unclaimed_inbound(&mut self, i: Inbound, now: MonoNs, out: &mut Vec<FlowEvent>) {
+        self.stats.inbound_unclaimed += 1;
+        let proc = match self.procs.live(i.owner_tgid) {
+            Some(p) => Arc::clone(p),
+            None => self.proc_for(
+                ProcKey::from_start_ticks(i.owner_tgid, 0),
+                "",
+                i.owner_uid,
+                i.owner_gid,
+            ),
+        };
+        let fk = FlowKey {
+            proc: proc.key,
+            cookie: i.cookie,
+            remote: i.tuple.remote,
+        };
+        let comm = proc.comm.clone();
+        let flow = self.new_flow(
+            fk,
+            &i.tuple,
+            Direction::Inbound,
+            i.at,
+            comm,
+            (i.owner_uid, i.owner_gid, i.owner_cgroup),
+            proc,
+            Attribution::Ebpf,
+        );
+        self.insert(flow, now, out);
+        self.reshare(WireKey {
+            cookie: i.cookie,
+            remote: i.tuple.remote,
+        });
+    }
+
+    fn remove(&mut self, fk: FlowKey) -> Option<Slot> {
+        let slot = self.flows.remove(&fk)?;
+        if self.by_kernel.get(&fk.kernel()) == Some(&fk) {
+            self.by_kernel.remove(&fk.kernel());
+        }
+        remove_from(&mut self.by_cookie, fk.cookie, fk);
+        remove_from(&mut self.by_proc, fk.proc, fk);
+        Some(slot)
+    }
+
+    fn close(&mut self, fk: FlowKey, reason: CloseReason, at: MonoNs, out: &mut Vec<FlowEvent>) {
+        let Some(mut slot) = self.remove(fk) else {
+            return;
+        };
+        let wk = WireKey {
+            cookie: fk.cookie,
+            remote: fk.remote,
+        };
+        if let Some(sw) = self.wire.get_mut(&wk) {
+            sw.frozen = sw.frozen.saturating_add(slot.flow.wire);
+        }
+        if !slot.announced {
+            out.push(FlowEvent::Opened(slot.flow.clone()));
+        }
+        let f = &mut slot.flow;
+        f.closed = Some(at.max(f.opened));
+        f.close_reason = Some(reason);
+        if reason == CloseReason::SocketClosed && f.proto.is_stream() {
+            f.tcp_state = Some(TcpState::Close);
+        }
+        self.stats.flows_closed += 1;
+        out.push(FlowEvent::Closed(slot.flow));
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
+
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<FlowKey>>, k: K, fk: FlowKey) {
+    if let Some(v) = map.get_mut(&k) {
+        v.retain(|x| *x != fk);
+        if v.is_empty() {
+            map.remove(&k);
+        }
+    }
+}
+
+fn has_ports(p: Proto) -> bool {
+    matches!(p, Proto::Tcp | Proto::Udp | Proto::UdpLite | Proto::Mptcp)
+}
+
+/// A flow is ready to announce when its local side is known.
+fn is_complete(f: &Flow) -> bool {
+    if f.proto == Proto::Unknown {
+        return false;
+    }
+    if f.packet {
+        return true;
+    }
+    let port_missing = has_ports(f.proto) && f.local.port == 0;
+    !(f.local.is_unspecified() || port_missing)
+}
+
+/// Fill the unknown parts of a flow's local endpoint.
+fn complete_local(f: &mut Flow, local: &Endpoint) {
+    if f.local.is_unspecified() && !local.is_unspecified() {
+        f.local.addr = local.addr;
+    }
+    if f.local.port == 0 && local.port != 0 {
+        f.local.port = local.port;
+    }
+}

@@ -1,0 +1,590 @@
+//! FlowTable rules, driven by hand-written sensor events and a fake clock.
+
+use super::*;
+use crate::event::ProcExec;
+use crate::proc::ProcSource;
+use std::net::{IpAddr, Ipv4Addr};
+
+const MS: u64 = 1_000_000;
+
+fn ep(last: u8, port: u16) -> Endpoint {
+    Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 231, 0, last)), port)
+}
+
+fn proc_key(tgid: u32, start: u64) -> ProcKey {
+    ProcKey::from_start_ticks(tgid, start)
+}
+
+fn tuple(proto: Proto, local: Endpoint, remote: Endpoint) -> SocketTuple {
+    SocketTuple {
+        proto,
+        local,
+        remote,
+        tcp_state: if proto == Proto::Tcp {
+            Some(TcpState::Established)
+        } else {
+            None
+        },
+        netns: 4026531840,
+        packet: false,
+    }
+}
+
+fn open(p: ProcKey, cookie: u64, t: SocketTuple, dir: Direction, at: u64) -> SensorEvent {
+    SensorEvent::FlowOpen(FlowOpen {
+        key: KernelKey {
+            tgid: p.tgid,
+            cookie: SockCookie(cookie),
+            remote: t.remote,
+        },
+        proc: p,
+        at: MonoNs(at),
+        tuple: t,
+        direction: dir,
+        comm: format!("p{}", p.tgid),
+        uid: 1000,
+        gid: 1000,
+        cgroup_id: 1,
+        attribution: Attribution::Ebpf,
+    })
+}
+
+fn counters(tgid: u32, cookie: u64, remote: Endpoint, sent: u64, recv: u64) -> SensorEvent {
+    SensorEvent::Counters {
+        key: KernelKey {
+            tgid,
+            cookie: SockCookie(cookie),
+            remote,
+        },
+        payload: Payload {
+            bytes_sent: sent,
+            bytes_recv: recv,
+        },
+        last: MonoNs(0),
+    }
+}
+
+fn wire(cookie: u64, remote: Endpoint, local: Endpoint, sent: u64, recv: u64) -> SensorEvent {
+    SensorEvent::Wire {
+        key: WireKey {
+            cookie: SockCookie(cookie),
+            remote,
+        },
+        wire: Wire {
+            bytes_sent: sent,
+            bytes_recv: recv,
+            packets_sent: sent / 100,
+            packets_recv: recv / 100,
+        },
+        local,
+    }
+}
+
+fn exec(p: ProcKey, comm: &str) -> SensorEvent {
+    SensorEvent::Exec(ProcExec {
+        proc: p,
+        ppid: 1,
+        parent: None,
+        comm: comm.into(),
+        exe: format!("/usr/bin/{comm}"),
+        cmdline: vec![comm.into()],
+        uid: 1000,
+        gid: 1000,
+        cgroup_id: 1,
+        at: MonoNs(0),
+    })
+}
+
+/// A table and a fake clock, collecting what the table emits.
+struct Harness {
+    t: FlowTable,
+    now: u64,
+    out: Vec<FlowEvent>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(TableConfig::default())
+    }
+
+    fn with(cfg: TableConfig) -> Self {
+        Harness {
+            t: FlowTable::new(cfg),
+            now: 1_000 * MS,
+            out: Vec::new(),
+        }
+    }
+
+    fn at(&mut self, ms: u64) -> &mut Self {
+        self.now = ms * MS;
+        self
+    }
+
+    fn apply(&mut self, ev: SensorEvent) -> &mut Self {
+        self.t.apply(ev, MonoNs(self.now), &mut self.out);
+        self
+    }
+
+    fn tick(&mut self) -> &mut Self {
+        self.t.tick(MonoNs(self.now), &mut self.out);
+        self
+    }
+
+    fn take(&mut self) -> Vec<FlowEvent> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+fn kinds(evs: &[FlowEvent]) -> Vec<&'static str> {
+    evs.iter()
+        .map(|e| match e {
+            FlowEvent::Opened(_) => "open",
+            FlowEvent::Updated(_) => "update",
+            FlowEvent::Closed(_) => "close",
+        })
+        .collect()
+}
+
+#[test]
+fn outbound_tcp_waits_for_its_source_port_then_closes_with_final_counters() {
+    let mut h = Harness::new();
+    let p = proc_key(100, 5);
+    h.apply(exec(p, "curl"));
+    let syn_sent = SocketTuple {
+        tcp_state: Some(TcpState::SynSent),
+        ..tuple(Proto::Tcp, ep(1, 0), ep(2, 80))
+    };
+    h.at(1000)
+        .apply(open(p, 7, syn_sent, Direction::Outbound, 1000 * MS));
+    assert!(h.take().is_empty(), "no source port yet: held");
+
+    h.at(1001).apply(SensorEvent::SockState(SockState {
+        cookie: SockCookie(7),
+        tuple: tuple(Proto::Tcp, ep(1, 40000), ep(2, 80)),
+        state: TcpState::Established,
+        at: MonoNs(1001 * MS),
+    }));
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"]);
+    let f = evs[0].flow();
+    assert_eq!(f.local, ep(1, 40000));
+    assert_eq!(f.proc.exe, "/usr/bin/curl");
+    assert_eq!(f.state_name(), "ESTABLISHED");
+
+    h.apply(counters(100, 7, ep(2, 80), 1000, 2000));
+    h.at(1004)
+        .apply(counters(100, 7, ep(2, 80), 1500, 2500))
+        .apply(SensorEvent::SockClosed {
+            cookie: SockCookie(7),
+            at: MonoNs(1003 * MS),
+        });
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["close"]);
+    let f = evs[0].flow();
+    assert_eq!(
+        f.payload,
+        Payload {
+            bytes_sent: 1500,
+            bytes_recv: 2500
+        }
+    );
+    assert_eq!(f.closed, Some(MonoNs(1003 * MS)));
+    assert_eq!(f.close_reason, Some(CloseReason::SocketClosed));
+    assert_eq!(f.state_name(), "CLOSE");
+    assert_eq!(h.t.stats().flows_open, 0);
+}
+
+#[test]
+fn an_incomplete_open_is_announced_when_the_hold_expires() {
+    let mut h = Harness::new();
+    let p = proc_key(100, 5);
+    h.apply(open(
+        p,
+        7,
+        tuple(Proto::Tcp, ep(1, 0), ep(2, 80)),
+        Direction::Outbound,
+        0,
+    ));
+    h.at(1400).tick();
+    assert!(h.take().is_empty());
+    h.at(1500).tick();
+    assert_eq!(kinds(&h.take()), ["open"]);
+    h.at(2000).tick();
+    assert!(h.take().is_empty(), "announced once");
+}
+
+#[test]
+fn pid_reuse_keeps_two_processes_apart() {
+    let mut h = Harness::new();
+    let old = proc_key(300, 10);
+    let new = proc_key(300, 99);
+    h.apply(exec(old, "old")).apply(exec(new, "new"));
+    h.apply(open(
+        old,
+        1,
+        tuple(Proto::Udp, ep(1, 5000), ep(2, 53)),
+        Direction::Outbound,
+        0,
+    ))
+    .apply(open(
+        new,
+        2,
+        tuple(Proto::Udp, ep(1, 5001), ep(2, 53)),
+        Direction::Outbound,
+        0,
+    ));
+    assert_eq!(kinds(&h.take()), ["open", "open"]);
+
+    h.apply(SensorEvent::Exit {
+        proc: old,
+        at: MonoNs(1_100 * MS),
+    });
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["close"]);
+    assert_eq!(evs[0].flow().key.proc, old);
+    assert_eq!(evs[0].flow().proc.comm, "old");
+    assert_eq!(evs[0].flow().close_reason, Some(CloseReason::ProcessExit));
+
+    // counters for tgid 300 now belong to the new process's flow
+    h.apply(counters(300, 2, ep(2, 53), 64, 0))
+        .apply(SensorEvent::SockClosed {
+            cookie: SockCookie(2),
+            at: MonoNs(1_200 * MS),
+        });
+    let evs = h.take();
+    assert_eq!(evs[0].flow().key.proc, new);
+    assert_eq!(evs[0].flow().payload.bytes_sent, 64);
+}
+
+#[test]
+fn a_socket_shared_after_fork_gives_each_process_its_own_bytes() {
+    let mut h = Harness::new();
+    let parent = proc_key(400, 1);
+    let child = proc_key(401, 2);
+    let t = tuple(Proto::Tcp, ep(1, 41000), ep(2, 80));
+    h.apply(exec(parent, "parent"));
+    h.apply(open(parent, 9, t.clone(), Direction::Outbound, 0))
+        .apply(counters(400, 9, ep(2, 80), 9_000, 0))
+        .apply(wire(9, ep(2, 80), ep(1, 41000), 9_500, 300));
+    h.apply(SensorEvent::Fork(crate::event::ProcFork {
+        parent,
+        child,
+        comm: "renamed".into(),
+        uid: 1000,
+        gid: 1000,
+        at: MonoNs(0),
+    }));
+    h.apply(open(child, 9, t, Direction::Outbound, 0))
+        .apply(counters(401, 9, ep(2, 80), 1_000, 4_000))
+        .apply(wire(9, ep(2, 80), ep(1, 41000), 10_600, 4_400));
+    assert_eq!(kinds(&h.take()), ["open", "open"]);
+
+    // the parent exits: its flow closes with its own bytes and a wire share
+    h.apply(SensorEvent::Exit {
+        proc: parent,
+        at: MonoNs(1_500 * MS),
+    });
+    let evs = h.take();
+    let pf = evs[0].flow().clone();
+    assert_eq!(pf.key.proc, parent);
+    assert_eq!(
+        pf.payload,
+        Payload {
+            bytes_sent: 9_000,
+            bytes_recv: 0
+        }
+    );
+    assert_eq!(pf.wire.bytes_sent, 9_540, "9/10 of the sent wire bytes");
+    assert_eq!(pf.wire.bytes_recv, 0, "it received nothing");
+
+    // later packets go to the child; everything adds up
+    h.apply(counters(401, 9, ep(2, 80), 2_000, 5_000))
+        .apply(wire(9, ep(2, 80), ep(1, 41000), 11_700, 5_500))
+        .apply(SensorEvent::SockClosed {
+            cookie: SockCookie(9),
+            at: MonoNs(2_000 * MS),
+        });
+    let cf = h.take()[0].flow().clone();
+    assert_eq!(cf.key.proc, child);
+    assert_eq!(cf.comm, "p401");
+    assert_eq!(cf.proc.parent_comm, "parent");
+    assert_eq!(
+        cf.payload,
+        Payload {
+            bytes_sent: 2_000,
+            bytes_recv: 5_000
+        }
+    );
+    assert_eq!(pf.wire.bytes_sent + cf.wire.bytes_sent, 11_700);
+    assert_eq!(pf.wire.bytes_recv + cf.wire.bytes_recv, 5_500);
+}
+
+#[test]
+fn counters_before_their_open_are_kept_and_merged() {
+    let mut h = Harness::new();
+    let p = proc_key(500, 3);
+    h.apply(exec(p, "fast"));
+    h.apply(counters(500, 11, ep(2, 9), 512, 0));
+    assert!(h.take().is_empty(), "placeholder held");
+    h.apply(open(
+        p,
+        11,
+        tuple(Proto::Udp, ep(1, 6000), ep(2, 9)),
+        Direction::Outbound,
+        900 * MS,
+    ));
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"]);
+    let f = evs[0].flow();
+    assert_eq!(f.proto, Proto::Udp);
+    assert_eq!(f.payload.bytes_sent, 512);
+    assert_eq!(f.opened, MonoNs(900 * MS));
+    let s = h.t.stats();
+    assert_eq!((s.flows_opened, s.opens_missing), (1, 0));
+}
+
+#[test]
+fn counters_whose_open_was_lost_still_report_their_bytes() {
+    let mut h = Harness::new();
+    h.apply(exec(proc_key(501, 3), "lossy"));
+    h.apply(counters(501, 12, ep(2, 9), 100, 0));
+    h.at(2000).tick();
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"]);
+    assert_eq!(evs[0].flow().proto, Proto::Unknown);
+    assert_eq!(evs[0].flow().proc.comm, "lossy");
+    assert_eq!(h.t.stats().opens_missing, 1);
+}
+
+#[test]
+fn a_socket_found_by_sock_diag_is_not_opened_twice() {
+    let mut h = Harness::new();
+    let p = proc_key(600, 1);
+    h.apply(SensorEvent::ProcSnapshot(ProcInfo {
+        source: ProcSource::Procfs,
+        exe: "/usr/sbin/sshd".into(),
+        ..ProcInfo::unknown(p, "sshd", 0, 0)
+    }));
+    h.apply(SensorEvent::Existing(ExistingSocket {
+        cookie: SockCookie(20),
+        tuple: tuple(Proto::Tcp, ep(1, 22), ep(2, 50000)),
+        holders: vec![600, 601],
+        direction: Direction::Inbound,
+        at: MonoNs(0),
+    }));
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"], "601 is not a known live process");
+    assert_eq!(evs[0].flow().attribution, Attribution::SockDiag);
+    assert_eq!(evs[0].flow().proc.exe, "/usr/sbin/sshd");
+    assert_eq!(h.t.stats().procs_unknown, 1);
+
+    let mut o = open(
+        p,
+        20,
+        tuple(Proto::Tcp, ep(1, 22), ep(2, 50000)),
+        Direction::Unknown,
+        0,
+    );
+    if let SensorEvent::FlowOpen(o) = &mut o {
+        o.attribution = Attribution::SockDiag;
+    }
+    h.apply(o).apply(counters(600, 20, ep(2, 50000), 10, 20));
+    assert!(h.take().is_empty());
+    let flows: Vec<_> = h.t.flows().collect();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].payload.bytes_recv, 20);
+}
+
+#[test]
+fn an_inbound_connection_belongs_to_the_process_that_touches_it() {
+    let mut h = Harness::new();
+    let listener_owner = proc_key(700, 1);
+    let worker = proc_key(701, 2);
+    h.apply(exec(listener_owner, "master"))
+        .apply(exec(worker, "worker"));
+    let t = tuple(Proto::Tcp, ep(1, 80), ep(2, 51000));
+    let inbound = |cookie| {
+        SensorEvent::Inbound(Inbound {
+            cookie: SockCookie(cookie),
+            tuple: t.clone(),
+            owner_tgid: 700,
+            owner_uid: 0,
+            owner_gid: 0,
+            owner_cgroup: 1,
+            at: MonoNs(0),
+        })
+    };
+    // claimed by the worker: one flow, the worker's
+    h.apply(inbound(30))
+        .apply(open(worker, 30, t.clone(), Direction::Inbound, 0))
+        .apply(SensorEvent::SockClosed {
+            cookie: SockCookie(30),
+            at: MonoNs(1),
+        });
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open", "close"]);
+    assert_eq!(evs[1].flow().key.proc, worker);
+
+    // never touched: still logged, attributed to the listener's creator
+    h.apply(inbound(31))
+        .apply(wire(31, ep(2, 51000), ep(1, 80), 0, 120));
+    assert!(h.take().is_empty());
+    h.apply(SensorEvent::SockClosed {
+        cookie: SockCookie(31),
+        at: MonoNs(2),
+    });
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open", "close"]);
+    let f = evs[1].flow();
+    assert_eq!(
+        (f.key.proc, f.direction),
+        (listener_owner, Direction::Inbound)
+    );
+    assert_eq!(f.wire.bytes_recv, 120);
+    assert_eq!(h.t.stats().inbound_unclaimed, 1);
+}
+
+#[test]
+fn one_udp_socket_to_many_remotes_is_one_flow_per_remote() {
+    let mut h = Harness::new();
+    let p = proc_key(800, 1);
+    for port in 0..5u16 {
+        h.apply(open(
+            p,
+            40,
+            tuple(Proto::Udp, ep(1, 7000), ep(2, 9000 + port)),
+            Direction::Outbound,
+            0,
+        ));
+        h.apply(counters(
+            800,
+            40,
+            ep(2, 9000 + port),
+            100 + u64::from(port),
+            0,
+        ));
+    }
+    assert_eq!(h.take().len(), 5);
+    h.apply(SensorEvent::SockClosed {
+        cookie: SockCookie(40),
+        at: MonoNs(5),
+    });
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["close"; 5]);
+    let total: u64 = evs.iter().map(|e| e.flow().payload.bytes_sent).sum();
+    assert_eq!(total, 510);
+}
+
+#[test]
+fn an_unbound_udp_send_learns_its_source_address_from_the_packets() {
+    let mut h = Harness::new();
+    let p = proc_key(850, 1);
+    let unbound = tuple(
+        Proto::Udp,
+        Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7001),
+        ep(2, 53),
+    );
+    h.apply(open(p, 41, unbound, Direction::Outbound, 0));
+    assert!(h.take().is_empty());
+    h.apply(wire(41, ep(2, 53), ep(1, 7001), 540, 0));
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"]);
+    assert_eq!(evs[0].flow().local, ep(1, 7001));
+    assert_eq!(evs[0].flow().wire.bytes_sent, 540);
+}
+
+#[test]
+fn idle_datagram_flows_close_and_forget_their_wire() {
+    let mut h = Harness::new();
+    let p = proc_key(900, 1);
+    h.apply(open(
+        p,
+        50,
+        tuple(Proto::Udp, ep(1, 7000), ep(2, 53)),
+        Direction::Outbound,
+        0,
+    ))
+    .apply(wire(50, ep(2, 53), ep(1, 7000), 100, 0));
+    h.take();
+    h.apply(SensorEvent::FlowIdle {
+        key: KernelKey {
+            tgid: 900,
+            cookie: SockCookie(50),
+            remote: ep(2, 53),
+        },
+        at: MonoNs(9),
+    });
+    let evs = h.take();
+    assert_eq!(evs[0].flow().close_reason, Some(CloseReason::Idle));
+    // traffic resumes: a new flow, whose wire starts from the new counters
+    h.apply(open(
+        p,
+        50,
+        tuple(Proto::Udp, ep(1, 7000), ep(2, 53)),
+        Direction::Outbound,
+        0,
+    ))
+    .apply(wire(50, ep(2, 53), ep(1, 7000), 40, 0));
+    assert_eq!(kinds(&h.take()), ["open"]);
+    let flows: Vec<_> = h.t.flows().collect();
+    assert_eq!(
+        flows[0].wire.bytes_sent, 40,
+        "not 140: the old counters went with the old flow"
+    );
+}
+
+#[test]
+fn updates_are_emitted_only_for_changed_flows_and_drain_reports_all() {
+    let mut h = Harness::with(TableConfig {
+        emit_updates: true,
+        ..TableConfig::default()
+    });
+    let p = proc_key(950, 1);
+    h.apply(open(
+        p,
+        60,
+        tuple(Proto::Udp, ep(1, 7000), ep(2, 53)),
+        Direction::Outbound,
+        0,
+    ))
+    .apply(open(
+        p,
+        61,
+        tuple(Proto::Udp, ep(1, 7001), ep(2, 53)),
+        Direction::Outbound,
+        0,
+    ));
+    h.take();
+    h.apply(counters(950, 60, ep(2, 53), 10, 0)).tick();
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["update"]);
+    assert_eq!(evs[0].flow().key.cookie, SockCookie(60));
+    h.tick();
+    assert!(h.take().is_empty(), "nothing changed");
+    h.t.drain(&mut h.out);
+    assert_eq!(kinds(&h.take()), ["update", "update"]);
+}
+
+#[test]
+fn replaying_the_same_events_gives_the_same_flows() {
+    let script = |h: &mut Harness| {
+        let p = proc_key(1000, 1);
+        h.apply(exec(p, "a"));
+        for c in 0..20u64 {
+            h.apply(open(
+                p,
+                c,
+                tuple(Proto::Tcp, ep(1, 1000), ep(2, 80)),
+                Direction::Outbound,
+                c,
+            ))
+            .apply(counters(1000, c, ep(2, 80), c * 3, c * 5))
+            .apply(SensorEvent::SockClosed {
+                cookie: SockCookie(c),
+                at: MonoNs(c),
+            });
+        }
+        h.take()
+    };
+    assert_eq!(script(&mut Harness::new()), script(&mut Harness::new()));
+}

@@ -1,0 +1,113 @@
+//! Turning CLOCK_BOOTTIME into wall time, and wall time into RFC 3339.
+//!
+//! The model keeps kernel time. Records show UTC. The conversion needs the
+//! offset between the two clocks, which the pipeline measures (it owns the
+//! clock) and passes in as a [`WallClock`].
+
+use crate::ids::MonoNs;
+use std::fmt::Write as _;
+
+/// Unix time = boot time + `boot_to_unix_ns`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WallClock {
+    pub boot_to_unix_ns: i128,
+}
+
+impl WallClock {
+    pub fn unix_ns(self, t: MonoNs) -> i128 {
+        i128::from(t.0) + self.boot_to_unix_ns
+    }
+
+    /// RFC 3339 in UTC with nanoseconds: `2026-11-23T10:15:15.123456789Z`.
+    pub fn rfc3339(self, t: MonoNs) -> String {
+        rfc3339_from_unix_ns(self.unix_ns(t))
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    // d in 1..=31 and m in 1..=12 by construction
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+pub fn rfc3339_from_unix_ns(ns: i128) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let days = i64::try_from(secs.div_euclid(86_400)).unwrap_or(0);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut s = String::with_capacity(30);
+    let _ = write!(
+        s,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_instants() {
+        assert_eq!(rfc3339_from_unix_ns(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339_from_unix_ns(1_373_127_181_000_000_001),
+            "2013-07-06T16:13:01.000000001Z"
+        );
+        // 2024-02-29 (leap day) 23:59:59.5
+        assert_eq!(
+            rfc3339_from_unix_ns(1_709_251_199_500_000_000),
+            "2024-02-29T23:59:59.500000000Z"
+        );
+        assert_eq!(rfc3339_from_unix_ns(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+
+    #[test]
+    fn every_day_of_four_centuries_round_trips() {
+        // the date sequence must be contiguous and well-formed
+        let mut prev = (1969, 12, 31);
+        for day in 0..146_097 {
+            let (y, m, d) = civil_from_days(day);
+            let next_day = (prev.0, prev.1, prev.2 + 1);
+            let next_month = (prev.0, prev.1 + 1, 1);
+            let next_year = (prev.0 + 1, 1, 1);
+            assert!(
+                (y, m, d) == next_day || (y, m, d) == next_month || (y, m, d) == next_year,
+                "{prev:?} -> {:?}",
+                (y, m, d)
+            );
+            prev = (y, m, d);
+        }
+        assert_eq!(prev, (2369, 12, 31));
+    }
+
+    #[test]
+    fn wall_clock_offsets_boot_time() {
+        let w = WallClock {
+            boot_to_unix_ns: 1_700_000_000_000_000_000,
+        };
+        assert_eq!(
+            w.rfc3339(MonoNs(1_500_000_000)),
+            "2023-11-14T22:13:21.500000000Z"
+        );
+    }
+}
