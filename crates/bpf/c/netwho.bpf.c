@@ -82,6 +82,20 @@ struct {
 	__type(value, struct netwho_stash);
 } nw_recv_stash SEC(".maps");
 
+/*
+ * Userspace drains the ring on a short timer; waking it for every event
+ * would cost a context switch per connection. Wake it only when the ring
+ * is filling up.
+ */
+#define NETWHO_WAKEUP_BYTES (1 << 20)
+
+static __always_inline __u64 wakeup(void)
+{
+	return bpf_ringbuf_query(&nw_events, BPF_RB_AVAIL_DATA) > NETWHO_WAKEUP_BYTES ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&nw_stats, &idx);
@@ -241,7 +255,7 @@ opened:
 	ev->sk_flags = info ? (__u8)info->flags : 0;
 	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
 	fill_owner(ev);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wakeup());
 }
 
 /*
@@ -423,9 +437,10 @@ static __always_inline void emit_state(struct sock *sk, int oldstate, int newsta
 	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
 	ev->cookie = bpf_get_socket_cookie(sk);
 	tuple_from_sock(sk, &ev->tuple);
+	ev->tuple.state = newstate;
 	ev->old_state = oldstate;
 	ev->new_state = newstate;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wakeup());
 }
 
 /*
@@ -456,6 +471,7 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 			__sync_fetch_and_or(&info->flags, NETWHO_SK_OUTBOUND);
 		}
 		tuple_from_sock(sk, &t);
+		t.state = newstate; /* sk_state still holds the old state here */
 		account(bpf_get_socket_cookie(sk), &t, info, 0, 0, NETWHO_ORIGIN_CONNECT);
 		return 0;
 	}
@@ -481,11 +497,12 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 			ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
 			ev->cookie = bpf_get_socket_cookie(sk);
 			tuple_from_sock(sk, &ev->tuple);
+			ev->tuple.state = newstate;
 			ev->owner_tgid = info->owner_tgid;
 			ev->owner_uid = info->owner_uid;
 			ev->owner_gid = info->owner_gid;
 			ev->owner_cgroup = info->owner_cgroup;
-			bpf_ringbuf_submit(ev, 0);
+			bpf_ringbuf_submit(ev, wakeup());
 			return 0;
 		}
 		/* outbound handshake done: the local port is now final */
@@ -564,7 +581,7 @@ int nw_sock_release(struct bpf_sock *ctx)
 	ev->tuple.protocol = ctx->protocol;
 	ev->tuple.sock_type = ctx->type;
 	ev->new_state = NETWHO_STATE_RELEASED;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wakeup());
 	return 1;
 }
 
@@ -646,8 +663,17 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 		stat_add(NETWHO_STAT_WIRE_HANDSHAKE, 1);
 		return 1;
 	}
-	info = bpf_sk_storage_get(&nw_sk, bsk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (info && (info->flags & NETWHO_SK_CLOSED)) {
+	/*
+	 * Only sockets we know: created under cgroup/sock_create, or older
+	 * ones once a process moved payload through them. Kernel control
+	 * sockets (TCP resets, ICMP replies) have no owner and no storage.
+	 */
+	info = bpf_sk_storage_get(&nw_sk, bsk, 0, 0);
+	if (!info) {
+		stat_add(NETWHO_STAT_WIRE_NO_SOCK, 1);
+		return 1;
+	}
+	if (info->flags & NETWHO_SK_CLOSED) {
 		stat_add(NETWHO_STAT_WIRE_AFTER_CLOSE, 1);
 		return 1;
 	}
@@ -700,7 +726,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	now = bpf_ktime_get_boot_ns();
 	stat_add(NETWHO_STAT_PACKETS, segs);
 
-	if (egress && info && bsk->type != SOCK_STREAM) {
+	if (egress && bsk->type != SOCK_STREAM) {
 		__builtin_memcpy(info->last_raddr, key.raddr, NETWHO_ADDR_LEN);
 		info->last_rport = portless(protocol) ? 0 : key.rport;
 		if (!(info->flags & NETWHO_SK_LAST_REMOTE))
@@ -798,7 +824,7 @@ int BPF_PROG(nw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (len == 0 || bpf_probe_read_user(ev->args, len, (void *)arg_start))
 		len = 0;
 	ev->args_len = len;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wakeup());
 	return 0;
 }
 
@@ -829,7 +855,7 @@ int BPF_PROG(nw_fork, struct task_struct *parent, struct task_struct *child)
 	ev->uid = child->cred->euid.val;
 	ev->gid = child->cred->egid.val;
 	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), child->comm);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wakeup());
 	return 0;
 }
 
@@ -858,6 +884,6 @@ int BPF_PROG(nw_exit, struct task_struct *p)
 	ev->tgid = p->tgid;
 	ev->exit_code = p->exit_code;
 	ev->start_ns = p->group_leader->start_boottime;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wakeup());
 	return 0;
 }

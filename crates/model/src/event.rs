@@ -75,6 +75,8 @@ pub struct ProcExec {
     pub gid: u32,
     pub cgroup_id: u64,
     pub at: MonoNs,
+    /// The kernel's copy of argv was cut short.
+    pub args_truncated: bool,
 }
 
 /// A new process (not a thread).

@@ -255,6 +255,7 @@ mod tests {
             gid: 1000,
             cgroup_id: 7,
             at: MonoNs(start * 10_000_000),
+            args_truncated: false,
         }
     }
 

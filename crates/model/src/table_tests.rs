@@ -92,6 +92,7 @@ fn exec(p: ProcKey, comm: &str) -> SensorEvent {
         gid: 1000,
         cgroup_id: 1,
         at: MonoNs(0),
+        args_truncated: false,
     })
 }
 

@@ -1,1 +1,108 @@
-//! placeholder
+//! The pipeline: sensor → flow table → sinks.
+//!
+//! Place: between the sources and the outputs. [`Pipeline::run`] starts
+//! the sensor's view of the world (every running process, every socket that
+//! predates it), then loops: poll the sensor, complete its events with what
+//! only /proc knows ([`enricher`]), apply them to the pure
+//! [`FlowTable`](netwho_model::FlowTable), and hand each resulting flow
+//! event to every [`Sink`]. Sinks write through an [`output::Output`], a
+//! bounded queue whose overflow is counted. Status records carry every
+//! counter of loss. Clocks are injected, so a fake sensor and a manual clock
+//! drive the whole loop in tests.
+
+pub mod enricher;
+pub mod fmt;
+pub mod logsink;
+pub mod output;
+mod run;
+pub mod status;
+pub mod topsink;
+
+pub use run::{Clocks, Pipeline, PipelineConfig, PipelineError, Stopped};
+
+use netwho_model::record::{FlowRecord, Names};
+use netwho_model::time::WallClock;
+use netwho_model::{FlowEvent, MonoNs};
+use status::StatusRecord;
+use std::time::Duration;
+
+/// A flow event's record, built only if a sink asks for it.
+#[expect(missing_debug_implementations, reason = "holds a closure")]
+pub struct RecordRef<'a> {
+    ev: &'a FlowEvent,
+    now: MonoNs,
+    wall: WallClock,
+    names: &'a mut dyn FnMut(&FlowEvent) -> Names,
+    built: Option<FlowRecord>,
+}
+
+impl<'a> RecordRef<'a> {
+    pub fn new(
+        ev: &'a FlowEvent,
+        now: MonoNs,
+        wall: WallClock,
+        names: &'a mut dyn FnMut(&FlowEvent) -> Names,
+    ) -> Self {
+        RecordRef {
+            ev,
+            now,
+            wall,
+            names,
+            built: None,
+        }
+    }
+
+    pub fn get(&mut self) -> &FlowRecord {
+        let (ev, now, wall) = (self.ev, self.now, self.wall);
+        let names = &mut self.names;
+        self.built
+            .get_or_insert_with(|| FlowRecord::from_event(ev, now, wall, &(names)(ev)))
+    }
+}
+
+/// Whether the run goes on after a sink's turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkControl {
+    Continue,
+    /// The sink has done its job (`top --count N`).
+    Done,
+    /// The sink's destination is gone (a closed pipe).
+    Closed,
+}
+
+/// An output: config + pure encoder + the part that does I/O.
+pub trait Sink {
+    /// A live flow event.
+    fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>);
+
+    /// Totals of a flow still open when netwho stops.
+    fn final_update(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.event(ev, rec);
+    }
+
+    fn status(&mut self, st: &StatusRecord);
+
+    /// Called on every turn of the loop.
+    fn tick(
+        &mut self,
+        _now: MonoNs,
+        _wall: WallClock,
+        _users: &mut dyn FnMut(u32) -> String,
+    ) -> SinkControl {
+        SinkControl::Continue
+    }
+
+    /// Hand buffered output to the writer.
+    fn flush(&mut self) -> SinkControl;
+
+    /// Flush everything and wait for the writer.
+    fn finish(&mut self) -> std::io::Result<()>;
+
+    /// Records lost to a slow destination.
+    fn dropped(&self) -> u64;
+
+    /// This sink wants `Updated` events (and counters read this often).
+    fn updates_every(&self) -> Option<Duration> {
+        None
+    }
+}

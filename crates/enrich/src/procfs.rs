@@ -1,0 +1,347 @@
+//! Processes from `/proc`: parsers on bytes, and readers that check the
+//! process is still the one we mean (same start time) before trusting what
+//! they read.
+
+use netwho_model::{ProcInfo, ProcKey, ProcSource};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("/proc/PID/stat: no ')' closing the command name")]
+    NoComm,
+    #[error("/proc/PID/stat: field {field} missing or not a number")]
+    Field { field: usize },
+}
+
+#[derive(Debug, Error)]
+pub enum ProcError {
+    #[error("process {tgid} is gone")]
+    Gone { tgid: u32 },
+    #[error("pid {tgid} now belongs to another process")]
+    Reused { tgid: u32 },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: ParseError,
+    },
+}
+
+/// The fields of `/proc/PID/stat` netwho uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub pid: u32,
+    pub comm: String,
+    pub state: char,
+    pub ppid: u32,
+    /// Start time in clock ticks since boot (field 22).
+    pub start_ticks: u64,
+}
+
+/// Parse `/proc/PID/stat`. The command name is in parentheses and may hold
+/// spaces and parentheses itself, so the fields after it are found from the
+/// last `)`.
+pub fn parse_stat(b: &[u8]) -> Result<Stat, ParseError> {
+    let open = b
+        .iter()
+        .position(|c| *c == b'(')
+        .ok_or(ParseError::NoComm)?;
+    let close = b
+        .iter()
+        .rposition(|c| *c == b')')
+        .ok_or(ParseError::NoComm)?;
+    if close < open {
+        return Err(ParseError::NoComm);
+    }
+    let pid = std::str::from_utf8(&b[..open])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or(ParseError::Field { field: 1 })?;
+    let comm = String::from_utf8_lossy(&b[open + 1..close]).into_owned();
+    let rest = String::from_utf8_lossy(&b[close + 1..]);
+    // rest starts at field 3 (state)
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let field = |n: usize| -> Result<&str, ParseError> {
+        fields
+            .get(n - 3)
+            .copied()
+            .ok_or(ParseError::Field { field: n })
+    };
+    let num = |n: usize| -> Result<u64, ParseError> {
+        field(n)?
+            .parse()
+            .map_err(|_| ParseError::Field { field: n })
+    };
+    Ok(Stat {
+        pid,
+        comm,
+        state: field(3)?.chars().next().unwrap_or('?'),
+        ppid: u32::try_from(num(4)?).map_err(|_| ParseError::Field { field: 4 })?,
+        start_ticks: num(22)?,
+    })
+}
+
+/// Effective uid and gid from `/proc/PID/status`.
+pub fn parse_status_ids(b: &[u8]) -> Option<(u32, u32)> {
+    let text = std::str::from_utf8(b).ok()?;
+    let second = |prefix: &str| -> Option<u32> {
+        let line = text.lines().find(|l| l.starts_with(prefix))?;
+        line[prefix.len()..].split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((second("Uid:")?, second("Gid:")?))
+}
+
+/// `/proc/PID/cmdline`: NUL-separated arguments.
+pub fn parse_cmdline(b: &[u8]) -> Vec<String> {
+    let b = b.strip_suffix(&[0]).unwrap_or(b);
+    if b.is_empty() {
+        return Vec::new();
+    }
+    b.split(|c| *c == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// The cgroup v2 path from `/proc/PID/cgroup` (the `0::` line).
+pub fn parse_cgroup_v2(b: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(b).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+}
+
+/// Reads processes under a `/proc` root (a fixture directory in tests).
+#[derive(Clone, Debug)]
+pub struct Procfs {
+    root: PathBuf,
+}
+
+impl Default for Procfs {
+    fn default() -> Self {
+        Procfs {
+            root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+impl Procfs {
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Procfs { root: root.into() }
+    }
+
+    fn path(&self, tgid: u32, file: &str) -> PathBuf {
+        self.root.join(tgid.to_string()).join(file)
+    }
+
+    fn read(&self, tgid: u32, file: &str) -> Result<Vec<u8>, ProcError> {
+        let path = self.path(tgid, file);
+        std::fs::read(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ProcError::Gone { tgid }
+            } else {
+                ProcError::Read { path, source }
+            }
+        })
+    }
+
+    pub fn stat(&self, tgid: u32) -> Result<Stat, ProcError> {
+        let b = self.read(tgid, "stat")?;
+        parse_stat(&b).map_err(|source| ProcError::Parse {
+            path: self.path(tgid, "stat"),
+            source,
+        })
+    }
+
+    /// Fail unless `key` still names the process at its pid.
+    fn check(&self, key: ProcKey) -> Result<Stat, ProcError> {
+        let st = self.stat(key.tgid)?;
+        if st.start_ticks != key.start_ticks {
+            return Err(ProcError::Reused { tgid: key.tgid });
+        }
+        Ok(st)
+    }
+
+    /// The executable of `key`, if it still runs.
+    pub fn exe(&self, key: ProcKey) -> Result<String, ProcError> {
+        self.check(key)?;
+        let path = self.path(key.tgid, "exe");
+        let target =
+            std::fs::read_link(&path).map_err(|source| ProcError::Read { path, source })?;
+        // re-check: the pid could have been reused between the two reads
+        self.check(key)?;
+        Ok(target.to_string_lossy().into_owned())
+    }
+
+    /// The full command line of `key`, if it still runs.
+    pub fn cmdline(&self, key: ProcKey) -> Result<Vec<String>, ProcError> {
+        self.check(key)?;
+        let b = self.read(key.tgid, "cmdline")?;
+        self.check(key)?;
+        Ok(parse_cmdline(&b))
+    }
+
+    /// Everything about one process. `cgroup_id` resolves a cgroup path to
+    /// its id (the kernel's id is the directory's inode).
+    pub fn info(
+        &self,
+        tgid: u32,
+        cgroup_id: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<ProcInfo, ProcError> {
+        let st = self.stat(tgid)?;
+        let key = ProcKey::from_start_ticks(tgid, st.start_ticks);
+        let status = self.read(tgid, "status")?;
+        let (uid, gid) = parse_status_ids(&status).unwrap_or((u32::MAX, u32::MAX));
+        // kernel threads have no exe and an empty cmdline: not errors
+        let exe = std::fs::read_link(self.path(tgid, "exe"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cmdline = self
+            .read(tgid, "cmdline")
+            .map(|b| parse_cmdline(&b))
+            .unwrap_or_default();
+        let cgroup = self
+            .read(tgid, "cgroup")
+            .ok()
+            .and_then(|b| parse_cgroup_v2(&b))
+            .and_then(|p| cgroup_id(&p))
+            .unwrap_or(0);
+        let parent = self
+            .stat(st.ppid)
+            .ok()
+            .map(|p| ProcKey::from_start_ticks(st.ppid, p.start_ticks));
+        // what we read must still belong to the process we started with
+        self.check(key)?;
+        Ok(ProcInfo {
+            key,
+            ppid: st.ppid,
+            parent,
+            parent_comm: String::new(),
+            comm: st.comm,
+            exe,
+            cmdline,
+            uid,
+            gid,
+            cgroup_id: cgroup,
+            source: ProcSource::Procfs,
+        })
+    }
+
+    /// Every process now running (those that vanish mid-scan are skipped),
+    /// parents first so that parent names resolve.
+    pub fn all(&self, cgroup_id: &dyn Fn(&str) -> Option<u64>) -> Vec<ProcInfo> {
+        let Ok(dir) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut tgids: Vec<u32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        tgids.sort_unstable();
+        let mut procs: Vec<ProcInfo> = tgids
+            .into_iter()
+            .filter_map(|t| self.info(t, cgroup_id).ok())
+            .collect();
+        procs.sort_by_key(|p| p.key.start_ticks);
+        procs
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &[u8] = b"4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
+        5 3 0 0 20 0 1 0 123456 10000000 500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0\n";
+
+    #[test]
+    fn stat_with_a_nasty_comm() {
+        let s = parse_stat(STAT).unwrap();
+        assert_eq!(s.pid, 4242);
+        assert_eq!(s.comm, "we (ird) name");
+        assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 1);
+        assert_eq!(s.start_ticks, 123_456);
+    }
+
+    #[test]
+    fn broken_stat_is_an_error_not_a_panic() {
+        assert_eq!(parse_stat(b"12 no parens"), Err(ParseError::NoComm));
+        assert_eq!(
+            parse_stat(b"12 (x) S 1"),
+            Err(ParseError::Field { field: 22 })
+        );
+        assert_eq!(
+            parse_stat(b"x (y) S 1 2 3"),
+            Err(ParseError::Field { field: 1 })
+        );
+        assert_eq!(parse_stat(b") ("), Err(ParseError::NoComm));
+    }
+
+    #[test]
+    fn status_cmdline_cgroup() {
+        let status = b"Name:\tcurl\nUid:\t1000\t1001\t1001\t1001\nGid:\t100\t101\t101\t101\n";
+        assert_eq!(parse_status_ids(status), Some((1001, 101)));
+        assert_eq!(
+            parse_cmdline(b"curl\0-s\0http://x\0"),
+            ["curl", "-s", "http://x"]
+        );
+        assert_eq!(parse_cmdline(b""), Vec::<String>::new());
+        assert_eq!(
+            parse_cgroup_v2(b"1:name=systemd:/\n0::/system.slice/ssh.service\n").as_deref(),
+            Some("/system.slice/ssh.service")
+        );
+    }
+
+    #[test]
+    fn a_fixture_tree_is_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("netwho-procfs-{}", std::process::id()));
+        let p = dir.join("4242");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("stat"), STAT).unwrap();
+        std::fs::write(p.join("status"), b"Uid:\t0\t5\t5\t5\nGid:\t0\t6\t6\t6\n").unwrap();
+        std::fs::write(p.join("cmdline"), b"weird\0--flag\0").unwrap();
+        std::fs::write(p.join("cgroup"), b"0::/system.slice/x.service\n").unwrap();
+        let fs = Procfs::at(&dir);
+        let info = fs
+            .info(4242, &|path| {
+                (path == "/system.slice/x.service").then_some(77)
+            })
+            .unwrap();
+        assert_eq!(info.key, ProcKey::from_start_ticks(4242, 123_456));
+        assert_eq!((info.uid, info.gid, info.cgroup_id), (5, 6, 77));
+        assert_eq!(info.cmdline, ["weird", "--flag"]);
+        assert!(info.exe.is_empty(), "no exe link in the fixture");
+        let stale = ProcKey::from_start_ticks(4242, 1);
+        assert!(matches!(
+            fs.cmdline(stale),
+            Err(ProcError::Reused { tgid: 4242 })
+        ));
+        assert!(matches!(
+            fs.stat(999_999),
+            Err(ProcError::Gone { tgid: 999_999 })
+        ));
+        assert_eq!(fs.all(&|_| None).len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn this_process_reads_back() {
+        let fs = Procfs::default();
+        let me = std::process::id();
+        let info = fs.info(me, &|_| None).unwrap();
+        assert_eq!(info.key.tgid, me);
+        assert!(!info.exe.is_empty());
+        assert_eq!(fs.exe(info.key).unwrap(), info.exe);
+    }
+}

@@ -1,0 +1,83 @@
+//! Numbers for people.
+
+/// Bytes in binary units: `512 B`, `1.5 KiB`, `3.0 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
+}
+
+/// A rate in bytes per second, or bits per second if `bits`.
+pub fn rate(bytes_per_s: f64, bits: bool) -> String {
+    if bits {
+        let mut v = bytes_per_s * 8.0;
+        for unit in ["bit/s", "kbit/s", "Mbit/s", "Gbit/s"] {
+            if v < 1000.0 {
+                return if unit == "bit/s" {
+                    format!("{v:.0} {unit}")
+                } else {
+                    format!("{v:.1} {unit}")
+                };
+            }
+            v /= 1000.0;
+        }
+        return format!("{v:.1} Tbit/s");
+    }
+    format!("{}/s", bytes(bytes_per_s.max(0.0).round() as u64))
+}
+
+/// A command line for one line of text: arguments joined by spaces,
+/// those with spaces or quotes quoted, the whole cut at `max` characters.
+pub fn cmdline(args: &[String], max: usize) -> String {
+    let mut s = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        if a.is_empty() || a.contains([' ', '"', '\'', '\t']) {
+            s.push('"');
+            s.push_str(&a.replace('"', "\\\""));
+            s.push('"');
+        } else {
+            s.push_str(a);
+        }
+    }
+    if s.chars().count() > max {
+        s = s.chars().take(max.saturating_sub(1)).collect();
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 << 30), "3.0 GiB");
+        assert_eq!(rate(2048.0, false), "2.0 KiB/s");
+        assert_eq!(rate(125.0, true), "1.0 kbit/s");
+        assert_eq!(rate(10.0, true), "80 bit/s");
+        assert_eq!(rate(1.25e8, true), "1.0 Gbit/s");
+    }
+
+    #[test]
+    fn command_lines() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(cmdline(&a(&["curl", "-s", "a b"]), 80), "curl -s \"a b\"");
+        assert_eq!(cmdline(&a(&["x", ""]), 80), "x \"\"");
+        assert_eq!(cmdline(&a(&["abcdefgh"]), 5), "abcd…");
+    }
+}

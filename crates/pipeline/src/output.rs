@@ -1,0 +1,237 @@
+//! Where sinks write: a writer thread behind a bounded channel.
+//!
+//! Sinks encode records into a buffer in the pipeline's thread; `flush`
+//! hands the buffer to the writer as one chunk. If the destination is slower
+//! than the events (a paused terminal, a slow disk), chunks queue up to the
+//! channel's bound; beyond it a chunk is dropped and its records counted,
+//! so the sensor never stalls and loss is never silent. A closed
+//! destination (`netwho log | head`) ends the run cleanly.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+/// Chunks (one per flush, about a tenth of a second of output) that may
+/// wait for the writer.
+const QUEUE_CHUNKS: usize = 1024;
+
+#[derive(Debug)]
+pub struct Output {
+    tx: Option<SyncSender<Vec<u8>>>,
+    writer: Option<JoinHandle<io::Result<()>>>,
+    closed: Arc<AtomicBool>,
+    buf: Vec<u8>,
+    buffered_records: u64,
+    /// Records lost because the writer could not keep up.
+    pub dropped_records: u64,
+}
+
+impl Output {
+    pub fn stdout() -> Self {
+        Self::spawn(Box::new(io::stdout()))
+    }
+
+    pub fn stderr() -> Self {
+        Self::spawn(Box::new(io::stderr()))
+    }
+
+    /// Append to `path`, creating it (mode 0640: flow logs name users and
+    /// their command lines).
+    pub fn file(path: &Path) -> io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f: File = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(path)?;
+        Ok(Self::spawn(Box::new(f)))
+    }
+
+    /// Write into any writer (tests use a shared buffer).
+    pub fn spawn(mut w: Box<dyn Write + Send>) -> Self {
+        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE_CHUNKS);
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&closed);
+        let writer = std::thread::Builder::new()
+            .name("netwho-output".into())
+            .spawn(move || {
+                let r = (|| {
+                    for chunk in rx {
+                        w.write_all(&chunk)?;
+                        w.flush()?;
+                    }
+                    Ok(())
+                })();
+                flag.store(true, Ordering::Relaxed);
+                r
+            })
+            .ok();
+        if writer.is_none() {
+            closed.store(true, Ordering::Relaxed);
+        }
+        Output {
+            tx: Some(tx),
+            writer,
+            closed,
+            buf: Vec::with_capacity(64 * 1024),
+            buffered_records: 0,
+            dropped_records: 0,
+        }
+    }
+
+    /// Encode one record into the returned buffer, then call `record_done`.
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    pub fn record_done(&mut self) {
+        self.buffered_records += 1;
+    }
+
+    /// The destination is gone (closed pipe, I/O error).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Hand what is buffered to the writer. Returns false once the
+    /// destination is closed.
+    pub fn flush(&mut self) -> bool {
+        if self.buf.is_empty() {
+            return !self.is_closed();
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
+        let n = std::mem::take(&mut self.buffered_records);
+        match self.tx.as_ref().map(|tx| tx.try_send(chunk)) {
+            Some(Ok(())) => {}
+            Some(Err(TrySendError::Full(_))) => self.dropped_records += n,
+            Some(Err(TrySendError::Disconnected(_))) | None => {
+                self.dropped_records += n;
+                self.closed.store(true, Ordering::Relaxed);
+            }
+        }
+        !self.is_closed()
+    }
+
+    /// Flush, wait for the writer to finish, and report its error if any
+    /// (a closed pipe is not an error: the reader just stopped reading).
+    pub fn finish(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty()
+            && let Some(tx) = &self.tx
+        {
+            // at exit, wait for room instead of dropping the last records
+            let chunk = std::mem::take(&mut self.buf);
+            if tx.send(chunk).is_err() {
+                self.dropped_records += std::mem::take(&mut self.buffered_records);
+            }
+        }
+        self.tx = None;
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Err(e))) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
+            Some(Err(_)) => Err(io::Error::other("output thread panicked")),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    pub struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A writer that blocks until released, to fill the queue.
+    struct Gate(Arc<Mutex<()>>);
+    impl Write for Gate {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            drop(self.0.lock().unwrap());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Broken;
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn records_arrive_whole_and_in_order() {
+        let sink = Shared::default();
+        let mut o = Output::spawn(Box::new(sink.clone()));
+        for i in 0..100 {
+            o.buf().extend_from_slice(format!("line {i}\n").as_bytes());
+            o.record_done();
+            if i % 7 == 0 {
+                assert!(o.flush());
+            }
+        }
+        o.finish().unwrap();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 100);
+        assert_eq!(lines[99], "line 99");
+        assert_eq!(o.dropped_records, 0);
+    }
+
+    #[test]
+    fn a_stuck_writer_costs_counted_records_not_a_stall() {
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let mut o = Output::spawn(Box::new(Gate(Arc::clone(&gate))));
+        for _ in 0..QUEUE_CHUNKS + 10 {
+            o.buf().extend_from_slice(b"x\n");
+            o.record_done();
+            o.flush();
+        }
+        assert!(o.dropped_records >= 9, "dropped {}", o.dropped_records);
+        drop(held);
+        o.finish().unwrap();
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_quietly() {
+        let mut o = Output::spawn(Box::new(Broken));
+        o.buf().extend_from_slice(b"x\n");
+        o.record_done();
+        o.flush();
+        for _ in 0..1000 {
+            if o.is_closed() {
+                break;
+            }
+            std::thread::yield_now();
+            o.buf().extend_from_slice(b"x\n");
+            o.record_done();
+            o.flush();
+        }
+        assert!(o.finish().is_ok(), "a broken pipe is not an error");
+        assert!(o.is_closed());
+    }
+}

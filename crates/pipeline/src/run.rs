@@ -1,0 +1,267 @@
+//! The run loop.
+
+use crate::enricher::Enricher;
+use crate::status::{StatusInput, StatusRecord};
+use crate::{RecordRef, Sink, SinkControl};
+use netwho_model::time::WallClock;
+use netwho_model::{FlowEvent, FlowTable, MonoNs, SensorEvent, TableConfig};
+use netwho_sensor::{Sensor, SensorError, SensorInfo};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Sensor(#[from] SensorError),
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+/// Why the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// SIGINT/SIGTERM (the stop flag).
+    Signal,
+    /// A sink finished its job.
+    Done,
+    /// The output was closed by its reader.
+    OutputClosed,
+}
+
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Longest wait for kernel events in one turn of the loop.
+    pub tick: Duration,
+    /// How often all counters are read (sinks that want updates may ask
+    /// for more often).
+    pub scan_every: Duration,
+    /// How often a status record is emitted.
+    pub status_every: Duration,
+    pub table: TableConfig,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            tick: Duration::from_millis(100),
+            scan_every: Duration::from_secs(10),
+            status_every: Duration::from_secs(10),
+            table: TableConfig::default(),
+        }
+    }
+}
+
+/// The clocks the loop reads: boot time (the kernel's clock) and the
+/// offset to wall time. Tests pass manual ones.
+#[expect(missing_debug_implementations, reason = "holds closures")]
+pub struct Clocks {
+    pub boot: Box<dyn FnMut() -> MonoNs>,
+    pub wall: Box<dyn FnMut() -> WallClock>,
+}
+
+impl Clocks {
+    pub fn system() -> Self {
+        Clocks {
+            boot: Box::new(netwho_sensor::clock::boot_now),
+            wall: Box::new(netwho_sensor::clock::wall_clock),
+        }
+    }
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[expect(missing_debug_implementations, reason = "holds sinks and clocks")]
+pub struct Pipeline<S: Sensor> {
+    sensor: S,
+    info: SensorInfo,
+    table: FlowTable,
+    enricher: Enricher,
+    sinks: Vec<Box<dyn Sink>>,
+    cfg: PipelineConfig,
+    clocks: Clocks,
+    started: MonoNs,
+    wall: WallClock,
+    events: Vec<SensorEvent>,
+    flow_events: Vec<FlowEvent>,
+}
+
+impl<S: Sensor> Pipeline<S> {
+    pub fn new(
+        sensor: S,
+        enricher: Enricher,
+        sinks: Vec<Box<dyn Sink>>,
+        mut cfg: PipelineConfig,
+        mut clocks: Clocks,
+    ) -> Self {
+        let updates = sinks.iter().filter_map(|s| s.updates_every()).min();
+        cfg.table.emit_updates = updates.is_some();
+        if let Some(every) = updates {
+            cfg.scan_every = cfg.scan_every.min(every);
+        }
+        let started = (clocks.boot)();
+        let wall = (clocks.wall)();
+        Pipeline {
+            info: sensor.info(),
+            sensor,
+            table: FlowTable::new(cfg.table.clone()),
+            enricher,
+            sinks,
+            cfg,
+            clocks,
+            started,
+            wall,
+            events: Vec::new(),
+            flow_events: Vec::new(),
+        }
+    }
+
+    pub fn table(&self) -> &FlowTable {
+        &self.table
+    }
+
+    /// Apply the sensor events collected so far and dispatch what they mean.
+    fn apply(&mut self, now: MonoNs, final_phase: bool) {
+        let events = std::mem::take(&mut self.events);
+        let mut before = Vec::new();
+        for mut ev in events {
+            self.enricher.prepare(&mut ev, &self.table, &mut before);
+            for b in before.drain(..) {
+                self.table.apply(b, now, &mut self.flow_events);
+            }
+            self.table.apply(ev, now, &mut self.flow_events);
+        }
+        self.dispatch(now, final_phase);
+    }
+
+    fn dispatch(&mut self, now: MonoNs, final_phase: bool) {
+        let wall = self.wall;
+        let enricher = &mut self.enricher;
+        let mut names = |ev: &FlowEvent| enricher.names(ev.flow(), now);
+        for ev in self.flow_events.drain(..) {
+            let mut rec = RecordRef::new(&ev, now, wall, &mut names);
+            for s in &mut self.sinks {
+                if final_phase && matches!(ev, FlowEvent::Updated(_)) {
+                    s.final_update(&ev, &mut rec);
+                } else {
+                    s.event(&ev, &mut rec);
+                }
+            }
+        }
+    }
+
+    fn status(&mut self, now: MonoNs, is_final: bool) {
+        let output_drops = self.sinks.iter().map(|s| s.dropped()).sum();
+        let st = StatusRecord::build(StatusInput {
+            ts: self.wall.rfc3339(now),
+            uptime_s: now.since(self.started) as f64 / 1e9,
+            is_final,
+            info: &self.info,
+            sensor: self.sensor.stats(),
+            model: self.table.stats(),
+            enrich: self.enricher.counts(),
+            output_drops,
+        });
+        for s in &mut self.sinks {
+            s.status(&st);
+        }
+    }
+
+    fn flush(&mut self) -> SinkControl {
+        let mut ctl = SinkControl::Continue;
+        for s in &mut self.sinks {
+            if s.flush() == SinkControl::Closed {
+                ctl = SinkControl::Closed;
+            }
+        }
+        ctl
+    }
+
+    /// Learn the world as it is: every running process, events already
+    /// waiting, the sockets that predate the sensor. Then say we are ready.
+    fn start(&mut self) -> Result<(), PipelineError> {
+        let now = (self.clocks.boot)();
+        for p in self.enricher.snapshot() {
+            self.table
+                .apply(SensorEvent::ProcSnapshot(p), now, &mut self.flow_events);
+        }
+        self.sensor.startup(&mut self.events)?;
+        self.apply(now, false);
+        self.status(now, false);
+        self.flush();
+        Ok(())
+    }
+
+    /// Run until `stop` is set, a sink is done, or the output closes; then
+    /// report every open flow's totals and a final status.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<Stopped, PipelineError> {
+        self.start()?;
+        let scan_every = ns(self.cfg.scan_every);
+        let status_every = ns(self.cfg.status_every);
+        let mut now = (self.clocks.boot)();
+        let mut next_scan = now.add_ns(scan_every);
+        let mut next_status = now.add_ns(status_every);
+        let stopped = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Stopped::Signal;
+            }
+            let wait = Duration::from_nanos(next_scan.since(now)).min(self.cfg.tick);
+            self.sensor.poll(wait, &mut self.events)?;
+            now = (self.clocks.boot)();
+            self.wall = (self.clocks.wall)();
+            if now >= next_scan {
+                self.sensor.scan(&mut self.events)?;
+                next_scan = now.add_ns(scan_every);
+            }
+            self.apply(now, false);
+            self.table.tick(now, &mut self.flow_events);
+            self.dispatch(now, false);
+
+            let mut ctl = SinkControl::Continue;
+            let enricher = &mut self.enricher;
+            let mut users = |uid: u32| enricher.user_name(uid);
+            for s in &mut self.sinks {
+                if s.tick(now, self.wall, &mut users) == SinkControl::Done {
+                    ctl = SinkControl::Done;
+                }
+            }
+            if now >= next_status {
+                self.status(now, false);
+                next_status = now.add_ns(status_every);
+            }
+            if self.flush() == SinkControl::Closed {
+                break Stopped::OutputClosed;
+            }
+            if ctl == SinkControl::Done {
+                break Stopped::Done;
+            }
+        };
+        self.shutdown(stopped)?;
+        Ok(stopped)
+    }
+
+    fn shutdown(&mut self, why: Stopped) -> Result<(), PipelineError> {
+        let now = (self.clocks.boot)();
+        self.sensor.finish(&mut self.events)?;
+        self.apply(now, false);
+        if why != Stopped::OutputClosed {
+            self.table.drain(&mut self.flow_events);
+            self.dispatch(now, true);
+            self.status(now, true);
+        }
+        let mut first_err = None;
+        for s in &mut self.sinks {
+            if let Err(e) = s.finish()
+                && first_err.is_none()
+            {
+                first_err = Some(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(PipelineError::Output(e)),
+            None => Ok(()),
+        }
+    }
+}

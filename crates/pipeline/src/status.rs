@@ -1,0 +1,179 @@
+//! The status record: what netwho runs on and everything it lost or could
+//! not attribute, emitted when every hook is attached (`ready`), every
+//! status interval, and at exit (`final`). Loss is never silent: every
+//! counter here only grows, and every view shows them.
+
+use netwho_model::ModelStats;
+use netwho_sensor::{SensorInfo, SensorStats};
+use serde::Serialize;
+
+/// Events and records that were lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Drops {
+    /// Kernel events lost in a full ring buffer.
+    pub ringbuf: u64,
+    /// Flows not tracked because the kernel flow map was full, and the
+    /// payload bytes that went uncounted with them.
+    pub flow_map_full: u64,
+    pub bytes_lost: u64,
+    pub wire_map_full: u64,
+    /// Records the output could not keep up with.
+    pub output: u64,
+    pub decode_errors: u64,
+    pub map_errors: u64,
+    pub storage_fail: u64,
+}
+
+impl Drops {
+    pub fn total(&self) -> u64 {
+        self.ringbuf
+            + self.flow_map_full
+            + self.wire_map_full
+            + self.output
+            + self.decode_errors
+            + self.map_errors
+            + self.storage_fail
+    }
+}
+
+/// Things seen but only partly attributed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Partial {
+    /// Datagrams whose remote address could not be found.
+    pub remote_unknown: u64,
+    /// Flows whose open event was lost (counted, details partial).
+    pub opens_missing: u64,
+    /// Flows of a process netwho knew nothing about.
+    pub procs_unknown: u64,
+    /// Inbound connections no process touched (given to the listener).
+    pub inbound_unclaimed: u64,
+    pub proc_lookup_failures: u64,
+    pub name_lookup_failures: u64,
+    pub cgroup_lookup_failures: u64,
+    /// Packets with no owned socket (time-wait, kernel replies).
+    pub wire_no_socket: u64,
+    pub wire_after_close: u64,
+    pub wire_handshake: u64,
+    pub wire_orphaned: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KernelCounters {
+    pub payload_calls: u64,
+    pub packets: u64,
+    pub flows_tracked: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusRecord {
+    pub event: &'static str,
+    pub ts: String,
+    pub ready: bool,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub attribution: &'static str,
+    pub hooks: Vec<&'static str>,
+    pub degradations: Vec<String>,
+    pub uptime_s: f64,
+    pub flows_open: u64,
+    pub flows_opened: u64,
+    pub flows_closed: u64,
+    pub procs_tracked: u64,
+    pub drops: Drops,
+    pub partial: Partial,
+    pub kernel: KernelCounters,
+}
+
+/// Lookup failures counted outside the model and the sensor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EnrichCounts {
+    pub proc_lookup_failures: u64,
+    pub name_lookup_failures: u64,
+    pub cgroup_lookup_failures: u64,
+}
+
+#[derive(Debug)]
+pub struct StatusInput<'a> {
+    pub ts: String,
+    pub uptime_s: f64,
+    pub is_final: bool,
+    pub info: &'a SensorInfo,
+    pub sensor: SensorStats,
+    pub model: ModelStats,
+    pub enrich: EnrichCounts,
+    pub output_drops: u64,
+}
+
+impl StatusRecord {
+    pub fn build(i: StatusInput<'_>) -> Self {
+        let s = i.sensor;
+        StatusRecord {
+            event: "status",
+            ts: i.ts,
+            ready: true,
+            is_final: i.is_final,
+            attribution: i.info.attribution,
+            hooks: i.info.hooks.clone(),
+            degradations: i.info.degradations.clone(),
+            uptime_s: (i.uptime_s * 1000.0).round() / 1000.0,
+            flows_open: i.model.flows_open,
+            flows_opened: i.model.flows_opened,
+            flows_closed: i.model.flows_closed,
+            procs_tracked: i.model.procs_tracked,
+            drops: Drops {
+                ringbuf: s.ringbuf_drops,
+                flow_map_full: s.flows_map_full,
+                bytes_lost: s.bytes_lost,
+                wire_map_full: s.wire_map_full,
+                output: i.output_drops,
+                decode_errors: s.decode_errors,
+                map_errors: s.map_errors,
+                storage_fail: s.storage_fail,
+            },
+            partial: Partial {
+                remote_unknown: s.remote_unknown,
+                opens_missing: i.model.opens_missing,
+                procs_unknown: i.model.procs_unknown,
+                inbound_unclaimed: i.model.inbound_unclaimed,
+                proc_lookup_failures: i.enrich.proc_lookup_failures,
+                name_lookup_failures: i.enrich.name_lookup_failures,
+                cgroup_lookup_failures: i.enrich.cgroup_lookup_failures,
+                wire_no_socket: s.wire_no_socket,
+                wire_after_close: s.wire_after_close,
+                wire_handshake: s.wire_handshake,
+                wire_orphaned: s.wire_orphaned,
+            },
+            kernel: KernelCounters {
+                payload_calls: s.payload_calls,
+                packets: s.packets,
+                flows_tracked: s.flows_tracked,
+            },
+        }
+    }
+
+    /// One line for people (text mode, on stderr).
+    pub fn summary(&self) -> String {
+        let d = &self.drops;
+        let mut s = format!(
+            "netwho: {} ({} hooks), {} flows open, {} opened, {} closed",
+            self.attribution,
+            self.hooks.len(),
+            self.flows_open,
+            self.flows_opened,
+            self.flows_closed
+        );
+        if d.total() > 0 {
+            s.push_str(&format!(
+                "; LOST: {} kernel events, {} flows ({} bytes) to a full map, {} output records, \
+                 {} map errors",
+                d.ringbuf, d.flow_map_full, d.bytes_lost, d.output, d.map_errors
+            ));
+        } else {
+            s.push_str("; nothing lost");
+        }
+        for deg in &self.degradations {
+            s.push_str(&format!("; degraded: {deg}"));
+        }
+        s
+    }
+}

@@ -1,0 +1,237 @@
+//! `netwho top --text` and `--json`: a per-process table every interval
+//! (pid, user, comm, sent/received rate, totals since start, flows), sorted
+//! by total bytes, for scripts and as the base of the TUI.
+
+use crate::output::Output;
+use crate::status::StatusRecord;
+use crate::{RecordRef, Sink, SinkControl, fmt};
+use netwho_model::time::WallClock;
+use netwho_model::top::{ProcRow, TopTable};
+use netwho_model::{FlowEvent, MonoNs};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct TopConfig {
+    pub format: TopFormat,
+    pub interval: Duration,
+    /// Stop after this many tables.
+    pub count: Option<u64>,
+    /// Text: rows shown per table (JSON lists every process).
+    pub limit: usize,
+    /// Rates in bit/s instead of B/s.
+    pub bits: bool,
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    pid: u32,
+    proc_start: String,
+    comm: &'a str,
+    uid: u32,
+    user: &'a str,
+    sent_bps: f64,
+    recv_bps: f64,
+    bytes_sent: u64,
+    bytes_recv: u64,
+    flows_open: u64,
+    flows_total: u64,
+}
+
+#[derive(Serialize)]
+struct JsonTable<'a> {
+    event: &'static str,
+    ts: String,
+    interval_s: f64,
+    drops: u64,
+    procs: Vec<JsonRow<'a>>,
+}
+
+#[derive(Debug)]
+pub struct TopSink {
+    cfg: TopConfig,
+    out: Output,
+    table: TopTable,
+    next: Option<MonoNs>,
+    printed: u64,
+    last_drops: u64,
+    users: HashMap<u32, String>,
+}
+
+impl TopSink {
+    pub fn new(cfg: TopConfig, out: Output) -> Self {
+        TopSink {
+            cfg,
+            out,
+            // processes with no open flow stay listed for a minute
+            table: TopTable::new(60_000_000_000),
+            next: None,
+            printed: 0,
+            last_drops: 0,
+            users: HashMap::new(),
+        }
+    }
+
+    fn user(&mut self, uid: u32, users: &mut dyn FnMut(u32) -> String) -> String {
+        self.users.entry(uid).or_insert_with(|| users(uid)).clone()
+    }
+
+    fn render_text(
+        &mut self,
+        rows: &[ProcRow],
+        ts: &str,
+        users: &mut dyn FnMut(u32) -> String,
+    ) -> String {
+        let bits = self.cfg.bits;
+        let open: u64 = rows.iter().map(|r| r.flows_open).sum();
+        let mut s = format!(
+            "netwho top  {ts}  {} processes, {open} open flows, interval {:.1}s{}\n",
+            rows.len(),
+            self.cfg.interval.as_secs_f64(),
+            if self.last_drops > 0 {
+                format!(", {} events LOST", self.last_drops)
+            } else {
+                String::new()
+            }
+        );
+        s.push_str(&format!(
+            "{:>8} {:<10} {:<16} {:>12} {:>12} {:>10} {:>10} {:>9}\n",
+            "PID", "USER", "COMM", "SENT/s", "RECV/s", "SENT", "RECV", "FLOWS"
+        ));
+        for r in rows.iter().take(self.cfg.limit) {
+            let user = self.user(r.uid, users);
+            let user = if user.is_empty() {
+                r.uid.to_string()
+            } else {
+                user
+            };
+            s.push_str(&format!(
+                "{:>8} {:<10.10} {:<16.16} {:>12} {:>12} {:>10} {:>10} {:>9}\n",
+                r.pid,
+                user,
+                r.comm,
+                fmt::rate(r.sent_rate, bits),
+                fmt::rate(r.recv_rate, bits),
+                fmt::bytes(r.bytes_sent),
+                fmt::bytes(r.bytes_recv),
+                format!("{}/{}", r.flows_open, r.flows_total),
+            ));
+        }
+        if rows.len() > self.cfg.limit {
+            s.push_str(&format!("   ... {} more\n", rows.len() - self.cfg.limit));
+        }
+        s.push('\n');
+        s
+    }
+
+    fn render_json(
+        &mut self,
+        rows: &[ProcRow],
+        ts: String,
+        wall: WallClock,
+        users: &mut dyn FnMut(u32) -> String,
+    ) -> Option<String> {
+        let names: Vec<String> = rows.iter().map(|r| self.user(r.uid, users)).collect();
+        let table = JsonTable {
+            event: "top",
+            ts,
+            interval_s: self.cfg.interval.as_secs_f64(),
+            drops: self.last_drops,
+            procs: rows
+                .iter()
+                .zip(&names)
+                .map(|(r, user)| JsonRow {
+                    pid: r.pid,
+                    proc_start: wall.rfc3339(r.proc.start()),
+                    comm: &r.comm,
+                    uid: r.uid,
+                    user,
+                    sent_bps: (r.sent_rate * 10.0).round() / 10.0,
+                    recv_bps: (r.recv_rate * 10.0).round() / 10.0,
+                    bytes_sent: r.bytes_sent,
+                    bytes_recv: r.bytes_recv,
+                    flows_open: r.flows_open,
+                    flows_total: r.flows_total,
+                })
+                .collect(),
+        };
+        serde_json::to_string(&table).ok()
+    }
+}
+
+impl Sink for TopSink {
+    fn event(&mut self, ev: &FlowEvent, _rec: &mut RecordRef<'_>) {
+        // `now` only ages idle rows; the flow's own time is close enough
+        let at = ev.flow().closed.unwrap_or(ev.flow().opened);
+        self.table.observe(ev, at);
+    }
+
+    fn status(&mut self, st: &StatusRecord) {
+        self.last_drops = st.drops.total();
+    }
+
+    fn tick(
+        &mut self,
+        now: MonoNs,
+        wall: WallClock,
+        users: &mut dyn FnMut(u32) -> String,
+    ) -> SinkControl {
+        let interval = u64::try_from(self.cfg.interval.as_nanos()).unwrap_or(u64::MAX);
+        let Some(next) = self.next else {
+            // the first interval starts now
+            self.next = Some(now.add_ns(interval));
+            self.table.snapshot(now);
+            return SinkControl::Continue;
+        };
+        if now < next {
+            return SinkControl::Continue;
+        }
+        self.next = Some(next.add_ns(interval).max(now));
+        let rows = self.table.snapshot(now);
+        let ts = wall.rfc3339(now);
+        let text = match self.cfg.format {
+            TopFormat::Text => Some(self.render_text(&rows, &ts, users)),
+            TopFormat::Json => self.render_json(&rows, ts, wall, users).map(|mut s| {
+                s.push('\n');
+                s
+            }),
+        };
+        if let Some(t) = text {
+            self.out.buf().extend_from_slice(t.as_bytes());
+            self.out.record_done();
+        }
+        self.printed += 1;
+        if self.cfg.count.is_some_and(|c| self.printed >= c) {
+            SinkControl::Done
+        } else {
+            SinkControl::Continue
+        }
+    }
+
+    fn flush(&mut self) -> SinkControl {
+        if self.out.flush() {
+            SinkControl::Continue
+        } else {
+            SinkControl::Closed
+        }
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.out.finish()
+    }
+
+    fn dropped(&self) -> u64 {
+        self.out.dropped_records
+    }
+
+    fn updates_every(&self) -> Option<Duration> {
+        Some(self.cfg.interval)
+    }
+}

@@ -1,0 +1,331 @@
+//! Ring-buffer records to model events. Pure: bytes in, values out.
+//!
+//! A record is checked for its length against its kind before it is copied
+//! out (`bytemuck::try_pod_read_unaligned`); kinds and codes are converted
+//! with `TryFrom`, never transmuted. Anything malformed is an error the
+//! caller counts.
+
+use netwho_bpf::abi;
+use netwho_model::{
+    Attribution, Direction, Endpoint, FlowOpen, Inbound, KernelKey, MonoNs, ProcExec, ProcFork,
+    ProcKey, Proto, SockCookie, SockState, SocketTuple, TcpState,
+};
+use thiserror::Error;
+
+const AF_PACKET: u16 = 17;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("ring record of {len} bytes is too short for its header")]
+    Short { len: usize },
+    #[error("ring record of kind {kind} has {len} bytes, expected {expected}")]
+    Length {
+        kind: u32,
+        len: usize,
+        expected: usize,
+    },
+    #[error("unknown ring record kind {kind}")]
+    Kind { kind: u32 },
+}
+
+/// A ring-buffer record, decoded into its ABI struct.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    FlowOpen(abi::FlowOpen),
+    SockState(abi::SockState),
+    Inbound(abi::Inbound),
+    Exec(Box<abi::Exec>),
+    Fork(abi::Fork),
+    Exit(abi::Exit),
+}
+
+fn read<T: bytemuck::Pod>(kind: u32, bytes: &[u8]) -> Result<T, DecodeError> {
+    // the kernel rounds records up to 8 bytes; extra bytes are padding
+    if bytes.len() < size_of::<T>() {
+        return Err(DecodeError::Length {
+            kind,
+            len: bytes.len(),
+            expected: size_of::<T>(),
+        });
+    }
+    bytemuck::try_pod_read_unaligned(&bytes[..size_of::<T>()]).map_err(|_| DecodeError::Length {
+        kind,
+        len: bytes.len(),
+        expected: size_of::<T>(),
+    })
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let hdr: abi::EventHeader = bytes
+        .get(..size_of::<abi::EventHeader>())
+        .and_then(|b| bytemuck::try_pod_read_unaligned(b).ok())
+        .ok_or(DecodeError::Short { len: bytes.len() })?;
+    Ok(match hdr.kind {
+        abi::EV_FLOW_OPEN => Record::FlowOpen(read(hdr.kind, bytes)?),
+        abi::EV_SOCK_STATE => Record::SockState(read(hdr.kind, bytes)?),
+        abi::EV_INBOUND => Record::Inbound(read(hdr.kind, bytes)?),
+        abi::EV_EXEC => Record::Exec(Box::new(read(hdr.kind, bytes)?)),
+        abi::EV_FORK => Record::Fork(read(hdr.kind, bytes)?),
+        abi::EV_EXIT => Record::Exit(read(hdr.kind, bytes)?),
+        kind => return Err(DecodeError::Kind { kind }),
+    })
+}
+
+/// A C string in a fixed buffer: up to the first NUL, lossy UTF-8.
+pub fn c_string(buf: &[u8]) -> String {
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// argv as the kernel lays it out: NUL-separated, last one NUL-terminated
+/// (or cut short).
+pub fn split_args(buf: &[u8]) -> Vec<String> {
+    let buf = buf.strip_suffix(&[0]).unwrap_or(buf);
+    if buf.is_empty() {
+        return Vec::new();
+    }
+    buf.split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+pub fn tuple(t: &abi::Tuple) -> SocketTuple {
+    let proto = Proto::from_socket(t.family, t.sock_type, t.protocol);
+    let packet = t.family == AF_PACKET;
+    let (local, remote) = if packet {
+        (Endpoint::unspecified(), Endpoint::unspecified())
+    } else {
+        (
+            Endpoint::from_kernel(t.laddr, t.lport),
+            Endpoint::from_kernel(t.raddr, t.rport),
+        )
+    };
+    SocketTuple {
+        proto,
+        local,
+        remote,
+        tcp_state: if proto.is_stream() {
+            TcpState::try_from(t.state).ok()
+        } else {
+            None
+        },
+        netns: t.netns,
+        packet,
+    }
+}
+
+pub fn kernel_key(k: &abi::FlowKey) -> KernelKey {
+    KernelKey {
+        tgid: k.tgid,
+        cookie: SockCookie(k.cookie),
+        remote: Endpoint::from_kernel(k.raddr, k.rport),
+    }
+}
+
+pub fn direction(d: u8) -> Direction {
+    match d {
+        abi::DIR_OUTBOUND => Direction::Outbound,
+        abi::DIR_INBOUND => Direction::Inbound,
+        _ => Direction::Unknown,
+    }
+}
+
+/// A socket born while netwho watched: created under cgroup/sock_create, or
+/// a TCP connection whose handshake we saw. Others predate netwho.
+pub fn born_watched(sk_flags: u8) -> bool {
+    u32::from(sk_flags) & (abi::SK_HOOKED | abi::SK_INBOUND | abi::SK_OUTBOUND) != 0
+}
+
+pub fn flow_open(o: &abi::FlowOpen) -> FlowOpen {
+    let mut t = tuple(&o.tuple);
+    if t.packet {
+        // the kernel key for packet sockets has no remote either
+        t.remote = Endpoint::from_kernel(o.key.raddr, o.key.rport);
+    }
+    FlowOpen {
+        key: kernel_key(&o.key),
+        proc: ProcKey::from_start_ns(o.key.tgid, o.proc_start_ns),
+        at: MonoNs(o.hdr.ts_ns),
+        tuple: t,
+        direction: direction(o.direction),
+        comm: c_string(&o.comm),
+        uid: o.uid,
+        gid: o.gid,
+        cgroup_id: o.cgroup_id,
+        attribution: if born_watched(o.sk_flags) {
+            Attribution::Ebpf
+        } else {
+            Attribution::SockDiag
+        },
+    }
+}
+
+pub fn sock_state(s: &abi::SockState) -> Option<SockState> {
+    Some(SockState {
+        cookie: SockCookie(s.cookie),
+        tuple: tuple(&s.tuple),
+        state: TcpState::try_from(s.new_state).ok()?,
+        at: MonoNs(s.hdr.ts_ns),
+    })
+}
+
+pub fn inbound(i: &abi::Inbound) -> Inbound {
+    Inbound {
+        cookie: SockCookie(i.cookie),
+        tuple: tuple(&i.tuple),
+        owner_tgid: i.owner_tgid,
+        owner_uid: i.owner_uid,
+        owner_gid: i.owner_gid,
+        owner_cgroup: i.owner_cgroup,
+        at: MonoNs(i.hdr.ts_ns),
+    }
+}
+
+/// An exec as the kernel saw it. `exe` is the path given to execve(); the
+/// pipeline replaces it with /proc/PID/exe while the process still exists.
+pub fn exec(e: &abi::Exec) -> ProcExec {
+    let args_len = (e.args_len as usize).min(e.args.len());
+    ProcExec {
+        proc: ProcKey::from_start_ns(e.tgid, e.start_ns),
+        ppid: e.ppid,
+        parent: (e.ppid != 0).then(|| ProcKey::from_start_ns(e.ppid, e.parent_start_ns)),
+        comm: c_string(&e.comm),
+        exe: c_string(&e.filename),
+        cmdline: split_args(&e.args[..args_len]),
+        uid: e.uid,
+        gid: e.gid,
+        cgroup_id: e.cgroup_id,
+        at: MonoNs(e.hdr.ts_ns),
+        args_truncated: e.args_truncated != 0,
+    }
+}
+
+pub fn fork(f: &abi::Fork) -> ProcFork {
+    ProcFork {
+        parent: ProcKey::from_start_ns(f.parent_tgid, f.parent_start_ns),
+        child: ProcKey::from_start_ns(f.child_tgid, f.child_start_ns),
+        comm: c_string(&f.comm),
+        uid: f.uid,
+        gid: f.gid,
+        at: MonoNs(f.hdr.ts_ns),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytemuck::Zeroable;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn mapped(a: [u8; 4]) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[10] = 0xff;
+        b[11] = 0xff;
+        b[12..].copy_from_slice(&a);
+        b
+    }
+
+    fn open_fixture() -> abi::FlowOpen {
+        let mut o = abi::FlowOpen::zeroed();
+        o.hdr.kind = abi::EV_FLOW_OPEN;
+        o.hdr.ts_ns = 5_000_000_000;
+        o.key.cookie = 77;
+        o.key.tgid = 4242;
+        o.key.rport = 8080;
+        o.key.raddr = mapped([10, 231, 0, 2]);
+        o.tuple.laddr = mapped([10, 231, 0, 1]);
+        o.tuple.raddr = o.key.raddr;
+        o.tuple.lport = 40000;
+        o.tuple.rport = 8080;
+        o.tuple.family = 10; // a dual-stack socket talking IPv4
+        o.tuple.protocol = 6;
+        o.tuple.sock_type = 1;
+        o.tuple.state = 2;
+        o.tuple.netns = 4026532000;
+        o.proc_start_ns = 1_230_000_000;
+        o.uid = 1001;
+        o.gid = 1002;
+        o.origin = abi::ORIGIN_CONNECT;
+        o.direction = abi::DIR_OUTBOUND;
+        o.sk_flags = (abi::SK_HOOKED | abi::SK_OUTBOUND) as u8;
+        o.comm[..4].copy_from_slice(b"curl");
+        o
+    }
+
+    #[test]
+    fn a_flow_open_decodes_to_a_model_open() {
+        let mut bytes = bytemuck::bytes_of(&open_fixture()).to_vec();
+        bytes.extend_from_slice(&[0; 8]); // ring padding is ignored
+        let Record::FlowOpen(raw) = decode(&bytes).unwrap() else {
+            panic!("wrong kind")
+        };
+        let o = flow_open(&raw);
+        assert_eq!(o.proc, ProcKey::from_start_ticks(4242, 123));
+        assert_eq!(o.comm, "curl");
+        assert_eq!(o.tuple.proto, Proto::Tcp);
+        assert_eq!(o.tuple.tcp_state, Some(TcpState::SynSent));
+        assert_eq!(
+            o.tuple.local,
+            Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 231, 0, 1)), 40000)
+        );
+        assert_eq!(o.key.remote.to_string(), "10.231.0.2:8080");
+        assert_eq!(o.direction, Direction::Outbound);
+        assert_eq!(o.attribution, Attribution::Ebpf);
+        assert_eq!((o.uid, o.gid, o.at), (1001, 1002, MonoNs(5_000_000_000)));
+    }
+
+    #[test]
+    fn a_socket_older_than_netwho_is_labelled_sock_diag() {
+        let mut o = open_fixture();
+        o.sk_flags = abi::SK_FLOW_SEEN as u8;
+        assert_eq!(flow_open(&o).attribution, Attribution::SockDiag);
+    }
+
+    #[test]
+    fn truncated_and_unknown_records_are_errors() {
+        let bytes = bytemuck::bytes_of(&open_fixture()).to_vec();
+        assert_eq!(
+            decode(&bytes[..100]),
+            Err(DecodeError::Length {
+                kind: 1,
+                len: 100,
+                expected: 144
+            })
+        );
+        assert_eq!(decode(&bytes[..3]), Err(DecodeError::Short { len: 3 }));
+        let mut bad = bytes.clone();
+        bad[0] = 99;
+        assert_eq!(decode(&bad), Err(DecodeError::Kind { kind: 99 }));
+    }
+
+    #[test]
+    fn exec_args_and_names() {
+        let mut e = abi::Exec::zeroed();
+        e.hdr.kind = abi::EV_EXEC;
+        e.tgid = 10;
+        e.ppid = 9;
+        e.start_ns = 2_000_000_000;
+        e.parent_start_ns = 1_000_000_000;
+        let args = b"python3\0-c\0print(1)\0";
+        e.args[..args.len()].copy_from_slice(args);
+        e.args_len = args.len() as u32;
+        e.filename[..15].copy_from_slice(b"/usr/bin/python");
+        e.comm[..7].copy_from_slice(b"python3");
+        let Record::Exec(raw) = decode(bytemuck::bytes_of(&e)).unwrap() else {
+            panic!("wrong kind")
+        };
+        let x = exec(&raw);
+        assert!(!x.args_truncated);
+        assert_eq!(x.cmdline, ["python3", "-c", "print(1)"]);
+        assert_eq!(x.exe, "/usr/bin/python");
+        assert_eq!(x.parent, Some(ProcKey::from_start_ticks(9, 100)));
+    }
+
+    #[test]
+    fn args_cut_mid_word_keep_the_fragment() {
+        assert_eq!(split_args(b"a\0bc"), ["a", "bc"]);
+        assert_eq!(split_args(b""), Vec::<String>::new());
+        assert_eq!(c_string(b"abc\0def"), "abc");
+        assert_eq!(c_string(b"abcd"), "abcd");
+    }
+}

@@ -1,0 +1,394 @@
+//! Knowing which kernel entries exist, and when to take them out.
+//!
+//! The kernel keeps counters until userspace deletes them. A socket that
+//! closed (TCP_CLOSE, or release of a datagram socket) or a process that
+//! exited can take no more payload, but a send or receive already under way
+//! on another CPU may still land for a moment. So the harvester waits a
+//! grace period after the close, then reads and deletes each entry in one
+//! atomic step, delivers the final counters, and only then tells the model
+//! the socket or process is gone. Datagram flows that go quiet are taken
+//! out after an idle timeout. Everything here talks to the kernel through
+//! [`KernelMaps`], which tests fake.
+
+use super::decode;
+use netwho_bpf::abi;
+use netwho_model::{Endpoint, MonoNs, Payload, ProcKey, SensorEvent, SockCookie, Wire, WireKey};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+
+/// Access to the kernel's counter maps.
+pub trait KernelMaps {
+    fn take_flow(&mut self, k: &abi::FlowKey) -> io::Result<Option<abi::FlowCounters>>;
+    fn take_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>>;
+    fn peek_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>>;
+    fn all_flows(&mut self, out: &mut Vec<(abi::FlowKey, abi::FlowCounters)>) -> io::Result<()>;
+    fn all_wire(&mut self, out: &mut Vec<(abi::WireKey, abi::WireCounters)>) -> io::Result<()>;
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HarvestStats {
+    /// Failed map reads/deletes (the entry is kept and retried later).
+    pub map_errors: u64,
+    /// Flow entries that appeared after their socket was finalized.
+    pub late_opens: u64,
+    /// Kernel entries found by a scan that no open event announced.
+    pub unannounced: u64,
+    /// Wire entries of sockets with no flow, reclaimed by a scan.
+    pub wire_orphaned: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Socket { cookie: u64, at: MonoNs },
+    Exit { proc: ProcKey, at: MonoNs },
+}
+
+/// Index of live kernel flow entries, and the queue of finalizations.
+#[derive(Debug)]
+pub struct Harvester {
+    grace_ns: u64,
+    idle_ns: u64,
+    closed_memory_ns: u64,
+    /// Live kernel keys; `true` for stream (TCP) sockets, which never idle.
+    keys: HashMap<abi::FlowKey, bool>,
+    by_cookie: HashMap<u64, Vec<abi::FlowKey>>,
+    by_tgid: HashMap<u32, Vec<abi::FlowKey>>,
+    due: VecDeque<(MonoNs, Action)>,
+    closed: HashSet<u64>,
+    closed_order: VecDeque<(MonoNs, u64)>,
+    sent_flows: HashMap<abi::FlowKey, (u64, u64)>,
+    sent_wire: HashMap<abi::WireKey, abi::WireCounters>,
+    pub stats: HarvestStats,
+}
+
+fn wire_key(cookie: u64, rport: u16, raddr: [u8; 16]) -> abi::WireKey {
+    abi::WireKey {
+        cookie,
+        rport,
+        _pad: [0; 3],
+        raddr,
+    }
+}
+
+fn flow_wire_key(k: &abi::FlowKey) -> abi::WireKey {
+    wire_key(k.cookie, k.rport, k.raddr)
+}
+
+fn counters_event(k: &abi::FlowKey, c: &abi::FlowCounters) -> SensorEvent {
+    SensorEvent::Counters {
+        key: decode::kernel_key(k),
+        payload: Payload {
+            bytes_sent: c.bytes_sent,
+            bytes_recv: c.bytes_recv,
+        },
+        last: MonoNs(c.last_ns),
+    }
+}
+
+pub fn wire_event(k: &abi::WireKey, w: &abi::WireCounters) -> SensorEvent {
+    SensorEvent::Wire {
+        key: WireKey {
+            cookie: SockCookie(k.cookie),
+            remote: Endpoint::from_kernel(k.raddr, k.rport),
+        },
+        wire: Wire {
+            bytes_sent: w.bytes_sent,
+            bytes_recv: w.bytes_recv,
+            packets_sent: w.packets_sent,
+            packets_recv: w.packets_recv,
+        },
+        local: Endpoint::from_kernel(w.laddr, w.lport),
+    }
+}
+
+fn remove_key<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Vec<abi::FlowKey>>,
+    k: K,
+    key: &abi::FlowKey,
+) {
+    if let Some(v) = map.get_mut(&k) {
+        v.retain(|x| x != key);
+        if v.is_empty() {
+            map.remove(&k);
+        }
+    }
+}
+
+impl Harvester {
+    pub fn new(grace_ns: u64, idle_ns: u64) -> Self {
+        Harvester {
+            grace_ns,
+            idle_ns,
+            closed_memory_ns: 60_000_000_000,
+            keys: HashMap::new(),
+            by_cookie: HashMap::new(),
+            by_tgid: HashMap::new(),
+            due: VecDeque::new(),
+            closed: HashSet::new(),
+            closed_order: VecDeque::new(),
+            sent_flows: HashMap::new(),
+            sent_wire: HashMap::new(),
+            stats: HarvestStats::default(),
+        }
+    }
+
+    /// Live kernel flow entries we know of.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// A cookie we have seen in an open event (startup uses it to tell new
+    /// sockets from those sock_diag finds).
+    pub fn knows_cookie(&self, cookie: u64) -> bool {
+        self.by_cookie.contains_key(&cookie) || self.closed.contains(&cookie)
+    }
+
+    /// When the next finalization is due.
+    pub fn next_due(&self) -> Option<MonoNs> {
+        self.due.front().map(|(t, _)| *t)
+    }
+
+    fn index(&mut self, key: abi::FlowKey, stream: bool) -> bool {
+        if self.keys.insert(key, stream).is_some() {
+            return false;
+        }
+        self.by_cookie.entry(key.cookie).or_default().push(key);
+        self.by_tgid.entry(key.tgid).or_default().push(key);
+        true
+    }
+
+    fn unindex(&mut self, key: &abi::FlowKey) {
+        if self.keys.remove(key).is_some() {
+            remove_key(&mut self.by_cookie, key.cookie, key);
+            remove_key(&mut self.by_tgid, key.tgid, key);
+        }
+        self.sent_flows.remove(key);
+    }
+
+    fn schedule(&mut self, at: MonoNs, action: Action) {
+        // kernel times are in order per CPU, not globally: keep the queue sorted
+        let due = at.add_ns(self.grace_ns);
+        let pos = self.due.partition_point(|(t, _)| *t <= due);
+        self.due.insert(pos, (due, action));
+    }
+
+    /// The kernel announced a new flow entry.
+    pub fn on_open(&mut self, key: abi::FlowKey, stream: bool, now: MonoNs) {
+        self.index(key, stream);
+        if self.closed.contains(&key.cookie) {
+            // the socket was already finalized: take this entry out too
+            self.stats.late_opens += 1;
+            self.schedule(
+                now,
+                Action::Socket {
+                    cookie: key.cookie,
+                    at: now,
+                },
+            );
+        }
+    }
+
+    pub fn on_close(&mut self, cookie: u64, at: MonoNs) {
+        self.schedule(at, Action::Socket { cookie, at });
+    }
+
+    pub fn on_exit(&mut self, proc: ProcKey, at: MonoNs) {
+        self.schedule(at, Action::Exit { proc, at });
+    }
+
+    /// Run the finalizations that are due at `now`.
+    pub fn run_due(&mut self, now: MonoNs, maps: &mut impl KernelMaps, out: &mut Vec<SensorEvent>) {
+        while let Some(&(due, action)) = self.due.front() {
+            if due > now {
+                break;
+            }
+            self.due.pop_front();
+            match action {
+                Action::Socket { cookie, at } => self.finish_socket(cookie, at, now, maps, out),
+                Action::Exit { proc, at } => self.finish_process(proc, at, maps, out),
+            }
+        }
+        while let Some(&(t, cookie)) = self.closed_order.front() {
+            if now.since(t) < self.closed_memory_ns {
+                break;
+            }
+            self.closed_order.pop_front();
+            self.closed.remove(&cookie);
+        }
+    }
+
+    /// Take one flow entry out; on a map error keep it for a later try.
+    fn take_flow(
+        &mut self,
+        key: &abi::FlowKey,
+        maps: &mut impl KernelMaps,
+        out: &mut Vec<SensorEvent>,
+    ) {
+        match maps.take_flow(key) {
+            Ok(Some(c)) => out.push(counters_event(key, &c)),
+            Ok(None) => {}
+            Err(_) => {
+                self.stats.map_errors += 1;
+                return;
+            }
+        }
+        self.unindex(key);
+    }
+
+    fn take_wire(
+        &mut self,
+        wk: &abi::WireKey,
+        maps: &mut impl KernelMaps,
+        out: &mut Vec<SensorEvent>,
+    ) {
+        match maps.take_wire(wk) {
+            Ok(Some(w)) => out.push(wire_event(wk, &w)),
+            Ok(None) => {}
+            Err(_) => self.stats.map_errors += 1,
+        }
+        self.sent_wire.remove(wk);
+    }
+
+    fn finish_socket(
+        &mut self,
+        cookie: u64,
+        at: MonoNs,
+        now: MonoNs,
+        maps: &mut impl KernelMaps,
+        out: &mut Vec<SensorEvent>,
+    ) {
+        let keys = self.by_cookie.get(&cookie).cloned().unwrap_or_default();
+        let mut wires: Vec<abi::WireKey> = keys.iter().map(flow_wire_key).collect();
+        wires.sort_by_key(|w| (w.rport, w.raddr));
+        wires.dedup();
+        // wire first: the model shares it by the final payload, which follows
+        for wk in &wires {
+            self.take_wire(wk, maps, out);
+        }
+        for k in &keys {
+            self.take_flow(k, maps, out);
+        }
+        out.push(SensorEvent::SockClosed {
+            cookie: SockCookie(cookie),
+            at,
+        });
+        if self.closed.insert(cookie) {
+            self.closed_order.push_back((now, cookie));
+        }
+    }
+
+    fn finish_process(
+        &mut self,
+        proc: ProcKey,
+        at: MonoNs,
+        maps: &mut impl KernelMaps,
+        out: &mut Vec<SensorEvent>,
+    ) {
+        for k in self.by_tgid.get(&proc.tgid).cloned().unwrap_or_default() {
+            // the socket may live on in another process: read its wire, keep it
+            let wk = flow_wire_key(&k);
+            match maps.peek_wire(&wk) {
+                Ok(Some(w)) => out.push(wire_event(&wk, &w)),
+                Ok(None) => {}
+                Err(_) => self.stats.map_errors += 1,
+            }
+            self.take_flow(&k, maps, out);
+        }
+        out.push(SensorEvent::Exit { proc, at });
+    }
+
+    /// Read every counter: `Counters`/`Wire` events for what changed since
+    /// the last scan, idle datagram flows finalized, orphaned wire entries
+    /// reclaimed.
+    pub fn scan(&mut self, now: MonoNs, maps: &mut impl KernelMaps, out: &mut Vec<SensorEvent>) {
+        let mut flows = Vec::new();
+        if maps.all_flows(&mut flows).is_err() {
+            self.stats.map_errors += 1;
+        }
+        let mut idle: HashMap<abi::WireKey, Vec<abi::FlowKey>> = HashMap::new();
+        let mut busy: HashSet<abi::WireKey> = HashSet::new();
+        for (k, c) in &flows {
+            if !self.keys.contains_key(k) {
+                // its open event was lost, or is still in the ring
+                self.stats.unannounced += 1;
+                self.index(*k, false);
+            }
+            let now_pair = (c.bytes_sent, c.bytes_recv);
+            if self.sent_flows.get(k) != Some(&now_pair) {
+                self.sent_flows.insert(*k, now_pair);
+                out.push(counters_event(k, c));
+            }
+            let stream = self.keys.get(k).copied().unwrap_or(false);
+            let wk = flow_wire_key(k);
+            if !stream && now.since(MonoNs(c.last_ns)) >= self.idle_ns {
+                idle.entry(wk).or_default().push(*k);
+            } else {
+                busy.insert(wk);
+            }
+        }
+
+        let mut wires = Vec::new();
+        if maps.all_wire(&mut wires).is_err() {
+            self.stats.map_errors += 1;
+        }
+        for (wk, w) in &wires {
+            let has_flows = self
+                .by_cookie
+                .get(&wk.cookie)
+                .is_some_and(|v| v.iter().any(|k| k.rport == wk.rport && k.raddr == wk.raddr));
+            let quiet = now.since(MonoNs(w.last_ns)) >= self.idle_ns;
+            if !has_flows && (self.closed.contains(&wk.cookie) || quiet) {
+                // nobody will ever claim these bytes: count and drop them
+                if maps.take_wire(wk).is_ok() {
+                    self.stats.wire_orphaned += 1;
+                }
+                self.sent_wire.remove(wk);
+                continue;
+            }
+            if self.sent_wire.get(wk) != Some(w) {
+                self.sent_wire.insert(*wk, *w);
+                out.push(wire_event(wk, w));
+            }
+        }
+
+        for (wk, keys) in idle {
+            if busy.contains(&wk) {
+                continue; // another process still uses this remote
+            }
+            self.take_wire(&wk, maps, out);
+            for k in &keys {
+                self.take_flow(k, maps, out);
+                out.push(SensorEvent::FlowIdle {
+                    key: decode::kernel_key(k),
+                    at: now,
+                });
+            }
+        }
+    }
+
+    /// Read every counter without changing anything (shutdown).
+    pub fn read_all(&mut self, maps: &mut impl KernelMaps, out: &mut Vec<SensorEvent>) {
+        let mut flows = Vec::new();
+        if maps.all_flows(&mut flows).is_err() {
+            self.stats.map_errors += 1;
+        }
+        for (k, c) in &flows {
+            out.push(counters_event(k, c));
+        }
+        let mut wires = Vec::new();
+        if maps.all_wire(&mut wires).is_err() {
+            self.stats.map_errors += 1;
+        }
+        for (k, w) in &wires {
+            out.push(wire_event(k, w));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "harvest_tests.rs"]
+mod tests;

@@ -1,0 +1,342 @@
+//! The eBPF sensor: exact attribution from kernel hooks.
+//!
+//! `EbpfSensor::start` checks privileges, BTF and cgroup v2, loads the
+//! object from the `bpf` crate and attaches every hook (or fails naming the
+//! one that did not load and the kernel's reason). `poll` drains the ring
+//! buffer and runs the finalizations that are due; `scan` reads counters.
+
+pub mod attach;
+pub mod decode;
+pub mod harvest;
+pub mod prereq;
+pub mod sys;
+
+use crate::clock::boot_now;
+use crate::{Sensor, SensorError, SensorInfo, SensorStats, fallback, nanos};
+use aya::maps::{Map, MapData, PerCpuArray, RingBuf};
+use aya::{Btf, Ebpf};
+use harvest::{Harvester, KernelMaps};
+use netwho_bpf::abi;
+use netwho_model::{MonoNs, ProcKey, Proto, SensorEvent, TcpState};
+use std::collections::HashSet;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use attach::MapSizes;
+
+/// Tunables of the eBPF sensor.
+#[derive(Clone, Copy, Debug)]
+pub struct EbpfConfig {
+    pub sizes: MapSizes,
+    /// How long after a socket closes (or a process exits) its counters are
+    /// final: in-flight sends and receives on other CPUs land by then.
+    pub grace: Duration,
+    /// Datagram flows with no traffic for this long are closed.
+    pub idle: Duration,
+}
+
+impl Default for EbpfConfig {
+    fn default() -> Self {
+        EbpfConfig {
+            sizes: MapSizes::default(),
+            grace: Duration::from_millis(100),
+            idle: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The kernel's flow and wire maps, through raw map syscalls.
+struct LiveMaps {
+    flows: MapData,
+    wire: MapData,
+}
+
+impl KernelMaps for LiveMaps {
+    fn take_flow(&mut self, k: &abi::FlowKey) -> io::Result<Option<abi::FlowCounters>> {
+        sys::lookup_and_delete(self.flows.fd().as_fd(), k)
+    }
+    fn take_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>> {
+        sys::lookup_and_delete(self.wire.fd().as_fd(), k)
+    }
+    fn peek_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>> {
+        sys::lookup(self.wire.fd().as_fd(), k)
+    }
+    fn all_flows(&mut self, out: &mut Vec<(abi::FlowKey, abi::FlowCounters)>) -> io::Result<()> {
+        sys::lookup_all(self.flows.fd().as_fd(), out)
+    }
+    fn all_wire(&mut self, out: &mut Vec<(abi::WireKey, abi::WireCounters)>) -> io::Result<()> {
+        sys::lookup_all(self.wire.fd().as_fd(), out)
+    }
+}
+
+pub struct EbpfSensor {
+    // owns the programs and their links: dropping it detaches everything
+    _ebpf: Ebpf,
+    ring: RingBuf<MapData>,
+    maps: LiveMaps,
+    stats: PerCpuArray<MapData, u64>,
+    harvester: Harvester,
+    hooks: Vec<&'static str>,
+    decode_errors: u64,
+    /// Cookies the kernel told us about before the start-up socket scan
+    /// (those sockets are new, not pre-existing); `None` after start-up.
+    seen_at_start: Option<HashSet<u64>>,
+    cgroup_root: PathBuf,
+}
+
+impl std::fmt::Debug for EbpfSensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EbpfSensor")
+            .field("hooks", &self.hooks)
+            .field("cgroup_root", &self.cgroup_root)
+            .finish_non_exhaustive()
+    }
+}
+
+fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, SensorError> {
+    ebpf.take_map(name).ok_or(SensorError::Map {
+        name,
+        detail: "missing from the BPF object".into(),
+    })
+}
+
+fn hash_map<K: bytemuck::Pod, V: bytemuck::Pod>(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+) -> Result<MapData, SensorError> {
+    let Map::HashMap(data) = take_data(ebpf, name)? else {
+        return Err(SensorError::Map {
+            name,
+            detail: "is not a hash map".into(),
+        });
+    };
+    let info = data.info().map_err(|e| SensorError::Map {
+        name,
+        detail: e.to_string(),
+    })?;
+    if !sys::check_sizes::<K, V>(info.key_size(), info.value_size()) {
+        return Err(SensorError::Map {
+            name,
+            detail: format!(
+                "key/value sizes {}/{} do not match the ABI; rebuild with scripts/build-bpf",
+                info.key_size(),
+                info.value_size()
+            ),
+        });
+    }
+    Ok(data)
+}
+
+impl EbpfSensor {
+    /// Check prerequisites, load and attach everything.
+    pub fn start(cfg: EbpfConfig) -> Result<Self, SensorError> {
+        prereq::check_privileges()?;
+        prereq::check_btf(Path::new(prereq::BTF_PATH))?;
+        let cgroup_root = prereq::cgroup2_root()?;
+        prereq::raise_memlock();
+        let btf = Btf::from_sys_fs().map_err(|e| SensorError::Btf {
+            detail: e.to_string(),
+        })?;
+        let (mut ebpf, hooks) = attach::load_and_attach(&btf, &cgroup_root, cfg.sizes)?;
+
+        let ring =
+            RingBuf::try_from(take_data(&mut ebpf, netwho_bpf::maps::EVENTS)?).map_err(|e| {
+                SensorError::Map {
+                    name: netwho_bpf::maps::EVENTS,
+                    detail: e.to_string(),
+                }
+            })?;
+        let stats =
+            PerCpuArray::try_from(take_data(&mut ebpf, netwho_bpf::maps::STATS)?).map_err(|e| {
+                SensorError::Map {
+                    name: netwho_bpf::maps::STATS,
+                    detail: e.to_string(),
+                }
+            })?;
+        let maps = LiveMaps {
+            flows: hash_map::<abi::FlowKey, abi::FlowCounters>(&mut ebpf, netwho_bpf::maps::FLOWS)?,
+            wire: hash_map::<abi::WireKey, abi::WireCounters>(&mut ebpf, netwho_bpf::maps::WIRE)?,
+        };
+        Ok(EbpfSensor {
+            _ebpf: ebpf,
+            ring,
+            maps,
+            stats,
+            harvester: Harvester::new(nanos(cfg.grace), nanos(cfg.idle)),
+            hooks,
+            decode_errors: 0,
+            seen_at_start: Some(HashSet::new()),
+            cgroup_root,
+        })
+    }
+
+    pub fn cgroup_root(&self) -> &Path {
+        &self.cgroup_root
+    }
+
+    fn note_cookie(&mut self, cookie: u64) {
+        if let Some(seen) = &mut self.seen_at_start {
+            seen.insert(cookie);
+        }
+    }
+
+    /// Decode everything waiting in the ring buffer.
+    fn drain(&mut self, out: &mut Vec<SensorEvent>) {
+        let now = boot_now();
+        let mut records = Vec::new();
+        while let Some(item) = self.ring.next() {
+            records.push(decode::decode(&item));
+        }
+        for r in records {
+            match r {
+                Ok(r) => self.handle(r, now, out),
+                Err(e) => {
+                    self.decode_errors += 1;
+                    log::debug!("{e}");
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, r: decode::Record, now: MonoNs, out: &mut Vec<SensorEvent>) {
+        match r {
+            decode::Record::FlowOpen(o) => {
+                let open = decode::flow_open(&o);
+                self.note_cookie(o.key.cookie);
+                self.harvester
+                    .on_open(o.key, open.tuple.proto.is_stream(), now);
+                let incomplete = !open.tuple.packet
+                    && (open.tuple.local.is_unspecified() || open.tuple.local.port == 0)
+                    && open.tuple.proto != Proto::Unknown;
+                out.push(SensorEvent::FlowOpen(open));
+                if incomplete {
+                    // the packets know the source address and port already
+                    let wk = abi::WireKey {
+                        cookie: o.key.cookie,
+                        rport: o.key.rport,
+                        _pad: [0; 3],
+                        raddr: o.key.raddr,
+                    };
+                    if let Ok(Some(w)) = self.maps.peek_wire(&wk) {
+                        out.push(harvest::wire_event(&wk, &w));
+                    }
+                }
+            }
+            decode::Record::SockState(s) => {
+                self.note_cookie(s.cookie);
+                let closed = s.new_state == abi::STATE_RELEASED
+                    || TcpState::try_from(s.new_state) == Ok(TcpState::Close);
+                if closed {
+                    self.harvester.on_close(s.cookie, MonoNs(s.hdr.ts_ns));
+                } else if let Some(state) = decode::sock_state(&s) {
+                    out.push(SensorEvent::SockState(state));
+                }
+            }
+            decode::Record::Inbound(i) => {
+                self.note_cookie(i.cookie);
+                out.push(SensorEvent::Inbound(decode::inbound(&i)));
+            }
+            decode::Record::Exec(e) => out.push(SensorEvent::Exec(decode::exec(&e))),
+            decode::Record::Fork(f) => out.push(SensorEvent::Fork(decode::fork(&f))),
+            decode::Record::Exit(x) => self.harvester.on_exit(
+                ProcKey::from_start_ns(x.tgid, x.start_ns),
+                MonoNs(x.hdr.ts_ns),
+            ),
+        }
+    }
+
+    fn wait_readable(&self, timeout: Duration) {
+        let mut pfd = libc::pollfd {
+            fd: self.ring.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd; the kernel writes only its revents. EINTR
+        // (a signal) just ends the wait early, which is what we want.
+        let _ = unsafe { libc::poll(&mut pfd, 1, ms) };
+    }
+}
+
+impl Sensor for EbpfSensor {
+    fn info(&self) -> SensorInfo {
+        SensorInfo {
+            attribution: "ebpf",
+            hooks: self.hooks.clone(),
+            degradations: Vec::new(),
+        }
+    }
+
+    fn startup(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        self.drain(out);
+        let seen = self.seen_at_start.take().unwrap_or_default();
+        let existing = fallback::existing_sockets(boot_now())?;
+        for x in existing {
+            // a socket the kernel has already told us about is not old
+            if seen.contains(&x.cookie.0) || self.harvester.knows_cookie(x.cookie.0) {
+                continue;
+            }
+            out.push(SensorEvent::Existing(x));
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        let now = boot_now();
+        let until_due = self
+            .harvester
+            .next_due()
+            .map_or(timeout, |d| Duration::from_nanos(d.since(now)));
+        self.wait_readable(timeout.min(until_due));
+        self.drain(out);
+        self.harvester.run_due(boot_now(), &mut self.maps, out);
+        Ok(())
+    }
+
+    fn scan(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        // drain first so that entries found by the scan have been announced
+        self.drain(out);
+        self.harvester.scan(boot_now(), &mut self.maps, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        self.drain(out);
+        // finalizations still in their grace period: run them now
+        self.harvester
+            .run_due(MonoNs(u64::MAX), &mut self.maps, out);
+        self.harvester.read_all(&mut self.maps, out);
+        Ok(())
+    }
+
+    fn stats(&mut self) -> SensorStats {
+        let sum = |idx: u32| -> u64 {
+            self.stats
+                .get(&idx, 0)
+                .map(|v| v.iter().copied().fold(0u64, u64::saturating_add))
+                .unwrap_or(0)
+        };
+        let h = self.harvester.stats;
+        SensorStats {
+            ringbuf_drops: sum(abi::STAT_RINGBUF_DROPS),
+            flows_map_full: sum(abi::STAT_FLOWS_FULL),
+            bytes_lost: sum(abi::STAT_BYTES_LOST),
+            wire_map_full: sum(abi::STAT_WIRE_FULL),
+            remote_unknown: sum(abi::STAT_REMOTE_UNKNOWN),
+            storage_fail: sum(abi::STAT_STORAGE_FAIL),
+            wire_no_socket: sum(abi::STAT_WIRE_NO_SOCK),
+            wire_after_close: sum(abi::STAT_WIRE_AFTER_CLOSE),
+            wire_handshake: sum(abi::STAT_WIRE_HANDSHAKE),
+            payload_calls: sum(abi::STAT_PAYLOAD_CALLS),
+            packets: sum(abi::STAT_PACKETS),
+            decode_errors: self.decode_errors,
+            map_errors: h.map_errors,
+            late_opens: h.late_opens,
+            unannounced: h.unannounced,
+            wire_orphaned: h.wire_orphaned,
+            flows_tracked: self.harvester.len() as u64,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Sockets that existed before the sensor started.
+//!
+//! Kernel hooks see sockets from the moment they attach. A connection that
+//! was already open is found once, at start-up: a sock_diag dump in every
+//! network namespace names it (with the same cookie the kernel programs
+//! use), and a scan of `/proc/*/fd` says which processes hold it. Those
+//! flows are labelled `attribution: "sock_diag"` and counted from then on.
+
+pub mod procfd;
+pub mod sock_diag;
+
+use crate::SensorError;
+use netwho_model::{Direction, ExistingSocket, MonoNs, Proto, SockCookie, SocketTuple, TcpState};
+use sock_diag::DiagSocket;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+const TCP: u8 = libc::IPPROTO_TCP as u8;
+
+/// TCP states of a socket that has a peer (not LISTEN, not CLOSE, and not
+/// the minisockets of TIME_WAIT/SYN_RECV, which no process holds).
+fn has_peer(state: TcpState) -> bool {
+    matches!(
+        state,
+        TcpState::Established
+            | TcpState::SynSent
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::CloseWait
+            | TcpState::LastAck
+            | TcpState::Closing
+    )
+}
+
+/// Turn the sockets of one namespace into existing flows. Pure.
+pub fn existing_in_netns(
+    netns: u32,
+    sockets: &[DiagSocket],
+    holders: &HashMap<u32, Vec<u32>>,
+    at: MonoNs,
+) -> Vec<ExistingSocket> {
+    let listening: HashSet<u16> = sockets
+        .iter()
+        .filter(|s| s.protocol == TCP && TcpState::try_from(s.state) == Ok(TcpState::Listen))
+        .map(|s| s.local.port)
+        .collect();
+    let mut out = Vec::new();
+    for s in sockets {
+        let state = TcpState::try_from(s.state).ok();
+        let (proto, tcp_state, direction) = if s.protocol == TCP {
+            match state {
+                Some(st) if has_peer(st) => {
+                    let dir = if listening.contains(&s.local.port) {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    };
+                    (Proto::Tcp, Some(st), dir)
+                }
+                _ => continue,
+            }
+        } else if state == Some(TcpState::Established) {
+            // a connected UDP socket
+            (Proto::Udp, None, Direction::Outbound)
+        } else {
+            continue; // unconnected UDP: its flows appear when it talks
+        };
+        let Some(h) = holders.get(&s.inode).filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        out.push(ExistingSocket {
+            cookie: SockCookie(s.cookie),
+            tuple: SocketTuple {
+                proto,
+                local: s.local,
+                remote: s.remote,
+                tcp_state,
+                netns,
+                packet: false,
+            },
+            holders: h.clone(),
+            direction,
+            at,
+        });
+    }
+    out
+}
+
+/// Run `f` in the network namespace of `pid`, on a thread of its own (a
+/// thread's namespace can change without touching the rest of the process).
+fn in_netns_of<T: Send>(
+    pid: u32,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // SAFETY: setns on a namespace fd we opened; it changes only this
+            // thread, which ends when f returns.
+            let r =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("netns scan thread panicked")))
+    })
+}
+
+/// Every pre-existing connection on the host, in every network namespace
+/// a process is in.
+pub fn existing_sockets(at: MonoNs) -> Result<Vec<ExistingSocket>, SensorError> {
+    let proc = Path::new("/proc");
+    let holders = procfd::socket_holders(proc);
+    let own = procfd::netns_of("self").map_err(|source| SensorError::Io {
+        what: "reading /proc/self/ns/net".into(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (netns, pid) in procfd::namespaces(proc) {
+        let sockets = if netns == own {
+            sock_diag::dump()
+        } else {
+            in_netns_of(pid, sock_diag::dump)
+        };
+        match sockets {
+            Ok(s) => out.extend(existing_in_netns(netns, &s, &holders, at)),
+            // the process may have left, taking its namespace with it
+            Err(e) => log::warn!("could not list the sockets of network namespace {netns}: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netwho_model::Endpoint;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn sock(protocol: u8, state: u8, lport: u16, rport: u16, inode: u32) -> DiagSocket {
+        let a = |last| IpAddr::V4(Ipv4Addr::new(10, 231, 0, last));
+        DiagSocket {
+            protocol,
+            state,
+            local: Endpoint::new(a(1), lport),
+            remote: Endpoint::new(a(2), rport),
+            cookie: u64::from(inode) * 10,
+            uid: 0,
+            inode,
+        }
+    }
+
+    #[test]
+    fn connections_become_flows_with_a_direction() {
+        let sockets = [
+            sock(TCP, 10, 22, 0, 1),     // LISTEN: not a flow
+            sock(TCP, 1, 22, 50000, 2),  // accepted: inbound
+            sock(TCP, 1, 41000, 443, 3), // connected out
+            sock(TCP, 8, 41001, 443, 4), // CLOSE_WAIT still has a peer
+            sock(TCP, 6, 41002, 443, 0), // TIME_WAIT: nobody holds it
+            sock(17, 7, 5353, 0, 5),     // unconnected UDP
+            sock(17, 1, 40000, 53, 6),   // connected UDP
+            sock(TCP, 1, 41003, 80, 7),  // nobody holds it (kernel socket)
+        ];
+        let holders: HashMap<u32, Vec<u32>> = [
+            (2, vec![100]),
+            (3, vec![101, 102]),
+            (4, vec![103]),
+            (6, vec![104]),
+        ]
+        .into_iter()
+        .collect();
+        let flows = existing_in_netns(4026531840, &sockets, &holders, MonoNs(5));
+        let summary: Vec<_> = flows
+            .iter()
+            .map(|x| (x.cookie.0, x.tuple.proto, x.direction, x.holders.clone()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (20, Proto::Tcp, Direction::Inbound, vec![100]),
+                (30, Proto::Tcp, Direction::Outbound, vec![101, 102]),
+                (40, Proto::Tcp, Direction::Outbound, vec![103]),
+                (60, Proto::Udp, Direction::Outbound, vec![104]),
+            ]
+        );
+        assert!(flows.iter().all(|f| f.tuple.netns == 4026531840));
+    }
+}

@@ -1,0 +1,103 @@
+//! Which processes hold which sockets, and which network namespaces exist,
+//! from `/proc`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::Path;
+
+/// `socket:[12345]` → 12345.
+pub fn parse_socket_link(target: &[u8]) -> Option<u32> {
+    let inner = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+/// `net:[4026531840]` → 4026531840.
+pub fn parse_netns_link(target: &[u8]) -> Option<u32> {
+    let inner = target.strip_prefix(b"net:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+fn tgids(proc: &Path) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir(proc) else {
+        return Vec::new();
+    };
+    let mut v: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn readlink(p: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::read_link(p)
+        .ok()
+        .map(|t| t.as_os_str().as_bytes().to_vec())
+}
+
+/// Socket inode → the processes (tgids) holding a descriptor to it.
+/// Processes that vanish or deny access during the scan are skipped.
+pub fn socket_holders(proc: &Path) -> HashMap<u32, Vec<u32>> {
+    let mut holders: HashMap<u32, Vec<u32>> = HashMap::new();
+    for tgid in tgids(proc) {
+        let Ok(fds) = std::fs::read_dir(proc.join(tgid.to_string()).join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Some(inode) = readlink(&fd.path()).as_deref().and_then(parse_socket_link) {
+                let v = holders.entry(inode).or_default();
+                if v.last() != Some(&tgid) {
+                    v.push(tgid);
+                }
+            }
+        }
+    }
+    holders
+}
+
+/// The network namespace of a `/proc` entry (`self` or a pid).
+pub fn netns_of(who: &str) -> io::Result<u32> {
+    let link = std::fs::read_link(format!("/proc/{who}/ns/net"))?;
+    use std::os::unix::ffi::OsStrExt;
+    parse_netns_link(link.as_os_str().as_bytes())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/net link"))
+}
+
+/// Every network namespace some process is in, with one such process.
+pub fn namespaces(proc: &Path) -> BTreeMap<u32, u32> {
+    let mut out = BTreeMap::new();
+    for tgid in tgids(proc) {
+        let link = proc.join(tgid.to_string()).join("ns").join("net");
+        if let Some(ns) = readlink(&link).as_deref().and_then(parse_netns_link) {
+            out.entry(ns).or_insert(tgid);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_parse() {
+        assert_eq!(parse_socket_link(b"socket:[12345]"), Some(12345));
+        assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
+        assert_eq!(parse_socket_link(b"socket:[x]"), None);
+        assert_eq!(parse_netns_link(b"net:[4026531840]"), Some(4026531840));
+    }
+
+    #[test]
+    fn this_process_holds_its_own_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        use std::os::unix::ffi::OsStrExt;
+        let inode = parse_socket_link(link.as_os_str().as_bytes()).unwrap();
+        let holders = socket_holders(Path::new("/proc"));
+        assert!(holders[&inode].contains(&std::process::id()));
+        let ns = netns_of("self").unwrap();
+        assert!(namespaces(Path::new("/proc")).contains_key(&ns));
+    }
+}

@@ -1,0 +1,292 @@
+//! NETLINK_SOCK_DIAG dumps of TCP and UDP sockets (`ss` uses the same).
+//! The cookie it reports is the one `bpf_get_socket_cookie` returns.
+
+use netwho_model::Endpoint;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use thiserror::Error;
+
+const NETLINK_SOCK_DIAG: libc::c_int = 4;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_HDRLEN: usize = 16;
+const INET_DIAG_MSG_LEN: usize = 72;
+
+/// One socket from a dump.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiagSocket {
+    pub protocol: u8,
+    pub state: u8,
+    pub local: Endpoint,
+    pub remote: Endpoint,
+    pub cookie: u64,
+    pub uid: u32,
+    pub inode: u32,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DiagError {
+    #[error("netlink message truncated at byte {at}")]
+    Truncated { at: usize },
+    #[error("the kernel answered the sock_diag dump with error {errno}")]
+    Kernel { errno: i32 },
+}
+
+/// The request: every socket of `family`/`protocol`, in every state.
+pub fn request(family: u8, protocol: u8, seq: u32) -> Vec<u8> {
+    let len = NLMSG_HDRLEN + 56;
+    let mut b = Vec::with_capacity(len);
+    b.extend_from_slice(&(len as u32).to_ne_bytes());
+    b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    b.extend_from_slice(&seq.to_ne_bytes());
+    b.extend_from_slice(&0u32.to_ne_bytes());
+    // struct inet_diag_req_v2
+    b.extend_from_slice(&[family, protocol, 0, 0]);
+    b.extend_from_slice(&u32::MAX.to_ne_bytes()); // idiag_states: all
+    b.extend_from_slice(&[0u8; 48]); // struct inet_diag_sockid: any
+    b
+}
+
+fn u32_at(b: &[u8], at: usize) -> Result<u32, DiagError> {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_ne_bytes)
+        .ok_or(DiagError::Truncated { at })
+}
+
+fn addr(family: u8, bytes: &[u8]) -> IpAddr {
+    if family == libc::AF_INET as u8 {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(&bytes[..4]);
+        IpAddr::V4(Ipv4Addr::from(a))
+    } else {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&bytes[..16]);
+        IpAddr::V6(Ipv6Addr::from(a))
+    }
+}
+
+/// Parse one `inet_diag_msg`.
+pub fn parse_msg(m: &[u8], protocol: u8) -> Result<DiagSocket, DiagError> {
+    if m.len() < INET_DIAG_MSG_LEN {
+        return Err(DiagError::Truncated { at: m.len() });
+    }
+    let family = m[0];
+    let port = |at: usize| u16::from_be_bytes([m[at], m[at + 1]]);
+    let cookie = u64::from(u32_at(m, 44)?) | (u64::from(u32_at(m, 48)?) << 32);
+    Ok(DiagSocket {
+        protocol,
+        state: m[1],
+        local: Endpoint::new(addr(family, &m[8..24]), port(4)),
+        remote: Endpoint::new(addr(family, &m[24..40]), port(6)),
+        cookie,
+        uid: u32_at(m, 64)?,
+        inode: u32_at(m, 68)?,
+    })
+}
+
+/// Parse one buffer of a dump reply. Returns the sockets and whether the
+/// dump is complete (NLMSG_DONE seen).
+pub fn parse(buf: &[u8], protocol: u8, out: &mut Vec<DiagSocket>) -> Result<bool, DiagError> {
+    let mut at = 0;
+    while at + NLMSG_HDRLEN <= buf.len() {
+        let len = u32_at(buf, at)? as usize;
+        let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+        if len < NLMSG_HDRLEN || at + len > buf.len() {
+            return Err(DiagError::Truncated { at });
+        }
+        let body = &buf[at + NLMSG_HDRLEN..at + len];
+        match kind {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let errno = u32_at(body, 0)? as i32;
+                return Err(DiagError::Kernel { errno: -errno });
+            }
+            SOCK_DIAG_BY_FAMILY => out.push(parse_msg(body, protocol)?),
+            _ => {}
+        }
+        at += (len + 3) & !3;
+    }
+    Ok(false)
+}
+
+/// A netlink socket, closed on drop.
+struct Netlink(std::os::fd::OwnedFd);
+
+impl Netlink {
+    fn open() -> io::Result<Self> {
+        // SAFETY: plain socket(2); the result is checked before use.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        Ok(Netlink(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+    }
+
+    fn raw(&self) -> libc::c_int {
+        std::os::fd::AsRawFd::as_raw_fd(&self.0)
+    }
+
+    fn send(&self, msg: &[u8]) -> io::Result<()> {
+        // SAFETY: a zeroed sockaddr_nl is valid; we set its family.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: msg and sa are valid for the lengths given.
+        let r = unsafe {
+            libc::sendto(
+                self.raw(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                std::ptr::from_ref(&sa).cast(),
+                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: buf is valid for writes of buf.len() bytes.
+            let r = unsafe { libc::recv(self.raw(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if r >= 0 {
+                return Ok(r as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Dump every TCP and UDP socket (IPv4 and IPv6) of the calling thread's
+/// network namespace.
+pub fn dump() -> io::Result<Vec<DiagSocket>> {
+    let nl = Netlink::open()?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seq = 1;
+    for protocol in [libc::IPPROTO_TCP as u8, libc::IPPROTO_UDP as u8] {
+        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+            nl.send(&request(family, protocol, seq))?;
+            seq += 1;
+            loop {
+                let n = nl.recv(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                let done = parse(&buf[..n], protocol, &mut out)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                if done {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One reply message as the kernel lays it out.
+    fn reply(family: u8, state: u8, src: &[u8], dst: &[u8], ports: (u16, u16)) -> Vec<u8> {
+        let mut m = vec![0u8; INET_DIAG_MSG_LEN];
+        m[0] = family;
+        m[1] = state;
+        m[4..6].copy_from_slice(&ports.0.to_be_bytes());
+        m[6..8].copy_from_slice(&ports.1.to_be_bytes());
+        m[8..8 + src.len()].copy_from_slice(src);
+        m[24..24 + dst.len()].copy_from_slice(dst);
+        m[44..48].copy_from_slice(&0x1122_3344u32.to_ne_bytes());
+        m[48..52].copy_from_slice(&0x5u32.to_ne_bytes());
+        m[64..68].copy_from_slice(&1000u32.to_ne_bytes());
+        m[68..72].copy_from_slice(&777u32.to_ne_bytes());
+        let mut b = Vec::new();
+        b.extend_from_slice(&((NLMSG_HDRLEN + m.len()) as u32).to_ne_bytes());
+        b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        b.extend_from_slice(&[0u8; 10]);
+        b.extend_from_slice(&m);
+        b
+    }
+
+    fn done() -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&20u32.to_ne_bytes());
+        b.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
+        b.extend_from_slice(&[0u8; 14]);
+        b
+    }
+
+    #[test]
+    fn request_layout() {
+        let r = request(2, 6, 9);
+        assert_eq!(r.len(), 72);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
+        assert_eq!(&r[16..18], &[2, 6]);
+        assert_eq!(&r[20..24], &[0xff; 4]);
+    }
+
+    #[test]
+    fn a_dump_reply_parses_to_sockets() {
+        let mut buf = reply(2, 1, &[10, 231, 0, 1], &[10, 231, 0, 2], (40000, 80));
+        let v6: std::net::Ipv6Addr = "fd00:231::1".parse().unwrap();
+        buf.extend(reply(10, 10, &v6.octets(), &[0; 16], (443, 0)));
+        buf.extend(done());
+        let mut out = Vec::new();
+        assert_eq!(parse(&buf, 6, &mut out), Ok(true));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].local.to_string(), "10.231.0.1:40000");
+        assert_eq!(out[0].remote.to_string(), "10.231.0.2:80");
+        assert_eq!(out[0].cookie, 0x5_1122_3344);
+        assert_eq!((out[0].uid, out[0].inode, out[0].state), (1000, 777, 1));
+        assert_eq!(out[1].local.to_string(), "[fd00:231::1]:443");
+    }
+
+    #[test]
+    fn a_dual_stack_socket_with_a_mapped_peer_is_ipv4() {
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[10, 231, 0, 2]);
+        let buf = reply(10, 1, &mapped, &mapped, (1, 2));
+        let mut out = Vec::new();
+        assert_eq!(parse(&buf, 6, &mut out), Ok(false));
+        assert_eq!(out[0].remote.to_string(), "10.231.0.2:2");
+    }
+
+    #[test]
+    fn truncation_and_kernel_errors_are_reported() {
+        let buf = reply(2, 1, &[1, 2, 3, 4], &[5, 6, 7, 8], (1, 2));
+        let mut out = Vec::new();
+        assert!(matches!(
+            parse(&buf[..50], 6, &mut out),
+            Err(DiagError::Truncated { .. })
+        ));
+        let mut err = Vec::new();
+        err.extend_from_slice(&20u32.to_ne_bytes());
+        err.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        err.extend_from_slice(&[0u8; 10]);
+        err.extend_from_slice(&(-13i32).to_ne_bytes());
+        assert_eq!(
+            parse(&err, 6, &mut out),
+            Err(DiagError::Kernel { errno: 13 })
+        );
+    }
+}
