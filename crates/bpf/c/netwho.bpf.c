@@ -629,6 +629,49 @@ int nw_sendmsg6(struct bpf_sock_addr *ctx)
 }
 
 /*
+ * cgroup/recvmsg4 and cgroup/recvmsg6 (struct bpf_sock_addr *), Linux
+ * 5.2+. Run inside udp_recvmsg() when the reader asks for the sender's
+ * address (recvfrom/recvmsg, what every UDP server does): the source of the
+ * datagram sock_recv_length will count a moment later on this thread.
+ * (Linear UDP skbs are copied without skb_copy_datagram_iovec, so that hook
+ * alone misses them.) Missing: unconnected UDP receives are counted with an
+ * unknown remote.
+ */
+SEC("cgroup/recvmsg4")
+int nw_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	struct netwho_stash st = {};
+	__u64 id = bpf_get_current_pid_tgid();
+
+	st.cookie = bpf_get_socket_cookie(ctx);
+	addr_from_v4(st.raddr, ctx->user_ip4);
+	st.rport = bpf_ntohs((__u16)ctx->user_port);
+	bpf_map_update_elem(&nw_recv_stash, &id, &st, BPF_ANY);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int nw_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	struct netwho_stash st = {};
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 w;
+
+	st.cookie = bpf_get_socket_cookie(ctx);
+	w = ctx->user_ip6[0];
+	__builtin_memcpy(st.raddr, &w, 4);
+	w = ctx->user_ip6[1];
+	__builtin_memcpy(st.raddr + 4, &w, 4);
+	w = ctx->user_ip6[2];
+	__builtin_memcpy(st.raddr + 8, &w, 4);
+	w = ctx->user_ip6[3];
+	__builtin_memcpy(st.raddr + 12, &w, 4);
+	st.rport = bpf_ntohs((__u16)ctx->user_port);
+	bpf_map_update_elem(&nw_recv_stash, &id, &st, BPF_ANY);
+	return 1;
+}
+
+/*
  * cgroup_skb/egress and cgroup_skb/ingress (struct __sk_buff *), Linux
  * 4.10+. Wire bytes (L3 header + payload, GSO super-packets counted as the
  * segments they stand for) and packets per (socket, remote). Softirq on

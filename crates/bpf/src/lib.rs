@@ -28,6 +28,8 @@ pub mod programs {
     pub const SOCK_RELEASE: &str = "nw_sock_release";
     pub const SENDMSG4: &str = "nw_sendmsg4";
     pub const SENDMSG6: &str = "nw_sendmsg6";
+    pub const RECVMSG4: &str = "nw_recvmsg4";
+    pub const RECVMSG6: &str = "nw_recvmsg6";
     pub const SKB_EGRESS: &str = "nw_skb_egress";
     pub const SKB_INGRESS: &str = "nw_skb_ingress";
     pub const EXEC: &str = "nw_exec";
@@ -68,6 +70,8 @@ mod tests {
             programs::SOCK_RELEASE,
             programs::SENDMSG4,
             programs::SENDMSG6,
+            programs::RECVMSG4,
+            programs::RECVMSG6,
             programs::SKB_EGRESS,
             programs::SKB_INGRESS,
             programs::EXEC,

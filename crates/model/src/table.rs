@@ -263,11 +263,22 @@ impl FlowTable {
             self.insert(flow, now, out);
             return;
         }
+        let upgrade = self.flows.get(&fk).is_some_and(|s| {
+            s.flow.attribution == Attribution::SockDiag && o.attribution == Attribution::Ebpf
+        });
+        let proc = upgrade.then(|| self.proc_for(o.proc, &o.comm, o.uid, o.gid));
         if let Some(slot) = self.flows.get_mut(&fk) {
-            // sock_diag saw it first, but the kernel says the socket is new
-            if slot.flow.attribution == Attribution::SockDiag && o.attribution == Attribution::Ebpf
-            {
-                slot.flow.attribution = Attribution::Ebpf;
+            if let Some(proc) = proc {
+                // sock_diag saw it first, but the kernel says the socket is
+                // new: its own view of the caller is the one to keep
+                let f = &mut slot.flow;
+                f.attribution = Attribution::Ebpf;
+                f.proc = proc;
+                f.comm = o.comm;
+                (f.uid, f.gid, f.cgroup_id) = (o.uid, o.gid, o.cgroup_id);
+                if f.direction == Direction::Unknown {
+                    f.direction = o.direction;
+                }
             }
             complete_local(&mut slot.flow, &o.tuple.local);
         }

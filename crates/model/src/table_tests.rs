@@ -397,6 +397,31 @@ fn a_socket_found_by_sock_diag_is_not_opened_twice() {
 }
 
 #[test]
+fn a_new_socket_mistaken_for_an_old_one_takes_the_kernels_view_of_its_owner() {
+    let mut h = Harness::new();
+    let p = proc_key(610, 1);
+    // /proc was read while the process was still the launcher, as root
+    h.apply(SensorEvent::ProcSnapshot(ProcInfo {
+        source: ProcSource::Procfs,
+        ..ProcInfo::unknown(p, "ip", 0, 0)
+    }));
+    let t = tuple(Proto::Tcp, ep(1, 40000), ep(2, 80));
+    h.apply(SensorEvent::Existing(ExistingSocket {
+        cookie: SockCookie(21),
+        tuple: t.clone(),
+        holders: vec![610],
+        direction: Direction::Outbound,
+        at: MonoNs(0),
+    }));
+    h.apply(exec(p, "client"));
+    h.apply(open(p, 21, t, Direction::Outbound, 0));
+    let f = h.t.flows().next().unwrap().clone();
+    assert_eq!(f.attribution, Attribution::Ebpf);
+    assert_eq!((f.comm.as_str(), f.uid), ("p610", 1000));
+    assert_eq!(f.proc.comm, "client");
+}
+
+#[test]
 fn an_inbound_connection_belongs_to_the_process_that_touches_it() {
     let mut h = Harness::new();
     let listener_owner = proc_key(700, 1);

@@ -61,10 +61,21 @@ pub struct Clocks {
 }
 
 impl Clocks {
+    /// The system clocks. The boot-to-wall offset is measured each turn
+    /// but only replaced when it moved by more than a millisecond (the wall
+    /// clock was stepped): measurement jitter must not make one flow's
+    /// timestamps differ between its records.
     pub fn system() -> Self {
+        let mut offset = netwho_sensor::clock::wall_clock();
         Clocks {
             boot: Box::new(netwho_sensor::clock::boot_now),
-            wall: Box::new(netwho_sensor::clock::wall_clock),
+            wall: Box::new(move || {
+                let now = netwho_sensor::clock::wall_clock();
+                if (now.boot_to_unix_ns - offset.boot_to_unix_ns).abs() > 1_000_000 {
+                    offset = now;
+                }
+                offset
+            }),
         }
     }
 }
@@ -179,17 +190,21 @@ impl<S: Sensor> Pipeline<S> {
         ctl
     }
 
-    /// Learn the world as it is: every running process, events already
-    /// waiting, the sockets that predate the sensor. Then say we are ready.
+    /// Say we are ready (every hook is attached), then learn the world as
+    /// it is: every running process, events already waiting, the sockets
+    /// that predate the sensor.
     fn start(&mut self) -> Result<(), PipelineError> {
         let now = (self.clocks.boot)();
+        // every hook is attached (the sensor exists): say so first
+        self.status(now, false);
+        self.flush();
         for p in self.enricher.snapshot() {
             self.table
                 .apply(SensorEvent::ProcSnapshot(p), now, &mut self.flow_events);
         }
         self.sensor.startup(&mut self.events)?;
+        let now = (self.clocks.boot)();
         self.apply(now, false);
-        self.status(now, false);
         self.flush();
         Ok(())
     }

@@ -1,1 +1,564 @@
-//! e2e
+//! Harness for netwho's privileged end-to-end tests.
+//!
+//! Tests create their own network namespaces (10.231.N.0/24 and
+//! fd00:231::N:0/112), run `netwho log --json`, drive the traffic generator
+//! (whose ground truth is the sum of send()/recv() return values), and
+//! compare record by record. Everything a test creates is removed by name
+//! when it ends. Tests run one at a time (a lock file), since each netwho
+//! sees the whole host. Without root they are skipped, unless `CI` is set:
+//! then a missing privilege fails them.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness: a failure is a test failure"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "the harness waits with real deadlines"
+)]
+
+use serde_json::Value;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// True if the test can run; false (skip) without root unless CI is set.
+pub fn require_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "end-to-end tests need root (CI is set, so this is a failure, not a skip)"
+        );
+        eprintln!("skipped: end-to-end tests need root");
+    }
+    root
+}
+
+/// Held for the whole test: one end-to-end test at a time, across test
+/// binaries and runners.
+#[derive(Debug)]
+pub struct Serial(#[expect(dead_code, reason = "held for its lock")] File);
+
+pub fn serial() -> Serial {
+    let f = File::create("/tmp/netwho-e2e.lock").expect("lock file");
+    // SAFETY: flock on a file we own; blocks until the other test is done.
+    let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    assert_eq!(r, 0, "flock");
+    Serial(f)
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ip(args: &[&str]) {
+    run(Command::new("ip").args(args));
+}
+
+/// Two network namespaces joined by a veth pair. Deleted on drop.
+#[derive(Debug)]
+pub struct Netns {
+    pub a: String,
+    pub b: String,
+    pub a4: Ipv4Addr,
+    pub b4: Ipv4Addr,
+    pub a6: Ipv6Addr,
+    pub b6: Ipv6Addr,
+}
+
+impl Netns {
+    /// `subnet` picks 10.231.subnet.0/24 and fd00:231::subnet:0/112.
+    pub fn pair(tag: &str, subnet: u8) -> Self {
+        let id = std::process::id() % 100_000;
+        let a = format!("nwt{id}{tag}a");
+        let b = format!("nwt{id}{tag}b");
+        let ns = Netns {
+            a4: Ipv4Addr::new(10, 231, subnet, 1),
+            b4: Ipv4Addr::new(10, 231, subnet, 2),
+            a6: format!("fd00:231::{subnet:x}:1").parse().unwrap(),
+            b6: format!("fd00:231::{subnet:x}:2").parse().unwrap(),
+            a,
+            b,
+        };
+        ns.destroy(); // leftovers of a killed run
+        ip(&["netns", "add", &ns.a]);
+        ip(&["netns", "add", &ns.b]);
+        let (va, vb) = (format!("v{id}{tag}a"), format!("v{id}{tag}b"));
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
+        ip(&["link", "set", &va, "netns", &ns.a]);
+        ip(&["link", "set", &vb, "netns", &ns.b]);
+        for (n, dev, v4, v6) in [(&ns.a, &va, ns.a4, ns.a6), (&ns.b, &vb, ns.b4, ns.b6)] {
+            ip(&["-n", n, "addr", "add", &format!("{v4}/24"), "dev", dev]);
+            ip(&[
+                "-n",
+                n,
+                "addr",
+                "add",
+                &format!("{v6}/112"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
+            ip(&["-n", n, "link", "set", dev, "up"]);
+            ip(&["-n", n, "link", "set", "lo", "up"]);
+        }
+        ns
+    }
+
+    fn destroy(&self) {
+        for n in [&self.a, &self.b] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", n])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// The namespace's inode: the `netns` field of its records.
+    pub fn inode(name: &str) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{name}"))
+            .unwrap()
+            .ino()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// A system user for the test, removed on drop.
+#[derive(Debug)]
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl TestUser {
+    pub fn create(name: &str) -> Self {
+        let _ = Command::new("userdel")
+            .arg(name)
+            .stderr(Stdio::null())
+            .status();
+        run(Command::new("useradd").args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--user-group",
+            name,
+        ]));
+        let id = |flag: &str| {
+            run(Command::new("id").args([flag, name]))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        TestUser {
+            name: name.to_string(),
+            uid: id("-u"),
+            gid: id("-g"),
+        }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+/// A binary of this build, next to the test executable's directory
+/// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`).
+fn built(name: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        bin.exists(),
+        "{} missing: run 'cargo build --workspace' first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn trafficgen() -> PathBuf {
+    built("netwho-trafficgen", "NETWHO_TRAFFICGEN")
+}
+
+/// The netwho binary of this build.
+pub fn netwho_bin() -> PathBuf {
+    built("netwho", "NETWHO_BIN")
+}
+
+/// A traffic generator process, its stdout read line by line.
+#[derive(Debug)]
+pub struct Gen {
+    child: Child,
+    lines: Receiver<Value>,
+    pub stdin: Option<std::process::ChildStdin>,
+}
+
+impl Gen {
+    /// Run `netwho-trafficgen ARGS` in namespace `ns` (or here if None).
+    pub fn spawn(ns: Option<&str>, args: &[String]) -> Self {
+        let mut cmd = match ns {
+            Some(n) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", n]).arg(trafficgen());
+                c
+            }
+            None => Command::new(trafficgen()),
+        };
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Gen {
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+        }
+    }
+
+    /// The next line that has `key` (e.g. "ready", "paused").
+    pub fn wait_for(&mut self, key: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("trafficgen never printed {key}"));
+            if v.get(key).is_some() {
+                return v;
+            }
+        }
+    }
+
+    /// Wait for the process to end; its ground-truth lines.
+    pub fn finish(mut self) -> Vec<Value> {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("trafficgen did not finish in time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "trafficgen failed: {status}");
+        let mut truths: Vec<Value> = Vec::new();
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            if v.get("role").is_some() {
+                truths.push(v);
+            }
+        }
+        truths
+    }
+}
+
+impl Drop for Gen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `netwho log --json -o FILE`.
+#[derive(Debug)]
+pub struct Netwho {
+    child: Option<Child>,
+    pub out: PathBuf,
+    _dir: TempDir,
+}
+
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("netwho-e2e-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn read_records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+impl Netwho {
+    /// Start netwho and wait until it says every hook is attached.
+    pub fn start(tag: &str, extra: &[&str]) -> Self {
+        let dir = TempDir::new(tag);
+        let out = dir.0.join("flows.jsonl");
+        let child = Command::new(netwho_bin())
+            .args(["log", "--json", "-o"])
+            .arg(&out)
+            .args(extra)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut n = Netwho {
+            child: Some(child),
+            out,
+            _dir: dir,
+        };
+        n.wait_until("the ready status", Duration::from_secs(30), |recs| {
+            recs.first()
+                .is_some_and(|r| r["event"] == "status" && r["ready"] == true)
+        });
+        n
+    }
+
+    pub fn records(&self) -> Vec<Value> {
+        read_records(&self.out)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Poll the output until `done` holds (bounded).
+    pub fn wait_until(&mut self, what: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if done(&self.records()) {
+                return;
+            }
+            if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("netwho exited ({s}) before {what}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "netwho did not write {what} within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGINT, wait for exit; the exit status and every record.
+    pub fn stop(mut self) -> (ExitStatus, Vec<Value>) {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "netwho did not exit after SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, read_records(&self.out))
+    }
+}
+
+impl Drop for Netwho {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Records of flows in the given network namespaces.
+pub fn in_netns(records: &[Value], inodes: &[u64]) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|r| r["event"] != "status" && inodes.contains(&r["netns"].as_u64().unwrap_or(0)))
+        .cloned()
+        .collect()
+}
+
+/// Number of close records for flows of these pids.
+pub fn closes_for(records: &[Value], pids: &[u64]) -> usize {
+    records
+        .iter()
+        .filter(|r| r["event"] == "close" && pids.contains(&r["pid"].as_u64().unwrap_or(0)))
+        .count()
+}
+
+pub fn pids(truth: &[Value]) -> Vec<u64> {
+    let mut v: Vec<u64> = truth.iter().filter_map(|t| t["pid"].as_u64()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Compare ground truth with netwho's records, flow by flow: each truth
+/// flow must have exactly one open record and one final record (close, or
+/// the update written at exit) with the right process and exact bytes, and
+/// the generator's processes must have no other flows. Returns every
+/// mismatch.
+pub fn compare(truth: &[Value], records: &[Value], attribution: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    let gen_pids = pids(truth);
+    let finals: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event"] == "close" || r["event"] == "update")
+        .filter(|r| gen_pids.contains(&r["pid"].as_u64().unwrap_or(0)))
+        .collect();
+    let mut used = vec![false; finals.len()];
+    for t in truth {
+        let matches: Vec<usize> = finals
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r["pid"] == t["pid"]
+                    && r["proto"] == t["proto"]
+                    && r["lport"] == t["lport"]
+                    && r["raddr"] == t["raddr"]
+                    && r["rport"] == t["rport"]
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let desc = format!(
+            "{} {} pid {} {}:{} -> {}:{}",
+            t["role"], t["proto"], t["pid"], t["laddr"], t["lport"], t["raddr"], t["rport"]
+        );
+        match matches.as_slice() {
+            [] => {
+                errors.push(format!("{desc}: no record"));
+                continue;
+            }
+            [i] => used[*i] = true,
+            many => {
+                errors.push(format!("{desc}: {} final records", many.len()));
+                continue;
+            }
+        }
+        let r = finals[matches[0]];
+        for field in ["laddr", "comm", "uid", "gid", "bytes_sent", "bytes_recv"] {
+            if r[field] != t[field] {
+                errors.push(format!(
+                    "{desc}: {field} is {} in the record, {} in truth",
+                    r[field], t[field]
+                ));
+            }
+        }
+        if r["attribution"] != attribution {
+            errors.push(format!(
+                "{desc}: attribution {} (want {attribution})",
+                r["attribution"]
+            ));
+        }
+        let family = if t["raddr"].as_str().unwrap_or("").contains(':') {
+            "ipv6"
+        } else {
+            "ipv4"
+        };
+        if r["family"] != family {
+            errors.push(format!("{desc}: family {} (want {family})", r["family"]));
+        }
+        let opens = records
+            .iter()
+            .filter(|o| o["event"] == "open" && o["flow_id"] == r["flow_id"])
+            .count();
+        if opens != 1 {
+            errors.push(format!("{desc}: {opens} open records"));
+        }
+    }
+    for (i, r) in finals.iter().enumerate() {
+        if !used[i] {
+            errors.push(format!(
+                "extra flow for pid {}: {} {}:{} -> {}:{} sent {} recv {}",
+                r["pid"],
+                r["proto"],
+                r["laddr"],
+                r["lport"],
+                r["raddr"],
+                r["rport"],
+                r["bytes_sent"],
+                r["bytes_recv"]
+            ));
+        }
+    }
+    errors
+}
+
+/// Keep what a failing test compared, for the person who reads the log.
+fn save_evidence(truth: &[Value], records: &[Value]) -> PathBuf {
+    let dir = std::env::temp_dir().join("netwho-e2e-failures");
+    let _ = std::fs::create_dir_all(&dir);
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .replace("::", "-");
+    let path = dir.join(format!("{name}.json"));
+    let doc = serde_json::json!({"truth": truth, "records": records});
+    let _ = std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap_or_default());
+    path
+}
+
+pub fn assert_matches(truth: &[Value], records: &[Value], attribution: &str) {
+    assert!(
+        !truth.is_empty(),
+        "no ground truth: the generator did nothing"
+    );
+    let errors = compare(truth, records, attribution);
+    if !errors.is_empty() {
+        let path = save_evidence(truth, records);
+        panic!(
+            "{} problems with {} flows (truth and records kept in {}):\n  {}",
+            errors.len(),
+            truth.len(),
+            path.display(),
+            errors.join("\n  ")
+        );
+    }
+}
+
+/// `ADDR` formatted for trafficgen arguments.
+pub fn a(addr: impl Into<IpAddr>) -> String {
+    addr.into().to_string()
+}

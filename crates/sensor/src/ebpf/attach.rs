@@ -46,6 +46,16 @@ const HOOKS: &[(&str, &str, Attach)] = &[
         Attach::CgroupSockAddr,
     ),
     (
+        programs::RECVMSG4,
+        "cgroup/recvmsg4",
+        Attach::CgroupSockAddr,
+    ),
+    (
+        programs::RECVMSG6,
+        "cgroup/recvmsg6",
+        Attach::CgroupSockAddr,
+    ),
+    (
         programs::SKB_EGRESS,
         "cgroup_skb/egress",
         Attach::CgroupSkb(CgroupSkbAttachType::Egress),
@@ -217,7 +227,7 @@ mod tests {
             let section = hook.split_once('/').map_or(*hook, |(s, _)| s);
             assert!(text.contains(section), "{hook}");
         }
-        assert_eq!(HOOKS.len(), 13);
+        assert_eq!(HOOKS.len(), 15);
     }
 
     #[test]

@@ -141,12 +141,6 @@ impl Harvester {
         self.keys.is_empty()
     }
 
-    /// A cookie we have seen in an open event (startup uses it to tell new
-    /// sockets from those sock_diag finds).
-    pub fn knows_cookie(&self, cookie: u64) -> bool {
-        self.by_cookie.contains_key(&cookie) || self.closed.contains(&cookie)
-    }
-
     /// When the next finalization is due.
     pub fn next_due(&self) -> Option<MonoNs> {
         self.due.front().map(|(t, _)| *t)

@@ -80,8 +80,8 @@ pub struct EbpfSensor {
     harvester: Harvester,
     hooks: Vec<&'static str>,
     decode_errors: u64,
-    /// Cookies the kernel told us about before the start-up socket scan
-    /// (those sockets are new, not pre-existing); `None` after start-up.
+    /// Sockets the kernel showed were born after attach, during start-up
+    /// (the scan must not call them old); `None` after start-up.
     seen_at_start: Option<HashSet<u64>>,
     cgroup_root: PathBuf,
 }
@@ -176,7 +176,9 @@ impl EbpfSensor {
         &self.cgroup_root
     }
 
-    fn note_cookie(&mut self, cookie: u64) {
+    /// Remember a socket the kernel proved was born after the hooks
+    /// attached (so the start-up scan must not call it old).
+    fn note_born(&mut self, cookie: u64) {
         if let Some(seen) = &mut self.seen_at_start {
             seen.insert(cookie);
         }
@@ -204,7 +206,9 @@ impl EbpfSensor {
         match r {
             decode::Record::FlowOpen(o) => {
                 let open = decode::flow_open(&o);
-                self.note_cookie(o.key.cookie);
+                if decode::born_watched(o.sk_flags) {
+                    self.note_born(o.key.cookie);
+                }
                 self.harvester
                     .on_open(o.key, open.tuple.proto.is_stream(), now);
                 let incomplete = !open.tuple.packet
@@ -225,7 +229,10 @@ impl EbpfSensor {
                 }
             }
             decode::Record::SockState(s) => {
-                self.note_cookie(s.cookie);
+                if TcpState::try_from(s.old_state) == Ok(TcpState::SynSent) {
+                    // we saw its connect()
+                    self.note_born(s.cookie);
+                }
                 let closed = s.new_state == abi::STATE_RELEASED
                     || TcpState::try_from(s.new_state) == Ok(TcpState::Close);
                 if closed {
@@ -235,7 +242,7 @@ impl EbpfSensor {
                 }
             }
             decode::Record::Inbound(i) => {
-                self.note_cookie(i.cookie);
+                self.note_born(i.cookie);
                 out.push(SensorEvent::Inbound(decode::inbound(&i)));
             }
             decode::Record::Exec(e) => out.push(SensorEvent::Exec(decode::exec(&e))),
@@ -271,13 +278,14 @@ impl Sensor for EbpfSensor {
 
     fn startup(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
         self.drain(out);
-        let seen = self.seen_at_start.take().unwrap_or_default();
         let existing = fallback::existing_sockets(boot_now())?;
-        for x in existing {
-            // a socket the kernel has already told us about is not old
-            if seen.contains(&x.cookie.0) || self.harvester.knows_cookie(x.cookie.0) {
-                continue;
-            }
+        // A socket born after the hooks attached made the kernel emit an
+        // event (connect, handshake, first payload) before it could show up
+        // in the scan with a process holding it. Drain again: any cookie
+        // seen by now is new, not old.
+        self.drain(out);
+        let seen = self.seen_at_start.take().unwrap_or_default();
+        for x in existing.into_iter().filter(|x| !seen.contains(&x.cookie.0)) {
             out.push(SensorEvent::Existing(x));
         }
         Ok(())

@@ -119,15 +119,22 @@ pub fn existing_sockets(at: MonoNs) -> Result<Vec<ExistingSocket>, SensorError> 
         source,
     })?;
     let mut out = Vec::new();
-    for (netns, pid) in procfd::namespaces(proc) {
-        let sockets = if netns == own {
-            sock_diag::dump()
+    for (netns, pids) in procfd::namespaces(proc) {
+        let mut sockets = Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        if netns == own {
+            sockets = sock_diag::dump();
         } else {
-            in_netns_of(pid, sock_diag::dump)
-        };
+            // enter through any of its processes: some may have exited
+            for pid in pids {
+                sockets = in_netns_of(pid, sock_diag::dump);
+                if sockets.is_ok() {
+                    break;
+                }
+            }
+        }
         match sockets {
             Ok(s) => out.extend(existing_in_netns(netns, &s, &holders, at)),
-            // the process may have left, taking its namespace with it
+            // every process of it left, taking the namespace with them
             Err(e) => log::warn!("could not list the sockets of network namespace {netns}: {e}"),
         }
     }

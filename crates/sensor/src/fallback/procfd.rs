@@ -64,13 +64,14 @@ pub fn netns_of(who: &str) -> io::Result<u32> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected ns/net link"))
 }
 
-/// Every network namespace some process is in, with one such process.
-pub fn namespaces(proc: &Path) -> BTreeMap<u32, u32> {
-    let mut out = BTreeMap::new();
+/// Every network namespace some process is in, with the processes in it
+/// (any of them can be used to enter it; short-lived ones may be gone).
+pub fn namespaces(proc: &Path) -> BTreeMap<u32, Vec<u32>> {
+    let mut out: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for tgid in tgids(proc) {
         let link = proc.join(tgid.to_string()).join("ns").join("net");
         if let Some(ns) = readlink(&link).as_deref().and_then(parse_netns_link) {
-            out.entry(ns).or_insert(tgid);
+            out.entry(ns).or_default().push(tgid);
         }
     }
     out

@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn a_dump_reply_parses_to_sockets() {
         let mut buf = reply(2, 1, &[10, 231, 0, 1], &[10, 231, 0, 2], (40000, 80));
-        let v6: std::net::Ipv6Addr = "fd00:231::1".parse().unwrap();
+        let v6: Ipv6Addr = "fd00:231::1".parse().unwrap();
         buf.extend(reply(10, 10, &v6.octets(), &[0; 16], (443, 0)));
         buf.extend(done());
         let mut out = Vec::new();

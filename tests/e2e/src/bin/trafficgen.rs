@@ -1,0 +1,388 @@
+//! netwho-trafficgen: traffic whose exact payload counts are known.
+//!
+//! Every role prints, as JSON lines on stdout, the ground truth of each flow
+//! it took part in: its pid, comm, effective uid/gid, both endpoints, and the
+//! sums of what send()/recv() returned. Servers print `{"ready":...}` once
+//! listening. Every loop is bounded in count and every socket in time.
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::io::{BufRead, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Accept CONNS connections; on each read EXPECT bytes, write REPLY,
+    /// read to EOF. With --skip, the first SKIP bytes are not ground truth
+    /// (they were sent before netwho started).
+    TcpServer {
+        #[arg(long)]
+        bind: IpAddr,
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value_t = 1)]
+        conns: u32,
+        #[arg(long)]
+        expect: u64,
+        #[arg(long)]
+        reply: u64,
+        #[arg(long, default_value_t = 0)]
+        skip: u64,
+    },
+    /// CONNS sequential connections: write SEND bytes, read EXPECT, close.
+    TcpClient {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 1)]
+        conns: u32,
+        #[arg(long)]
+        send: u64,
+        #[arg(long)]
+        expect: u64,
+        /// Become this user before connecting
+        #[arg(long)]
+        as_user: Option<String>,
+        /// Send this many bytes, print {"paused":true}, wait for a line on
+        /// stdin, then go on (those bytes are not ground truth)
+        #[arg(long, default_value_t = 0)]
+        pause_after: u64,
+    },
+    /// Bind COUNT UDP sockets on PORT_BASE.. and read one datagram on each.
+    UdpServer {
+        #[arg(long)]
+        bind: IpAddr,
+        #[arg(long)]
+        port_base: u16,
+        #[arg(long)]
+        count: u16,
+    },
+    /// COUNT datagrams of SIZE bytes, each from a fresh socket closed at
+    /// once, to PORT_BASE.. . SRC is the address routing will pick (for the
+    /// ground truth: an unbound socket does not know it).
+    UdpOneshot {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port_base: u16,
+        #[arg(long)]
+        count: u16,
+        #[arg(long)]
+        size: usize,
+        #[arg(long)]
+        src: IpAddr,
+    },
+    /// The parent connects and sends; forks; closes its copy and waits. The
+    /// child renames itself, sends more and reads the reply.
+    Handoff {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        parent_send: u64,
+        #[arg(long)]
+        child_send: u64,
+        #[arg(long)]
+        child_expect: u64,
+        #[arg(long)]
+        child_name: String,
+    },
+}
+
+fn comm() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
+}
+
+fn ids() -> (u32, u32) {
+    // SAFETY: geteuid/getegid cannot fail.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+fn canon(a: SocketAddr) -> (String, u16) {
+    (a.ip().to_canonical().to_string(), a.port())
+}
+
+fn truth(role: &str, proto: &str, local: SocketAddr, remote: SocketAddr, sent: u64, recv: u64) {
+    let (uid, gid) = ids();
+    let (laddr, lport) = canon(local);
+    let (raddr, rport) = canon(remote);
+    println!(
+        "{}",
+        json!({
+            "role": role, "pid": std::process::id(), "comm": comm(), "uid": uid, "gid": gid,
+            "proto": proto, "laddr": laddr, "lport": lport, "raddr": raddr, "rport": rport,
+            "bytes_sent": sent, "bytes_recv": recv,
+        })
+    );
+    let _ = std::io::stdout().flush();
+}
+
+fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("trafficgen: {msg}");
+    std::process::exit(1)
+}
+
+/// Write `n` bytes, returning the sum of what write() returned.
+fn send_n(s: &mut TcpStream, n: u64) -> u64 {
+    let buf = vec![0x5au8; CHUNK];
+    let mut done = 0u64;
+    while done < n {
+        let want = usize::try_from((n - done).min(CHUNK as u64)).unwrap_or(CHUNK);
+        match s.write(&buf[..want]) {
+            Ok(0) => die("connection closed while sending"),
+            Ok(k) => done += k as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => die(format!("send: {e}")),
+        }
+    }
+    done
+}
+
+/// Read exactly `n` bytes (or to EOF if `n` is None), returning the sum of
+/// what read() returned.
+fn recv_n(s: &mut TcpStream, n: Option<u64>) -> u64 {
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    loop {
+        let want = match n {
+            Some(n) if done >= n => return done,
+            Some(n) => usize::try_from((n - done).min(CHUNK as u64)).unwrap_or(CHUNK),
+            None => CHUNK,
+        };
+        match s.read(&mut buf[..want]) {
+            Ok(0) if n.is_none() => return done,
+            Ok(0) => die(format!("EOF after {done} bytes")),
+            Ok(k) => done += k as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => die(format!("recv: {e}")),
+        }
+    }
+}
+
+fn timeouts(s: &TcpStream) {
+    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+}
+
+fn become_user(name: &str) {
+    let cname = std::ffi::CString::new(name).unwrap_or_else(|_| die("bad user name"));
+    // SAFETY: getpwnam returns a pointer into static storage or NULL; we
+    // copy the ids out at once, single-threaded.
+    let pw = unsafe { libc::getpwnam(cname.as_ptr()) };
+    if pw.is_null() {
+        die(format!("no user {name}"));
+    }
+    // SAFETY: pw is non-null and points to a valid passwd.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: plain credential syscalls; failure is checked.
+    let ok = unsafe {
+        libc::setgroups(0, std::ptr::null()) == 0
+            && libc::setgid(gid) == 0
+            && libc::setuid(uid) == 0
+    };
+    if !ok {
+        die(format!(
+            "cannot become {name}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+}
+
+fn tcp_server(bind: IpAddr, port: u16, conns: u32, expect: u64, reply: u64, skip: u64) {
+    let l = TcpListener::bind((bind, port)).unwrap_or_else(|e| die(format!("bind: {e}")));
+    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    println!("{}", json!({"ready": true, "port": port}));
+    let _ = std::io::stdout().flush();
+    let mut handles = Vec::new();
+    for _ in 0..conns {
+        let (mut s, peer) = l.accept().unwrap_or_else(|e| die(format!("accept: {e}")));
+        handles.push(std::thread::spawn(move || {
+            timeouts(&s);
+            let local = s.local_addr().unwrap_or_else(|e| die(e));
+            recv_n(&mut s, Some(skip));
+            let mut recv = recv_n(&mut s, Some(expect));
+            let sent = send_n(&mut s, reply);
+            recv += recv_n(&mut s, None);
+            drop(s);
+            truth("server", "tcp", local, peer, sent, recv);
+        }));
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+fn tcp_client(to: IpAddr, port: u16, conns: u32, send: u64, expect: u64, pause_after: u64) {
+    for _ in 0..conns {
+        let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+        timeouts(&s);
+        if pause_after > 0 {
+            send_n(&mut s, pause_after);
+            println!("{}", json!({"paused": true}));
+            let _ = std::io::stdout().flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+        }
+        let local = s.local_addr().unwrap_or_else(|e| die(e));
+        let remote = s.peer_addr().unwrap_or_else(|e| die(e));
+        let sent = send_n(&mut s, send);
+        let mut recv = recv_n(&mut s, Some(expect));
+        let _ = s.shutdown(Shutdown::Write);
+        recv += recv_n(&mut s, None);
+        drop(s);
+        truth("client", "tcp", local, remote, sent, recv);
+    }
+}
+
+fn udp_server(bind: IpAddr, port_base: u16, count: u16) {
+    let socks: Vec<UdpSocket> = (0..count)
+        .map(|i| {
+            let s = UdpSocket::bind((bind, port_base + i))
+                .unwrap_or_else(|e| die(format!("bind: {e}")));
+            let _ = s.set_read_timeout(Some(IO_TIMEOUT));
+            s
+        })
+        .collect();
+    println!("{}", json!({"ready": true, "port": port_base}));
+    let _ = std::io::stdout().flush();
+    let mut buf = vec![0u8; 65536];
+    for s in &socks {
+        let (n, peer) = s
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| die(format!("recv_from: {e}")));
+        let local = s.local_addr().unwrap_or_else(|e| die(e));
+        truth("server", "udp", local, peer, 0, n as u64);
+    }
+}
+
+fn udp_oneshot(to: IpAddr, port_base: u16, count: u16, size: usize, src: IpAddr) {
+    let unspecified: IpAddr = if to.is_ipv4() {
+        "0.0.0.0".parse().unwrap_or(src)
+    } else {
+        "::".parse().unwrap_or(src)
+    };
+    let payload = vec![0xa5u8; size];
+    for i in 0..count {
+        let s = UdpSocket::bind((unspecified, 0)).unwrap_or_else(|e| die(format!("socket: {e}")));
+        let n = s
+            .send_to(&payload, (to, port_base + i))
+            .unwrap_or_else(|e| die(format!("send_to: {e}")));
+        let lport = s.local_addr().map(|a| a.port()).unwrap_or(0);
+        drop(s);
+        truth(
+            "client",
+            "udp",
+            SocketAddr::new(src, lport),
+            SocketAddr::new(to, port_base + i),
+            n as u64,
+            0,
+        );
+    }
+}
+
+fn handoff(
+    to: IpAddr,
+    port: u16,
+    parent_send: u64,
+    child_send: u64,
+    child_expect: u64,
+    name: &str,
+) {
+    let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+    timeouts(&s);
+    let local = s.local_addr().unwrap_or_else(|e| die(e));
+    let remote = s.peer_addr().unwrap_or_else(|e| die(e));
+    let sent = send_n(&mut s, parent_send);
+    // SAFETY: fork in a single-threaded process; the child only uses the
+    // socket, prctl and stdout, then exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        die("fork failed");
+    }
+    if pid == 0 {
+        let cname = std::ffi::CString::new(name).unwrap_or_else(|_| die("bad name"));
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string we own.
+        unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr()) };
+        let sent = send_n(&mut s, child_send);
+        let mut recv = recv_n(&mut s, Some(child_expect));
+        let _ = s.shutdown(Shutdown::Write);
+        recv += recv_n(&mut s, None);
+        drop(s);
+        truth("child", "tcp", local, remote, sent, recv);
+        std::process::exit(0);
+    }
+    // the parent hands the connection over
+    drop(s);
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    truth("parent", "tcp", local, remote, sent, 0);
+}
+
+fn main() {
+    match Cli::parse().role {
+        Role::TcpServer {
+            bind,
+            port,
+            conns,
+            expect,
+            reply,
+            skip,
+        } => {
+            tcp_server(bind, port, conns, expect, reply, skip);
+        }
+        Role::TcpClient {
+            to,
+            port,
+            conns,
+            send,
+            expect,
+            as_user,
+            pause_after,
+        } => {
+            if let Some(u) = as_user {
+                become_user(&u);
+            }
+            tcp_client(to, port, conns, send, expect, pause_after);
+        }
+        Role::UdpServer {
+            bind,
+            port_base,
+            count,
+        } => udp_server(bind, port_base, count),
+        Role::UdpOneshot {
+            to,
+            port_base,
+            count,
+            size,
+            src,
+        } => {
+            udp_oneshot(to, port_base, count, size, src);
+        }
+        Role::Handoff {
+            to,
+            port,
+            parent_send,
+            child_send,
+            child_expect,
+            child_name,
+        } => {
+            handoff(to, port, parent_send, child_send, child_expect, &child_name);
+        }
+    }
+}
