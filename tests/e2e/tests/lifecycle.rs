@@ -2,7 +2,7 @@
 //! final records, no trace left after SIGKILL, and the other outputs
 //! (`top --json`, the text log) on real traffic.
 
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 #![expect(clippy::disallowed_methods, reason = "tests wait with real deadlines")]
 
 use netwho_e2e::*;
