@@ -123,6 +123,31 @@ static __always_inline bool portless(__u16 protocol)
 	return protocol != IPPROTO_TCP && protocol != IPPROTO_UDP && protocol != IPPROTO_UDPLITE;
 }
 
+/* 16 bytes of an in6_addr, as four direct (BTF) loads. */
+static __always_inline void copy_v6(__u8 *dst, const __u32 *src)
+{
+	__u32 w;
+
+	w = src[0];
+	__builtin_memcpy(dst, &w, 4);
+	w = src[1];
+	__builtin_memcpy(dst + 4, &w, 4);
+	w = src[2];
+	__builtin_memcpy(dst + 8, &w, 4);
+	w = src[3];
+	__builtin_memcpy(dst + 12, &w, 4);
+}
+
+/* The connected remote of a socket (zero if it has none). */
+static __always_inline void remote_of_sock(struct sock *sk, __u16 family, __u8 *raddr, __u16 *rport)
+{
+	*rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (family == AF_INET)
+		addr_from_v4(raddr, sk->__sk_common.skc_daddr);
+	else
+		copy_v6(raddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32);
+}
+
 /* Fill a tuple from a kernel socket (tracing context: BTF pointer). */
 static __always_inline void tuple_from_sock(struct sock *sk, struct netwho_tuple *t)
 {
@@ -131,20 +156,18 @@ static __always_inline void tuple_from_sock(struct sock *sk, struct netwho_tuple
 	t->family = family;
 	t->sock_type = sk->sk_type;
 	t->state = sk->__sk_common.skc_state;
-	t->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	t->netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (family == AF_PACKET) {
 		t->protocol = 0;
 		return;
 	}
 	t->protocol = sk->sk_protocol;
 	t->lport = sk->__sk_common.skc_num;
-	t->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	remote_of_sock(sk, family, t->raddr, &t->rport);
 	if (family == AF_INET) {
 		addr_from_v4(t->laddr, sk->__sk_common.skc_rcv_saddr);
-		addr_from_v4(t->raddr, sk->__sk_common.skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(&t->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		copy_v6(t->laddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
 	}
 }
 
@@ -182,47 +205,8 @@ static __always_inline __u8 tcp_direction(const struct netwho_sk_info *info)
 	return NETWHO_DIR_UNKNOWN;
 }
 
-/*
- * Add payload to the (current process, socket, remote) entry, creating it
- * and emitting a FLOW_OPEN event if it is new. Process context only.
- */
-static __always_inline void account(__u64 cookie, struct netwho_tuple *t,
-				    struct netwho_sk_info *info, __u64 sent, __u64 recv,
-				    __u8 origin)
+static __always_inline void add_payload(struct netwho_flow_counters *c, __u64 sent, __u64 recv)
 {
-	struct netwho_flow_key key = {};
-	struct netwho_flow_counters *c, fresh = {};
-	struct netwho_flow_open *ev;
-	__u64 now = bpf_ktime_get_boot_ns();
-	long err;
-
-	key.cookie = cookie;
-	key.tgid = bpf_get_current_pid_tgid() >> 32;
-	key.rport = t->rport;
-	__builtin_memcpy(key.raddr, t->raddr, NETWHO_ADDR_LEN);
-
-	c = bpf_map_lookup_elem(&nw_flows, &key);
-	if (!c) {
-		fresh.bytes_sent = sent;
-		fresh.bytes_recv = recv;
-		fresh.sends = sent ? 1 : 0;
-		fresh.recvs = recv ? 1 : 0;
-		fresh.last_ns = now;
-		err = bpf_map_update_elem(&nw_flows, &key, &fresh, BPF_NOEXIST);
-		if (!err)
-			goto opened;
-		if (err != -EEXIST) {
-			stat_add(NETWHO_STAT_FLOWS_FULL, 1);
-			stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
-			return;
-		}
-		/* another CPU created it between our lookup and update */
-		c = bpf_map_lookup_elem(&nw_flows, &key);
-		if (!c) {
-			stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
-			return;
-		}
-	}
 	if (sent) {
 		__sync_fetch_and_add(&c->bytes_sent, sent);
 		__sync_fetch_and_add(&c->sends, 1);
@@ -231,12 +215,44 @@ static __always_inline void account(__u64 cookie, struct netwho_tuple *t,
 		__sync_fetch_and_add(&c->bytes_recv, recv);
 		__sync_fetch_and_add(&c->recvs, 1);
 	}
-	c->last_ns = now;
-	return;
+}
 
-opened:
+/*
+ * Create the (current process, socket, remote) entry with its first
+ * payload and emit FLOW_OPEN; if another CPU created it first, add to it.
+ * Process context only: the owner is the current task.
+ */
+static __always_inline void open_flow(struct netwho_flow_key *key, struct netwho_tuple *t,
+				      struct netwho_sk_info *info, __u64 sent, __u64 recv,
+				      __u8 origin)
+{
+	struct netwho_flow_counters *c, fresh = {};
+	struct netwho_flow_open *ev;
+	__u64 now = bpf_ktime_get_boot_ns();
+	long err;
+
+	fresh.bytes_sent = sent;
+	fresh.bytes_recv = recv;
+	fresh.sends = sent ? 1 : 0;
+	fresh.recvs = recv ? 1 : 0;
+	fresh.created_ns = now;
+	err = bpf_map_update_elem(&nw_flows, key, &fresh, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		c = bpf_map_lookup_elem(&nw_flows, key);
+		if (c)
+			add_payload(c, sent, recv);
+		else
+			stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
+		return;
+	}
+	if (err) {
+		stat_add(NETWHO_STAT_FLOWS_FULL, 1);
+		stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
+		return;
+	}
 	if (info)
 		__sync_fetch_and_or(&info->flags, NETWHO_SK_FLOW_SEEN);
+
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
@@ -245,7 +261,7 @@ opened:
 	ev->hdr.kind = NETWHO_EV_FLOW_OPEN;
 	ev->hdr._pad = 0;
 	ev->hdr.ts_ns = now;
-	ev->key = key;
+	ev->key = *key;
 	ev->tuple = *t;
 	ev->origin = origin;
 	if (t->sock_type == SOCK_STREAM)
@@ -259,45 +275,48 @@ opened:
 }
 
 /*
- * Payload of one send or recv call. For connected sockets the remote is on
- * the socket; for unconnected datagram sockets it comes from the per-thread
- * stash left by the hook that saw the address (sendmsg4/6 on send,
- * skb_copy_datagram_iovec on receive) or, for raw and ICMP sends, from the
- * last packet the socket sent.
+ * Payload of one send or recv call. The key is built from a few direct
+ * loads; an existing entry takes the bytes at once (the common case).
+ * Only a new flow pays for the full tuple, the socket storage and an event.
+ *
+ * For connected sockets the remote is on the socket; for unconnected
+ * datagram sockets it comes from the per-thread stash left by the hook
+ * that saw the address (cgroup/sendmsg*, cgroup/recvmsg*,
+ * skb_copy_datagram_iovec) or, for raw and ICMP sends, from the last
+ * packet the socket sent.
  */
 static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 {
-	struct netwho_tuple t = {};
+	struct netwho_flow_key key = {};
+	struct netwho_flow_counters *c;
 	struct netwho_stash stash = {};
-	struct netwho_sk_info *info;
-	bool datagram, have_stash = false;
-	__u64 cookie, id;
-	__u16 family;
-	void *stash_map = is_send ? (void *)&nw_send_stash : (void *)&nw_recv_stash;
+	struct netwho_sk_info *info = NULL;
+	struct netwho_tuple t = {};
+	bool datagram, connected, have_stash = false;
+	__u16 family, sock_type, protocol;
+	__u64 id;
 
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6 && family != AF_PACKET)
 		return;
-	tuple_from_sock(sk, &t);
-	cookie = bpf_get_socket_cookie(sk);
+	sock_type = sk->sk_type;
+	datagram = family != AF_PACKET && sock_type != SOCK_STREAM;
+	connected = sk->__sk_common.skc_state == TCP_ESTABLISHED;
+	id = bpf_get_current_pid_tgid();
+	key.cookie = bpf_get_socket_cookie(sk);
+	key.tgid = id >> 32;
 
-	datagram = family != AF_PACKET && t.sock_type != SOCK_STREAM;
 	if (datagram) {
 		/* always consume this thread's stash, so it never goes stale */
-		struct netwho_stash *st;
+		void *stash_map = is_send ? (void *)&nw_send_stash : (void *)&nw_recv_stash;
+		struct netwho_stash *st = bpf_map_lookup_elem(stash_map, &id);
 
-		id = bpf_get_current_pid_tgid();
-		st = bpf_map_lookup_elem(stash_map, &id);
 		if (st) {
 			stash = *st;
-			have_stash = stash.cookie == 0 || stash.cookie == cookie;
+			have_stash = stash.cookie == 0 || stash.cookie == key.cookie;
 			bpf_map_delete_elem(stash_map, &id);
 		}
 	}
-
-	info = bpf_sk_storage_get(&nw_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!info)
-		stat_add(NETWHO_STAT_STORAGE_FAIL, 1);
 
 	if (ret <= 0) {
 		/*
@@ -305,36 +324,58 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 		 * to find EOF (or EAGAIN) still tells us who accepted it: open
 		 * its flow once, with zero bytes.
 		 */
-		if (is_send || !info || t.sock_type != SOCK_STREAM)
+		if (is_send || sock_type != SOCK_STREAM || family == AF_PACKET)
 			return;
-		if (!(info->flags & NETWHO_SK_INBOUND) || (info->flags & NETWHO_SK_FLOW_SEEN))
+		info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
+		if (!info || !(info->flags & NETWHO_SK_INBOUND) || (info->flags & NETWHO_SK_FLOW_SEEN))
 			return;
-		account(cookie, &t, info, 0, 0, NETWHO_ORIGIN_RECV);
+		tuple_from_sock(sk, &t);
+		__builtin_memcpy(key.raddr, t.raddr, NETWHO_ADDR_LEN);
+		key.rport = t.rport;
+		open_flow(&key, &t, info, 0, 0, NETWHO_ORIGIN_RECV);
 		return;
 	}
 	stat_add(NETWHO_STAT_PAYLOAD_CALLS, 1);
 
-	if (datagram && t.state != TCP_ESTABLISHED) {
-		/* unconnected: the socket does not know the remote */
-		if (have_stash) {
-			__builtin_memcpy(t.raddr, stash.raddr, NETWHO_ADDR_LEN);
-			t.rport = stash.rport;
-			if (addr_is_zero(t.laddr) && !addr_is_zero(stash.laddr))
-				__builtin_memcpy(t.laddr, stash.laddr, NETWHO_ADDR_LEN);
-			if (stash.lport)
-				t.lport = stash.lport;
-		} else if (is_send && info && (info->flags & NETWHO_SK_LAST_REMOTE)) {
-			__builtin_memcpy(t.raddr, info->last_raddr, NETWHO_ADDR_LEN);
-			t.rport = info->last_rport;
-		} else {
-			stat_add(NETWHO_STAT_REMOTE_UNKNOWN, 1);
-		}
+	protocol = family == AF_PACKET ? 0 : sk->sk_protocol;
+	if (family == AF_PACKET) {
+		/* no remote */
+	} else if (!datagram || connected) {
+		remote_of_sock(sk, family, key.raddr, &key.rport);
+	} else if (have_stash) {
+		__builtin_memcpy(key.raddr, stash.raddr, NETWHO_ADDR_LEN);
+		key.rport = stash.rport;
+	} else if (is_send && (info = bpf_sk_storage_get(&nw_sk, sk, 0, 0)) &&
+		   (info->flags & NETWHO_SK_LAST_REMOTE)) {
+		__builtin_memcpy(key.raddr, info->last_raddr, NETWHO_ADDR_LEN);
+		key.rport = info->last_rport;
+	} else {
+		stat_add(NETWHO_STAT_REMOTE_UNKNOWN, 1);
 	}
-	if (family == AF_PACKET || portless(t.protocol))
-		t.rport = 0;
+	if (family == AF_PACKET || portless(protocol))
+		key.rport = 0;
 
-	account(cookie, &t, info, is_send ? (__u64)ret : 0, is_send ? 0 : (__u64)ret,
-		is_send ? NETWHO_ORIGIN_SEND : NETWHO_ORIGIN_RECV);
+	c = bpf_map_lookup_elem(&nw_flows, &key);
+	if (c) {
+		add_payload(c, is_send ? (__u64)ret : 0, is_send ? 0 : (__u64)ret);
+		return;
+	}
+
+	/* a new flow */
+	tuple_from_sock(sk, &t);
+	__builtin_memcpy(t.raddr, key.raddr, NETWHO_ADDR_LEN);
+	t.rport = key.rport;
+	if (have_stash && datagram && !connected) {
+		if (addr_is_zero(t.laddr) && !addr_is_zero(stash.laddr))
+			__builtin_memcpy(t.laddr, stash.laddr, NETWHO_ADDR_LEN);
+		if (stash.lport)
+			t.lport = stash.lport;
+	}
+	info = bpf_sk_storage_get(&nw_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!info)
+		stat_add(NETWHO_STAT_STORAGE_FAIL, 1);
+	open_flow(&key, &t, info, is_send ? (__u64)ret : 0, is_send ? 0 : (__u64)ret,
+		  is_send ? NETWHO_ORIGIN_SEND : NETWHO_ORIGIN_RECV);
 }
 
 /*
@@ -456,6 +497,7 @@ static __always_inline void emit_state(struct sock *sk, int oldstate, int newsta
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 {
+	struct netwho_flow_key key = {};
 	struct netwho_sk_info *info;
 	struct netwho_tuple t = {};
 
@@ -472,7 +514,11 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 		}
 		tuple_from_sock(sk, &t);
 		t.state = newstate; /* sk_state still holds the old state here */
-		account(bpf_get_socket_cookie(sk), &t, info, 0, 0, NETWHO_ORIGIN_CONNECT);
+		key.cookie = bpf_get_socket_cookie(sk);
+		key.tgid = bpf_get_current_pid_tgid() >> 32;
+		key.rport = t.rport;
+		__builtin_memcpy(key.raddr, t.raddr, NETWHO_ADDR_LEN);
+		open_flow(&key, &t, info, 0, 0, NETWHO_ORIGIN_CONNECT);
 		return 0;
 	}
 
@@ -678,6 +724,29 @@ int nw_recvmsg6(struct bpf_sock_addr *ctx)
  * ingress: never the current task here, only the socket. Missing: wire
  * bytes and packets stay zero and status says so.
  */
+/* Read `len` bytes at `off` of the packet: directly when the linear part
+ * holds them (the common case), else through the helper. */
+static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
+	if (data + off + len <= end) {
+		if (len == 40)
+			__builtin_memcpy(to, data + off, 40);
+		else if (len == 20)
+			__builtin_memcpy(to, data + off, 20);
+		else if (len == 4)
+			__builtin_memcpy(to, data + off, 4);
+		else if (len == 1)
+			__builtin_memcpy(to, data + off, 1);
+		else
+			return bpf_skb_load_bytes(skb, off, to, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
 static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 {
 	struct netwho_wire_key key = {};
@@ -689,7 +758,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	__u32 l3len = 0, l4len = 0, segs;
 	__u16 ports[2] = {};
 	__u16 lport = 0;
-	__u64 bytes, now;
+	__u64 bytes;
 
 	if (!bsk) {
 		stat_add(NETWHO_STAT_WIRE_NO_SOCK, 1);
@@ -724,7 +793,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr iph;
 
-		if (bpf_skb_load_bytes(skb, 0, &iph, sizeof(iph)))
+		if (load(skb, 0, &iph, sizeof(iph)))
 			return 1;
 		l3len = iph.ihl * 4;
 		protocol = iph.protocol;
@@ -733,7 +802,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+		if (load(skb, 0, &ip6, sizeof(ip6)))
 			return 1;
 		l3len = sizeof(ip6);
 		protocol = ip6.nexthdr;
@@ -745,14 +814,14 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 		return 1;
 	}
 	if (protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE) {
-		if (bpf_skb_load_bytes(skb, l3len, ports, sizeof(ports)))
+		if (load(skb, l3len, ports, sizeof(ports)))
 			return 1;
 		key.rport = bpf_ntohs(egress ? ports[1] : ports[0]);
 		lport = bpf_ntohs(egress ? ports[0] : ports[1]);
 		if (protocol == IPPROTO_TCP) {
 			__u8 doff = 0;
 
-			if (!bpf_skb_load_bytes(skb, l3len + 12, &doff, 1))
+			if (!load(skb, l3len + 12, &doff, 1))
 				l4len = (doff >> 4) * 4;
 		} else {
 			l4len = 8;
@@ -766,7 +835,6 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	if (segs > 1)
 		bytes += (__u64)(segs - 1) * (l3len + l4len);
 	key.cookie = bpf_get_socket_cookie(skb);
-	now = bpf_ktime_get_boot_ns();
 	stat_add(NETWHO_STAT_PACKETS, segs);
 
 	if (egress && bsk->type != SOCK_STREAM) {
@@ -785,7 +853,6 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 			__sync_fetch_and_add(&c->bytes_recv, bytes);
 			__sync_fetch_and_add(&c->packets_recv, segs);
 		}
-		c->last_ns = now;
 		return 1;
 	}
 	if (egress) {
@@ -795,7 +862,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 		fresh.bytes_recv = bytes;
 		fresh.packets_recv = segs;
 	}
-	fresh.last_ns = now;
+	fresh.created_ns = bpf_ktime_get_boot_ns();
 	__builtin_memcpy(fresh.laddr, laddr, NETWHO_ADDR_LEN);
 	fresh.lport = lport;
 	if (bpf_map_update_elem(&nw_wire, &key, &fresh, BPF_NOEXIST) == -EEXIST) {

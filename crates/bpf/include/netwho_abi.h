@@ -75,7 +75,7 @@ struct netwho_flow_counters {
 	__u64 bytes_recv;
 	__u64 sends;                  /* successful send calls */
 	__u64 recvs;                  /* successful recv calls */
-	__u64 last_ns;                /* CLOCK_BOOTTIME of the last payload call */
+	__u64 created_ns;             /* CLOCK_BOOTTIME when the entry was made */
 };
 
 /* Key of nw_wire: one entry per (socket, remote). */
@@ -92,7 +92,7 @@ struct netwho_wire_counters {
 	__u64 bytes_recv;
 	__u64 packets_sent;
 	__u64 packets_recv;
-	__u64 last_ns;
+	__u64 created_ns;             /* CLOCK_BOOTTIME when the entry was made */
 	__u8 laddr[NETWHO_ADDR_LEN];  /* local address seen on the packets */
 	__u16 lport;
 	__u16 _pad[3];

@@ -68,7 +68,7 @@ pub struct FlowCounters {
     pub bytes_recv: u64,
     pub sends: u64,
     pub recvs: u64,
-    pub last_ns: u64,
+    pub created_ns: u64,
 }
 
 #[repr(C)]
@@ -87,7 +87,7 @@ pub struct WireCounters {
     pub bytes_recv: u64,
     pub packets_sent: u64,
     pub packets_recv: u64,
-    pub last_ns: u64,
+    pub created_ns: u64,
     pub laddr: [u8; ADDR_LEN],
     pub lport: u16,
     pub _pad: [u16; 3],

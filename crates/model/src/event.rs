@@ -117,7 +117,6 @@ pub enum SensorEvent {
     Counters {
         key: KernelKey,
         payload: Payload,
-        last: MonoNs,
     },
     /// Cumulative wire counters of one (socket, remote), and the local
     /// address the packets carried.

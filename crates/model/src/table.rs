@@ -6,7 +6,7 @@ use crate::flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload,
 use crate::ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
 use crate::proc::{ProcInfo, ProcTable};
 use crate::wire;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Tunables of the model. Times in nanoseconds.
@@ -66,8 +66,6 @@ struct Slot {
     announced: bool,
     /// Announce at this time even if still incomplete.
     hold_until: MonoNs,
-    /// Counters changed since the last `Updated`.
-    dirty: bool,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +86,10 @@ pub struct FlowTable {
     by_proc: HashMap<ProcKey, Vec<FlowKey>>,
     wire: HashMap<WireKey, SocketWire>,
     pending_inbound: HashMap<SockCookie, Inbound>,
+    /// Flows not yet announced, by when they must be.
+    held: BTreeSet<(MonoNs, FlowKey)>,
+    /// Announced flows whose counters changed since their last `Updated`.
+    dirty: BTreeSet<FlowKey>,
     procs: ProcTable,
     stats: ModelStats,
 }
@@ -103,6 +105,8 @@ impl FlowTable {
             by_proc: HashMap::new(),
             wire: HashMap::new(),
             pending_inbound: HashMap::new(),
+            held: BTreeSet::new(),
+            dirty: BTreeSet::new(),
             procs,
             stats: ModelStats::default(),
         }
@@ -133,7 +137,7 @@ impl FlowTable {
             SensorEvent::SockState(s) => self.sock_state(&s, out),
             SensorEvent::Inbound(i) => self.inbound(i),
             SensorEvent::SockClosed { cookie, at } => self.sock_closed(cookie, at, now, out),
-            SensorEvent::Counters { key, payload, .. } => self.counters(key, payload, now, out),
+            SensorEvent::Counters { key, payload } => self.counters(key, payload, now, out),
             SensorEvent::Wire { key, wire, local } => self.wire_update(key, wire, local, out),
             SensorEvent::FlowIdle { key, at } => {
                 if let Some(fk) = self.by_kernel.get(&key).copied() {
@@ -169,22 +173,36 @@ impl FlowTable {
     /// Time passes: announce flows held too long, emit `Updated` for
     /// changed flows (if configured), forget old processes.
     pub fn tick(&mut self, now: MonoNs, out: &mut Vec<FlowEvent>) {
-        let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
-        keys.sort_unstable();
-        for fk in keys {
-            let Some(slot) = self.flows.get_mut(&fk) else {
-                continue;
-            };
-            if !slot.announced && now >= slot.hold_until {
-                slot.announced = true;
-                out.push(FlowEvent::Opened(slot.flow.clone()));
+        while let Some(&(until, fk)) = self.held.first() {
+            if until > now {
+                break;
             }
-            if self.cfg.emit_updates && slot.announced && slot.dirty {
-                slot.dirty = false;
+            self.announce(fk, out);
+        }
+        for fk in std::mem::take(&mut self.dirty) {
+            if let Some(slot) = self.flows.get(&fk) {
                 out.push(FlowEvent::Updated(slot.flow.clone()));
             }
         }
         self.procs.gc(now);
+    }
+
+    /// Emit `Opened` for a flow not yet announced.
+    fn announce(&mut self, fk: FlowKey, out: &mut Vec<FlowEvent>) {
+        if let Some(slot) = self.flows.get_mut(&fk)
+            && !slot.announced
+        {
+            slot.announced = true;
+            self.held.remove(&(slot.hold_until, fk));
+            out.push(FlowEvent::Opened(slot.flow.clone()));
+        }
+    }
+
+    /// Counters of an announced flow changed: it owes an `Updated`.
+    fn touch(&mut self, fk: FlowKey) {
+        if self.cfg.emit_updates && self.flows.get(&fk).is_some_and(|s| s.announced) {
+            self.dirty.insert(fk);
+        }
     }
 
     /// Shutting down: announce everything and emit `Updated` with the totals
@@ -193,15 +211,12 @@ impl FlowTable {
         let mut keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         keys.sort_unstable();
         for fk in keys {
-            if let Some(slot) = self.flows.get_mut(&fk) {
-                if !slot.announced {
-                    slot.announced = true;
-                    out.push(FlowEvent::Opened(slot.flow.clone()));
-                }
-                slot.dirty = false;
+            self.announce(fk, out);
+            if let Some(slot) = self.flows.get(&fk) {
                 out.push(FlowEvent::Updated(slot.flow.clone()));
             }
         }
+        self.dirty.clear();
     }
 
     // ---- opening -------------------------------------------------------
@@ -336,15 +351,16 @@ impl FlowTable {
         self.by_kernel.insert(fk.kernel(), fk);
         self.by_cookie.entry(fk.cookie).or_default().push(fk);
         self.by_proc.entry(fk.proc).or_default().push(fk);
+        let hold_until = now.add_ns(self.cfg.hold_incomplete_ns);
         self.flows.insert(
             fk,
             Slot {
                 flow,
                 announced: false,
-                hold_until: now.add_ns(self.cfg.hold_incomplete_ns),
-                dirty: false,
+                hold_until,
             },
         );
+        self.held.insert((hold_until, fk));
         self.stats.flows_opened += 1;
         let wk = WireKey {
             cookie: fk.cookie,
@@ -358,12 +374,8 @@ impl FlowTable {
 
     /// Announce a flow once it is complete.
     fn maybe_announce(&mut self, fk: FlowKey, out: &mut Vec<FlowEvent>) {
-        if let Some(slot) = self.flows.get_mut(&fk)
-            && !slot.announced
-            && is_complete(&slot.flow)
-        {
-            slot.announced = true;
-            out.push(FlowEvent::Opened(slot.flow.clone()));
+        if self.flows.get(&fk).is_some_and(|s| is_complete(&s.flow)) {
+            self.announce(fk, out);
         }
     }
 
@@ -374,7 +386,16 @@ impl FlowTable {
                 cookie: x.cookie,
                 remote: x.tuple.remote,
             };
-            if self.by_kernel.contains_key(&key) {
+            if let Some(fk) = self.by_kernel.get(&key).copied() {
+                // the socket's own events got here first: add what the scan
+                // knows (who initiated it, its local address)
+                if let Some(slot) = self.flows.get_mut(&fk) {
+                    if slot.flow.direction == Direction::Unknown {
+                        slot.flow.direction = x.direction;
+                    }
+                    complete_local(&mut slot.flow, &x.tuple.local);
+                }
+                self.maybe_announce(fk, out);
                 continue;
             }
             let Some(proc) = self.procs.live(tgid).cloned() else {
@@ -484,7 +505,7 @@ impl FlowTable {
             };
             if next != *p {
                 *p = next;
-                slot.dirty = true;
+                self.touch(fk);
             }
         }
         self.reshare(WireKey {
@@ -494,8 +515,13 @@ impl FlowTable {
     }
 
     fn wire_update(&mut self, wk: WireKey, total: Wire, local: Endpoint, out: &mut Vec<FlowEvent>) {
-        self.wire.entry(wk).or_default().total = total;
         let fks = self.flows_on(wk);
+        if fks.is_empty() && !self.pending_inbound.contains_key(&wk.cookie) {
+            // nobody to give them to (yet): totals are cumulative, so the
+            // next report carries these bytes too
+            return;
+        }
+        self.wire.entry(wk).or_default().total = total;
         for fk in &fks {
             if let Some(slot) = self.flows.get_mut(fk) {
                 complete_local(&mut slot.flow, &local);
@@ -539,7 +565,7 @@ impl FlowTable {
                 && slot.flow.wire != w
             {
                 slot.flow.wire = w;
-                slot.dirty = true;
+                self.touch(*fk);
             }
         }
     }
@@ -602,6 +628,8 @@ impl FlowTable {
 
     fn remove(&mut self, fk: FlowKey) -> Option<Slot> {
         let slot = self.flows.remove(&fk)?;
+        self.held.remove(&(slot.hold_until, fk));
+        self.dirty.remove(&fk);
         if self.by_kernel.get(&fk.kernel()) == Some(&fk) {
             self.by_kernel.remove(&fk.kernel());
         }

@@ -60,7 +60,6 @@ fn counters(tgid: u32, cookie: u64, remote: Endpoint, sent: u64, recv: u64) -> S
             bytes_sent: sent,
             bytes_recv: recv,
         },
-        last: MonoNs(0),
     }
 }
 
@@ -394,6 +393,30 @@ fn a_socket_found_by_sock_diag_is_not_opened_twice() {
     let flows: Vec<_> = h.t.flows().collect();
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0].payload.bytes_recv, 20);
+}
+
+#[test]
+fn an_old_socket_that_talks_before_the_scan_lands_still_gets_its_direction() {
+    let mut h = Harness::new();
+    let p = proc_key(620, 1);
+    h.apply(exec(p, "server"));
+    let t = tuple(Proto::Tcp, ep(1, 22), ep(2, 50000));
+    let mut o = open(p, 22, t.clone(), Direction::Unknown, 0);
+    if let SensorEvent::FlowOpen(o) = &mut o {
+        o.attribution = Attribution::SockDiag;
+    }
+    h.apply(o);
+    h.apply(SensorEvent::Existing(ExistingSocket {
+        cookie: SockCookie(22),
+        tuple: t,
+        holders: vec![620],
+        direction: Direction::Inbound,
+        at: MonoNs(0),
+    }));
+    let flows: Vec<_> = h.t.flows().collect();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].direction, Direction::Inbound);
+    assert_eq!(flows[0].attribution, Attribution::SockDiag);
 }
 
 #[test]

@@ -190,20 +190,20 @@ impl<S: Sensor> Pipeline<S> {
         ctl
     }
 
-    /// Say we are ready (every hook is attached), then learn the world as
-    /// it is: every running process, events already waiting, the sockets
-    /// that predate the sensor.
+    /// Learn the world as it is (every running process, the sockets that
+    /// predate the sensor), say we are ready, then report what we found.
+    /// "Ready" means every hook is attached and every older connection is
+    /// known: from then on nothing is missed. It is the first record.
     fn start(&mut self) -> Result<(), PipelineError> {
         let now = (self.clocks.boot)();
-        // every hook is attached (the sensor exists): say so first
-        self.status(now, false);
-        self.flush();
         for p in self.enricher.snapshot() {
             self.table
                 .apply(SensorEvent::ProcSnapshot(p), now, &mut self.flow_events);
         }
         self.sensor.startup(&mut self.events)?;
         let now = (self.clocks.boot)();
+        self.status(now, false);
+        self.flush();
         self.apply(now, false);
         self.flush();
         Ok(())

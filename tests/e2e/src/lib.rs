@@ -184,20 +184,26 @@ impl Drop for TestUser {
     }
 }
 
-/// A binary of this build, next to the test executable's directory
-/// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`).
+/// A binary of this build: beside the running executable (the benchmark,
+/// in `target/<profile>/`) or one directory up (tests, in
+/// `target/<profile>/deps/`).
 fn built(name: &str, env: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        bin.exists(),
-        "{} missing: run 'cargo build --workspace' first (scripts/test does)",
-        bin.display()
-    );
-    bin
+    let dir = exe.parent().unwrap();
+    let candidates = [dir.join(name), dir.parent().unwrap().join(name)];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{} missing: run 'cargo build --workspace' first (scripts/test does)",
+                candidates[1].display()
+            )
+        })
 }
 
 pub fn trafficgen() -> PathBuf {

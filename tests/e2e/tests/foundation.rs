@@ -452,7 +452,10 @@ fn a_connection_older_than_netwho_is_counted_from_then_on() {
         .filter(|r| r["event"] == "open")
         .map(|r| &r["direction"])
         .collect();
-    assert!(dirs.contains(&&Value::from("outbound")) && dirs.contains(&&Value::from("inbound")));
+    assert!(
+        dirs.contains(&&Value::from("outbound")) && dirs.contains(&&Value::from("inbound")),
+        "directions {dirs:?} in {records:#?}"
+    );
 }
 
 #[test]

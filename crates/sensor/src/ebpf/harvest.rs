@@ -56,8 +56,10 @@ pub struct Harvester {
     due: VecDeque<(MonoNs, Action)>,
     closed: HashSet<u64>,
     closed_order: VecDeque<(MonoNs, u64)>,
-    sent_flows: HashMap<abi::FlowKey, (u64, u64)>,
-    sent_wire: HashMap<abi::WireKey, abi::WireCounters>,
+    /// What the last scan saw of each entry, and when it last changed
+    /// (the kernel does not timestamp every packet: activity is a change).
+    seen_flows: HashMap<abi::FlowKey, ((u64, u64), MonoNs)>,
+    seen_wire: HashMap<abi::WireKey, (abi::WireCounters, MonoNs)>,
     pub stats: HarvestStats,
 }
 
@@ -81,7 +83,6 @@ fn counters_event(k: &abi::FlowKey, c: &abi::FlowCounters) -> SensorEvent {
             bytes_sent: c.bytes_sent,
             bytes_recv: c.bytes_recv,
         },
-        last: MonoNs(c.last_ns),
     }
 }
 
@@ -126,8 +127,8 @@ impl Harvester {
             due: VecDeque::new(),
             closed: HashSet::new(),
             closed_order: VecDeque::new(),
-            sent_flows: HashMap::new(),
-            sent_wire: HashMap::new(),
+            seen_flows: HashMap::new(),
+            seen_wire: HashMap::new(),
             stats: HarvestStats::default(),
         }
     }
@@ -160,7 +161,7 @@ impl Harvester {
             remove_key(&mut self.by_cookie, key.cookie, key);
             remove_key(&mut self.by_tgid, key.tgid, key);
         }
-        self.sent_flows.remove(key);
+        self.seen_flows.remove(key);
     }
 
     fn schedule(&mut self, at: MonoNs, action: Action) {
@@ -244,7 +245,7 @@ impl Harvester {
             Ok(None) => {}
             Err(_) => self.stats.map_errors += 1,
         }
-        self.sent_wire.remove(wk);
+        self.seen_wire.remove(wk);
     }
 
     fn finish_socket(
@@ -311,14 +312,18 @@ impl Harvester {
                 self.stats.unannounced += 1;
                 self.index(*k, false);
             }
-            let now_pair = (c.bytes_sent, c.bytes_recv);
-            if self.sent_flows.get(k) != Some(&now_pair) {
-                self.sent_flows.insert(*k, now_pair);
-                out.push(counters_event(k, c));
-            }
+            let pair = (c.bytes_sent, c.bytes_recv);
+            let changed = match self.seen_flows.get(k) {
+                Some((p, at)) if *p == pair => *at,
+                _ => {
+                    self.seen_flows.insert(*k, (pair, now));
+                    out.push(counters_event(k, c));
+                    now
+                }
+            };
             let stream = self.keys.get(k).copied().unwrap_or(false);
             let wk = flow_wire_key(k);
-            if !stream && now.since(MonoNs(c.last_ns)) >= self.idle_ns {
+            if !stream && now.since(changed) >= self.idle_ns {
                 idle.entry(wk).or_default().push(*k);
             } else {
                 busy.insert(wk);
@@ -334,18 +339,21 @@ impl Harvester {
                 .by_cookie
                 .get(&wk.cookie)
                 .is_some_and(|v| v.iter().any(|k| k.rport == wk.rport && k.raddr == wk.raddr));
-            let quiet = now.since(MonoNs(w.last_ns)) >= self.idle_ns;
-            if !has_flows && (self.closed.contains(&wk.cookie) || quiet) {
-                // nobody will ever claim these bytes: count and drop them
-                if maps.take_wire(wk).is_ok() {
-                    self.stats.wire_orphaned += 1;
-                }
-                self.sent_wire.remove(wk);
+            if !has_flows && self.closed.contains(&wk.cookie) {
+                // the socket is gone and nobody claimed these bytes
+                self.drop_orphan(wk, maps);
                 continue;
             }
-            if self.sent_wire.get(wk) != Some(w) {
-                self.sent_wire.insert(*wk, *w);
-                out.push(wire_event(wk, w));
+            let changed = match self.seen_wire.get(wk) {
+                Some((seen, at)) if seen == w => *at,
+                _ => {
+                    self.seen_wire.insert(*wk, (*w, now));
+                    out.push(wire_event(wk, w));
+                    now
+                }
+            };
+            if !has_flows && now.since(changed) >= self.idle_ns {
+                self.drop_orphan(wk, maps);
             }
         }
 
@@ -362,6 +370,14 @@ impl Harvester {
                 });
             }
         }
+    }
+
+    /// Wire counters no flow will ever claim: count them and let them go.
+    fn drop_orphan(&mut self, wk: &abi::WireKey, maps: &mut impl KernelMaps) {
+        if maps.take_wire(wk).is_ok() {
+            self.stats.wire_orphaned += 1;
+        }
+        self.seen_wire.remove(wk);
     }
 
     /// Read every counter without changing anything (shutdown).

@@ -54,7 +54,7 @@ fn key(tgid: u32, cookie: u64, rport: u16) -> abi::FlowKey {
 fn counters(sent: u64, last_ms: u64) -> abi::FlowCounters {
     abi::FlowCounters {
         bytes_sent: sent,
-        last_ns: last_ms * MS,
+        created_ns: last_ms * MS,
         ..abi::FlowCounters::zeroed()
     }
 }
@@ -63,7 +63,7 @@ fn wire(sent: u64, last_ms: u64) -> abi::WireCounters {
     abi::WireCounters {
         bytes_sent: sent,
         packets_sent: 1,
-        last_ns: last_ms * MS,
+        created_ns: last_ms * MS,
         ..abi::WireCounters::zeroed()
     }
 }

@@ -5,6 +5,11 @@
 //! sums of what send()/recv() returned. Servers print `{"ready":...}` once
 //! listening. Every loop is bounded in count and every socket in time.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a traffic generator paces itself with the clock"
+)]
+
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::io::{BufRead, Read, Write};
@@ -82,6 +87,42 @@ enum Role {
         size: usize,
         #[arg(long)]
         src: IpAddr,
+    },
+    /// Benchmarks: serve until killed. `echo`: read SIZE, write SIZE back
+    /// and close first (TIME_WAIT stays here, not on the client's
+    /// ephemeral ports); `sink`: read to EOF.
+    BenchServer {
+        #[arg(long)]
+        bind: IpAddr,
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long)]
+        sink: bool,
+        #[arg(long, default_value_t = 100)]
+        size: u64,
+    },
+    /// Benchmarks: connections at RATE per second (0: as fast as possible)
+    /// for SECS seconds, each sending SIZE bytes and reading SIZE back.
+    RateClient {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long, default_value_t = 100)]
+        size: u64,
+    },
+    /// Benchmarks: send as fast as possible for SECS seconds.
+    BulkClient {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        secs: f64,
     },
     /// The parent connects and sends; forks; closes its copy and waits. The
     /// child renames itself, sends more and reads the reply.
@@ -334,8 +375,91 @@ fn handoff(
     truth("parent", "tcp", local, remote, sent, 0);
 }
 
+fn bench_server(bind: IpAddr, port: u16, sink: bool, size: u64) {
+    let l = TcpListener::bind((bind, port)).unwrap_or_else(|e| die(format!("bind: {e}")));
+    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    println!("{}", json!({"ready": true, "port": port}));
+    let _ = std::io::stdout().flush();
+    for conn in l.incoming() {
+        let Ok(mut s) = conn else { continue };
+        std::thread::spawn(move || {
+            timeouts(&s);
+            if sink {
+                recv_n(&mut s, None);
+            } else {
+                recv_n(&mut s, Some(size));
+                send_n(&mut s, size);
+            }
+        });
+    }
+}
+
+fn rate_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
+    let start = std::time::Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let mut done: u64 = 0;
+    while std::time::Instant::now() < end {
+        if rate > 0 {
+            // keep the schedule: connection i starts at i / rate
+            let due = start + Duration::from_secs_f64(done as f64 / f64::from(rate));
+            if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+        timeouts(&s);
+        send_n(&mut s, size);
+        recv_n(&mut s, Some(size));
+        // the server closes first
+        recv_n(&mut s, None);
+        done += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"done": true, "conns": done, "secs": secs, "rate": done as f64 / secs})
+    );
+}
+
+fn bulk_client(to: IpAddr, port: u16, secs: f64) {
+    let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+    timeouts(&s);
+    let buf = vec![0x5au8; CHUNK];
+    let start = std::time::Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let mut sent: u64 = 0;
+    while std::time::Instant::now() < end {
+        match s.write(&buf) {
+            Ok(k) => sent += k as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => die(format!("send: {e}")),
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let _ = s.shutdown(Shutdown::Write);
+    recv_n(&mut s, None);
+    println!(
+        "{}",
+        json!({"done": true, "bytes": sent, "secs": secs, "bytes_per_s": sent as f64 / secs})
+    );
+}
+
 fn main() {
     match Cli::parse().role {
+        Role::BenchServer {
+            bind,
+            port,
+            sink,
+            size,
+        } => bench_server(bind, port, sink, size),
+        Role::RateClient {
+            to,
+            port,
+            rate,
+            secs,
+            size,
+        } => rate_client(to, port, rate, secs, size),
+        Role::BulkClient { to, port, secs } => bulk_client(to, port, secs),
         Role::TcpServer {
             bind,
             port,

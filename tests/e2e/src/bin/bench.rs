@@ -1,0 +1,287 @@
+//! netwho-bench: what netwho costs, as ratios against a baseline taken in
+//! the same run (never a wall-clock threshold).
+//!
+//! Three workloads between two network namespaces, each run without and
+//! with `netwho log --json -o FILE` (its main job, records encoded and
+//! written), interleaved over several rounds; medians are reported:
+//!
+//! * paced: a fixed rate of short TCP connections (default 500/s, 100 B
+//!   each way): netwho's CPU % of one core, and the kernel programs' own
+//!   time per connection (BPF run statistics);
+//! * unpaced: connections as fast as one client can make them: the ratio
+//!   of connections per second;
+//! * bulk: one TCP stream as fast as possible: the ratio of throughput.
+//!
+//! Run it with `bench/run` (release build, as root).
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: fail loudly"
+)]
+#![expect(clippy::disallowed_methods, reason = "a benchmark measures time")]
+
+use clap::Parser;
+use netwho_e2e::{Gen, Netns, Netwho, a, require_root};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+struct Args {
+    /// Seconds per measurement
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    /// Rounds of (without, with); medians are reported
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Connections per second of the paced workload
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Where to write the results as JSON
+    #[arg(long, default_value = "bench/out/results.json")]
+    out: PathBuf,
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // fields 14 and 15 of the file are 12 and 13 after the comm
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+}
+
+/// Total run time (ns) and runs of the BPF programs a process holds.
+fn bpf_time(pid: u32) -> (u64, u64) {
+    let mut ns = 0;
+    let mut runs = 0;
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if !text.contains("prog_id:") || text.contains("link_id:") {
+            continue;
+        }
+        for line in text.lines() {
+            let num = |p: &str| {
+                line.strip_prefix(p)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            };
+            if let Some(v) = num("run_time_ns:") {
+                ns += v;
+            }
+            if let Some(v) = num("run_cnt:") {
+                runs += v;
+            }
+        }
+    }
+    (ns, runs)
+}
+
+fn s(v: impl ToString) -> String {
+    v.to_string()
+}
+
+/// One workload's numbers.
+#[derive(Clone, Copy, Default)]
+struct Sample {
+    value: f64,
+    netwho_cpu: f64,
+    bpf_ns: f64,
+    units: f64,
+}
+
+fn measure(ns: &Netns, nw: Option<&Netwho>, args: &[String], key: &str, units_key: &str) -> Sample {
+    let pid = nw.map(Netwho::pid);
+    let cpu0 = pid.map_or(0.0, cpu_secs);
+    let bpf0 = pid.map_or((0, 0), bpf_time);
+    let t0 = std::time::Instant::now();
+    let mut g = Gen::spawn(Some(&ns.a), args);
+    let done = g.wait_for("done");
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu1 = pid.map_or(0.0, cpu_secs);
+    let bpf1 = pid.map_or((0, 0), bpf_time);
+    let units = done[units_key].as_f64().unwrap_or(0.0);
+    Sample {
+        value: done[key].as_f64().unwrap_or(0.0),
+        netwho_cpu: (cpu1 - cpu0) / wall * 100.0,
+        bpf_ns: (bpf1.0 - bpf0.0) as f64,
+        units,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[v.len() / 2]
+}
+
+fn sysctl_bpf_stats(on: bool) -> bool {
+    let path = "/proc/sys/kernel/bpf_stats_enabled";
+    let was = std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1");
+    let _ = std::fs::write(path, if on { "1" } else { "0" });
+    was
+}
+
+fn main() {
+    let args = Args::parse();
+    if !require_root() {
+        std::process::exit(2);
+    }
+    let ns = Netns::pair("bench", 200);
+    let stats_were_on = sysctl_bpf_stats(true);
+    let mut echo = Gen::spawn(
+        Some(&ns.b),
+        &[
+            s("bench-server"),
+            s("--bind"),
+            a(ns.b4),
+            s("--size"),
+            s(100),
+        ],
+    );
+    let echo_port = echo.wait_for("ready")["port"].to_string();
+    let mut sink = Gen::spawn(
+        Some(&ns.b),
+        &[s("bench-server"), s("--bind"), a(ns.b4), s("--sink")],
+    );
+    let sink_port = sink.wait_for("ready")["port"].to_string();
+    let secs = s(args.secs);
+    let paced = [
+        s("rate-client"),
+        s("--to"),
+        a(ns.b4),
+        s("--port"),
+        echo_port.clone(),
+        s("--rate"),
+        s(args.rate),
+        s("--secs"),
+        secs.clone(),
+    ];
+    let unpaced = [
+        s("rate-client"),
+        s("--to"),
+        a(ns.b4),
+        s("--port"),
+        echo_port.clone(),
+        s("--rate"),
+        s(0),
+        s("--secs"),
+        secs.clone(),
+    ];
+    let bulk = [
+        s("bulk-client"),
+        s("--to"),
+        a(ns.b4),
+        s("--port"),
+        sink_port.clone(),
+        s("--secs"),
+        secs,
+    ];
+
+    let names = ["paced", "unpaced", "bulk"];
+    let mut runs: Vec<[[Sample; 3]; 2]> = Vec::new();
+    let mut drops = 0u64;
+    for round in 0..args.rounds {
+        let mut pair = [[Sample::default(); 3]; 2];
+        for (w, with) in [false, true].into_iter().enumerate() {
+            let nw = with.then(|| Netwho::start(&format!("bench{round}"), &[]));
+            eprintln!(
+                "round {}/{}: {} netwho",
+                round + 1,
+                args.rounds,
+                if with { "with" } else { "without" }
+            );
+            pair[w][0] = measure(&ns, nw.as_ref(), &paced, "rate", "conns");
+            pair[w][1] = measure(&ns, nw.as_ref(), &unpaced, "rate", "conns");
+            pair[w][2] = measure(&ns, nw.as_ref(), &bulk, "bytes_per_s", "bytes");
+            if let Some(nw) = nw {
+                let (status, records) = nw.stop();
+                assert!(status.success());
+                let last: &Value = records.last().expect("records");
+                drops += last["drops"]["ringbuf"].as_u64().unwrap_or(0)
+                    + last["drops"]["output"].as_u64().unwrap_or(0)
+                    + last["drops"]["flow_map_full"].as_u64().unwrap_or(0);
+            }
+        }
+        runs.push(pair);
+    }
+    drop(echo);
+    drop(sink);
+    sysctl_bpf_stats(stats_were_on);
+
+    let med = |w: usize, k: usize, f: fn(&Sample) -> f64| {
+        median(runs.iter().map(|r| f(&r[w][k])).collect())
+    };
+    let mut results = serde_json::Map::new();
+    println!(
+        "netwho benchmark: {} rounds of {} s per measurement, medians; {} events or records lost",
+        args.rounds, args.secs, drops
+    );
+    println!(
+        "{:<34} {:>16} {:>16} {:>8}",
+        "workload", "without netwho", "with netwho", "ratio"
+    );
+    for (k, name) in names.iter().enumerate() {
+        let base = med(0, k, |x| x.value);
+        let with = med(1, k, |x| x.value);
+        let cpu = med(1, k, |x| x.netwho_cpu);
+        let per_unit = median(
+            runs.iter()
+                .map(|r| r[1][k].bpf_ns / r[1][k].units.max(1.0))
+                .collect(),
+        );
+        let (label, unit, scale) = match *name {
+            "paced" => (
+                format!("paced {} conn/s, 100 B each way", args.rate),
+                "conn/s",
+                1.0,
+            ),
+            "unpaced" => (
+                "unpaced connections, 100 B each way".to_string(),
+                "conn/s",
+                1.0,
+            ),
+            _ => ("bulk TCP stream over veth".to_string(), "MB/s", 1e-6),
+        };
+        let ratio = if base > 0.0 { with / base } else { 0.0 };
+        println!(
+            "{label:<34} {:>9.1} {unit:<6} {:>9.1} {unit:<6} {ratio:>8.3}",
+            base * scale,
+            with * scale
+        );
+        let kernel = if *name == "bulk" {
+            format!("{:.2} ns per byte", per_unit)
+        } else {
+            format!("{:.2} µs per connection", per_unit / 1000.0)
+        };
+        println!(
+            "{:<34} netwho CPU {cpu:.2} % of a core; kernel programs {kernel}",
+            ""
+        );
+        results.insert(
+            name.to_string(),
+            json!({"without": base, "with": with, "ratio": ratio, "unit": unit,
+                   "netwho_cpu_pct_of_core": cpu, "kernel_ns_per_unit": per_unit}),
+        );
+    }
+    results.insert("lost".into(), json!(drops));
+    results.insert("secs".into(), json!(args.secs));
+    results.insert("rounds".into(), json!(args.rounds));
+    if let Some(dir) = args.out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(
+        &args.out,
+        serde_json::to_vec_pretty(&Value::Object(results)).unwrap(),
+    )
+    .expect("write results");
+    eprintln!("results written to {}", args.out.display());
+}
