@@ -205,6 +205,126 @@ static __always_inline __u8 tcp_direction(const struct netwho_sk_info *info)
 	return NETWHO_DIR_UNKNOWN;
 }
 
+static __always_inline bool same_remote(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/*
+ * Note a new flow of this socket in its storage, so the close event can
+ * carry its final counters. Two CPUs racing for a slot can lose one: that
+ * flow is then finalized by userspace, which reads what the event lacks.
+ */
+static __always_inline void remember_owner(struct netwho_sk_info *info,
+					   const struct netwho_flow_key *key)
+{
+	int i;
+
+	for (i = 0; i < NETWHO_MAX_OWNERS; i++) {
+		struct netwho_owner *o = &info->owners[i];
+
+		if (o->tgid == 0) {
+			o->rport = key->rport;
+			__builtin_memcpy(o->raddr, key->raddr, NETWHO_ADDR_LEN);
+			o->tgid = key->tgid;
+			return;
+		}
+		if (o->tgid == key->tgid && o->rport == key->rport && same_remote(o->raddr, key->raddr))
+			return;
+	}
+	if (!(info->flags & NETWHO_SK_OWNERS_FULL))
+		__sync_fetch_and_or(&info->flags, NETWHO_SK_OWNERS_FULL);
+}
+
+/*
+ * The socket is gone: emit its close event with the final counters of the
+ * flows it remembers, taking their entries out of the maps. The event is
+ * reserved first, so an entry re-created by a straggling send after we
+ * took it out is announced after this event, and userspace finalizes it.
+ */
+static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *info,
+					 int oldstate, int newstate)
+{
+	struct netwho_sock_close *ev;
+	int i, j;
+
+	__sync_fetch_and_or(&info->flags, NETWHO_SK_CLOSED);
+	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
+	if (!ev) {
+		/* userspace never hears of the close: the entries stay until
+		 * their process exits or a scan finds them idle */
+		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->hdr.kind = NETWHO_EV_SOCK_CLOSE;
+	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	ev->cookie = cookie;
+	ev->old_state = oldstate;
+	ev->new_state = newstate;
+	ev->overflow = (info->flags & NETWHO_SK_OWNERS_FULL) ? 1 : 0;
+
+	for (i = 0; i < NETWHO_MAX_OWNERS; i++) {
+		struct netwho_owner *o = &info->owners[i];
+		struct netwho_final_flow *f = &ev->flows[i];
+		struct netwho_final_wire *w = &ev->wires[i];
+		struct netwho_flow_key key = {};
+		struct netwho_wire_key wkey = {};
+		struct netwho_flow_counters *c;
+		struct netwho_wire_counters *wc;
+		bool dup = false;
+
+		if (o->tgid == 0)
+			break;
+		key.cookie = cookie;
+		key.tgid = o->tgid;
+		key.rport = o->rport;
+		__builtin_memcpy(key.raddr, o->raddr, NETWHO_ADDR_LEN);
+		f->tgid = o->tgid;
+		f->rport = o->rport;
+		__builtin_memcpy(f->raddr, o->raddr, NETWHO_ADDR_LEN);
+		c = bpf_map_lookup_elem(&nw_flows, &key);
+		if (c) {
+			f->bytes_sent = c->bytes_sent;
+			f->bytes_recv = c->bytes_recv;
+			f->found = 1;
+			bpf_map_delete_elem(&nw_flows, &key);
+		}
+
+		/* the wire counters of this remote, if no earlier owner had it */
+		for (j = 0; j < i; j++) {
+			if (info->owners[j].rport == o->rport &&
+			    same_remote(info->owners[j].raddr, o->raddr))
+				dup = true;
+		}
+		if (dup)
+			continue;
+		wkey.cookie = cookie;
+		wkey.rport = o->rport;
+		__builtin_memcpy(wkey.raddr, o->raddr, NETWHO_ADDR_LEN);
+		w->rport = o->rport;
+		__builtin_memcpy(w->raddr, o->raddr, NETWHO_ADDR_LEN);
+		wc = bpf_map_lookup_elem(&nw_wire, &wkey);
+		if (wc) {
+			w->bytes_sent = wc->bytes_sent;
+			w->bytes_recv = wc->bytes_recv;
+			w->packets_sent = wc->packets_sent;
+			w->packets_recv = wc->packets_recv;
+			__builtin_memcpy(w->laddr, wc->laddr, NETWHO_ADDR_LEN);
+			w->lport = wc->lport;
+			w->found = 1;
+			bpf_map_delete_elem(&nw_wire, &wkey);
+		}
+	}
+	bpf_ringbuf_submit(ev, wakeup());
+}
+
 static __always_inline void add_payload(struct netwho_flow_counters *c, __u64 sent, __u64 recv)
 {
 	if (sent) {
@@ -250,8 +370,10 @@ static __always_inline void open_flow(struct netwho_flow_key *key, struct netwho
 		stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
 		return;
 	}
-	if (info)
+	if (info) {
 		__sync_fetch_and_or(&info->flags, NETWHO_SK_FLOW_SEEN);
+		remember_owner(info, key);
+	}
 
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
@@ -454,6 +576,9 @@ int BPF_PROG(nw_dgram_copy, const struct sk_buff *skb, int len)
 	} else {
 		return 0;
 	}
+	/* TCP receive-queue skbs need not carry skb->sk: the protocol tells */
+	if (protocol == IPPROTO_TCP)
+		return 0;
 	if (protocol == IPPROTO_UDP || protocol == IPPROTO_UDPLITE) {
 		if (bpf_probe_read_kernel(ports, sizeof(ports), head + th))
 			return 0;
@@ -560,8 +685,7 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 		info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
 		if (!info)
 			return 0; /* never seen traffic on it: nothing to finalize */
-		__sync_fetch_and_or(&info->flags, NETWHO_SK_CLOSED);
-		emit_state(sk, oldstate, newstate);
+		close_socket(bpf_get_socket_cookie(sk), info, oldstate, newstate);
 	}
 	return 0;
 }
@@ -603,7 +727,6 @@ int nw_sock_create(struct bpf_sock *ctx)
 SEC("cgroup/sock_release")
 int nw_sock_release(struct bpf_sock *ctx)
 {
-	struct netwho_sock_state *ev;
 	struct netwho_sk_info *info;
 
 	if (ctx->family != AF_INET && ctx->family != AF_INET6)
@@ -613,21 +736,7 @@ int nw_sock_release(struct bpf_sock *ctx)
 	info = bpf_sk_storage_get(&nw_sk, ctx, 0, 0);
 	if (!info)
 		return 1;
-	__sync_fetch_and_or(&info->flags, NETWHO_SK_CLOSED);
-	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
-	if (!ev) {
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
-		return 1;
-	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->hdr.kind = NETWHO_EV_SOCK_STATE;
-	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
-	ev->cookie = bpf_get_socket_cookie(ctx);
-	ev->tuple.family = ctx->family;
-	ev->tuple.protocol = ctx->protocol;
-	ev->tuple.sock_type = ctx->type;
-	ev->new_state = NETWHO_STATE_RELEASED;
-	bpf_ringbuf_submit(ev, wakeup());
+	close_socket(bpf_get_socket_cookie(ctx), info, ctx->state, NETWHO_STATE_RELEASED);
 	return 1;
 }
 

@@ -24,6 +24,11 @@
 #define NETWHO_EV_EXEC 4
 #define NETWHO_EV_FORK 5
 #define NETWHO_EV_EXIT 6
+#define NETWHO_EV_SOCK_CLOSE 7
+
+/* Flows a socket remembers, so that its close event can carry their final
+ * counters (more than this: userspace reads the rest itself). */
+#define NETWHO_MAX_OWNERS 4
 
 /* netwho_flow_open.origin: what created the flow entry. */
 #define NETWHO_ORIGIN_SEND 1
@@ -45,6 +50,7 @@
 #define NETWHO_SK_CLOSED 0x8      /* TCP_CLOSE reached or socket released */
 #define NETWHO_SK_FLOW_SEEN 0x10  /* at least one flow entry exists or existed */
 #define NETWHO_SK_LAST_REMOTE 0x20 /* last_raddr/last_rport are valid */
+#define NETWHO_SK_OWNERS_FULL 0x40 /* more flows than owners[] holds */
 
 /* Per-CPU statistics (index into nw_stats). */
 #define NETWHO_STAT_RINGBUF_DROPS 0
@@ -98,6 +104,14 @@ struct netwho_wire_counters {
 	__u16 _pad[3];
 };
 
+/* One flow of a socket: its (tgid, remote) part of the flow key. */
+struct netwho_owner {
+	__u32 tgid;                   /* 0: free slot */
+	__u16 rport;
+	__u16 _pad;
+	__u8 raddr[NETWHO_ADDR_LEN];
+};
+
 /* SK_STORAGE value: who created the socket, and what we learnt of it. */
 struct netwho_sk_info {
 	__u32 owner_tgid;             /* creator at sock_create, 0 if unknown */
@@ -109,6 +123,7 @@ struct netwho_sk_info {
 	__u8 last_raddr[NETWHO_ADDR_LEN]; /* datagram sockets: last egress remote */
 	__u16 last_rport;
 	__u16 _pad[3];
+	struct netwho_owner owners[NETWHO_MAX_OWNERS];
 };
 
 /* Per-thread stash of a datagram's remote between the hook that knows it
@@ -183,6 +198,44 @@ struct netwho_inbound {
 	__u64 owner_cgroup;
 };
 
+/* Final counters of one flow, taken out of nw_flows at close. */
+struct netwho_final_flow {
+	__u32 tgid;                   /* 0: unused slot */
+	__u16 rport;
+	__u16 found;                  /* 1 if the entry was there */
+	__u8 raddr[NETWHO_ADDR_LEN];
+	__u64 bytes_sent;
+	__u64 bytes_recv;
+};
+
+/* Final wire counters of one (socket, remote), taken out of nw_wire. */
+struct netwho_final_wire {
+	__u16 rport;
+	__u16 lport;
+	__u16 found;                  /* 1 if the entry was there */
+	__u16 _pad;
+	__u8 raddr[NETWHO_ADDR_LEN];
+	__u8 laddr[NETWHO_ADDR_LEN];
+	__u64 bytes_sent;
+	__u64 bytes_recv;
+	__u64 packets_sent;
+	__u64 packets_recv;
+};
+
+/* A socket ended (TCP_CLOSE, or release of a datagram socket), with the
+ * final counters of the flows it remembered. Reserved before the entries
+ * are taken out, so anything re-created afterwards comes later in the ring. */
+struct netwho_sock_close {
+	struct netwho_event_header hdr;
+	__u64 cookie;
+	__u8 old_state;
+	__u8 new_state;               /* TCP_CLOSE (7) or NETWHO_STATE_RELEASED */
+	__u8 overflow;                /* 1: more flows than listed */
+	__u8 _pad[5];
+	struct netwho_final_flow flows[NETWHO_MAX_OWNERS];
+	struct netwho_final_wire wires[NETWHO_MAX_OWNERS]; /* wires[i]: the remote of flows[i], once */
+};
+
 struct netwho_exec {
 	struct netwho_event_header hdr;
 	__u32 tgid;
@@ -224,7 +277,11 @@ NETWHO_ASSERT_SIZE(netwho_flow_key, 32);
 NETWHO_ASSERT_SIZE(netwho_flow_counters, 40);
 NETWHO_ASSERT_SIZE(netwho_wire_key, 32);
 NETWHO_ASSERT_SIZE(netwho_wire_counters, 64);
-NETWHO_ASSERT_SIZE(netwho_sk_info, 56);
+NETWHO_ASSERT_SIZE(netwho_owner, 24);
+NETWHO_ASSERT_SIZE(netwho_sk_info, 152);
+NETWHO_ASSERT_SIZE(netwho_final_flow, 40);
+NETWHO_ASSERT_SIZE(netwho_final_wire, 72);
+NETWHO_ASSERT_SIZE(netwho_sock_close, 480);
 NETWHO_ASSERT_SIZE(netwho_stash, 48);
 NETWHO_ASSERT_SIZE(netwho_tuple, 48);
 NETWHO_ASSERT_SIZE(netwho_event_header, 16);

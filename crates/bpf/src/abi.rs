@@ -20,6 +20,9 @@ pub const EV_INBOUND: u32 = 3;
 pub const EV_EXEC: u32 = 4;
 pub const EV_FORK: u32 = 5;
 pub const EV_EXIT: u32 = 6;
+pub const EV_SOCK_CLOSE: u32 = 7;
+
+pub const MAX_OWNERS: usize = 4;
 
 pub const ORIGIN_SEND: u8 = 1;
 pub const ORIGIN_RECV: u8 = 2;
@@ -37,6 +40,7 @@ pub const SK_INBOUND: u32 = 0x4;
 pub const SK_CLOSED: u32 = 0x8;
 pub const SK_FLOW_SEEN: u32 = 0x10;
 pub const SK_LAST_REMOTE: u32 = 0x20;
+pub const SK_OWNERS_FULL: u32 = 0x40;
 
 pub const STAT_RINGBUF_DROPS: u32 = 0;
 pub const STAT_FLOWS_FULL: u32 = 1;
@@ -95,6 +99,15 @@ pub struct WireCounters {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Owner {
+    pub tgid: u32,
+    pub rport: u16,
+    pub _pad: u16,
+    pub raddr: [u8; ADDR_LEN],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct SkInfo {
     pub owner_tgid: u32,
     pub owner_uid: u32,
@@ -105,6 +118,46 @@ pub struct SkInfo {
     pub last_raddr: [u8; ADDR_LEN],
     pub last_rport: u16,
     pub _pad: [u16; 3],
+    pub owners: [Owner; MAX_OWNERS],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FinalFlow {
+    pub tgid: u32,
+    pub rport: u16,
+    pub found: u16,
+    pub raddr: [u8; ADDR_LEN],
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FinalWire {
+    pub rport: u16,
+    pub lport: u16,
+    pub found: u16,
+    pub _pad: u16,
+    pub raddr: [u8; ADDR_LEN],
+    pub laddr: [u8; ADDR_LEN],
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+    pub packets_sent: u64,
+    pub packets_recv: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct SockClose {
+    pub hdr: EventHeader,
+    pub cookie: u64,
+    pub old_state: u8,
+    pub new_state: u8,
+    pub overflow: u8,
+    pub _pad: [u8; 5],
+    pub flows: [FinalFlow; MAX_OWNERS],
+    pub wires: [FinalWire; MAX_OWNERS],
 }
 
 #[repr(C)]
@@ -229,7 +282,11 @@ const _: () = {
     assert!(size_of::<FlowCounters>() == 40);
     assert!(size_of::<WireKey>() == 32);
     assert!(size_of::<WireCounters>() == 64);
-    assert!(size_of::<SkInfo>() == 56);
+    assert!(size_of::<Owner>() == 24);
+    assert!(size_of::<SkInfo>() == 152);
+    assert!(size_of::<FinalFlow>() == 40);
+    assert!(size_of::<FinalWire>() == 72);
+    assert!(size_of::<SockClose>() == 480);
     assert!(size_of::<Stash>() == 48);
     assert!(size_of::<Tuple>() == 48);
     assert!(size_of::<EventHeader>() == 16);
@@ -286,7 +343,11 @@ mod tests {
             ("netwho_flow_counters", size_of::<FlowCounters>()),
             ("netwho_wire_key", size_of::<WireKey>()),
             ("netwho_wire_counters", size_of::<WireCounters>()),
+            ("netwho_owner", size_of::<Owner>()),
             ("netwho_sk_info", size_of::<SkInfo>()),
+            ("netwho_final_flow", size_of::<FinalFlow>()),
+            ("netwho_final_wire", size_of::<FinalWire>()),
+            ("netwho_sock_close", size_of::<SockClose>()),
             ("netwho_stash", size_of::<Stash>()),
             ("netwho_tuple", size_of::<Tuple>()),
             ("netwho_event_header", size_of::<EventHeader>()),
@@ -310,7 +371,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 35] = [
+        let rust: [(&str, u64); 38] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -321,6 +382,8 @@ mod tests {
             ("EV_EXEC", EV_EXEC.into()),
             ("EV_FORK", EV_FORK.into()),
             ("EV_EXIT", EV_EXIT.into()),
+            ("EV_SOCK_CLOSE", EV_SOCK_CLOSE.into()),
+            ("MAX_OWNERS", MAX_OWNERS as u64),
             ("ORIGIN_SEND", ORIGIN_SEND.into()),
             ("ORIGIN_RECV", ORIGIN_RECV.into()),
             ("ORIGIN_CONNECT", ORIGIN_CONNECT.into()),
@@ -334,6 +397,7 @@ mod tests {
             ("SK_CLOSED", SK_CLOSED.into()),
             ("SK_FLOW_SEEN", SK_FLOW_SEEN.into()),
             ("SK_LAST_REMOTE", SK_LAST_REMOTE.into()),
+            ("SK_OWNERS_FULL", SK_OWNERS_FULL.into()),
             ("STAT_RINGBUF_DROPS", STAT_RINGBUF_DROPS.into()),
             ("STAT_FLOWS_FULL", STAT_FLOWS_FULL.into()),
             ("STAT_BYTES_LOST", STAT_BYTES_LOST.into()),

@@ -1,5 +1,6 @@
 //! Addresses, protocols and TCP states, decoded from the kernel's numbers.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -130,20 +131,20 @@ impl Proto {
         }
     }
 
-    pub fn name(self) -> String {
-        match self {
-            Proto::Tcp => "tcp".into(),
-            Proto::Udp => "udp".into(),
-            Proto::UdpLite => "udplite".into(),
-            Proto::Icmp => "icmp".into(),
-            Proto::Icmpv6 => "icmpv6".into(),
-            Proto::Sctp => "sctp".into(),
-            Proto::Mptcp => "mptcp".into(),
-            Proto::Raw(_) => "raw".into(),
-            Proto::Other(n) => format!("ip-{n}"),
-            Proto::Packet => "packet".into(),
-            Proto::Unknown => "unknown".into(),
-        }
+    pub fn name(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::UdpLite => "udplite",
+            Proto::Icmp => "icmp",
+            Proto::Icmpv6 => "icmpv6",
+            Proto::Sctp => "sctp",
+            Proto::Mptcp => "mptcp",
+            Proto::Raw(_) => "raw",
+            Proto::Other(n) => return Cow::Owned(format!("ip-{n}")),
+            Proto::Packet => "packet",
+            Proto::Unknown => "unknown",
+        })
     }
 
     /// TCP-like: the flow has a state machine and ends at TCP_CLOSE.

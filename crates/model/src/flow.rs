@@ -3,6 +3,7 @@
 use crate::addr::{Endpoint, Proto, TcpState};
 use crate::ids::{FlowId, FlowKey, MonoNs};
 use crate::proc::ProcInfo;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Exact application payload: the sum of what send()/recv() returned.
@@ -133,10 +134,10 @@ pub struct Flow {
 
 impl Flow {
     /// The state a record shows: the TCP state name, else the protocol.
-    pub fn state_name(&self) -> String {
+    pub fn state_name(&self) -> Cow<'static, str> {
         match (self.closed, self.tcp_state) {
-            (Some(_), Some(_)) => TcpState::Close.name().to_string(),
-            (_, Some(s)) => s.name().to_string(),
+            (Some(_), Some(_)) => Cow::Borrowed(TcpState::Close.name()),
+            (_, Some(s)) => Cow::Borrowed(s.name()),
             (_, None) => self.proto.name(),
         }
     }

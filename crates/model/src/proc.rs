@@ -2,7 +2,8 @@
 
 use crate::event::{ProcExec, ProcFork};
 use crate::ids::{MonoNs, ProcKey};
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Where a process's details came from.
@@ -67,8 +68,8 @@ struct Entry {
 /// ones go first; live ones are never evicted but counted.
 #[derive(Debug)]
 pub struct ProcTable {
-    procs: HashMap<ProcKey, Entry>,
-    live: HashMap<u32, ProcKey>,
+    procs: FxHashMap<ProcKey, Entry>,
+    live: FxHashMap<u32, ProcKey>,
     exited: VecDeque<(MonoNs, ProcKey)>,
     retention_ns: u64,
     max_entries: usize,
@@ -81,8 +82,8 @@ pub struct ProcTable {
 impl ProcTable {
     pub fn new(retention_ns: u64, max_entries: usize) -> Self {
         ProcTable {
-            procs: HashMap::new(),
-            live: HashMap::new(),
+            procs: FxHashMap::default(),
+            live: FxHashMap::default(),
             exited: VecDeque::new(),
             retention_ns,
             max_entries,

@@ -7,6 +7,7 @@ use crate::flow::{Flow, FlowEvent};
 use crate::ids::MonoNs;
 use crate::time::WallClock;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Lifecycle point of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,8 +28,11 @@ pub struct Names {
     pub container_id: String,
 }
 
+/// One flow record. Text fields borrow from the flow and the names they
+/// were built from (writing a record allocates only what it must format);
+/// records read back from JSON own their text (`FlowRecord<'static>`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FlowRecord {
+pub struct FlowRecord<'a> {
     pub event: RecordKind,
     pub flow_id: String,
     pub ts_open: String,
@@ -37,28 +41,28 @@ pub struct FlowRecord {
     pub ts: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
-    pub proto: String,
-    pub family: String,
+    pub proto: Cow<'a, str>,
+    pub family: Cow<'a, str>,
     pub laddr: String,
     pub lport: u16,
     pub raddr: String,
     pub rport: u16,
-    pub direction: String,
-    pub state: String,
+    pub direction: Cow<'a, str>,
+    pub state: Cow<'a, str>,
     pub pid: u32,
     pub ppid: u32,
     pub proc_start: String,
-    pub comm: String,
-    pub exe: String,
-    pub cmdline: Vec<String>,
-    pub parent_comm: String,
+    pub comm: Cow<'a, str>,
+    pub exe: Cow<'a, str>,
+    pub cmdline: Cow<'a, [String]>,
+    pub parent_comm: Cow<'a, str>,
     pub uid: u32,
-    pub user: String,
+    pub user: Cow<'a, str>,
     pub gid: u32,
-    pub group: String,
-    pub cgroup: String,
-    pub unit: String,
-    pub container_id: String,
+    pub group: Cow<'a, str>,
+    pub cgroup: Cow<'a, str>,
+    pub unit: Cow<'a, str>,
+    pub container_id: Cow<'a, str>,
     pub netns: u32,
     pub bytes_sent: u64,
     pub bytes_recv: u64,
@@ -66,13 +70,13 @@ pub struct FlowRecord {
     pub wire_bytes_recv: u64,
     pub packets_sent: u64,
     pub packets_recv: u64,
-    pub attribution: String,
+    pub attribution: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub close_reason: Option<String>,
+    pub close_reason: Option<Cow<'a, str>>,
 }
 
-impl FlowRecord {
-    pub fn from_event(ev: &FlowEvent, now: MonoNs, clock: WallClock, names: &Names) -> Self {
+impl<'a> FlowRecord<'a> {
+    pub fn from_event(ev: &'a FlowEvent, now: MonoNs, clock: WallClock, names: &'a Names) -> Self {
         let kind = match ev {
             FlowEvent::Opened(_) => RecordKind::Open,
             FlowEvent::Updated(_) => RecordKind::Update,
@@ -81,7 +85,13 @@ impl FlowRecord {
         Self::build(kind, ev.flow(), now, clock, names)
     }
 
-    pub fn build(kind: RecordKind, f: &Flow, now: MonoNs, clock: WallClock, names: &Names) -> Self {
+    pub fn build(
+        kind: RecordKind,
+        f: &'a Flow,
+        now: MonoNs,
+        clock: WallClock,
+        names: &'a Names,
+    ) -> Self {
         let family = if f.packet {
             Family::Packet
         } else if f.remote.is_unspecified() {
@@ -105,27 +115,27 @@ impl FlowRecord {
                 (c.since(f.opened) / 1_000) as f64 / 1_000.0
             }),
             proto: f.proto.name(),
-            family: family.name().to_string(),
+            family: Cow::Borrowed(family.name()),
             laddr: f.local.addr.to_string(),
             lport: f.local.port,
             raddr: f.remote.addr.to_string(),
             rport: f.remote.port,
-            direction: f.direction.name().to_string(),
+            direction: Cow::Borrowed(f.direction.name()),
             state: f.state_name(),
             pid: f.key.proc.tgid,
             ppid: f.proc.ppid,
             proc_start: clock.rfc3339(f.key.proc.start()),
-            comm: f.comm.clone(),
-            exe: f.proc.exe.clone(),
-            cmdline: f.proc.cmdline.clone(),
-            parent_comm: f.proc.parent_comm.clone(),
+            comm: Cow::Borrowed(&f.comm),
+            exe: Cow::Borrowed(&f.proc.exe),
+            cmdline: Cow::Borrowed(&f.proc.cmdline),
+            parent_comm: Cow::Borrowed(&f.proc.parent_comm),
             uid: f.uid,
-            user: names.user.clone(),
+            user: Cow::Borrowed(&names.user),
             gid: f.gid,
-            group: names.group.clone(),
-            cgroup: names.cgroup.clone(),
-            unit: names.unit.clone(),
-            container_id: names.container_id.clone(),
+            group: Cow::Borrowed(&names.group),
+            cgroup: Cow::Borrowed(&names.cgroup),
+            unit: Cow::Borrowed(&names.unit),
+            container_id: Cow::Borrowed(&names.container_id),
             netns: f.netns,
             bytes_sent: f.payload.bytes_sent,
             bytes_recv: f.payload.bytes_recv,
@@ -133,9 +143,9 @@ impl FlowRecord {
             wire_bytes_recv: f.wire.bytes_recv,
             packets_sent: f.wire.packets_sent,
             packets_recv: f.wire.packets_recv,
-            attribution: f.attribution.name().to_string(),
+            attribution: Cow::Borrowed(f.attribution.name()),
             close_reason: if kind == RecordKind::Close {
-                f.close_reason.map(|r| r.name().to_string())
+                f.close_reason.map(|r| Cow::Borrowed(r.name()))
             } else {
                 None
             },

@@ -6,7 +6,8 @@ use crate::flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload,
 use crate::ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
 use crate::proc::{ProcInfo, ProcTable};
 use crate::wire;
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Tunables of the model. Times in nanoseconds.
@@ -80,12 +81,16 @@ struct SocketWire {
 #[derive(Debug)]
 pub struct FlowTable {
     cfg: TableConfig,
-    flows: HashMap<FlowKey, Slot>,
-    by_kernel: HashMap<KernelKey, FlowKey>,
-    by_cookie: HashMap<SockCookie, Vec<FlowKey>>,
-    by_proc: HashMap<ProcKey, Vec<FlowKey>>,
-    wire: HashMap<WireKey, SocketWire>,
-    pending_inbound: HashMap<SockCookie, Inbound>,
+    flows: FxHashMap<FlowKey, Slot>,
+    by_kernel: FxHashMap<KernelKey, FlowKey>,
+    by_cookie: FxHashMap<SockCookie, Vec<FlowKey>>,
+    /// Ordered (a process's flows close in a reproducible order) and a set
+    /// (a busy server's flows come and go without scanning the rest).
+    by_proc: FxHashMap<ProcKey, BTreeSet<FlowKey>>,
+    wire: FxHashMap<WireKey, SocketWire>,
+    /// The remotes each socket has wire entries for (to drop them at close).
+    wire_remotes: FxHashMap<SockCookie, Vec<Endpoint>>,
+    pending_inbound: FxHashMap<SockCookie, Inbound>,
     /// Flows not yet announced, by when they must be.
     held: BTreeSet<(MonoNs, FlowKey)>,
     /// Announced flows whose counters changed since their last `Updated`.
@@ -99,12 +104,13 @@ impl FlowTable {
         let procs = ProcTable::new(cfg.proc_retention_ns, cfg.max_procs);
         FlowTable {
             cfg,
-            flows: HashMap::new(),
-            by_kernel: HashMap::new(),
-            by_cookie: HashMap::new(),
-            by_proc: HashMap::new(),
-            wire: HashMap::new(),
-            pending_inbound: HashMap::new(),
+            flows: FxHashMap::default(),
+            by_kernel: FxHashMap::default(),
+            by_cookie: FxHashMap::default(),
+            by_proc: FxHashMap::default(),
+            wire: FxHashMap::default(),
+            wire_remotes: FxHashMap::default(),
+            pending_inbound: FxHashMap::default(),
             held: BTreeSet::new(),
             dirty: BTreeSet::new(),
             procs,
@@ -114,6 +120,22 @@ impl FlowTable {
 
     pub fn procs(&self) -> &ProcTable {
         &self.procs
+    }
+
+    /// Sizes of every internal index (tests check that nothing leaks).
+    #[cfg(test)]
+    fn index_sizes(&self) -> [usize; 9] {
+        [
+            self.flows.len(),
+            self.by_kernel.len(),
+            self.by_cookie.len(),
+            self.by_proc.len(),
+            self.wire.len(),
+            self.wire_remotes.len(),
+            self.pending_inbound.len(),
+            self.held.len(),
+            self.dirty.len(),
+        ]
     }
 
     pub fn stats(&self) -> ModelStats {
@@ -148,7 +170,7 @@ impl FlowTable {
                     remote: key.remote,
                 };
                 if self.flows_on(wk).is_empty() {
-                    self.wire.remove(&wk);
+                    self.drop_wire(wk);
                 }
             }
             SensorEvent::Exec(e) => {
@@ -158,7 +180,12 @@ impl FlowTable {
                 self.procs.fork(&f);
             }
             SensorEvent::Exit { proc, at } => {
-                for fk in self.by_proc.get(&proc).cloned().unwrap_or_default() {
+                let fks: Vec<FlowKey> = self
+                    .by_proc
+                    .get(&proc)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                for fk in fks {
                     self.close(fk, CloseReason::ProcessExit, at, out);
                 }
                 self.procs.exit(proc, at);
@@ -350,7 +377,7 @@ impl FlowTable {
         let fk = flow.key;
         self.by_kernel.insert(fk.kernel(), fk);
         self.by_cookie.entry(fk.cookie).or_default().push(fk);
-        self.by_proc.entry(fk.proc).or_default().push(fk);
+        self.by_proc.entry(fk.proc).or_default().insert(fk);
         let hold_until = now.add_ns(self.cfg.hold_incomplete_ns);
         self.flows.insert(
             fk,
@@ -521,7 +548,16 @@ impl FlowTable {
             // next report carries these bytes too
             return;
         }
-        self.wire.entry(wk).or_default().total = total;
+        self.wire
+            .entry(wk)
+            .or_insert_with(|| {
+                self.wire_remotes
+                    .entry(wk.cookie)
+                    .or_default()
+                    .push(wk.remote);
+                SocketWire::default()
+            })
+            .total = total;
         for fk in &fks {
             if let Some(slot) = self.flows.get_mut(fk) {
                 complete_local(&mut slot.flow, &local);
@@ -587,7 +623,9 @@ impl FlowTable {
         for fk in self.by_cookie.get(&cookie).cloned().unwrap_or_default() {
             self.close(fk, CloseReason::SocketClosed, at, out);
         }
-        self.wire.retain(|wk, _| wk.cookie != cookie);
+        for remote in self.wire_remotes.remove(&cookie).unwrap_or_default() {
+            self.wire.remove(&WireKey { cookie, remote });
+        }
     }
 
     /// An inbound connection nobody read or wrote: it still happened; it
@@ -626,6 +664,17 @@ impl FlowTable {
         });
     }
 
+    fn drop_wire(&mut self, wk: WireKey) {
+        if self.wire.remove(&wk).is_some()
+            && let Some(v) = self.wire_remotes.get_mut(&wk.cookie)
+        {
+            v.retain(|r| *r != wk.remote);
+            if v.is_empty() {
+                self.wire_remotes.remove(&wk.cookie);
+            }
+        }
+    }
+
     fn remove(&mut self, fk: FlowKey) -> Option<Slot> {
         let slot = self.flows.remove(&fk)?;
         self.held.remove(&(slot.hold_until, fk));
@@ -634,7 +683,12 @@ impl FlowTable {
             self.by_kernel.remove(&fk.kernel());
         }
         remove_from(&mut self.by_cookie, fk.cookie, fk);
-        remove_from(&mut self.by_proc, fk.proc, fk);
+        if let Some(set) = self.by_proc.get_mut(&fk.proc) {
+            set.remove(&fk);
+            if set.is_empty() {
+                self.by_proc.remove(&fk.proc);
+            }
+        }
         Some(slot)
     }
 
@@ -667,7 +721,7 @@ impl FlowTable {
 #[path = "table_tests.rs"]
 mod tests;
 
-fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<FlowKey>>, k: K, fk: FlowKey) {
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<FlowKey>>, k: K, fk: FlowKey) {
     if let Some(v) = map.get_mut(&k) {
         v.retain(|x| *x != fk);
         if v.is_empty() {

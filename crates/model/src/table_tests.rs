@@ -305,6 +305,7 @@ fn a_socket_shared_after_fork_gives_each_process_its_own_bytes() {
             at: MonoNs(2_000 * MS),
         });
     let cf = h.take()[0].flow().clone();
+    assert_eq!(h.t.index_sizes(), [0; 9], "nothing left behind");
     assert_eq!(cf.key.proc, child);
     assert_eq!(cf.comm, "p401");
     assert_eq!(cf.proc.parent_comm, "parent");
@@ -491,6 +492,7 @@ fn an_inbound_connection_belongs_to_the_process_that_touches_it() {
     );
     assert_eq!(f.wire.bytes_recv, 120);
     assert_eq!(h.t.stats().inbound_unclaimed, 1);
+    assert_eq!(h.t.index_sizes(), [0; 9], "nothing left behind");
 }
 
 #[test]
@@ -520,6 +522,7 @@ fn one_udp_socket_to_many_remotes_is_one_flow_per_remote() {
     });
     let evs = h.take();
     assert_eq!(kinds(&evs), ["close"; 5]);
+    assert_eq!(h.t.index_sizes(), [0; 9], "nothing left behind");
     let total: u64 = evs.iter().map(|e| e.flow().payload.bytes_sent).sum();
     assert_eq!(total, 510);
 }

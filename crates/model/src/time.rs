@@ -45,21 +45,42 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     )
 }
 
+/// Write `v` as exactly `width` decimal digits into `out`.
+fn digits(out: &mut [u8], mut v: u64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
 pub fn rfc3339_from_unix_ns(ns: i128) -> String {
     let secs = ns.div_euclid(1_000_000_000);
     let frac = ns.rem_euclid(1_000_000_000);
     let days = i64::try_from(secs.div_euclid(86_400)).unwrap_or(0);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let mut s = String::with_capacity(30);
-    let _ = write!(
-        s,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
-    s
+    if !(0..=9999).contains(&y) {
+        let mut s = String::with_capacity(32);
+        let _ = write!(
+            s,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+        return s;
+    }
+    // a record has four timestamps: the common case formats without fmt
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    let n = |v: i128| u64::try_from(v).unwrap_or(0);
+    digits(&mut b[0..4], n(i128::from(y)));
+    digits(&mut b[5..7], u64::from(m));
+    digits(&mut b[8..10], u64::from(d));
+    digits(&mut b[11..13], n(sod / 3600));
+    digits(&mut b[14..16], n((sod / 60) % 60));
+    digits(&mut b[17..19], n(sod % 60));
+    digits(&mut b[20..29], n(frac));
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 #[cfg(test)]
@@ -79,6 +100,11 @@ mod tests {
             "2024-02-29T23:59:59.500000000Z"
         );
         assert_eq!(rfc3339_from_unix_ns(-1), "1969-12-31T23:59:59.999999999Z");
+        // beyond year 9999 the slow path keeps working
+        assert_eq!(
+            rfc3339_from_unix_ns(253_402_300_800_000_000_000),
+            "10000-01-01T00:00:00.000000000Z"
+        );
     }
 
     #[test]

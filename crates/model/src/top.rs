@@ -4,7 +4,7 @@
 
 use crate::flow::{FlowEvent, Payload};
 use crate::ids::{FlowKey, MonoNs, ProcKey};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// One process in the table.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,8 +45,8 @@ struct Acc {
 /// Folds flow events into per-process rows.
 #[derive(Debug)]
 pub struct TopTable {
-    seen: HashMap<FlowKey, Payload>,
-    procs: HashMap<ProcKey, Acc>,
+    seen: FxHashMap<FlowKey, Payload>,
+    procs: FxHashMap<ProcKey, Acc>,
     last: Option<MonoNs>,
     /// Rows of processes with no open flow are dropped after this long.
     idle_keep_ns: u64,
@@ -55,8 +55,8 @@ pub struct TopTable {
 impl TopTable {
     pub fn new(idle_keep_ns: u64) -> Self {
         TopTable {
-            seen: HashMap::new(),
-            procs: HashMap::new(),
+            seen: FxHashMap::default(),
+            procs: FxHashMap::default(),
             last: None,
             idle_keep_ns,
         }

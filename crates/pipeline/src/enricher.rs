@@ -7,13 +7,20 @@ use netwho_enrich::procfs::Procfs;
 use netwho_enrich::users::Users;
 use netwho_model::record::Names;
 use netwho_model::{Flow, FlowTable, MonoNs, ProcInfo, SensorEvent};
+use rustc_hash::FxHashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Most flows share a handful of (uid, gid, cgroup): their names are
+/// resolved once and shared.
+const NAMES_CACHED: usize = 4096;
 
 #[derive(Debug)]
 pub struct Enricher {
     procfs: Procfs,
     users: Users,
     cgroups: Cgroups,
+    names: FxHashMap<(u32, u32, u64), Arc<Names>>,
     proc_lookup_failures: u64,
 }
 
@@ -24,6 +31,7 @@ impl Enricher {
             procfs,
             users: Users::default(),
             cgroups: Cgroups::new(cgroup_root),
+            names: FxHashMap::default(),
             proc_lookup_failures: 0,
         }
     }
@@ -79,26 +87,37 @@ impl Enricher {
     }
 
     /// Names for a flow's record.
-    pub fn names(&mut self, f: &Flow, now: MonoNs) -> Names {
-        let user = self.users.user(f.uid).to_string();
-        let group = self.users.group(f.gid).to_string();
+    pub fn names(&mut self, f: &Flow, now: MonoNs) -> Arc<Names> {
         let cgroup_id = if f.cgroup_id != 0 {
             f.cgroup_id
         } else {
             f.proc.cgroup_id
         };
+        let key = (f.uid, f.gid, cgroup_id);
+        if let Some(n) = self.names.get(&key) {
+            return Arc::clone(n);
+        }
         let path = self
             .cgroups
             .path(cgroup_id, now.0)
             .map(str::to_string)
             .unwrap_or_default();
-        Names {
+        let names = Arc::new(Names {
             unit: cgroup::unit_of(&path).unwrap_or_default().to_string(),
             container_id: cgroup::container_of(&path).unwrap_or_default().to_string(),
             cgroup: path,
-            user,
-            group,
+            user: self.users.user(f.uid).to_string(),
+            group: self.users.group(f.gid).to_string(),
+        });
+        if names.cgroup.is_empty() && cgroup_id != 0 {
+            // not resolved yet: do not remember the miss
+            return names;
         }
+        if self.names.len() >= NAMES_CACHED {
+            self.names.clear();
+        }
+        self.names.insert(key, Arc::clone(&names));
+        names
     }
 
     pub fn user_name(&mut self, uid: u32) -> String {

@@ -24,6 +24,7 @@ use netwho_model::record::{FlowRecord, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, MonoNs};
 use status::StatusRecord;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A flow event's record, built only if a sink asks for it.
@@ -32,8 +33,8 @@ pub struct RecordRef<'a> {
     ev: &'a FlowEvent,
     now: MonoNs,
     wall: WallClock,
-    names: &'a mut dyn FnMut(&FlowEvent) -> Names,
-    built: Option<FlowRecord>,
+    lookup: &'a mut dyn FnMut(&FlowEvent) -> Arc<Names>,
+    names: Option<Arc<Names>>,
 }
 
 impl<'a> RecordRef<'a> {
@@ -41,22 +42,22 @@ impl<'a> RecordRef<'a> {
         ev: &'a FlowEvent,
         now: MonoNs,
         wall: WallClock,
-        names: &'a mut dyn FnMut(&FlowEvent) -> Names,
+        lookup: &'a mut dyn FnMut(&FlowEvent) -> Arc<Names>,
     ) -> Self {
         RecordRef {
             ev,
             now,
             wall,
-            names,
-            built: None,
+            lookup,
+            names: None,
         }
     }
 
-    pub fn get(&mut self) -> &FlowRecord {
-        let (ev, now, wall) = (self.ev, self.now, self.wall);
-        let names = &mut self.names;
-        self.built
-            .get_or_insert_with(|| FlowRecord::from_event(ev, now, wall, &(names)(ev)))
+    /// The record (names are looked up once, on first use).
+    pub fn get(&mut self) -> FlowRecord<'_> {
+        let (ev, lookup) = (self.ev, &mut self.lookup);
+        let names = self.names.get_or_insert_with(|| (lookup)(ev));
+        FlowRecord::from_event(ev, self.now, self.wall, names)
     }
 }
 

@@ -54,7 +54,7 @@ impl LogSink {
         }
     }
 
-    fn write(&mut self, rec: &FlowRecord) {
+    fn write(&mut self, rec: &FlowRecord<'_>) {
         let buf = self.out.buf();
         match self.format {
             LogFormat::Json => {
@@ -95,7 +95,7 @@ fn who(name: &str, id: u32) -> String {
 /// One readable line, in the spirit of conntrack-logger:
 /// `TS EVENT proto/family local -> remote :: pid user:group unit :: cmdline`
 /// and, for update and close, the byte counts.
-pub fn text_line(r: &FlowRecord) -> String {
+pub fn text_line(r: &FlowRecord<'_>) -> String {
     let ts = r.ts.get(..23).map_or(r.ts.clone(), |s| format!("{s}Z"));
     let kind = match r.event {
         RecordKind::Open => "open ",
@@ -103,10 +103,10 @@ pub fn text_line(r: &FlowRecord) -> String {
         RecordKind::Close => "close",
     };
     let arrow = if r.direction == "inbound" { "<-" } else { "->" };
-    let place = if !r.unit.is_empty() {
-        r.unit.as_str()
+    let place: &str = if !r.unit.is_empty() {
+        &r.unit
     } else if !r.cgroup.is_empty() {
-        r.cgroup.as_str()
+        &r.cgroup
     } else {
         "-"
     };
@@ -143,13 +143,11 @@ impl Sink for LogSink {
         if matches!(ev, FlowEvent::Updated(_)) {
             return;
         }
-        let r = rec.get().clone();
-        self.write(&r);
+        self.write(&rec.get());
     }
 
     fn final_update(&mut self, _ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        let r = rec.get().clone();
-        self.write(&r);
+        self.write(&rec.get());
     }
 
     fn status(&mut self, st: &StatusRecord) {

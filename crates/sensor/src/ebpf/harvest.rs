@@ -13,7 +13,8 @@
 use super::decode;
 use netwho_bpf::abi;
 use netwho_model::{Endpoint, MonoNs, Payload, ProcKey, SensorEvent, SockCookie, Wire, WireKey};
-use std::collections::{HashMap, HashSet, VecDeque};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
 use std::io;
 
 /// Access to the kernel's counter maps.
@@ -37,6 +38,56 @@ pub struct HarvestStats {
     pub wire_orphaned: u64,
 }
 
+/// Final counters the kernel took out of its maps when a socket closed
+/// (the close event carries them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Finals {
+    pub flows: Vec<(abi::FlowKey, abi::FlowCounters)>,
+    /// Wire keys the kernel looked at (found or not).
+    pub wires: Vec<(abi::WireKey, Option<abi::WireCounters>)>,
+}
+
+impl Finals {
+    pub fn from_event(ev: &abi::SockClose) -> Self {
+        let mut f = Finals::default();
+        for ff in ev.flows.iter().filter(|ff| ff.tgid != 0) {
+            if ff.found != 0 {
+                let key = abi::FlowKey {
+                    cookie: ev.cookie,
+                    tgid: ff.tgid,
+                    rport: ff.rport,
+                    _pad: 0,
+                    raddr: ff.raddr,
+                };
+                let c = abi::FlowCounters {
+                    bytes_sent: ff.bytes_sent,
+                    bytes_recv: ff.bytes_recv,
+                    ..abi::FlowCounters::default()
+                };
+                f.flows.push((key, c));
+            }
+        }
+        for (w, ff) in ev.wires.iter().zip(&ev.flows) {
+            if ff.tgid == 0 || (w.found == 0 && w.raddr != ff.raddr) {
+                // unused slot, or a remote already covered by an earlier one
+                continue;
+            }
+            let key = wire_key(ev.cookie, w.rport, w.raddr);
+            let counters = (w.found != 0).then(|| abi::WireCounters {
+                bytes_sent: w.bytes_sent,
+                bytes_recv: w.bytes_recv,
+                packets_sent: w.packets_sent,
+                packets_recv: w.packets_recv,
+                laddr: w.laddr,
+                lport: w.lport,
+                ..abi::WireCounters::default()
+            });
+            f.wires.push((key, counters));
+        }
+        f
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
     Socket { cookie: u64, at: MonoNs },
@@ -50,16 +101,23 @@ pub struct Harvester {
     idle_ns: u64,
     closed_memory_ns: u64,
     /// Live kernel keys; `true` for stream (TCP) sockets, which never idle.
-    keys: HashMap<abi::FlowKey, bool>,
-    by_cookie: HashMap<u64, Vec<abi::FlowKey>>,
-    by_tgid: HashMap<u32, Vec<abi::FlowKey>>,
+    keys: FxHashMap<abi::FlowKey, bool>,
+    by_cookie: FxHashMap<u64, Vec<abi::FlowKey>>,
+    /// A busy server has many flows in their grace period: a set, not a
+    /// list, so that taking one out does not scan the rest.
+    by_tgid: FxHashMap<u32, FxHashSet<abi::FlowKey>>,
     due: VecDeque<(MonoNs, Action)>,
-    closed: HashSet<u64>,
+    /// Sockets whose close event arrived, waiting out the grace period,
+    /// with the finals the kernel sent.
+    closing: FxHashMap<u64, Finals>,
+    /// Entries re-created after their socket's close event took them out.
+    reopened: FxHashSet<abi::FlowKey>,
+    closed: FxHashSet<u64>,
     closed_order: VecDeque<(MonoNs, u64)>,
     /// What the last scan saw of each entry, and when it last changed
     /// (the kernel does not timestamp every packet: activity is a change).
-    seen_flows: HashMap<abi::FlowKey, ((u64, u64), MonoNs)>,
-    seen_wire: HashMap<abi::WireKey, (abi::WireCounters, MonoNs)>,
+    seen_flows: FxHashMap<abi::FlowKey, ((u64, u64), MonoNs)>,
+    seen_wire: FxHashMap<abi::WireKey, (abi::WireCounters, MonoNs)>,
     pub stats: HarvestStats,
 }
 
@@ -103,7 +161,7 @@ pub fn wire_event(k: &abi::WireKey, w: &abi::WireCounters) -> SensorEvent {
 }
 
 fn remove_key<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, Vec<abi::FlowKey>>,
+    map: &mut FxHashMap<K, Vec<abi::FlowKey>>,
     k: K,
     key: &abi::FlowKey,
 ) {
@@ -121,14 +179,16 @@ impl Harvester {
             grace_ns,
             idle_ns,
             closed_memory_ns: 60_000_000_000,
-            keys: HashMap::new(),
-            by_cookie: HashMap::new(),
-            by_tgid: HashMap::new(),
+            keys: FxHashMap::default(),
+            by_cookie: FxHashMap::default(),
+            by_tgid: FxHashMap::default(),
             due: VecDeque::new(),
-            closed: HashSet::new(),
+            closing: FxHashMap::default(),
+            reopened: FxHashSet::default(),
+            closed: FxHashSet::default(),
             closed_order: VecDeque::new(),
-            seen_flows: HashMap::new(),
-            seen_wire: HashMap::new(),
+            seen_flows: FxHashMap::default(),
+            seen_wire: FxHashMap::default(),
             stats: HarvestStats::default(),
         }
     }
@@ -142,6 +202,11 @@ impl Harvester {
         self.keys.is_empty()
     }
 
+    /// The socket's close event arrived and its grace period runs.
+    pub fn is_closing(&self, cookie: u64) -> bool {
+        self.closing.contains_key(&cookie)
+    }
+
     /// When the next finalization is due.
     pub fn next_due(&self) -> Option<MonoNs> {
         self.due.front().map(|(t, _)| *t)
@@ -152,14 +217,19 @@ impl Harvester {
             return false;
         }
         self.by_cookie.entry(key.cookie).or_default().push(key);
-        self.by_tgid.entry(key.tgid).or_default().push(key);
+        self.by_tgid.entry(key.tgid).or_default().insert(key);
         true
     }
 
     fn unindex(&mut self, key: &abi::FlowKey) {
         if self.keys.remove(key).is_some() {
             remove_key(&mut self.by_cookie, key.cookie, key);
-            remove_key(&mut self.by_tgid, key.tgid, key);
+            if let Some(set) = self.by_tgid.get_mut(&key.tgid) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.by_tgid.remove(&key.tgid);
+                }
+            }
         }
         self.seen_flows.remove(key);
     }
@@ -174,7 +244,10 @@ impl Harvester {
     /// The kernel announced a new flow entry.
     pub fn on_open(&mut self, key: abi::FlowKey, stream: bool, now: MonoNs) {
         self.index(key, stream);
-        if self.closed.contains(&key.cookie) {
+        if self.closing.contains_key(&key.cookie) {
+            // a straggler after the close event took the entries out
+            self.reopened.insert(key);
+        } else if self.closed.contains(&key.cookie) {
             // the socket was already finalized: take this entry out too
             self.stats.late_opens += 1;
             self.schedule(
@@ -187,7 +260,9 @@ impl Harvester {
         }
     }
 
-    pub fn on_close(&mut self, cookie: u64, at: MonoNs) {
+    /// A socket closed; `finals` are the counters its close event carried.
+    pub fn on_close(&mut self, cookie: u64, at: MonoNs, finals: Finals) {
+        self.closing.insert(cookie, finals);
         self.schedule(at, Action::Socket { cookie, at });
     }
 
@@ -256,16 +331,49 @@ impl Harvester {
         maps: &mut impl KernelMaps,
         out: &mut Vec<SensorEvent>,
     ) {
+        let finals = self.closing.remove(&cookie).unwrap_or_default();
         let keys = self.by_cookie.get(&cookie).cloned().unwrap_or_default();
+
+        // wire first: the model shares it by payload, which follows
         let mut wires: Vec<abi::WireKey> = keys.iter().map(flow_wire_key).collect();
         wires.sort_by_key(|w| (w.rport, w.raddr));
         wires.dedup();
-        // wire first: the model shares it by the final payload, which follows
-        for wk in &wires {
+        for (wk, w) in &finals.wires {
+            if let Some(w) = w {
+                out.push(wire_event(wk, w));
+            }
+            self.seen_wire.remove(wk);
+        }
+        for wk in wires
+            .iter()
+            .filter(|wk| !finals.wires.iter().any(|(k, _)| k == *wk))
+        {
             self.take_wire(wk, maps, out);
         }
+
+        // the kernel's finals, plus anything re-created after them
+        for (k, c) in &finals.flows {
+            let mut c = *c;
+            if self.reopened.remove(k) {
+                match maps.take_flow(k) {
+                    Ok(Some(more)) => {
+                        c.bytes_sent += more.bytes_sent;
+                        c.bytes_recv += more.bytes_recv;
+                    }
+                    Ok(None) => {}
+                    Err(_) => self.stats.map_errors += 1,
+                }
+            }
+            out.push(counters_event(k, &c));
+            self.unindex(k);
+        }
+        // flows the event could not carry (more than it holds, or a slot
+        // lost to a race): read them here
         for k in &keys {
-            self.take_flow(k, maps, out);
+            if !finals.flows.iter().any(|(f, _)| f == k) {
+                self.reopened.remove(k);
+                self.take_flow(k, maps, out);
+            }
         }
         out.push(SensorEvent::SockClosed {
             cookie: SockCookie(cookie),
@@ -283,7 +391,12 @@ impl Harvester {
         maps: &mut impl KernelMaps,
         out: &mut Vec<SensorEvent>,
     ) {
-        for k in self.by_tgid.get(&proc.tgid).cloned().unwrap_or_default() {
+        let keys: Vec<abi::FlowKey> = self
+            .by_tgid
+            .get(&proc.tgid)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for k in keys {
             // the socket may live on in another process: read its wire, keep it
             let wk = flow_wire_key(&k);
             match maps.peek_wire(&wk) {
@@ -304,8 +417,8 @@ impl Harvester {
         if maps.all_flows(&mut flows).is_err() {
             self.stats.map_errors += 1;
         }
-        let mut idle: HashMap<abi::WireKey, Vec<abi::FlowKey>> = HashMap::new();
-        let mut busy: HashSet<abi::WireKey> = HashSet::new();
+        let mut idle: FxHashMap<abi::WireKey, Vec<abi::FlowKey>> = FxHashMap::default();
+        let mut busy: FxHashSet<abi::WireKey> = FxHashSet::default();
         for (k, c) in &flows {
             if !self.keys.contains_key(k) {
                 // its open event was lost, or is still in the ring

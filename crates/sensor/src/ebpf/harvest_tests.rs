@@ -2,6 +2,7 @@
 
 use super::*;
 use bytemuck::Zeroable;
+use std::collections::HashMap;
 
 const MS: u64 = 1_000_000;
 const GRACE: u64 = 100 * MS;
@@ -89,7 +90,7 @@ fn a_closed_socket_is_finalized_after_the_grace() {
     m.flows.insert(k, counters(1000, 1));
     m.wire.insert(flow_wire_key(&k), wire(1100, 1));
     h.on_open(k, true, MonoNs(MS));
-    h.on_close(1, MonoNs(5 * MS));
+    h.on_close(1, MonoNs(5 * MS), Finals::default());
     let mut out = Vec::new();
     h.run_due(MonoNs(5 * MS + GRACE - 1), &mut m, &mut out);
     assert!(out.is_empty(), "still in grace");
@@ -101,6 +102,124 @@ fn a_closed_socket_is_finalized_after_the_grace() {
         "kernel entries deleted"
     );
     assert!(h.is_empty());
+}
+
+/// Counts map calls, to show the close event saves them.
+#[derive(Default)]
+struct Counting {
+    inner: FakeMaps,
+    calls: u32,
+}
+
+impl KernelMaps for Counting {
+    fn take_flow(&mut self, k: &abi::FlowKey) -> io::Result<Option<abi::FlowCounters>> {
+        self.calls += 1;
+        self.inner.take_flow(k)
+    }
+    fn take_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>> {
+        self.calls += 1;
+        self.inner.take_wire(k)
+    }
+    fn peek_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>> {
+        self.calls += 1;
+        self.inner.peek_wire(k)
+    }
+    fn all_flows(&mut self, out: &mut Vec<(abi::FlowKey, abi::FlowCounters)>) -> io::Result<()> {
+        self.inner.all_flows(out)
+    }
+    fn all_wire(&mut self, out: &mut Vec<(abi::WireKey, abi::WireCounters)>) -> io::Result<()> {
+        self.inner.all_wire(out)
+    }
+}
+
+fn close_event(
+    cookie: u64,
+    flows: &[(abi::FlowKey, u64)],
+    wire_sent: Option<u64>,
+) -> abi::SockClose {
+    let mut ev = abi::SockClose::zeroed();
+    ev.cookie = cookie;
+    for (i, (k, sent)) in flows.iter().enumerate() {
+        ev.flows[i] = abi::FinalFlow {
+            tgid: k.tgid,
+            rport: k.rport,
+            found: 1,
+            raddr: k.raddr,
+            bytes_sent: *sent,
+            bytes_recv: 0,
+        };
+    }
+    if let Some((k, _)) = flows.first() {
+        ev.wires[0] = abi::FinalWire {
+            rport: k.rport,
+            found: u16::from(wire_sent.is_some()),
+            raddr: k.raddr,
+            bytes_sent: wire_sent.unwrap_or(0),
+            packets_sent: 1,
+            ..abi::FinalWire::zeroed()
+        };
+    }
+    ev
+}
+
+#[test]
+fn the_close_event_carries_the_finals_so_no_map_call_is_needed() {
+    let mut h = Harvester::new(GRACE, IDLE);
+    let mut m = Counting::default();
+    let k = key(10, 1, 80);
+    h.on_open(k, true, MonoNs(MS));
+    let ev = close_event(1, &[(k, 1000)], Some(1100));
+    h.on_close(1, MonoNs(5 * MS), Finals::from_event(&ev));
+    let mut out = Vec::new();
+    h.run_due(MonoNs(5 * MS + GRACE), &mut m, &mut out);
+    assert_eq!(names(&out), ["wire", "counters", "closed"]);
+    assert!(matches!(&out[1], SensorEvent::Counters { payload, .. } if payload.bytes_sent == 1000));
+    assert_eq!(m.calls, 0);
+    assert!(h.is_empty());
+}
+
+#[test]
+fn a_straggler_after_the_close_event_is_added_to_the_finals() {
+    let mut h = Harvester::new(GRACE, IDLE);
+    let mut m = Counting::default();
+    let k = key(10, 1, 80);
+    h.on_open(k, true, MonoNs(MS));
+    let ev = close_event(1, &[(k, 1000)], Some(1100));
+    h.on_close(1, MonoNs(5 * MS), Finals::from_event(&ev));
+    // a send that completed on another CPU re-created the entry
+    m.inner.flows.insert(k, counters(24, 6));
+    h.on_open(k, true, MonoNs(6 * MS));
+    let mut out = Vec::new();
+    h.run_due(MonoNs(5 * MS + GRACE), &mut m, &mut out);
+    assert_eq!(names(&out), ["wire", "counters", "closed"]);
+    assert!(matches!(&out[1], SensorEvent::Counters { payload, .. } if payload.bytes_sent == 1024));
+    assert!(m.inner.flows.is_empty());
+}
+
+#[test]
+fn flows_the_event_could_not_carry_are_read_from_the_maps() {
+    let mut h = Harvester::new(GRACE, IDLE);
+    let mut m = Counting::default();
+    let ks: Vec<_> = (0..6).map(|i| key(10 + i, 1, 80)).collect();
+    for k in &ks {
+        h.on_open(*k, true, MonoNs(MS));
+        m.inner.flows.insert(*k, counters(7, 1));
+    }
+    let carried: Vec<_> = ks[..4].iter().map(|k| (*k, 7)).collect();
+    for k in &ks[..4] {
+        m.inner.flows.remove(k); // the kernel took these out
+    }
+    let ev = close_event(1, &carried, Some(99));
+    h.on_close(1, MonoNs(0), Finals::from_event(&ev));
+    let mut out = Vec::new();
+    h.run_due(MonoNs(GRACE), &mut m, &mut out);
+    let counters = out
+        .iter()
+        .filter(|e| matches!(e, SensorEvent::Counters { .. }))
+        .count();
+    assert_eq!(counters, 6);
+    assert_eq!(m.calls, 2, "only the two flows beyond the event's four");
+    assert!(m.inner.flows.is_empty());
 }
 
 #[test]
@@ -127,7 +246,7 @@ fn an_exit_takes_the_process_entries_but_leaves_the_socket() {
 fn an_entry_that_appears_after_finalization_is_taken_too() {
     let mut h = Harvester::new(GRACE, IDLE);
     let mut m = FakeMaps::default();
-    h.on_close(7, MonoNs(0));
+    h.on_close(7, MonoNs(0), Finals::default());
     let mut out = Vec::new();
     h.run_due(MonoNs(GRACE), &mut m, &mut out);
     assert_eq!(names(&out), ["closed"]);
@@ -145,8 +264,8 @@ fn an_entry_that_appears_after_finalization_is_taken_too() {
 fn finalizations_run_in_time_order_whatever_order_they_arrive_in() {
     let mut h = Harvester::new(GRACE, IDLE);
     let mut m = FakeMaps::default();
-    h.on_close(2, MonoNs(20 * MS));
-    h.on_close(1, MonoNs(10 * MS));
+    h.on_close(2, MonoNs(20 * MS), Finals::default());
+    h.on_close(1, MonoNs(10 * MS), Finals::default());
     assert_eq!(h.next_due(), Some(MonoNs(10 * MS + GRACE)));
     let mut out = Vec::new();
     h.run_due(MonoNs(15 * MS + GRACE), &mut m, &mut out);
@@ -195,7 +314,7 @@ fn a_scan_finds_entries_whose_open_was_lost_and_reclaims_orphan_wire() {
         ..flow_wire_key(&k)
     };
     m.wire.insert(orphan, wire(100, 1));
-    h.on_close(99, MonoNs(0));
+    h.on_close(99, MonoNs(0), Finals::default());
     let mut out = Vec::new();
     h.run_due(MonoNs(GRACE), &mut m, &mut out);
     out.clear();
@@ -205,7 +324,7 @@ fn a_scan_finds_entries_whose_open_was_lost_and_reclaims_orphan_wire() {
     assert_eq!(h.stats.wire_orphaned, 1);
     assert!(m.wire.is_empty());
     // and it is finalized with its socket like any other
-    h.on_close(3, MonoNs(GRACE + MS));
+    h.on_close(3, MonoNs(GRACE + MS), Finals::default());
     out.clear();
     h.run_due(MonoNs(2 * GRACE + MS), &mut m, &mut out);
     assert_eq!(names(&out), ["counters", "closed"]);

@@ -191,18 +191,35 @@ impl EbpfSensor {
         while let Some(item) = self.ring.next() {
             records.push(decode::decode(&item));
         }
+        let mut incomplete = Vec::new();
         for r in records {
             match r {
-                Ok(r) => self.handle(r, now, out),
+                Ok(r) => self.handle(r, now, out, &mut incomplete),
                 Err(e) => {
                     self.decode_errors += 1;
                     log::debug!("{e}");
                 }
             }
         }
+        // Opens whose local address or port was not known yet: the packets
+        // know it. Not for sockets whose close is already in hand: their
+        // close event carries the wire counters and addresses.
+        for wk in incomplete {
+            if !self.harvester.is_closing(wk.cookie)
+                && let Ok(Some(w)) = self.maps.peek_wire(&wk)
+            {
+                out.push(harvest::wire_event(&wk, &w));
+            }
+        }
     }
 
-    fn handle(&mut self, r: decode::Record, now: MonoNs, out: &mut Vec<SensorEvent>) {
+    fn handle(
+        &mut self,
+        r: decode::Record,
+        now: MonoNs,
+        out: &mut Vec<SensorEvent>,
+        incomplete: &mut Vec<abi::WireKey>,
+    ) {
         match r {
             decode::Record::FlowOpen(o) => {
                 let open = decode::flow_open(&o);
@@ -211,21 +228,17 @@ impl EbpfSensor {
                 }
                 self.harvester
                     .on_open(o.key, open.tuple.proto.is_stream(), now);
-                let incomplete = !open.tuple.packet
+                let needs_local = !open.tuple.packet
                     && (open.tuple.local.is_unspecified() || open.tuple.local.port == 0)
                     && open.tuple.proto != Proto::Unknown;
                 out.push(SensorEvent::FlowOpen(open));
-                if incomplete {
-                    // the packets know the source address and port already
-                    let wk = abi::WireKey {
+                if needs_local {
+                    incomplete.push(abi::WireKey {
                         cookie: o.key.cookie,
                         rport: o.key.rport,
                         _pad: [0; 3],
                         raddr: o.key.raddr,
-                    };
-                    if let Ok(Some(w)) = self.maps.peek_wire(&wk) {
-                        out.push(harvest::wire_event(&wk, &w));
-                    }
+                    });
                 }
             }
             decode::Record::SockState(s) => {
@@ -233,13 +246,17 @@ impl EbpfSensor {
                     // we saw its connect()
                     self.note_born(s.cookie);
                 }
-                let closed = s.new_state == abi::STATE_RELEASED
-                    || TcpState::try_from(s.new_state) == Ok(TcpState::Close);
-                if closed {
-                    self.harvester.on_close(s.cookie, MonoNs(s.hdr.ts_ns));
-                } else if let Some(state) = decode::sock_state(&s) {
+                if let Some(state) = decode::sock_state(&s) {
                     out.push(SensorEvent::SockState(state));
                 }
+            }
+            decode::Record::SockClose(c) => {
+                if TcpState::try_from(c.old_state) == Ok(TcpState::SynSent) {
+                    self.note_born(c.cookie);
+                }
+                let finals = harvest::Finals::from_event(&c);
+                self.harvester
+                    .on_close(c.cookie, MonoNs(c.hdr.ts_ns), finals);
             }
             decode::Record::Inbound(i) => {
                 self.note_born(i.cookie);
