@@ -740,6 +740,29 @@ int nw_sock_release(struct bpf_sock *ctx)
 	return 1;
 }
 
+/* Stash the remote a UDP sendmsg/recvmsg hook sees, for this thread's
+ * sock_{send,recv}_length a moment later. */
+static __always_inline int stash_remote(struct bpf_sock_addr *ctx, void *map, bool v6, bool with_src)
+{
+	struct netwho_stash st = {};
+	__u64 id = bpf_get_current_pid_tgid();
+
+	st.cookie = bpf_get_socket_cookie(ctx);
+	if (v6) {
+		__u32 w[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+			      ctx->user_ip6[3]};
+
+		__builtin_memcpy(st.raddr, w, NETWHO_ADDR_LEN);
+	} else {
+		addr_from_v4(st.raddr, ctx->user_ip4);
+		if (with_src && ctx->msg_src_ip4)
+			addr_from_v4(st.laddr, ctx->msg_src_ip4);
+	}
+	st.rport = bpf_ntohs((__u16)ctx->user_port);
+	bpf_map_update_elem(map, &id, &st, BPF_ANY);
+	return 1;
+}
+
 /*
  * cgroup/sendmsg4 and cgroup/sendmsg6 (struct bpf_sock_addr *), Linux
  * 4.18+. Run inside udp_sendmsg() when the caller names a destination
@@ -750,37 +773,13 @@ int nw_sock_release(struct bpf_sock *ctx)
 SEC("cgroup/sendmsg4")
 int nw_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	struct netwho_stash st = {};
-	__u64 id = bpf_get_current_pid_tgid();
-
-	st.cookie = bpf_get_socket_cookie(ctx);
-	addr_from_v4(st.raddr, ctx->user_ip4);
-	st.rport = bpf_ntohs((__u16)ctx->user_port);
-	if (ctx->msg_src_ip4)
-		addr_from_v4(st.laddr, ctx->msg_src_ip4);
-	bpf_map_update_elem(&nw_send_stash, &id, &st, BPF_ANY);
-	return 1;
+	return stash_remote(ctx, &nw_send_stash, false, true);
 }
 
 SEC("cgroup/sendmsg6")
 int nw_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	struct netwho_stash st = {};
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 w;
-
-	st.cookie = bpf_get_socket_cookie(ctx);
-	w = ctx->user_ip6[0];
-	__builtin_memcpy(st.raddr, &w, 4);
-	w = ctx->user_ip6[1];
-	__builtin_memcpy(st.raddr + 4, &w, 4);
-	w = ctx->user_ip6[2];
-	__builtin_memcpy(st.raddr + 8, &w, 4);
-	w = ctx->user_ip6[3];
-	__builtin_memcpy(st.raddr + 12, &w, 4);
-	st.rport = bpf_ntohs((__u16)ctx->user_port);
-	bpf_map_update_elem(&nw_send_stash, &id, &st, BPF_ANY);
-	return 1;
+	return stash_remote(ctx, &nw_send_stash, true, false);
 }
 
 /*
@@ -795,35 +794,13 @@ int nw_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int nw_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	struct netwho_stash st = {};
-	__u64 id = bpf_get_current_pid_tgid();
-
-	st.cookie = bpf_get_socket_cookie(ctx);
-	addr_from_v4(st.raddr, ctx->user_ip4);
-	st.rport = bpf_ntohs((__u16)ctx->user_port);
-	bpf_map_update_elem(&nw_recv_stash, &id, &st, BPF_ANY);
-	return 1;
+	return stash_remote(ctx, &nw_recv_stash, false, false);
 }
 
 SEC("cgroup/recvmsg6")
 int nw_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	struct netwho_stash st = {};
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 w;
-
-	st.cookie = bpf_get_socket_cookie(ctx);
-	w = ctx->user_ip6[0];
-	__builtin_memcpy(st.raddr, &w, 4);
-	w = ctx->user_ip6[1];
-	__builtin_memcpy(st.raddr + 4, &w, 4);
-	w = ctx->user_ip6[2];
-	__builtin_memcpy(st.raddr + 8, &w, 4);
-	w = ctx->user_ip6[3];
-	__builtin_memcpy(st.raddr + 12, &w, 4);
-	st.rport = bpf_ntohs((__u16)ctx->user_port);
-	bpf_map_update_elem(&nw_recv_stash, &id, &st, BPF_ANY);
-	return 1;
+	return stash_remote(ctx, &nw_recv_stash, true, false);
 }
 
 /*

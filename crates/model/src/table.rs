@@ -254,8 +254,14 @@ impl FlowTable {
             self.merge_open(fk, o, now, out);
             return;
         }
+        let flow = self.flow_from_open(o);
+        self.insert(flow, now, out);
+    }
+
+    /// The flow an open event describes.
+    fn flow_from_open(&mut self, o: FlowOpen) -> Flow {
         let proc = self.proc_for(o.proc, &o.comm, o.uid, o.gid);
-        let flow = self.new_flow(
+        self.new_flow(
             FlowKey {
                 proc: o.proc,
                 cookie: o.key.cookie,
@@ -268,8 +274,7 @@ impl FlowTable {
             (o.uid, o.gid, o.cgroup_id),
             proc,
             o.attribution,
-        );
-        self.insert(flow, now, out);
+        )
     }
 
     /// An open for a kernel key we already have: either counters overtook
@@ -284,21 +289,8 @@ impl FlowTable {
             let Some(old) = self.remove(fk) else {
                 return;
             };
-            let proc = self.proc_for(o.proc, &o.comm, o.uid, o.gid);
-            let mut flow = self.new_flow(
-                FlowKey {
-                    proc: o.proc,
-                    cookie: o.key.cookie,
-                    remote: o.key.remote,
-                },
-                &o.tuple,
-                o.direction,
-                o.at.min(old.flow.opened),
-                o.comm,
-                (o.uid, o.gid, o.cgroup_id),
-                proc,
-                o.attribution,
-            );
+            let mut flow = self.flow_from_open(o);
+            flow.opened = flow.opened.min(old.flow.opened);
             flow.payload = old.flow.payload;
             self.stats.opens_missing = self.stats.opens_missing.saturating_sub(1);
             self.stats.flows_opened = self.stats.flows_opened.saturating_sub(1);

@@ -178,11 +178,7 @@ impl Sink for LogSink {
     }
 
     fn flush(&mut self) -> SinkControl {
-        if self.out.flush() {
-            SinkControl::Continue
-        } else {
-            SinkControl::Closed
-        }
+        self.out.flush_control()
     }
 
     fn finish(&mut self) -> std::io::Result<()> {

@@ -116,6 +116,15 @@ impl Output {
         !self.is_closed()
     }
 
+    /// `flush`, as a sink reports it.
+    pub fn flush_control(&mut self) -> crate::SinkControl {
+        if self.flush() {
+            crate::SinkControl::Continue
+        } else {
+            crate::SinkControl::Closed
+        }
+    }
+
     /// Flush, wait for the writer to finish, and report its error if any
     /// (a closed pipe is not an error: the reader just stopped reading).
     pub fn finish(&mut self) -> io::Result<()> {

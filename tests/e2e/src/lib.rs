@@ -224,8 +224,9 @@ pub struct Gen {
 }
 
 impl Gen {
-    /// Run `netwho-trafficgen ARGS` in namespace `ns` (or here if None).
-    pub fn spawn(ns: Option<&str>, args: &[String]) -> Self {
+    /// Run `netwho-trafficgen ARGS` in namespace `ns` (or here if None);
+    /// `args` is split on white space (no argument contains any).
+    pub fn spawn(ns: Option<&str>, args: &str) -> Self {
         let mut cmd = match ns {
             Some(n) => {
                 let mut c = Command::new("ip");
@@ -235,7 +236,7 @@ impl Gen {
             None => Command::new(trafficgen()),
         };
         let mut child = cmd
-            .args(args)
+            .args(args.split_whitespace())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -303,6 +304,18 @@ impl Drop for Gen {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Start a traffic-generator server in `ns`: it and the port it listens on.
+pub fn server(ns: &str, args: &str) -> (Gen, u16) {
+    let mut g = Gen::spawn(Some(ns), args);
+    let port = g.wait_for("ready")["port"].as_u64().expect("port");
+    (g, u16::try_from(port).expect("port"))
+}
+
+/// Run a traffic-generator role in `ns` to the end: its ground truth.
+pub fn run_gen(ns: &str, args: &str) -> Vec<Value> {
+    Gen::spawn(Some(ns), args).finish()
 }
 
 /// A running `netwho log --json -o FILE`.

@@ -7,10 +7,6 @@ use netwho_e2e::*;
 use serde_json::Value;
 use std::time::Duration;
 
-fn s(v: impl ToString) -> String {
-    v.to_string()
-}
-
 /// Wait until netwho has closed every truth flow of `pids`, stop it, check
 /// it exited 0 with a final status, and return the records of `netns`.
 fn stop_when_closed(mut nw: Netwho, truth: &[Value], ns: &[&str]) -> Vec<Value> {
@@ -29,6 +25,24 @@ fn stop_when_closed(mut nw: Netwho, truth: &[Value], ns: &[&str]) -> Vec<Value> 
     in_netns(&records, &inodes)
 }
 
+/// A TCP server in B and one client process in A; the truth of both.
+fn tcp_exchange(ns: &Netns, server_args: &str, client_args: &str) -> Vec<Value> {
+    let (server, port) = server(&ns.b, &format!("tcp-server --bind {} {server_args}", ns.b4));
+    let mut truth = run_gen(
+        &ns.a,
+        &format!("tcp-client --to {} --port {port} {client_args}", ns.b4),
+    );
+    truth.extend(server.finish());
+    truth
+}
+
+fn count(records: &[Value], event: &str, direction: &str) -> usize {
+    records
+        .iter()
+        .filter(|r| r["event"] == event && r["direction"] == direction)
+        .count()
+}
+
 #[test]
 fn bulk_tcp_both_ways_is_exact() {
     if !require_root() {
@@ -38,35 +52,11 @@ fn bulk_tcp_both_ways_is_exact() {
     let ns = Netns::pair("bulk", 1);
     let nw = Netwho::start("bulk", &[]);
     const MB: u64 = 1 << 20;
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--expect"),
-            s(40 * MB),
-            s("--reply"),
-            s(24 * MB),
-        ],
+    let truth = tcp_exchange(
+        &ns,
+        &format!("--expect {} --reply {}", 40 * MB, 24 * MB),
+        &format!("--send {} --expect {}", 40 * MB, 24 * MB),
     );
-    let port = server.wait_for("ready")["port"].to_string();
-    let client = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("tcp-client"),
-            s("--to"),
-            a(ns.b4),
-            s("--port"),
-            port,
-            s("--send"),
-            s(40 * MB),
-            s("--expect"),
-            s(24 * MB),
-        ],
-    );
-    let mut truth = client.finish();
-    truth.extend(server.finish());
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
     assert_matches(&truth, &records, "ebpf");
     // wire bytes: at least the payload plus a header per packet
@@ -94,51 +84,16 @@ fn a_burst_of_500_short_connections_is_all_there() {
     let _s = serial();
     let ns = Netns::pair("burst", 2);
     let nw = Netwho::start("burst", &[]);
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--conns"),
-            s(500),
-            s("--expect"),
-            s(1000),
-            s("--reply"),
-            s(1000),
-        ],
+    let truth = tcp_exchange(
+        &ns,
+        "--conns 500 --expect 1000 --reply 1000",
+        "--conns 500 --send 1000 --expect 1000",
     );
-    let port = server.wait_for("ready")["port"].to_string();
-    let client = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("tcp-client"),
-            s("--to"),
-            a(ns.b4),
-            s("--port"),
-            port,
-            s("--conns"),
-            s(500),
-            s("--send"),
-            s(1000),
-            s("--expect"),
-            s(1000),
-        ],
-    );
-    let mut truth = client.finish();
-    truth.extend(server.finish());
     assert_eq!(truth.len(), 1000);
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
     assert_matches(&truth, &records, "ebpf");
-    let outbound = records
-        .iter()
-        .filter(|r| r["event"] == "open" && r["direction"] == "outbound")
-        .count();
-    let inbound = records
-        .iter()
-        .filter(|r| r["event"] == "open" && r["direction"] == "inbound")
-        .count();
-    assert_eq!((outbound, inbound), (500, 500));
+    assert_eq!(count(&records, "open", "outbound"), 500);
+    assert_eq!(count(&records, "open", "inbound"), 500);
 }
 
 #[test]
@@ -149,36 +104,17 @@ fn two_hundred_one_shot_udp_datagrams_from_fresh_sockets() {
     let _s = serial();
     let ns = Netns::pair("udp", 3);
     let nw = Netwho::start("udp", &[]);
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("udp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--port-base"),
-            s(20000),
-            s("--count"),
-            s(200),
-        ],
+    let (server, _) = server(
+        &ns.b,
+        &format!("udp-server --bind {} --port-base 20000 --count 200", ns.b4),
     );
-    server.wait_for("ready");
-    let client = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("udp-oneshot"),
-            s("--to"),
-            a(ns.b4),
-            s("--port-base"),
-            s(20000),
-            s("--count"),
-            s(200),
-            s("--size"),
-            s(512),
-            s("--src"),
-            a(ns.a4),
-        ],
+    let mut truth = run_gen(
+        &ns.a,
+        &format!(
+            "udp-oneshot --to {} --port-base 20000 --count 200 --size 512 --src {}",
+            ns.b4, ns.a4
+        ),
     );
-    let mut truth = client.finish();
     truth.extend(server.finish());
     assert_eq!(truth.len(), 400);
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
@@ -196,39 +132,23 @@ fn four_users_at_once_are_told_apart() {
         .collect();
     let ns = Netns::pair("users", 4);
     let nw = Netwho::start("users", &[]);
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--conns"),
-            s(4),
-            s("--expect"),
-            s(300_000),
-            s("--reply"),
-            s(200_000),
-        ],
+    let (server, port) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --conns 4 --expect 300000 --reply 200000",
+            ns.b4
+        ),
     );
-    let port = server.wait_for("ready")["port"].to_string();
+    // all four at once, each as its own user
     let clients: Vec<Gen> = users
         .iter()
         .map(|u| {
             Gen::spawn(
                 Some(&ns.a),
-                &[
-                    s("tcp-client"),
-                    s("--to"),
-                    a(ns.b4),
-                    s("--port"),
-                    port.clone(),
-                    s("--send"),
-                    s(300_000),
-                    s("--expect"),
-                    s(200_000),
-                    s("--as-user"),
-                    u.name.clone(),
-                ],
+                &format!(
+                    "tcp-client --to {} --port {port} --send 300000 --expect 200000 --as-user {}",
+                    ns.b4, u.name
+                ),
             )
         })
         .collect();
@@ -263,71 +183,30 @@ fn ipv6_tcp_udp_and_a_mapped_ipv4_peer() {
     let ns = Netns::pair("v6", 5);
     let nw = Netwho::start("v6", &[]);
     // a dual-stack listener on :: takes one IPv6 and one IPv4 client
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            s("::"),
-            s("--conns"),
-            s(2),
-            s("--expect"),
-            s(5000),
-            s("--reply"),
-            s(7000),
-        ],
+    let (tcp_server, port) = server(
+        &ns.b,
+        "tcp-server --bind :: --conns 2 --expect 5000 --reply 7000",
     );
-    let port = server.wait_for("ready")["port"].to_string();
     let mut truth = Vec::new();
-    for to in [a(ns.b6), a(ns.b4)] {
-        let c = Gen::spawn(
-            Some(&ns.a),
-            &[
-                s("tcp-client"),
-                s("--to"),
-                to,
-                s("--port"),
-                port.clone(),
-                s("--send"),
-                s(5000),
-                s("--expect"),
-                s(7000),
-            ],
-        );
-        truth.extend(c.finish());
+    for to in [ns.b6.to_string(), ns.b4.to_string()] {
+        truth.extend(run_gen(
+            &ns.a,
+            &format!("tcp-client --to {to} --port {port} --send 5000 --expect 7000"),
+        ));
     }
-    let mut udp_server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("udp-server"),
-            s("--bind"),
-            a(ns.b6),
-            s("--port-base"),
-            s(21000),
-            s("--count"),
-            s(20),
-        ],
+    let (udp_server, _) = server(
+        &ns.b,
+        &format!("udp-server --bind {} --port-base 21000 --count 20", ns.b6),
     );
-    udp_server.wait_for("ready");
-    let udp = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("udp-oneshot"),
-            s("--to"),
-            a(ns.b6),
-            s("--port-base"),
-            s(21000),
-            s("--count"),
-            s(20),
-            s("--size"),
-            s(700),
-            s("--src"),
-            a(ns.a6),
-        ],
-    );
-    truth.extend(udp.finish());
+    truth.extend(run_gen(
+        &ns.a,
+        &format!(
+            "udp-oneshot --to {} --port-base 21000 --count 20 --size 700 --src {}",
+            ns.b6, ns.a6
+        ),
+    ));
     truth.extend(udp_server.finish());
-    truth.extend(server.finish());
+    truth.extend(tcp_server.finish());
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
     assert_matches(&truth, &records, "ebpf");
     // the server's IPv4 connection arrived on an IPv6 socket: reported as IPv4
@@ -347,38 +226,18 @@ fn a_forked_child_gets_its_own_bytes() {
     let _s = serial();
     let ns = Netns::pair("fork", 6);
     let nw = Netwho::start("fork", &[]);
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--expect"),
-            s(30_000 + 50_000),
-            s("--reply"),
-            s(20_000),
-        ],
+    let (server, port) = server(
+        &ns.b,
+        &format!("tcp-server --bind {} --expect 80000 --reply 20000", ns.b4),
     );
-    let port = server.wait_for("ready")["port"].to_string();
-    let client = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("handoff"),
-            s("--to"),
-            a(ns.b4),
-            s("--port"),
-            port,
-            s("--parent-send"),
-            s(30_000),
-            s("--child-send"),
-            s(50_000),
-            s("--child-expect"),
-            s(20_000),
-            s("--child-name"),
-            s("nwt-renamed"),
-        ],
+    let mut truth = run_gen(
+        &ns.a,
+        &format!(
+            "handoff --to {} --port {port} --parent-send 30000 --child-send 50000 \
+             --child-expect 20000 --child-name nwt-renamed",
+            ns.b4
+        ),
     );
-    let mut truth = client.finish();
     assert_eq!(truth.len(), 2);
     let child = truth.iter().find(|t| t["role"] == "child").unwrap().clone();
     assert_eq!(child["comm"], "nwt-renamed");
@@ -404,36 +263,19 @@ fn a_connection_older_than_netwho_is_counted_from_then_on() {
     let _s = serial();
     let ns = Netns::pair("old", 7);
     const BEFORE: u64 = 11_111;
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--skip"),
-            s(BEFORE),
-            s("--expect"),
-            s(22_222),
-            s("--reply"),
-            s(33_333),
-        ],
+    let (server, port) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --skip {BEFORE} --expect 22222 --reply 33333",
+            ns.b4
+        ),
     );
-    let port = server.wait_for("ready")["port"].to_string();
     let mut client = Gen::spawn(
         Some(&ns.a),
-        &[
-            s("tcp-client"),
-            s("--to"),
-            a(ns.b4),
-            s("--port"),
-            port,
-            s("--pause-after"),
-            s(BEFORE),
-            s("--send"),
-            s(22_222),
-            s("--expect"),
-            s(33_333),
-        ],
+        &format!(
+            "tcp-client --to {} --port {port} --pause-after {BEFORE} --send 22222 --expect 33333",
+            ns.b4
+        ),
     );
     client.wait_for("paused");
     let nw = Netwho::start("old", &[]);
@@ -447,15 +289,8 @@ fn a_connection_older_than_netwho_is_counted_from_then_on() {
     truth.extend(server.finish());
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
     assert_matches(&truth, &records, "sock_diag");
-    let dirs: Vec<&Value> = records
-        .iter()
-        .filter(|r| r["event"] == "open")
-        .map(|r| &r["direction"])
-        .collect();
-    assert!(
-        dirs.contains(&&Value::from("outbound")) && dirs.contains(&&Value::from("inbound")),
-        "directions {dirs:?} in {records:#?}"
-    );
+    assert_eq!(count(&records, "open", "outbound"), 1, "{records:#?}");
+    assert_eq!(count(&records, "open", "inbound"), 1, "{records:#?}");
 }
 
 #[test]
@@ -466,38 +301,14 @@ fn loopback_gives_each_end_its_own_direction() {
     let _s = serial();
     let ns = Netns::pair("lo", 8);
     let nw = Netwho::start("lo", &[]);
-    let mut server = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            s("127.0.0.1"),
-            s("--conns"),
-            s(3),
-            s("--expect"),
-            s(4096),
-            s("--reply"),
-            s(1234),
-        ],
+    let (server, port) = server(
+        &ns.a,
+        "tcp-server --bind 127.0.0.1 --conns 3 --expect 4096 --reply 1234",
     );
-    let port = server.wait_for("ready")["port"].to_string();
-    let client = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("tcp-client"),
-            s("--to"),
-            s("127.0.0.1"),
-            s("--port"),
-            port,
-            s("--conns"),
-            s(3),
-            s("--send"),
-            s(4096),
-            s("--expect"),
-            s(1234),
-        ],
+    let mut truth = run_gen(
+        &ns.a,
+        &format!("tcp-client --to 127.0.0.1 --port {port} --conns 3 --send 4096 --expect 1234"),
     );
-    let mut truth = client.finish();
     truth.extend(server.finish());
     let records = stop_when_closed(nw, &truth, &[&ns.a]);
     assert_matches(&truth, &records, "ebpf");

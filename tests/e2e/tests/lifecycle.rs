@@ -12,10 +12,6 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn s(v: impl ToString) -> String {
-    v.to_string()
-}
-
 /// Run netwho with `cmd` set up by `f`; its exit code and stderr.
 fn run_netwho(f: impl FnOnce(&mut Command)) -> (i32, String) {
     let mut cmd = Command::new(netwho_bin());
@@ -173,36 +169,19 @@ fn sigterm_writes_the_totals_of_open_flows_and_exits_0() {
     let _s = serial();
     let ns = Netns::pair("term", 9);
     let mut nw = Netwho::start("term", &["--status-interval", "0.3"]);
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--skip"),
-            s(12_345),
-            s("--expect"),
-            s(1),
-            s("--reply"),
-            s(1),
-        ],
+    let (server, port) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --skip 12345 --expect 1 --reply 1",
+            ns.b4
+        ),
     );
-    let port = server.wait_for("ready")["port"].to_string();
     let mut client = Gen::spawn(
         Some(&ns.a),
-        &[
-            s("tcp-client"),
-            s("--to"),
-            a(ns.b4),
-            s("--port"),
-            port,
-            s("--pause-after"),
-            s(12_345),
-            s("--send"),
-            s(1),
-            s("--expect"),
-            s(1),
-        ],
+        &format!(
+            "tcp-client --to {} --port {port} --pause-after 12345 --send 1 --expect 1",
+            ns.b4
+        ),
     );
     client.wait_for("paused");
     // the server has read the 12,345 bytes once netwho counted them
@@ -286,38 +265,20 @@ fn top_json_totals_match_the_traffic() {
         assert!(Instant::now() < first_table, "no table from netwho top");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--conns"),
-            s(3),
-            s("--expect"),
-            s(70_000),
-            s("--reply"),
-            s(9_000),
-        ],
+    let (server, port) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --conns 3 --expect 70000 --reply 9000",
+            ns.b4
+        ),
     );
-    let port = server.wait_for("ready")["port"].to_string();
-    let client = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("tcp-client"),
-            s("--to"),
-            a(ns.b4),
-            s("--port"),
-            port,
-            s("--conns"),
-            s(3),
-            s("--send"),
-            s(70_000),
-            s("--expect"),
-            s(9_000),
-        ],
+    let truth = run_gen(
+        &ns.a,
+        &format!(
+            "tcp-client --to {} --port {port} --conns 3 --send 70000 --expect 9000",
+            ns.b4
+        ),
     );
-    let truth = client.finish();
     server.finish();
     let pid = truth[0]["pid"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -372,34 +333,17 @@ fn the_text_log_has_one_readable_line_per_event() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut err, &mut line).unwrap();
     assert!(line.starts_with("netwho: ebpf (15 hooks)"), "{line}");
-    let mut server = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("tcp-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--expect"),
-            s(100),
-            s("--reply"),
-            s(200),
-        ],
+    let (server, port) = server(
+        &ns.b,
+        &format!("tcp-server --bind {} --expect 100 --reply 200", ns.b4),
     );
-    let port = server.wait_for("ready")["port"].to_string();
-    let client = Gen::spawn(
-        Some(&ns.a),
-        &[
-            s("tcp-client"),
-            s("--to"),
-            a(ns.b4),
-            s("--port"),
-            port.clone(),
-            s("--send"),
-            s(100),
-            s("--expect"),
-            s(200),
-        ],
+    let truth = run_gen(
+        &ns.a,
+        &format!(
+            "tcp-client --to {} --port {port} --send 100 --expect 200",
+            ns.b4
+        ),
     );
-    let truth = client.finish();
     server.finish();
     let t = &truth[0];
     let open = format!(

@@ -23,7 +23,7 @@
 #![expect(clippy::disallowed_methods, reason = "a benchmark measures time")]
 
 use clap::Parser;
-use netwho_e2e::{Gen, Netns, Netwho, a, require_root};
+use netwho_e2e::{Gen, Netns, Netwho, require_root, server};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -84,10 +84,6 @@ fn bpf_time(pid: u32) -> (u64, u64) {
     (ns, runs)
 }
 
-fn s(v: impl ToString) -> String {
-    v.to_string()
-}
-
 /// One workload's numbers.
 #[derive(Clone, Copy, Default)]
 struct Sample {
@@ -97,7 +93,7 @@ struct Sample {
     units: f64,
 }
 
-fn measure(ns: &Netns, nw: Option<&Netwho>, args: &[String], key: &str, units_key: &str) -> Sample {
+fn measure(ns: &Netns, nw: Option<&Netwho>, args: &str, key: &str, units_key: &str) -> Sample {
     let pid = nw.map(Netwho::pid);
     let cpu0 = pid.map_or(0.0, cpu_secs);
     let bpf0 = pid.map_or((0, 0), bpf_time);
@@ -138,54 +134,15 @@ fn main() {
     }
     let ns = Netns::pair("bench", 200);
     let stats_were_on = sysctl_bpf_stats(false);
-    let mut echo = Gen::spawn(
-        Some(&ns.b),
-        &[
-            s("bench-server"),
-            s("--bind"),
-            a(ns.b4),
-            s("--size"),
-            s(100),
-        ],
+    let (echo, echo_port) = server(&ns.b, &format!("bench-server --bind {} --size 100", ns.b4));
+    let (sink, sink_port) = server(&ns.b, &format!("bench-server --bind {} --sink", ns.b4));
+    let (to, secs) = (ns.b4, args.secs);
+    let paced = format!(
+        "rate-client --to {to} --port {echo_port} --rate {} --secs {secs}",
+        args.rate
     );
-    let echo_port = echo.wait_for("ready")["port"].to_string();
-    let mut sink = Gen::spawn(
-        Some(&ns.b),
-        &[s("bench-server"), s("--bind"), a(ns.b4), s("--sink")],
-    );
-    let sink_port = sink.wait_for("ready")["port"].to_string();
-    let secs = s(args.secs);
-    let paced = [
-        s("rate-client"),
-        s("--to"),
-        a(ns.b4),
-        s("--port"),
-        echo_port.clone(),
-        s("--rate"),
-        s(args.rate),
-        s("--secs"),
-        secs.clone(),
-    ];
-    let unpaced = [
-        s("rate-client"),
-        s("--to"),
-        a(ns.b4),
-        s("--port"),
-        echo_port.clone(),
-        s("--rate"),
-        s(0),
-        s("--secs"),
-        secs.clone(),
-    ];
-    let bulk = [
-        s("bulk-client"),
-        s("--to"),
-        a(ns.b4),
-        s("--port"),
-        sink_port.clone(),
-        s("--secs"),
-        secs,
-    ];
+    let unpaced = format!("rate-client --to {to} --port {echo_port} --rate 0 --secs {secs}");
+    let bulk = format!("bulk-client --to {to} --port {sink_port} --secs {secs}");
 
     let names = ["paced", "unpaced", "bulk"];
     let mut runs: Vec<[[Sample; 3]; 2]> = Vec::new();
