@@ -35,16 +35,31 @@ pub fn rate(bytes_per_s: f64, bits: bool) -> String {
 }
 
 /// A command line for one line of text: arguments joined by spaces,
-/// those with spaces or quotes quoted, the whole cut at `max` characters.
+/// those with spaces, quotes or control characters quoted (control
+/// characters escaped, so a record never spans two lines), the whole cut
+/// at `max` characters.
 pub fn cmdline(args: &[String], max: usize) -> String {
     let mut s = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
             s.push(' ');
         }
-        if a.is_empty() || a.contains([' ', '"', '\'', '\t']) {
+        let quote = a.is_empty()
+            || a.chars()
+                .any(|c| c == ' ' || c == '"' || c == '\'' || c.is_control());
+        if quote {
             s.push('"');
-            s.push_str(&a.replace('"', "\\\""));
+            for c in a.chars() {
+                match c {
+                    '"' => s.push_str("\\\""),
+                    '\\' => s.push_str("\\\\"),
+                    '\n' => s.push_str("\\n"),
+                    '\t' => s.push_str("\\t"),
+                    '\r' => s.push_str("\\r"),
+                    c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+                    c => s.push(c),
+                }
+            }
             s.push('"');
         } else {
             s.push_str(a);
@@ -79,5 +94,15 @@ mod tests {
         assert_eq!(cmdline(&a(&["curl", "-s", "a b"]), 80), "curl -s \"a b\"");
         assert_eq!(cmdline(&a(&["x", ""]), 80), "x \"\"");
         assert_eq!(cmdline(&a(&["abcdefgh"]), 5), "abcd…");
+        // a record is one line, whatever the arguments hold
+        let multi = cmdline(
+            &a(&["python3", "-c", "import os\nprint(\"x\")\t\u{1b}"]),
+            200,
+        );
+        assert_eq!(
+            multi,
+            "python3 -c \"import os\\nprint(\\\"x\\\")\\t\\u{1b}\""
+        );
+        assert!(!multi.contains('\n'));
     }
 }

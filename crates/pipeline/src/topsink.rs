@@ -197,7 +197,11 @@ impl Sink for TopSink {
         let rows = self.table.snapshot(now);
         let ts = wall.rfc3339(now);
         let text = match self.cfg.format {
-            TopFormat::Text => Some(self.render_text(&rows, &ts, users)),
+            TopFormat::Text => {
+                // seconds are enough for people
+                let short = format!("{}Z", ts.get(..19).unwrap_or(&ts));
+                Some(self.render_text(&rows, &short, users))
+            }
             TopFormat::Json => self.render_json(&rows, ts, wall, users).map(|mut s| {
                 s.push('\n');
                 s
