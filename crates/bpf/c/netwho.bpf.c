@@ -501,7 +501,8 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 }
 
 /*
- * tp_btf/sock_send_length(struct sock *sk, int ret, int flags), Linux 6.3+.
+ * tp_btf/sock_send_length(struct sock *sk, int ret, int flags): absent in
+ * Linux 6.2, present in 6.5 (DepSurf's survey of distribution kernels).
  * Fires in sock_sendmsg_nosec() after every protocol sendmsg, in the
  * caller's context: write(), send*(), sendmmsg (per message), io_uring,
  * sendfile/splice. Missing: netwho refuses to start (no exact payload).
@@ -515,7 +516,7 @@ int BPF_PROG(nw_sock_send, struct sock *sk, int ret, int flags)
 }
 
 /*
- * tp_btf/sock_recv_length(struct sock *sk, int ret, int flags), Linux 6.3+.
+ * tp_btf/sock_recv_length(struct sock *sk, int ret, int flags), as above.
  * Same place on the receive side. MSG_PEEK reads are not consumption and
  * MSG_ERRQUEUE reads are ICMP errors, not payload: both skipped.
  */

@@ -30,7 +30,7 @@ pub enum SensorError {
     Privilege { missing: String },
     #[error(
         "the kernel has no BTF type information ({path} is missing); netwho needs a kernel built \
-         with CONFIG_DEBUG_INFO_BTF=y (Linux 5.5 or later; most distributions enable it)"
+         with CONFIG_DEBUG_INFO_BTF=y (most distributions enable it), Linux 6.5 or later"
     )]
     NoBtf { path: PathBuf },
     #[error("could not read the kernel's BTF: {detail}")]

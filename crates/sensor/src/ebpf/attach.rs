@@ -128,8 +128,13 @@ fn log_tail(log: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The oldest kernel netwho is known to work on: the payload tracepoints
+/// (sock_send_length/sock_recv_length) are absent in 6.2, present in 6.5.
+pub const MIN_KERNEL: &str = "6.5";
+
 fn hook_error(hook: &'static str, e: ProgramError) -> SensorError {
-    let detail = match &e {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut detail = match &e {
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -143,6 +148,10 @@ fn hook_error(hook: &'static str, e: ProgramError) -> SensorError {
         }
         other => other.to_string(),
     };
+    detail.push_str(&format!(
+        " (netwho needs Linux {MIN_KERNEL} or later with BTF; this kernel is {})",
+        release.trim()
+    ));
     SensorError::Hook { hook, detail }
 }
 
