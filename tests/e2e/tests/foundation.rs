@@ -122,6 +122,76 @@ fn two_hundred_one_shot_udp_datagrams_from_fresh_sockets() {
 }
 
 #[test]
+fn one_udp_socket_to_fifty_ports_is_fifty_flows() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let ns = Netns::pair("spray", 12);
+    let nw = Netwho::start("spray", &[]);
+    let (server, _) = server(
+        &ns.b,
+        &format!("udp-server --bind {} --port-base 22000 --count 50", ns.b4),
+    );
+    let mut truth = run_gen(
+        &ns.a,
+        &format!(
+            "udp-oneshot --one-socket --to {} --port-base 22000 --count 50 --size 333 --src {}",
+            ns.b4, ns.a4
+        ),
+    );
+    let lports: std::collections::HashSet<&Value> = truth.iter().map(|t| &t["lport"]).collect();
+    assert_eq!(lports.len(), 1, "one socket");
+    truth.extend(server.finish());
+    let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
+    assert_matches(&truth, &records, "ebpf");
+}
+
+#[test]
+fn processes_that_live_a_millisecond_keep_their_names() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let ns = Netns::pair("short", 13);
+    let nw = Netwho::start("short", &[]);
+    let (server, _) = server(
+        &ns.b,
+        &format!("udp-server --bind {} --port-base 23000 --count 20", ns.b4),
+    );
+    // 20 processes, each: exec, one datagram, exit
+    let mut truth = run_gen(
+        &ns.a,
+        &format!(
+            "spawn-udp --to {} --port-base 23000 --count 20 --size 64 --src {}",
+            ns.b4, ns.a4
+        ),
+    );
+    assert_eq!(pids(&truth).len(), 20, "twenty processes");
+    let senders = truth.clone();
+    truth.extend(server.finish());
+    let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
+    assert_matches(&truth, &records, "ebpf");
+    let generator = trafficgen();
+    for t in &senders {
+        let r = records
+            .iter()
+            .find(|r| r["event"] == "close" && r["pid"] == t["pid"])
+            .unwrap();
+        assert_eq!(r["ppid"], t["ppid"], "{r}");
+        assert_eq!(r["parent_comm"], "netwho-trafficg", "{r}");
+        assert_eq!(r["exe"], generator.to_str().unwrap(), "{r}");
+        let argv: Vec<&str> = r["cmdline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(&argv[1..4], ["udp-oneshot", "--count", "1"], "{r}");
+    }
+}
+
+#[test]
 fn four_users_at_once_are_told_apart() {
     if !require_root() {
         return;

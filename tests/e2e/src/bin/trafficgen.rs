@@ -87,6 +87,23 @@ enum Role {
         size: usize,
         #[arg(long)]
         src: IpAddr,
+        /// Send every datagram from one socket instead (one flow per remote)
+        #[arg(long)]
+        one_socket: bool,
+    },
+    /// Run COUNT short-lived processes, each sending one datagram (to
+    /// PORT_BASE + i) and exiting at once; they print their own truth.
+    SpawnUdp {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port_base: u16,
+        #[arg(long)]
+        count: u16,
+        #[arg(long)]
+        size: usize,
+        #[arg(long)]
+        src: IpAddr,
     },
     /// Benchmarks: serve until killed. `echo`: read SIZE, write SIZE back
     /// and close first (TIME_WAIT stays here, not on the client's
@@ -165,7 +182,8 @@ fn truth(role: &str, proto: &str, local: SocketAddr, remote: SocketAddr, sent: u
     println!(
         "{}",
         json!({
-            "role": role, "pid": std::process::id(), "comm": comm(), "uid": uid, "gid": gid,
+            "role": role, "pid": std::process::id(), "ppid": std::os::unix::process::parent_id(),
+            "comm": comm(), "uid": uid, "gid": gid,
             "proto": proto, "laddr": laddr, "lport": lport, "raddr": raddr, "rport": rport,
             "bytes_sent": sent, "bytes_recv": recv,
         })
@@ -311,20 +329,30 @@ fn udp_server(bind: IpAddr, port_base: u16, count: u16) {
     }
 }
 
-fn udp_oneshot(to: IpAddr, port_base: u16, count: u16, size: usize, src: IpAddr) {
+fn udp_oneshot(to: IpAddr, port_base: u16, count: u16, size: usize, src: IpAddr, one_socket: bool) {
     let unspecified: IpAddr = if to.is_ipv4() {
         "0.0.0.0".parse().unwrap_or(src)
     } else {
         "::".parse().unwrap_or(src)
     };
+    let fresh =
+        || UdpSocket::bind((unspecified, 0)).unwrap_or_else(|e| die(format!("socket: {e}")));
+    let shared = one_socket.then(fresh);
     let payload = vec![0xa5u8; size];
     for i in 0..count {
-        let s = UdpSocket::bind((unspecified, 0)).unwrap_or_else(|e| die(format!("socket: {e}")));
+        let own = if shared.is_none() {
+            Some(fresh())
+        } else {
+            None
+        };
+        let Some(s) = own.as_ref().or(shared.as_ref()) else {
+            die("no socket")
+        };
         let n = s
             .send_to(&payload, (to, port_base + i))
             .unwrap_or_else(|e| die(format!("send_to: {e}")));
         let lport = s.local_addr().map(|a| a.port()).unwrap_or(0);
-        drop(s);
+        drop(own);
         truth(
             "client",
             "udp",
@@ -444,6 +472,23 @@ fn bulk_client(to: IpAddr, port: u16, secs: f64) {
     );
 }
 
+/// COUNT processes that each send one datagram and exit at once.
+fn spawn_udp(to: IpAddr, port_base: u16, count: u16, size: usize, src: IpAddr) {
+    let me = std::env::current_exe().unwrap_or_else(|e| die(e));
+    for i in 0..count {
+        let status = std::process::Command::new(&me)
+            .args(["udp-oneshot", "--count", "1"])
+            .args(["--to", &to.to_string(), "--src", &src.to_string()])
+            .args(["--port-base", &(port_base + i).to_string()])
+            .args(["--size", &size.to_string()])
+            .status()
+            .unwrap_or_else(|e| die(format!("spawn: {e}")));
+        if !status.success() {
+            die(format!("child {i} failed: {status}"));
+        }
+    }
+}
+
 fn main() {
     match Cli::parse().role {
         Role::BenchServer {
@@ -495,9 +540,17 @@ fn main() {
             count,
             size,
             src,
+            one_socket,
         } => {
-            udp_oneshot(to, port_base, count, size, src);
+            udp_oneshot(to, port_base, count, size, src, one_socket);
         }
+        Role::SpawnUdp {
+            to,
+            port_base,
+            count,
+            size,
+            src,
+        } => spawn_udp(to, port_base, count, size, src),
         Role::Handoff {
             to,
             port,
