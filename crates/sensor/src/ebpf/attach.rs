@@ -23,86 +23,163 @@ enum Attach {
     CgroupSkb(CgroupSkbAttachType),
 }
 
-/// Every hook: (program, the hook's name as users see it, how to attach).
-const HOOKS: &[(&str, &str, Attach)] = &[
-    (
+/// One hook: its program, its name as users see it, how it attaches, and
+/// what netwho loses without it (`None`: netwho cannot work without it and
+/// refuses to start).
+#[derive(Clone, Copy, Debug)]
+struct Hook {
+    program: &'static str,
+    name: &'static str,
+    attach: Attach,
+    without: Option<&'static str>,
+}
+
+const fn hook(program: &'static str, name: &'static str, attach: Attach) -> Hook {
+    Hook {
+        program,
+        name,
+        attach,
+        without: None,
+    }
+}
+
+const fn optional(
+    program: &'static str,
+    name: &'static str,
+    attach: Attach,
+    without: &'static str,
+) -> Hook {
+    Hook {
+        program,
+        name,
+        attach,
+        without: Some(without),
+    }
+}
+
+const UDP_SEND: &str = "unconnected UDP sends are counted without their remote";
+const UDP_RECV: &str = "unconnected UDP receives are counted without their remote";
+const NO_WIRE: &str = "wire bytes and packets are not counted";
+
+/// Every hook, in attach order. The payload hooks come last: by the time
+/// they count, the hooks that name sockets and processes are in place.
+const HOOKS: &[Hook] = &[
+    hook(
         programs::SOCK_CREATE,
         "cgroup/sock_create",
         Attach::CgroupSock,
     ),
-    (
+    optional(
         programs::SOCK_RELEASE,
         "cgroup/sock_release",
         Attach::CgroupSock,
+        "UDP, ICMP and raw flows end at process exit or idle timeout, not at close",
     ),
-    (
+    optional(
         programs::SENDMSG4,
         "cgroup/sendmsg4",
         Attach::CgroupSockAddr,
+        UDP_SEND,
     ),
-    (
+    optional(
         programs::SENDMSG6,
         "cgroup/sendmsg6",
         Attach::CgroupSockAddr,
+        UDP_SEND,
     ),
-    (
+    optional(
         programs::RECVMSG4,
         "cgroup/recvmsg4",
         Attach::CgroupSockAddr,
+        UDP_RECV,
     ),
-    (
+    optional(
         programs::RECVMSG6,
         "cgroup/recvmsg6",
         Attach::CgroupSockAddr,
+        UDP_RECV,
     ),
-    (
+    optional(
         programs::SKB_EGRESS,
         "cgroup_skb/egress",
         Attach::CgroupSkb(CgroupSkbAttachType::Egress),
+        NO_WIRE,
     ),
-    (
+    optional(
         programs::SKB_INGRESS,
         "cgroup_skb/ingress",
         Attach::CgroupSkb(CgroupSkbAttachType::Ingress),
+        NO_WIRE,
     ),
-    (
+    hook(
         programs::EXEC,
         "tp_btf/sched_process_exec",
         Attach::Tracepoint("sched_process_exec"),
     ),
-    (
+    hook(
         programs::FORK,
         "tp_btf/sched_process_fork",
         Attach::Tracepoint("sched_process_fork"),
     ),
-    (
+    hook(
         programs::EXIT,
         "tp_btf/sched_process_exit",
         Attach::Tracepoint("sched_process_exit"),
     ),
-    (
+    hook(
         programs::SET_STATE,
         "tp_btf/inet_sock_set_state",
         Attach::Tracepoint("inet_sock_set_state"),
     ),
-    (
+    optional(
         programs::DGRAM_COPY,
         "tp_btf/skb_copy_datagram_iovec",
         Attach::Tracepoint("skb_copy_datagram_iovec"),
+        "ICMP and raw receives are counted without their remote",
     ),
-    // payload last: by the time it counts, the hooks that name sockets and
-    // processes are in place
-    (
+    hook(
         programs::SOCK_RECV,
         "tp_btf/sock_recv_length",
         Attach::Tracepoint("sock_recv_length"),
     ),
-    (
+    hook(
         programs::SOCK_SEND,
         "tp_btf/sock_send_length",
         Attach::Tracepoint("sock_send_length"),
     ),
 ];
+
+/// What attaching gave: the hooks in place, and one sentence per optional
+/// hook that is not (what is lost, and the kernel's reason).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Attached {
+    pub hooks: Vec<&'static str>,
+    pub degradations: Vec<String>,
+}
+
+/// Attach every hook with `try_attach`, applying the policy: a required
+/// hook that fails stops netwho (its error names it); an optional one
+/// becomes a degradation every status record shows.
+fn attach_all(
+    mut try_attach: impl FnMut(&Hook) -> Result<(), SensorError>,
+) -> Result<Attached, SensorError> {
+    let mut out = Attached::default();
+    for h in HOOKS {
+        match (try_attach(h), h.without) {
+            (Ok(()), _) => out.hooks.push(h.name),
+            (Err(e), None) => return Err(e),
+            (Err(e), Some(without)) => {
+                let reason = match e {
+                    SensorError::Hook { detail, .. } => detail,
+                    other => other.to_string(),
+                };
+                out.degradations
+                    .push(format!("{} did not attach, so {without}: {reason}", h.name));
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// Sizes of the kernel maps.
 #[derive(Clone, Copy, Debug)]
@@ -160,7 +237,7 @@ pub fn load_and_attach(
     btf: &Btf,
     cgroup_root: &Path,
     sizes: MapSizes,
-) -> Result<(Ebpf, Vec<&'static str>), SensorError> {
+) -> Result<(Ebpf, Attached), SensorError> {
     let mut ebpf = EbpfLoader::new()
         .btf(Some(btf))
         .map_max_entries(maps::EVENTS, sizes.ring_bytes)
@@ -175,15 +252,13 @@ pub fn load_and_attach(
         source,
     })?;
 
-    let mut attached = Vec::with_capacity(HOOKS.len());
-    for &(name, hook, how) in HOOKS {
-        let program = ebpf.program_mut(name).ok_or(SensorError::Hook {
-            hook,
-            detail: format!("program {name} is missing from the BPF object"),
+    let attached = attach_all(|h| {
+        let program = ebpf.program_mut(h.program).ok_or(SensorError::Hook {
+            hook: h.name,
+            detail: format!("program {} is missing from the BPF object", h.program),
         })?;
-        attach_one(program, how, btf, &cgroup).map_err(|e| hook_error(hook, e))?;
-        attached.push(hook);
-    }
+        attach_one(program, h.attach, btf, &cgroup).map_err(|e| hook_error(h.name, e))
+    })?;
     Ok((ebpf, attached))
 }
 
@@ -218,11 +293,6 @@ fn attach_one(
     Ok(())
 }
 
-/// The hooks netwho attaches, for status output.
-pub fn hook_names() -> impl Iterator<Item = &'static str> {
-    HOOKS.iter().map(|(_, hook, _)| *hook)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,13 +300,68 @@ mod tests {
     #[test]
     fn every_program_in_the_object_has_a_hook() {
         let text = String::from_utf8_lossy(netwho_bpf::OBJECT);
-        for (name, hook, _) in HOOKS {
-            assert!(text.contains(name), "{name}");
+        for h in HOOKS {
+            assert!(text.contains(h.program), "{}", h.program);
             // the ELF section names the hook
-            let section = hook.split_once('/').map_or(*hook, |(s, _)| s);
-            assert!(text.contains(section), "{hook}");
+            let section = h.name.split_once('/').map_or(h.name, |(s, _)| s);
+            assert!(text.contains(section), "{}", h.name);
         }
         assert_eq!(HOOKS.len(), 15);
+    }
+
+    fn fail(h: &Hook) -> SensorError {
+        SensorError::Hook {
+            hook: h.name,
+            detail: "the kernel refused the program: Invalid argument".into(),
+        }
+    }
+
+    #[test]
+    fn an_optional_hook_that_fails_is_a_degradation() {
+        let a = attach_all(|h| {
+            if h.name == "cgroup/recvmsg4" {
+                Err(fail(h))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
+        assert_eq!(a.hooks.len(), 14);
+        assert!(!a.hooks.contains(&"cgroup/recvmsg4"));
+        assert_eq!(
+            a.degradations,
+            [
+                "cgroup/recvmsg4 did not attach, so unconnected UDP receives are counted without \
+              their remote: the kernel refused the program: Invalid argument"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_required_hook_that_fails_stops_netwho_and_is_named() {
+        let mut tried = Vec::new();
+        let e = attach_all(|h| {
+            tried.push(h.name);
+            if h.name == "tp_btf/sock_recv_length" {
+                Err(fail(h))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            SensorError::Hook {
+                hook: "tp_btf/sock_recv_length",
+                ..
+            }
+        ));
+        assert_eq!(tried.last(), Some(&"tp_btf/sock_recv_length"));
+        let required = HOOKS.iter().filter(|h| h.without.is_none()).count();
+        assert_eq!(
+            required, 7,
+            "sock_create, exec, fork, exit, set_state, recv, send"
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub struct EbpfSensor {
     maps: LiveMaps,
     stats: PerCpuArray<MapData, u64>,
     harvester: Harvester,
-    hooks: Vec<&'static str>,
+    attached: attach::Attached,
     decode_errors: u64,
     /// Sockets the kernel showed were born after attach, during start-up
     /// (the scan must not call them old); `None` after start-up.
@@ -89,7 +89,7 @@ pub struct EbpfSensor {
 impl std::fmt::Debug for EbpfSensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EbpfSensor")
-            .field("hooks", &self.hooks)
+            .field("hooks", &self.attached.hooks)
             .field("cgroup_root", &self.cgroup_root)
             .finish_non_exhaustive()
     }
@@ -139,7 +139,10 @@ impl EbpfSensor {
         let btf = Btf::from_sys_fs().map_err(|e| SensorError::Btf {
             detail: e.to_string(),
         })?;
-        let (mut ebpf, hooks) = attach::load_and_attach(&btf, &cgroup_root, cfg.sizes)?;
+        let (mut ebpf, attached) = attach::load_and_attach(&btf, &cgroup_root, cfg.sizes)?;
+        for d in &attached.degradations {
+            log::warn!("{d}");
+        }
 
         let ring =
             RingBuf::try_from(take_data(&mut ebpf, netwho_bpf::maps::EVENTS)?).map_err(|e| {
@@ -165,7 +168,7 @@ impl EbpfSensor {
             maps,
             stats,
             harvester: Harvester::new(nanos(cfg.grace), nanos(cfg.idle)),
-            hooks,
+            attached,
             decode_errors: 0,
             seen_at_start: Some(HashSet::new()),
             cgroup_root,
@@ -288,8 +291,8 @@ impl Sensor for EbpfSensor {
     fn info(&self) -> SensorInfo {
         SensorInfo {
             attribution: "ebpf",
-            hooks: self.hooks.clone(),
-            degradations: Vec::new(),
+            hooks: self.attached.hooks.clone(),
+            degradations: self.attached.degradations.clone(),
         }
     }
 

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT OR GPL-2.0 */
+/*
+ * netwho_maps.h: the maps of netwho's kernel sensor, and the helpers every
+ * program uses to report to userspace (ring buffer wake-ups, statistics).
+ * Included once, by netwho.bpf.c.
+ */
+#ifndef NETWHO_MAPS_H
+#define NETWHO_MAPS_H
+
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_PACKET 17
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define MSG_PEEK 0x2
+#define MSG_ERRQUEUE 0x2000
+#define EEXIST 17
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct netwho_sk_info);
+} nw_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, struct netwho_flow_key);
+	__type(value, struct netwho_flow_counters);
+} nw_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 131072);
+	__type(key, struct netwho_wire_key);
+	__type(value, struct netwho_wire_counters);
+} nw_wire SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} nw_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NETWHO_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} nw_stats SEC(".maps");
+
+/* Keyed by pid_tgid (the thread): at most one datagram in flight per thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct netwho_stash);
+} nw_send_stash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct netwho_stash);
+} nw_recv_stash SEC(".maps");
+
+/*
+ * Userspace drains the ring on a short timer; waking it for every event
+ * would cost a context switch per connection. Wake it only when the ring
+ * is filling up.
+ */
+#define NETWHO_WAKEUP_BYTES (1 << 20)
+
+static __always_inline __u64 wakeup(void)
+{
+	return bpf_ringbuf_query(&nw_events, BPF_RB_AVAIL_DATA) > NETWHO_WAKEUP_BYTES ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&nw_stats, &idx);
+
+	if (v)
+		*v += n;
+}
+
+#endif /* NETWHO_MAPS_H */
