@@ -43,16 +43,19 @@ struct Args {
     out: PathBuf,
 }
 
-/// utime + stime of a process, in seconds.
+/// Time a process has spent on a CPU, in seconds, summed over its threads
+/// (`/proc/PID/task/*/schedstat` counts nanoseconds; `stat` only 10 ms
+/// ticks, too coarse for a process that uses 1 % of a core).
 fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = after
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // fields 14 and 15 of the file are 12 and 13 after the comm
-    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
 }
 
 /// Total run time (ns) and runs of the BPF programs a process holds.
