@@ -116,7 +116,13 @@ impl ProcTable {
     fn insert(&mut self, info: ProcInfo) -> Arc<ProcInfo> {
         let key = info.key;
         let info = Arc::new(info);
-        self.live.insert(key.tgid, key);
+        if let Some(old) = self.live.insert(key.tgid, key)
+            && old != key
+        {
+            // its pid was reused, so it is gone even if its exit event was
+            // lost: it ended before this one started
+            self.retire(old, key.start());
+        }
         self.procs.insert(
             key,
             Entry {
@@ -211,14 +217,21 @@ impl ProcTable {
     }
 
     pub fn exit(&mut self, key: ProcKey, at: MonoNs) {
+        self.retire(key, at);
+        if self.live.get(&key.tgid) == Some(&key) {
+            self.live.remove(&key.tgid);
+        }
+    }
+
+    /// Mark a process exited at `at` (once), for `gc` to forget later.
+    fn retire(&mut self, key: ProcKey, at: MonoNs) {
         if let Some(e) = self.procs.get_mut(&key)
             && e.exited.is_none()
         {
             e.exited = Some(at);
-            self.exited.push_back((at, key));
-        }
-        if self.live.get(&key.tgid) == Some(&key) {
-            self.live.remove(&key.tgid);
+            // keep the queue in time order: a late exit may be older
+            let pos = self.exited.partition_point(|(t, _)| *t <= at);
+            self.exited.insert(pos, (at, key));
         }
     }
 
@@ -296,6 +309,20 @@ mod tests {
         // the old one's late exit must not unseat the new one
         t.exit(old, MonoNs(160_000_000));
         assert_eq!(t.live(500).unwrap().key, new);
+    }
+
+    #[test]
+    fn a_reused_pid_retires_the_old_process_even_without_its_exit() {
+        let mut t = ProcTable::new(1_000, 100);
+        let old = t.exec(&exec(600, 10, "old", None)).key;
+        // its exit event was lost; the pid comes back 5 s later
+        let new = t.exec(&exec(600, 510, "new", None)).key;
+        assert_eq!(t.live(600).unwrap().key, new);
+        t.gc(MonoNs(510 * 10_000_000 + 999));
+        assert!(t.get(old).is_some(), "kept for the retention period");
+        t.gc(MonoNs(510 * 10_000_000 + 1_000));
+        assert!(t.get(old).is_none(), "then forgotten");
+        assert!(t.get(new).is_some());
     }
 
     #[test]
