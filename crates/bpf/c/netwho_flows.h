@@ -17,11 +17,6 @@ static __always_inline void addr_from_v4(__u8 *dst, __u32 be_addr)
 	__builtin_memcpy(dst + 12, &be_addr, 4);
 }
 
-static __always_inline bool datagram_family(__u16 family)
-{
-	return family == AF_INET || family == AF_INET6;
-}
-
 static __always_inline bool portless(__u16 protocol)
 {
 	return protocol != IPPROTO_TCP && protocol != IPPROTO_UDP && protocol != IPPROTO_UDPLITE;

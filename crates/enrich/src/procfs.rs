@@ -3,7 +3,7 @@
 //! they read.
 
 use netwho_model::{ProcInfo, ProcKey, ProcSource};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -250,10 +250,6 @@ impl Procfs {
             .collect();
         procs.sort_by_key(|p| p.key.start_ticks);
         procs
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }
 

@@ -92,12 +92,6 @@ impl Users {
         }
         self.groups.get(&gid).map_or("", String::as_str)
     }
-
-    /// Forget cached names (accounts can be added while netwho runs).
-    pub fn refresh(&mut self) {
-        self.users.clear();
-        self.groups.clear();
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,13 @@
 
 use crate::addr::Endpoint;
 use std::fmt;
+use std::time::Duration;
+
+/// A duration in nanoseconds, for arithmetic with [`MonoNs`] (saturating:
+/// a duration past 584 years is "forever").
+pub fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
 
 /// CLOCK_BOOTTIME in nanoseconds: the clock of every kernel timestamp and of
 /// the `now` argument. It never jumps (unlike wall time) and keeps counting

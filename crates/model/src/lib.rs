@@ -29,6 +29,6 @@ pub use event::{
     ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState, SocketTuple,
 };
 pub use flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
-pub use ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
+pub use ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey, nanos};
 pub use proc::{ProcInfo, ProcSource, ProcTable};
 pub use table::{FlowTable, ModelStats, TableConfig};

@@ -4,7 +4,7 @@ use crate::enricher::Enricher;
 use crate::status::{StatusInput, StatusRecord};
 use crate::{RecordRef, Sink, SinkControl};
 use netwho_model::time::WallClock;
-use netwho_model::{FlowEvent, FlowTable, MonoNs, SensorEvent, TableConfig};
+use netwho_model::{FlowEvent, FlowTable, MonoNs, SensorEvent, TableConfig, nanos};
 use netwho_sensor::{Sensor, SensorError, SensorInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -83,10 +83,6 @@ impl Clocks {
     }
 }
 
-fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 #[expect(missing_debug_implementations, reason = "holds sinks and clocks")]
 pub struct Pipeline<S: Sensor> {
     sensor: S,
@@ -130,10 +126,6 @@ impl<S: Sensor> Pipeline<S> {
             events: Vec::new(),
             flow_events: Vec::new(),
         }
-    }
-
-    pub fn table(&self) -> &FlowTable {
-        &self.table
     }
 
     /// Apply the sensor events collected so far and dispatch what they mean.
@@ -216,8 +208,8 @@ impl<S: Sensor> Pipeline<S> {
     /// report every open flow's totals and a final status.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<Stopped, PipelineError> {
         self.start()?;
-        let scan_every = ns(self.cfg.scan_every);
-        let status_every = ns(self.cfg.status_every);
+        let scan_every = nanos(self.cfg.scan_every);
+        let status_every = nanos(self.cfg.status_every);
         let mut now = (self.clocks.boot)();
         let mut next_scan = now.add_ns(scan_every);
         let mut next_status = now.add_ns(status_every);

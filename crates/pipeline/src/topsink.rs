@@ -7,7 +7,7 @@ use crate::status::StatusRecord;
 use crate::{RecordRef, Sink, SinkControl, fmt};
 use netwho_model::time::WallClock;
 use netwho_model::top::{ProcRow, TopTable};
-use netwho_model::{FlowEvent, MonoNs};
+use netwho_model::{FlowEvent, MonoNs, nanos};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -183,7 +183,7 @@ impl Sink for TopSink {
         wall: WallClock,
         users: &mut dyn FnMut(u32) -> String,
     ) -> SinkControl {
-        let interval = u64::try_from(self.cfg.interval.as_nanos()).unwrap_or(u64::MAX);
+        let interval = nanos(self.cfg.interval);
         let Some(next) = self.next else {
             // the first interval starts now
             self.next = Some(now.add_ns(interval));

@@ -121,8 +121,3 @@ pub trait Sensor {
 
     fn stats(&mut self) -> SensorStats;
 }
-
-/// Durations as nanoseconds for the kernel clock arithmetic.
-pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}

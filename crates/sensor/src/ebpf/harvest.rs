@@ -208,6 +208,7 @@ impl Harvester {
     }
 
     /// When the next finalization is due.
+    #[cfg(test)]
     pub fn next_due(&self) -> Option<MonoNs> {
         self.due.front().map(|(t, _)| *t)
     }

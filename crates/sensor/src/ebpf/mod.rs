@@ -12,12 +12,12 @@ pub mod prereq;
 pub mod sys;
 
 use crate::clock::boot_now;
-use crate::{Sensor, SensorError, SensorInfo, SensorStats, fallback, nanos};
+use crate::{Sensor, SensorError, SensorInfo, SensorStats, fallback};
 use aya::maps::{Map, MapData, PerCpuArray, RingBuf};
 use aya::{Btf, Ebpf};
 use harvest::{Harvester, KernelMaps};
 use netwho_bpf::abi;
-use netwho_model::{MonoNs, ProcKey, Proto, SensorEvent, TcpState};
+use netwho_model::{MonoNs, ProcKey, Proto, SensorEvent, TcpState, nanos};
 use std::collections::HashSet;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};

@@ -25,6 +25,21 @@ struct Cli {
     role: Role,
 }
 
+/// COUNT datagrams of SIZE bytes from SRC to TO, ports PORT_BASE.. .
+#[derive(clap::Args, Clone, Copy)]
+struct Datagrams {
+    #[arg(long)]
+    to: IpAddr,
+    #[arg(long)]
+    port_base: u16,
+    #[arg(long)]
+    count: u16,
+    #[arg(long)]
+    size: usize,
+    #[arg(long)]
+    src: IpAddr,
+}
+
 #[derive(Subcommand)]
 enum Role {
     /// Accept CONNS connections; on each read EXPECT bytes, write REPLY,
@@ -77,16 +92,8 @@ enum Role {
     /// once, to PORT_BASE.. . SRC is the address routing will pick (for the
     /// ground truth: an unbound socket does not know it).
     UdpOneshot {
-        #[arg(long)]
-        to: IpAddr,
-        #[arg(long)]
-        port_base: u16,
-        #[arg(long)]
-        count: u16,
-        #[arg(long)]
-        size: usize,
-        #[arg(long)]
-        src: IpAddr,
+        #[command(flatten)]
+        d: Datagrams,
         /// Send every datagram from one socket instead (one flow per remote)
         #[arg(long)]
         one_socket: bool,
@@ -94,16 +101,8 @@ enum Role {
     /// Run COUNT short-lived processes, each sending one datagram (to
     /// PORT_BASE + i) and exiting at once; they print their own truth.
     SpawnUdp {
-        #[arg(long)]
-        to: IpAddr,
-        #[arg(long)]
-        port_base: u16,
-        #[arg(long)]
-        count: u16,
-        #[arg(long)]
-        size: usize,
-        #[arg(long)]
-        src: IpAddr,
+        #[command(flatten)]
+        d: Datagrams,
     },
     /// Benchmarks: serve until killed. `echo`: read SIZE, write SIZE back
     /// and close first (TIME_WAIT stays here, not on the client's
@@ -329,7 +328,14 @@ fn udp_server(bind: IpAddr, port_base: u16, count: u16) {
     }
 }
 
-fn udp_oneshot(to: IpAddr, port_base: u16, count: u16, size: usize, src: IpAddr, one_socket: bool) {
+fn udp_oneshot(d: Datagrams, one_socket: bool) {
+    let Datagrams {
+        to,
+        port_base,
+        count,
+        size,
+        src,
+    } = d;
     let unspecified: IpAddr = if to.is_ipv4() {
         "0.0.0.0".parse().unwrap_or(src)
     } else {
@@ -473,7 +479,14 @@ fn bulk_client(to: IpAddr, port: u16, secs: f64) {
 }
 
 /// COUNT processes that each send one datagram and exit at once.
-fn spawn_udp(to: IpAddr, port_base: u16, count: u16, size: usize, src: IpAddr) {
+fn spawn_udp(d: Datagrams) {
+    let Datagrams {
+        to,
+        port_base,
+        count,
+        size,
+        src,
+    } = d;
     let me = std::env::current_exe().unwrap_or_else(|e| die(e));
     for i in 0..count {
         let status = std::process::Command::new(&me)
@@ -534,23 +547,8 @@ fn main() {
             port_base,
             count,
         } => udp_server(bind, port_base, count),
-        Role::UdpOneshot {
-            to,
-            port_base,
-            count,
-            size,
-            src,
-            one_socket,
-        } => {
-            udp_oneshot(to, port_base, count, size, src, one_socket);
-        }
-        Role::SpawnUdp {
-            to,
-            port_base,
-            count,
-            size,
-            src,
-        } => spawn_udp(to, port_base, count, size, src),
+        Role::UdpOneshot { d, one_socket } => udp_oneshot(d, one_socket),
+        Role::SpawnUdp { d } => spawn_udp(d),
         Role::Handoff {
             to,
             port,
