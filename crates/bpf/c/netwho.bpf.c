@@ -27,6 +27,7 @@
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #include "netwho_maps.h"
+#include "netwho_scope.h"
 #include "netwho_flows.h"
 
 /*
@@ -164,11 +165,15 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 		if (!info) {
 			stat_add(NETWHO_STAT_STORAGE_FAIL, 1);
 		} else {
+			if (sk_out_decide(info, IPPROTO_TCP))
+				return 0;
 			__sync_fetch_and_and(&info->flags, ~NETWHO_SK_INBOUND);
 			__sync_fetch_and_or(&info->flags, NETWHO_SK_OUTBOUND);
 		}
 		tuple_from_sock(sk, &t);
 		t.state = newstate; /* sk_state still holds the old state here */
+		if (ports_out(info, t.lport, t.rport))
+			return 0;
 		key.cookie = bpf_get_socket_cookie(sk);
 		key.tgid = bpf_get_current_pid_tgid() >> 32;
 		key.rport = t.rport;
@@ -186,8 +191,14 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 		if (oldstate == TCP_SYN_RECV) {
 			struct netwho_inbound *ev;
 
-			/* the storage was cloned from the listener's (BPF_F_CLONE) */
-			info->flags = (info->flags & NETWHO_SK_HOOKED) | NETWHO_SK_INBOUND;
+			/* the storage was cloned from the listener's (BPF_F_CLONE),
+			 * and with it the listener's scope */
+			info->flags = (info->flags & (NETWHO_SK_HOOKED | NETWHO_SK_SCOPED |
+						      NETWHO_SK_SCOPE_OUT)) |
+				      NETWHO_SK_INBOUND;
+			if (sk_out(info) || ports_out(info, sk->__sk_common.skc_num,
+						      bpf_ntohs(sk->__sk_common.skc_dport)))
+				return 0;
 			ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 			if (!ev) {
 				stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
@@ -207,14 +218,15 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 			return 0;
 		}
 		/* outbound handshake done: the local port is now final */
-		emit_state(sk, oldstate, newstate);
+		if (!sk_out(info))
+			emit_state(sk, oldstate, newstate);
 		return 0;
 	}
 
 	if (newstate == TCP_CLOSE) {
 		info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
-		if (!info)
-			return 0; /* never seen traffic on it: nothing to finalize */
+		if (!info || sk_out(info))
+			return 0; /* never counted: nothing to finalize */
 		close_socket(bpf_get_socket_cookie(sk), info, oldstate, newstate);
 	}
 	return 0;
@@ -246,6 +258,7 @@ int nw_sock_create(struct bpf_sock *ctx)
 	info->owner_cgroup = bpf_get_current_cgroup_id();
 	info->created_ns = bpf_ktime_get_boot_ns();
 	info->flags = NETWHO_SK_HOOKED;
+	scope_decide(info, ctx->protocol);
 	return 1;
 }
 
@@ -264,7 +277,7 @@ int nw_sock_release(struct bpf_sock *ctx)
 	if (ctx->protocol == IPPROTO_TCP)
 		return 1;
 	info = bpf_sk_storage_get(&nw_sk, ctx, 0, 0);
-	if (!info)
+	if (!info || sk_out(info))
 		return 1;
 	close_socket(bpf_get_socket_cookie(ctx), info, ctx->state, NETWHO_STATE_RELEASED);
 	return 1;
@@ -368,6 +381,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	struct netwho_wire_key key = {};
 	struct netwho_wire_counters *c, fresh = {};
 	struct netwho_sk_info *info;
+	struct netwho_scope *sc;
 	struct bpf_sock *bsk = skb->sk;
 	__u8 laddr[NETWHO_ADDR_LEN] = {};
 	__u8 protocol = 0;
@@ -405,6 +419,8 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 		stat_add(NETWHO_STAT_WIRE_AFTER_CLOSE, 1);
 		return 1;
 	}
+	if (sk_out(info))
+		return 1;
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr iph;
@@ -442,6 +458,9 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 		} else {
 			l4len = 8;
 		}
+		sc = scope_get();
+		if (sc && !ports_in_scope(sc, lport, key.rport))
+			return 1;
 	}
 
 	segs = skb->gso_segs;
@@ -519,6 +538,8 @@ int BPF_PROG(nw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	unsigned long arg_start, arg_end, len;
 	long n;
 
+	if (task_out())
+		return 0;
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
@@ -534,7 +555,14 @@ int BPF_PROG(nw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	ev->start_ns = p->group_leader->start_boottime;
 	ev->parent_start_ns = p->real_parent->group_leader->start_boottime;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->login_uid = (__u32)-1;
+	ev->session = (__u32)-1;
+	if (bpf_core_field_exists(p->loginuid)) {
+		ev->login_uid = BPF_CORE_READ(p, loginuid.val);
+		ev->session = BPF_CORE_READ(p, sessionid);
+	}
 	ev->_pad = 0;
+	ev->exe_ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
 	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), p->comm);
 	n = bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), bprm->filename);
 	ev->filename_len = n > 0 ? n : 0;
@@ -564,8 +592,20 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(nw_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct netwho_fork *ev;
+	struct netwho_scope *sc;
 
 	if (child->pid != child->tgid)
+		return 0;
+	sc = scope_get();
+	if (sc && sc->follow && (sc->active & NETWHO_SCOPE_PID)) {
+		__u32 ptgid = parent->tgid, ctgid = child->tgid;
+		__u8 one = 1;
+
+		/* --follow-children: the child of a scoped process is scoped */
+		if (bpf_map_lookup_elem(&nw_scope_pid, &ptgid))
+			bpf_map_update_elem(&nw_scope_pid, &ctgid, &one, BPF_ANY);
+	}
+	if (task_out())
 		return 0;
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
@@ -587,6 +627,58 @@ int BPF_PROG(nw_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /*
+ * tp_btf/cgroup_mkdir(struct cgroup *cgrp, const char *path), Linux 5.5+
+ * (tp_btf; the tracepoint is 4.19+). A new cgroup v2 directory, before any
+ * process runs in it: its id and path, so a short-lived unit's cgroup is
+ * named even if it is gone when userspace looks; and, if the scope names
+ * units, a new cgroup with such a name joins the scope before its first
+ * process can open a socket. Missing: cgroups are named by walking the
+ * cgroup filesystem, which misses those removed in between, and units that
+ * start after netwho are not in a kernel scope (the filter still applies).
+ */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(nw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct netwho_cgroup_mkdir *ev;
+	struct netwho_scope *sc;
+	__u64 id;
+	long n;
+
+	/* cgroup v2 only: the hierarchy our own tasks' default cgroup is in */
+	if (cgrp->root != task->cgroups->dfl_cgrp->root)
+		return 0;
+	id = cgrp->kn->id;
+	sc = scope_get();
+	if (sc && (sc->active & NETWHO_SCOPE_CGROUP)) {
+		char name[NETWHO_NAME_LEN] = {};
+		__u64 h;
+
+		n = bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(cgrp, kn, name));
+		h = name_hash(name, n);
+		if (n > 0 && bpf_map_lookup_elem(&nw_scope_name, &h)) {
+			__u8 one = 1;
+
+			bpf_map_update_elem(&nw_scope_cgroup, &id, &one, BPF_ANY);
+		}
+	}
+	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		return 0;
+	}
+	ev->hdr.kind = NETWHO_EV_CGROUP_MKDIR;
+	ev->hdr._pad = 0;
+	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	ev->id = id;
+	ev->level = cgrp->level;
+	n = bpf_probe_read_kernel_str(ev->path, sizeof(ev->path), path);
+	ev->path_len = n > 0 ? n : 0;
+	bpf_ringbuf_submit(ev, wakeup());
+	return 0;
+}
+
+/*
  * tp_btf/sched_process_exit(struct task_struct *p), Linux 5.5+ (tp_btf;
  * 6.16 added a group_dead argument, which we do not rely on: do_exit() has
  * already decremented signal->live when the tracepoint fires, so live == 0
@@ -596,9 +688,23 @@ int BPF_PROG(nw_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(nw_exit, struct task_struct *p)
 {
+	struct signal_struct *sig = p->signal;
+	struct mm_struct *mm = p->mm;
 	struct netwho_exit *ev;
+	struct netwho_scope *sc;
+	__u64 peak, maxrss;
+	bool out;
 
-	if (p->signal->live.counter != 0)
+	if (sig->live.counter != 0)
+		return 0;
+	out = task_out();
+	sc = scope_get();
+	if (sc && sc->follow) {
+		__u32 tgid = p->tgid;
+
+		bpf_map_delete_elem(&nw_scope_pid, &tgid);
+	}
+	if (out)
 		return 0;
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
@@ -611,6 +717,32 @@ int BPF_PROG(nw_exit, struct task_struct *p)
 	ev->tgid = p->tgid;
 	ev->exit_code = p->exit_code;
 	ev->start_ns = p->group_leader->start_boottime;
+	/* threads that exited earlier added theirs to the signal struct */
+	ev->cpu_ns = sig->sum_sched_runtime + p->se.sum_exec_runtime;
+	ev->maj_flt = sig->maj_flt + p->maj_flt;
+	ev->rss_pages = 0;
+	peak = 0;
+	if (mm) {
+		/* percpu counters: .count is exact to a batch per CPU */
+		__s64 rss = mm->rss_stat[MM_FILEPAGES].count + mm->rss_stat[MM_ANONPAGES].count +
+			    mm->rss_stat[MM_SHMEMPAGES].count;
+
+		ev->rss_pages = rss > 0 ? rss : 0;
+		peak = mm->hiwater_rss;
+	}
+	maxrss = sig->maxrss; /* pages, updated before mm is released */
+	if (maxrss > peak)
+		peak = maxrss;
+	if (ev->rss_pages > peak)
+		peak = ev->rss_pages;
+	ev->peak_pages = peak;
+	ev->blkio_ns = 0;
+	ev->flags = 0;
+	ev->_pad = 0;
+	if (p->delays) {
+		ev->blkio_ns = p->delays->blkio_delay;
+		ev->flags = NETWHO_EXIT_BLKIO;
+	}
 	bpf_ringbuf_submit(ev, wakeup());
 	return 0;
 }

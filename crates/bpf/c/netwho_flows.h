@@ -350,11 +350,19 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 		info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
 		if (!info || !(info->flags & NETWHO_SK_INBOUND) || (info->flags & NETWHO_SK_FLOW_SEEN))
 			return;
+		if (sk_out_decide(info, IPPROTO_TCP))
+			return;
 		tuple_from_sock(sk, &t);
 		__builtin_memcpy(key.raddr, t.raddr, NETWHO_ADDR_LEN);
 		key.rport = t.rport;
 		open_flow(&key, &t, info, 0, 0, NETWHO_ORIGIN_RECV);
 		return;
+	}
+	if (scope_get()) {
+		/* out of scope: one storage lookup, nothing counted */
+		info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
+		if (sk_out(info))
+			return;
 	}
 	stat_add(NETWHO_STAT_PAYLOAD_CALLS, 1);
 
@@ -395,6 +403,12 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 	info = bpf_sk_storage_get(&nw_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!info)
 		stat_add(NETWHO_STAT_STORAGE_FAIL, 1);
+	/* a socket older than netwho is decided by its first user */
+	if (sk_out_decide(info, protocol))
+		return;
+	/* a datagram socket's other remotes may still be in scope */
+	if (ports_out(datagram ? NULL : info, t.lport, t.rport))
+		return;
 	open_flow(&key, &t, info, is_send ? (__u64)ret : 0, is_send ? 0 : (__u64)ret,
 		  is_send ? NETWHO_ORIGIN_SEND : NETWHO_ORIGIN_RECV);
 }

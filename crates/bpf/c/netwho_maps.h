@@ -66,6 +66,60 @@ struct {
 	__type(value, struct netwho_stash);
 } nw_recv_stash SEC(".maps");
 
+/* The scope (see netwho_scope in the ABI header); userspace fills these
+ * before attaching. Empty and inactive: everything is in scope. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netwho_scope);
+} nw_scope SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} nw_scope_uid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} nw_scope_gid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} nw_scope_cgroup SEC(".maps");
+
+/* FNV-1a 64 hashes of cgroup directory names (systemd units) whose new
+ * cgroups join nw_scope_cgroup when they are created. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u8);
+} nw_scope_name SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} nw_scope_pid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} nw_scope_port SEC(".maps");
+
 /*
  * Userspace drains the ring on a short timer; waking it for every event
  * would cost a context switch per connection. Wake it only when the ring

@@ -25,6 +25,7 @@
 #define NETWHO_EV_FORK 5
 #define NETWHO_EV_EXIT 6
 #define NETWHO_EV_SOCK_CLOSE 7
+#define NETWHO_EV_CGROUP_MKDIR 8
 
 /* Flows a socket remembers, so that its close event can carry their final
  * counters (more than this: userspace reads the rest itself). */
@@ -51,6 +52,23 @@
 #define NETWHO_SK_FLOW_SEEN 0x10  /* at least one flow entry exists or existed */
 #define NETWHO_SK_LAST_REMOTE 0x20 /* last_raddr/last_rport are valid */
 #define NETWHO_SK_OWNERS_FULL 0x40 /* more flows than owners[] holds */
+#define NETWHO_SK_SCOPE_OUT 0x80  /* outside the scope: nothing is counted */
+#define NETWHO_SK_SCOPED 0x100    /* the scope decision was made */
+
+/* netwho_scope.active: the dimensions that restrict the scope. A socket is
+ * in scope when it meets every active one. */
+#define NETWHO_SCOPE_UID 0x1      /* creator's uid in nw_scope_uid */
+#define NETWHO_SCOPE_GID 0x2      /* creator's gid in nw_scope_gid */
+#define NETWHO_SCOPE_CGROUP 0x4   /* creator's cgroup or an ancestor in nw_scope_cgroup */
+#define NETWHO_SCOPE_PID 0x8      /* creator's tgid in nw_scope_pid */
+#define NETWHO_SCOPE_PROTO 0x10   /* protocol bit set in protos */
+#define NETWHO_SCOPE_PORT 0x20    /* local or remote port in nw_scope_port */
+#define NETWHO_SCOPE_TASK_MASK 0xf
+#define NETWHO_CGROUP_LEVELS 16   /* ancestors checked for the cgroup scope */
+#define NETWHO_NAME_LEN 128       /* cgroup names hashed by the mkdir hook */
+
+/* netwho_exit.flags */
+#define NETWHO_EXIT_BLKIO 0x1     /* blkio_ns is valid (delay accounting on) */
 
 /* Per-CPU statistics (index into nw_stats). */
 #define NETWHO_STAT_RINGBUF_DROPS 0
@@ -64,6 +82,7 @@
 #define NETWHO_STAT_PACKETS 8
 #define NETWHO_STAT_WIRE_AFTER_CLOSE 9
 #define NETWHO_STAT_WIRE_HANDSHAKE 10
+#define NETWHO_STAT_SCOPED_OUT 11
 #define NETWHO_STAT_MAX 16
 
 /* Key of nw_flows: one entry per (process, socket, remote). */
@@ -248,7 +267,10 @@ struct netwho_exec {
 	__u32 filename_len;           /* bytes copied, including the NUL */
 	__u32 args_len;               /* bytes of argv copied (NUL separated) */
 	__u32 args_truncated;         /* 1 if argv was longer than NETWHO_ARGS_LEN - 1 */
+	__u32 login_uid;              /* audit loginuid, (u32)-1 if unset */
+	__u32 session;                /* audit session id, (u32)-1 if unset */
 	__u32 _pad;
+	__u64 exe_ino;                /* inode number of the executed file */
 	char comm[NETWHO_COMM_LEN];
 	char filename[NETWHO_PATH_LEN];
 	char args[NETWHO_ARGS_LEN];
@@ -265,11 +287,36 @@ struct netwho_fork {
 	char comm[NETWHO_COMM_LEN];
 };
 
+/* The last thread of a process exited, with the process's final figures. */
 struct netwho_exit {
 	struct netwho_event_header hdr;
 	__u32 tgid;
 	__u32 exit_code;
 	__u64 start_ns;
+	__u64 cpu_ns;                 /* run time of every thread, ever */
+	__u64 maj_flt;                /* major page faults, every thread */
+	__u64 rss_pages;              /* resident pages now (0 if mm is gone) */
+	__u64 peak_pages;             /* high-water resident pages */
+	__u64 blkio_ns;               /* time waiting for block I/O */
+	__u32 flags;                  /* NETWHO_EXIT_* */
+	__u32 _pad;
+};
+
+/* A cgroup v2 directory was created: its id (the directory's inode) and
+ * path, so that cgroups gone before userspace looked are still named. */
+struct netwho_cgroup_mkdir {
+	struct netwho_event_header hdr;
+	__u64 id;
+	__u32 level;
+	__u32 path_len;               /* bytes copied, including the NUL */
+	char path[NETWHO_PATH_LEN];
+};
+
+/* nw_scope[0]: which dimensions restrict what the kernel counts. */
+struct netwho_scope {
+	__u32 active;                 /* NETWHO_SCOPE_* */
+	__u32 follow;                 /* 1: a fork of a scoped pid joins nw_scope_pid */
+	__u64 protos[4];              /* bit n: IPPROTO n (0 stands for AF_PACKET) */
 };
 
 #define NETWHO_ASSERT_SIZE(t, n) _Static_assert(sizeof(struct t) == (n), #t " size changed: update abi.rs")
@@ -288,8 +335,10 @@ NETWHO_ASSERT_SIZE(netwho_event_header, 16);
 NETWHO_ASSERT_SIZE(netwho_flow_open, 144);
 NETWHO_ASSERT_SIZE(netwho_sock_state, 80);
 NETWHO_ASSERT_SIZE(netwho_inbound, 96);
-NETWHO_ASSERT_SIZE(netwho_exec, 1368);
+NETWHO_ASSERT_SIZE(netwho_exec, 1384);
 NETWHO_ASSERT_SIZE(netwho_fork, 64);
-NETWHO_ASSERT_SIZE(netwho_exit, 32);
+NETWHO_ASSERT_SIZE(netwho_exit, 80);
+NETWHO_ASSERT_SIZE(netwho_cgroup_mkdir, 288);
+NETWHO_ASSERT_SIZE(netwho_scope, 40);
 
 #endif /* NETWHO_ABI_H */

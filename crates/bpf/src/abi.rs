@@ -21,6 +21,7 @@ pub const EV_EXEC: u32 = 4;
 pub const EV_FORK: u32 = 5;
 pub const EV_EXIT: u32 = 6;
 pub const EV_SOCK_CLOSE: u32 = 7;
+pub const EV_CGROUP_MKDIR: u32 = 8;
 
 pub const MAX_OWNERS: usize = 4;
 
@@ -41,6 +42,20 @@ pub const SK_CLOSED: u32 = 0x8;
 pub const SK_FLOW_SEEN: u32 = 0x10;
 pub const SK_LAST_REMOTE: u32 = 0x20;
 pub const SK_OWNERS_FULL: u32 = 0x40;
+pub const SK_SCOPE_OUT: u32 = 0x80;
+pub const SK_SCOPED: u32 = 0x100;
+
+pub const SCOPE_UID: u32 = 0x1;
+pub const SCOPE_GID: u32 = 0x2;
+pub const SCOPE_CGROUP: u32 = 0x4;
+pub const SCOPE_PID: u32 = 0x8;
+pub const SCOPE_PROTO: u32 = 0x10;
+pub const SCOPE_PORT: u32 = 0x20;
+pub const SCOPE_TASK_MASK: u32 = 0xf;
+pub const CGROUP_LEVELS: u32 = 16;
+pub const NAME_LEN: usize = 128;
+
+pub const EXIT_BLKIO: u32 = 0x1;
 
 pub const STAT_RINGBUF_DROPS: u32 = 0;
 pub const STAT_FLOWS_FULL: u32 = 1;
@@ -53,6 +68,7 @@ pub const STAT_PAYLOAD_CALLS: u32 = 7;
 pub const STAT_PACKETS: u32 = 8;
 pub const STAT_WIRE_AFTER_CLOSE: u32 = 9;
 pub const STAT_WIRE_HANDSHAKE: u32 = 10;
+pub const STAT_SCOPED_OUT: u32 = 11;
 pub const STAT_MAX: u32 = 16;
 
 #[repr(C)]
@@ -249,7 +265,10 @@ pub struct Exec {
     pub filename_len: u32,
     pub args_len: u32,
     pub args_truncated: u32,
+    pub login_uid: u32,
+    pub session: u32,
     pub _pad: u32,
+    pub exe_ino: u64,
     pub comm: [u8; COMM_LEN],
     pub filename: [u8; PATH_LEN],
     pub args: [u8; ARGS_LEN],
@@ -275,6 +294,32 @@ pub struct Exit {
     pub tgid: u32,
     pub exit_code: u32,
     pub start_ns: u64,
+    pub cpu_ns: u64,
+    pub maj_flt: u64,
+    pub rss_pages: u64,
+    pub peak_pages: u64,
+    pub blkio_ns: u64,
+    pub flags: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct CgroupMkdir {
+    pub hdr: EventHeader,
+    pub id: u64,
+    pub level: u32,
+    pub path_len: u32,
+    pub path: [u8; PATH_LEN],
+}
+
+/// `nw_scope[0]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Scope {
+    pub active: u32,
+    pub follow: u32,
+    pub protos: [u64; 4],
 }
 
 const _: () = {
@@ -293,9 +338,11 @@ const _: () = {
     assert!(size_of::<FlowOpen>() == 144);
     assert!(size_of::<SockState>() == 80);
     assert!(size_of::<Inbound>() == 96);
-    assert!(size_of::<Exec>() == 1368);
+    assert!(size_of::<Exec>() == 1384);
     assert!(size_of::<Fork>() == 64);
-    assert!(size_of::<Exit>() == 32);
+    assert!(size_of::<Exit>() == 80);
+    assert!(size_of::<CgroupMkdir>() == 288);
+    assert!(size_of::<Scope>() == 40);
 };
 
 #[cfg(test)]
@@ -357,6 +404,8 @@ mod tests {
             ("netwho_exec", size_of::<Exec>()),
             ("netwho_fork", size_of::<Fork>()),
             ("netwho_exit", size_of::<Exit>()),
+            ("netwho_cgroup_mkdir", size_of::<CgroupMkdir>()),
+            ("netwho_scope", size_of::<Scope>()),
         ];
         assert_eq!(
             sizes.len(),
@@ -371,7 +420,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 38] = [
+        let rust: [(&str, u64); 52] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -383,6 +432,7 @@ mod tests {
             ("EV_FORK", EV_FORK.into()),
             ("EV_EXIT", EV_EXIT.into()),
             ("EV_SOCK_CLOSE", EV_SOCK_CLOSE.into()),
+            ("EV_CGROUP_MKDIR", EV_CGROUP_MKDIR.into()),
             ("MAX_OWNERS", MAX_OWNERS as u64),
             ("ORIGIN_SEND", ORIGIN_SEND.into()),
             ("ORIGIN_RECV", ORIGIN_RECV.into()),
@@ -398,6 +448,18 @@ mod tests {
             ("SK_FLOW_SEEN", SK_FLOW_SEEN.into()),
             ("SK_LAST_REMOTE", SK_LAST_REMOTE.into()),
             ("SK_OWNERS_FULL", SK_OWNERS_FULL.into()),
+            ("SK_SCOPE_OUT", SK_SCOPE_OUT.into()),
+            ("SK_SCOPED", SK_SCOPED.into()),
+            ("SCOPE_UID", SCOPE_UID.into()),
+            ("SCOPE_GID", SCOPE_GID.into()),
+            ("SCOPE_CGROUP", SCOPE_CGROUP.into()),
+            ("SCOPE_PID", SCOPE_PID.into()),
+            ("SCOPE_PROTO", SCOPE_PROTO.into()),
+            ("SCOPE_PORT", SCOPE_PORT.into()),
+            ("SCOPE_TASK_MASK", SCOPE_TASK_MASK.into()),
+            ("CGROUP_LEVELS", CGROUP_LEVELS.into()),
+            ("NAME_LEN", NAME_LEN as u64),
+            ("EXIT_BLKIO", EXIT_BLKIO.into()),
             ("STAT_RINGBUF_DROPS", STAT_RINGBUF_DROPS.into()),
             ("STAT_FLOWS_FULL", STAT_FLOWS_FULL.into()),
             ("STAT_BYTES_LOST", STAT_BYTES_LOST.into()),
@@ -409,6 +471,7 @@ mod tests {
             ("STAT_PACKETS", STAT_PACKETS.into()),
             ("STAT_WIRE_AFTER_CLOSE", STAT_WIRE_AFTER_CLOSE.into()),
             ("STAT_WIRE_HANDSHAKE", STAT_WIRE_HANDSHAKE.into()),
+            ("STAT_SCOPED_OUT", STAT_SCOPED_OUT.into()),
             ("STAT_MAX", STAT_MAX.into()),
         ];
         for (name, value) in rust {

@@ -35,6 +35,7 @@ pub mod programs {
     pub const EXEC: &str = "nw_exec";
     pub const FORK: &str = "nw_fork";
     pub const EXIT: &str = "nw_exit";
+    pub const CGROUP_MKDIR: &str = "nw_cgroup_mkdir";
 }
 
 /// Names of the maps in [`OBJECT`].
@@ -44,6 +45,23 @@ pub mod maps {
     pub const WIRE: &str = "nw_wire";
     pub const EVENTS: &str = "nw_events";
     pub const STATS: &str = "nw_stats";
+    pub const SCOPE: &str = "nw_scope";
+    pub const SCOPE_UID: &str = "nw_scope_uid";
+    pub const SCOPE_GID: &str = "nw_scope_gid";
+    pub const SCOPE_CGROUP: &str = "nw_scope_cgroup";
+    pub const SCOPE_NAME: &str = "nw_scope_name";
+    pub const SCOPE_PID: &str = "nw_scope_pid";
+    pub const SCOPE_PORT: &str = "nw_scope_port";
+}
+
+/// FNV-1a 64, as the cgroup_mkdir program hashes cgroup names.
+pub fn name_hash(name: &[u8]) -> u64 {
+    name.iter()
+        .take(abi::NAME_LEN)
+        .take_while(|b| **b != 0)
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 #[cfg(test)]
@@ -77,11 +95,19 @@ mod tests {
             programs::EXEC,
             programs::FORK,
             programs::EXIT,
+            programs::CGROUP_MKDIR,
             maps::SK,
             maps::FLOWS,
             maps::WIRE,
             maps::EVENTS,
             maps::STATS,
+            maps::SCOPE,
+            maps::SCOPE_UID,
+            maps::SCOPE_GID,
+            maps::SCOPE_CGROUP,
+            maps::SCOPE_NAME,
+            maps::SCOPE_PID,
+            maps::SCOPE_PORT,
         ] {
             assert!(text.contains(name), "{name} missing from the object");
         }

@@ -15,7 +15,9 @@ const AFTER: &str = "Examples:\n  \
 netwho top --text --interval 2          per-process table every 2 s\n  \
 netwho top --json --count 1             one table as JSON, then exit\n  \
 netwho log                              one line per connection, as it opens and closes\n  \
-netwho log --json -o /var/log/flows.jsonl   JSON lines for machines\n\n\
+netwho log --json -o /var/log/flows.jsonl   JSON lines for machines\n  \
+netwho log unit = nginx.service and not fd.is_local\n  \
+netwho log -f 'proc.cmdline contains \"--token\"'\n\n\
 Exit status: 0 on success (also on SIGINT/SIGTERM, after final records), 2 if netwho cannot \
 start (privileges, kernel support, bad arguments), 1 if output fails while running.";
 
@@ -41,6 +43,7 @@ pub enum Command {
 last interval, payload totals since netwho started, and FLOWS as open/total. Rows are sorted by \
 total bytes. Processes that exited stay listed (with their totals) for a minute."
     )]
+    #[command(after_long_help = filter_help())]
     Top(TopArgs),
     /// One record per flow: when it opens, and with final byte counts when it closes
     #[command(
@@ -52,9 +55,66 @@ socket's traffic with one remote. Text lines look like\n\n  \
 flow record (docs/specs/flow-record.md): the first line is a status record with \"ready\":true, \
 written once every hook is attached; then \"open\" and \"close\" records; a status record with \
 drop counters every 10 s; and on SIGINT/SIGTERM an \"update\" record with the totals of every \
-flow still open and a final status record."
+flow still open and a final status record.",
+        after_long_help = filter_help()
     )]
     Log(LogArgs),
+}
+
+/// The filter every command takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectArgs {
+    /// Only flows matching EXPR (see FILTERS below); the expression may also
+    /// be given as trailing arguments
+    #[arg(short, long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// proc.pid = N also matches N's descendants, including those forked later
+    #[arg(long)]
+    pub follow_children: bool,
+    /// A filter expression, as words (quote values the shell would eat)
+    #[arg(
+        value_name = "EXPR",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub expr: Vec<String>,
+}
+
+impl SelectArgs {
+    /// The expression, from -f or the trailing words (not both).
+    pub fn expression(&self) -> Result<Option<String>, String> {
+        match (&self.filter, self.expr.is_empty()) {
+            (Some(_), false) => {
+                Err("give the filter either with -f/--filter or as trailing words, not both".into())
+            }
+            (Some(f), true) => Ok(Some(f.clone())),
+            (None, false) => Ok(Some(self.expr.join(" "))),
+            (None, true) => Ok(None),
+        }
+    }
+}
+
+/// FILTERS, for the long help of every command that takes one.
+pub fn filter_help() -> String {
+    format!(
+        "FILTERS\n\n\
+A filter selects flows, sysdig style: `field op value`, joined with and, or, not and \
+parentheses. Operators: = != < <= > >= contains startswith endswith in (a, b) =~ (regex). \
+Address fields take addresses or networks (fd.rnet = 10.0.0.0/8); byte fields take units \
+(flow.bytes > 10MiB); durations too (flow.duration > 250ms). Quote values with spaces or \
+( ) , = ! < >. A bad filter exits with status 2 and a caret under the offending column.\n\n\
+The part of a filter the kernel can check (uid, gid, unit or cgroup, pid, protocol, port, \
+joined by 'and' at the top) is applied in the kernel: other traffic is never counted and \
+costs almost nothing. Status records show it as \"scope\".\n\n\
+Fields:\n{}\n\
+Examples:\n  \
+user.name in (alice, bob) and fd.proto = tcp\n  \
+proc.name =~ '^(curl|wget)$' and fd.rport = 443\n  \
+unit = nginx.service and not fd.is_local\n  \
+proc.pid = 4242 --follow-children\n  \
+fd.rnet != 10.0.0.0/8 and flow.bytes > 1MiB",
+        netwho_query::fields::help_table()
+    )
 }
 
 #[derive(Debug, Args, Clone)]
@@ -77,6 +137,11 @@ pub struct TopArgs {
     /// Show rates in bit/s instead of bytes/s
     #[arg(long)]
     pub bits: bool,
+    /// Show processes as a tree under their parents, with subtree totals
+    #[arg(long)]
+    pub tree: bool,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 impl Default for TopArgs {
@@ -88,6 +153,8 @@ impl Default for TopArgs {
             count: None,
             limit: 20,
             bits: false,
+            tree: false,
+            select: SelectArgs::default(),
         }
     }
 }
@@ -103,6 +170,8 @@ pub struct LogArgs {
     /// Seconds between status records
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     pub status_interval: Duration,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// Kernel sensor tuning (rarely needed).
@@ -168,5 +237,39 @@ mod tests {
             Some(Command::Log(LogArgs { json: true, .. }))
         ));
         assert!(Cli::try_parse_from(["netwho", "top", "--text", "--json"]).is_err());
+    }
+
+    #[test]
+    fn filters_come_as_an_option_or_as_words() {
+        let c = Cli::try_parse_from([
+            "netwho",
+            "log",
+            "proc.name",
+            "=",
+            "curl",
+            "and",
+            "not",
+            "fd.is_local",
+        ])
+        .unwrap();
+        let Some(Command::Log(l)) = c.command else {
+            panic!("log")
+        };
+        assert_eq!(
+            l.select.expression(),
+            Ok(Some("proc.name = curl and not fd.is_local".into()))
+        );
+        let c = Cli::try_parse_from(["netwho", "top", "--text", "-f", "user.uid = 0", "--tree"])
+            .unwrap();
+        let Some(Command::Top(t)) = c.command else {
+            panic!("top")
+        };
+        assert!(t.tree);
+        assert_eq!(t.select.expression(), Ok(Some("user.uid = 0".into())));
+        let c = Cli::try_parse_from(["netwho", "log", "-f", "a = 1", "b", "=", "2"]).unwrap();
+        let Some(Command::Log(l)) = c.command else {
+            panic!("log")
+        };
+        assert!(l.select.expression().is_err());
     }
 }

@@ -4,7 +4,7 @@ mod args;
 mod logger;
 
 use anyhow::Context;
-use args::{Cli, Command, LogArgs, TopArgs};
+use args::{Cli, Command, LogArgs, SelectArgs, TopArgs};
 use clap::Parser;
 use netwho_enrich::procfs::Procfs;
 use netwho_model::TableConfig;
@@ -13,8 +13,9 @@ use netwho_pipeline::logsink::{LogFormat, LogSink};
 use netwho_pipeline::output::Output;
 use netwho_pipeline::topsink::{TopConfig, TopFormat, TopSink};
 use netwho_pipeline::{Clocks, Pipeline, PipelineConfig, PipelineError, Sink};
+use netwho_query::{Filter, Options};
 use netwho_sensor::Sensor;
-use netwho_sensor::ebpf::{EbpfConfig, EbpfSensor, MapSizes};
+use netwho_sensor::ebpf::{EbpfConfig, EbpfSensor, KernelScope, MapSizes};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -62,10 +63,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 
     let command = cli.command.unwrap_or(Command::Top(TopArgs::default()));
-    let (sinks, mut cfg) = match &command {
-        Command::Top(t) => top_sinks(t),
-        Command::Log(l) => log_sinks(l)?,
+    let (sinks, mut cfg, select) = match &command {
+        Command::Top(t) => (top_sinks(t), PipelineConfig::default(), &t.select),
+        Command::Log(l) => {
+            let (s, c) = log_sinks(l)?;
+            (s, c, &l.select)
+        }
     };
+    let filter = read_filter(select)?;
+    let mut enricher = Enricher::new(Procfs::default(), prereq_cgroup_root());
+    // (the sensor finds the same mount, or refuses to start and says why)
+    let scope = match &filter {
+        Some(f) => {
+            let s = f.scope();
+            let k = netwho_pipeline::scope::resolve(&s, &Procfs::default(), enricher.cgroups())
+                .context("resolving the filter's kernel scope")
+                .map_err(cannot_start)?;
+            if !k.is_empty() {
+                cfg.scope = Some(s.to_string());
+                log::info!("kernel scope: {s}");
+            }
+            k
+        }
+        None => KernelScope::default(),
+    };
+    cfg.filter = filter;
 
     let sensor = EbpfSensor::start(EbpfConfig {
         sizes: MapSizes {
@@ -74,6 +96,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             wire: cli.sensor.max_flows,
         },
         idle: cli.sensor.udp_idle,
+        scope,
         ..EbpfConfig::default()
     })
     .map_err(cannot_start)?;
@@ -83,7 +106,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         boot_id: netwho_enrich::boot_id(),
         ..TableConfig::default()
     };
-    let enricher = Enricher::new(Procfs::default(), Some(sensor.cgroup_root().to_path_buf()));
     let mut pipeline = Pipeline::new(sensor, enricher, sinks, cfg, Clocks::system());
     match pipeline.run(&stop) {
         Ok(why) => {
@@ -101,7 +123,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn top_sinks(t: &TopArgs) -> (Vec<Box<dyn Sink>>, PipelineConfig) {
+/// The cgroup v2 mount, if there is one (the sensor refuses to start
+/// without it and says why).
+fn prereq_cgroup_root() -> Option<std::path::PathBuf> {
+    netwho_sensor::ebpf::prereq::cgroup2_root().ok()
+}
+
+/// The filter of a command: parsed and checked before anything starts, so
+/// a bad one exits 2 with the expression and a caret under the problem.
+fn read_filter(select: &SelectArgs) -> Result<Option<Filter>, Failure> {
+    let Some(src) = select
+        .expression()
+        .map_err(|e| cannot_start(anyhow::anyhow!(e)))?
+    else {
+        return Ok(None);
+    };
+    let opts = Options {
+        follow_children: select.follow_children,
+    };
+    Filter::with_options(&src, opts)
+        .map(Some)
+        .map_err(|e| cannot_start(anyhow::anyhow!("{}", e.render(&src))))
+}
+
+fn top_sinks(t: &TopArgs) -> Vec<Box<dyn Sink>> {
     let sink = TopSink::new(
         TopConfig {
             format: if t.json {
@@ -113,10 +158,11 @@ fn top_sinks(t: &TopArgs) -> (Vec<Box<dyn Sink>>, PipelineConfig) {
             count: t.count,
             limit: t.limit,
             bits: t.bits,
+            tree: t.tree,
         },
         Output::stdout(),
     );
-    (vec![Box::new(sink)], PipelineConfig::default())
+    vec![Box::new(sink)]
 }
 
 fn log_sinks(l: &LogArgs) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failure> {

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 const RESCAN_NS: u64 = 1_000_000_000;
 const MAX_DEPTH: usize = 32;
+/// Cgroups remembered beyond the last walk (created since, maybe gone).
+const MAX_LEARNT: usize = 1 << 20;
 
 #[derive(Debug)]
 pub struct Cgroups {
@@ -39,9 +41,12 @@ impl Cgroups {
         let Some(root) = self.root.clone() else {
             return;
         };
-        let mut found = HashMap::new();
-        walk(&root, &root, 0, &mut found);
-        self.paths = found;
+        // ids are never reused: keep what we learnt, add what exists
+        walk(&root, &root, 0, &mut self.paths);
+        if self.paths.len() > MAX_LEARNT {
+            self.paths.clear();
+            walk(&root, &root, 0, &mut self.paths);
+        }
     }
 
     /// The path of cgroup `id` relative to the v2 root (`/` for the root).
@@ -64,6 +69,23 @@ impl Cgroups {
             }
         }
         self.paths.get(&id).map(String::as_str)
+    }
+
+    /// A cgroup the kernel saw created (its path is relative to the root).
+    pub fn learn(&mut self, id: u64, path: &str) {
+        if self.paths.len() < MAX_LEARNT {
+            self.paths.insert(id, path.to_string());
+        }
+    }
+
+    /// Ids of every cgroup now present whose directory is named `name`.
+    pub fn ids_named(&mut self, name: &str) -> Vec<u64> {
+        self.scan();
+        self.paths
+            .iter()
+            .filter(|(_, p)| p.rsplit('/').next() == Some(name))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// The id of a cgroup path (as in `/proc/PID/cgroup`).

@@ -9,6 +9,8 @@
 //! counted, never guessed.
 
 pub mod cgroup;
+pub mod hash;
+pub mod net;
 pub mod procfs;
 pub mod users;
 

@@ -2,7 +2,8 @@
 //! process is still the one we mean (same start time) before trusting what
 //! they read.
 
-use netwho_model::{ProcInfo, ProcKey, ProcSource};
+use netwho_model::{FileId, ProcInfo, ProcKey, ProcSource, Usage};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -43,7 +44,17 @@ pub struct Stat {
     pub ppid: u32,
     /// Start time in clock ticks since boot (field 22).
     pub start_ticks: u64,
+    /// Major page faults (field 12).
+    pub majflt: u64,
+    /// User and system CPU time in clock ticks, all threads (14, 15).
+    pub utime: u64,
+    pub stime: u64,
+    /// Block I/O delay in clock ticks (field 42; 0 without delay accounting).
+    pub blkio_ticks: u64,
 }
+
+/// USER_HZ: the unit of /proc/PID/stat times (fixed by the ABI).
+const TICK_NS: u64 = 10_000_000;
 
 /// Parse `/proc/PID/stat`. The command name is in parentheses and may hold
 /// spaces and parentheses itself, so the fields after it are found from the
@@ -85,7 +96,41 @@ pub fn parse_stat(b: &[u8]) -> Result<Stat, ParseError> {
         state: field(3)?.chars().next().unwrap_or('?'),
         ppid: u32::try_from(num(4)?).map_err(|_| ParseError::Field { field: 4 })?,
         start_ticks: num(22)?,
+        majflt: num(12)?,
+        utime: num(14)?,
+        stime: num(15)?,
+        // older kernels end earlier
+        blkio_ticks: num(42).unwrap_or(0),
     })
+}
+
+/// `VmRSS` and `VmHWM` (current and peak resident size) from
+/// `/proc/PID/status`, in bytes. Kernel threads have neither.
+pub fn parse_status_memory(b: &[u8]) -> Option<(u64, u64)> {
+    let text = std::str::from_utf8(b).ok()?;
+    let kb = |prefix: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(prefix))?;
+        line[prefix.len()..].split_whitespace().next()?.parse().ok()
+    };
+    Some((kb("VmRSS:")? * 1024, kb("VmHWM:")? * 1024))
+}
+
+/// `/proc/PID/loginuid` or `sessionid`: a number, or unset (u32::MAX).
+pub fn parse_audit_id(b: &[u8]) -> Option<u32> {
+    let v: u32 = std::str::from_utf8(b).ok()?.trim().parse().ok()?;
+    (v != u32::MAX).then_some(v)
+}
+
+/// Resource figures of a process from its stat and status.
+pub fn usage_of(st: &Stat, status: &[u8], delayacct: bool) -> Usage {
+    let (rss, peak) = parse_status_memory(status).unwrap_or((0, 0));
+    Usage {
+        cpu_ns: st.utime.saturating_add(st.stime).saturating_mul(TICK_NS),
+        rss_bytes: rss,
+        rss_peak_bytes: peak,
+        major_faults: st.majflt,
+        iowait_ns: delayacct.then(|| st.blkio_ticks.saturating_mul(TICK_NS)),
+    }
 }
 
 /// Effective uid and gid from `/proc/PID/status`.
@@ -179,6 +224,64 @@ impl Procfs {
         Ok(target.to_string_lossy().into_owned())
     }
 
+    /// The command name a process has now (it changes at every exec).
+    pub fn comm(&self, tgid: u32) -> Result<String, ProcError> {
+        let b = self.read(tgid, "comm")?;
+        Ok(String::from_utf8_lossy(&b)
+            .trim_end_matches('\n')
+            .to_string())
+    }
+
+    /// Resource figures of `key`, if it still runs.
+    pub fn usage(&self, key: ProcKey, delayacct: bool) -> Result<Usage, ProcError> {
+        let st = self.check(key)?;
+        let status = self.read(key.tgid, "status")?;
+        self.check(key)?;
+        Ok(usage_of(&st, &status, delayacct))
+    }
+
+    /// The identity of the file `key` executes (`/proc/PID/exe` follows
+    /// to the file even if it was deleted or replaced).
+    pub fn exe_file(&self, tgid: u32) -> Option<FileId> {
+        let m = std::fs::metadata(self.path(tgid, "exe")).ok()?;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+        })
+    }
+
+    /// The identity of the file at `path` if it is absolute and its inode
+    /// is `ino` (what the kernel saw executed).
+    pub fn file_if_inode(&self, path: &str, ino: u64) -> Option<FileId> {
+        if ino == 0 || !path.starts_with('/') {
+            return None;
+        }
+        let m = std::fs::metadata(path).ok()?;
+        (m.ino() == ino).then(|| FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+        })
+    }
+
+    /// Audit login uid and session of a process, when set.
+    pub fn audit_ids(&self, tgid: u32) -> (Option<u32>, Option<u32>) {
+        let id = |f| self.read(tgid, f).ok().and_then(|b| parse_audit_id(&b));
+        (id("loginuid"), id("sessionid"))
+    }
+
+    /// The path of a process's file (`/proc/PID/exe`...).
+    pub fn file(&self, tgid: u32, file: &str) -> PathBuf {
+        self.path(tgid, file)
+    }
+
     /// The full command line of `key`, if it still runs.
     pub fn cmdline(&self, key: ProcKey) -> Result<Vec<String>, ProcError> {
         self.check(key)?;
@@ -216,6 +319,8 @@ impl Procfs {
             .stat(st.ppid)
             .ok()
             .map(|p| ProcKey::from_start_ticks(st.ppid, p.start_ticks));
+        let (login_uid, session) = self.audit_ids(tgid);
+        let exe_file = self.exe_file(tgid);
         // what we read must still belong to the process we started with
         self.check(key)?;
         Ok(ProcInfo {
@@ -230,6 +335,10 @@ impl Procfs {
             gid,
             cgroup_id: cgroup,
             source: ProcSource::Procfs,
+            parents: None,
+            login_uid,
+            session,
+            exe_file,
         })
     }
 
@@ -268,6 +377,21 @@ mod tests {
         assert_eq!(s.state, 'S');
         assert_eq!(s.ppid, 1);
         assert_eq!(s.start_ticks, 123_456);
+        assert_eq!((s.majflt, s.utime, s.stime, s.blkio_ticks), (0, 5, 3, 0));
+    }
+
+    #[test]
+    fn usage_from_stat_and_status() {
+        let st = parse_stat(STAT).unwrap();
+        let status = b"Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
+        let u = usage_of(&st, status, true);
+        assert_eq!(u.cpu_ns, 80_000_000);
+        assert_eq!((u.rss_bytes, u.rss_peak_bytes), (1 << 20, 2 << 20));
+        assert_eq!(u.iowait_ns, Some(0));
+        assert_eq!(usage_of(&st, b"", false).iowait_ns, None);
+        assert_eq!(parse_audit_id(b"1000\n"), Some(1000));
+        assert_eq!(parse_audit_id(b"4294967295"), None);
+        assert_eq!(parse_audit_id(b"x"), None);
     }
 
     #[test]

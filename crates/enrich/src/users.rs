@@ -64,6 +64,58 @@ fn lookup_group(gid: u32) -> Option<String> {
     }
 }
 
+/// The uid of a user name (NSS), or a number given as a name.
+pub fn uid_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: a zeroed passwd is a valid out-parameter.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the sizes passed; `c` is NUL-terminated.
+        let r = unsafe {
+            libc::getpwnam_r(
+                c.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if r == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        return (r == 0 && !result.is_null()).then_some(pw.pw_uid);
+    }
+}
+
+/// The gid of a group name (NSS).
+pub fn gid_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    loop {
+        // SAFETY: a zeroed group is a valid out-parameter.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the sizes passed; `c` is NUL-terminated.
+        let r = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if r == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        return (r == 0 && !result.is_null()).then_some(gr.gr_gid);
+    }
+}
+
 impl Users {
     pub fn user(&mut self, uid: u32) -> &str {
         if !self.users.contains_key(&uid) {
@@ -107,5 +159,8 @@ mod tests {
         assert_eq!(u.misses, 1);
         assert_eq!(u.user(4_000_000_000), "", "cached, not looked up again");
         assert_eq!(u.misses, 1);
+        assert_eq!(uid_of("root"), Some(0));
+        assert_eq!(gid_of("root"), Some(0));
+        assert_eq!(uid_of("no-such-user-netwho"), None);
     }
 }

@@ -3,8 +3,9 @@
 
 use crate::addr::{Endpoint, Proto, TcpState};
 use crate::flow::{Attribution, Direction, Payload, Wire};
+use crate::ids::FileId;
 use crate::ids::{KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
-use crate::proc::ProcInfo;
+use crate::proc::{ProcInfo, Usage};
 
 /// A socket's kind and addresses, as the kernel reported them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +78,13 @@ pub struct ProcExec {
     pub at: MonoNs,
     /// The kernel's copy of argv was cut short.
     pub args_truncated: bool,
+    /// Audit login uid and session id, when set.
+    pub login_uid: Option<u32>,
+    pub session: Option<u32>,
+    /// Identity of the executable (filled in from /proc while it runs).
+    pub exe_file: Option<FileId>,
+    /// Inode number of the executed file, as the kernel saw it.
+    pub exe_ino: u64,
 }
 
 /// A new process (not a thread).
@@ -137,6 +145,21 @@ pub enum SensorEvent {
     /// final counters of its flows.
     Exit {
         proc: ProcKey,
+        at: MonoNs,
+        /// Final resource figures, when the kernel gave them.
+        usage: Option<Usage>,
+    },
+    /// A resource sample of a running process.
+    ProcSample {
+        proc: ProcKey,
+        usage: Usage,
+        at: MonoNs,
+    },
+    /// A cgroup v2 directory was created (for naming cgroup ids; the model
+    /// ignores it).
+    CgroupCreated {
+        id: u64,
+        path: String,
         at: MonoNs,
     },
     /// A process read from /proc (it predates netwho, or an event was lost).

@@ -130,9 +130,24 @@ pub struct Flow {
     pub payload: Payload,
     pub wire: Wire,
     pub attribution: Attribution,
+    /// The process's (sample time, CPU ns) when the flow opened, if it had
+    /// been sampled; otherwise its start (CPU 0) is the base.
+    pub cpu_base: Option<(MonoNs, u64)>,
 }
 
 impl Flow {
+    /// The address family records report: the remote's (IPv4-mapped is
+    /// IPv4), the local one's if there is no remote, or packet.
+    pub fn family(&self) -> crate::addr::Family {
+        if self.packet {
+            crate::addr::Family::Packet
+        } else if self.remote.is_unspecified() {
+            self.local.family()
+        } else {
+            self.remote.family()
+        }
+    }
+
     /// The state a record shows: the TCP state name, else the protocol.
     pub fn state_name(&self) -> Cow<'static, str> {
         match (self.closed, self.tcp_state) {

@@ -37,6 +37,15 @@ pub struct SockCookie(pub u64);
 pub const USER_HZ: u64 = 100;
 const NS_PER_TICK: u64 = 1_000_000_000 / USER_HZ;
 
+/// Identity of a file's content as far as the filesystem says: device,
+/// inode and modification time. Hashes of executables are cached by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+}
+
 /// A process identity: thread-group id plus start time. A pid alone is not
 /// an identity: pids are reused, start times are not (for the same pid).
 ///

@@ -29,6 +29,9 @@ pub use event::{
     ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState, SocketTuple,
 };
 pub use flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
-pub use ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey, nanos};
-pub use proc::{ProcInfo, ProcSource, ProcTable};
+pub use ids::{FileId, FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey, nanos};
+pub use proc::{
+    Ancestor, FlowUsage, MAX_ANCESTORS, ProcInfo, ProcSource, ProcTable, Usage, UsageTrack,
+    ancestors,
+};
 pub use table::{FlowTable, ModelStats, TableConfig};

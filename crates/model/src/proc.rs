@@ -1,7 +1,7 @@
 //! What is known of each process, by [`ProcKey`], with bounded memory.
 
 use crate::event::{ProcExec, ProcFork};
-use crate::ids::{MonoNs, ProcKey};
+use crate::ids::{FileId, MonoNs, ProcKey};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +19,71 @@ pub enum ProcSource {
     Unknown,
 }
 
+/// One ancestor of a process as it was when the process appeared, linked
+/// to its own parent. Chains share their nodes, so a thousand children of
+/// one shell hold one copy of the shell's chain.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ancestor {
+    pub key: ProcKey,
+    pub comm: String,
+    pub exe: String,
+    pub up: Option<Arc<Ancestor>>,
+}
+
+/// Longest chain walked (a guard; real trees are far shallower).
+pub const MAX_ANCESTORS: usize = 64;
+
+/// Ancestors from the parent up to the first process netwho knows nothing
+/// above (PID 1, normally).
+pub fn ancestors(first: Option<&Arc<Ancestor>>) -> impl Iterator<Item = &Ancestor> {
+    std::iter::successors(first.map(|a| &**a), |a| a.up.as_deref()).take(MAX_ANCESTORS)
+}
+
+/// Resource use of a process at one moment (from /proc, or from the kernel
+/// at exit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time used so far, user + system, all threads.
+    pub cpu_ns: u64,
+    pub rss_bytes: u64,
+    /// The largest resident size so far.
+    pub rss_peak_bytes: u64,
+    pub major_faults: u64,
+    /// Time blocked on block I/O (needs kernel delay accounting).
+    pub iowait_ns: Option<u64>,
+}
+
+/// A flow's process's resource figures, for its records.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlowUsage {
+    pub rss_bytes: u64,
+    pub rss_peak_bytes: u64,
+    /// Average CPU % (100 = one core) over the flow's life.
+    pub cpu_pct: Option<f64>,
+    pub major_faults: u64,
+    pub iowait_ns: Option<u64>,
+}
+
+/// What is known of a process's resource use: the latest sample, the one
+/// before, and the peak over all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsageTrack {
+    pub last: Usage,
+    pub at: MonoNs,
+    pub prev: Option<(MonoNs, u64)>,
+    /// The process has exited: `last` is final.
+    pub exited: bool,
+}
+
+impl UsageTrack {
+    /// CPU % (100 = one core) between the last two samples.
+    pub fn recent_cpu_pct(&self) -> Option<f64> {
+        let (t0, c0) = self.prev?;
+        let dt = self.at.since(t0);
+        (dt > 0).then(|| 100.0 * self.last.cpu_ns.saturating_sub(c0) as f64 / dt as f64)
+    }
+}
+
 /// A process as netwho knows it. Shared by `Arc`: each flow keeps the
 /// version that was current when it opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +99,13 @@ pub struct ProcInfo {
     pub gid: u32,
     pub cgroup_id: u64,
     pub source: ProcSource,
+    /// The parent and its ancestors (filled in by the table).
+    pub parents: Option<Arc<Ancestor>>,
+    /// Audit login uid and session, when set.
+    pub login_uid: Option<u32>,
+    pub session: Option<u32>,
+    /// The executable file's identity (for its hash).
+    pub exe_file: Option<FileId>,
 }
 
 impl ProcInfo {
@@ -51,14 +123,25 @@ impl ProcInfo {
             gid,
             cgroup_id: 0,
             source: ProcSource::Unknown,
+            parents: None,
+            login_uid: None,
+            session: None,
+            exe_file: None,
         }
+    }
+
+    pub fn ancestors(&self) -> impl Iterator<Item = &Ancestor> {
+        ancestors(self.parents.as_ref())
     }
 }
 
 #[derive(Debug)]
 struct Entry {
     info: Arc<ProcInfo>,
+    /// This process as its children's ancestor.
+    node: Arc<Ancestor>,
     exited: Option<MonoNs>,
+    usage: Option<UsageTrack>,
 }
 
 /// Processes by identity, plus which one currently holds each tgid.
@@ -113,8 +196,25 @@ impl ProcTable {
         self.live.get(&tgid).and_then(|k| self.get(*k))
     }
 
-    fn insert(&mut self, info: ProcInfo) -> Arc<ProcInfo> {
+    fn insert(&mut self, mut info: ProcInfo) -> Arc<ProcInfo> {
         let key = info.key;
+        let old = self.procs.get(&key);
+        if info.parents.is_none() {
+            // the parent's chain; or, if it is gone from the table, the
+            // chain this process had before (a re-exec)
+            info.parents = info
+                .parent
+                .and_then(|p| self.procs.get(&p))
+                .map(|e| Arc::clone(&e.node))
+                .or_else(|| old.and_then(|e| e.info.parents.clone()));
+        }
+        let usage = old.and_then(|e| e.usage);
+        let node = Arc::new(Ancestor {
+            key,
+            comm: info.comm.clone(),
+            exe: info.exe.clone(),
+            up: info.parents.clone(),
+        });
         let info = Arc::new(info);
         if let Some(old) = self.live.insert(key.tgid, key)
             && old != key
@@ -127,10 +227,47 @@ impl ProcTable {
             key,
             Entry {
                 info: Arc::clone(&info),
+                node,
                 exited: None,
+                usage,
             },
         );
         info
+    }
+
+    /// A resource sample of a process (at exit: its final figures).
+    pub fn sample(&mut self, key: ProcKey, usage: Usage, at: MonoNs, exited: bool) {
+        let Some(e) = self.procs.get_mut(&key) else {
+            return;
+        };
+        let track = match e.usage {
+            Some(t) if t.exited || at < t.at => return,
+            Some(t) => UsageTrack {
+                last: Usage {
+                    rss_peak_bytes: usage.rss_peak_bytes.max(t.last.rss_peak_bytes),
+                    ..usage
+                },
+                at,
+                prev: Some((t.at, t.last.cpu_ns)),
+                exited,
+            },
+            None => UsageTrack {
+                last: usage,
+                at,
+                prev: None,
+                exited,
+            },
+        };
+        e.usage = Some(track);
+    }
+
+    pub fn usage(&self, key: ProcKey) -> Option<&UsageTrack> {
+        self.procs.get(&key).and_then(|e| e.usage.as_ref())
+    }
+
+    /// Whether `key` has exited (or was retired).
+    pub fn has_exited(&self, key: ProcKey) -> bool {
+        self.procs.get(&key).is_some_and(|e| e.exited.is_some())
     }
 
     fn comm_of(&self, key: Option<ProcKey>) -> String {
@@ -153,6 +290,10 @@ impl ProcTable {
             gid: e.gid,
             cgroup_id: e.cgroup_id,
             source: ProcSource::Exec,
+            parents: None,
+            login_uid: e.login_uid,
+            session: e.session,
+            exe_file: e.exe_file,
         })
     }
 
@@ -170,6 +311,10 @@ impl ProcTable {
                 gid: f.gid,
                 cgroup_id: p.cgroup_id,
                 source: ProcSource::Fork,
+                parents: None,
+                login_uid: p.login_uid,
+                session: p.session,
+                exe_file: p.exe_file,
             },
             None => {
                 self.unknown_parents += 1;
@@ -270,6 +415,10 @@ mod tests {
             cgroup_id: 7,
             at: MonoNs(start * 10_000_000),
             args_truncated: false,
+            login_uid: None,
+            session: None,
+            exe_file: None,
+            exe_ino: 0,
         }
     }
 
@@ -295,6 +444,67 @@ mod tests {
         assert_eq!((c.comm.as_str(), c.exe.as_str()), ("curl", "/usr/bin/curl"));
         assert_eq!(c.parent_comm, "bash");
         assert_eq!(t.live(101).unwrap().key, child);
+    }
+
+    #[test]
+    fn a_grandchild_knows_its_whole_chain_even_after_its_elders_exit() {
+        let mut t = ProcTable::new(1_000, 100);
+        let init = t.exec(&exec(1, 0, "init", None)).key;
+        let sshd = t.exec(&exec(50, 1, "sshd", Some(init))).key;
+        let shell = t.exec(&exec(60, 2, "bash", Some(sshd))).key;
+        let child = ProcKey::from_start_ticks(61, 3);
+        t.fork(&ProcFork {
+            parent: shell,
+            child,
+            comm: "bash".into(),
+            uid: 0,
+            gid: 0,
+            at: MonoNs(30_000_000),
+        });
+        // the elders go away and are forgotten; the chain stays with the child
+        t.exit(sshd, MonoNs(40_000_000));
+        t.exit(shell, MonoNs(40_000_000));
+        t.gc(MonoNs(50_000_000));
+        assert!(t.get(shell).is_none());
+        let g = t.exec(&exec(61, 3, "curl", Some(shell)));
+        let chain: Vec<(u32, &str)> = g
+            .ancestors()
+            .map(|a| (a.key.tgid, a.comm.as_str()))
+            .collect();
+        assert_eq!(chain, [(60, "bash"), (50, "sshd"), (1, "init")]);
+        assert_eq!(g.comm, "curl");
+    }
+
+    #[test]
+    fn samples_keep_the_peak_and_the_exit_is_final() {
+        let mut t = ProcTable::new(1_000, 100);
+        let k = t.exec(&exec(70, 1, "app", None)).key;
+        let u = |cpu, rss, peak| Usage {
+            cpu_ns: cpu,
+            rss_bytes: rss,
+            rss_peak_bytes: peak,
+            major_faults: 0,
+            iowait_ns: None,
+        };
+        t.sample(k, u(100, 10, 50), MonoNs(1_000), false);
+        t.sample(k, u(600, 20, 30), MonoNs(2_000), false);
+        let tr = *t.usage(k).unwrap();
+        assert_eq!(tr.last.rss_peak_bytes, 50, "the peak never goes down");
+        assert_eq!(tr.recent_cpu_pct(), Some(50.0));
+        t.sample(k, u(900, 0, 60), MonoNs(3_000), true);
+        t.sample(k, u(9_999, 0, 0), MonoNs(4_000), false);
+        assert_eq!(
+            t.usage(k).unwrap().last.cpu_ns,
+            900,
+            "nothing after the exit"
+        );
+        t.sample(
+            ProcKey::from_start_ticks(71, 1),
+            u(1, 1, 1),
+            MonoNs(1),
+            false,
+        );
+        assert!(t.usage(ProcKey::from_start_ticks(71, 1)).is_none());
     }
 
     #[test]

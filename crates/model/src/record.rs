@@ -2,12 +2,13 @@
 //! `docs/specs/flow-record.md`). Field names are used verbatim by `--json`
 //! output, JSON-lines logs and the API.
 
-use crate::addr::Family;
 use crate::flow::{Flow, FlowEvent};
 use crate::ids::MonoNs;
+use crate::proc::{FlowUsage, UsageTrack};
 use crate::time::WallClock;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Lifecycle point of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,25 @@ pub struct Names {
     pub cgroup: String,
     pub unit: String,
     pub container_id: String,
+}
+
+/// What a record needs beyond the flow: names shared by many flows, and
+/// what is known of this flow's process right now.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Context {
+    pub names: Arc<Names>,
+    pub exe_sha256: Option<Arc<str>>,
+    pub usage: Option<FlowUsage>,
+    /// The process's latest resource samples.
+    pub track: Option<UsageTrack>,
+}
+
+/// One ancestor in a record's `parents`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent<'a> {
+    pub pid: u32,
+    pub comm: Cow<'a, str>,
+    pub exe: Cow<'a, str>,
 }
 
 /// One flow record. Text fields borrow from the flow and the names they
@@ -56,6 +76,15 @@ pub struct FlowRecord<'a> {
     pub exe: Cow<'a, str>,
     pub cmdline: Cow<'a, [String]>,
     pub parent_comm: Cow<'a, str>,
+    /// Parent first, up to PID 1 (or the first ancestor netwho never saw).
+    #[serde(default)]
+    pub parents: Vec<Parent<'a>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe_sha256: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u32>,
     pub uid: u32,
     pub user: Cow<'a, str>,
     pub gid: u32,
@@ -73,16 +102,27 @@ pub struct FlowRecord<'a> {
     pub attribution: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_reason: Option<Cow<'a, str>>,
+    /// The process's resources (close and update records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_peak_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub major_faults: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iowait_ms: Option<f64>,
 }
 
 impl<'a> FlowRecord<'a> {
-    pub fn from_event(ev: &'a FlowEvent, now: MonoNs, clock: WallClock, names: &'a Names) -> Self {
+    pub fn from_event(ev: &'a FlowEvent, now: MonoNs, clock: WallClock, ctx: &'a Context) -> Self {
         let kind = match ev {
             FlowEvent::Opened(_) => RecordKind::Open,
             FlowEvent::Updated(_) => RecordKind::Update,
             FlowEvent::Closed(_) => RecordKind::Close,
         };
-        Self::build(kind, ev.flow(), now, clock, names)
+        Self::build(kind, ev.flow(), now, clock, ctx)
     }
 
     pub fn build(
@@ -90,15 +130,15 @@ impl<'a> FlowRecord<'a> {
         f: &'a Flow,
         now: MonoNs,
         clock: WallClock,
-        names: &'a Names,
+        ctx: &'a Context,
     ) -> Self {
-        let family = if f.packet {
-            Family::Packet
-        } else if f.remote.is_unspecified() {
-            f.local.family()
+        let names = &*ctx.names;
+        let usage = if kind == RecordKind::Open {
+            None
         } else {
-            f.remote.family()
+            ctx.usage
         };
+        let family = f.family();
         let closed = if kind == RecordKind::Close {
             f.closed
         } else {
@@ -129,6 +169,18 @@ impl<'a> FlowRecord<'a> {
             exe: Cow::Borrowed(&f.proc.exe),
             cmdline: Cow::Borrowed(&f.proc.cmdline),
             parent_comm: Cow::Borrowed(&f.proc.parent_comm),
+            parents: f
+                .proc
+                .ancestors()
+                .map(|a| Parent {
+                    pid: a.key.tgid,
+                    comm: Cow::Borrowed(&a.comm),
+                    exe: Cow::Borrowed(&a.exe),
+                })
+                .collect(),
+            exe_sha256: ctx.exe_sha256.as_deref().map(Cow::Borrowed),
+            login_uid: f.proc.login_uid,
+            session: f.proc.session,
             uid: f.uid,
             user: Cow::Borrowed(&names.user),
             gid: f.gid,
@@ -149,6 +201,15 @@ impl<'a> FlowRecord<'a> {
             } else {
                 None
             },
+            rss_bytes: usage.map(|u| u.rss_bytes),
+            rss_peak_bytes: usage.map(|u| u.rss_peak_bytes),
+            cpu_pct: usage
+                .and_then(|u| u.cpu_pct)
+                .map(|c| (c * 100.0).round() / 100.0),
+            major_faults: usage.map(|u| u.major_faults),
+            iowait_ms: usage
+                .and_then(|u| u.iowait_ns)
+                .map(|n| (n / 1_000) as f64 / 1_000.0),
         }
     }
 }

@@ -4,7 +4,7 @@ use crate::addr::{Endpoint, Proto, TcpState};
 use crate::event::{ExistingSocket, FlowOpen, Inbound, SensorEvent, SockState, SocketTuple};
 use crate::flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
 use crate::ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
-use crate::proc::{ProcInfo, ProcTable};
+use crate::proc::{FlowUsage, ProcInfo, ProcTable};
 use crate::wire;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
@@ -179,7 +179,13 @@ impl FlowTable {
             SensorEvent::Fork(f) => {
                 self.procs.fork(&f);
             }
-            SensorEvent::Exit { proc, at } => {
+            SensorEvent::ProcSample { proc, usage, at } => {
+                self.procs.sample(proc, usage, at, false);
+            }
+            SensorEvent::Exit { proc, at, usage } => {
+                if let Some(u) = usage {
+                    self.procs.sample(proc, u, at, true);
+                }
                 let fks: Vec<FlowKey> = self
                     .by_proc
                     .get(&proc)
@@ -194,6 +200,7 @@ impl FlowTable {
                 self.procs.snapshot(p);
             }
             SensorEvent::Existing(x) => self.existing(x, now, out),
+            SensorEvent::CgroupCreated { .. } => {}
         }
     }
 
@@ -355,7 +362,29 @@ impl FlowTable {
             payload: Payload::default(),
             wire: Wire::default(),
             attribution,
+            cpu_base: self.procs.usage(key.proc).map(|u| (u.at, u.last.cpu_ns)),
         }
+    }
+
+    /// Processes with open flows (the ones worth a resource sample).
+    pub fn procs_with_flows(&self) -> impl Iterator<Item = ProcKey> + '_ {
+        self.by_proc.keys().copied()
+    }
+
+    /// The resource figures of a flow's process: the latest sample, and
+    /// its average CPU over the flow's life (from the sample before the
+    /// flow opened, or the process's start, to the latest sample).
+    pub fn usage_of(&self, f: &Flow) -> Option<FlowUsage> {
+        let t = self.procs.usage(f.key.proc)?;
+        let (t0, c0) = f.cpu_base.unwrap_or((f.key.proc.start(), 0));
+        let dt = t.at.since(t0);
+        Some(FlowUsage {
+            rss_bytes: t.last.rss_bytes,
+            rss_peak_bytes: t.last.rss_peak_bytes,
+            cpu_pct: (dt > 0).then(|| 100.0 * t.last.cpu_ns.saturating_sub(c0) as f64 / dt as f64),
+            major_faults: t.last.major_faults,
+            iowait_ns: t.last.iowait_ns,
+        })
     }
 
     fn proc_for(&mut self, key: ProcKey, comm: &str, uid: u32, gid: u32) -> Arc<ProcInfo> {

@@ -92,6 +92,10 @@ fn exec(p: ProcKey, comm: &str) -> SensorEvent {
         cgroup_id: 1,
         at: MonoNs(0),
         args_truncated: false,
+        login_uid: None,
+        session: None,
+        exe_file: None,
+        exe_ino: 0,
     })
 }
 
@@ -238,6 +242,7 @@ fn pid_reuse_keeps_two_processes_apart() {
     h.apply(SensorEvent::Exit {
         proc: old,
         at: MonoNs(1_100 * MS),
+        usage: None,
     });
     let evs = h.take();
     assert_eq!(kinds(&evs), ["close"]);
@@ -283,6 +288,7 @@ fn a_socket_shared_after_fork_gives_each_process_its_own_bytes() {
     h.apply(SensorEvent::Exit {
         proc: parent,
         at: MonoNs(1_500 * MS),
+        usage: None,
     });
     let evs = h.take();
     let pf = evs[0].flow().clone();

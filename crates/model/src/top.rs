@@ -4,6 +4,7 @@
 
 use crate::flow::{FlowEvent, Payload};
 use crate::ids::{FlowKey, MonoNs, ProcKey};
+use crate::proc::UsageTrack;
 use rustc_hash::FxHashMap;
 
 /// One process in the table.
@@ -23,6 +24,11 @@ pub struct ProcRow {
     pub flows_total: u64,
     /// The process has no open flow left.
     pub idle: bool,
+    /// Resident memory and CPU % (100 = one core) from the latest samples.
+    pub rss_bytes: Option<u64>,
+    pub cpu_pct: Option<f64>,
+    /// Parent first: (process, comm).
+    pub ancestors: Vec<(ProcKey, String)>,
 }
 
 impl ProcRow {
@@ -40,6 +46,8 @@ struct Acc {
     flows_open: u64,
     flows_total: u64,
     last_active: MonoNs,
+    usage: Option<UsageTrack>,
+    ancestors: Vec<(ProcKey, String)>,
 }
 
 /// Folds flow events into per-process rows.
@@ -62,9 +70,16 @@ impl TopTable {
         }
     }
 
-    pub fn observe(&mut self, ev: &FlowEvent, now: MonoNs) {
+    /// Fold a flow event in; `usage` is its process's latest samples.
+    pub fn observe(&mut self, ev: &FlowEvent, now: MonoNs, usage: Option<&UsageTrack>) {
         let f = ev.flow();
         let acc = self.procs.entry(f.key.proc).or_insert_with(|| Acc {
+            usage: None,
+            ancestors: f
+                .proc
+                .ancestors()
+                .map(|a| (a.key, a.comm.clone()))
+                .collect(),
             uid: f.uid,
             comm: f.comm.clone(),
             total: Payload::default(),
@@ -94,6 +109,9 @@ impl TopTable {
         acc.interval.bytes_recv += dr;
         acc.comm.clone_from(&f.comm);
         acc.last_active = now;
+        if let Some(u) = usage {
+            acc.usage = Some(*u);
+        }
         if let FlowEvent::Updated(_) = ev
             && let Some(p) = self.seen.get_mut(&f.key)
         {
@@ -126,6 +144,9 @@ impl TopTable {
                     flows_open: a.flows_open,
                     flows_total: a.flows_total,
                     idle: a.flows_open == 0,
+                    rss_bytes: a.usage.map(|u| u.last.rss_bytes),
+                    cpu_pct: a.usage.and_then(|u| u.recent_cpu_pct()),
+                    ancestors: a.ancestors.clone(),
                 };
                 a.interval = Payload::default();
                 row

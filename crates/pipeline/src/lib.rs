@@ -15,16 +15,18 @@ pub mod fmt;
 pub mod logsink;
 pub mod output;
 mod run;
+pub mod scope;
 pub mod status;
+pub mod subject;
 pub mod topsink;
+pub mod toptree;
 
 pub use run::{Clocks, Pipeline, PipelineConfig, PipelineError, Stopped};
 
-use netwho_model::record::{FlowRecord, Names};
+use netwho_model::record::{Context, FlowRecord};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, MonoNs};
 use status::StatusRecord;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A flow event's record, built only if a sink asks for it.
@@ -33,8 +35,8 @@ pub struct RecordRef<'a> {
     ev: &'a FlowEvent,
     now: MonoNs,
     wall: WallClock,
-    lookup: &'a mut dyn FnMut(&FlowEvent) -> Arc<Names>,
-    names: Option<Arc<Names>>,
+    lookup: &'a mut dyn FnMut(&FlowEvent) -> Context,
+    ctx: Option<Context>,
 }
 
 impl<'a> RecordRef<'a> {
@@ -42,22 +44,27 @@ impl<'a> RecordRef<'a> {
         ev: &'a FlowEvent,
         now: MonoNs,
         wall: WallClock,
-        lookup: &'a mut dyn FnMut(&FlowEvent) -> Arc<Names>,
+        lookup: &'a mut dyn FnMut(&FlowEvent) -> Context,
     ) -> Self {
         RecordRef {
             ev,
             now,
             wall,
             lookup,
-            names: None,
+            ctx: None,
         }
     }
 
-    /// The record (names are looked up once, on first use).
-    pub fn get(&mut self) -> FlowRecord<'_> {
+    /// Names, hash and resources of the flow (looked up once, on first use).
+    pub fn context(&mut self) -> &Context {
         let (ev, lookup) = (self.ev, &mut self.lookup);
-        let names = self.names.get_or_insert_with(|| (lookup)(ev));
-        FlowRecord::from_event(ev, self.now, self.wall, names)
+        self.ctx.get_or_insert_with(|| (lookup)(ev))
+    }
+
+    /// The record.
+    pub fn get(&mut self) -> FlowRecord<'_> {
+        let (ev, now, wall) = (self.ev, self.now, self.wall);
+        FlowRecord::from_event(ev, now, wall, self.context())
     }
 }
 

@@ -1,10 +1,12 @@
 //! The run loop.
 
 use crate::enricher::Enricher;
-use crate::status::{StatusInput, StatusRecord};
+use crate::status::{Selection, StatusInput, StatusRecord};
+use crate::subject::FlowSubject;
 use crate::{RecordRef, Sink, SinkControl};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, FlowTable, MonoNs, SensorEvent, TableConfig, nanos};
+use netwho_query::Filter;
 use netwho_sensor::{Sensor, SensorError, SensorInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -42,6 +44,10 @@ pub struct PipelineConfig {
     /// How often a status record is emitted.
     pub status_every: Duration,
     pub table: TableConfig,
+    /// Only flow events that match go to the sinks.
+    pub filter: Option<Filter>,
+    /// The kernel scope in effect, as status records describe it.
+    pub scope: Option<String>,
 }
 
 impl Default for PipelineConfig {
@@ -51,6 +57,8 @@ impl Default for PipelineConfig {
             scan_every: Duration::from_secs(10),
             status_every: Duration::from_secs(10),
             table: TableConfig::default(),
+            filter: None,
+            scope: None,
         }
     }
 }
@@ -96,6 +104,8 @@ pub struct Pipeline<S: Sensor> {
     wall: WallClock,
     events: Vec<SensorEvent>,
     flow_events: Vec<FlowEvent>,
+    filtered_out: u64,
+    degradations: Vec<String>,
 }
 
 impl<S: Sensor> Pipeline<S> {
@@ -113,6 +123,14 @@ impl<S: Sensor> Pipeline<S> {
         }
         let started = (clocks.boot)();
         let wall = (clocks.wall)();
+        let mut degradations = Vec::new();
+        if !enricher.delayacct() {
+            degradations.push(
+                "iowait is not measured: kernel delay accounting is off \
+                 (sysctl kernel.task_delayacct=1 turns it on)"
+                    .to_string(),
+            );
+        }
         Pipeline {
             info: sensor.info(),
             sensor,
@@ -125,6 +143,8 @@ impl<S: Sensor> Pipeline<S> {
             wall,
             events: Vec::new(),
             flow_events: Vec::new(),
+            filtered_out: 0,
+            degradations,
         }
     }
 
@@ -143,11 +163,33 @@ impl<S: Sensor> Pipeline<S> {
     }
 
     fn dispatch(&mut self, now: MonoNs, final_phase: bool) {
+        if self.flow_events.is_empty() {
+            return;
+        }
+        self.enricher.settle_hashes();
         let wall = self.wall;
-        let enricher = &mut self.enricher;
-        let mut names = |ev: &FlowEvent| enricher.names(ev.flow(), now);
+        let local = match &self.cfg.filter {
+            Some(f) if f.uses(netwho_query::Field::IsLocal) => {
+                self.enricher.local_addrs(now).clone()
+            }
+            _ => Default::default(),
+        };
+        let (enricher, table) = (&mut self.enricher, &self.table);
+        let mut lookup = |ev: &FlowEvent| enricher.context(ev.flow(), table, now);
         for ev in self.flow_events.drain(..) {
-            let mut rec = RecordRef::new(&ev, now, wall, &mut names);
+            let mut rec = RecordRef::new(&ev, now, wall, &mut lookup);
+            if let Some(filter) = &self.cfg.filter {
+                let subject = FlowSubject {
+                    flow: ev.flow(),
+                    ctx: rec.context(),
+                    now,
+                    local: &local,
+                };
+                if !filter.matches(&subject) {
+                    self.filtered_out += 1;
+                    continue;
+                }
+            }
             for s in &mut self.sinks {
                 if final_phase && matches!(ev, FlowEvent::Updated(_)) {
                     s.final_update(&ev, &mut rec);
@@ -155,6 +197,15 @@ impl<S: Sensor> Pipeline<S> {
                     s.event(&ev, &mut rec);
                 }
             }
+        }
+    }
+
+    /// Resource samples of processes with open flows.
+    fn sample(&mut self, now: MonoNs) {
+        let mut samples = Vec::new();
+        self.enricher.sample(&self.table, now, &mut samples);
+        for s in samples {
+            self.table.apply(s, now, &mut self.flow_events);
         }
     }
 
@@ -169,6 +220,12 @@ impl<S: Sensor> Pipeline<S> {
             model: self.table.stats(),
             enrich: self.enricher.counts(),
             output_drops,
+            selection: Selection {
+                filter: self.cfg.filter.as_ref().map(|f| f.to_string()),
+                scope: self.cfg.scope.clone(),
+                filtered_out: self.filtered_out,
+            },
+            more_degradations: &self.degradations,
         });
         for s in &mut self.sinks {
             s.status(&st);
@@ -226,6 +283,7 @@ impl<S: Sensor> Pipeline<S> {
                 next_scan = now.add_ns(scan_every);
             }
             self.apply(now, false);
+            self.sample(now);
             self.table.tick(now, &mut self.flow_events);
             self.dispatch(now, false);
 

@@ -55,6 +55,11 @@ pub struct Partial {
     pub wire_after_close: u64,
     pub wire_handshake: u64,
     pub wire_orphaned: u64,
+    /// Executables that could not be hashed, and hash requests dropped.
+    pub hash_failures: u64,
+    pub hash_dropped: u64,
+    /// Resource samples that could not be read.
+    pub sample_failures: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -62,6 +67,8 @@ pub struct KernelCounters {
     pub payload_calls: u64,
     pub packets: u64,
     pub flows_tracked: u64,
+    /// Sockets and datagram flows outside the kernel scope, never counted.
+    pub scoped_out: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -82,6 +89,13 @@ pub struct StatusRecord {
     pub drops: Drops,
     pub partial: Partial,
     pub kernel: KernelCounters,
+    /// The filter records must match, and the part the kernel applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Flow events the filter did not pass.
+    pub filtered_out: u64,
 }
 
 /// Lookup failures counted outside the model and the sensor.
@@ -90,6 +104,17 @@ pub struct EnrichCounts {
     pub proc_lookup_failures: u64,
     pub name_lookup_failures: u64,
     pub cgroup_lookup_failures: u64,
+    pub hash_failures: u64,
+    pub hash_dropped: u64,
+    pub sample_failures: u64,
+}
+
+/// What the run was asked to select.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub filter: Option<String>,
+    pub scope: Option<String>,
+    pub filtered_out: u64,
 }
 
 #[derive(Debug)]
@@ -102,6 +127,9 @@ pub struct StatusInput<'a> {
     pub model: ModelStats,
     pub enrich: EnrichCounts,
     pub output_drops: u64,
+    pub selection: Selection,
+    /// Degradations found outside the sensor.
+    pub more_degradations: &'a [String],
 }
 
 impl StatusRecord {
@@ -114,7 +142,13 @@ impl StatusRecord {
             is_final: i.is_final,
             attribution: i.info.attribution,
             hooks: i.info.hooks.clone(),
-            degradations: i.info.degradations.clone(),
+            degradations: i
+                .info
+                .degradations
+                .iter()
+                .chain(i.more_degradations)
+                .cloned()
+                .collect(),
             uptime_s: (i.uptime_s * 1000.0).round() / 1000.0,
             flows_open: i.model.flows_open,
             flows_opened: i.model.flows_opened,
@@ -142,12 +176,19 @@ impl StatusRecord {
                 wire_after_close: s.wire_after_close,
                 wire_handshake: s.wire_handshake,
                 wire_orphaned: s.wire_orphaned,
+                hash_failures: i.enrich.hash_failures,
+                hash_dropped: i.enrich.hash_dropped,
+                sample_failures: i.enrich.sample_failures,
             },
             kernel: KernelCounters {
                 payload_calls: s.payload_calls,
                 packets: s.packets,
                 flows_tracked: s.flows_tracked,
+                scoped_out: s.scoped_out,
             },
+            filter: i.selection.filter,
+            scope: i.selection.scope,
+            filtered_out: i.selection.filtered_out,
         }
     }
 

@@ -28,6 +28,8 @@ pub struct TopConfig {
     pub limit: usize,
     /// Rates in bit/s instead of B/s.
     pub bits: bool,
+    /// Text: processes as a tree under their ancestors.
+    pub tree: bool,
 }
 
 #[derive(Serialize)]
@@ -43,6 +45,11 @@ struct JsonRow<'a> {
     bytes_recv: u64,
     flows_open: u64,
     flows_total: u64,
+    ppid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rss_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_pct: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -102,9 +109,14 @@ impl TopSink {
             }
         );
         s.push_str(&format!(
-            "{:>8} {:<10} {:<16} {:>12} {:>12} {:>10} {:>10} {:>9}\n",
-            "PID", "USER", "COMM", "SENT/s", "RECV/s", "SENT", "RECV", "FLOWS"
+            "{:>8} {:<10} {:<16} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
+            "PID", "USER", "COMM", "SENT/s", "RECV/s", "SENT", "RECV", "FLOWS", "RSS", "CPU%"
         ));
+        if self.cfg.tree {
+            self.render_tree(rows, &mut s, users);
+            s.push('\n');
+            return s;
+        }
         for r in rows.iter().take(self.cfg.limit) {
             let user = self.user(r.uid, users);
             let user = if user.is_empty() {
@@ -113,7 +125,7 @@ impl TopSink {
                 user
             };
             s.push_str(&format!(
-                "{:>8} {:<10.10} {:<16.16} {:>12} {:>12} {:>10} {:>10} {:>9}\n",
+                "{:>8} {:<10.10} {:<16.16} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
                 r.pid,
                 user,
                 r.comm,
@@ -122,6 +134,8 @@ impl TopSink {
                 fmt::bytes(r.bytes_sent),
                 fmt::bytes(r.bytes_recv),
                 format!("{}/{}", r.flows_open, r.flows_total),
+                r.rss_bytes.map(fmt::bytes).unwrap_or_default(),
+                r.cpu_pct.map(|c| format!("{c:.1}")).unwrap_or_default(),
             ));
         }
         if rows.len() > self.cfg.limit {
@@ -129,6 +143,53 @@ impl TopSink {
         }
         s.push('\n');
         s
+    }
+
+    /// Processes under their ancestors; rates and totals are the subtree's.
+    fn render_tree(
+        &mut self,
+        rows: &[ProcRow],
+        s: &mut String,
+        users: &mut dyn FnMut(u32) -> String,
+    ) {
+        let bits = self.cfg.bits;
+        let lines = crate::toptree::tree(rows);
+        for l in lines.iter().take(self.cfg.limit) {
+            let name = format!("{}{}", "  ".repeat(l.depth.min(8)), l.comm);
+            let (user, flows, rss, cpu) = match l.row {
+                Some(r) => {
+                    let u = self.user(r.uid, users);
+                    (
+                        if u.is_empty() { r.uid.to_string() } else { u },
+                        format!("{}/{}", l.flows_open, r.flows_total),
+                        r.rss_bytes.map(fmt::bytes).unwrap_or_default(),
+                        r.cpu_pct.map(|c| format!("{c:.1}")).unwrap_or_default(),
+                    )
+                }
+                None => (
+                    String::new(),
+                    l.flows_open.to_string(),
+                    String::new(),
+                    String::new(),
+                ),
+            };
+            s.push_str(&format!(
+                "{:>8} {:<10.10} {:<16.16} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
+                l.key.tgid,
+                user,
+                name,
+                fmt::rate(l.sent_rate, bits),
+                fmt::rate(l.recv_rate, bits),
+                fmt::bytes(l.bytes_sent),
+                fmt::bytes(l.bytes_recv),
+                flows,
+                rss,
+                cpu,
+            ));
+        }
+        if lines.len() > self.cfg.limit {
+            s.push_str(&format!("   ... {} more\n", lines.len() - self.cfg.limit));
+        }
     }
 
     fn render_json(
@@ -159,6 +220,9 @@ impl TopSink {
                     bytes_recv: r.bytes_recv,
                     flows_open: r.flows_open,
                     flows_total: r.flows_total,
+                    ppid: r.ancestors.first().map_or(0, |a| a.0.tgid),
+                    rss_bytes: r.rss_bytes,
+                    cpu_pct: r.cpu_pct.map(|c| (c * 10.0).round() / 10.0),
                 })
                 .collect(),
         };
@@ -167,10 +231,11 @@ impl TopSink {
 }
 
 impl Sink for TopSink {
-    fn event(&mut self, ev: &FlowEvent, _rec: &mut RecordRef<'_>) {
+    fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
         // `now` only ages idle rows; the flow's own time is close enough
         let at = ev.flow().closed.unwrap_or(ev.flow().opened);
-        self.table.observe(ev, at);
+        let track = rec.context().track;
+        self.table.observe(ev, at, track.as_ref());
     }
 
     fn status(&mut self, st: &StatusRecord) {

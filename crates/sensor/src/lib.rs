@@ -98,6 +98,8 @@ pub struct SensorStats {
     /// send/recv calls with payload, and packets, seen by the kernel side.
     pub payload_calls: u64,
     pub packets: u64,
+    /// Sockets (and datagram flows) outside the kernel scope, not counted.
+    pub scoped_out: u64,
     /// Kernel flow entries alive now.
     pub flows_tracked: u64,
 }

@@ -2,6 +2,7 @@
 //! this process: exit, a crash or SIGKILL closes them and detaches
 //! everything. Nothing is pinned.
 
+use super::scope::KernelScope;
 use crate::SensorError;
 use aya::programs::{
     BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
@@ -110,6 +111,13 @@ const HOOKS: &[Hook] = &[
         "cgroup_skb/ingress",
         Attach::CgroupSkb(CgroupSkbAttachType::Ingress),
         NO_WIRE,
+    ),
+    optional(
+        programs::CGROUP_MKDIR,
+        "tp_btf/cgroup_mkdir",
+        Attach::Tracepoint("cgroup_mkdir"),
+        "cgroups removed before netwho looks are not named, and units started later are \
+         not in the kernel scope",
     ),
     hook(
         programs::EXEC,
@@ -237,6 +245,7 @@ pub fn load_and_attach(
     btf: &Btf,
     cgroup_root: &Path,
     sizes: MapSizes,
+    scope: &KernelScope,
 ) -> Result<(Ebpf, Attached), SensorError> {
     let mut ebpf = EbpfLoader::new()
         .btf(Some(btf))
@@ -247,6 +256,7 @@ pub fn load_and_attach(
         .map_err(|e| SensorError::Load {
             detail: e.to_string(),
         })?;
+    super::scope::install(&ebpf, scope)?;
     let cgroup = File::open(cgroup_root).map_err(|source| SensorError::Io {
         what: format!("opening the cgroup v2 root {}", cgroup_root.display()),
         source,
@@ -306,7 +316,7 @@ mod tests {
             let section = h.name.split_once('/').map_or(h.name, |(s, _)| s);
             assert!(text.contains(section), "{}", h.name);
         }
-        assert_eq!(HOOKS.len(), 15);
+        assert_eq!(HOOKS.len(), 16);
     }
 
     fn fail(h: &Hook) -> SensorError {

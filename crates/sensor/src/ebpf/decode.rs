@@ -8,7 +8,7 @@
 use netwho_bpf::abi;
 use netwho_model::{
     Attribution, Direction, Endpoint, FlowOpen, Inbound, KernelKey, MonoNs, ProcExec, ProcFork,
-    ProcKey, Proto, SockCookie, SockState, SocketTuple, TcpState,
+    ProcKey, Proto, SockCookie, SockState, SocketTuple, TcpState, Usage,
 };
 use thiserror::Error;
 
@@ -38,6 +38,7 @@ pub enum Record {
     Exec(Box<abi::Exec>),
     Fork(abi::Fork),
     Exit(abi::Exit),
+    CgroupMkdir(Box<abi::CgroupMkdir>),
 }
 
 fn read<T: bytemuck::Pod>(kind: u32, bytes: &[u8]) -> Result<T, DecodeError> {
@@ -69,6 +70,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         abi::EV_EXEC => Record::Exec(Box::new(read(hdr.kind, bytes)?)),
         abi::EV_FORK => Record::Fork(read(hdr.kind, bytes)?),
         abi::EV_EXIT => Record::Exit(read(hdr.kind, bytes)?),
+        abi::EV_CGROUP_MKDIR => Record::CgroupMkdir(Box::new(read(hdr.kind, bytes)?)),
         kind => return Err(DecodeError::Kind { kind }),
     })
 }
@@ -199,7 +201,30 @@ pub fn exec(e: &abi::Exec) -> ProcExec {
         cgroup_id: e.cgroup_id,
         at: MonoNs(e.hdr.ts_ns),
         args_truncated: e.args_truncated != 0,
+        login_uid: (e.login_uid != u32::MAX).then_some(e.login_uid),
+        session: (e.session != u32::MAX).then_some(e.session),
+        exe_file: None,
+        exe_ino: e.exe_ino,
     }
+}
+
+/// A process's final figures from its exit event. `delayacct`: the
+/// kernel's delay accounting is on (otherwise block I/O waits read 0 and
+/// are not reported).
+pub fn exit_usage(x: &abi::Exit, page_size: u64, delayacct: bool) -> Usage {
+    Usage {
+        cpu_ns: x.cpu_ns,
+        rss_bytes: x.rss_pages.saturating_mul(page_size),
+        rss_peak_bytes: x.peak_pages.saturating_mul(page_size),
+        major_faults: x.maj_flt,
+        iowait_ns: (delayacct && x.flags & abi::EXIT_BLKIO != 0).then_some(x.blkio_ns),
+    }
+}
+
+/// A new cgroup's (id, path).
+pub fn cgroup_mkdir(c: &abi::CgroupMkdir) -> (u64, String) {
+    let len = (c.path_len as usize).min(c.path.len());
+    (c.id, c_string(&c.path[..len]))
 }
 
 pub fn fork(f: &abi::Fork) -> ProcFork {

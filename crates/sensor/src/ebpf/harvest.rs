@@ -12,7 +12,9 @@
 
 use super::decode;
 use netwho_bpf::abi;
-use netwho_model::{Endpoint, MonoNs, Payload, ProcKey, SensorEvent, SockCookie, Wire, WireKey};
+use netwho_model::{
+    Endpoint, MonoNs, Payload, ProcKey, SensorEvent, SockCookie, Usage, Wire, WireKey,
+};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::io;
@@ -90,8 +92,15 @@ impl Finals {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Action {
-    Socket { cookie: u64, at: MonoNs },
-    Exit { proc: ProcKey, at: MonoNs },
+    Socket {
+        cookie: u64,
+        at: MonoNs,
+    },
+    Exit {
+        proc: ProcKey,
+        at: MonoNs,
+        usage: Option<Usage>,
+    },
 }
 
 /// Index of live kernel flow entries, and the queue of finalizations.
@@ -267,8 +276,8 @@ impl Harvester {
         self.schedule(at, Action::Socket { cookie, at });
     }
 
-    pub fn on_exit(&mut self, proc: ProcKey, at: MonoNs) {
-        self.schedule(at, Action::Exit { proc, at });
+    pub fn on_exit(&mut self, proc: ProcKey, at: MonoNs, usage: Option<Usage>) {
+        self.schedule(at, Action::Exit { proc, at, usage });
     }
 
     /// Run the finalizations that are due at `now`.
@@ -280,7 +289,7 @@ impl Harvester {
             self.due.pop_front();
             match action {
                 Action::Socket { cookie, at } => self.finish_socket(cookie, at, now, maps, out),
-                Action::Exit { proc, at } => self.finish_process(proc, at, maps, out),
+                Action::Exit { proc, at, usage } => self.finish_process(proc, at, usage, maps, out),
             }
         }
         while let Some(&(t, cookie)) = self.closed_order.front() {
@@ -389,6 +398,7 @@ impl Harvester {
         &mut self,
         proc: ProcKey,
         at: MonoNs,
+        usage: Option<Usage>,
         maps: &mut impl KernelMaps,
         out: &mut Vec<SensorEvent>,
     ) {
@@ -398,8 +408,22 @@ impl Harvester {
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
         for k in keys {
-            // the socket may live on in another process: read its wire, keep it
             let wk = flow_wire_key(&k);
+            // the process's exit closed the socket, and the close event,
+            // already here, took the counters out of the kernel's maps:
+            // they are final now (the socket's close reports the rest)
+            if let Some(f) = self.closing.get_mut(&k.cookie)
+                && let Some(i) = f.flows.iter().position(|(fk, _)| *fk == k)
+            {
+                let (_, c) = f.flows.remove(i);
+                if let Some((_, Some(w))) = f.wires.iter().find(|(w, _)| *w == wk) {
+                    out.push(wire_event(&wk, w));
+                }
+                out.push(counters_event(&k, &c));
+                self.unindex(&k);
+                continue;
+            }
+            // the socket may live on in another process: read its wire, keep it
             match maps.peek_wire(&wk) {
                 Ok(Some(w)) => out.push(wire_event(&wk, &w)),
                 Ok(None) => {}
@@ -407,7 +431,7 @@ impl Harvester {
             }
             self.take_flow(&k, maps, out);
         }
-        out.push(SensorEvent::Exit { proc, at });
+        out.push(SensorEvent::Exit { proc, at, usage });
     }
 
     /// Read every counter: `Counters`/`Wire` events for what changed since

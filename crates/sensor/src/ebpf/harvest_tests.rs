@@ -210,13 +210,40 @@ fn an_exit_takes_the_process_entries_but_leaves_the_socket() {
         h.on_open(k, true, MonoNs(MS));
     }
     m.wire.insert(flow_wire_key(&parent), wire(50, 1));
-    h.on_exit(ProcKey::from_start_ticks(10, 3), MonoNs(2 * MS));
+    h.on_exit(ProcKey::from_start_ticks(10, 3), MonoNs(2 * MS), None);
     let mut out = Vec::new();
     h.run_due(MonoNs(2 * MS + GRACE), &mut m, &mut out);
     assert_eq!(names(&out), ["wire", "counters", "exit"]);
     assert!(m.flows.contains_key(&child) && !m.flows.contains_key(&parent));
     assert_eq!(m.wire.len(), 1, "the child still uses the socket");
     assert_eq!(h.len(), 1);
+}
+
+/// A process that exits with its socket open: the exit event comes first,
+/// then the socket's release takes the counters out and carries them. The
+/// exit must report them, once, before the process's flows close.
+#[test]
+fn an_exit_before_its_socket_release_keeps_the_counters() {
+    let mut h = Harvester::new(GRACE, IDLE);
+    let mut m = FakeMaps::default();
+    let k = key(10, 1, 9);
+    h.on_open(k, false, MonoNs(MS));
+    h.on_exit(ProcKey::from_start_ticks(10, 3), MonoNs(2 * MS), None);
+    // the kernel already took the entries out when the socket was released
+    let ev = close_event(1, &[(k, 55)], Some(83));
+    h.on_close(1, MonoNs(3 * MS), Finals::from_event(&ev));
+    let mut out = Vec::new();
+    h.run_due(MonoNs(2 * MS + GRACE), &mut m, &mut out);
+    assert_eq!(names(&out), ["wire", "counters", "exit"]);
+    assert!(matches!(out[1], SensorEvent::Counters { payload, .. } if payload.bytes_sent == 55));
+    out.clear();
+    h.run_due(MonoNs(3 * MS + GRACE), &mut m, &mut out);
+    assert_eq!(
+        names(&out),
+        ["wire", "closed"],
+        "no second copy of the counters"
+    );
+    assert!(h.is_empty());
 }
 
 #[test]
@@ -317,7 +344,7 @@ fn a_map_error_keeps_the_entry_for_later() {
     let k = key(10, 1, 80);
     m.flows.insert(k, counters(1, 1));
     h.on_open(k, true, MonoNs(0));
-    h.on_exit(ProcKey::from_start_ticks(10, 0), MonoNs(0));
+    h.on_exit(ProcKey::from_start_ticks(10, 0), MonoNs(0), None);
     let mut out = Vec::new();
     h.run_due(MonoNs(GRACE), &mut m, &mut out);
     assert_eq!(h.stats.map_errors, 1);

@@ -9,6 +9,7 @@ pub mod attach;
 pub mod decode;
 pub mod harvest;
 pub mod prereq;
+pub mod scope;
 pub mod sys;
 
 use crate::clock::boot_now;
@@ -25,9 +26,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use attach::MapSizes;
+pub use scope::KernelScope;
 
 /// Tunables of the eBPF sensor.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct EbpfConfig {
     pub sizes: MapSizes,
     /// How long after a socket closes (or a process exits) its counters are
@@ -35,6 +37,8 @@ pub struct EbpfConfig {
     pub grace: Duration,
     /// Datagram flows with no traffic for this long are closed.
     pub idle: Duration,
+    /// What the kernel counts at all.
+    pub scope: KernelScope,
 }
 
 impl Default for EbpfConfig {
@@ -43,6 +47,7 @@ impl Default for EbpfConfig {
             sizes: MapSizes::default(),
             grace: Duration::from_millis(100),
             idle: Duration::from_secs(120),
+            scope: KernelScope::default(),
         }
     }
 }
@@ -84,6 +89,15 @@ pub struct EbpfSensor {
     /// (the scan must not call them old); `None` after start-up.
     seen_at_start: Option<HashSet<u64>>,
     cgroup_root: PathBuf,
+    page_size: u64,
+    /// Kernel delay accounting is on (block I/O waits are measured).
+    delayacct: bool,
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant; no pointers involved.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).unwrap_or(4096)
 }
 
 impl std::fmt::Debug for EbpfSensor {
@@ -139,7 +153,8 @@ impl EbpfSensor {
         let btf = Btf::from_sys_fs().map_err(|e| SensorError::Btf {
             detail: e.to_string(),
         })?;
-        let (mut ebpf, attached) = attach::load_and_attach(&btf, &cgroup_root, cfg.sizes)?;
+        let (mut ebpf, attached) =
+            attach::load_and_attach(&btf, &cgroup_root, cfg.sizes, &cfg.scope)?;
         for d in &attached.degradations {
             log::warn!("{d}");
         }
@@ -172,6 +187,9 @@ impl EbpfSensor {
             decode_errors: 0,
             seen_at_start: Some(HashSet::new()),
             cgroup_root,
+            page_size: page_size(),
+            delayacct: std::fs::read("/proc/sys/kernel/task_delayacct")
+                .is_ok_and(|b| b.first() == Some(&b'1')),
         })
     }
 
@@ -270,7 +288,16 @@ impl EbpfSensor {
             decode::Record::Exit(x) => self.harvester.on_exit(
                 ProcKey::from_start_ns(x.tgid, x.start_ns),
                 MonoNs(x.hdr.ts_ns),
+                Some(decode::exit_usage(&x, self.page_size, self.delayacct)),
             ),
+            decode::Record::CgroupMkdir(c) => {
+                let (id, path) = decode::cgroup_mkdir(&c);
+                out.push(SensorEvent::CgroupCreated {
+                    id,
+                    path,
+                    at: MonoNs(c.hdr.ts_ns),
+                });
+            }
         }
     }
 
@@ -357,6 +384,7 @@ impl Sensor for EbpfSensor {
             wire_handshake: sum(abi::STAT_WIRE_HANDSHAKE),
             payload_calls: sum(abi::STAT_PAYLOAD_CALLS),
             packets: sum(abi::STAT_PACKETS),
+            scoped_out: sum(abi::STAT_SCOPED_OUT),
             decode_errors: self.decode_errors,
             map_errors: h.map_errors,
             late_opens: h.late_opens,
