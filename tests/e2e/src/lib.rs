@@ -215,6 +215,54 @@ pub fn netwho_bin() -> PathBuf {
     built("netwho", "NETWHO_BIN")
 }
 
+/// The cgroup v2 mount (`/sys/fs/cgroup` or, on hybrid hosts, `.../unified`).
+pub fn cgroup2_root() -> PathBuf {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mi.lines()
+        .find_map(|l| {
+            let (a, b) = l.split_once(" - ")?;
+            b.starts_with("cgroup2 ")
+                .then(|| a.split(' ').nth(4).map(PathBuf::from))?
+        })
+        .expect("a cgroup v2 mount (netwho needs one)")
+}
+
+/// A cgroup `netwho-e2e.slice/NAME` the test creates (after netwho started,
+/// if it wants the kernel to see it born) and removes.
+#[derive(Debug)]
+pub struct TestCgroup {
+    pub dir: PathBuf,
+    /// Relative to the cgroup v2 root, as records show it.
+    pub path: String,
+}
+
+impl TestCgroup {
+    pub fn create(name: &str) -> Self {
+        let rel = format!("netwho-e2e.slice/{name}");
+        let dir = cgroup2_root().join(&rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        TestCgroup {
+            dir,
+            path: format!("/{rel}"),
+        }
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // empty once its processes exited; the slice goes if nothing else is in it
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(slice) = self.dir.parent() {
+            let _ = std::fs::remove_dir(slice);
+        }
+    }
+}
+
 /// A traffic generator process, its stdout read line by line.
 #[derive(Debug)]
 pub struct Gen {
@@ -235,8 +283,25 @@ impl Gen {
             }
             None => Command::new(trafficgen()),
         };
+        cmd.args(args.split_whitespace());
+        Self::start(cmd)
+    }
+
+    /// As [`Gen::spawn`], but in cgroup `cg` from its first instruction
+    /// (a shell moves itself there, then becomes the generator).
+    pub fn spawn_in(cg: &TestCgroup, ns: &str, args: &str) -> Self {
+        let procs = cg.dir.join("cgroup.procs");
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "echo $$ > {} && exec ip netns exec {ns} {} {args}",
+            procs.display(),
+            trafficgen().display()
+        ));
+        Self::start(cmd)
+    }
+
+    fn start(mut cmd: Command) -> Self {
         let mut child = cmd
-            .args(args.split_whitespace())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -580,4 +645,28 @@ pub fn assert_matches(truth: &[Value], records: &[Value], attribution: &str) {
 /// `ADDR` formatted for trafficgen arguments.
 pub fn a(addr: impl Into<IpAddr>) -> String {
     addr.into().to_string()
+}
+
+/// Wait until netwho has closed every truth flow of `pids`, stop it, check
+/// it exited 0 with a final status, and return the records of `netns`.
+pub fn stop_when_closed(nw: Netwho, truth: &[Value], ns: &[&str]) -> Vec<Value> {
+    let records = stop_all(nw, truth);
+    let inodes: Vec<u64> = ns.iter().map(|n| Netns::inode(n)).collect();
+    in_netns(&records, &inodes)
+}
+
+/// As [`stop_when_closed`], but every record, status records included.
+pub fn stop_all(mut nw: Netwho, truth: &[Value]) -> Vec<Value> {
+    let p = pids(truth);
+    let want = truth.len();
+    nw.wait_until("the close records", Duration::from_secs(20), |recs| {
+        closes_for(recs, &p) >= want
+    });
+    let (status, records) = nw.stop();
+    assert!(status.success(), "netwho exited with {status}");
+    let last = records.last().unwrap();
+    assert_eq!(last["event"], "status");
+    assert_eq!(last["final"], true);
+    assert_eq!(last["drops"]["ringbuf"], 0, "kernel events lost: {last}");
+    records
 }

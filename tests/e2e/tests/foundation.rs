@@ -1,29 +1,8 @@
 //! The foundation's ground-truth scenarios: every flow attributed to the
 //! right process (pid, comm, uid:gid) with exact payload in both directions.
 
-#![expect(clippy::unwrap_used, reason = "tests")]
-
 use netwho_e2e::*;
 use serde_json::Value;
-use std::time::Duration;
-
-/// Wait until netwho has closed every truth flow of `pids`, stop it, check
-/// it exited 0 with a final status, and return the records of `netns`.
-fn stop_when_closed(mut nw: Netwho, truth: &[Value], ns: &[&str]) -> Vec<Value> {
-    let p = pids(truth);
-    let want = truth.len();
-    nw.wait_until("the close records", Duration::from_secs(20), |recs| {
-        closes_for(recs, &p) >= want
-    });
-    let (status, records) = nw.stop();
-    assert!(status.success(), "netwho exited with {status}");
-    let last = records.last().unwrap();
-    assert_eq!(last["event"], "status");
-    assert_eq!(last["final"], true);
-    assert_eq!(last["drops"]["ringbuf"], 0, "kernel events lost: {last}");
-    let inodes: Vec<u64> = ns.iter().map(|n| Netns::inode(n)).collect();
-    in_netns(&records, &inodes)
-}
 
 /// A TCP server in B and one client process in A; the truth of both.
 fn tcp_exchange(ns: &Netns, server_args: &str, client_args: &str) -> Vec<Value> {

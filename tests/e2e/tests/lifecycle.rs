@@ -142,7 +142,7 @@ fn sigkill_leaves_no_program_attached() {
     let nw = Netwho::start("kill", &[]);
     let pid = nw.pid();
     let ids = prog_ids(pid);
-    assert_eq!(ids.len(), 15, "one program per hook: {ids:?}");
+    assert_eq!(ids.len(), 16, "one program per hook: {ids:?}");
     assert!(ids.iter().all(|id| prog_exists(*id)));
     // SAFETY: killing our own child.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
@@ -332,7 +332,7 @@ fn the_text_log_has_one_readable_line_per_event() {
     let mut err = std::io::BufReader::new(log.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    assert!(line.starts_with("netwho: ebpf (15 hooks)"), "{line}");
+    assert!(line.starts_with("netwho: ebpf (16 hooks)"), "{line}");
     let (server, port) = server(
         &ns.b,
         &format!("tcp-server --bind {} --expect 100 --reply 200", ns.b4),

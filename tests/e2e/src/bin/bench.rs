@@ -11,7 +11,11 @@
 //!   workload only: they cost time themselves);
 //! * unpaced: connections as fast as one client can make them: the ratio
 //!   of connections per second;
-//! * bulk: one TCP stream as fast as possible: the ratio of throughput.
+//! * bulk: one TCP stream as fast as possible: the ratio of throughput;
+//! * paced, scoped: the paced workload again with netwho given a filter
+//!   whose kernel scope matches none of it (`user.uid = 4242`): what
+//!   traffic outside a scope still costs (netwho's CPU, kernel time per
+//!   connection).
 //!
 //! Run it with `bench/run` (release build, as root).
 
@@ -130,6 +134,9 @@ fn sysctl_bpf_stats(on: bool) -> bool {
     was
 }
 
+/// A filter whose kernel scope matches none of the benchmark's traffic.
+const SCOPE_NOTHING: &str = "user.uid = 4242";
+
 fn main() {
     let args = Args::parse();
     if !require_root() {
@@ -150,6 +157,7 @@ fn main() {
     let names = ["paced", "unpaced", "bulk"];
     let mut runs: Vec<[[Sample; 3]; 2]> = Vec::new();
     let mut drops = 0u64;
+    let mut scoped: Vec<Sample> = Vec::new();
     for round in 0..args.rounds {
         let mut pair = [[Sample::default(); 3]; 2];
         for (w, with) in [false, true].into_iter().enumerate() {
@@ -175,6 +183,22 @@ fn main() {
             }
         }
         runs.push(pair);
+        let nw = Netwho::start(&format!("benchscope{round}"), &["-f", SCOPE_NOTHING]);
+        eprintln!(
+            "round {}/{}: netwho scoped to nothing",
+            round + 1,
+            args.rounds
+        );
+        sysctl_bpf_stats(true);
+        scoped.push(measure(&ns, Some(&nw), &paced, "rate", "conns"));
+        sysctl_bpf_stats(false);
+        let (status, records) = nw.stop();
+        assert!(status.success());
+        let last: &Value = records.last().expect("records");
+        assert!(
+            last["kernel"]["scoped_out"].as_u64().unwrap_or(0) > 0,
+            "the scope excluded nothing: {last}"
+        );
     }
     drop(echo);
     drop(sink);
@@ -244,6 +268,27 @@ fn main() {
                    "kernel_ns_per_unit": if *name == "paced" { per_unit } else { 0.0 }}),
         );
     }
+    let s_cpu = median(scoped.iter().map(|x| x.netwho_cpu).collect());
+    let s_rate = median(scoped.iter().map(|x| x.value).collect());
+    let s_per = median(scoped.iter().map(|x| x.bpf_ns / x.units.max(1.0)).collect());
+    let cpu = med(1, 0, |x| x.netwho_cpu);
+    let per = median(
+        runs.iter()
+            .map(|r| r[1][0].bpf_ns / r[1][0].units.max(1.0))
+            .collect(),
+    );
+    println!(
+        "paced, kernel scope matching none   {s_rate:>9.1} conn/s; netwho CPU {s_cpu:.2} % of a core \
+         (unscoped {cpu:.2} %); kernel programs {:.2} µs per connection (unscoped {:.2})",
+        s_per / 1000.0,
+        per / 1000.0
+    );
+    results.insert(
+        "paced_scoped_to_nothing".into(),
+        json!({"filter": SCOPE_NOTHING, "rate": s_rate, "netwho_cpu_pct_of_core": s_cpu,
+               "unscoped_netwho_cpu_pct_of_core": cpu, "kernel_ns_per_unit": s_per,
+               "unscoped_kernel_ns_per_unit": per}),
+    );
     results.insert("lost".into(), json!(drops));
     results.insert("secs".into(), json!(args.secs));
     results.insert("rounds".into(), json!(args.rounds));

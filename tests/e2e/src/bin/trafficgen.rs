@@ -103,6 +103,16 @@ enum Role {
     SpawnUdp {
         #[command(flatten)]
         d: Datagrams,
+        /// Become this user first (the children are that user too)
+        #[arg(long)]
+        as_user: Option<String>,
+    },
+    /// Allocate and touch MIB MiB, send the datagrams, exit without freeing.
+    Hungry {
+        #[command(flatten)]
+        d: Datagrams,
+        #[arg(long)]
+        mib: usize,
     },
     /// Benchmarks: serve until killed. `echo`: read SIZE, write SIZE back
     /// and close first (TIME_WAIT stays here, not on the client's
@@ -548,7 +558,21 @@ fn main() {
             count,
         } => udp_server(bind, port_base, count),
         Role::UdpOneshot { d, one_socket } => udp_oneshot(d, one_socket),
-        Role::SpawnUdp { d } => spawn_udp(d),
+        Role::SpawnUdp { d, as_user } => {
+            if let Some(u) = as_user {
+                become_user(&u);
+            }
+            spawn_udp(d);
+        }
+        Role::Hungry { d, mib } => {
+            // every page written, so it is resident
+            let hog = vec![0x5au8; mib << 20];
+            println!("{}", json!({"allocated": hog.len()}));
+            udp_oneshot(d, false);
+            let _ = std::io::stdout().flush();
+            std::hint::black_box(&hog);
+            std::process::exit(0);
+        }
         Role::Handoff {
             to,
             port,
