@@ -8,11 +8,11 @@
 //! whose identity no longer matches what was asked for is not hashed: the
 //! hash always belongs to the file that ran.
 
+use crate::procfs::file_id;
 use netwho_model::FileId;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -45,17 +45,6 @@ pub struct ExeHashes {
 impl Default for ExeHashes {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-fn file_id(m: &std::fs::Metadata) -> FileId {
-    FileId {
-        dev: m.dev(),
-        ino: m.ino(),
-        mtime_ns: m
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(m.mtime_nsec()),
     }
 }
 

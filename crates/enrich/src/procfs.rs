@@ -53,6 +53,18 @@ pub struct Stat {
     pub blkio_ticks: u64,
 }
 
+/// A file's identity (device, inode, mtime) from its metadata.
+pub fn file_id(m: &std::fs::Metadata) -> FileId {
+    FileId {
+        dev: m.dev(),
+        ino: m.ino(),
+        mtime_ns: m
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.mtime_nsec()),
+    }
+}
+
 /// USER_HZ: the unit of /proc/PID/stat times (fixed by the ABI).
 const TICK_NS: u64 = 10_000_000;
 
@@ -243,15 +255,9 @@ impl Procfs {
     /// The identity of the file `key` executes (`/proc/PID/exe` follows
     /// to the file even if it was deleted or replaced).
     pub fn exe_file(&self, tgid: u32) -> Option<FileId> {
-        let m = std::fs::metadata(self.path(tgid, "exe")).ok()?;
-        Some(FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-            mtime_ns: m
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(m.mtime_nsec()),
-        })
+        std::fs::metadata(self.path(tgid, "exe"))
+            .ok()
+            .map(|m| file_id(&m))
     }
 
     /// The identity of the file at `path` if it is absolute and its inode
@@ -261,14 +267,7 @@ impl Procfs {
             return None;
         }
         let m = std::fs::metadata(path).ok()?;
-        (m.ino() == ino).then(|| FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-            mtime_ns: m
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(m.mtime_nsec()),
-        })
+        (m.ino() == ino).then(|| file_id(&m))
     }
 
     /// Audit login uid and session of a process, when set.
