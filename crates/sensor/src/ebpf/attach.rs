@@ -336,7 +336,7 @@ mod tests {
             }
         })
         .unwrap();
-        assert_eq!(a.hooks.len(), 14);
+        assert_eq!(a.hooks.len(), HOOKS.len() - 1);
         assert!(!a.hooks.contains(&"cgroup/recvmsg4"));
         assert_eq!(
             a.degradations,
