@@ -26,94 +26,72 @@ fn name_from(ptr: *const libc::c_char) -> String {
         .into_owned()
 }
 
-fn lookup_user(uid: u32) -> Option<String> {
+/// The NSS entries [`nss`] fills: C structs of integers and pointers, for
+/// which all-zero bytes are a valid value.
+trait NssEntry {}
+impl NssEntry for libc::passwd {}
+impl NssEntry for libc::group {}
+
+/// One reentrant NSS lookup (`get*_r`): `call(entry, buf, result)` with a
+/// buffer grown while the library says it is too small; `read` takes what
+/// it needs from the entry while the buffer it points into is alive.
+fn nss<T: NssEntry, R>(
+    mut call: impl FnMut(&mut T, &mut [libc::c_char], &mut *mut T) -> libc::c_int,
+    read: impl FnOnce(&T) -> R,
+) -> Option<R> {
     let mut buf = vec![0 as libc::c_char; 4096];
     loop {
-        // SAFETY: a zeroed passwd is a valid out-parameter.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: all pointers are valid for the sizes passed.
-        let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+        // SAFETY: T is an NssEntry (passwd or group): all-zero is a valid
+        // out-parameter.
+        let mut entry: T = unsafe { std::mem::zeroed() };
+        let mut result: *mut T = std::ptr::null_mut();
+        let r = call(&mut entry, &mut buf, &mut result);
         if r == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
         }
-        if r != 0 || result.is_null() {
-            return None;
-        }
-        return Some(name_from(pw.pw_name));
+        return (r == 0 && !result.is_null()).then(|| read(&entry));
     }
+}
+
+fn lookup_user(uid: u32) -> Option<String> {
+    nss(
+        // SAFETY: all pointers are valid for the sizes passed.
+        |pw, buf, res| unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), res) },
+        |pw: &libc::passwd| name_from(pw.pw_name),
+    )
 }
 
 fn lookup_group(gid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: a zeroed group is a valid out-parameter.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
+    nss(
         // SAFETY: all pointers are valid for the sizes passed.
-        let r = unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if r == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if r != 0 || result.is_null() {
-            return None;
-        }
-        return Some(name_from(gr.gr_name));
-    }
+        |gr, buf, res| unsafe { libc::getgrgid_r(gid, gr, buf.as_mut_ptr(), buf.len(), res) },
+        |gr: &libc::group| name_from(gr.gr_name),
+    )
 }
 
-/// The uid of a user name (NSS), or a number given as a name.
+/// The uid of a user name (NSS).
 pub fn uid_of(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: a zeroed passwd is a valid out-parameter.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
+    nss(
         // SAFETY: all pointers are valid for the sizes passed; `c` is NUL-terminated.
-        let r = unsafe {
-            libc::getpwnam_r(
-                c.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if r == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        return (r == 0 && !result.is_null()).then_some(pw.pw_uid);
-    }
+        |pw, buf, res| unsafe {
+            libc::getpwnam_r(c.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), res)
+        },
+        |pw: &libc::passwd| pw.pw_uid,
+    )
 }
 
 /// The gid of a group name (NSS).
 pub fn gid_of(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: a zeroed group is a valid out-parameter.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
+    nss(
         // SAFETY: all pointers are valid for the sizes passed; `c` is NUL-terminated.
-        let r = unsafe {
-            libc::getgrnam_r(
-                c.as_ptr(),
-                &mut gr,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if r == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        return (r == 0 && !result.is_null()).then_some(gr.gr_gid);
-    }
+        |gr, buf, res| unsafe {
+            libc::getgrnam_r(c.as_ptr(), gr, buf.as_mut_ptr(), buf.len(), res)
+        },
+        |gr: &libc::group| gr.gr_gid,
+    )
 }
 
 impl Users {
