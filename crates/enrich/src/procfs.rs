@@ -341,9 +341,8 @@ impl Procfs {
         })
     }
 
-    /// Every process now running (those that vanish mid-scan are skipped),
-    /// parents first so that parent names resolve.
-    pub fn all(&self, cgroup_id: &dyn Fn(&str) -> Option<u64>) -> Vec<ProcInfo> {
+    /// The pids of every process now running, in order.
+    pub fn tgids(&self) -> Vec<u32> {
         let Ok(dir) = std::fs::read_dir(&self.root) else {
             return Vec::new();
         };
@@ -352,7 +351,14 @@ impl Procfs {
             .filter_map(|e| e.file_name().to_str()?.parse().ok())
             .collect();
         tgids.sort_unstable();
-        let mut procs: Vec<ProcInfo> = tgids
+        tgids
+    }
+
+    /// Every process now running (those that vanish mid-scan are skipped),
+    /// parents first so that parent names resolve.
+    pub fn all(&self, cgroup_id: &dyn Fn(&str) -> Option<u64>) -> Vec<ProcInfo> {
+        let mut procs: Vec<ProcInfo> = self
+            .tgids()
             .into_iter()
             .filter_map(|t| self.info(t, cgroup_id).ok())
             .collect();

@@ -38,14 +38,8 @@ fn proto_number(name: &str) -> Option<u8> {
 
 /// Every process now running whose ancestors include one of `roots`.
 fn descendants(procfs: &Procfs, roots: &BTreeSet<u32>) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
+    for pid in procfs.tgids() {
         if let Ok(st) = procfs.stat(pid) {
             children.entry(st.ppid).or_default().push(pid);
         }
