@@ -37,7 +37,7 @@ pub struct Enricher {
     names: FxHashMap<(u32, u32, u64), Arc<Names>>,
     sampled: FxHashMap<ProcKey, MonoNs>,
     delayacct: bool,
-    local: HashSet<IpAddr>,
+    local: Arc<HashSet<IpAddr>>,
     local_read: Option<MonoNs>,
     proc_lookup_failures: u64,
     sample_failures: u64,
@@ -55,7 +55,7 @@ impl Enricher {
             sampled: FxHashMap::default(),
             delayacct: std::fs::read("/proc/sys/kernel/task_delayacct")
                 .is_ok_and(|b| b.first() == Some(&b'1')),
-            local: HashSet::new(),
+            local: Arc::default(),
             local_read: None,
             proc_lookup_failures: 0,
             sample_failures: 0,
@@ -193,16 +193,17 @@ impl Enricher {
         }
     }
 
-    /// This host's addresses, re-read every few seconds.
-    pub fn local_addrs(&mut self, now: MonoNs) -> &HashSet<IpAddr> {
+    /// This host's addresses, re-read every few seconds (shared, not
+    /// copied, with each turn's filter).
+    pub fn local_addrs(&mut self, now: MonoNs) -> Arc<HashSet<IpAddr>> {
         if self
             .local_read
             .is_none_or(|t| now.since(t) >= LOCAL_ADDRS_EVERY_NS)
         {
-            self.local = netwho_enrich::net::local_addrs();
+            self.local = Arc::new(netwho_enrich::net::local_addrs());
             self.local_read = Some(now);
         }
-        &self.local
+        Arc::clone(&self.local)
     }
 
     /// Everything a flow's record needs beyond the flow.

@@ -169,9 +169,7 @@ impl<S: Sensor> Pipeline<S> {
         self.enricher.settle_hashes();
         let wall = self.wall;
         let local = match &self.cfg.filter {
-            Some(f) if f.uses(netwho_query::Field::IsLocal) => {
-                self.enricher.local_addrs(now).clone()
-            }
+            Some(f) if f.uses(netwho_query::Field::IsLocal) => self.enricher.local_addrs(now),
             _ => Default::default(),
         };
         let (enricher, table) = (&mut self.enricher, &self.table);

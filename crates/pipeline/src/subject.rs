@@ -2,7 +2,7 @@
 
 use netwho_model::record::Context;
 use netwho_model::{Direction, Flow, MonoNs};
-use netwho_query::{Field, Initiator, Subject};
+use netwho_query::{Field, Initiator, Subject, canonical};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -15,13 +15,6 @@ pub struct FlowSubject<'a> {
     pub now: MonoNs,
     /// This host's addresses (`fd.is_local`).
     pub local: &'a HashSet<IpAddr>,
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 impl Subject for FlowSubject<'_> {
