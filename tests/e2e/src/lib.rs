@@ -409,9 +409,14 @@ impl Drop for TempDir {
     }
 }
 
+/// The complete records in a JSON-lines file. While netwho runs, the last
+/// line may still be being written: only lines ended by a newline count
+/// (every complete line must parse).
 pub fn read_records(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
