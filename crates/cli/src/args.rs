@@ -1,6 +1,6 @@
 //! Command-line interface.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,8 +14,10 @@ CAP_PERFMON and CAP_NET_ADMIN), a kernel with BTF, and cgroup v2.";
 const AFTER: &str = "Examples:\n  \
 netwho top --text --interval 2          per-process table every 2 s\n  \
 netwho top --json --count 1             one table as JSON, then exit\n  \
-netwho log                              one line per connection, as it opens and closes\n  \
-netwho log --json -o /var/log/flows.jsonl   JSON lines for machines\n  \
+netwho log                              one line per new connection or flow\n  \
+netwho log --on both                    ... and one when it ends, with its bytes\n  \
+netwho log --json --chain -o /var/log/netwho/flows.jsonl --rotate-size 100MiB\n  \
+netwho log --verify /var/log/netwho/flows.jsonl*\n  \
 netwho log unit = nginx.service and not fd.is_local\n  \
 netwho log -f 'proc.cmdline contains \"--token\"'\n\n\
 Exit status: 0 on success (also on SIGINT/SIGTERM, after final records), 2 if netwho cannot \
@@ -45,18 +47,19 @@ total bytes. Processes that exited stay listed (with their totals) for a minute.
     )]
     #[command(after_long_help = filter_help())]
     Top(TopArgs),
-    /// One record per flow: when it opens, and with final byte counts when it closes
+    /// An audit log: one record per new flow (and/or per ended flow, with its bytes)
     #[command(
         after_help = "A flow is one (process, socket, remote): a TCP connection, or a UDP \
-socket's traffic with one remote. Text lines look like\n\n  \
+socket's traffic with one remote. With --on both, text lines look like\n\n  \
 2026-11-23T10:15:15.123Z open  tcp/ipv4 10.0.0.5:40412 -> 93.184.216.34:443 :: 4242 alice(1000):alice(1000) session-2.scope :: curl -s https://example.org\n  \
 2026-11-23T10:15:15.340Z close tcp/ipv4 10.0.0.5:40412 -> 93.184.216.34:443 :: 4242 alice(1000):alice(1000) session-2.scope :: curl -s https://example.org :: sent 79 recv 1256 in 217.021 ms\n\n\
 '->' means this host initiated the flow, '<-' that the remote did. With --json each line is a \
 flow record (docs/specs/flow-record.md): the first line is a status record with \"ready\":true, \
 written once every hook is attached; then \"open\" and \"close\" records; a status record with \
-drop counters every 10 s; and on SIGINT/SIGTERM an \"update\" record with the totals of every \
-flow still open and a final status record.",
-        after_long_help = filter_help()
+drop counters every 10 s (and within a second after output was lost); and on SIGINT/SIGTERM \
+(with --on close or both) an \"update\" record with the totals of every flow still open, and a \
+final status record. --help shows the --format placeholders, timestamp conversions and filters.",
+        after_long_help = log_help()
     )]
     Log(LogArgs),
 }
@@ -159,14 +162,102 @@ impl Default for TopArgs {
     }
 }
 
+/// FORMAT and FILTERS, for `netwho log --help`.
+pub fn log_help() -> String {
+    format!(
+        "FORMAT\n\n\
+--format TEMPLATE writes one line per record from a template (conntrack-logger style): \
+{{name}} is a field of the record, {{name:12}} / {{name:<12}} / {{name:>12}} pad it, {{{{ and }}}} \
+are braces, \\t is a tab. A missing value prints as -; control characters in values are \
+escaped, so a record is always one line. Placeholders:\n\n{}\n\n\
+conntrack-logger's own format works as it is:\n  --format '{}' --format-ts %s\n\n\
+--format-ts FMT (strftime) formats every timestamp placeholder and the text line's time; UTC \
+unless --local-time. Conversions: {}.\n\n\
+CHAIN\n\n\
+--chain makes the JSON log tamper-evident: every record ends with \"prev_hash\", the SHA-256 \
+of the line before it (HMAC-SHA-256 with --chain-key FILE, so that a forger also needs the key). \
+Each file starts with a \"chain\" record naming the host, the algorithm, the key's id and the \
+segment; a rotated file's chain continues in the next; a restart (after a crash too) appends a \
+\"chain\" record with reason \"restart\"; a clean stop writes \"chain_end\". \
+netwho log --verify FILE... checks the chain across rotated files (any order, .zst or not) and \
+names the first line where it breaks: exit 0 intact, 1 broken, 2 unreadable.\n\n{}",
+        netwho_pipeline::template::help(),
+        netwho_pipeline::template::CONNTRACK_LOGGER,
+        netwho_pipeline::tsformat::HELP,
+        filter_help()
+    )
+}
+
+/// When `netwho log` writes a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnArg {
+    /// When a flow starts
+    Open,
+    /// When it ends, with final counters and duration
+    Close,
+    /// Both
+    Both,
+}
+
+/// `-p`: a protocol shorthand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtoArg {
+    Tcp,
+    Udp,
+    /// ICMP and ICMPv6
+    Icmp,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct LogArgs {
     /// Write JSON lines (one flow record per line) instead of text
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Append to FILE instead of writing to standard output
+    /// Write each record as a line from TEMPLATE ({ts} {proto} {src}:{sport} ...; see --help)
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// strftime format of timestamps in text lines and templates (%s, %F %T.%3N, ...)
+    #[arg(long, value_name = "FMT")]
+    pub format_ts: Option<String>,
+    /// Timestamps of text lines and templates in local time (TZ), not UTC
+    #[arg(long)]
+    pub local_time: bool,
+    /// Which point of a flow's life makes a record
+    #[arg(long, value_enum, default_value = "open", value_name = "WHEN")]
+    pub on: OnArg,
+    /// Only these protocols (repeat or separate by commas); adds to the filter
+    #[arg(
+        short = 'p',
+        long = "proto",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "PROTO"
+    )]
+    pub protos: Vec<ProtoArg>,
+    /// Append to FILE instead of writing to standard output (mode 0640)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Rotate FILE when it reaches SIZE (e.g. 100MiB); the old one becomes FILE.000001, ...
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "output")]
+    pub rotate_size: Option<u64>,
+    /// Rotate FILE at every multiple of DURATION, UTC (e.g. 1h, 1d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_period, requires = "output")]
+    pub rotate_every: Option<Duration>,
+    /// Keep only the newest N rotated files (default: keep all)
+    #[arg(long, value_name = "N", requires = "output")]
+    pub rotate_keep: Option<usize>,
+    /// Leave rotated files uncompressed (default: zstd, FILE.000001.zst)
+    #[arg(long, requires = "output")]
+    pub no_compress: bool,
+    /// Tamper evidence: each JSON record carries the hash of the one before (implies --json)
+    #[arg(long, conflicts_with = "format")]
+    pub chain: bool,
+    /// HMAC key for the chain (implies --chain): the file's bytes are the key
+    #[arg(long, value_name = "FILE", conflicts_with = "format")]
+    pub chain_key: Option<PathBuf>,
+    /// Check the hash chain of FILE... (a log and its rotated files) and exit
+    #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["output", "format", "json", "chain"])]
+    pub verify: Vec<PathBuf>,
     /// Seconds between status records
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     pub status_interval: Duration,
@@ -186,6 +277,26 @@ pub struct SensorArgs {
     /// A UDP/ICMP flow with no traffic for this many seconds is closed
     #[arg(long, global = true, default_value = "120", value_parser = parse_seconds)]
     pub udp_idle: Duration,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    match netwho_query::parse_bytes(s) {
+        Some(n) if n >= 4096 => Ok(n),
+        Some(_) => Err("a log file must be allowed at least 4KiB".into()),
+        None => Err(format!(
+            "'{s}' is not a size: a number with an optional unit (K, M, G, KiB, MiB, GiB)"
+        )),
+    }
+}
+
+fn parse_period(s: &str) -> Result<Duration, String> {
+    match netwho_query::parse_duration_ns(s) {
+        Some(n) if n >= 1_000_000_000 => Ok(Duration::from_nanos(n)),
+        Some(_) => Err("rotate at most every second".into()),
+        None => Err(format!(
+            "'{s}' is not a duration: seconds, or a number with a unit (s, m, h, d)"
+        )),
+    }
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {

@@ -4,14 +4,18 @@ mod args;
 mod logger;
 
 use anyhow::Context;
-use args::{Cli, Command, LogArgs, SelectArgs, TopArgs};
+use args::{Cli, Command, LogArgs, OnArg, ProtoArg, SelectArgs, TopArgs};
 use clap::Parser;
 use netwho_enrich::procfs::Procfs;
 use netwho_model::TableConfig;
+use netwho_pipeline::chain::{ChainKey, Origin};
 use netwho_pipeline::enricher::Enricher;
-use netwho_pipeline::logsink::{LogFormat, LogSink};
+use netwho_pipeline::logfile::{ChainedStream, LogFile, LogFileConfig};
+use netwho_pipeline::logsink::{LogFormat, LogSink, On};
 use netwho_pipeline::output::Output;
+use netwho_pipeline::template::Template;
 use netwho_pipeline::topsink::{TopConfig, TopFormat, TopSink};
+use netwho_pipeline::tsformat::TsFormat;
 use netwho_pipeline::{Clocks, Pipeline, PipelineConfig, PipelineError, Sink};
 use netwho_query::{Filter, Options};
 use netwho_sensor::Sensor;
@@ -22,7 +26,7 @@ use std::sync::atomic::AtomicBool;
 
 /// Cannot start: privileges, kernel support, arguments. Nothing was recorded.
 const EXIT_CANNOT_START: u8 = 2;
-/// Failed while running (output error).
+/// Failed while running (output error); `--verify`: the chain is broken.
 const EXIT_RUNTIME: u8 = 1;
 
 fn main() -> ExitCode {
@@ -53,6 +57,11 @@ fn cannot_start(error: impl Into<anyhow::Error>) -> Failure {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(Command::Log(l)) = &cli.command
+        && !l.verify.is_empty()
+    {
+        return verify(l);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // a second signal while shutting down exits at once
@@ -63,14 +72,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 
     let command = cli.command.unwrap_or(Command::Top(TopArgs::default()));
-    let (sinks, mut cfg, select) = match &command {
-        Command::Top(t) => (top_sinks(t), PipelineConfig::default(), &t.select),
+    let (sinks, mut cfg, select, protos) = match &command {
+        Command::Top(t) => (top_sinks(t), PipelineConfig::default(), &t.select, None),
         Command::Log(l) => {
             let (s, c) = log_sinks(l)?;
-            (s, c, &l.select)
+            (s, c, &l.select, protos_filter(&l.protos))
         }
     };
-    let filter = read_filter(select)?;
+    let filter = read_filter(select, protos)?;
     let mut enricher = Enricher::new(Procfs::default(), prereq_cgroup_root());
     // (the sensor finds the same mount, or refuses to start and says why)
     let scope = match &filter {
@@ -129,21 +138,64 @@ fn prereq_cgroup_root() -> Option<std::path::PathBuf> {
     netwho_sensor::ebpf::prereq::cgroup2_root().ok()
 }
 
+/// `-p tcp,udp` as a filter expression.
+fn protos_filter(protos: &[ProtoArg]) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for p in protos {
+        match p {
+            ProtoArg::Tcp => names.push("tcp"),
+            ProtoArg::Udp => names.push("udp"),
+            ProtoArg::Icmp => names.extend(["icmp", "icmpv6"]),
+        }
+    }
+    names.dedup();
+    (!names.is_empty()).then(|| format!("fd.proto in ({})", names.join(", ")))
+}
+
 /// The filter of a command: parsed and checked before anything starts, so
 /// a bad one exits 2 with the expression and a caret under the problem.
-fn read_filter(select: &SelectArgs) -> Result<Option<Filter>, Failure> {
-    let Some(src) = select
-        .expression()
-        .map_err(|e| cannot_start(anyhow::anyhow!(e)))?
-    else {
-        return Ok(None);
-    };
+/// `extra` (from options like `-p`) is joined to it with `and`.
+fn read_filter(select: &SelectArgs, extra: Option<String>) -> Result<Option<Filter>, Failure> {
     let opts = Options {
         follow_children: select.follow_children,
     };
-    Filter::with_options(&src, opts)
-        .map(Some)
-        .map_err(|e| cannot_start(anyhow::anyhow!("{}", e.render(&src))))
+    let parse = |src: &str| {
+        Filter::with_options(src, opts)
+            .map_err(|e| cannot_start(anyhow::anyhow!("{}", e.render(src))))
+    };
+    let given = select
+        .expression()
+        .map_err(|e| cannot_start(anyhow::anyhow!(e)))?;
+    let src = match (given, extra) {
+        (None, None) => return Ok(None),
+        (Some(g), None) => g,
+        (None, Some(x)) => x,
+        (Some(g), Some(x)) => {
+            // the user's part is checked alone, so its columns are its own
+            parse(&g)?;
+            format!("{x} and ({g})")
+        }
+    };
+    parse(&src).map(Some)
+}
+
+/// `netwho log --verify FILE...`: 0 intact, 1 broken, 2 unreadable.
+fn verify(l: &LogArgs) -> Result<(), Failure> {
+    let key = match &l.chain_key {
+        Some(p) => Some(ChainKey::from_file(p).map_err(cannot_start)?),
+        None => None,
+    };
+    match netwho_pipeline::chain::verify(&l.verify, key.as_ref()) {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e @ netwho_pipeline::chain::VerifyError::Broken { .. }) => Err(Failure {
+            code: EXIT_RUNTIME,
+            error: e.into(),
+        }),
+        Err(e) => Err(cannot_start(e)),
+    }
 }
 
 fn top_sinks(t: &TopArgs) -> Vec<Box<dyn Sink>> {
@@ -166,20 +218,75 @@ fn top_sinks(t: &TopArgs) -> Vec<Box<dyn Sink>> {
 }
 
 fn log_sinks(l: &LogArgs) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failure> {
-    let out = match &l.output {
-        Some(path) => Output::file(path)
-            .with_context(|| format!("cannot open {} for appending", path.display()))
-            .map_err(cannot_start)?,
-        None => Output::stdout(),
+    let ts = match &l.format_ts {
+        Some(f) => TsFormat::new(f, l.local_time)
+            .map_err(|e| cannot_start(anyhow::anyhow!("{}", e.render_as(f, "--format-ts"))))?,
+        None if l.local_time => TsFormat::new(netwho_pipeline::tsformat::DEFAULT, true)
+            .map_err(|e| cannot_start(anyhow::anyhow!("{e}")))?,
+        None => TsFormat::default(),
     };
-    let format = if l.json {
+    let key = match &l.chain_key {
+        Some(p) => {
+            warn_if_readable(p);
+            Some(ChainKey::from_file(p).map_err(cannot_start)?)
+        }
+        None => l.chain.then(ChainKey::unkeyed),
+    };
+    let format = if l.json || key.is_some() {
         LogFormat::Json
+    } else if let Some(t) = &l.format {
+        LogFormat::Template(
+            Template::new(t, ts)
+                .map_err(|e| cannot_start(anyhow::anyhow!("{}", e.render_as(t, "--format"))))?,
+        )
     } else {
-        LogFormat::Text
+        LogFormat::Text(ts)
+    };
+    let on = match l.on {
+        OnArg::Open => On::Open,
+        OnArg::Close => On::Close,
+        OnArg::Both => On::Both,
+    };
+    let out = match (&l.output, key) {
+        (Some(path), key) => {
+            let file = LogFile::open(LogFileConfig {
+                path: path.clone(),
+                rotate_size: l.rotate_size,
+                rotate_every: l.rotate_every,
+                keep: l.rotate_keep,
+                compress: !l.no_compress,
+                chain: key,
+                origin: Origin::here(),
+                clock: None,
+            })
+            .map_err(cannot_start)?;
+            Output::spawn_to(Box::new(file))
+        }
+        (None, Some(key)) => Output::spawn_to(Box::new(ChainedStream::new(
+            std::io::stdout(),
+            key,
+            Origin::here(),
+            None,
+        ))),
+        (None, None) => Output::stdout(),
     };
     let cfg = PipelineConfig {
         status_every: l.status_interval,
         ..PipelineConfig::default()
     };
-    Ok((vec![Box::new(LogSink::new(format, out))], cfg))
+    Ok((vec![Box::new(LogSink::new(format, on, out))], cfg))
+}
+
+/// A chain key others can read protects nothing: say so.
+fn warn_if_readable(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(p)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        log::warn!(
+            "the chain key {} can be read by others (mode {:o}): chmod 600 it",
+            p.display(),
+            m.permissions().mode() & 0o777
+        );
+    }
 }

@@ -26,7 +26,7 @@ impl WallClock {
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -43,6 +43,63 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
         u32::try_from(m).unwrap_or(1),
         u32::try_from(d).unwrap_or(1),
     )
+}
+
+/// (year, month, day) to days since 1970-01-01 (Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix nanoseconds of an RFC 3339 UTC timestamp as records carry it
+/// (`2026-11-23T10:15:15.123456789Z`; any number of fraction digits, or
+/// none). `None` if it is not one.
+pub fn unix_ns_from_rfc3339(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let dash = s.find('-')?;
+    if b.get(dash + 3) != Some(&b'-') || b.get(dash + 6) != Some(&b'T') {
+        return None;
+    }
+    let y = num(0..dash)?;
+    let mo = u32::try_from(num(dash + 1..dash + 3)?).ok()?;
+    let d = u32::try_from(num(dash + 4..dash + 6)?).ok()?;
+    let t = dash + 7;
+    if b.get(t + 2) != Some(&b':') || b.get(t + 5) != Some(&b':') {
+        return None;
+    }
+    let (h, mi, sec) = (num(t..t + 2)?, num(t + 3..t + 5)?, num(t + 6..t + 8)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let rest = s.get(t + 8..)?;
+    let (frac, z) = match rest.strip_prefix('.') {
+        Some(r) => r.split_at(r.find(|c: char| !c.is_ascii_digit())?),
+        None => ("", rest),
+    };
+    if z != "Z" || frac.len() > 9 {
+        return None;
+    }
+    let mut ns: i128 = 0;
+    for (i, c) in frac.bytes().enumerate() {
+        ns += i128::from(c - b'0') * 10i128.pow(8 - i as u32);
+    }
+    let days = days_from_civil(y, mo, d);
+    let secs = i128::from(days) * 86_400 + i128::from(h * 3600 + mi * 60 + sec);
+    Some(secs * 1_000_000_000 + ns)
 }
 
 /// Write `v` as exactly `width` decimal digits into `out`.
@@ -124,6 +181,42 @@ mod tests {
             prev = (y, m, d);
         }
         assert_eq!(prev, (2369, 12, 31));
+    }
+
+    #[test]
+    fn rfc3339_reads_back() {
+        for ns in [
+            0,
+            1_373_127_181_000_000_001,
+            1_709_251_199_500_000_000,
+            -1,
+            4_102_444_800_123_456_789,
+        ] {
+            assert_eq!(unix_ns_from_rfc3339(&rfc3339_from_unix_ns(ns)), Some(ns));
+        }
+        assert_eq!(
+            unix_ns_from_rfc3339("2026-11-23T10:15:15.123Z"),
+            unix_ns_from_rfc3339("2026-11-23T10:15:15.123000000Z")
+        );
+        assert_eq!(
+            unix_ns_from_rfc3339("2026-11-23T10:15:15Z"),
+            Some(1_795_428_915_000_000_000)
+        );
+        for bad in [
+            "",
+            "2026-11-23",
+            "2026-11-23T10:15:15",
+            "2026-13-23T10:15:15Z",
+            "2026-11-23T10:15:15.1234567890Z",
+            "2026-11-23T10:15:15+01:00",
+            "x026-11-23T10:15:15Z",
+        ] {
+            assert_eq!(unix_ns_from_rfc3339(bad), None, "{bad}");
+        }
+        for day in [-719_468, -1, 0, 1, 19_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
     }
 
     #[test]

@@ -10,16 +10,20 @@
 //! counter of loss. Clocks are injected, so a fake sensor and a manual clock
 //! drive the whole loop in tests.
 
+pub mod chain;
 pub mod enricher;
 pub mod fmt;
+pub mod logfile;
 pub mod logsink;
 pub mod output;
 mod run;
 pub mod scope;
 pub mod status;
 pub mod subject;
+pub mod template;
 pub mod topsink;
 pub mod toptree;
+pub mod tsformat;
 
 pub use run::{Clocks, Pipeline, PipelineConfig, PipelineError, Stopped};
 

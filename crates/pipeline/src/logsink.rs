@@ -1,29 +1,67 @@
-//! `netwho log`: one record per flow event, as JSON lines (DESIGN.md §4)
-//! or as one readable line each.
+//! `netwho log`: one record per flow event, as JSON lines (DESIGN.md §4),
+//! as one readable line each, or as lines from a `--format` template.
 //!
 //! JSON: the first line is the `ready` status record; then an `open`
-//! record when a flow starts and a `close` record with final counters when
-//! it ends; a status record every status interval; at exit, an `update`
+//! record when a flow starts and/or a `close` record with final counters
+//! when it ends (`--on`); a status record every status interval (and soon
+//! after output was lost); at exit, if closes are logged, an `update`
 //! record with the totals of every flow still open, then a final status.
-//! Text: the same events, one line each; status goes to stderr when
-//! something was lost, and as a summary at the start and the end.
+//! Text and templates: the same events, one line each; status goes to
+//! stderr when something was lost, and as a summary at the start and the
+//! end.
 
 use crate::output::Output;
 use crate::status::StatusRecord;
+use crate::template::Template;
+use crate::tsformat::TsFormat;
 use crate::{RecordRef, Sink, SinkControl, fmt};
 use netwho_model::FlowEvent;
 use netwho_model::record::{FlowRecord, RecordKind};
+use netwho_model::time::unix_ns_from_rfc3339;
 use std::io::Write;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum LogFormat {
     Json,
-    Text,
+    /// netwho's readable line, timestamps in this format.
+    Text(TsFormat),
+    /// A `--format` template.
+    Template(Template),
+}
+
+impl LogFormat {
+    fn is_json(&self) -> bool {
+        matches!(self, LogFormat::Json)
+    }
+}
+
+/// Which lifecycle points of a flow are logged (`--on`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum On {
+    /// One record per new flow.
+    #[default]
+    Open,
+    /// One record per ended flow, with its final counters (and, at exit,
+    /// one with the totals of each flow still open).
+    Close,
+    Both,
+}
+
+impl On {
+    fn opens(self) -> bool {
+        self != On::Close
+    }
+
+    fn closes(self) -> bool {
+        self != On::Open
+    }
 }
 
 #[derive(Debug)]
 pub struct LogSink {
     format: LogFormat,
+    on: On,
+    line: String,
     out: Output,
     /// Text mode: status lines go here (stderr).
     notes: Option<Output>,
@@ -32,10 +70,12 @@ pub struct LogSink {
 }
 
 impl LogSink {
-    pub fn new(format: LogFormat, out: Output) -> Self {
-        let notes = (format == LogFormat::Text).then(Output::stderr);
+    pub fn new(format: LogFormat, on: On, out: Output) -> Self {
+        let notes = (!format.is_json()).then(Output::stderr);
         LogSink {
             format,
+            on,
+            line: String::new(),
             out,
             notes,
             last_drops: 0,
@@ -44,9 +84,11 @@ impl LogSink {
     }
 
     /// For tests: text notes go to the given output.
-    pub fn with_notes(format: LogFormat, out: Output, notes: Output) -> Self {
+    pub fn with_notes(format: LogFormat, on: On, out: Output, notes: Output) -> Self {
         LogSink {
             format,
+            on,
+            line: String::new(),
             out,
             notes: Some(notes),
             last_drops: 0,
@@ -56,7 +98,7 @@ impl LogSink {
 
     fn write(&mut self, rec: &FlowRecord<'_>) {
         let buf = self.out.buf();
-        match self.format {
+        match &self.format {
             LogFormat::Json => {
                 // a record always serializes; if it did not, write nothing
                 // rather than half a line
@@ -67,8 +109,14 @@ impl LogSink {
                 }
                 buf.push(b'\n');
             }
-            LogFormat::Text => {
-                buf.extend_from_slice(text_line(rec).as_bytes());
+            LogFormat::Text(ts) => {
+                buf.extend_from_slice(text_line(rec, ts).as_bytes());
+                buf.push(b'\n');
+            }
+            LogFormat::Template(t) => {
+                self.line.clear();
+                t.write(rec, &mut self.line);
+                buf.extend_from_slice(self.line.as_bytes());
                 buf.push(b'\n');
             }
         }
@@ -95,8 +143,8 @@ fn who(name: &str, id: u32) -> String {
 /// One readable line, in the spirit of conntrack-logger:
 /// `TS EVENT proto/family local -> remote :: pid user:group unit :: cmdline`
 /// and, for update and close, the byte counts.
-pub fn text_line(r: &FlowRecord<'_>) -> String {
-    let ts = r.ts.get(..23).map_or(r.ts.clone(), |s| format!("{s}Z"));
+pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat) -> String {
+    let ts = unix_ns_from_rfc3339(&r.ts).map_or_else(|| r.ts.clone(), |ns| ts.format(ns));
     let kind = match r.event {
         RecordKind::Open => "open ",
         RecordKind::Update => "total",
@@ -140,14 +188,20 @@ pub fn text_line(r: &FlowRecord<'_>) -> String {
 impl Sink for LogSink {
     fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
         // a log has opens and closes; totals of open flows come at exit
-        if matches!(ev, FlowEvent::Updated(_)) {
-            return;
+        let wanted = match ev {
+            FlowEvent::Opened(_) => self.on.opens(),
+            FlowEvent::Closed(_) => self.on.closes(),
+            FlowEvent::Updated(_) => false,
+        };
+        if wanted {
+            self.write(&rec.get());
         }
-        self.write(&rec.get());
     }
 
     fn final_update(&mut self, _ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        self.write(&rec.get());
+        if self.on.closes() {
+            self.write(&rec.get());
+        }
     }
 
     fn status(&mut self, st: &StatusRecord) {
@@ -162,7 +216,7 @@ impl Sink for LogSink {
                 buf.push(b'\n');
                 self.out.record_done();
             }
-            LogFormat::Text => {
+            LogFormat::Text(_) | LogFormat::Template(_) => {
                 let drops = st.drops.total();
                 let first = !std::mem::replace(&mut self.announced, true);
                 if first || st.is_final || drops > self.last_drops {

@@ -7,13 +7,37 @@
 //! so the sensor never stalls and loss is never silent. A closed
 //! destination (`netwho log | head`) ends the run cleanly.
 
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Where the writer thread puts chunks: a plain writer, or a log file that
+/// rotates and chains ([`crate::logfile`]).
+pub trait Destination: Send {
+    /// Write one chunk of whole lines.
+    fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Called about once a second while nothing comes (time-based work).
+    fn idle(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// The run is over: write what ends the output, release it.
+    fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Any writer, chunk by chunk.
+struct Plain(Box<dyn Write + Send>);
+
+impl Destination for Plain {
+    fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.0.write_all(chunk)?;
+        self.0.flush()
+    }
+}
 
 /// Chunks (one per flush, about a tenth of a second of output) that may
 /// wait for the writer.
@@ -39,20 +63,13 @@ impl Output {
         Self::spawn(Box::new(io::stderr()))
     }
 
-    /// Append to `path`, creating it (mode 0640: flow logs name users and
-    /// their command lines).
-    pub fn file(path: &Path) -> io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let f: File = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .open(path)?;
-        Ok(Self::spawn(Box::new(f)))
+    /// Write into any writer (tests use a shared buffer).
+    pub fn spawn(w: Box<dyn Write + Send>) -> Self {
+        Self::spawn_to(Box::new(Plain(w)))
     }
 
-    /// Write into any writer (tests use a shared buffer).
-    pub fn spawn(mut w: Box<dyn Write + Send>) -> Self {
+    /// Write into a destination, from a thread of its own.
+    pub fn spawn_to(mut dest: Box<dyn Destination>) -> Self {
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE_CHUNKS);
         let closed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&closed);
@@ -60,11 +77,14 @@ impl Output {
             .name("netwho-output".into())
             .spawn(move || {
                 let r = (|| {
-                    for chunk in rx {
-                        w.write_all(&chunk)?;
-                        w.flush()?;
+                    loop {
+                        match rx.recv_timeout(Duration::from_secs(1)) {
+                            Ok(chunk) => dest.write_chunk(&chunk)?,
+                            Err(RecvTimeoutError::Timeout) => dest.idle()?,
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
                     }
-                    Ok(())
+                    dest.close()
                 })();
                 flag.store(true, Ordering::Relaxed);
                 r

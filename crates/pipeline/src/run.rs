@@ -106,7 +106,14 @@ pub struct Pipeline<S: Sensor> {
     flow_events: Vec<FlowEvent>,
     filtered_out: u64,
     degradations: Vec<String>,
+    /// Output drops the last status record reported, and when it was.
+    reported_output_drops: u64,
+    last_status: MonoNs,
 }
+
+/// After output was lost, the status record that says so comes at most
+/// this soon after the previous one (not only at the next interval).
+const LOSS_STATUS_AFTER: Duration = Duration::from_secs(1);
 
 impl<S: Sensor> Pipeline<S> {
     pub fn new(
@@ -145,6 +152,8 @@ impl<S: Sensor> Pipeline<S> {
             flow_events: Vec::new(),
             filtered_out: 0,
             degradations,
+            reported_output_drops: 0,
+            last_status: started,
         }
     }
 
@@ -207,8 +216,14 @@ impl<S: Sensor> Pipeline<S> {
         }
     }
 
+    fn output_drops(&self) -> u64 {
+        self.sinks.iter().map(|s| s.dropped()).sum()
+    }
+
     fn status(&mut self, now: MonoNs, is_final: bool) {
-        let output_drops = self.sinks.iter().map(|s| s.dropped()).sum();
+        let output_drops = self.output_drops();
+        self.reported_output_drops = output_drops;
+        self.last_status = now;
         let st = StatusRecord::build(StatusInput {
             ts: self.wall.rfc3339(now),
             uptime_s: now.since(self.started) as f64 / 1e9,
@@ -293,7 +308,9 @@ impl<S: Sensor> Pipeline<S> {
                     ctl = SinkControl::Done;
                 }
             }
-            if now >= next_status {
+            let new_loss = self.output_drops() > self.reported_output_drops
+                && now >= self.last_status.add_ns(nanos(LOSS_STATUS_AFTER));
+            if now >= next_status || new_loss {
                 self.status(now, false);
                 next_status = now.add_ns(status_every);
             }

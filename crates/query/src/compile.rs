@@ -367,7 +367,35 @@ const TIME_UNITS: &[(&str, f64)] = &[
     ("m", 60e9),
     ("min", 60e9),
     ("h", 3600e9),
+    ("d", 86_400e9),
 ];
+
+/// `s` as a count of bytes: a number with an optional unit (K, M, G, T,
+/// KiB, MiB, GiB, TiB; case does not matter). For command-line options.
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    scaled(s, BYTE_UNITS)
+}
+
+/// `s` as a duration in nanoseconds: seconds, or a number with a unit
+/// (ns, us, ms, s, m, min, h, d). For command-line options.
+pub fn parse_duration_ns(s: &str) -> Option<u64> {
+    scaled(s, TIME_UNITS)
+}
+
+/// A number followed by one of `units`, scaled, in range, rounded.
+fn scaled(s: &str, units: &[(&str, f64)]) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let x: f64 = num.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let scale = units.iter().find(|(u, _)| *u == unit).map(|(_, f)| *f)?;
+    let n = (x * scale).round();
+    // in range and rounded: the conversion is exact
+    (0.0..1.8e19).contains(&n).then_some(n as u64)
+}
 
 /// A literal as a number: ports and ids as integers, bytes and durations
 /// (in nanoseconds) with their units.
@@ -381,10 +409,6 @@ fn number(v: &Value, kind: Kind, port: bool) -> Result<u64, FilterError> {
         }
         return Ok(n);
     }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
     let (units, what) = if kind == Kind::Bytes {
         (
             BYTE_UNITS,
@@ -393,22 +417,10 @@ fn number(v: &Value, kind: Kind, port: bool) -> Result<u64, FilterError> {
     } else {
         (
             TIME_UNITS,
-            "a duration: a number of seconds, or with a unit (ns, us, ms, s, m, h)",
+            "a duration: a number of seconds, or with a unit (ns, us, ms, s, m, h, d)",
         )
     };
-    let x: f64 = num.parse().map_err(|_| bad(&format!("is not {what}")))?;
-    let unit = unit.to_ascii_lowercase();
-    let scale = units
-        .iter()
-        .find(|(u, _)| *u == unit)
-        .map(|(_, f)| *f)
-        .ok_or_else(|| bad(&format!("is not {what}")))?;
-    let n = (x * scale).round();
-    if !(0.0..1.8e19).contains(&n) {
-        return Err(bad("is out of range"));
-    }
-    // in range and rounded: the conversion is exact
-    Ok(n as u64)
+    scaled(s, units).ok_or_else(|| bad(&format!("is not {what} in range")))
 }
 
 #[cfg(test)]

@@ -45,13 +45,25 @@ impl FilterError {
     ///               ^
     /// ```
     pub fn render(&self, src: &str) -> String {
-        Rendered { err: self, src }.to_string()
+        self.render_as(src, "filter")
+    }
+
+    /// `render` for other small languages with the same errors (a log
+    /// `--format` template, a `--format-ts` timestamp format): "bad WHAT".
+    pub fn render_as(&self, src: &str, what: &str) -> String {
+        Rendered {
+            err: self,
+            src,
+            what,
+        }
+        .to_string()
     }
 }
 
 struct Rendered<'a> {
     err: &'a FilterError,
     src: &'a str,
+    what: &'a str,
 }
 
 impl fmt::Display for Rendered<'_> {
@@ -66,7 +78,13 @@ impl fmt::Display for Rendered<'_> {
             .chars()
             .map(|c| if c.is_whitespace() { ' ' } else { c })
             .collect();
-        writeln!(f, "bad filter at column {}: {}", c0 + 1, self.err.message)?;
+        writeln!(
+            f,
+            "bad {} at column {}: {}",
+            self.what,
+            c0 + 1,
+            self.err.message
+        )?;
         writeln!(f, "  {line}")?;
         write!(f, "  {}{}", " ".repeat(c0), "^".repeat((c1 - c0).max(1)))
     }

@@ -21,7 +21,7 @@ mod parser;
 mod scope;
 
 pub use ast::{Expr, Op};
-pub use compile::{Cidr, Filter, Options, canonical};
+pub use compile::{Cidr, Filter, Options, canonical, parse_bytes, parse_duration_ns};
 pub use error::{FilterError, Span};
 pub use eval::{Initiator, Subject};
 pub use fields::Field;

@@ -22,6 +22,12 @@ pub fn boot_now() -> MonoNs {
     MonoNs(u64::try_from(read(libc::CLOCK_BOOTTIME)).unwrap_or(0))
 }
 
+/// CLOCK_REALTIME as Unix nanoseconds (for outputs that stamp their own
+/// records: log files, chain records).
+pub fn unix_now_ns() -> i128 {
+    read(libc::CLOCK_REALTIME)
+}
+
 /// The current offset from boot time to Unix time, measured between two
 /// boot-clock reads to halve the error.
 pub fn wall_clock() -> WallClock {
