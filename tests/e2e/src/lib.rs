@@ -427,7 +427,7 @@ impl Netwho {
         let dir = TempDir::new(tag);
         let out = dir.0.join("flows.jsonl");
         let child = Command::new(netwho_bin())
-            .args(["log", "--json", "-o"])
+            .args(["log", "--json", "--on", "both", "-o"])
             .arg(&out)
             .args(extra)
             .stderr(Stdio::inherit())

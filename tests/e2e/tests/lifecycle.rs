@@ -323,7 +323,7 @@ fn the_text_log_has_one_readable_line_per_event() {
     let dir = TempDir::new("text");
     let out_path = dir.0.join("log.txt");
     let mut log = Command::new(netwho_bin())
-        .args(["log", "-o"])
+        .args(["log", "--on", "both", "-o"])
         .arg(&out_path)
         .stderr(Stdio::piped())
         .spawn()
