@@ -96,6 +96,17 @@ impl LogSink {
         }
     }
 
+    /// Write one record as this sink formats it (benchmarks and tools
+    /// that have records rather than flow events).
+    pub fn write_record(&mut self, rec: &FlowRecord<'_>) {
+        self.write(rec);
+    }
+
+    /// Hand what is buffered to the writer (false once the output closed).
+    pub fn flush_output(&mut self) -> bool {
+        self.out.flush()
+    }
+
     fn write(&mut self, rec: &FlowRecord<'_>) {
         let buf = self.out.buf();
         match &self.format {

@@ -565,69 +565,10 @@ fn distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netwho_model::record::{Parent, RecordKind};
+    use netwho_model::record::RecordKind;
 
-    /// A close record with every field set.
     fn close() -> FlowRecord<'static> {
-        FlowRecord {
-            event: RecordKind::Close,
-            flow_id: "7f3a-19".into(),
-            ts_open: "2026-11-23T10:15:15.123456789Z".into(),
-            ts_close: Some("2026-11-23T10:15:15.340478000Z".into()),
-            ts: "2026-11-23T10:15:15.340500000Z".into(),
-            duration_ms: Some(217.021),
-            proto: "tcp".into(),
-            family: "ipv4".into(),
-            laddr: "10.0.0.5".into(),
-            lport: 40412,
-            raddr: "93.184.216.34".into(),
-            rport: 443,
-            direction: "outbound".into(),
-            state: "CLOSE".into(),
-            pid: 4242,
-            ppid: 812,
-            proc_start: "2026-11-23T10:15:14.900000000Z".into(),
-            comm: "curl".into(),
-            exe: "/usr/bin/curl".into(),
-            cmdline: vec!["curl".into(), "-s".into(), "https://example.org".into()].into(),
-            parent_comm: "bash".into(),
-            parents: vec![
-                Parent {
-                    pid: 812,
-                    comm: "bash".into(),
-                    exe: "/usr/bin/bash".into(),
-                },
-                Parent {
-                    pid: 1,
-                    comm: "systemd".into(),
-                    exe: "/usr/lib/systemd/systemd".into(),
-                },
-            ],
-            exe_sha256: Some("ab12".into()),
-            login_uid: Some(1000),
-            session: Some(2),
-            uid: 1000,
-            user: "alice".into(),
-            gid: 100,
-            group: "users".into(),
-            cgroup: "/user.slice/user-1000.slice/session-2.scope".into(),
-            unit: "session-2.scope".into(),
-            container_id: "".into(),
-            netns: 4_026_531_840,
-            bytes_sent: 79,
-            bytes_recv: 1256,
-            wire_bytes_sent: 431,
-            wire_bytes_recv: 1_708,
-            packets_sent: 7,
-            packets_recv: 6,
-            attribution: "ebpf".into(),
-            close_reason: Some("closed".into()),
-            rss_bytes: Some(9_437_184),
-            rss_peak_bytes: Some(10_485_760),
-            cpu_pct: Some(3.25),
-            major_faults: Some(2),
-            iowait_ms: None,
-        }
+        FlowRecord::example()
     }
 
     fn render(f: &str, r: &FlowRecord<'_>) -> String {

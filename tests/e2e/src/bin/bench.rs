@@ -158,6 +158,7 @@ fn main() {
     let mut runs: Vec<[[Sample; 3]; 2]> = Vec::new();
     let mut drops = 0u64;
     let mut scoped: Vec<Sample> = Vec::new();
+    let mut chained: Vec<Sample> = Vec::new();
     for round in 0..args.rounds {
         let mut pair = [[Sample::default(); 3]; 2];
         for (w, with) in [false, true].into_iter().enumerate() {
@@ -199,6 +200,12 @@ fn main() {
             last["kernel"]["scoped_out"].as_u64().unwrap_or(0) > 0,
             "the scope excluded nothing: {last}"
         );
+        // the audit log's tamper evidence: a hash per record, in the writer
+        let nw = Netwho::start(&format!("benchchain{round}"), &["--chain"]);
+        eprintln!("round {}/{}: netwho log --chain", round + 1, args.rounds);
+        chained.push(measure(&ns, Some(&nw), &paced, "rate", "conns"));
+        let (status, _) = nw.stop();
+        assert!(status.success());
     }
     drop(echo);
     drop(sink);
@@ -288,6 +295,17 @@ fn main() {
         json!({"filter": SCOPE_NOTHING, "rate": s_rate, "netwho_cpu_pct_of_core": s_cpu,
                "unscoped_netwho_cpu_pct_of_core": cpu, "kernel_ns_per_unit": s_per,
                "unscoped_kernel_ns_per_unit": per}),
+    );
+    let c_cpu = median(chained.iter().map(|x| x.netwho_cpu).collect());
+    let c_rate = median(chained.iter().map(|x| x.value).collect());
+    println!(
+        "paced, chained log (--chain)        {c_rate:>9.1} conn/s; netwho CPU {c_cpu:.2} % of a core \
+         (unchained {cpu:.2} %)"
+    );
+    results.insert(
+        "paced_chained_log".into(),
+        json!({"rate": c_rate, "netwho_cpu_pct_of_core": c_cpu,
+               "unchained_netwho_cpu_pct_of_core": cpu}),
     );
     results.insert("lost".into(), json!(drops));
     results.insert("secs".into(), json!(args.secs));
