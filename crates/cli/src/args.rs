@@ -61,7 +61,7 @@ drop counters every 10 s (and within a second after output was lost); and on SIG
 final status record. --help shows the --format placeholders, timestamp conversions and filters.",
         after_long_help = log_help()
     )]
-    Log(LogArgs),
+    Log(Box<LogArgs>),
 }
 
 /// The filter every command takes.
@@ -255,6 +255,14 @@ pub struct LogArgs {
     /// HMAC key for the chain (implies --chain): the file's bytes are the key
     #[arg(long, value_name = "FILE", conflicts_with = "format")]
     pub chain_key: Option<PathBuf>,
+    /// Also send each record to the journal, with every field as NETWHO_<FIELD>
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true,
+          default_missing_value = netwho_pipeline::journal::JOURNAL_SOCKET)]
+    pub journal: Option<PathBuf>,
+    /// Also send each record's line to the local syslog daemon
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true,
+          default_missing_value = netwho_pipeline::journal::SYSLOG_SOCKET)]
+    pub syslog: Option<PathBuf>,
     /// Check the hash chain of FILE... (a log and its rotated files) and exit
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["output", "format", "json", "chain"])]
     pub verify: Vec<PathBuf>,
@@ -343,11 +351,48 @@ mod tests {
         let c = Cli::try_parse_from(["netwho"]).unwrap();
         assert!(c.command.is_none());
         let c = Cli::try_parse_from(["netwho", "log", "--json", "-o", "/tmp/x"]).unwrap();
-        assert!(matches!(
-            c.command,
-            Some(Command::Log(LogArgs { json: true, .. }))
-        ));
+        assert!(matches!(c.command, Some(Command::Log(l)) if l.json));
         assert!(Cli::try_parse_from(["netwho", "top", "--text", "--json"]).is_err());
+    }
+
+    #[test]
+    fn log_options_parse_and_conflict() {
+        let log = |args: &[&str]| {
+            let mut v = vec!["netwho", "log"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v).map(|c| match c.command {
+                Some(Command::Log(l)) => l,
+                _ => panic!("not log"),
+            })
+        };
+        let l = log(&["-p", "tcp,icmp", "-p", "udp", "--on", "both"]).unwrap();
+        assert_eq!(l.protos, vec![ProtoArg::Tcp, ProtoArg::Icmp, ProtoArg::Udp]);
+        assert_eq!(l.on, OnArg::Both);
+        let l = log(&[
+            "-o",
+            "/x",
+            "--rotate-size",
+            "100MiB",
+            "--rotate-every",
+            "1d",
+        ])
+        .unwrap();
+        assert_eq!(l.rotate_size, Some(100 << 20));
+        assert_eq!(l.rotate_every, Some(Duration::from_secs(86_400)));
+        let l = log(&["--journal", "--syslog=/tmp/s"]).unwrap();
+        assert_eq!(
+            l.journal.as_deref(),
+            Some(std::path::Path::new("/run/systemd/journal/socket"))
+        );
+        assert_eq!(l.syslog.as_deref(), Some(std::path::Path::new("/tmp/s")));
+        let l = log(&["--verify", "a", "b.zst"]).unwrap();
+        assert_eq!(l.verify.len(), 2);
+        // rotation needs a file; a template and JSON (or a chain) exclude each other
+        assert!(log(&["--rotate-size", "1M"]).is_err());
+        assert!(log(&["--json", "--format", "{pid}"]).is_err());
+        assert!(log(&["--chain", "--format", "{pid}"]).is_err());
+        assert!(log(&["--verify", "a", "-o", "b"]).is_err());
+        assert!(log(&["-o", "x", "--rotate-every", "0.5"]).is_err());
     }
 
     #[test]

@@ -247,6 +247,21 @@ fn log_sinks(l: &LogArgs) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failur
         OnArg::Close => On::Close,
         OnArg::Both => On::Both,
     };
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    for (sock, proto) in [
+        (&l.journal, netwho_pipeline::journal::Protocol::Journal),
+        (&l.syslog, netwho_pipeline::journal::Protocol::Syslog),
+    ] {
+        if let Some(path) = sock {
+            let j = netwho_pipeline::journal::JournalSink::connect(proto, path, on, format.clone())
+                .map_err(cannot_start)?;
+            sinks.push(Box::new(j));
+        }
+    }
+    // the journal or syslog alone: nothing on standard output
+    if l.output.is_none() && key.is_none() && !sinks.is_empty() {
+        return Ok((sinks, cfg_for(l)));
+    }
     let out = match (&l.output, key) {
         (Some(path), key) => {
             let file = LogFile::open(LogFileConfig {
@@ -270,11 +285,15 @@ fn log_sinks(l: &LogArgs) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failur
         ))),
         (None, None) => Output::stdout(),
     };
-    let cfg = PipelineConfig {
+    sinks.push(Box::new(LogSink::new(format, on, out)));
+    Ok((sinks, cfg_for(l)))
+}
+
+fn cfg_for(l: &LogArgs) -> PipelineConfig {
+    PipelineConfig {
         status_every: l.status_interval,
         ..PipelineConfig::default()
-    };
-    Ok((vec![Box::new(LogSink::new(format, on, out))], cfg))
+    }
 }
 
 /// A chain key others can read protects nothing: say so.

@@ -439,8 +439,10 @@ impl Netwho {
             _dir: dir,
         };
         n.wait_until("the ready status", Duration::from_secs(30), |recs| {
-            recs.first()
-                .is_some_and(|r| r["event"] == "status" && r["ready"] == true)
+            // (a chained log starts with its chain record)
+            recs.iter()
+                .find(|r| r["event"] == "status")
+                .is_some_and(|r| r["ready"] == true)
         });
         n
     }

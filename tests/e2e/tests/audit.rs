@@ -508,3 +508,98 @@ fn an_independently_written_chain_of_100000_records_verifies() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `--journal=SOCKET`: journald's native protocol, every field as
+/// NETWHO_<FIELD>; the test plays journald on a socket of its own.
+#[test]
+fn the_journal_gets_structured_fields() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let ns = Netns::pair("journal", 16);
+    let dir = TempDir::new("journal");
+    let sock_path = dir.0.join("journal.sock");
+    let journal = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    journal
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let nw = Command::new(netwho_bin())
+        .args(["log", "--on", "both", "-p", "tcp"])
+        .arg(format!("--journal={}", sock_path.display()))
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut next = || -> Vec<(String, String)> {
+        let n = journal.recv(&mut buf).unwrap();
+        parse_journal(&buf[..n])
+    };
+    // netwho says it is ready first
+    let ready = next();
+    assert!(
+        ready.contains(&("NETWHO_EVENT".into(), "status".into())),
+        "{ready:?}"
+    );
+    let (server_gen, port) = server(
+        &ns.b,
+        &format!("tcp-server --bind {} --expect 777 --reply 99", ns.b4),
+    );
+    let truth = run_gen(
+        &ns.a,
+        &format!(
+            "tcp-client --to {} --port {port} --send 777 --expect 99",
+            ns.b4
+        ),
+    );
+    server_gen.finish();
+    let pid = truth[0]["pid"].to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let close = loop {
+        assert!(Instant::now() < deadline, "no close entry for pid {pid}");
+        let e = next();
+        let get = |k: &str| e.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        if get("NETWHO_PID") == Some(pid.clone()) && get("NETWHO_EVENT").as_deref() == Some("close")
+        {
+            break e;
+        }
+    };
+    let get = |k: &str| {
+        close
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{k} missing: {close:?}"))
+    };
+    assert_eq!(get("SYSLOG_IDENTIFIER"), "netwho");
+    assert_eq!(get("NETWHO_BYTES_SENT"), "777");
+    assert_eq!(get("NETWHO_BYTES_RECV"), "99");
+    assert_eq!(get("NETWHO_RPORT"), port.to_string());
+    assert_eq!(get("NETWHO_RADDR"), ns.b4.to_string());
+    assert_eq!(get("NETWHO_COMM"), "netwho-trafficg");
+    assert_eq!(get("NETWHO_USER"), "root");
+    assert!(get("MESSAGE").contains(&format!(":: {pid} root(0):root(0)")));
+    interrupt(nw);
+}
+
+/// journald's native format: KEY=VALUE lines, or KEY\n<u64 LE length>VALUE\n.
+fn parse_journal(mut b: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while let Some(nl) = b.iter().position(|c| *c == b'\n') {
+        let line = &b[..nl];
+        if let Some(eq) = line.iter().position(|c| *c == b'=') {
+            out.push((
+                String::from_utf8_lossy(&line[..eq]).into_owned(),
+                String::from_utf8_lossy(&line[eq + 1..]).into_owned(),
+            ));
+            b = &b[nl + 1..];
+        } else {
+            let len = u64::from_le_bytes(b[nl + 1..nl + 9].try_into().unwrap()) as usize;
+            out.push((
+                String::from_utf8_lossy(line).into_owned(),
+                String::from_utf8_lossy(&b[nl + 9..nl + 9 + len]).into_owned(),
+            ));
+            b = &b[nl + 10 + len..];
+        }
+    }
+    out
+}
