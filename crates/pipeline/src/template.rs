@@ -539,27 +539,7 @@ fn escape(s: Cow<'_, str>) -> Cow<'_, str> {
 
 /// The nearest placeholder name, for "did you mean".
 fn suggest(name: &str) -> Option<&'static str> {
-    let name = name.trim();
-    PLACEHOLDERS
-        .iter()
-        .map(|(n, _, _)| (*n, distance(name, n)))
-        .filter(|(_, d)| *d <= 2)
-        .min_by_key(|(_, d)| *d)
-        .map(|(n, _)| n)
-}
-
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    netwho_query::fields::nearest(name.trim(), PLACEHOLDERS.iter().map(|(n, _, _)| *n), 2)
 }
 
 #[cfg(test)]

@@ -262,10 +262,19 @@ impl Field {
 
 /// The field names closest to a misspelt one.
 pub fn suggest(name: &str) -> Option<&'static str> {
-    FIELDS
-        .iter()
-        .map(|(n, ..)| (distance(name, n), *n))
-        .filter(|(d, n)| *d <= 3.max(n.len() / 3))
+    nearest(name, FIELDS.iter().map(|(n, ..)| *n), 3)
+}
+
+/// Of `names`, the nearest to `name` by edit distance, if it is within
+/// `max` edits (or a third of its length): for "did you mean".
+pub fn nearest<'a>(
+    name: &str,
+    names: impl Iterator<Item = &'a str>,
+    max: usize,
+) -> Option<&'a str> {
+    names
+        .map(|n| (distance(name, n), n))
+        .filter(|(d, n)| *d <= max.max(n.len() / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
 }
