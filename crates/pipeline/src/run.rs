@@ -115,6 +115,19 @@ pub struct Pipeline<S: Sensor> {
 /// this soon after the previous one (not only at the next interval).
 const LOSS_STATUS_AFTER: Duration = Duration::from_secs(1);
 
+/// A status record is due at its interval, or soon after output was lost
+/// that no status record has reported yet.
+fn status_due(
+    now: MonoNs,
+    next_status: MonoNs,
+    last_status: MonoNs,
+    output_drops: u64,
+    reported_drops: u64,
+) -> bool {
+    now >= next_status
+        || (output_drops > reported_drops && now >= last_status.add_ns(nanos(LOSS_STATUS_AFTER)))
+}
+
 impl<S: Sensor> Pipeline<S> {
     pub fn new(
         sensor: S,
@@ -308,9 +321,13 @@ impl<S: Sensor> Pipeline<S> {
                     ctl = SinkControl::Done;
                 }
             }
-            let new_loss = self.output_drops() > self.reported_output_drops
-                && now >= self.last_status.add_ns(nanos(LOSS_STATUS_AFTER));
-            if now >= next_status || new_loss {
+            if status_due(
+                now,
+                next_status,
+                self.last_status,
+                self.output_drops(),
+                self.reported_output_drops,
+            ) {
                 self.status(now, false);
                 next_status = now.add_ns(status_every);
             }
@@ -346,5 +363,25 @@ impl<S: Sensor> Pipeline<S> {
             Some(e) => Err(PipelineError::Output(e)),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_loss_is_reported_within_a_second() {
+        let s = |x: f64| MonoNs((x * 1e9) as u64);
+        // nothing lost: only at the interval
+        assert!(!status_due(s(105.0), s(110.0), s(100.0), 0, 0));
+        assert!(status_due(s(110.0), s(110.0), s(100.0), 0, 0));
+        // a loss: not in the same second as the last status...
+        assert!(!status_due(s(100.5), s(110.0), s(100.0), 7, 0));
+        // ...but a second after it, long before the interval
+        assert!(status_due(s(101.0), s(110.0), s(100.0), 7, 0));
+        // once reported, no more early records until more is lost
+        assert!(!status_due(s(103.0), s(111.0), s(101.0), 7, 7));
+        assert!(status_due(s(103.0), s(111.0), s(101.0), 9, 7));
     }
 }
