@@ -14,7 +14,7 @@
 //! Sends never block: when the log daemon cannot keep up (its socket queue
 //! is full) the record is dropped and counted, and status records report it.
 
-use crate::logsink::{LogFormat, On, text_line};
+use crate::logsink::{Announcer, LogFormat, On};
 use crate::status::StatusRecord;
 use crate::{RecordRef, Sink, SinkControl};
 use netwho_model::FlowEvent;
@@ -44,9 +44,8 @@ pub struct JournalSink {
     pid: u32,
     dropped: u64,
     buf: Vec<u8>,
-    /// Status: the first one (ready) and the loss last reported.
-    announced: bool,
-    last_loss: u64,
+    line: String,
+    announce: Announcer,
 }
 
 impl JournalSink {
@@ -81,8 +80,8 @@ impl JournalSink {
             pid: std::process::id(),
             dropped: 0,
             buf: Vec::with_capacity(4096),
-            announced: false,
-            last_loss: 0,
+            line: String::new(),
+            announce: Announcer::default(),
         })
     }
 
@@ -97,20 +96,13 @@ impl JournalSink {
         }
     }
 
-    fn message(&self, r: &FlowRecord<'_>) -> String {
-        match &self.format {
-            LogFormat::Json => serde_json::to_string(r).unwrap_or_default(),
-            LogFormat::Text(ts) => text_line(r, ts),
-            LogFormat::Template(t) => t.line(r),
-        }
-    }
-
     fn record(&mut self, r: &FlowRecord<'_>) {
-        let msg = self.message(r);
+        self.line.clear();
+        self.format.write_line(r, &mut self.line);
         self.buf.clear();
         match self.proto {
-            Protocol::Journal => journal_entry(r, &msg, &mut self.buf),
-            Protocol::Syslog => syslog_line(&r.ts, self.pid, &msg, &mut self.buf),
+            Protocol::Journal => journal_entry(r, &self.line, &mut self.buf),
+            Protocol::Syslog => syslog_line(&r.ts, self.pid, &self.line, &mut self.buf),
         }
         self.send();
     }
@@ -170,30 +162,23 @@ pub fn syslog_line(ts: &str, pid: u32, msg: &str, out: &mut Vec<u8>) {
 
 impl Sink for JournalSink {
     fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        let wanted = match ev {
-            FlowEvent::Opened(_) => self.on != On::Close,
-            FlowEvent::Closed(_) => self.on != On::Open,
-            FlowEvent::Updated(_) => false,
-        };
-        if wanted {
+        if self.on.wants(ev) {
             self.record(&rec.get());
         }
     }
 
     fn final_update(&mut self, _ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        if self.on != On::Open {
+        if self.on.wants_final() {
             self.record(&rec.get());
         }
     }
 
     fn status(&mut self, st: &StatusRecord) {
         // the summary when netwho is ready, when something was lost, at exit
-        let loss = st.drops.total();
-        let first = !std::mem::replace(&mut self.announced, true);
-        if !(first || st.is_final || loss > self.last_loss) {
+        if !self.announce.due(st) {
             return;
         }
-        self.last_loss = loss;
+        let loss = st.drops.total();
         self.buf.clear();
         let msg = st.summary();
         match self.proto {

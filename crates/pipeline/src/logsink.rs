@@ -33,6 +33,21 @@ impl LogFormat {
     fn is_json(&self) -> bool {
         matches!(self, LogFormat::Json)
     }
+
+    /// Append the record's line (no newline) to `out`. A record always
+    /// serializes; if one did not, its JSON line would be empty rather than
+    /// half written.
+    pub fn write_line(&self, r: &FlowRecord<'_>, out: &mut String) {
+        match self {
+            LogFormat::Json => {
+                if let Ok(j) = serde_json::to_string(r) {
+                    out.push_str(&j);
+                }
+            }
+            LogFormat::Text(ts) => out.push_str(&text_line(r, ts)),
+            LogFormat::Template(t) => t.write(r, out),
+        }
+    }
 }
 
 /// Which lifecycle points of a flow are logged (`--on`).
@@ -48,12 +63,41 @@ pub enum On {
 }
 
 impl On {
-    fn opens(self) -> bool {
-        self != On::Close
-    }
-
     fn closes(self) -> bool {
         self != On::Open
+    }
+
+    /// Whether a flow event makes a record (updates never do; the totals of
+    /// flows still open come at exit, see [`On::wants_final`]).
+    pub fn wants(self, ev: &FlowEvent) -> bool {
+        match ev {
+            FlowEvent::Opened(_) => self != On::Close,
+            FlowEvent::Closed(_) => self.closes(),
+            FlowEvent::Updated(_) => false,
+        }
+    }
+
+    /// Whether the totals of flows still open at exit make records.
+    pub fn wants_final(self) -> bool {
+        self.closes()
+    }
+}
+
+/// When a non-JSON log tells its reader about status: once when netwho is
+/// ready, whenever more was lost, and at exit.
+#[derive(Debug, Default)]
+pub struct Announcer {
+    announced: bool,
+    last_loss: u64,
+}
+
+impl Announcer {
+    pub fn due(&mut self, st: &StatusRecord) -> bool {
+        let loss = st.drops.total();
+        let first = !std::mem::replace(&mut self.announced, true);
+        let due = first || st.is_final || loss > self.last_loss;
+        self.last_loss = loss;
+        due
     }
 }
 
@@ -65,8 +109,7 @@ pub struct LogSink {
     out: Output,
     /// Text mode: status lines go here (stderr).
     notes: Option<Output>,
-    last_drops: u64,
-    announced: bool,
+    announce: Announcer,
 }
 
 impl LogSink {
@@ -78,8 +121,7 @@ impl LogSink {
             line: String::new(),
             out,
             notes,
-            last_drops: 0,
-            announced: false,
+            announce: Announcer::default(),
         }
     }
 
@@ -91,8 +133,7 @@ impl LogSink {
             line: String::new(),
             out,
             notes: Some(notes),
-            last_drops: 0,
-            announced: false,
+            announce: Announcer::default(),
         }
     }
 
@@ -120,13 +161,9 @@ impl LogSink {
                 }
                 buf.push(b'\n');
             }
-            LogFormat::Text(ts) => {
-                buf.extend_from_slice(text_line(rec, ts).as_bytes());
-                buf.push(b'\n');
-            }
-            LogFormat::Template(t) => {
+            text => {
                 self.line.clear();
-                t.write(rec, &mut self.line);
+                text.write_line(rec, &mut self.line);
                 buf.extend_from_slice(self.line.as_bytes());
                 buf.push(b'\n');
             }
@@ -198,19 +235,13 @@ pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat) -> String {
 
 impl Sink for LogSink {
     fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        // a log has opens and closes; totals of open flows come at exit
-        let wanted = match ev {
-            FlowEvent::Opened(_) => self.on.opens(),
-            FlowEvent::Closed(_) => self.on.closes(),
-            FlowEvent::Updated(_) => false,
-        };
-        if wanted {
+        if self.on.wants(ev) {
             self.write(&rec.get());
         }
     }
 
     fn final_update(&mut self, _ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        if self.on.closes() {
+        if self.on.wants_final() {
             self.write(&rec.get());
         }
     }
@@ -228,15 +259,12 @@ impl Sink for LogSink {
                 self.out.record_done();
             }
             LogFormat::Text(_) | LogFormat::Template(_) => {
-                let drops = st.drops.total();
-                let first = !std::mem::replace(&mut self.announced, true);
-                if first || st.is_final || drops > self.last_drops {
-                    self.last_drops = drops;
-                    if let Some(n) = &mut self.notes {
-                        let _ = writeln!(n.buf(), "{}", st.summary());
-                        n.record_done();
-                        n.flush();
-                    }
+                if self.announce.due(st)
+                    && let Some(n) = &mut self.notes
+                {
+                    let _ = writeln!(n.buf(), "{}", st.summary());
+                    n.record_done();
+                    n.flush();
                 }
             }
         }

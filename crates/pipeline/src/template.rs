@@ -411,7 +411,8 @@ impl Template {
     }
 
     /// The line for `r`, as a new string.
-    pub fn line(&self, r: &FlowRecord<'_>) -> String {
+    #[cfg(test)]
+    fn line(&self, r: &FlowRecord<'_>) -> String {
         let mut s = String::with_capacity(160);
         self.write(r, &mut s);
         s
