@@ -20,7 +20,7 @@ pub enum RecordKind {
 }
 
 /// Names resolved outside the model (user database, cgroup filesystem).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Names {
     pub user: String,
     pub group: String,

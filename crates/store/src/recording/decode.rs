@@ -1,0 +1,256 @@
+//! Entries back to what the live run's sinks saw: each flow entry becomes
+//! the [`FlowEvent`] and [`Context`] the recorder was given, with the
+//! recorded time. Pure: frames in, items out.
+
+use super::convert;
+use super::encode::get_varint;
+use super::format::{CountRec, Entry, OpenRec};
+use super::read::ReadStats;
+use netwho_model::record::{Context, Names};
+use netwho_model::time::WallClock;
+use netwho_model::{
+    Endpoint, Flow, FlowEvent, FlowId, FlowKey, MonoNs, ProcInfo, SockCookie, TcpState,
+};
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// What a recording replays.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// A flow event as the sinks saw it live.
+    Flow(Box<FlowItem>),
+    /// A status record (JSON).
+    Status { json: String, at: MonoNs },
+    /// Wall time moved relative to boot time from here on.
+    Clock(WallClock),
+    /// The recorder stopped cleanly.
+    End { at: MonoNs },
+}
+
+/// A flow event, its context and time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowItem {
+    pub ev: FlowEvent,
+    pub ctx: Context,
+    pub at: MonoNs,
+    /// The totals of a flow still open when the recording ended.
+    pub is_final: bool,
+}
+
+#[derive(Debug)]
+struct OpenFlow {
+    flow: Flow,
+    names: Arc<Names>,
+    sha: Option<Arc<str>>,
+}
+
+/// Definitions of the current frame.
+#[derive(Debug, Default)]
+struct Defs {
+    procs: FxHashMap<u32, Arc<ProcInfo>>,
+    names: FxHashMap<u32, Arc<Names>>,
+    shas: FxHashMap<u32, Arc<str>>,
+}
+
+/// Turns frames into items, keeping the flows that are open.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    defs: Defs,
+    flows: FxHashMap<u64, OpenFlow>,
+    last_at: u64,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Flows opened and not yet closed.
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Decode one frame's entries, appending items.
+    pub fn frame(&mut self, raw: &[u8], stats: &mut ReadStats, out: &mut Vec<Item>) {
+        self.defs = Defs::default();
+        self.last_at = 0;
+        let mut rest = raw;
+        while !rest.is_empty() {
+            let Some((len, used)) = get_varint(rest) else {
+                stats.entries_unknown += 1;
+                return;
+            };
+            let Some(body) = usize::try_from(len)
+                .ok()
+                .and_then(|len| rest.get(used..used.checked_add(len)?))
+            else {
+                stats.entries_unknown += 1;
+                return;
+            };
+            rest = &rest[used + body.len()..];
+            stats.entries += 1;
+            // an entry that does not decode passed the frame's checksum:
+            // a kind (or a longer form) from a newer minor version
+            match postcard::take_from_bytes::<Entry>(body) {
+                Ok((e, _)) => self.entry(e, stats, out),
+                Err(_) => stats.entries_unknown += 1,
+            }
+        }
+    }
+
+    fn at(&mut self, dt_ns: i64) -> MonoNs {
+        self.last_at = self.last_at.saturating_add_signed(dt_ns);
+        MonoNs(self.last_at)
+    }
+
+    fn entry(&mut self, e: Entry, stats: &mut ReadStats, out: &mut Vec<Item>) {
+        match e {
+            Entry::Proc(p) => {
+                let id = p.id;
+                self.defs.procs.insert(id, Arc::new(convert::proc_info(p)));
+            }
+            Entry::Names(n) => {
+                self.defs.names.insert(
+                    n.id,
+                    Arc::new(Names {
+                        user: n.user,
+                        group: n.group,
+                        cgroup: n.cgroup,
+                        unit: n.unit,
+                        container_id: n.container_id,
+                    }),
+                );
+            }
+            Entry::Sha { id, hex } => {
+                self.defs.shas.insert(id, Arc::from(hex));
+            }
+            Entry::Open(o) => self.open(o, stats, out),
+            Entry::Update(c) => self.count(c, Kind::Update, stats, out),
+            Entry::Final(c) => self.count(c, Kind::Final, stats, out),
+            Entry::Close(c) => self.count(c, Kind::Close, stats, out),
+            Entry::Status { dt_ns, json } => {
+                let at = self.at(dt_ns);
+                out.push(Item::Status { json, at });
+            }
+            Entry::Clock { boot_to_unix_ns } => {
+                out.push(Item::Clock(WallClock { boot_to_unix_ns }));
+            }
+            Entry::End { dt_ns } => {
+                let at = self.at(dt_ns);
+                stats.clean_end = true;
+                out.push(Item::End { at });
+            }
+        }
+    }
+
+    fn open(&mut self, o: OpenRec, stats: &mut ReadStats, out: &mut Vec<Item>) {
+        let at = self.at(o.dt_ns);
+        let (Some(proc), Some(names)) = (
+            self.defs.procs.get(&o.proc).cloned(),
+            self.defs.names.get(&o.names).cloned(),
+        ) else {
+            stats.orphans += 1;
+            return;
+        };
+        let sha = o.sha.and_then(|id| self.defs.shas.get(&id).cloned());
+        let remote = Endpoint::new(o.remote.0, o.remote.1);
+        let mut flow = Flow {
+            key: FlowKey {
+                proc: proc.key,
+                cookie: SockCookie(o.cookie),
+                remote,
+            },
+            id: FlowId(o.flow_id),
+            proto: convert::proto(o.proto),
+            local: Endpoint::new(o.local.0, o.local.1),
+            remote,
+            packet: o.packet,
+            netns: o.netns,
+            direction: convert::direction(o.direction),
+            tcp_state: o.tcp_state.and_then(|s| TcpState::try_from(s).ok()),
+            opened: MonoNs(o.opened_ns),
+            closed: None,
+            close_reason: None,
+            comm: o.comm,
+            uid: o.uid,
+            gid: o.gid,
+            cgroup_id: o.cgroup_id,
+            proc,
+            payload: Default::default(),
+            wire: Default::default(),
+            attribution: convert::attribution(o.attribution),
+            cpu_base: o.cpu_base.map(|(t, c)| (MonoNs(t), c)),
+        };
+        convert::set_counters(&mut flow, &o.counters);
+        if o.announced {
+            let ctx = Context {
+                names: Arc::clone(&names),
+                exe_sha256: sha.clone(),
+                usage: None,
+                track: o.track.as_ref().map(convert::track),
+            };
+            out.push(Item::Flow(Box::new(FlowItem {
+                ev: FlowEvent::Opened(flow.clone()),
+                ctx,
+                at,
+                is_final: false,
+            })));
+        }
+        self.flows.insert(o.flow, OpenFlow { flow, names, sha });
+    }
+
+    fn count(&mut self, c: CountRec, kind: Kind, stats: &mut ReadStats, out: &mut Vec<Item>) {
+        let at = self.at(c.dt_ns);
+        let sha = c.sha.and_then(|id| self.defs.shas.get(&id).cloned());
+        let done = kind != Kind::Update;
+        let of = if done {
+            self.flows.remove(&c.flow)
+        } else {
+            None
+        };
+        let Some(of) = of.as_ref().or_else(|| self.flows.get(&c.flow)) else {
+            stats.orphans += 1;
+            return;
+        };
+        let mut flow = of.flow.clone();
+        convert::set_counters(&mut flow, &c.counters);
+        if let Some(s) = c.tcp_state.and_then(|s| TcpState::try_from(s).ok()) {
+            flow.tcp_state = Some(s);
+        }
+        if let Some((closed, reason)) = c.closed {
+            flow.closed = Some(MonoNs(closed));
+            flow.close_reason = reason.and_then(convert::reason);
+        }
+        let ctx = Context {
+            names: Arc::clone(&of.names),
+            exe_sha256: sha.clone().or_else(|| of.sha.clone()),
+            usage: c.usage.as_ref().map(convert::usage),
+            track: c.track.as_ref().map(convert::track),
+        };
+        if !done && let Some(live) = self.flows.get_mut(&c.flow) {
+            live.flow.payload = flow.payload;
+            live.flow.wire = flow.wire;
+            live.flow.tcp_state = flow.tcp_state;
+            if sha.is_some() {
+                live.sha = sha;
+            }
+        }
+        let ev = match kind {
+            Kind::Close => FlowEvent::Closed(flow),
+            _ => FlowEvent::Updated(flow),
+        };
+        out.push(Item::Flow(Box::new(FlowItem {
+            ev,
+            ctx,
+            at,
+            is_final: kind == Kind::Final,
+        })));
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Update,
+    Final,
+    Close,
+}

@@ -1,0 +1,272 @@
+//! Flow events to entries: the pure half of the recorder. The caller owns
+//! the buffer and decides where a frame ends ([`Encoder::seal`]); the
+//! encoder only remembers what it defined in the current frame.
+
+use super::convert;
+use super::format::{CountRec, Entry, NamesRec, OpenRec};
+use netwho_model::record::{Context, Names};
+use netwho_model::{Flow, FlowKey, MonoNs, ProcInfo, ProcKey};
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// Which lifecycle point a flow entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Open,
+    Update,
+    /// The recording ends with the flow still open.
+    Final,
+    Close,
+}
+
+/// Definitions of the current frame.
+#[derive(Debug, Default)]
+struct FrameDefs {
+    procs: FxHashMap<ProcKey, (u32, Arc<ProcInfo>)>,
+    names: FxHashMap<Arc<Names>, u32>,
+    shas: FxHashMap<Arc<str>, u32>,
+    next: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FlowState {
+    number: u64,
+    has_sha: bool,
+}
+
+/// Turns flow events, status records and clock changes into entries.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    defs: FrameDefs,
+    flows: FxHashMap<FlowKey, FlowState>,
+    next_flow: u64,
+    last_at: u64,
+    entries: u64,
+    scratch: Vec<u8>,
+    /// Flows defined so far (opened or first seen).
+    pub flows_recorded: u64,
+}
+
+impl Encoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Entries written since the last [`seal`](Self::seal).
+    pub fn entries_in_frame(&self) -> u64 {
+        self.entries
+    }
+
+    /// Flows open now (defined and not closed).
+    pub fn flows_open(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The frame ends here: the next entry starts a frame that defines its
+    /// processes and names again, so that each frame reads on its own.
+    pub fn seal(&mut self) {
+        self.defs = FrameDefs::default();
+        self.last_at = 0;
+        self.entries = 0;
+    }
+
+    fn put(&mut self, out: &mut Vec<u8>, e: &Entry) {
+        self.scratch.clear();
+        // Serializing plain structs into a Vec only fails on a length that
+        // does not fit a u32 (a string over 4 GiB); such an entry is left
+        // out rather than corrupting the frame.
+        if let Ok(bytes) = postcard::to_extend(e, std::mem::take(&mut self.scratch)) {
+            put_varint(out, bytes.len() as u64);
+            out.extend_from_slice(&bytes);
+            self.scratch = bytes;
+            self.entries += 1;
+        }
+    }
+
+    fn dt(&mut self, at: MonoNs) -> i64 {
+        let dt = (i128::from(at.0) - i128::from(self.last_at))
+            .clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        self.last_at = at.0;
+        dt
+    }
+
+    fn proc_ref(&mut self, out: &mut Vec<u8>, p: &Arc<ProcInfo>) -> u32 {
+        if let Some((id, known)) = self.defs.procs.get(&p.key)
+            && (Arc::ptr_eq(known, p) || **known == **p)
+        {
+            return *id;
+        }
+        let id = self.defs.next;
+        self.defs.next += 1;
+        self.put(out, &Entry::Proc(convert::proc_rec(id, p)));
+        self.defs.procs.insert(p.key, (id, Arc::clone(p)));
+        id
+    }
+
+    fn names_ref(&mut self, out: &mut Vec<u8>, n: &Arc<Names>) -> u32 {
+        if let Some(id) = self.defs.names.get(n) {
+            return *id;
+        }
+        let id = self.defs.next;
+        self.defs.next += 1;
+        self.put(
+            out,
+            &Entry::Names(NamesRec {
+                id,
+                user: n.user.clone(),
+                group: n.group.clone(),
+                cgroup: n.cgroup.clone(),
+                unit: n.unit.clone(),
+                container_id: n.container_id.clone(),
+            }),
+        );
+        self.defs.names.insert(Arc::clone(n), id);
+        id
+    }
+
+    fn sha_ref(&mut self, out: &mut Vec<u8>, sha: &Arc<str>) -> u32 {
+        if let Some(id) = self.defs.shas.get(sha) {
+            return *id;
+        }
+        let id = self.defs.next;
+        self.defs.next += 1;
+        self.put(
+            out,
+            &Entry::Sha {
+                id,
+                hex: sha.to_string(),
+            },
+        );
+        self.defs.shas.insert(Arc::clone(sha), id);
+        id
+    }
+
+    fn open(&mut self, out: &mut Vec<u8>, f: &Flow, ctx: &Context, at: MonoNs, announced: bool) {
+        let proc = self.proc_ref(out, &f.proc);
+        let names = self.names_ref(out, &ctx.names);
+        let sha = ctx.exe_sha256.as_ref().map(|s| self.sha_ref(out, s));
+        let number = self.next_flow;
+        self.next_flow += 1;
+        self.flows_recorded += 1;
+        self.flows.insert(
+            f.key,
+            FlowState {
+                number,
+                has_sha: sha.is_some(),
+            },
+        );
+        let rec = OpenRec {
+            flow: number,
+            dt_ns: self.dt(at),
+            announced,
+            flow_id: f.id.0,
+            cookie: f.key.cookie.0,
+            proc,
+            names,
+            sha,
+            proto: convert::proto_rec(f.proto),
+            local: (f.local.addr, f.local.port),
+            remote: (f.remote.addr, f.remote.port),
+            packet: f.packet,
+            netns: f.netns,
+            direction: convert::direction_code(f.direction),
+            tcp_state: f.tcp_state.map(convert::tcp_code),
+            opened_ns: f.opened.0,
+            comm: f.comm.clone(),
+            uid: f.uid,
+            gid: f.gid,
+            cgroup_id: f.cgroup_id,
+            attribution: convert::attribution_code(f.attribution),
+            counters: convert::counters(f),
+            cpu_base: f.cpu_base.map(|(t, c)| (t.0, c)),
+            track: ctx.track.as_ref().map(convert::track_rec),
+        };
+        self.put(out, &Entry::Open(rec));
+    }
+
+    /// One flow event at boot time `at`.
+    pub fn flow(&mut self, out: &mut Vec<u8>, kind: Kind, f: &Flow, ctx: &Context, at: MonoNs) {
+        if kind == Kind::Open {
+            self.open(out, f, ctx, at, true);
+            return;
+        }
+        if !self.flows.contains_key(&f.key) {
+            self.open(out, f, ctx, at, false);
+        }
+        let Some(st) = self.flows.get(&f.key).copied() else {
+            return;
+        };
+        let sha = match &ctx.exe_sha256 {
+            Some(s) if !st.has_sha => {
+                if let Some(fs) = self.flows.get_mut(&f.key) {
+                    fs.has_sha = true;
+                }
+                Some(self.sha_ref(out, s))
+            }
+            _ => None,
+        };
+        let rec = CountRec {
+            flow: st.number,
+            dt_ns: self.dt(at),
+            counters: convert::counters(f),
+            tcp_state: f.tcp_state.map(convert::tcp_code),
+            closed: match kind {
+                Kind::Close => Some((
+                    f.closed.unwrap_or(at).0,
+                    f.close_reason.map(convert::reason_code),
+                )),
+                _ => None,
+            },
+            sha,
+            usage: ctx.usage.as_ref().map(convert::usage_rec),
+            track: ctx.track.as_ref().map(convert::track_rec),
+        };
+        let e = match kind {
+            Kind::Close => Entry::Close(rec),
+            Kind::Final => Entry::Final(rec),
+            _ => Entry::Update(rec),
+        };
+        self.put(out, &e);
+        if matches!(kind, Kind::Close | Kind::Final) {
+            self.flows.remove(&f.key);
+        }
+    }
+
+    /// A status record (its JSON) at boot time `at`.
+    pub fn status(&mut self, out: &mut Vec<u8>, json: String, at: MonoNs) {
+        let dt_ns = self.dt(at);
+        self.put(out, &Entry::Status { dt_ns, json });
+    }
+
+    /// The wall clock's offset to boot time changed.
+    pub fn clock(&mut self, out: &mut Vec<u8>, boot_to_unix_ns: i128) {
+        self.put(out, &Entry::Clock { boot_to_unix_ns });
+    }
+
+    /// The recording ends cleanly.
+    pub fn end(&mut self, out: &mut Vec<u8>, at: MonoNs) {
+        let dt_ns = self.dt(at);
+        self.put(out, &Entry::End { dt_ns });
+    }
+}
+
+/// LEB128, as postcard writes its own varints.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A LEB128 value at the start of `b`, and the bytes it took.
+pub fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}

@@ -1,0 +1,417 @@
+//! Round trips and damaged input.
+
+use super::format::{FRAME_MAGIC, Header, MAJOR};
+use super::*;
+use crate::StoreError;
+use netwho_model::record::{Context, Names};
+use netwho_model::{
+    Ancestor, Attribution, CloseReason, Direction, Endpoint, Flow, FlowEvent, FlowId, FlowKey,
+    FlowUsage, MonoNs, Payload, ProcInfo, ProcKey, ProcSource, Proto, SockCookie, TcpState, Usage,
+    UsageTrack, Wire,
+};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+fn proc(tgid: u32) -> Arc<ProcInfo> {
+    let shell = Arc::new(Ancestor {
+        key: ProcKey::from_start_ticks(1, 1),
+        comm: "init".into(),
+        exe: "/sbin/init".into(),
+        up: None,
+    });
+    let bash = Arc::new(Ancestor {
+        key: ProcKey::from_start_ticks(812, 500),
+        comm: "bash".into(),
+        exe: "/usr/bin/bash".into(),
+        up: Some(shell),
+    });
+    Arc::new(ProcInfo {
+        key: ProcKey::from_start_ticks(tgid, 9000),
+        ppid: 812,
+        parent: Some(ProcKey::from_start_ticks(812, 500)),
+        parent_comm: "bash".into(),
+        comm: "curl".into(),
+        exe: "/usr/bin/curl".into(),
+        cmdline: vec!["curl".into(), "-s".into(), "http://x".into()],
+        uid: 1000,
+        gid: 100,
+        cgroup_id: 77,
+        source: ProcSource::Exec,
+        parents: Some(bash),
+        login_uid: Some(1000),
+        session: Some(3),
+        exe_file: None,
+    })
+}
+
+fn flow(tgid: u32, cookie: u64, remote: &str, port: u16) -> Flow {
+    let p = proc(tgid);
+    let remote = Endpoint::new(remote.parse::<IpAddr>().unwrap(), port);
+    Flow {
+        key: FlowKey {
+            proc: p.key,
+            cookie: SockCookie(cookie),
+            remote,
+        },
+        id: FlowId(cookie * 31),
+        proto: Proto::Tcp,
+        local: Endpoint::new("10.231.1.2".parse().unwrap(), 40000),
+        remote,
+        packet: false,
+        netns: 4026531840,
+        direction: Direction::Outbound,
+        tcp_state: Some(TcpState::Established),
+        opened: MonoNs(5_000_000_000),
+        closed: None,
+        close_reason: None,
+        comm: "curl".into(),
+        uid: 1000,
+        gid: 100,
+        cgroup_id: 77,
+        proc: p,
+        payload: Payload::default(),
+        wire: Wire::default(),
+        attribution: Attribution::Ebpf,
+        cpu_base: Some((MonoNs(4_000_000_000), 1234)),
+    }
+}
+
+fn ctx(sha: Option<&str>) -> Context {
+    Context {
+        names: Arc::new(Names {
+            user: "alice".into(),
+            group: "users".into(),
+            cgroup: "/user.slice".into(),
+            unit: "user.slice".into(),
+            container_id: String::new(),
+        }),
+        exe_sha256: sha.map(Arc::from),
+        usage: None,
+        track: Some(UsageTrack {
+            last: Usage {
+                cpu_ns: 5,
+                rss_bytes: 4096,
+                rss_peak_bytes: 8192,
+                major_faults: 1,
+                iowait_ns: None,
+            },
+            at: MonoNs(5_100_000_000),
+            prev: Some((MonoNs(4_100_000_000), 2)),
+            exited: false,
+        }),
+    }
+}
+
+/// A recording in memory: header, then one frame per group of entries.
+struct Mem {
+    enc: Encoder,
+    frames: FrameEncoder,
+    bytes: Vec<u8>,
+    raw: Vec<u8>,
+}
+
+impl Mem {
+    fn new() -> Self {
+        let h = Header {
+            host: "h".into(),
+            resolution_ns: 1_000_000_000,
+            boot_to_unix_ns: 1_700_000_000_000_000_000,
+            ..Header::default()
+        };
+        Mem {
+            enc: Encoder::new(),
+            frames: FrameEncoder::new().unwrap(),
+            bytes: write::header_bytes(&h).unwrap(),
+            raw: Vec::new(),
+        }
+    }
+    fn ev(&mut self, kind: Kind, f: &Flow, c: &Context, at: u64) {
+        self.enc.flow(&mut self.raw, kind, f, c, MonoNs(at));
+    }
+    fn seal(&mut self) {
+        let fr = self.frames.frame(&self.raw).unwrap();
+        self.bytes.extend_from_slice(&fr);
+        self.raw.clear();
+        self.enc.seal();
+    }
+}
+
+fn read_all(bytes: &[u8]) -> Result<(Vec<Item>, ReadStats), StoreError> {
+    let fr = FrameReader::new(bytes, Path::new("mem"))?;
+    let mut r = Reader::from_readers(vec![("mem".into(), fr)])?;
+    let mut items = Vec::new();
+    while let Some(it) = r.next_item()? {
+        items.push(it);
+    }
+    Ok((items, r.stats()))
+}
+
+fn lifecycle(m: &mut Mem) -> Vec<Item> {
+    let mut expect = Vec::new();
+    let mut f = flow(4242, 7, "93.184.216.34", 443);
+    let c0 = ctx(None);
+    m.ev(Kind::Open, &f, &c0, 5_200_000_000);
+    expect.push((
+        FlowEvent::Opened(f.clone()),
+        c0.clone(),
+        5_200_000_000,
+        false,
+    ));
+    m.seal();
+    f.payload.bytes_sent = 79;
+    f.wire.bytes_sent = 79 + 52;
+    f.wire.packets_sent = 2;
+    let mut c1 = ctx(Some("ab12"));
+    c1.usage = Some(FlowUsage {
+        rss_bytes: 1,
+        rss_peak_bytes: 2,
+        cpu_pct: Some(3.5),
+        major_faults: 4,
+        iowait_ns: None,
+    });
+    m.ev(Kind::Update, &f, &c1, 6_200_000_000);
+    expect.push((
+        FlowEvent::Updated(f.clone()),
+        c1.clone(),
+        6_200_000_000,
+        false,
+    ));
+    f.payload.bytes_recv = 1256;
+    f.closed = Some(MonoNs(6_500_000_000));
+    f.close_reason = Some(CloseReason::SocketClosed);
+    f.tcp_state = Some(TcpState::Close);
+    m.ev(Kind::Close, &f, &c1, 6_600_000_000);
+    expect.push((
+        FlowEvent::Closed(f.clone()),
+        c1.clone(),
+        6_600_000_000,
+        false,
+    ));
+    // a second flow, still open at the end
+    let mut g = flow(4243, 8, "fd00:231::9", 53);
+    g.proto = Proto::Udp;
+    g.tcp_state = None;
+    m.ev(Kind::Open, &g, &c0, 6_700_000_000);
+    expect.push((
+        FlowEvent::Opened(g.clone()),
+        c0.clone(),
+        6_700_000_000,
+        false,
+    ));
+    g.payload.bytes_sent = 40;
+    m.ev(Kind::Final, &g, &c0, 7_000_000_000);
+    expect.push((
+        FlowEvent::Updated(g.clone()),
+        c0.clone(),
+        7_000_000_000,
+        true,
+    ));
+    m.enc.end(&mut m.raw, MonoNs(7_000_000_001));
+    m.seal();
+    let mut items: Vec<Item> = expect
+        .into_iter()
+        .map(|(ev, ctx, at, is_final)| {
+            Item::Flow(Box::new(FlowItem {
+                ev,
+                ctx,
+                at: MonoNs(at),
+                is_final,
+            }))
+        })
+        .collect();
+    items.push(Item::End {
+        at: MonoNs(7_000_000_001),
+    });
+    items
+}
+
+#[test]
+fn flows_read_back_as_the_sinks_saw_them() {
+    let mut m = Mem::new();
+    let expect = lifecycle(&mut m);
+    let (items, stats) = read_all(&m.bytes).unwrap();
+    assert_eq!(items, expect);
+    assert!(stats.clean_end);
+    assert_eq!(stats.frames, 2);
+    assert!(stats.warnings("x").is_empty(), "{:?}", stats.warnings("x"));
+}
+
+#[test]
+fn a_flow_first_seen_at_an_update_is_defined_silently() {
+    let mut m = Mem::new();
+    let mut f = flow(1, 2, "10.231.0.9", 80);
+    f.payload.bytes_recv = 5000;
+    m.ev(Kind::Update, &f, &ctx(None), 9);
+    m.seal();
+    let (items, _) = read_all(&m.bytes).unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(matches!(&items[0], Item::Flow(it) if it.ev == FlowEvent::Updated(f.clone())));
+}
+
+#[test]
+fn a_truncated_tail_reads_up_to_the_last_whole_frame() {
+    let mut m = Mem::new();
+    let expect = lifecycle(&mut m);
+    let full = m.bytes.clone();
+    // cut inside the second frame: the first frame's open survives
+    for cut in [full.len() - 1, full.len() - 30, full.len() - 200] {
+        let (items, stats) = read_all(&full[..cut]).unwrap();
+        assert_eq!(items, expect[..1], "cut at {cut}");
+        assert!(stats.truncated_bytes > 0);
+        assert_eq!(stats.frames_corrupt, 0);
+        assert!(stats.warnings("rec")[0].contains("ends inside a frame"));
+    }
+}
+
+#[test]
+fn a_corrupt_frame_is_skipped_and_counted() {
+    let mut m = Mem::new();
+    let f = flow(1, 1, "10.231.0.9", 80);
+    let c = ctx(None);
+    m.ev(Kind::Open, &f, &c, 1);
+    m.seal();
+    let start_second = m.bytes.len();
+    let g = flow(2, 2, "10.231.0.9", 81);
+    m.ev(Kind::Open, &g, &c, 2);
+    m.seal();
+    let h = flow(3, 3, "10.231.0.9", 82);
+    m.ev(Kind::Open, &h, &c, 3);
+    m.seal();
+    // flip one byte in each position of the second frame: frames one and
+    // three always survive, the second never comes back wrong
+    for i in start_second..start_second + 40 {
+        let mut b = m.bytes.clone();
+        b[i] ^= 0x5a;
+        let (items, stats) = read_all(&b).unwrap();
+        let pids: Vec<u32> = items
+            .iter()
+            .map(|it| match it {
+                Item::Flow(it) => it.ev.flow().key.proc.tgid,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(pids, vec![1, 3], "byte {i}");
+        assert_eq!(stats.frames_corrupt, 1, "byte {i}");
+        assert_eq!(stats.frames, 2);
+    }
+}
+
+#[test]
+fn unknown_major_versions_and_other_files_are_refused() {
+    let m = Mem::new();
+    let mut b = m.bytes.clone();
+    b[8..10].copy_from_slice(&(MAJOR + 1).to_le_bytes());
+    let e = read_all(&b).err().unwrap().to_string();
+    assert!(e.contains("format version 2.0"), "{e}");
+    assert!(e.contains("reads version 1.x"), "{e}");
+    let e = read_all(b"{\"event\":\"open\"}\n")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("is not a netwho recording"), "{e}");
+    let mut b = m.bytes.clone();
+    let n = b.len();
+    b[n - 1] ^= 1;
+    let e = read_all(&b).err().unwrap().to_string();
+    assert!(e.contains("header checksum"), "{e}");
+    assert!(read_all(&m.bytes[..10]).is_err());
+}
+
+#[test]
+fn entries_of_an_unknown_kind_are_skipped() {
+    let mut m = Mem::new();
+    let f = flow(1, 1, "10.231.0.9", 80);
+    m.ev(Kind::Open, &f, &ctx(None), 1);
+    // a kind from the future: tag 200, some body
+    encode::put_varint(&mut m.raw, 3);
+    m.raw.extend_from_slice(&[200, 1, 7]);
+    m.ev(Kind::Close, &f, &ctx(None), 2);
+    m.seal();
+    let (items, stats) = read_all(&m.bytes).unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(stats.entries_unknown, 1);
+}
+
+#[test]
+fn updates_of_flows_from_a_lost_frame_are_orphans() {
+    let mut m = Mem::new();
+    let f = flow(1, 1, "10.231.0.9", 80);
+    m.ev(Kind::Open, &f, &ctx(None), 1);
+    m.seal();
+    let cut_from = format::FILE_MAGIC.len() + 8;
+    let hdr_len = u32::from_le_bytes(m.bytes[12..16].try_into().unwrap()) as usize + 4;
+    let first_frame = cut_from + hdr_len;
+    m.ev(Kind::Close, &f, &ctx(None), 2);
+    m.seal();
+    // damage the first frame's magic
+    let mut b = m.bytes.clone();
+    assert_eq!(b[first_frame..first_frame + 4], FRAME_MAGIC);
+    b[first_frame] = b'X';
+    let (items, stats) = read_all(&b).unwrap();
+    assert!(items.is_empty());
+    assert_eq!(stats.orphans, 1);
+    assert_eq!(stats.frames_corrupt, 1);
+}
+
+#[test]
+fn files_rotate_by_size_and_read_back_as_one() {
+    let dir = std::env::temp_dir().join(format!("netwho-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.nwr");
+    let mut rf = RecordingFile::create(&path, Header::default(), Some(200), false).unwrap();
+    let mut enc = Encoder::new();
+    let c = ctx(None);
+    let mut want = Vec::new();
+    for i in 0..20u32 {
+        let f = flow(100 + i, u64::from(i), "10.231.0.9", 80);
+        let mut raw = Vec::new();
+        enc.flow(&mut raw, Kind::Open, &f, &c, MonoNs(u64::from(i)));
+        enc.seal();
+        rf.write_frame(&raw).unwrap();
+        want.push(100 + i);
+    }
+    rf.sync().unwrap();
+    assert!(segment_path(&path, 3).exists());
+    let again = RecordingFile::create(&path, Header::default(), None, false);
+    assert!(again.err().unwrap().to_string().contains("already exists"));
+    let mut r = Reader::open(std::slice::from_ref(&path)).unwrap();
+    let mut got = Vec::new();
+    while let Some(it) = r.next_item().unwrap() {
+        if let Item::Flow(it) = it {
+            got.push(it.ev.flow().key.proc.tgid);
+        }
+    }
+    assert_eq!(got, want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    /// The reader never panics, whatever the bytes after a valid header.
+    #[test]
+    fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+        let mut b = Mem::new().bytes;
+        b.extend_from_slice(&tail);
+        let _ = read_all(&b);
+    }
+
+    /// Nor do mutations of a valid recording.
+    #[test]
+    fn mutated_recordings_never_panic(
+        flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
+        cut in proptest::prelude::any::<usize>(),
+    ) {
+        let mut m = Mem::new();
+        lifecycle(&mut m);
+        let mut b = m.bytes;
+        for (i, x) in flips {
+            let n = b.len();
+            b[i % n] ^= x;
+        }
+        let n = b.len();
+        b.truncate(cut % (n + 1));
+        let _ = read_all(&b);
+    }
+}
