@@ -62,6 +62,25 @@ final status record. --help shows the --format placeholders, timestamp conversio
         after_long_help = log_help()
     )]
     Log(Box<LogArgs>),
+    /// Record flows into a compressed file, to analyse later (report, log -r, top -r)
+    #[command(after_help = RECORD_AFTER)]
+    Record(Box<RecordArgs>),
+    /// Answer questions about a recording: top processes, connections, ports, remotes, users
+    #[command(after_help = REPORT_AFTER, after_long_help = report_help())]
+    Report(Box<ReportArgs>),
+}
+
+const RECORD_AFTER: &str = "A recording holds every flow's open, its counters every --resolution while it lives, and its close, with the process, user and unit it belongs to, plus netwho's status records (drops, degradations): everything the live commands show. It is zstd-compressed in self-contained frames (about one per second): a recorder killed at any moment leaves a file that reads up to its last frame. The format is docs/specs/recording.md.\n\nExamples:\n  netwho record -w /var/tmp/act1.nwr                       until Ctrl-C\n  netwho record -w act1.nwr --duration 1h --rotate 512MiB  FILE, then FILE.0, FILE.1, ...\n  netwho record -w web.nwr unit = nginx.service            only what the filter passes\n  netwho report top-procs -r act1.nwr\n  netwho log -r act1.nwr --on both --json";
+
+const REPORT_AFTER: &str = "Reports (sysdig chisel in brackets):\n  top-procs    processes by bytes sent+received [topprocs_net]\n  top-conns    connections by bytes [topconns]\n  top-ports    server ports by bytes: ports served here, and remote servers' ports [topports_server]\n  top-remotes  remote addresses by bytes, with their ports and processes\n  by-user      bytes per user (--exclude-local: Internet traffic only; --interval: per interval)\n  by-unit      bytes per systemd unit (else container, else cgroup)\n  bytes        bytes of every process, and the total [iobytes_net]\n  timeline     bytes per interval of one process (--pid N): a text chart, or CSV to plot [the per-PID chart]\n  spy          every flow of one endpoint (--ip A or --port N), in time order [spy_ip, spy_port]\n\nBytes are payload bytes (what send() and recv() returned). SENT is from this host's process to the remote. Reports read every segment of a rotated recording (FILE.0, FILE.1, ..., FILE). --help shows the filter fields.\n\nExamples:\n  netwho report top-procs -r act1.nwr\n  netwho report top-conns -r act1.nwr proc.name = httpd\n  netwho report by-user -r act1.nwr --exclude-local --interval 1h --csv\n  netwho report timeline -r act1.nwr --pid 4242 --csv > chart.csv\n  netwho report spy -r act1.nwr --ip 203.0.113.7 --since 2026-11-23T10:00:00Z";
+
+/// FILTERS and local networks, for `netwho report --help`.
+pub fn report_help() -> String {
+    format!(
+        "LOCAL NETWORKS\n\n--exclude-local counts only traffic whose remote address is outside these networks (IPv4-mapped IPv6 addresses count as IPv4): {}. --local-nets LIST replaces the list; --local-nets +LIST adds to it.\n\nTIMES\n\n--since and --until take an RFC 3339 time (2026-11-23T10:00:00Z, or with an offset), or +DURATION from the start of the recording (+90s, +1h). Bytes are counted when they were recorded (at the recording's --resolution).\n\n{}",
+        netwho_pipeline::report::local::DEFAULT_LOCAL.join(", "),
+        filter_help()
+    )
 }
 
 /// The filter every command takes.
@@ -143,6 +162,12 @@ pub struct TopArgs {
     /// Show processes as a tree under their parents, with subtree totals
     #[arg(long)]
     pub tree: bool,
+    /// Replay a recording instead of watching live (with its rotated segments)
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+    /// Replay speed: recorded seconds per second (0: as fast as possible)
+    #[arg(long, default_value_t = 1.0, requires = "read", value_parser = parse_speed)]
+    pub speed: f64,
     #[command(flatten)]
     pub select: SelectArgs,
 }
@@ -157,6 +182,8 @@ impl Default for TopArgs {
             limit: 20,
             bits: false,
             tree: false,
+            read: None,
+            speed: 1.0,
             select: SelectArgs::default(),
         }
     }
@@ -269,8 +296,166 @@ pub struct LogArgs {
     /// Seconds between status records
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     pub status_interval: Duration,
+    /// Also write everything logged into a recording (see netwho record)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["verify", "read"])]
+    pub record: Option<PathBuf>,
+    /// Print a recording as the log would have (as fast as it reads)
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        conflicts_with = "verify"
+    )]
+    pub read: Option<PathBuf>,
+    /// With -r: only records from TIME on (RFC 3339, or +DURATION from the start)
+    #[arg(long, value_name = "TIME", requires = "read", value_parser = parse_time)]
+    pub since: Option<TimeArg>,
+    /// With -r: only records before TIME
+    #[arg(long, value_name = "TIME", requires = "read", value_parser = parse_time)]
+    pub until: Option<TimeArg>,
     #[command(flatten)]
     pub select: SelectArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RecordArgs {
+    /// The recording to write (refuses to overwrite one unless --overwrite)
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: PathBuf,
+    /// Stop after this long (e.g. 90s, 1h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many flows
+    #[arg(short = 'n', long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Start a new file when this one reaches SIZE; the full one becomes FILE.0, FILE.1, ...
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub rotate: Option<u64>,
+    /// Seconds between counter readings: the time resolution of the bytes recorded
+    #[arg(long, default_value = "1", value_parser = parse_seconds)]
+    pub resolution: Duration,
+    /// Replace FILE (and its segments) if it exists
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress lines on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Seconds between status records (and progress lines)
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    pub status_interval: Duration,
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+/// The reports of `netwho report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportArg {
+    TopProcs,
+    TopConns,
+    TopPorts,
+    TopRemotes,
+    ByUser,
+    ByUnit,
+    Bytes,
+    Timeline,
+    Spy,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// Which report (see below)
+    #[arg(value_enum, value_name = "REPORT")]
+    pub report: ReportArg,
+    /// The recording (with its rotated segments); repeat for several
+    #[arg(short = 'r', long = "read", value_name = "FILE", required = true)]
+    pub read: Vec<PathBuf>,
+    /// Only bytes recorded from TIME on (RFC 3339, or +DURATION from the start)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<TimeArg>,
+    /// Only bytes recorded before TIME
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<TimeArg>,
+    /// One JSON document (exact numbers)
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV with a header line (exact numbers)
+    #[arg(long)]
+    pub csv: bool,
+    /// Rows (per interval); top-* default to 10, the others to all
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Rows per interval (e.g. 1h, 10m), aligned to UTC
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Only traffic with non-local remotes (Internet accounting; see LOCAL NETWORKS)
+    #[arg(long)]
+    pub exclude_local: bool,
+    /// The networks --exclude-local leaves out (comma-separated; +LIST adds to the default)
+    #[arg(long, value_name = "LIST", requires = "exclude_local")]
+    pub local_nets: Option<String>,
+    /// timeline: the process id
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// spy: every flow to or from this address
+    #[arg(long, value_name = "ADDR", conflicts_with = "port")]
+    pub ip: Option<std::net::IpAddr>,
+    /// spy: every flow on this port (local or remote)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+/// A point in time given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeArg {
+    /// Unix nanoseconds.
+    At(i128),
+    /// Nanoseconds after the start of the recording.
+    FromStart(u64),
+}
+
+impl TimeArg {
+    /// Unix nanoseconds, given the recording's start.
+    pub fn resolve(self, start_unix_ns: i128) -> i128 {
+        match self {
+            TimeArg::At(t) => t,
+            TimeArg::FromStart(d) => start_unix_ns + i128::from(d),
+        }
+    }
+}
+
+fn parse_time(s: &str) -> Result<TimeArg, String> {
+    if let Some(d) = s.strip_prefix('+') {
+        return netwho_query::parse_duration_ns(d)
+            .map(TimeArg::FromStart)
+            .ok_or_else(|| format!("'{d}' is not a duration (like 90s, 10m, 1h)"));
+    }
+    netwho_model::time::unix_ns_from_rfc3339(s)
+        .map(TimeArg::At)
+        .ok_or_else(|| {
+            format!(
+                "'{s}' is not a time: give an RFC 3339 time (2026-11-23T10:00:00Z) or                  +DURATION from the start of the recording (+90s)"
+            )
+        })
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    match netwho_query::parse_duration_ns(s) {
+        Some(n) if n > 0 => Ok(Duration::from_nanos(n)),
+        _ => Err(format!(
+            "'{s}' is not a duration: seconds, or a number with a unit (ms, s, m, h, d)"
+        )),
+    }
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1e6).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a speed: a factor like 1, 10 or 0.5 (0: as fast as possible)"
+        )),
+    }
 }
 
 /// Kernel sensor tuning (rarely needed).
@@ -290,7 +475,7 @@ pub struct SensorArgs {
 fn parse_size(s: &str) -> Result<u64, String> {
     match netwho_query::parse_bytes(s) {
         Some(n) if n >= 4096 => Ok(n),
-        Some(_) => Err("a log file must be allowed at least 4KiB".into()),
+        Some(_) => Err("a file must be allowed at least 4KiB".into()),
         None => Err(format!(
             "'{s}' is not a size: a number with an optional unit (K, M, G, KiB, MiB, GiB)"
         )),

@@ -2,6 +2,7 @@
 
 mod args;
 mod logger;
+mod offline;
 
 use anyhow::Context;
 use args::{Cli, Command, LogArgs, OnArg, ProtoArg, SelectArgs, TopArgs};
@@ -72,12 +73,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 
     let command = cli.command.unwrap_or(Command::Top(TopArgs::default()));
-    let (sinks, mut cfg, select, protos) = match &command {
+    match &command {
+        Command::Report(r) => return offline::report(r, &stop),
+        Command::Log(l) if l.read.is_some() => return offline::log(l, &stop),
+        Command::Top(t) if t.read.is_some() => return offline::top(t, &stop),
+        _ => {}
+    }
+    let (mut sinks, mut cfg, select, protos) = match &command {
         Command::Top(t) => (top_sinks(t), PipelineConfig::default(), &t.select, None),
         Command::Log(l) => {
             let (s, c) = log_sinks(l)?;
             (s, c, &l.select, protos_filter(&l.protos))
         }
+        Command::Record(r) => (
+            Vec::new(),
+            PipelineConfig {
+                status_every: r.status_interval,
+                ..PipelineConfig::default()
+            },
+            &r.select,
+            None,
+        ),
+        Command::Report(_) => return Ok(()),
     };
     let filter = read_filter(select, protos)?;
     let mut enricher = Enricher::new(Procfs::default(), prereq_cgroup_root());
@@ -96,6 +113,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         None => KernelScope::default(),
     };
+    let text = filter.as_ref().map(ToString::to_string);
+    match &command {
+        Command::Record(r) => sinks.push(offline::record_sink(r, text, cfg.scope.clone())?),
+        Command::Log(l) if l.record.is_some() => {
+            sinks.push(offline::log_record_sink(l, text, cfg.scope.clone())?);
+        }
+        _ => {}
+    }
     cfg.filter = filter;
 
     let sensor = EbpfSensor::start(EbpfConfig {
@@ -108,7 +133,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         scope,
         ..EbpfConfig::default()
     })
-    .map_err(cannot_start)?;
+    .map_err(|e| {
+        let recording = match &command {
+            Command::Record(r) => Some(&r.write),
+            Command::Log(l) => l.record.as_ref(),
+            _ => None,
+        };
+        if let Some(path) = recording {
+            // nothing was recorded: leave no empty recording behind
+            drop(sinks.drain(..));
+            let _ = std::fs::remove_file(path);
+        }
+        cannot_start(e)
+    })?;
     log::info!("attached: {}", sensor.info().hooks.join(", "));
 
     cfg.table = TableConfig {

@@ -17,6 +17,9 @@ pub mod journal;
 pub mod logfile;
 pub mod logsink;
 pub mod output;
+pub mod recsink;
+pub mod replay;
+pub mod report;
 mod run;
 pub mod scope;
 pub mod status;
@@ -58,6 +61,15 @@ impl<'a> RecordRef<'a> {
             lookup,
             ctx: None,
         }
+    }
+
+    /// When the event happened (boot time), and the wall clock then.
+    pub fn now(&self) -> MonoNs {
+        self.now
+    }
+
+    pub fn wall(&self) -> WallClock {
+        self.wall
     }
 
     /// Names, hash and resources of the flow (looked up once, on first use).

@@ -5,10 +5,11 @@
 
 use netwho_model::ModelStats;
 use netwho_sensor::{SensorInfo, SensorStats};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Events and records that were lost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drops {
     /// Kernel events lost in a full ring buffer.
     pub ringbuf: u64,
@@ -37,7 +38,7 @@ impl Drops {
 }
 
 /// Things seen but only partly attributed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partial {
     /// Datagrams whose remote address could not be found.
     pub remote_unknown: u64,
@@ -62,7 +63,7 @@ pub struct Partial {
     pub sample_failures: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelCounters {
     pub payload_calls: u64,
     pub packets: u64,
@@ -71,15 +72,15 @@ pub struct KernelCounters {
     pub scoped_out: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusRecord {
-    pub event: &'static str,
+    pub event: Cow<'static, str>,
     pub ts: String,
     pub ready: bool,
     #[serde(rename = "final")]
     pub is_final: bool,
-    pub attribution: &'static str,
-    pub hooks: Vec<&'static str>,
+    pub attribution: Cow<'static, str>,
+    pub hooks: Vec<Cow<'static, str>>,
     pub degradations: Vec<String>,
     pub uptime_s: f64,
     pub flows_open: u64,
@@ -136,12 +137,12 @@ impl StatusRecord {
     pub fn build(i: StatusInput<'_>) -> Self {
         let s = i.sensor;
         StatusRecord {
-            event: "status",
+            event: Cow::Borrowed("status"),
             ts: i.ts,
             ready: true,
             is_final: i.is_final,
-            attribution: i.info.attribution,
-            hooks: i.info.hooks.clone(),
+            attribution: Cow::Borrowed(i.info.attribution),
+            hooks: i.info.hooks.iter().map(|h| Cow::Borrowed(*h)).collect(),
             degradations: i
                 .info
                 .degradations

@@ -167,6 +167,30 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// The fuzz target's body (`crates/store/fuzz`; the property tests run it
+/// too): any bytes read as a recording give items and counts or a clean
+/// error, never a panic, and the counts add up.
+#[doc(hidden)]
+pub fn fuzz_read(data: &[u8]) {
+    let Ok(fr) = FrameReader::new(data, Path::new("fuzz")) else {
+        return;
+    };
+    let Ok(mut r) = Reader::from_readers(vec![(PathBuf::from("fuzz"), fr)]) else {
+        return;
+    };
+    let mut items = 0u64;
+    while let Ok(Some(_)) = r.next_item() {
+        items += 1;
+    }
+    let s = r.stats();
+    assert!(s.entries >= s.entries_unknown + s.orphans, "{s:?}");
+    assert!(
+        s.bytes_skipped + s.truncated_bytes <= data.len() as u64,
+        "{s:?}"
+    );
+    assert!(items <= s.entries + 16, "{items} items from {s:?}");
+}
+
 fn add_stats(to: &mut ReadStats, s: &ReadStats) {
     to.frames += s.frames;
     to.frames_corrupt += s.frames_corrupt;

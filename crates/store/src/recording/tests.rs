@@ -394,7 +394,7 @@ proptest::proptest! {
     fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
         let mut b = Mem::new().bytes;
         b.extend_from_slice(&tail);
-        let _ = read_all(&b);
+        fuzz_read(&b);
     }
 
     /// Nor do mutations of a valid recording.
@@ -412,6 +412,27 @@ proptest::proptest! {
         }
         let n = b.len();
         b.truncate(cut % (n + 1));
-        let _ = read_all(&b);
+        fuzz_read(&b);
     }
+}
+
+/// The lifecycle recording, byte for byte, is a golden file: the format
+/// changes only on purpose (`NETWHO_BLESS=1` rewrites it, and the fuzz
+/// corpus starts from it).
+#[test]
+fn the_format_matches_its_golden_file() {
+    let mut m = Mem::new();
+    let expect = lifecycle(&mut m);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lifecycle.nwr");
+    if std::env::var_os("NETWHO_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &m.bytes).unwrap();
+    }
+    let golden = std::fs::read(&path).unwrap();
+    assert!(
+        golden == m.bytes,
+        "the encoding changed: bump the format version or bless"
+    );
+    let (items, _) = read_all(&golden).unwrap();
+    assert_eq!(items, expect);
 }

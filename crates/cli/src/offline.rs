@@ -1,0 +1,420 @@
+//! Wiring of the commands that read a recording instead of the kernel:
+//! `netwho report`, `netwho log -r`, `netwho top -r`; and of the recorder.
+
+use crate::args::{LogArgs, RecordArgs, ReportArg, ReportArgs, TimeArg, TopArgs};
+use crate::{Failure, cannot_start, read_filter};
+use anyhow::Context as _;
+use netwho_pipeline::recsink::{RecordConfig, RecordSink};
+use netwho_pipeline::replay::{Pacer, Replay, ReplayConfig, ReplayError};
+use netwho_pipeline::report::local::LocalNets;
+use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter, Spy};
+use netwho_pipeline::{PipelineError, Sink, Stopped};
+use netwho_store::recording::{Header, ReadStats, Reader, RecordingFile};
+use serde_json::json;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The recorder sink for `netwho record`, its file created and headed.
+pub fn record_sink(
+    r: &RecordArgs,
+    filter: Option<String>,
+    scope: Option<String>,
+) -> Result<Box<dyn Sink>, Failure> {
+    let origin = netwho_pipeline::chain::Origin::here();
+    let header = Header {
+        created_unix_ns: netwho_sensor::clock::unix_now_ns(),
+        host: origin.host,
+        boot_id: netwho_enrich::boot_id(),
+        netwho_version: env!("CARGO_PKG_VERSION").into(),
+        resolution_ns: netwho_model::nanos(r.resolution),
+        snaplen: 0,
+        filter,
+        scope,
+        boot_to_unix_ns: netwho_sensor::clock::wall_clock().boot_to_unix_ns,
+        local_addrs: netwho_enrich::net::local_addrs().into_iter().collect(),
+        segment: 0,
+        attribution: "ebpf".into(),
+    };
+    if r.overwrite {
+        for p in netwho_store::recording::segments_of(&r.write) {
+            if p != r.write && p.exists() {
+                std::fs::remove_file(&p)
+                    .with_context(|| format!("removing {}", p.display()))
+                    .map_err(cannot_start)?;
+            }
+        }
+    }
+    let file =
+        RecordingFile::create(&r.write, header, r.rotate, r.overwrite).map_err(cannot_start)?;
+    if !r.quiet {
+        eprintln!(
+            "netwho record: writing {} (counters every {:?}); stop with Ctrl-C",
+            r.write.display(),
+            r.resolution
+        );
+    }
+    Ok(Box::new(RecordSink::new(
+        file,
+        RecordConfig {
+            resolution: r.resolution,
+            duration: r.duration,
+            count: r.count,
+            progress: !r.quiet,
+        },
+    )))
+}
+
+/// `netwho log --record FILE`: the recorder beside the log, quietly.
+pub fn log_record_sink(
+    l: &LogArgs,
+    filter: Option<String>,
+    scope: Option<String>,
+) -> Result<Box<dyn Sink>, Failure> {
+    let Some(path) = &l.record else {
+        return Err(usage("--record needs a file"));
+    };
+    let r = RecordArgs {
+        write: path.clone(),
+        duration: None,
+        count: None,
+        rotate: None,
+        resolution: Duration::from_secs(1),
+        overwrite: false,
+        quiet: true,
+        status_interval: l.status_interval,
+        select: l.select.clone(),
+    };
+    record_sink(&r, filter, scope)
+}
+
+fn open(paths: &[std::path::PathBuf]) -> Result<Reader, Failure> {
+    Reader::open(paths).map_err(cannot_start)
+}
+
+/// Warnings about what the recording lacked, on stderr.
+fn warn(reader: &Reader) {
+    for w in reader.warnings() {
+        eprintln!("netwho: warning: {w}");
+    }
+}
+
+fn window(
+    since: Option<TimeArg>,
+    until: Option<TimeArg>,
+    h: &Header,
+) -> (Option<i128>, Option<i128>) {
+    let start = h.created_unix_ns;
+    (
+        since.map(|t| t.resolve(start)),
+        until.map(|t| t.resolve(start)),
+    )
+}
+
+fn replay(
+    reader: Reader,
+    sinks: Vec<Box<dyn Sink>>,
+    cfg: ReplayConfig,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), Failure> {
+    let flag = Arc::clone(stop);
+    let pacer = Pacer {
+        now: Box::new(netwho_sensor::clock::boot_now),
+        // in short steps, so that Ctrl-C is not held up by a quiet stretch
+        sleep: Box::new(move |d| {
+            let mut left = d;
+            while !left.is_zero() && !flag.load(Ordering::Relaxed) {
+                let step = left.min(Duration::from_millis(100));
+                std::thread::sleep(step);
+                left -= step;
+            }
+        }),
+    };
+    let mut r = Replay::new(reader, sinks, cfg, Some(pacer));
+    let res = r.run(stop);
+    warn(r.reader());
+    match res {
+        Ok(Stopped::Signal | Stopped::Done | Stopped::OutputClosed) => Ok(()),
+        Err(ReplayError::Store(e)) => Err(Failure {
+            code: crate::EXIT_RUNTIME,
+            error: e.into(),
+        }),
+        Err(ReplayError::Pipeline(PipelineError::Output(e))) => Err(Failure {
+            code: crate::EXIT_RUNTIME,
+            error: anyhow::Error::new(e).context("writing output"),
+        }),
+        Err(ReplayError::Pipeline(e)) => Err(Failure {
+            code: crate::EXIT_RUNTIME,
+            error: e.into(),
+        }),
+    }
+}
+
+/// `netwho log -r FILE`.
+pub fn log(l: &LogArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+    let Some(path) = &l.read else {
+        return Ok(());
+    };
+    let reader = open(std::slice::from_ref(path))?;
+    let filter = read_filter(&l.select, crate::protos_filter(&l.protos))?;
+    let (sinks, _) = crate::log_sinks(l)?;
+    let (since, until) = window(l.since, l.until, reader.header());
+    let cfg = ReplayConfig {
+        filter,
+        since,
+        until,
+        speed: None,
+    };
+    replay(reader, sinks, cfg, stop)
+}
+
+/// `netwho top -r FILE`.
+pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+    let Some(path) = &t.read else {
+        return Ok(());
+    };
+    let reader = open(std::slice::from_ref(path))?;
+    let filter = read_filter(&t.select, None)?;
+    let cfg = ReplayConfig {
+        filter,
+        since: None,
+        until: None,
+        speed: (t.speed > 0.0).then_some(t.speed),
+    };
+    replay(reader, crate::top_sinks(t), cfg, stop)
+}
+
+fn kind(r: ReportArg) -> ReportKind {
+    match r {
+        ReportArg::TopProcs => ReportKind::TopProcs,
+        ReportArg::TopConns => ReportKind::TopConns,
+        ReportArg::TopPorts => ReportKind::TopPorts,
+        ReportArg::TopRemotes => ReportKind::TopRemotes,
+        ReportArg::ByUser => ReportKind::ByUser,
+        ReportArg::ByUnit => ReportKind::ByUnit,
+        ReportArg::Bytes => ReportKind::Bytes,
+        ReportArg::Timeline => ReportKind::Timeline,
+        ReportArg::Spy => ReportKind::Spy,
+    }
+}
+
+fn name(r: ReportArg) -> &'static str {
+    match r {
+        ReportArg::TopProcs => "top-procs",
+        ReportArg::TopConns => "top-conns",
+        ReportArg::TopPorts => "top-ports",
+        ReportArg::TopRemotes => "top-remotes",
+        ReportArg::ByUser => "by-user",
+        ReportArg::ByUnit => "by-unit",
+        ReportArg::Bytes => "bytes",
+        ReportArg::Timeline => "timeline",
+        ReportArg::Spy => "spy",
+    }
+}
+
+fn usage(msg: &str) -> Failure {
+    cannot_start(anyhow::anyhow!("{msg}"))
+}
+
+/// `netwho report REPORT -r FILE`.
+pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+    let spy = match (a.report, a.ip, a.port) {
+        (ReportArg::Spy, Some(ip), _) => Some(Spy::Ip(ip)),
+        (ReportArg::Spy, None, Some(p)) => Some(Spy::Port(p)),
+        (ReportArg::Spy, None, None) => {
+            return Err(usage("spy needs the endpoint: --ip ADDR or --port PORT"));
+        }
+        (_, None, None) => None,
+        _ => return Err(usage("--ip and --port are for the spy report")),
+    };
+    match (a.report, a.pid) {
+        (ReportArg::Timeline, None) => {
+            return Err(usage(
+                "timeline needs the process: --pid N (top-procs lists them)",
+            ));
+        }
+        (ReportArg::Timeline, Some(_)) | (_, None) => {}
+        _ => {
+            return Err(usage(
+                "--pid is for the timeline report (filter with proc.pid = N)",
+            ));
+        }
+    }
+    let exclude_local = match (&a.local_nets, a.exclude_local) {
+        (Some(spec), _) => Some(LocalNets::parse(spec).map_err(|e| usage(&e))?),
+        (None, true) => Some(LocalNets::default()),
+        (None, false) => None,
+    };
+    let filter = read_filter(&a.select, None)?;
+    let filter_text = filter.as_ref().map(ToString::to_string);
+    let mut reader = open(&a.read)?;
+    let header = reader.header().clone();
+    let (since, until) = window(a.since, a.until, &header);
+    let top = matches!(
+        a.report,
+        ReportArg::TopProcs | ReportArg::TopConns | ReportArg::TopPorts | ReportArg::TopRemotes
+    );
+    let cfg = ReportConfig {
+        filter,
+        since,
+        until,
+        limit: a.limit.or(top.then_some(10)),
+        interval_ns: a.interval.map(netwho_model::nanos),
+        exclude_local,
+        pid: a.pid,
+        spy,
+    };
+    let mut rep = Reporter::new(
+        kind(a.report),
+        cfg,
+        reader.start_clock(),
+        header.local_addrs.iter().copied().collect(),
+    );
+    let mut progress = Progress::new();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Failure {
+                code: crate::EXIT_RUNTIME,
+                error: anyhow::anyhow!("interrupted; no report"),
+            });
+        }
+        match reader.next_item() {
+            Ok(Some(it)) => {
+                rep.item(&it);
+                progress.tick(&reader);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Failure {
+                    code: crate::EXIT_RUNTIME,
+                    error: e.into(),
+                });
+            }
+        }
+    }
+    progress.done();
+    warn(&reader);
+    let stats = reader.stats();
+    let (first, last, totals) = (rep.first, rep.last, rep.totals);
+    let table = rep.finish();
+    let mut out = String::new();
+    if a.json {
+        let doc = json!({
+            "report": name(a.report),
+            "recording": {
+                "files": a.read,
+                "host": header.host,
+                "started": netwho_model::time::rfc3339_from_unix_ns(header.created_unix_ns),
+                "resolution_s": header.resolution_ns as f64 / 1e9,
+                "filter": header.filter,
+            },
+            "filter": filter_text,
+            "since": since.map(netwho_model::time::rfc3339_from_unix_ns),
+            "until": until.map(netwho_model::time::rfc3339_from_unix_ns),
+            "first": first.map(netwho_model::time::rfc3339_from_unix_ns),
+            "last": last.map(netwho_model::time::rfc3339_from_unix_ns),
+            "totals": {"sent": totals.sent, "recv": totals.recv, "flows": totals.flows},
+            "rows": table.json_rows(),
+            "read": read_json(&stats),
+        });
+        out = doc.to_string();
+        out.push('\n');
+    } else if a.csv {
+        out = table.csv();
+    } else {
+        let span = match (first, last) {
+            (Some(f), Some(l)) => format!(
+                "{} .. {}",
+                netwho_model::time::rfc3339_from_unix_ns(f),
+                netwho_model::time::rfc3339_from_unix_ns(l)
+            ),
+            _ => "no matching traffic".into(),
+        };
+        out.push_str(&format!(
+            "# {} of {} (host {}): {span}\n",
+            name(a.report),
+            a.read
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            header.host
+        ));
+        if let Some(f) = &filter_text {
+            out.push_str(&format!("# filter: {f}\n"));
+        }
+        out.push_str(&table.text());
+        out.push_str(&format!(
+            "# total: sent {}, received {}, {} flows\n",
+            netwho_pipeline::fmt::bytes(totals.sent),
+            netwho_pipeline::fmt::bytes(totals.recv),
+            totals.flows
+        ));
+    }
+    let mut so = std::io::stdout().lock();
+    match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
+            code: crate::EXIT_RUNTIME,
+            error: anyhow::Error::new(e).context("writing the report"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn read_json(s: &ReadStats) -> serde_json::Value {
+    json!({
+        "frames": s.frames,
+        "frames_corrupt": s.frames_corrupt,
+        "bytes_skipped": s.bytes_skipped,
+        "truncated_bytes": s.truncated_bytes,
+        "entries": s.entries,
+        "entries_unknown": s.entries_unknown,
+        "orphans": s.orphans,
+        "clean_end": s.clean_end,
+    })
+}
+
+/// A progress line on a terminal while a long recording is read.
+struct Progress {
+    show: bool,
+    items: u64,
+    started: std::time::Instant,
+    next: Duration,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            show: std::io::stderr().is_terminal(),
+            items: 0,
+            #[expect(clippy::disallowed_methods, reason = "progress display in the binary")]
+            started: std::time::Instant::now(),
+            next: Duration::from_secs(1),
+        }
+    }
+
+    fn tick(&mut self, r: &Reader) {
+        self.items += 1;
+        if !self.show || !self.items.is_multiple_of(4096) {
+            return;
+        }
+        let el = self.started.elapsed();
+        if el < self.next {
+            return;
+        }
+        self.next = el + Duration::from_millis(500);
+        let s = r.stats();
+        eprint!(
+            "\rnetwho: reading... {} frames, {} entries",
+            s.frames, s.entries
+        );
+    }
+
+    fn done(&self) {
+        if self.show && self.started.elapsed() >= Duration::from_secs(1) {
+            eprintln!();
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Replaying a recording into the sinks (`netwho log -r`, `netwho top -r`).
+//!
+//! The recording holds what the live sinks were given: each flow event
+//! with its context and time. Replay hands the same to the same sinks,
+//! through the same filter, with the recorded time as `now`, so a log
+//! printed from a recording is the log the live run would have printed
+//! with that filter. Pacing is optional: as fast as possible, or at a
+//! multiple of the recorded speed (the clock and the sleep are injected).
+
+use crate::status::StatusRecord;
+use crate::subject::FlowSubject;
+use crate::{PipelineError, RecordRef, Sink, SinkControl, Stopped};
+use netwho_model::time::WallClock;
+use netwho_model::{FlowEvent, MonoNs};
+use netwho_query::Filter;
+use netwho_store::StoreError;
+use netwho_store::recording::{FlowItem, Item, Reader};
+use rustc_hash::FxHashMap;
+use std::collections::HashSet;
+use std::io::Read;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Sinks are ticked at least this often in recorded time.
+const TICK_NS: u64 = 100_000_000;
+
+#[derive(Debug, Default)]
+pub struct ReplayConfig {
+    pub filter: Option<Filter>,
+    /// Only items in [since, until) (Unix ns) reach the sinks.
+    pub since: Option<i128>,
+    pub until: Option<i128>,
+    /// Recorded seconds per real second; None: as fast as possible.
+    pub speed: Option<f64>,
+}
+
+/// Real time for pacing: a clock and a sleep (tests pass manual ones).
+#[expect(missing_debug_implementations, reason = "holds closures")]
+pub struct Pacer {
+    pub now: Box<dyn FnMut() -> MonoNs>,
+    pub sleep: Box<dyn FnMut(Duration)>,
+}
+
+/// What a replay went through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub flow_events: u64,
+    pub filtered_out: u64,
+    pub outside_window: u64,
+    pub statuses: u64,
+}
+
+#[expect(missing_debug_implementations, reason = "holds sinks and a reader")]
+pub struct Replay<R: Read> {
+    reader: Reader<R>,
+    sinks: Vec<Box<dyn Sink>>,
+    cfg: ReplayConfig,
+    pacer: Option<Pacer>,
+    wall: WallClock,
+    local: HashSet<IpAddr>,
+    users: FxHashMap<u32, String>,
+    pub summary: ReplaySummary,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+impl<R: Read> Replay<R> {
+    pub fn new(
+        reader: Reader<R>,
+        sinks: Vec<Box<dyn Sink>>,
+        cfg: ReplayConfig,
+        pacer: Option<Pacer>,
+    ) -> Self {
+        let local = reader.header().local_addrs.iter().copied().collect();
+        Replay {
+            wall: reader.start_clock(),
+            reader,
+            sinks,
+            cfg,
+            pacer,
+            local,
+            users: FxHashMap::default(),
+            summary: ReplaySummary::default(),
+        }
+    }
+
+    pub fn reader(&self) -> &Reader<R> {
+        &self.reader
+    }
+
+    fn in_window(&self, at: MonoNs) -> bool {
+        let t = self.wall.unix_ns(at);
+        self.cfg.since.is_none_or(|s| t >= s) && self.cfg.until.is_none_or(|u| t < u)
+    }
+
+    fn flow(&mut self, it: &FlowItem) {
+        if !self.in_window(it.at) {
+            self.summary.outside_window += 1;
+            return;
+        }
+        let f = it.ev.flow();
+        self.users
+            .entry(f.uid)
+            .or_insert_with(|| it.ctx.names.user.clone());
+        if let Some(filter) = &self.cfg.filter {
+            let subject = FlowSubject {
+                flow: f,
+                ctx: &it.ctx,
+                now: it.at,
+                local: &self.local,
+            };
+            if !filter.matches(&subject) {
+                self.summary.filtered_out += 1;
+                return;
+            }
+        }
+        self.summary.flow_events += 1;
+        let ctx = it.ctx.clone();
+        let mut lookup = move |_: &FlowEvent| ctx.clone();
+        let mut rec = RecordRef::new(&it.ev, it.at, self.wall, &mut lookup);
+        for s in &mut self.sinks {
+            if it.is_final {
+                s.final_update(&it.ev, &mut rec);
+            } else {
+                s.event(&it.ev, &mut rec);
+            }
+        }
+    }
+
+    fn tick(&mut self, now: MonoNs) -> SinkControl {
+        let users = &self.users;
+        let mut names = |uid: u32| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
+        let mut ctl = SinkControl::Continue;
+        for s in &mut self.sinks {
+            if s.tick(now, self.wall, &mut names) == SinkControl::Done {
+                ctl = SinkControl::Done;
+            }
+        }
+        for s in &mut self.sinks {
+            if s.flush() == SinkControl::Closed {
+                ctl = SinkControl::Closed;
+            }
+        }
+        ctl
+    }
+
+    /// Wait until recorded time `at` is due in real time.
+    fn pace(&mut self, at: MonoNs, start: &mut Option<(MonoNs, MonoNs)>) {
+        let (Some(p), Some(speed)) = (&mut self.pacer, self.cfg.speed) else {
+            return;
+        };
+        let real = (p.now)();
+        let (rec0, real0) = *start.get_or_insert((at, real));
+        let due = real0.add_ns((at.since(rec0) as f64 / speed) as u64);
+        if due > real {
+            (p.sleep)(Duration::from_nanos(due.since(real)));
+        }
+    }
+
+    /// Replay everything (or until `stop`, or a sink is done).
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<Stopped, ReplayError> {
+        let mut last_tick: Option<MonoNs> = None;
+        let mut now = MonoNs(0);
+        let mut start = None;
+        let stopped = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Stopped::Signal;
+            }
+            let Some(item) = self.reader.next_item()? else {
+                break Stopped::Done;
+            };
+            let at = match &item {
+                Item::Flow(it) => Some(it.at),
+                Item::Status { at, .. } | Item::End { at } => Some(*at),
+                Item::Clock(_) => None,
+            };
+            if let Some(at) = at {
+                self.pace(at, &mut start);
+                now = now.max(at);
+            }
+            match item {
+                Item::Flow(it) => self.flow(&it),
+                Item::Status { json, at } => {
+                    if self.in_window(at)
+                        && let Ok(st) = serde_json::from_str::<StatusRecord>(&json)
+                    {
+                        self.summary.statuses += 1;
+                        for s in &mut self.sinks {
+                            s.status(&st);
+                        }
+                    }
+                }
+                Item::Clock(c) => self.wall = c,
+                Item::End { .. } => {}
+            }
+            if last_tick.is_none_or(|t| now.since(t) >= TICK_NS) {
+                last_tick = Some(now);
+                match self.tick(now) {
+                    SinkControl::Continue => {}
+                    SinkControl::Done => break Stopped::Done,
+                    SinkControl::Closed => break Stopped::OutputClosed,
+                }
+            }
+        };
+        if stopped != Stopped::OutputClosed {
+            self.tick(now);
+        }
+        let mut first_err = None;
+        for s in &mut self.sinks {
+            if let Err(e) = s.finish()
+                && first_err.is_none()
+            {
+                first_err = Some(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(PipelineError::Output(e).into()),
+            None => Ok(stopped),
+        }
+    }
+}

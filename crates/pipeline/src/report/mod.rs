@@ -1,0 +1,730 @@
+//! Reports over a recording (`netwho report`): the sysdig network chisels
+//! (top processes, connections, server ports, remotes, bytes per process,
+//! a per-PID time chart, everything one endpoint did) and per-user /
+//! per-unit accounting, optionally of Internet traffic only
+//! (`--exclude-local`) and per interval.
+//!
+//! Pure: items in (with their recorded times), a [`Table`] out. Bytes are
+//! payload bytes, counted as the differences between a flow's successive
+//! cumulative counters, each at the time it was recorded: a window
+//! (`--since/--until`) or an interval gets exactly the bytes recorded in
+//! it, at the recording's resolution. The filter is checked at every
+//! record of a flow, as `netwho log` checks it.
+
+pub mod local;
+pub mod table;
+
+use crate::subject::FlowSubject;
+use local::LocalNets;
+use netwho_model::record::Context;
+use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
+use netwho_model::{Direction, Flow, FlowEvent, FlowKey, ProcKey};
+use netwho_query::Filter;
+use netwho_store::recording::{FlowItem, Item};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeSet, BinaryHeap, HashSet};
+use std::net::IpAddr;
+use table::{Cell, ColKind, Table};
+
+/// The reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportKind {
+    TopProcs,
+    TopConns,
+    TopPorts,
+    TopRemotes,
+    ByUser,
+    ByUnit,
+    Bytes,
+    Timeline,
+    Spy,
+}
+
+/// `spy`: the endpoint whose flows to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spy {
+    Ip(IpAddr),
+    Port(u16),
+}
+
+#[derive(Debug, Default)]
+pub struct ReportConfig {
+    pub filter: Option<Filter>,
+    /// Only bytes recorded in [since, until) (Unix ns).
+    pub since: Option<i128>,
+    pub until: Option<i128>,
+    /// Rows (per interval); None: all.
+    pub limit: Option<usize>,
+    /// Rows per interval of this many ns (UTC multiples).
+    pub interval_ns: Option<u64>,
+    /// Only traffic with remotes outside these networks.
+    pub exclude_local: Option<LocalNets>,
+    /// `timeline`: the process id.
+    pub pid: Option<u32>,
+    pub spy: Option<Spy>,
+}
+
+/// Most distinct values a row remembers (ports, peers, processes); more
+/// are shown as "N+".
+const DISTINCT_MAX: usize = 1000;
+/// `timeline` without `--interval` aims at about this many rows.
+const TIMELINE_ROWS: u64 = 60;
+
+#[derive(Debug, Default)]
+struct Distinct {
+    items: BTreeSet<String>,
+    more: bool,
+}
+
+impl Distinct {
+    fn add(&mut self, s: impl Into<String>) {
+        if self.items.len() < DISTINCT_MAX {
+            self.items.insert(s.into());
+        } else {
+            self.more = true;
+        }
+    }
+
+    fn count(&self) -> String {
+        let n = self.items.len();
+        if self.more {
+            format!("{n}+")
+        } else {
+            n.to_string()
+        }
+    }
+
+    /// The first few, for a row.
+    fn list(&self, max: usize) -> String {
+        let mut v: Vec<&str> = self.items.iter().take(max).map(String::as_str).collect();
+        if self.items.len() > max || self.more {
+            v.push("...");
+        }
+        v.join(",")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    Proc(ProcKey),
+    User(u32),
+    Unit(String),
+    Remote(IpAddr),
+    /// (protocol, port, the server is this host)
+    Port(String, u16, bool),
+    Time,
+}
+
+#[derive(Debug, Default)]
+struct Acc {
+    sent: u64,
+    recv: u64,
+    flows: u64,
+    labels: Vec<String>,
+    a: Distinct,
+    b: Distinct,
+}
+
+impl Acc {
+    fn total(&self) -> u64 {
+        self.sent.saturating_add(self.recv)
+    }
+}
+
+/// A flow being followed.
+#[derive(Debug, Default)]
+struct FlowState {
+    /// Payload counters last seen.
+    sent: u64,
+    recv: u64,
+    /// Bytes that passed (per-flow reports).
+    win_sent: u64,
+    win_recv: u64,
+    /// The group bucket it was last counted in (flows per row).
+    bucket: Option<i128>,
+    passed: bool,
+    /// Per-flow reports: the latest record (for a flow the files never
+    /// close).
+    latest: Option<Box<FlowItem>>,
+}
+
+/// Totals of everything the report counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub sent: u64,
+    pub recv: u64,
+    pub flows: u64,
+}
+
+/// A row of a per-flow report, ordered by total bytes.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct FlowRow {
+    total: u64,
+    opened: i128,
+    cells: Vec<CellKey>,
+}
+
+/// `Cell` with an order (for the heap).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum CellKey {
+    Num(u64),
+    Text(String),
+}
+
+/// Folds items into one report.
+#[derive(Debug)]
+pub struct Reporter {
+    kind: ReportKind,
+    cfg: ReportConfig,
+    local: HashSet<IpAddr>,
+    wall: WallClock,
+    flows: FxHashMap<FlowKey, FlowState>,
+    groups: FxHashMap<(i128, Key), Acc>,
+    /// Per-flow reports: the biggest (min-heap of the kept ones), or all.
+    rows: BinaryHeap<std::cmp::Reverse<FlowRow>>,
+    pub totals: Totals,
+    /// Recorded time covered (Unix ns).
+    pub first: Option<i128>,
+    pub last: Option<i128>,
+    /// Flow records the filter (or the report's selection) left out.
+    pub filtered_out: u64,
+}
+
+impl Reporter {
+    /// `local`: the recorded host's addresses (`fd.is_local`).
+    pub fn new(
+        kind: ReportKind,
+        cfg: ReportConfig,
+        wall: WallClock,
+        local: HashSet<IpAddr>,
+    ) -> Self {
+        Reporter {
+            kind,
+            cfg,
+            local,
+            wall,
+            flows: FxHashMap::default(),
+            groups: FxHashMap::default(),
+            rows: BinaryHeap::new(),
+            totals: Totals::default(),
+            first: None,
+            last: None,
+            filtered_out: 0,
+        }
+    }
+
+    pub fn item(&mut self, it: &Item) {
+        match it {
+            Item::Clock(c) => self.wall = *c,
+            Item::Flow(fi) => self.flow(fi),
+            Item::Status { .. } | Item::End { .. } => {}
+        }
+    }
+
+    fn in_window(&self, t: i128) -> bool {
+        self.cfg.since.is_none_or(|s| t >= s) && self.cfg.until.is_none_or(|u| t < u)
+    }
+
+    /// The report's own selection and the filter.
+    fn selected(&self, fi: &FlowItem) -> bool {
+        let f = fi.ev.flow();
+        if let Some(nets) = &self.cfg.exclude_local
+            && (f.packet || f.remote.is_unspecified() || nets.contains(f.remote.addr))
+        {
+            return false;
+        }
+        if self.kind == ReportKind::Timeline && self.cfg.pid.is_some_and(|p| p != f.key.proc.tgid) {
+            return false;
+        }
+        match self.cfg.spy {
+            Some(Spy::Ip(ip)) if f.remote.addr != ip && f.local.addr != ip => return false,
+            Some(Spy::Port(p)) if f.remote.port != p && f.local.port != p => return false,
+            _ => {}
+        }
+        match &self.cfg.filter {
+            Some(filter) => filter.matches(&FlowSubject {
+                flow: f,
+                ctx: &fi.ctx,
+                now: fi.at,
+                local: &self.local,
+            }),
+            None => true,
+        }
+    }
+
+    fn bucket(&self, t: i128) -> i128 {
+        let every = match (self.cfg.interval_ns, self.kind) {
+            (Some(i), _) => i,
+            // a fine grid, merged into rows at the end
+            (None, ReportKind::Timeline) => 1_000_000_000,
+            (None, _) => return 0,
+        };
+        let every = i128::from(every.max(1));
+        t.div_euclid(every) * every
+    }
+
+    fn flow(&mut self, fi: &FlowItem) {
+        let f = fi.ev.flow();
+        let t = self.wall.unix_ns(fi.at);
+        let closing = fi.is_final || matches!(fi.ev, FlowEvent::Closed(_));
+        let passes = self.in_window(t) && self.selected(fi);
+        let bucket = self.bucket(t);
+        let st = self.flows.entry(f.key).or_default();
+        let ds = f.payload.bytes_sent.saturating_sub(st.sent);
+        let dr = f.payload.bytes_recv.saturating_sub(st.recv);
+        st.sent = st.sent.max(f.payload.bytes_sent);
+        st.recv = st.recv.max(f.payload.bytes_recv);
+        if !passes {
+            self.filtered_out += 1;
+        } else {
+            self.first = Some(self.first.map_or(t, |x| x.min(t)));
+            self.last = Some(self.last.map_or(t, |x| x.max(t)));
+            self.totals.sent += ds;
+            self.totals.recv += dr;
+            if !st.passed {
+                self.totals.flows += 1;
+            }
+            st.passed = true;
+            st.win_sent += ds;
+            st.win_recv += dr;
+            let new_in_bucket = st.bucket != Some(bucket);
+            st.bucket = Some(bucket);
+            if matches!(self.kind, ReportKind::TopConns | ReportKind::Spy) && !closing {
+                st.latest = Some(Box::new(fi.clone()));
+            }
+            if let Some(key) = self.key(f, &fi.ctx) {
+                let kind = self.kind;
+                let acc = self.groups.entry((bucket, key)).or_insert_with(|| Acc {
+                    labels: labels(kind, f, &fi.ctx),
+                    ..Acc::default()
+                });
+                acc.sent += ds;
+                acc.recv += dr;
+                if new_in_bucket {
+                    acc.flows += 1;
+                }
+                distinct(kind, acc, f);
+            }
+        }
+        if closing && let Some(st) = self.flows.remove(&f.key) {
+            self.flow_done(f, &fi.ctx, &st, fi);
+        }
+    }
+
+    fn key(&self, f: &Flow, ctx: &Context) -> Option<Key> {
+        Some(match self.kind {
+            ReportKind::TopProcs | ReportKind::Bytes => Key::Proc(f.key.proc),
+            ReportKind::ByUser => Key::User(f.uid),
+            ReportKind::ByUnit => Key::Unit(unit_of(ctx)),
+            ReportKind::TopRemotes => Key::Remote(f.remote.addr),
+            ReportKind::TopPorts => match f.direction {
+                Direction::Inbound => Key::Port(f.proto.name().into_owned(), f.local.port, true),
+                Direction::Outbound => Key::Port(f.proto.name().into_owned(), f.remote.port, false),
+                Direction::Unknown => return None,
+            },
+            ReportKind::Timeline => Key::Time,
+            ReportKind::TopConns | ReportKind::Spy => return None,
+        })
+    }
+
+    /// A flow ended (or the recording did): per-flow reports keep its row.
+    fn flow_done(&mut self, f: &Flow, ctx: &Context, st: &FlowState, fi: &FlowItem) {
+        if !st.passed || !matches!(self.kind, ReportKind::TopConns | ReportKind::Spy) {
+            return;
+        }
+        let opened = self.wall.unix_ns(f.opened);
+        let duration = match fi.ev.flow().closed {
+            Some(c) => format!("{:.3}s", c.since(f.opened) as f64 / 1e9),
+            None => "open".to_string(),
+        };
+        let total = st.win_sent.saturating_add(st.win_recv);
+        let arrow = match f.direction {
+            Direction::Outbound => "->",
+            Direction::Inbound => "<-",
+            Direction::Unknown => "--",
+        };
+        use CellKey::{Num, Text};
+        let cells = match self.kind {
+            ReportKind::Spy => vec![
+                Text(rfc3339_from_unix_ns(opened)),
+                Text(f.proto.name().into_owned()),
+                Text(f.local.to_string()),
+                Text(arrow.into()),
+                Text(f.remote.to_string()),
+                Num(f.key.proc.tgid.into()),
+                Text(ctx.names.user.clone()),
+                Text(f.comm.clone()),
+                Num(st.win_sent),
+                Num(st.win_recv),
+                Text(duration),
+                Text(f.close_reason.map_or("-", |r| r.name()).into()),
+            ],
+            _ => vec![
+                Text(f.proto.name().into_owned()),
+                Text(f.local.to_string()),
+                Text(arrow.into()),
+                Text(f.remote.to_string()),
+                Num(f.key.proc.tgid.into()),
+                Text(f.comm.clone()),
+                Num(st.win_sent),
+                Num(st.win_recv),
+                Num(total),
+                Text(duration),
+            ],
+        };
+        self.rows.push(std::cmp::Reverse(FlowRow {
+            total: if self.kind == ReportKind::Spy {
+                0
+            } else {
+                total
+            },
+            // spy lists in time order: the heap keeps the latest last
+            opened: -opened,
+            cells,
+        }));
+        if self.kind == ReportKind::TopConns
+            && let Some(limit) = self.cfg.limit
+            && self.rows.len() > limit
+        {
+            self.rows.pop();
+        }
+    }
+
+    /// The report. Flows the files never close count with what was
+    /// recorded of them.
+    pub fn finish(mut self) -> Table {
+        let open: Vec<FlowState> = self.flows.drain().map(|(_, st)| st).collect();
+        for st in open {
+            if let Some(fi) = &st.latest {
+                let f = fi.ev.flow().clone();
+                self.flow_done(&f, &fi.ctx, &st, fi);
+            }
+        }
+        self.table()
+    }
+
+    fn columns(&self) -> Vec<(&'static str, ColKind)> {
+        use ColKind::{Bytes, Count, Text};
+        let mut c = Vec::new();
+        if self.cfg.interval_ns.is_some() || self.kind == ReportKind::Timeline {
+            c.push(("TIME", Text));
+        }
+        c.extend(match self.kind {
+            ReportKind::TopProcs => vec![
+                ("PID", Count),
+                ("USER", Text),
+                ("COMM", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+                ("FLOWS", Count),
+                ("CMDLINE", Text),
+            ],
+            ReportKind::Bytes => vec![
+                ("PID", Count),
+                ("COMM", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+            ],
+            ReportKind::ByUser => vec![
+                ("USER", Text),
+                ("UID", Count),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+                ("FLOWS", Count),
+                ("PROCS", Text),
+            ],
+            ReportKind::ByUnit => vec![
+                ("UNIT", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+                ("FLOWS", Count),
+                ("PROCS", Text),
+            ],
+            ReportKind::TopRemotes => vec![
+                ("REMOTE", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+                ("FLOWS", Count),
+                ("PORTS", Text),
+                ("PROCS", Text),
+            ],
+            ReportKind::TopPorts => vec![
+                ("PORT", Count),
+                ("PROTO", Text),
+                ("SERVER", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+                ("CONNS", Count),
+                ("PEERS", Text),
+                ("PROCS", Text),
+            ],
+            ReportKind::Timeline => vec![("SENT", Bytes), ("RECV", Bytes), ("CHART", Text)],
+            ReportKind::TopConns => vec![
+                ("PROTO", Text),
+                ("LOCAL", Text),
+                ("DIR", Text),
+                ("REMOTE", Text),
+                ("PID", Count),
+                ("COMM", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+                ("DURATION", Text),
+            ],
+            ReportKind::Spy => vec![
+                ("OPENED", Text),
+                ("PROTO", Text),
+                ("LOCAL", Text),
+                ("DIR", Text),
+                ("REMOTE", Text),
+                ("PID", Count),
+                ("USER", Text),
+                ("COMM", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("DURATION", Text),
+                ("END", Text),
+            ],
+        });
+        c
+    }
+
+    fn table(mut self) -> Table {
+        let mut t = Table::new(String::new(), self.columns());
+        match self.kind {
+            ReportKind::TopConns | ReportKind::Spy => {
+                let mut rows: Vec<FlowRow> = self.rows.drain().map(|r| r.0).collect();
+                rows.sort_by(|a, b| b.cmp(a));
+                for r in rows {
+                    t.rows.push(
+                        r.cells
+                            .into_iter()
+                            .map(|c| match c {
+                                CellKey::Num(n) => Cell::Num(n),
+                                CellKey::Text(s) => Cell::Text(s),
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            ReportKind::Timeline => self.timeline_rows(&mut t),
+            _ => self.group_rows(&mut t),
+        }
+        t
+    }
+
+    fn group_rows(&mut self, t: &mut Table) {
+        let timed = self.cfg.interval_ns.is_some();
+        let mut groups: Vec<((i128, Key), Acc)> = self.groups.drain().collect();
+        groups.sort_by(|(ka, a), (kb, b)| {
+            ka.0.cmp(&kb.0)
+                .then(b.total().cmp(&a.total()))
+                .then(ka.1.cmp(&kb.1))
+        });
+        let mut in_bucket = 0;
+        let mut bucket = None;
+        for ((b, _), acc) in groups {
+            if bucket != Some(b) {
+                bucket = Some(b);
+                in_bucket = 0;
+            }
+            in_bucket += 1;
+            if self.cfg.limit.is_some_and(|l| in_bucket > l) {
+                continue;
+            }
+            let mut row = Vec::new();
+            if timed {
+                row.push(Cell::Text(rfc3339_from_unix_ns(b)));
+            }
+            row.extend(self.group_cells(acc));
+            t.rows.push(row);
+        }
+    }
+
+    fn group_cells(&self, acc: Acc) -> Vec<Cell> {
+        let text = |i: usize| Cell::Text(acc.labels.get(i).cloned().unwrap_or_default());
+        let num = |i: usize| {
+            Cell::Num(
+                acc.labels
+                    .get(i)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_default(),
+            )
+        };
+        let (sent, recv, total) = (
+            Cell::Num(acc.sent),
+            Cell::Num(acc.recv),
+            Cell::Num(acc.total()),
+        );
+        match self.kind {
+            ReportKind::TopProcs => vec![
+                num(0),
+                text(1),
+                text(2),
+                sent,
+                recv,
+                total,
+                Cell::Num(acc.flows),
+                text(3),
+            ],
+            ReportKind::Bytes => vec![num(0), text(2), sent, recv, total],
+            ReportKind::ByUser => vec![
+                text(1),
+                num(0),
+                sent,
+                recv,
+                total,
+                Cell::Num(acc.flows),
+                Cell::Text(acc.b.list(5)),
+            ],
+            ReportKind::ByUnit => vec![
+                text(0),
+                sent,
+                recv,
+                total,
+                Cell::Num(acc.flows),
+                Cell::Text(acc.b.list(5)),
+            ],
+            ReportKind::TopRemotes => vec![
+                text(0),
+                sent,
+                recv,
+                total,
+                Cell::Num(acc.flows),
+                Cell::Text(acc.a.list(6)),
+                Cell::Text(acc.b.list(5)),
+            ],
+            ReportKind::TopPorts => vec![
+                num(0),
+                text(1),
+                text(2),
+                sent,
+                recv,
+                total,
+                Cell::Num(acc.flows),
+                Cell::Text(acc.a.count()),
+                Cell::Text(acc.b.list(5)),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
+    /// One row per interval from the first to the last byte (empty ones
+    /// too: a chart has no gaps), with a bar for people.
+    fn timeline_rows(&mut self, t: &mut Table) {
+        let mut per: Vec<(i128, u64, u64)> = self
+            .groups
+            .drain()
+            .map(|((b, _), a)| (b, a.sent, a.recv))
+            .collect();
+        per.sort_unstable();
+        let (Some(first), Some(last)) = (per.first().map(|p| p.0), per.last().map(|p| p.0)) else {
+            return;
+        };
+        let every = i128::from(match self.cfg.interval_ns {
+            Some(i) => i.max(1),
+            None => nice_interval(u64::try_from(last - first).unwrap_or(0) / TIMELINE_ROWS),
+        });
+        let start = first.div_euclid(every) * every;
+        let n = usize::try_from((last - start) / every + 1).unwrap_or(0);
+        let mut rows = vec![(0u64, 0u64); n];
+        for (b, s, r) in per {
+            let i = usize::try_from((b - start) / every).unwrap_or(0);
+            if let Some(row) = rows.get_mut(i) {
+                row.0 += s;
+                row.1 += r;
+            }
+        }
+        let max = rows.iter().map(|r| r.0.max(r.1)).max().unwrap_or(0).max(1);
+        for (i, (s, r)) in rows.into_iter().enumerate() {
+            let at = start + every * i as i128;
+            let bar = |v: u64, c: char| c.to_string().repeat(((v * 30).div_ceil(max)) as usize);
+            t.rows.push(vec![
+                Cell::Text(rfc3339_from_unix_ns(at)),
+                Cell::Num(s),
+                Cell::Num(r),
+                Cell::Text(format!("{:<30}|{}", bar(s, '>'), bar(r, '<'))),
+            ]);
+        }
+    }
+}
+
+/// The smallest of 1 s, 2 s, 5 s, 10 s, 15 s, 30 s, 1 min, 2, 5, 10, 15,
+/// 30 min, 1 h, 2, 6, 12 h, 1 d that is at least `ns`.
+pub fn nice_interval(ns: u64) -> u64 {
+    const S: u64 = 1_000_000_000;
+    [
+        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400,
+    ]
+    .into_iter()
+    .map(|x| x * S)
+    .find(|x| *x >= ns)
+    .unwrap_or(86_400 * S)
+}
+
+/// The unit a flow's traffic is accounted to: its systemd unit, else its
+/// container, else its cgroup path, else "-".
+fn unit_of(ctx: &Context) -> String {
+    let n = &ctx.names;
+    for s in [&n.unit, &n.container_id, &n.cgroup] {
+        if !s.is_empty() {
+            return s.clone();
+        }
+    }
+    "-".into()
+}
+
+/// The fixed labels of a group row, from its first flow.
+fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
+    match kind {
+        ReportKind::TopProcs | ReportKind::Bytes => vec![
+            f.key.proc.tgid.to_string(),
+            ctx.names.user.clone(),
+            f.comm.clone(),
+            crate::fmt::cmdline(&f.proc.cmdline, 60),
+        ],
+        ReportKind::ByUser => {
+            let user = if ctx.names.user.is_empty() {
+                f.uid.to_string()
+            } else {
+                ctx.names.user.clone()
+            };
+            vec![f.uid.to_string(), user]
+        }
+        ReportKind::ByUnit => vec![unit_of(ctx)],
+        ReportKind::TopRemotes => vec![f.remote.addr.to_string()],
+        ReportKind::TopPorts => {
+            let (port, here) = match f.direction {
+                Direction::Inbound => (f.local.port, "here"),
+                _ => (f.remote.port, "remote"),
+            };
+            vec![port.to_string(), f.proto.name().into_owned(), here.into()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The distinct values a group row lists.
+fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow) {
+    match kind {
+        ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(f.comm.as_str()),
+        ReportKind::TopRemotes => {
+            acc.a.add(f.remote.port.to_string());
+            acc.b.add(f.comm.as_str());
+        }
+        ReportKind::TopPorts => {
+            match f.direction {
+                Direction::Inbound => acc.a.add(f.remote.addr.to_string()),
+                _ => acc.a.add(f.local.addr.to_string()),
+            }
+            acc.b.add(f.comm.as_str());
+        }
+        _ => {}
+    }
+}
