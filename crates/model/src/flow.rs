@@ -136,6 +136,70 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// An outbound TCP flow of `curl` (pid `tgid`, started by bash, uid
+    /// 1000) from 10.231.1.2:40000 to `remote`, opened at boot time 5 s,
+    /// with no bytes yet: for tests, benchmarks and documentation.
+    pub fn example(tgid: u32, cookie: u64, remote: Endpoint) -> Flow {
+        use crate::ids::{ProcKey, SockCookie};
+        use crate::proc::{Ancestor, ProcSource};
+        let init = Arc::new(Ancestor {
+            key: ProcKey::from_start_ticks(1, 1),
+            comm: "init".into(),
+            exe: "/sbin/init".into(),
+            up: None,
+        });
+        let bash = Arc::new(Ancestor {
+            key: ProcKey::from_start_ticks(812, 500),
+            comm: "bash".into(),
+            exe: "/usr/bin/bash".into(),
+            up: Some(init),
+        });
+        let proc = Arc::new(ProcInfo {
+            key: ProcKey::from_start_ticks(tgid, 400),
+            ppid: 812,
+            parent: Some(ProcKey::from_start_ticks(812, 500)),
+            parent_comm: "bash".into(),
+            comm: "curl".into(),
+            exe: "/usr/bin/curl".into(),
+            cmdline: vec!["curl".into(), "-s".into(), "http://x".into()],
+            uid: 1000,
+            gid: 100,
+            cgroup_id: 77,
+            source: ProcSource::Exec,
+            parents: Some(bash),
+            login_uid: Some(1000),
+            session: Some(3),
+            exe_file: None,
+        });
+        Flow {
+            key: FlowKey {
+                proc: proc.key,
+                cookie: SockCookie(cookie),
+                remote,
+            },
+            id: FlowId(cookie.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            proto: Proto::Tcp,
+            local: Endpoint::new(std::net::IpAddr::from([10, 231, 1, 2]), 40000),
+            remote,
+            packet: false,
+            netns: 4_026_531_840,
+            direction: Direction::Outbound,
+            tcp_state: Some(TcpState::Established),
+            opened: MonoNs(5_000_000_000),
+            closed: None,
+            close_reason: None,
+            comm: "curl".into(),
+            uid: 1000,
+            gid: 100,
+            cgroup_id: 77,
+            proc,
+            payload: Payload::default(),
+            wire: Wire::default(),
+            attribution: Attribution::Ebpf,
+            cpu_base: Some((MonoNs(4_000_000_000), 1234)),
+        }
+    }
+
     /// The address family records report: the remote's (IPv4-mapped is
     /// IPv4), the local one's if there is no remote, or packet.
     pub fn family(&self) -> crate::addr::Family {

@@ -157,10 +157,8 @@ impl<R: Read> Replay<R> {
             return;
         };
         let real = (p.now)();
-        let (rec0, real0) = *start.get_or_insert((at, real));
-        let due = real0.add_ns((at.since(rec0) as f64 / speed) as u64);
-        if due > real {
-            (p.sleep)(Duration::from_nanos(due.since(real)));
+        if let Some(d) = pace_wait(at, real, speed, start) {
+            (p.sleep)(d);
         }
     }
 
@@ -224,5 +222,186 @@ impl<R: Read> Replay<R> {
             Some(e) => Err(PipelineError::Output(e).into()),
             None => Ok(stopped),
         }
+    }
+}
+
+/// How long to wait before recorded time `at` is due, at `speed`
+/// recorded seconds per real second; `start` pairs the first recorded
+/// time with the real time it was replayed at.
+fn pace_wait(
+    at: MonoNs,
+    real: MonoNs,
+    speed: f64,
+    start: &mut Option<(MonoNs, MonoNs)>,
+) -> Option<Duration> {
+    let (rec0, real0) = *start.get_or_insert((at, real));
+    let due = real0.add_ns((at.since(rec0) as f64 / speed) as u64);
+    (due > real).then(|| Duration::from_nanos(due.since(real)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logsink::{LogFormat, LogSink, On};
+    use crate::output::Output;
+    use crate::recsink::{RecordConfig, RecordSink};
+    use netwho_model::record::{Context, Names};
+    use netwho_model::{Endpoint, Flow};
+    use netwho_store::recording::{Header, RecordingFile};
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn log_sink(buf: &Shared) -> LogSink {
+        LogSink::new(
+            LogFormat::Json,
+            On::Both,
+            Output::spawn(Box::new(buf.clone())),
+        )
+    }
+
+    /// What a live run hands its sinks: 50 flows opening, updating and
+    /// closing over 30 s, across many frames, with a clock step.
+    fn drive(sinks: &mut [Box<dyn Sink>]) {
+        let ctx = Context {
+            names: Arc::new(Names {
+                user: "alice".into(),
+                ..Names::default()
+            }),
+            ..Context::default()
+        };
+        let mut flows: Vec<Flow> = (0..50)
+            .map(|i| {
+                Flow::example(
+                    100 + i,
+                    u64::from(i),
+                    Endpoint::new([10, 231, 1, 9].into(), 80),
+                )
+            })
+            .collect();
+        let mut wall = WallClock {
+            boot_to_unix_ns: 1_700_000_000_000_000_000,
+        };
+        let mut users = |uid: u32| uid.to_string();
+        for step in 0..300u64 {
+            let now = MonoNs(5_000_000_000 + step * 100_000_000);
+            if step == 150 {
+                wall.boot_to_unix_ns += 7_000_000;
+            }
+            let i = (step % 50) as usize;
+            let f = &mut flows[i];
+            let ev = match step / 50 {
+                0 => FlowEvent::Opened(f.clone()),
+                1..=4 => {
+                    f.payload.bytes_sent += step;
+                    FlowEvent::Updated(f.clone())
+                }
+                _ => {
+                    f.payload.bytes_recv = 1000 + step;
+                    f.closed = Some(now);
+                    FlowEvent::Closed(f.clone())
+                }
+            };
+            let c = ctx.clone();
+            let mut lookup = move |_: &FlowEvent| c.clone();
+            let mut rec = RecordRef::new(&ev, now, wall, &mut lookup);
+            for s in sinks.iter_mut() {
+                s.event(&ev, &mut rec);
+                s.tick(now, wall, &mut users);
+                s.flush();
+            }
+        }
+        for s in sinks.iter_mut() {
+            s.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_replayed_recording_gives_the_sinks_what_the_live_run_gave() {
+        let dir = std::env::temp_dir().join(format!("netwho-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.nwr");
+        let live = Shared::default();
+        let file = RecordingFile::create(&path, Header::default(), None, false).unwrap();
+        let rec = RecordSink::new(
+            file,
+            RecordConfig {
+                resolution: Duration::from_secs(1),
+                duration: None,
+                count: None,
+                progress: false,
+            },
+        );
+        let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(log_sink(&live)), Box::new(rec)];
+        drive(&mut sinks);
+
+        let replayed = Shared::default();
+        let reader = Reader::open(std::slice::from_ref(&path)).unwrap();
+        let mut r = Replay::new(
+            reader,
+            vec![Box::new(log_sink(&replayed))],
+            ReplayConfig::default(),
+            None,
+        );
+        assert_eq!(r.run(&AtomicBool::new(false)).unwrap(), Stopped::Done);
+        let (a, b) = (live.0.lock().unwrap(), replayed.0.lock().unwrap());
+        assert_eq!(String::from_utf8_lossy(&a).lines().count(), 100);
+        assert!(*a == *b, "replay differs from live");
+        assert!(r.reader().stats().frames >= 25, "{:?}", r.reader().stats());
+        assert!(r.reader().warnings().is_empty());
+
+        // a filter and a window, as the live run would have applied them
+        let filtered = Shared::default();
+        let reader = Reader::open(std::slice::from_ref(&path)).unwrap();
+        // boot time 30 s, in the wall time the recorder was given
+        let start = 1_700_000_000_000_000_000 + 30_000_000_000;
+        let mut r = Replay::new(
+            reader,
+            vec![Box::new(log_sink(&filtered))],
+            ReplayConfig {
+                filter: Some(Filter::parse("proc.pid < 110").unwrap()),
+                since: Some(start),
+                ..ReplayConfig::default()
+            },
+            None,
+        );
+        r.run(&AtomicBool::new(false)).unwrap();
+        let text = String::from_utf8(filtered.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 10, "{text}");
+        assert!(text.lines().all(|l| l.contains("\"event\":\"close\"")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pacing_follows_the_recorded_time_at_the_given_speed() {
+        let sec = |x: f64| MonoNs((x * 1e9) as u64);
+        let mut start = None;
+        // the first item is due at once
+        assert_eq!(pace_wait(sec(100.0), sec(7.0), 4.0, &mut start), None);
+        // 20 recorded seconds later, at 4x: 5 s after the start
+        assert_eq!(
+            pace_wait(sec(120.0), sec(8.0), 4.0, &mut start),
+            Some(Duration::from_secs(4))
+        );
+        // late (the output was slow): no wait, no catching up by skipping
+        assert_eq!(pace_wait(sec(120.0), sec(13.0), 4.0, &mut start), None);
+        let mut start = None;
+        pace_wait(sec(0.0), sec(0.0), 0.5, &mut start);
+        assert_eq!(
+            pace_wait(sec(1.0), sec(0.0), 0.5, &mut start),
+            Some(Duration::from_secs(2))
+        );
     }
 }

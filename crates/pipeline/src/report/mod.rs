@@ -728,3 +728,6 @@ fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,76 +5,18 @@ use super::*;
 use crate::StoreError;
 use netwho_model::record::{Context, Names};
 use netwho_model::{
-    Ancestor, Attribution, CloseReason, Direction, Endpoint, Flow, FlowEvent, FlowId, FlowKey,
-    FlowUsage, MonoNs, Payload, ProcInfo, ProcKey, ProcSource, Proto, SockCookie, TcpState, Usage,
-    UsageTrack, Wire,
+    CloseReason, Endpoint, Flow, FlowEvent, FlowUsage, MonoNs, Proto, TcpState, Usage, UsageTrack,
 };
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-fn proc(tgid: u32) -> Arc<ProcInfo> {
-    let shell = Arc::new(Ancestor {
-        key: ProcKey::from_start_ticks(1, 1),
-        comm: "init".into(),
-        exe: "/sbin/init".into(),
-        up: None,
-    });
-    let bash = Arc::new(Ancestor {
-        key: ProcKey::from_start_ticks(812, 500),
-        comm: "bash".into(),
-        exe: "/usr/bin/bash".into(),
-        up: Some(shell),
-    });
-    Arc::new(ProcInfo {
-        key: ProcKey::from_start_ticks(tgid, 9000),
-        ppid: 812,
-        parent: Some(ProcKey::from_start_ticks(812, 500)),
-        parent_comm: "bash".into(),
-        comm: "curl".into(),
-        exe: "/usr/bin/curl".into(),
-        cmdline: vec!["curl".into(), "-s".into(), "http://x".into()],
-        uid: 1000,
-        gid: 100,
-        cgroup_id: 77,
-        source: ProcSource::Exec,
-        parents: Some(bash),
-        login_uid: Some(1000),
-        session: Some(3),
-        exe_file: None,
-    })
-}
-
 fn flow(tgid: u32, cookie: u64, remote: &str, port: u16) -> Flow {
-    let p = proc(tgid);
-    let remote = Endpoint::new(remote.parse::<IpAddr>().unwrap(), port);
-    Flow {
-        key: FlowKey {
-            proc: p.key,
-            cookie: SockCookie(cookie),
-            remote,
-        },
-        id: FlowId(cookie * 31),
-        proto: Proto::Tcp,
-        local: Endpoint::new("10.231.1.2".parse().unwrap(), 40000),
-        remote,
-        packet: false,
-        netns: 4026531840,
-        direction: Direction::Outbound,
-        tcp_state: Some(TcpState::Established),
-        opened: MonoNs(5_000_000_000),
-        closed: None,
-        close_reason: None,
-        comm: "curl".into(),
-        uid: 1000,
-        gid: 100,
-        cgroup_id: 77,
-        proc: p,
-        payload: Payload::default(),
-        wire: Wire::default(),
-        attribution: Attribution::Ebpf,
-        cpu_base: Some((MonoNs(4_000_000_000), 1234)),
-    }
+    Flow::example(
+        tgid,
+        cookie,
+        Endpoint::new(remote.parse::<IpAddr>().unwrap(), port),
+    )
 }
 
 fn ctx(sha: Option<&str>) -> Context {
