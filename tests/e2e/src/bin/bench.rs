@@ -27,7 +27,7 @@
 #![expect(clippy::disallowed_methods, reason = "a benchmark measures time")]
 
 use clap::Parser;
-use netwho_e2e::{Gen, Netns, Netwho, require_root, server};
+use netwho_e2e::{Gen, Netns, Netwho, TempDir, require_root, server};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -159,6 +159,7 @@ fn main() {
     let mut drops = 0u64;
     let mut scoped: Vec<Sample> = Vec::new();
     let mut chained: Vec<Sample> = Vec::new();
+    let mut recorded: Vec<(Sample, f64)> = Vec::new();
     for round in 0..args.rounds {
         let mut pair = [[Sample::default(); 3]; 2];
         for (w, with) in [false, true].into_iter().enumerate() {
@@ -206,6 +207,24 @@ fn main() {
         chained.push(measure(&ns, Some(&nw), &paced, "rate", "conns"));
         let (status, _) = nw.stop();
         assert!(status.success());
+        // the log plus a recording of the same flows (log --record)
+        let dir = TempDir::new(&format!("benchrec{round}"));
+        let rec = dir.0.join("bench.nwr");
+        let nw = Netwho::start(
+            &format!("benchrec{round}"),
+            &["--record", rec.to_str().expect("path")],
+        );
+        eprintln!("round {}/{}: netwho log --record", round + 1, args.rounds);
+        let sample = measure(&ns, Some(&nw), &paced, "rate", "conns");
+        let (status, records) = nw.stop();
+        assert!(status.success());
+        let flows = records
+            .last()
+            .and_then(|l| l["flows_opened"].as_u64())
+            .unwrap_or(0)
+            .max(1);
+        let size = std::fs::metadata(&rec).map_or(0, |m| m.len());
+        recorded.push((sample, size as f64 / flows as f64));
     }
     drop(echo);
     drop(sink);
@@ -306,6 +325,18 @@ fn main() {
         "paced_chained_log".into(),
         json!({"rate": c_rate, "netwho_cpu_pct_of_core": c_cpu,
                "unchained_netwho_cpu_pct_of_core": cpu}),
+    );
+    let r_cpu = median(recorded.iter().map(|x| x.0.netwho_cpu).collect());
+    let r_rate = median(recorded.iter().map(|x| x.0.value).collect());
+    let r_bpf = median(recorded.iter().map(|x| x.1).collect());
+    println!(
+        "paced, log and recording (--record) {r_rate:>9.1} conn/s; netwho CPU {r_cpu:.2} % of a core \
+         (log only {cpu:.2} %); recording {r_bpf:.1} bytes per flow"
+    );
+    results.insert(
+        "paced_recorded".into(),
+        json!({"rate": r_rate, "netwho_cpu_pct_of_core": r_cpu,
+               "log_only_netwho_cpu_pct_of_core": cpu, "recording_bytes_per_flow": r_bpf}),
     );
     results.insert("lost".into(), json!(drops));
     results.insert("secs".into(), json!(args.secs));
