@@ -12,6 +12,11 @@
 //! Prints a table; writes nothing but its two input files into DIR
 //! (default bench/out/report), which it deletes at the end.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark: a failed write ends it, with the reason"
+)]
+
 use netwho_model::record::{Context, FlowRecord, Names, RecordKind};
 use netwho_model::time::WallClock;
 use netwho_model::{CloseReason, Endpoint, Flow, MonoNs};
@@ -27,6 +32,10 @@ fn wall_s() -> f64 {
 
 /// Wall seconds, CPU seconds and peak RSS (MiB) of a command, from its
 /// own rusage (the largest process of a pipeline, for `sh -c`).
+#[expect(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which also gives its rusage"
+)]
 fn measure(cmd: &mut Command) -> (f64, f64, f64, String) {
     let t0 = wall_s();
     let child = cmd
