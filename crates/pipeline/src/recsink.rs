@@ -66,6 +66,9 @@ pub struct RecordSink {
     now: MonoNs,
     frame_started: Option<MonoNs>,
     wall: Option<WallClock>,
+    /// Status records given before the first time was known (the ready
+    /// record comes before the loop's first turn), written at that time.
+    early_status: Vec<String>,
 }
 
 impl RecordSink {
@@ -84,6 +87,7 @@ impl RecordSink {
             now: MonoNs(0),
             frame_started: None,
             wall: None,
+            early_status: Vec::new(),
         }
     }
 
@@ -103,6 +107,10 @@ impl RecordSink {
         self.wall = Some(wall);
         if self.frame_started.is_none() {
             self.frame_started = Some(now);
+        }
+        for json in std::mem::take(&mut self.early_status) {
+            self.enc.status(self.out.buf(), json, now);
+            self.out.record_done();
         }
     }
 
@@ -140,9 +148,13 @@ impl Sink for RecordSink {
 
     fn status(&mut self, st: &StatusRecord) {
         if let Ok(json) = serde_json::to_string(st) {
-            let now = self.now;
-            self.enc.status(self.out.buf(), json, now);
-            self.out.record_done();
+            if self.started.is_none() {
+                self.early_status.push(json);
+            } else {
+                let now = self.now;
+                self.enc.status(self.out.buf(), json, now);
+                self.out.record_done();
+            }
         }
         if self.cfg.progress {
             let lost = st.drops.total();

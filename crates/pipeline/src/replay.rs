@@ -174,14 +174,16 @@ impl<R: Read> Replay<R> {
             let Some(item) = self.reader.next_item()? else {
                 break Stopped::Done;
             };
-            let at = match &item {
-                Item::Flow(it) => Some(it.at),
-                Item::Status { at, .. } | Item::End { at } => Some(*at),
-                Item::Clock(_) => None,
-            };
-            if let Some(at) = at {
-                self.pace(at, &mut start);
-                now = now.max(at);
+            // flows set the pace; status and end records follow them
+            match &item {
+                Item::Flow(it) => {
+                    self.pace(it.at, &mut start);
+                    now = now.max(it.at);
+                }
+                Item::Status { at, .. } | Item::End { at } if now.0 > 0 => {
+                    now = now.max(*at);
+                }
+                _ => {}
             }
             match item {
                 Item::Flow(it) => self.flow(&it),
@@ -198,7 +200,7 @@ impl<R: Read> Replay<R> {
                 Item::Clock(c) => self.wall = c,
                 Item::End { .. } => {}
             }
-            if last_tick.is_none_or(|t| now.since(t) >= TICK_NS) {
+            if now.0 > 0 && last_tick.is_none_or(|t| now.since(t) >= TICK_NS) {
                 last_tick = Some(now);
                 match self.tick(now) {
                     SinkControl::Continue => {}

@@ -346,7 +346,7 @@ impl Reporter {
         use CellKey::{Num, Text};
         let cells = match self.kind {
             ReportKind::Spy => vec![
-                Text(rfc3339_from_unix_ns(opened)),
+                Text(short_time(opened, 3)),
                 Text(f.proto.name().into_owned()),
                 Text(f.local.to_string()),
                 Text(arrow.into()),
@@ -540,7 +540,7 @@ impl Reporter {
             }
             let mut row = Vec::new();
             if timed {
-                row.push(Cell::Text(rfc3339_from_unix_ns(b)));
+                row.push(Cell::Text(short_time(b, 0)));
             }
             row.extend(self.group_cells(acc));
             t.rows.push(row);
@@ -646,12 +646,23 @@ impl Reporter {
             let at = start + every * i as i128;
             let bar = |v: u64, c: char| c.to_string().repeat(((v * 30).div_ceil(max)) as usize);
             t.rows.push(vec![
-                Cell::Text(rfc3339_from_unix_ns(at)),
+                Cell::Text(short_time(at, 0)),
                 Cell::Num(s),
                 Cell::Num(r),
                 Cell::Text(format!("{:<30}|{}", bar(s, '>'), bar(r, '<'))),
             ]);
         }
+    }
+}
+
+/// RFC 3339 in UTC with `digits` decimals of the second (0, 3, 6 or 9).
+pub fn short_time(unix_ns: i128, digits: usize) -> String {
+    let full = rfc3339_from_unix_ns(unix_ns);
+    // "2026-11-23T10:15:15.123456789Z": the fraction starts at byte 19
+    match full.get(..19) {
+        Some(head) if digits == 0 => format!("{head}Z"),
+        Some(_) => format!("{}Z", full.get(..20 + digits.min(9)).unwrap_or(&full)),
+        None => full,
     }
 }
 
