@@ -208,7 +208,7 @@ fn main() {
         let (status, _) = nw.stop();
         assert!(status.success());
         // the log plus a recording of the same flows (log --record)
-        let dir = TempDir::new(&format!("benchrec{round}"));
+        let dir = TempDir::new(&format!("benchrecfile{round}"));
         let rec = dir.0.join("bench.nwr");
         let nw = Netwho::start(
             &format!("benchrec{round}"),
