@@ -199,20 +199,6 @@ fn kind(r: ReportArg) -> ReportKind {
     }
 }
 
-fn name(r: ReportArg) -> &'static str {
-    match r {
-        ReportArg::TopProcs => "top-procs",
-        ReportArg::TopConns => "top-conns",
-        ReportArg::TopPorts => "top-ports",
-        ReportArg::TopRemotes => "top-remotes",
-        ReportArg::ByUser => "by-user",
-        ReportArg::ByUnit => "by-unit",
-        ReportArg::Bytes => "bytes",
-        ReportArg::Timeline => "timeline",
-        ReportArg::Spy => "spy",
-    }
-}
-
 fn usage(msg: &str) -> Failure {
     cannot_start(anyhow::anyhow!("{msg}"))
 }
@@ -301,7 +287,7 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     let mut out = String::new();
     if a.json {
         let doc = json!({
-            "report": name(a.report),
+            "report": kind(a.report).name(),
             "recording": {
                 "files": a.read,
                 "host": header.host,
@@ -333,7 +319,7 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         };
         out.push_str(&format!(
             "# {} of {} (host {}): {span}\n",
-            name(a.report),
+            kind(a.report).name(),
             a.read
                 .iter()
                 .map(|p| p.display().to_string())

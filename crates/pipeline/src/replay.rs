@@ -212,18 +212,8 @@ impl<R: Read> Replay<R> {
         if stopped != Stopped::OutputClosed {
             self.tick(now);
         }
-        let mut first_err = None;
-        for s in &mut self.sinks {
-            if let Err(e) = s.finish()
-                && first_err.is_none()
-            {
-                first_err = Some(e);
-            }
-        }
-        match first_err {
-            Some(e) => Err(PipelineError::Output(e).into()),
-            None => Ok(stopped),
-        }
+        crate::run::finish_all(&mut self.sinks)?;
+        Ok(stopped)
     }
 }
 

@@ -351,18 +351,24 @@ impl<S: Sensor> Pipeline<S> {
             self.dispatch(now, true);
             self.status(now, true);
         }
-        let mut first_err = None;
-        for s in &mut self.sinks {
-            if let Err(e) = s.finish()
-                && first_err.is_none()
-            {
-                first_err = Some(e);
-            }
+        finish_all(&mut self.sinks)
+    }
+}
+
+/// Finish every sink (each one, even after another failed); the first
+/// error.
+pub(crate) fn finish_all(sinks: &mut [Box<dyn Sink>]) -> Result<(), PipelineError> {
+    let mut first_err = None;
+    for s in sinks {
+        if let Err(e) = s.finish()
+            && first_err.is_none()
+        {
+            first_err = Some(e);
         }
-        match first_err {
-            Some(e) => Err(PipelineError::Output(e)),
-            None => Ok(()),
-        }
+    }
+    match first_err {
+        Some(e) => Err(PipelineError::Output(e)),
+        None => Ok(()),
     }
 }
 

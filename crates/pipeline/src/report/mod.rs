@@ -40,6 +40,23 @@ pub enum ReportKind {
     Spy,
 }
 
+impl ReportKind {
+    /// The name on the command line and in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::TopProcs => "top-procs",
+            ReportKind::TopConns => "top-conns",
+            ReportKind::TopPorts => "top-ports",
+            ReportKind::TopRemotes => "top-remotes",
+            ReportKind::ByUser => "by-user",
+            ReportKind::ByUnit => "by-unit",
+            ReportKind::Bytes => "bytes",
+            ReportKind::Timeline => "timeline",
+            ReportKind::Spy => "spy",
+        }
+    }
+}
+
 /// `spy`: the endpoint whose flows to list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Spy {
