@@ -581,6 +581,73 @@ mod tests {
     }
 
     #[test]
+    fn record_and_report_options_parse_and_conflict() {
+        let c = Cli::try_parse_from([
+            "netwho",
+            "record",
+            "-w",
+            "a.nwr",
+            "--duration",
+            "1h",
+            "--rotate",
+            "64MiB",
+            "unit",
+            "=",
+            "x.service",
+        ])
+        .unwrap();
+        let Some(Command::Record(r)) = c.command else {
+            panic!("record")
+        };
+        assert_eq!(r.duration, Some(Duration::from_secs(3600)));
+        assert_eq!(r.rotate, Some(64 << 20));
+        assert_eq!(r.select.expression(), Ok(Some("unit = x.service".into())));
+        assert!(
+            Cli::try_parse_from(["netwho", "record"]).is_err(),
+            "-w is required"
+        );
+        let c = Cli::try_parse_from([
+            "netwho",
+            "report",
+            "by-user",
+            "-r",
+            "a.nwr",
+            "--exclude-local",
+            "--local-nets",
+            "+203.0.113.0/24",
+            "--since",
+            "+90s",
+            "--until",
+            "2026-11-23T10:00:00Z",
+            "--csv",
+        ])
+        .unwrap();
+        let Some(Command::Report(r)) = c.command else {
+            panic!("report")
+        };
+        assert_eq!(r.report, ReportArg::ByUser);
+        assert_eq!(r.since, Some(TimeArg::FromStart(90_000_000_000)));
+        assert_eq!(TimeArg::FromStart(5).resolve(10), 15);
+        assert!(matches!(r.until, Some(TimeArg::At(t)) if t > 0));
+        let bad = |args: &[&str]| {
+            let mut v = vec!["netwho", "report"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v).is_err()
+        };
+        assert!(bad(&["top-procs"]), "-r is required");
+        assert!(bad(&["bogus", "-r", "x"]));
+        assert!(bad(&["by-user", "-r", "x", "--local-nets", "10.0.0.0/8"]));
+        assert!(bad(&["top-procs", "-r", "x", "--json", "--csv"]));
+        assert!(bad(&["spy", "-r", "x", "--ip", "1.2.3.4", "--port", "53"]));
+        assert!(bad(&["top-procs", "-r", "x", "--since", "yesterday"]));
+        // replay options need a recording
+        assert!(Cli::try_parse_from(["netwho", "top", "--speed", "2"]).is_err());
+        assert!(Cli::try_parse_from(["netwho", "log", "--since", "+1s"]).is_err());
+        assert!(Cli::try_parse_from(["netwho", "top", "-r", "x", "--speed", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["netwho", "log", "-r", "x", "--record", "y"]).is_err());
+    }
+
+    #[test]
     fn filters_come_as_an_option_or_as_words() {
         let c = Cli::try_parse_from([
             "netwho",
