@@ -91,11 +91,6 @@ impl RecordSink {
         }
     }
 
-    /// Bytes written so far (a handle the caller can keep).
-    pub fn bytes_written(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.bytes)
-    }
-
     fn at(&mut self, now: MonoNs, wall: WallClock) {
         self.now = self.now.max(now);
         self.started.get_or_insert(now);

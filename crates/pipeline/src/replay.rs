@@ -42,15 +42,6 @@ pub struct Pacer {
     pub sleep: Box<dyn FnMut(Duration)>,
 }
 
-/// What a replay went through.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReplaySummary {
-    pub flow_events: u64,
-    pub filtered_out: u64,
-    pub outside_window: u64,
-    pub statuses: u64,
-}
-
 #[expect(missing_debug_implementations, reason = "holds sinks and a reader")]
 pub struct Replay<R: Read> {
     reader: Reader<R>,
@@ -60,7 +51,6 @@ pub struct Replay<R: Read> {
     wall: WallClock,
     local: HashSet<IpAddr>,
     users: FxHashMap<u32, String>,
-    pub summary: ReplaySummary,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +77,6 @@ impl<R: Read> Replay<R> {
             pacer,
             local,
             users: FxHashMap::default(),
-            summary: ReplaySummary::default(),
         }
     }
 
@@ -102,7 +91,6 @@ impl<R: Read> Replay<R> {
 
     fn flow(&mut self, it: &FlowItem) {
         if !self.in_window(it.at) {
-            self.summary.outside_window += 1;
             return;
         }
         let f = it.ev.flow();
@@ -117,13 +105,11 @@ impl<R: Read> Replay<R> {
                 local: &self.local,
             };
             if !filter.matches(&subject) {
-                self.summary.filtered_out += 1;
                 return;
             }
         }
-        self.summary.flow_events += 1;
-        let ctx = it.ctx.clone();
-        let mut lookup = move |_: &FlowEvent| ctx.clone();
+        // the context is cloned once, if a sink asks for it
+        let mut lookup = |_: &FlowEvent| it.ctx.clone();
         let mut rec = RecordRef::new(&it.ev, it.at, self.wall, &mut lookup);
         for s in &mut self.sinks {
             if it.is_final {
@@ -191,7 +177,6 @@ impl<R: Read> Replay<R> {
                     if self.in_window(at)
                         && let Ok(st) = serde_json::from_str::<StatusRecord>(&json)
                     {
-                        self.summary.statuses += 1;
                         for s in &mut self.sinks {
                             s.status(&st);
                         }

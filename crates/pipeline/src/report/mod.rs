@@ -203,8 +203,6 @@ pub struct Reporter {
     /// Recorded time covered (Unix ns).
     pub first: Option<i128>,
     pub last: Option<i128>,
-    /// Flow records the filter (or the report's selection) left out.
-    pub filtered_out: u64,
 }
 
 impl Reporter {
@@ -226,7 +224,6 @@ impl Reporter {
             totals: Totals::default(),
             first: None,
             last: None,
-            filtered_out: 0,
         }
     }
 
@@ -291,9 +288,7 @@ impl Reporter {
         let dr = f.payload.bytes_recv.saturating_sub(st.recv);
         st.sent = st.sent.max(f.payload.bytes_sent);
         st.recv = st.recv.max(f.payload.bytes_recv);
-        if !passes {
-            self.filtered_out += 1;
-        } else {
+        if passes {
             self.first = Some(self.first.map_or(t, |x| x.min(t)));
             self.last = Some(self.last.map_or(t, |x| x.max(t)));
             self.totals.sent += ds;

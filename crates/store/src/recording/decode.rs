@@ -65,11 +65,6 @@ impl Decoder {
         Self::default()
     }
 
-    /// Flows opened and not yet closed.
-    pub fn open_flows(&self) -> usize {
-        self.flows.len()
-    }
-
     /// Decode one frame's entries, appending items.
     pub fn frame(&mut self, raw: &[u8], stats: &mut ReadStats, out: &mut Vec<Item>) {
         self.defs = Defs::default();

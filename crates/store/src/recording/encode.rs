@@ -41,7 +41,6 @@ pub struct Encoder {
     flows: FxHashMap<FlowKey, FlowState>,
     next_flow: u64,
     last_at: u64,
-    entries: u64,
     scratch: Vec<u8>,
     /// Flows defined so far (opened or first seen).
     pub flows_recorded: u64,
@@ -50,11 +49,6 @@ pub struct Encoder {
 impl Encoder {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Entries written since the last [`seal`](Self::seal).
-    pub fn entries_in_frame(&self) -> u64 {
-        self.entries
     }
 
     /// Flows open now (defined and not closed).
@@ -67,7 +61,6 @@ impl Encoder {
     pub fn seal(&mut self) {
         self.defs = FrameDefs::default();
         self.last_at = 0;
-        self.entries = 0;
     }
 
     fn put(&mut self, out: &mut Vec<u8>, e: &Entry) {
@@ -79,7 +72,6 @@ impl Encoder {
             put_varint(out, bytes.len() as u64);
             out.extend_from_slice(&bytes);
             self.scratch = bytes;
-            self.entries += 1;
         }
     }
 

@@ -120,11 +120,6 @@ impl RecordingFile {
         Ok(())
     }
 
-    /// The header of the current segment.
-    pub fn header(&self) -> &Header {
-        &self.header
-    }
-
     /// Append one frame of entries and flush it to the file; rotate when
     /// the segment is full.
     pub fn write_frame(&mut self, raw: &[u8]) -> Result<(), StoreError> {
