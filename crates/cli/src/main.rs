@@ -116,8 +116,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let text = filter.as_ref().map(ToString::to_string);
     match &command {
         Command::Record(r) => sinks.push(offline::record_sink(r, text, cfg.scope.clone())?),
-        Command::Log(l) if l.record.is_some() => {
-            sinks.push(offline::log_record_sink(l, text, cfg.scope.clone())?);
+        Command::Log(l) => {
+            if let Some(path) = &l.record {
+                sinks.push(offline::log_record_sink(path, text, cfg.scope.clone())?);
+            }
         }
         _ => {}
     }

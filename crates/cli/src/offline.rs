@@ -12,6 +12,7 @@ use netwho_pipeline::{PipelineError, Sink, Stopped};
 use netwho_store::recording::{Header, ReadStats, Reader, RecordingFile};
 use serde_json::json;
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -22,13 +23,48 @@ pub fn record_sink(
     filter: Option<String>,
     scope: Option<String>,
 ) -> Result<Box<dyn Sink>, Failure> {
+    let cfg = RecordConfig {
+        resolution: r.resolution,
+        duration: r.duration,
+        count: r.count,
+        progress: !r.quiet,
+    };
+    recorder(&r.write, r.rotate, r.overwrite, cfg, filter, scope)
+}
+
+/// `netwho log --record FILE`: the recorder beside the log, quietly, at
+/// the default resolution, until the log stops.
+pub fn log_record_sink(
+    path: &Path,
+    filter: Option<String>,
+    scope: Option<String>,
+) -> Result<Box<dyn Sink>, Failure> {
+    let cfg = RecordConfig {
+        resolution: Duration::from_secs(1),
+        duration: None,
+        count: None,
+        progress: false,
+    };
+    recorder(path, None, false, cfg, filter, scope)
+}
+
+/// A recording at `path` (segments of `rotate` bytes), headed with this
+/// host, boot, clock and the filter it passes, and the sink that writes it.
+fn recorder(
+    path: &Path,
+    rotate: Option<u64>,
+    overwrite: bool,
+    cfg: RecordConfig,
+    filter: Option<String>,
+    scope: Option<String>,
+) -> Result<Box<dyn Sink>, Failure> {
     let origin = netwho_pipeline::chain::Origin::here();
     let header = Header {
         created_unix_ns: netwho_sensor::clock::unix_now_ns(),
         host: origin.host,
         boot_id: netwho_enrich::boot_id(),
         netwho_version: env!("CARGO_PKG_VERSION").into(),
-        resolution_ns: netwho_model::nanos(r.resolution),
+        resolution_ns: netwho_model::nanos(cfg.resolution),
         snaplen: 0,
         filter,
         scope,
@@ -37,56 +73,24 @@ pub fn record_sink(
         segment: 0,
         attribution: "ebpf".into(),
     };
-    if r.overwrite {
-        for p in netwho_store::recording::segments_of(&r.write) {
-            if p != r.write && p.exists() {
+    if overwrite {
+        for p in netwho_store::recording::segments_of(path) {
+            if p != path && p.exists() {
                 std::fs::remove_file(&p)
                     .with_context(|| format!("removing {}", p.display()))
                     .map_err(cannot_start)?;
             }
         }
     }
-    let file =
-        RecordingFile::create(&r.write, header, r.rotate, r.overwrite).map_err(cannot_start)?;
-    if !r.quiet {
+    let file = RecordingFile::create(path, header, rotate, overwrite).map_err(cannot_start)?;
+    if cfg.progress {
         eprintln!(
             "netwho record: writing {} (counters every {:?}); stop with Ctrl-C",
-            r.write.display(),
-            r.resolution
+            path.display(),
+            cfg.resolution
         );
     }
-    Ok(Box::new(RecordSink::new(
-        file,
-        RecordConfig {
-            resolution: r.resolution,
-            duration: r.duration,
-            count: r.count,
-            progress: !r.quiet,
-        },
-    )))
-}
-
-/// `netwho log --record FILE`: the recorder beside the log, quietly.
-pub fn log_record_sink(
-    l: &LogArgs,
-    filter: Option<String>,
-    scope: Option<String>,
-) -> Result<Box<dyn Sink>, Failure> {
-    let Some(path) = &l.record else {
-        return Err(usage("--record needs a file"));
-    };
-    let r = RecordArgs {
-        write: path.clone(),
-        duration: None,
-        count: None,
-        rotate: None,
-        resolution: Duration::from_secs(1),
-        overwrite: false,
-        quiet: true,
-        status_interval: l.status_interval,
-        select: l.select.clone(),
-    };
-    record_sink(&r, filter, scope)
+    Ok(Box::new(RecordSink::new(file, cfg)))
 }
 
 fn open(paths: &[std::path::PathBuf]) -> Result<Reader, Failure> {
