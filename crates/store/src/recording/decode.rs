@@ -3,7 +3,7 @@
 //! recorded time. Pure: frames in, items out.
 
 use super::convert;
-use super::encode::get_varint;
+use super::encode::{Kind, get_varint};
 use super::format::{CountRec, Entry, OpenRec};
 use super::read::ReadStats;
 use netwho_model::record::{Context, Names};
@@ -197,39 +197,43 @@ impl Decoder {
     fn count(&mut self, c: CountRec, kind: Kind, stats: &mut ReadStats, out: &mut Vec<Item>) {
         let at = self.at(c.dt_ns);
         let sha = c.sha.and_then(|id| self.defs.shas.get(&id).cloned());
-        let done = kind != Kind::Update;
-        let of = if done {
-            self.flows.remove(&c.flow)
+        let state = c.tcp_state.and_then(|s| TcpState::try_from(s).ok());
+        // a closing entry takes the flow; an update changes it in place
+        let (mut flow, names, known_sha) = if kind == Kind::Update {
+            let Some(live) = self.flows.get_mut(&c.flow) else {
+                stats.orphans += 1;
+                return;
+            };
+            convert::set_counters(&mut live.flow, &c.counters);
+            if state.is_some() {
+                live.flow.tcp_state = state;
+            }
+            if sha.is_some() {
+                live.sha.clone_from(&sha);
+            }
+            (live.flow.clone(), Arc::clone(&live.names), live.sha.clone())
         } else {
-            None
+            let Some(of) = self.flows.remove(&c.flow) else {
+                stats.orphans += 1;
+                return;
+            };
+            let mut flow = of.flow;
+            convert::set_counters(&mut flow, &c.counters);
+            if state.is_some() {
+                flow.tcp_state = state;
+            }
+            (flow, of.names, sha.clone().or(of.sha))
         };
-        let Some(of) = of.as_ref().or_else(|| self.flows.get(&c.flow)) else {
-            stats.orphans += 1;
-            return;
-        };
-        let mut flow = of.flow.clone();
-        convert::set_counters(&mut flow, &c.counters);
-        if let Some(s) = c.tcp_state.and_then(|s| TcpState::try_from(s).ok()) {
-            flow.tcp_state = Some(s);
-        }
         if let Some((closed, reason)) = c.closed {
             flow.closed = Some(MonoNs(closed));
             flow.close_reason = reason.and_then(convert::reason);
         }
         let ctx = Context {
-            names: Arc::clone(&of.names),
-            exe_sha256: sha.clone().or_else(|| of.sha.clone()),
+            names,
+            exe_sha256: sha.or(known_sha),
             usage: c.usage.as_ref().map(convert::usage),
             track: c.track.as_ref().map(convert::track),
         };
-        if !done && let Some(live) = self.flows.get_mut(&c.flow) {
-            live.flow.payload = flow.payload;
-            live.flow.wire = flow.wire;
-            live.flow.tcp_state = flow.tcp_state;
-            if sha.is_some() {
-                live.sha = sha;
-            }
-        }
         let ev = match kind {
             Kind::Close => FlowEvent::Closed(flow),
             _ => FlowEvent::Updated(flow),
@@ -241,11 +245,4 @@ impl Decoder {
             is_final: kind == Kind::Final,
         })));
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Update,
-    Final,
-    Close,
 }
