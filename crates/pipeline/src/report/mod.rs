@@ -94,9 +94,13 @@ struct Distinct {
 }
 
 impl Distinct {
-    fn add(&mut self, s: impl Into<String>) {
+    fn add(&mut self, s: &str) {
+        // (most calls repeat a value: no allocation for those)
+        if self.items.contains(s) {
+            return;
+        }
         if self.items.len() < DISTINCT_MAX {
-            self.items.insert(s.into());
+            self.items.insert(s.to_owned());
         } else {
             self.more = true;
         }
@@ -319,7 +323,7 @@ impl Reporter {
             }
         }
         if closing && let Some(st) = self.flows.remove(&f.key) {
-            self.flow_done(f, &fi.ctx, &st, fi);
+            self.flow_done(&st, fi);
         }
     }
 
@@ -340,7 +344,8 @@ impl Reporter {
     }
 
     /// A flow ended (or the recording did): per-flow reports keep its row.
-    fn flow_done(&mut self, f: &Flow, ctx: &Context, st: &FlowState, fi: &FlowItem) {
+    fn flow_done(&mut self, st: &FlowState, fi: &FlowItem) {
+        let (f, ctx) = (fi.ev.flow(), &fi.ctx);
         if !st.passed || !matches!(self.kind, ReportKind::TopConns | ReportKind::Spy) {
             return;
         }
@@ -408,8 +413,7 @@ impl Reporter {
         let open: Vec<FlowState> = self.flows.drain().map(|(_, st)| st).collect();
         for st in open {
             if let Some(fi) = &st.latest {
-                let f = fi.ev.flow().clone();
-                self.flow_done(&f, &fi.ctx, &st, fi);
+                self.flow_done(&st, fi);
             }
         }
         self.table()
@@ -736,17 +740,17 @@ fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
 /// The distinct values a group row lists.
 fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow) {
     match kind {
-        ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(f.comm.as_str()),
+        ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(&f.comm),
         ReportKind::TopRemotes => {
-            acc.a.add(f.remote.port.to_string());
-            acc.b.add(f.comm.as_str());
+            acc.a.add(&f.remote.port.to_string());
+            acc.b.add(&f.comm);
         }
         ReportKind::TopPorts => {
             match f.direction {
-                Direction::Inbound => acc.a.add(f.remote.addr.to_string()),
-                _ => acc.a.add(f.local.addr.to_string()),
+                Direction::Inbound => acc.a.add(&f.remote.addr.to_string()),
+                _ => acc.a.add(&f.local.addr.to_string()),
             }
-            acc.b.add(f.comm.as_str());
+            acc.b.add(&f.comm);
         }
         _ => {}
     }
