@@ -376,6 +376,119 @@ static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u3
 	return bpf_skb_load_bytes(skb, off, to, len);
 }
 
+/*
+ * Payload capture (`-s SNAPLEN`, off unless nw_capture says otherwise): the
+ * first snaplen bytes of each direction of each (socket, remote), as ring
+ * records of up to NETWHO_CAPTURE_CHUNK bytes with their stream offset.
+ * Userspace puts them in place by offset, so a retransmission or a
+ * reordered segment lands where it belongs.
+ */
+static __always_inline __u32 snaplen_get(void)
+{
+	__u32 zero = 0;
+	struct netwho_capture_cfg *cfg = bpf_map_lookup_elem(&nw_capture, &zero);
+
+	return cfg ? cfg->snaplen : 0;
+}
+
+/*
+ * Stream offset of a TCP segment's first payload byte, from the socket's
+ * own RFC 4898 counters: the bytes received in order stand at rcv_nxt, the
+ * bytes the peer acknowledged at snd_una. An active opener's bytes_acked
+ * also counts its SYN (acknowledged in SYN_SENT); a passive child starts
+ * at snd_una = ISN + 1 with nothing counted. -1: not placeable (no TCP
+ * socket, a SYN: fast-open data is not captured).
+ */
+static __always_inline __s64 tcp_offset(struct __sk_buff *skb, struct bpf_sock *bsk,
+					 const struct netwho_sk_info *info, __u32 l3len,
+					 bool egress)
+{
+	struct bpf_tcp_sock *tp = bpf_tcp_sock(bsk);
+	__u32 th[4] = {};	/* sequence, acknowledgement, offset and flags */
+	__u32 seq;
+	__s64 off;
+
+	if (!tp)
+		return -1;
+	if (bpf_skb_load_bytes(skb, l3len + 4, th, 10))
+		return -1;
+	if (((__u8 *)th)[9] & 0x02)
+		return -1;
+	seq = bpf_ntohl(th[0]);
+	if (!egress)
+		return (__s64)tp->bytes_received + (__s32)(seq - tp->rcv_nxt);
+	off = (__s64)tp->bytes_acked + (__s32)(seq - tp->snd_una);
+	if (info->flags & NETWHO_SK_OUTBOUND)
+		off -= 1;
+	return off;
+}
+
+static __always_inline void capture(struct __sk_buff *skb, struct bpf_sock *bsk,
+				    const struct netwho_sk_info *info,
+				    const struct netwho_wire_key *key,
+				    struct netwho_wire_counters *c, bool egress, __u8 protocol,
+				    __u32 l3len, __u32 l4len, __u32 snaplen)
+{
+	__u32 hdrlen = l3len + l4len, plen, want, i;
+	__s64 off;
+
+	if (skb->len <= hdrlen)
+		return;
+	plen = skb->len - hdrlen;
+	if (protocol == IPPROTO_TCP) {
+		off = tcp_offset(skb, bsk, info, l3len, egress);
+	} else {
+		__u32 *seen;
+
+		if (!c)
+			return;
+		seen = egress ? &c->cap_sent : &c->cap_recv;
+		if (*seen >= snaplen)
+			return;
+		off = __sync_fetch_and_add(seen, plen);
+	}
+	if (off < 0 || off >= snaplen)
+		return;
+	want = snaplen - (__u32)off;
+	if (want > plen)
+		want = plen;
+	for (i = 0; i < NETWHO_CAPTURE_CHUNKS; i++) {
+		__u32 done = i * NETWHO_CAPTURE_CHUNK, n;
+		struct netwho_capture *ev;
+
+		if (done >= want)
+			break;
+		/* n - 1 bounded, then + 1: the verifier must see 1..CHUNK */
+		n = want - done - 1;
+		if (n > NETWHO_CAPTURE_CHUNK - 1)
+			n = NETWHO_CAPTURE_CHUNK - 1;
+		asm volatile("" : "+r"(n));
+		n += 1;
+		ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
+		if (!ev) {
+			stat_add(NETWHO_STAT_CAPTURE_LOST, 1);
+			return;
+		}
+		ev->hdr.kind = NETWHO_EV_CAPTURE;
+		ev->hdr._pad = 0;
+		ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
+		ev->cookie = key->cookie;
+		ev->offset = (__u32)off + done;
+		ev->len = n;
+		ev->rport = key->rport;
+		__builtin_memcpy(ev->raddr, key->raddr, NETWHO_ADDR_LEN);
+		ev->direction = egress ? 1 : 2;
+		ev->protocol = protocol;
+		__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+		if (bpf_skb_load_bytes(skb, hdrlen + done, ev->data, n)) {
+			bpf_ringbuf_discard(ev, 0);
+			stat_add(NETWHO_STAT_CAPTURE_LOST, 1);
+			return;
+		}
+		bpf_ringbuf_submit(ev, 0);
+	}
+}
+
 static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 {
 	struct netwho_wire_key key = {};
@@ -488,26 +601,34 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 			__sync_fetch_and_add(&c->bytes_recv, bytes);
 			__sync_fetch_and_add(&c->packets_recv, segs);
 		}
-		return 1;
-	}
-	if (egress) {
-		fresh.bytes_sent = bytes;
-		fresh.packets_sent = segs;
 	} else {
-		fresh.bytes_recv = bytes;
-		fresh.packets_recv = segs;
-	}
-	fresh.created_ns = bpf_ktime_get_boot_ns();
-	__builtin_memcpy(fresh.laddr, laddr, NETWHO_ADDR_LEN);
-	fresh.lport = lport;
-	if (bpf_map_update_elem(&nw_wire, &key, &fresh, BPF_NOEXIST) == -EEXIST) {
-		c = bpf_map_lookup_elem(&nw_wire, &key);
-		if (c) {
-			__sync_fetch_and_add(egress ? &c->bytes_sent : &c->bytes_recv, bytes);
-			__sync_fetch_and_add(egress ? &c->packets_sent : &c->packets_recv, segs);
+		if (egress) {
+			fresh.bytes_sent = bytes;
+			fresh.packets_sent = segs;
+		} else {
+			fresh.bytes_recv = bytes;
+			fresh.packets_recv = segs;
 		}
-	} else if (!bpf_map_lookup_elem(&nw_wire, &key)) {
-		stat_add(NETWHO_STAT_WIRE_FULL, 1);
+		fresh.created_ns = bpf_ktime_get_boot_ns();
+		__builtin_memcpy(fresh.laddr, laddr, NETWHO_ADDR_LEN);
+		fresh.lport = lport;
+		if (bpf_map_update_elem(&nw_wire, &key, &fresh, BPF_NOEXIST) == -EEXIST) {
+			c = bpf_map_lookup_elem(&nw_wire, &key);
+			if (c) {
+				__sync_fetch_and_add(egress ? &c->bytes_sent : &c->bytes_recv, bytes);
+				__sync_fetch_and_add(egress ? &c->packets_sent : &c->packets_recv, segs);
+			}
+		} else {
+			c = bpf_map_lookup_elem(&nw_wire, &key);
+			if (!c)
+				stat_add(NETWHO_STAT_WIRE_FULL, 1);
+		}
+	}
+	if (l4len) {
+		__u32 snaplen = snaplen_get();
+
+		if (snaplen)
+			capture(skb, bsk, info, &key, c, egress, protocol, l3len, l4len, snaplen);
 	}
 	return 1;
 }

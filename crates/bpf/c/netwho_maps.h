@@ -51,6 +51,14 @@ struct {
 	__type(value, __u64);
 } nw_stats SEC(".maps");
 
+/* Payload capture settings (userspace writes them before attaching). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netwho_capture_cfg);
+} nw_capture SEC(".maps");
+
 /* Keyed by pid_tgid (the thread): at most one datagram in flight per thread. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

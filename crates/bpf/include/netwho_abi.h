@@ -26,6 +26,15 @@
 #define NETWHO_EV_EXIT 6
 #define NETWHO_EV_SOCK_CLOSE 7
 #define NETWHO_EV_CGROUP_MKDIR 8
+#define NETWHO_EV_CAPTURE 9
+
+/* Payload capture (`-s SNAPLEN`): bytes per ring record, records per packet
+ * at most, hence the largest snap length. */
+#define NETWHO_CAPTURE_CHUNK 512
+#define NETWHO_CAPTURE_CHUNKS 32
+#define NETWHO_SNAPLEN_MAX 16384
+_Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNKS,
+	       "snap length and chunks disagree");
 
 /* Flows a socket remembers, so that its close event can carry their final
  * counters (more than this: userspace reads the rest itself). */
@@ -83,6 +92,7 @@
 #define NETWHO_STAT_WIRE_AFTER_CLOSE 9
 #define NETWHO_STAT_WIRE_HANDSHAKE 10
 #define NETWHO_STAT_SCOPED_OUT 11
+#define NETWHO_STAT_CAPTURE_LOST 12 /* payload records the ring had no room for */
 #define NETWHO_STAT_MAX 16
 
 /* Key of nw_flows: one entry per (process, socket, remote). */
@@ -120,7 +130,10 @@ struct netwho_wire_counters {
 	__u64 created_ns;             /* CLOCK_BOOTTIME when the entry was made */
 	__u8 laddr[NETWHO_ADDR_LEN];  /* local address seen on the packets */
 	__u16 lport;
-	__u16 _pad[3];
+	__u16 _pad;
+	__u32 cap_sent;               /* datagram payload bytes seen, up to the */
+	__u32 cap_recv;               /* snap length (payload capture only) */
+	__u32 _pad2;
 };
 
 /* One flow of a socket: its (tgid, remote) part of the flow key. */
@@ -319,11 +332,34 @@ struct netwho_scope {
 	__u64 protos[4];              /* bit n: IPPROTO n (0 stands for AF_PACKET) */
 };
 
+/* nw_capture[0]: payload capture settings. */
+struct netwho_capture_cfg {
+	__u32 snaplen;                /* bytes kept per flow and direction, 0: off */
+	__u32 _pad;
+};
+
+/* Payload bytes of one (socket, remote) and direction: data[0..len] is the
+ * stream's bytes from `offset` on (TCP: sequence space from the first data
+ * byte; datagrams: the payloads one after another). A packet gives as many
+ * records as it has bytes below the snap length. */
+struct netwho_capture {
+	struct netwho_event_header hdr;
+	__u64 cookie;
+	__u32 offset;
+	__u16 len;
+	__u16 rport;
+	__u8 raddr[NETWHO_ADDR_LEN];
+	__u8 direction;               /* 1 sent, 2 received */
+	__u8 protocol;                /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE */
+	__u8 _pad[6];
+	__u8 data[NETWHO_CAPTURE_CHUNK];
+};
+
 #define NETWHO_ASSERT_SIZE(t, n) _Static_assert(sizeof(struct t) == (n), #t " size changed: update abi.rs")
 NETWHO_ASSERT_SIZE(netwho_flow_key, 32);
 NETWHO_ASSERT_SIZE(netwho_flow_counters, 40);
 NETWHO_ASSERT_SIZE(netwho_wire_key, 32);
-NETWHO_ASSERT_SIZE(netwho_wire_counters, 64);
+NETWHO_ASSERT_SIZE(netwho_wire_counters, 72);
 NETWHO_ASSERT_SIZE(netwho_owner, 24);
 NETWHO_ASSERT_SIZE(netwho_sk_info, 152);
 NETWHO_ASSERT_SIZE(netwho_final_flow, 40);
@@ -340,5 +376,7 @@ NETWHO_ASSERT_SIZE(netwho_fork, 64);
 NETWHO_ASSERT_SIZE(netwho_exit, 80);
 NETWHO_ASSERT_SIZE(netwho_cgroup_mkdir, 288);
 NETWHO_ASSERT_SIZE(netwho_scope, 40);
+NETWHO_ASSERT_SIZE(netwho_capture_cfg, 8);
+NETWHO_ASSERT_SIZE(netwho_capture, 568);
 
 #endif /* NETWHO_ABI_H */

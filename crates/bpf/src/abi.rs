@@ -22,6 +22,11 @@ pub const EV_FORK: u32 = 5;
 pub const EV_EXIT: u32 = 6;
 pub const EV_SOCK_CLOSE: u32 = 7;
 pub const EV_CGROUP_MKDIR: u32 = 8;
+pub const EV_CAPTURE: u32 = 9;
+
+pub const CAPTURE_CHUNK: usize = 512;
+pub const CAPTURE_CHUNKS: usize = 32;
+pub const SNAPLEN_MAX: u32 = 16384;
 
 pub const MAX_OWNERS: usize = 4;
 
@@ -69,6 +74,7 @@ pub const STAT_PACKETS: u32 = 8;
 pub const STAT_WIRE_AFTER_CLOSE: u32 = 9;
 pub const STAT_WIRE_HANDSHAKE: u32 = 10;
 pub const STAT_SCOPED_OUT: u32 = 11;
+pub const STAT_CAPTURE_LOST: u32 = 12;
 pub const STAT_MAX: u32 = 16;
 
 #[repr(C)]
@@ -110,7 +116,10 @@ pub struct WireCounters {
     pub created_ns: u64,
     pub laddr: [u8; ADDR_LEN],
     pub lport: u16,
-    pub _pad: [u16; 3],
+    pub _pad: u16,
+    pub cap_sent: u32,
+    pub cap_recv: u32,
+    pub _pad2: u32,
 }
 
 #[repr(C)]
@@ -322,11 +331,36 @@ pub struct Scope {
     pub protos: [u64; 4],
 }
 
+/// `nw_capture[0]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CaptureCfg {
+    pub snaplen: u32,
+    pub _pad: u32,
+}
+
+/// Payload bytes of one (socket, remote) and direction.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Capture {
+    pub hdr: EventHeader,
+    pub cookie: u64,
+    pub offset: u32,
+    pub len: u16,
+    pub rport: u16,
+    pub raddr: [u8; ADDR_LEN],
+    /// 1 sent, 2 received.
+    pub direction: u8,
+    pub protocol: u8,
+    pub _pad: [u8; 6],
+    pub data: [u8; CAPTURE_CHUNK],
+}
+
 const _: () = {
     assert!(size_of::<FlowKey>() == 32);
     assert!(size_of::<FlowCounters>() == 40);
     assert!(size_of::<WireKey>() == 32);
-    assert!(size_of::<WireCounters>() == 64);
+    assert!(size_of::<WireCounters>() == 72);
     assert!(size_of::<Owner>() == 24);
     assert!(size_of::<SkInfo>() == 152);
     assert!(size_of::<FinalFlow>() == 40);
@@ -343,6 +377,8 @@ const _: () = {
     assert!(size_of::<Exit>() == 80);
     assert!(size_of::<CgroupMkdir>() == 288);
     assert!(size_of::<Scope>() == 40);
+    assert!(size_of::<CaptureCfg>() == 8);
+    assert!(size_of::<Capture>() == 568);
 };
 
 #[cfg(test)]
@@ -406,6 +442,8 @@ mod tests {
             ("netwho_exit", size_of::<Exit>()),
             ("netwho_cgroup_mkdir", size_of::<CgroupMkdir>()),
             ("netwho_scope", size_of::<Scope>()),
+            ("netwho_capture_cfg", size_of::<CaptureCfg>()),
+            ("netwho_capture", size_of::<Capture>()),
         ];
         assert_eq!(
             sizes.len(),
@@ -420,7 +458,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 52] = [
+        let rust: [(&str, u64); 57] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -433,6 +471,10 @@ mod tests {
             ("EV_EXIT", EV_EXIT.into()),
             ("EV_SOCK_CLOSE", EV_SOCK_CLOSE.into()),
             ("EV_CGROUP_MKDIR", EV_CGROUP_MKDIR.into()),
+            ("EV_CAPTURE", EV_CAPTURE.into()),
+            ("CAPTURE_CHUNK", CAPTURE_CHUNK as u64),
+            ("CAPTURE_CHUNKS", CAPTURE_CHUNKS as u64),
+            ("SNAPLEN_MAX", SNAPLEN_MAX.into()),
             ("MAX_OWNERS", MAX_OWNERS as u64),
             ("ORIGIN_SEND", ORIGIN_SEND.into()),
             ("ORIGIN_RECV", ORIGIN_RECV.into()),
@@ -472,6 +514,7 @@ mod tests {
             ("STAT_WIRE_AFTER_CLOSE", STAT_WIRE_AFTER_CLOSE.into()),
             ("STAT_WIRE_HANDSHAKE", STAT_WIRE_HANDSHAKE.into()),
             ("STAT_SCOPED_OUT", STAT_SCOPED_OUT.into()),
+            ("STAT_CAPTURE_LOST", STAT_CAPTURE_LOST.into()),
             ("STAT_MAX", STAT_MAX.into()),
         ];
         for (name, value) in rust {

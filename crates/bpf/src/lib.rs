@@ -52,6 +52,7 @@ pub mod maps {
     pub const SCOPE_NAME: &str = "nw_scope_name";
     pub const SCOPE_PID: &str = "nw_scope_pid";
     pub const SCOPE_PORT: &str = "nw_scope_port";
+    pub const CAPTURE: &str = "nw_capture";
 }
 
 /// FNV-1a 64, as the cgroup_mkdir program hashes cgroup names.
@@ -108,6 +109,7 @@ mod tests {
             maps::SCOPE_NAME,
             maps::SCOPE_PID,
             maps::SCOPE_PORT,
+            maps::CAPTURE,
         ] {
             assert!(text.contains(name), "{name} missing from the object");
         }

@@ -334,6 +334,9 @@ pub struct RecordArgs {
     /// Seconds between counter readings: the time resolution of the bytes recorded
     #[arg(long, default_value = "1", value_parser = parse_seconds)]
     pub resolution: Duration,
+    /// Keep the first SNAPLEN bytes of payload of each flow and direction (1..16384; off by default: payload is private)
+    #[arg(short = 's', long, value_name = "SNAPLEN", value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub snaplen: Option<u32>,
     /// Replace FILE (and its segments) if it exists
     #[arg(long)]
     pub overwrite: bool,
@@ -402,6 +405,9 @@ pub struct ReportArgs {
     /// spy: every flow on this port (local or remote)
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
+    /// spy: payload as printable text (other bytes as '.') instead of hex
+    #[arg(short = 'A', long)]
+    pub printable: bool,
     #[command(flatten)]
     pub select: SelectArgs,
 }

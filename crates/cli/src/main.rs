@@ -133,6 +133,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         },
         idle: cli.sensor.udp_idle,
         scope,
+        snaplen: match &command {
+            Command::Record(r) => r.snaplen.unwrap_or(0),
+            _ => 0,
+        },
         ..EbpfConfig::default()
     })
     .map_err(|e| {

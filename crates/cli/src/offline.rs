@@ -29,7 +29,8 @@ pub fn record_sink(
         count: r.count,
         progress: !r.quiet,
     };
-    recorder(&r.write, r.rotate, r.overwrite, cfg, filter, scope)
+    let file = (&*r.write, r.rotate, r.overwrite, r.snaplen.unwrap_or(0));
+    recorder(file, cfg, filter, scope)
 }
 
 /// `netwho log --record FILE`: the recorder beside the log, quietly, at
@@ -45,15 +46,14 @@ pub fn log_record_sink(
         count: None,
         progress: false,
     };
-    recorder(path, None, false, cfg, filter, scope)
+    recorder((path, None, false, 0), cfg, filter, scope)
 }
 
-/// A recording at `path` (segments of `rotate` bytes), headed with this
-/// host, boot, clock and the filter it passes, and the sink that writes it.
+/// A recording at `path` (segments of `rotate` bytes, payload up to
+/// `snaplen` bytes per flow and direction), headed with this host, boot,
+/// clock and the filter it passes, and the sink that writes it.
 fn recorder(
-    path: &Path,
-    rotate: Option<u64>,
-    overwrite: bool,
+    (path, rotate, overwrite, snaplen): (&Path, Option<u64>, bool, u32),
     cfg: RecordConfig,
     filter: Option<String>,
     scope: Option<String>,
@@ -65,7 +65,7 @@ fn recorder(
         boot_id: netwho_enrich::boot_id(),
         netwho_version: env!("CARGO_PKG_VERSION").into(),
         resolution_ns: netwho_model::nanos(cfg.resolution),
-        snaplen: 0,
+        snaplen,
         filter,
         scope,
         boot_to_unix_ns: netwho_sensor::clock::wall_clock().boot_to_unix_ns,
@@ -84,8 +84,12 @@ fn recorder(
     }
     let file = RecordingFile::create(path, header, rotate, overwrite).map_err(cannot_start)?;
     if cfg.progress {
+        let payload = match snaplen {
+            0 => String::new(),
+            n => format!(", the first {n} bytes of payload per flow and direction"),
+        };
         eprintln!(
-            "netwho record: writing {} (counters every {:?}); stop with Ctrl-C",
+            "netwho record: writing {} (counters every {:?}{payload}); stop with Ctrl-C",
             path.display(),
             cfg.resolution
         );
@@ -254,7 +258,13 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         exclude_local,
         pid: a.pid,
         spy,
+        payload: header.snaplen > 0,
     };
+    if a.printable && header.snaplen == 0 {
+        eprintln!(
+            "netwho: warning: the recording kept no payload (record it with -s SNAPLEN); -A shows nothing"
+        );
+    }
     let mut rep = Reporter::new(
         kind(a.report),
         cfg,
@@ -287,7 +297,8 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     warn(&reader);
     let stats = reader.stats();
     let (first, last, totals) = (rep.first, rep.last, rep.totals);
-    let table = rep.finish();
+    let mut table = rep.finish();
+    table.printable = a.printable;
     let mut out = String::new();
     if a.json {
         let doc = json!({
@@ -297,6 +308,7 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
                 "host": header.host,
                 "started": netwho_model::time::rfc3339_from_unix_ns(header.created_unix_ns),
                 "resolution_s": header.resolution_ns as f64 / 1e9,
+                "snaplen": header.snaplen,
                 "filter": header.filter,
             },
             "filter": filter_text,

@@ -2,6 +2,7 @@
 //! happened at; `FlowTable::apply` takes the current time separately.
 
 use crate::addr::{Endpoint, Proto, TcpState};
+use crate::capture::CapturePiece;
 use crate::flow::{Attribution, Direction, Payload, Wire};
 use crate::ids::FileId;
 use crate::ids::{KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
@@ -132,6 +133,11 @@ pub enum SensorEvent {
         key: WireKey,
         wire: Wire,
         local: Endpoint,
+    },
+    /// Payload bytes of one (socket, remote) (`record -s SNAPLEN`).
+    Captured {
+        key: WireKey,
+        piece: CapturePiece,
     },
     /// A datagram flow idle past the timeout; its final counters were
     /// delivered. Traffic after this opens a new flow.

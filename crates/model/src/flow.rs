@@ -1,6 +1,7 @@
 //! A flow and what the model says about it.
 
 use crate::addr::{Endpoint, Proto, TcpState};
+use crate::capture::Capture;
 use crate::ids::{FlowId, FlowKey, MonoNs};
 use crate::proc::ProcInfo;
 use std::borrow::Cow;
@@ -133,6 +134,9 @@ pub struct Flow {
     /// The process's (sample time, CPU ns) when the flow opened, if it had
     /// been sampled; otherwise its start (CPU 0) is the base.
     pub cpu_base: Option<(MonoNs, u64)>,
+    /// Payload bytes kept of it (`record -s SNAPLEN`), shared by the
+    /// events that carry the flow.
+    pub capture: Option<Arc<Capture>>,
 }
 
 impl Flow {
@@ -197,6 +201,7 @@ impl Flow {
             wire: Wire::default(),
             attribution: Attribution::Ebpf,
             cpu_base: Some((MonoNs(4_000_000_000), 1234)),
+            capture: None,
         }
     }
 

@@ -14,6 +14,7 @@
 //! (process, socket, remote) [`FlowKey`].
 
 mod addr;
+pub mod capture;
 mod event;
 mod flow;
 mod ids;
@@ -25,6 +26,7 @@ pub mod top;
 mod wire;
 
 pub use addr::{Endpoint, Family, Proto, TcpState};
+pub use capture::{CAPTURE_LIMIT, Capture, CaptureDir, CapturePiece, CaptureStream};
 pub use event::{
     ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState, SocketTuple,
 };

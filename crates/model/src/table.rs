@@ -1,6 +1,7 @@
 //! `FlowTable::apply(event, now)`: sensor events in, flow events out.
 
 use crate::addr::{Endpoint, Proto, TcpState};
+use crate::capture::{Capture, CapturePiece};
 use crate::event::{ExistingSocket, FlowOpen, Inbound, SensorEvent, SockState, SocketTuple};
 use crate::flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
 use crate::ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
@@ -74,6 +75,8 @@ struct SocketWire {
     total: Wire,
     /// Shares of flows that closed while the socket stayed open.
     frozen: Wire,
+    /// Payload kept of this (socket, remote): every flow on it shows it.
+    capture: Option<Arc<Capture>>,
 }
 
 /// All open flows, the processes they belong to, and the rules that turn
@@ -161,6 +164,7 @@ impl FlowTable {
             SensorEvent::SockClosed { cookie, at } => self.sock_closed(cookie, at, now, out),
             SensorEvent::Counters { key, payload } => self.counters(key, payload, now, out),
             SensorEvent::Wire { key, wire, local } => self.wire_update(key, wire, local, out),
+            SensorEvent::Captured { key, piece } => self.captured(key, piece),
             SensorEvent::FlowIdle { key, at } => {
                 if let Some(fk) = self.by_kernel.get(&key).copied() {
                     self.close(fk, CloseReason::Idle, at, out);
@@ -363,6 +367,7 @@ impl FlowTable {
             wire: Wire::default(),
             attribution,
             cpu_base: self.procs.usage(key.proc).map(|u| (u.at, u.last.cpu_ns)),
+            capture: None,
         }
     }
 
@@ -414,7 +419,10 @@ impl FlowTable {
             cookie: fk.cookie,
             remote: fk.remote,
         };
-        if self.wire.contains_key(&wk) {
+        if let Some(sw) = self.wire.get(&wk) {
+            if let (Some(c), Some(slot)) = (&sw.capture, self.flows.get_mut(&fk)) {
+                slot.flow.capture = Some(Arc::clone(c));
+            }
             self.reshare(wk);
         }
         self.maybe_announce(fk, out);
@@ -562,6 +570,39 @@ impl FlowTable {
         });
     }
 
+    /// The wire entry of `wk`, made (and remembered for the socket's close)
+    /// if it is new.
+    fn socket_wire(&mut self, wk: WireKey) -> &mut SocketWire {
+        self.wire.entry(wk).or_insert_with(|| {
+            self.wire_remotes
+                .entry(wk.cookie)
+                .or_default()
+                .push(wk.remote);
+            SocketWire::default()
+        })
+    }
+
+    /// Payload bytes of a (socket, remote). They often come before the
+    /// flow (a datagram's packet leaves before its send returns; a server
+    /// receives before it reads): kept with the socket's wire entry, which
+    /// goes when the socket closes, and given to every flow on it.
+    fn captured(&mut self, wk: WireKey, piece: CapturePiece) {
+        let cap = self
+            .socket_wire(wk)
+            .capture
+            .get_or_insert_with(Arc::default);
+        if !Arc::make_mut(cap).add(piece) {
+            return;
+        }
+        let cap = Arc::clone(cap);
+        for fk in self.flows_on(wk) {
+            if let Some(slot) = self.flows.get_mut(&fk) {
+                slot.flow.capture = Some(Arc::clone(&cap));
+                self.touch(fk);
+            }
+        }
+    }
+
     fn wire_update(&mut self, wk: WireKey, total: Wire, local: Endpoint, out: &mut Vec<FlowEvent>) {
         let fks = self.flows_on(wk);
         if fks.is_empty() && !self.pending_inbound.contains_key(&wk.cookie) {
@@ -569,16 +610,7 @@ impl FlowTable {
             // next report carries these bytes too
             return;
         }
-        self.wire
-            .entry(wk)
-            .or_insert_with(|| {
-                self.wire_remotes
-                    .entry(wk.cookie)
-                    .or_default()
-                    .push(wk.remote);
-                SocketWire::default()
-            })
-            .total = total;
+        self.socket_wire(wk).total = total;
         for fk in &fks {
             if let Some(slot) = self.flows.get_mut(fk) {
                 complete_local(&mut slot.flow, &local);

@@ -1,6 +1,7 @@
 //! FlowTable rules, driven by hand-written sensor events and a fake clock.
 
 use super::*;
+use crate::capture::{CaptureDir, CapturePiece};
 use crate::event::ProcExec;
 use crate::proc::ProcSource;
 use std::net::{IpAddr, Ipv4Addr};
@@ -645,4 +646,81 @@ fn replaying_the_same_events_gives_the_same_flows() {
         h.take()
     };
     assert_eq!(script(&mut Harness::new()), script(&mut Harness::new()));
+}
+
+fn captured(
+    cookie: u64,
+    remote: Endpoint,
+    dir: CaptureDir,
+    offset: u32,
+    data: &[u8],
+) -> SensorEvent {
+    SensorEvent::Captured {
+        key: WireKey {
+            cookie: SockCookie(cookie),
+            remote,
+        },
+        piece: CapturePiece {
+            dir,
+            offset,
+            data: data.to_vec(),
+        },
+    }
+}
+
+#[test]
+fn payload_bytes_reach_every_flow_of_their_socket_even_before_the_flow_opens() {
+    let mut h = Harness::with(TableConfig {
+        emit_updates: true,
+        ..TableConfig::default()
+    });
+    let (a, b) = (proc_key(800, 1), proc_key(801, 2));
+    let t = tuple(Proto::Udp, ep(1, 5353), ep(2, 53));
+    // the datagram leaves before its send returns: bytes first, then the open
+    h.apply(captured(40, ep(2, 53), CaptureDir::Sent, 0, b"query"))
+        .apply(open(a, 40, t.clone(), Direction::Outbound, 0))
+        .tick();
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"]);
+    let cap = evs[0]
+        .flow()
+        .capture
+        .clone()
+        .expect("capture attached at open");
+    assert_eq!(cap.stream(CaptureDir::Sent).data, b"query");
+
+    // a second process on the same socket, then the answer: both see it
+    h.apply(open(b, 40, t.clone(), Direction::Outbound, 0))
+        .apply(captured(40, ep(2, 53), CaptureDir::Recv, 0, b"answer"))
+        .tick();
+    let evs = h.take();
+    let updated: Vec<_> = evs
+        .iter()
+        .filter(|e| matches!(e, FlowEvent::Updated(_)))
+        .map(|e| (e.flow().key.proc, e.flow().capture.clone()))
+        .collect();
+    assert_eq!(updated.len(), 2, "{:?}", kinds(&evs));
+    for (_, c) in &updated {
+        let c = c.as_ref().expect("capture");
+        assert_eq!(c.stream(CaptureDir::Recv).data, b"answer");
+        assert_eq!(c.stream(CaptureDir::Sent).data, b"query");
+    }
+
+    // a retransmitted piece changes nothing, so nothing is re-emitted
+    h.apply(captured(40, ep(2, 53), CaptureDir::Recv, 0, b"answer"))
+        .tick();
+    assert!(h.take().is_empty());
+
+    // bytes of another remote stay with that remote
+    h.apply(captured(40, ep(3, 53), CaptureDir::Sent, 0, b"other"));
+    assert!(h.take().is_empty());
+
+    h.apply(SensorEvent::SockClosed {
+        cookie: SockCookie(40),
+        at: MonoNs(5),
+    });
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["close", "close"]);
+    assert!(evs.iter().all(|e| e.flow().capture.is_some()));
+    assert_eq!(h.t.index_sizes(), [0; 9], "nothing left behind");
 }

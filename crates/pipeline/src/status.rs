@@ -70,6 +70,9 @@ pub struct KernelCounters {
     pub flows_tracked: u64,
     /// Sockets and datagram flows outside the kernel scope, never counted.
     pub scoped_out: u64,
+    /// Payload capture records lost (`record -s`; absent in older records).
+    #[serde(default)]
+    pub capture_lost: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -186,6 +189,7 @@ impl StatusRecord {
                 packets: s.packets,
                 flows_tracked: s.flows_tracked,
                 scoped_out: s.scoped_out,
+                capture_lost: s.capture_lost,
             },
             filter: i.selection.filter,
             scope: i.selection.scope,

@@ -100,6 +100,8 @@ pub struct SensorStats {
     pub packets: u64,
     /// Sockets (and datagram flows) outside the kernel scope, not counted.
     pub scoped_out: u64,
+    /// Payload capture records the ring had no room for (`record -s`).
+    pub capture_lost: u64,
     /// Kernel flow entries alive now.
     pub flows_tracked: u64,
 }

@@ -28,6 +28,19 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 /// True if the test can run; false (skip) without root unless CI is set.
+/// The payload the traffic generator sends: byte `i` of a stream is
+/// `i mod 251` xor the role's seed ([`SEED_CLIENT`], [`SEED_SERVER`]), so
+/// that a byte at a wrong offset shows (251 is prime: no power-of-two
+/// segment or chunk size lines up with it).
+pub fn pattern(seed: u8, from: u64, len: usize) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| ((from + i) % 251) as u8 ^ seed)
+        .collect()
+}
+
+pub const SEED_CLIENT: u8 = 0x00;
+pub const SEED_SERVER: u8 = 0x5a;
+
 pub fn require_root() -> bool {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;

@@ -423,3 +423,157 @@ fn recordings_survive_kill_damage_and_say_what_they_cannot_read() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a netwho recording"));
     drop(truth);
 }
+
+/// `netwho record` with its arguments, started; returns once the recorder
+/// wrote its first frame (the ready status: every hook attached).
+fn start_recorder(path: &Path, args: &[&str]) -> std::process::Child {
+    let child = Command::new(netwho_bin())
+        .args(["record", "-w", path.to_str().unwrap(), "-q"])
+        .args(args)
+        .spawn()
+        .unwrap();
+    wait_size(path, 1);
+    let header = std::fs::metadata(path).unwrap().len();
+    wait_size(path, header + 1);
+    child
+}
+
+/// SIGINT, and a clean exit.
+fn stop_recorder(mut child: std::process::Child) {
+    let pid = child.id().to_string();
+    run(Command::new("kill").args(["-INT", &pid]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            assert!(s.success(), "record exited {s}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "record did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn payload_capture_keeps_the_first_bytes_of_each_direction_in_order() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let ns = Netns::pair("cap", 24);
+    let dir = TempDir::new("recording-payload");
+    let rec = dir.0.join("payload.nwr");
+    let recs = rec.to_str().unwrap();
+    let filter = format!("fd.rnet = 10.231.24.0/24 or fd.rnet = {}/112", ns.a6);
+    const SNAP: usize = 2000;
+    let nw = start_recorder(&rec, &["-s", &SNAP.to_string(), "-f", &filter]);
+
+    // requests longer than the snap length (several segments and ring
+    // records each), replies shorter; over IPv4 and IPv6; and datagrams
+    let (srv, port) = server(
+        &ns.b,
+        "tcp-server --bind :: --conns 4 --expect 70000 --reply 300",
+    );
+    let mut truth = Vec::new();
+    for to in [ns.b4.to_string(), ns.b6.to_string()] {
+        truth.extend(run_gen(
+            &ns.a,
+            &format!("tcp-client --to {to} --port {port} --conns 2 --send 70000 --expect 300"),
+        ));
+    }
+    truth.extend(srv.finish());
+    let (udp_srv, _) = server(
+        &ns.b,
+        &format!("udp-server --bind {} --port-base 24200 --count 3", ns.b4),
+    );
+    truth.extend(run_gen(
+        &ns.a,
+        &format!(
+            "udp-oneshot --to {} --port-base 24200 --count 3 --size 321 --src {}",
+            ns.b4, ns.a4
+        ),
+    ));
+    truth.extend(udp_srv.finish());
+    assert_eq!(truth.len(), 4 * 2 + 3 * 2);
+    std::thread::sleep(Duration::from_secs(2));
+    stop_recorder(nw);
+
+    let request = pattern(SEED_CLIENT, 0, SNAP);
+    let reply = pattern(SEED_SERVER, 0, 300);
+    let datagram = pattern(SEED_CLIENT, 0, 321);
+    for (ip, flows) in [(ns.b4.to_string(), 4 + 6), (ns.b6.to_string(), 4)] {
+        let doc = report(&["spy", "-r", recs, "--ip", &ip]);
+        assert_eq!(doc["recording"]["snaplen"], SNAP);
+        assert_eq!(rows(&doc).len(), flows, "{ip}: {doc}");
+        for r in rows(&doc) {
+            let what = format!("{ip}: {} {} {}", r["local"], r["dir"], r["remote"]);
+            let (sent, recv) = match (s(&r["proto"]).as_str(), s(&r["dir"]).as_str()) {
+                ("tcp", "->") => (&request, &reply),
+                ("tcp", "<-") => (&reply, &request),
+                ("udp", "->") => (&datagram, &Vec::new()),
+                ("udp", _) => (&Vec::new(), &datagram),
+                _ => panic!("{what}: unexpected flow"),
+            };
+            assert_eq!(r["sent_data"], hex(sent), "{what}: sent");
+            assert_eq!(r["recv_data"], hex(recv), "{what}: received");
+        }
+    }
+
+    // -A: printable text, the rest as dots; without -s no payload at all
+    let out = netwho(&[
+        "report",
+        "spy",
+        "-A",
+        "-r",
+        recs,
+        "--port",
+        &port.to_string(),
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        "{text}"
+    );
+    assert!(text.contains("sent data (2.0 KiB)"), "{text}");
+    assert!(!text.contains("0000  "), "no hex dump with -A: {text}");
+    let plain = dir.0.join("plain.nwr");
+    let nw = start_recorder(&plain, &["-f", &filter]);
+    let (srv, port) = server(
+        &ns.b,
+        "tcp-server --bind :: --conns 1 --expect 10 --reply 10",
+    );
+    run_gen(
+        &ns.a,
+        &format!(
+            "tcp-client --to {} --port {port} --conns 1 --send 10 --expect 10",
+            ns.b4
+        ),
+    );
+    srv.finish();
+    std::thread::sleep(Duration::from_secs(2));
+    stop_recorder(nw);
+    let doc = report(&[
+        "spy",
+        "-r",
+        plain.to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+    ]);
+    assert_eq!(doc["recording"]["snaplen"], 0);
+    assert_eq!(rows(&doc).len(), 2);
+    assert!(rows(&doc).iter().all(|r| r.get("sent_data").is_none()));
+    let out = netwho(&[
+        "report",
+        "spy",
+        "-A",
+        "-r",
+        plain.to_str().unwrap(),
+        "--port",
+        "1",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kept no payload"));
+}

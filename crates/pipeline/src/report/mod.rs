@@ -18,7 +18,7 @@ use crate::subject::FlowSubject;
 use local::LocalNets;
 use netwho_model::record::Context;
 use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
-use netwho_model::{Direction, Flow, FlowEvent, FlowKey, ProcKey};
+use netwho_model::{CaptureDir, Direction, Flow, FlowEvent, FlowKey, ProcKey};
 use netwho_query::Filter;
 use netwho_store::recording::{FlowItem, Item};
 use rustc_hash::FxHashMap;
@@ -79,6 +79,8 @@ pub struct ReportConfig {
     /// `timeline`: the process id.
     pub pid: Option<u32>,
     pub spy: Option<Spy>,
+    /// `spy`: the recording kept payload (`record -s`): show it.
+    pub payload: bool,
 }
 
 /// Most distinct values a row remembers (ports, peers, processes); more
@@ -190,6 +192,7 @@ struct FlowRow {
 enum CellKey {
     Num(u64),
     Text(String),
+    Data(Vec<u8>),
 }
 
 /// Folds items into one report.
@@ -362,20 +365,32 @@ impl Reporter {
         };
         use CellKey::{Num, Text};
         let cells = match self.kind {
-            ReportKind::Spy => vec![
-                Text(short_time(opened, 3)),
-                Text(f.proto.name().into_owned()),
-                Text(f.local.to_string()),
-                Text(arrow.into()),
-                Text(f.remote.to_string()),
-                Num(f.key.proc.tgid.into()),
-                Text(ctx.names.user.clone()),
-                Text(f.comm.clone()),
-                Num(st.win_sent),
-                Num(st.win_recv),
-                Text(duration),
-                Text(f.close_reason.map_or("-", |r| r.name()).into()),
-            ],
+            ReportKind::Spy => {
+                let mut v = vec![
+                    Text(short_time(opened, 3)),
+                    Text(f.proto.name().into_owned()),
+                    Text(f.local.to_string()),
+                    Text(arrow.into()),
+                    Text(f.remote.to_string()),
+                    Num(f.key.proc.tgid.into()),
+                    Text(ctx.names.user.clone()),
+                    Text(f.comm.clone()),
+                    Num(st.win_sent),
+                    Num(st.win_recv),
+                    Text(duration),
+                    Text(f.close_reason.map_or("-", |r| r.name()).into()),
+                ];
+                if self.cfg.payload {
+                    let stream = |dir| {
+                        f.capture
+                            .as_ref()
+                            .map_or_else(Vec::new, |c| c.stream(dir).data)
+                    };
+                    v.push(CellKey::Data(stream(CaptureDir::Sent)));
+                    v.push(CellKey::Data(stream(CaptureDir::Recv)));
+                }
+                v
+            }
             _ => vec![
                 Text(f.proto.name().into_owned()),
                 Text(f.local.to_string()),
@@ -508,6 +523,9 @@ impl Reporter {
                 ("END", Text),
             ],
         });
+        if self.kind == ReportKind::Spy && self.cfg.payload {
+            c.extend([("SENT DATA", ColKind::Data), ("RECV DATA", ColKind::Data)]);
+        }
         c
     }
 
@@ -524,6 +542,7 @@ impl Reporter {
                             .map(|c| match c {
                                 CellKey::Num(n) => Cell::Num(n),
                                 CellKey::Text(s) => Cell::Text(s),
+                                CellKey::Data(b) => Cell::Data(b),
                             })
                             .collect(),
                     );

@@ -12,12 +12,16 @@ pub enum ColKind {
     Text,
     Count,
     Bytes,
+    /// Payload bytes: a block under the row in text, a string in CSV and
+    /// JSON (hex, or printable text with [`Table::printable`]).
+    Data,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
     Text(String),
     Num(u64),
+    Data(Vec<u8>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +31,8 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
     /// Lines printed under a text table (totals, notes).
     pub notes: Vec<String>,
+    /// Data cells as printable text (`-A`) rather than hex.
+    pub printable: bool,
 }
 
 impl Table {
@@ -36,6 +42,45 @@ impl Table {
             columns,
             rows: Vec::new(),
             notes: Vec::new(),
+            printable: false,
+        }
+    }
+
+    fn data_string(&self, b: &[u8]) -> String {
+        if self.printable {
+            printable(b)
+        } else {
+            b.iter()
+                .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+                    let _ = write!(s, "{x:02x}");
+                    s
+                })
+        }
+    }
+
+    /// The data cells of a row as indented blocks: a hex dump, or the
+    /// printable text line by line.
+    fn data_blocks(&self, row: &[Cell], out: &mut String) {
+        for (i, c) in row.iter().enumerate() {
+            let (Cell::Data(b), Some((name, _))) = (c, self.columns.get(i)) else {
+                continue;
+            };
+            if b.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "    {} ({}):",
+                name.to_ascii_lowercase(),
+                fmt::bytes(b.len() as u64)
+            );
+            if self.printable {
+                for l in printable(b).lines() {
+                    let _ = writeln!(out, "{}", format!("      {l}").trim_end());
+                }
+            } else {
+                hex_dump(b, out);
+            }
         }
     }
 
@@ -44,22 +89,28 @@ impl Table {
             (Cell::Num(n), Some(ColKind::Bytes)) => fmt::bytes(*n),
             (Cell::Num(n), _) => n.to_string(),
             (Cell::Text(s), _) => s.clone(),
+            (Cell::Data(b), _) => self.data_string(b),
         }
     }
 
-    /// Aligned columns; the last text column is not padded.
+    /// Aligned columns; the last text column is not padded; data columns
+    /// as blocks under their row.
     pub fn text(&self) -> String {
+        let shown: Vec<usize> = (0..self.columns.len())
+            .filter(|i| self.columns[*i].1 != ColKind::Data)
+            .collect();
         let cells: Vec<Vec<String>> = self
             .rows
             .iter()
             .map(|r| {
-                r.iter()
-                    .enumerate()
-                    .map(|(i, c)| self.text_cell(i, c))
+                shown
+                    .iter()
+                    .filter_map(|i| r.get(*i).map(|c| self.text_cell(*i, c)))
                     .collect()
             })
             .collect();
-        let mut width: Vec<usize> = self.columns.iter().map(|c| c.0.len()).collect();
+        let columns: Vec<(&str, ColKind)> = shown.iter().map(|i| self.columns[*i]).collect();
+        let mut width: Vec<usize> = columns.iter().map(|c| c.0.len()).collect();
         for r in &cells {
             for (i, c) in r.iter().enumerate() {
                 if let Some(w) = width.get_mut(i) {
@@ -67,12 +118,12 @@ impl Table {
                 }
             }
         }
-        let last = self.columns.len().saturating_sub(1);
+        let last = columns.len().saturating_sub(1);
         let line = |out: &mut String, vals: &mut dyn Iterator<Item = &str>| {
             let mut l = String::new();
             for (i, v) in vals.enumerate() {
                 let w = width.get(i).copied().unwrap_or(0);
-                let right = self.columns.get(i).is_some_and(|c| c.1 != ColKind::Text);
+                let right = columns.get(i).is_some_and(|c| c.1 != ColKind::Text);
                 if i > 0 {
                     l.push_str("  ");
                 }
@@ -92,9 +143,10 @@ impl Table {
             out.push_str(&self.title);
             out.push('\n');
         }
-        line(&mut out, &mut self.columns.iter().map(|c| c.0));
-        for r in &cells {
+        line(&mut out, &mut columns.iter().map(|c| c.0));
+        for (r, row) in cells.iter().zip(&self.rows) {
             line(&mut out, &mut r.iter().map(String::as_str));
+            self.data_blocks(row, &mut out);
         }
         if self.rows.is_empty() {
             out.push_str("(no matching traffic)\n");
@@ -118,6 +170,7 @@ impl Table {
                 .map(|c| match c {
                     Cell::Num(n) => n.to_string(),
                     Cell::Text(s) => csv_field(s),
+                    Cell::Data(b) => csv_field(&self.data_string(b)),
                 })
                 .collect();
             out.push_str(&vals.join(","));
@@ -139,12 +192,55 @@ impl Table {
                     let v = match c {
                         Cell::Num(n) => Value::from(*n),
                         Cell::Text(s) => Value::from(s.as_str()),
+                        Cell::Data(b) => Value::from(self.data_string(b)),
                     };
                     m.insert(key(name), v);
                 }
                 Value::Object(m)
             })
             .collect()
+    }
+}
+
+/// Bytes as text the way `tcpdump -A` shows them: printable ASCII, tabs
+/// and line ends as they are (CR LF as one line end), anything else as '.'.
+pub fn printable(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    let mut it = b.iter().peekable();
+    while let Some(&x) = it.next() {
+        match x {
+            b'\r' if it.peek() == Some(&&b'\n') => {}
+            b'\n' | b'\t' | 0x20..=0x7e => s.push(char::from(x)),
+            _ => s.push('.'),
+        }
+    }
+    s
+}
+
+/// `hexdump -C` style lines, indented: offset, 16 bytes in hex, ASCII.
+fn hex_dump(b: &[u8], out: &mut String) {
+    for (n, chunk) in b.chunks(16).enumerate() {
+        let _ = write!(out, "      {:04x} ", n * 16);
+        for i in 0..16 {
+            if i == 8 {
+                out.push(' ');
+            }
+            match chunk.get(i) {
+                Some(x) => {
+                    let _ = write!(out, " {x:02x}");
+                }
+                None => out.push_str("   "),
+            }
+        }
+        out.push_str("  ");
+        for x in chunk {
+            out.push(if (0x20..=0x7e).contains(x) {
+                char::from(*x)
+            } else {
+                '.'
+            });
+        }
+        out.push('\n');
     }
 }
 

@@ -5,7 +5,7 @@ use super::local::LocalNets;
 use super::table::Cell;
 use super::*;
 use netwho_model::record::Names;
-use netwho_model::{CloseReason, Endpoint, MonoNs, ProcKey};
+use netwho_model::{Capture, CaptureDir, CapturePiece, CloseReason, Endpoint, MonoNs, ProcKey};
 use std::sync::Arc;
 
 const S: u64 = 1_000_000_000;
@@ -51,6 +51,19 @@ fn items() -> Vec<Item> {
     a.payload.bytes_recv = 50;
     a.closed = Some(MonoNs(8 * S));
     a.close_reason = Some(CloseReason::SocketClosed);
+    let mut cap = Capture::default();
+    for (dir, offset, data) in [
+        (CaptureDir::Sent, 4, &b"/ HTTP/1.1\r\n\x01"[..]),
+        (CaptureDir::Sent, 0, b"GET "),
+        (CaptureDir::Recv, 0, b"HTTP/1.1 200 OK\r\n"),
+    ] {
+        cap.add(CapturePiece {
+            dir,
+            offset,
+            data: data.to_vec(),
+        });
+    }
+    a.capture = Some(Arc::new(cap));
     push(FlowEvent::Closed(a), &alice, 4.5, false);
     b.payload.bytes_recv = 1000;
     push(FlowEvent::Updated(b), &root, 5.0, true);
@@ -83,7 +96,7 @@ fn nums(t: &Table, name: &str) -> Vec<u64> {
         .into_iter()
         .map(|c| match c {
             Cell::Num(n) => n,
-            Cell::Text(s) => panic!("{name} is text: {s}"),
+            other => panic!("{name} is not a number: {other:?}"),
         })
         .collect()
 }
@@ -94,6 +107,7 @@ fn texts(t: &Table, name: &str) -> Vec<String> {
         .map(|c| match c {
             Cell::Text(s) => s,
             Cell::Num(n) => n.to_string(),
+            Cell::Data(b) => String::from_utf8_lossy(&b).into_owned(),
         })
         .collect()
 }
@@ -238,4 +252,44 @@ fn a_timeline_has_a_row_per_interval_without_gaps() {
         short_time(BOOT + 1_234_567_891, 3),
         "2023-11-14T22:13:21.234Z"
     );
+}
+
+#[test]
+fn spy_shows_the_payload_in_place_as_hex_or_printable_text() {
+    let cfg = || ReportConfig {
+        spy: Some(Spy::Port(443)),
+        payload: true,
+        ..ReportConfig::default()
+    };
+    let (mut t, _) = run(ReportKind::Spy, cfg());
+    assert_eq!(texts(&t, "SENT DATA"), vec!["GET / HTTP/1.1\r\n\x01"]);
+    assert_eq!(texts(&t, "RECV DATA"), vec!["HTTP/1.1 200 OK\r\n"]);
+    let text = t.text();
+    assert!(
+        text.contains(
+            "    sent data (17 B):\n      0000  47 45 54 20 2f 20 48 54  54 50 2f 31 2e 31 0d 0a  GET / HTTP/1.1..\n      0010  01                                                .\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        t.csv().contains(",474554202f20485454502f312e310d0a01,"),
+        "{}",
+        t.csv()
+    );
+    t.printable = true;
+    let text = t.text();
+    assert!(
+        text.contains("    sent data (17 B):\n      GET / HTTP/1.1\n      .\n"),
+        "{text}"
+    );
+    assert_eq!(t.json_rows()[0]["recv_data"], "HTTP/1.1 200 OK\n");
+    // a recording without payload: no data columns
+    let (t, _) = run(
+        ReportKind::Spy,
+        ReportConfig {
+            payload: false,
+            ..cfg()
+        },
+    );
+    assert!(t.columns.iter().all(|c| c.1 != ColKind::Data));
 }

@@ -246,6 +246,7 @@ pub fn load_and_attach(
     cgroup_root: &Path,
     sizes: MapSizes,
     scope: &KernelScope,
+    snaplen: u32,
 ) -> Result<(Ebpf, Attached), SensorError> {
     let mut ebpf = EbpfLoader::new()
         .btf(Some(btf))
@@ -257,6 +258,7 @@ pub fn load_and_attach(
             detail: e.to_string(),
         })?;
     super::scope::install(&ebpf, scope)?;
+    super::scope::install_capture(&ebpf, snaplen)?;
     let cgroup = File::open(cgroup_root).map_err(|source| SensorError::Io {
         what: format!("opening the cgroup v2 root {}", cgroup_root.display()),
         source,

@@ -7,8 +7,9 @@
 
 use netwho_bpf::abi;
 use netwho_model::{
-    Attribution, Direction, Endpoint, FlowOpen, Inbound, KernelKey, MonoNs, ProcExec, ProcFork,
-    ProcKey, Proto, SockCookie, SockState, SocketTuple, TcpState, Usage,
+    Attribution, CaptureDir, CapturePiece, Direction, Endpoint, FlowOpen, Inbound, KernelKey,
+    MonoNs, ProcExec, ProcFork, ProcKey, Proto, SensorEvent, SockCookie, SockState, SocketTuple,
+    TcpState, Usage, WireKey,
 };
 use thiserror::Error;
 
@@ -39,6 +40,7 @@ pub enum Record {
     Fork(abi::Fork),
     Exit(abi::Exit),
     CgroupMkdir(Box<abi::CgroupMkdir>),
+    Capture(Box<abi::Capture>),
 }
 
 fn read<T: bytemuck::Pod>(kind: u32, bytes: &[u8]) -> Result<T, DecodeError> {
@@ -71,6 +73,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         abi::EV_FORK => Record::Fork(read(hdr.kind, bytes)?),
         abi::EV_EXIT => Record::Exit(read(hdr.kind, bytes)?),
         abi::EV_CGROUP_MKDIR => Record::CgroupMkdir(Box::new(read(hdr.kind, bytes)?)),
+        abi::EV_CAPTURE => Record::Capture(Box::new(read(hdr.kind, bytes)?)),
         kind => return Err(DecodeError::Kind { kind }),
     })
 }
@@ -116,6 +119,28 @@ pub fn tuple(t: &abi::Tuple) -> SocketTuple {
         netns: t.netns,
         packet,
     }
+}
+
+/// Payload bytes of a (socket, remote); `None` for a direction code the
+/// kernel program never writes.
+pub fn captured(c: &abi::Capture) -> Option<SensorEvent> {
+    let dir = match c.direction {
+        1 => CaptureDir::Sent,
+        2 => CaptureDir::Recv,
+        _ => return None,
+    };
+    let len = usize::from(c.len).min(c.data.len());
+    Some(SensorEvent::Captured {
+        key: WireKey {
+            cookie: SockCookie(c.cookie),
+            remote: Endpoint::from_kernel(c.raddr, c.rport),
+        },
+        piece: CapturePiece {
+            dir,
+            offset: c.offset,
+            data: c.data[..len].to_vec(),
+        },
+    })
 }
 
 pub fn kernel_key(k: &abi::FlowKey) -> KernelKey {
@@ -323,6 +348,41 @@ mod tests {
         let mut bad = bytes.clone();
         bad[0] = 99;
         assert_eq!(decode(&bad), Err(DecodeError::Kind { kind: 99 }));
+    }
+
+    #[test]
+    fn payload_records_become_pieces_of_their_socket_and_remote() {
+        let mut c = abi::Capture::zeroed();
+        c.hdr.kind = abi::EV_CAPTURE;
+        c.cookie = 77;
+        c.offset = 512;
+        c.len = 5;
+        c.rport = 443;
+        c.raddr[10] = 0xff;
+        c.raddr[11] = 0xff;
+        c.raddr[12..].copy_from_slice(&[10, 231, 0, 2]);
+        c.direction = 2;
+        c.data[..6].copy_from_slice(b"hello!");
+        let Record::Capture(raw) = decode(bytemuck::bytes_of(&c)).unwrap() else {
+            panic!("not a capture record")
+        };
+        let Some(SensorEvent::Captured { key, piece }) = captured(&raw) else {
+            panic!("no capture event")
+        };
+        assert_eq!(
+            (key.cookie, key.remote.to_string()),
+            (SockCookie(77), "10.231.0.2:443".into())
+        );
+        assert_eq!((piece.dir, piece.offset), (CaptureDir::Recv, 512));
+        assert_eq!(piece.data, b"hello", "only len bytes");
+        // a length past the buffer is cut to it; an unknown direction is refused
+        c.len = u16::MAX;
+        assert!(matches!(
+            captured(&c),
+            Some(SensorEvent::Captured { piece, .. }) if piece.data.len() == abi::CAPTURE_CHUNK
+        ));
+        c.direction = 3;
+        assert!(captured(&c).is_none());
     }
 
     #[test]

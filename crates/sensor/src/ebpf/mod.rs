@@ -39,6 +39,9 @@ pub struct EbpfConfig {
     pub idle: Duration,
     /// What the kernel counts at all.
     pub scope: KernelScope,
+    /// Payload bytes kept per (socket, remote) and direction (0: none; at
+    /// most `netwho_bpf::abi::SNAPLEN_MAX`).
+    pub snaplen: u32,
 }
 
 impl Default for EbpfConfig {
@@ -48,6 +51,7 @@ impl Default for EbpfConfig {
             grace: Duration::from_millis(100),
             idle: Duration::from_secs(120),
             scope: KernelScope::default(),
+            snaplen: 0,
         }
     }
 }
@@ -154,7 +158,7 @@ impl EbpfSensor {
             detail: e.to_string(),
         })?;
         let (mut ebpf, attached) =
-            attach::load_and_attach(&btf, &cgroup_root, cfg.sizes, &cfg.scope)?;
+            attach::load_and_attach(&btf, &cgroup_root, cfg.sizes, &cfg.scope, cfg.snaplen)?;
         for d in &attached.degradations {
             log::warn!("{d}");
         }
@@ -298,6 +302,10 @@ impl EbpfSensor {
                     at: MonoNs(c.hdr.ts_ns),
                 });
             }
+            decode::Record::Capture(c) => match decode::captured(&c) {
+                Some(ev) => out.push(ev),
+                None => self.decode_errors += 1,
+            },
         }
     }
 
@@ -385,6 +393,7 @@ impl Sensor for EbpfSensor {
             payload_calls: sum(abi::STAT_PAYLOAD_CALLS),
             packets: sum(abi::STAT_PACKETS),
             scoped_out: sum(abi::STAT_SCOPED_OUT),
+            capture_lost: sum(abi::STAT_CAPTURE_LOST),
             decode_errors: self.decode_errors,
             map_errors: h.map_errors,
             late_opens: h.late_opens,

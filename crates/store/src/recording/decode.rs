@@ -9,7 +9,8 @@ use super::read::ReadStats;
 use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{
-    Endpoint, Flow, FlowEvent, FlowId, FlowKey, MonoNs, ProcInfo, SockCookie, TcpState,
+    CaptureDir, CapturePiece, Endpoint, Flow, FlowEvent, FlowId, FlowKey, MonoNs, ProcInfo,
+    SockCookie, TcpState,
 };
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -135,6 +136,23 @@ impl Decoder {
                 stats.clean_end = true;
                 out.push(Item::End { at });
             }
+            Entry::Capture(c) => {
+                // the flow's next item carries it
+                let Some(live) = self.flows.get_mut(&c.flow) else {
+                    stats.orphans += 1;
+                    return;
+                };
+                let piece = CapturePiece {
+                    dir: if c.recv {
+                        CaptureDir::Recv
+                    } else {
+                        CaptureDir::Sent
+                    },
+                    offset: c.offset,
+                    data: c.data,
+                };
+                Arc::make_mut(live.flow.capture.get_or_insert_with(Arc::default)).add(piece);
+            }
         }
     }
 
@@ -175,6 +193,7 @@ impl Decoder {
             wire: Default::default(),
             attribution: convert::attribution(o.attribution),
             cpu_base: o.cpu_base.map(|(t, c)| (MonoNs(t), c)),
+            capture: None,
         };
         convert::set_counters(&mut flow, &o.counters);
         if o.announced {

@@ -3,9 +3,9 @@
 //! encoder only remembers what it defined in the current frame.
 
 use super::convert;
-use super::format::{CountRec, Entry, NamesRec, OpenRec};
+use super::format::{CaptureRec, CountRec, Entry, NamesRec, OpenRec};
 use netwho_model::record::{Context, Names};
-use netwho_model::{Flow, FlowKey, MonoNs, ProcInfo, ProcKey};
+use netwho_model::{CaptureDir, Flow, FlowKey, MonoNs, ProcInfo, ProcKey};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -32,6 +32,8 @@ struct FrameDefs {
 struct FlowState {
     number: u64,
     has_sha: bool,
+    /// Capture pieces written so far (pieces are only ever appended).
+    pieces: usize,
 }
 
 /// Turns flow events, status records and clock changes into entries.
@@ -145,6 +147,7 @@ impl Encoder {
             FlowState {
                 number,
                 has_sha: sha.is_some(),
+                pieces: 0,
             },
         );
         let rec = OpenRec {
@@ -174,6 +177,28 @@ impl Encoder {
             track: ctx.track.as_ref().map(convert::track_rec),
         };
         self.put(out, &Entry::Open(rec));
+        self.pieces(out, f);
+    }
+
+    /// The flow's capture pieces not written yet.
+    fn pieces(&mut self, out: &mut Vec<u8>, f: &Flow) {
+        let Some(cap) = &f.capture else {
+            return;
+        };
+        let Some(st) = self.flows.get_mut(&f.key) else {
+            return;
+        };
+        let (number, from) = (st.number, st.pieces);
+        st.pieces = cap.pieces().len();
+        for p in cap.pieces().iter().skip(from) {
+            let rec = CaptureRec {
+                flow: number,
+                recv: p.dir == CaptureDir::Recv,
+                offset: p.offset,
+                data: p.data.clone(),
+            };
+            self.put(out, &Entry::Capture(rec));
+        }
     }
 
     /// One flow event at boot time `at`.
@@ -185,6 +210,7 @@ impl Encoder {
         if !self.flows.contains_key(&f.key) {
             self.open(out, f, ctx, at, false);
         }
+        self.pieces(out, f);
         let Some(st) = self.flows.get(&f.key).copied() else {
             return;
         };

@@ -14,7 +14,8 @@ use std::net::IpAddr;
 pub const FILE_MAGIC: [u8; 8] = *b"NETWHO\x00R";
 /// Readers accept recordings of this major version, any minor version.
 pub const MAJOR: u16 = 1;
-pub const MINOR: u16 = 0;
+/// 1.1 added `Capture` entries (payload bytes, `record -s`).
+pub const MINOR: u16 = 1;
 /// The first four bytes of every frame; a reader that meets a corrupt
 /// frame looks for the next one by this.
 pub const FRAME_MAGIC: [u8; 4] = *b"NWF1";
@@ -83,6 +84,18 @@ pub enum Entry {
     Clock { boot_to_unix_ns: i128 },
     /// The recording ended cleanly here.
     End { dt_ns: i64 },
+    /// Payload bytes of an open flow (since 1.1; only with a snap length).
+    Capture(CaptureRec),
+}
+
+/// A run of payload bytes of one flow and direction at its stream offset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureRec {
+    pub flow: u64,
+    /// false: sent by the flow's process; true: received.
+    pub recv: bool,
+    pub offset: u32,
+    pub data: Vec<u8>,
 }
 
 /// A process identity: (tgid, start time in USER_HZ ticks since boot).

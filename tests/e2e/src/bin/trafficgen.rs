@@ -11,6 +11,7 @@
 )]
 
 use clap::{Parser, Subcommand};
+use netwho_e2e::{SEED_CLIENT, SEED_SERVER, pattern};
 use serde_json::json;
 use std::io::{BufRead, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -205,13 +206,16 @@ fn die(msg: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
-/// Write `n` bytes, returning the sum of what write() returned.
-fn send_n(s: &mut TcpStream, n: u64) -> u64 {
-    let buf = vec![0x5au8; CHUNK];
+/// Write `n` bytes of the role's pattern (`netwho_e2e::pattern`), returning
+/// the sum of what write() returned.
+fn send_n(s: &mut TcpStream, n: u64, seed: u8) -> u64 {
+    // one period longer than a chunk: any offset's chunk is a slice of it
+    let buf = pattern(seed, 0, CHUNK + 251);
     let mut done = 0u64;
     while done < n {
         let want = usize::try_from((n - done).min(CHUNK as u64)).unwrap_or(CHUNK);
-        match s.write(&buf[..want]) {
+        let at = (done % 251) as usize;
+        match s.write(&buf[at..at + want]) {
             Ok(0) => die("connection closed while sending"),
             Ok(k) => done += k as u64,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -284,7 +288,7 @@ fn tcp_server(bind: IpAddr, port: u16, conns: u32, expect: u64, reply: u64, skip
             let local = s.local_addr().unwrap_or_else(|e| die(e));
             recv_n(&mut s, Some(skip));
             let mut recv = recv_n(&mut s, Some(expect));
-            let sent = send_n(&mut s, reply);
+            let sent = send_n(&mut s, reply, SEED_SERVER);
             recv += recv_n(&mut s, None);
             drop(s);
             truth("server", "tcp", local, peer, sent, recv);
@@ -300,7 +304,7 @@ fn tcp_client(to: IpAddr, port: u16, conns: u32, send: u64, expect: u64, pause_a
         let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
         timeouts(&s);
         if pause_after > 0 {
-            send_n(&mut s, pause_after);
+            send_n(&mut s, pause_after, SEED_CLIENT);
             println!("{}", json!({"paused": true}));
             let _ = std::io::stdout().flush();
             let mut line = String::new();
@@ -308,7 +312,7 @@ fn tcp_client(to: IpAddr, port: u16, conns: u32, send: u64, expect: u64, pause_a
         }
         let local = s.local_addr().unwrap_or_else(|e| die(e));
         let remote = s.peer_addr().unwrap_or_else(|e| die(e));
-        let sent = send_n(&mut s, send);
+        let sent = send_n(&mut s, send, SEED_CLIENT);
         let mut recv = recv_n(&mut s, Some(expect));
         let _ = s.shutdown(Shutdown::Write);
         recv += recv_n(&mut s, None);
@@ -354,7 +358,7 @@ fn udp_oneshot(d: Datagrams, one_socket: bool) {
     let fresh =
         || UdpSocket::bind((unspecified, 0)).unwrap_or_else(|e| die(format!("socket: {e}")));
     let shared = one_socket.then(fresh);
-    let payload = vec![0xa5u8; size];
+    let payload = pattern(SEED_CLIENT, 0, size);
     for i in 0..count {
         let own = if shared.is_none() {
             Some(fresh())
@@ -392,7 +396,7 @@ fn handoff(
     timeouts(&s);
     let local = s.local_addr().unwrap_or_else(|e| die(e));
     let remote = s.peer_addr().unwrap_or_else(|e| die(e));
-    let sent = send_n(&mut s, parent_send);
+    let sent = send_n(&mut s, parent_send, SEED_CLIENT);
     // SAFETY: fork in a single-threaded process; the child only uses the
     // socket, prctl and stdout, then exits.
     let pid = unsafe { libc::fork() };
@@ -403,7 +407,7 @@ fn handoff(
         let cname = std::ffi::CString::new(name).unwrap_or_else(|_| die("bad name"));
         // SAFETY: PR_SET_NAME reads a NUL-terminated string we own.
         unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr()) };
-        let sent = send_n(&mut s, child_send);
+        let sent = send_n(&mut s, child_send, SEED_CLIENT);
         let mut recv = recv_n(&mut s, Some(child_expect));
         let _ = s.shutdown(Shutdown::Write);
         recv += recv_n(&mut s, None);
@@ -432,7 +436,7 @@ fn bench_server(bind: IpAddr, port: u16, sink: bool, size: u64) {
                 recv_n(&mut s, None);
             } else {
                 recv_n(&mut s, Some(size));
-                send_n(&mut s, size);
+                send_n(&mut s, size, SEED_SERVER);
             }
         });
     }
@@ -452,7 +456,7 @@ fn rate_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
         }
         let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
         timeouts(&s);
-        send_n(&mut s, size);
+        send_n(&mut s, size, SEED_CLIENT);
         recv_n(&mut s, Some(size));
         // the server closes first
         recv_n(&mut s, None);

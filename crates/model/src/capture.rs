@@ -1,0 +1,184 @@
+//! Payload bytes kept of a flow (`record -s SNAPLEN`).
+//!
+//! The sensor hands over pieces: a run of bytes at its offset in one
+//! direction's stream (TCP: sequence space from the first data byte;
+//! datagrams: the payloads one after another). Pieces arrive in packet
+//! order, which is not stream order when a segment is retransmitted or
+//! reordered; [`Capture::stream`] puts them in place.
+
+/// Which way payload went, seen from the flow's process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CaptureDir {
+    Sent,
+    Recv,
+}
+
+impl CaptureDir {
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureDir::Sent => "sent",
+            CaptureDir::Recv => "recv",
+        }
+    }
+}
+
+/// A run of payload bytes at its offset in one direction's stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapturePiece {
+    pub dir: CaptureDir,
+    pub offset: u32,
+    pub data: Vec<u8>,
+}
+
+impl CapturePiece {
+    fn end(&self) -> u64 {
+        u64::from(self.offset) + self.data.len() as u64
+    }
+}
+
+/// No stream offset beyond this is kept: the kernel stops at its snap
+/// length (16 KiB at most); a recording that claims more is corrupt, and
+/// must not make a reader allocate for it.
+pub const CAPTURE_LIMIT: u64 = 1 << 20;
+
+/// The pieces of one flow, in arrival order. A piece whose bytes are all
+/// held already (a retransmission) is not kept, so a flow holds at most
+/// about twice its snap length.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capture {
+    pieces: Vec<CapturePiece>,
+}
+
+/// One direction's bytes from stream offset 0 on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureStream {
+    /// Bytes in stream order; a byte no piece held is 0.
+    pub data: Vec<u8>,
+    /// How many bytes of `data` no piece held.
+    pub missing: usize,
+}
+
+impl Capture {
+    pub fn pieces(&self) -> &[CapturePiece] {
+        &self.pieces
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// Keep a piece; false when it adds nothing (empty, beyond
+    /// [`CAPTURE_LIMIT`], or every byte of it already held).
+    pub fn add(&mut self, piece: CapturePiece) -> bool {
+        if piece.data.is_empty() || piece.end() > CAPTURE_LIMIT || self.covers(&piece) {
+            return false;
+        }
+        self.pieces.push(piece);
+        true
+    }
+
+    /// Every byte of `p` is held by earlier pieces of its direction.
+    fn covers(&self, p: &CapturePiece) -> bool {
+        let mut ranges: Vec<(u64, u64)> = self
+            .pieces
+            .iter()
+            .filter(|q| q.dir == p.dir)
+            .map(|q| (u64::from(q.offset), q.end()))
+            .collect();
+        ranges.sort_unstable();
+        let mut need = u64::from(p.offset);
+        for (start, end) in ranges {
+            if start > need {
+                break;
+            }
+            need = need.max(end);
+            if need >= p.end() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The bytes of one direction, in place.
+    pub fn stream(&self, dir: CaptureDir) -> CaptureStream {
+        let pieces = || self.pieces.iter().filter(|p| p.dir == dir);
+        let len = pieces().map(CapturePiece::end).max().unwrap_or(0);
+        let len = usize::try_from(len.min(CAPTURE_LIMIT)).unwrap_or(0);
+        let mut data = vec![0u8; len];
+        let mut held = vec![false; len];
+        for p in pieces() {
+            let start = p.offset as usize;
+            let end = start + p.data.len();
+            data[start..end].copy_from_slice(&p.data);
+            held[start..end].fill(true);
+        }
+        CaptureStream {
+            missing: held.iter().filter(|h| !**h).count(),
+            data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(dir: CaptureDir, offset: u32, data: &[u8]) -> CapturePiece {
+        CapturePiece {
+            dir,
+            offset,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn pieces_land_in_place_whatever_their_order() {
+        let mut c = Capture::default();
+        assert!(c.add(piece(CaptureDir::Sent, 6, b"world")));
+        assert!(c.add(piece(CaptureDir::Recv, 0, b"ok")));
+        assert!(c.add(piece(CaptureDir::Sent, 0, b"hello ")));
+        let s = c.stream(CaptureDir::Sent);
+        assert_eq!(s.data, b"hello world");
+        assert_eq!(s.missing, 0);
+        assert_eq!(c.stream(CaptureDir::Recv).data, b"ok");
+    }
+
+    #[test]
+    fn a_retransmission_is_not_kept_but_new_bytes_are() {
+        let mut c = Capture::default();
+        assert!(c.add(piece(CaptureDir::Sent, 0, b"abcd")));
+        assert!(c.add(piece(CaptureDir::Sent, 4, b"efgh")));
+        assert!(!c.add(piece(CaptureDir::Sent, 2, b"cdef")), "all held");
+        assert!(!c.add(piece(CaptureDir::Sent, 0, b"")), "empty");
+        // the other direction is its own stream
+        assert!(c.add(piece(CaptureDir::Recv, 2, b"cd")));
+        // overlapping, one byte new
+        assert!(c.add(piece(CaptureDir::Sent, 6, b"ghi")));
+        assert_eq!(c.pieces().len(), 4);
+        assert_eq!(c.stream(CaptureDir::Sent).data, b"abcdefghi");
+    }
+
+    #[test]
+    fn a_gap_is_zero_and_counted() {
+        let mut c = Capture::default();
+        c.add(piece(CaptureDir::Recv, 0, b"ab"));
+        c.add(piece(CaptureDir::Recv, 5, b"f"));
+        let s = c.stream(CaptureDir::Recv);
+        assert_eq!(s.data, b"ab\0\0\0f");
+        assert_eq!(s.missing, 3);
+        assert_eq!(c.stream(CaptureDir::Sent), CaptureStream::default());
+    }
+
+    #[test]
+    fn offsets_past_the_limit_are_refused() {
+        let mut c = Capture::default();
+        let at = u32::try_from(CAPTURE_LIMIT).unwrap();
+        assert!(!c.add(piece(CaptureDir::Sent, at, b"x")));
+        assert!(!c.add(piece(CaptureDir::Sent, u32::MAX, b"xy")));
+        assert!(c.add(piece(CaptureDir::Sent, at - 1, b"x")));
+        assert_eq!(
+            c.stream(CaptureDir::Sent).data.len(),
+            CAPTURE_LIMIT as usize
+        );
+    }
+}
