@@ -415,7 +415,7 @@ fn recordings_survive_kill_damage_and_say_what_they_cannot_read() {
     std::fs::write(&fut, &future).unwrap();
     let out = netwho(&["report", "top-procs", "-r", fut.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("format version 99.0"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("format version 99."));
     let text = dir.0.join("log.jsonl");
     std::fs::write(&text, "{\"event\":\"open\"}\n").unwrap();
     let out = netwho(&["log", "-r", text.to_str().unwrap()]);
