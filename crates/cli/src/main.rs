@@ -1,6 +1,7 @@
 //! The `netwho` binary: flags, wiring, signals, exit codes. Nothing else.
 
 mod args;
+mod keys;
 mod logger;
 mod offline;
 

@@ -5,7 +5,7 @@ use crate::args::{LogArgs, RecordArgs, ReportArg, ReportArgs, TimeArg, TopArgs};
 use crate::{Failure, cannot_start, read_filter};
 use anyhow::Context as _;
 use netwho_pipeline::recsink::{RecordConfig, RecordSink};
-use netwho_pipeline::replay::{Pacer, Replay, ReplayConfig, ReplayError};
+use netwho_pipeline::replay::{Controls, Pacer, Replay, ReplayConfig, ReplayError, ReplayPos};
 use netwho_pipeline::report::local::LocalNets;
 use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter, Spy};
 use netwho_pipeline::{PipelineError, Sink, Stopped};
@@ -124,6 +124,7 @@ fn replay(
     reader: Reader,
     sinks: Vec<Box<dyn Sink>>,
     cfg: ReplayConfig,
+    controls: Option<Controls<std::io::BufReader<std::fs::File>>>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(), Failure> {
     let flag = Arc::clone(stop);
@@ -140,6 +141,9 @@ fn replay(
         }),
     };
     let mut r = Replay::new(reader, sinks, cfg, Some(pacer));
+    if let Some(c) = controls {
+        r = r.with_controls(c);
+    }
     let res = r.run(stop);
     warn(r.reader());
     match res {
@@ -174,7 +178,7 @@ pub fn log(l: &LogArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         until,
         speed: None,
     };
-    replay(reader, sinks, cfg, stop)
+    replay(reader, sinks, cfg, None, stop)
 }
 
 /// `netwho top -r FILE`.
@@ -190,7 +194,38 @@ pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         until: None,
         speed: (t.speed > 0.0).then_some(t.speed),
     };
-    replay(reader, crate::top_sinks(t), cfg, stop)
+    // on a terminal: keys pause, change the speed and seek
+    let term = crate::keys::TermGuard::raw_keys();
+    let controls = term.as_ref().map(|_| {
+        eprintln!("netwho top -r: {}", crate::keys::HELP);
+        let paths = vec![path.clone()];
+        Controls {
+            cmds: crate::keys::spawn_reader(),
+            reopen: Box::new(move || Reader::open(&paths)),
+            show: Box::new(|p: ReplayPos| eprintln!("netwho top -r: {}", position(&p))),
+        }
+    });
+    let res = replay(reader, crate::top_sinks(t), cfg, controls, stop);
+    drop(term);
+    res
+}
+
+/// A replay's position as the status line says it.
+fn position(p: &ReplayPos) -> String {
+    let at = netwho_model::time::rfc3339_from_unix_ns(p.at_unix_ns);
+    let speed = match p.speed {
+        Some(s) if s >= 1.0 => format!("{s}x"),
+        Some(s) => format!("1/{}x", (1.0 / s).round()),
+        None => "as fast as it reads".into(),
+    };
+    match (p.seeking, p.paused) {
+        (Some(to), _) => format!(
+            "seeking to {}",
+            netwho_model::time::rfc3339_from_unix_ns(to)
+        ),
+        (None, true) => format!("paused at {at} (space goes on)"),
+        (None, false) => format!("at {at}, speed {speed}"),
+    }
 }
 
 fn kind(r: ReportArg) -> ReportKind {

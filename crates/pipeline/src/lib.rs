@@ -126,6 +126,10 @@ pub trait Sink {
     /// Records lost to a slow destination.
     fn dropped(&self) -> u64;
 
+    /// A replay went back in time and starts over: forget what was folded
+    /// so far (sinks that only pass records on keep nothing).
+    fn reset(&mut self) {}
+
     /// This sink wants `Updated` events (and counters read this often).
     fn updates_every(&self) -> Option<Duration> {
         None

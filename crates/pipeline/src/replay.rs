@@ -35,6 +35,69 @@ pub struct ReplayConfig {
     pub speed: Option<f64>,
 }
 
+/// A viewer's request to a running replay (the keys of `netwho top -r`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ReplayCmd {
+    /// Pause, or go on.
+    Pause,
+    /// Twice the speed.
+    Faster,
+    /// Half the speed.
+    Slower,
+    /// Jump this many recorded ns forward (negative: back).
+    Seek(i64),
+    Quit,
+}
+
+/// Where a replay stands, for the viewer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayPos {
+    /// Recorded wall time of the latest item.
+    pub at_unix_ns: i128,
+    /// Recorded seconds per second; None: as fast as it reads.
+    pub speed: Option<f64>,
+    pub paused: bool,
+    /// Going to this recorded wall time without showing the way.
+    pub seeking: Option<i128>,
+}
+
+/// A replay under a viewer's control: commands in, the position out, and
+/// the recording opened again from its start to seek back.
+#[expect(missing_debug_implementations, reason = "holds closures")]
+pub struct Controls<R: Read> {
+    pub cmds: std::sync::mpsc::Receiver<ReplayCmd>,
+    pub reopen: Box<dyn FnMut() -> Result<Reader<R>, StoreError>>,
+    pub show: Box<dyn FnMut(ReplayPos)>,
+}
+
+/// Slowest and fastest speeds the controls go to.
+const SPEED_MIN: f64 = 1.0 / 16.0;
+const SPEED_MAX: f64 = 1024.0;
+/// While paused or pacing, commands are looked at this often.
+const CONTROL_STEP: Duration = Duration::from_millis(50);
+
+/// The replay's position in recorded and real time.
+#[derive(Debug, Default)]
+struct Cursor {
+    now: MonoNs,
+    last_tick: Option<MonoNs>,
+    /// (recorded, real) time pacing counts from.
+    start: Option<(MonoNs, MonoNs)>,
+    /// Seeking: items before this recorded time are fed without pacing or
+    /// ticks.
+    skip_until: Option<MonoNs>,
+    paused: bool,
+}
+
+/// What the commands did to the replay.
+#[derive(Debug, PartialEq)]
+enum Effect {
+    None,
+    /// The reader starts over: the item in hand is from the old one.
+    Restarted,
+    Quit,
+}
+
 /// Real time for pacing: a clock and a sleep (tests pass manual ones).
 #[expect(missing_debug_implementations, reason = "holds closures")]
 pub struct Pacer {
@@ -51,6 +114,7 @@ pub struct Replay<R: Read> {
     wall: WallClock,
     local: HashSet<IpAddr>,
     users: FxHashMap<u32, String>,
+    controls: Option<Controls<R>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +141,93 @@ impl<R: Read> Replay<R> {
             pacer,
             local,
             users: FxHashMap::default(),
+            controls: None,
+        }
+    }
+
+    /// Let a viewer pause, change speed and seek (the pauses and the
+    /// steps between commands go through the pacer's sleep).
+    pub fn with_controls(mut self, c: Controls<R>) -> Self {
+        self.controls = Some(c);
+        self
+    }
+
+    fn position(&self, cur: &Cursor) -> ReplayPos {
+        // started over: nothing read yet, so where it is going
+        let at = match (cur.now, cur.skip_until) {
+            (MonoNs(0), Some(target)) => target,
+            (now, _) => now,
+        };
+        ReplayPos {
+            at_unix_ns: self.wall.unix_ns(at),
+            speed: self.cfg.speed,
+            paused: cur.paused,
+            seeking: cur.skip_until.map(|t| self.wall.unix_ns(t)),
+        }
+    }
+
+    fn show(&mut self, cur: &Cursor) {
+        let pos = self.position(cur);
+        if let Some(c) = &mut self.controls {
+            (c.show)(pos);
+        }
+    }
+
+    /// Apply the commands waiting, and wait out a pause.
+    fn control(&mut self, cur: &mut Cursor, stop: &AtomicBool) -> Result<Effect, ReplayError> {
+        let mut effect = Effect::None;
+        loop {
+            let Some(c) = &mut self.controls else {
+                return Ok(effect);
+            };
+            let cmd = match c.cmds.try_recv() {
+                Ok(cmd) => cmd,
+                Err(_) if cur.paused && !stop.load(Ordering::Relaxed) => {
+                    if let Some(p) = &mut self.pacer {
+                        (p.sleep)(CONTROL_STEP);
+                    }
+                    continue;
+                }
+                Err(_) => return Ok(effect),
+            };
+            match cmd {
+                ReplayCmd::Quit => return Ok(Effect::Quit),
+                ReplayCmd::Pause => cur.paused = !cur.paused,
+                ReplayCmd::Faster => {
+                    self.cfg.speed = self.cfg.speed.map(|s| (s * 2.0).min(SPEED_MAX));
+                }
+                ReplayCmd::Slower => {
+                    self.cfg.speed = Some(
+                        self.cfg
+                            .speed
+                            .map_or(SPEED_MAX, |s| (s / 2.0).max(SPEED_MIN)),
+                    );
+                }
+                ReplayCmd::Seek(d) if d >= 0 => {
+                    let from = cur.skip_until.unwrap_or(cur.now);
+                    cur.skip_until = Some(from.add_ns(d.unsigned_abs()));
+                }
+                ReplayCmd::Seek(d) => {
+                    // back: from the start again, quietly up to the target
+                    let from = cur.skip_until.unwrap_or(cur.now);
+                    let target = MonoNs(from.0.saturating_sub(d.unsigned_abs()));
+                    // (the wall clock stays: the file's own Clock entries
+                    // correct it as they come)
+                    self.reader = (c.reopen)()?;
+                    for s in &mut self.sinks {
+                        s.reset();
+                    }
+                    *cur = Cursor {
+                        skip_until: Some(target),
+                        paused: cur.paused,
+                        ..Cursor::default()
+                    };
+                    effect = Effect::Restarted;
+                }
+            }
+            // pacing counts again from the next item
+            cur.start = None;
+            self.show(cur);
         }
     }
 
@@ -137,25 +288,46 @@ impl<R: Read> Replay<R> {
         ctl
     }
 
-    /// Wait until recorded time `at` is due in real time.
-    fn pace(&mut self, at: MonoNs, start: &mut Option<(MonoNs, MonoNs)>) {
-        let (Some(p), Some(speed)) = (&mut self.pacer, self.cfg.speed) else {
-            return;
-        };
-        let real = (p.now)();
-        if let Some(d) = pace_wait(at, real, speed, start) {
-            (p.sleep)(d);
+    /// Wait until recorded time `at` is due in real time; with controls,
+    /// in steps, applying commands between them.
+    fn pace(
+        &mut self,
+        at: MonoNs,
+        cur: &mut Cursor,
+        stop: &AtomicBool,
+    ) -> Result<Effect, ReplayError> {
+        loop {
+            if cur.skip_until.is_some() || stop.load(Ordering::Relaxed) {
+                return Ok(Effect::None);
+            }
+            let (Some(p), Some(speed)) = (&mut self.pacer, self.cfg.speed) else {
+                return Ok(Effect::None);
+            };
+            let real = (p.now)();
+            let Some(d) = pace_wait(at, real, speed, &mut cur.start) else {
+                return Ok(Effect::None);
+            };
+            if self.controls.is_none() {
+                (p.sleep)(d);
+                return Ok(Effect::None);
+            }
+            (p.sleep)(d.min(CONTROL_STEP));
+            let e = self.control(cur, stop)?;
+            if e != Effect::None {
+                return Ok(e);
+            }
         }
     }
 
     /// Replay everything (or until `stop`, or a sink is done).
     pub fn run(&mut self, stop: &AtomicBool) -> Result<Stopped, ReplayError> {
-        let mut last_tick: Option<MonoNs> = None;
-        let mut now = MonoNs(0);
-        let mut start = None;
+        let mut cur = Cursor::default();
         let stopped = loop {
             if stop.load(Ordering::Relaxed) {
                 break Stopped::Signal;
+            }
+            if self.control(&mut cur, stop)? == Effect::Quit {
+                break Stopped::Done;
             }
             let Some(item) = self.reader.next_item()? else {
                 break Stopped::Done;
@@ -163,13 +335,25 @@ impl<R: Read> Replay<R> {
             // flows set the pace; status and end records follow them
             match &item {
                 Item::Flow(it) => {
-                    self.pace(it.at, &mut start);
-                    now = now.max(it.at);
+                    match self.pace(it.at, &mut cur, stop)? {
+                        Effect::Quit => break Stopped::Done,
+                        Effect::Restarted => continue,
+                        Effect::None => {}
+                    }
+                    cur.now = cur.now.max(it.at);
                 }
-                Item::Status { at, .. } | Item::End { at } if now.0 > 0 => {
-                    now = now.max(*at);
+                Item::Status { at, .. } | Item::End { at } if cur.now.0 > 0 => {
+                    cur.now = cur.now.max(*at);
                 }
                 _ => {}
+            }
+            let now = cur.now;
+            if cur.skip_until.is_some_and(|t| now >= t) {
+                // arrived: pace from here, and say so
+                cur.skip_until = None;
+                cur.start = None;
+                cur.last_tick = None;
+                self.show(&cur);
             }
             match item {
                 Item::Flow(it) => self.flow(&it),
@@ -185,8 +369,11 @@ impl<R: Read> Replay<R> {
                 Item::Clock(c) => self.wall = c,
                 Item::End { .. } => {}
             }
-            if now.0 > 0 && last_tick.is_none_or(|t| now.since(t) >= TICK_NS) {
-                last_tick = Some(now);
+            if now.0 > 0
+                && cur.skip_until.is_none()
+                && cur.last_tick.is_none_or(|t| now.since(t) >= TICK_NS)
+            {
+                cur.last_tick = Some(now);
                 match self.tick(now) {
                     SinkControl::Continue => {}
                     SinkControl::Done => break Stopped::Done,
@@ -195,7 +382,7 @@ impl<R: Read> Replay<R> {
             }
         };
         if stopped != Stopped::OutputClosed {
-            self.tick(now);
+            self.tick(cur.now);
         }
         crate::run::finish_all(&mut self.sinks)?;
         Ok(stopped)
@@ -380,5 +567,185 @@ mod tests {
             pace_wait(sec(1.0), sec(0.0), 0.5, &mut start),
             Some(Duration::from_secs(2))
         );
+    }
+
+    /// What a sink saw: (recorded time of each tick, events so far), and
+    /// how often it was reset.
+    #[derive(Default)]
+    struct Seen {
+        ticks: Vec<(MonoNs, u64)>,
+        events: u64,
+        resets: u64,
+    }
+
+    struct Watch(Arc<Mutex<Seen>>);
+
+    impl Sink for Watch {
+        fn event(&mut self, _: &FlowEvent, _: &mut RecordRef<'_>) {
+            self.0.lock().unwrap().events += 1;
+        }
+        fn status(&mut self, _: &StatusRecord) {}
+        fn tick(
+            &mut self,
+            now: MonoNs,
+            _: WallClock,
+            _: &mut dyn FnMut(u32) -> String,
+        ) -> SinkControl {
+            let mut s = self.0.lock().unwrap();
+            let n = s.events;
+            s.ticks.push((now, n));
+            SinkControl::Continue
+        }
+        fn flush(&mut self) -> SinkControl {
+            SinkControl::Continue
+        }
+        fn finish(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn dropped(&self) -> u64 {
+            0
+        }
+        fn reset(&mut self) {
+            let mut s = self.0.lock().unwrap();
+            s.events = 0;
+            s.resets += 1;
+        }
+    }
+
+    #[test]
+    fn a_viewer_pauses_speeds_up_and_seeks_both_ways() {
+        let dir = std::env::temp_dir().join(format!("netwho-ctl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.nwr");
+        let file = RecordingFile::create(&path, Header::default(), None, false).unwrap();
+        let rec = RecordSink::new(
+            file,
+            RecordConfig {
+                resolution: Duration::from_secs(1),
+                duration: None,
+                count: None,
+                progress: false,
+            },
+        );
+        // 30 recorded seconds, boot time 5 s to 35 s
+        drive(&mut [Box::new(rec) as Box<dyn Sink>]);
+        const S: u64 = 1_000_000_000;
+        let all = Arc::new(Mutex::new(Seen::default()));
+        let reader = Reader::open(std::slice::from_ref(&path)).unwrap();
+        Replay::new(
+            reader,
+            vec![Box::new(Watch(Arc::clone(&all)))],
+            ReplayConfig::default(),
+            None,
+        )
+        .run(&AtomicBool::new(false))
+        .unwrap();
+        let all_events = all.lock().unwrap().events;
+
+        // a manual real clock; the viewer's keys come at real times
+        let real = Arc::new(Mutex::new(0u64));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let script: Vec<(u64, ReplayCmd)> = vec![
+            (2 * S, ReplayCmd::Pause),
+            (5 * S, ReplayCmd::Pause),
+            (6 * S, ReplayCmd::Seek(10 * S as i64)),
+            (7 * S, ReplayCmd::Faster),
+            (8 * S, ReplayCmd::Seek(-(15 * S as i64))),
+        ];
+        let clock = Arc::clone(&real);
+        let sleeper = Arc::clone(&real);
+        let mut script = script.into_iter().peekable();
+        let pacer = Pacer {
+            now: Box::new(move || MonoNs(*clock.lock().unwrap())),
+            sleep: Box::new(move |d| {
+                let mut t = sleeper.lock().unwrap();
+                *t += d.as_nanos() as u64;
+                while let Some((at, cmd)) = script.next_if(|(at, _)| *at <= *t) {
+                    let _ = at;
+                    tx.send(cmd).unwrap();
+                }
+            }),
+        };
+        let shown = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let reopen_path = path.clone();
+        let shown_by = Arc::clone(&shown);
+        let reader = Reader::open(std::slice::from_ref(&path)).unwrap();
+        let mut r = Replay::new(
+            reader,
+            vec![Box::new(Watch(Arc::clone(&seen)))],
+            ReplayConfig {
+                speed: Some(1.0),
+                ..ReplayConfig::default()
+            },
+            Some(pacer),
+        )
+        .with_controls(Controls {
+            cmds: rx,
+            reopen: Box::new(move || Reader::open(std::slice::from_ref(&reopen_path))),
+            show: Box::new(move |p| shown_by.lock().unwrap().push(p)),
+        });
+        assert_eq!(r.run(&AtomicBool::new(false)).unwrap(), Stopped::Done);
+
+        let seen = seen.lock().unwrap();
+        let shown = shown.lock().unwrap();
+        let boot = |ns: u64| 1_700_000_000_000_000_000 + i128::from(ns);
+        // paused at real 2 s (recorded 7 s), went on at real 5 s
+        assert!(shown[0].paused && !shown[1].paused, "{shown:?}");
+        let paused_at = shown[0].at_unix_ns;
+        assert!(
+            (boot(6 * S)..=boot(7 * S)).contains(&paused_at),
+            "{shown:?}"
+        );
+        assert_eq!(shown[1].at_unix_ns, paused_at, "nothing moved while paused");
+        // real 6 s: recorded ~8 s; +10 s: arrives at ~18 s with no tick between
+        assert_eq!(shown[2].seeking, Some(shown[2].at_unix_ns + 10 * S as i128));
+        let arrived = shown[3];
+        assert_eq!(arrived.seeking, None);
+        assert!(arrived.at_unix_ns >= shown[2].at_unix_ns + 10 * S as i128);
+        // (the ticks before the seek back)
+        let ticks: Vec<u64> = seen
+            .ticks
+            .iter()
+            .map(|(t, _)| t.0)
+            .scan(0, |last, t| {
+                let going_on = t >= *last;
+                *last = t;
+                going_on.then_some(t)
+            })
+            .collect();
+        let jump_from = (shown[2].at_unix_ns - boot(0)) as u64;
+        let jump_to = (arrived.at_unix_ns - boot(0)) as u64;
+        assert!(
+            !ticks
+                .iter()
+                .any(|t| *t > jump_from + TICK_NS && *t < jump_to),
+            "a tick while seeking: {ticks:?}"
+        );
+        // faster: 2x
+        assert_eq!(shown[4].speed, Some(2.0));
+        // back 15 s: from the start again, the sink reset, quietly to the target
+        assert_eq!(seen.resets, 1);
+        let back = shown[5];
+        assert_eq!(back.seeking, Some(back.at_unix_ns));
+        // (from ~2 s of 2x after the speed change: 15 s back lands more than
+        // 10 s before it, inside the file)
+        assert!(
+            back.at_unix_ns <= shown[4].at_unix_ns - 10 * S as i128,
+            "{shown:?}"
+        );
+        assert!(back.at_unix_ns >= boot(5 * S), "{shown:?}");
+        // arrived (the file's own clock, 7 ms off the one the target was
+        // taken with, names the place)
+        let arrived = shown[6];
+        assert!(arrived.seeking.is_none(), "{shown:?}");
+        assert!(
+            (arrived.at_unix_ns - back.at_unix_ns).abs() < 10_000_000,
+            "{shown:?}"
+        );
+        // and it plays to the end: every event of the file after the reset
+        assert_eq!(seen.events, all_events);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -77,13 +77,17 @@ impl TopSink {
         TopSink {
             cfg,
             out,
-            // processes with no open flow stay listed for a minute
-            table: TopTable::new(60_000_000_000),
+            table: Self::fresh_table(),
             next: None,
             printed: 0,
             last_drops: 0,
             users: HashMap::new(),
         }
+    }
+
+    fn fresh_table() -> TopTable {
+        // processes with no open flow stay listed for a minute
+        TopTable::new(60_000_000_000)
     }
 
     fn user(&mut self, uid: u32, users: &mut dyn FnMut(u32) -> String) -> String {
@@ -231,6 +235,12 @@ impl TopSink {
 }
 
 impl Sink for TopSink {
+    fn reset(&mut self) {
+        self.table = Self::fresh_table();
+        self.next = None;
+        self.last_drops = 0;
+    }
+
     fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
         // `now` only ages idle rows; the flow's own time is close enough
         let at = ev.flow().closed.unwrap_or(ev.flow().opened);

@@ -577,3 +577,136 @@ fn payload_capture_keeps_the_first_bytes_of_each_direction_in_order() {
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("kept no payload"));
 }
+
+/// A tmux session of its own, killed by name when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn start(cmd: &str) -> Tmux {
+        let name = format!("netwho-e2e-{}", std::process::id());
+        run(Command::new("tmux").args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            cmd,
+        ]));
+        Tmux(name)
+    }
+    fn keys(&self, keys: &[&str]) {
+        run(Command::new("tmux")
+            .args(["send-keys", "-t", &self.0])
+            .args(keys));
+    }
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-S", "-200", "-t", &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    /// Wait (bounded) until the screen holds `what`; the screen.
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no {what:?} on the screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn top_replays_a_recording_with_pause_speed_and_seek_keys() {
+    if !require_root() {
+        return;
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is missing");
+        return;
+    }
+    let _s = serial();
+    let ns = Netns::pair("rkeys", 25);
+    let dir = TempDir::new("recording-keys");
+    let rec = dir.0.join("keys.nwr");
+    let nw = start_recorder(&rec, &["-f", "fd.rnet = 10.231.25.0/24"]);
+    // four connections 2 s apart: about 6 recorded seconds
+    let (srv, port) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --conns 4 --expect 100 --reply 100",
+            ns.b4
+        ),
+    );
+    for _ in 0..4 {
+        run_gen(
+            &ns.a,
+            &format!(
+                "tcp-client --to {} --port {port} --conns 1 --send 100 --expect 100",
+                ns.b4
+            ),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    srv.finish();
+    stop_recorder(nw);
+
+    let cmd = format!(
+        "{} top -r {} --speed 0.25; stty -a; sleep 30",
+        netwho_bin().display(),
+        rec.display()
+    );
+    let t = Tmux::start(&cmd);
+    t.wait_for("keys: space pause");
+    t.wait_for("netwho top  ");
+    // paused: no table comes while it is
+    t.keys(&["Space"]);
+    t.wait_for("paused at");
+    std::thread::sleep(Duration::from_millis(500));
+    let tables = |s: &str| s.matches("netwho top  ").count();
+    let before = tables(&t.screen());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(tables(&t.screen()), before, "a table while paused");
+    t.keys(&["Space"]);
+    t.wait_for("speed 1/4x");
+    t.keys(&["+"]);
+    t.wait_for("speed 1/2x");
+    // seek back (from the start again, quietly to the place), then on (to
+    // the end): each says where it goes
+    let seeks = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while t.screen().matches("seeking to").count() < n {
+            assert!(Instant::now() < deadline, "no seek:\n{}", t.screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    t.keys(&["Left"]);
+    seeks(1);
+    t.keys(&["Right"]);
+    seeks(2);
+    // q ends it, and the terminal is as it was (canonical, echoing)
+    t.keys(&["q"]);
+    let s = t.wait_for("speed ");
+    let s = if s.contains(" icanon") {
+        s
+    } else {
+        t.wait_for(" icanon")
+    };
+    assert!(s.contains(" echo ") || s.contains(" echo\n"), "{s}");
+    assert!(!s.contains("-icanon"), "{s}");
+}
