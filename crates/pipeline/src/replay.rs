@@ -491,13 +491,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_replayed_recording_gives_the_sinks_what_the_live_run_gave() {
-        let dir = std::env::temp_dir().join(format!("netwho-replay-{}", std::process::id()));
+    /// A fresh directory, the recording's path in it, and its recorder.
+    fn recorder(tag: &str) -> (std::path::PathBuf, std::path::PathBuf, RecordSink) {
+        let dir = std::env::temp_dir().join(format!("netwho-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("r.nwr");
-        let live = Shared::default();
         let file = RecordingFile::create(&path, Header::default(), None, false).unwrap();
         let rec = RecordSink::new(
             file,
@@ -508,6 +507,13 @@ mod tests {
                 progress: false,
             },
         );
+        (dir, path, rec)
+    }
+
+    #[test]
+    fn a_replayed_recording_gives_the_sinks_what_the_live_run_gave() {
+        let (dir, path, rec) = recorder("replay");
+        let live = Shared::default();
         let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(log_sink(&live)), Box::new(rec)];
         drive(&mut sinks);
 
@@ -614,20 +620,7 @@ mod tests {
 
     #[test]
     fn a_viewer_pauses_speeds_up_and_seeks_both_ways() {
-        let dir = std::env::temp_dir().join(format!("netwho-ctl-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("r.nwr");
-        let file = RecordingFile::create(&path, Header::default(), None, false).unwrap();
-        let rec = RecordSink::new(
-            file,
-            RecordConfig {
-                resolution: Duration::from_secs(1),
-                duration: None,
-                count: None,
-                progress: false,
-            },
-        );
+        let (dir, path, rec) = recorder("ctl");
         // 30 recorded seconds, boot time 5 s to 35 s
         drive(&mut [Box::new(rec) as Box<dyn Sink>]);
         const S: u64 = 1_000_000_000;
