@@ -162,7 +162,7 @@ pub struct TopArgs {
     /// Show processes as a tree under their parents, with subtree totals
     #[arg(long)]
     pub tree: bool,
-    /// Replay a recording instead of watching live (with its rotated segments)
+    /// Replay a recording instead of watching live (with its rotated segments); on a terminal, keys steer it: space pause, +/- speed, arrows seek, q quit
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     pub read: Option<PathBuf>,
     /// Replay speed: recorded seconds per second (0: as fast as possible)
