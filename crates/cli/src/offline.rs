@@ -29,8 +29,8 @@ pub fn record_sink(
         count: r.count,
         progress: !r.quiet,
     };
-    let file = (&*r.write, r.rotate, r.overwrite, r.snaplen.unwrap_or(0));
-    recorder(file, cfg, filter, scope)
+    let snaplen = r.snaplen.unwrap_or(0);
+    recorder(&r.write, r.rotate, r.overwrite, snaplen, cfg, filter, scope)
 }
 
 /// `netwho log --record FILE`: the recorder beside the log, quietly, at
@@ -46,14 +46,17 @@ pub fn log_record_sink(
         count: None,
         progress: false,
     };
-    recorder((path, None, false, 0), cfg, filter, scope)
+    recorder(path, None, false, 0, cfg, filter, scope)
 }
 
 /// A recording at `path` (segments of `rotate` bytes, payload up to
 /// `snaplen` bytes per flow and direction), headed with this host, boot,
 /// clock and the filter it passes, and the sink that writes it.
 fn recorder(
-    (path, rotate, overwrite, snaplen): (&Path, Option<u64>, bool, u32),
+    path: &Path,
+    rotate: Option<u64>,
+    overwrite: bool,
+    snaplen: u32,
     cfg: RecordConfig,
     filter: Option<String>,
     scope: Option<String>,

@@ -38,6 +38,11 @@ pub fn pattern(seed: u8, from: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Bytes as lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 pub const SEED_CLIENT: u8 = 0x00;
 pub const SEED_SERVER: u8 = 0x5a;
 

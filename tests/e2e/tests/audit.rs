@@ -505,10 +505,6 @@ fn an_independently_written_chain_of_100000_records_verifies() {
     );
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// `--journal=SOCKET`: journald's native protocol, every field as
 /// NETWHO_<FIELD>; the test plays journald on a socket of its own.
 #[test]

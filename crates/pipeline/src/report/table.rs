@@ -50,11 +50,7 @@ impl Table {
         if self.printable {
             printable(b)
         } else {
-            b.iter()
-                .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-                    let _ = write!(s, "{x:02x}");
-                    s
-                })
+            crate::chain::hex(b)
         }
     }
 
