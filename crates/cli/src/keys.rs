@@ -17,12 +17,16 @@ const SEEK_LONG: i64 = 60_000_000_000;
 /// What each key does (for `--help` and the start-up line).
 pub const HELP: &str = "keys: space pause, + faster, - slower, \u{2190}/\u{2192} 10 s back/on, \u{2193}/\u{2191} 1 min back/on, q quit";
 
-/// The commands in a run of bytes read from the terminal. An escape
-/// sequence cut at the end of `bytes` is left out.
-pub fn parse(bytes: &[u8]) -> Vec<ReplayCmd> {
+/// The commands in a run of bytes read from the terminal, and how many
+/// bytes they took: an escape sequence cut at the end of `bytes` (a read
+/// can end inside one) is not taken, for the next read to complete.
+pub fn parse(bytes: &[u8]) -> (Vec<ReplayCmd>, usize) {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
+        if bytes[i] == 0x1b && bytes.len() - i < 3 && bytes[i + 1..].iter().all(|b| *b == b'[') {
+            return (out, i);
+        }
         let cmd = match bytes[i] {
             b' ' | b'p' => Some(ReplayCmd::Pause),
             b'+' | b'=' => Some(ReplayCmd::Faster),
@@ -48,7 +52,7 @@ pub fn parse(bytes: &[u8]) -> Vec<ReplayCmd> {
         out.extend(cmd);
         i += 1;
     }
-    out
+    (out, bytes.len())
 }
 
 /// The terminal's settings before netwho changed them.
@@ -104,12 +108,17 @@ pub fn spawn_reader() -> Receiver<ReplayCmd> {
 fn read_keys(tx: &SyncSender<ReplayCmd>) {
     let mut stdin = std::io::stdin().lock();
     let mut buf = [0u8; 64];
+    // bytes of an escape sequence the last read ended inside
+    let mut kept = 0;
     loop {
-        let n = match stdin.read(&mut buf) {
+        let n = match stdin.read(&mut buf[kept..]) {
             Ok(0) | Err(_) => return,
-            Ok(n) => n,
+            Ok(n) => kept + n,
         };
-        for cmd in parse(&buf[..n]) {
+        let (cmds, used) = parse(&buf[..n]);
+        buf.copy_within(used..n, 0);
+        kept = n - used;
+        for cmd in cmds {
             match tx.try_send(cmd) {
                 Ok(()) | Err(TrySendError::Full(_)) => {}
                 Err(TrySendError::Disconnected(_)) => return,
@@ -125,7 +134,7 @@ mod tests {
     #[test]
     fn keys_and_arrows_become_commands() {
         assert_eq!(
-            parse(b" +-q\x1b[C\x1b[D\x1b[A\x1b[Bx"),
+            parse(b" +-q\x1b[C\x1b[D\x1b[A\x1b[Bx").0,
             vec![
                 ReplayCmd::Pause,
                 ReplayCmd::Faster,
@@ -137,10 +146,17 @@ mod tests {
                 ReplayCmd::Seek(-SEEK_LONG),
             ]
         );
-        // vi keys, and other escape sequences (F1, a cut one) ignored
+        // vi keys; other escape sequences (F1) ignored
         assert_eq!(
-            parse(b"hl\x1bOP\x1b["),
-            vec![ReplayCmd::Seek(-SEEK_SHORT), ReplayCmd::Seek(SEEK_SHORT)]
+            parse(b"hl\x1bOP"),
+            (
+                vec![ReplayCmd::Seek(-SEEK_SHORT), ReplayCmd::Seek(SEEK_SHORT)],
+                5
+            )
         );
+        // an arrow cut by the end of a read is left for the next one
+        assert_eq!(parse(b" \x1b["), (vec![ReplayCmd::Pause], 1));
+        assert_eq!(parse(b"\x1b"), (vec![], 0));
+        assert_eq!(parse(b"\x1b[D").0, vec![ReplayCmd::Seek(-SEEK_SHORT)]);
     }
 }

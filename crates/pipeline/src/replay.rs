@@ -183,8 +183,9 @@ impl<R: Read> Replay<R> {
             let cmd = match c.cmds.try_recv() {
                 Ok(cmd) => cmd,
                 Err(_) if cur.paused && !stop.load(Ordering::Relaxed) => {
-                    if let Some(p) = &mut self.pacer {
-                        (p.sleep)(CONTROL_STEP);
+                    match &mut self.pacer {
+                        Some(p) => (p.sleep)(CONTROL_STEP),
+                        None => std::thread::sleep(CONTROL_STEP),
                     }
                     continue;
                 }
@@ -225,8 +226,12 @@ impl<R: Read> Replay<R> {
                     effect = Effect::Restarted;
                 }
             }
-            // pacing counts again from the next item
-            cur.start = None;
+            // pacing counts again from here and now (from the next item,
+            // it would jump to it at once)
+            cur.start = match (&mut self.pacer, cur.now) {
+                (Some(p), now) if now.0 > 0 => Some((now, (p.now)())),
+                _ => None,
+            };
             self.show(cur);
         }
     }
@@ -575,11 +580,11 @@ mod tests {
         );
     }
 
-    /// What a sink saw: (recorded time of each tick, events so far), and
-    /// how often it was reset.
+    /// What a sink saw: the recorded time of each tick, the events since
+    /// the last reset, and how often it was reset.
     #[derive(Default)]
     struct Seen {
-        ticks: Vec<(MonoNs, u64)>,
+        ticks: Vec<MonoNs>,
         events: u64,
         resets: u64,
     }
@@ -597,9 +602,7 @@ mod tests {
             _: WallClock,
             _: &mut dyn FnMut(u32) -> String,
         ) -> SinkControl {
-            let mut s = self.0.lock().unwrap();
-            let n = s.events;
-            s.ticks.push((now, n));
+            self.0.lock().unwrap().ticks.push(now);
             SinkControl::Continue
         }
         fn flush(&mut self) -> SinkControl {
@@ -701,7 +704,7 @@ mod tests {
         let ticks: Vec<u64> = seen
             .ticks
             .iter()
-            .map(|(t, _)| t.0)
+            .map(|t| t.0)
             .scan(0, |last, t| {
                 let going_on = t >= *last;
                 *last = t;

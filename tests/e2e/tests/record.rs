@@ -453,10 +453,6 @@ fn stop_recorder(mut child: std::process::Child) {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 #[test]
 fn payload_capture_keeps_the_first_bytes_of_each_direction_in_order() {
     if !require_root() {
@@ -686,19 +682,27 @@ fn top_replays_a_recording_with_pause_speed_and_seek_keys() {
     t.wait_for("speed 1/4x");
     t.keys(&["+"]);
     t.wait_for("speed 1/2x");
-    // seek back (from the start again, quietly to the place), then on (to
-    // the end): each says where it goes
-    let seeks = |n: usize| {
+    // seek back (from the start again, quietly to the place), then on:
+    // each says where it goes. Paused first, so that a slow machine cannot
+    // reach the end of the 6 s recording before the keys arrive (a paused
+    // replay takes commands too)
+    let shown = |what: &str, n: usize| {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while t.screen().matches("seeking to").count() < n {
-            assert!(Instant::now() < deadline, "no seek:\n{}", t.screen());
+        while t.screen().matches(what).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} #{n}:\n{}",
+                t.screen()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
+    t.keys(&["Space"]);
+    shown("paused at", 2);
     t.keys(&["Left"]);
-    seeks(1);
+    shown("seeking to", 1);
     t.keys(&["Right"]);
-    seeks(2);
+    shown("seeking to", 2);
     // q ends it, and the terminal is as it was (canonical, echoing)
     t.keys(&["q"]);
     let s = t.wait_for("speed ");
