@@ -39,11 +39,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Live per-process table: who sends and receives how much (the default command)
+    /// Live view of who sends and receives how much (the default command): interactive on a terminal, a text table otherwise
     #[command(
-        after_help = "Columns: PID, USER, COMM, sent and received payload rate over the \
-last interval, payload totals since netwho started, and FLOWS as open/total. Rows are sorted by \
-total bytes. Processes that exited stay listed (with their totals) for a minute."
+        after_help = "On a terminal, an interactive view opens: processes, programs, users, \
+units/containers, remotes, connections and server ports (keys 1-7), each row with sent and \
+received rates, totals since start (and since a reset, z), open/total flows and a history \
+sparkline. Enter drills down, / filters, < > sort, r reverses, space freezes, ? lists every key, \
+q quits. With --text (or when standard output is not a terminal): a plain table every interval \
+with PID, USER, COMM, rates, totals and FLOWS, sorted by total bytes. Processes that exited stay \
+listed (dimmed, with their totals) for --keep."
     )]
     #[command(after_long_help = filter_help())]
     Top(TopArgs),
@@ -141,7 +145,7 @@ fd.rnet != 10.0.0.0/8 and flow.bytes > 1MiB",
 
 #[derive(Debug, Args, Clone)]
 pub struct TopArgs {
-    /// Print plain-text tables (the default until the interactive view exists)
+    /// Print plain-text tables instead of the interactive view
     #[arg(long, conflicts_with = "json")]
     pub text: bool,
     /// Print one JSON object per interval
@@ -159,10 +163,19 @@ pub struct TopArgs {
     /// Show rates in bit/s instead of bytes/s
     #[arg(long)]
     pub bits: bool,
-    /// Show processes as a tree under their parents, with subtree totals
+    /// Show processes as a tree under their parents, with subtree totals (--text)
     #[arg(long)]
     pub tree: bool,
-    /// Replay a recording instead of watching live (with its rotated segments); on a terminal, keys steer it: space pause, +/- speed, arrows seek, q quit
+    /// How long processes without open flows and closed connections stay listed (dimmed)
+    #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub keep: Duration,
+    /// No colours in the interactive view (also when NO_COLOR is set)
+    #[arg(long)]
+    pub no_color: bool,
+    /// Let the mouse scroll and select in the interactive view (the terminal's own selection then needs Shift)
+    #[arg(long)]
+    pub mouse: bool,
+    /// Replay a recording instead of watching live (with its rotated segments); in the interactive view space pauses, + - change the speed, [ ] seek 10 s ({ } 60 s); with --text on a terminal: space, + -, arrows
     #[arg(short = 'r', long = "read", value_name = "FILE")]
     pub read: Option<PathBuf>,
     /// Replay speed: recorded seconds per second (0: as fast as possible)
@@ -175,13 +188,16 @@ pub struct TopArgs {
 impl Default for TopArgs {
     fn default() -> Self {
         TopArgs {
-            text: true,
+            text: false,
             json: false,
             interval: Duration::from_secs(1),
             count: None,
             limit: 20,
             bits: false,
             tree: false,
+            keep: Duration::from_secs(60),
+            no_color: false,
+            mouse: false,
             read: None,
             speed: 1.0,
             select: SelectArgs::default(),

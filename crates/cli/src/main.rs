@@ -4,6 +4,7 @@ mod args;
 mod keys;
 mod logger;
 mod offline;
+mod tui;
 
 use anyhow::Context;
 use args::{Cli, Command, LogArgs, OnArg, ProtoArg, SelectArgs, TopArgs};
@@ -97,10 +98,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         ),
         Command::Report(_) => return Ok(()),
     };
-    let filter = read_filter(select, protos)?;
+    let mut filter = read_filter(select, protos)?;
     let mut enricher = Enricher::new(Procfs::default(), prereq_cgroup_root());
     // (the sensor finds the same mount, or refuses to start and says why)
-    let scope = match &filter {
+    let view = matches!(&command, Command::Top(t) if tui::wanted(t));
+    let scope = match filter.as_ref().filter(|_| !view) {
         Some(f) => {
             let s = f.scope();
             let k = netwho_pipeline::scope::resolve(&s, &Procfs::default(), enricher.cgroups())
@@ -124,6 +126,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         _ => {}
     }
+    // the interactive view filters itself (its bar can widen the filter)
+    let view_filter = match &command {
+        Command::Top(t) if tui::wanted(t) => {
+            cfg.scope = None;
+            filter.take()
+        }
+        _ => None,
+    };
     cfg.filter = filter;
 
     let sensor = EbpfSensor::start(EbpfConfig {
@@ -159,8 +169,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
         boot_id: netwho_enrich::boot_id(),
         ..TableConfig::default()
     };
+    let mut shown = None;
+    if let Command::Top(t) = &command
+        && view
+    {
+        let local = netwho_enrich::net::local_addrs().into_iter().collect();
+        let (sink, v) = tui::start(t, view_filter, local, true, None, &stop)?;
+        sinks = vec![sink];
+        shown = Some(v);
+    }
     let mut pipeline = Pipeline::new(sensor, enricher, sinks, cfg, Clocks::system());
-    match pipeline.run(&stop) {
+    let res = pipeline.run(&stop);
+    if let Some(v) = shown {
+        if res.is_err() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        drop(pipeline);
+        v.join()?;
+    }
+    match res {
         Ok(why) => {
             log::info!("stopped: {why:?}");
             Ok(())

@@ -191,11 +191,36 @@ pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     };
     let reader = open(std::slice::from_ref(path))?;
     let filter = read_filter(&t.select, None)?;
+    let speed = (t.speed > 0.0).then_some(t.speed);
+    if crate::tui::wanted(t) {
+        // the view filters (its bar can change it), so the replay passes all
+        let local = reader.header().local_addrs.iter().copied().collect();
+        let (link, cmds, show) = crate::tui::replay_link();
+        let (sink, view) = crate::tui::start(t, filter, local, false, Some(link), stop)?;
+        let paths = vec![path.clone()];
+        let controls = Controls {
+            cmds,
+            reopen: Box::new(move || Reader::open(&paths)),
+            show,
+        };
+        let cfg = ReplayConfig {
+            filter: None,
+            since: None,
+            until: None,
+            speed,
+        };
+        let res = replay(reader, vec![sink], cfg, Some(controls), stop);
+        if res.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let shown = view.join();
+        return res.and(shown);
+    }
     let cfg = ReplayConfig {
         filter,
         since: None,
         until: None,
-        speed: (t.speed > 0.0).then_some(t.speed),
+        speed,
     };
     // on a terminal: keys pause, change the speed and seek
     let term = crate::keys::TermGuard::raw_keys();
@@ -214,7 +239,7 @@ pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
 }
 
 /// A replay's position as the status line says it.
-fn position(p: &ReplayPos) -> String {
+pub fn position(p: &ReplayPos) -> String {
     let at = netwho_model::time::rfc3339_from_unix_ns(p.at_unix_ns);
     let speed = match p.speed {
         Some(s) if s >= 1.0 => format!("{s}x"),

@@ -33,7 +33,7 @@ pub use run::{Clocks, Pipeline, PipelineConfig, PipelineError, Stopped};
 
 use netwho_model::record::{Context, FlowRecord};
 use netwho_model::time::WallClock;
-use netwho_model::{FlowEvent, MonoNs};
+use netwho_model::{FlowEvent, MonoNs, ProcKey};
 use status::StatusRecord;
 use std::time::Duration;
 
@@ -106,6 +106,10 @@ pub trait Sink {
     }
 
     fn status(&mut self, st: &StatusRecord);
+
+    /// The last thread of a process exited (its flows' closes came
+    /// before, with the process's final counters).
+    fn proc_exit(&mut self, _proc: ProcKey, _at: MonoNs) {}
 
     /// Called on every turn of the loop.
     fn tick(

@@ -174,14 +174,24 @@ impl<S: Sensor> Pipeline<S> {
     fn apply(&mut self, now: MonoNs, final_phase: bool) {
         let events = std::mem::take(&mut self.events);
         let mut before = Vec::new();
+        let mut exits = Vec::new();
         for mut ev in events {
             self.enricher.prepare(&mut ev, &self.table, &mut before);
             for b in before.drain(..) {
                 self.table.apply(b, now, &mut self.flow_events);
             }
+            if let SensorEvent::Exit { proc, at, .. } = ev {
+                exits.push((proc, at));
+            }
             self.table.apply(ev, now, &mut self.flow_events);
         }
         self.dispatch(now, final_phase);
+        // after the closes they caused
+        for (proc, at) in exits {
+            for s in &mut self.sinks {
+                s.proc_exit(proc, at);
+            }
+        }
     }
 
     fn dispatch(&mut self, now: MonoNs, final_phase: bool) {

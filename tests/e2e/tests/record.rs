@@ -663,7 +663,7 @@ fn top_replays_a_recording_with_pause_speed_and_seek_keys() {
     stop_recorder(nw);
 
     let cmd = format!(
-        "{} top -r {} --speed 0.25; stty -a; sleep 30",
+        "{} top --text -r {} --speed 0.25; stty -a; sleep 30",
         netwho_bin().display(),
         rec.display()
     );

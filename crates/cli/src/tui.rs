@@ -1,0 +1,100 @@
+//! Wiring of the interactive view: the collector (live pipeline or a
+//! replay) runs on this thread, the view on its own; they talk over the
+//! view's bounded channel, and the stop flag ends both.
+
+use crate::args::TopArgs;
+use crate::{Failure, cannot_start};
+use netwho_pipeline::Sink;
+use netwho_pipeline::replay::{ReplayCmd, ReplayPos};
+use netwho_query::Filter;
+use netwho_tui::{ReplayLink, TuiConfig, TuiSink};
+use std::collections::HashSet;
+use std::io::IsTerminal as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+/// `netwho top` opens the interactive view when neither --text nor
+/// --json asks otherwise and both ends are a terminal.
+pub fn wanted(t: &TopArgs) -> bool {
+    !t.text && !t.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal()
+}
+
+/// The view's thread, started.
+pub struct View {
+    handle: JoinHandle<std::io::Result<()>>,
+}
+
+/// The sink the collector feeds, and the view running on its thread.
+pub fn start(
+    t: &TopArgs,
+    filter: Option<Filter>,
+    local: HashSet<IpAddr>,
+    live: bool,
+    replay: Option<ReplayLink>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(Box<dyn Sink>, View), Failure> {
+    let (sink, rx) = TuiSink::new(t.interval);
+    let cfg = TuiConfig {
+        keep: t.keep,
+        color: !t.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        bits: t.bits,
+        mouse: t.mouse,
+        filter,
+        local,
+        coverage_netns: live.then(own_netns).flatten(),
+    };
+    let stop = Arc::clone(stop);
+    let handle = std::thread::Builder::new()
+        .name("netwho-view".into())
+        .spawn(move || netwho_tui::run(cfg, rx, stop, replay))
+        .map_err(cannot_start)?;
+    Ok((Box::new(sink), View { handle }))
+}
+
+impl View {
+    /// Wait for the view to close (it has restored the terminal then).
+    pub fn join(self) -> Result<(), Failure> {
+        match self.handle.join() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure {
+                code: crate::EXIT_RUNTIME,
+                error: anyhow::Error::new(e).context("the interactive view failed"),
+            }),
+            Err(_) => Err(Failure {
+                code: crate::EXIT_RUNTIME,
+                error: anyhow::anyhow!("the interactive view panicked (the message is above)"),
+            }),
+        }
+    }
+}
+
+/// Shows a replay's position.
+type Show = Box<dyn FnMut(ReplayPos)>;
+
+/// Keys of the view to the replay, and the replay's position to the view.
+pub fn replay_link() -> (ReplayLink, Receiver<ReplayCmd>, Show) {
+    let (cmd_tx, cmd_rx): (SyncSender<ReplayCmd>, _) = sync_channel(16);
+    let (pos_tx, pos_rx) = sync_channel(4);
+    let show = Box::new(move |p: ReplayPos| {
+        // the view shows the latest; one missed while it is busy does not matter
+        let _ = pos_tx.try_send(crate::offline::position(&p));
+    });
+    (
+        ReplayLink {
+            cmds: cmd_tx,
+            position: pos_rx,
+        },
+        cmd_rx,
+        show,
+    )
+}
+
+/// The inode of this process's network namespace (flows carry theirs).
+fn own_netns() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata("/proc/self/ns/net").ok()?;
+    u32::try_from(m.ino()).ok()
+}

@@ -1,0 +1,213 @@
+//! The terminal: raw mode and the alternate screen (restored on drop,
+//! on panic and when the stop flag is set by SIGTERM/SIGINT), the loop
+//! that folds batches into the model, reads keys and redraws.
+
+use crate::coverage::Coverage;
+use crate::input::{Mode, action};
+use crate::state::model::Model;
+use crate::state::screen::{self, Body};
+use crate::state::ui::{Effect, Ui};
+use crate::state::{Batch, GroupKey};
+use netwho_pipeline::replay::ReplayCmd;
+use netwho_query::Filter;
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use ratatui::crossterm::execute;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::time::Duration;
+
+/// How the view starts.
+#[derive(Debug)]
+pub struct TuiConfig {
+    /// Closed flows and rows without open flows stay this long.
+    pub keep: Duration,
+    pub color: bool,
+    pub bits: bool,
+    pub mouse: bool,
+    /// The filter the bar starts with (`--filter`).
+    pub filter: Option<Filter>,
+    /// This host's addresses (`fd.is_local`).
+    pub local: HashSet<IpAddr>,
+    /// Live: measure coverage against this network namespace's
+    /// interfaces (its inode).
+    pub coverage_netns: Option<u32>,
+}
+
+/// A replay's controls, when the view steers one.
+#[derive(Debug)]
+pub struct ReplayLink {
+    pub cmds: SyncSender<ReplayCmd>,
+    /// Where the replay stands, as the status line says it.
+    pub position: Receiver<String>,
+}
+
+/// Batches held while the display is frozen, at most (older ones are
+/// merged into the oldest held, so nothing is lost).
+const HELD_MAX: usize = 600;
+
+/// Raw mode, the alternate screen and the mouse, undone on drop.
+struct TermGuard {
+    mouse: bool,
+}
+
+impl Drop for TermGuard {
+    fn drop(&mut self) {
+        if self.mouse {
+            let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        }
+        ratatui::restore();
+    }
+}
+
+/// Run the view until `q`, the stop flag, or the collector's end.
+pub fn run(
+    cfg: TuiConfig,
+    rx: Receiver<Batch>,
+    stop: Arc<AtomicBool>,
+    replay: Option<ReplayLink>,
+) -> std::io::Result<()> {
+    // ratatui's init also restores the terminal before a panic is printed
+    let mut terminal = ratatui::try_init()?;
+    let _guard = TermGuard { mouse: cfg.mouse };
+    if cfg.mouse {
+        execute!(std::io::stdout(), EnableMouseCapture)?;
+    }
+    let res = main_loop(&mut terminal, cfg, &rx, &stop, replay.as_ref());
+    // the collector stops with the view
+    stop.store(true, Ordering::Relaxed);
+    if let Some(r) = &replay {
+        let _ = r.cmds.try_send(ReplayCmd::Quit);
+    }
+    res
+}
+
+fn main_loop(
+    terminal: &mut DefaultTerminal,
+    cfg: TuiConfig,
+    rx: &Receiver<Batch>,
+    stop: &AtomicBool,
+    replay: Option<&ReplayLink>,
+) -> std::io::Result<()> {
+    let mut model = Model::new(nanos(cfg.keep), cfg.filter, cfg.local);
+    let mut ui = Ui::new(cfg.color, cfg.bits);
+    let mut coverage = cfg.coverage_netns.map(Coverage::new);
+    let mut held: Vec<Batch> = Vec::new();
+    let mut dirty = true;
+    let mut ended = false;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(b) => {
+                    dirty = true;
+                    if ui.frozen {
+                        hold(&mut held, b);
+                    } else {
+                        apply(&mut model, &mut ui, coverage.as_mut(), b);
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    if !ended {
+                        ended = true;
+                        dirty = true;
+                        ui.message = Some(match replay {
+                            Some(_) => "the recording ended; q quits".into(),
+                            None => "the collector stopped; q quits".into(),
+                        });
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(r) = replay {
+            while let Ok(p) = r.position.try_recv() {
+                ui.replay = Some(p);
+                dirty = true;
+            }
+        }
+        if dirty {
+            let size = terminal.size()?;
+            let vs = screen::build(&model, &ui);
+            let (keys, detail_rows, detail) = match &vs.body {
+                Body::Table(t) => (row_keys(&t.rows), 0, None),
+                Body::Detail(d) => (ui.shown.clone(), d.flows.rows.len(), Some(d.facts.len())),
+            };
+            ui.page = crate::view::body_rows(size.height, ui.bar.is_some(), detail);
+            ui.shown(keys, detail_rows);
+            terminal.draw(|f| crate::view::render(f, &vs))?;
+            dirty = false;
+        }
+        if !event::poll(Duration::from_millis(100))? {
+            continue;
+        }
+        let ev = event::read()?;
+        if let Event::Resize(..) = ev {
+            dirty = true;
+            continue;
+        }
+        let mode = Mode {
+            bar: ui.bar.is_some(),
+            replay: replay.is_some(),
+        };
+        let Some(a) = action(&ev, mode) else { continue };
+        dirty = true;
+        match ui.act(a, &mut model) {
+            Effect::None => {}
+            Effect::Quit => return Ok(()),
+            Effect::Freeze(true) => {}
+            Effect::Freeze(false) => {
+                for b in held.drain(..) {
+                    apply(&mut model, &mut ui, coverage.as_mut(), b);
+                }
+            }
+            Effect::ReplayPause => send(replay, ReplayCmd::Pause),
+            Effect::ReplaySpeed(faster) => send(
+                replay,
+                if faster {
+                    ReplayCmd::Faster
+                } else {
+                    ReplayCmd::Slower
+                },
+            ),
+            Effect::ReplaySeek(s) => send(replay, ReplayCmd::Seek(i64::from(s) * 1_000_000_000)),
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn row_keys(rows: &[screen::RowView]) -> Vec<GroupKey> {
+    rows.iter().map(|r| r.key.clone()).collect()
+}
+
+fn send(replay: Option<&ReplayLink>, cmd: ReplayCmd) {
+    if let Some(r) = replay {
+        // a full queue: the replay is busy with earlier keys; this one goes
+        let _ = r.cmds.try_send(cmd);
+    }
+}
+
+fn apply(model: &mut Model, ui: &mut Ui, coverage: Option<&mut Coverage>, b: Batch) {
+    model.apply(b);
+    if let Some(c) = coverage {
+        ui.coverage = c.update(model);
+    }
+}
+
+/// Keep a batch for later; past the limit, fold the oldest two into one.
+fn hold(held: &mut Vec<Batch>, b: Batch) {
+    held.push(b);
+    if held.len() > HELD_MAX {
+        let second = held.remove(1);
+        crate::state::merge_into(&mut held[0], second);
+    }
+}

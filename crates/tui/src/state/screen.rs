@@ -1,0 +1,691 @@
+//! [`ViewState`]: everything one frame shows, built from the model and
+//! the UI state. The view only lays it out and formats numbers.
+
+use super::hist::SLOTS;
+use super::model::{Agg, FlowEntry, Model, unit_name};
+use super::ui::{FilterBar, SortKey, Ui};
+use super::{GroupKey, ViewKind};
+use netwho_model::{Flow, MonoNs, ProcKey};
+use std::cmp::Ordering;
+
+/// What a column shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColKind {
+    Pid,
+    User,
+    /// The row's own name: process, program, user, unit, remote, port.
+    Name,
+    Uid,
+    /// Distinct processes (or pids, or clients).
+    Members,
+    /// The largest members with their bytes.
+    Top,
+    /// The process that serves a port.
+    Owner,
+    Cmdline,
+    DnsName,
+    Ports,
+    Proto,
+    Local,
+    Remote,
+    State,
+    Age,
+    SentRate,
+    RecvRate,
+    Sent,
+    Recv,
+    SentReset,
+    RecvReset,
+    Flows,
+    Cpu,
+    Rss,
+    History,
+}
+
+/// A column of a table view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub kind: ColKind,
+    pub title: &'static str,
+    /// Narrowest width; flexible columns grow up to `max`.
+    pub min: u16,
+    pub max: u16,
+    /// Columns are dropped, highest first, when the terminal is narrow.
+    pub drop_order: u8,
+    pub right: bool,
+}
+
+const fn col(kind: ColKind, title: &'static str, min: u16, max: u16, drop_order: u8) -> Column {
+    let right = matches!(
+        kind,
+        ColKind::Pid
+            | ColKind::Uid
+            | ColKind::Members
+            | ColKind::Age
+            | ColKind::SentRate
+            | ColKind::RecvRate
+            | ColKind::Sent
+            | ColKind::Recv
+            | ColKind::SentReset
+            | ColKind::RecvReset
+            | ColKind::Flows
+            | ColKind::Cpu
+            | ColKind::Rss
+    );
+    Column {
+        kind,
+        title,
+        min,
+        max,
+        drop_order,
+        right,
+    }
+}
+
+/// A cell's value; the view formats it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Num(u64),
+    Bytes(u64),
+    Rate(f64),
+    Pct(Option<f64>),
+    /// Seconds.
+    Age(u64),
+    /// Bytes per history slot, oldest first.
+    Spark(Vec<u64>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowView {
+    pub key: GroupKey,
+    pub cells: Vec<Cell>,
+    /// No open flow (a process that exited, a closed connection).
+    pub dim: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableView {
+    pub columns: Vec<Column>,
+    pub rows: Vec<RowView>,
+    pub selected: Option<usize>,
+    /// First row shown.
+    pub offset: usize,
+    pub sort: SortKey,
+    pub reverse: bool,
+}
+
+/// A drill-down: facts, a time chart and the row's flows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetailView {
+    pub title: String,
+    pub dim: bool,
+    pub facts: Vec<(&'static str, String)>,
+    /// [sent, recv] bytes per slot over the last ten minutes.
+    pub chart: Vec<[u64; 2]>,
+    pub slot_s: u64,
+    pub flows: TableView,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    Table(TableView),
+    Detail(DetailView),
+}
+
+/// The status line's facts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatusLine {
+    pub attribution: String,
+    pub drops: u64,
+    pub degradations: Vec<String>,
+    /// Share of interface bytes attributed, when known.
+    pub coverage: Option<f64>,
+    pub filter: Option<String>,
+    pub frozen: bool,
+    /// A replay's position.
+    pub replay: Option<String>,
+    pub message: Option<String>,
+}
+
+/// One frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewState {
+    pub view: ViewKind,
+    /// When (RFC 3339, seconds) and a summary of the whole view.
+    pub clock: String,
+    pub summary: String,
+    pub body: Body,
+    pub status: StatusLine,
+    pub bar: Option<FilterBar>,
+    pub help: bool,
+    pub bits: bool,
+    pub color: bool,
+}
+
+use ColKind as K;
+
+/// The columns of a view (the reset columns only after a reset).
+pub fn columns(view: ViewKind, reset: bool) -> Vec<Column> {
+    let mut c = match view {
+        ViewKind::Processes => vec![
+            col(K::Pid, "PID", 7, 7, 0),
+            col(K::User, "USER", 8, 10, 3),
+            col(K::Name, "PROCESS", 12, 24, 0),
+        ],
+        ViewKind::Programs => vec![
+            col(K::Name, "PROGRAM", 16, 40, 0),
+            col(K::Members, "PIDS", 5, 5, 4),
+        ],
+        ViewKind::Users => vec![
+            col(K::Name, "USER", 10, 16, 0),
+            col(K::Uid, "UID", 6, 6, 4),
+            col(K::Members, "PROCS", 5, 5, 4),
+        ],
+        ViewKind::Units => vec![
+            col(K::Name, "UNIT / CONTAINER", 18, 48, 0),
+            col(K::Members, "PROCS", 5, 5, 4),
+        ],
+        ViewKind::Remotes => vec![
+            col(K::Name, "REMOTE", 15, 39, 0),
+            col(K::DnsName, "NAME", 12, 32, 6),
+            col(K::Ports, "PORTS", 9, 16, 5),
+        ],
+        ViewKind::Connections => vec![
+            col(K::Pid, "PID", 7, 7, 3),
+            col(K::Name, "PROCESS", 10, 16, 0),
+            col(K::Proto, "PROTO", 5, 5, 4),
+            col(K::Local, "LOCAL", 21, 47, 7),
+            col(K::Remote, "REMOTE", 21, 47, 0),
+            col(K::State, "STATE", 11, 11, 6),
+            col(K::Age, "AGE", 6, 6, 5),
+        ],
+        ViewKind::Ports => vec![
+            col(K::Name, "PORT", 9, 9, 0),
+            col(K::Owner, "PROCESS", 12, 24, 2),
+            col(K::Members, "CLIENTS", 7, 7, 3),
+        ],
+    };
+    c.extend([
+        col(K::SentRate, "SENT/s", 9, 9, 0),
+        col(K::RecvRate, "RECV/s", 9, 9, 0),
+        col(K::Sent, "SENT", 8, 8, 1),
+        col(K::Recv, "RECV", 8, 8, 1),
+    ]);
+    if reset {
+        c.extend([
+            col(K::SentReset, "SENT(R)", 8, 8, 2),
+            col(K::RecvReset, "RECV(R)", 8, 8, 2),
+        ]);
+    }
+    if view != ViewKind::Connections {
+        c.push(col(K::Flows, "FLOWS", 9, 9, 5));
+    }
+    if view == ViewKind::Processes {
+        c.extend([col(K::Cpu, "CPU%", 5, 5, 6), col(K::Rss, "RSS", 8, 8, 6)]);
+    }
+    c.push(col(K::History, "HISTORY", 10, SLOTS as u16 / 2, 2));
+    match view {
+        ViewKind::Processes => c.push(col(K::Cmdline, "COMMAND", 20, 200, 8)),
+        ViewKind::Programs | ViewKind::Users | ViewKind::Units => {
+            c.push(col(K::Top, "TOP PROCESSES", 20, 200, 8))
+        }
+        ViewKind::Remotes => c.push(col(K::Top, "BY PROCESS", 20, 200, 8)),
+        ViewKind::Ports => c.push(col(K::Top, "CLIENTS", 20, 200, 8)),
+        ViewKind::Connections => c.push(col(K::DnsName, "REMOTE NAME", 12, 200, 8)),
+    }
+    c
+}
+
+fn user_of(a: &Agg) -> String {
+    if a.sample.names.user.is_empty() {
+        a.sample.uid.to_string()
+    } else {
+        a.sample.names.user.clone()
+    }
+}
+
+/// "curl 1.2 KiB, wget 300 B, +3": members by bytes.
+fn top_members(a: &Agg, n: usize) -> String {
+    let mut m: Vec<_> = a.members.values().collect();
+    m.sort_by(|x, y| y.bytes.cmp(&x.bytes).then(x.name.cmp(&y.name)));
+    let mut s: Vec<String> = m
+        .iter()
+        .take(n)
+        .map(|m| format!("{} {}", m.name, netwho_pipeline::fmt::bytes(m.bytes)))
+        .collect();
+    let more = m.len().saturating_sub(n);
+    if more > 0 || a.members_more {
+        s.push(format!("+{more}{}", if a.members_more { "…" } else { "" }));
+    }
+    s.join(", ")
+}
+
+fn ports_text(p: &[u16]) -> String {
+    let mut s: Vec<String> = p.iter().take(3).map(u16::to_string).collect();
+    if p.len() > 3 {
+        s.push(format!("+{}", p.len() - 3));
+    }
+    s.join(",")
+}
+
+fn state_name(e: &FlowEntry) -> String {
+    if e.closed_at.is_some() {
+        return "closed".into();
+    }
+    match e.flow.tcp_state {
+        Some(s) => s.name().to_lowercase(),
+        None => e.flow.proto.name().into_owned(),
+    }
+}
+
+fn spark(a: &Agg, now: MonoNs) -> Cell {
+    Cell::Spark(
+        a.hist
+            .last(SLOTS / 2, now)
+            .iter()
+            .map(|s| s[0].saturating_add(s[1]))
+            .collect(),
+    )
+}
+
+fn name_cell(view: ViewKind, key: &GroupKey, a: &Agg, m: &Model) -> String {
+    match (view, key) {
+        (_, GroupKey::Proc(_)) | (_, GroupKey::Flow(_)) => {
+            let mut s = a.sample.comm.clone();
+            if a.exited.is_some() {
+                s.push_str(" (exited)");
+            }
+            s
+        }
+        (_, GroupKey::Program(p)) => p.to_string(),
+        (_, GroupKey::User(_)) => user_of(a),
+        (_, GroupKey::Unit(u)) => u.to_string(),
+        (_, GroupKey::Remote(ip)) => ip.to_string(),
+        (_, GroupKey::Port(proto, port)) => {
+            let _ = m;
+            format!("{}/{port}", proto.name())
+        }
+    }
+}
+
+fn flow_of<'a>(m: &'a Model, key: &GroupKey) -> Option<&'a FlowEntry> {
+    match key {
+        GroupKey::Flow(k) => m.flows.get(k),
+        _ => None,
+    }
+}
+
+fn cell(kind: ColKind, view: ViewKind, key: &GroupKey, a: &Agg, m: &Model) -> Cell {
+    let flow = || flow_of(m, key).map(|e| &e.flow);
+    let dns = |ip: &std::net::IpAddr| m.dns.get(&netwho_query::canonical(*ip)).cloned();
+    match kind {
+        K::Pid => Cell::Num(a.sample.proc.key.tgid.into()),
+        K::User => Cell::Text(user_of(a)),
+        K::Name => Cell::Text(name_cell(view, key, a, m)),
+        K::Uid => Cell::Num(a.sample.uid.into()),
+        K::Members => Cell::Num(a.members.len() as u64),
+        K::Owner => Cell::Text(format!("{}[{}]", a.sample.comm, a.sample.proc.key.tgid)),
+        K::Top => Cell::Text(top_members(a, 4)),
+        K::Cmdline => Cell::Text(netwho_pipeline::fmt::cmdline(&a.sample.proc.cmdline, 300)),
+        K::DnsName => Cell::Text(match key {
+            GroupKey::Remote(ip) => dns(ip).unwrap_or_default(),
+            _ => flow().and_then(|f| dns(&f.remote.addr)).unwrap_or_default(),
+        }),
+        K::Ports => Cell::Text(ports_text(&a.ports)),
+        K::Proto => Cell::Text(
+            flow()
+                .map(|f| f.proto.name().into_owned())
+                .unwrap_or_default(),
+        ),
+        K::Local => Cell::Text(flow().map(|f| f.local.to_string()).unwrap_or_default()),
+        K::Remote => Cell::Text(flow().map(|f| f.remote.to_string()).unwrap_or_default()),
+        K::State => Cell::Text(flow_of(m, key).map(state_name).unwrap_or_default()),
+        K::Age => Cell::Age(
+            flow()
+                .map(|f: &Flow| f.closed.unwrap_or(m.now).since(f.opened) / 1_000_000_000)
+                .unwrap_or(0),
+        ),
+        K::SentRate => Cell::Rate(a.sent_rate),
+        K::RecvRate => Cell::Rate(a.recv_rate),
+        K::Sent => Cell::Bytes(a.total.bytes_sent),
+        K::Recv => Cell::Bytes(a.total.bytes_recv),
+        K::SentReset => Cell::Bytes(a.since_reset.bytes_sent),
+        K::RecvReset => Cell::Bytes(a.since_reset.bytes_recv),
+        K::Flows => Cell::Text(format!("{}/{}", a.flows_open, a.flows_total)),
+        K::Cpu => Cell::Pct(a.track.and_then(|t| t.recent_cpu_pct())),
+        K::Rss => Cell::Bytes(a.track.map_or(0, |t| t.last.rss_bytes)),
+        K::History => spark(a, m.now),
+    }
+}
+
+fn cmp_cells(a: &Cell, b: &Cell) -> Ordering {
+    match (a, b) {
+        (Cell::Text(x), Cell::Text(y)) => x.cmp(y),
+        (Cell::Num(x), Cell::Num(y))
+        | (Cell::Bytes(x), Cell::Bytes(y))
+        | (Cell::Age(x), Cell::Age(y)) => x.cmp(y),
+        (Cell::Rate(x), Cell::Rate(y)) => x.total_cmp(y),
+        (Cell::Pct(x), Cell::Pct(y)) => x.unwrap_or(-1.0).total_cmp(&y.unwrap_or(-1.0)),
+        (Cell::Spark(x), Cell::Spark(y)) => x.iter().sum::<u64>().cmp(&y.iter().sum()),
+        _ => Ordering::Equal,
+    }
+}
+
+/// Rows of a table view, sorted: largest first unless reversed (text
+/// columns: A to Z first); ties by key order so the order is stable.
+pub fn table(
+    m: &Model,
+    view: ViewKind,
+    rows: Vec<(GroupKey, &Agg)>,
+    sort: SortKey,
+    reverse: bool,
+) -> TableView {
+    let columns = columns(view, m.reset_at.is_some());
+    let sort_col = match sort {
+        SortKey::Col(k) => columns.iter().position(|c| c.kind == k),
+        _ => None,
+    };
+    let mut built: Vec<(RowView, &Agg)> = rows
+        .into_iter()
+        .map(|(key, a)| {
+            let cells = columns
+                .iter()
+                .map(|c| cell(c.kind, view, &key, a, m))
+                .collect();
+            let dim = a.idle();
+            (RowView { key, cells, dim }, a)
+        })
+        .collect();
+    built.sort_by(|(ra, a), (rb, b)| {
+        let o = match (sort, sort_col) {
+            (SortKey::Rate, _) => (b.sent_rate + b.recv_rate)
+                .total_cmp(&(a.sent_rate + a.recv_rate))
+                .then(b.total_bytes().cmp(&a.total_bytes())),
+            (SortKey::Total, _) => b.total_bytes().cmp(&a.total_bytes()),
+            (SortKey::Col(_), Some(i)) => {
+                let text = matches!(ra.cells[i], Cell::Text(_));
+                let o = cmp_cells(&ra.cells[i], &rb.cells[i]);
+                if text { o } else { o.reverse() }
+            }
+            (SortKey::Col(_), None) => Ordering::Equal,
+        };
+        let o = if reverse { o.reverse() } else { o };
+        o.then_with(|| format!("{:?}", ra.key).cmp(&format!("{:?}", rb.key)))
+    });
+    TableView {
+        columns,
+        rows: built.into_iter().map(|(r, _)| r).collect(),
+        selected: None,
+        offset: 0,
+        sort,
+        reverse,
+    }
+}
+
+/// The rows of a view, unsorted.
+fn view_rows(m: &Model, view: ViewKind) -> Vec<(GroupKey, &Agg)> {
+    match view {
+        ViewKind::Connections => m
+            .flows
+            .iter()
+            .filter(|(_, e)| e.counted())
+            .map(|(k, e)| (GroupKey::Flow(*k), &e.agg))
+            .collect(),
+        v => m.rows(v).iter().map(|(k, a)| (k.clone(), a)).collect(),
+    }
+}
+
+fn clock(m: &Model) -> String {
+    let t = m.wall.rfc3339(m.now);
+    format!("{}Z", t.get(..19).unwrap_or(&t))
+}
+
+fn summary(m: &Model) -> String {
+    let procs = m.rows(ViewKind::Processes);
+    let open = m
+        .flows
+        .values()
+        .filter(|e| e.closed_at.is_none() && e.counted())
+        .count();
+    let (s, r) = procs
+        .values()
+        .fold((0.0, 0.0), |(s, r), a| (s + a.sent_rate, r + a.recv_rate));
+    format!(
+        "{} processes, {open} open flows, sending {}, receiving {}",
+        procs.len(),
+        netwho_pipeline::fmt::rate(s, false),
+        netwho_pipeline::fmt::rate(r, false)
+    )
+}
+
+fn status(m: &Model, ui: &Ui) -> StatusLine {
+    let st = m.status.as_ref();
+    StatusLine {
+        attribution: st.map_or_else(|| "starting".into(), |s| s.attribution.to_string()),
+        drops: st.map_or(0, |s| s.drops.total()),
+        degradations: st.map(|s| s.degradations.clone()).unwrap_or_default(),
+        coverage: ui.coverage,
+        filter: m.filter().map(|f| f.to_string()),
+        frozen: ui.frozen,
+        replay: ui.replay.clone(),
+        message: ui.message.clone(),
+    }
+}
+
+fn proc_facts(m: &Model, p: ProcKey, a: &Agg) -> Vec<(&'static str, String)> {
+    let info = &a.sample.proc;
+    let n = &a.sample.names;
+    let mut f = vec![
+        (
+            "exe",
+            if info.exe.is_empty() {
+                "-".into()
+            } else {
+                info.exe.clone()
+            },
+        ),
+        ("cmdline", netwho_pipeline::fmt::cmdline(&info.cmdline, 400)),
+        ("user", format!("{} ({})", user_of(a), a.sample.uid)),
+        ("unit", unit_name(n).to_string()),
+    ];
+    let chain: Vec<String> = info
+        .ancestors()
+        .map(|x| format!("{}[{}]", x.comm, x.key.tgid))
+        .collect();
+    f.push((
+        "parents",
+        if chain.is_empty() {
+            format!("{}[{}]", info.parent_comm, info.ppid)
+        } else {
+            chain.join(" ← ")
+        },
+    ));
+    let kids: Vec<String> = m
+        .children_of(p)
+        .iter()
+        .take(8)
+        .map(|(k, c)| {
+            format!(
+                "{}[{}] {}",
+                c.sample.comm,
+                k.tgid,
+                netwho_pipeline::fmt::bytes(c.total_bytes())
+            )
+        })
+        .collect();
+    f.push((
+        "children",
+        if kids.is_empty() {
+            "-".into()
+        } else {
+            kids.join(", ")
+        },
+    ));
+    let res = match a.track {
+        Some(t) => format!(
+            "rss {}, peak {}, cpu {}{}",
+            netwho_pipeline::fmt::bytes(t.last.rss_bytes),
+            netwho_pipeline::fmt::bytes(t.last.rss_peak_bytes),
+            t.recent_cpu_pct()
+                .map_or("-".into(), |c| format!("{c:.1}%")),
+            if t.exited { " (final)" } else { "" }
+        ),
+        None => "-".into(),
+    };
+    f.push(("resources", res));
+    f
+}
+
+fn totals_fact(a: &Agg) -> (&'static str, String) {
+    (
+        "traffic",
+        format!(
+            "sent {} ({}), received {} ({}), flows {} open / {} total",
+            netwho_pipeline::fmt::bytes(a.total.bytes_sent),
+            netwho_pipeline::fmt::rate(a.sent_rate, false),
+            netwho_pipeline::fmt::bytes(a.total.bytes_recv),
+            netwho_pipeline::fmt::rate(a.recv_rate, false),
+            a.flows_open,
+            a.flows_total
+        ),
+    )
+}
+
+fn remotes_fact(flows: &[&FlowEntry]) -> (&'static str, String) {
+    let mut by: Vec<(std::net::IpAddr, u64)> = Vec::new();
+    for e in flows {
+        let ip = netwho_query::canonical(e.flow.remote.addr);
+        let b = e.agg.total_bytes();
+        match by.iter_mut().find(|(x, _)| *x == ip) {
+            Some(x) => x.1 += b,
+            None => by.push((ip, b)),
+        }
+    }
+    by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut s: Vec<String> = by
+        .iter()
+        .take(6)
+        .map(|(ip, b)| format!("{ip} {}", netwho_pipeline::fmt::bytes(*b)))
+        .collect();
+    if by.len() > 6 {
+        s.push(format!("+{}", by.len() - 6));
+    }
+    (
+        "remotes",
+        if s.is_empty() {
+            "-".into()
+        } else {
+            s.join(", ")
+        },
+    )
+}
+
+fn detail(m: &Model, ui: &Ui, view: ViewKind, key: &GroupKey) -> Option<DetailView> {
+    let a = m.row(view, key)?;
+    let flows = m.flows_of(view, key);
+    let title = match key {
+        GroupKey::Proc(p) => format!("{} [{}]", a.sample.comm, p.tgid),
+        GroupKey::Flow(_) => {
+            let e = flow_of(m, key)?;
+            format!(
+                "{} {} → {}",
+                e.flow.proto.name(),
+                e.flow.local,
+                e.flow.remote
+            )
+        }
+        k => format!("{}: {}", view.title(), name_cell(view, k, a, m)),
+    };
+    let mut facts = match key {
+        GroupKey::Proc(p) => proc_facts(m, *p, a),
+        GroupKey::Flow(_) => {
+            let e = flow_of(m, key)?;
+            let f = &e.flow;
+            vec![
+                (
+                    "process",
+                    format!(
+                        "{}[{}] {}",
+                        f.comm,
+                        f.key.proc.tgid,
+                        netwho_pipeline::fmt::cmdline(&f.proc.cmdline, 200)
+                    ),
+                ),
+                ("user", format!("{} ({})", user_of(a), f.uid)),
+                ("direction", f.direction.name().into()),
+                ("state", state_name(e)),
+                ("attribution", f.attribution.name().into()),
+                (
+                    "wire",
+                    format!(
+                        "{} packets out, {} in",
+                        f.wire.packets_sent, f.wire.packets_recv
+                    ),
+                ),
+            ]
+        }
+        _ => vec![("members", top_members(a, 10))],
+    };
+    facts.push(totals_fact(a));
+    if !matches!(key, GroupKey::Flow(_) | GroupKey::Remote(_)) {
+        facts.push(remotes_fact(&flows));
+    }
+    let rows: Vec<(GroupKey, &Agg)> = flows
+        .iter()
+        .map(|e| (GroupKey::Flow(e.flow.key), &e.agg))
+        .collect();
+    let mut t = table(m, ViewKind::Connections, rows, SortKey::Total, false);
+    if !t.rows.is_empty() {
+        let sel = ui.detail_sel.min(t.rows.len() - 1);
+        t.selected = Some(sel);
+        t.offset = ui.detail_offset.min(sel);
+    }
+    Some(DetailView {
+        title,
+        dim: a.idle(),
+        facts,
+        chart: a.hist.last(SLOTS, m.now),
+        slot_s: super::hist::SLOT_NS / 1_000_000_000,
+        flows: t,
+    })
+}
+
+/// One frame from the model and the UI state.
+pub fn build(m: &Model, ui: &Ui) -> ViewState {
+    let body = match &ui.detail {
+        Some((view, key)) => match detail(m, ui, *view, key) {
+            Some(d) => Body::Detail(d),
+            None => Body::Table(list(m, ui)),
+        },
+        None => Body::Table(list(m, ui)),
+    };
+    ViewState {
+        view: ui.view,
+        clock: clock(m),
+        summary: summary(m),
+        body,
+        status: status(m, ui),
+        bar: ui.bar.clone(),
+        help: ui.help,
+        bits: ui.bits,
+        color: ui.color,
+    }
+}
+
+fn list(m: &Model, ui: &Ui) -> TableView {
+    let v = ui.view;
+    let mut t = table(
+        m,
+        v,
+        view_rows(m, v),
+        ui.sort[v.index()],
+        ui.reverse[v.index()],
+    );
+    if !t.rows.is_empty() {
+        let sel = ui.selected_index(&t.rows);
+        t.selected = Some(sel);
+        t.offset = ui.offset[v.index()].min(sel);
+    }
+    t
+}

@@ -1,0 +1,433 @@
+//! What the user asked for: the view, sort, selection, drill-down, the
+//! filter bar, the help overlay. [`Ui::act`] applies one [`Action`].
+
+use super::model::Model;
+use super::screen::{ColKind, RowView, columns};
+use super::{GroupKey, ViewKind};
+use netwho_query::Filter;
+
+/// How rows are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// Sent + received per second (then total).
+    Rate,
+    /// Sent + received since start.
+    Total,
+    Col(ColKind),
+}
+
+impl SortKey {
+    pub fn name(self, view: ViewKind, reset: bool) -> String {
+        match self {
+            SortKey::Rate => "rate".into(),
+            SortKey::Total => "total".into(),
+            SortKey::Col(k) => columns(view, reset)
+                .iter()
+                .find(|c| c.kind == k)
+                .map_or_else(|| format!("{k:?}"), |c| c.title.to_lowercase()),
+        }
+    }
+}
+
+/// The filter being typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilterBar {
+    pub input: String,
+    /// Cursor, in chars.
+    pub cursor: usize,
+    /// The parse error of the input: (column in chars, message).
+    pub error: Option<(usize, usize, String)>,
+}
+
+/// A user's intent, from a key (see `input`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    View(ViewKind),
+    NextView,
+    PrevView,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Enter,
+    Back,
+    SortNext,
+    SortPrev,
+    Reverse,
+    Freeze,
+    Reset,
+    Bits,
+    Help,
+    OpenFilter,
+    ClearFilter,
+    // in the filter bar
+    Char(char),
+    Backspace,
+    Delete,
+    Left,
+    Right,
+    LineStart,
+    LineEnd,
+    Apply,
+    Cancel,
+    // a replay
+    ReplayPause,
+    ReplayFaster,
+    ReplaySlower,
+    /// Seconds back (negative) or on.
+    ReplaySeek(i32),
+    /// A mouse wheel: rows.
+    Scroll(i32),
+    /// A mouse click on a screen row (0 = the tab bar).
+    Click(u16, u16),
+}
+
+/// What the caller must do after an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    Quit,
+    /// The user stopped (or restarted) the display: hold batches.
+    Freeze(bool),
+    ReplayPause,
+    ReplaySpeed(bool),
+    ReplaySeek(i32),
+}
+
+#[derive(Clone, Debug)]
+pub struct Ui {
+    pub view: ViewKind,
+    pub sort: [SortKey; 7],
+    pub reverse: [bool; 7],
+    /// The selected row, by key (kept across resorting) and by index.
+    selected_key: [Option<GroupKey>; 7],
+    selected: [usize; 7],
+    pub offset: [usize; 7],
+    pub detail: Option<(ViewKind, GroupKey)>,
+    pub detail_sel: usize,
+    pub detail_offset: usize,
+    pub bar: Option<FilterBar>,
+    pub help: bool,
+    pub frozen: bool,
+    pub bits: bool,
+    pub color: bool,
+    /// Rows of the body (for paging and scrolling).
+    pub page: usize,
+    pub coverage: Option<f64>,
+    pub replay: Option<String>,
+    pub message: Option<String>,
+    /// The keys of the rows last shown (for moving the selection).
+    pub shown: Vec<GroupKey>,
+    pub detail_rows: usize,
+}
+
+impl Ui {
+    pub fn new(color: bool, bits: bool) -> Self {
+        Ui {
+            view: ViewKind::Processes,
+            sort: [SortKey::Rate; 7],
+            reverse: [false; 7],
+            selected_key: Default::default(),
+            selected: [0; 7],
+            offset: [0; 7],
+            detail: None,
+            detail_sel: 0,
+            detail_offset: 0,
+            bar: None,
+            help: false,
+            frozen: false,
+            bits,
+            color,
+            page: 10,
+            coverage: None,
+            replay: None,
+            message: None,
+            shown: Vec::new(),
+            detail_rows: 0,
+        }
+    }
+
+    /// The selected row's index among `rows` (by key if it is still
+    /// there, else where it was).
+    pub fn selected_index(&self, rows: &[RowView]) -> usize {
+        let v = self.view.index();
+        if let Some(k) = &self.selected_key[v]
+            && let Some(i) = rows.iter().position(|r| &r.key == k)
+        {
+            return i;
+        }
+        self.selected[v].min(rows.len().saturating_sub(1))
+    }
+
+    /// Remember what the last frame showed (the selection follows keys).
+    pub fn shown(&mut self, keys: Vec<GroupKey>, detail_rows: usize) {
+        let v = self.view.index();
+        if let Some(k) = &self.selected_key[v]
+            && let Some(i) = keys.iter().position(|x| x == k)
+        {
+            self.selected[v] = i;
+        }
+        self.selected[v] = self.selected[v].min(keys.len().saturating_sub(1));
+        self.selected_key[v] = keys.get(self.selected[v]).cloned();
+        self.shown = keys;
+        self.detail_rows = detail_rows;
+        self.detail_sel = self.detail_sel.min(detail_rows.saturating_sub(1));
+    }
+
+    fn move_to(&mut self, i: isize) {
+        let page = self.page.max(1);
+        if self.detail.is_some() {
+            let n = self.detail_rows;
+            let i = i.clamp(0, n.saturating_sub(1) as isize) as usize;
+            self.detail_sel = i;
+            self.detail_offset = scroll(self.detail_offset, i, page);
+            return;
+        }
+        let v = self.view.index();
+        let n = self.shown.len();
+        let i = i.clamp(0, n.saturating_sub(1) as isize) as usize;
+        self.selected[v] = i;
+        self.selected_key[v] = self.shown.get(i).cloned();
+        self.offset[v] = scroll(self.offset[v], i, page);
+    }
+
+    fn current(&self) -> isize {
+        match self.detail {
+            Some(_) => self.detail_sel as isize,
+            None => self.selected[self.view.index()] as isize,
+        }
+    }
+
+    fn sort_step(&mut self, reset: bool, forward: bool) {
+        let v = self.view.index();
+        let mut keys = vec![SortKey::Rate, SortKey::Total];
+        keys.extend(
+            columns(self.view, reset)
+                .iter()
+                .filter(|c| c.kind != ColKind::History)
+                .map(|c| SortKey::Col(c.kind)),
+        );
+        let at = keys.iter().position(|k| *k == self.sort[v]).unwrap_or(0);
+        let n = keys.len();
+        let next = if forward {
+            (at + 1) % n
+        } else {
+            (at + n - 1) % n
+        };
+        self.sort[v] = keys[next];
+    }
+
+    fn set_view(&mut self, v: ViewKind) {
+        self.view = v;
+        self.detail = None;
+        self.shown.clear();
+    }
+
+    /// Apply one action; the model is changed by filter and reset only.
+    pub fn act(&mut self, a: Action, m: &mut Model) -> Effect {
+        self.message = None;
+        if a == Action::Quit {
+            return Effect::Quit;
+        }
+        if self.help && !matches!(a, Action::Quit) {
+            // any key closes the help
+            self.help = false;
+            return Effect::None;
+        }
+        if self.bar.is_some() {
+            match self.bar.as_mut().and_then(|b| bar_act(b, a)) {
+                Some(apply) => self.finish_bar(apply, m),
+                None => self.check_bar(),
+            }
+            return Effect::None;
+        }
+        let page = self.page.max(1) as isize;
+        match a {
+            Action::Quit => return Effect::Quit,
+            Action::View(v) => self.set_view(v),
+            Action::NextView | Action::PrevView => {
+                let n = ViewKind::ALL.len();
+                let i = self.view.index();
+                let j = if a == Action::NextView {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.set_view(ViewKind::ALL[j]);
+            }
+            Action::Up => self.move_to(self.current() - 1),
+            Action::Down => self.move_to(self.current() + 1),
+            Action::PageUp => self.move_to(self.current() - page),
+            Action::PageDown => self.move_to(self.current() + page),
+            Action::Home => self.move_to(0),
+            Action::End => self.move_to(isize::MAX / 2),
+            Action::Scroll(n) => self.move_to(self.current() + n as isize),
+            Action::Enter => {
+                if self.detail.is_none()
+                    && let Some(k) = self.shown.get(self.selected[self.view.index()])
+                {
+                    self.detail = Some((self.view, k.clone()));
+                    self.detail_sel = 0;
+                    self.detail_offset = 0;
+                }
+            }
+            Action::Back => self.detail = None,
+            Action::SortNext => self.sort_step(m.reset_at.is_some(), true),
+            Action::SortPrev => self.sort_step(m.reset_at.is_some(), false),
+            Action::Reverse => {
+                let v = self.view.index();
+                self.reverse[v] = !self.reverse[v];
+            }
+            Action::Freeze => {
+                self.frozen = !self.frozen;
+                return Effect::Freeze(self.frozen);
+            }
+            Action::Reset => {
+                m.reset(m.now);
+                self.message = Some("totals since reset start now: SENT(R), RECV(R)".into());
+            }
+            Action::Bits => self.bits = !self.bits,
+            Action::Help => self.help = true,
+            Action::OpenFilter => {
+                let input = m.filter().map(|f| f.to_string()).unwrap_or_default();
+                let cursor = input.chars().count();
+                self.bar = Some(FilterBar {
+                    input,
+                    cursor,
+                    error: None,
+                });
+            }
+            Action::ClearFilter => {
+                if m.filter().is_some() {
+                    m.set_filter(None);
+                    self.message = Some("filter cleared".into());
+                }
+            }
+            Action::ReplayPause => return Effect::ReplayPause,
+            Action::ReplayFaster => return Effect::ReplaySpeed(true),
+            Action::ReplaySlower => return Effect::ReplaySpeed(false),
+            Action::ReplaySeek(s) => return Effect::ReplaySeek(s),
+            Action::Click(_, row) => {
+                if row == 0 {
+                    return Effect::None;
+                }
+                // body rows start below the tab bar, summary and header
+                let i = (row as isize) - 3;
+                if i >= 0 {
+                    let base = match self.detail {
+                        Some(_) => self.detail_offset,
+                        None => self.offset[self.view.index()],
+                    };
+                    self.move_to(base as isize + i);
+                }
+            }
+            Action::Char(_)
+            | Action::Backspace
+            | Action::Delete
+            | Action::Left
+            | Action::Right
+            | Action::LineStart
+            | Action::LineEnd
+            | Action::Apply
+            | Action::Cancel => {}
+        }
+        Effect::None
+    }
+
+    fn finish_bar(&mut self, apply: bool, m: &mut Model) {
+        let Some(bar) = self.bar.take() else { return };
+        if !apply {
+            return;
+        }
+        let text = bar.input.trim().to_string();
+        let text = text.as_str();
+        if text.is_empty() {
+            m.set_filter(None);
+            self.message = Some("filter cleared".into());
+            return;
+        }
+        match Filter::parse(text) {
+            Ok(f) => {
+                m.set_filter(Some(f));
+                self.message = Some(
+                    "filter applied to the flows held now (closed ones for the keep time)".into(),
+                );
+                self.detail = None;
+            }
+            Err(e) => {
+                // stays open with the error shown
+                let mut bar = bar;
+                bar.error = Some(error_at(text, &e));
+                self.bar = Some(bar);
+            }
+        }
+    }
+
+    /// Show a filter's parse error under the input as it is typed.
+    fn check_bar(&mut self) {
+        if let Some(bar) = &mut self.bar {
+            let t = bar.input.trim_end();
+            bar.error = if t.trim().is_empty() {
+                None
+            } else {
+                Filter::parse(t).err().map(|e| error_at(t, &e))
+            };
+        }
+    }
+}
+
+/// Keep row `i` within a window of `page` rows starting at `offset`.
+fn scroll(offset: usize, i: usize, page: usize) -> usize {
+    if i < offset {
+        i
+    } else if i >= offset + page {
+        i + 1 - page
+    } else {
+        offset
+    }
+}
+
+/// (start column, end column, message) of a filter error, in chars.
+fn error_at(text: &str, e: &netwho_query::FilterError) -> (usize, usize, String) {
+    let chars = |b: usize| {
+        text.get(..b.min(text.len()))
+            .map_or(0, |s| s.chars().count())
+    };
+    (
+        chars(e.span.start),
+        chars(e.span.end).max(chars(e.span.start) + 1),
+        e.message.clone(),
+    )
+}
+
+/// Edit the bar; Some(apply?) when it closes.
+fn bar_act(bar: &mut FilterBar, a: Action) -> Option<bool> {
+    let byte = |s: &str, c: usize| s.char_indices().nth(c).map_or(s.len(), |(i, _)| i);
+    match a {
+        Action::Char(c) => {
+            let at = byte(&bar.input, bar.cursor);
+            bar.input.insert(at, c);
+            bar.cursor += 1;
+        }
+        Action::Backspace if bar.cursor > 0 => {
+            bar.cursor -= 1;
+            let at = byte(&bar.input, bar.cursor);
+            bar.input.remove(at);
+        }
+        Action::Delete if bar.cursor < bar.input.chars().count() => {
+            let at = byte(&bar.input, bar.cursor);
+            bar.input.remove(at);
+        }
+        Action::Left => bar.cursor = bar.cursor.saturating_sub(1),
+        Action::Right => bar.cursor = (bar.cursor + 1).min(bar.input.chars().count()),
+        Action::LineStart => bar.cursor = 0,
+        Action::LineEnd => bar.cursor = bar.input.chars().count(),
+        Action::Apply => return Some(true),
+        Action::Cancel | Action::Quit => return Some(false),
+        _ => {}
+    }
+    None
+}

@@ -1,0 +1,62 @@
+//! The help overlay (`?`).
+
+use super::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+/// Keys and what they do, as the overlay lists them.
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "1-7, Tab",
+        "views: processes, programs, users, units, remotes, connections, ports",
+    ),
+    ("↑↓ j k, PgUp PgDn", "move; Home/End: first/last row"),
+    ("Enter", "drill down (Esc or Backspace goes back)"),
+    (
+        "< >",
+        "sort by the previous/next column (rate, total, then each column)",
+    ),
+    ("r", "reverse the sort order"),
+    ("/", "filter (the filter language); \\ clears it"),
+    ("space", "freeze the display (a replay: pause)"),
+    ("z", "reset: SENT(R), RECV(R) count from now"),
+    ("b", "rates in bit/s or B/s"),
+    ("+ - [ ]", "a replay: faster, slower, 10 s back, 10 s on"),
+    ("?", "this help; any key closes it"),
+    ("q, Ctrl-C", "quit"),
+];
+
+pub fn render(f: &mut Frame<'_>, area: Rect, t: &Theme) {
+    let w = area.width.min(86);
+    let h = (KEYS.len() as u16 + 4).min(area.height);
+    let [row] = Layout::vertical([Constraint::Length(h)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [rect] = Layout::horizontal([Constraint::Length(w)])
+        .flex(Flex::Center)
+        .areas(row);
+    let mut lines: Vec<Line<'_>> = KEYS
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>18}  "), t.label),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::styled(
+        "dimmed rows: no open flow (exited processes, closed connections)",
+        t.hint,
+    ));
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" netwho keys "),
+        ),
+        rect,
+    );
+}
