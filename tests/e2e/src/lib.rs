@@ -389,6 +389,74 @@ impl Drop for Gen {
     }
 }
 
+impl Gen {
+    /// Run a command whose output is a traffic generator's (e.g. a shell
+    /// that stays the generator's parent).
+    pub fn spawn_cmd(cmd: Command) -> Self {
+        Self::start(cmd)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// A tmux session running one command on a 200×50 terminal, killed on drop.
+#[derive(Debug)]
+pub struct Tmux(String);
+
+impl Tmux {
+    pub fn start(cmd: &str) -> Tmux {
+        let name = format!("netwho-e2e-{}", std::process::id());
+        run(Command::new("tmux").args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            cmd,
+        ]));
+        Tmux(name)
+    }
+    /// `tmux send-keys` (key names, or `-l` and literal text).
+    pub fn keys(&self, keys: &[&str]) {
+        run(Command::new("tmux")
+            .args(["send-keys", "-t", &self.0])
+            .args(keys));
+    }
+    /// The pane and its scrollback.
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-S", "-200", "-t", &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    /// Wait (bounded) until the screen holds `what`; the screen.
+    pub fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no {what:?} on the screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
 /// Start a traffic-generator server in `ns`: it and the port it listens on.
 pub fn server(ns: &str, args: &str) -> (Gen, u16) {
     let mut g = Gen::spawn(Some(ns), args);

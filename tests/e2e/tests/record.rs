@@ -575,58 +575,6 @@ fn payload_capture_keeps_the_first_bytes_of_each_direction_in_order() {
 }
 
 /// A tmux session of its own, killed by name when dropped.
-struct Tmux(String);
-
-impl Tmux {
-    fn start(cmd: &str) -> Tmux {
-        let name = format!("netwho-e2e-{}", std::process::id());
-        run(Command::new("tmux").args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "200",
-            "-y",
-            "50",
-            cmd,
-        ]));
-        Tmux(name)
-    }
-    fn keys(&self, keys: &[&str]) {
-        run(Command::new("tmux")
-            .args(["send-keys", "-t", &self.0])
-            .args(keys));
-    }
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-S", "-200", "-t", &self.0])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    /// Wait (bounded) until the screen holds `what`; the screen.
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen();
-            if s.contains(what) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "no {what:?} on the screen:\n{s}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
-
 #[test]
 fn top_replays_a_recording_with_pause_speed_and_seek_keys() {
     if !require_root() {
