@@ -4,10 +4,10 @@
 
 use crate::coverage::Coverage;
 use crate::input::{Mode, action};
+use crate::state::Batch;
 use crate::state::model::Model;
 use crate::state::screen::{self, Body};
 use crate::state::ui::{Effect, Ui};
-use crate::state::{Batch, GroupKey};
 use netwho_pipeline::replay::ReplayCmd;
 use netwho_query::Filter;
 use ratatui::DefaultTerminal;
@@ -136,8 +136,8 @@ fn main_loop(
             let size = terminal.size()?;
             let vs = screen::build(&model, &ui);
             let (keys, detail_rows, detail) = match &vs.body {
-                Body::Table(t) => (row_keys(&t.rows), 0, None),
-                Body::Detail(d) => (ui.shown.clone(), d.flows.rows.len(), Some(d.facts.len())),
+                Body::Table(t) => (t.keys.clone(), 0, None),
+                Body::Detail(d) => (ui.shown.clone(), d.flows.keys.len(), Some(d.facts.len())),
             };
             ui.page = crate::view::body_rows(size.height, ui.bar.is_some(), detail);
             ui.shown(keys, detail_rows);
@@ -183,10 +183,6 @@ fn main_loop(
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn row_keys(rows: &[screen::RowView]) -> Vec<GroupKey> {
-    rows.iter().map(|r| r.key.clone()).collect()
 }
 
 fn send(replay: Option<&ReplayLink>, cmd: ReplayCmd) {

@@ -180,11 +180,11 @@ impl Fake {
         for _ in 0..2 {
             let vs = screen::build(&self.model, &self.ui);
             let keys = match &vs.body {
-                Body::Table(tv) => tv.rows.iter().map(|r| r.key.clone()).collect(),
+                Body::Table(tv) => tv.keys.clone(),
                 Body::Detail(_) => self.ui.shown.clone(),
             };
             let rows = match &vs.body {
-                Body::Detail(d) => d.flows.rows.len(),
+                Body::Detail(d) => d.flows.keys.len(),
                 Body::Table(_) => 0,
             };
             self.ui.page = netwho_tui::view::body_rows(h, vs.bar.is_some(), None);

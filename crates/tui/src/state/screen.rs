@@ -107,7 +107,11 @@ pub struct RowView {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TableView {
     pub columns: Vec<Column>,
+    /// The rows shown: `keys[offset..]`, as many as fit.
     pub rows: Vec<RowView>,
+    /// Every row, in order.
+    pub keys: Vec<GroupKey>,
+    /// Of all rows.
     pub selected: Option<usize>,
     /// First row shown.
     pub offset: usize,
@@ -372,54 +376,101 @@ fn cmp_cells(a: &Cell, b: &Cell) -> Ordering {
     }
 }
 
+/// Which rows a table shows: the selection (by key, else by index) and
+/// the first row and number of rows that fit.
+#[derive(Clone, Debug)]
+pub struct Window<'a> {
+    pub key: Option<&'a GroupKey>,
+    pub index: usize,
+    pub offset: usize,
+    pub page: usize,
+}
+
 /// Rows of a table view, sorted: largest first unless reversed (text
 /// columns: A to Z first); ties by key order so the order is stable.
+/// Only the rows in the window are formatted, so a frame costs the same
+/// with ten or ten thousand rows (apart from the sort).
 pub fn table(
     m: &Model,
     view: ViewKind,
     rows: Vec<(GroupKey, &Agg)>,
     sort: SortKey,
     reverse: bool,
+    w: &Window<'_>,
 ) -> TableView {
     let columns = columns(view, m.reset_at.is_some());
     let sort_col = match sort {
-        SortKey::Col(k) => columns.iter().position(|c| c.kind == k),
+        SortKey::Col(k) => columns.iter().find(|c| c.kind == k).map(|c| c.kind),
         _ => None,
     };
-    let mut built: Vec<(RowView, &Agg)> = rows
+    let mut keyed: Vec<(GroupKey, &Agg, Option<Cell>)> = rows
         .into_iter()
         .map(|(key, a)| {
-            let cells = columns
-                .iter()
-                .map(|c| cell(c.kind, view, &key, a, m))
-                .collect();
-            let dim = a.idle();
-            (RowView { key, cells, dim }, a)
+            let c = sort_col.map(|k| cell(k, view, &key, a, m));
+            (key, a, c)
         })
         .collect();
-    built.sort_by(|(ra, a), (rb, b)| {
-        let o = match (sort, sort_col) {
-            (SortKey::Rate, _) => (b.sent_rate + b.recv_rate)
+    keyed.sort_by(|(ka, a, ca), (kb, b, cb)| {
+        let o = match (sort, ca, cb) {
+            (SortKey::Rate, ..) => (b.sent_rate + b.recv_rate)
                 .total_cmp(&(a.sent_rate + a.recv_rate))
                 .then(b.total_bytes().cmp(&a.total_bytes())),
-            (SortKey::Total, _) => b.total_bytes().cmp(&a.total_bytes()),
-            (SortKey::Col(_), Some(i)) => {
-                let text = matches!(ra.cells[i], Cell::Text(_));
-                let o = cmp_cells(&ra.cells[i], &rb.cells[i]);
-                if text { o } else { o.reverse() }
+            (SortKey::Total, ..) => b.total_bytes().cmp(&a.total_bytes()),
+            (SortKey::Col(_), Some(x), Some(y)) => {
+                let o = cmp_cells(x, y);
+                if matches!(x, Cell::Text(_)) {
+                    o
+                } else {
+                    o.reverse()
+                }
             }
-            (SortKey::Col(_), None) => Ordering::Equal,
+            (SortKey::Col(_), ..) => Ordering::Equal,
         };
         let o = if reverse { o.reverse() } else { o };
-        o.then_with(|| format!("{:?}", ra.key).cmp(&format!("{:?}", rb.key)))
+        o.then_with(|| cmp_keys(ka, kb))
     });
+    let n = keyed.len();
+    let selected = w
+        .key
+        .and_then(|k| keyed.iter().position(|(x, ..)| x == k))
+        .unwrap_or(w.index.min(n.saturating_sub(1)));
+    let page = w.page.max(1);
+    let offset = super::ui::scroll(w.offset.min(selected), selected, page);
+    let shown = keyed
+        .iter()
+        .skip(offset)
+        .take(page)
+        .map(|(key, a, _)| RowView {
+            cells: columns
+                .iter()
+                .map(|c| cell(c.kind, view, key, a, m))
+                .collect(),
+            key: key.clone(),
+            dim: a.idle(),
+        })
+        .collect();
     TableView {
         columns,
-        rows: built.into_iter().map(|(r, _)| r).collect(),
-        selected: None,
-        offset: 0,
+        rows: shown,
+        keys: keyed.into_iter().map(|(k, ..)| k).collect(),
+        selected: (n > 0).then_some(selected),
+        offset,
         sort,
         reverse,
+    }
+}
+
+/// A stable order between rows that sort the same.
+fn cmp_keys(a: &GroupKey, b: &GroupKey) -> Ordering {
+    use GroupKey as G;
+    match (a, b) {
+        (G::Proc(x), G::Proc(y)) => x.cmp(y),
+        (G::Program(x), G::Program(y)) | (G::Unit(x), G::Unit(y)) => x.cmp(y),
+        (G::User(x), G::User(y)) => x.cmp(y),
+        (G::Remote(x), G::Remote(y)) => x.cmp(y),
+        (G::Port(p, x), G::Port(q, y)) => x.cmp(y).then(p.name().cmp(&q.name())),
+        (G::Flow(x), G::Flow(y)) => x.cmp(y),
+        _ => Ordering::Equal,
     }
 }
 
@@ -635,12 +686,13 @@ fn detail(m: &Model, ui: &Ui, view: ViewKind, key: &GroupKey) -> Option<DetailVi
         .iter()
         .map(|e| (GroupKey::Flow(e.flow.key), &e.agg))
         .collect();
-    let mut t = table(m, ViewKind::Connections, rows, SortKey::Total, false);
-    if !t.rows.is_empty() {
-        let sel = ui.detail_sel.min(t.rows.len() - 1);
-        t.selected = Some(sel);
-        t.offset = ui.detail_offset.min(sel);
-    }
+    let w = Window {
+        key: None,
+        index: ui.detail_sel,
+        offset: ui.detail_offset,
+        page: ui.page,
+    };
+    let t = table(m, ViewKind::Connections, rows, SortKey::Total, false, &w);
     Some(DetailView {
         title,
         dim: a.idle(),
@@ -675,17 +727,19 @@ pub fn build(m: &Model, ui: &Ui) -> ViewState {
 
 fn list(m: &Model, ui: &Ui) -> TableView {
     let v = ui.view;
-    let mut t = table(
+    let (key, index) = ui.selection();
+    let w = Window {
+        key,
+        index,
+        offset: ui.offset[v.index()],
+        page: ui.page,
+    };
+    table(
         m,
         v,
         view_rows(m, v),
         ui.sort[v.index()],
         ui.reverse[v.index()],
-    );
-    if !t.rows.is_empty() {
-        let sel = ui.selected_index(&t.rows);
-        t.selected = Some(sel);
-        t.offset = ui.offset[v.index()].min(sel);
-    }
-    t
+        &w,
+    )
 }

@@ -2,7 +2,7 @@
 //! filter bar, the help overlay. [`Ui::act`] applies one [`Action`].
 
 use super::model::Model;
-use super::screen::{ColKind, RowView, columns};
+use super::screen::{ColKind, columns};
 use super::{GroupKey, ViewKind};
 use netwho_query::Filter;
 
@@ -150,16 +150,10 @@ impl Ui {
         }
     }
 
-    /// The selected row's index among `rows` (by key if it is still
-    /// there, else where it was).
-    pub fn selected_index(&self, rows: &[RowView]) -> usize {
+    /// The selected row of the current view: its key and index.
+    pub fn selection(&self) -> (Option<&GroupKey>, usize) {
         let v = self.view.index();
-        if let Some(k) = &self.selected_key[v]
-            && let Some(i) = rows.iter().position(|r| &r.key == k)
-        {
-            return i;
-        }
-        self.selected[v].min(rows.len().saturating_sub(1))
+        (self.selected_key[v].as_ref(), self.selected[v])
     }
 
     /// Remember what the last frame showed (the selection follows keys).
@@ -380,7 +374,7 @@ impl Ui {
 }
 
 /// Keep row `i` within a window of `page` rows starting at `offset`.
-fn scroll(offset: usize, i: usize, page: usize) -> usize {
+pub fn scroll(offset: usize, i: usize, page: usize) -> usize {
     if i < offset {
         i
     } else if i >= offset + page {

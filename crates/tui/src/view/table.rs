@@ -109,9 +109,8 @@ pub fn render(f: &mut Frame<'_>, area: Rect, tv: &TableView, bits: bool, t: &The
         .header(header)
         .column_spacing(1)
         .row_highlight_style(t.selected);
-    let mut state = TableState::default()
-        .with_selected(tv.selected)
-        .with_offset(tv.offset);
+    // only the rows shown were formatted: the window starts at 0
+    let mut state = TableState::default().with_selected(tv.selected.map(|s| s - tv.offset));
     if tv.rows.is_empty() {
         f.render_widget(table, area);
         let msg = ratatui::widgets::Paragraph::new(Line::styled(
