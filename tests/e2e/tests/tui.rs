@@ -3,7 +3,7 @@
 //! the filter bar narrows to it, the drill-down shows its parent, `q`
 //! exits and the terminal is as it was.
 
-#![expect(clippy::unwrap_used, reason = "test: a failure is a test failure")]
+#![expect(clippy::disallowed_methods, reason = "tests wait with real deadlines")]
 
 use netwho_e2e::*;
 use std::process::Command;
