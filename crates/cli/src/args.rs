@@ -169,6 +169,9 @@ pub struct TopArgs {
     /// How long processes without open flows and closed connections stay listed (dimmed)
     #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECONDS")]
     pub keep: Duration,
+    /// Do not look up names of remote addresses (reverse DNS, /etc/hosts)
+    #[arg(long)]
+    pub no_dns: bool,
     /// No colours in the interactive view (also when NO_COLOR is set)
     #[arg(long)]
     pub no_color: bool,
@@ -196,6 +199,7 @@ impl Default for TopArgs {
             bits: false,
             tree: false,
             keep: Duration::from_secs(60),
+            no_dns: false,
             no_color: false,
             mouse: false,
             read: None,

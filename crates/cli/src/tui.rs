@@ -45,6 +45,7 @@ pub fn start(
         filter,
         local,
         coverage_netns: live.then(own_netns).flatten(),
+        dns: !t.no_dns,
     };
     let stop = Arc::clone(stop);
     let handle = std::thread::Builder::new()

@@ -9,6 +9,7 @@
 //! counted, never guessed.
 
 pub mod cgroup;
+pub mod dns;
 pub mod hash;
 pub mod net;
 pub mod procfs;

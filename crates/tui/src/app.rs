@@ -4,10 +4,11 @@
 
 use crate::coverage::Coverage;
 use crate::input::{Mode, action};
-use crate::state::Batch;
 use crate::state::model::Model;
 use crate::state::screen::{self, Body};
 use crate::state::ui::{Effect, Ui};
+use crate::state::{Batch, GroupKey, ViewKind};
+use netwho_enrich::dns::Resolver;
 use netwho_pipeline::replay::ReplayCmd;
 use netwho_query::Filter;
 use ratatui::DefaultTerminal;
@@ -35,6 +36,40 @@ pub struct TuiConfig {
     /// Live: measure coverage against this network namespace's
     /// interfaces (its inode).
     pub coverage_netns: Option<u32>,
+    /// Look up names of remote addresses.
+    pub dns: bool,
+}
+
+/// Remote addresses asked about at most (then no more lookups).
+const DNS_ASKED_MAX: usize = 65_536;
+
+/// Names for the remotes view, looked up on the resolver's thread.
+struct Names {
+    resolver: Resolver,
+    asked: HashSet<IpAddr>,
+}
+
+impl Names {
+    /// Ask for remotes not asked about yet; take the answers in.
+    fn update(&mut self, model: &mut Model) -> bool {
+        for key in model.rows(ViewKind::Remotes).keys() {
+            if let GroupKey::Remote(ip) = key
+                && self.asked.len() < DNS_ASKED_MAX
+                && !self.asked.contains(ip)
+                && self.resolver.ask(*ip)
+            {
+                self.asked.insert(*ip);
+            }
+        }
+        let mut got = false;
+        while let Ok((ip, name)) = self.resolver.answers.try_recv() {
+            if let Some(n) = name {
+                model.dns.insert(ip, n);
+                got = true;
+            }
+        }
+        got
+    }
 }
 
 /// A replay's controls, when the view steers one.
@@ -95,6 +130,13 @@ fn main_loop(
     let mut model = Model::new(nanos(cfg.keep), cfg.filter, cfg.local);
     let mut ui = Ui::new(cfg.color, cfg.bits);
     let mut coverage = cfg.coverage_netns.map(Coverage::new);
+    let mut names = match cfg.dns {
+        true => Some(Names {
+            resolver: Resolver::spawn()?,
+            asked: HashSet::new(),
+        }),
+        false => None,
+    };
     let mut held: Vec<Batch> = Vec::new();
     let mut dirty = true;
     let mut ended = false;
@@ -125,6 +167,11 @@ fn main_loop(
                     break;
                 }
             }
+        }
+        if let Some(n) = &mut names
+            && n.update(&mut model)
+        {
+            dirty = true;
         }
         if let Some(r) = replay {
             while let Ok(p) = r.position.try_recv() {

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 pub const KEYS: &[(&str, &str)] = &[
     (
         "1-7, Tab",
-        "views: processes, programs, users, units, remotes, connections, ports",
+        "the views, processes … ports (Shift-Tab goes back)",
     ),
     ("↑↓ j k, PgUp PgDn", "move; Home/End: first/last row"),
     ("Enter", "drill down (Esc or Backspace goes back)"),
