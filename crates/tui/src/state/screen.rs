@@ -358,7 +358,10 @@ fn cell(kind: ColKind, view: ViewKind, key: &GroupKey, a: &Agg, m: &Model) -> Ce
         K::RecvReset => Cell::Bytes(a.since_reset.bytes_recv),
         K::Flows => Cell::Text(format!("{}/{}", a.flows_open, a.flows_total)),
         K::Cpu => Cell::Pct(a.track.and_then(|t| t.recent_cpu_pct())),
-        K::Rss => Cell::Bytes(a.track.map_or(0, |t| t.last.rss_bytes)),
+        K::Rss => match a.track {
+            Some(t) => Cell::Bytes(t.last.rss_bytes),
+            None => Cell::Text("-".into()),
+        },
         K::History => spark(a, m.now),
     }
 }
