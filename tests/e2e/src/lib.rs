@@ -401,6 +401,18 @@ impl Gen {
     }
 }
 
+/// Root and tmux (in CI a missing tmux fails the test).
+pub fn require_tmux() -> bool {
+    if !require_root() {
+        return false;
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is missing");
+        return false;
+    }
+    true
+}
+
 /// A tmux session running one command on a 200×50 terminal, killed on drop.
 #[derive(Debug)]
 pub struct Tmux(String);

@@ -371,7 +371,7 @@ fn a_chained_log_survives_kill_9_in_a_storm_and_finds_a_flipped_byte() {
     let storm = Gen::spawn(
         Some(&ns.a),
         &format!(
-            "rate-client --to {} --port {port} --rate 1000 --secs 5",
+            "rate-client --to {} --port {port} --rate 1000 --secs 8",
             ns.b4
         ),
     );

@@ -574,14 +574,9 @@ fn payload_capture_keeps_the_first_bytes_of_each_direction_in_order() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("kept no payload"));
 }
 
-/// A tmux session of its own, killed by name when dropped.
 #[test]
 fn top_replays_a_recording_with_pause_speed_and_seek_keys() {
-    if !require_root() {
-        return;
-    }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is missing");
+    if !require_tmux() {
         return;
     }
     let _s = serial();

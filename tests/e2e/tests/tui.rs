@@ -18,11 +18,7 @@ fn row_of(screen: &str, pid: u64) -> Option<String> {
 
 #[test]
 fn the_view_shows_the_traffic_filters_drills_down_and_restores_the_terminal() {
-    if !require_root() {
-        return;
-    }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is missing");
+    if !require_tmux() {
         return;
     }
     let _s = serial();
@@ -98,11 +94,7 @@ fn the_view_shows_the_traffic_filters_drills_down_and_restores_the_terminal() {
 
 #[test]
 fn sigterm_ends_the_view_and_restores_the_terminal() {
-    if !require_root() {
-        return;
-    }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is missing");
+    if !require_tmux() {
         return;
     }
     let _s = serial();
