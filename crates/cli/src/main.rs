@@ -81,8 +81,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Top(t) if t.read.is_some() => return offline::top(t, &stop),
         _ => {}
     }
+    // `top` on a terminal: the interactive view (its sink is added below)
+    let view = matches!(&command, Command::Top(t) if tui::wanted(t));
     let (mut sinks, mut cfg, select, protos) = match &command {
-        Command::Top(t) => (top_sinks(t), PipelineConfig::default(), &t.select, None),
+        Command::Top(t) => {
+            let sinks = if view { Vec::new() } else { top_sinks(t) };
+            (sinks, PipelineConfig::default(), &t.select, None)
+        }
         Command::Log(l) => {
             let (s, c) = log_sinks(l)?;
             (s, c, &l.select, protos_filter(&l.protos))
@@ -101,7 +106,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let mut filter = read_filter(select, protos)?;
     let mut enricher = Enricher::new(Procfs::default(), prereq_cgroup_root());
     // (the sensor finds the same mount, or refuses to start and says why)
-    let view = matches!(&command, Command::Top(t) if tui::wanted(t));
+    // The view filters itself (its bar can widen the filter): no kernel scope.
     let scope = match filter.as_ref().filter(|_| !view) {
         Some(f) => {
             let s = f.scope();
@@ -127,13 +132,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         _ => {}
     }
     // the interactive view filters itself (its bar can widen the filter)
-    let view_filter = match &command {
-        Command::Top(t) if tui::wanted(t) => {
-            cfg.scope = None;
-            filter.take()
-        }
-        _ => None,
-    };
+    let view_filter = if view { filter.take() } else { None };
     cfg.filter = filter;
 
     let sensor = EbpfSensor::start(EbpfConfig {
@@ -174,8 +173,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         && view
     {
         let local = netwho_enrich::net::local_addrs().into_iter().collect();
-        let (sink, v) = tui::start(t, view_filter, local, true, None, &stop)?;
-        sinks = vec![sink];
+        let (sink, v) = tui::start(t, view_filter, local, None, &stop)?;
+        sinks.push(sink);
         shown = Some(v);
     }
     let mut pipeline = Pipeline::new(sensor, enricher, sinks, cfg, Clocks::system());

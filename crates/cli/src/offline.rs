@@ -196,7 +196,7 @@ pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         // the view filters (its bar can change it), so the replay passes all
         let local = reader.header().local_addrs.iter().copied().collect();
         let (link, cmds, show) = crate::tui::replay_link();
-        let (sink, view) = crate::tui::start(t, filter, local, false, Some(link), stop)?;
+        let (sink, view) = crate::tui::start(t, filter, local, Some(link), stop)?;
         let paths = vec![path.clone()];
         let controls = Controls {
             cmds,

@@ -27,12 +27,12 @@ pub struct View {
     handle: JoinHandle<std::io::Result<()>>,
 }
 
-/// The sink the collector feeds, and the view running on its thread.
+/// The sink the collector feeds (live, or `replay`'s), and the view
+/// running on its thread.
 pub fn start(
     t: &TopArgs,
     filter: Option<Filter>,
     local: HashSet<IpAddr>,
-    live: bool,
     replay: Option<ReplayLink>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(Box<dyn Sink>, View), Failure> {
@@ -44,7 +44,8 @@ pub fn start(
         mouse: t.mouse,
         filter,
         local,
-        coverage_netns: live.then(own_netns).flatten(),
+        // live only: a recording carries no interface counters
+        coverage_netns: replay.is_none().then(own_netns).flatten(),
         dns: !t.no_dns,
     };
     let stop = Arc::clone(stop);
