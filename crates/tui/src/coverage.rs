@@ -6,6 +6,7 @@
 //! on a router the share is low, and that is the truth.
 
 use crate::state::model::Model;
+use std::collections::HashMap;
 
 /// One interface's counters from `/proc/net/dev`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,31 +49,37 @@ fn l2_header(name: &str) -> u64 {
     }
 }
 
-/// IP bytes through this namespace's interfaces so far.
-fn ip_bytes() -> Option<u64> {
-    let text = std::fs::read("/proc/net/dev").ok()?;
-    Some(
-        parse_net_dev(&text)
-            .iter()
-            .map(|c| c.bytes.saturating_sub(c.packets * l2_header(&c.name)))
-            .sum(),
-    )
-}
-
 #[derive(Debug)]
 pub struct Coverage {
     netns: u32,
     base: Option<(u64, u64)>,
+    /// Link-layer header bytes per interface (read once per interface).
+    l2: HashMap<String, u64>,
 }
 
 impl Coverage {
     pub fn new(netns: u32) -> Self {
-        Coverage { netns, base: None }
+        Coverage {
+            netns,
+            base: None,
+            l2: HashMap::new(),
+        }
+    }
+
+    /// IP bytes through this namespace's interfaces so far.
+    fn ip_bytes(&mut self) -> Option<u64> {
+        let text = std::fs::read("/proc/net/dev").ok()?;
+        let mut sum = 0u64;
+        for c in parse_net_dev(&text) {
+            let h = *self.l2.entry(c.name).or_insert_with_key(|n| l2_header(n));
+            sum = sum.saturating_add(c.bytes.saturating_sub(c.packets.saturating_mul(h)));
+        }
+        Some(sum)
     }
 
     /// The share since the first call (None until 64 KiB went through).
     pub fn update(&mut self, m: &Model) -> Option<f64> {
-        let iface = ip_bytes()?;
+        let iface = self.ip_bytes()?;
         let attributed = m.wire_bytes(self.netns);
         let (i0, a0) = *self.base.get_or_insert((iface, attributed));
         let di = iface.saturating_sub(i0);
