@@ -14,6 +14,28 @@ pub struct Payload {
     pub bytes_recv: u64,
 }
 
+impl Payload {
+    /// What moved since `earlier` (counters are cumulative).
+    pub fn saturating_sub(self, earlier: Payload) -> Payload {
+        Payload {
+            bytes_sent: self.bytes_sent.saturating_sub(earlier.bytes_sent),
+            bytes_recv: self.bytes_recv.saturating_sub(earlier.bytes_recv),
+        }
+    }
+
+    pub fn saturating_add(self, o: Payload) -> Payload {
+        Payload {
+            bytes_sent: self.bytes_sent.saturating_add(o.bytes_sent),
+            bytes_recv: self.bytes_recv.saturating_add(o.bytes_recv),
+        }
+    }
+
+    /// Both directions.
+    pub fn total(self) -> u64 {
+        self.bytes_sent.saturating_add(self.bytes_recv)
+    }
+}
+
 /// L3 bytes and packets (IP and transport headers included).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Wire {

@@ -101,12 +101,9 @@ impl TopTable {
                 self.seen.remove(&f.key).unwrap_or_default()
             }
         };
-        let ds = f.payload.bytes_sent.saturating_sub(prev.bytes_sent);
-        let dr = f.payload.bytes_recv.saturating_sub(prev.bytes_recv);
-        acc.total.bytes_sent += ds;
-        acc.total.bytes_recv += dr;
-        acc.interval.bytes_sent += ds;
-        acc.interval.bytes_recv += dr;
+        let d = f.payload.saturating_sub(prev);
+        acc.total = acc.total.saturating_add(d);
+        acc.interval = acc.interval.saturating_add(d);
         acc.comm.clone_from(&f.comm);
         acc.last_active = now;
         if let Some(u) = usage {

@@ -127,7 +127,7 @@ fn main_loop(
     stop: &AtomicBool,
     replay: Option<&ReplayLink>,
 ) -> std::io::Result<()> {
-    let mut model = Model::new(nanos(cfg.keep), cfg.filter, cfg.local);
+    let mut model = Model::new(netwho_model::nanos(cfg.keep), cfg.filter, cfg.local);
     let mut ui = Ui::new(cfg.color, cfg.bits);
     let mut coverage = cfg.coverage_netns.map(Coverage::new);
     let mut names = match cfg.dns {
@@ -226,10 +226,6 @@ fn main_loop(
             Effect::ReplaySeek(s) => send(replay, ReplayCmd::Seek(i64::from(s) * 1_000_000_000)),
         }
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn send(replay: Option<&ReplayLink>, cmd: ReplayCmd) {

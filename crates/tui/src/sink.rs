@@ -29,8 +29,6 @@ pub struct TuiSink {
     restart: bool,
     /// Processes with flows (only their exits matter to the view).
     procs: FxHashSet<ProcKey>,
-    /// Batches merged because the view was behind.
-    pub merged: u64,
 }
 
 impl TuiSink {
@@ -46,7 +44,6 @@ impl TuiSink {
             status: None,
             restart: false,
             procs: FxHashSet::default(),
-            merged: 0,
         };
         (sink, rx)
     }
@@ -65,7 +62,6 @@ impl TuiSink {
             Ok(()) => true,
             Err(TrySendError::Full(b)) => {
                 // keep it for the next turn; newer events win
-                self.merged += 1;
                 for u in b.flows {
                     self.flows.entry(u.flow.key).or_insert(u);
                 }

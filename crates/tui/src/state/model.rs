@@ -89,8 +89,7 @@ impl Agg {
 
     fn add(&mut self, d: Payload, at: MonoNs) {
         for p in [&mut self.total, &mut self.since_reset, &mut self.interval] {
-            p.bytes_sent = p.bytes_sent.saturating_add(d.bytes_sent);
-            p.bytes_recv = p.bytes_recv.saturating_add(d.bytes_recv);
+            *p = p.saturating_add(d);
         }
         if d != Payload::default() {
             self.hist.add(at, d.bytes_sent, d.bytes_recv);
@@ -115,7 +114,7 @@ impl Agg {
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.total.bytes_sent.saturating_add(self.total.bytes_recv)
+        self.total.total()
     }
 
     /// No open flow: shown dimmed until it is retired.
@@ -160,7 +159,6 @@ pub struct Model {
     /// Closed flows and rows without open flows stay this long.
     keep_ns: u64,
     last_sample: Option<MonoNs>,
-    pub started: Option<MonoNs>,
     pub reset_at: Option<MonoNs>,
     pub now: MonoNs,
     pub wall: WallClock,
@@ -199,7 +197,6 @@ impl Model {
             local,
             keep_ns,
             last_sample: None,
-            started: None,
             reset_at: None,
             now: MonoNs(0),
             wall: WallClock::default(),
@@ -211,10 +208,6 @@ impl Model {
 
     pub fn filter(&self) -> Option<&Filter> {
         self.filter.as_ref()
-    }
-
-    pub fn keep_ns(&self) -> u64 {
-        self.keep_ns
     }
 
     pub fn rows(&self, view: ViewKind) -> &FxHashMap<GroupKey, Agg> {
@@ -235,7 +228,6 @@ impl Model {
         }
         self.now = self.now.max(b.now);
         self.wall = b.wall;
-        self.started.get_or_insert(b.now);
         for u in b.flows {
             self.update(u, b.now);
         }
@@ -312,10 +304,7 @@ impl Model {
         e.wire_seen = e.wire_seen.max(w);
         let pass = self.matches(e);
         let p = e.flow.payload;
-        let d = Payload {
-            bytes_sent: p.bytes_sent.saturating_sub(e.seen.bytes_sent),
-            bytes_recv: p.bytes_recv.saturating_sub(e.seen.bytes_recv),
-        };
+        let d = p.saturating_sub(e.seen);
         let first = !e.counted && pass;
         let open_now = pass && e.closed_at.is_none();
         let opened = open_now && !e.open;
@@ -326,10 +315,7 @@ impl Model {
         }
         e.open = open_now;
         // the flow's own row counts whatever the filter says
-        let own = Payload {
-            bytes_sent: p.bytes_sent.saturating_sub(e.agg.total.bytes_sent),
-            bytes_recv: p.bytes_recv.saturating_sub(e.agg.total.bytes_recv),
-        };
+        let own = p.saturating_sub(e.agg.total);
         e.agg.add(own, now);
         e.agg.sample.comm.clone_from(&e.flow.comm);
         e.agg.flows_open = u64::from(e.closed_at.is_none());
@@ -339,7 +325,7 @@ impl Model {
             return;
         }
         let exit = e.flow.close_reason == Some(CloseReason::ProcessExit);
-        let bytes = d.bytes_sent.saturating_add(d.bytes_recv);
+        let bytes = d.total();
         for (view, key) in group_keys(&e.flow, &e.ctx.names) {
             let a = self.groups[view.index()]
                 .entry(key)
@@ -480,8 +466,7 @@ impl Model {
                     a.hist.merge(&e.agg.hist, now);
                     a.sent_rate += e.agg.sent_rate;
                     a.recv_rate += e.agg.recv_rate;
-                    a.since_reset.bytes_sent += e.agg.since_reset.bytes_sent;
-                    a.since_reset.bytes_recv += e.agg.since_reset.bytes_recv;
+                    a.since_reset = a.since_reset.saturating_add(e.agg.since_reset);
                 }
             }
         }
@@ -495,11 +480,7 @@ impl Model {
             .values()
             .filter(|e| match key {
                 GroupKey::Flow(k) => e.flow.key == *k,
-                _ => {
-                    e.counted
-                        && group_keys(&e.flow, &e.ctx.names)
-                            .any(|(v2, k2)| v2 == view && k2 == *key)
-                }
+                _ => e.counted && group_key(view, &e.flow, &e.ctx.names).as_ref() == Some(key),
             })
             .collect();
         v.sort_by(|a, b| {
@@ -529,32 +510,34 @@ impl Model {
     }
 }
 
-/// The rows a flow counts in: one per view (a server port only for
-/// flows a remote opened).
+/// The row of `view` a flow counts in (a server port only for flows a
+/// remote opened; connections are the flows themselves).
+pub fn group_key(view: ViewKind, f: &Flow, names: &Names) -> Option<GroupKey> {
+    Some(match view {
+        ViewKind::Processes => GroupKey::Proc(f.key.proc),
+        ViewKind::Programs => GroupKey::Program(Arc::from(if f.proc.exe.is_empty() {
+            f.comm.as_str()
+        } else {
+            f.proc.exe.as_str()
+        })),
+        ViewKind::Users => GroupKey::User(f.uid),
+        ViewKind::Units => GroupKey::Unit(Arc::from(unit_name(names))),
+        ViewKind::Remotes => GroupKey::Remote(netwho_query::canonical(f.remote.addr)),
+        ViewKind::Ports if f.direction == netwho_model::Direction::Inbound => {
+            GroupKey::Port(f.proto, f.local.port)
+        }
+        ViewKind::Ports | ViewKind::Connections => return None,
+    })
+}
+
+/// The rows a flow counts in: one per view that groups flows.
 pub fn group_keys<'a>(
     f: &'a Flow,
     names: &'a Names,
 ) -> impl Iterator<Item = (ViewKind, GroupKey)> + 'a {
-    let program: Arc<str> = if f.proc.exe.is_empty() {
-        Arc::from(f.comm.as_str())
-    } else {
-        Arc::from(f.proc.exe.as_str())
-    };
-    let unit: Arc<str> = Arc::from(unit_name(names));
-    let port = (f.direction == netwho_model::Direction::Inbound)
-        .then_some((ViewKind::Ports, GroupKey::Port(f.proto, f.local.port)));
-    [
-        (ViewKind::Processes, GroupKey::Proc(f.key.proc)),
-        (ViewKind::Programs, GroupKey::Program(program)),
-        (ViewKind::Users, GroupKey::User(f.uid)),
-        (ViewKind::Units, GroupKey::Unit(unit)),
-        (
-            ViewKind::Remotes,
-            GroupKey::Remote(netwho_query::canonical(f.remote.addr)),
-        ),
-    ]
-    .into_iter()
-    .chain(port)
+    ViewKind::ALL
+        .into_iter()
+        .filter_map(move |v| group_key(v, f, names).map(|k| (v, k)))
 }
 
 /// A unit, else a container, else the cgroup path.

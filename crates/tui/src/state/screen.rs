@@ -293,23 +293,20 @@ fn spark(a: &Agg, now: MonoNs) -> Cell {
     )
 }
 
-fn name_cell(view: ViewKind, key: &GroupKey, a: &Agg, m: &Model) -> String {
-    match (view, key) {
-        (_, GroupKey::Proc(_)) | (_, GroupKey::Flow(_)) => {
+fn name_cell(key: &GroupKey, a: &Agg) -> String {
+    match key {
+        GroupKey::Proc(_) | GroupKey::Flow(_) => {
             let mut s = a.sample.comm.clone();
             if a.exited.is_some() {
                 s.push_str(" (exited)");
             }
             s
         }
-        (_, GroupKey::Program(p)) => p.to_string(),
-        (_, GroupKey::User(_)) => user_of(a),
-        (_, GroupKey::Unit(u)) => u.to_string(),
-        (_, GroupKey::Remote(ip)) => ip.to_string(),
-        (_, GroupKey::Port(proto, port)) => {
-            let _ = m;
-            format!("{}/{port}", proto.name())
-        }
+        GroupKey::Program(p) => p.to_string(),
+        GroupKey::User(_) => user_of(a),
+        GroupKey::Unit(u) => u.to_string(),
+        GroupKey::Remote(ip) => ip.to_string(),
+        GroupKey::Port(proto, port) => format!("{}/{port}", proto.name()),
     }
 }
 
@@ -320,13 +317,13 @@ fn flow_of<'a>(m: &'a Model, key: &GroupKey) -> Option<&'a FlowEntry> {
     }
 }
 
-fn cell(kind: ColKind, view: ViewKind, key: &GroupKey, a: &Agg, m: &Model) -> Cell {
+fn cell(kind: ColKind, key: &GroupKey, a: &Agg, m: &Model) -> Cell {
     let flow = || flow_of(m, key).map(|e| &e.flow);
     let dns = |ip: &std::net::IpAddr| m.dns.get(&netwho_query::canonical(*ip)).cloned();
     match kind {
         K::Pid => Cell::Num(a.sample.proc.key.tgid.into()),
         K::User => Cell::Text(user_of(a)),
-        K::Name => Cell::Text(name_cell(view, key, a, m)),
+        K::Name => Cell::Text(name_cell(key, a)),
         K::Uid => Cell::Num(a.sample.uid.into()),
         K::Members => Cell::Num(a.members.len() as u64),
         K::Owner => Cell::Text(format!("{}[{}]", a.sample.comm, a.sample.proc.key.tgid)),
@@ -409,7 +406,7 @@ pub fn table(
     let mut keyed: Vec<(GroupKey, &Agg, Option<Cell>)> = rows
         .into_iter()
         .map(|(key, a)| {
-            let c = sort_col.map(|k| cell(k, view, &key, a, m));
+            let c = sort_col.map(|k| cell(k, &key, a, m));
             (key, a, c)
         })
         .collect();
@@ -444,10 +441,7 @@ pub fn table(
         .skip(offset)
         .take(page)
         .map(|(key, a, _)| RowView {
-            cells: columns
-                .iter()
-                .map(|c| cell(c.kind, view, key, a, m))
-                .collect(),
+            cells: columns.iter().map(|c| cell(c.kind, key, a, m)).collect(),
             key: key.clone(),
             dim: a.idle(),
         })
@@ -496,15 +490,11 @@ fn clock(m: &Model) -> String {
 }
 
 fn summary(m: &Model) -> String {
+    // every open flow the filter passes is open in exactly one process row
     let procs = m.rows(ViewKind::Processes);
-    let open = m
-        .flows
-        .values()
-        .filter(|e| e.closed_at.is_none() && e.counted())
-        .count();
-    let (s, r) = procs
-        .values()
-        .fold((0.0, 0.0), |(s, r), a| (s + a.sent_rate, r + a.recv_rate));
+    let (s, r, open) = procs.values().fold((0.0, 0.0, 0), |(s, r, o), a| {
+        (s + a.sent_rate, r + a.recv_rate, o + a.flows_open)
+    });
     format!(
         "{} processes, {open} open flows, sending {}, receiving {}",
         procs.len(),
@@ -649,7 +639,7 @@ fn detail(m: &Model, ui: &Ui, view: ViewKind, key: &GroupKey) -> Option<DetailVi
                 e.flow.remote
             )
         }
-        k => format!("{}: {}", view.title(), name_cell(view, k, a, m)),
+        k => format!("{}: {}", view.title(), name_cell(k, a)),
     };
     let mut facts = match key {
         GroupKey::Proc(p) => proc_facts(m, *p, a),

@@ -16,19 +16,6 @@ pub enum SortKey {
     Col(ColKind),
 }
 
-impl SortKey {
-    pub fn name(self, view: ViewKind, reset: bool) -> String {
-        match self {
-            SortKey::Rate => "rate".into(),
-            SortKey::Total => "total".into(),
-            SortKey::Col(k) => columns(view, reset)
-                .iter()
-                .find(|c| c.kind == k)
-                .map_or_else(|| format!("{k:?}"), |c| c.title.to_lowercase()),
-        }
-    }
-}
-
 /// The filter being typed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FilterBar {

@@ -12,7 +12,6 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
-pub use table::fit;
 use theme::Theme;
 
 /// Rows the frame gives the body's table (for paging), for a terminal of
