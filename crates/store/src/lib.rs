@@ -1,10 +1,12 @@
 //! netwho's data that lasts.
 //!
-//! Place in the pipeline: below the sinks that keep data. Today that is
-//! the recording format ([`recording`]): the recorder sink writes it, and
-//! `netwho report`, `log -r` and `top -r` read it back. No clock is read
+//! Place in the pipeline: below the sinks that keep data: the recording
+//! format ([`recording`]), which the recorder sink writes and `netwho
+//! report`, `log -r` and `top -r` read back, and the history database
+//! ([`history`]) the daemon keeps and `report --db` and the API read. No clock is read
 //! here: every time comes from the data or the caller.
 
+pub mod history;
 pub mod recording;
 
 use std::path::PathBuf;

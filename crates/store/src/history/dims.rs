@@ -1,0 +1,281 @@
+//! What history rows are keyed by: a process instance with its user and
+//! unit, and a peer.
+
+use netwho_model::Proto;
+use std::net::IpAddr;
+
+/// One process instance as history keeps it. `boot`, `tgid` and
+/// `start_ticks` make the identity; the rest is what it was when first
+/// stored (a process that changes user or executable becomes a new row).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ProcDim {
+    /// `/proc/sys/kernel/random/boot_id`, hex.
+    pub boot: String,
+    pub tgid: u32,
+    pub start_ticks: u64,
+    /// Process start, Unix ns.
+    pub start_ns: i64,
+    pub ppid: u32,
+    pub comm: String,
+    pub parent_comm: String,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub login_uid: Option<u32>,
+    pub user: String,
+    pub group: String,
+    pub unit: String,
+    pub cgroup: String,
+    pub container: String,
+    pub exe_sha256: Option<String>,
+}
+
+impl ProcDim {
+    /// FNV-1a over every attribute: with (boot, tgid, start) the row's
+    /// unique key. Stable across versions and platforms.
+    pub fn fingerprint(&self) -> i64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |b: &[u8]| {
+            for x in b.iter().chain(&[0xff]) {
+                h ^= u64::from(*x);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for s in [
+            &self.comm,
+            &self.parent_comm,
+            &self.exe,
+            &self.user,
+            &self.group,
+            &self.unit,
+            &self.cgroup,
+            &self.container,
+        ] {
+            eat(s.as_bytes());
+        }
+        for a in &self.cmdline {
+            eat(a.as_bytes());
+        }
+        eat(&self.ppid.to_le_bytes());
+        eat(&self.uid.to_le_bytes());
+        eat(&self.gid.to_le_bytes());
+        eat(&self.login_uid.unwrap_or(u32::MAX).to_le_bytes());
+        eat(self.exe_sha256.as_deref().unwrap_or("").as_bytes());
+        h as i64
+    }
+
+    /// The program this process runs, for reports over months: the
+    /// executable and its arguments with what changes from run to run
+    /// (numbers, hex ids, temporary paths) replaced by `*`.
+    pub fn program(&self) -> String {
+        let exe = if self.exe.is_empty() {
+            &self.comm
+        } else {
+            &self.exe
+        };
+        let mut out = exe.clone();
+        for a in self.cmdline.iter().skip(1).take(8) {
+            out.push(' ');
+            out.push_str(&arg_pattern(a));
+        }
+        out
+    }
+}
+
+/// `--port=8080` → `--port=*`, `/tmp/tmp.x1y2` → `/tmp/*`, `a3f9…` → `*`.
+fn arg_pattern(a: &str) -> String {
+    if a.starts_with("/tmp/") || a.starts_with("/run/user/") {
+        let dir = a.rfind('/').map_or(a, |i| &a[..=i]);
+        return format!("{dir}*");
+    }
+    let mut out = String::with_capacity(a.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digits = run.chars().filter(char::is_ascii_digit).count();
+        let hex = run.chars().all(|c| c.is_ascii_hexdigit());
+        let varies = digits == run.len()
+            || (digits > 0 && run.len() >= 8 && hex)
+            || (digits > 0 && run.len() >= 16);
+        if !run.is_empty() && varies {
+            out.push('*');
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in a.chars() {
+        if c.is_ascii_alphanumeric() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// The other end of a flow, as rollups keep it: for an outbound flow the
+/// remote port is the service; for an inbound one the local port is (the
+/// client's port changes with every connection and is not kept).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PeerDim {
+    pub proto: Proto,
+    /// `"outbound"`, `"inbound"` or `"unknown"`.
+    pub direction: &'static str,
+    pub laddr: IpAddr,
+    pub raddr: IpAddr,
+    /// The service port (see above); 0 when there is none.
+    pub port: u16,
+    pub netns: u32,
+}
+
+/// Bytes and packets; payload as in the flow record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub sent: u64,
+    pub recv: u64,
+    pub wire_sent: u64,
+    pub wire_recv: u64,
+    pub packets_sent: u64,
+    pub packets_recv: u64,
+}
+
+impl Counters {
+    pub fn saturating_sub(self, o: Counters) -> Counters {
+        Counters {
+            sent: self.sent.saturating_sub(o.sent),
+            recv: self.recv.saturating_sub(o.recv),
+            wire_sent: self.wire_sent.saturating_sub(o.wire_sent),
+            wire_recv: self.wire_recv.saturating_sub(o.wire_recv),
+            packets_sent: self.packets_sent.saturating_sub(o.packets_sent),
+            packets_recv: self.packets_recv.saturating_sub(o.packets_recv),
+        }
+    }
+
+    pub fn add(&mut self, o: Counters) {
+        self.sent = self.sent.saturating_add(o.sent);
+        self.recv = self.recv.saturating_add(o.recv);
+        self.wire_sent = self.wire_sent.saturating_add(o.wire_sent);
+        self.wire_recv = self.wire_recv.saturating_add(o.wire_recv);
+        self.packets_sent = self.packets_sent.saturating_add(o.packets_sent);
+        self.packets_recv = self.packets_recv.saturating_add(o.packets_recv);
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counters::default()
+    }
+
+    /// As SQL integers (SQLite's are signed; counters saturate).
+    pub(crate) fn sql(&self) -> [i64; 6] {
+        [
+            self.sent,
+            self.recv,
+            self.wire_sent,
+            self.wire_recv,
+            self.packets_sent,
+            self.packets_recv,
+        ]
+        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+    }
+
+    pub(crate) fn from_sql(v: [i64; 6]) -> Counters {
+        let [sent, recv, wire_sent, wire_recv, packets_sent, packets_recv] =
+            v.map(|x| u64::try_from(x).unwrap_or(0));
+        Counters {
+            sent,
+            recv,
+            wire_sent,
+            wire_recv,
+            packets_sent,
+            packets_recv,
+        }
+    }
+}
+
+/// A protocol as an SQL integer: the IP protocol number where there is
+/// one.
+pub fn proto_code(p: Proto) -> i64 {
+    match p {
+        Proto::Tcp => 6,
+        Proto::Udp => 17,
+        Proto::UdpLite => 136,
+        Proto::Icmp => 1,
+        Proto::Icmpv6 => 58,
+        Proto::Sctp => 132,
+        Proto::Mptcp => 262,
+        Proto::Raw(n) => 1000 + i64::from(n),
+        Proto::Other(n) => 100_000 + i64::from(n),
+        Proto::Packet => -1,
+        Proto::Unknown => -2,
+    }
+}
+
+pub fn proto_from_code(c: i64) -> Proto {
+    match c {
+        6 => Proto::Tcp,
+        17 => Proto::Udp,
+        136 => Proto::UdpLite,
+        1 => Proto::Icmp,
+        58 => Proto::Icmpv6,
+        132 => Proto::Sctp,
+        262 => Proto::Mptcp,
+        -1 => Proto::Packet,
+        1000..100_000 => Proto::Raw(u16::try_from(c - 1000).unwrap_or(0)),
+        100_000.. => Proto::Other(u16::try_from(c - 100_000).unwrap_or(0)),
+        _ => Proto::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_hide_what_changes_between_runs() {
+        let p = |exe: &str, args: &[&str]| ProcDim {
+            exe: exe.into(),
+            cmdline: std::iter::once(exe)
+                .chain(args.iter().copied())
+                .map(String::from)
+                .collect(),
+            ..ProcDim::default()
+        };
+        assert_eq!(
+            p("/usr/bin/curl", &["-s", "https://example.org/x"]).program(),
+            "/usr/bin/curl -s https://example.org/x"
+        );
+        assert_eq!(
+            p(
+                "/usr/bin/python3",
+                &["worker.py", "--id=4711", "/tmp/tmp.Ab12Cd"]
+            )
+            .program(),
+            "/usr/bin/python3 worker.py --id=* /tmp/*"
+        );
+        assert_eq!(
+            p("/bin/x", &["a3f9c0de12345678aa", "v2"]).program(),
+            "/bin/x * v2"
+        );
+    }
+
+    #[test]
+    fn every_protocol_has_a_code_that_reads_back() {
+        for p in [
+            Proto::Tcp,
+            Proto::Udp,
+            Proto::UdpLite,
+            Proto::Icmp,
+            Proto::Icmpv6,
+            Proto::Sctp,
+            Proto::Mptcp,
+            Proto::Raw(255),
+            Proto::Other(99),
+            Proto::Packet,
+            Proto::Unknown,
+        ] {
+            assert_eq!(proto_from_code(proto_code(p)), p);
+        }
+    }
+}

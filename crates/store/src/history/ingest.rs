@@ -1,0 +1,364 @@
+//! Writing: observations of flows (cumulative counters at a time) become
+//! raw rows and rollup deltas, one transaction per batch.
+
+use super::dims::{Counters, PeerDim, ProcDim, proto_code};
+use super::{CACHE_MAX, History, HistoryError, Open};
+use rusqlite::{OptionalExtension, Transaction, params};
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// One observation of a flow: its totals so far at `at_ns`.
+#[derive(Clone, Debug)]
+pub struct Obs {
+    /// The flow id (stable for the flow's life, unique across boots).
+    pub fid: u64,
+    pub proc: Arc<ProcDim>,
+    pub peer: PeerDim,
+    pub lport: u16,
+    pub rport: u16,
+    /// Unix ns.
+    pub opened_ns: i64,
+    pub at_ns: i64,
+    pub totals: Counters,
+    /// Unix ns and the reason, once it closed.
+    pub closed: Option<(i64, &'static str)>,
+    pub attribution: &'static str,
+}
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    pub observations: u64,
+    pub new_flows: u64,
+    pub closed_flows: u64,
+    pub rollup_rows: u64,
+}
+
+const MIN: i64 = 60;
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+/// Deltas of one batch, summed before they are written.
+#[derive(Debug, Default)]
+struct Sums {
+    /// (minute, flow row) → delta
+    flow_min: FxHashMap<(i64, i64), Counters>,
+    /// (tier, bucket, proc, peer) → (delta, new flows)
+    roll: FxHashMap<(usize, i64, i64, i64), (Counters, u64)>,
+}
+
+impl History {
+    /// Writes a batch in one transaction: all of it or (on error) none.
+    pub fn ingest(&mut self, batch: &[Obs]) -> Result<IngestStats, HistoryError> {
+        let path = self.path.clone();
+        let sql = |source| HistoryError::Sql {
+            path: path.clone(),
+            source,
+        };
+        if self.procs.len() > CACHE_MAX {
+            self.procs.clear();
+        }
+        if self.peers.len() > CACHE_MAX {
+            self.peers.clear();
+        }
+        let tx = self.conn.transaction().map_err(sql)?;
+        let mut st = IngestStats::default();
+        let mut sums = Sums::default();
+        // (a failed batch leaves the caches pointing at rows that were
+        // rolled back: they are rebuilt)
+        let r = ingest_tx(
+            &tx,
+            batch,
+            &mut st,
+            &mut sums,
+            &mut self.procs,
+            &mut self.peers,
+            &mut self.flows,
+            &mut self.boot,
+        )
+        .and_then(|()| write_sums(&tx, &sums, &mut st))
+        .and_then(|()| tx.commit());
+        if let Err(e) = r {
+            self.procs.clear();
+            self.peers.clear();
+            self.flows.clear();
+            self.boot = None;
+            return Err(sql(e));
+        }
+        Ok(st)
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the writer's state, split for borrows"
+)]
+fn ingest_tx(
+    tx: &Transaction<'_>,
+    batch: &[Obs],
+    st: &mut IngestStats,
+    sums: &mut Sums,
+    procs: &mut FxHashMap<Arc<ProcDim>, i64>,
+    peers: &mut FxHashMap<PeerDim, i64>,
+    flows: &mut FxHashMap<u64, Open>,
+    boot: &mut Option<i64>,
+) -> rusqlite::Result<()> {
+    for o in batch {
+        st.observations += 1;
+        let proc = match procs.get(&o.proc) {
+            Some(id) => *id,
+            None => {
+                let id = proc_id(tx, &o.proc, boot)?;
+                procs.insert(Arc::clone(&o.proc), id);
+                id
+            }
+        };
+        let peer = match peers.get(&o.peer) {
+            Some(id) => *id,
+            None => {
+                let id = peer_id(tx, &o.peer)?;
+                peers.insert(o.peer.clone(), id);
+                id
+            }
+        };
+        let (row, last, new) = match flows.get(&o.fid) {
+            Some(open) => (open.row, open.last, false),
+            None => flow_row(tx, o, proc, peer)?,
+        };
+        let delta = o.totals.saturating_sub(last);
+        let minute = o.at_ns.div_euclid(1_000_000_000).div_euclid(MIN) * MIN;
+        if new {
+            st.new_flows += 1;
+        }
+        if new || !delta.is_zero() {
+            sums.flow_min.entry((minute, row)).or_default().add(delta);
+            for (tier, size) in [MIN, HOUR, DAY].into_iter().enumerate() {
+                let e = sums
+                    .roll
+                    .entry((tier, minute.div_euclid(size) * size, proc, peer))
+                    .or_default();
+                e.0.add(delta);
+                e.1 += u64::from(new);
+            }
+        }
+        let totals = o.totals.sql();
+        let mut upd = tx.prepare_cached(
+            "UPDATE flow SET last_ns = ?2, closed_ns = ?3, close_reason = ?4, sent = ?5, \
+             recv = ?6, wire_sent = ?7, wire_recv = ?8, packets_sent = ?9, packets_recv = ?10 \
+             WHERE id = ?1",
+        )?;
+        upd.execute(params![
+            row,
+            o.at_ns,
+            o.closed.map(|c| c.0),
+            o.closed.map(|c| c.1),
+            totals[0],
+            totals[1],
+            totals[2],
+            totals[3],
+            totals[4],
+            totals[5]
+        ])?;
+        if o.closed.is_some() {
+            st.closed_flows += 1;
+            flows.remove(&o.fid);
+        } else {
+            flows.insert(
+                o.fid,
+                Open {
+                    row,
+                    last: o.totals,
+                    seen_ns: o.at_ns,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn proc_id(tx: &Transaction<'_>, p: &ProcDim, boot: &mut Option<i64>) -> rusqlite::Result<i64> {
+    let boot_row = match *boot {
+        Some(b) => b,
+        None => {
+            tx.execute(
+                "INSERT OR IGNORE INTO boot (boot_id) VALUES (?1)",
+                [&p.boot],
+            )?;
+            let b = tx.query_row("SELECT id FROM boot WHERE boot_id = ?1", [&p.boot], |r| {
+                r.get(0)
+            })?;
+            *boot = Some(b);
+            b
+        }
+    };
+    let fp = p.fingerprint();
+    let ticks = i64::try_from(p.start_ticks).unwrap_or(i64::MAX);
+    let found: Option<i64> = tx
+        .prepare_cached(
+            "SELECT id FROM proc WHERE boot = ?1 AND tgid = ?2 AND start_ticks = ?3 AND fp = ?4",
+        )?
+        .query_row(params![boot_row, p.tgid, ticks, fp], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    let cmdline = json_array_of(&p.cmdline);
+    tx.prepare_cached(
+        "INSERT INTO proc (boot, tgid, start_ticks, fp, start_ns, ppid, comm, parent_comm, \
+         exe, cmdline, program, uid, gid, login_uid, user, grp, unit, cgroup, container, \
+         exe_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+         ?15, ?16, ?17, ?18, ?19, ?20)",
+    )?
+    .execute(params![
+        boot_row,
+        p.tgid,
+        ticks,
+        fp,
+        p.start_ns,
+        p.ppid,
+        p.comm,
+        p.parent_comm,
+        p.exe,
+        cmdline,
+        p.program(),
+        p.uid,
+        p.gid,
+        p.login_uid,
+        p.user,
+        p.group,
+        p.unit,
+        p.cgroup,
+        p.container,
+        p.exe_sha256
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn peer_id(tx: &Transaction<'_>, p: &PeerDim) -> rusqlite::Result<i64> {
+    let (laddr, raddr) = (p.laddr.to_string(), p.raddr.to_string());
+    let args = params![
+        proto_code(p.proto),
+        p.direction,
+        laddr,
+        raddr,
+        p.port,
+        p.netns
+    ];
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO peer (proto, direction, laddr, raddr, port, netns) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(args)?;
+    tx.prepare_cached(
+        "SELECT id FROM peer WHERE proto = ?1 AND direction = ?2 AND laddr = ?3 AND raddr = ?4 \
+         AND port = ?5 AND netns = ?6",
+    )?
+    .query_row(args, |r| r.get(0))
+}
+
+/// The flow's row, its totals as stored, and whether it is new. A flow
+/// already stored (the daemon restarted while it was open) goes on from
+/// the totals stored: nothing is counted twice.
+fn flow_row(
+    tx: &Transaction<'_>,
+    o: &Obs,
+    proc: i64,
+    peer: i64,
+) -> rusqlite::Result<(i64, Counters, bool)> {
+    let fid = o.fid as i64;
+    let found = tx
+        .prepare_cached(
+            "SELECT id, sent, recv, wire_sent, wire_recv, packets_sent, packets_recv \
+             FROM flow WHERE fid = ?1",
+        )?
+        .query_row([fid], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Counters::from_sql([
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ]),
+            ))
+        })
+        .optional()?;
+    if let Some((row, last)) = found {
+        return Ok((row, last, false));
+    }
+    tx.prepare_cached(
+        "INSERT INTO flow (fid, proc, peer, lport, rport, opened_ns, last_ns, attribution, \
+         sent, recv, wire_sent, wire_recv, packets_sent, packets_recv) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 0, 0, 0, 0)",
+    )?
+    .execute(params![
+        fid,
+        proc,
+        peer,
+        o.lport,
+        o.rport,
+        o.opened_ns,
+        o.at_ns,
+        o.attribution
+    ])?;
+    Ok((tx.last_insert_rowid(), Counters::default(), true))
+}
+
+fn write_sums(tx: &Transaction<'_>, sums: &Sums, st: &mut IngestStats) -> rusqlite::Result<()> {
+    let mut fm = tx.prepare_cached(
+        "INSERT INTO flow_min (t, flow, sent, recv, wire_sent, wire_recv, packets_sent, \
+         packets_recv) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (t, flow) DO UPDATE SET sent = sent + excluded.sent, \
+         recv = recv + excluded.recv, wire_sent = wire_sent + excluded.wire_sent, \
+         wire_recv = wire_recv + excluded.wire_recv, \
+         packets_sent = packets_sent + excluded.packets_sent, \
+         packets_recv = packets_recv + excluded.packets_recv",
+    )?;
+    for ((t, flow), c) in &sums.flow_min {
+        let v = c.sql();
+        fm.execute(params![t, flow, v[0], v[1], v[2], v[3], v[4], v[5]])?;
+    }
+    let mut stmts = Vec::new();
+    for table in ["roll_m", "roll_h", "roll_d"] {
+        stmts.push(tx.prepare_cached(&format!(
+            "INSERT INTO {table} (t, proc, peer, sent, recv, wire_sent, wire_recv, \
+             packets_sent, packets_recv, flows) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (t, proc, peer) DO UPDATE SET sent = sent + excluded.sent, \
+             recv = recv + excluded.recv, wire_sent = wire_sent + excluded.wire_sent, \
+             wire_recv = wire_recv + excluded.wire_recv, \
+             packets_sent = packets_sent + excluded.packets_sent, \
+             packets_recv = packets_recv + excluded.packets_recv, flows = flows + excluded.flows"
+        ))?);
+    }
+    for ((tier, t, proc, peer), (c, n)) in &sums.roll {
+        let v = c.sql();
+        if let Some(stmt) = stmts.get_mut(*tier) {
+            stmt.execute(params![
+                t,
+                proc,
+                peer,
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5],
+                i64::try_from(*n).unwrap_or(i64::MAX)
+            ])?;
+            st.rollup_rows += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The cmdline column: a JSON array of strings.
+fn json_array_of(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads the cmdline column back.
+pub(crate) fn json_array(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}

@@ -1,0 +1,296 @@
+//! The history database (`netwho daemon`, `netwho report --db`): months of
+//! traffic per process, user, unit and remote in one SQLite file
+//! (`docs/specs/history.md`).
+//!
+//! Two kinds of data:
+//!
+//! * **raw flows**: one row per flow (`flow`: who, with whom, when, the
+//!   totals) and its bytes per minute (`flow_min`), for per-connection
+//!   reports;
+//! * **rollups** per minute, hour and day (`roll_m`, `roll_h`, `roll_d`):
+//!   bytes, packets and new flows per (process, peer), where a process is
+//!   one process instance with its user and unit (`proc`) and a peer is
+//!   (protocol, direction, local address, remote address, service port)
+//!   (`peer`). Every report by process, program, user, unit, remote or
+//!   port is a range scan of the coarsest tier that fits.
+//!
+//! Each tier has its own retention. Every delta goes into the raw rows and
+//! all three tiers in the same transaction, so the tiers agree with each
+//! other and with the raw flows at every commit; WAL mode makes a commit
+//! durable against a killed process. Pure with respect to time: every time
+//! comes from the caller.
+
+mod dims;
+mod ingest;
+mod query;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+pub use dims::{Counters, PeerDim, ProcDim, proto_code, proto_from_code};
+pub use ingest::{IngestStats, Obs};
+pub use query::{Combo, Covered, FlowRow, Plan, Tier};
+
+use rusqlite::Connection;
+use rustc_hash::FxHashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Why the history could not be opened, written or read.
+#[derive(Debug, Error)]
+pub enum HistoryError {
+    #[error(
+        "cannot open the history database {path}: {source}; check the path and its \
+         permissions (the daemon creates it; readers need read access to the file and its \
+         directory)",
+        path = path.display()
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path} is not a netwho history database ({why}); point --db at the daemon's \
+         database (see 'netwho daemon --help'), or move the file away and let the daemon \
+         create a new one",
+        path = path.display()
+    )]
+    NotHistory { path: PathBuf, why: String },
+    #[error(
+        "{path} has history schema version {found}; this netwho knows versions up to \
+         {known}: use a newer netwho to read it",
+        path = path.display()
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("{path} does not exist; start 'netwho daemon' to create it", path = path.display())]
+    Missing { path: PathBuf },
+    #[error("history database {path}: {source}", path = path.display())]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// How long each kind of data is kept, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub raw_s: i64,
+    pub minute_s: i64,
+    pub hour_s: i64,
+    pub day_s: i64,
+}
+
+const DAY: i64 = 86_400;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            raw_s: 7 * DAY,
+            minute_s: 14 * DAY,
+            hour_s: 400 * DAY,
+            day_s: 3650 * DAY,
+        }
+    }
+}
+
+/// A flow the writer has seen and not yet seen close.
+#[derive(Debug)]
+struct Open {
+    row: i64,
+    last: Counters,
+    seen_ns: i64,
+}
+
+/// Memory the writer keeps between batches is bounded: caches are dropped
+/// past this many entries (and rebuilt from the database).
+const CACHE_MAX: usize = 200_000;
+
+/// The history database, for writing (one writer: the daemon) or reading.
+#[derive(Debug)]
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+    boot: Option<i64>,
+    procs: FxHashMap<Arc<ProcDim>, i64>,
+    peers: FxHashMap<PeerDim, i64>,
+    flows: FxHashMap<u64, Open>,
+}
+
+impl History {
+    /// Opens (creating it and its schema if needed) the database for the
+    /// writer.
+    pub fn create(path: &Path) -> Result<History, HistoryError> {
+        let conn = Connection::open(path).map_err(|source| HistoryError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut h = History::with(conn, path);
+        h.pragmas(true)?;
+        schema::migrate(&mut h.conn, path)?;
+        Ok(h)
+    }
+
+    /// Opens an existing database for reading (reports, the API). Readers
+    /// do not block the writer (WAL).
+    pub fn open_read(path: &Path) -> Result<History, HistoryError> {
+        if !path.exists() {
+            return Err(HistoryError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|source| HistoryError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let mut h = History::with(conn, path);
+        h.pragmas(false)?;
+        schema::check(&h.conn, path)?;
+        Ok(h)
+    }
+
+    fn with(conn: Connection, path: &Path) -> History {
+        History {
+            conn,
+            path: path.to_owned(),
+            boot: None,
+            procs: FxHashMap::default(),
+            peers: FxHashMap::default(),
+            flows: FxHashMap::default(),
+        }
+    }
+
+    fn pragmas(&mut self, writer: bool) -> Result<(), HistoryError> {
+        let path = self.path.clone();
+        let sql = |e: rusqlite::Error| HistoryError::NotHistory {
+            path: path.clone(),
+            why: e.to_string(),
+        };
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        if writer {
+            // WAL: a commit is durable against a killed process, readers
+            // never block the writer; NORMAL: fsync at checkpoints, not at
+            // every commit (a power cut may lose the last commits, never
+            // the database).
+            self.conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(sql)?;
+            self.conn
+                .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(sql)?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
+        |source| HistoryError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Rows in each table (status, `--db` summaries).
+    pub fn counts(&self) -> Result<Vec<(&'static str, i64)>, HistoryError> {
+        let mut out = Vec::new();
+        for t in [
+            "flow", "flow_min", "roll_m", "roll_h", "roll_d", "proc", "peer",
+        ] {
+            let n: i64 = self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .map_err(self.err())?;
+            out.push((t, n));
+        }
+        Ok(out)
+    }
+
+    /// Size of the database file (and its WAL) on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Deletes what is older than each tier's retention (`now_ns`: Unix
+    /// ns), then the processes and peers nothing refers to any more.
+    /// Returns the rows deleted.
+    pub fn prune(&mut self, now_ns: i64, keep: &Retention) -> Result<u64, HistoryError> {
+        let now_s = now_ns.div_euclid(1_000_000_000);
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| HistoryError::Sql {
+                path: path.clone(),
+                source,
+            })?;
+        let sql = |source| HistoryError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let mut n = 0u64;
+        let mut del = |q: &str, arg: i64| -> Result<(), HistoryError> {
+            n += tx.execute(q, [arg]).map_err(sql)? as u64;
+            Ok(())
+        };
+        let cut = [
+            ("flow", now_s - keep.raw_s),
+            ("roll_m", now_s - keep.minute_s),
+            ("roll_h", now_s - keep.hour_s),
+            ("roll_d", now_s - keep.day_s),
+        ];
+        for (table, before) in cut {
+            if table == "flow" {
+                del("DELETE FROM flow_min WHERE t < ?1", before)?;
+                del(
+                    "DELETE FROM flow WHERE last_ns < ?1",
+                    before.saturating_mul(1_000_000_000),
+                )?;
+            } else {
+                del(&format!("DELETE FROM {table} WHERE t < ?1"), before)?;
+            }
+            // readers know from where each tier is complete
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), \
+                 CAST(excluded.value AS INTEGER))",
+                rusqlite::params![format!("pruned.{table}"), before.to_string()],
+            )
+            .map_err(sql)?;
+        }
+        for (dim, col) in [("proc", "proc"), ("peer", "peer")] {
+            let q = format!(
+                "DELETE FROM {dim} WHERE id NOT IN (SELECT {col} FROM roll_d UNION \
+                 SELECT {col} FROM roll_h UNION SELECT {col} FROM roll_m UNION \
+                 SELECT {col} FROM flow)"
+            );
+            n += tx.execute(&q, []).map_err(sql)? as u64;
+        }
+        tx.commit().map_err(sql)?;
+        // ids may be gone: the caches are rebuilt on demand
+        self.procs.clear();
+        self.peers.clear();
+        let stale = now_ns - keep.raw_s.saturating_mul(1_000_000_000);
+        self.flows.retain(|_, o| o.seen_ns >= stale);
+        Ok(n)
+    }
+}

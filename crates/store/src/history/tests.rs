@@ -1,0 +1,238 @@
+use super::query::plan;
+use super::*;
+use netwho_model::Proto;
+use rusqlite::Connection;
+use std::net::{IpAddr, Ipv4Addr};
+
+const S: i64 = 1_000_000_000;
+/// 2026-11-23T00:00:00Z
+const DAY0: i64 = 1_795_392_000;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("netwho-hist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir.join("history.db")
+}
+
+fn proc(tgid: u32, user: &str, unit: &str) -> Arc<ProcDim> {
+    Arc::new(ProcDim {
+        boot: "b00t".into(),
+        tgid,
+        start_ticks: u64::from(tgid) * 10,
+        start_ns: DAY0 * S,
+        comm: format!("p{tgid}"),
+        exe: format!("/usr/bin/p{tgid}"),
+        cmdline: vec![format!("p{tgid}"), "--id=7".into()],
+        uid: 1000 + tgid,
+        user: user.into(),
+        unit: unit.into(),
+        ..ProcDim::default()
+    })
+}
+
+fn peer(last: u8, port: u16) -> PeerDim {
+    PeerDim {
+        proto: Proto::Tcp,
+        direction: "outbound",
+        laddr: IpAddr::V4(Ipv4Addr::new(10, 231, 0, 1)),
+        raddr: IpAddr::V4(Ipv4Addr::new(10, 231, 0, last)),
+        port,
+        netns: 1,
+    }
+}
+
+fn obs(fid: u64, p: &Arc<ProcDim>, at_s: i64, sent: u64, recv: u64, closed: bool) -> Obs {
+    Obs {
+        fid,
+        proc: Arc::clone(p),
+        peer: peer(2, 443),
+        lport: 40000,
+        rport: 443,
+        opened_ns: DAY0 * S,
+        at_ns: at_s * S,
+        totals: Counters {
+            sent,
+            recv,
+            ..Counters::default()
+        },
+        closed: closed.then_some((at_s * S, "fin")),
+        attribution: "ebpf",
+    }
+}
+
+/// Sums of a tier over everything: (sent, recv, flows).
+fn tier_sums(h: &History, tier: Tier) -> (u64, u64, u64) {
+    let p = Plan {
+        parts: vec![(tier, i64::MIN / 2, i64::MAX / 2)],
+    };
+    let mut out = (0, 0, 0);
+    h.combos(&p, &mut |c| {
+        out.0 += c.counters.sent;
+        out.1 += c.counters.recv;
+        out.2 += c.flows;
+    })
+    .expect("combos");
+    out
+}
+
+#[test]
+fn deltas_land_in_their_minute_and_every_tier_agrees() {
+    let path = tmp("deltas");
+    let mut h = History::create(&path).expect("create");
+    let a = proc(1, "alice", "a.service");
+    let b = proc(2, "bob", "b.service");
+    h.ingest(&[
+        obs(1, &a, DAY0 + 10, 100, 10, false),
+        obs(2, &b, DAY0 + 20, 5, 0, false),
+    ])
+    .expect("batch 1");
+    // a second minute: cumulative counters become deltas
+    let st = h
+        .ingest(&[
+            obs(1, &a, DAY0 + 70, 250, 30, true),
+            obs(2, &b, DAY0 + 3700, 5, 9, true),
+        ])
+        .expect("batch 2");
+    assert_eq!(st.closed_flows, 2);
+    assert_eq!(st.new_flows, 0);
+    for tier in Tier::ALL {
+        assert_eq!(tier_sums(&h, tier), (255, 39, 2), "{tier:?}");
+    }
+    let mut mins = Vec::new();
+    let (p, _) = h.plan(DAY0, DAY0 + 7200, Tier::Minute).expect("plan");
+    h.combos(&p, &mut |c| {
+        mins.push((c.t - DAY0, c.counters.sent, c.counters.recv))
+    })
+    .expect("combos");
+    mins.sort_unstable();
+    assert_eq!(
+        mins,
+        vec![(0, 5, 0), (0, 100, 10), (60, 150, 20), (3660, 0, 9)]
+    );
+    // raw flows in the first minute only
+    let mut raw = Vec::new();
+    h.flows_in(DAY0, DAY0 + 60, &mut |f| raw.push((f.fid, f.window.sent)))
+        .expect("flows");
+    raw.sort_unstable();
+    assert_eq!(raw, vec![(1, 100), (2, 5)]);
+    let dim = h.proc_dim(1).expect("proc 1");
+    assert_eq!(*dim, *a);
+    assert_eq!(h.peer_dim(1).expect("peer"), peer(2, 443));
+}
+
+#[test]
+fn a_restarted_writer_goes_on_from_the_stored_totals() {
+    let path = tmp("restart");
+    let a = proc(1, "alice", "");
+    {
+        let mut h = History::create(&path).expect("create");
+        h.ingest(&[obs(7, &a, DAY0 + 1, 1000, 0, false)])
+            .expect("first");
+        // dropped without closing, as after kill -9
+    }
+    let mut h = History::create(&path).expect("reopen");
+    let st = h
+        .ingest(&[obs(7, &a, DAY0 + 61, 1500, 0, true)])
+        .expect("second");
+    assert_eq!(st.new_flows, 0, "the flow was stored already");
+    assert_eq!(tier_sums(&h, Tier::Day), (1500, 0, 1));
+    assert_eq!(h.counts().expect("counts")[5], ("proc", 1));
+}
+
+#[test]
+fn plans_use_the_coarsest_tier_that_fits_and_round_where_pruned() {
+    let all = [i64::MIN; 3];
+    // 23:58 on day 0 to 01:02 on day 2: minutes, hour, day, hour, minutes
+    let (p, cov) = plan(DAY0 + 86_280, DAY0 + 2 * 86_400 + 3720, Tier::Day, &all);
+    assert_eq!(
+        p.parts,
+        vec![
+            (Tier::Minute, DAY0 + 86_280, DAY0 + 86_400),
+            (Tier::Day, DAY0 + 86_400, DAY0 + 2 * 86_400),
+            (Tier::Hour, DAY0 + 2 * 86_400, DAY0 + 2 * 86_400 + 3600),
+            (
+                Tier::Minute,
+                DAY0 + 2 * 86_400 + 3600,
+                DAY0 + 2 * 86_400 + 3720
+            ),
+        ]
+    );
+    assert_eq!(cov.rounded_to, None);
+    // seconds widen to whole minutes
+    let (p, _) = plan(DAY0 + 30, DAY0 + 90, Tier::Day, &all);
+    assert_eq!(p.parts, vec![(Tier::Minute, DAY0, DAY0 + 120)]);
+    // per-hour buckets never use days
+    let (p, _) = plan(DAY0, DAY0 + 2 * 86_400, Tier::Hour, &all);
+    assert_eq!(p.parts, vec![(Tier::Hour, DAY0, DAY0 + 2 * 86_400)]);
+    // minutes pruned before day 1: the first part rounds to its hour
+    let pruned = [DAY0 + 86_400, i64::MIN, i64::MIN];
+    let (p, cov) = plan(DAY0 + 600, DAY0 + 3600 * 2, Tier::Day, &pruned);
+    assert_eq!(p.parts, vec![(Tier::Hour, DAY0, DAY0 + 7200)]);
+    assert_eq!(
+        (cov.from, cov.to, cov.rounded_to),
+        (DAY0, DAY0 + 7200, Some(Tier::Hour))
+    );
+}
+
+#[test]
+fn pruning_keeps_each_tier_for_its_time_and_readers_know_it() {
+    let path = tmp("prune");
+    let mut h = History::create(&path).expect("create");
+    let a = proc(1, "alice", "");
+    h.ingest(&[obs(1, &a, DAY0 + 10, 10, 0, true)])
+        .expect("old");
+    let b = proc(2, "bob", "");
+    h.ingest(&[obs(2, &b, DAY0 + 3 * 86_400, 20, 0, true)])
+        .expect("new");
+    let keep = Retention {
+        raw_s: 86_400,
+        minute_s: 86_400,
+        hour_s: 2 * 86_400,
+        day_s: 30 * 86_400,
+    };
+    h.prune((DAY0 + 3 * 86_400 + 100) * S, &keep)
+        .expect("prune");
+    assert_eq!(tier_sums(&h, Tier::Minute), (20, 0, 1));
+    assert_eq!(tier_sums(&h, Tier::Day), (30, 0, 2));
+    let counts: Vec<i64> = h.counts().expect("counts").iter().map(|c| c.1).collect();
+    // flow, flow_min, roll_m, roll_h, roll_d, proc, peer
+    assert_eq!(counts, vec![1, 1, 1, 1, 2, 2, 1]);
+    let r = History::open_read(&path).expect("reader");
+    let from = r.complete_from().expect("complete");
+    assert_eq!(from[0], DAY0 + 2 * 86_400 + 100);
+    // a month's report: days where minutes are gone
+    let (p, cov) = r.plan(DAY0, DAY0 + 4 * 86_400, Tier::Day).expect("plan");
+    assert_eq!(p.parts, vec![(Tier::Day, DAY0, DAY0 + 4 * 86_400)]);
+    assert_eq!(cov.rounded_to, None);
+}
+
+#[test]
+fn bad_files_get_errors_that_say_what_to_do() {
+    let path = tmp("bad");
+    let e = History::open_read(&path).expect_err("missing");
+    assert!(e.to_string().contains("start 'netwho daemon'"), "{e}");
+    std::fs::write(
+        &path,
+        b"this is not SQLite at all, just some text\n".repeat(200),
+    )
+    .expect("write");
+    let e = History::create(&path).expect_err("garbage");
+    assert!(
+        e.to_string().contains("is not a netwho history database"),
+        "{e}"
+    );
+    let e = History::open_read(&path).expect_err("garbage");
+    assert!(
+        e.to_string().contains("is not a netwho history database"),
+        "{e}"
+    );
+    // a database from a newer netwho
+    let newer = tmp("newer");
+    {
+        let c = Connection::open(&newer).expect("sqlite");
+        c.pragma_update(None, "user_version", 99).expect("version");
+    }
+    let e = History::create(&newer).expect_err("newer");
+    assert!(e.to_string().contains("use a newer netwho"), "{e}");
+}
