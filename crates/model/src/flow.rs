@@ -78,6 +78,19 @@ pub enum Attribution {
 }
 
 impl Attribution {
+    /// The one whose [`name`](Attribution::name) this is.
+    pub fn from_name(s: &str) -> Option<Attribution> {
+        [
+            Attribution::Ebpf,
+            Attribution::SockDiag,
+            Attribution::Procfs,
+            Attribution::Conntrack,
+            Attribution::Unknown,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Attribution::Ebpf => "ebpf",
@@ -98,6 +111,13 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The one whose [`name`](Direction::name) this is.
+    pub fn from_name(s: &str) -> Option<Direction> {
+        [Direction::Outbound, Direction::Inbound, Direction::Unknown]
+            .into_iter()
+            .find(|v| v.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Direction::Outbound => "outbound",
@@ -119,6 +139,17 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// The one whose [`name`](CloseReason::name) this is.
+    pub fn from_name(s: &str) -> Option<CloseReason> {
+        [
+            CloseReason::SocketClosed,
+            CloseReason::ProcessExit,
+            CloseReason::Idle,
+        ]
+        .into_iter()
+        .find(|v| v.name() == s)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             CloseReason::SocketClosed => "socket_closed",

@@ -13,6 +13,7 @@
 pub mod chain;
 pub mod enricher;
 pub mod fmt;
+pub mod histsink;
 pub mod journal;
 pub mod logfile;
 pub mod logsink;

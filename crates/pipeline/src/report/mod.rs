@@ -11,6 +11,7 @@
 //! it, at the recording's resolution. The filter is checked at every
 //! record of a flow, as `netwho log` checks it.
 
+pub mod history;
 pub mod local;
 pub mod table;
 
@@ -237,7 +238,7 @@ impl Reporter {
     pub fn item(&mut self, it: &Item) {
         match it {
             Item::Clock(c) => self.wall = *c,
-            Item::Flow(fi) => self.flow(fi),
+            Item::Flow(fi) => self.flow(fi, 1),
             Item::Status { .. } | Item::End { .. } => {}
         }
     }
@@ -284,7 +285,13 @@ impl Reporter {
         t.div_euclid(every) * every
     }
 
-    fn flow(&mut self, fi: &FlowItem) {
+    /// A flow item that stands for `flows` flows (a history rollup row:
+    /// the flows first stored in its bucket).
+    pub fn counted(&mut self, fi: &FlowItem, flows: u64) {
+        self.flow(fi, flows);
+    }
+
+    fn flow(&mut self, fi: &FlowItem, n: u64) {
         let f = fi.ev.flow();
         let t = self.wall.unix_ns(fi.at);
         let closing = fi.is_final || matches!(fi.ev, FlowEvent::Closed(_));
@@ -301,7 +308,7 @@ impl Reporter {
             self.totals.sent += ds;
             self.totals.recv += dr;
             if !st.passed {
-                self.totals.flows += 1;
+                self.totals.flows += n;
             }
             st.passed = true;
             st.win_sent += ds;
@@ -320,7 +327,7 @@ impl Reporter {
                 acc.sent += ds;
                 acc.recv += dr;
                 if new_in_bucket {
-                    acc.flows += 1;
+                    acc.flows += n;
                 }
                 distinct(kind, acc, f);
             }
@@ -761,7 +768,12 @@ fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow) {
     match kind {
         ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(&f.comm),
         ReportKind::TopRemotes => {
-            acc.a.add(&f.remote.port.to_string());
+            // the service: a client's port changes with every connection
+            let port = match f.direction {
+                Direction::Inbound => f.local.port,
+                _ => f.remote.port,
+            };
+            acc.a.add(&port.to_string());
             acc.b.add(&f.comm);
         }
         ReportKind::TopPorts => {

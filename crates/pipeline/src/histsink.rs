@@ -1,0 +1,308 @@
+//! The history sink (`netwho daemon`): flow events into the history
+//! database (`netwho_store::history`).
+//!
+//! The pipeline's thread turns each event into an observation (the flow's
+//! totals so far, with its process and peer) and keeps the latest per
+//! flow; every `commit_every` the batch goes to the writer thread over a
+//! bounded channel (2 batches). When the writer is behind, observations
+//! keep merging into the next batch (the totals are cumulative, so the
+//! latest holds everything; only the minute the bytes land in moves):
+//! nothing is dropped and memory is bounded by the number of flows. A
+//! batch the database refuses (disk full) is kept and retried with the
+//! next one; every failure is counted and logged.
+
+use crate::status::StatusRecord;
+use crate::{RecordRef, Sink, SinkControl};
+use netwho_model::time::WallClock;
+use netwho_model::{Direction, Flow, FlowEvent, MonoNs, ProcKey, nanos};
+use netwho_query::canonical;
+use netwho_store::history::{Counters, History, Obs, PeerDim, ProcDim, Retention};
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct HistoryConfig {
+    /// How often a batch is committed (and counters read).
+    pub commit_every: Duration,
+    pub retention: Retention,
+    /// How often old data is pruned.
+    pub prune_every: Duration,
+    /// `/proc/sys/kernel/random/boot_id` (processes are keyed by boot).
+    pub boot_id: String,
+}
+
+/// What the writer has done (for status, the API and metrics).
+#[derive(Debug, Default)]
+pub struct HistoryStats {
+    pub batches: AtomicU64,
+    pub observations: AtomicU64,
+    pub flows: AtomicU64,
+    pub failures: AtomicU64,
+    /// Batches that waited for a slow writer and merged into the next.
+    pub merged: AtomicU64,
+    /// The last commit, Unix ns.
+    pub last_commit_ns: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+enum Msg {
+    Batch { obs: Vec<Obs>, now_ns: i64 },
+}
+
+#[derive(Debug)]
+pub struct HistorySink {
+    cfg: HistoryConfig,
+    tx: Option<SyncSender<Msg>>,
+    writer: Option<JoinHandle<()>>,
+    pending: FxHashMap<u64, Obs>,
+    procs: FxHashMap<ProcKey, Arc<ProcDim>>,
+    stats: Arc<HistoryStats>,
+    last_sent: Option<MonoNs>,
+    now: MonoNs,
+    wall: WallClock,
+}
+
+impl HistorySink {
+    /// Starts the writer thread on an open database.
+    pub fn new(db: History, cfg: HistoryConfig) -> std::io::Result<Self> {
+        let stats = Arc::new(HistoryStats::default());
+        let (tx, rx) = sync_channel(2);
+        let st = Arc::clone(&stats);
+        let (retention, prune_every) = (cfg.retention, cfg.prune_every);
+        let writer = std::thread::Builder::new()
+            .name("netwho-history".into())
+            .spawn(move || write_loop(db, &rx, &st, retention, prune_every))?;
+        Ok(HistorySink {
+            cfg,
+            tx: Some(tx),
+            writer: Some(writer),
+            pending: FxHashMap::default(),
+            procs: FxHashMap::default(),
+            stats,
+            last_sent: None,
+            now: MonoNs(0),
+            wall: WallClock::default(),
+        })
+    }
+
+    pub fn stats(&self) -> Arc<HistoryStats> {
+        Arc::clone(&self.stats)
+    }
+
+    fn observe(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        let (now, wall) = (rec.now(), rec.wall());
+        self.now = self.now.max(now);
+        self.wall = wall;
+        let f = ev.flow();
+        let proc = match self.procs.get(&f.key.proc) {
+            Some(p) if p.uid == f.uid && p.comm == f.comm => Arc::clone(p),
+            _ => {
+                let p = Arc::new(proc_dim(f, rec, &self.cfg.boot_id));
+                self.procs.insert(f.key.proc, Arc::clone(&p));
+                p
+            }
+        };
+        let unix = |t: MonoNs| i64::try_from(wall.unix_ns(t)).unwrap_or(i64::MAX);
+        let o = Obs {
+            fid: f.id.0,
+            proc,
+            peer: peer_dim(f),
+            lport: f.local.port,
+            rport: f.remote.port,
+            opened_ns: unix(f.opened),
+            at_ns: unix(now),
+            totals: Counters {
+                sent: f.payload.bytes_sent,
+                recv: f.payload.bytes_recv,
+                wire_sent: f.wire.bytes_sent,
+                wire_recv: f.wire.bytes_recv,
+                packets_sent: f.wire.packets_sent,
+                packets_recv: f.wire.packets_recv,
+            },
+            closed: f
+                .closed
+                .map(|c| (unix(c), f.close_reason.map_or("closed", |r| r.name()))),
+            attribution: f.attribution.name(),
+        };
+        self.pending.insert(o.fid, o);
+    }
+
+    /// Hands the batch to the writer if it is due (or `force`).
+    fn send(&mut self, force: bool) {
+        let due = self
+            .last_sent
+            .is_none_or(|t| self.now.since(t) >= nanos(self.cfg.commit_every));
+        if self.pending.is_empty() || !(due || force) {
+            return;
+        }
+        let Some(tx) = &self.tx else { return };
+        let obs: Vec<Obs> = self.pending.drain().map(|(_, o)| o).collect();
+        let now_ns = i64::try_from(self.wall.unix_ns(self.now)).unwrap_or(i64::MAX);
+        let msg = Msg::Batch { obs, now_ns };
+        let back = if force {
+            tx.send(msg).err().map(|e| e.0)
+        } else {
+            match tx.try_send(msg) {
+                Ok(()) => None,
+                Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
+            }
+        };
+        self.last_sent = Some(self.now);
+        if let Some(Msg::Batch { obs, .. }) = back {
+            // the writer is behind: these merge into the next batch
+            self.stats.merged.fetch_add(1, Ordering::Relaxed);
+            for o in obs {
+                self.pending.entry(o.fid).or_insert(o);
+            }
+        }
+    }
+}
+
+fn write_loop(
+    mut db: History,
+    rx: &Receiver<Msg>,
+    st: &HistoryStats,
+    retention: Retention,
+    prune_every: Duration,
+) {
+    let mut retry: FxHashMap<u64, Obs> = FxHashMap::default();
+    let mut last_prune: Option<i64> = None;
+    while let Ok(Msg::Batch { obs, now_ns }) = rx.recv() {
+        let batch: Vec<Obs> = if retry.is_empty() {
+            obs
+        } else {
+            for o in obs {
+                retry.insert(o.fid, o);
+            }
+            retry.drain().map(|(_, o)| o).collect()
+        };
+        match db.ingest(&batch) {
+            Ok(s) => {
+                st.batches.fetch_add(1, Ordering::Relaxed);
+                st.observations.fetch_add(s.observations, Ordering::Relaxed);
+                st.flows.fetch_add(s.new_flows, Ordering::Relaxed);
+                st.last_commit_ns
+                    .store(u64::try_from(now_ns).unwrap_or(0), Ordering::Relaxed);
+            }
+            Err(e) => {
+                st.failures.fetch_add(1, Ordering::Relaxed);
+                log::error!("history: {e} (the batch is kept and retried)");
+                if let Ok(mut l) = st.last_error.lock() {
+                    *l = Some(e.to_string());
+                }
+                retry.extend(batch.into_iter().map(|o| (o.fid, o)));
+            }
+        }
+        let every = i64::try_from(prune_every.as_nanos()).unwrap_or(i64::MAX);
+        if last_prune.is_none_or(|t| now_ns - t >= every) {
+            last_prune = Some(now_ns);
+            match db.prune(now_ns, &retention) {
+                Ok(n) if n > 0 => log::info!("history: pruned {n} rows"),
+                Ok(_) => {}
+                Err(e) => log::error!("history: pruning: {e}"),
+            }
+        }
+    }
+    if !retry.is_empty() {
+        let batch: Vec<Obs> = retry.into_values().collect();
+        if let Err(e) = db.ingest(&batch) {
+            log::error!(
+                "history: {} observations not stored at exit: {e}",
+                batch.len()
+            );
+        }
+    }
+}
+
+fn proc_dim(f: &Flow, rec: &mut RecordRef<'_>, boot: &str) -> ProcDim {
+    let wall = rec.wall();
+    let ctx = rec.context();
+    let n = &*ctx.names;
+    let p = &f.proc;
+    ProcDim {
+        boot: boot.to_owned(),
+        tgid: f.key.proc.tgid,
+        start_ticks: f.key.proc.start_ticks,
+        start_ns: i64::try_from(wall.unix_ns(f.key.proc.start())).unwrap_or(0),
+        ppid: p.ppid,
+        comm: f.comm.clone(),
+        parent_comm: p.parent_comm.clone(),
+        exe: p.exe.clone(),
+        cmdline: p.cmdline.clone(),
+        uid: f.uid,
+        gid: f.gid,
+        login_uid: p.login_uid,
+        user: n.user.clone(),
+        group: n.group.clone(),
+        unit: n.unit.clone(),
+        cgroup: n.cgroup.clone(),
+        container: n.container_id.clone(),
+        exe_sha256: ctx.exe_sha256.as_deref().map(str::to_owned),
+    }
+}
+
+/// The peer: for an inbound flow the local port is the service.
+fn peer_dim(f: &Flow) -> PeerDim {
+    PeerDim {
+        proto: f.proto,
+        direction: f.direction.name(),
+        laddr: canonical(f.local.addr),
+        raddr: canonical(f.remote.addr),
+        port: match f.direction {
+            Direction::Inbound => f.local.port,
+            _ => f.remote.port,
+        },
+        netns: f.netns,
+    }
+}
+
+impl Sink for HistorySink {
+    fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.observe(ev, rec);
+    }
+
+    fn status(&mut self, _st: &StatusRecord) {}
+
+    fn proc_exit(&mut self, proc: ProcKey, _at: MonoNs) {
+        self.procs.remove(&proc);
+    }
+
+    fn tick(
+        &mut self,
+        now: MonoNs,
+        wall: WallClock,
+        _users: &mut dyn FnMut(u32) -> String,
+    ) -> SinkControl {
+        self.now = self.now.max(now);
+        self.wall = wall;
+        SinkControl::Continue
+    }
+
+    fn flush(&mut self) -> SinkControl {
+        self.send(false);
+        SinkControl::Continue
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.send(true);
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            w.join()
+                .map_err(|_| std::io::Error::other("the history writer panicked"))?;
+        }
+        Ok(())
+    }
+
+    fn dropped(&self) -> u64 {
+        // nothing is dropped: a slow writer gets bigger batches
+        0
+    }
+
+    fn updates_every(&self) -> Option<Duration> {
+        Some(self.cfg.commit_every)
+    }
+}

@@ -1,0 +1,291 @@
+//! Reports from the history database (`netwho report --db`): the same
+//! reports as from a recording, over any time range the history holds.
+//!
+//! Reports by process, user, unit, remote, port and the timeline read
+//! rollup rows (the coarsest tier that fits the range and `--interval`);
+//! per-connection reports (`top-conns`, `spy`) read the raw flows and their
+//! bytes per minute. Each row becomes a flow item for the one
+//! [`Reporter`], so columns, filters, `--exclude-local` and limits mean
+//! what they mean for a recording. History keeps whole minutes: a window
+//! widens to whole minutes (and to whole hours or days where finer tiers
+//! were pruned; [`DbReport::covered`] says so).
+
+use super::{ReportConfig, ReportKind, Reporter, Totals};
+use crate::report::table::Table;
+use netwho_model::record::{Context, Names};
+use netwho_model::time::WallClock;
+use netwho_model::{
+    Attribution, CloseReason, Direction, Endpoint, Flow, FlowEvent, FlowId, FlowKey, MonoNs,
+    Payload, ProcInfo, ProcKey, ProcSource, Proto, SockCookie, Wire,
+};
+use netwho_store::history::{
+    Combo, Counters, Covered, FlowRow, History, HistoryError, PeerDim, ProcDim, Tier,
+};
+use netwho_store::recording::FlowItem;
+use rustc_hash::FxHashMap;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// A report and what it covered.
+#[derive(Debug)]
+pub struct DbReport {
+    pub table: Table,
+    pub totals: Totals,
+    /// Unix ns of the first and last bytes counted.
+    pub first: Option<i128>,
+    pub last: Option<i128>,
+    /// The range read, Unix seconds (whole minutes or coarser).
+    pub covered: Covered,
+    /// `"rollups"` or `"raw flows"`.
+    pub source: &'static str,
+    /// Rows read from the database.
+    pub rows_read: u64,
+}
+
+const NS: i128 = 1_000_000_000;
+
+/// Runs a report over `[since, until)` (Unix ns; the history's span when
+/// not given). `local`: this host's addresses (`fd.is_local`).
+pub fn report(
+    db: &History,
+    kind: ReportKind,
+    mut cfg: ReportConfig,
+    local: HashSet<IpAddr>,
+) -> Result<DbReport, HistoryError> {
+    let span = db.span()?;
+    let from = cfg
+        .since
+        .map(|t| t.div_euclid(NS) as i64)
+        .or(span.map(|s| s.0))
+        .unwrap_or(0);
+    let to = cfg
+        .until
+        .map(|t| (t + NS - 1).div_euclid(NS) as i64)
+        .or(span.map(|s| s.1))
+        .unwrap_or(0);
+    // the history has done the windowing: the reporter takes every row
+    cfg.since = None;
+    cfg.until = None;
+    let interval_s = cfg
+        .interval_ns
+        .map(|i| i64::try_from(i / 1_000_000_000).unwrap_or(i64::MAX));
+    let mut rep = Reporter::new(kind, cfg, WallClock::default(), local);
+    let mut dims = Dims::new(db);
+    let mut rows_read = 0u64;
+    let (covered, source) = match kind {
+        ReportKind::TopConns | ReportKind::Spy => {
+            let complete = db.raw_complete_from()?;
+            let covered = Covered {
+                from: from.max(complete).div_euclid(60) * 60,
+                to: (to + 59).div_euclid(60) * 60,
+                rounded_to: None,
+            };
+            let mut failed = None;
+            db.flows_in(covered.from, covered.to, &mut |row| {
+                rows_read += 1;
+                match dims.flow_item(&row) {
+                    Ok(fi) => rep.counted(&fi, 1),
+                    Err(e) => failed = Some(e),
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            (covered, "raw flows")
+        }
+        _ => {
+            let (plan, covered) = db.plan(from, to, Tier::coarsest_for(interval_s))?;
+            let mut failed = None;
+            db.combos(&plan, &mut |c| {
+                rows_read += 1;
+                match dims.combo_item(&c) {
+                    Ok(fi) => rep.counted(&fi, c.flows),
+                    Err(e) => failed = Some(e),
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            (covered, "rollups")
+        }
+    };
+    let (totals, first, last) = (rep.totals, rep.first, rep.last);
+    Ok(DbReport {
+        table: rep.finish(),
+        totals,
+        first,
+        last,
+        covered,
+        source,
+        rows_read,
+    })
+}
+
+/// Processes and peers by id, read once each.
+struct Dims<'a> {
+    db: &'a History,
+    procs: FxHashMap<i64, (Arc<ProcInfo>, Context, String)>,
+    peers: FxHashMap<i64, PeerDim>,
+    /// Unique keys for the items (each is final: the reporter forgets it).
+    next: u64,
+}
+
+impl<'a> Dims<'a> {
+    fn new(db: &'a History) -> Self {
+        Dims {
+            db,
+            procs: FxHashMap::default(),
+            peers: FxHashMap::default(),
+            next: 0,
+        }
+    }
+
+    fn proc(&mut self, id: i64) -> Result<(Arc<ProcInfo>, Context, String), HistoryError> {
+        if let Some(p) = self.procs.get(&id) {
+            return Ok(p.clone());
+        }
+        let d = self.db.proc_dim(id)?;
+        let p = (Arc::new(proc_info(&d)), context(&d), d.comm.clone());
+        self.procs.insert(id, p.clone());
+        Ok(p)
+    }
+
+    fn peer(&mut self, id: i64) -> Result<PeerDim, HistoryError> {
+        if let Some(p) = self.peers.get(&id) {
+            return Ok(p.clone());
+        }
+        let p = self.db.peer_dim(id)?;
+        self.peers.insert(id, p.clone());
+        Ok(p)
+    }
+
+    /// A flow for one row: bytes as its payload counters.
+    fn flow(
+        &mut self,
+        proc: i64,
+        peer: i64,
+        ports: Option<(u16, u16)>,
+        c: Counters,
+    ) -> Result<(Flow, Context), HistoryError> {
+        let (info, ctx, comm) = self.proc(proc)?;
+        let peer = self.peer(peer)?;
+        let direction = Direction::from_name(peer.direction).unwrap_or(Direction::Unknown);
+        // rollups keep the service port only
+        let (lport, rport) = ports.unwrap_or(match direction {
+            Direction::Inbound => (peer.port, 0),
+            _ => (0, peer.port),
+        });
+        self.next += 1;
+        let remote = Endpoint::new(peer.raddr, rport);
+        let f = Flow {
+            key: FlowKey {
+                proc: info.key,
+                cookie: SockCookie(self.next),
+                remote,
+            },
+            id: FlowId(self.next),
+            proto: peer.proto,
+            local: Endpoint::new(peer.laddr, lport),
+            remote,
+            packet: peer.proto == Proto::Packet,
+            netns: peer.netns,
+            direction,
+            tcp_state: None,
+            opened: MonoNs(0),
+            closed: None,
+            close_reason: None,
+            comm,
+            uid: info.uid,
+            gid: info.gid,
+            cgroup_id: 0,
+            proc: info,
+            payload: Payload {
+                bytes_sent: c.sent,
+                bytes_recv: c.recv,
+            },
+            wire: Wire {
+                bytes_sent: c.wire_sent,
+                bytes_recv: c.wire_recv,
+                packets_sent: c.packets_sent,
+                packets_recv: c.packets_recv,
+            },
+            attribution: Attribution::Unknown,
+            cpu_base: None,
+            capture: None,
+        };
+        Ok((f, ctx))
+    }
+
+    fn combo_item(&mut self, c: &Combo) -> Result<FlowItem, HistoryError> {
+        let (mut f, ctx) = self.flow(c.proc, c.peer, None, c.counters)?;
+        let at = mono(c.t);
+        f.opened = at;
+        Ok(FlowItem {
+            ev: FlowEvent::Updated(f),
+            ctx,
+            at,
+            is_final: true,
+        })
+    }
+
+    fn flow_item(&mut self, r: &FlowRow) -> Result<FlowItem, HistoryError> {
+        let (mut f, ctx) = self.flow(r.proc, r.peer, Some((r.lport, r.rport)), r.window)?;
+        f.id = FlowId(r.fid);
+        f.opened = mono_ns(r.opened_ns);
+        f.closed = r.closed_ns.map(mono_ns);
+        f.close_reason = r.close_reason.as_deref().and_then(CloseReason::from_name);
+        f.attribution = Attribution::from_name(&r.attribution).unwrap_or(Attribution::Unknown);
+        let at = mono(r.last_t);
+        Ok(FlowItem {
+            ev: if f.closed.is_some() {
+                FlowEvent::Closed(f)
+            } else {
+                FlowEvent::Updated(f)
+            },
+            ctx,
+            at,
+            is_final: true,
+        })
+    }
+}
+
+/// Times as the reporter's clock (its wall clock is the identity).
+fn mono(unix_s: i64) -> MonoNs {
+    mono_ns(unix_s.saturating_mul(1_000_000_000))
+}
+
+fn mono_ns(unix_ns: i64) -> MonoNs {
+    MonoNs(u64::try_from(unix_ns).unwrap_or(0))
+}
+
+fn proc_info(d: &ProcDim) -> ProcInfo {
+    let mut p = ProcInfo::unknown(
+        ProcKey::from_start_ticks(d.tgid, d.start_ticks),
+        &d.comm,
+        d.uid,
+        d.gid,
+    );
+    p.ppid = d.ppid;
+    p.parent_comm = d.parent_comm.clone();
+    p.exe = d.exe.clone();
+    p.cmdline = d.cmdline.clone();
+    p.login_uid = d.login_uid;
+    p.source = ProcSource::Exec;
+    p
+}
+
+fn context(d: &ProcDim) -> Context {
+    Context {
+        names: Arc::new(Names {
+            user: d.user.clone(),
+            group: d.group.clone(),
+            cgroup: d.cgroup.clone(),
+            unit: d.unit.clone(),
+            container_id: d.container.clone(),
+        }),
+        exe_sha256: d.exe_sha256.as_deref().map(Arc::from),
+        usage: None,
+        track: None,
+    }
+}
