@@ -390,13 +390,22 @@ pub struct ReportArgs {
     #[arg(value_enum, value_name = "REPORT")]
     pub report: ReportArg,
     /// The recording (with its rotated segments); repeat for several
-    #[arg(short = 'r', long = "read", value_name = "FILE", required = true)]
+    #[arg(
+        short = 'r',
+        long = "read",
+        value_name = "FILE",
+        required_unless_present = "db",
+        conflicts_with = "db"
+    )]
     pub read: Vec<PathBuf>,
-    /// Only bytes recorded from TIME on (RFC 3339, or +DURATION from the start)
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    /// The daemon's history database instead of a recording (see 'netwho daemon')
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Only bytes from TIME on (RFC 3339, +DURATION from the start, -DURATION before now, today, yesterday)
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
     pub since: Option<TimeArg>,
-    /// Only bytes recorded before TIME
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    /// Only bytes before TIME
+    #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
     pub until: Option<TimeArg>,
     /// One JSON document (exact numbers)
     #[arg(long, conflicts_with = "csv")]
@@ -439,19 +448,36 @@ pub enum TimeArg {
     At(i128),
     /// Nanoseconds after the start of the recording.
     FromStart(u64),
+    /// Nanoseconds before now.
+    Ago(u64),
+    /// Midnight (UTC) this many days before today's.
+    DaysAgo(i64),
 }
 
 impl TimeArg {
-    /// Unix nanoseconds, given the recording's start.
-    pub fn resolve(self, start_unix_ns: i128) -> i128 {
+    /// Unix nanoseconds, given the start of the data and now.
+    pub fn resolve(self, start_unix_ns: i128, now_unix_ns: i128) -> i128 {
+        const DAY: i128 = 86_400 * 1_000_000_000;
         match self {
             TimeArg::At(t) => t,
             TimeArg::FromStart(d) => start_unix_ns + i128::from(d),
+            TimeArg::Ago(d) => now_unix_ns - i128::from(d),
+            TimeArg::DaysAgo(n) => (now_unix_ns.div_euclid(DAY) - i128::from(n)) * DAY,
         }
     }
 }
 
 fn parse_time(s: &str) -> Result<TimeArg, String> {
+    match s {
+        "today" => return Ok(TimeArg::DaysAgo(0)),
+        "yesterday" => return Ok(TimeArg::DaysAgo(1)),
+        _ => {}
+    }
+    if let Some(d) = s.strip_prefix('-') {
+        return netwho_query::parse_duration_ns(d)
+            .map(TimeArg::Ago)
+            .ok_or_else(|| format!("'{d}' is not a duration (like 90s, 10m, 1h, 7d)"));
+    }
     if let Some(d) = s.strip_prefix('+') {
         return netwho_query::parse_duration_ns(d)
             .map(TimeArg::FromStart)
@@ -461,7 +487,7 @@ fn parse_time(s: &str) -> Result<TimeArg, String> {
         .map(TimeArg::At)
         .ok_or_else(|| {
             format!(
-                "'{s}' is not a time: give an RFC 3339 time (2026-11-23T10:00:00Z) or                  +DURATION from the start of the recording (+90s)"
+                "'{s}' is not a time: give an RFC 3339 time (2026-11-23T10:00:00Z), +DURATION from the start of the data (+90s), -DURATION before now (-7d), today or yesterday"
             )
         })
 }
@@ -653,7 +679,14 @@ mod tests {
         };
         assert_eq!(r.report, ReportArg::ByUser);
         assert_eq!(r.since, Some(TimeArg::FromStart(90_000_000_000)));
-        assert_eq!(TimeArg::FromStart(5).resolve(10), 15);
+        assert_eq!(TimeArg::FromStart(5).resolve(10, 0), 15);
+        assert_eq!(parse_time("-90s"), Ok(TimeArg::Ago(90_000_000_000)));
+        let day = 86_400_000_000_000i128;
+        assert_eq!(
+            parse_time("yesterday").map(|t| t.resolve(0, 3 * day + 5)),
+            Ok(2 * day)
+        );
+        assert!(parse_time("-soon").is_err());
         assert!(matches!(r.until, Some(TimeArg::At(t)) if t > 0));
         let bad = |args: &[&str]| {
             let mut v = vec!["netwho", "report"];

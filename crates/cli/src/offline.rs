@@ -9,6 +9,7 @@ use netwho_pipeline::replay::{Controls, Pacer, Replay, ReplayConfig, ReplayError
 use netwho_pipeline::report::local::LocalNets;
 use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter, Spy};
 use netwho_pipeline::{PipelineError, Sink, Stopped};
+use netwho_store::history::History;
 use netwho_store::recording::{Header, ReadStats, Reader, RecordingFile};
 use serde_json::json;
 use std::io::Write as _;
@@ -117,9 +118,10 @@ fn window(
     h: &Header,
 ) -> (Option<i128>, Option<i128>) {
     let start = h.created_unix_ns;
+    let now = netwho_sensor::clock::unix_now_ns();
     (
-        since.map(|t| t.resolve(start)),
-        until.map(|t| t.resolve(start)),
+        since.map(|t| t.resolve(start, now)),
+        until.map(|t| t.resolve(start, now)),
     )
 }
 
@@ -275,53 +277,21 @@ fn usage(msg: &str) -> Failure {
 }
 
 /// `netwho report REPORT -r FILE`.
+/// `netwho report`: from a recording, or (`--db`) from the history.
 pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
-    let spy = match (a.report, a.ip, a.port) {
-        (ReportArg::Spy, Some(ip), _) => Some(Spy::Ip(ip)),
-        (ReportArg::Spy, None, Some(p)) => Some(Spy::Port(p)),
-        (ReportArg::Spy, None, None) => {
-            return Err(usage("spy needs the endpoint: --ip ADDR or --port PORT"));
-        }
-        (_, None, None) => None,
-        _ => return Err(usage("--ip and --port are for the spy report")),
-    };
-    match (a.report, a.pid) {
-        (ReportArg::Timeline, None) => {
-            return Err(usage(
-                "timeline needs the process: --pid N (top-procs lists them)",
-            ));
-        }
-        (ReportArg::Timeline, Some(_)) | (_, None) => {}
-        _ => {
-            return Err(usage(
-                "--pid is for the timeline report (filter with proc.pid = N)",
-            ));
-        }
+    let (kind, cfg) = report_config(a)?;
+    let filter_text = cfg.filter.as_ref().map(ToString::to_string);
+    if let Some(db) = &a.db {
+        return report_db(a, db, kind, cfg, filter_text);
     }
-    let exclude_local = match (&a.local_nets, a.exclude_local) {
-        (Some(spec), _) => Some(LocalNets::parse(spec).map_err(|e| usage(&e))?),
-        (None, true) => Some(LocalNets::default()),
-        (None, false) => None,
-    };
-    let filter = read_filter(&a.select, None)?;
-    let filter_text = filter.as_ref().map(ToString::to_string);
     let mut reader = open(&a.read)?;
     let header = reader.header().clone();
     let (since, until) = window(a.since, a.until, &header);
-    let top = matches!(
-        a.report,
-        ReportArg::TopProcs | ReportArg::TopConns | ReportArg::TopPorts | ReportArg::TopRemotes
-    );
     let cfg = ReportConfig {
-        filter,
         since,
         until,
-        limit: a.limit.or(top.then_some(10)),
-        interval_ns: a.interval.map(netwho_model::nanos),
-        exclude_local,
-        pid: a.pid,
-        spy,
         payload: header.snaplen > 0,
+        ..cfg
     };
     if a.printable && header.snaplen == 0 {
         eprintln!(
@@ -329,7 +299,7 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         );
     }
     let mut rep = Reporter::new(
-        kind(a.report),
+        kind,
         cfg,
         reader.start_clock(),
         header.local_addrs.iter().copied().collect(),
@@ -360,70 +330,226 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     warn(&reader);
     let stats = reader.stats();
     let (first, last, totals) = (rep.first, rep.last, rep.totals);
-    let mut table = rep.finish();
-    table.printable = a.printable;
-    let mut out = String::new();
-    if a.json {
-        let doc = json!({
-            "report": kind(a.report).name(),
-            "recording": {
+    let files = a
+        .read
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Printed {
+        kind,
+        table: rep.finish(),
+        totals,
+        first,
+        last,
+        since,
+        until,
+        filter: filter_text,
+        source_json: (
+            "recording",
+            json!({
                 "files": a.read,
                 "host": header.host,
                 "started": netwho_model::time::rfc3339_from_unix_ns(header.created_unix_ns),
                 "resolution_s": header.resolution_ns as f64 / 1e9,
                 "snaplen": header.snaplen,
                 "filter": header.filter,
-            },
-            "filter": filter_text,
-            "since": since.map(netwho_model::time::rfc3339_from_unix_ns),
-            "until": until.map(netwho_model::time::rfc3339_from_unix_ns),
-            "first": first.map(netwho_model::time::rfc3339_from_unix_ns),
-            "last": last.map(netwho_model::time::rfc3339_from_unix_ns),
-            "totals": {"sent": totals.sent, "recv": totals.recv, "flows": totals.flows},
-            "rows": table.json_rows(),
-            "read": read_json(&stats),
-        });
-        out = doc.to_string();
-        out.push('\n');
-    } else if a.csv {
-        out = table.csv();
-    } else {
-        let span = match (first, last) {
-            (Some(f), Some(l)) => format!(
-                "{} .. {}",
-                netwho_model::time::rfc3339_from_unix_ns(f),
-                netwho_model::time::rfc3339_from_unix_ns(l)
-            ),
-            _ => "no matching traffic".into(),
-        };
-        out.push_str(&format!(
-            "# {} of {} (host {}): {span}\n",
-            kind(a.report).name(),
-            a.read
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" "),
-            header.host
-        ));
-        if let Some(f) = &filter_text {
-            out.push_str(&format!("# filter: {f}\n"));
+            }),
+        ),
+        source_text: format!("{files} (host {})", header.host),
+        notes: Vec::new(),
+        read: Some(read_json(&stats)),
+    };
+    out.print(a)
+}
+
+/// The report, its configuration and checks shared by both sources.
+fn report_config(a: &ReportArgs) -> Result<(ReportKind, ReportConfig), Failure> {
+    let spy = match (a.report, a.ip, a.port) {
+        (ReportArg::Spy, Some(ip), _) => Some(Spy::Ip(ip)),
+        (ReportArg::Spy, None, Some(p)) => Some(Spy::Port(p)),
+        (ReportArg::Spy, None, None) => {
+            return Err(usage("spy needs the endpoint: --ip ADDR or --port PORT"));
         }
-        out.push_str(&table.text());
-        out.push_str(&format!(
-            "# total: sent {}, received {}, {} flows\n",
-            netwho_pipeline::fmt::bytes(totals.sent),
-            netwho_pipeline::fmt::bytes(totals.recv),
-            totals.flows
+        (_, None, None) => None,
+        _ => return Err(usage("--ip and --port are for the spy report")),
+    };
+    match (a.report, a.pid) {
+        (ReportArg::Timeline, None) => {
+            return Err(usage(
+                "timeline needs the process: --pid N (top-procs lists them)",
+            ));
+        }
+        (ReportArg::Timeline, Some(_)) | (_, None) => {}
+        _ => {
+            return Err(usage(
+                "--pid is for the timeline report (filter with proc.pid = N)",
+            ));
+        }
+    }
+    let exclude_local = match (&a.local_nets, a.exclude_local) {
+        (Some(spec), _) => Some(LocalNets::parse(spec).map_err(|e| usage(&e))?),
+        (None, true) => Some(LocalNets::default()),
+        (None, false) => None,
+    };
+    let filter = read_filter(&a.select, None)?;
+    let top = matches!(
+        a.report,
+        ReportArg::TopProcs | ReportArg::TopConns | ReportArg::TopPorts | ReportArg::TopRemotes
+    );
+    let cfg = ReportConfig {
+        filter,
+        limit: a.limit.or(top.then_some(10)),
+        interval_ns: a.interval.map(netwho_model::nanos),
+        exclude_local,
+        pid: a.pid,
+        spy,
+        ..ReportConfig::default()
+    };
+    Ok((kind(a.report), cfg))
+}
+
+/// `netwho report --db`: the same report from the history database.
+fn report_db(
+    a: &ReportArgs,
+    path: &Path,
+    kind: ReportKind,
+    cfg: ReportConfig,
+    filter: Option<String>,
+) -> Result<(), Failure> {
+    if a.printable {
+        return Err(usage("-A shows payload, which the history does not keep"));
+    }
+    let db = History::open_read(path).map_err(cannot_start)?;
+    let span = db.span().map_err(cannot_start)?;
+    let start = span.map_or(0, |s| i128::from(s.0) * 1_000_000_000);
+    let now = netwho_sensor::clock::unix_now_ns();
+    let since = a.since.map(|t| t.resolve(start, now));
+    let until = a.until.map(|t| t.resolve(start, now));
+    let cfg = ReportConfig {
+        since,
+        until,
+        ..cfg
+    };
+    let local = netwho_enrich::net::local_addrs().into_iter().collect();
+    let r =
+        netwho_pipeline::report::history::report(&db, kind, cfg, local).map_err(|e| Failure {
+            code: crate::EXIT_RUNTIME,
+            error: e.into(),
+        })?;
+    let at = |s: i64| netwho_model::time::rfc3339_from_unix_ns(i128::from(s) * 1_000_000_000);
+    let mut notes = Vec::new();
+    if let Some(t) = r.covered.rounded_to {
+        notes.push(format!(
+            "the finer history of part of this range was pruned: times there are rounded to the {}",
+            t.name()
         ));
     }
-    let mut so = std::io::stdout().lock();
-    match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
-            code: crate::EXIT_RUNTIME,
-            error: anyhow::Error::new(e).context("writing the report"),
-        }),
-        _ => Ok(()),
+    let source_json = json!({
+        "database": path,
+        "read": r.source,
+        "rows_read": r.rows_read,
+        "covered_from": at(r.covered.from),
+        "covered_until": at(r.covered.to),
+        "rounded_to": r.covered.rounded_to.map(|t| t.name()),
+    });
+    Printed {
+        kind,
+        table: r.table,
+        totals: r.totals,
+        first: r.first,
+        last: r.last,
+        since,
+        until,
+        filter,
+        source_json: ("history", source_json),
+        source_text: format!(
+            "{} ({}, {} .. {})",
+            path.display(),
+            r.source,
+            at(r.covered.from),
+            at(r.covered.to)
+        ),
+        notes,
+        read: None,
+    }
+    .print(a)
+}
+
+/// A finished report and where it came from, to print.
+struct Printed {
+    kind: ReportKind,
+    table: netwho_pipeline::report::table::Table,
+    totals: netwho_pipeline::report::Totals,
+    first: Option<i128>,
+    last: Option<i128>,
+    since: Option<i128>,
+    until: Option<i128>,
+    filter: Option<String>,
+    source_json: (&'static str, serde_json::Value),
+    source_text: String,
+    notes: Vec<String>,
+    read: Option<serde_json::Value>,
+}
+
+impl Printed {
+    fn print(mut self, a: &ReportArgs) -> Result<(), Failure> {
+        use netwho_model::time::rfc3339_from_unix_ns as ts;
+        self.table.printable = a.printable;
+        let totals = self.totals;
+        let mut out = String::new();
+        if a.json {
+            let mut doc = json!({
+                "report": self.kind.name(),
+                "filter": self.filter,
+                "since": self.since.map(ts),
+                "until": self.until.map(ts),
+                "first": self.first.map(ts),
+                "last": self.last.map(ts),
+                "totals": {"sent": totals.sent, "recv": totals.recv, "flows": totals.flows},
+                "notes": self.notes,
+                "rows": self.table.json_rows(),
+            });
+            doc[self.source_json.0] = self.source_json.1;
+            if let Some(r) = self.read {
+                doc["read"] = r;
+            }
+            out = doc.to_string();
+            out.push('\n');
+        } else if a.csv {
+            out = self.table.csv();
+        } else {
+            let span = match (self.first, self.last) {
+                (Some(f), Some(l)) => format!("{} .. {}", ts(f), ts(l)),
+                _ => "no matching traffic".into(),
+            };
+            out.push_str(&format!(
+                "# {} of {}: {span}\n",
+                self.kind.name(),
+                self.source_text
+            ));
+            if let Some(f) = &self.filter {
+                out.push_str(&format!("# filter: {f}\n"));
+            }
+            for n in &self.notes {
+                out.push_str(&format!("# note: {n}\n"));
+            }
+            out.push_str(&self.table.text());
+            out.push_str(&format!(
+                "# total: sent {}, received {}, {} flows\n",
+                netwho_pipeline::fmt::bytes(totals.sent),
+                netwho_pipeline::fmt::bytes(totals.recv),
+                totals.flows
+            ));
+        }
+        let mut so = std::io::stdout().lock();
+        match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
+                code: crate::EXIT_RUNTIME,
+                error: anyhow::Error::new(e).context("writing the report"),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
