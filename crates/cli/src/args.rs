@@ -698,7 +698,9 @@ mod tests {
         assert!(bad(&["by-user", "-r", "x", "--local-nets", "10.0.0.0/8"]));
         assert!(bad(&["top-procs", "-r", "x", "--json", "--csv"]));
         assert!(bad(&["spy", "-r", "x", "--ip", "1.2.3.4", "--port", "53"]));
-        assert!(bad(&["top-procs", "-r", "x", "--since", "yesterday"]));
+        assert!(bad(&["top-procs", "-r", "x", "--since", "next week"]));
+        assert!(bad(&["top-procs", "-r", "x", "--db", "h.db"]));
+        assert!(bad(&["top-procs"]));
         // replay options need a recording
         assert!(Cli::try_parse_from(["netwho", "top", "--speed", "2"]).is_err());
         assert!(Cli::try_parse_from(["netwho", "log", "--since", "+1s"]).is_err());
