@@ -72,6 +72,29 @@ final status record. --help shows the --format placeholders, timestamp conversio
     /// Answer questions about a recording: top processes, connections, ports, remotes, users
     #[command(after_help = REPORT_AFTER, after_long_help = report_help())]
     Report(Box<ReportArgs>),
+    /// Run in the background: keep months of history, serve the API, metrics and web page
+    #[command(after_help = DAEMON_AFTER)]
+    Daemon(Box<DaemonArgs>),
+}
+
+const DAEMON_AFTER: &str = "The daemon watches every flow, like the other commands, and keeps a history database (SQLite): each flow with its bytes per minute for keep_raw, and bytes per process, user, unit and remote per minute, hour and day for keep_minutes, keep_hours and keep_days. 'netwho report REPORT --db PATH' answers every report from it, over any range. A batch is committed every commit_every; a daemon killed at any moment loses at most the batch it had not committed, and a restarted one goes on counting the flows it knew.\n\nThe configuration file is TOML; every key is optional. --print-config shows the defaults (or the file with them filled in).\n\nExamples:\n  netwho daemon --print-config > /etc/netwho/netwho.toml\n  netwho daemon                               with /etc/netwho/netwho.toml, if it exists\n  netwho daemon --db /var/tmp/h.db            a database elsewhere\n  netwho report by-unit --db /var/lib/netwho/history.db --since yesterday";
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DaemonArgs {
+    /// The configuration file [default: /etc/netwho/netwho.toml, if it exists]
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The history database (overrides history.db)
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// How often counters are read and committed (overrides history.commit_every)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub commit_every: Option<Duration>,
+    /// Print the configuration in effect (defaults filled in) and exit
+    #[arg(long)]
+    pub print_config: bool,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 const RECORD_AFTER: &str = "A recording holds every flow's open, its counters every --resolution while it lives, and its close, with the process, user and unit it belongs to, plus netwho's status records (drops, degradations): everything the live commands show. It is zstd-compressed in self-contained frames (about one per second): a recorder killed at any moment leaves a file that reads up to its last frame. The format is docs/specs/recording.md.\n\nExamples:\n  netwho record -w /var/tmp/act1.nwr                       until Ctrl-C\n  netwho record -w act1.nwr --duration 1h --rotate 512MiB  FILE, then FILE.0, FILE.1, ...\n  netwho record -w web.nwr unit = nginx.service            only what the filter passes\n  netwho report top-procs -r act1.nwr\n  netwho log -r act1.nwr --on both --json";

@@ -1,6 +1,8 @@
 //! The `netwho` binary: flags, wiring, signals, exit codes. Nothing else.
 
 mod args;
+mod config;
+mod daemon;
 mod keys;
 mod logger;
 mod offline;
@@ -75,6 +77,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 
     let command = cli.command.unwrap_or(Command::Top(TopArgs::default()));
+    let daemon = match &command {
+        Command::Daemon(d) => match daemon::configure(d)? {
+            Some(d) => Some(d),
+            None => return Ok(()),
+        },
+        _ => None,
+    };
     match &command {
         Command::Report(r) => return offline::report(r, &stop),
         Command::Log(l) if l.read.is_some() => return offline::log(l, &stop),
@@ -102,6 +111,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             None,
         ),
         Command::Report(_) => return Ok(()),
+        Command::Daemon(_) => match &daemon {
+            Some(d) => {
+                let (s, c) = daemon::sinks(d)?;
+                (s, c, &d.select, None)
+            }
+            None => return Ok(()),
+        },
     };
     let mut filter = read_filter(select, protos)?;
     let mut enricher = Enricher::new(Procfs::default(), prereq_cgroup_root());

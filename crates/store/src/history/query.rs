@@ -352,10 +352,11 @@ impl History {
         .map_err(self.err())
     }
 
-    /// The span of time the history holds (Unix seconds), if any.
+    /// The span of time the history holds (Unix seconds), if any: from
+    /// the finest tier, widened where only coarser tiers reach further
+    /// back (the finer ones were pruned there).
     pub fn span(&self) -> Result<Option<(i64, i64)>, HistoryError> {
-        let mut lo: Option<i64> = None;
-        let mut hi: Option<i64> = None;
+        let mut span: Option<(i64, i64)> = None;
         for tier in Tier::ALL {
             let (a, b): (Option<i64>, Option<i64>) = self
                 .conn
@@ -365,14 +366,20 @@ impl History {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(self.err())?;
-            if let Some(a) = a {
-                lo = Some(lo.map_or(a, |x| x.min(a)));
-            }
-            if let Some(b) = b {
-                let end = b + tier.secs();
-                hi = Some(hi.map_or(end, |x| x.max(end)));
-            }
+            let (Some(a), Some(b)) = (a, b) else { continue };
+            let end = b + tier.secs();
+            span = Some(match span {
+                None => (a, end),
+                Some((lo, hi)) => (
+                    if a < floor(lo, tier.secs()) { a } else { lo },
+                    if end > floor(hi + tier.secs() - 1, tier.secs()) {
+                        end
+                    } else {
+                        hi
+                    },
+                ),
+            });
         }
-        Ok(lo.zip(hi))
+        Ok(span)
     }
 }

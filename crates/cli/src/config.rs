@@ -1,0 +1,192 @@
+//! The daemon's configuration file (TOML). Every key is optional; the
+//! defaults are what `netwho daemon --print-config` prints.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the daemon looks when no --config is given.
+pub const DEFAULT_PATH: &str = "/etc/netwho/netwho.toml";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Only flows matching this filter expression are kept (empty: all).
+    pub filter: String,
+    pub history: HistorySection,
+    pub api: ApiSection,
+    pub metrics: MetricsSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistorySection {
+    /// The SQLite database.
+    pub db: PathBuf,
+    /// How often counters are read and a batch is committed.
+    pub commit_every: String,
+    /// How long each kind of data is kept.
+    pub keep_raw: String,
+    pub keep_minutes: String,
+    pub keep_hours: String,
+    pub keep_days: String,
+}
+
+impl Default for HistorySection {
+    fn default() -> Self {
+        HistorySection {
+            db: PathBuf::from("/var/lib/netwho/history.db"),
+            commit_every: "10s".into(),
+            keep_raw: "7d".into(),
+            keep_minutes: "14d".into(),
+            keep_hours: "400d".into(),
+            keep_days: "3650d".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// The Unix socket viewers connect to ("" : none).
+    pub socket: PathBuf,
+    /// Members of this group see every flow over the socket; other users
+    /// see their own processes' flows.
+    pub group: String,
+    /// Also listen on this TCP address ("" : no), e.g. "127.0.0.1:7979";
+    /// requests there need the token.
+    pub listen: String,
+    /// A file holding the token for TCP requests (created, mode 600, when
+    /// missing).
+    pub token_file: PathBuf,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            socket: PathBuf::from("/run/netwho/netwho.sock"),
+            group: "netwho".into(),
+            listen: String::new(),
+            token_file: PathBuf::from("/etc/netwho/api.token"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Per-label series kept (the rest are summed into `other`).
+    pub top_k: usize,
+    /// Which labels get series: any of "unit", "user", "exe".
+    pub labels: Vec<String>,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            top_k: 20,
+            labels: vec!["unit".into(), "user".into(), "exe".into()],
+        }
+    }
+}
+
+/// A config the daemon can use, or why not.
+pub fn load(path: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    let (path, must) = match path {
+        Some(p) => (p.to_owned(), true),
+        None => (PathBuf::from(DEFAULT_PATH), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must => {
+            return Ok((Config::default(), None));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", path.display())));
+        }
+    };
+    let cfg = parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((cfg, Some(path)))
+}
+
+/// Parses and checks a config (durations, labels).
+pub fn parse(text: &str) -> Result<Config, String> {
+    let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    let h = &cfg.history;
+    for (key, v) in [
+        ("history.commit_every", &h.commit_every),
+        ("history.keep_raw", &h.keep_raw),
+        ("history.keep_minutes", &h.keep_minutes),
+        ("history.keep_hours", &h.keep_hours),
+        ("history.keep_days", &h.keep_days),
+    ] {
+        duration(v).map_err(|e| format!("{key}: {e}"))?;
+    }
+    for l in &cfg.metrics.labels {
+        if !["unit", "user", "exe"].contains(&l.as_str()) {
+            return Err(format!(
+                "metrics.labels: '{l}' is not a label netwho offers (unit, user, exe)"
+            ));
+        }
+    }
+    if cfg.metrics.top_k == 0 {
+        return Err("metrics.top_k: must be at least 1".into());
+    }
+    Ok(cfg)
+}
+
+/// "10s", "7d", "90m".
+pub fn duration(s: &str) -> Result<Duration, String> {
+    match netwho_query::parse_duration_ns(s) {
+        Some(n) if n > 0 => Ok(Duration::from_nanos(n)),
+        _ => Err(format!(
+            "'{s}' is not a duration: a number with a unit (s, m, h, d)"
+        )),
+    }
+}
+
+impl Config {
+    /// The config as TOML (with the defaults filled in).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn retention(&self) -> netwho_store::history::Retention {
+        let s = |v: &str| {
+            duration(v)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                .unwrap_or(0)
+        };
+        let h = &self.history;
+        netwho_store::history::Retention {
+            raw_s: s(&h.keep_raw),
+            minute_s: s(&h.keep_minutes),
+            hour_s: s(&h.keep_hours),
+            day_s: s(&h.keep_days),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_and_mistakes_are_named() {
+        let d = Config::default();
+        assert_eq!(parse(&d.to_toml()), Ok(d.clone()));
+        assert_eq!(parse(""), Ok(d));
+        let c = parse("[history]\ndb = \"/tmp/h.db\"\nkeep_raw = \"2d\"\n").unwrap();
+        assert_eq!(c.history.db, PathBuf::from("/tmp/h.db"));
+        assert_eq!(c.retention().raw_s, 2 * 86_400);
+        let e = parse("[history]\nkeep_raw = \"soon\"\n").unwrap_err();
+        assert!(
+            e.contains("history.keep_raw: 'soon' is not a duration"),
+            "{e}"
+        );
+        let e = parse("[histroy]\n").unwrap_err();
+        assert!(e.contains("unknown field `histroy`"), "{e}");
+        let e = parse("[metrics]\nlabels = [\"pid\"]\n").unwrap_err();
+        assert!(e.contains("'pid' is not a label"), "{e}");
+    }
+}
