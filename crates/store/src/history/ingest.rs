@@ -34,6 +34,10 @@ pub struct IngestStats {
     pub rollup_rows: u64,
 }
 
+/// What the writer remembered of each flow before a batch (restored if
+/// the batch fails).
+type Undo = Vec<(u64, Option<Open>)>;
+
 const MIN: i64 = 60;
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -64,8 +68,7 @@ impl History {
         let tx = self.conn.transaction().map_err(sql)?;
         let mut st = IngestStats::default();
         let mut sums = Sums::default();
-        // (a failed batch leaves the caches pointing at rows that were
-        // rolled back: they are rebuilt)
+        let mut undo = Vec::new();
         let r = ingest_tx(
             &tx,
             batch,
@@ -73,15 +76,23 @@ impl History {
             &mut sums,
             &mut self.procs,
             &mut self.peers,
-            &mut self.flows,
+            (&mut self.flows, &mut undo),
             &mut self.boot,
         )
         .and_then(|()| write_sums(&tx, &sums, &mut st))
         .and_then(|()| tx.commit());
         if let Err(e) = r {
+            // the rows were rolled back: so is what the writer remembers
+            // of the flows (the batch can be given again as it was); the
+            // caches may name rows that no longer exist
+            for (fid, before) in undo.into_iter().rev() {
+                match before {
+                    Some(o) => self.flows.insert(fid, o),
+                    None => self.flows.remove(&fid),
+                };
+            }
             self.procs.clear();
             self.peers.clear();
-            self.flows.clear();
             self.boot = None;
             return Err(sql(e));
         }
@@ -100,7 +111,7 @@ fn ingest_tx(
     sums: &mut Sums,
     procs: &mut FxHashMap<Arc<ProcDim>, i64>,
     peers: &mut FxHashMap<PeerDim, i64>,
-    flows: &mut FxHashMap<u64, Open>,
+    (flows, undo): (&mut FxHashMap<u64, Open>, &mut Undo),
     boot: &mut Option<i64>,
 ) -> rusqlite::Result<()> {
     for o in batch {
@@ -121,10 +132,15 @@ fn ingest_tx(
                 id
             }
         };
-        let (row, last, new) = match flows.get(&o.fid) {
-            Some(open) => (open.row, open.last, false),
-            None => flow_row(tx, o, proc, peer)?,
+        let before = flows.get(&o.fid).copied();
+        let (row, last, base, new) = match before {
+            Some(open) => (open.row, open.last, open.base, false),
+            None => {
+                let (row, base, new) = flow_row(tx, o, proc, peer)?;
+                (row, Counters::default(), base, new)
+            }
         };
+        undo.push((o.fid, before));
         let delta = o.totals.saturating_sub(last);
         let minute = o.at_ns.div_euclid(1_000_000_000).div_euclid(MIN) * MIN;
         if new {
@@ -141,7 +157,9 @@ fn ingest_tx(
                 e.1 += u64::from(new);
             }
         }
-        let totals = o.totals.sql();
+        let mut total = base;
+        total.add(o.totals);
+        let totals = total.sql();
         let mut upd = tx.prepare_cached(
             "UPDATE flow SET last_ns = ?2, closed_ns = ?3, close_reason = ?4, sent = ?5, \
              recv = ?6, wire_sent = ?7, wire_recv = ?8, packets_sent = ?9, packets_recv = ?10 \
@@ -168,6 +186,7 @@ fn ingest_tx(
                 Open {
                     row,
                     last: o.totals,
+                    base,
                     seen_ns: o.at_ns,
                 },
             );
@@ -258,7 +277,8 @@ fn peer_id(tx: &Transaction<'_>, p: &PeerDim) -> rusqlite::Result<i64> {
 
 /// The flow's row, its totals as stored, and whether it is new. A flow
 /// already stored (the daemon restarted while it was open) goes on from
-/// the totals stored: nothing is counted twice.
+/// the totals stored, its new counters (which count from the restart)
+/// added to them.
 fn flow_row(
     tx: &Transaction<'_>,
     o: &Obs,

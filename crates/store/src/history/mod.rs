@@ -100,11 +100,16 @@ impl Default for Retention {
     }
 }
 
-/// A flow the writer has seen and not yet seen close.
-#[derive(Debug)]
+/// A flow the writer has seen (in this run) and not yet seen close.
+#[derive(Clone, Copy, Debug)]
 struct Open {
     row: i64,
+    /// Its counters as last observed. Counters count from the start of a
+    /// run: from the flow's start, or from when a restarted netwho found
+    /// the socket.
     last: Counters,
+    /// What the row held before this run (a flow that outlived a daemon).
+    base: Counters,
     seen_ns: i64,
 }
 

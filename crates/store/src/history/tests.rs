@@ -132,11 +132,18 @@ fn a_restarted_writer_goes_on_from_the_stored_totals() {
         // dropped without closing, as after kill -9
     }
     let mut h = History::create(&path).expect("reopen");
-    let st = h
-        .ingest(&[obs(7, &a, DAY0 + 61, 1500, 0, true)])
+    // a restarted netwho counts the socket it finds from zero
+    h.ingest(&[obs(7, &a, DAY0 + 61, 300, 0, false)])
         .expect("second");
+    let st = h
+        .ingest(&[obs(7, &a, DAY0 + 62, 500, 0, true)])
+        .expect("third");
     assert_eq!(st.new_flows, 0, "the flow was stored already");
     assert_eq!(tier_sums(&h, Tier::Day), (1500, 0, 1));
+    let mut raw = Vec::new();
+    h.flows_in(DAY0, DAY0 + 120, &mut |f| raw.push(f.window.sent))
+        .expect("flows");
+    assert_eq!(raw, vec![1500]);
     assert_eq!(h.counts().expect("counts")[5], ("proc", 1));
 }
 
