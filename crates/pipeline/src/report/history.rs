@@ -53,7 +53,11 @@ pub fn report(
     mut cfg: ReportConfig,
     local: HashSet<IpAddr>,
 ) -> Result<DbReport, HistoryError> {
-    let span = db.span()?;
+    let span = if cfg.since.is_none() || cfg.until.is_none() {
+        db.span()?
+    } else {
+        None
+    };
     let from = cfg
         .since
         .map(|t| t.div_euclid(NS) as i64)

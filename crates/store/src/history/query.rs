@@ -358,14 +358,16 @@ impl History {
     pub fn span(&self) -> Result<Option<(i64, i64)>, HistoryError> {
         let mut span: Option<(i64, i64)> = None;
         for tier in Tier::ALL {
-            let (a, b): (Option<i64>, Option<i64>) = self
-                .conn
-                .query_row(
-                    &format!("SELECT min(t), max(t) FROM {}", tier.table()),
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(self.err())?;
+            // (one aggregate per query: SQLite reads min and max of the
+            // key from the index only when asked alone)
+            let ends = |f: &str| -> Result<Option<i64>, HistoryError> {
+                self.conn
+                    .query_row(&format!("SELECT {f}(t) FROM {}", tier.table()), [], |r| {
+                        r.get(0)
+                    })
+                    .map_err(self.err())
+            };
+            let (a, b) = (ends("min")?, ends("max")?);
             let (Some(a), Some(b)) = (a, b) else { continue };
             let end = b + tier.secs();
             span = Some(match span {
