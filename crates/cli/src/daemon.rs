@@ -4,8 +4,8 @@ use crate::args::{DaemonArgs, SelectArgs};
 use crate::config::{self, Config};
 use crate::{Failure, cannot_start};
 use anyhow::Context as _;
+use netwho_pipeline::Sink;
 use netwho_pipeline::histsink::{HistoryConfig, HistorySink};
-use netwho_pipeline::{PipelineConfig, Sink};
 use netwho_store::history::History;
 use std::time::Duration;
 
@@ -53,7 +53,7 @@ pub fn configure(d: &DaemonArgs) -> Result<Option<Daemon>, Failure> {
 
 /// The history sink on its database (created, with its directory, when
 /// missing).
-pub fn sinks(d: &Daemon) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failure> {
+pub fn sinks(d: &Daemon) -> Result<Vec<Box<dyn Sink>>, Failure> {
     let h = &d.config.history;
     if let Some(dir) = h.db.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -78,5 +78,5 @@ pub fn sinks(d: &Daemon) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failure
         "history: {} (a batch every {commit_every:?})",
         h.db.display()
     );
-    Ok((vec![Box::new(sink)], PipelineConfig::default()))
+    Ok(vec![Box::new(sink)])
 }

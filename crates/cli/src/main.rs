@@ -6,6 +6,7 @@ mod daemon;
 mod keys;
 mod logger;
 mod offline;
+mod privs;
 mod tui;
 
 use anyhow::Context;
@@ -111,11 +112,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             None,
         ),
         Command::Report(_) => return Ok(()),
+        // (its sinks start after the capabilities are dropped, below)
         Command::Daemon(_) => match &daemon {
-            Some(d) => {
-                let (s, c) = daemon::sinks(d)?;
-                (s, c, &d.select, None)
-            }
+            Some(d) => (Vec::new(), PipelineConfig::default(), &d.select, None),
             None => return Ok(()),
         },
     };
@@ -179,6 +178,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cannot_start(e)
     })?;
     log::info!("attached: {}", sensor.info().hooks.join(", "));
+    if let Some(d) = &daemon {
+        // before any other thread starts: they inherit the reduced sets
+        privs::keep_only(&privs::COLLECTOR_KEEPS)
+            .context("dropping the capabilities the daemon no longer needs")
+            .map_err(cannot_start)?;
+        log::info!("capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only");
+        sinks.extend(daemon::sinks(d)?);
+    }
 
     cfg.table = TableConfig {
         boot_id: netwho_enrich::boot_id(),

@@ -33,6 +33,10 @@ type Done = (FileId, Option<String>);
 pub struct ExeHashes {
     tx: Option<SyncSender<Job>>,
     rx: Receiver<Done>,
+    /// The worker's ends of the channels until its thread starts, at the
+    /// first request (so that it starts with the privileges the process
+    /// has by then, not with those it had at start-up).
+    idle: Option<(Receiver<Job>, SyncSender<Done>)>,
     done: HashMap<FileId, Arc<str>>,
     pending: HashSet<FileId>,
     failed: HashSet<FileId>,
@@ -86,6 +90,22 @@ impl ExeHashes {
     pub fn new() -> Self {
         let (tx, jobs) = sync_channel::<Job>(QUEUE);
         let (results, rx) = sync_channel::<Done>(QUEUE);
+        ExeHashes {
+            tx: Some(tx),
+            rx,
+            idle: Some((jobs, results)),
+            done: HashMap::new(),
+            pending: HashSet::new(),
+            failed: HashSet::new(),
+            failures: 0,
+            dropped: 0,
+        }
+    }
+
+    fn start_worker(&mut self) {
+        let Some((jobs, results)) = self.idle.take() else {
+            return;
+        };
         let spawned = std::thread::Builder::new()
             .name("netwho-hash".into())
             .spawn(move || {
@@ -96,15 +116,9 @@ impl ExeHashes {
                     }
                 }
             });
-        ExeHashes {
+        if spawned.is_err() {
             // no thread (out of resources): every request fails, counted
-            tx: spawned.ok().map(|_| tx),
-            rx,
-            done: HashMap::new(),
-            pending: HashSet::new(),
-            failed: HashSet::new(),
-            failures: 0,
-            dropped: 0,
+            self.tx = None;
         }
     }
 
@@ -142,6 +156,7 @@ impl ExeHashes {
         if self.pending.contains(&id) || self.failed.contains(&id) {
             return None;
         }
+        self.start_worker();
         let Some(tx) = &self.tx else {
             self.failures += 1;
             self.failed.insert(id);

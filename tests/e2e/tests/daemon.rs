@@ -61,6 +61,30 @@ impl Daemon {
         }
     }
 
+    /// (thread name, CapEff, CapPrm, CapBnd) of every thread.
+    fn caps(&self) -> Vec<(String, String, String, String)> {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let mut out = Vec::new();
+        for t in std::fs::read_dir(tasks).unwrap() {
+            let status = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap();
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            };
+            out.push((
+                field("Name:"),
+                field("CapEff:"),
+                field("CapPrm:"),
+                field("CapBnd:"),
+            ));
+        }
+        out
+    }
+
     fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -178,6 +202,18 @@ fn history_equals_the_truth_per_user_and_survives_sigkill() {
     ];
     let r = wait_report(&db, &["by-user"], |r| per_user(r) == want);
     assert_eq!(r["history"]["read"], "rollups", "{r:#}");
+    // every thread (the history writer and the hasher included) kept
+    // CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19) only
+    let caps = d.caps();
+    assert!(caps.len() >= 2, "{caps:?}");
+    let only = "0000000000080004".to_string();
+    for (name, eff, prm, bnd) in &caps {
+        assert_eq!(
+            (eff, prm, bnd),
+            (&only, &only, &only),
+            "thread {name}: {caps:?}"
+        );
+    }
 
     // a connection in flight when the daemon is killed: the restarted
     // daemon finds the socket and adds what it counts to what was stored
