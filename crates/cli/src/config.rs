@@ -14,8 +14,6 @@ pub struct Config {
     /// Only flows matching this filter expression are kept (empty: all).
     pub filter: String,
     pub history: HistorySection,
-    pub api: ApiSection,
-    pub metrics: MetricsSection,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,51 +43,6 @@ impl Default for HistorySection {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiSection {
-    /// The Unix socket viewers connect to ("" : none).
-    pub socket: PathBuf,
-    /// Members of this group see every flow over the socket; other users
-    /// see their own processes' flows.
-    pub group: String,
-    /// Also listen on this TCP address ("" : no), e.g. "127.0.0.1:7979";
-    /// requests there need the token.
-    pub listen: String,
-    /// A file holding the token for TCP requests (created, mode 600, when
-    /// missing).
-    pub token_file: PathBuf,
-}
-
-impl Default for ApiSection {
-    fn default() -> Self {
-        ApiSection {
-            socket: PathBuf::from("/run/netwho/netwho.sock"),
-            group: "netwho".into(),
-            listen: String::new(),
-            token_file: PathBuf::from("/etc/netwho/api.token"),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsSection {
-    /// Per-label series kept (the rest are summed into `other`).
-    pub top_k: usize,
-    /// Which labels get series: any of "unit", "user", "exe".
-    pub labels: Vec<String>,
-}
-
-impl Default for MetricsSection {
-    fn default() -> Self {
-        MetricsSection {
-            top_k: 20,
-            labels: vec!["unit".into(), "user".into(), "exe".into()],
-        }
-    }
-}
-
 /// A config the daemon can use, or why not.
 pub fn load(path: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
     let (path, must) = match path {
@@ -109,7 +62,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
     Ok((cfg, Some(path)))
 }
 
-/// Parses and checks a config (durations, labels).
+/// Parses and checks a config (durations).
 pub fn parse(text: &str) -> Result<Config, String> {
     let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
     let h = &cfg.history;
@@ -121,16 +74,6 @@ pub fn parse(text: &str) -> Result<Config, String> {
         ("history.keep_days", &h.keep_days),
     ] {
         duration(v).map_err(|e| format!("{key}: {e}"))?;
-    }
-    for l in &cfg.metrics.labels {
-        if !["unit", "user", "exe"].contains(&l.as_str()) {
-            return Err(format!(
-                "metrics.labels: '{l}' is not a label netwho offers (unit, user, exe)"
-            ));
-        }
-    }
-    if cfg.metrics.top_k == 0 {
-        return Err("metrics.top_k: must be at least 1".into());
     }
     Ok(cfg)
 }
@@ -186,7 +129,5 @@ mod tests {
         );
         let e = parse("[histroy]\n").unwrap_err();
         assert!(e.contains("unknown field `histroy`"), "{e}");
-        let e = parse("[metrics]\nlabels = [\"pid\"]\n").unwrap_err();
-        assert!(e.contains("'pid' is not a label"), "{e}");
     }
 }

@@ -59,7 +59,6 @@ fn migrations() -> Vec<String> {
             raddr TEXT NOT NULL,
             port INTEGER NOT NULL,
             netns INTEGER NOT NULL,
-            name TEXT,
             UNIQUE (proto, direction, laddr, raddr, port, netns)
          );
          CREATE TABLE flow (
