@@ -1,6 +1,7 @@
 //! Command-line interface.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use netwho_pipeline::report::ReportKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -393,25 +394,11 @@ pub struct RecordArgs {
     pub select: SelectArgs,
 }
 
-/// The reports of `netwho report`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ReportArg {
-    TopProcs,
-    TopConns,
-    TopPorts,
-    TopRemotes,
-    ByUser,
-    ByUnit,
-    Bytes,
-    Timeline,
-    Spy,
-}
-
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
     /// Which report (see below)
-    #[arg(value_enum, value_name = "REPORT")]
-    pub report: ReportArg,
+    #[arg(value_name = "REPORT", value_parser = report_kind())]
+    pub report: ReportKind,
     /// The recording (with its rotated segments); repeat for several
     #[arg(
         short = 'r',
@@ -462,6 +449,13 @@ pub struct ReportArgs {
     pub printable: bool,
     #[command(flatten)]
     pub select: SelectArgs,
+}
+
+/// The report names, listed in `--help` and in errors.
+fn report_kind() -> impl clap::builder::TypedValueParser<Value = ReportKind> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(ReportKind::ALL.map(ReportKind::name))
+        .try_map(|s| ReportKind::from_name(&s).ok_or("not a report"))
 }
 
 /// A point in time given on the command line.
@@ -700,7 +694,7 @@ mod tests {
         let Some(Command::Report(r)) = c.command else {
             panic!("report")
         };
-        assert_eq!(r.report, ReportArg::ByUser);
+        assert_eq!(r.report, ReportKind::ByUser);
         assert_eq!(r.since, Some(TimeArg::FromStart(90_000_000_000)));
         assert_eq!(TimeArg::FromStart(5).resolve(10, 0), 15);
         assert_eq!(parse_time("-90s"), Ok(TimeArg::Ago(90_000_000_000)));

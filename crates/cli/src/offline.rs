@@ -1,7 +1,7 @@
 //! Wiring of the commands that read a recording instead of the kernel:
 //! `netwho report`, `netwho log -r`, `netwho top -r`; and of the recorder.
 
-use crate::args::{LogArgs, RecordArgs, ReportArg, ReportArgs, TimeArg, TopArgs};
+use crate::args::{LogArgs, RecordArgs, ReportArgs, TimeArg, TopArgs};
 use crate::{Failure, cannot_start, read_filter};
 use anyhow::Context as _;
 use netwho_pipeline::recsink::{RecordConfig, RecordSink};
@@ -258,20 +258,6 @@ pub fn position(p: &ReplayPos) -> String {
     }
 }
 
-fn kind(r: ReportArg) -> ReportKind {
-    match r {
-        ReportArg::TopProcs => ReportKind::TopProcs,
-        ReportArg::TopConns => ReportKind::TopConns,
-        ReportArg::TopPorts => ReportKind::TopPorts,
-        ReportArg::TopRemotes => ReportKind::TopRemotes,
-        ReportArg::ByUser => ReportKind::ByUser,
-        ReportArg::ByUnit => ReportKind::ByUnit,
-        ReportArg::Bytes => ReportKind::Bytes,
-        ReportArg::Timeline => ReportKind::Timeline,
-        ReportArg::Spy => ReportKind::Spy,
-    }
-}
-
 fn usage(msg: &str) -> Failure {
     cannot_start(anyhow::anyhow!("{msg}"))
 }
@@ -366,21 +352,21 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
 /// The report, its configuration and checks shared by both sources.
 fn report_config(a: &ReportArgs) -> Result<(ReportKind, ReportConfig), Failure> {
     let spy = match (a.report, a.ip, a.port) {
-        (ReportArg::Spy, Some(ip), _) => Some(Spy::Ip(ip)),
-        (ReportArg::Spy, None, Some(p)) => Some(Spy::Port(p)),
-        (ReportArg::Spy, None, None) => {
+        (ReportKind::Spy, Some(ip), _) => Some(Spy::Ip(ip)),
+        (ReportKind::Spy, None, Some(p)) => Some(Spy::Port(p)),
+        (ReportKind::Spy, None, None) => {
             return Err(usage("spy needs the endpoint: --ip ADDR or --port PORT"));
         }
         (_, None, None) => None,
         _ => return Err(usage("--ip and --port are for the spy report")),
     };
     match (a.report, a.pid) {
-        (ReportArg::Timeline, None) => {
+        (ReportKind::Timeline, None) => {
             return Err(usage(
                 "timeline needs the process: --pid N (top-procs lists them)",
             ));
         }
-        (ReportArg::Timeline, Some(_)) | (_, None) => {}
+        (ReportKind::Timeline, Some(_)) | (_, None) => {}
         _ => {
             return Err(usage(
                 "--pid is for the timeline report (filter with proc.pid = N)",
@@ -395,7 +381,7 @@ fn report_config(a: &ReportArgs) -> Result<(ReportKind, ReportConfig), Failure> 
     let filter = read_filter(&a.select, None)?;
     let top = matches!(
         a.report,
-        ReportArg::TopProcs | ReportArg::TopConns | ReportArg::TopPorts | ReportArg::TopRemotes
+        ReportKind::TopProcs | ReportKind::TopConns | ReportKind::TopPorts | ReportKind::TopRemotes
     );
     let cfg = ReportConfig {
         filter,
@@ -406,7 +392,7 @@ fn report_config(a: &ReportArgs) -> Result<(ReportKind, ReportConfig), Failure> 
         spy,
         ..ReportConfig::default()
     };
-    Ok((kind(a.report), cfg))
+    Ok((a.report, cfg))
 }
 
 /// `netwho report --db`: the same report from the history database.

@@ -42,6 +42,23 @@ pub enum ReportKind {
 }
 
 impl ReportKind {
+    pub const ALL: [ReportKind; 9] = [
+        ReportKind::TopProcs,
+        ReportKind::TopConns,
+        ReportKind::TopPorts,
+        ReportKind::TopRemotes,
+        ReportKind::ByUser,
+        ReportKind::ByUnit,
+        ReportKind::Bytes,
+        ReportKind::Timeline,
+        ReportKind::Spy,
+    ];
+
+    /// The one named `s` (see [`name`](ReportKind::name)).
+    pub fn from_name(s: &str) -> Option<ReportKind> {
+        ReportKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
     /// The name on the command line and in JSON output.
     pub fn name(self) -> &'static str {
         match self {
