@@ -97,8 +97,10 @@ fn main() {
                     opened_ns: at,
                     at_ns: at,
                     totals: Counters {
-                        sent: 200 + i % 5000,
-                        recv: 1000 + i % 50_000,
+                        payload: netwho_model::Payload {
+                            bytes_sent: 200 + i % 5000,
+                            bytes_recv: 1000 + i % 50_000,
+                        },
                         ..Counters::default()
                     },
                     closed: Some((at, "socket_closed")),
@@ -126,7 +128,7 @@ fn main() {
     let t = Instant::now();
     let mut raw_sum = 0u64;
     db.flows_in(START, START + DAYS * 86_400, &mut |f| {
-        raw_sum += f.window.sent
+        raw_sum += f.window.payload.bytes_sent
     })
     .expect("raw scan");
     let raw_s = t.elapsed().as_secs_f64();

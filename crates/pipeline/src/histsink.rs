@@ -116,12 +116,8 @@ impl HistorySink {
             opened_ns: unix(f.opened),
             at_ns: unix(now),
             totals: Counters {
-                sent: f.payload.bytes_sent,
-                recv: f.payload.bytes_recv,
-                wire_sent: f.wire.bytes_sent,
-                wire_recv: f.wire.bytes_recv,
-                packets_sent: f.wire.packets_sent,
-                packets_recv: f.wire.packets_recv,
+                payload: f.payload,
+                wire: f.wire,
             },
             closed: f
                 .closed

@@ -16,7 +16,7 @@ use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{
     Attribution, CloseReason, Direction, Endpoint, Flow, FlowEvent, FlowId, FlowKey, MonoNs,
-    Payload, ProcInfo, ProcKey, ProcSource, Proto, SockCookie, Wire,
+    ProcInfo, ProcKey, ProcSource, Proto, SockCookie,
 };
 use netwho_store::history::{
     Combo, Counters, Covered, FlowRow, History, HistoryError, PeerDim, ProcDim, Tier,
@@ -204,16 +204,8 @@ impl<'a> Dims<'a> {
             gid: info.gid,
             cgroup_id: 0,
             proc: info,
-            payload: Payload {
-                bytes_sent: c.sent,
-                bytes_recv: c.recv,
-            },
-            wire: Wire {
-                bytes_sent: c.wire_sent,
-                bytes_recv: c.wire_recv,
-                packets_sent: c.packets_sent,
-                packets_recv: c.packets_recv,
-            },
+            payload: c.payload,
+            wire: c.wire,
             attribution: Attribution::Unknown,
             cpu_base: None,
             capture: None,

@@ -1,7 +1,7 @@
 //! What history rows are keyed by: a process instance with its user and
 //! unit, and a peer.
 
-use netwho_model::Proto;
+use netwho_model::{Payload, Proto, Wire};
 use std::net::IpAddr;
 
 /// One process instance as history keeps it. `boot`, `tgid` and
@@ -131,65 +131,67 @@ pub struct PeerDim {
     pub netns: u32,
 }
 
-/// Bytes and packets; payload as in the flow record.
+/// Bytes and packets of the flow record: payload and wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    pub sent: u64,
-    pub recv: u64,
-    pub wire_sent: u64,
-    pub wire_recv: u64,
-    pub packets_sent: u64,
-    pub packets_recv: u64,
+    pub payload: Payload,
+    pub wire: Wire,
 }
 
 impl Counters {
     pub fn saturating_sub(self, o: Counters) -> Counters {
         Counters {
-            sent: self.sent.saturating_sub(o.sent),
-            recv: self.recv.saturating_sub(o.recv),
-            wire_sent: self.wire_sent.saturating_sub(o.wire_sent),
-            wire_recv: self.wire_recv.saturating_sub(o.wire_recv),
-            packets_sent: self.packets_sent.saturating_sub(o.packets_sent),
-            packets_recv: self.packets_recv.saturating_sub(o.packets_recv),
+            payload: self.payload.saturating_sub(o.payload),
+            wire: self.wire.saturating_sub(o.wire),
         }
     }
 
     pub fn add(&mut self, o: Counters) {
-        self.sent = self.sent.saturating_add(o.sent);
-        self.recv = self.recv.saturating_add(o.recv);
-        self.wire_sent = self.wire_sent.saturating_add(o.wire_sent);
-        self.wire_recv = self.wire_recv.saturating_add(o.wire_recv);
-        self.packets_sent = self.packets_sent.saturating_add(o.packets_sent);
-        self.packets_recv = self.packets_recv.saturating_add(o.packets_recv);
+        *self = Counters {
+            payload: self.payload.saturating_add(o.payload),
+            wire: self.wire.saturating_add(o.wire),
+        };
     }
 
     pub fn is_zero(&self) -> bool {
         *self == Counters::default()
     }
 
-    /// As SQL integers (SQLite's are signed; counters saturate).
+    /// As SQL integers, in the tables' column order (SQLite's integers
+    /// are signed; counters saturate).
     pub(crate) fn sql(&self) -> [i64; 6] {
+        let (p, w) = (self.payload, self.wire);
         [
-            self.sent,
-            self.recv,
-            self.wire_sent,
-            self.wire_recv,
-            self.packets_sent,
-            self.packets_recv,
+            p.bytes_sent,
+            p.bytes_recv,
+            w.bytes_sent,
+            w.bytes_recv,
+            w.packets_sent,
+            w.packets_recv,
         ]
         .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
     }
 
     pub(crate) fn from_sql(v: [i64; 6]) -> Counters {
-        let [sent, recv, wire_sent, wire_recv, packets_sent, packets_recv] =
-            v.map(|x| u64::try_from(x).unwrap_or(0));
-        Counters {
-            sent,
-            recv,
+        let [
+            bytes_sent,
+            bytes_recv,
             wire_sent,
             wire_recv,
             packets_sent,
             packets_recv,
+        ] = v.map(|x| u64::try_from(x).unwrap_or(0));
+        Counters {
+            payload: Payload {
+                bytes_sent,
+                bytes_recv,
+            },
+            wire: Wire {
+                bytes_sent: wire_sent,
+                bytes_recv: wire_recv,
+                packets_sent,
+                packets_recv,
+            },
         }
     }
 }

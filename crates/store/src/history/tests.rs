@@ -1,6 +1,6 @@
 use super::query::plan;
 use super::*;
-use netwho_model::Proto;
+use netwho_model::{Payload, Proto};
 use rusqlite::Connection;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -52,8 +52,10 @@ fn obs(fid: u64, p: &Arc<ProcDim>, at_s: i64, sent: u64, recv: u64, closed: bool
         opened_ns: DAY0 * S,
         at_ns: at_s * S,
         totals: Counters {
-            sent,
-            recv,
+            payload: Payload {
+                bytes_sent: sent,
+                bytes_recv: recv,
+            },
             ..Counters::default()
         },
         closed: closed.then_some((at_s * S, "fin")),
@@ -68,8 +70,8 @@ fn tier_sums(h: &History, tier: Tier) -> (u64, u64, u64) {
     };
     let mut out = (0, 0, 0);
     h.combos(&p, &mut |c| {
-        out.0 += c.counters.sent;
-        out.1 += c.counters.recv;
+        out.0 += c.counters.payload.bytes_sent;
+        out.1 += c.counters.payload.bytes_recv;
         out.2 += c.flows;
     })
     .expect("combos");
@@ -102,7 +104,11 @@ fn deltas_land_in_their_minute_and_every_tier_agrees() {
     let mut mins = Vec::new();
     let (p, _) = h.plan(DAY0, DAY0 + 7200, Tier::Minute).expect("plan");
     h.combos(&p, &mut |c| {
-        mins.push((c.t - DAY0, c.counters.sent, c.counters.recv))
+        mins.push((
+            c.t - DAY0,
+            c.counters.payload.bytes_sent,
+            c.counters.payload.bytes_recv,
+        ))
     })
     .expect("combos");
     mins.sort_unstable();
@@ -112,8 +118,10 @@ fn deltas_land_in_their_minute_and_every_tier_agrees() {
     );
     // raw flows in the first minute only
     let mut raw = Vec::new();
-    h.flows_in(DAY0, DAY0 + 60, &mut |f| raw.push((f.fid, f.window.sent)))
-        .expect("flows");
+    h.flows_in(DAY0, DAY0 + 60, &mut |f| {
+        raw.push((f.fid, f.window.payload.bytes_sent))
+    })
+    .expect("flows");
     raw.sort_unstable();
     assert_eq!(raw, vec![(1, 100), (2, 5)]);
     let dim = h.proc_dim(1).expect("proc 1");
@@ -141,8 +149,10 @@ fn a_restarted_writer_goes_on_from_the_stored_totals() {
     assert_eq!(st.new_flows, 0, "the flow was stored already");
     assert_eq!(tier_sums(&h, Tier::Day), (1500, 0, 1));
     let mut raw = Vec::new();
-    h.flows_in(DAY0, DAY0 + 120, &mut |f| raw.push(f.window.sent))
-        .expect("flows");
+    h.flows_in(DAY0, DAY0 + 120, &mut |f| {
+        raw.push(f.window.payload.bytes_sent)
+    })
+    .expect("flows");
     assert_eq!(raw, vec![1500]);
     assert_eq!(h.counts().expect("counts")[5], ("proc", 1));
 }
