@@ -18,9 +18,9 @@ use netwho_model::{Direction, Flow, FlowEvent, MonoNs, ProcKey, nanos};
 use netwho_query::canonical;
 use netwho_store::history::{Counters, History, Obs, PeerDim, ProcDim, Retention};
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -35,20 +35,6 @@ pub struct HistoryConfig {
     pub boot_id: String,
 }
 
-/// What the writer has done (for status, the API and metrics).
-#[derive(Debug, Default)]
-pub struct HistoryStats {
-    pub batches: AtomicU64,
-    pub observations: AtomicU64,
-    pub flows: AtomicU64,
-    pub failures: AtomicU64,
-    /// Batches that waited for a slow writer and merged into the next.
-    pub merged: AtomicU64,
-    /// The last commit, Unix ns.
-    pub last_commit_ns: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
-}
-
 enum Msg {
     Batch { obs: Vec<Obs>, now_ns: i64 },
 }
@@ -60,7 +46,13 @@ pub struct HistorySink {
     writer: Option<JoinHandle<()>>,
     pending: FxHashMap<u64, Obs>,
     procs: FxHashMap<ProcKey, Arc<ProcDim>>,
-    stats: Arc<HistoryStats>,
+    /// Batches the database refused (counted by the writer; each is
+    /// kept and retried).
+    failures: Arc<AtomicU64>,
+    /// Batches that waited for a slow writer and merged into the next.
+    merged: u64,
+    /// (failures, merged) as last reported.
+    reported: (u64, u64),
     last_sent: Option<MonoNs>,
     now: MonoNs,
     wall: WallClock,
@@ -69,9 +61,9 @@ pub struct HistorySink {
 impl HistorySink {
     /// Starts the writer thread on an open database.
     pub fn new(db: History, cfg: HistoryConfig) -> std::io::Result<Self> {
-        let stats = Arc::new(HistoryStats::default());
+        let failures = Arc::new(AtomicU64::new(0));
         let (tx, rx) = sync_channel(2);
-        let st = Arc::clone(&stats);
+        let st = Arc::clone(&failures);
         let (retention, prune_every) = (cfg.retention, cfg.prune_every);
         let writer = std::thread::Builder::new()
             .name("netwho-history".into())
@@ -82,15 +74,13 @@ impl HistorySink {
             writer: Some(writer),
             pending: FxHashMap::default(),
             procs: FxHashMap::default(),
-            stats,
+            failures,
+            merged: 0,
+            reported: (0, 0),
             last_sent: None,
             now: MonoNs(0),
             wall: WallClock::default(),
         })
-    }
-
-    pub fn stats(&self) -> Arc<HistoryStats> {
-        Arc::clone(&self.stats)
     }
 
     fn observe(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
@@ -150,7 +140,7 @@ impl HistorySink {
         self.last_sent = Some(self.now);
         if let Some(Msg::Batch { obs, .. }) = back {
             // the writer is behind: these merge into the next batch
-            self.stats.merged.fetch_add(1, Ordering::Relaxed);
+            self.merged += 1;
             for o in obs {
                 self.pending.entry(o.fid).or_insert(o);
             }
@@ -161,7 +151,7 @@ impl HistorySink {
 fn write_loop(
     mut db: History,
     rx: &Receiver<Msg>,
-    st: &HistoryStats,
+    failures: &AtomicU64,
     retention: Retention,
     prune_every: Duration,
 ) {
@@ -177,19 +167,10 @@ fn write_loop(
             retry.drain().map(|(_, o)| o).collect()
         };
         match db.ingest(&batch) {
-            Ok(s) => {
-                st.batches.fetch_add(1, Ordering::Relaxed);
-                st.observations.fetch_add(s.observations, Ordering::Relaxed);
-                st.flows.fetch_add(s.new_flows, Ordering::Relaxed);
-                st.last_commit_ns
-                    .store(u64::try_from(now_ns).unwrap_or(0), Ordering::Relaxed);
-            }
+            Ok(_) => {}
             Err(e) => {
-                st.failures.fetch_add(1, Ordering::Relaxed);
+                failures.fetch_add(1, Ordering::Relaxed);
                 log::error!("history: {e} (the batch is kept and retried)");
-                if let Ok(mut l) = st.last_error.lock() {
-                    *l = Some(e.to_string());
-                }
                 retry.extend(batch.into_iter().map(|o| (o.fid, o)));
             }
         }
@@ -261,7 +242,19 @@ impl Sink for HistorySink {
         self.observe(ev, rec);
     }
 
-    fn status(&mut self, _st: &StatusRecord) {}
+    /// At each status record: what the writer could not do on time.
+    fn status(&mut self, _st: &StatusRecord) {
+        let now = (self.failures.load(Ordering::Relaxed), self.merged);
+        if now != self.reported {
+            self.reported = now;
+            log::warn!(
+                "history: so far {} batch(es) refused by the database (kept and retried), {} \
+                 merged into the next because the writer was behind",
+                now.0,
+                now.1
+            );
+        }
+    }
 
     fn proc_exit(&mut self, proc: ProcKey, _at: MonoNs) {
         self.procs.remove(&proc);
