@@ -128,7 +128,8 @@ fn main() {
     let t = Instant::now();
     let mut raw_sum = 0u64;
     db.flows_in(START, START + DAYS * 86_400, &mut |f| {
-        raw_sum += f.window.payload.bytes_sent
+        raw_sum += f.window.payload.bytes_sent;
+        Ok(())
     })
     .expect("raw scan");
     let raw_s = t.elapsed().as_secs_f64();

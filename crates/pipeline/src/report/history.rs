@@ -85,32 +85,20 @@ pub fn report(
                 to: (to + 59).div_euclid(60) * 60,
                 rounded_to: None,
             };
-            let mut failed = None;
             db.flows_in(covered.from, covered.to, &mut |row| {
                 rows_read += 1;
-                match dims.flow_item(&row) {
-                    Ok(fi) => rep.counted(&fi, 1),
-                    Err(e) => failed = Some(e),
-                }
+                rep.counted(&dims.flow_item(&row)?, 1);
+                Ok(())
             })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
             (covered, "raw flows")
         }
         _ => {
             let (plan, covered) = db.plan(from, to, Tier::coarsest_for(interval_s))?;
-            let mut failed = None;
             db.combos(&plan, &mut |c| {
                 rows_read += 1;
-                match dims.combo_item(&c) {
-                    Ok(fi) => rep.counted(&fi, c.flows),
-                    Err(e) => failed = Some(e),
-                }
+                rep.counted(&dims.combo_item(&c)?, c.flows);
+                Ok(())
             })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
             (covered, "rollups")
         }
     };

@@ -206,8 +206,13 @@ impl History {
         Ok(plan(from_s, to_s, max, &self.complete_from()?))
     }
 
-    /// Every rollup row of the plan, in time order within each part.
-    pub fn combos(&self, p: &Plan, f: &mut dyn FnMut(Combo)) -> Result<(), HistoryError> {
+    /// Every rollup row of the plan, in time order within each part; an
+    /// error from `f` stops the reading and is returned.
+    pub fn combos(
+        &self,
+        p: &Plan,
+        f: &mut dyn FnMut(Combo) -> Result<(), HistoryError>,
+    ) -> Result<(), HistoryError> {
         for (tier, a, b) in &p.parts {
             let mut stmt = self
                 .conn
@@ -237,7 +242,7 @@ impl History {
                     })
                 })()
                 .map_err(self.err())?;
-                f(row);
+                f(row)?;
             }
         }
         Ok(())
@@ -249,7 +254,7 @@ impl History {
         &self,
         from_s: i64,
         to_s: i64,
-        f: &mut dyn FnMut(FlowRow),
+        f: &mut dyn FnMut(FlowRow) -> Result<(), HistoryError>,
     ) -> Result<(), HistoryError> {
         let mut stmt = self
             .conn
@@ -283,7 +288,7 @@ impl History {
                 })
             })()
             .map_err(self.err())?;
-            f(row);
+            f(row)?;
         }
         Ok(())
     }

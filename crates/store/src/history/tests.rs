@@ -73,6 +73,7 @@ fn tier_sums(h: &History, tier: Tier) -> (u64, u64, u64) {
         out.0 += c.counters.payload.bytes_sent;
         out.1 += c.counters.payload.bytes_recv;
         out.2 += c.flows;
+        Ok(())
     })
     .expect("combos");
     out
@@ -108,7 +109,8 @@ fn deltas_land_in_their_minute_and_every_tier_agrees() {
             c.t - DAY0,
             c.counters.payload.bytes_sent,
             c.counters.payload.bytes_recv,
-        ))
+        ));
+        Ok(())
     })
     .expect("combos");
     mins.sort_unstable();
@@ -119,7 +121,8 @@ fn deltas_land_in_their_minute_and_every_tier_agrees() {
     // raw flows in the first minute only
     let mut raw = Vec::new();
     h.flows_in(DAY0, DAY0 + 60, &mut |f| {
-        raw.push((f.fid, f.window.payload.bytes_sent))
+        raw.push((f.fid, f.window.payload.bytes_sent));
+        Ok(())
     })
     .expect("flows");
     raw.sort_unstable();
@@ -150,7 +153,8 @@ fn a_restarted_writer_goes_on_from_the_stored_totals() {
     assert_eq!(tier_sums(&h, Tier::Day), (1500, 0, 1));
     let mut raw = Vec::new();
     h.flows_in(DAY0, DAY0 + 120, &mut |f| {
-        raw.push(f.window.payload.bytes_sent)
+        raw.push(f.window.payload.bytes_sent);
+        Ok(())
     })
     .expect("flows");
     assert_eq!(raw, vec![1500]);
