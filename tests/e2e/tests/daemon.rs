@@ -166,8 +166,8 @@ fn history_equals_the_truth_per_user_and_survives_sigkill() {
     let ns = Netns::pair("hist", 27);
     let dir = TempDir::new("daemon");
     let db = dir.0.join("h.db");
-    let filter = format!("fd.rnet = {}/24", ns.b4);
-    let filter = filter.replace(&format!(".{}/24", ns.b4.octets()[3]), ".0/24");
+    let [a, b, c, _] = ns.b4.octets();
+    let filter = format!("fd.rnet = {a}.{b}.{c}.0/24");
     let d = Daemon::start(&dir.0, &filter);
     let (srv, port) = server(
         &ns.b,
