@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use netwho_pipeline::report::ReportKind;
+pub use netwho_pipeline::report::request::TimeArg;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -451,6 +452,21 @@ pub struct ReportArgs {
     pub select: SelectArgs,
 }
 
+impl ReportArgs {
+    /// The report's options, as the pipeline (and the daemon's API) checks them.
+    pub fn request(&self) -> netwho_pipeline::report::request::ReportRequest {
+        netwho_pipeline::report::request::ReportRequest {
+            limit: self.limit,
+            interval_ns: self.interval.map(netwho_model::nanos),
+            exclude_local: self.exclude_local,
+            local_nets: self.local_nets.clone(),
+            pid: self.pid,
+            ip: self.ip,
+            port: self.port,
+        }
+    }
+}
+
 /// The report names, listed in `--help` and in errors.
 fn report_kind() -> impl clap::builder::TypedValueParser<Value = ReportKind> {
     use clap::builder::TypedValueParser as _;
@@ -458,55 +474,8 @@ fn report_kind() -> impl clap::builder::TypedValueParser<Value = ReportKind> {
         .try_map(|s| ReportKind::from_name(&s).ok_or("not a report"))
 }
 
-/// A point in time given on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeArg {
-    /// Unix nanoseconds.
-    At(i128),
-    /// Nanoseconds after the start of the recording.
-    FromStart(u64),
-    /// Nanoseconds before now.
-    Ago(u64),
-    /// Midnight (UTC) this many days before today's.
-    DaysAgo(i64),
-}
-
-impl TimeArg {
-    /// Unix nanoseconds, given the start of the data and now.
-    pub fn resolve(self, start_unix_ns: i128, now_unix_ns: i128) -> i128 {
-        const DAY: i128 = 86_400 * 1_000_000_000;
-        match self {
-            TimeArg::At(t) => t,
-            TimeArg::FromStart(d) => start_unix_ns + i128::from(d),
-            TimeArg::Ago(d) => now_unix_ns - i128::from(d),
-            TimeArg::DaysAgo(n) => (now_unix_ns.div_euclid(DAY) - i128::from(n)) * DAY,
-        }
-    }
-}
-
 fn parse_time(s: &str) -> Result<TimeArg, String> {
-    match s {
-        "today" => return Ok(TimeArg::DaysAgo(0)),
-        "yesterday" => return Ok(TimeArg::DaysAgo(1)),
-        _ => {}
-    }
-    if let Some(d) = s.strip_prefix('-') {
-        return netwho_query::parse_duration_ns(d)
-            .map(TimeArg::Ago)
-            .ok_or_else(|| format!("'{d}' is not a duration (like 90s, 10m, 1h, 7d)"));
-    }
-    if let Some(d) = s.strip_prefix('+') {
-        return netwho_query::parse_duration_ns(d)
-            .map(TimeArg::FromStart)
-            .ok_or_else(|| format!("'{d}' is not a duration (like 90s, 10m, 1h)"));
-    }
-    netwho_model::time::unix_ns_from_rfc3339(s)
-        .map(TimeArg::At)
-        .ok_or_else(|| {
-            format!(
-                "'{s}' is not a time: give an RFC 3339 time (2026-11-23T10:00:00Z), +DURATION from the start of the data (+90s), -DURATION before now (-7d), today or yesterday"
-            )
-        })
+    TimeArg::parse(s)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -696,14 +665,6 @@ mod tests {
         };
         assert_eq!(r.report, ReportKind::ByUser);
         assert_eq!(r.since, Some(TimeArg::FromStart(90_000_000_000)));
-        assert_eq!(TimeArg::FromStart(5).resolve(10, 0), 15);
-        assert_eq!(parse_time("-90s"), Ok(TimeArg::Ago(90_000_000_000)));
-        let day = 86_400_000_000_000i128;
-        assert_eq!(
-            parse_time("yesterday").map(|t| t.resolve(0, 3 * day + 5)),
-            Ok(2 * day)
-        );
-        assert!(parse_time("-soon").is_err());
         assert!(matches!(r.until, Some(TimeArg::At(t)) if t > 0));
         let bad = |args: &[&str]| {
             let mut v = vec!["netwho", "report"];

@@ -6,11 +6,11 @@ use crate::{Failure, cannot_start, read_filter};
 use anyhow::Context as _;
 use netwho_pipeline::recsink::{RecordConfig, RecordSink};
 use netwho_pipeline::replay::{Controls, Pacer, Replay, ReplayConfig, ReplayError, ReplayPos};
-use netwho_pipeline::report::local::LocalNets;
-use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter, Spy};
+use netwho_pipeline::report::request::{Format, Printed, read_json};
+use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter};
 use netwho_pipeline::{PipelineError, Sink, Stopped};
 use netwho_store::history::History;
-use netwho_store::recording::{Header, ReadStats, Reader, RecordingFile};
+use netwho_store::recording::{Header, Reader, RecordingFile};
 use serde_json::json;
 use std::io::Write as _;
 use std::path::Path;
@@ -346,52 +346,16 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         notes: Vec::new(),
         read: Some(read_json(&stats)),
     };
-    out.print(a)
+    print(a, out)
 }
 
 /// The report, its configuration and checks shared by both sources.
 fn report_config(a: &ReportArgs) -> Result<(ReportKind, ReportConfig), Failure> {
-    let spy = match (a.report, a.ip, a.port) {
-        (ReportKind::Spy, Some(ip), _) => Some(Spy::Ip(ip)),
-        (ReportKind::Spy, None, Some(p)) => Some(Spy::Port(p)),
-        (ReportKind::Spy, None, None) => {
-            return Err(usage("spy needs the endpoint: --ip ADDR or --port PORT"));
-        }
-        (_, None, None) => None,
-        _ => return Err(usage("--ip and --port are for the spy report")),
-    };
-    match (a.report, a.pid) {
-        (ReportKind::Timeline, None) => {
-            return Err(usage(
-                "timeline needs the process: --pid N (top-procs lists them)",
-            ));
-        }
-        (ReportKind::Timeline, Some(_)) | (_, None) => {}
-        _ => {
-            return Err(usage(
-                "--pid is for the timeline report (filter with proc.pid = N)",
-            ));
-        }
-    }
-    let exclude_local = match (&a.local_nets, a.exclude_local) {
-        (Some(spec), _) => Some(LocalNets::parse(spec).map_err(|e| usage(&e))?),
-        (None, true) => Some(LocalNets::default()),
-        (None, false) => None,
-    };
     let filter = read_filter(&a.select, None)?;
-    let top = matches!(
-        a.report,
-        ReportKind::TopProcs | ReportKind::TopConns | ReportKind::TopPorts | ReportKind::TopRemotes
-    );
-    let cfg = ReportConfig {
-        filter,
-        limit: a.limit.or(top.then_some(10)),
-        interval_ns: a.interval.map(netwho_model::nanos),
-        exclude_local,
-        pid: a.pid,
-        spy,
-        ..ReportConfig::default()
-    };
+    let cfg = a
+        .request()
+        .config(a.report, filter)
+        .map_err(|e| usage(&e))?;
     Ok((a.report, cfg))
 }
 
@@ -423,133 +387,31 @@ fn report_db(
             code: crate::EXIT_RUNTIME,
             error: e.into(),
         })?;
-    let at = |s: i64| netwho_model::time::rfc3339_from_unix_ns(i128::from(s) * 1_000_000_000);
-    let mut notes = Vec::new();
-    if let Some(t) = r.covered.rounded_to {
-        notes.push(format!(
-            "the finer history of part of this range was pruned: times there are rounded to the {}",
-            t.name()
-        ));
-    }
-    let source_json = json!({
-        "database": path,
-        "read": r.source,
-        "rows_read": r.rows_read,
-        "covered_from": at(r.covered.from),
-        "covered_until": at(r.covered.to),
-        "rounded_to": r.covered.rounded_to.map(|t| t.name()),
-    });
-    Printed {
-        kind,
-        table: r.table,
-        totals: r.totals,
-        first: r.first,
-        last: r.last,
-        since,
-        until,
-        filter,
-        source_json: ("history", source_json),
-        source_text: format!(
-            "{} ({}, {} .. {})",
-            path.display(),
-            r.source,
-            at(r.covered.from),
-            at(r.covered.to)
-        ),
-        notes,
-        read: None,
-    }
-    .print(a)
+    let shown = path.display().to_string();
+    print(
+        a,
+        Printed::from_history(kind, &shown, r, since, until, filter),
+    )
 }
 
-/// A finished report and where it came from, to print.
-struct Printed {
-    kind: ReportKind,
-    table: netwho_pipeline::report::table::Table,
-    totals: netwho_pipeline::report::Totals,
-    first: Option<i128>,
-    last: Option<i128>,
-    since: Option<i128>,
-    until: Option<i128>,
-    filter: Option<String>,
-    source_json: (&'static str, serde_json::Value),
-    source_text: String,
-    notes: Vec<String>,
-    read: Option<serde_json::Value>,
-}
-
-impl Printed {
-    fn print(mut self, a: &ReportArgs) -> Result<(), Failure> {
-        use netwho_model::time::rfc3339_from_unix_ns as ts;
-        self.table.printable = a.printable;
-        let totals = self.totals;
-        let mut out = String::new();
-        if a.json {
-            let mut doc = json!({
-                "report": self.kind.name(),
-                "filter": self.filter,
-                "since": self.since.map(ts),
-                "until": self.until.map(ts),
-                "first": self.first.map(ts),
-                "last": self.last.map(ts),
-                "totals": {"sent": totals.sent, "recv": totals.recv, "flows": totals.flows},
-                "notes": self.notes,
-                "rows": self.table.json_rows(),
-            });
-            doc[self.source_json.0] = self.source_json.1;
-            if let Some(r) = self.read {
-                doc["read"] = r;
-            }
-            out = doc.to_string();
-            out.push('\n');
-        } else if a.csv {
-            out = self.table.csv();
-        } else {
-            let span = match (self.first, self.last) {
-                (Some(f), Some(l)) => format!("{} .. {}", ts(f), ts(l)),
-                _ => "no matching traffic".into(),
-            };
-            out.push_str(&format!(
-                "# {} of {}: {span}\n",
-                self.kind.name(),
-                self.source_text
-            ));
-            if let Some(f) = &self.filter {
-                out.push_str(&format!("# filter: {f}\n"));
-            }
-            for n in &self.notes {
-                out.push_str(&format!("# note: {n}\n"));
-            }
-            out.push_str(&self.table.text());
-            out.push_str(&format!(
-                "# total: sent {}, received {}, {} flows\n",
-                netwho_pipeline::fmt::bytes(totals.sent),
-                netwho_pipeline::fmt::bytes(totals.recv),
-                totals.flows
-            ));
-        }
-        let mut so = std::io::stdout().lock();
-        match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
-                code: crate::EXIT_RUNTIME,
-                error: anyhow::Error::new(e).context("writing the report"),
-            }),
-            _ => Ok(()),
-        }
+/// The report on stdout, as asked for.
+fn print(a: &ReportArgs, p: Printed) -> Result<(), Failure> {
+    let format = if a.json {
+        Format::Json
+    } else if a.csv {
+        Format::Csv
+    } else {
+        Format::Text
+    };
+    let out = p.render(format, a.printable);
+    let mut so = std::io::stdout().lock();
+    match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
+            code: crate::EXIT_RUNTIME,
+            error: anyhow::Error::new(e).context("writing the report"),
+        }),
+        _ => Ok(()),
     }
-}
-
-fn read_json(s: &ReadStats) -> serde_json::Value {
-    json!({
-        "frames": s.frames,
-        "frames_corrupt": s.frames_corrupt,
-        "bytes_skipped": s.bytes_skipped,
-        "truncated_bytes": s.truncated_bytes,
-        "entries": s.entries,
-        "entries_unknown": s.entries_unknown,
-        "orphans": s.orphans,
-        "clean_end": s.clean_end,
-    })
 }
 
 /// A progress line on a terminal while a long recording is read.

@@ -13,6 +13,7 @@
 
 pub mod history;
 pub mod local;
+pub mod request;
 pub mod table;
 
 use crate::subject::FlowSubject;

@@ -1,0 +1,327 @@
+//! A report as asked for (on the command line or over the API), checked
+//! and turned into a [`ReportConfig`], and a finished report printed as
+//! text, CSV or JSON. `netwho report` and the daemon's
+//! `/api/v1/reports/{report}` share both halves, so a report reads the
+//! same whichever way it was asked for.
+
+use super::local::LocalNets;
+use super::table::Table;
+use super::{ReportConfig, ReportKind, Spy, Totals};
+use netwho_model::time::rfc3339_from_unix_ns as ts;
+use netwho_query::Filter;
+use netwho_store::history::Tier;
+use netwho_store::recording::ReadStats;
+use serde_json::json;
+use std::net::IpAddr;
+
+/// A point in time as a user gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeArg {
+    /// Unix nanoseconds.
+    At(i128),
+    /// Nanoseconds after the start of the data.
+    FromStart(u64),
+    /// Nanoseconds before now.
+    Ago(u64),
+    /// Midnight (UTC) this many days before today's.
+    DaysAgo(i64),
+}
+
+impl TimeArg {
+    /// Unix nanoseconds, given the start of the data and now.
+    pub fn resolve(self, start_unix_ns: i128, now_unix_ns: i128) -> i128 {
+        const DAY: i128 = 86_400 * 1_000_000_000;
+        match self {
+            TimeArg::At(t) => t,
+            TimeArg::FromStart(d) => start_unix_ns + i128::from(d),
+            TimeArg::Ago(d) => now_unix_ns - i128::from(d),
+            TimeArg::DaysAgo(n) => (now_unix_ns.div_euclid(DAY) - i128::from(n)) * DAY,
+        }
+    }
+
+    /// RFC 3339, `+DURATION` (from the start), `-DURATION` (before now),
+    /// `today` or `yesterday`.
+    pub fn parse(s: &str) -> Result<TimeArg, String> {
+        match s {
+            "today" => return Ok(TimeArg::DaysAgo(0)),
+            "yesterday" => return Ok(TimeArg::DaysAgo(1)),
+            _ => {}
+        }
+        if let Some(d) = s.strip_prefix('-') {
+            return netwho_query::parse_duration_ns(d)
+                .map(TimeArg::Ago)
+                .ok_or_else(|| format!("'{d}' is not a duration (like 90s, 10m, 1h, 7d)"));
+        }
+        if let Some(d) = s.strip_prefix('+') {
+            return netwho_query::parse_duration_ns(d)
+                .map(TimeArg::FromStart)
+                .ok_or_else(|| format!("'{d}' is not a duration (like 90s, 10m, 1h)"));
+        }
+        netwho_model::time::unix_ns_from_rfc3339(s)
+            .map(TimeArg::At)
+            .ok_or_else(|| {
+                format!(
+                    "'{s}' is not a time: give an RFC 3339 time (2026-11-23T10:00:00Z), +DURATION from the start of the data (+90s), -DURATION before now (-7d), today or yesterday"
+                )
+            })
+    }
+}
+
+/// What a report was asked to do, before it is checked.
+#[derive(Clone, Debug, Default)]
+pub struct ReportRequest {
+    pub limit: Option<usize>,
+    pub interval_ns: Option<u64>,
+    pub exclude_local: bool,
+    /// The networks `exclude_local` leaves out (`+LIST` adds to the default).
+    pub local_nets: Option<String>,
+    pub pid: Option<u32>,
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+}
+
+impl ReportRequest {
+    /// The configuration of report `kind` with `filter`, or what is wrong
+    /// with the request (a sentence that says what to give instead).
+    pub fn config(&self, kind: ReportKind, filter: Option<Filter>) -> Result<ReportConfig, String> {
+        let spy = match (kind, self.ip, self.port) {
+            (ReportKind::Spy, Some(ip), _) => Some(Spy::Ip(ip)),
+            (ReportKind::Spy, None, Some(p)) => Some(Spy::Port(p)),
+            (ReportKind::Spy, None, None) => {
+                return Err("spy needs the endpoint: --ip ADDR or --port PORT".into());
+            }
+            (_, None, None) => None,
+            _ => return Err("--ip and --port are for the spy report".into()),
+        };
+        match (kind, self.pid) {
+            (ReportKind::Timeline, None) => {
+                return Err("timeline needs the process: --pid N (top-procs lists them)".into());
+            }
+            (ReportKind::Timeline, Some(_)) | (_, None) => {}
+            _ => return Err("--pid is for the timeline report (filter with proc.pid = N)".into()),
+        }
+        let exclude_local = match (&self.local_nets, self.exclude_local) {
+            (Some(spec), true) => Some(LocalNets::parse(spec)?),
+            (Some(_), false) => return Err("--local-nets needs --exclude-local".into()),
+            (None, true) => Some(LocalNets::default()),
+            (None, false) => None,
+        };
+        let top = matches!(
+            kind,
+            ReportKind::TopProcs
+                | ReportKind::TopConns
+                | ReportKind::TopPorts
+                | ReportKind::TopRemotes
+        );
+        Ok(ReportConfig {
+            filter,
+            limit: self.limit.or(top.then_some(10)),
+            interval_ns: self.interval_ns,
+            exclude_local,
+            pid: self.pid,
+            spy,
+            ..ReportConfig::default()
+        })
+    }
+}
+
+/// How a report is printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Csv,
+    /// One JSON document (exact numbers).
+    Json,
+}
+
+impl Format {
+    pub fn from_name(s: &str) -> Option<Format> {
+        match s {
+            "text" => Some(Format::Text),
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    /// The HTTP content type of the output.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// A finished report and where it came from, to print.
+#[derive(Debug)]
+pub struct Printed {
+    pub kind: ReportKind,
+    pub table: Table,
+    pub totals: Totals,
+    pub first: Option<i128>,
+    pub last: Option<i128>,
+    pub since: Option<i128>,
+    pub until: Option<i128>,
+    pub filter: Option<String>,
+    /// The source's key in the JSON document and what it says there.
+    pub source_json: (&'static str, serde_json::Value),
+    /// The source in the text header.
+    pub source_text: String,
+    pub notes: Vec<String>,
+    /// What reading a recording found (frames, damage).
+    pub read: Option<serde_json::Value>,
+}
+
+impl Printed {
+    /// A report from the history database at `path`.
+    pub fn from_history(
+        kind: ReportKind,
+        path: &str,
+        r: super::history::DbReport,
+        since: Option<i128>,
+        until: Option<i128>,
+        filter: Option<String>,
+    ) -> Printed {
+        let at = |s: i64| ts(i128::from(s) * 1_000_000_000);
+        let mut notes = Vec::new();
+        if let Some(t) = r.covered.rounded_to {
+            notes.push(format!(
+                "the finer history of part of this range was pruned: times there are rounded to the {}",
+                t.name()
+            ));
+        }
+        let source_json = json!({
+            "database": path,
+            "read": r.source,
+            "rows_read": r.rows_read,
+            "covered_from": at(r.covered.from),
+            "covered_until": at(r.covered.to),
+            "rounded_to": r.covered.rounded_to.map(Tier::name),
+        });
+        Printed {
+            kind,
+            table: r.table,
+            totals: r.totals,
+            first: r.first,
+            last: r.last,
+            since,
+            until,
+            filter,
+            source_json: ("history", source_json),
+            source_text: format!(
+                "{path} ({}, {} .. {})",
+                r.source,
+                at(r.covered.from),
+                at(r.covered.to)
+            ),
+            notes,
+            read: None,
+        }
+    }
+
+    /// The report as `format` prints it; `printable`: payload as text.
+    pub fn render(mut self, format: Format, printable: bool) -> String {
+        self.table.printable = printable;
+        let totals = self.totals;
+        match format {
+            Format::Json => {
+                let mut doc = json!({
+                    "report": self.kind.name(),
+                    "filter": self.filter,
+                    "since": self.since.map(ts),
+                    "until": self.until.map(ts),
+                    "first": self.first.map(ts),
+                    "last": self.last.map(ts),
+                    "totals": {"sent": totals.sent, "recv": totals.recv, "flows": totals.flows},
+                    "notes": self.notes,
+                    "rows": self.table.json_rows(),
+                });
+                doc[self.source_json.0] = self.source_json.1;
+                if let Some(r) = self.read {
+                    doc["read"] = r;
+                }
+                let mut out = doc.to_string();
+                out.push('\n');
+                out
+            }
+            Format::Csv => self.table.csv(),
+            Format::Text => {
+                let span = match (self.first, self.last) {
+                    (Some(f), Some(l)) => format!("{} .. {}", ts(f), ts(l)),
+                    _ => "no matching traffic".into(),
+                };
+                let mut out = format!("# {} of {}: {span}\n", self.kind.name(), self.source_text);
+                if let Some(f) = &self.filter {
+                    out.push_str(&format!("# filter: {f}\n"));
+                }
+                for n in &self.notes {
+                    out.push_str(&format!("# note: {n}\n"));
+                }
+                out.push_str(&self.table.text());
+                out.push_str(&format!(
+                    "# total: sent {}, received {}, {} flows\n",
+                    crate::fmt::bytes(totals.sent),
+                    crate::fmt::bytes(totals.recv),
+                    totals.flows
+                ));
+                out
+            }
+        }
+    }
+}
+
+/// What reading a recording found, for the JSON document.
+pub fn read_json(s: &ReadStats) -> serde_json::Value {
+    json!({
+        "frames": s.frames,
+        "frames_corrupt": s.frames_corrupt,
+        "bytes_skipped": s.bytes_skipped,
+        "truncated_bytes": s.truncated_bytes,
+        "entries": s.entries,
+        "entries_unknown": s.entries_unknown,
+        "orphans": s.orphans,
+        "clean_end": s.clean_end,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_and_resolve() {
+        let day = 86_400 * 1_000_000_000i128;
+        assert_eq!(TimeArg::FromStart(5).resolve(10, 0), 15);
+        assert_eq!(TimeArg::parse("-90s"), Ok(TimeArg::Ago(90_000_000_000)));
+        assert_eq!(
+            TimeArg::parse("yesterday").map(|t| t.resolve(0, 3 * day + 5)),
+            Ok(2 * day)
+        );
+        assert!(TimeArg::parse("-soon").is_err());
+        assert!(TimeArg::parse("noon").is_err());
+    }
+
+    #[test]
+    fn a_request_is_checked_against_its_report() {
+        let r = ReportRequest::default();
+        assert!(r.config(ReportKind::Spy, None).is_err());
+        assert!(r.config(ReportKind::Timeline, None).is_err());
+        assert_eq!(
+            r.config(ReportKind::TopProcs, None).map(|c| c.limit),
+            Ok(Some(10))
+        );
+        let with_pid = ReportRequest {
+            pid: Some(7),
+            ..ReportRequest::default()
+        };
+        assert!(with_pid.config(ReportKind::ByUser, None).is_err());
+        let nets = ReportRequest {
+            local_nets: Some("10.0.0.0/8".into()),
+            ..ReportRequest::default()
+        };
+        assert!(nets.config(ReportKind::ByUser, None).is_err());
+    }
+}
