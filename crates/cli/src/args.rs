@@ -210,7 +210,52 @@ pub struct TopArgs {
     #[arg(long, default_value_t = 1.0, requires = "read", value_parser = parse_speed)]
     pub speed: f64,
     #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
     pub select: SelectArgs,
+}
+
+/// Talking to a running daemon instead of watching the kernel.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectArgs {
+    /// Ask the running daemon (no privileges needed): its Unix socket [default: /run/netwho/api.sock], or HOST:PORT with --token-file; a user outside the daemon's group sees their own processes' traffic only
+    #[arg(
+        long,
+        value_name = "SOCKET|HOST:PORT",
+        num_args = 0..=1,
+        default_missing_value = netwho_api::DEFAULT_SOCKET,
+        conflicts_with = "read"
+    )]
+    pub connect: Option<String>,
+    /// The daemon's API token (for --connect HOST:PORT)
+    #[arg(long, value_name = "FILE", requires = "connect")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ConnectArgs {
+    /// Where to connect: a path is a socket, HOST:PORT is TCP (its token
+    /// from --token-file, else $NETWHO_TOKEN).
+    pub fn target(&self) -> Result<Option<netwho_api::client::Target>, String> {
+        use netwho_api::client::Target;
+        let Some(c) = &self.connect else {
+            return Ok(None);
+        };
+        if c.contains('/') {
+            return Ok(Some(Target::Unix(PathBuf::from(c))));
+        }
+        let token = match &self.token_file {
+            Some(p) => std::fs::read_to_string(p)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| format!("reading the token {}: {e}", p.display()))?,
+            None => std::env::var("NETWHO_TOKEN").map_err(|_| {
+                format!("--connect {c} is TCP: give the daemon's token with --token-file FILE (or NETWHO_TOKEN)")
+            })?,
+        };
+        Ok(Some(Target::Tcp {
+            addr: c.clone(),
+            token,
+        }))
+    }
 }
 
 impl Default for TopArgs {
@@ -229,6 +274,7 @@ impl Default for TopArgs {
             mouse: false,
             read: None,
             speed: 1.0,
+            connect: ConnectArgs::default(),
             select: SelectArgs::default(),
         }
     }
@@ -405,12 +451,12 @@ pub struct ReportArgs {
         short = 'r',
         long = "read",
         value_name = "FILE",
-        required_unless_present = "db",
+        required_unless_present_any = ["db", "connect"],
         conflicts_with = "db"
     )]
     pub read: Vec<PathBuf>,
     /// The daemon's history database instead of a recording (see 'netwho daemon')
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "connect")]
     pub db: Option<PathBuf>,
     /// Only bytes from TIME on (RFC 3339, +DURATION from the start, -DURATION before now, today, yesterday)
     #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
@@ -448,6 +494,8 @@ pub struct ReportArgs {
     /// spy: payload as printable text (other bytes as '.') instead of hex
     #[arg(short = 'A', long)]
     pub printable: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
     #[command(flatten)]
     pub select: SelectArgs,
 }

@@ -14,6 +14,58 @@ pub struct Config {
     /// Only flows matching this filter expression are kept (empty: all).
     pub filter: String,
     pub history: HistorySection,
+    pub api: ApiSection,
+    pub metrics: MetricsSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// The Unix socket (empty: none). Anyone may connect; root and members
+    /// of `group` see everything, other users their own processes' traffic.
+    pub socket: PathBuf,
+    /// Also listen on this TCP address (empty: not), e.g. "127.0.0.1:9797";
+    /// every request must carry the token.
+    pub listen: String,
+    /// The token for `listen` (created, mode 0600, when missing).
+    pub token_file: PathBuf,
+    /// The group whose members see everything over the socket.
+    pub group: String,
+    /// How long closed flows and exited processes stay in the live view.
+    pub keep_closed: String,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            socket: PathBuf::from(netwho_api::DEFAULT_SOCKET),
+            listen: String::new(),
+            token_file: PathBuf::from("/etc/netwho/api.token"),
+            group: "netwho".into(),
+            keep_closed: "10s".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve Prometheus metrics at /metrics.
+    pub enabled: bool,
+    /// The labels traffic series carry (unit, user, exe).
+    pub labels: Vec<String>,
+    /// Series at most; further label sets are summed as "other".
+    pub max_series: usize,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            labels: vec!["unit".into(), "user".into(), "exe".into()],
+            max_series: 200,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,6 +127,20 @@ pub fn parse(text: &str) -> Result<Config, String> {
     ] {
         duration(v).map_err(|e| format!("{key}: {e}"))?;
     }
+    duration(&cfg.api.keep_closed).map_err(|e| format!("api.keep_closed: {e}"))?;
+    if !cfg.api.listen.is_empty() {
+        cfg.api
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                format!(
+                    "api.listen: '{}' is not an address and port (like 127.0.0.1:9797)",
+                    cfg.api.listen
+                )
+            })?;
+    }
+    netwho_api::metrics::Labels::from_names(&cfg.metrics.labels)
+        .map_err(|e| format!("metrics.labels: {e}"))?;
     Ok(cfg)
 }
 
@@ -126,6 +192,15 @@ mod tests {
         assert!(
             e.contains("history.keep_raw: 'soon' is not a duration"),
             "{e}"
+        );
+        let e = parse("[api]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(e.starts_with("api.listen: 'localhost'"), "{e}");
+        let e = parse("[metrics]\nlabels = [\"pid\"]\n").unwrap_err();
+        assert!(e.starts_with("metrics.labels: 'pid'"), "{e}");
+        let c = parse("[api]\nlisten = \"127.0.0.1:9797\"\n[metrics]\nmax_series = 5\n").unwrap();
+        assert_eq!(
+            (c.api.listen.as_str(), c.metrics.max_series),
+            ("127.0.0.1:9797", 5)
         );
         let e = parse("[histroy]\n").unwrap_err();
         assert!(e.contains("unknown field `histroy`"), "{e}");

@@ -1,9 +1,11 @@
-//! Wiring of `netwho daemon`: the configuration, the history sink.
+//! Wiring of `netwho daemon`: the configuration, the history sink, the
+//! live state and its API.
 
 use crate::args::{DaemonArgs, SelectArgs};
 use crate::config::{self, Config};
 use crate::{Failure, cannot_start};
 use anyhow::Context as _;
+use netwho_api::{ApiConfig, Live, LiveConfig, LiveSink};
 use netwho_pipeline::Sink;
 use netwho_pipeline::histsink::{HistoryConfig, HistorySink};
 use netwho_store::history::History;
@@ -51,9 +53,16 @@ pub fn configure(d: &DaemonArgs) -> Result<Option<Daemon>, Failure> {
     }))
 }
 
+/// What the daemon runs beside the pipeline.
+pub struct Running {
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// The API server (stopped when dropped).
+    pub api: Option<netwho_api::Server>,
+}
+
 /// The history sink on its database (created, with its directory, when
-/// missing).
-pub fn sinks(d: &Daemon) -> Result<Vec<Box<dyn Sink>>, Failure> {
+/// missing), the live state and the API serving both.
+pub fn start(d: &Daemon) -> Result<Running, Failure> {
     let h = &d.config.history;
     if let Some(dir) = h.db.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -63,7 +72,7 @@ pub fn sinks(d: &Daemon) -> Result<Vec<Box<dyn Sink>>, Failure> {
     let db = History::create(&h.db).map_err(cannot_start)?;
     let commit_every = config::duration(&h.commit_every)
         .map_err(|e| cannot_start(anyhow::anyhow!("history.commit_every: {e}")))?;
-    let sink = HistorySink::new(
+    let history = HistorySink::new(
         db,
         HistoryConfig {
             commit_every,
@@ -78,5 +87,114 @@ pub fn sinks(d: &Daemon) -> Result<Vec<Box<dyn Sink>>, Failure> {
         "history: {} (a batch every {commit_every:?})",
         h.db.display()
     );
-    Ok(vec![Box::new(sink)])
+    let (live_sink, api) = api(d)?;
+    Ok(Running {
+        sinks: vec![Box::new(history), Box::new(live_sink)],
+        api,
+    })
+}
+
+/// The live state's sink and the server ([api] and [metrics]).
+fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
+    let a = &d.config.api;
+    let m = &d.config.metrics;
+    let keep_closed = config::duration(&a.keep_closed)
+        .map_err(|e| cannot_start(anyhow::anyhow!("api.keep_closed: {e}")))?;
+    let labels = netwho_api::metrics::Labels::from_names(&m.labels)
+        .map_err(|e| cannot_start(anyhow::anyhow!("metrics.labels: {e}")))?;
+    let live = Live::new(LiveConfig {
+        keep_closed,
+        max_series: m.max_series,
+        labels,
+        ..LiveConfig::default()
+    });
+    let sink = LiveSink::new(std::sync::Arc::clone(&live));
+    let socket = (!a.socket.as_os_str().is_empty()).then(|| a.socket.clone());
+    let listen = match a.listen.as_str() {
+        "" => None,
+        s => Some(s.parse().map_err(|_| {
+            cannot_start(anyhow::anyhow!(
+                "api.listen: '{s}' is not an address and port"
+            ))
+        })?),
+    };
+    if socket.is_none() && listen.is_none() {
+        log::info!("api: off (neither api.socket nor api.listen is set)");
+        return Ok((sink, None));
+    }
+    let token = match listen {
+        Some(_) => Some(token(&a.token_file)?),
+        None => None,
+    };
+    let group = netwho_enrich::users::gid_of(&a.group);
+    if group.is_none() {
+        log::info!(
+            "api: there is no group '{}': over the socket only root sees everyone's traffic",
+            a.group
+        );
+    }
+    let origin = netwho_pipeline::chain::Origin::here();
+    let cfg = ApiConfig {
+        socket: socket.clone(),
+        listen,
+        token,
+        token_file: listen.map(|_| a.token_file.clone()),
+        policy: netwho_api::access::Policy { group },
+        history: Some(d.config.history.db.clone()),
+        metrics: m.enabled,
+        host: origin.host,
+        boot_id: netwho_enrich::boot_id(),
+        local: netwho_enrich::net::local_addrs(),
+        started_unix_ns: netwho_sensor::clock::unix_now_ns(),
+    };
+    let server = netwho_api::start(cfg, live).map_err(cannot_start)?;
+    if let Some(p) = &socket {
+        match group {
+            Some(_) => log::info!("api: {} (group {} sees everything)", p.display(), a.group),
+            None => log::info!("api: {}", p.display()),
+        }
+    }
+    if let Some(l) = listen {
+        log::info!("api: http://{l}/ (token in {})", a.token_file.display());
+    }
+    Ok((sink, Some(server)))
+}
+
+/// The TCP token: read from `path`, or made and written there (0600).
+fn token(path: &std::path::Path) -> Result<String, Failure> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+        Ok(_) => {
+            return Err(cannot_start(anyhow::anyhow!(
+                "the API token file {} is empty: remove it (a new token is made) or put a token in it",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(cannot_start(
+                anyhow::Error::new(e).context(format!("reading {}", path.display())),
+            ));
+        }
+    }
+    let t = netwho_api::access::new_token()
+        .context("making an API token")
+        .map_err(cannot_start)?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .map_err(cannot_start)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{t}"))
+        .with_context(|| format!("writing the API token to {}", path.display()))
+        .map_err(cannot_start)?;
+    log::info!("api: made a token in {}", path.display());
+    Ok(t)
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod config;
+mod connect;
 mod daemon;
 mod keys;
 mod logger;
@@ -85,8 +86,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         },
         _ => None,
     };
+    let target = |c: &args::ConnectArgs| c.target().map_err(|e| cannot_start(anyhow::anyhow!(e)));
     match &command {
-        Command::Report(r) => return offline::report(r, &stop),
+        Command::Report(r) => {
+            return match target(&r.connect)? {
+                Some(t) => connect::report(r, t),
+                None => offline::report(r, &stop),
+            };
+        }
+        Command::Top(t) if t.connect.connect.is_some() => {
+            if let Some(tg) = target(&t.connect)? {
+                return connect::top(t, tg, &stop);
+            }
+        }
         Command::Log(l) if l.read.is_some() => return offline::log(l, &stop),
         Command::Top(t) if t.read.is_some() => return offline::top(t, &stop),
         _ => {}
@@ -178,13 +190,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cannot_start(e)
     })?;
     log::info!("attached: {}", sensor.info().hooks.join(", "));
+    let mut api = None;
     if let Some(d) = &daemon {
         // before any other thread starts: they inherit the reduced sets
         privs::keep_only(&privs::COLLECTOR_KEEPS)
             .context("dropping the capabilities the daemon no longer needs")
             .map_err(cannot_start)?;
         log::info!("capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only");
-        sinks.extend(daemon::sinks(d)?);
+        let r = daemon::start(d)?;
+        sinks.extend(r.sinks);
+        api = r.api;
     }
 
     cfg.table = TableConfig {
@@ -196,12 +211,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         && view
     {
         let local = netwho_enrich::net::local_addrs().into_iter().collect();
-        let (sink, v) = tui::start(t, view_filter, local, None, &stop)?;
+        let (sink, v) = tui::start(t, view_filter, local, None, true, &stop)?;
         sinks.push(sink);
         shown = Some(v);
     }
     let mut pipeline = Pipeline::new(sensor, enricher, sinks, cfg, Clocks::system());
     let res = pipeline.run(&stop);
+    if let Some(server) = api.take() {
+        server.stop();
+    }
     if let Some(v) = shown {
         if res.is_err() {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -182,6 +182,7 @@ pub fn log(l: &LogArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         since,
         until,
         speed: None,
+        live: false,
     };
     replay(reader, sinks, cfg, None, stop)
 }
@@ -198,7 +199,7 @@ pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         // the view filters (its bar can change it), so the replay passes all
         let local = reader.header().local_addrs.iter().copied().collect();
         let (link, cmds, show) = crate::tui::replay_link();
-        let (sink, view) = crate::tui::start(t, filter, local, Some(link), stop)?;
+        let (sink, view) = crate::tui::start(t, filter, local, Some(link), false, stop)?;
         let paths = vec![path.clone()];
         let controls = Controls {
             cmds,
@@ -210,6 +211,7 @@ pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
             since: None,
             until: None,
             speed,
+            live: false,
         };
         let res = replay(reader, vec![sink], cfg, Some(controls), stop);
         if res.is_err() {
@@ -223,6 +225,7 @@ pub fn top(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         since: None,
         until: None,
         speed,
+        live: false,
     };
     // on a terminal: keys pause, change the speed and seek
     let term = crate::keys::TermGuard::raw_keys();

@@ -34,6 +34,7 @@ pub fn start(
     filter: Option<Filter>,
     local: HashSet<IpAddr>,
     replay: Option<ReplayLink>,
+    here: bool,
     stop: &Arc<AtomicBool>,
 ) -> Result<(Box<dyn Sink>, View), Failure> {
     let (sink, rx) = TuiSink::new(t.interval);
@@ -44,8 +45,9 @@ pub fn start(
         mouse: t.mouse,
         filter,
         local,
-        // live only: a recording carries no interface counters
-        coverage_netns: replay.is_none().then(own_netns).flatten(),
+        // watching this host's kernel only: a recording carries no
+        // interface counters, and a daemon's caller may see part of it
+        coverage_netns: here.then(own_netns).flatten(),
         dns: !t.no_dns,
     };
     let stop = Arc::clone(stop);

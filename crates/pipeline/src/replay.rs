@@ -33,6 +33,10 @@ pub struct ReplayConfig {
     pub until: Option<i128>,
     /// Recorded seconds per real second; None: as fast as possible.
     pub speed: Option<f64>,
+    /// The source is live (a daemon's stream): its status records move
+    /// the time on even before any flow, so views tick while nothing
+    /// they may see happens. In a file, the time starts with the first flow.
+    pub live: bool,
 }
 
 /// A viewer's request to a running replay (the keys of `netwho top -r`).
@@ -347,7 +351,7 @@ impl<R: Read> Replay<R> {
                     }
                     cur.now = cur.now.max(it.at);
                 }
-                Item::Status { at, .. } | Item::End { at } if cur.now.0 > 0 => {
+                Item::Status { at, .. } | Item::End { at } if cur.now.0 > 0 || self.cfg.live => {
                     cur.now = cur.now.max(*at);
                 }
                 _ => {}

@@ -39,6 +39,18 @@ impl TimeArg {
         }
     }
 
+    /// The text [`parse`](TimeArg::parse) reads back as this time.
+    pub fn param(self) -> String {
+        match self {
+            TimeArg::At(t) => ts(t),
+            TimeArg::FromStart(d) => format!("+{d}ns"),
+            TimeArg::Ago(d) => format!("-{d}ns"),
+            TimeArg::DaysAgo(0) => "today".into(),
+            TimeArg::DaysAgo(1) => "yesterday".into(),
+            TimeArg::DaysAgo(n) => format!("-{n}d"),
+        }
+    }
+
     /// RFC 3339, `+DURATION` (from the start), `-DURATION` (before now),
     /// `today` or `yesterday`.
     pub fn parse(s: &str) -> Result<TimeArg, String> {
@@ -302,6 +314,15 @@ mod tests {
         );
         assert!(TimeArg::parse("-soon").is_err());
         assert!(TimeArg::parse("noon").is_err());
+        for t in [
+            TimeArg::At(1_700_000_000_123_456_789),
+            TimeArg::FromStart(5),
+            TimeArg::Ago(7),
+            TimeArg::DaysAgo(0),
+            TimeArg::DaysAgo(1),
+        ] {
+            assert_eq!(TimeArg::parse(&t.param()), Ok(t));
+        }
     }
 
     #[test]

@@ -1,0 +1,440 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text from
+//! prometheus-client): payload bytes and connections per unit, user and
+//! executable, and netwho's own health.
+//!
+//! Cardinality is bounded: only the labels the configuration allows are
+//! filled (the others are empty), and a label set gets its own series only
+//! while fewer than `max_series` exist; later ones are summed into one
+//! series whose labels are all `other`. A series, once given, stays for
+//! the daemon's life, so every counter only grows (a top-K that changed
+//! its members would make counters jump down).
+
+use crate::live::Live;
+use netwho_model::Payload;
+use netwho_model::record::Names;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Which labels the traffic series carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Labels {
+    pub unit: bool,
+    pub user: bool,
+    pub exe: bool,
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels {
+            unit: true,
+            user: true,
+            exe: true,
+        }
+    }
+}
+
+impl Labels {
+    /// From names like `["unit", "user"]`; an unknown name is an error
+    /// that lists the known ones.
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Labels, String> {
+        let mut l = Labels {
+            unit: false,
+            user: false,
+            exe: false,
+        };
+        for n in names {
+            match n.as_ref() {
+                "unit" => l.unit = true,
+                "user" => l.user = true,
+                "exe" => l.exe = true,
+                other => {
+                    return Err(format!(
+                        "'{other}' is not a metric label: use unit, user and exe"
+                    ));
+                }
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// A series' label values: unit (or container, or the cgroup), user, exe.
+type Key = (Arc<str>, Arc<str>, Arc<str>);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Vals {
+    sent: u64,
+    recv: u64,
+    conns: u64,
+}
+
+/// Traffic per label set, bounded.
+#[derive(Debug, Default)]
+pub struct Series {
+    max: usize,
+    labels: Labels,
+    series: FxHashMap<Key, Vals>,
+    other: Vals,
+    /// Label sets that went to `other`.
+    pub overflowed: u64,
+}
+
+impl Series {
+    pub fn new(max: usize, labels: Labels) -> Series {
+        Series {
+            max,
+            labels,
+            ..Series::default()
+        }
+    }
+
+    fn key(&self, names: &Names, exe: &str) -> Key {
+        let unit = if !names.unit.is_empty() {
+            names.unit.as_str()
+        } else if !names.container_id.is_empty() {
+            names.container_id.as_str()
+        } else {
+            names.cgroup.as_str()
+        };
+        let pick =
+            |on: bool, v: &str| -> Arc<str> { if on { Arc::from(v) } else { Arc::from("") } };
+        (
+            pick(self.labels.unit, unit),
+            pick(self.labels.user, &names.user),
+            pick(self.labels.exe, exe),
+        )
+    }
+
+    /// Count payload moved and connections opened.
+    pub fn add(&mut self, names: &Names, exe: &str, d: Payload, conns: u64) {
+        if d.total() == 0 && conns == 0 {
+            return;
+        }
+        let key = self.key(names, exe);
+        let len = self.series.len();
+        let v = match self.series.get_mut(&key) {
+            Some(v) => v,
+            None if len < self.max => self.series.entry(key).or_default(),
+            None => {
+                if conns > 0 {
+                    self.overflowed += 1;
+                }
+                &mut self.other
+            }
+        };
+        v.sent = v.sent.saturating_add(d.bytes_sent);
+        v.recv = v.recv.saturating_add(d.bytes_recv);
+        v.conns = v.conns.saturating_add(conns);
+    }
+
+    /// Sent, received and connections over every series.
+    pub fn total(&self) -> (u64, u64, u64) {
+        self.series
+            .values()
+            .chain(std::iter::once(&self.other))
+            .fold((0, 0, 0), |(s, r, c), v| {
+                (s + v.sent, r + v.recv, c + v.conns)
+            })
+    }
+
+    fn rows(&self) -> Vec<(Key, Vals)> {
+        let mut v: Vec<(Key, Vals)> = self.series.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        if self.other != Vals::default() {
+            let o: Arc<str> = Arc::from("other");
+            v.push(((o.clone(), o.clone(), o), self.other));
+        }
+        v
+    }
+}
+
+/// Encodes the live state's series and the latest status record at each
+/// scrape.
+#[derive(Debug)]
+struct LiveCollector(Arc<Live>);
+
+fn labels3(k: &Key) -> [(&'static str, String); 3] {
+    [
+        ("unit", k.0.to_string()),
+        ("user", k.1.to_string()),
+        ("exe", k.2.to_string()),
+    ]
+}
+
+impl Collector for LiveCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let (rows, status, events, evicted, overflowed, flows_live) = {
+            let st = self.0.state();
+            (
+                st.series.rows(),
+                st.status.clone(),
+                st.events,
+                st.closed_evicted,
+                st.series.overflowed,
+                st.flows.len(),
+            )
+        };
+        let bytes = ConstCounter::new(0u64);
+        let mut m = enc.encode_descriptor(
+            "netwho_payload_bytes",
+            "Application payload bytes (what send/recv returned) by direction, unit, user and executable",
+            None,
+            bytes.metric_type(),
+        )?;
+        for (k, v) in &rows {
+            for (dir, n) in [("sent", v.sent), ("received", v.recv)] {
+                let [a, b, c] = labels3(k);
+                let l = [("direction", dir.to_string()), a, b, c];
+                ConstCounter::new(n).encode(m.encode_family(&l)?)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "netwho_connections",
+            "Flows opened (connections, and datagram flows per remote) by unit, user and executable",
+            None,
+            bytes.metric_type(),
+        )?;
+        for (k, v) in &rows {
+            ConstCounter::new(v.conns).encode(m.encode_family(&labels3(k))?)?;
+        }
+        counter(
+            &mut enc,
+            "netwho_flow_events",
+            "Flow events the daemon folded",
+            events,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_series_overflow",
+            "Label sets counted in the 'other' series (raise metrics.max_series to see them)",
+            overflowed,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_api_closed_flows_evicted",
+            "Closed flows let go of before their time because too many closed at once",
+            evicted,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_api_readers_lagged",
+            "API readers dropped for falling too far behind",
+            self.0.lagged.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut enc,
+            "netwho_api_live_flows",
+            "Flows the API holds (open, and closed in the last seconds)",
+            flows_live as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "netwho_api_readers",
+            "Readers following the live batches",
+            self.0.subscribers() as i64,
+        )?;
+        let Some(s) = status else {
+            return Ok(());
+        };
+        gauge(
+            &mut enc,
+            "netwho_flows_open",
+            "Flows open now",
+            s.flows_open as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "netwho_procs_tracked",
+            "Processes tracked",
+            s.procs_tracked as i64,
+        )?;
+        gauge(
+            &mut enc,
+            "netwho_uptime_seconds",
+            "Seconds since the sensor attached",
+            s.uptime_s as i64,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_flows_opened",
+            "Flows opened",
+            s.flows_opened,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_flows_closed",
+            "Flows closed",
+            s.flows_closed,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_filtered_out",
+            "Flow events the filter did not pass",
+            s.filtered_out,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_kernel_payload_calls",
+            "send/recv calls counted in the kernel",
+            s.kernel.payload_calls,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_kernel_packets",
+            "Packets counted in the kernel",
+            s.kernel.packets,
+        )?;
+        gauge(
+            &mut enc,
+            "netwho_kernel_flows_tracked",
+            "Entries in the kernel flow map",
+            s.kernel.flows_tracked as i64,
+        )?;
+        let d = s.drops;
+        let drops = [
+            ("ringbuf", d.ringbuf),
+            ("flow_map_full", d.flow_map_full),
+            ("wire_map_full", d.wire_map_full),
+            ("output", d.output),
+            ("decode_errors", d.decode_errors),
+            ("map_errors", d.map_errors),
+            ("storage_fail", d.storage_fail),
+        ];
+        let mut m = enc.encode_descriptor(
+            "netwho_drops",
+            "Events and records lost, by kind (every one is counted; see the status record)",
+            None,
+            bytes.metric_type(),
+        )?;
+        for (kind, n) in drops {
+            ConstCounter::new(n).encode(m.encode_family(&[("kind", kind)])?)?;
+        }
+        counter(
+            &mut enc,
+            "netwho_bytes_lost",
+            "Payload bytes of flows the full kernel map could not track",
+            d.bytes_lost,
+        )?;
+        Ok(())
+    }
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(v);
+    c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: i64,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+/// The registry `/metrics` encodes.
+pub fn registry(live: &Arc<Live>) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(LiveCollector(Arc::clone(live))));
+    r
+}
+
+/// The exposition text.
+pub fn encode(r: &Registry) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, r)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(user: &str, unit: &str) -> Names {
+        Names {
+            user: user.into(),
+            unit: unit.into(),
+            ..Names::default()
+        }
+    }
+
+    #[test]
+    fn series_are_bounded_and_never_shrink() {
+        let mut s = Series::new(2, Labels::default());
+        let d = Payload {
+            bytes_sent: 10,
+            bytes_recv: 1,
+        };
+        s.add(&names("a", "x.service"), "/bin/a", d, 1);
+        s.add(&names("b", "x.service"), "/bin/b", d, 1);
+        s.add(&names("c", "x.service"), "/bin/c", d, 1);
+        s.add(&names("a", "x.service"), "/bin/a", d, 0);
+        let rows = s.rows();
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert_eq!(&*rows[2].0.0, "other");
+        assert_eq!(
+            rows[0].1,
+            Vals {
+                sent: 20,
+                recv: 2,
+                conns: 1
+            }
+        );
+        assert_eq!(s.total(), (40, 4, 3));
+        assert_eq!(s.overflowed, 1);
+    }
+
+    #[test]
+    fn labels_left_out_are_empty_and_sets_merge() {
+        let mut s = Series::new(10, Labels::from_names(&["user"]).unwrap());
+        let d = Payload {
+            bytes_sent: 5,
+            bytes_recv: 0,
+        };
+        s.add(&names("a", "x.service"), "/bin/a", d, 1);
+        s.add(&names("a", "y.service"), "/bin/b", d, 1);
+        let rows = s.rows();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((&*rows[0].0.0, &*rows[0].0.1, &*rows[0].0.2), ("", "a", ""));
+        assert!(Labels::from_names(&["pid"]).is_err());
+    }
+
+    #[test]
+    fn the_exposition_has_the_series_and_health() {
+        let live = Live::new(crate::live::LiveConfig::default());
+        live.state().series.add(
+            &names("alice", "web.service"),
+            "/usr/bin/curl",
+            Payload {
+                bytes_sent: 7,
+                bytes_recv: 9,
+            },
+            1,
+        );
+        let text = encode(&registry(&live)).unwrap();
+        assert!(
+            text.contains(
+                r#"netwho_payload_bytes_total{direction="sent",unit="web.service",user="alice",exe="/usr/bin/curl"} 7"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"netwho_connections_total{unit="web.service",user="alice",exe="/usr/bin/curl"} 1"#
+        ));
+        assert!(text.contains("netwho_api_readers 0"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,274 @@
+//! Live updates: server-sent events (`/api/v1/events`, JSON, for web pages
+//! and scripts) and a live recording (`/api/v1/stream`: the recording
+//! format of `docs/specs/recording.md` over HTTP, which `netwho top
+//! --connect` replays into the same view as `top -r`).
+//!
+//! Both start from the state at the moment of connecting and then follow
+//! the batches, each filtered for the caller. A reader more than
+//! [`BATCHES`](crate::live::BATCHES) intervals behind gets a last event
+//! saying so and the stream ends (counted in `readers_lagged`).
+
+use crate::access::Access;
+use crate::error::ApiError;
+use crate::live::{FlowView, LiveBatch};
+use crate::params::Params;
+use crate::server::{AppState, filter, flow_json, procs_json, visible};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
+use netwho_query::Filter;
+use netwho_store::recording::encode::{Encoder, Kind};
+use netwho_store::recording::write::header_bytes;
+use netwho_store::recording::{FrameEncoder, Header};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+
+/// The next batch, or None when the stream ends (lagged or closed).
+async fn next_batch(s: &AppState, rx: &mut Receiver<Arc<LiveBatch>>) -> Option<Arc<LiveBatch>> {
+    match rx.recv().await {
+        Ok(b) => Some(b),
+        Err(RecvError::Lagged(n)) => {
+            s.live.note_lagged();
+            log::warn!("api: a reader fell {n} batches behind and was dropped");
+            None
+        }
+        Err(RecvError::Closed) => None,
+    }
+}
+
+fn batch_json(
+    s: &AppState,
+    st: &crate::live::LiveState,
+    b: &LiveBatch,
+    access: Access,
+    f: Option<&Filter>,
+) -> Value {
+    let flows: Vec<Value> = b
+        .flows
+        .iter()
+        .filter(|v| visible(v, access, f, &s.cfg.local))
+        .map(|v| flow_json(v, b.wall))
+        .collect();
+    json!({
+        "seq": b.seq,
+        "ts": rfc3339_from_unix_ns(b.wall.unix_ns(b.now)),
+        "processes": procs_json(st, &b.procs, access, f, &s.cfg.local),
+        "flows": flows,
+        "status": b.status.as_ref().map(|r| serde_json::to_value(&**r).unwrap_or(Value::Null)),
+    })
+}
+
+/// `GET /api/v1/events`: one `batch` event per interval (the first one
+/// holds every flow held now), `lagged` before a stream that fell behind
+/// ends.
+pub async fn events(
+    State(s): State<AppState>,
+    axum::Extension(access): axum::Extension<Access>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let p = Params::new(q);
+    p.only(&["q"])?;
+    let f = filter(access, p.str("q"))?;
+    let (first, rx) = {
+        let (st, rx) = s.live.subscribe();
+        let b = LiveBatch {
+            seq: st.seq,
+            now: st.now,
+            wall: st.wall,
+            flows: st.flows.values().cloned().collect(),
+            procs: Arc::clone(&st.procs),
+            status: st.status.clone(),
+        };
+        (batch_json(&s, &st, &b, access, f.as_ref()), rx)
+    };
+    let first = Event::default().event("batch").data(first.to_string());
+    struct Follow {
+        s: AppState,
+        rx: Receiver<Arc<LiveBatch>>,
+        f: Option<Filter>,
+        access: Access,
+        done: bool,
+    }
+    let follow = Follow {
+        s,
+        rx,
+        f,
+        access,
+        done: false,
+    };
+    let rest = stream::unfold(follow, |mut fo| async move {
+        if fo.done {
+            return None;
+        }
+        match next_batch(&fo.s, &mut fo.rx).await {
+            Some(b) => {
+                let doc = {
+                    let st = fo.s.live.state();
+                    batch_json(&fo.s, &st, &b, fo.access, fo.f.as_ref())
+                };
+                let ev = Event::default().event("batch").data(doc.to_string());
+                Some((Ok(ev), fo))
+            }
+            None => {
+                fo.done = true;
+                let ev = Event::default()
+                    .event("lagged")
+                    .data(r#"{"error":"this reader fell behind and was dropped: reconnect"}"#);
+                Some((Ok(ev), fo))
+            }
+        }
+    });
+    let all = stream::once(async move { Ok(first) }).chain(rest);
+    Ok(Sse::new(all).keep_alive(KeepAlive::default()))
+}
+
+use futures_util::StreamExt as _;
+
+/// Encodes what one caller may see as recording frames.
+struct Recorder {
+    enc: Encoder,
+    frames: FrameEncoder,
+    buf: Vec<u8>,
+    wall: WallClock,
+    status: Option<String>,
+}
+
+impl Recorder {
+    fn flows<'a>(
+        &mut self,
+        flows: impl Iterator<Item = &'a Arc<FlowView>>,
+        keep: impl Fn(&FlowView) -> bool,
+    ) {
+        for v in flows.filter(|v| keep(v)) {
+            let kind = if v.closed { Kind::Close } else { Kind::Update };
+            self.enc.flow(&mut self.buf, kind, &v.flow, &v.ctx, v.at);
+        }
+    }
+
+    /// The frame of one batch: a clock change, the flows, and a status
+    /// record at the batch's time (which moves the viewer's clock on
+    /// even when nothing it may see happened).
+    fn frame(&mut self, b: &LiveBatch) -> Option<Bytes> {
+        if b.wall != self.wall {
+            self.wall = b.wall;
+            self.enc.clock(&mut self.buf, b.wall.boot_to_unix_ns);
+        }
+        if let Some(st) = &b.status {
+            self.status = serde_json::to_string(&**st).ok();
+        }
+        if let Some(json) = &self.status {
+            self.enc.status(&mut self.buf, json.clone(), b.now);
+        }
+        self.enc.seal();
+        if self.buf.is_empty() {
+            return None;
+        }
+        let out = self.frames.frame(&self.buf);
+        self.buf.clear();
+        match out {
+            Ok(f) => Some(Bytes::from(f)),
+            Err(e) => {
+                log::warn!("api: compressing a stream frame failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/stream`: a live recording of what the caller may see.
+pub async fn recording(
+    State(s): State<AppState>,
+    axum::Extension(access): axum::Extension<Access>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q);
+    p.only(&["q"])?;
+    let f = filter(access, p.str("q"))?;
+    let frames =
+        FrameEncoder::new().map_err(|e| ApiError::internal(format!("starting zstd: {e}")))?;
+    let (head, first, rx, rec) = {
+        let (st, rx) = s.live.subscribe();
+        let header = Header {
+            created_unix_ns: st.wall.unix_ns(st.now),
+            host: s.cfg.host.clone(),
+            boot_id: s.cfg.boot_id,
+            netwho_version: env!("CARGO_PKG_VERSION").into(),
+            resolution_ns: netwho_model::nanos(s.live.cfg.interval),
+            snaplen: 0,
+            filter: f.as_ref().map(ToString::to_string),
+            scope: None,
+            boot_to_unix_ns: st.wall.boot_to_unix_ns,
+            local_addrs: s.cfg.local.iter().copied().collect(),
+            segment: 0,
+            attribution: "ebpf".into(),
+        };
+        let head = header_bytes(&header).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut rec = Recorder {
+            enc: Encoder::new(),
+            frames,
+            buf: Vec::new(),
+            wall: st.wall,
+            status: None,
+        };
+        let b = LiveBatch {
+            seq: st.seq,
+            now: st.now,
+            wall: st.wall,
+            flows: Vec::new(),
+            procs: Arc::clone(&st.procs),
+            status: st.status.clone(),
+        };
+        // open flows first: the closed ones held are history to a new viewer
+        let local = &s.cfg.local;
+        rec.flows(st.flows.values(), |v| {
+            !v.closed && visible(v, access, f.as_ref(), local)
+        });
+        let first = rec.frame(&b);
+        (head, first, rx, rec)
+    };
+    struct Follow {
+        s: AppState,
+        rx: Receiver<Arc<LiveBatch>>,
+        f: Option<Filter>,
+        access: Access,
+        rec: Recorder,
+    }
+    let follow = Follow {
+        s,
+        rx,
+        f,
+        access,
+        rec,
+    };
+    let rest = stream::unfold(follow, |mut fo| async move {
+        loop {
+            let b = next_batch(&fo.s, &mut fo.rx).await?;
+            let (access, local) = (fo.access, &fo.s.cfg.local);
+            let f = fo.f.as_ref();
+            fo.rec
+                .flows(b.flows.iter(), |v| visible(v, access, f, local));
+            if let Some(frame) = fo.rec.frame(&b) {
+                return Some((Ok::<Bytes, Infallible>(frame), fo));
+            }
+        }
+    });
+    let start = stream::iter(
+        std::iter::once(Bytes::from(head))
+            .chain(first)
+            .map(Ok::<Bytes, Infallible>),
+    );
+    let body = Body::from_stream(start.chain(rest));
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-netwho-recording")],
+        body,
+    )
+        .into_response())
+}
