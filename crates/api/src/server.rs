@@ -682,3 +682,107 @@ async fn metrics(
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{Client, Target};
+    use crate::live::LiveConfig;
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut paths: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        paths.sort_unstable();
+        let mut routes = ROUTES.to_vec();
+        routes.sort_unstable();
+        assert_eq!(paths, routes);
+        let params: Vec<&str> = doc["paths"]["/api/v1/reports/{report}"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .filter(|n| *n != "report")
+            .collect();
+        assert_eq!(params, REPORT_PARAMS);
+    }
+
+    #[test]
+    fn a_server_on_a_socket_answers_refuses_and_goes_away() {
+        let dir = std::env::temp_dir().join(format!("netwho-api-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sock = dir.join("api.sock");
+        let cfg = ApiConfig {
+            socket: Some(sock.clone()),
+            listen: None,
+            token: None,
+            token_file: None,
+            policy: Policy { group: None },
+            history: None,
+            metrics: true,
+            host: "h".into(),
+            boot_id: [0; 16],
+            local: HashSet::new(),
+            started_unix_ns: 0,
+        };
+        let live = Live::new(LiveConfig::default());
+        let server = start(cfg.clone(), Arc::clone(&live)).unwrap();
+        // a second daemon on the same socket is refused
+        let again = start(cfg.clone(), Live::new(LiveConfig::default()));
+        assert!(
+            matches!(again, Err(StartError::SocketInUse(_))),
+            "{again:?}"
+        );
+        let c = Client::new(Target::Unix(sock.clone())).unwrap();
+        let st: Value = serde_json::from_str(
+            &c.get("/api/v1/status", &[])
+                .unwrap()
+                .ok()
+                .unwrap()
+                .text()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(st["api"], "v1");
+        let e = c
+            .get("/api/v1/flows", &[("limt", "1".into())])
+            .unwrap()
+            .ok();
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.contains("unknown parameter 'limt'"), "{msg}");
+        let e = c.get("/api/v1/reports/by-user", &[]).unwrap().ok();
+        assert!(e.unwrap_err().to_string().contains("keeps no history"));
+        let e = c.get("/api/v1/reports/by-nothing", &[]).unwrap().ok();
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .contains("the reports are top-procs")
+        );
+        // TCP without a token cannot start
+        let tcp = ApiConfig {
+            socket: None,
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..cfg
+        };
+        assert!(matches!(
+            start(tcp, Arc::clone(&live)),
+            Err(StartError::NoToken)
+        ));
+        server.stop();
+        assert!(!sock.exists());
+        let gone = Client::new(Target::Unix(sock))
+            .unwrap()
+            .get("/api/v1/status", &[]);
+        assert!(
+            gone.unwrap_err()
+                .to_string()
+                .contains("is 'netwho daemon' running?")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -775,3 +775,140 @@ pub fn stop_all(mut nw: Netwho, truth: &[Value]) -> Vec<Value> {
     assert_eq!(last["drops"]["ringbuf"], 0, "kernel events lost: {last}");
     records
 }
+
+/// One HTTP/1.1 request to `addr` (`Connection: close`): the status and
+/// the body (chunked bodies decoded). For talking to the daemon's API,
+/// Prometheus and chromedriver in tests.
+pub fn http(
+    method: &str,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    try_http(method, addr, path, headers, body).unwrap()
+}
+
+/// [`http`], with failures to connect or read as errors (for polling a
+/// server that is starting).
+pub fn try_http(
+    method: &str,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Result<(u16, String), String> {
+    use std::io::{Read as _, Write as _};
+    let e = |e: std::io::Error| format!("{addr}{path}: {e}");
+    let mut s = std::net::TcpStream::connect(addr).map_err(e)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(e)?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).map_err(e)?;
+    // read until the body is complete (some servers keep the connection)
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    let split = loop {
+        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        let n = s.read(&mut buf).map_err(e)?;
+        if n == 0 {
+            return Err(format!("{addr}{path}: closed before the headers ended"));
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let lower = head.to_ascii_lowercase();
+    let length: Option<usize> = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok());
+    loop {
+        let have = raw.len() - split - 4;
+        let done = match length {
+            Some(n) => have >= n,
+            None if lower.contains("transfer-encoding: chunked") => raw.ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if done {
+            break;
+        }
+        let n = s.read(&mut buf).map_err(e)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let mut rest = raw[split + 4..].to_vec();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = Vec::new();
+        let mut b = &rest[..];
+        while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+            let n =
+                usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+            b = &b[eol + 2 + n + 2..];
+        }
+        rest = out;
+    }
+    Ok((status, String::from_utf8_lossy(&rest).to_string()))
+}
+
+/// A TCP port on 127.0.0.1 free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Standard base64 (for chromedriver's screenshots).
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    };
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes().filter_map(val) {
+        acc = (acc << 6) | c;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}

@@ -20,12 +20,19 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, filter: &str) -> Daemon {
+        Daemon::start_with(dir, filter, "")
+    }
+
+    /// With more of the [api] section (its socket is in `dir`) and more
+    /// sections after it.
+    fn start_with(dir: &Path, filter: &str, api: &str) -> Daemon {
         let cfg = dir.join("netwho.toml");
         std::fs::write(
             &cfg,
             format!(
-                "filter = \"{filter}\"\n[history]\ndb = \"{}\"\ncommit_every = \"500ms\"\n",
-                dir.join("h.db").display()
+                "filter = \"{filter}\"\n[history]\ndb = \"{}\"\ncommit_every = \"500ms\"\n[api]\nsocket = \"{}\"\n{api}",
+                dir.join("h.db").display(),
+                dir.join("api.sock").display()
             ),
         )
         .unwrap();
@@ -96,6 +103,15 @@ impl Daemon {
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let st = self.child.wait().unwrap();
         assert!(st.success(), "daemon exit {st}");
+    }
+}
+
+impl Drop for Daemon {
+    /// A test that failed leaves no daemon behind (after `stop` or
+    /// `kill9` the child is gone and this does nothing).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -306,4 +322,518 @@ fn a_bad_config_or_database_says_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a netwho history database"), "{err}");
+}
+
+/// `args` run as `user` (no supplementary groups): its stdout, or the
+/// failure with stderr.
+fn as_user(user: &TestUser, prog: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("setpriv")
+        .arg(format!("--reuid={}", user.uid))
+        .arg(format!("--regid={}", user.gid))
+        .arg("--clear-groups")
+        .arg(prog)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A GET over the daemon's Unix socket as `user`, by a Python one-liner
+/// (so the kernel sees that user's credentials): (status, body).
+fn unix_get_as(user: &TestUser, sock: &Path, path: &str) -> (u16, String) {
+    let py = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect({sock:?})\ns.sendall(b'GET {path} HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n')\nb=b''\nwhile True:\n  d=s.recv(65536)\n  if not d: break\n  b+=d\nsys.stdout.write(b.decode())\n",
+        sock = sock.display().to_string()
+    );
+    let (ok, out, err) = as_user(user, Path::new("/usr/bin/env"), &["python3", "-c", &py]);
+    assert!(ok, "{err}");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// Sums of a process list per user: (user, sent, recv).
+fn procs_per_user(doc: &Value) -> Vec<(String, u64, u64)> {
+    let mut m = std::collections::BTreeMap::<String, (u64, u64)>::new();
+    for p in doc["processes"].as_array().unwrap() {
+        let e = m
+            .entry(p["user"].as_str().unwrap().to_string())
+            .or_default();
+        e.0 += p["bytes_sent"].as_u64().unwrap();
+        e.1 += p["bytes_recv"].as_u64().unwrap();
+    }
+    m.into_iter().map(|(u, (s, r))| (u, s, r)).collect()
+}
+
+/// Payload bytes per (user, direction) in a metrics exposition.
+fn metric_sums(text: &str) -> std::collections::BTreeMap<(String, String), u64> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("netwho_payload_bytes_total{"))
+    {
+        let field = |k: &str| {
+            let at = l.find(&format!("{k}=\"")).unwrap() + k.len() + 2;
+            l[at..].split('"').next().unwrap().to_string()
+        };
+        let v: u64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+        *m.entry((field("user"), field("direction"))).or_default() += v;
+    }
+    m
+}
+
+/// Polls `f` until it returns Some, for at most `secs` seconds.
+fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a bound on waiting, not a measurement"
+    )]
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if start.elapsed() > Duration::from_secs(secs) => {
+                panic!("{what}: never happened; last: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}
+
+/// A process of this test, stopped by PID when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Where tests keep what a person may want to look at (screenshots).
+fn artifacts() -> std::path::PathBuf {
+    let d = netwho_bin()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("e2e-artifacts");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let alice = TestUser::create("nwtapia");
+    let bob = TestUser::create("nwtapib");
+    let ns = Netns::pair("api", 28);
+    let dir = TempDir::new("api");
+    // the users reach the socket and a copy of the binary
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nw = dir.0.join("netwho");
+    std::fs::copy(netwho_bin(), &nw).unwrap();
+    std::fs::set_permissions(&nw, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = dir.0.join("api.sock");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let [a, b, c, _] = ns.b4.octets();
+    let filter = format!("fd.rnet = {a}.{b}.{c}.0/24");
+    // alice's own group is the one that sees everything
+    let d = Daemon::start_with(
+        &dir.0,
+        &filter,
+        &format!(
+            "listen = \"{addr}\"\ntoken_file = \"{}\"\ngroup = \"nwtapia\"\nkeep_closed = \"5m\"\n[metrics]\nmax_series = 50\n",
+            dir.0.join("token").display()
+        ),
+    );
+    d.wait_log("api: http://");
+    let token = std::fs::read_to_string(dir.0.join("token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    let auth = [("Authorization", bearer.as_str())];
+
+    let (srv, sport) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --conns 5 --expect 40000 --reply 7000",
+            ns.b4
+        ),
+    );
+    for (u, conns) in [(&alice, 2), (&bob, 3)] {
+        run_gen(
+            &ns.a,
+            &format!(
+                "tcp-client --to {} --port {sport} --conns {conns} --send 40000 --expect 7000 --as-user {}",
+                ns.b4, u.name
+            ),
+        );
+    }
+    srv.finish();
+    let mut truth = vec![
+        ("nwtapia".to_string(), 80_000, 14_000),
+        ("nwtapib".to_string(), 120_000, 21_000),
+        ("root".to_string(), 35_000, 200_000),
+    ];
+
+    // live processes over TCP with the token: exactly the truth
+    let procs = poll(30, "live processes equal to the truth", || {
+        let (st, body) = http("GET", &addr, "/api/v1/processes", &auth, None);
+        let doc: Value = serde_json::from_str(&body).map_err(|e| format!("{st} {e}: {body}"))?;
+        let got = procs_per_user(&doc);
+        if got == truth {
+            Ok(doc)
+        } else {
+            Err(format!("{got:?}"))
+        }
+    });
+    assert_eq!(procs["access"], "all");
+    // without the token, or with a wrong one: refused, saying why
+    let (st, body) = http("GET", &addr, "/api/v1/processes", &[], None);
+    assert_eq!(st, 401, "{body}");
+    assert!(body.contains("no token"), "{body}");
+    let (st, _) = http(
+        "GET",
+        &addr,
+        "/api/v1/flows",
+        &[("Authorization", "Bearer nope")],
+        None,
+    );
+    assert_eq!(st, 401);
+    // a filter over the live flows, and a malformed one
+    let q = "/api/v1/flows?q=user.name%20%3D%20nwtapib&state=closed";
+    let (st, body) = http("GET", &addr, q, &auth, None);
+    assert_eq!(st, 200, "{body}");
+    let flows: Value = serde_json::from_str(&body).unwrap();
+    let sent: u64 = flows["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["bytes_sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        (flows["matched"].as_u64(), sent),
+        (Some(3), 120_000),
+        "{flows:#}"
+    );
+    let (st, body) = http("GET", &addr, "/api/v1/flows?q=user.nmae%3D1", &auth, None);
+    assert_eq!(st, 400);
+    assert!(body.contains("unknown field 'user.nmae'"), "{body}");
+
+    // over the socket: bob sees his own traffic only, alice (in the
+    // group) everyone's, in live data and in history reports
+    let (st, body) = unix_get_as(&bob, &sock, "/api/v1/processes");
+    assert_eq!(st, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["access"], "own");
+    assert_eq!(
+        procs_per_user(&doc),
+        vec![("nwtapib".to_string(), 120_000, 21_000)]
+    );
+    let (st, body) = unix_get_as(&bob, &sock, "/metrics");
+    assert_eq!(st, 403, "{body}");
+    let (st, body) = unix_get_as(&alice, &sock, "/api/v1/processes");
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(procs_per_user(&serde_json::from_str(&body).unwrap()), truth);
+    let sockarg = sock.display().to_string();
+    let by_user = |u: &TestUser| -> Result<Vec<(String, u64, u64, u64)>, String> {
+        let (ok, out, err) = as_user(
+            u,
+            &nw,
+            &["report", "--connect", &sockarg, "--json", "by-user"],
+        );
+        if !ok {
+            return Err(err);
+        }
+        let v: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+        Ok(per_user(&v))
+    };
+    let want_all = vec![
+        ("nwtapia".to_string(), 80_000, 14_000, 2),
+        ("nwtapib".to_string(), 120_000, 21_000, 3),
+        ("root".to_string(), 35_000, 200_000, 5),
+    ];
+    poll(30, "alice's report through the daemon", || {
+        let got = by_user(&alice)?;
+        if got == want_all {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    });
+    assert_eq!(
+        by_user(&bob).unwrap(),
+        vec![("nwtapib".to_string(), 120_000, 21_000, 3)]
+    );
+    // the live view through the daemon, as bob, while both users send:
+    // his processes only, with his bytes
+    let top = Command::new("setpriv")
+        .arg(format!("--reuid={}", bob.uid))
+        .arg(format!("--regid={}", bob.gid))
+        .arg("--clear-groups")
+        .arg(&nw)
+        .args(["top", "--connect", &sockarg, "--json", "-n", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (srv, sport) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --conns 2 --expect 10000 --reply 100",
+            ns.b4
+        ),
+    );
+    for u in [&alice, &bob] {
+        run_gen(
+            &ns.a,
+            &format!(
+                "tcp-client --to {} --port {sport} --conns 1 --send 10000 --expect 100 --as-user {}",
+                ns.b4, u.name
+            ),
+        );
+    }
+    srv.finish();
+    let out = top.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut bob_sent = 0;
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let t: Value = serde_json::from_str(l).unwrap();
+        for p in t["procs"].as_array().unwrap() {
+            assert_eq!(p["user"], "nwtapib", "{t:#}");
+            bob_sent = bob_sent.max(p["bytes_sent"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(bob_sent, 10_000);
+
+    // metrics: the same numbers (with the last round), and a real
+    // Prometheus scraping them
+    for (t, (s, r)) in truth
+        .iter_mut()
+        .zip([(10_000, 100), (10_000, 100), (200, 20_000)])
+    {
+        t.1 += s;
+        t.2 += r;
+    }
+    let (st, text) = http("GET", &addr, "/metrics", &auth, None);
+    assert_eq!(st, 200, "{text}");
+    let m = metric_sums(&text);
+    for (u, s, r) in &truth {
+        assert_eq!(m.get(&(u.clone(), "sent".into())), Some(s), "{text}");
+        assert_eq!(m.get(&(u.clone(), "received".into())), Some(r), "{text}");
+    }
+    assert!(
+        text.contains("netwho_drops_total{kind=\"ringbuf\"} 0"),
+        "{text}"
+    );
+    prometheus_scrapes(&dir.0, &addr, &truth);
+
+    web_page(&addr, &token);
+    d.stop();
+    assert!(!sock.exists(), "the socket is removed at exit");
+}
+
+/// Prometheus (Debian's) scrapes the daemon with the token until its
+/// query API returns the truth per user.
+fn prometheus_scrapes(dir: &Path, target: &str, truth: &[(String, u64, u64)]) {
+    let tsdb = dir.join("prometheus");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: netwho\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: ['{target}']\n",
+            dir.join("token").display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let web = format!("127.0.0.1:{port}");
+    let _prom = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.err")).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("prometheus (scripts/test installs Debian's package): {e}")),
+    );
+    let query = "/api/v1/query?query=sum%20by%20(user)%20(netwho_payload_bytes_total%7Bdirection%3D%22sent%22%7D)";
+    poll(60, "Prometheus shows the bytes sent per user", || {
+        let (st, body) = try_http("GET", &web, query, &[], None)?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{st} {e}"))?;
+        let mut got: Vec<(String, u64)> = v["data"]["result"]
+            .as_array()
+            .ok_or(body.clone())?
+            .iter()
+            .map(|r| {
+                (
+                    r["metric"]["user"].as_str().unwrap_or("").to_string(),
+                    r["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0),
+                )
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(String, u64)> = truth.iter().map(|(u, s, _)| (u.clone(), *s)).collect();
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    });
+}
+
+/// The web page in headless Chromium (Debian's, driven by chromedriver):
+/// the live table shows the test's users, a click opens the process, the
+/// history chart has a legend; a screenshot is kept.
+fn web_page(addr: &str, token: &str) {
+    let port = free_port();
+    let drv = format!("127.0.0.1:{port}");
+    let _driver = Proc(
+        Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("chromedriver (scripts/test installs Debian's chromium-driver): {e}")
+            }),
+    );
+    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+        "binary": "/usr/bin/chromium",
+        "args": ["--headless", "--no-sandbox", "--disable-background-networking",
+                 "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"]
+    }}}});
+    let (_, body) = poll(30, "chromedriver starts a session", || {
+        try_http("POST", &drv, "/session", &[], Some(&caps.to_string()))
+            .and_then(|(st, b)| if st == 200 { Ok((st, b)) } else { Err(b) })
+    });
+    let sess: Value = serde_json::from_str(&body).unwrap();
+    let id = sess["value"]["sessionId"].as_str().unwrap().to_string();
+    // ends the browser even when an assertion fails (before the driver goes)
+    struct Session(String, String);
+    impl Drop for Session {
+        fn drop(&mut self) {
+            let _ = try_http(
+                "DELETE",
+                &self.0,
+                &format!("/session/{}", self.1),
+                &[],
+                None,
+            );
+        }
+    }
+    let _session = Session(drv.clone(), id.clone());
+    let cmd = |path: &str, body: Value| -> Value {
+        let (st, b) = http(
+            "POST",
+            &drv,
+            &format!("/session/{id}{path}"),
+            &[],
+            Some(&body.to_string()),
+        );
+        assert_eq!(st, 200, "{path}: {b}");
+        serde_json::from_str::<Value>(&b).unwrap()["value"].clone()
+    };
+    let js = |script: &str| {
+        cmd(
+            "/execute/sync",
+            serde_json::json!({"script": script, "args": []}),
+        )
+    };
+    cmd(
+        "/url",
+        serde_json::json!({"url": format!("http://{addr}/?token={token}")}),
+    );
+    poll(30, "the live table lists both users", || {
+        let t = js("return document.querySelector('#procs tbody').innerText")
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if t.contains("nwtapia") && t.contains("nwtapib") {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    });
+    // drill down into one of alice's processes
+    let row = cmd(
+        "/element",
+        serde_json::json!({"using": "xpath", "value": "//table[@id='procs']//tr[td[text()='nwtapia']]"}),
+    );
+    let eid = row
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string();
+    cmd(&format!("/element/{eid}/click"), serde_json::json!({}));
+    poll(30, "the drill-down shows the process", || {
+        let t = js("return document.querySelector('#drill').hidden ? '' : document.querySelector('#drill-title').innerText")
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if t.contains("nwtapia") {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    });
+    poll(30, "the process's history is drawn", || {
+        let n = js("return Number(document.querySelector('#drill-chart').dataset.bars || 0)");
+        if n.as_u64().unwrap_or(0) > 0 {
+            Ok(())
+        } else {
+            Err(n.to_string())
+        }
+    });
+    poll(30, "the history chart's legend names the users", || {
+        let t = js("return document.querySelector('#legend').innerText")
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if t.contains("nwtapia") && t.contains("nwtapib") {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    });
+    poll(30, "the top remotes table has the server", || {
+        let t = js("return document.querySelector('#remotes tbody').innerText")
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if t.contains("10.231.28.") {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    });
+    let (st, shot) = http("GET", &drv, &format!("/session/{id}/screenshot"), &[], None);
+    assert_eq!(st, 200);
+    let v: Value = serde_json::from_str(&shot).unwrap();
+    let png = base64_decode(v["value"].as_str().unwrap());
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let path = artifacts().join("web-page.png");
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("screenshot: {}", path.display());
 }
