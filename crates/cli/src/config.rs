@@ -40,7 +40,7 @@ impl Default for ApiSection {
         ApiSection {
             socket: PathBuf::from(netwho_api::DEFAULT_SOCKET),
             listen: String::new(),
-            token_file: PathBuf::from("/etc/netwho/api.token"),
+            token_file: PathBuf::from("/var/lib/netwho/api.token"),
             group: "netwho".into(),
             keep_closed: "10s".into(),
         }
