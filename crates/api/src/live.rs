@@ -11,7 +11,7 @@
 //! [`BATCHES`] intervals behind is told so and dropped (counted in
 //! `lagged`), never slowing the collector.
 
-use crate::metrics::Series;
+use crate::metrics::{Series, Slot};
 use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{Flow, FlowEvent, FlowKey, MonoNs, Payload, ProcInfo, ProcKey, Wire, nanos};
@@ -82,6 +82,8 @@ pub struct ProcView {
     pub exited: Option<MonoNs>,
     /// Totals at the last publish (for the rates).
     prev: Payload,
+    /// Its metric series, and the names it was found for.
+    slot: Option<(Slot, Arc<Names>)>,
 }
 
 /// What changed in one interval.
@@ -320,6 +322,7 @@ impl Sink for LiveSink {
             last_active: now,
             exited: None,
             prev: Payload::default(),
+            slot: None,
         });
         p.payload = p.payload.saturating_add(dp);
         p.wire = p.wire.saturating_add(dw);
@@ -336,10 +339,19 @@ impl Sink for LiveSink {
             (false, true) => p.flows_open = p.flows_open.saturating_sub(1),
             (false, false) => {}
         }
-        self.live
-            .state()
-            .series
-            .add(&ctx.names, &f.proc.exe, dp, u64::from(is_new));
+        if dp.total() > 0 || is_new {
+            let mut st = self.live.state();
+            // found once per process (again if its names changed)
+            let slot = match p.slot {
+                Some((slot, ref names)) if Arc::ptr_eq(names, &ctx.names) => slot,
+                _ => {
+                    let slot = st.series.slot(&ctx.names, &f.proc.exe);
+                    p.slot = Some((slot, Arc::clone(&ctx.names)));
+                    slot
+                }
+            };
+            st.series.add_at(slot, dp, u64::from(is_new));
+        }
         self.pending.insert(
             f.key,
             Arc::new(FlowView {

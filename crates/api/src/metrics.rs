@@ -79,10 +79,19 @@ struct Vals {
 pub struct Series {
     max: usize,
     labels: Labels,
-    series: FxHashMap<Key, Vals>,
+    index: FxHashMap<Key, usize>,
+    series: Vec<(Key, Vals)>,
     other: Vals,
     /// Label sets that went to `other`.
     pub overflowed: u64,
+}
+
+/// Where a process's traffic is counted (found once per process, so that
+/// counting an event costs no lookup by label values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Series(usize),
+    Other,
 }
 
 impl Series {
@@ -111,32 +120,48 @@ impl Series {
         )
     }
 
-    /// Count payload moved and connections opened.
-    pub fn add(&mut self, names: &Names, exe: &str, d: Payload, conns: u64) {
-        if d.total() == 0 && conns == 0 {
-            return;
-        }
+    /// The slot of a process with these names and executable: its label
+    /// set's series (made while fewer than `max` exist), else `other`.
+    pub fn slot(&mut self, names: &Names, exe: &str) -> Slot {
         let key = self.key(names, exe);
-        let len = self.series.len();
-        let v = match self.series.get_mut(&key) {
-            Some(v) => v,
-            None if len < self.max => self.series.entry(key).or_default(),
-            None => {
-                if conns > 0 {
-                    self.overflowed += 1;
-                }
-                &mut self.other
-            }
+        if let Some(i) = self.index.get(&key) {
+            return Slot::Series(*i);
+        }
+        if self.series.len() >= self.max {
+            self.overflowed += 1;
+            return Slot::Other;
+        }
+        let i = self.series.len();
+        self.index.insert(key.clone(), i);
+        self.series.push((key, Vals::default()));
+        Slot::Series(i)
+    }
+
+    /// Count payload moved and connections opened in `slot`.
+    pub fn add_at(&mut self, slot: Slot, d: Payload, conns: u64) {
+        let v = match slot {
+            Slot::Series(i) => match self.series.get_mut(i) {
+                Some((_, v)) => v,
+                None => &mut self.other,
+            },
+            Slot::Other => &mut self.other,
         };
         v.sent = v.sent.saturating_add(d.bytes_sent);
         v.recv = v.recv.saturating_add(d.bytes_recv);
         v.conns = v.conns.saturating_add(conns);
     }
 
+    /// Count what a process with these names and executable moved.
+    pub fn add(&mut self, names: &Names, exe: &str, d: Payload, conns: u64) {
+        let slot = self.slot(names, exe);
+        self.add_at(slot, d, conns);
+    }
+
     /// Sent, received and connections over every series.
     pub fn total(&self) -> (u64, u64, u64) {
         self.series
-            .values()
+            .iter()
+            .map(|(_, v)| v)
             .chain(std::iter::once(&self.other))
             .fold((0, 0, 0), |(s, r, c), v| {
                 (s + v.sent, r + v.recv, c + v.conns)
@@ -144,7 +169,7 @@ impl Series {
     }
 
     fn rows(&self) -> Vec<(Key, Vals)> {
-        let mut v: Vec<(Key, Vals)> = self.series.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut v: Vec<(Key, Vals)> = self.series.clone();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         if self.other != Vals::default() {
             let o: Arc<str> = Arc::from("other");
@@ -212,7 +237,7 @@ impl Collector for LiveCollector {
         counter(
             &mut enc,
             "netwho_series_overflow",
-            "Label sets counted in the 'other' series (raise metrics.max_series to see them)",
+            "Processes whose label set was counted in the 'other' series (raise metrics.max_series to see them)",
             overflowed,
         )?;
         counter(

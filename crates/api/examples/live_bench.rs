@@ -1,0 +1,149 @@
+//! The daemon's live state under load (not a test): the cost per flow
+//! event of the live sink (what `netwho daemon` adds on its collector
+//! thread for the API), against a sink that only takes the event's context
+//! (the least any sink pays), measured in the same run; then the cost of
+//! one publish and of answering `/api/v1/flows` with many flows held.
+//!
+//!   live_bench [FLOWS]     (200,000 by default: open, update, close each)
+#![expect(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+#![expect(clippy::expect_used, reason = "a benchmark")]
+
+use netwho_api::{Live, LiveConfig, LiveSink};
+use netwho_model::record::{Context, Names};
+use netwho_model::time::WallClock;
+use netwho_model::{Endpoint, Flow, FlowEvent, MonoNs};
+use netwho_pipeline::status::StatusRecord;
+use netwho_pipeline::{RecordRef, Sink, SinkControl};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Takes the context, as every sink that keeps anything must.
+struct Baseline(u64);
+
+impl Sink for Baseline {
+    fn event(&mut self, _: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.0 += rec.context().names.user.len() as u64;
+    }
+    fn status(&mut self, _: &StatusRecord) {}
+    fn flush(&mut self) -> SinkControl {
+        SinkControl::Continue
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
+
+fn events(n: u64) -> Vec<(FlowEvent, MonoNs)> {
+    let mut v = Vec::with_capacity(n as usize * 3);
+    for i in 0..n {
+        let remote = Endpoint::new(IpAddr::from([10, 231, (i >> 8) as u8, i as u8]), 443);
+        let mut f = Flow::example(1000 + (i % 500) as u32, i, remote);
+        let t = MonoNs(1_000_000_000 + i * 20_000);
+        v.push((FlowEvent::Opened(f.clone()), t));
+        f.payload.bytes_sent = 500;
+        f.payload.bytes_recv = 20_000;
+        v.push((FlowEvent::Updated(f.clone()), t.add_ns(5_000)));
+        f.payload.bytes_recv = 40_000;
+        f.closed = Some(t.add_ns(10_000));
+        v.push((FlowEvent::Closed(f), t.add_ns(10_000)));
+    }
+    v
+}
+
+/// Seconds to feed every event (and tick every simulated second).
+fn run(sink: &mut dyn Sink, evs: &[(FlowEvent, MonoNs)], ctx: &Context) -> f64 {
+    let mut users = |u: u32| u.to_string();
+    let mut next_tick = MonoNs(0);
+    let start = Instant::now();
+    for (ev, at) in evs {
+        let mut lookup = |_: &FlowEvent| ctx.clone();
+        let mut rec = RecordRef::new(ev, *at, WallClock::default(), &mut lookup);
+        sink.event(ev, &mut rec);
+        if *at >= next_tick {
+            sink.tick(*at, WallClock::default(), &mut users);
+            next_tick = at.add_ns(1_000_000_000);
+        }
+    }
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(200_000, |s| s.parse().expect("FLOWS is a number"));
+    let evs = events(n);
+    let ctx = Context {
+        names: Arc::new(Names {
+            user: "alice".into(),
+            unit: "web.service".into(),
+            ..Names::default()
+        }),
+        ..Context::default()
+    };
+    let mut best = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let base = run(&mut Baseline(0), &evs, &ctx);
+        let live = Live::new(LiveConfig {
+            keep_closed: Duration::from_secs(10),
+            ..LiveConfig::default()
+        });
+        let mut sink = LiveSink::new(live);
+        let t = run(&mut sink, &evs, &ctx);
+        best = (best.0.min(base), best.1.min(t));
+    }
+    let per = |s: f64| s * 1e9 / evs.len() as f64;
+    println!(
+        "live sink: {} flow events ({n} flows: open, update, close)",
+        evs.len()
+    );
+    println!("  baseline (context only)  {:>8.0} ns/event", per(best.0));
+    println!(
+        "  live sink                {:>8.0} ns/event  ({:.1}x the baseline; {:.2}% of a core at 5,000 conn/s)",
+        per(best.1),
+        best.1 / best.0,
+        per(best.1) * 3.0 * 5000.0 / 1e9 * 100.0
+    );
+
+    // answering /api/v1/flows-like queries with many flows held
+    for held in [1_000u64, 10_000, 100_000] {
+        let live = Live::new(LiveConfig::default());
+        let mut sink = LiveSink::new(Arc::clone(&live));
+        let opens: Vec<(FlowEvent, MonoNs)> = events(held)
+            .into_iter()
+            .filter(|(e, _)| matches!(e, FlowEvent::Opened(_)))
+            .collect();
+        run(&mut sink, &opens, &ctx);
+        let last = opens.last().map_or(MonoNs(0), |e| e.1);
+        let mut users = |u: u32| u.to_string();
+        let t0 = Instant::now();
+        sink.tick(last.add_ns(2_000_000_000), WallClock::default(), &mut users);
+        let publish = t0.elapsed();
+        let t0 = Instant::now();
+        let st = live.state();
+        let json: usize = st
+            .flows
+            .values()
+            .map(|v| {
+                serde_json::to_string(&netwho_model::record::FlowRecord::build(
+                    netwho_model::record::RecordKind::Update,
+                    &v.flow,
+                    v.at,
+                    st.wall,
+                    &v.ctx,
+                ))
+                .map_or(0, |s| s.len())
+            })
+            .sum();
+        let answer = t0.elapsed();
+        println!(
+            "  {held:>7} flows held: publish {:>7.2} ms, all as flow records {:>7.1} ms ({} KiB)",
+            publish.as_secs_f64() * 1e3,
+            answer.as_secs_f64() * 1e3,
+            json / 1024
+        );
+    }
+}
