@@ -80,6 +80,9 @@ pub struct HistorySection {
     pub keep_minutes: String,
     pub keep_hours: String,
     pub keep_days: String,
+    /// Look up the names of remote addresses (/etc/hosts, then reverse
+    /// DNS through the system's resolver) and keep them.
+    pub remote_names: bool,
 }
 
 impl Default for HistorySection {
@@ -91,6 +94,7 @@ impl Default for HistorySection {
             keep_minutes: "14d".into(),
             keep_hours: "400d".into(),
             keep_days: "3650d".into(),
+            remote_names: true,
         }
     }
 }

@@ -79,6 +79,7 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
             retention: d.config.retention(),
             prune_every: Duration::from_secs(3600),
             boot_id: netwho_pipeline::chain::hex(&netwho_enrich::boot_id()),
+            remote_names: h.remote_names,
         },
     )
     .context("starting the history writer")

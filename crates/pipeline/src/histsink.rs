@@ -33,10 +33,22 @@ pub struct HistoryConfig {
     pub prune_every: Duration,
     /// `/proc/sys/kernel/random/boot_id` (processes are keyed by boot).
     pub boot_id: String,
+    /// Look up the names of remote addresses (the system's resolver:
+    /// /etc/hosts, then reverse DNS) and keep them with the history.
+    pub remote_names: bool,
 }
 
+/// Addresses asked about at most before the set starts over (asking again
+/// only refreshes a name).
+const ASKED_MAX: usize = 100_000;
+
 enum Msg {
-    Batch { obs: Vec<Obs>, now_ns: i64 },
+    Batch {
+        obs: Vec<Obs>,
+        /// (address, name) resolved since the last batch.
+        names: Vec<(String, String)>,
+        now_ns: i64,
+    },
 }
 
 #[derive(Debug)]
@@ -56,6 +68,9 @@ pub struct HistorySink {
     last_sent: Option<MonoNs>,
     now: MonoNs,
     wall: WallClock,
+    resolver: Option<netwho_enrich::dns::Resolver>,
+    asked: rustc_hash::FxHashSet<std::net::IpAddr>,
+    names: Vec<(String, String)>,
 }
 
 impl HistorySink {
@@ -68,7 +83,15 @@ impl HistorySink {
         let writer = std::thread::Builder::new()
             .name("netwho-history".into())
             .spawn(move || write_loop(db, &rx, &st, retention, prune_every))?;
+        let resolver = if cfg.remote_names {
+            Some(netwho_enrich::dns::Resolver::spawn()?)
+        } else {
+            None
+        };
         Ok(HistorySink {
+            resolver,
+            asked: rustc_hash::FxHashSet::default(),
+            names: Vec::new(),
             cfg,
             tx: Some(tx),
             writer: Some(writer),
@@ -88,6 +111,18 @@ impl HistorySink {
         self.now = self.now.max(now);
         self.wall = wall;
         let f = ev.flow();
+        if let Some(r) = &mut self.resolver
+            && !f.remote.addr.is_unspecified()
+            && !self.asked.contains(&f.remote.addr)
+        {
+            if self.asked.len() >= ASKED_MAX {
+                self.asked.clear();
+            }
+            // a full queue skips it; it is asked again at its next flow
+            if r.ask(f.remote.addr) {
+                self.asked.insert(f.remote.addr);
+            }
+        }
         let proc = match self.procs.get(&f.key.proc) {
             Some(p) if p.uid == f.uid && p.comm == f.comm => Arc::clone(p),
             _ => {
@@ -122,13 +157,26 @@ impl HistorySink {
         let due = self
             .last_sent
             .is_none_or(|t| self.now.since(t) >= nanos(self.cfg.commit_every));
-        if self.pending.is_empty() || !(due || force) {
+        if !(due || force) {
+            return;
+        }
+        // names come after the traffic: they go with the next batch, or
+        // alone when there is no more traffic
+        if let Some(r) = &self.resolver {
+            for (ip, name) in r.answers.try_iter() {
+                if let Some(n) = name {
+                    self.names.push((ip.to_string(), n));
+                }
+            }
+        }
+        if self.pending.is_empty() && self.names.is_empty() {
             return;
         }
         let Some(tx) = &self.tx else { return };
         let obs: Vec<Obs> = self.pending.drain().map(|(_, o)| o).collect();
+        let names = std::mem::take(&mut self.names);
         let now_ns = i64::try_from(self.wall.unix_ns(self.now)).unwrap_or(i64::MAX);
-        let msg = Msg::Batch { obs, now_ns };
+        let msg = Msg::Batch { obs, names, now_ns };
         let back = if force {
             tx.send(msg).err().map(|e| e.0)
         } else {
@@ -138,9 +186,10 @@ impl HistorySink {
             }
         };
         self.last_sent = Some(self.now);
-        if let Some(Msg::Batch { obs, .. }) = back {
+        if let Some(Msg::Batch { obs, names, .. }) = back {
             // the writer is behind: these merge into the next batch
             self.merged += 1;
+            self.names.extend(names);
             for o in obs {
                 self.pending.entry(o.fid).or_insert(o);
             }
@@ -157,7 +206,10 @@ fn write_loop(
 ) {
     let mut retry: FxHashMap<u64, Obs> = FxHashMap::default();
     let mut last_prune: Option<i64> = None;
-    while let Ok(Msg::Batch { obs, now_ns }) = rx.recv() {
+    while let Ok(Msg::Batch { obs, names, now_ns }) = rx.recv() {
+        if let Err(e) = db.put_names(&names, now_ns) {
+            log::warn!("history: {} names of remotes not stored: {e}", names.len());
+        }
         let batch: Vec<Obs> = if retry.is_empty() {
             obs
         } else {
@@ -166,8 +218,14 @@ fn write_loop(
             }
             retry.drain().map(|(_, o)| o).collect()
         };
-        match db.ingest(&batch) {
-            Ok(_) => {}
+        // (a batch of names only has no observations)
+        let stored = if batch.is_empty() {
+            Ok(())
+        } else {
+            db.ingest(&batch).map(|_| ())
+        };
+        match stored {
+            Ok(()) => {}
             Err(e) => {
                 failures.fetch_add(1, Ordering::Relaxed);
                 log::error!("history: {e} (the batch is kept and retried)");

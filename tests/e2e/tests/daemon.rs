@@ -24,13 +24,18 @@ impl Daemon {
     }
 
     /// With more of the [api] section (its socket is in `dir`) and more
-    /// sections after it.
+    /// sections after it. Names of remotes are not looked up (a reverse
+    /// lookup of a test address would ask the system's DNS server).
     fn start_with(dir: &Path, filter: &str, api: &str) -> Daemon {
+        Daemon::configured(dir, filter, "remote_names = false\n", api)
+    }
+
+    fn configured(dir: &Path, filter: &str, history: &str, api: &str) -> Daemon {
         let cfg = dir.join("netwho.toml");
         std::fs::write(
             &cfg,
             format!(
-                "filter = \"{filter}\"\n[history]\ndb = \"{}\"\ncommit_every = \"500ms\"\n[api]\nsocket = \"{}\"\n{api}",
+                "filter = \"{filter}\"\n[history]\ndb = \"{}\"\ncommit_every = \"500ms\"\n{history}[api]\nsocket = \"{}\"\n{api}",
                 dir.join("h.db").display(),
                 dir.join("api.sock").display()
             ),
@@ -836,4 +841,54 @@ fn web_page(addr: &str, token: &str) {
     let path = artifacts().join("web-page.png");
     std::fs::write(&path, &png).unwrap();
     eprintln!("screenshot: {}", path.display());
+}
+
+#[test]
+fn the_history_keeps_the_names_of_remotes() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let dir = TempDir::new("names");
+    // loopback only: its name comes from /etc/hosts, no DNS server is asked
+    let mut srv = Gen::spawn(
+        None,
+        "tcp-server --bind 127.0.0.1 --conns 1 --expect 3000 --reply 300",
+    );
+    let port = srv.wait_for("ready")["port"].as_u64().unwrap();
+    let filter = format!("fd.rip = 127.0.0.1 and fd.port = {port}");
+    let d = Daemon::configured(&dir.0, &filter, "", "");
+    Gen::spawn(
+        None,
+        &format!("tcp-client --to 127.0.0.1 --port {port} --conns 1 --send 3000 --expect 300"),
+    )
+    .finish();
+    srv.finish();
+    let want = netwho_enrich_reverse_localhost();
+    let r = wait_report(&dir.0.join("h.db"), &["top-remotes"], |r| {
+        r["rows"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|row| row["name"] == want.as_str()))
+    });
+    let row = &r["rows"][0];
+    assert_eq!(
+        (row["remote"].as_str(), row["name"].as_str()),
+        (Some("127.0.0.1"), Some(want.as_str())),
+        "{r:#}"
+    );
+    d.stop();
+}
+
+/// What the system's resolver calls 127.0.0.1 (/etc/hosts: usually
+/// `localhost`), read the way the daemon reads it.
+fn netwho_enrich_reverse_localhost() -> String {
+    let out = Command::new("getent")
+        .args(["hosts", "127.0.0.1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .nth(1)
+        .unwrap_or("localhost")
+        .to_string()
 }

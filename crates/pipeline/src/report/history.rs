@@ -103,8 +103,12 @@ pub fn report(
         }
     };
     let (totals, first, last) = (rep.totals, rep.first, rep.last);
+    let mut table = rep.finish();
+    if kind == ReportKind::TopRemotes {
+        with_names(db, &mut table)?;
+    }
     Ok(DbReport {
-        table: rep.finish(),
+        table,
         totals,
         first,
         last,
@@ -112,6 +116,24 @@ pub fn report(
         source,
         rows_read,
     })
+}
+
+/// A NAME column after REMOTE: the address's name as last resolved by
+/// the daemon (empty when it has none, or names are off).
+fn with_names(db: &History, table: &mut Table) -> Result<(), HistoryError> {
+    use super::table::{Cell, ColKind};
+    let Some(at) = table.columns.iter().position(|(n, _)| *n == "REMOTE") else {
+        return Ok(());
+    };
+    table.columns.insert(at + 1, ("NAME", ColKind::Text));
+    for row in &mut table.rows {
+        let name = match row.get(at) {
+            Some(Cell::Text(addr)) => db.name_of(addr)?.unwrap_or_default(),
+            _ => String::new(),
+        };
+        row.insert(at + 1, Cell::Text(name));
+    }
+    Ok(())
 }
 
 /// Processes and peers by id, read once each.

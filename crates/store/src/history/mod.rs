@@ -199,6 +199,53 @@ impl History {
         Ok(())
     }
 
+    /// Remember the names of remote addresses (address, name), resolved
+    /// at `now_ns`: the latest name of an address replaces the one before.
+    pub fn put_names(
+        &mut self,
+        names: &[(String, String)],
+        now_ns: i64,
+    ) -> Result<(), HistoryError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let sql = |source| HistoryError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO rname (addr, name, resolved_ns) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (addr) DO UPDATE SET name = ?2, resolved_ns = ?3",
+                )
+                .map_err(sql)?;
+            for (addr, name) in names {
+                st.execute(rusqlite::params![addr, name, now_ns])
+                    .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// The name of a remote address, if one was resolved (a database of
+    /// version 1, not yet migrated by its daemon, has none).
+    pub fn name_of(&self, addr: &str) -> Result<Option<String>, HistoryError> {
+        use rusqlite::OptionalExtension as _;
+        if schema::version_of(&self.conn) < 2 {
+            return Ok(None);
+        }
+        self.conn
+            .prepare_cached("SELECT name FROM rname WHERE addr = ?1")
+            .and_then(|mut st| st.query_row([addr], |r| r.get(0)).optional())
+            .map_err(|source| HistoryError::Sql {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

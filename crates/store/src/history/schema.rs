@@ -24,7 +24,22 @@ fn rollup(name: &str) -> String {
 
 /// Migration `i` takes the database from version `i` to `i + 1`.
 fn migrations() -> Vec<String> {
-    vec![format!(
+    vec![
+        first(),
+        // 2: the names of remote addresses (reverse DNS, /etc/hosts) as
+        // last resolved; a property of the address, not of a rollup key,
+        // since names come after the traffic and can change
+        "CREATE TABLE rname (
+            addr TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            resolved_ns INTEGER NOT NULL
+         ) WITHOUT ROWID;"
+            .to_string(),
+    ]
+}
+
+fn first() -> String {
+    format!(
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
          CREATE TABLE boot (id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL UNIQUE);
          CREATE TABLE proc (
@@ -92,7 +107,7 @@ fn migrations() -> Vec<String> {
         rollup("roll_m"),
         rollup("roll_h"),
         rollup("roll_d")
-    )]
+    )
 }
 
 /// The version this netwho writes.
@@ -106,6 +121,12 @@ fn version(conn: &Connection, path: &Path) -> Result<i64, HistoryError> {
             path: path.to_owned(),
             why: e.to_string(),
         })
+}
+
+/// The schema version of an open database (0 if unreadable).
+pub fn version_of(conn: &Connection) -> i64 {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap_or(0)
 }
 
 /// Brings the database to the current version.

@@ -257,3 +257,30 @@ fn bad_files_get_errors_that_say_what_to_do() {
     let e = History::create(&newer).expect_err("newer");
     assert!(e.to_string().contains("use a newer netwho"), "{e}");
 }
+
+#[test]
+fn names_of_remotes_are_kept_and_an_older_database_is_migrated() {
+    let path = tmp("names");
+    {
+        // a database as version 1 left it
+        let h = History::create(&path).expect("create");
+        h.conn
+            .execute_batch("DROP TABLE rname; PRAGMA user_version = 1;")
+            .expect("downgrade");
+    }
+    let old = History::open_read(&path).expect("v1 reads");
+    assert_eq!(old.name_of("10.231.0.9").expect("no table, no name"), None);
+    drop(old);
+    let mut h = History::create(&path).expect("migrates");
+    assert_eq!(schema::version_of(&h.conn), schema::current());
+    h.put_names(&[("10.231.0.9".into(), "db.example".into())], 5)
+        .expect("names");
+    h.put_names(&[("10.231.0.9".into(), "db2.example".into())], 6)
+        .expect("renamed");
+    let r = History::open_read(&path).expect("read");
+    assert_eq!(
+        r.name_of("10.231.0.9").expect("name").as_deref(),
+        Some("db2.example")
+    );
+    assert_eq!(r.name_of("10.231.0.8").expect("none"), None);
+}
