@@ -13,7 +13,7 @@ use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{Endpoint, Flow, FlowEvent, MonoNs};
 use netwho_pipeline::status::StatusRecord;
-use netwho_pipeline::{RecordRef, Sink, SinkControl};
+use netwho_pipeline::{RecordRef, Sink};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,15 +26,6 @@ impl Sink for Baseline {
         self.0 += rec.context().names.user.len() as u64;
     }
     fn status(&mut self, _: &StatusRecord) {}
-    fn flush(&mut self) -> SinkControl {
-        SinkControl::Continue
-    }
-    fn finish(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn dropped(&self) -> u64 {
-        0
-    }
 }
 
 fn events(n: u64) -> Vec<(FlowEvent, MonoNs)> {

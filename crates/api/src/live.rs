@@ -386,18 +386,6 @@ impl Sink for LiveSink {
         SinkControl::Continue
     }
 
-    fn flush(&mut self) -> SinkControl {
-        SinkControl::Continue
-    }
-
-    fn finish(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    fn dropped(&self) -> u64 {
-        0
-    }
-
     fn updates_every(&self) -> Option<Duration> {
         Some(self.live.cfg.interval)
     }

@@ -171,39 +171,18 @@ async fn serve(
     let mut tasks = Vec::new();
     if let Some(l) = unix {
         match tokio::net::UnixListener::from_std(l) {
-            Ok(l) => {
-                let mut done = done_tx.subscribe();
-                let svc = app.clone().into_make_service_with_connect_info::<Caller>();
-                tasks.push(tokio::spawn(async move {
-                    let r = axum::serve(l, svc)
-                        .with_graceful_shutdown(async move {
-                            let _ = done.changed().await;
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        log::error!("api: the Unix socket server failed: {e}");
-                    }
-                }));
-            }
+            Ok(l) => tasks.push(spawn_server(
+                l,
+                app.clone(),
+                done_tx.subscribe(),
+                "Unix socket",
+            )),
             Err(e) => log::error!("api: cannot serve the Unix socket: {e}"),
         }
     }
     if let Some(l) = tcp {
         match tokio::net::TcpListener::from_std(l) {
-            Ok(l) => {
-                let mut done = done_tx.subscribe();
-                let svc = app.into_make_service_with_connect_info::<Caller>();
-                tasks.push(tokio::spawn(async move {
-                    let r = axum::serve(l, svc)
-                        .with_graceful_shutdown(async move {
-                            let _ = done.changed().await;
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        log::error!("api: the TCP server failed: {e}");
-                    }
-                }));
-            }
+            Ok(l) => tasks.push(spawn_server(l, app, done_tx.subscribe(), "TCP")),
             Err(e) => log::error!("api: cannot serve TCP: {e}"),
         }
     }
@@ -212,6 +191,31 @@ async fn serve(
     // open streams would hold a graceful shutdown forever: give them a moment
     let all = futures_util::future::join_all(tasks);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), all).await;
+}
+
+/// Serves `app` on `l` until `done` changes, naming each caller.
+fn spawn_server<L>(
+    l: L,
+    app: Router,
+    mut done: tokio::sync::watch::Receiver<bool>,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+    Caller: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    let svc = app.into_make_service_with_connect_info::<Caller>();
+    tokio::spawn(async move {
+        let r = axum::serve(l, svc)
+            .with_graceful_shutdown(async move {
+                let _ = done.changed().await;
+            })
+            .await;
+        if let Err(e) = r {
+            log::error!("api: the {what} server failed: {e}");
+        }
+    })
 }
 
 /// The socket at `path`, made for everyone to connect to (what each caller

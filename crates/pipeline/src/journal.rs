@@ -16,7 +16,7 @@
 
 use crate::logsink::{Announcer, LogFormat, On};
 use crate::status::StatusRecord;
-use crate::{RecordRef, Sink, SinkControl};
+use crate::{RecordRef, Sink};
 use netwho_model::FlowEvent;
 use netwho_model::record::FlowRecord;
 use std::io;
@@ -191,10 +191,6 @@ impl Sink for JournalSink {
             Protocol::Syslog => syslog_line(&st.ts, self.pid, &msg, &mut self.buf),
         }
         self.send();
-    }
-
-    fn flush(&mut self) -> SinkControl {
-        SinkControl::Continue
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -122,14 +122,21 @@ pub trait Sink {
         SinkControl::Continue
     }
 
-    /// Hand buffered output to the writer.
-    fn flush(&mut self) -> SinkControl;
+    /// Hand buffered output to the writer (sinks that write nothing
+    /// themselves have nothing to hand on).
+    fn flush(&mut self) -> SinkControl {
+        SinkControl::Continue
+    }
 
     /// Flush everything and wait for the writer.
-    fn finish(&mut self) -> std::io::Result<()>;
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 
     /// Records lost to a slow destination.
-    fn dropped(&self) -> u64;
+    fn dropped(&self) -> u64 {
+        0
+    }
 
     /// A replay went back in time and starts over: forget what was folded
     /// so far (sinks that only pass records on keep nothing).

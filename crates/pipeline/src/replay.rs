@@ -609,15 +609,6 @@ mod tests {
             self.0.lock().unwrap().ticks.push(now);
             SinkControl::Continue
         }
-        fn flush(&mut self) -> SinkControl {
-            SinkControl::Continue
-        }
-        fn finish(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn dropped(&self) -> u64 {
-            0
-        }
         fn reset(&mut self) {
             let mut s = self.0.lock().unwrap();
             s.events = 0;

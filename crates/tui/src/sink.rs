@@ -121,18 +121,6 @@ impl Sink for TuiSink {
         }
     }
 
-    fn flush(&mut self) -> SinkControl {
-        SinkControl::Continue
-    }
-
-    fn finish(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    fn dropped(&self) -> u64 {
-        0
-    }
-
     fn reset(&mut self) {
         self.flows.clear();
         self.exits.clear();

@@ -176,38 +176,72 @@ fn wait_report(db: &Path, args: &[&str], done: impl Fn(&Value) -> bool) -> Value
     }
 }
 
+/// Two test users, a pair of network namespaces, a directory, and the
+/// filter that keeps the traffic between the namespaces (the serial lock
+/// held while they live).
+struct World {
+    alice: TestUser,
+    bob: TestUser,
+    ns: Netns,
+    dir: TempDir,
+    filter: String,
+    /// Last: released after the rest is cleaned up.
+    _serial: Serial,
+}
+
+impl World {
+    fn new(tag: &str, subnet: u8, users: [&str; 2]) -> World {
+        let serial = serial();
+        let ns = Netns::pair(tag, subnet);
+        let [a, b, c, _] = ns.b4.octets();
+        World {
+            _serial: serial,
+            alice: TestUser::create(users[0]),
+            bob: TestUser::create(users[1]),
+            filter: format!("fd.rnet = {a}.{b}.{c}.0/24"),
+            ns,
+            dir: TempDir::new(tag),
+        }
+    }
+
+    /// `conns` connections per user to a server (root) in the second
+    /// namespace, each sending `send` bytes and getting `reply`: the
+    /// clients' records.
+    fn traffic(&self, users: &[(&TestUser, u32)], send: u64, reply: u64) -> Vec<Value> {
+        let total: u32 = users.iter().map(|(_, c)| c).sum();
+        let (srv, port) = server(
+            &self.ns.b,
+            &format!(
+                "tcp-server --bind {} --conns {total} --expect {send} --reply {reply}",
+                self.ns.b4
+            ),
+        );
+        let mut truth = Vec::new();
+        for (u, conns) in users {
+            truth.extend(run_gen(
+                &self.ns.a,
+                &format!(
+                    "tcp-client --to {} --port {port} --conns {conns} --send {send} --expect {reply} --as-user {}",
+                    self.ns.b4, u.name
+                ),
+            ));
+        }
+        srv.finish();
+        truth
+    }
+}
+
 #[test]
 fn history_equals_the_truth_per_user_and_survives_sigkill() {
     if !require_root() {
         return;
     }
-    let _s = serial();
-    let alice = TestUser::create("nwthista");
-    let bob = TestUser::create("nwthistb");
-    let ns = Netns::pair("hist", 27);
-    let dir = TempDir::new("daemon");
+    let w = World::new("hist", 27, ["nwthista", "nwthistb"]);
+    let (alice, bob, ns, filter) = (&w.alice, &w.bob, &w.ns, &w.filter);
+    let dir = &w.dir;
     let db = dir.0.join("h.db");
-    let [a, b, c, _] = ns.b4.octets();
-    let filter = format!("fd.rnet = {a}.{b}.{c}.0/24");
-    let d = Daemon::start(&dir.0, &filter);
-    let (srv, port) = server(
-        &ns.b,
-        &format!(
-            "tcp-server --bind {} --conns 5 --expect 40000 --reply 7000",
-            ns.b4
-        ),
-    );
-    let mut truth = Vec::new();
-    for (u, conns) in [(&alice, 2), (&bob, 3)] {
-        truth.extend(run_gen(
-            &ns.a,
-            &format!(
-                "tcp-client --to {} --port {port} --conns {conns} --send 40000 --expect 7000 --as-user {}",
-                ns.b4, u.name
-            ),
-        ));
-    }
-    srv.finish();
+    let d = Daemon::start(&dir.0, filter);
+    let truth = w.traffic(&[(alice, 2), (bob, 3)], 40_000, 7_000);
     let sum = |uid: u32, key: &str| -> u64 {
         truth
             .iter()
@@ -259,7 +293,7 @@ fn history_equals_the_truth_per_user_and_survives_sigkill() {
         rows.iter().any(|row| row["sent"] == 30_000) && rows.iter().any(|row| row["recv"] == 30_000)
     });
     d.kill9();
-    let d = Daemon::start(&dir.0, &filter);
+    let d = Daemon::start(&dir.0, filter);
     // (wait for the daemon to find the socket: its first commit)
     std::thread::sleep(Duration::from_secs(2));
     {
@@ -436,11 +470,8 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
     if !require_root() {
         return;
     }
-    let _s = serial();
-    let alice = TestUser::create("nwtapia");
-    let bob = TestUser::create("nwtapib");
-    let ns = Netns::pair("api", 28);
-    let dir = TempDir::new("api");
+    let w = World::new("api", 28, ["nwtapia", "nwtapib"]);
+    let (alice, bob, dir) = (&w.alice, &w.bob, &w.dir);
     // the users reach the socket and a copy of the binary
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -450,12 +481,10 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
     let sock = dir.0.join("api.sock");
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let [a, b, c, _] = ns.b4.octets();
-    let filter = format!("fd.rnet = {a}.{b}.{c}.0/24");
     // alice's own group is the one that sees everything
     let d = Daemon::start_with(
         &dir.0,
-        &filter,
+        &w.filter,
         &format!(
             "listen = \"{addr}\"\ntoken_file = \"{}\"\ngroup = \"nwtapia\"\nkeep_closed = \"5m\"\n[metrics]\nmax_series = 50\n",
             dir.0.join("token").display()
@@ -469,23 +498,7 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
     let bearer = format!("Bearer {token}");
     let auth = [("Authorization", bearer.as_str())];
 
-    let (srv, sport) = server(
-        &ns.b,
-        &format!(
-            "tcp-server --bind {} --conns 5 --expect 40000 --reply 7000",
-            ns.b4
-        ),
-    );
-    for (u, conns) in [(&alice, 2), (&bob, 3)] {
-        run_gen(
-            &ns.a,
-            &format!(
-                "tcp-client --to {} --port {sport} --conns {conns} --send 40000 --expect 7000 --as-user {}",
-                ns.b4, u.name
-            ),
-        );
-    }
-    srv.finish();
+    w.traffic(&[(alice, 2), (bob, 3)], 40_000, 7_000);
     let mut truth = vec![
         ("nwtapia".to_string(), 80_000, 14_000),
         ("nwtapib".to_string(), 120_000, 21_000),
@@ -538,7 +551,7 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
 
     // over the socket: bob sees his own traffic only, alice (in the
     // group) everyone's, in live data and in history reports
-    let (st, body) = unix_get_as(&bob, &sock, "/api/v1/processes");
+    let (st, body) = unix_get_as(bob, &sock, "/api/v1/processes");
     assert_eq!(st, 200, "{body}");
     let doc: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["access"], "own");
@@ -546,9 +559,9 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         procs_per_user(&doc),
         vec![("nwtapib".to_string(), 120_000, 21_000)]
     );
-    let (st, body) = unix_get_as(&bob, &sock, "/metrics");
+    let (st, body) = unix_get_as(bob, &sock, "/metrics");
     assert_eq!(st, 403, "{body}");
-    let (st, body) = unix_get_as(&alice, &sock, "/api/v1/processes");
+    let (st, body) = unix_get_as(alice, &sock, "/api/v1/processes");
     assert_eq!(st, 200, "{body}");
     assert_eq!(procs_per_user(&serde_json::from_str(&body).unwrap()), truth);
     let sockarg = sock.display().to_string();
@@ -570,7 +583,7 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         ("root".to_string(), 35_000, 200_000, 5),
     ];
     poll(30, "alice's report through the daemon", || {
-        let got = by_user(&alice)?;
+        let got = by_user(alice)?;
         if got == want_all {
             Ok(())
         } else {
@@ -578,7 +591,7 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         }
     });
     assert_eq!(
-        by_user(&bob).unwrap(),
+        by_user(bob).unwrap(),
         vec![("nwtapib".to_string(), 120_000, 21_000, 3)]
     );
     // the live view through the daemon, as bob, while both users send:
@@ -594,23 +607,7 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let (srv, sport) = server(
-        &ns.b,
-        &format!(
-            "tcp-server --bind {} --conns 2 --expect 10000 --reply 100",
-            ns.b4
-        ),
-    );
-    for u in [&alice, &bob] {
-        run_gen(
-            &ns.a,
-            &format!(
-                "tcp-client --to {} --port {sport} --conns 1 --send 10000 --expect 100 --as-user {}",
-                ns.b4, u.name
-            ),
-        );
-    }
-    srv.finish();
+    w.traffic(&[(alice, 1), (bob, 1)], 10_000, 100);
     let out = top.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -777,21 +774,28 @@ fn web_page(addr: &str, token: &str) {
             Err(t)
         }
     });
-    // drill down into one of alice's processes
-    let row = cmd(
-        "/element",
-        serde_json::json!({"using": "xpath", "value": "//table[@id='procs']//tr[td[text()='nwtapia']]"}),
-    );
-    let eid = row
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
-    cmd(&format!("/element/{eid}/click"), serde_json::json!({}));
+    // drill down into one of alice's processes (the table is redrawn every
+    // second: a row found just before a redraw is gone, so find it again)
+    poll(30, "a click on alice's process", || {
+        let row = cmd(
+            "/element",
+            serde_json::json!({"using": "xpath", "value": "//table[@id='procs']//tr[td[text()='nwtapia']]"}),
+        );
+        let eid = row
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .ok_or(format!("no element: {row}"))?
+            .to_string();
+        let (st, b) = try_http(
+            "POST",
+            &drv,
+            &format!("/session/{id}/element/{eid}/click"),
+            &[],
+            Some("{}"),
+        )?;
+        if st == 200 { Ok(()) } else { Err(b) }
+    });
     poll(30, "the drill-down shows the process", || {
         let t = js("return document.querySelector('#drill').hidden ? '' : document.querySelector('#drill-title').innerText")
             .as_str()
