@@ -79,7 +79,7 @@ final status record. --help shows the --format placeholders, timestamp conversio
     Daemon(Box<DaemonArgs>),
 }
 
-const DAEMON_AFTER: &str = "The daemon watches every flow, like the other commands, and keeps a history database (SQLite): each flow with its bytes per minute for keep_raw, and bytes per process, user, unit and remote per minute, hour and day for keep_minutes, keep_hours and keep_days. 'netwho report REPORT --db PATH' answers every report from it, over any range. A batch is committed every commit_every; a daemon killed at any moment loses at most the batch it had not committed, and a restarted one goes on counting the flows it knew.\n\nThe configuration file is TOML; every key is optional. --print-config shows the defaults (or the file with them filled in).\n\nExamples:\n  netwho daemon --print-config > /etc/netwho/netwho.toml\n  netwho daemon                               with /etc/netwho/netwho.toml, if it exists\n  netwho daemon --db /var/tmp/h.db            a database elsewhere\n  netwho report by-unit --db /var/lib/netwho/history.db --since yesterday";
+const DAEMON_AFTER: &str = "The daemon watches every flow, like the other commands, and keeps a history database (SQLite): each flow with its bytes per minute for keep_raw, and bytes per process, user, unit and remote per minute, hour and day for keep_minutes, keep_hours and keep_days. 'netwho report REPORT --db PATH' answers every report from it, over any range. A batch is committed every commit_every; a daemon killed at any moment loses at most the batch it had not committed, and a restarted one goes on counting the flows it knew.\n\nIt serves the live flows and processes, live updates, the reports and Prometheus metrics (/metrics) over HTTP on the Unix socket api.socket (/run/netwho/api.sock): anyone may connect; root and members of api.group (netwho) see everything, other users only their own processes' traffic. With api.listen (e.g. 127.0.0.1:9797) it also listens on TCP, where requests need the token in api.token_file; the web page is there. 'netwho top --connect' and 'netwho report --connect' use the API without privileges. docs/specs/api.md describes it.\n\nThe configuration file is TOML; every key is optional. --print-config shows the defaults (or the file with them filled in).\n\nExamples:\n  netwho daemon --print-config > /etc/netwho/netwho.toml\n  netwho daemon                               with /etc/netwho/netwho.toml, if it exists\n  netwho daemon --db /var/tmp/h.db            a database elsewhere\n  netwho report by-unit --db /var/lib/netwho/history.db --since yesterday\n  netwho top --connect                        the live view, from the daemon, as any user\n  curl --unix-socket /run/netwho/api.sock http://localhost/api/v1/processes";
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct DaemonArgs {
@@ -218,16 +218,17 @@ pub struct TopArgs {
 /// Talking to a running daemon instead of watching the kernel.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ConnectArgs {
-    /// Ask the running daemon (no privileges needed): its Unix socket [default: /run/netwho/api.sock], or HOST:PORT with --token-file; a user outside the daemon's group sees their own processes' traffic only
+    /// Ask the running daemon (no privileges needed): its Unix socket [default: /run/netwho/api.sock], or --connect=HOST:PORT with --token-file; a user outside the daemon's group sees their own processes' traffic only
     #[arg(
         long,
         value_name = "SOCKET|HOST:PORT",
         num_args = 0..=1,
+        require_equals = true,
         default_missing_value = netwho_api::DEFAULT_SOCKET,
         conflicts_with = "read"
     )]
     pub connect: Option<String>,
-    /// The daemon's API token (for --connect HOST:PORT)
+    /// The daemon's API token (for --connect=HOST:PORT)
     #[arg(long, value_name = "FILE", requires = "connect")]
     pub token_file: Option<PathBuf>,
 }
@@ -243,12 +244,17 @@ impl ConnectArgs {
         if c.contains('/') {
             return Ok(Some(Target::Unix(PathBuf::from(c))));
         }
+        if !c.contains(':') {
+            return Err(format!(
+                "--connect={c} is neither a socket path (with a /) nor HOST:PORT"
+            ));
+        }
         let token = match &self.token_file {
             Some(p) => std::fs::read_to_string(p)
                 .map(|t| t.trim().to_string())
                 .map_err(|e| format!("reading the token {}: {e}", p.display()))?,
             None => std::env::var("NETWHO_TOKEN").map_err(|_| {
-                format!("--connect {c} is TCP: give the daemon's token with --token-file FILE (or NETWHO_TOKEN)")
+                format!("--connect={c} is TCP: give the daemon's token with --token-file FILE (or NETWHO_TOKEN)")
             })?,
         };
         Ok(Some(Target::Tcp {
@@ -714,6 +720,31 @@ mod tests {
         assert_eq!(r.report, ReportKind::ByUser);
         assert_eq!(r.since, Some(TimeArg::FromStart(90_000_000_000)));
         assert!(matches!(r.until, Some(TimeArg::At(t)) if t > 0));
+        // --connect alone takes no value: the next word stays the report
+        let c = Cli::try_parse_from(["netwho", "report", "--connect", "by-user"]).unwrap();
+        let Some(Command::Report(r)) = c.command else {
+            panic!("report")
+        };
+        assert_eq!(r.report, ReportKind::ByUser);
+        assert_eq!(
+            r.connect.target(),
+            Ok(Some(netwho_api::client::Target::Unix(
+                netwho_api::DEFAULT_SOCKET.into()
+            )))
+        );
+        let c = Cli::try_parse_from(["netwho", "top", "--connect=/tmp/s.sock"]).unwrap();
+        let Some(Command::Top(t)) = c.command else {
+            panic!("top")
+        };
+        assert_eq!(
+            t.connect.target(),
+            Ok(Some(netwho_api::client::Target::Unix("/tmp/s.sock".into())))
+        );
+        let c = Cli::try_parse_from(["netwho", "top", "--connect=sock"]).unwrap();
+        let Some(Command::Top(t)) = c.command else {
+            panic!("top")
+        };
+        assert!(t.connect.target().is_err());
         let bad = |args: &[&str]| {
             let mut v = vec!["netwho", "report"];
             v.extend_from_slice(args);

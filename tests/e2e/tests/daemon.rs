@@ -564,13 +564,9 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
     let (st, body) = unix_get_as(alice, &sock, "/api/v1/processes");
     assert_eq!(st, 200, "{body}");
     assert_eq!(procs_per_user(&serde_json::from_str(&body).unwrap()), truth);
-    let sockarg = sock.display().to_string();
+    let sockarg = format!("--connect={}", sock.display());
     let by_user = |u: &TestUser| -> Result<Vec<(String, u64, u64, u64)>, String> {
-        let (ok, out, err) = as_user(
-            u,
-            &nw,
-            &["report", "--connect", &sockarg, "--json", "by-user"],
-        );
+        let (ok, out, err) = as_user(u, &nw, &["report", &sockarg, "--json", "by-user"]);
         if !ok {
             return Err(err);
         }
@@ -601,7 +597,7 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         .arg(format!("--regid={}", bob.gid))
         .arg("--clear-groups")
         .arg(&nw)
-        .args(["top", "--connect", &sockarg, "--json", "-n", "6"])
+        .args(["top", &sockarg, "--json", "-n", "6"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
