@@ -109,10 +109,40 @@ pub struct LiveState {
     pub flows: FxHashMap<FlowKey, Arc<FlowView>>,
     pub procs: Arc<Vec<ProcView>>,
     pub status: Option<Arc<StatusRecord>>,
+    /// As of the last publish.
     pub series: Series,
     /// Flow events seen, closed flows let go early (over `max_closed`).
     pub events: u64,
     pub closed_evicted: u64,
+}
+
+impl LiveState {
+    /// See [`Live::snapshot`].
+    pub fn snapshot(&self, flows: bool) -> Snapshot {
+        Snapshot {
+            seq: self.seq,
+            now: self.now,
+            wall: self.wall,
+            flows: if flows {
+                self.flows.values().cloned().collect()
+            } else {
+                Vec::new()
+            },
+            procs: Arc::clone(&self.procs),
+            status: self.status.clone(),
+        }
+    }
+}
+
+/// The live state at one publish.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub now: MonoNs,
+    pub wall: WallClock,
+    pub flows: Vec<Arc<FlowView>>,
+    pub procs: Arc<Vec<ProcView>>,
+    pub status: Option<Arc<StatusRecord>>,
 }
 
 /// The live state and the channel its batches go out on.
@@ -184,6 +214,15 @@ impl Live {
             .map_or(0, broadcast::Sender::receiver_count)
     }
 
+    /// What readers need of the state, copied (pointers only) under the
+    /// lock so that their work happens after it is released: the
+    /// collector never waits for a reader. `flows`: whether to copy the
+    /// flows held.
+    pub fn snapshot(&self, flows: bool) -> Snapshot {
+        let st = self.state();
+        st.snapshot(flows)
+    }
+
     pub fn note_lagged(&self) {
         self.lagged.fetch_add(1, Ordering::Relaxed);
     }
@@ -202,11 +241,16 @@ pub struct LiveSink {
     status: Option<Arc<StatusRecord>>,
     last_publish: Option<MonoNs>,
     events: u64,
+    /// The metric series, copied into the shared state at each publish
+    /// (so that counting an event takes no lock).
+    series: Series,
 }
 
 impl LiveSink {
     pub fn new(live: Arc<Live>) -> LiveSink {
+        let series = Series::new(live.cfg.max_series, live.cfg.labels);
         LiveSink {
+            series,
             live,
             next: None,
             pending: FxHashMap::default(),
@@ -274,6 +318,7 @@ impl LiveSink {
         st.wall = wall;
         st.procs = Arc::clone(&procs);
         st.events = self.events;
+        st.series.clone_from(&self.series);
         if let Some(s) = &status {
             st.status = Some(Arc::clone(s));
         }
@@ -340,17 +385,16 @@ impl Sink for LiveSink {
             (false, false) => {}
         }
         if dp.total() > 0 || is_new {
-            let mut st = self.live.state();
             // found once per process (again if its names changed)
             let slot = match p.slot {
                 Some((slot, ref names)) if Arc::ptr_eq(names, &ctx.names) => slot,
                 _ => {
-                    let slot = st.series.slot(&ctx.names, &f.proc.exe);
+                    let slot = self.series.slot(&ctx.names, &f.proc.exe);
                     p.slot = Some((slot, Arc::clone(&ctx.names)));
                     slot
                 }
             };
-            st.series.add_at(slot, dp, u64::from(is_new));
+            self.series.add_at(slot, dp, u64::from(is_new));
         }
         self.pending.insert(
             f.key,

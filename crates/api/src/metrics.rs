@@ -75,7 +75,7 @@ struct Vals {
 }
 
 /// Traffic per label set, bounded.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Series {
     max: usize,
     labels: Labels,

@@ -411,18 +411,19 @@ pub(crate) fn proc_json(p: &ProcView, wall: WallClock) -> Value {
     })
 }
 
-/// The processes the caller may see whose flows held now pass `filter`
-/// (all of them without one).
+/// The processes the caller may see; with a filter, those with a flow
+/// held now (`flows`) that passes it.
 pub(crate) fn procs_json(
-    st: &crate::live::LiveState,
+    flows: &[Arc<FlowView>],
     procs: &[ProcView],
+    wall: WallClock,
     access: Access,
     filter: Option<&Filter>,
     local: &HashSet<IpAddr>,
 ) -> Vec<Value> {
     let passing: Option<HashSet<netwho_model::ProcKey>> = filter.map(|_| {
-        st.flows
-            .values()
+        flows
+            .iter()
             .filter(|v| visible(v, access, filter, local))
             .map(|v| v.flow.key.proc)
             .collect()
@@ -431,7 +432,7 @@ pub(crate) fn procs_json(
         .iter()
         .filter(|p| access.sees_uid(p.uid))
         .filter(|p| passing.as_ref().is_none_or(|s| s.contains(&p.key)))
-        .map(|p| proc_json(p, st.wall))
+        .map(|p| proc_json(p, wall))
         .collect()
 }
 
@@ -508,10 +509,10 @@ async fn flows(
         }
     };
     let limit = p.parse("limit", |v| v.parse::<usize>().map_err(|e| e.to_string()))?;
-    let st = s.live.state();
+    let st = s.live.snapshot(true);
     let mut rows: Vec<&Arc<FlowView>> = st
         .flows
-        .values()
+        .iter()
         .filter(|v| want(v) && visible(v, access, f.as_ref(), &s.cfg.local))
         .collect();
     rows.sort_by(|a, b| {
@@ -546,9 +547,15 @@ async fn processes(
     p.only(&["q", "limit"])?;
     let f = filter(access, p.str("q"))?;
     let limit = p.parse("limit", |v| v.parse::<usize>().map_err(|e| e.to_string()))?;
-    let st = s.live.state();
-    let procs = Arc::clone(&st.procs);
-    let mut rows = procs_json(&st, &procs, access, f.as_ref(), &s.cfg.local);
+    let st = s.live.snapshot(f.is_some());
+    let mut rows = procs_json(
+        &st.flows,
+        &st.procs,
+        st.wall,
+        access,
+        f.as_ref(),
+        &s.cfg.local,
+    );
     rows.truncate(limit.unwrap_or(usize::MAX));
     let doc = json!({
         "ts": rfc3339_from_unix_ns(st.wall.unix_ns(st.now)),

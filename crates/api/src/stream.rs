@@ -44,9 +44,11 @@ async fn next_batch(s: &AppState, rx: &mut Receiver<Arc<LiveBatch>>) -> Option<A
     }
 }
 
+/// A batch as the caller may see it; `held`: the flows held now (for a
+/// filter over processes).
 fn batch_json(
     s: &AppState,
-    st: &crate::live::LiveState,
+    held: &[Arc<FlowView>],
     b: &LiveBatch,
     access: Access,
     f: Option<&Filter>,
@@ -60,7 +62,7 @@ fn batch_json(
     json!({
         "seq": b.seq,
         "ts": rfc3339_from_unix_ns(b.wall.unix_ns(b.now)),
-        "processes": procs_json(st, &b.procs, access, f, &s.cfg.local),
+        "processes": procs_json(held, &b.procs, b.wall, access, f, &s.cfg.local),
         "flows": flows,
         "status": b.status.as_ref().map(|r| serde_json::to_value(&**r).unwrap_or(Value::Null)),
     })
@@ -77,18 +79,19 @@ pub async fn events(
     let p = Params::new(q);
     p.only(&["q"])?;
     let f = filter(access, p.str("q"))?;
-    let (first, rx) = {
+    let (snap, rx) = {
         let (st, rx) = s.live.subscribe();
-        let b = LiveBatch {
-            seq: st.seq,
-            now: st.now,
-            wall: st.wall,
-            flows: st.flows.values().cloned().collect(),
-            procs: Arc::clone(&st.procs),
-            status: st.status.clone(),
-        };
-        (batch_json(&s, &st, &b, access, f.as_ref()), rx)
+        (st.snapshot(true), rx)
     };
+    let b = LiveBatch {
+        seq: snap.seq,
+        now: snap.now,
+        wall: snap.wall,
+        flows: snap.flows,
+        procs: snap.procs,
+        status: snap.status,
+    };
+    let first = batch_json(&s, &b.flows, &b, access, f.as_ref());
     let first = Event::default().event("batch").data(first.to_string());
     struct Follow {
         s: AppState,
@@ -110,10 +113,8 @@ pub async fn events(
         }
         match next_batch(&fo.s, &mut fo.rx).await {
             Some(b) => {
-                let doc = {
-                    let st = fo.s.live.state();
-                    batch_json(&fo.s, &st, &b, fo.access, fo.f.as_ref())
-                };
+                let held = fo.s.live.snapshot(fo.f.is_some()).flows;
+                let doc = batch_json(&fo.s, &held, &b, fo.access, fo.f.as_ref());
                 let ev = Event::default().event("batch").data(doc.to_string());
                 Some((Ok(ev), fo))
             }
@@ -194,46 +195,46 @@ pub async fn recording(
     let f = filter(access, p.str("q"))?;
     let frames =
         FrameEncoder::new().map_err(|e| ApiError::internal(format!("starting zstd: {e}")))?;
-    let (head, first, rx, rec) = {
+    let (st, rx) = {
         let (st, rx) = s.live.subscribe();
-        let header = Header {
-            created_unix_ns: st.wall.unix_ns(st.now),
-            host: s.cfg.host.clone(),
-            boot_id: s.cfg.boot_id,
-            netwho_version: env!("CARGO_PKG_VERSION").into(),
-            resolution_ns: netwho_model::nanos(s.live.cfg.interval),
-            snaplen: 0,
-            filter: f.as_ref().map(ToString::to_string),
-            scope: None,
-            boot_to_unix_ns: st.wall.boot_to_unix_ns,
-            local_addrs: s.cfg.local.iter().copied().collect(),
-            segment: 0,
-            attribution: "ebpf".into(),
-        };
-        let head = header_bytes(&header).map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut rec = Recorder {
-            enc: Encoder::new(),
-            frames,
-            buf: Vec::new(),
-            wall: st.wall,
-            status: None,
-        };
-        let b = LiveBatch {
-            seq: st.seq,
-            now: st.now,
-            wall: st.wall,
-            flows: Vec::new(),
-            procs: Arc::clone(&st.procs),
-            status: st.status.clone(),
-        };
-        // open flows first: the closed ones held are history to a new viewer
-        let local = &s.cfg.local;
-        rec.flows(st.flows.values(), |v| {
-            !v.closed && visible(v, access, f.as_ref(), local)
-        });
-        let first = rec.frame(&b);
-        (head, first, rx, rec)
+        (st.snapshot(true), rx)
     };
+    let header = Header {
+        created_unix_ns: st.wall.unix_ns(st.now),
+        host: s.cfg.host.clone(),
+        boot_id: s.cfg.boot_id,
+        netwho_version: env!("CARGO_PKG_VERSION").into(),
+        resolution_ns: netwho_model::nanos(s.live.cfg.interval),
+        snaplen: 0,
+        filter: f.as_ref().map(ToString::to_string),
+        scope: None,
+        boot_to_unix_ns: st.wall.boot_to_unix_ns,
+        local_addrs: s.cfg.local.iter().copied().collect(),
+        segment: 0,
+        attribution: "ebpf".into(),
+    };
+    let head = header_bytes(&header).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut rec = Recorder {
+        enc: Encoder::new(),
+        frames,
+        buf: Vec::new(),
+        wall: st.wall,
+        status: None,
+    };
+    // open flows first: the closed ones held are history to a new viewer
+    let local = &s.cfg.local;
+    rec.flows(st.flows.iter(), |v| {
+        !v.closed && visible(v, access, f.as_ref(), local)
+    });
+    let b = LiveBatch {
+        seq: st.seq,
+        now: st.now,
+        wall: st.wall,
+        flows: Vec::new(),
+        procs: st.procs,
+        status: st.status,
+    };
+    let first = rec.frame(&b);
     struct Follow {
         s: AppState,
         rx: Receiver<Arc<LiveBatch>>,
