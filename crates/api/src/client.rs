@@ -36,11 +36,12 @@ impl std::fmt::Display for Target {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "no daemon answers at {target}: {source} (is 'netwho daemon' running? its socket is api.socket in its configuration)"
+        "no daemon answers at {target}: {error} (is 'netwho daemon' running? its socket is api.socket in its configuration)"
     )]
     Connect {
         target: Target,
-        source: std::io::Error,
+        /// (not the error's source: the sentence says it already)
+        error: std::io::Error,
     },
     #[error("talking to the daemon at {target}: {detail}")]
     Http { target: Target, detail: String },
@@ -153,10 +154,10 @@ impl Client {
         let (sender, resp) = self.rt.block_on(async {
             let mut sender = match &self.target {
                 Target::Unix(p) => {
-                    let s = tokio::net::UnixStream::connect(p).await.map_err(|source| {
+                    let s = tokio::net::UnixStream::connect(p).await.map_err(|error| {
                         ClientError::Connect {
                             target: target.clone(),
-                            source,
+                            error,
                         }
                     })?;
                     handshake(s).await.map_err(|e| http(&e))?
@@ -164,9 +165,9 @@ impl Client {
                 Target::Tcp { addr, .. } => {
                     let s = tokio::net::TcpStream::connect(addr.as_str())
                         .await
-                        .map_err(|source| ClientError::Connect {
+                        .map_err(|error| ClientError::Connect {
                             target: target.clone(),
-                            source,
+                            error,
                         })?;
                     handshake(s).await.map_err(|e| http(&e))?
                 }

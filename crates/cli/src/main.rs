@@ -42,9 +42,15 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { code, error }) => {
-            eprintln!("netwho: error: {error}");
+            let mut shown = error.to_string();
+            eprintln!("netwho: error: {shown}");
+            // a cause the message already quotes is not said twice
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let c = cause.to_string();
+                if !shown.contains(&c) {
+                    eprintln!("  caused by: {c}");
+                    shown.push_str(&c);
+                }
             }
             ExitCode::from(code)
         }
