@@ -602,6 +602,15 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // and the interactive view, as bob, on a terminal
+    let view = require_tmux().then(|| {
+        Tmux::start(&format!(
+            "setpriv --reuid={} --regid={} --clear-groups {} top {sockarg} --no-dns",
+            bob.uid,
+            bob.gid,
+            nw.display()
+        ))
+    });
     std::thread::sleep(Duration::from_millis(1500));
     w.traffic(&[(alice, 1), (bob, 1)], 10_000, 100);
     let out = top.wait_with_output().unwrap();
@@ -619,6 +628,11 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         }
     }
     assert_eq!(bob_sent, 10_000);
+    if let Some(v) = view {
+        let screen = v.wait_for("nwtapib");
+        assert!(!screen.contains("nwtapia"), "{screen}");
+        v.keys(&["q"]);
+    }
 
     // metrics: the same numbers (with the last round), and a real
     // Prometheus scraping them
