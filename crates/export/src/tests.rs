@@ -1,0 +1,260 @@
+use crate::ie::{self, DEFAULT_NETWHO_PEN, parse_template};
+use crate::msg::{Encoder, Proc, Record, Version};
+
+fn record(src: &str, dst: &str) -> Record {
+    Record {
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        src_port: 40_000,
+        dst_port: 443,
+        protocol: 6,
+        octets: 123_456,
+        packets: 99,
+        start_ms: 1_795_392_000_123,
+        end_ms: 1_795_392_001_456,
+        end_reason: 3,
+        direction: 1,
+        src_proc: Some(Proc {
+            pid: 4242,
+            name: "curl".into(),
+            user: "alice".into(),
+            father_pid: 812,
+            father_name: "bash".into(),
+            actual_memory: 10 << 20,
+            peak_memory: 12 << 20,
+            cpu_load: 250,
+            page_faults: 17,
+            iowait: 3,
+        }),
+        dst_proc: None,
+        uid: 1000,
+        unit: "user@1000.service".into(),
+        container: String::new(),
+        cmdline: "curl -s https://example.invalid/".into(),
+        exe_sha256: "ab".repeat(32),
+        attribution: "ebpf".into(),
+    }
+}
+
+#[test]
+fn golden_ipfix_message() {
+    let t = parse_template("%IPV4_SRC_ADDR %L4_DST_PORT %SRC_PROC_NAME").unwrap();
+    let mut e = Encoder::new(Version::Ipfix, t, DEFAULT_NETWHO_PEN, 7);
+    let r = record("10.231.1.2", "10.231.1.3");
+    let m = e.messages(std::slice::from_ref(&r), true, 1_700_000_000, 1000, 1400);
+    let want: Vec<u8> = [
+        &[0x00, 0x0a, 0x00, 0x37][..], // version 10, length 55
+        &[0x65, 0x53, 0xf1, 0x00],     // export time
+        &[0, 0, 0, 0],                 // sequence: no data record before
+        &[0, 0, 0, 7],                 // observation domain
+        &[0x00, 0x02, 0x00, 0x18],     // template set, 24 bytes
+        &[0x01, 0x00, 0x00, 0x03],     // template 256, 3 fields
+        &[0x00, 0x08, 0x00, 0x04],     // sourceIPv4Address
+        &[0x00, 0x0b, 0x00, 0x02],     // destinationTransportPort
+        &[0x80, 0xa9, 0xff, 0xff, 0x00, 0x00, 0x8b, 0x30], // 35632.169, variable
+        &[0x01, 0x00, 0x00, 0x0f],     // data set, 15 bytes
+        &[10, 231, 1, 2, 0x01, 0xbb, 4, b'c', b'u', b'r', b'l'],
+    ]
+    .concat();
+    assert_eq!(m, vec![want]);
+    // the next message's sequence counts the record sent
+    let m = e.messages(&[r], false, 1_700_000_001, 2000, 1400);
+    assert_eq!(&m[0][8..12], &[0, 0, 0, 1]);
+}
+
+#[test]
+fn golden_netflow_v9_message() {
+    let t = parse_template("%IPV4_SRC_ADDR %L4_DST_PORT %SRC_PROC_NAME").unwrap();
+    let mut e = Encoder::new(Version::V9, t, DEFAULT_NETWHO_PEN, 7);
+    let m = e.messages(
+        &[record("10.231.1.2", "10.231.1.3")],
+        true,
+        1_700_000_000,
+        1000,
+        1400,
+    );
+    let want: Vec<u8> = [
+        &[0x00, 0x09, 0x00, 0x02][..], // version 9, 2 records
+        &[0x00, 0x00, 0x03, 0xe8],     // sysUptime
+        &[0x65, 0x53, 0xf1, 0x00],     // unix seconds
+        &[0, 0, 0, 0],                 // packet sequence
+        &[0, 0, 0, 7],                 // source id
+        &[0x00, 0x00, 0x00, 0x14],     // template flowset, 20 bytes
+        &[0x01, 0x00, 0x00, 0x03],
+        &[0x00, 0x08, 0x00, 0x04],
+        &[0x00, 0x0b, 0x00, 0x02],
+        &[0xe1, 0x29, 0x00, 0x10], // 57641 SRC_PROC_NAME, 16 bytes
+        &[0x01, 0x00, 0x00, 0x1c], // data flowset, 28 bytes (padded)
+        &[10, 231, 1, 2, 0x01, 0xbb],
+        b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+        &[0, 0],
+    ]
+    .concat();
+    assert_eq!(m, vec![want]);
+}
+
+/// What netflow_parser (an independent decoder) makes of our messages.
+fn decoded(bytes: &[Vec<u8>]) -> serde_json::Value {
+    let mut p = netflow_parser::NetflowParser::default();
+    let mut all = Vec::new();
+    for b in bytes {
+        let r = p.parse_bytes(b);
+        assert!(r.error.is_none(), "{:?}", r.error);
+        all.extend(r.packets);
+    }
+    serde_json::to_value(&all).unwrap()
+}
+
+/// A local connection: both ends' processes, every text non-empty
+/// (netflow_parser 1.0.6 drops a record with a zero-length
+/// variable-length field, which RFC 7011 allows and netwho sends for a
+/// remote end's missing process).
+fn local(src: &str, dst: &str) -> Record {
+    let mut r = record(src, dst);
+    r.dst_proc = Some(Proc {
+        pid: 777,
+        name: "nginx".into(),
+        user: "www-data".into(),
+        father_pid: 1,
+        father_name: "systemd".into(),
+        actual_memory: 5 << 20,
+        peak_memory: 6 << 20,
+        cpu_load: 10,
+        page_faults: 3,
+        iowait: 0,
+    });
+    r.container = "c0ffee".into();
+    r
+}
+
+/// The decoded records as (field name or "PEN.ID", value as text).
+fn fields(v: &serde_json::Value) -> Vec<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for p in v.as_array().unwrap() {
+        let (fs, key) = match (p.get("IPFix"), p.get("V9")) {
+            (Some(x), _) => (x, "flowsets"),
+            (_, Some(x)) => (x, "flowsets"),
+            _ => continue,
+        };
+        for set in fs[key].as_array().unwrap() {
+            let Some(data) = set["body"].get("Data") else {
+                continue;
+            };
+            for rec in data["fields"].as_array().unwrap() {
+                let mut row = Vec::new();
+                for pair in rec.as_array().unwrap() {
+                    let name = match &pair[0] {
+                        serde_json::Value::Object(o) => match o.iter().next() {
+                            Some((k, v)) if k == "Enterprise" => {
+                                format!("{}.{}", v["enterprise_number"], v["field_number"])
+                            }
+                            Some((_, v)) => v.as_str().unwrap_or("?").to_string(),
+                            None => String::new(),
+                        },
+                        other => other.as_str().unwrap_or("?").to_string(),
+                    };
+                    row.push((name, pair[1].to_string()));
+                }
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn an_independent_decoder_reads_every_record_and_field() {
+    for version in [Version::Ipfix, Version::V9] {
+        let t = parse_template(ie::DEFAULT_TEMPLATE).unwrap();
+        let n = t.len();
+        let mut e = Encoder::new(version, t, DEFAULT_NETWHO_PEN, 1);
+        let recs = [
+            local("10.231.1.2", "10.231.1.3"),
+            local("fd00:231::2", "fd00:231::3"),
+        ];
+        let m = e.messages(&recs, true, 1_700_000_000, 1000, 1400);
+        let rows = fields(&decoded(&m));
+        assert_eq!(rows.len(), 2, "{version:?}: {rows:?}");
+        for row in &rows {
+            assert_eq!(row.len(), n, "{version:?}: {row:?}");
+        }
+        let text = format!("{rows:?}");
+        for want in ["10.231.1.2", "fd00:231::3", "123456"] {
+            assert!(text.contains(want), "{version:?}: no {want} in {text}");
+        }
+        let port = rows[0]
+            .iter()
+            .find(|(k, _)| k.contains("DestinationTransportPort") || k.contains("L4DstPort"))
+            .map(|(_, v)| v.clone());
+        assert!(
+            port.is_some_and(|p| p.contains("443")),
+            "{version:?}: {:?}",
+            rows[0]
+        );
+        // the processes' text as sent (IPFIX: exact; v9: NUL-padded)
+        let bytes = |s: &str| {
+            s.bytes()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        for want in [
+            "curl",
+            "alice",
+            "bash",
+            "nginx",
+            "www-data",
+            "systemd",
+            "user@1000.service",
+        ] {
+            assert!(
+                text.contains(&bytes(want)) || text.contains(want),
+                "{version:?}: no {want} in {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn messages_stay_under_the_size_and_sequence_numbers_count() {
+    let t = parse_template(ie::DEFAULT_TEMPLATE).unwrap();
+    let mut e = Encoder::new(Version::Ipfix, t.clone(), DEFAULT_NETWHO_PEN, 1);
+    let recs: Vec<Record> = (0..40).map(|_| local("10.231.1.2", "10.231.1.3")).collect();
+    let m = e.messages(&recs, true, 1, 1, 1400);
+    assert!(m.len() > 1);
+    // each message's sequence number is the count of data records before it
+    for i in 0..m.len() {
+        let msg = &m[i];
+        assert!(msg.len() <= 1400, "{}", msg.len());
+        assert_eq!(u16::from_be_bytes([msg[2], msg[3]]) as usize, msg.len());
+        let before = if i == 0 {
+            0
+        } else {
+            fields(&decoded(&m[..i])).len()
+        };
+        assert_eq!(
+            u32::from_be_bytes([msg[8], msg[9], msg[10], msg[11]]) as usize,
+            before
+        );
+    }
+    assert_eq!(fields(&decoded(&m)).len(), 40);
+    // v9 counts messages
+    let mut e = Encoder::new(Version::V9, t, DEFAULT_NETWHO_PEN, 1);
+    let m = e.messages(&recs, true, 1, 1, 1400);
+    for (i, msg) in m.iter().enumerate() {
+        assert!(msg.len() <= 1400);
+        assert_eq!(
+            u32::from_be_bytes([msg[12], msg[13], msg[14], msg[15]]),
+            i as u32
+        );
+    }
+    assert_eq!(fields(&decoded(&m)).len(), 40);
+}
+
+#[test]
+fn the_spec_lists_every_element() {
+    let doc = include_str!("../../../docs/specs/ipfix.md");
+    for ie in ie::ALL {
+        assert!(doc.contains(&format!("`%{}`", ie.name)), "{}", ie.name);
+    }
+}
