@@ -629,11 +629,9 @@ async fn report(
     let local = s.cfg.local.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
         let db = History::open_read(&path).map_err(|e| ApiError::internal(e.to_string()))?;
-        let span = db.span().map_err(|e| ApiError::internal(e.to_string()))?;
-        let start = span.map_or(0, |s| i128::from(s.0) * 1_000_000_000);
-        let now = wall_now();
-        let since = since.map(|t| t.resolve(start, now));
-        let until = until.map(|t| t.resolve(start, now));
+        let now = netwho_sensor::clock::unix_now_ns();
+        let (since, until) = netwho_pipeline::report::history::window(&db, since, until, now)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         let cfg = netwho_pipeline::report::ReportConfig {
             since,
             until,
@@ -647,17 +645,6 @@ async fn report(
     .await
     .map_err(|e| ApiError::internal(format!("the report failed: {e}")))??;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
-}
-
-/// Unix ns now.
-fn wall_now() -> i128 {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the daemon's wall clock for report windows"
-    )]
-    let now = std::time::SystemTime::now();
-    now.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
 }
 
 pub(crate) const OPENAPI: &str = include_str!("../openapi.json");

@@ -374,11 +374,9 @@ fn report_db(
         return Err(usage("-A shows payload, which the history does not keep"));
     }
     let db = History::open_read(path).map_err(cannot_start)?;
-    let span = db.span().map_err(cannot_start)?;
-    let start = span.map_or(0, |s| i128::from(s.0) * 1_000_000_000);
     let now = netwho_sensor::clock::unix_now_ns();
-    let since = a.since.map(|t| t.resolve(start, now));
-    let until = a.until.map(|t| t.resolve(start, now));
+    let (since, until) = netwho_pipeline::report::history::window(&db, a.since, a.until, now)
+        .map_err(cannot_start)?;
     let cfg = ReportConfig {
         since,
         until,

@@ -10,6 +10,7 @@
 //! widens to whole minutes (and to whole hours or days where finer tiers
 //! were pruned; [`DbReport::covered`] says so).
 
+use super::request::TimeArg;
 use super::{ReportConfig, ReportKind, Reporter, Totals};
 use crate::report::table::Table;
 use netwho_model::record::{Context, Names};
@@ -44,6 +45,22 @@ pub struct DbReport {
 }
 
 const NS: i128 = 1_000_000_000;
+
+/// `since` and `until` as Unix ns: `+DURATION` counts from the start of
+/// the history, `-DURATION` and days back from `now_unix_ns`.
+pub fn window(
+    db: &History,
+    since: Option<TimeArg>,
+    until: Option<TimeArg>,
+    now_unix_ns: i128,
+) -> Result<(Option<i128>, Option<i128>), HistoryError> {
+    if since.is_none() && until.is_none() {
+        return Ok((None, None));
+    }
+    let start = db.span()?.map_or(0, |s| i128::from(s.0) * NS);
+    let at = |t: TimeArg| t.resolve(start, now_unix_ns);
+    Ok((since.map(at), until.map(at)))
+}
 
 /// Runs a report over `[since, until)` (Unix ns; the history's span when
 /// not given). `local`: this host's addresses (`fd.is_local`).
