@@ -507,6 +507,18 @@ pub struct ReportArgs {
 }
 
 impl ReportArgs {
+    /// How the report is printed (--json, --csv, else text).
+    pub fn format(&self) -> netwho_pipeline::report::request::Format {
+        use netwho_pipeline::report::request::Format;
+        if self.json {
+            Format::Json
+        } else if self.csv {
+            Format::Csv
+        } else {
+            Format::Text
+        }
+    }
+
     /// The report's options, as the pipeline (and the daemon's API) checks them.
     pub fn request(&self) -> netwho_pipeline::report::request::ReportRequest {
         netwho_pipeline::report::request::ReportRequest {

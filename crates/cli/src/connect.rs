@@ -5,10 +5,9 @@
 use crate::args::{ReportArgs, TopArgs};
 use crate::{Failure, cannot_start, read_filter};
 use netwho_api::client::{Client, ClientError, Target};
+use netwho_pipeline::Stopped;
 use netwho_pipeline::replay::{Replay, ReplayConfig};
-use netwho_pipeline::{PipelineError, Stopped};
 use netwho_store::recording::{FrameReader, Reader};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,16 +105,7 @@ fn run<R: std::io::Read>(
             })
         }
         Ok(_) => Ok(()),
-        Err(netwho_pipeline::replay::ReplayError::Pipeline(PipelineError::Output(e))) => {
-            Err(Failure {
-                code: crate::EXIT_RUNTIME,
-                error: anyhow::Error::new(e).context("writing output"),
-            })
-        }
-        Err(e) => Err(Failure {
-            code: crate::EXIT_RUNTIME,
-            error: e.into(),
-        }),
+        Err(e) => Err(crate::offline::replay_failure(e)),
     }
 }
 
@@ -151,14 +141,7 @@ pub fn report(a: &ReportArgs, target: Target) -> Result<(), Failure> {
     put("pid", a.pid.map(|p| p.to_string()));
     put("ip", a.ip.map(|i| i.to_string()));
     put("port", a.port.map(|p| p.to_string()));
-    let format = if a.json {
-        "json"
-    } else if a.csv {
-        "csv"
-    } else {
-        "text"
-    };
-    put("format", Some(format.into()));
+    put("format", Some(a.format().name().into()));
     let c = client(target)?;
     let path = format!("/api/v1/reports/{}", a.report.name());
     let text = c
@@ -170,12 +153,5 @@ pub fn report(a: &ReportArgs, target: Target) -> Result<(), Failure> {
             code: crate::EXIT_RUNTIME,
             error: anyhow::Error::new(e).context("reading the report"),
         })?;
-    let mut so = std::io::stdout().lock();
-    match so.write_all(text.as_bytes()).and_then(|()| so.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
-            code: crate::EXIT_RUNTIME,
-            error: anyhow::Error::new(e).context("writing the report"),
-        }),
-        _ => Ok(()),
-    }
+    crate::offline::print_report(&text)
 }

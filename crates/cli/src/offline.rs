@@ -6,7 +6,7 @@ use crate::{Failure, cannot_start, read_filter};
 use anyhow::Context as _;
 use netwho_pipeline::recsink::{RecordConfig, RecordSink};
 use netwho_pipeline::replay::{Controls, Pacer, Replay, ReplayConfig, ReplayError, ReplayPos};
-use netwho_pipeline::report::request::{Format, Printed, read_json};
+use netwho_pipeline::report::request::{Printed, read_json};
 use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter};
 use netwho_pipeline::{PipelineError, Sink, Stopped};
 use netwho_store::history::History;
@@ -153,18 +153,21 @@ fn replay(
     warn(r.reader());
     match res {
         Ok(Stopped::Signal | Stopped::Done | Stopped::OutputClosed) => Ok(()),
-        Err(ReplayError::Store(e)) => Err(Failure {
-            code: crate::EXIT_RUNTIME,
-            error: e.into(),
-        }),
-        Err(ReplayError::Pipeline(PipelineError::Output(e))) => Err(Failure {
-            code: crate::EXIT_RUNTIME,
-            error: anyhow::Error::new(e).context("writing output"),
-        }),
-        Err(ReplayError::Pipeline(e)) => Err(Failure {
-            code: crate::EXIT_RUNTIME,
-            error: e.into(),
-        }),
+        Err(e) => Err(replay_failure(e)),
+    }
+}
+
+/// A replay that failed (reading its source, or writing output).
+pub fn replay_failure(e: ReplayError) -> Failure {
+    let error = match e {
+        ReplayError::Pipeline(PipelineError::Output(e)) => {
+            anyhow::Error::new(e).context("writing output")
+        }
+        e => e.into(),
+    };
+    Failure {
+        code: crate::EXIT_RUNTIME,
+        error,
     }
 }
 
@@ -397,16 +400,13 @@ fn report_db(
 
 /// The report on stdout, as asked for.
 fn print(a: &ReportArgs, p: Printed) -> Result<(), Failure> {
-    let format = if a.json {
-        Format::Json
-    } else if a.csv {
-        Format::Csv
-    } else {
-        Format::Text
-    };
-    let out = p.render(format, a.printable);
+    print_report(&p.render(a.format(), a.printable))
+}
+
+/// A report's text on stdout (a reader that went away is not an error).
+pub fn print_report(text: &str) -> Result<(), Failure> {
     let mut so = std::io::stdout().lock();
-    match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
+    match so.write_all(text.as_bytes()).and_then(|()| so.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure {
             code: crate::EXIT_RUNTIME,
             error: anyhow::Error::new(e).context("writing the report"),

@@ -149,11 +149,17 @@ pub enum Format {
 
 impl Format {
     pub fn from_name(s: &str) -> Option<Format> {
-        match s {
-            "text" => Some(Format::Text),
-            "csv" => Some(Format::Csv),
-            "json" => Some(Format::Json),
-            _ => None,
+        [Format::Text, Format::Csv, Format::Json]
+            .into_iter()
+            .find(|f| f.name() == s)
+    }
+
+    /// The name `from_name` reads (and the API's `format=` takes).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Csv => "csv",
+            Format::Json => "json",
         }
     }
 
