@@ -54,6 +54,15 @@ impl Params {
         }
     }
 
+    /// A parameter read by its type's `FromStr` (numbers, addresses).
+    pub fn value<T>(&self, k: &str) -> Result<Option<T>, ApiError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.parse(k, |v| v.parse::<T>().map_err(|e| e.to_string()))
+    }
+
     /// `true`, `1` or `yes` (and the flag given with no value) is true.
     pub fn flag(&self, k: &str) -> Result<bool, ApiError> {
         match self.map.get(k).map(String::as_str) {
@@ -77,7 +86,7 @@ mod tests {
         assert!(p.only(&["limit", "exclude_local"]).is_ok());
         let e = p.only(&["limit"]).unwrap_err();
         assert!(e.message.contains("'exclude_local'"), "{}", e.message);
-        let e = p.parse("limit", |v| v.parse::<u32>().map_err(|e| e.to_string()));
+        let e = p.value::<u32>("limit");
         assert!(e.unwrap_err().message.starts_with("limit: "));
         assert!(p.flag("exclude_local").unwrap());
         assert!(!p.flag("absent").unwrap());

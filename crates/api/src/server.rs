@@ -508,7 +508,7 @@ async fn flows(
             )));
         }
     };
-    let limit = p.parse("limit", |v| v.parse::<usize>().map_err(|e| e.to_string()))?;
+    let limit = p.value::<usize>("limit")?;
     let st = s.live.snapshot(true);
     let mut rows: Vec<&Arc<FlowView>> = st
         .flows
@@ -546,7 +546,7 @@ async fn processes(
     let p = Params::new(q);
     p.only(&["q", "limit"])?;
     let f = filter(access, p.str("q"))?;
-    let limit = p.parse("limit", |v| v.parse::<usize>().map_err(|e| e.to_string()))?;
+    let limit = p.value::<usize>("limit")?;
     let st = s.live.snapshot(f.is_some());
     let mut rows = procs_json(
         &st.flows,
@@ -599,16 +599,16 @@ async fn report(
     let p = Params::new(q);
     p.only(REPORT_PARAMS)?;
     let req = ReportRequest {
-        limit: p.parse("limit", |v| v.parse::<usize>().map_err(|e| e.to_string()))?,
+        limit: p.value::<usize>("limit")?,
         interval_ns: p.parse("interval", |v| match netwho_query::parse_duration_ns(v) {
             Some(n) if n > 0 => Ok(n),
             _ => Err(format!("'{v}' is not a duration (like 10m, 1h, 1d)")),
         })?,
         exclude_local: p.flag("exclude_local")?,
         local_nets: p.str("local_nets").map(str::to_string),
-        pid: p.parse("pid", |v| v.parse::<u32>().map_err(|e| e.to_string()))?,
-        ip: p.parse("ip", |v| v.parse::<IpAddr>().map_err(|e| e.to_string()))?,
-        port: p.parse("port", |v| v.parse::<u16>().map_err(|e| e.to_string()))?,
+        pid: p.value("pid")?,
+        ip: p.value("ip")?,
+        port: p.value("port")?,
     };
     let format = p
         .parse("format", |v| {

@@ -64,11 +64,7 @@ pub struct Running {
 /// missing), the live state and the API serving both.
 pub fn start(d: &Daemon) -> Result<Running, Failure> {
     let h = &d.config.history;
-    if let Some(dir) = h.db.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating {}", dir.display()))
-            .map_err(cannot_start)?;
-    }
+    make_parent(&h.db)?;
     let db = History::create(&h.db).map_err(cannot_start)?;
     let commit_every = config::duration(&h.commit_every)
         .map_err(|e| cannot_start(anyhow::anyhow!("history.commit_every: {e}")))?;
@@ -183,11 +179,7 @@ fn token(path: &std::path::Path) -> Result<String, Failure> {
     let t = netwho_api::access::new_token()
         .context("making an API token")
         .map_err(cannot_start)?;
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating {}", dir.display()))
-            .map_err(cannot_start)?;
-    }
+    make_parent(path)?;
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -198,4 +190,14 @@ fn token(path: &std::path::Path) -> Result<String, Failure> {
         .map_err(cannot_start)?;
     log::info!("api: made a token in {}", path.display());
     Ok(t)
+}
+
+/// The directory `path` goes in, created if missing.
+fn make_parent(path: &std::path::Path) -> Result<(), Failure> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))
+            .map_err(cannot_start),
+        None => Ok(()),
+    }
 }
