@@ -912,3 +912,22 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Calls `f` every 300 ms until it returns Ok, for at most `secs`
+/// seconds; then fails with `what` and the last error.
+pub fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a bound on waiting, not a measurement"
+    )]
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if start.elapsed() > Duration::from_secs(secs) => {
+                panic!("{what}: never happened; last: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running `netwho daemon` on a database.
 struct Daemon {
@@ -55,22 +55,10 @@ impl Daemon {
     }
 
     fn wait_log(&self, what: &str) {
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "a bound on waiting, not a measurement"
-        )]
-        let start = Instant::now();
-        loop {
+        poll(30, &format!("{what:?} in the daemon's log"), || {
             let log = std::fs::read_to_string(&self.err).unwrap_or_default();
-            if log.contains(what) {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "no {what:?} in {log}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            if log.contains(what) { Ok(()) } else { Err(log) }
+        });
     }
 
     /// (thread name, CapEff, CapPrm, CapBnd) of every thread.
@@ -157,23 +145,17 @@ fn per_user(r: &Value) -> Vec<(String, u64, u64, u64)> {
 /// Waits until `done` holds for the report (the daemon commits in
 /// batches), or fails with the last report.
 fn wait_report(db: &Path, args: &[&str], done: impl Fn(&Value) -> bool) -> Value {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "a bound on waiting, not a measurement"
-    )]
-    let start = Instant::now();
-    loop {
-        if db.exists() {
-            let r = report(db, args);
-            if done(&r) {
-                return r;
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                panic!("the history never showed it: {r:#}");
-            }
+    poll(30, "the history shows it", || {
+        if !db.exists() {
+            return Err(format!("no {}", db.display()));
         }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+        let r = report(db, args);
+        if done(&r) {
+            Ok(r)
+        } else {
+            Err(format!("{r:#}"))
+        }
+    })
 }
 
 /// Two test users, a pair of network namespaces, a directory, and the
@@ -363,17 +345,20 @@ fn a_bad_config_or_database_says_what_to_do() {
     assert!(err.contains("is not a netwho history database"), "{err}");
 }
 
+/// `setpriv` set to run what follows as `user`, with no supplementary
+/// groups.
+fn setpriv(user: &TestUser) -> Command {
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={}", user.uid))
+        .arg(format!("--regid={}", user.gid))
+        .arg("--clear-groups");
+    c
+}
+
 /// `args` run as `user` (no supplementary groups): its stdout, or the
 /// failure with stderr.
 fn as_user(user: &TestUser, prog: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("setpriv")
-        .arg(format!("--reuid={}", user.uid))
-        .arg(format!("--regid={}", user.gid))
-        .arg("--clear-groups")
-        .arg(prog)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = setpriv(user).arg(prog).args(args).output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).to_string(),
@@ -423,24 +408,6 @@ fn metric_sums(text: &str) -> std::collections::BTreeMap<(String, String), u64> 
         *m.entry((field("user"), field("direction"))).or_default() += v;
     }
     m
-}
-
-/// Polls `f` until it returns Some, for at most `secs` seconds.
-fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "a bound on waiting, not a measurement"
-    )]
-    let start = Instant::now();
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if start.elapsed() > Duration::from_secs(secs) => {
-                panic!("{what}: never happened; last: {e}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(300)),
-        }
-    }
 }
 
 /// A process of this test, stopped by PID when dropped.
@@ -592,10 +559,7 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
     );
     // the live view through the daemon, as bob, while both users send:
     // his processes only, with his bytes
-    let top = Command::new("setpriv")
-        .arg(format!("--reuid={}", bob.uid))
-        .arg(format!("--regid={}", bob.gid))
-        .arg("--clear-groups")
+    let top = setpriv(bob)
         .arg(&nw)
         .args(["top", &sockarg, "--json", "-n", "6"])
         .stdout(Stdio::piped())
@@ -769,21 +733,26 @@ fn web_page(addr: &str, token: &str) {
             serde_json::json!({"script": script, "args": []}),
         )
     };
+    // the text a script returns holds every one of `wants`, soon
+    let wait_text = |what: &str, script: &str, wants: &[&str]| {
+        poll(30, what, || {
+            let t = js(script).as_str().unwrap_or("").to_string();
+            if wants.iter().all(|w| t.contains(w)) {
+                Ok(())
+            } else {
+                Err(t)
+            }
+        });
+    };
     cmd(
         "/url",
         serde_json::json!({"url": format!("http://{addr}/?token={token}")}),
     );
-    poll(30, "the live table lists both users", || {
-        let t = js("return document.querySelector('#procs tbody').innerText")
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if t.contains("nwtapia") && t.contains("nwtapib") {
-            Ok(())
-        } else {
-            Err(t)
-        }
-    });
+    wait_text(
+        "the live table lists both users",
+        "return document.querySelector('#procs tbody').innerText",
+        &["nwtapia", "nwtapib"],
+    );
     // drill down into one of alice's processes (the table is redrawn every
     // second: a row found just before a redraw is gone, so find it again)
     poll(30, "a click on alice's process", || {
@@ -806,17 +775,11 @@ fn web_page(addr: &str, token: &str) {
         )?;
         if st == 200 { Ok(()) } else { Err(b) }
     });
-    poll(30, "the drill-down shows the process", || {
-        let t = js("return document.querySelector('#drill').hidden ? '' : document.querySelector('#drill-title').innerText")
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if t.contains("nwtapia") {
-            Ok(())
-        } else {
-            Err(t)
-        }
-    });
+    wait_text(
+        "the drill-down shows the process",
+        "return document.querySelector('#drill').hidden ? '' : document.querySelector('#drill-title').innerText",
+        &["nwtapia"],
+    );
     poll(30, "the process's history is drawn", || {
         let n = js("return Number(document.querySelector('#drill-chart').dataset.bars || 0)");
         if n.as_u64().unwrap_or(0) > 0 {
@@ -825,28 +788,16 @@ fn web_page(addr: &str, token: &str) {
             Err(n.to_string())
         }
     });
-    poll(30, "the history chart's legend names the users", || {
-        let t = js("return document.querySelector('#legend').innerText")
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if t.contains("nwtapia") && t.contains("nwtapib") {
-            Ok(())
-        } else {
-            Err(t)
-        }
-    });
-    poll(30, "the top remotes table has the server", || {
-        let t = js("return document.querySelector('#remotes tbody').innerText")
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if t.contains("10.231.28.") {
-            Ok(())
-        } else {
-            Err(t)
-        }
-    });
+    wait_text(
+        "the history chart's legend names the users",
+        "return document.querySelector('#legend').innerText",
+        &["nwtapia", "nwtapib"],
+    );
+    wait_text(
+        "the top remotes table has the server",
+        "return document.querySelector('#remotes tbody').innerText",
+        &["10.231.28."],
+    );
     let (st, shot) = http("GET", &drv, &format!("/session/{id}/screenshot"), &[], None);
     assert_eq!(st, 200);
     let v: Value = serde_json::from_str(&shot).unwrap();
