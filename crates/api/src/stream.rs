@@ -18,6 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use futures_util::stream::{self, Stream};
 use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
 use netwho_query::Filter;
@@ -31,17 +32,46 @@ use std::sync::Arc;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
-/// The next batch, or None when the stream ends (lagged or closed).
-async fn next_batch(s: &AppState, rx: &mut Receiver<Arc<LiveBatch>>) -> Option<Arc<LiveBatch>> {
-    match rx.recv().await {
-        Ok(b) => Some(b),
-        Err(RecvError::Lagged(n)) => {
-            s.live.note_lagged();
-            log::warn!("api: a reader fell {n} batches behind and was dropped");
-            None
-        }
-        Err(RecvError::Closed) => None,
-    }
+/// The batches after a reader's first answer, each turned into what the
+/// reader is sent by `step` (None: nothing for it in this batch). The
+/// stream ends when the daemon stops, or, after `lagged`, when the reader
+/// fell more than [`BATCHES`](crate::live::BATCHES) behind (counted).
+fn follow<S, T>(
+    s: AppState,
+    rx: Receiver<Arc<LiveBatch>>,
+    state: S,
+    step: impl FnMut(&AppState, &mut S, &LiveBatch) -> Option<T> + Send + 'static,
+    lagged: Option<T>,
+) -> impl Stream<Item = T>
+where
+    S: Send + 'static,
+    T: Send + 'static,
+{
+    let init = (s, rx, state, step, lagged, false);
+    stream::unfold(
+        init,
+        |(s, mut rx, mut state, mut step, mut lagged, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(b) => {
+                        if let Some(t) = step(&s, &mut state, &b) {
+                            return Some((t, (s, rx, state, step, lagged, false)));
+                        }
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        s.live.note_lagged();
+                        log::warn!("api: a reader fell {n} batches behind and was dropped");
+                        let last = lagged.take()?;
+                        return Some((last, (s, rx, state, step, None, true)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    )
 }
 
 /// A batch as the caller may see it; `held`: the flows held now (for a
@@ -93,45 +123,22 @@ pub async fn events(
     };
     let first = batch_json(&s, &b.flows, &b, access, f.as_ref());
     let first = Event::default().event("batch").data(first.to_string());
-    struct Follow {
-        s: AppState,
-        rx: Receiver<Arc<LiveBatch>>,
-        f: Option<Filter>,
-        access: Access,
-        done: bool,
-    }
-    let follow = Follow {
+    let rest = follow(
         s,
         rx,
-        f,
-        access,
-        done: false,
-    };
-    let rest = stream::unfold(follow, |mut fo| async move {
-        if fo.done {
-            return None;
-        }
-        match next_batch(&fo.s, &mut fo.rx).await {
-            Some(b) => {
-                let held = fo.s.live.snapshot(fo.f.is_some()).flows;
-                let doc = batch_json(&fo.s, &held, &b, fo.access, fo.f.as_ref());
-                let ev = Event::default().event("batch").data(doc.to_string());
-                Some((Ok(ev), fo))
-            }
-            None => {
-                fo.done = true;
-                let ev = Event::default()
-                    .event("lagged")
-                    .data(r#"{"error":"this reader fell behind and was dropped: reconnect"}"#);
-                Some((Ok(ev), fo))
-            }
-        }
-    });
+        (f, access),
+        |s, (f, access), b| {
+            let held = s.live.snapshot(f.is_some()).flows;
+            let doc = batch_json(s, &held, b, *access, f.as_ref());
+            Some(Ok(Event::default().event("batch").data(doc.to_string())))
+        },
+        Some(Ok(Event::default().event("lagged").data(
+            r#"{"error":"this reader fell behind and was dropped: reconnect"}"#,
+        ))),
+    );
     let all = stream::once(async move { Ok(first) }).chain(rest);
     Ok(Sse::new(all).keep_alive(KeepAlive::default()))
 }
-
-use futures_util::StreamExt as _;
 
 /// Encodes what one caller may see as recording frames.
 struct Recorder {
@@ -235,32 +242,17 @@ pub async fn recording(
         status: st.status,
     };
     let first = rec.frame(&b);
-    struct Follow {
-        s: AppState,
-        rx: Receiver<Arc<LiveBatch>>,
-        f: Option<Filter>,
-        access: Access,
-        rec: Recorder,
-    }
-    let follow = Follow {
+    let rest = follow(
         s,
         rx,
-        f,
-        access,
-        rec,
-    };
-    let rest = stream::unfold(follow, |mut fo| async move {
-        loop {
-            let b = next_batch(&fo.s, &mut fo.rx).await?;
-            let (access, local) = (fo.access, &fo.s.cfg.local);
-            let f = fo.f.as_ref();
-            fo.rec
-                .flows(b.flows.iter(), |v| visible(v, access, f, local));
-            if let Some(frame) = fo.rec.frame(&b) {
-                return Some((Ok::<Bytes, Infallible>(frame), fo));
-            }
-        }
-    });
+        (f, access, rec),
+        |s, (f, access, rec), b| {
+            let (access, local) = (*access, &s.cfg.local);
+            rec.flows(b.flows.iter(), |v| visible(v, access, f.as_ref(), local));
+            rec.frame(b).map(Ok::<Bytes, Infallible>)
+        },
+        None,
+    );
     let start = stream::iter(
         std::iter::once(Bytes::from(head))
             .chain(first)
