@@ -131,21 +131,39 @@ pub fn parse(text: &str) -> Result<Config, String> {
     ] {
         duration(v).map_err(|e| format!("{key}: {e}"))?;
     }
-    duration(&cfg.api.keep_closed).map_err(|e| format!("api.keep_closed: {e}"))?;
-    if !cfg.api.listen.is_empty() {
-        cfg.api
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| {
-                format!(
-                    "api.listen: '{}' is not an address and port (like 127.0.0.1:9797)",
-                    cfg.api.listen
-                )
-            })?;
-    }
-    netwho_api::metrics::Labels::from_names(&cfg.metrics.labels)
-        .map_err(|e| format!("metrics.labels: {e}"))?;
+    cfg.api.keep_closed()?;
+    cfg.api.listen_addr()?;
+    cfg.metrics.label_set()?;
     Ok(cfg)
+}
+
+impl HistorySection {
+    pub fn commit_every(&self) -> Result<Duration, String> {
+        duration(&self.commit_every).map_err(|e| format!("history.commit_every: {e}"))
+    }
+}
+
+impl ApiSection {
+    pub fn keep_closed(&self) -> Result<Duration, String> {
+        duration(&self.keep_closed).map_err(|e| format!("api.keep_closed: {e}"))
+    }
+
+    /// The TCP address, if one is set.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        match self.listen.as_str() {
+            "" => Ok(None),
+            s => s.parse().map(Some).map_err(|_| {
+                format!("api.listen: '{s}' is not an address and port (like 127.0.0.1:9797)")
+            }),
+        }
+    }
+}
+
+impl MetricsSection {
+    pub fn label_set(&self) -> Result<netwho_api::metrics::Labels, String> {
+        netwho_api::metrics::Labels::from_names(&self.labels)
+            .map_err(|e| format!("metrics.labels: {e}"))
+    }
 }
 
 /// "10s", "7d", "90m".

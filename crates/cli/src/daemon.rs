@@ -66,8 +66,7 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
     let h = &d.config.history;
     make_parent(&h.db)?;
     let db = History::create(&h.db).map_err(cannot_start)?;
-    let commit_every = config::duration(&h.commit_every)
-        .map_err(|e| cannot_start(anyhow::anyhow!("history.commit_every: {e}")))?;
+    let commit_every = h.commit_every().map_err(config_error)?;
     let history = HistorySink::new(
         db,
         HistoryConfig {
@@ -95,10 +94,8 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
 fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
     let a = &d.config.api;
     let m = &d.config.metrics;
-    let keep_closed = config::duration(&a.keep_closed)
-        .map_err(|e| cannot_start(anyhow::anyhow!("api.keep_closed: {e}")))?;
-    let labels = netwho_api::metrics::Labels::from_names(&m.labels)
-        .map_err(|e| cannot_start(anyhow::anyhow!("metrics.labels: {e}")))?;
+    let keep_closed = a.keep_closed().map_err(config_error)?;
+    let labels = m.label_set().map_err(config_error)?;
     let live = Live::new(LiveConfig {
         keep_closed,
         max_series: m.max_series,
@@ -107,14 +104,7 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
     });
     let sink = LiveSink::new(std::sync::Arc::clone(&live));
     let socket = (!a.socket.as_os_str().is_empty()).then(|| a.socket.clone());
-    let listen = match a.listen.as_str() {
-        "" => None,
-        s => Some(s.parse().map_err(|_| {
-            cannot_start(anyhow::anyhow!(
-                "api.listen: '{s}' is not an address and port"
-            ))
-        })?),
-    };
+    let listen = a.listen_addr().map_err(config_error)?;
     if socket.is_none() && listen.is_none() {
         log::info!("api: off (neither api.socket nor api.listen is set)");
         return Ok((sink, None));
@@ -200,4 +190,9 @@ fn make_parent(path: &std::path::Path) -> Result<(), Failure> {
             .map_err(cannot_start),
         None => Ok(()),
     }
+}
+
+/// A value of the configuration that is wrong (the message names its key).
+fn config_error(msg: String) -> Failure {
+    cannot_start(anyhow::anyhow!(msg))
 }
