@@ -152,26 +152,23 @@ impl Client {
             detail: e.to_string(),
         };
         let (sender, resp) = self.rt.block_on(async {
+            let refused = |error| ClientError::Connect {
+                target: target.clone(),
+                error,
+            };
             let mut sender = match &self.target {
                 Target::Unix(p) => {
-                    let s = tokio::net::UnixStream::connect(p).await.map_err(|error| {
-                        ClientError::Connect {
-                            target: target.clone(),
-                            error,
-                        }
-                    })?;
-                    handshake(s).await.map_err(|e| http(&e))?
+                    let s = tokio::net::UnixStream::connect(p).await.map_err(refused)?;
+                    handshake(s).await
                 }
                 Target::Tcp { addr, .. } => {
                     let s = tokio::net::TcpStream::connect(addr.as_str())
                         .await
-                        .map_err(|error| ClientError::Connect {
-                            target: target.clone(),
-                            error,
-                        })?;
-                    handshake(s).await.map_err(|e| http(&e))?
+                        .map_err(refused)?;
+                    handshake(s).await
                 }
-            };
+            }
+            .map_err(|e| http(&e))?;
             let mut req = hyper::Request::get(uri.as_str()).header(hyper::header::HOST, "netwho");
             if let Target::Tcp { token, .. } = &self.target {
                 req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
