@@ -77,6 +77,50 @@ final status record. --help shows the --format placeholders, timestamp conversio
     /// Run in the background: keep months of history, serve the API, metrics and web page
     #[command(after_help = DAEMON_AFTER)]
     Daemon(Box<DaemonArgs>),
+    /// Export flows with their processes to a flow collector: IPFIX, NetFlow v9 or JSON lines
+    #[command(after_help = EXPORT_AFTER)]
+    Export(Box<ExportArgs>),
+}
+
+const EXPORT_AFTER: &str = "Each flow record is one connection (or one UDP socket's traffic with one remote): the 5-tuple, wire bytes and packets each way (IN_ from SRC to DST, OUT_ back), start and end times, the end reason, and the process at each end as nProbe's process plugin exports it (ntop's enterprise 35632: pid, name, user, father pid and name, memory, CPU load, page faults, iowait), plus netwho's own elements (uid, unit, container, command line, exe hash, attribution, exact payload bytes) under --pen. SRC is the side that initiated the flow. When both ends are processes on this host (loopback, or two network namespaces), one record carries both, as SRC_ and DST_ process. A record is made when a flow ends (after --join-wait for its other end), every --active-timeout while it lasts, and after --idle-timeout without traffic; at exit every open flow gets a last record (end reason 4, forced end). docs/specs/ipfix.md lists every element with its numbers.\n\nOver UDP the template is sent first and every --template-refresh; over TCP (tcp://HOST:PORT, RFC 7011) once per connection, and messages wait (up to 16 MiB) while the collector is away, then go out in order. Records that cannot be delivered are counted in the status (output_dropped) and logged.\n\nExamples:\n  netwho export --ipfix 192.0.2.10:4739\n  netwho export --ipfix tcp://collector.example:4739 --template '%IPV4_SRC_ADDR %IPV4_DST_ADDR %L4_DST_PORT %IN_BYTES %SRC_PROC_NAME %SRC_PROC_USER_NAME'\n  netwho export --netflow-v9 127.0.0.1:2055 proc.name = nginx\n  netwho export --jsonl - --active-timeout 60s | jq .";
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExportArgs {
+    /// Send IPFIX to HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT (repeat for more collectors)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ipfix: Vec<String>,
+    /// Send NetFlow v9 to HOST:PORT (UDP; repeat for more collectors)
+    #[arg(long = "netflow-v9", value_name = "HOST:PORT")]
+    pub netflow_v9: Vec<String>,
+    /// Write one JSON object per flow record and line to FILE (appended), or - for standard output
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Vec<PathBuf>,
+    /// The elements to export, nProbe style ('%IPV4_SRC_ADDR %IN_BYTES ...'); default: all of them
+    #[arg(long, short = 'T', value_name = "TEMPLATE")]
+    pub template: Option<String>,
+    /// The enterprise number of netwho's own elements
+    #[arg(long, value_name = "N", default_value_t = netwho_export::ie::DEFAULT_NETWHO_PEN)]
+    pub pen: u32,
+    /// The IPFIX observation domain / NetFlow v9 source id
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub domain: u32,
+    /// A flow that lasts is exported at least this often
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    pub active_timeout: Duration,
+    /// A flow quiet this long has its traffic exported (its next traffic starts a new record)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// How long an ended flow's record waits for the other end of a local connection
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub join_wait: Duration,
+    /// The template is sent again this often over UDP
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub template_refresh: Duration,
+    /// Largest message in bytes (keep UDP datagrams under the path MTU)
+    #[arg(long, value_name = "BYTES", default_value_t = 1400, value_parser = clap::value_parser!(u16).range(512..))]
+    pub max_message: u16,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 const DAEMON_AFTER: &str = "The daemon watches every flow, like the other commands, and keeps a history database (SQLite): each flow with its bytes per minute for keep_raw, and bytes per process, user, unit and remote per minute, hour and day for keep_minutes, keep_hours and keep_days. 'netwho report REPORT --db PATH' answers every report from it, over any range. A batch is committed every commit_every; a daemon killed at any moment loses at most the batch it had not committed, and a restarted one goes on counting the flows it knew.\n\nIt serves the live flows and processes, live updates, the reports and Prometheus metrics (/metrics) over HTTP on the Unix socket api.socket (/run/netwho/api.sock): anyone may connect; root and members of api.group (netwho) see everything, other users only their own processes' traffic. With api.listen (e.g. 127.0.0.1:9797) it also listens on TCP, where requests need the token in api.token_file; the web page is there. 'netwho top --connect' and 'netwho report --connect' use the API without privileges. docs/specs/api.md describes it.\n\nThe configuration file is TOML; every key is optional. --print-config shows the defaults (or the file with them filled in).\n\nExamples:\n  netwho daemon --print-config > /etc/netwho/netwho.toml\n  netwho daemon                               with /etc/netwho/netwho.toml, if it exists\n  netwho daemon --db /var/tmp/h.db            a database elsewhere\n  netwho report by-unit --db /var/lib/netwho/history.db --since yesterday\n  netwho top --connect                        the live view, from the daemon, as any user\n  curl --unix-socket /run/netwho/api.sock http://localhost/api/v1/processes";

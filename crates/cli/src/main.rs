@@ -4,6 +4,7 @@ mod args;
 mod config;
 mod connect;
 mod daemon;
+mod export;
 mod keys;
 mod logger;
 mod offline;
@@ -129,6 +130,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             &r.select,
             None,
         ),
+        Command::Export(e) => {
+            let plan = export::Plan::from_args(e).map_err(cannot_start)?;
+            let sinks = plan.sinks().map_err(cannot_start)?;
+            (sinks, PipelineConfig::default(), &e.select, None)
+        }
         Command::Report(_) => return Ok(()),
         // (its sinks start after the capabilities are dropped, below)
         Command::Daemon(_) => match &daemon {

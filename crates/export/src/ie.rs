@@ -41,8 +41,14 @@ pub enum Kind {
 /// What a value is: the field of a flow record it comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum What {
+    /// Wire bytes and packets from SRC to DST (IN_) and back (OUT_).
     Octets,
     Packets,
+    RevOctets,
+    RevPackets,
+    /// Payload bytes (exact, netwho's own) from SRC to DST and back.
+    Payload,
+    RevPayload,
     Protocol,
     SrcPort,
     DstPort,
@@ -145,6 +151,8 @@ use Side::{Dst, Src};
 pub const ALL: &[Ie] = &[
     iana("IN_BYTES", 1, Unsigned(8), What::Octets),
     iana("IN_PKTS", 2, Unsigned(8), What::Packets),
+    iana("OUT_BYTES", 23, Unsigned(8), What::RevOctets),
+    iana("OUT_PKTS", 24, Unsigned(8), What::RevPackets),
     iana("PROTOCOL", 4, Unsigned(1), What::Protocol),
     iana("L4_SRC_PORT", 7, Unsigned(2), What::SrcPort),
     iana("IPV4_SRC_ADDR", 8, Ipv4, What::SrcIpv4),
@@ -218,6 +226,8 @@ pub const ALL: &[Ie] = &[
     own("NETWHO_CMDLINE", 4, Text(128), What::Cmdline),
     own("NETWHO_EXE_SHA256", 5, Text(64), What::ExeSha256),
     own("NETWHO_ATTRIBUTION", 6, Text(8), What::Attribution),
+    own("NETWHO_IN_PAYLOAD_BYTES", 7, Unsigned(8), What::Payload),
+    own("NETWHO_OUT_PAYLOAD_BYTES", 8, Unsigned(8), What::RevPayload),
 ];
 
 /// The element nProbe's template names `name` (with or without `%`).
@@ -229,7 +239,8 @@ pub fn by_name(name: &str) -> Option<&'static Ie> {
 /// The default template: the 5-tuple, counters and times, both ends'
 /// processes as nProbe's plugin exports them, and netwho's own fields.
 pub const DEFAULT_TEMPLATE: &str = "%IPV4_SRC_ADDR %IPV4_DST_ADDR %IPV6_SRC_ADDR %IPV6_DST_ADDR \
-%L4_SRC_PORT %L4_DST_PORT %PROTOCOL %IN_BYTES %IN_PKTS %FLOW_START_MILLISECONDS \
+%L4_SRC_PORT %L4_DST_PORT %PROTOCOL %IN_BYTES %IN_PKTS %OUT_BYTES %OUT_PKTS \
+%FLOW_START_MILLISECONDS \
 %FLOW_END_MILLISECONDS %FLOW_END_REASON %DIRECTION \
 %SRC_PROC_PID %SRC_PROC_NAME %SRC_PROC_USER_NAME %SRC_FATHER_PROC_PID %SRC_FATHER_PROC_NAME \
 %SRC_PROC_ACTUAL_MEMORY %SRC_PROC_PEAK_MEMORY %SRC_PROC_AVERAGE_CPU_LOAD \
@@ -237,7 +248,8 @@ pub const DEFAULT_TEMPLATE: &str = "%IPV4_SRC_ADDR %IPV4_DST_ADDR %IPV6_SRC_ADDR
 %DST_PROC_PID %DST_PROC_NAME %DST_PROC_USER_NAME %DST_FATHER_PROC_PID %DST_FATHER_PROC_NAME \
 %DST_PROC_ACTUAL_MEMORY %DST_PROC_PEAK_MEMORY %DST_PROC_AVERAGE_CPU_LOAD \
 %DST_PROC_NUM_PAGE_FAULTS %DST_PROC_PCTG_IOWAIT \
-%NETWHO_UID %NETWHO_UNIT %NETWHO_CONTAINER_ID %NETWHO_CMDLINE %NETWHO_EXE_SHA256 %NETWHO_ATTRIBUTION";
+%NETWHO_UID %NETWHO_UNIT %NETWHO_CONTAINER_ID %NETWHO_CMDLINE %NETWHO_EXE_SHA256 %NETWHO_ATTRIBUTION \
+%NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {

@@ -4,12 +4,17 @@
 //! 35632) and netwho's own (uid, unit, container, command line, exe hash,
 //! attribution).
 //!
-//! Place: a pure encoder ([`msg::Encoder`]) over the element table
-//! ([`ie`]); the exporter that turns flows into [`msg::Record`]s and
-//! sends the messages builds on it.
+//! Place: an output of the pipeline. [`sink::ExportSink`] takes flow
+//! events, [`flows::Flows`] (pure) decides when a record is due and joins
+//! both ends of local connections, the pure encoder ([`msg::Encoder`],
+//! over the element table [`ie`]) makes messages, and [`net`] sends them
+//! from the output's writer thread.
 
+pub mod flows;
 pub mod ie;
 pub mod msg;
+pub mod net;
+pub mod sink;
 
 #[cfg(test)]
 mod tests;

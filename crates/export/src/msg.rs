@@ -38,8 +38,16 @@ pub struct Record {
     pub dst_port: u16,
     /// IP protocol number.
     pub protocol: u8,
+    /// Wire (IP-level) bytes and packets from SRC to DST, since the
+    /// flow's previous record.
     pub octets: u64,
     pub packets: u64,
+    /// ... and from DST to SRC.
+    pub rev_octets: u64,
+    pub rev_packets: u64,
+    /// Payload bytes from SRC to DST and back, since the previous record.
+    pub payload: u64,
+    pub rev_payload: u64,
     /// Unix milliseconds.
     pub start_ms: u64,
     pub end_ms: u64,
@@ -185,6 +193,22 @@ impl Encoder {
         uptime_ms: u32,
         max_len: usize,
     ) -> Vec<Vec<u8>> {
+        self.counted(records, template, export_s, uptime_ms, max_len)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
+    }
+
+    /// [`messages`](Self::messages), each with the number of data
+    /// records it holds.
+    pub fn counted(
+        &mut self,
+        records: &[Record],
+        template: bool,
+        export_s: u32,
+        uptime_ms: u32,
+        max_len: usize,
+    ) -> Vec<(Vec<u8>, u16)> {
         let head_len = match self.version {
             Version::Ipfix => 16,
             Version::V9 => 20,
@@ -205,7 +229,10 @@ impl Encoder {
             let would = head_len + body.len() + data_len + one.len() + 3;
             if (in_data > 0 || !body.is_empty()) && would > max_len {
                 self.close_data(&mut body, &mut data);
-                out.push(self.finish(&body, count, in_data, export_s, uptime_ms));
+                out.push((
+                    self.finish(&body, count, in_data, export_s, uptime_ms),
+                    in_data,
+                ));
                 body.clear();
                 count = 0;
                 in_data = 0;
@@ -220,7 +247,10 @@ impl Encoder {
         }
         self.close_data(&mut body, &mut data);
         if !body.is_empty() {
-            out.push(self.finish(&body, count, in_data, export_s, uptime_ms));
+            out.push((
+                self.finish(&body, count, in_data, export_s, uptime_ms),
+                in_data,
+            ));
         }
         out
     }
@@ -292,13 +322,15 @@ fn v9_len(k: Kind) -> u16 {
     }
 }
 
-enum Value<'a> {
+/// One element's value in a record.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Value<'a> {
     Num(u64),
     Addr(IpAddr),
     Text(&'a str),
 }
 
-fn value(r: &Record, w: What) -> Value<'_> {
+pub(crate) fn value(r: &Record, w: What) -> Value<'_> {
     let proc = |s: Side| match s {
         Side::Src => r.src_proc.as_ref(),
         Side::Dst => r.dst_proc.as_ref(),
@@ -306,6 +338,10 @@ fn value(r: &Record, w: What) -> Value<'_> {
     match w {
         What::Octets => Value::Num(r.octets),
         What::Packets => Value::Num(r.packets),
+        What::RevOctets => Value::Num(r.rev_octets),
+        What::RevPackets => Value::Num(r.rev_packets),
+        What::Payload => Value::Num(r.payload),
+        What::RevPayload => Value::Num(r.rev_payload),
         What::Protocol => Value::Num(u64::from(r.protocol)),
         What::SrcPort => Value::Num(u64::from(r.src_port)),
         What::DstPort => Value::Num(u64::from(r.dst_port)),

@@ -1,0 +1,143 @@
+//! `netwho export` and the daemon's export sinks: where records go and in
+//! which shape, from the command line or the `[export]` section.
+
+use anyhow::Context as _;
+use netwho_export::flows::Timeouts;
+use netwho_export::ie::{DEFAULT_TEMPLATE, parse_template};
+use netwho_export::net::{Collector, Delivery, Tcp, Udp};
+use netwho_export::sink::{ExportConfig, ExportSink, Format};
+use netwho_pipeline::Sink;
+use netwho_pipeline::output::Output;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where records go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Ipfix(Collector),
+    V9(Collector),
+    /// A file, or `-` for standard output.
+    Jsonl(PathBuf),
+}
+
+/// What every target shares.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    pub template: Option<String>,
+    pub pen: u32,
+    pub domain: u32,
+    pub timeouts: Timeouts,
+    pub template_every: Duration,
+    pub max_message: usize,
+}
+
+impl Plan {
+    pub fn from_args(a: &crate::args::ExportArgs) -> anyhow::Result<Plan> {
+        let mut targets = Vec::new();
+        for c in &a.ipfix {
+            targets.push(Target::Ipfix(collector("--ipfix", c)?));
+        }
+        for c in &a.netflow_v9 {
+            targets.push(Target::V9(v9_collector("--netflow-v9", c)?));
+        }
+        for p in &a.jsonl {
+            targets.push(Target::Jsonl(p.clone()));
+        }
+        if targets.is_empty() {
+            anyhow::bail!(
+                "say where to export: --ipfix HOST:PORT, --netflow-v9 HOST:PORT or --jsonl FILE (- for standard output)"
+            );
+        }
+        Ok(Plan {
+            targets,
+            template: a.template.clone(),
+            pen: a.pen,
+            domain: a.domain,
+            timeouts: Timeouts {
+                active: a.active_timeout,
+                idle: a.idle_timeout,
+                join_wait: a.join_wait,
+                ..Timeouts::default()
+            },
+            template_every: a.template_refresh,
+            max_message: usize::from(a.max_message),
+        })
+    }
+
+    /// One sink per target (each connects, or opens its file, now).
+    pub fn sinks(&self) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+        let spec = self.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+        let template = parse_template(spec).context("the export template")?;
+        let mut out: Vec<Box<dyn Sink>> = Vec::new();
+        for t in &self.targets {
+            let delivery = Arc::new(Delivery::default());
+            let (format, output) = match t {
+                Target::Ipfix(c) | Target::V9(c) => {
+                    let format = if matches!(t, Target::Ipfix(_)) {
+                        Format::Ipfix
+                    } else {
+                        Format::V9
+                    };
+                    let dest: Box<dyn netwho_pipeline::output::Destination> = if c.tcp {
+                        Box::new(Tcp::new(c.clone(), Arc::clone(&delivery)))
+                    } else {
+                        Box::new(
+                            Udp::connect(c, Arc::clone(&delivery))
+                                .with_context(|| format!("export to {}", c.host_port))?,
+                        )
+                    };
+                    (format, Output::spawn_to(dest))
+                }
+                Target::Jsonl(p) => (Format::Jsonl, jsonl_output(p)?),
+            };
+            let mut cfg = ExportConfig::new(format, template.clone());
+            cfg.pen = self.pen;
+            cfg.domain = self.domain;
+            cfg.timeouts = self.timeouts;
+            cfg.template_every = self.template_every;
+            cfg.max_message = self.max_message;
+            log::info!("exporting {format:?} to {}", describe(t));
+            out.push(Box::new(ExportSink::new(cfg, output, delivery)));
+        }
+        Ok(out)
+    }
+}
+
+fn describe(t: &Target) -> String {
+    match t {
+        Target::Ipfix(c) | Target::V9(c) => {
+            format!("{}://{}", if c.tcp { "tcp" } else { "udp" }, c.host_port)
+        }
+        Target::Jsonl(p) => p.display().to_string(),
+    }
+}
+
+pub fn collector(what: &str, s: &str) -> anyhow::Result<Collector> {
+    s.parse::<Collector>()
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+/// NetFlow v9 is UDP only (RFC 3954 defines no stream transport).
+pub fn v9_collector(what: &str, s: &str) -> anyhow::Result<Collector> {
+    let c = collector(what, s)?;
+    if c.tcp {
+        anyhow::bail!("{what}: NetFlow v9 goes over UDP only; for TCP use --ipfix tcp://HOST:PORT");
+    }
+    Ok(c)
+}
+
+fn jsonl_output(p: &Path) -> anyhow::Result<Output> {
+    if p == Path::new("-") {
+        return Ok(Output::stdout());
+    }
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(p)
+        .with_context(|| format!("opening {} for the exported records", p.display()))?;
+    Ok(Output::spawn(Box::new(f)))
+}

@@ -1,0 +1,520 @@
+//! From netwho's flows to exported flow records: when a record is due
+//! (end of flow, active and idle timeouts) and what it holds (deltas since
+//! the flow's previous record; both ends of a local connection in one
+//! record). Pure: what was seen and the time in, records out.
+//!
+//! A netwho flow is one end's socket talking to one remote. When both ends
+//! are on this host (loopback, or two network namespaces), netwho sees two
+//! flows with mirrored endpoints; the exporter makes one record of them,
+//! as nProbe does: SRC is the initiator, DST the responder, each with its
+//! process. The initiator's side owns the record (its counters cover both
+//! directions); the responder's only lends its process. Ends are joined
+//! whichever closes first: a record waits `join_wait` after its flow ends
+//! for the other end to show up, and an ended flow is remembered for
+//! `linger` to lend its process.
+
+use crate::msg::{Proc, Record};
+use netwho_model::{Direction, Payload, Wire};
+use rustc_hash::FxHashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// IANA flowEndReason values.
+pub mod end {
+    pub const IDLE: u8 = 1;
+    pub const ACTIVE: u8 = 2;
+    pub const END_OF_FLOW: u8 = 3;
+    pub const FORCED: u8 = 4;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A flow that lasts is exported at least this often.
+    pub active: Duration,
+    /// A flow with traffic not yet exported that has been quiet this long
+    /// is exported (its next traffic starts its next record).
+    pub idle: Duration,
+    /// How long an ended flow's record waits for the other end of a local
+    /// connection.
+    pub join_wait: Duration,
+    /// How long an ended flow is remembered to lend its process.
+    pub linger: Duration,
+}
+
+impl Default for Timeouts {
+    /// nProbe's defaults (`-t 120 -d 30`).
+    fn default() -> Self {
+        Timeouts {
+            active: Duration::from_secs(120),
+            idle: Duration::from_secs(30),
+            join_wait: Duration::from_secs(1),
+            linger: Duration::from_secs(10),
+        }
+    }
+}
+
+/// netwho's own fields of a flow's local process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Own {
+    pub uid: u32,
+    pub unit: String,
+    pub container: String,
+    pub cmdline: String,
+    pub exe_sha256: String,
+    pub attribution: String,
+}
+
+/// One end's flow as netwho sees it now (totals since it opened).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    pub id: u64,
+    /// IP protocol number.
+    pub protocol: u8,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub direction: Direction,
+    pub proc: Proc,
+    pub own: Own,
+    pub wire: Wire,
+    pub payload: Payload,
+    /// Unix ms.
+    pub opened_ms: u64,
+}
+
+type Tuple = (u8, SocketAddr, SocketAddr);
+
+#[derive(Debug)]
+struct Entry {
+    seen: Seen,
+    /// Totals already exported (by this flow's records, or by the other
+    /// end's when it owned them).
+    done_wire: Wire,
+    done_payload: Payload,
+    /// Whether any record covered this flow yet.
+    exported: bool,
+    /// Start of the next record, Unix ms.
+    period_ms: u64,
+    /// When the counters last moved.
+    changed_ms: u64,
+    /// Ended: when, and the end reason.
+    closed: Option<(u64, u8)>,
+    /// The final record was made (or the other end's will carry it).
+    finished: bool,
+}
+
+impl Entry {
+    fn tuple(&self) -> Tuple {
+        (self.seen.protocol, self.seen.local, self.seen.remote)
+    }
+
+    fn pending(&self) -> bool {
+        self.seen.wire != self.done_wire || self.seen.payload != self.done_payload
+    }
+
+    fn mark_done(&mut self, now_ms: u64) {
+        self.done_wire = self.seen.wire;
+        self.done_payload = self.seen.payload;
+        self.period_ms = now_ms;
+        self.exported = true;
+    }
+}
+
+/// The flows being exported.
+#[derive(Debug)]
+pub struct Flows {
+    t: Timeouts,
+    entries: FxHashMap<u64, Entry>,
+    by_tuple: FxHashMap<Tuple, u64>,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Rank for who owns a local connection's record: the initiator.
+fn rank(d: Direction) -> u8 {
+    match d {
+        Direction::Outbound => 0,
+        Direction::Unknown => 1,
+        Direction::Inbound => 2,
+    }
+}
+
+impl Flows {
+    pub fn new(t: Timeouts) -> Flows {
+        Flows {
+            t,
+            entries: FxHashMap::default(),
+            by_tuple: FxHashMap::default(),
+        }
+    }
+
+    /// Flows held (open, or ended and remembered).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A flow opened or its counters moved, at `now_ms`.
+    pub fn update(&mut self, s: Seen, now_ms: u64) {
+        let tuple = (s.protocol, s.local, s.remote);
+        match self.entries.get_mut(&s.id) {
+            Some(e) => {
+                if e.seen.wire != s.wire || e.seen.payload != s.payload {
+                    e.changed_ms = now_ms;
+                }
+                e.seen = s;
+            }
+            None => {
+                let id = s.id;
+                let opened = s.opened_ms;
+                self.entries.insert(
+                    id,
+                    Entry {
+                        seen: s,
+                        done_wire: Wire::default(),
+                        done_payload: Payload::default(),
+                        exported: false,
+                        period_ms: opened,
+                        changed_ms: now_ms,
+                        closed: None,
+                        finished: false,
+                    },
+                );
+                self.by_tuple.insert(tuple, id);
+            }
+        }
+    }
+
+    /// A flow ended, with its final counters.
+    pub fn close(&mut self, s: Seen, now_ms: u64, reason: u8) {
+        let id = s.id;
+        self.update(s, now_ms);
+        if let Some(e) = self.entries.get_mut(&id)
+            && e.closed.is_none()
+        {
+            e.closed = Some((now_ms, reason));
+        }
+    }
+
+    /// The other end of `id`'s connection, if it is a flow of this host.
+    fn mirror(&self, id: u64) -> Option<u64> {
+        let e = self.entries.get(&id)?;
+        let (p, l, r) = e.tuple();
+        self.by_tuple.get(&(p, r, l)).copied().filter(|m| *m != id)
+    }
+
+    /// Whether `id`'s record carries its connection (not the other end's).
+    fn owns(&self, id: u64, mirror: u64) -> bool {
+        match (self.entries.get(&id), self.entries.get(&mirror)) {
+            (Some(a), Some(b)) => {
+                let key = |e: &Entry| (rank(e.seen.direction), e.seen.local);
+                key(a) <= key(b)
+            }
+            _ => true,
+        }
+    }
+
+    /// The records due at `now_ms`, and forgets flows ended long enough.
+    pub fn sweep(&mut self, now_ms: u64) -> Vec<Record> {
+        let mut out = Vec::new();
+        let ids: Vec<u64> = self.entries.keys().copied().collect();
+        for id in ids {
+            self.consider(id, now_ms, false, &mut out);
+        }
+        let linger = ms(self.t.linger);
+        let gone: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.finished
+                    && e.closed
+                        .is_some_and(|(c, _)| now_ms >= c.saturating_add(linger))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(e) = self.entries.remove(&id)
+                && self.by_tuple.get(&e.tuple()) == Some(&id)
+            {
+                self.by_tuple.remove(&e.tuple());
+            }
+        }
+        out
+    }
+
+    /// Every flow's last record (netwho stops): those still open end with
+    /// "forced end".
+    pub fn finish(&mut self, now_ms: u64) -> Vec<Record> {
+        let mut out = Vec::new();
+        let mut ids: Vec<u64> = self.entries.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.consider(id, now_ms, true, &mut out);
+        }
+        self.entries.clear();
+        self.by_tuple.clear();
+        out
+    }
+
+    fn consider(&mut self, id: u64, now_ms: u64, all: bool, out: &mut Vec<Record>) {
+        let Some(e) = self.entries.get(&id) else {
+            return;
+        };
+        if e.finished {
+            return;
+        }
+        let mirror = self.mirror(id);
+        let ended = e
+            .closed
+            .filter(|(c, _)| all || now_ms >= c.saturating_add(ms(self.t.join_wait)));
+        if let Some(m) = mirror
+            && !self.owns(id, m)
+        {
+            // the other end's record carries this connection
+            if ended.is_some()
+                && let Some(e) = self.entries.get_mut(&id)
+            {
+                e.finished = true;
+            }
+            return;
+        }
+        let reason = match ended {
+            Some((_, r)) => Some(r),
+            None if e.closed.is_some() => None,
+            None if all => Some(end::FORCED),
+            None if !e.pending() => None,
+            None if now_ms >= e.period_ms.saturating_add(ms(self.t.active)) => Some(end::ACTIVE),
+            None if now_ms >= e.changed_ms.saturating_add(ms(self.t.idle)) => Some(end::IDLE),
+            None => None,
+        };
+        let Some(reason) = reason else {
+            return;
+        };
+        let end_ms = match (e.closed, reason) {
+            (Some((c, _)), _) => c,
+            (None, end::IDLE) => e.changed_ms,
+            _ => now_ms,
+        };
+        // an ended flow always has a record (if nothing did before);
+        // otherwise a record only for traffic not yet exported
+        if e.pending() || !e.exported {
+            out.push(self.record(id, mirror, end_ms, reason));
+        }
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.mark_done(end_ms);
+            e.finished = e.closed.is_some() || all;
+        }
+        if let Some(m) = mirror.and_then(|m| self.entries.get_mut(&m)) {
+            m.mark_done(end_ms);
+        }
+    }
+
+    fn record(&self, id: u64, mirror: Option<u64>, end_ms: u64, reason: u8) -> Record {
+        let e = &self.entries[&id];
+        let s = &e.seen;
+        let m = mirror.and_then(|m| self.entries.get(&m));
+        let wire = s.wire.saturating_sub(e.done_wire);
+        let pay = s.payload.saturating_sub(e.done_payload);
+        // the initiator is SRC: this end, unless the remote called it
+        let local_first = m.is_some() || s.direction != Direction::Inbound;
+        let (src, dst) = if local_first {
+            (s.local, s.remote)
+        } else {
+            (s.remote, s.local)
+        };
+        let (fwd, back) = (
+            (wire.bytes_sent, wire.packets_sent, pay.bytes_sent),
+            (wire.bytes_recv, wire.packets_recv, pay.bytes_recv),
+        );
+        let (fwd, back) = if local_first {
+            (fwd, back)
+        } else {
+            (back, fwd)
+        };
+        let me = Some(s.proc.clone());
+        let other = m.map(|m| m.seen.proc.clone());
+        let (src_proc, dst_proc) = if local_first {
+            (me, other)
+        } else {
+            (other, me)
+        };
+        Record {
+            src: src.ip(),
+            dst: dst.ip(),
+            src_port: src.port(),
+            dst_port: dst.port(),
+            protocol: s.protocol,
+            octets: fwd.0,
+            packets: fwd.1,
+            payload: fwd.2,
+            rev_octets: back.0,
+            rev_packets: back.1,
+            rev_payload: back.2,
+            start_ms: e.period_ms,
+            end_ms,
+            end_reason: reason,
+            direction: u8::from(s.direction != Direction::Inbound),
+            src_proc,
+            dst_proc,
+            uid: s.own.uid,
+            unit: s.own.unit.clone(),
+            container: s.own.container.clone(),
+            cmdline: s.own.cmdline.clone(),
+            exe_sha256: s.own.exe_sha256.clone(),
+            attribution: s.own.attribution.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(id: u64, local: &str, remote: &str, d: Direction, pid: u32, sent: u64) -> Seen {
+        Seen {
+            id,
+            protocol: 6,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            direction: d,
+            proc: Proc {
+                pid,
+                name: format!("p{pid}"),
+                ..Proc::default()
+            },
+            own: Own {
+                uid: pid,
+                ..Own::default()
+            },
+            wire: Wire {
+                bytes_sent: sent,
+                bytes_recv: sent / 2,
+                packets_sent: sent / 100,
+                packets_recv: sent / 200,
+            },
+            payload: Payload {
+                bytes_sent: sent / 2,
+                bytes_recv: sent / 4,
+            },
+            opened_ms: 1_000,
+        }
+    }
+
+    const C: &str = "10.231.0.1:40000";
+    const S: &str = "10.231.0.2:80";
+
+    #[test]
+    fn an_ended_flow_is_one_record_after_the_join_wait() {
+        let mut f = Flows::new(Timeouts::default());
+        f.update(seen(1, C, S, Direction::Outbound, 10, 0), 1_000);
+        f.close(seen(1, C, S, Direction::Outbound, 10, 1_000), 1_500, 3);
+        assert!(f.sweep(2_000).is_empty(), "waits for the other end");
+        let r = f.sweep(2_500);
+        assert_eq!(r.len(), 1);
+        let r = &r[0];
+        assert_eq!(
+            (r.src.to_string(), r.src_port),
+            ("10.231.0.1".into(), 40000)
+        );
+        assert_eq!((r.octets, r.packets, r.payload), (1_000, 10, 500));
+        assert_eq!((r.rev_octets, r.rev_packets, r.rev_payload), (500, 5, 250));
+        assert_eq!((r.start_ms, r.end_ms, r.end_reason), (1_000, 1_500, 3));
+        assert_eq!(r.src_proc.as_ref().map(|p| p.pid), Some(10));
+        assert!(r.dst_proc.is_none());
+        assert!(f.sweep(20_000).is_empty());
+        assert!(f.is_empty(), "forgotten after the linger");
+    }
+
+    #[test]
+    fn an_inbound_flow_has_the_remote_as_src() {
+        let mut f = Flows::new(Timeouts::default());
+        f.close(seen(1, S, C, Direction::Inbound, 20, 1_000), 1_500, 3);
+        let r = f.sweep(3_000);
+        let r = &r[0];
+        assert_eq!(r.src.to_string(), "10.231.0.1");
+        assert_eq!((r.octets, r.rev_octets), (500, 1_000));
+        assert_eq!((r.payload, r.rev_payload), (250, 500));
+        assert_eq!(r.dst_proc.as_ref().map(|p| p.pid), Some(20));
+        assert!(r.src_proc.is_none());
+        assert_eq!(r.direction, 0);
+    }
+
+    #[test]
+    fn both_ends_of_a_local_connection_make_one_record_whichever_ends_first() {
+        for server_first in [false, true] {
+            let mut f = Flows::new(Timeouts::default());
+            let client = seen(1, C, S, Direction::Outbound, 10, 1_000);
+            let server = seen(2, S, C, Direction::Inbound, 20, 500);
+            if server_first {
+                f.close(server, 1_400, 3);
+                assert!(f.sweep(1_450).is_empty());
+                f.close(client, 1_500, 3);
+            } else {
+                f.close(client, 1_400, 3);
+                // the server's flow shows up late (its open after the close)
+                f.close(server, 1_500, 3);
+            }
+            let mut all = f.sweep(3_000);
+            all.extend(f.sweep(30_000));
+            assert_eq!(all.len(), 1, "{server_first}: {all:?}");
+            let r = &all[0];
+            assert_eq!(r.src_port, 40000);
+            assert_eq!(r.src_proc.as_ref().map(|p| p.pid), Some(10));
+            assert_eq!(r.dst_proc.as_ref().map(|p| p.pid), Some(20));
+            assert_eq!((r.octets, r.rev_octets), (1_000, 500));
+        }
+    }
+
+    #[test]
+    fn active_and_idle_timeouts_export_deltas() {
+        let t = Timeouts {
+            active: Duration::from_secs(10),
+            idle: Duration::from_secs(3),
+            ..Timeouts::default()
+        };
+        let mut f = Flows::new(t);
+        f.update(seen(1, C, S, Direction::Outbound, 10, 100), 1_000);
+        for (at, sent) in [(2_000, 200), (5_000, 300), (9_000, 400)] {
+            f.update(seen(1, C, S, Direction::Outbound, 10, sent), at);
+            assert!(f.sweep(at).is_empty());
+        }
+        // active: 10 s after it opened, with traffic pending
+        f.update(seen(1, C, S, Direction::Outbound, 10, 500), 11_000);
+        let r = f.sweep(11_000);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].octets, r[0].end_reason), (500, end::ACTIVE));
+        assert_eq!((r[0].start_ms, r[0].end_ms), (1_000, 11_000));
+        // idle: traffic, then 3 s of quiet
+        f.update(seen(1, C, S, Direction::Outbound, 10, 700), 12_000);
+        assert!(f.sweep(14_000).is_empty());
+        let r = f.sweep(15_000);
+        assert_eq!((r[0].octets, r[0].end_reason), (200, end::IDLE));
+        assert_eq!((r[0].start_ms, r[0].end_ms), (11_000, 12_000));
+        // quiet and nothing pending: nothing
+        assert!(f.sweep(60_000).is_empty());
+        // the end: what is left, and the whole is the total
+        f.close(seen(1, C, S, Direction::Outbound, 10, 750), 61_000, 3);
+        let r = f.sweep(62_000);
+        assert_eq!((r[0].octets, r[0].end_reason), (50, end::END_OF_FLOW));
+    }
+
+    #[test]
+    fn a_stop_exports_every_flow_with_its_remainder() {
+        let mut f = Flows::new(Timeouts::default());
+        f.update(seen(1, C, S, Direction::Outbound, 10, 100), 1_000);
+        f.update(seen(2, S, C, Direction::Inbound, 20, 50), 1_000);
+        f.update(
+            seen(3, "10.231.0.1:40001", S, Direction::Outbound, 11, 0),
+            1_000,
+        );
+        let r = f.finish(5_000);
+        // one joined record, one for the flow without traffic yet
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r.iter().all(|r| r.end_reason == end::FORCED));
+        assert!(f.is_empty());
+    }
+}

@@ -1,0 +1,314 @@
+//! The export sink: the pipeline's flow events into [`Flows`], due
+//! records encoded (IPFIX, NetFlow v9 or JSON lines) and handed to an
+//! [`Output`] whose writer thread sends them.
+
+use crate::flows::{Flows, Own, Seen, Timeouts, end};
+use crate::ie::Ie;
+use crate::msg::{Encoder, Proc, Record, Value, Version, value};
+use crate::net::{DATA, Delivery, TEMPLATE, put_frame};
+use netwho_model::time::WallClock;
+use netwho_model::{CloseReason, FlowEvent, MonoNs, Proto};
+use netwho_pipeline::output::Output;
+use netwho_pipeline::status::StatusRecord;
+use netwho_pipeline::{RecordRef, Sink, SinkControl};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Ipfix,
+    V9,
+    /// One JSON object per record and line, keyed by the template's
+    /// element names in lower case.
+    Jsonl,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExportConfig {
+    pub format: Format,
+    pub template: Vec<&'static Ie>,
+    /// netwho's own elements' enterprise number.
+    pub pen: u32,
+    /// IPFIX observation domain / v9 source id.
+    pub domain: u32,
+    pub timeouts: Timeouts,
+    /// The template is sent again this often (UDP; over TCP it is sent
+    /// once per connection).
+    pub template_every: Duration,
+    /// Largest message, bytes.
+    pub max_message: usize,
+}
+
+impl ExportConfig {
+    pub fn new(format: Format, template: Vec<&'static Ie>) -> Self {
+        ExportConfig {
+            format,
+            template,
+            pen: crate::ie::DEFAULT_NETWHO_PEN,
+            domain: 0,
+            timeouts: Timeouts::default(),
+            template_every: Duration::from_secs(60),
+            max_message: 1400,
+        }
+    }
+}
+
+/// How often due records are looked for.
+const SWEEP_EVERY_MS: u64 = 1_000;
+
+#[derive(Debug)]
+pub struct ExportSink {
+    cfg: ExportConfig,
+    flows: Flows,
+    enc: Option<Encoder>,
+    out: Output,
+    delivery: Arc<Delivery>,
+    /// Unix ms of the last sweep and template; when the sink started.
+    swept_ms: u64,
+    template_ms: Option<u64>,
+    started_ms: Option<u64>,
+    now_ms: u64,
+    /// Records made.
+    pub records: u64,
+}
+
+fn unix_ms(wall: WallClock, t: MonoNs) -> u64 {
+    u64::try_from(wall.unix_ns(t) / 1_000_000).unwrap_or(0)
+}
+
+/// IANA's protocol number of a flow's protocol (MPTCP is TCP on the wire).
+fn protocol_number(p: Proto) -> Option<u8> {
+    Some(match p {
+        Proto::Tcp | Proto::Mptcp => 6,
+        Proto::Udp => 17,
+        Proto::UdpLite => 136,
+        Proto::Icmp => 1,
+        Proto::Icmpv6 => 58,
+        Proto::Sctp => 132,
+        Proto::Raw(n) | Proto::Other(n) => u8::try_from(n).unwrap_or(255),
+        Proto::Unknown => 0,
+        // frames of other hosts, not a flow of this one
+        Proto::Packet => return None,
+    })
+}
+
+impl ExportSink {
+    /// `delivery`: what the output's destination counts (sent, lost).
+    pub fn new(cfg: ExportConfig, out: Output, delivery: Arc<Delivery>) -> Self {
+        let enc = match cfg.format {
+            Format::Ipfix => Some(Version::Ipfix),
+            Format::V9 => Some(Version::V9),
+            Format::Jsonl => None,
+        }
+        .map(|v| Encoder::new(v, cfg.template.clone(), cfg.pen, cfg.domain));
+        ExportSink {
+            flows: Flows::new(cfg.timeouts),
+            cfg,
+            enc,
+            out,
+            delivery,
+            swept_ms: 0,
+            template_ms: None,
+            started_ms: None,
+            now_ms: 0,
+            records: 0,
+        }
+    }
+
+    fn seen(ev: &FlowEvent, rec: &mut RecordRef<'_>) -> Option<Seen> {
+        let f = ev.flow();
+        let protocol = protocol_number(f.proto)?;
+        let now = rec.now();
+        let wall = rec.wall();
+        let ctx = rec.context();
+        let usage = ctx.usage;
+        let life_ns = now.since(f.opened).max(1);
+        let proc = Proc {
+            pid: f.key.proc.tgid,
+            name: f.comm.clone(),
+            user: ctx.names.user.clone(),
+            father_pid: f.proc.ppid,
+            father_name: f.proc.parent_comm.clone(),
+            actual_memory: usage.map_or(0, |u| u.rss_bytes),
+            peak_memory: usage.map_or(0, |u| u.rss_peak_bytes),
+            cpu_load: usage.and_then(|u| u.cpu_pct).map_or(0, |c| {
+                (c * 100.0).round().clamp(0.0, f64::from(u32::MAX)) as u32
+            }),
+            page_faults: usage.map_or(0, |u| u.major_faults),
+            iowait: usage.and_then(|u| u.iowait_ns).map_or(0, |n| {
+                u32::try_from(u128::from(n) * 10_000 / u128::from(life_ns)).unwrap_or(u32::MAX)
+            }),
+        };
+        let own = Own {
+            uid: f.uid,
+            unit: ctx.names.unit.clone(),
+            container: ctx.names.container_id.clone(),
+            cmdline: f.proc.cmdline.join(" "),
+            exe_sha256: ctx.exe_sha256.as_deref().unwrap_or("").to_string(),
+            attribution: f.attribution.name().to_string(),
+        };
+        Some(Seen {
+            id: f.id.0,
+            protocol,
+            local: SocketAddr::new(f.local.addr, f.local.port),
+            remote: SocketAddr::new(f.remote.addr, f.remote.port),
+            direction: f.direction,
+            proc,
+            own,
+            wire: f.wire,
+            payload: f.payload,
+            opened_ms: unix_ms(wall, f.opened),
+        })
+    }
+
+    fn take(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        let now_ms = unix_ms(rec.wall(), rec.now());
+        self.now_ms = self.now_ms.max(now_ms);
+        let Some(s) = Self::seen(ev, rec) else {
+            return;
+        };
+        match ev {
+            FlowEvent::Closed(f) => {
+                let reason = match f.close_reason {
+                    Some(CloseReason::Idle) => end::IDLE,
+                    _ => end::END_OF_FLOW,
+                };
+                let at = f.closed.map_or(now_ms, |c| unix_ms(rec.wall(), c));
+                self.flows.close(s, at, reason);
+            }
+            _ => self.flows.update(s, now_ms),
+        }
+    }
+
+    /// Encodes `records` (and the template when due) into the output.
+    fn emit(&mut self, records: &[Record]) {
+        self.records += records.len() as u64;
+        let now_ms = self.now_ms;
+        let started = *self.started_ms.get_or_insert(now_ms);
+        let export_s = u32::try_from(now_ms / 1_000).unwrap_or(u32::MAX);
+        let uptime = u32::try_from(now_ms.saturating_sub(started)).unwrap_or(u32::MAX);
+        let every = u64::try_from(self.cfg.template_every.as_millis()).unwrap_or(u64::MAX);
+        let max = self.cfg.max_message;
+        let Some(enc) = self.enc.as_mut() else {
+            for r in records {
+                write_json(r, &self.cfg.template, self.out.buf());
+                self.out.record_done();
+            }
+            return;
+        };
+        if self
+            .template_ms
+            .is_none_or(|t| now_ms >= t.saturating_add(every))
+        {
+            self.template_ms = Some(now_ms);
+            for m in enc.messages(&[], true, export_s, uptime, max) {
+                put_frame(self.out.buf(), TEMPLATE, 0, &m);
+            }
+        }
+        if records.is_empty() {
+            return;
+        }
+        for (m, n) in enc.counted(records, false, export_s, uptime, max) {
+            put_frame(self.out.buf(), DATA, u32::from(n), &m);
+            for _ in 0..n {
+                self.out.record_done();
+            }
+        }
+    }
+}
+
+/// One record as a JSON line: the template's elements in lower case, the
+/// other family's addresses and an absent process's fields left out.
+pub fn write_json(r: &Record, template: &[&'static Ie], out: &mut Vec<u8>) {
+    use crate::ie::{Side, What};
+    let mut obj = serde_json::Map::new();
+    for ie in template {
+        let skip = match ie.what {
+            What::SrcIpv4 | What::DstIpv4 => {
+                matches!(r.src, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none())
+            }
+            What::SrcIpv6 | What::DstIpv6 => {
+                !matches!(r.src, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none())
+            }
+            What::Proc(Side::Src, _) => r.src_proc.is_none(),
+            What::Proc(Side::Dst, _) => r.dst_proc.is_none(),
+            _ => false,
+        };
+        if skip {
+            continue;
+        }
+        let v = match value(r, ie.what) {
+            Value::Num(n) => serde_json::Value::from(n),
+            Value::Addr(a) => serde_json::Value::from(match a {
+                IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+                a => a.to_string(),
+            }),
+            Value::Text(t) => serde_json::Value::from(t),
+        };
+        obj.insert(ie.name.to_ascii_lowercase(), v);
+    }
+    if serde_json::to_writer(&mut *out, &obj).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+impl Sink for ExportSink {
+    fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.take(ev, rec);
+    }
+
+    fn final_update(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.take(ev, rec);
+    }
+
+    fn status(&mut self, _st: &StatusRecord) {}
+
+    fn tick(
+        &mut self,
+        now: MonoNs,
+        wall: WallClock,
+        _users: &mut dyn FnMut(u32) -> String,
+    ) -> SinkControl {
+        let now_ms = unix_ms(wall, now);
+        self.now_ms = self.now_ms.max(now_ms);
+        if self.started_ms.is_none() {
+            // the template goes out at once (collectors learn it first)
+            self.emit(&[]);
+        }
+        if self.now_ms >= self.swept_ms.saturating_add(SWEEP_EVERY_MS) {
+            self.swept_ms = self.now_ms;
+            let due = self.flows.sweep(self.now_ms);
+            self.emit(&due);
+        }
+        SinkControl::Continue
+    }
+
+    fn flush(&mut self) -> SinkControl {
+        self.out.flush_control()
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        let rest = self.flows.finish(self.now_ms);
+        self.emit(&rest);
+        self.out.finish()
+    }
+
+    fn dropped(&self) -> u64 {
+        self.out.dropped_records + self.delivery.lost.load(Ordering::Relaxed)
+    }
+
+    fn reset(&mut self) {
+        self.flows = Flows::new(self.cfg.timeouts);
+    }
+
+    fn updates_every(&self) -> Option<Duration> {
+        // counters often enough to see a flow go quiet
+        let t = self.cfg.timeouts;
+        Some((t.idle.min(t.active) / 2).max(Duration::from_secs(1)))
+    }
+}
