@@ -16,6 +16,94 @@ pub struct Config {
     pub history: HistorySection,
     pub api: ApiSection,
     pub metrics: MetricsSection,
+    pub export: ExportSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSection {
+    /// IPFIX collectors: "HOST:PORT" (UDP), "udp://HOST:PORT", "tcp://HOST:PORT".
+    pub ipfix: Vec<String>,
+    /// NetFlow v9 collectors (UDP).
+    pub netflow_v9: Vec<String>,
+    /// JSON-lines files (appended).
+    pub jsonl: Vec<PathBuf>,
+    /// The elements, nProbe style (empty: all; docs/specs/ipfix.md).
+    pub template: String,
+    /// The enterprise number of netwho's own elements.
+    pub pen: u32,
+    /// The IPFIX observation domain / NetFlow v9 source id.
+    pub domain: u32,
+    pub active_timeout: String,
+    pub idle_timeout: String,
+    /// How long an ended flow waits for the other end of a local connection.
+    pub join_wait: String,
+    /// The template is sent again this often over UDP.
+    pub template_refresh: String,
+    /// Largest message, bytes.
+    pub max_message: u16,
+}
+
+impl Default for ExportSection {
+    fn default() -> Self {
+        ExportSection {
+            ipfix: Vec::new(),
+            netflow_v9: Vec::new(),
+            jsonl: Vec::new(),
+            template: String::new(),
+            pen: netwho_export::ie::DEFAULT_NETWHO_PEN,
+            domain: 0,
+            active_timeout: "120s".into(),
+            idle_timeout: "30s".into(),
+            join_wait: "1s".into(),
+            template_refresh: "60s".into(),
+            max_message: 1400,
+        }
+    }
+}
+
+impl ExportSection {
+    /// What to export, if anything (every value checked).
+    pub fn plan(&self) -> Result<Option<crate::export::Plan>, String> {
+        use crate::export::{Target, collector, v9_collector};
+        let mut targets = Vec::new();
+        for c in &self.ipfix {
+            targets.push(Target::Ipfix(
+                collector("export.ipfix", c).map_err(|e| e.to_string())?,
+            ));
+        }
+        for c in &self.netflow_v9 {
+            targets.push(Target::V9(
+                v9_collector("export.netflow_v9", c).map_err(|e| e.to_string())?,
+            ));
+        }
+        for p in &self.jsonl {
+            targets.push(Target::Jsonl(p.clone()));
+        }
+        let template = (!self.template.trim().is_empty()).then(|| self.template.clone());
+        if let Some(t) = &template {
+            netwho_export::ie::parse_template(t).map_err(|e| format!("export.template: {e}"))?;
+        }
+        if self.max_message < 512 {
+            return Err("export.max_message: at least 512 bytes".into());
+        }
+        let d = |key: &str, v: &str| duration(v).map_err(|e| format!("export.{key}: {e}"));
+        let plan = crate::export::Plan {
+            targets,
+            template,
+            pen: self.pen,
+            domain: self.domain,
+            timeouts: netwho_export::flows::Timeouts {
+                active: d("active_timeout", &self.active_timeout)?,
+                idle: d("idle_timeout", &self.idle_timeout)?,
+                join_wait: d("join_wait", &self.join_wait)?,
+                ..netwho_export::flows::Timeouts::default()
+            },
+            template_every: d("template_refresh", &self.template_refresh)?,
+            max_message: usize::from(self.max_message),
+        };
+        Ok((!plan.targets.is_empty()).then_some(plan))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,6 +222,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
     cfg.api.keep_closed()?;
     cfg.api.listen_addr()?;
     cfg.metrics.label_set()?;
+    cfg.export.plan()?;
     Ok(cfg)
 }
 
@@ -224,6 +313,19 @@ mod tests {
             (c.api.listen.as_str(), c.metrics.max_series),
             ("127.0.0.1:9797", 5)
         );
+        let c = parse("[export]\nipfix = [\"tcp://127.0.0.1:4739\"]\nactive_timeout = \"1m\"\n")
+            .unwrap();
+        let plan = c.export.plan().unwrap().unwrap();
+        assert_eq!(plan.targets.len(), 1);
+        assert_eq!(plan.timeouts.active, Duration::from_secs(60));
+        assert_eq!(Config::default().export.plan(), Ok(None));
+        let e = parse("[export]\nnetflow_v9 = [\"tcp://h:1\"]\n").unwrap_err();
+        assert!(
+            e.starts_with("export.netflow_v9: NetFlow v9 goes over UDP only"),
+            "{e}"
+        );
+        let e = parse("[export]\ntemplate = \"%IN_BYTE\"\n").unwrap_err();
+        assert!(e.starts_with("export.template: '%IN_BYTE'"), "{e}");
         let e = parse("[histroy]\n").unwrap_err();
         assert!(e.contains("unknown field `histroy`"), "{e}");
     }

@@ -84,10 +84,11 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
         h.db.display()
     );
     let (live_sink, api) = api(d)?;
-    Ok(Running {
-        sinks: vec![Box::new(history), Box::new(live_sink)],
-        api,
-    })
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(history), Box::new(live_sink)];
+    if let Some(plan) = d.config.export.plan().map_err(config_error)? {
+        sinks.extend(plan.sinks().map_err(cannot_start)?);
+    }
+    Ok(Running { sinks, api })
 }
 
 /// The live state's sink and the server ([api] and [metrics]).

@@ -22,7 +22,7 @@ pub enum Target {
 }
 
 /// What every target shares.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub targets: Vec<Target>,
     pub template: Option<String>,

@@ -528,3 +528,84 @@ fn ipfix_v9_and_jsonl_carry_both_ends_processes_exactly() {
         assert_eq!(seq as usize, parse(&m_ipfix[..i]).len(), "message {i}");
     }
 }
+
+#[test]
+fn the_daemon_exports_as_configured() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let ns = Netns::pair("expd", 30);
+    let dir = TempDir::new("export-daemon");
+    let jsonl = dir.0.join("flows.jsonl");
+    let cfg = dir.0.join("netwho.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "filter = \"fd.rnet = 10.231.30.0/24\"\n[history]\ndb = \"{}\"\nremote_names = false\n[api]\nsocket = \"{}\"\n[export]\njsonl = [\"{}\"]\ntemplate = \"%L4_SRC_PORT %SRC_PROC_PID %DST_PROC_PID %NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES\"\n",
+            dir.0.join("h.db").display(),
+            dir.0.join("api.sock").display(),
+            jsonl.display()
+        ),
+    )
+    .unwrap();
+    let err = dir.0.join("daemon.err");
+    let mut d = Running(
+        Command::new(netwho_bin())
+            .args(["daemon", "-v", "--config"])
+            .arg(&cfg)
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    poll(30, "the daemon attached", || {
+        let e = std::fs::read_to_string(&err).unwrap_or_default();
+        if e.contains("attached:") {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    });
+    let (srv, port) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --conns 2 --expect 1234 --reply 4321",
+            ns.b4
+        ),
+    );
+    let mut truth = run_gen(
+        &ns.a,
+        &format!(
+            "tcp-client --to {} --port {port} --conns 2 --send 1234 --expect 4321",
+            ns.b4
+        ),
+    );
+    truth.extend(srv.finish());
+    let recs = poll(30, "2 records", || {
+        let r = read_records(&jsonl);
+        if r.len() >= 2 {
+            Ok(r)
+        } else {
+            Err(format!("{r:?}"))
+        }
+    });
+    let pid = |role: &str| truth.iter().find(|t| t["role"] == role).unwrap()["pid"].clone();
+    for c in truth.iter().filter(|t| t["role"] == "client") {
+        let r = recs
+            .iter()
+            .find(|r| r["l4_src_port"] == c["lport"])
+            .unwrap_or_else(|| panic!("no record for {c}: {recs:?}"));
+        assert_eq!(r["src_proc_pid"], pid("client"));
+        assert_eq!(r["dst_proc_pid"], pid("server"));
+        assert_eq!(r["netwho_in_payload_bytes"], 1234);
+        assert_eq!(r["netwho_out_payload_bytes"], 4321);
+        // only the template's elements
+        assert_eq!(r.as_object().unwrap().len(), 5, "{r}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = i32::try_from(d.0.id()).unwrap();
+    // SAFETY: signalling our own child
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(d.0.wait().unwrap().success());
+    assert_eq!(read_records(&jsonl).len(), 2, "nothing more at exit");
+}
