@@ -81,6 +81,19 @@ pub struct Seen {
     pub opened_ms: u64,
 }
 
+/// What moves while a flow lives: its counters and its process's
+/// resources.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Touch {
+    pub wire: Wire,
+    pub payload: Payload,
+    pub actual_memory: u64,
+    pub peak_memory: u64,
+    pub cpu_load: u32,
+    pub page_faults: u64,
+    pub iowait: u32,
+}
+
 type Tuple = (u8, SocketAddr, SocketAddr);
 
 #[derive(Debug)]
@@ -187,6 +200,40 @@ impl Flows {
                 self.by_tuple.insert(tuple, id);
             }
         }
+    }
+
+    /// The counters and resources of a flow already known moved: the
+    /// cheap path for updates (no text is copied). False if the flow is
+    /// not known (give all of it to [`update`](Self::update)).
+    pub fn touch(&mut self, id: u64, t: Touch, now_ms: u64) -> bool {
+        let Some(e) = self.entries.get_mut(&id) else {
+            return false;
+        };
+        if e.seen.wire != t.wire || e.seen.payload != t.payload {
+            e.changed_ms = now_ms;
+        }
+        e.seen.wire = t.wire;
+        e.seen.payload = t.payload;
+        let p = &mut e.seen.proc;
+        p.actual_memory = t.actual_memory;
+        p.peak_memory = t.peak_memory;
+        p.cpu_load = t.cpu_load;
+        p.page_faults = t.page_faults;
+        p.iowait = t.iowait;
+        true
+    }
+
+    /// A known flow ended (see [`touch`](Self::touch)); false if unknown.
+    pub fn touch_close(&mut self, id: u64, t: Touch, now_ms: u64, reason: u8) -> bool {
+        if !self.touch(id, t, now_ms) {
+            return false;
+        }
+        if let Some(e) = self.entries.get_mut(&id)
+            && e.closed.is_none()
+        {
+            e.closed = Some((now_ms, reason));
+        }
+        true
     }
 
     /// A flow ended, with its final counters.

@@ -2,7 +2,7 @@
 //! records encoded (IPFIX, NetFlow v9 or JSON lines) and handed to an
 //! [`Output`] whose writer thread sends them.
 
-use crate::flows::{Flows, Own, Seen, Timeouts, end};
+use crate::flows::{Flows, Own, Seen, Timeouts, Touch, end};
 use crate::ie::Ie;
 use crate::msg::{Encoder, Proc, Record, Value, Version, value};
 use crate::net::{DATA, Delivery, TEMPLATE, put_frame};
@@ -95,6 +95,13 @@ fn protocol_number(p: Proto) -> Option<u8> {
     })
 }
 
+fn end_reason(f: &netwho_model::Flow) -> u8 {
+    match f.close_reason {
+        Some(CloseReason::Idle) => end::IDLE,
+        _ => end::END_OF_FLOW,
+    }
+}
+
 impl ExportSink {
     /// `delivery`: what the output's destination counts (sent, lost).
     pub fn new(cfg: ExportConfig, out: Output, delivery: Arc<Delivery>) -> Self {
@@ -118,20 +125,14 @@ impl ExportSink {
         }
     }
 
-    fn seen(ev: &FlowEvent, rec: &mut RecordRef<'_>) -> Option<Seen> {
+    /// The counters and resources of the flow now.
+    fn touch(ev: &FlowEvent, rec: &mut RecordRef<'_>) -> Touch {
         let f = ev.flow();
-        let protocol = protocol_number(f.proto)?;
-        let now = rec.now();
-        let wall = rec.wall();
-        let ctx = rec.context();
-        let usage = ctx.usage;
-        let life_ns = now.since(f.opened).max(1);
-        let proc = Proc {
-            pid: f.key.proc.tgid,
-            name: f.comm.clone(),
-            user: ctx.names.user.clone(),
-            father_pid: f.proc.ppid,
-            father_name: f.proc.parent_comm.clone(),
+        let life_ns = rec.now().since(f.opened).max(1);
+        let usage = rec.context().usage;
+        Touch {
+            wire: f.wire,
+            payload: f.payload,
             actual_memory: usage.map_or(0, |u| u.rss_bytes),
             peak_memory: usage.map_or(0, |u| u.rss_peak_bytes),
             cpu_load: usage.and_then(|u| u.cpu_pct).map_or(0, |c| {
@@ -141,6 +142,26 @@ impl ExportSink {
             iowait: usage.and_then(|u| u.iowait_ns).map_or(0, |n| {
                 u32::try_from(u128::from(n) * 10_000 / u128::from(life_ns)).unwrap_or(u32::MAX)
             }),
+        }
+    }
+
+    fn seen(ev: &FlowEvent, rec: &mut RecordRef<'_>) -> Option<Seen> {
+        let f = ev.flow();
+        let protocol = protocol_number(f.proto)?;
+        let t = Self::touch(ev, rec);
+        let wall = rec.wall();
+        let ctx = rec.context();
+        let proc = Proc {
+            pid: f.key.proc.tgid,
+            name: f.comm.clone(),
+            user: ctx.names.user.clone(),
+            father_pid: f.proc.ppid,
+            father_name: f.proc.parent_comm.clone(),
+            actual_memory: t.actual_memory,
+            peak_memory: t.peak_memory,
+            cpu_load: t.cpu_load,
+            page_faults: t.page_faults,
+            iowait: t.iowait,
         };
         let own = Own {
             uid: f.uid,
@@ -167,17 +188,32 @@ impl ExportSink {
     fn take(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
         let now_ms = unix_ms(rec.wall(), rec.now());
         self.now_ms = self.now_ms.max(now_ms);
+        let id = ev.flow().id.0;
+        // a flow already known: only what moves (no text copied)
+        match ev {
+            FlowEvent::Opened(_) => {}
+            FlowEvent::Updated(_) => {
+                if self.flows.touch(id, Self::touch(ev, rec), now_ms) {
+                    return;
+                }
+            }
+            FlowEvent::Closed(f) => {
+                let at = f.closed.map_or(now_ms, |c| unix_ms(rec.wall(), c));
+                if self
+                    .flows
+                    .touch_close(id, Self::touch(ev, rec), at, end_reason(f))
+                {
+                    return;
+                }
+            }
+        }
         let Some(s) = Self::seen(ev, rec) else {
             return;
         };
         match ev {
             FlowEvent::Closed(f) => {
-                let reason = match f.close_reason {
-                    Some(CloseReason::Idle) => end::IDLE,
-                    _ => end::END_OF_FLOW,
-                };
                 let at = f.closed.map_or(now_ms, |c| unix_ms(rec.wall(), c));
-                self.flows.close(s, at, reason);
+                self.flows.close(s, at, end_reason(f));
             }
             _ => self.flows.update(s, now_ms),
         }
@@ -224,15 +260,14 @@ impl ExportSink {
 /// other family's addresses and an absent process's fields left out.
 pub fn write_json(r: &Record, template: &[&'static Ie], out: &mut Vec<u8>) {
     use crate::ie::{Side, What};
-    let mut obj = serde_json::Map::new();
+    use std::io::Write as _;
+    let v4 = !matches!(r.src, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none());
+    out.push(b'{');
+    let mut first = true;
     for ie in template {
         let skip = match ie.what {
-            What::SrcIpv4 | What::DstIpv4 => {
-                matches!(r.src, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none())
-            }
-            What::SrcIpv6 | What::DstIpv6 => {
-                !matches!(r.src, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none())
-            }
+            What::SrcIpv4 | What::DstIpv4 => !v4,
+            What::SrcIpv6 | What::DstIpv6 => v4,
             What::Proc(Side::Src, _) => r.src_proc.is_none(),
             What::Proc(Side::Dst, _) => r.dst_proc.is_none(),
             _ => false,
@@ -240,21 +275,25 @@ pub fn write_json(r: &Record, template: &[&'static Ie], out: &mut Vec<u8>) {
         if skip {
             continue;
         }
-        let v = match value(r, ie.what) {
-            Value::Num(n) => serde_json::Value::from(n),
-            Value::Addr(a) => serde_json::Value::from(match a {
-                IpAddr::V6(v6) => v6
-                    .to_ipv4_mapped()
-                    .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
-                a => a.to_string(),
-            }),
-            Value::Text(t) => serde_json::Value::from(t),
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        // (element names are ASCII letters, digits and underscores)
+        out.push(b'"');
+        out.extend(ie.name.bytes().map(|b| b.to_ascii_lowercase()));
+        out.extend_from_slice(b"\":");
+        let _ = match value(r, ie.what) {
+            Value::Num(n) => write!(out, "{n}"),
+            Value::Addr(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => write!(out, "\"{v4}\""),
+                None => write!(out, "\"{v6}\""),
+            },
+            Value::Addr(a) => write!(out, "\"{a}\""),
+            Value::Text(t) => serde_json::to_writer(&mut *out, t).map_err(std::io::Error::other),
         };
-        obj.insert(ie.name.to_ascii_lowercase(), v);
     }
-    if serde_json::to_writer(&mut *out, &obj).is_ok() {
-        out.push(b'\n');
-    }
+    out.extend_from_slice(b"}\n");
 }
 
 impl Sink for ExportSink {

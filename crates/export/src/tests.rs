@@ -262,3 +262,31 @@ fn the_spec_lists_every_element() {
         assert!(doc.contains(&format!("`%{}`", ie.name)), "{}", ie.name);
     }
 }
+
+#[test]
+fn json_lines_hold_the_template_and_leave_out_what_is_not_there() {
+    let t = parse_template(ie::DEFAULT_TEMPLATE).unwrap();
+    let mut out = Vec::new();
+    crate::sink::write_json(&record("10.231.1.2", "10.231.1.3"), &t, &mut out);
+    let mut r = local("fd00:231::2", "fd00:231::3");
+    r.cmdline = "say \"hi\"\n".into();
+    crate::sink::write_json(&r, &t, &mut out);
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let (v4, v6) = (&lines[0], &lines[1]);
+    assert_eq!(v4["ipv4_src_addr"], "10.231.1.2");
+    assert_eq!(v4["in_bytes"], 123_456);
+    assert_eq!(v4["src_proc_name"], "curl");
+    assert!(v4.get("ipv6_src_addr").is_none());
+    assert!(v4.get("dst_proc_pid").is_none(), "no DST process");
+    assert_eq!(v6["ipv6_dst_addr"], "fd00:231::3");
+    assert!(v6.get("ipv4_src_addr").is_none());
+    assert_eq!(v6["dst_proc_name"], "nginx");
+    assert_eq!(v6["netwho_cmdline"], "say \"hi\"\n");
+    // every element of the template, less the four left out
+    assert_eq!(v4.as_object().unwrap().len(), t.len() - 2 - 10);
+}

@@ -1,0 +1,209 @@
+//! Flow export under load (not a test): flows through the export sink into
+//! IPFIX messages sent over UDP to a collector on the loopback (a thread of
+//! this program that counts what arrives), and into JSON lines to
+//! /dev/null. Reports flows exported per second, the export sink's cost
+//! per flow event on the collector thread against a sink that only takes
+//! the event's context (same run), and netwho's CPU per flow (every thread
+//! of this program but the collector's).
+//!
+//!   export_bench [FLOWS]     (200,000 by default: open, update, close each)
+#![expect(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
+#![expect(clippy::expect_used, reason = "a benchmark")]
+
+use netwho_export::ie::{DEFAULT_TEMPLATE, parse_template};
+use netwho_export::net::{Collector, Delivery, Udp};
+use netwho_export::sink::{ExportConfig, ExportSink, Format};
+use netwho_model::record::{Context, Names};
+use netwho_model::time::WallClock;
+use netwho_model::{Endpoint, Flow, FlowEvent, MonoNs};
+use netwho_pipeline::output::Output;
+use netwho_pipeline::status::StatusRecord;
+use netwho_pipeline::{RecordRef, Sink};
+use std::net::{IpAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+struct Baseline(u64);
+
+impl Sink for Baseline {
+    fn event(&mut self, _: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.0 += rec.context().names.user.len() as u64;
+    }
+    fn status(&mut self, _: &StatusRecord) {}
+}
+
+fn events(n: u64) -> Vec<(FlowEvent, MonoNs)> {
+    let mut v = Vec::with_capacity(n as usize * 3);
+    for i in 0..n {
+        let remote = Endpoint::new(IpAddr::from([10, 231, (i >> 8) as u8, i as u8]), 443);
+        let mut f = Flow::example(1000 + (i % 500) as u32, i, remote);
+        f.local.port = 1024 + (i % 60_000) as u16;
+        let t = MonoNs(1_000_000_000 + i * 20_000);
+        f.opened = t;
+        v.push((FlowEvent::Opened(f.clone()), t));
+        f.payload.bytes_sent = 500;
+        f.payload.bytes_recv = 20_000;
+        f.wire.bytes_sent = 800;
+        f.wire.packets_sent = 6;
+        v.push((FlowEvent::Updated(f.clone()), t.add_ns(5_000)));
+        f.payload.bytes_recv = 40_000;
+        f.wire.bytes_recv = 41_000;
+        f.wire.packets_recv = 30;
+        f.closed = Some(t.add_ns(10_000));
+        v.push((FlowEvent::Closed(f), t.add_ns(10_000)));
+    }
+    v
+}
+
+/// Seconds the collector thread spends feeding every event (ticking and
+/// flushing every simulated second, as the pipeline does), then finishing.
+fn run(sink: &mut dyn Sink, evs: &[(FlowEvent, MonoNs)], ctx: &Context) -> f64 {
+    let mut users = |u: u32| u.to_string();
+    let mut next_tick = MonoNs(0);
+    let wall = WallClock {
+        boot_to_unix_ns: 1_795_000_000_000_000_000,
+    };
+    let start = Instant::now();
+    for (ev, at) in evs {
+        let mut lookup = |_: &FlowEvent| ctx.clone();
+        let mut rec = RecordRef::new(ev, *at, wall, &mut lookup);
+        sink.event(ev, &mut rec);
+        if *at >= next_tick {
+            sink.tick(*at, wall, &mut users);
+            sink.flush();
+            next_tick = at.add_ns(100_000_000);
+        }
+    }
+    let last = evs.last().map_or(MonoNs(0), |e| e.1);
+    // past the join wait: every record is due
+    sink.tick(last.add_ns(5_000_000_000), wall, &mut users);
+    sink.flush();
+    sink.finish().expect("finish");
+    start.elapsed().as_secs_f64()
+}
+
+/// CPU seconds of this process, and of the calling thread.
+fn cpu(who: i32) -> f64 {
+    // SAFETY: getrusage fills the struct it is given
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above
+    unsafe { libc::getrusage(who, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(200_000, |s| s.parse().expect("FLOWS is a number"));
+    let evs = events(n);
+    let ctx = Context {
+        names: Arc::new(Names {
+            user: "alice".into(),
+            unit: "web.service".into(),
+            ..Names::default()
+        }),
+        ..Context::default()
+    };
+    let template = parse_template(DEFAULT_TEMPLATE).expect("template");
+    println!(
+        "flow export: {n} flows ({} events: open, update, close each), every element of the default template",
+        evs.len()
+    );
+    let base = (0..3)
+        .map(|_| run(&mut Baseline(0), &evs, &ctx))
+        .fold(f64::MAX, f64::min);
+    let per = |s: f64| s * 1e9 / evs.len() as f64;
+    println!(
+        "  baseline (context only)        {:>8.0} ns/event",
+        per(base)
+    );
+
+    // IPFIX over UDP to a collector thread on the loopback
+    let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    // a large receive buffer (as root), so the collector is not what drops
+    {
+        use std::os::fd::AsRawFd as _;
+        let size: libc::c_int = 64 << 20;
+        // SAFETY: setsockopt reads an int of the given size
+        unsafe {
+            libc::setsockopt(
+                rx.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&size as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    let to: Collector = rx
+        .local_addr()
+        .expect("addr")
+        .to_string()
+        .parse()
+        .expect("collector");
+    let got = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (g, s) = (Arc::clone(&got), Arc::clone(&stop));
+    let collector = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        while !s.load(Ordering::Relaxed) {
+            if let Ok(n) = rx.recv(&mut buf) {
+                if n >= 16 {
+                    g.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        cpu(libc::RUSAGE_THREAD)
+    });
+    let delivery = Arc::new(Delivery::default());
+    let udp = Udp::connect(&to, Arc::clone(&delivery)).expect("udp");
+    let mut sink = ExportSink::new(
+        ExportConfig::new(Format::Ipfix, template.clone()),
+        Output::spawn_to(Box::new(udp)),
+        Arc::clone(&delivery),
+    );
+    let cpu0 = cpu(libc::RUSAGE_SELF);
+    let t = run(&mut sink, &evs, &ctx);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let collector_cpu = collector.join().expect("collector");
+    let netwho_cpu = cpu(libc::RUSAGE_SELF) - cpu0 - collector_cpu;
+    let sent = delivery.sent.load(Ordering::Relaxed);
+    println!(
+        "  IPFIX/UDP sink                 {:>8.0} ns/event  ({:.1}x the baseline)",
+        per(t),
+        t / base
+    );
+    println!(
+        "    {} records in {sent} messages ({} arrived, {} lost, {} dropped): {:.0} flows/s; netwho's CPU {:.2} us per flow ({:.2}% of a core at 5,000 conn/s)",
+        sink.records,
+        got.load(Ordering::Relaxed),
+        delivery.lost.load(Ordering::Relaxed),
+        sink.dropped(),
+        n as f64 / t,
+        netwho_cpu * 1e6 / n as f64,
+        netwho_cpu / n as f64 * 5000.0 * 100.0
+    );
+
+    // JSON lines to /dev/null
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null");
+    let mut sink = ExportSink::new(
+        ExportConfig::new(Format::Jsonl, template),
+        Output::spawn(Box::new(null)),
+        Arc::new(Delivery::default()),
+    );
+    let t = run(&mut sink, &evs, &ctx);
+    println!(
+        "  JSON-lines sink                {:>8.0} ns/event  ({:.1}x the baseline): {:.0} flows/s",
+        per(t),
+        t / base,
+        n as f64 / t
+    );
+}
