@@ -151,10 +151,8 @@ fn main() {
     let collector = std::thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
         while !s.load(Ordering::Relaxed) {
-            if let Ok(n) = rx.recv(&mut buf) {
-                if n >= 16 {
-                    g.fetch_add(1, Ordering::Relaxed);
-                }
+            if rx.recv(&mut buf).is_ok_and(|n| n >= 16) {
+                g.fetch_add(1, Ordering::Relaxed);
             }
         }
         cpu(libc::RUSAGE_THREAD)
