@@ -9,57 +9,17 @@
 #![expect(clippy::expect_used, reason = "a benchmark")]
 
 use netwho_api::{Live, LiveConfig, LiveSink};
-use netwho_model::record::{Context, Names};
+use netwho_model::record::Context;
 use netwho_model::time::WallClock;
-use netwho_model::{Endpoint, Flow, FlowEvent, MonoNs};
-use netwho_pipeline::status::StatusRecord;
-use netwho_pipeline::{RecordRef, Sink};
-use std::net::IpAddr;
+use netwho_model::{FlowEvent, MonoNs};
+use netwho_pipeline::Sink;
+use netwho_pipeline::benchkit::{Baseline, context, events, feed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Takes the context, as every sink that keeps anything must.
-struct Baseline(u64);
-
-impl Sink for Baseline {
-    fn event(&mut self, _: &FlowEvent, rec: &mut RecordRef<'_>) {
-        self.0 += rec.context().names.user.len() as u64;
-    }
-    fn status(&mut self, _: &StatusRecord) {}
-}
-
-fn events(n: u64) -> Vec<(FlowEvent, MonoNs)> {
-    let mut v = Vec::with_capacity(n as usize * 3);
-    for i in 0..n {
-        let remote = Endpoint::new(IpAddr::from([10, 231, (i >> 8) as u8, i as u8]), 443);
-        let mut f = Flow::example(1000 + (i % 500) as u32, i, remote);
-        let t = MonoNs(1_000_000_000 + i * 20_000);
-        v.push((FlowEvent::Opened(f.clone()), t));
-        f.payload.bytes_sent = 500;
-        f.payload.bytes_recv = 20_000;
-        v.push((FlowEvent::Updated(f.clone()), t.add_ns(5_000)));
-        f.payload.bytes_recv = 40_000;
-        f.closed = Some(t.add_ns(10_000));
-        v.push((FlowEvent::Closed(f), t.add_ns(10_000)));
-    }
-    v
-}
-
 /// Seconds to feed every event (and tick every simulated second).
 fn run(sink: &mut dyn Sink, evs: &[(FlowEvent, MonoNs)], ctx: &Context) -> f64 {
-    let mut users = |u: u32| u.to_string();
-    let mut next_tick = MonoNs(0);
-    let start = Instant::now();
-    for (ev, at) in evs {
-        let mut lookup = |_: &FlowEvent| ctx.clone();
-        let mut rec = RecordRef::new(ev, *at, WallClock::default(), &mut lookup);
-        sink.event(ev, &mut rec);
-        if *at >= next_tick {
-            sink.tick(*at, WallClock::default(), &mut users);
-            next_tick = at.add_ns(1_000_000_000);
-        }
-    }
-    start.elapsed().as_secs_f64()
+    feed(sink, evs, ctx, Duration::from_secs(1))
 }
 
 fn main() {
@@ -67,14 +27,7 @@ fn main() {
         .nth(1)
         .map_or(200_000, |s| s.parse().expect("FLOWS is a number"));
     let evs = events(n);
-    let ctx = Context {
-        names: Arc::new(Names {
-            user: "alice".into(),
-            unit: "web.service".into(),
-            ..Names::default()
-        }),
-        ..Context::default()
-    };
+    let ctx = context();
     let mut best = (f64::MAX, f64::MAX);
     for _ in 0..3 {
         let base = run(&mut Baseline(0), &evs, &ctx);

@@ -13,71 +13,25 @@
 use netwho_export::ie::{DEFAULT_TEMPLATE, parse_template};
 use netwho_export::net::{Collector, Delivery, Udp};
 use netwho_export::sink::{ExportConfig, ExportSink, Format};
-use netwho_model::record::{Context, Names};
-use netwho_model::time::WallClock;
-use netwho_model::{Endpoint, Flow, FlowEvent, MonoNs};
+use netwho_model::record::Context;
+use netwho_model::{FlowEvent, MonoNs};
+use netwho_pipeline::Sink;
+use netwho_pipeline::benchkit::{Baseline, WALL, context, events, feed};
 use netwho_pipeline::output::Output;
-use netwho_pipeline::status::StatusRecord;
-use netwho_pipeline::{RecordRef, Sink};
-use std::net::{IpAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-struct Baseline(u64);
-
-impl Sink for Baseline {
-    fn event(&mut self, _: &FlowEvent, rec: &mut RecordRef<'_>) {
-        self.0 += rec.context().names.user.len() as u64;
-    }
-    fn status(&mut self, _: &StatusRecord) {}
-}
-
-fn events(n: u64) -> Vec<(FlowEvent, MonoNs)> {
-    let mut v = Vec::with_capacity(n as usize * 3);
-    for i in 0..n {
-        let remote = Endpoint::new(IpAddr::from([10, 231, (i >> 8) as u8, i as u8]), 443);
-        let mut f = Flow::example(1000 + (i % 500) as u32, i, remote);
-        f.local.port = 1024 + (i % 60_000) as u16;
-        let t = MonoNs(1_000_000_000 + i * 20_000);
-        f.opened = t;
-        v.push((FlowEvent::Opened(f.clone()), t));
-        f.payload.bytes_sent = 500;
-        f.payload.bytes_recv = 20_000;
-        f.wire.bytes_sent = 800;
-        f.wire.packets_sent = 6;
-        v.push((FlowEvent::Updated(f.clone()), t.add_ns(5_000)));
-        f.payload.bytes_recv = 40_000;
-        f.wire.bytes_recv = 41_000;
-        f.wire.packets_recv = 30;
-        f.closed = Some(t.add_ns(10_000));
-        v.push((FlowEvent::Closed(f), t.add_ns(10_000)));
-    }
-    v
-}
-
 /// Seconds the collector thread spends feeding every event (ticking and
-/// flushing every simulated second, as the pipeline does), then finishing.
+/// flushing every 100 ms of the events' time), then finishing.
 fn run(sink: &mut dyn Sink, evs: &[(FlowEvent, MonoNs)], ctx: &Context) -> f64 {
-    let mut users = |u: u32| u.to_string();
-    let mut next_tick = MonoNs(0);
-    let wall = WallClock {
-        boot_to_unix_ns: 1_795_000_000_000_000_000,
-    };
     let start = Instant::now();
-    for (ev, at) in evs {
-        let mut lookup = |_: &FlowEvent| ctx.clone();
-        let mut rec = RecordRef::new(ev, *at, wall, &mut lookup);
-        sink.event(ev, &mut rec);
-        if *at >= next_tick {
-            sink.tick(*at, wall, &mut users);
-            sink.flush();
-            next_tick = at.add_ns(100_000_000);
-        }
-    }
+    feed(sink, evs, ctx, Duration::from_millis(100));
     let last = evs.last().map_or(MonoNs(0), |e| e.1);
     // past the join wait: every record is due
-    sink.tick(last.add_ns(5_000_000_000), wall, &mut users);
+    let mut users = |u: u32| u.to_string();
+    sink.tick(last.add_ns(5_000_000_000), WALL, &mut users);
     sink.flush();
     sink.finish().expect("finish");
     start.elapsed().as_secs_f64()
@@ -98,14 +52,7 @@ fn main() {
         .nth(1)
         .map_or(200_000, |s| s.parse().expect("FLOWS is a number"));
     let evs = events(n);
-    let ctx = Context {
-        names: Arc::new(Names {
-            user: "alice".into(),
-            unit: "web.service".into(),
-            ..Names::default()
-        }),
-        ..Context::default()
-    };
+    let ctx = context();
     let template = parse_template(DEFAULT_TEMPLATE).expect("template");
     println!(
         "flow export: {n} flows ({} events: open, update, close each), every element of the default template",

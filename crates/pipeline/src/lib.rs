@@ -10,6 +10,7 @@
 //! counter of loss. Clocks are injected, so a fake sensor and a manual clock
 //! drive the whole loop in tests.
 
+pub mod benchkit;
 pub mod chain;
 pub mod enricher;
 pub mod fmt;

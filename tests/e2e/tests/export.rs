@@ -372,6 +372,24 @@ fn check(what: &str, recs: &[Rec], want: &[(Rec, &Value)]) {
 
 struct Running(Child);
 
+impl Running {
+    /// Starts `cmd` with its standard error in `err`, and waits until it
+    /// writes `ready` there.
+    fn start(cmd: &mut Command, err: &std::path::Path, ready: &str) -> Running {
+        let r = Running(
+            cmd.stdout(Stdio::null())
+                .stderr(std::fs::File::create(err).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        poll(30, &format!("{ready:?} from {cmd:?}"), || {
+            let e = std::fs::read_to_string(err).unwrap_or_default();
+            if e.contains(ready) { Ok(()) } else { Err(e) }
+        });
+        r
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -403,25 +421,15 @@ fn ipfix_v9_and_jsonl_carry_both_ends_processes_exactly() {
     // Wireshark reads what goes over the loopback to the UDP collectors
     let pcap = dir.0.join("export.pcap");
     let err = dir.0.join("tshark.err");
-    let mut cap = Running(
+    let mut cap = Running::start(
         Command::new("tshark")
             .args(["-i", "lo", "-f"])
             .arg(format!("udp port {} or udp port {}", ipfix.port, v9.port))
             .arg("-w")
-            .arg(&pcap)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap(),
+            .arg(&pcap),
+        &err,
+        "Capturing on",
     );
-    poll(30, "tshark capturing", || {
-        let e = std::fs::read_to_string(&err).unwrap_or_default();
-        if e.contains("Capturing on") {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    });
     let jsonl = dir.0.join("flows.jsonl");
     let nw_err = dir.0.join("netwho.err");
     let template = TEMPLATE
@@ -429,7 +437,7 @@ fn ipfix_v9_and_jsonl_carry_both_ends_processes_exactly() {
         .map(|n| format!("%{n}"))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut nw = Running(
+    let mut nw = Running::start(
         Command::new(netwho_bin())
             .args(["-v", "export", "--template", &template])
             .arg(format!("--ipfix=127.0.0.1:{}", ipfix.port))
@@ -440,19 +448,10 @@ fn ipfix_v9_and_jsonl_carry_both_ends_processes_exactly() {
             .args([
                 "-f",
                 "fd.rnet = 10.231.29.0/24 or fd.rnet = fd00:231::1d:0/112",
-            ])
-            .stderr(std::fs::File::create(&nw_err).unwrap())
-            .spawn()
-            .unwrap(),
+            ]),
+        &nw_err,
+        "attached:",
     );
-    poll(30, "netwho attached", || {
-        let e = std::fs::read_to_string(&nw_err).unwrap_or_default();
-        if e.contains("attached:") {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    });
 
     // three IPv4 connections and one IPv6, client as the test user
     let mut truth = Vec::new();
@@ -550,22 +549,13 @@ fn the_daemon_exports_as_configured() {
     )
     .unwrap();
     let err = dir.0.join("daemon.err");
-    let mut d = Running(
+    let mut d = Running::start(
         Command::new(netwho_bin())
             .args(["daemon", "-v", "--config"])
-            .arg(&cfg)
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap(),
+            .arg(&cfg),
+        &err,
+        "attached:",
     );
-    poll(30, "the daemon attached", || {
-        let e = std::fs::read_to_string(&err).unwrap_or_default();
-        if e.contains("attached:") {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    });
     let (srv, port) = server(
         &ns.b,
         &format!(
