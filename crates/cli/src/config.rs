@@ -65,21 +65,12 @@ impl Default for ExportSection {
 impl ExportSection {
     /// What to export, if anything (every value checked).
     pub fn plan(&self) -> Result<Option<crate::export::Plan>, String> {
-        use crate::export::{Target, collector, v9_collector};
-        let mut targets = Vec::new();
-        for c in &self.ipfix {
-            targets.push(Target::Ipfix(
-                collector("export.ipfix", c).map_err(|e| e.to_string())?,
-            ));
-        }
-        for c in &self.netflow_v9 {
-            targets.push(Target::V9(
-                v9_collector("export.netflow_v9", c).map_err(|e| e.to_string())?,
-            ));
-        }
-        for p in &self.jsonl {
-            targets.push(Target::Jsonl(p.clone()));
-        }
+        let targets = crate::export::targets(
+            ("export.ipfix", &self.ipfix),
+            ("export.netflow_v9", &self.netflow_v9),
+            &self.jsonl,
+        )
+        .map_err(|e| e.to_string())?;
         let template = (!self.template.trim().is_empty()).then(|| self.template.clone());
         if let Some(t) = &template {
             netwho_export::ie::parse_template(t).map_err(|e| format!("export.template: {e}"))?;

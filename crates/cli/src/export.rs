@@ -35,16 +35,11 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_args(a: &crate::args::ExportArgs) -> anyhow::Result<Plan> {
-        let mut targets = Vec::new();
-        for c in &a.ipfix {
-            targets.push(Target::Ipfix(collector("--ipfix", c)?));
-        }
-        for c in &a.netflow_v9 {
-            targets.push(Target::V9(v9_collector("--netflow-v9", c)?));
-        }
-        for p in &a.jsonl {
-            targets.push(Target::Jsonl(p.clone()));
-        }
+        let targets = targets(
+            ("--ipfix", &a.ipfix),
+            ("--netflow-v9", &a.netflow_v9),
+            &a.jsonl,
+        )?;
         if targets.is_empty() {
             anyhow::bail!(
                 "say where to export: --ipfix HOST:PORT, --netflow-v9 HOST:PORT or --jsonl FILE (- for standard output)"
@@ -114,13 +109,31 @@ fn describe(t: &Target) -> String {
     }
 }
 
-pub fn collector(what: &str, s: &str) -> anyhow::Result<Collector> {
+/// The targets of the IPFIX collectors, NetFlow v9 collectors and files
+/// given (each collector list with the name errors are to quote).
+pub fn targets(
+    ipfix: (&str, &[String]),
+    v9: (&str, &[String]),
+    jsonl: &[PathBuf],
+) -> anyhow::Result<Vec<Target>> {
+    let mut out = Vec::new();
+    for c in ipfix.1 {
+        out.push(Target::Ipfix(collector(ipfix.0, c)?));
+    }
+    for c in v9.1 {
+        out.push(Target::V9(v9_collector(v9.0, c)?));
+    }
+    out.extend(jsonl.iter().cloned().map(Target::Jsonl));
+    Ok(out)
+}
+
+fn collector(what: &str, s: &str) -> anyhow::Result<Collector> {
     s.parse::<Collector>()
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))
 }
 
 /// NetFlow v9 is UDP only (RFC 3954 defines no stream transport).
-pub fn v9_collector(what: &str, s: &str) -> anyhow::Result<Collector> {
+fn v9_collector(what: &str, s: &str) -> anyhow::Result<Collector> {
     let c = collector(what, s)?;
     if c.tcp {
         anyhow::bail!("{what}: NetFlow v9 goes over UDP only; for TCP use --ipfix tcp://HOST:PORT");

@@ -258,10 +258,10 @@ impl Tcp {
                 self.complaints.failed(&e);
                 return;
             }
-            let (Some(s), Some(t)) = (self.stream.as_mut(), self.template.as_ref()) else {
-                return;
-            };
-            if let Err(e) = s.write_all(t) {
+            // a new connection starts with the template
+            if let (Some(s), Some(t)) = (self.stream.as_mut(), self.template.as_ref())
+                && let Err(e) = s.write_all(t)
+            {
                 self.stream = None;
                 self.complaints.failed(&e);
                 return;

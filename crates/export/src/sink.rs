@@ -301,10 +301,6 @@ impl Sink for ExportSink {
         self.take(ev, rec);
     }
 
-    fn final_update(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        self.take(ev, rec);
-    }
-
     fn status(&mut self, _st: &StatusRecord) {}
 
     fn tick(
