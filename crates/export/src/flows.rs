@@ -13,6 +13,7 @@
 //! for the other end to show up, and an ended flow is remembered for
 //! `linger` to lend its process.
 
+pub use crate::msg::Own;
 use crate::msg::{Proc, Record};
 use netwho_model::{Direction, Payload, Wire};
 use rustc_hash::FxHashMap;
@@ -51,17 +52,6 @@ impl Default for Timeouts {
             linger: Duration::from_secs(10),
         }
     }
-}
-
-/// netwho's own fields of a flow's local process.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Own {
-    pub uid: u32,
-    pub unit: String,
-    pub container: String,
-    pub cmdline: String,
-    pub exe_sha256: String,
-    pub attribution: String,
 }
 
 /// One end's flow as netwho sees it now (totals since it opened).
@@ -407,12 +397,8 @@ impl Flows {
             direction: u8::from(s.direction != Direction::Inbound),
             src_proc,
             dst_proc,
-            uid: s.own.uid,
-            unit: s.own.unit.clone(),
-            container: s.own.container.clone(),
-            cmdline: s.own.cmdline.clone(),
-            exe_sha256: s.own.exe_sha256.clone(),
-            attribution: s.own.attribution.clone(),
+            own: s.own.clone(),
+            dst_own: m.map(|m| m.seen.own.clone()),
         }
     }
 }
@@ -512,6 +498,8 @@ mod tests {
             assert_eq!(r.src_port, 40000);
             assert_eq!(r.src_proc.as_ref().map(|p| p.pid), Some(10));
             assert_eq!(r.dst_proc.as_ref().map(|p| p.pid), Some(20));
+            // each end's own fields: the initiator's as the record's
+            assert_eq!((r.own.uid, r.dst_own.as_ref().map(|o| o.uid)), (10, Some(20)));
             assert_eq!((r.octets, r.rev_octets), (1_000, 500));
         }
     }

@@ -15,6 +15,9 @@ pub enum Version {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Proc {
     pub pid: u32,
+    /// When it started, clock ticks since boot (with the pid, its
+    /// identity; not exported over IPFIX).
+    pub start_ticks: u64,
     pub name: String,
     pub user: String,
     pub father_pid: u32,
@@ -58,6 +61,15 @@ pub struct Record {
     pub direction: u8,
     pub src_proc: Option<Proc>,
     pub dst_proc: Option<Proc>,
+    /// The owner's (the initiator's when both ends are local) own fields.
+    pub own: Own,
+    /// The responder's own fields, when both ends are local.
+    pub dst_own: Option<Own>,
+}
+
+/// netwho's own fields of a flow's local process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Own {
     pub uid: u32,
     pub unit: String,
     pub container: String,
@@ -365,12 +377,12 @@ pub(crate) fn value(r: &Record, w: What) -> Value<'_> {
             (Some(p), ProcWhat::NumPageFaults) => Value::Num(p.page_faults),
             (Some(p), ProcWhat::PctgIowait) => Value::Num(u64::from(p.iowait)),
         },
-        What::Uid => Value::Num(u64::from(r.uid)),
-        What::Unit => Value::Text(&r.unit),
-        What::Container => Value::Text(&r.container),
-        What::Cmdline => Value::Text(&r.cmdline),
-        What::ExeSha256 => Value::Text(&r.exe_sha256),
-        What::Attribution => Value::Text(&r.attribution),
+        What::Uid => Value::Num(u64::from(r.own.uid)),
+        What::Unit => Value::Text(&r.own.unit),
+        What::Container => Value::Text(&r.own.container),
+        What::Cmdline => Value::Text(&r.own.cmdline),
+        What::ExeSha256 => Value::Text(&r.own.exe_sha256),
+        What::Attribution => Value::Text(&r.own.attribution),
     }
 }
 

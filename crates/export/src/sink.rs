@@ -153,6 +153,7 @@ impl ExportSink {
         let ctx = rec.context();
         let proc = Proc {
             pid: f.key.proc.tgid,
+            start_ticks: f.key.proc.start_ticks,
             name: f.comm.clone(),
             user: ctx.names.user.clone(),
             father_pid: f.proc.ppid,

@@ -1,5 +1,5 @@
 use crate::ie::{self, DEFAULT_NETWHO_PEN, parse_template};
-use crate::msg::{Encoder, Proc, Record, Version};
+use crate::msg::{Encoder, Own, Proc, Record, Version};
 
 fn record(src: &str, dst: &str) -> Record {
     Record {
@@ -20,6 +20,7 @@ fn record(src: &str, dst: &str) -> Record {
         direction: 1,
         src_proc: Some(Proc {
             pid: 4242,
+            start_ticks: 0,
             name: "curl".into(),
             user: "alice".into(),
             father_pid: 812,
@@ -31,12 +32,15 @@ fn record(src: &str, dst: &str) -> Record {
             iowait: 3,
         }),
         dst_proc: None,
-        uid: 1000,
-        unit: "user@1000.service".into(),
-        container: String::new(),
-        cmdline: "curl -s https://example.invalid/".into(),
-        exe_sha256: "ab".repeat(32),
-        attribution: "ebpf".into(),
+        own: Own {
+            uid: 1000,
+            unit: "user@1000.service".into(),
+            container: String::new(),
+            cmdline: "curl -s https://example.invalid/".into(),
+            exe_sha256: "ab".repeat(32),
+            attribution: "ebpf".into(),
+        },
+        dst_own: None,
     }
 }
 
@@ -117,6 +121,7 @@ fn local(src: &str, dst: &str) -> Record {
     let mut r = record(src, dst);
     r.dst_proc = Some(Proc {
         pid: 777,
+        start_ticks: 0,
         name: "nginx".into(),
         user: "www-data".into(),
         father_pid: 1,
@@ -127,7 +132,7 @@ fn local(src: &str, dst: &str) -> Record {
         page_faults: 3,
         iowait: 0,
     });
-    r.container = "c0ffee".into();
+    r.own.container = "c0ffee".into();
     r
 }
 
@@ -269,7 +274,7 @@ fn json_lines_hold_the_template_and_leave_out_what_is_not_there() {
     let mut out = Vec::new();
     crate::sink::write_json(&record("10.231.1.2", "10.231.1.3"), &t, &mut out);
     let mut r = local("fd00:231::2", "fd00:231::3");
-    r.cmdline = "say \"hi\"\n".into();
+    r.own.cmdline = "say \"hi\"\n".into();
     crate::sink::write_json(&r, &t, &mut out);
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<serde_json::Value> = text
