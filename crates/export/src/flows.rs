@@ -499,7 +499,10 @@ mod tests {
             assert_eq!(r.src_proc.as_ref().map(|p| p.pid), Some(10));
             assert_eq!(r.dst_proc.as_ref().map(|p| p.pid), Some(20));
             // each end's own fields: the initiator's as the record's
-            assert_eq!((r.own.uid, r.dst_own.as_ref().map(|o| o.uid)), (10, Some(20)));
+            assert_eq!(
+                (r.own.uid, r.dst_own.as_ref().map(|o| o.uid)),
+                (10, Some(20))
+            );
             assert_eq!((r.octets, r.rev_octets), (1_000, 500));
         }
     }

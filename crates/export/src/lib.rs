@@ -8,8 +8,10 @@
 //! events, [`flows::Flows`] (pure) decides when a record is due and joins
 //! both ends of local connections, the pure encoder ([`msg::Encoder`],
 //! over the element table [`ie`]) makes messages, and [`net`] sends them
-//! from the output's writer thread.
+//! from the output's writer thread. [`fleet`] is the record a daemon
+//! publishes to the fleet (every field, as a JSON line).
 
+pub mod fleet;
 pub mod flows;
 pub mod ie;
 pub mod msg;

@@ -7,7 +7,7 @@ use crate::ie::Ie;
 use crate::msg::{Encoder, Proc, Record, Value, Version, value};
 use crate::net::{DATA, Delivery, TEMPLATE, put_frame};
 use netwho_model::time::WallClock;
-use netwho_model::{CloseReason, FlowEvent, MonoNs, Proto};
+use netwho_model::{CloseReason, FlowEvent, MonoNs};
 use netwho_pipeline::output::Output;
 use netwho_pipeline::status::StatusRecord;
 use netwho_pipeline::{RecordRef, Sink, SinkControl};
@@ -24,6 +24,9 @@ pub enum Format {
     /// One JSON object per record and line, keyed by the template's
     /// element names in lower case.
     Jsonl,
+    /// The fleet's JSON lines ([`crate::fleet`]): every field, the
+    /// template ignored.
+    Fleet,
 }
 
 #[derive(Clone, Debug)]
@@ -79,22 +82,6 @@ fn unix_ms(wall: WallClock, t: MonoNs) -> u64 {
     u64::try_from(wall.unix_ns(t) / 1_000_000).unwrap_or(0)
 }
 
-/// IANA's protocol number of a flow's protocol (MPTCP is TCP on the wire).
-fn protocol_number(p: Proto) -> Option<u8> {
-    Some(match p {
-        Proto::Tcp | Proto::Mptcp => 6,
-        Proto::Udp => 17,
-        Proto::UdpLite => 136,
-        Proto::Icmp => 1,
-        Proto::Icmpv6 => 58,
-        Proto::Sctp => 132,
-        Proto::Raw(n) | Proto::Other(n) => u8::try_from(n).unwrap_or(255),
-        Proto::Unknown => 0,
-        // frames of other hosts, not a flow of this one
-        Proto::Packet => return None,
-    })
-}
-
 fn end_reason(f: &netwho_model::Flow) -> u8 {
     match f.close_reason {
         Some(CloseReason::Idle) => end::IDLE,
@@ -108,7 +95,7 @@ impl ExportSink {
         let enc = match cfg.format {
             Format::Ipfix => Some(Version::Ipfix),
             Format::V9 => Some(Version::V9),
-            Format::Jsonl => None,
+            Format::Jsonl | Format::Fleet => None,
         }
         .map(|v| Encoder::new(v, cfg.template.clone(), cfg.pen, cfg.domain));
         ExportSink {
@@ -147,7 +134,7 @@ impl ExportSink {
 
     fn seen(ev: &FlowEvent, rec: &mut RecordRef<'_>) -> Option<Seen> {
         let f = ev.flow();
-        let protocol = protocol_number(f.proto)?;
+        let protocol = f.proto.ip_number()?;
         let t = Self::touch(ev, rec);
         let wall = rec.wall();
         let ctx = rec.context();
@@ -231,7 +218,10 @@ impl ExportSink {
         let max = self.cfg.max_message;
         let Some(enc) = self.enc.as_mut() else {
             for r in records {
-                write_json(r, &self.cfg.template, self.out.buf());
+                match self.cfg.format {
+                    Format::Fleet => crate::fleet::write_line(r, self.out.buf()),
+                    _ => write_json(r, &self.cfg.template, self.out.buf()),
+                }
                 self.out.record_done();
             }
             return;

@@ -1,7 +1,7 @@
 use crate::ie::{self, DEFAULT_NETWHO_PEN, parse_template};
 use crate::msg::{Encoder, Own, Proc, Record, Version};
 
-fn record(src: &str, dst: &str) -> Record {
+pub(crate) fn record(src: &str, dst: &str) -> Record {
     Record {
         src: src.parse().unwrap(),
         dst: dst.parse().unwrap(),
@@ -117,7 +117,7 @@ fn decoded(bytes: &[Vec<u8>]) -> serde_json::Value {
 /// (netflow_parser 1.0.6 drops a record with a zero-length
 /// variable-length field, which RFC 7011 allows and netwho sends for a
 /// remote end's missing process).
-fn local(src: &str, dst: &str) -> Record {
+pub(crate) fn local(src: &str, dst: &str) -> Record {
     let mut r = record(src, dst);
     r.dst_proc = Some(Proc {
         pid: 777,

@@ -147,6 +147,30 @@ impl Proto {
         })
     }
 
+    /// IANA's protocol number, as flow records carry it (MPTCP is TCP on
+    /// the wire); None for AF_PACKET frames (other hosts' traffic).
+    pub fn ip_number(self) -> Option<u8> {
+        Some(match self {
+            Proto::Tcp | Proto::Mptcp => 6,
+            Proto::Udp => 17,
+            Proto::UdpLite => 136,
+            Proto::Icmp => 1,
+            Proto::Icmpv6 => 58,
+            Proto::Sctp => 132,
+            Proto::Raw(n) | Proto::Other(n) => u8::try_from(n).unwrap_or(255),
+            Proto::Unknown => 0,
+            Proto::Packet => return None,
+        })
+    }
+
+    /// From an IANA protocol number (a flow record's).
+    pub fn from_ip_number(n: u8) -> Self {
+        match n {
+            0 => Proto::Unknown,
+            n => Proto::from_socket(0, 0, u16::from(n)),
+        }
+    }
+
     /// TCP-like: the flow has a state machine and ends at TCP_CLOSE.
     pub fn is_stream(self) -> bool {
         matches!(self, Proto::Tcp | Proto::Mptcp)
@@ -215,6 +239,24 @@ impl TcpState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_numbers_go_both_ways() {
+        for p in [
+            Proto::Tcp,
+            Proto::Udp,
+            Proto::UdpLite,
+            Proto::Icmp,
+            Proto::Icmpv6,
+            Proto::Sctp,
+            Proto::Other(47),
+            Proto::Unknown,
+        ] {
+            assert_eq!(Proto::from_ip_number(p.ip_number().unwrap()), p);
+        }
+        assert_eq!(Proto::Mptcp.ip_number(), Some(6));
+        assert_eq!(Proto::Packet.ip_number(), None);
+    }
 
     #[test]
     fn mapped_addresses_are_ipv4() {

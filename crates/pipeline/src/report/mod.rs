@@ -26,6 +26,7 @@ use netwho_store::recording::{FlowItem, Item};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 use table::{Cell, ColKind, Table};
 
 /// The reports.
@@ -100,6 +101,10 @@ pub struct ReportConfig {
     pub spy: Option<Spy>,
     /// `spy`: the recording kept payload (`record -s`): show it.
     pub payload: bool,
+    /// Items come from several hosts ([`Reporter::counted_on`]): per
+    /// process and per connection rows name their HOST, other rows list
+    /// the HOSTS they merge.
+    pub hosts: bool,
 }
 
 /// Most distinct values a row remembers (ports, peers, processes); more
@@ -148,7 +153,8 @@ impl Distinct {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
-    Proc(ProcKey),
+    /// (host, process)
+    Proc(Arc<str>, ProcKey),
     User(u32),
     Unit(String),
     Remote(IpAddr),
@@ -165,6 +171,7 @@ struct Acc {
     labels: Vec<String>,
     a: Distinct,
     b: Distinct,
+    hosts: Distinct,
 }
 
 impl Acc {
@@ -188,6 +195,7 @@ struct FlowState {
     /// Per-flow reports: the latest record (for a flow the files never
     /// close).
     latest: Option<Box<FlowItem>>,
+    host: Arc<str>,
 }
 
 /// Totals of everything the report counted.
@@ -221,6 +229,8 @@ pub struct Reporter {
     cfg: ReportConfig,
     local: HashSet<IpAddr>,
     wall: WallClock,
+    /// The host of the item being counted (fleet reports).
+    host: Arc<str>,
     flows: FxHashMap<FlowKey, FlowState>,
     groups: FxHashMap<(i128, Key), Acc>,
     /// Per-flow reports: the biggest (min-heap of the kept ones), or all.
@@ -244,6 +254,7 @@ impl Reporter {
             cfg,
             local,
             wall,
+            host: Arc::from(""),
             flows: FxHashMap::default(),
             groups: FxHashMap::default(),
             rows: BinaryHeap::new(),
@@ -309,13 +320,24 @@ impl Reporter {
         self.flow(fi, flows);
     }
 
+    /// `counted`, for an item of `host`'s (fleet reports).
+    pub fn counted_on(&mut self, host: &Arc<str>, fi: &FlowItem, flows: u64) {
+        if !Arc::ptr_eq(&self.host, host) {
+            self.host = Arc::clone(host);
+        }
+        self.flow(fi, flows);
+    }
+
     fn flow(&mut self, fi: &FlowItem, n: u64) {
         let f = fi.ev.flow();
         let t = self.wall.unix_ns(fi.at);
         let closing = fi.is_final || matches!(fi.ev, FlowEvent::Closed(_));
         let passes = self.in_window(t) && self.selected(fi);
         let bucket = self.bucket(t);
-        let st = self.flows.entry(f.key).or_default();
+        let st = self.flows.entry(f.key).or_insert_with(|| FlowState {
+            host: Arc::clone(&self.host),
+            ..FlowState::default()
+        });
         let ds = f.payload.bytes_sent.saturating_sub(st.sent);
         let dr = f.payload.bytes_recv.saturating_sub(st.recv);
         st.sent = st.sent.max(f.payload.bytes_sent);
@@ -347,6 +369,9 @@ impl Reporter {
                 if new_in_bucket {
                     acc.flows += n;
                 }
+                if self.cfg.hosts {
+                    acc.hosts.add(&self.host);
+                }
                 distinct(kind, acc, f);
             }
         }
@@ -357,7 +382,9 @@ impl Reporter {
 
     fn key(&self, f: &Flow, ctx: &Context) -> Option<Key> {
         Some(match self.kind {
-            ReportKind::TopProcs | ReportKind::Bytes => Key::Proc(f.key.proc),
+            ReportKind::TopProcs | ReportKind::Bytes => {
+                Key::Proc(Arc::clone(&self.host), f.key.proc)
+            }
             ReportKind::ByUser => Key::User(f.uid),
             ReportKind::ByUnit => Key::Unit(unit_of(ctx)),
             ReportKind::TopRemotes => Key::Remote(f.remote.addr),
@@ -389,7 +416,7 @@ impl Reporter {
             Direction::Unknown => "--",
         };
         use CellKey::{Num, Text};
-        let cells = match self.kind {
+        let mut cells = match self.kind {
             ReportKind::Spy => {
                 let mut v = vec![
                     Text(short_time(opened, 3)),
@@ -429,6 +456,9 @@ impl Reporter {
                 Text(duration),
             ],
         };
+        if self.cfg.hosts {
+            cells.insert(0, Text(st.host.to_string()));
+        }
         self.rows.push(std::cmp::Reverse(FlowRow {
             total: if self.kind == ReportKind::Spy {
                 0
@@ -551,6 +581,15 @@ impl Reporter {
         if self.kind == ReportKind::Spy && self.cfg.payload {
             c.extend([("SENT DATA", ColKind::Data), ("RECV DATA", ColKind::Data)]);
         }
+        if self.cfg.hosts {
+            match self.kind {
+                ReportKind::Timeline => {}
+                k if per_host(k) => {
+                    c.insert(usize::from(self.cfg.interval_ns.is_some()), ("HOST", Text))
+                }
+                _ => c.push(("HOSTS", Text)),
+            }
+        }
         c
     }
 
@@ -622,7 +661,8 @@ impl Reporter {
             Cell::Num(acc.recv),
             Cell::Num(acc.total()),
         );
-        match self.kind {
+        let hosts = self.cfg.hosts.then(|| Cell::Text(acc.hosts.list(5)));
+        let mut cells = match self.kind {
             ReportKind::TopProcs => vec![
                 num(0),
                 text(1),
@@ -672,7 +712,13 @@ impl Reporter {
                 Cell::Text(acc.b.list(5)),
             ],
             _ => Vec::new(),
+        };
+        match hosts {
+            Some(h) if per_host(self.kind) => cells.insert(0, h),
+            Some(h) => cells.push(h),
+            None => {}
         }
+        cells
     }
 
     /// One row per interval from the first to the last byte (empty ones
@@ -737,6 +783,14 @@ pub fn nice_interval(ns: u64) -> u64 {
     .map(|x| x * S)
     .find(|x| *x >= ns)
     .unwrap_or(86_400 * S)
+}
+
+/// Fleet reports whose rows are one host's (the others merge hosts).
+fn per_host(kind: ReportKind) -> bool {
+    matches!(
+        kind,
+        ReportKind::TopProcs | ReportKind::Bytes | ReportKind::TopConns | ReportKind::Spy
+    )
 }
 
 /// The unit a flow's traffic is accounted to: its systemd unit, else its

@@ -372,3 +372,48 @@ fn the_history_answers_what_the_recording_answers() {
     assert_eq!(got.rows, want.rows);
     assert_eq!(nums(&got, "PID"), vec![11]);
 }
+
+/// The same items from hosts "a" and "b" (the same pids on both).
+fn run_hosts(kind: ReportKind) -> (Table, Totals) {
+    let cfg = ReportConfig {
+        hosts: true,
+        ..ReportConfig::default()
+    };
+    let mut r = Reporter::new(
+        kind,
+        cfg,
+        WallClock {
+            boot_to_unix_ns: BOOT,
+        },
+        HashSet::new(),
+    );
+    for host in ["a", "b"] {
+        let host: Arc<str> = Arc::from(host);
+        for it in items() {
+            if let Item::Flow(fi) = it {
+                r.counted_on(&host, &fi, 1);
+            }
+        }
+    }
+    let totals = r.totals;
+    (r.finish(), totals)
+}
+
+#[test]
+fn fleet_reports_keep_processes_apart_by_host_and_merge_the_rest() {
+    let (t, totals) = run_hosts(ReportKind::TopProcs);
+    assert_eq!(t.columns[0].0, "HOST");
+    assert_eq!(nums(&t, "PID"), vec![11, 11, 10, 10]);
+    assert_eq!(texts(&t, "HOST"), vec!["a", "b", "a", "b"]);
+    assert_eq!(nums(&t, "TOTAL"), vec![1000, 1000, 350, 350]);
+    assert_eq!((totals.sent, totals.recv, totals.flows), (600, 2100, 4));
+    let (t, _) = run_hosts(ReportKind::ByUser);
+    assert_eq!(texts(&t, "USER"), vec!["root", "alice"]);
+    assert_eq!(nums(&t, "TOTAL"), vec![2000, 700]);
+    assert_eq!(texts(&t, "HOSTS"), vec!["a,b", "a,b"]);
+    let (t, _) = run_hosts(ReportKind::TopConns);
+    assert_eq!(t.columns[0].0, "HOST");
+    let mut hosts = texts(&t, "HOST");
+    hosts.sort();
+    assert_eq!(hosts, vec!["a", "a", "b", "b"]);
+}

@@ -1,0 +1,180 @@
+//! The fleet's record (`docs/specs/fleet.md`): one flow record as a JSON
+//! line, every field, each local end's process in full. A daemon
+//! publishes these (`netwho daemon --fleet`); the collector reads them
+//! back with the same type.
+
+use crate::msg::{Own, Proc, Record};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// One flow record (a connection over one period), as published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetRecord {
+    /// Unix milliseconds of the period's first and last traffic.
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// IANA flowEndReason: 1 idle, 2 active timeout, 3 end of flow, 4
+    /// forced (the daemon stopped).
+    pub end_reason: u8,
+    /// IANA protocol number.
+    pub protocol: u8,
+    /// SRC is the initiator.
+    pub src: IpAddr,
+    pub src_port: u16,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+    /// 1: SRC is on this host (it called out), 0: DST is.
+    pub direction: u8,
+    /// Wire bytes and packets SRC to DST, and back; payload each way.
+    pub octets: u64,
+    pub packets: u64,
+    pub rev_octets: u64,
+    pub rev_packets: u64,
+    pub payload: u64,
+    pub rev_payload: u64,
+    /// The process at each end that is on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_proc: Option<FleetProc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dst_proc: Option<FleetProc>,
+}
+
+/// A local end's process.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FleetProc {
+    pub pid: u32,
+    /// With the pid, the process's identity (clock ticks since boot).
+    pub start_ticks: u64,
+    pub name: String,
+    pub user: String,
+    pub uid: u32,
+    pub ppid: u32,
+    pub parent: String,
+    pub cmdline: String,
+    pub unit: String,
+    pub container: String,
+    pub exe_sha256: String,
+    pub attribution: String,
+    /// Bytes.
+    pub memory: u64,
+    pub peak_memory: u64,
+    /// Percent × 100.
+    pub cpu_load: u32,
+    pub page_faults: u64,
+    pub iowait: u32,
+}
+
+impl FleetProc {
+    fn new(p: &Proc, own: Option<&Own>) -> Self {
+        let own = own.cloned().unwrap_or_default();
+        FleetProc {
+            pid: p.pid,
+            start_ticks: p.start_ticks,
+            name: p.name.clone(),
+            user: p.user.clone(),
+            uid: own.uid,
+            ppid: p.father_pid,
+            parent: p.father_name.clone(),
+            cmdline: own.cmdline,
+            unit: own.unit,
+            container: own.container,
+            exe_sha256: own.exe_sha256,
+            attribution: own.attribution,
+            memory: p.actual_memory,
+            peak_memory: p.peak_memory,
+            cpu_load: p.cpu_load,
+            page_faults: p.page_faults,
+            iowait: p.iowait,
+        }
+    }
+}
+
+impl From<&Record> for FleetRecord {
+    fn from(r: &Record) -> Self {
+        // the owner is SRC when it called out, or when both ends are here
+        let owner_is_src = r.direction == 1 || r.dst_own.is_some();
+        let (src_own, dst_own) = if owner_is_src {
+            (Some(&r.own), r.dst_own.as_ref())
+        } else {
+            (None, Some(&r.own))
+        };
+        FleetRecord {
+            start_ms: r.start_ms,
+            end_ms: r.end_ms,
+            end_reason: r.end_reason,
+            protocol: r.protocol,
+            src: plain(r.src),
+            src_port: r.src_port,
+            dst: plain(r.dst),
+            dst_port: r.dst_port,
+            direction: r.direction,
+            octets: r.octets,
+            packets: r.packets,
+            rev_octets: r.rev_octets,
+            rev_packets: r.rev_packets,
+            payload: r.payload,
+            rev_payload: r.rev_payload,
+            src_proc: r.src_proc.as_ref().map(|p| FleetProc::new(p, src_own)),
+            dst_proc: r.dst_proc.as_ref().map(|p| FleetProc::new(p, dst_own)),
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as IPv4.
+fn plain(a: IpAddr) -> IpAddr {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// `r` as one JSON line.
+pub fn write_line(r: &Record, out: &mut Vec<u8>) {
+    // (a record of numbers and strings always serializes)
+    if serde_json::to_writer(&mut *out, &FleetRecord::from(r)).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{local, record};
+
+    #[test]
+    fn both_ends_keep_their_own_fields_and_read_back() {
+        let mut r = local("127.0.0.1", "127.0.0.1");
+        r.dst_own = Some(Own {
+            uid: 33,
+            unit: "nginx.service".into(),
+            ..Own::default()
+        });
+        let mut line = Vec::new();
+        write_line(&r, &mut line);
+        assert_eq!(line.last(), Some(&b'\n'));
+        let back: FleetRecord = serde_json::from_slice(&line).unwrap();
+        let (s, d) = (
+            back.src_proc.clone().unwrap(),
+            back.dst_proc.clone().unwrap(),
+        );
+        assert_eq!((s.pid, s.uid, s.name.as_str()), (4242, 1000, "curl"));
+        assert_eq!((d.pid, d.uid, d.unit.as_str()), (777, 33, "nginx.service"));
+        assert_eq!((back.payload, back.rev_payload), (120_000, 650_000));
+        assert_eq!(back, FleetRecord::from(&r));
+    }
+
+    #[test]
+    fn an_inbound_record_gives_the_owner_to_dst() {
+        let mut r = record("10.231.1.2", "::ffff:10.231.1.3");
+        r.direction = 0;
+        r.dst_proc = r.src_proc.take();
+        let f = FleetRecord::from(&r);
+        assert!(f.src_proc.is_none());
+        assert_eq!(f.dst_proc.map(|p| p.uid), Some(1000));
+        assert_eq!(f.dst.to_string(), "10.231.1.3");
+        let mut line = Vec::new();
+        write_line(&r, &mut line);
+        assert!(!String::from_utf8(line).unwrap().contains("src_proc"));
+    }
+}
