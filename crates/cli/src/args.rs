@@ -80,6 +80,27 @@ final status record. --help shows the --format placeholders, timestamp conversio
     /// Export flows with their processes to a flow collector: IPFIX, NetFlow v9 or JSON lines
     #[command(after_help = EXPORT_AFTER)]
     Export(Box<ExportArgs>),
+    /// Store the fleet's flow records (from NATS JetStream) in PostgreSQL, for 'report --postgres'
+    #[command(after_help = COLLECT_AFTER)]
+    Collect(Box<CollectArgs>),
+}
+
+const COLLECT_AFTER: &str = "Every daemon started with --fleet nats://HOST:PORT (or [fleet] nats in its configuration) publishes its flow records to the JetStream stream NETWHO_FLOWS (subject netwho.flows.HOST), spooling them on disk while the server is away. 'netwho collect' reads the stream as a durable consumer and stores every record in the PostgreSQL table netwho_flows (created if missing), one row per record with its host; the processes are JSON columns. A message is acknowledged only once its records are committed, and rows are keyed by host, message id and line: nothing is lost when NATS, PostgreSQL or the collector stops, and nothing is stored twice. Collectors started with the same --consumer share the work. 'netwho report REPORT --postgres CONN' answers every report over the whole fleet (--host to pick hosts). docs/specs/fleet.md describes the records and the table.\n\nExamples:\n  netwho collect --nats nats://10.0.0.2:4222 --postgres 'host=db1 user=netwho dbname=netwho'\n  netwho collect --nats 127.0.0.1:4222 --postgres postgresql://netwho@localhost/netwho --drain\n  netwho report by-user --postgres 'host=db1 user=netwho dbname=netwho' --since yesterday\n  netwho report top-procs --postgres 'host=db1 dbname=netwho' --host web1 --host web2";
+
+#[derive(Debug, Args, Clone)]
+pub struct CollectArgs {
+    /// The NATS JetStream server the daemons publish to
+    #[arg(long, value_name = "nats://HOST:PORT")]
+    pub nats: String,
+    /// The PostgreSQL database: a connection string ('host=H port=P user=U dbname=D') or URL (postgresql://U@H:P/D)
+    #[arg(long, value_name = "CONN")]
+    pub postgres: String,
+    /// The durable consumer's name (collectors with the same name share the records)
+    #[arg(long, value_name = "NAME", default_value = "netwho-collect")]
+    pub consumer: String,
+    /// Exit once every published record is stored (else run until SIGINT/SIGTERM)
+    #[arg(long)]
+    pub drain: bool,
 }
 
 const EXPORT_AFTER: &str = "Each flow record is one connection (or one UDP socket's traffic with one remote): the 5-tuple, wire bytes and packets each way (IN_ from SRC to DST, OUT_ back), start and end times, the end reason, and the process at each end as nProbe's process plugin exports it (ntop's enterprise 35632: pid, name, user, father pid and name, memory, CPU load, page faults, iowait), plus netwho's own elements (uid, unit, container, command line, exe hash, attribution, exact payload bytes) under --pen. SRC is the side that initiated the flow. When both ends are processes on this host (loopback, or two network namespaces), one record carries both, as SRC_ and DST_ process. A record is made when a flow ends (after --join-wait for its other end), every --active-timeout while it lasts, and after --idle-timeout without traffic; at exit every open flow gets a last record (end reason 4, forced end). docs/specs/ipfix.md lists every element with its numbers.\n\nOver UDP the template is sent first and every --template-refresh; over TCP (tcp://HOST:PORT, RFC 7011) once per connection, and messages wait (up to 16 MiB) while the collector is away, then go out in order. Records that cannot be delivered are counted in the status (output_dropped) and logged.\n\nExamples:\n  netwho export --ipfix 192.0.2.10:4739\n  netwho export --ipfix tcp://collector.example:4739 --template '%IPV4_SRC_ADDR %IPV4_DST_ADDR %L4_DST_PORT %IN_BYTES %SRC_PROC_NAME %SRC_PROC_USER_NAME'\n  netwho export --netflow-v9 127.0.0.1:2055 proc.name = nginx\n  netwho export --jsonl - --active-timeout 60s | jq .";
@@ -136,6 +157,9 @@ pub struct DaemonArgs {
     /// How often counters are read and committed (overrides history.commit_every)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub commit_every: Option<Duration>,
+    /// Publish flow records to the fleet's NATS JetStream server (overrides fleet.nats)
+    #[arg(long, value_name = "nats://HOST:PORT")]
+    pub fleet: Option<String>,
     /// Print the configuration in effect (defaults filled in) and exit
     #[arg(long)]
     pub print_config: bool,
@@ -501,13 +525,19 @@ pub struct ReportArgs {
         short = 'r',
         long = "read",
         value_name = "FILE",
-        required_unless_present_any = ["db", "connect"],
+        required_unless_present_any = ["db", "connect", "postgres"],
         conflicts_with = "db"
     )]
     pub read: Vec<PathBuf>,
     /// The daemon's history database instead of a recording (see 'netwho daemon')
     #[arg(long, value_name = "PATH", conflicts_with = "connect")]
     pub db: Option<PathBuf>,
+    /// The fleet's PostgreSQL database (see 'netwho collect'): the report over every host
+    #[arg(long, value_name = "CONN", conflicts_with_all = ["connect", "db", "read"])]
+    pub postgres: Option<String>,
+    /// With --postgres: only this host's records (repeat for more)
+    #[arg(long = "host", value_name = "HOST", requires = "postgres")]
+    pub hosts: Vec<String>,
     /// Only bytes from TIME on (RFC 3339, +DURATION from the start, -DURATION before now, today, yesterday)
     #[arg(long, value_name = "TIME", value_parser = parse_time, allow_hyphen_values = true)]
     pub since: Option<TimeArg>,

@@ -17,6 +17,88 @@ pub struct Config {
     pub api: ApiSection,
     pub metrics: MetricsSection,
     pub export: ExportSection,
+    pub fleet: FleetSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FleetSection {
+    /// Publish flow records to this NATS JetStream server,
+    /// "nats://HOST:PORT" (empty: off; --fleet sets it).
+    pub nats: String,
+    /// This host's name in the fleet (empty: the kernel's host name).
+    pub host: String,
+    /// Where records wait until JetStream has them.
+    pub spool: PathBuf,
+    /// Most the spool holds while NATS is away (then the oldest go).
+    pub spool_max: String,
+    /// A lasting connection is published at least this often.
+    pub active_timeout: String,
+    /// A connection quiet this long is published.
+    pub idle_timeout: String,
+    /// At exit, how long to wait for the spool to drain.
+    pub drain: String,
+}
+
+impl Default for FleetSection {
+    fn default() -> Self {
+        FleetSection {
+            nats: String::new(),
+            host: String::new(),
+            spool: PathBuf::from("/var/lib/netwho/spool"),
+            spool_max: "256MiB".into(),
+            active_timeout: "60s".into(),
+            idle_timeout: "30s".into(),
+            drain: "10s".into(),
+        }
+    }
+}
+
+/// What the daemon publishes to the fleet, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetPlan {
+    pub fleet: netwho_fleet::publish::FleetConfig,
+    pub timeouts: netwho_export::flows::Timeouts,
+}
+
+impl FleetSection {
+    /// The fleet's configuration, if on (every value checked).
+    pub fn plan(&self) -> Result<Option<FleetPlan>, String> {
+        if self.nats.trim().is_empty() {
+            return Ok(None);
+        }
+        let url = netwho_fleet::nats_url(self.nats.trim()).map_err(|e| format!("fleet.nats: {e}"))?;
+        let d = |key: &str, v: &str| duration(v).map_err(|e| format!("fleet.{key}: {e}"));
+        let spool_max = netwho_query::parse_bytes(&self.spool_max)
+            .filter(|n| *n >= 1 << 20)
+            .ok_or_else(|| {
+                format!(
+                    "fleet.spool_max: '{}' is not a size of at least 1MiB (like 256MiB or 2GiB)",
+                    self.spool_max
+                )
+            })?;
+        let host = match self.host.trim() {
+            "" => netwho_pipeline::chain::Origin::here().host,
+            h => h.to_string(),
+        };
+        if host.is_empty() {
+            return Err("fleet.host: this host has no name; set one".into());
+        }
+        Ok(Some(FleetPlan {
+            fleet: netwho_fleet::publish::FleetConfig {
+                url,
+                host,
+                spool_dir: self.spool.clone(),
+                spool_max,
+                drain: d("drain", &self.drain)?,
+            },
+            timeouts: netwho_export::flows::Timeouts {
+                active: d("active_timeout", &self.active_timeout)?,
+                idle: d("idle_timeout", &self.idle_timeout)?,
+                ..netwho_export::flows::Timeouts::default()
+            },
+        }))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -214,6 +296,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
     cfg.api.listen_addr()?;
     cfg.metrics.label_set()?;
     cfg.export.plan()?;
+    cfg.fleet.plan()?;
     Ok(cfg)
 }
 

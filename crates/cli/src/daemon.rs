@@ -26,6 +26,9 @@ pub fn configure(d: &DaemonArgs) -> Result<Option<Daemon>, Failure> {
     if let Some(db) = &d.db {
         cfg.history.db = db.clone();
     }
+    if let Some(url) = &d.fleet {
+        cfg.fleet.nats = url.clone();
+    }
     if let Some(every) = d.commit_every {
         cfg.history.commit_every = format!("{}ms", every.as_millis());
     }
@@ -87,6 +90,9 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(history), Box::new(live_sink)];
     if let Some(plan) = d.config.export.plan().map_err(config_error)? {
         sinks.extend(plan.sinks().map_err(cannot_start)?);
+    }
+    if let Some(plan) = d.config.fleet.plan().map_err(config_error)? {
+        sinks.push(crate::export::fleet_sink(plan).map_err(cannot_start)?);
     }
     Ok(Running { sinks, api })
 }

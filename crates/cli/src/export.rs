@@ -154,3 +154,24 @@ fn jsonl_output(p: &Path) -> anyhow::Result<Output> {
         .with_context(|| format!("opening {} for the exported records", p.display()))?;
     Ok(Output::spawn(Box::new(f)))
 }
+
+/// The daemon's fleet sink: every record, as the fleet's JSON lines,
+/// spooled and published to NATS JetStream.
+pub fn fleet_sink(plan: crate::config::FleetPlan) -> anyhow::Result<Box<dyn Sink>> {
+    let delivery = Arc::new(Delivery::default());
+    let spool = plan.fleet.spool_dir.clone();
+    let (url, host) = (plan.fleet.url.clone(), plan.fleet.host.clone());
+    let dest = netwho_fleet::publish::FleetDestination::start(plan.fleet, Arc::clone(&delivery))?;
+    let mut cfg = ExportConfig::new(Format::Fleet, Vec::new());
+    cfg.timeouts = plan.timeouts;
+    log::info!(
+        "fleet: records to {url} as host '{host}' (spool {}, a record at least every {:?})",
+        spool.display(),
+        plan.timeouts.active
+    );
+    Ok(Box::new(ExportSink::new(
+        cfg,
+        Output::spawn_to(Box::new(dest)),
+        delivery,
+    )))
+}

@@ -70,6 +70,30 @@ fn cannot_start(error: impl Into<anyhow::Error>) -> Failure {
     }
 }
 
+/// `netwho collect`: the fleet's records into PostgreSQL.
+fn collect(c: &args::CollectArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+    let cfg = netwho_fleet::collect::CollectConfig {
+        nats: netwho_fleet::nats_url(&c.nats)
+            .context("--nats")
+            .map_err(cannot_start)?,
+        postgres: c.postgres.clone(),
+        consumer: c.consumer.clone(),
+        drain: c.drain,
+    };
+    let s = netwho_fleet::collect::collect(&cfg, stop).map_err(|e| Failure {
+        code: EXIT_RUNTIME,
+        error: anyhow::Error::new(e).context("collecting"),
+    })?;
+    log::info!(
+        "collect: done: {} records stored ({} were there already, {} rejected) from {} messages",
+        s.stored,
+        s.records - s.stored,
+        s.rejected,
+        s.messages
+    );
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     if let Some(Command::Log(l)) = &cli.command
         && !l.verify.is_empty()
@@ -106,6 +130,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 return connect::top(t, tg, &stop);
             }
         }
+        Command::Collect(c) => return collect(c, &stop),
         Command::Log(l) if l.read.is_some() => return offline::log(l, &stop),
         Command::Top(t) if t.read.is_some() => return offline::top(t, &stop),
         _ => {}
@@ -135,7 +160,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let sinks = plan.sinks().map_err(cannot_start)?;
             (sinks, PipelineConfig::default(), &e.select, None)
         }
-        Command::Report(_) => return Ok(()),
+        Command::Report(_) | Command::Collect(_) => return Ok(()),
         // (its sinks start after the capabilities are dropped, below)
         Command::Daemon(_) => match &daemon {
             Some(d) => (Vec::new(), PipelineConfig::default(), &d.select, None),

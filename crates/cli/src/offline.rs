@@ -276,6 +276,9 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     if let Some(db) = &a.db {
         return report_db(a, db, kind, cfg, filter_text);
     }
+    if let Some(pg) = &a.postgres {
+        return report_postgres(a, pg, kind, cfg, filter_text);
+    }
     let mut reader = open(&a.read)?;
     let header = reader.header().clone();
     let (since, until) = window(a.since, a.until, &header);
@@ -396,6 +399,58 @@ fn report_db(
         a,
         Printed::from_history(kind, &shown, r, since, until, filter),
     )
+}
+
+/// `netwho report --postgres`: the report over the fleet's records.
+fn report_postgres(
+    a: &ReportArgs,
+    conn: &str,
+    kind: ReportKind,
+    cfg: ReportConfig,
+    filter: Option<String>,
+) -> Result<(), Failure> {
+    if a.printable {
+        return Err(usage("-A shows payload, which the fleet does not keep"));
+    }
+    let now = netwho_sensor::clock::unix_now_ns();
+    let (since, until) = netwho_fleet::report::window(conn, &a.hosts, a.since, a.until, now)
+        .map_err(cannot_start)?;
+    let cfg = ReportConfig {
+        since,
+        until,
+        ..cfg
+    };
+    let r = netwho_fleet::report::report(conn, kind, cfg, &a.hosts).map_err(|e| Failure {
+        code: crate::EXIT_RUNTIME,
+        error: e.into(),
+    })?;
+    let hosts = r.hosts.join(" ");
+    let out = Printed {
+        kind,
+        table: r.table,
+        totals: r.totals,
+        first: r.first,
+        last: r.last,
+        since,
+        until,
+        filter,
+        source_json: (
+            "fleet",
+            json!({
+                "postgres": netwho_fleet::pg::describe(conn),
+                "hosts": r.hosts,
+                "records_read": r.rows_read,
+            }),
+        ),
+        source_text: format!(
+            "fleet database {} ({} records of {hosts})",
+            netwho_fleet::pg::describe(conn),
+            r.rows_read
+        ),
+        notes: Vec::new(),
+        read: None,
+    };
+    print(a, out)
 }
 
 /// The report on stdout, as asked for.

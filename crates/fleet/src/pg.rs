@@ -49,6 +49,26 @@ pub async fn connect(conn: &str) -> Result<Client, FleetError> {
     Ok(client)
 }
 
+/// The database and server of a connection string, without secrets (for
+/// messages and report headers).
+pub fn describe(conn: &str) -> String {
+    match conn.parse::<tokio_postgres::Config>() {
+        Ok(c) => {
+            let host = c
+                .get_hosts()
+                .first()
+                .map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                })
+                .unwrap_or_else(|| "localhost".into());
+            let port = c.get_ports().first().copied().unwrap_or(5432);
+            format!("{} on {host}:{port}", c.get_dbname().or(c.get_user()).unwrap_or("postgres"))
+        }
+        Err(_) => "PostgreSQL".into(),
+    }
+}
+
 /// A record and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {

@@ -931,3 +931,43 @@ pub fn poll<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>) 
         }
     }
 }
+
+/// A process the test started and kills when it goes (tshark, netwho,
+/// servers).
+#[derive(Debug)]
+pub struct Running(pub Child);
+
+impl Running {
+    /// Starts `cmd` with its standard error in `err`, and waits until it
+    /// writes `ready` there.
+    /// Starts `cmd` with stderr to `err`, and waits until `ready` appears
+    /// there.
+    pub fn start(cmd: &mut Command, err: &Path, ready: &str) -> Running {
+        let r = Running(
+            cmd.stdout(Stdio::null())
+                .stderr(File::create(err).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        poll(30, &format!("{ready:?} from {cmd:?}"), || {
+            let e = std::fs::read_to_string(err).unwrap_or_default();
+            if e.contains(ready) { Ok(()) } else { Err(e) }
+        });
+        r
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SIGINT, and its exit status.
+pub fn sigint(c: &mut Running) -> ExitStatus {
+    let pid = i32::try_from(c.0.id()).unwrap();
+    // SAFETY: signalling our own child
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    c.0.wait().unwrap()
+}

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::net::{TcpListener, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -368,40 +368,6 @@ fn check(what: &str, recs: &[Rec], want: &[(Rec, &Value)]) {
         );
         assert!(act > 0 && peak >= act, "{what}: memory {act}, peak {peak}");
     }
-}
-
-struct Running(Child);
-
-impl Running {
-    /// Starts `cmd` with its standard error in `err`, and waits until it
-    /// writes `ready` there.
-    fn start(cmd: &mut Command, err: &std::path::Path, ready: &str) -> Running {
-        let r = Running(
-            cmd.stdout(Stdio::null())
-                .stderr(std::fs::File::create(err).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        poll(30, &format!("{ready:?} from {cmd:?}"), || {
-            let e = std::fs::read_to_string(err).unwrap_or_default();
-            if e.contains(ready) { Ok(()) } else { Err(e) }
-        });
-        r
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sigint(c: &mut Running) -> std::process::ExitStatus {
-    let pid = i32::try_from(c.0.id()).unwrap();
-    // SAFETY: signalling our own child
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    c.0.wait().unwrap()
 }
 
 #[test]
