@@ -67,7 +67,8 @@ impl FleetSection {
         if self.nats.trim().is_empty() {
             return Ok(None);
         }
-        let url = netwho_fleet::nats_url(self.nats.trim()).map_err(|e| format!("fleet.nats: {e}"))?;
+        let url =
+            netwho_fleet::nats_url(self.nats.trim()).map_err(|e| format!("fleet.nats: {e}"))?;
         let d = |key: &str, v: &str| duration(v).map_err(|e| format!("fleet.{key}: {e}"));
         let spool_max = netwho_query::parse_bytes(&self.spool_max)
             .filter(|n| *n >= 1 << 20)

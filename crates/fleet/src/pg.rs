@@ -63,7 +63,10 @@ pub fn describe(conn: &str) -> String {
                 })
                 .unwrap_or_else(|| "localhost".into());
             let port = c.get_ports().first().copied().unwrap_or(5432);
-            format!("{} on {host}:{port}", c.get_dbname().or(c.get_user()).unwrap_or("postgres"))
+            format!(
+                "{} on {host}:{port}",
+                c.get_dbname().or(c.get_user()).unwrap_or("postgres")
+            )
         }
         Err(_) => "PostgreSQL".into(),
     }
