@@ -16,7 +16,7 @@ use netwho_export::sink::{ExportConfig, ExportSink, Format};
 use netwho_model::record::Context;
 use netwho_model::{FlowEvent, MonoNs};
 use netwho_pipeline::Sink;
-use netwho_pipeline::benchkit::{Baseline, WALL, context, events, feed};
+use netwho_pipeline::benchkit::{Baseline, WALL, context, cpu_seconds as cpu, events, feed};
 use netwho_pipeline::output::Output;
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -35,16 +35,6 @@ fn run(sink: &mut dyn Sink, evs: &[(FlowEvent, MonoNs)], ctx: &Context) -> f64 {
     sink.flush();
     sink.finish().expect("finish");
     start.elapsed().as_secs_f64()
-}
-
-/// CPU seconds of this process, and of the calling thread.
-fn cpu(who: i32) -> f64 {
-    // SAFETY: getrusage fills the struct it is given
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above
-    unsafe { libc::getrusage(who, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn main() {

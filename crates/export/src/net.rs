@@ -99,26 +99,30 @@ impl Collector {
     }
 }
 
-/// Logs delivery failures: the first at once, then at most once a minute
-/// with the count since.
+/// Logs a repeated failure (of a delivery, a connection): the first at
+/// once, then at most once a minute with the count since.
 #[derive(Debug)]
-struct Complaints {
+pub struct Complaints {
+    /// What fails, as the message starts.
     what: String,
+    /// Appended to the count (what the failure means).
+    note: &'static str,
     last: Option<Instant>,
     since: u64,
 }
 
 impl Complaints {
-    fn new(what: String) -> Self {
+    pub fn new(what: String, note: &'static str) -> Self {
         Complaints {
             what,
+            note,
             last: None,
             since: 0,
         }
     }
 
     #[expect(clippy::disallowed_methods, reason = "rate limit of a log line")]
-    fn failed(&mut self, e: &io::Error) {
+    pub fn failed(&mut self, e: &dyn std::fmt::Display) {
         self.since += 1;
         let now = Instant::now();
         if self
@@ -126,15 +130,27 @@ impl Complaints {
             .is_none_or(|l| now.duration_since(l) >= Duration::from_secs(60))
         {
             log::warn!(
-                "export to {}: {e} ({} failure(s) since the last message; records are counted as lost)",
+                "{}: {e} ({} failure(s) since the last message{})",
                 self.what,
-                self.since
+                self.since,
+                self.note
             );
             self.last = Some(now);
             self.since = 0;
         }
     }
+
+    /// It works again: says so if it had been failing.
+    pub fn recovered(&mut self, what: &str) {
+        if self.last.take().is_some() {
+            log::info!("{}: {what}", self.what);
+            self.since = 0;
+        }
+    }
 }
+
+/// What an exporter's failure means.
+const LOST: &str = "; records are counted as lost";
 
 /// UDP: each message one datagram.
 #[derive(Debug)]
@@ -157,7 +173,7 @@ impl Udp {
         Ok(Udp {
             sock,
             delivery,
-            complaints: Complaints::new(format!("udp://{addr}")),
+            complaints: Complaints::new(format!("export to udp://{addr}"), LOST),
         })
     }
 }
@@ -204,7 +220,7 @@ impl Tcp {
     /// Connects now if it can; if not, it keeps trying (about once a
     /// second) while messages wait.
     pub fn new(to: Collector, delivery: Arc<Delivery>) -> Tcp {
-        let what = format!("tcp://{}", to.host_port);
+        let what = format!("export to tcp://{}", to.host_port);
         let mut t = Tcp {
             to,
             stream: None,
@@ -213,7 +229,7 @@ impl Tcp {
             backlog_bytes: 0,
             last_try: None,
             delivery,
-            complaints: Complaints::new(what),
+            complaints: Complaints::new(what, LOST),
         };
         if let Err(e) = t.connect() {
             t.complaints.failed(&e);

@@ -16,21 +16,12 @@ use netwho_export::sink::{ExportConfig, ExportSink, Format};
 use netwho_fleet::publish::{FleetConfig, FleetDestination};
 use netwho_model::MonoNs;
 use netwho_pipeline::Sink;
-use netwho_pipeline::benchkit::{Baseline, WALL, context, events, feed};
+use netwho_pipeline::benchkit::{Baseline, WALL, context, cpu_seconds, events, feed};
 use netwho_pipeline::output::Output;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-fn cpu() -> f64 {
-    // SAFETY: getrusage fills the struct it is given
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
 
 fn main() {
     let n: u64 = std::env::args()
@@ -88,7 +79,7 @@ fn main() {
         Output::spawn_to(Box::new(dest)),
         Arc::clone(&delivery),
     );
-    let cpu0 = cpu();
+    let cpu0 = cpu_seconds(libc::RUSAGE_SELF);
     let start = Instant::now();
     feed(&mut sink, &evs, &ctx, Duration::from_millis(100));
     let last = evs.last().map_or(MonoNs(0), |e| e.1);
@@ -99,7 +90,7 @@ fn main() {
     // finish: every record acknowledged (the spool drained)
     sink.finish().expect("finish");
     let total = start.elapsed().as_secs_f64();
-    let used = cpu() - cpu0;
+    let used = cpu_seconds(libc::RUSAGE_SELF) - cpu0;
     let spooled = std::fs::read_dir(dir.join("spool")).map_or(0, |d| d.count());
     println!(
         "  fleet sink (pipeline)     {:>8.0} ns/event  ({:.1}x the baseline)",

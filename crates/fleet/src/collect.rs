@@ -4,10 +4,11 @@
 //! between, the message comes again and the table's key drops the repeat.
 
 use crate::pg::{self, Stored};
-use crate::{Complaints, FleetError, HOST_HEADER, SUBJECT_PREFIX};
+use crate::{FleetError, HOST_HEADER, SUBJECT_PREFIX};
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
 use netwho_export::fleet::FleetRecord;
+use netwho_export::net::Complaints;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -71,7 +72,7 @@ pub fn parse(host: &str, msg_id: &str, payload: &[u8], rejected: &mut u64) -> Ve
 }
 
 async fn connect_nats(cfg: &CollectConfig, stop: &AtomicBool) -> Option<async_nats::Client> {
-    let mut complaints = Complaints::new(format!("collect: NATS {}", cfg.nats));
+    let mut complaints = Complaints::new(format!("collect: NATS {}", cfg.nats), "");
     loop {
         if stop.load(Ordering::Relaxed) {
             return None;
@@ -141,8 +142,8 @@ async fn run(cfg: &CollectConfig, stop: &AtomicBool) -> Result<CollectStats, Fle
         return Ok(stats);
     };
     let js = jetstream::new(client);
-    let mut nats_trouble = Complaints::new(format!("collect: NATS {}", cfg.nats));
-    let mut pg_trouble = Complaints::new("collect: PostgreSQL".to_string());
+    let mut nats_trouble = Complaints::new(format!("collect: NATS {}", cfg.nats), "");
+    let mut pg_trouble = Complaints::new("collect: PostgreSQL".to_string(), "");
     let mut cons = None;
     let mut progress = tokio::time::Instant::now();
     let mut reported = stats;

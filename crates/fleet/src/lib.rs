@@ -104,50 +104,6 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, FleetError> {
         .map_err(FleetError::Runtime)
 }
 
-/// Logs a repeated failure at most once a minute, with how often it
-/// happened meanwhile.
-#[derive(Debug)]
-pub(crate) struct Complaints {
-    what: String,
-    last: Option<tokio::time::Instant>,
-    since: u64,
-}
-
-impl Complaints {
-    pub(crate) fn new(what: String) -> Self {
-        Complaints {
-            what,
-            last: None,
-            since: 0,
-        }
-    }
-
-    pub(crate) fn failed(&mut self, e: &dyn std::fmt::Display) {
-        self.since += 1;
-        let now = tokio::time::Instant::now();
-        if self
-            .last
-            .is_none_or(|l| now.duration_since(l) >= Duration::from_secs(60))
-        {
-            log::warn!(
-                "{}: {e} ({} failure(s) since the last message)",
-                self.what,
-                self.since
-            );
-            self.last = Some(now);
-            self.since = 0;
-        }
-    }
-
-    /// It works again: say so if it had been failing.
-    pub(crate) fn recovered(&mut self, what: &str) {
-        if self.last.take().is_some() {
-            log::info!("{}: {what}", self.what);
-            self.since = 0;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

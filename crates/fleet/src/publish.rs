@@ -6,8 +6,9 @@
 //! bound) and go out, oldest first, when it is back.
 
 use crate::spool::{Batch, Spool};
-use crate::{Complaints, FleetError, HOST_HEADER, RECORDS_HEADER, subject_for};
+use crate::{FleetError, HOST_HEADER, RECORDS_HEADER, subject_for};
 use async_nats::jetstream;
+use netwho_export::net::Complaints;
 use netwho_export::net::Delivery;
 use netwho_pipeline::output::Destination;
 use std::collections::VecDeque;
@@ -91,7 +92,7 @@ impl FleetDestination {
                 .map_err(FleetError::Runtime)?
         };
         Ok(FleetDestination {
-            complaints: Complaints::new(format!("fleet spool {}", spool.dir().display())),
+            complaints: Complaints::new(format!("fleet spool {}", spool.dir().display()), ""),
             spool,
             shared,
             delivery,
@@ -203,7 +204,7 @@ impl<'a> Publisher<'a> {
             shared,
             delivery,
             subject: subject_for(&cfg.host),
-            complaints: Complaints::new(format!("fleet: NATS {}", cfg.url)),
+            complaints: Complaints::new(format!("fleet: NATS {}", cfg.url), ""),
             deadline: None,
         }
     }

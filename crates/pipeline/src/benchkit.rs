@@ -90,3 +90,14 @@ pub fn feed(
     }
     start.elapsed().as_secs_f64()
 }
+
+/// CPU seconds (user and system) of `who`: `libc::RUSAGE_SELF` (the
+/// process) or `libc::RUSAGE_THREAD` (the calling thread).
+pub fn cpu_seconds(who: i32) -> f64 {
+    // SAFETY: getrusage fills the struct it is given
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above
+    unsafe { libc::getrusage(who, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
