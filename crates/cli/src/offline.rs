@@ -413,14 +413,16 @@ fn report_postgres(
         return Err(usage("-A shows payload, which the fleet does not keep"));
     }
     let now = netwho_sensor::clock::unix_now_ns();
-    let (since, until) = netwho_fleet::report::window(conn, &a.hosts, a.since, a.until, now)
+    let db = netwho_fleet::report::FleetDb::open(conn).map_err(cannot_start)?;
+    let (since, until) = db
+        .window(&a.hosts, a.since, a.until, now)
         .map_err(cannot_start)?;
     let cfg = ReportConfig {
         since,
         until,
         ..cfg
     };
-    let r = netwho_fleet::report::report(conn, kind, cfg, &a.hosts).map_err(|e| Failure {
+    let r = db.report(kind, cfg, &a.hosts).map_err(|e| Failure {
         code: crate::EXIT_RUNTIME,
         error: e.into(),
     })?;

@@ -283,8 +283,7 @@ impl<'a> Publisher<'a> {
 
     /// Publishes what the spool holds, in order, until it is empty.
     async fn publish_all(&mut self, js: &jetstream::Context) -> Result<(), String> {
-        let mut inflight: VecDeque<(u64, u32, jetstream::context::PublishAckFuture)> =
-            VecDeque::new();
+        let mut inflight: VecDeque<(u64, jetstream::context::PublishAckFuture)> = VecDeque::new();
         let mut last: Option<u64> = None;
         loop {
             while inflight.len() < WINDOW {
@@ -293,9 +292,9 @@ impl<'a> Publisher<'a> {
                 };
                 last = Some(b.order);
                 let ack = self.send(js, &b).await?;
-                inflight.push_back((b.order, b.records, ack));
+                inflight.push_back((b.order, ack));
             }
-            let Some((order, _records, ack)) = inflight.pop_front() else {
+            let Some((order, ack)) = inflight.pop_front() else {
                 return Ok(());
             };
             ack.await.map_err(|e| e.to_string())?;

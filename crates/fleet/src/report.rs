@@ -41,54 +41,68 @@ pub struct FleetReport {
 
 const MS: i128 = 1_000_000;
 
-/// `since` and `until` as Unix ns: `+DURATION` counts from the first
-/// record (of the hosts asked for).
-pub fn window(
-    pg_conn: &str,
-    hosts: &[String],
-    since: Option<TimeArg>,
-    until: Option<TimeArg>,
-    now_unix_ns: i128,
-) -> Result<(Option<i128>, Option<i128>), FleetError> {
-    if since.is_none() && until.is_none() {
-        return Ok((None, None));
-    }
-    let first: Option<i64> = crate::runtime()?.block_on(async {
-        let db = pg::connect(pg_conn).await?;
-        check_table(&db, pg_conn).await?;
-        let row = db
-            .query_one(
-                "SELECT min(start_ms) FROM netwho_flows WHERE cardinality($1::text[]) = 0 OR host = ANY($1)",
-                &[&hosts],
-            )
-            .await?;
-        Ok::<_, FleetError>(row.get(0))
-    })?;
-    let start = i128::from(first.unwrap_or(0)) * MS;
-    let at = |t: TimeArg| t.resolve(start, now_unix_ns);
-    Ok((since.map(at), until.map(at)))
+/// The fleet's database, opened once for a report (its window and rows).
+pub struct FleetDb {
+    rt: tokio::runtime::Runtime,
+    db: tokio_postgres::Client,
 }
 
-async fn check_table(db: &tokio_postgres::Client, conn: &str) -> Result<(), FleetError> {
-    let row = db
-        .query_one("SELECT to_regclass('netwho_flows') IS NOT NULL", &[])
-        .await?;
-    if row.get::<_, bool>(0) {
-        Ok(())
-    } else {
-        Err(FleetError::NoTable(conn.to_string()))
+impl std::fmt::Debug for FleetDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FleetDb")
     }
 }
 
-/// Runs a report over the records of `hosts` (all: empty) that ended in
-/// `[cfg.since, cfg.until)`.
-pub fn report(
-    pg_conn: &str,
-    kind: ReportKind,
-    cfg: ReportConfig,
-    hosts: &[String],
-) -> Result<FleetReport, FleetError> {
-    crate::runtime()?.block_on(run(pg_conn, kind, cfg, hosts))
+impl FleetDb {
+    /// Connects, and checks that the collector's table is there.
+    pub fn open(pg_conn: &str) -> Result<FleetDb, FleetError> {
+        let rt = crate::runtime()?;
+        let db = rt.block_on(async {
+            let db = pg::connect(pg_conn).await?;
+            let row = db
+                .query_one("SELECT to_regclass('netwho_flows') IS NOT NULL", &[])
+                .await?;
+            if row.get::<_, bool>(0) {
+                Ok(db)
+            } else {
+                Err(FleetError::NoTable(pg::describe(pg_conn)))
+            }
+        })?;
+        Ok(FleetDb { rt, db })
+    }
+
+    /// `since` and `until` as Unix ns: `+DURATION` counts from the first
+    /// record (of the hosts asked for).
+    pub fn window(
+        &self,
+        hosts: &[String],
+        since: Option<TimeArg>,
+        until: Option<TimeArg>,
+        now_unix_ns: i128,
+    ) -> Result<(Option<i128>, Option<i128>), FleetError> {
+        if since.is_none() && until.is_none() {
+            return Ok((None, None));
+        }
+        let row = self.rt.block_on(self.db.query_one(
+            "SELECT min(start_ms) FROM netwho_flows WHERE cardinality($1::text[]) = 0 OR host = ANY($1)",
+            &[&hosts],
+        ))?;
+        let first: Option<i64> = row.try_get(0)?;
+        let start = i128::from(first.unwrap_or(0)) * MS;
+        let at = |t: TimeArg| t.resolve(start, now_unix_ns);
+        Ok((since.map(at), until.map(at)))
+    }
+
+    /// Runs a report over the records of `hosts` (all: empty) that ended
+    /// in `[cfg.since, cfg.until)`.
+    pub fn report(
+        &self,
+        kind: ReportKind,
+        cfg: ReportConfig,
+        hosts: &[String],
+    ) -> Result<FleetReport, FleetError> {
+        self.rt.block_on(run(&self.db, kind, cfg, hosts))
+    }
 }
 
 const SELECT: &str = "
@@ -101,13 +115,11 @@ WHERE (cardinality($1::text[]) = 0 OR host = ANY($1))
 ORDER BY end_ms, host, msg_id, line";
 
 async fn run(
-    pg_conn: &str,
+    db: &tokio_postgres::Client,
     kind: ReportKind,
     cfg: ReportConfig,
     hosts: &[String],
 ) -> Result<FleetReport, FleetError> {
-    let db = pg::connect(pg_conn).await?;
-    check_table(&db, pg_conn).await?;
     let since_ms = cfg
         .since
         .map(|t| i64::try_from(t.div_euclid(MS)).unwrap_or(i64::MIN));

@@ -345,6 +345,9 @@ fn a_fleet_report_is_the_sum_of_its_hosts_through_a_nats_restart() {
     assert_eq!(users[0]["hosts"], "hosta,hostb,hostc");
     let total: u64 = want.values().map(|(s, r)| s + r).sum();
     assert_eq!(users[0]["total"].as_u64(), Some(total));
+    // a window that holds everything (its start read from the table)
+    let windowed = report(&pg, "bytes", &["--since", "2020-01-01T00:00:00Z"]);
+    assert_eq!(windowed.len(), want.len(), "{windowed:?}");
     // one host alone
     let c_only = report(&pg, "bytes", &["--host", "hostc"]);
     assert!(
