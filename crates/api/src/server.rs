@@ -339,18 +339,21 @@ async fn authorize(
 
 /// The filter of a request: its `q`, narrowed to what the caller may see.
 pub(crate) fn filter(access: Access, q: Option<&str>) -> Result<Option<Filter>, ApiError> {
-    let parse =
-        |src: &str| Filter::parse(src).map_err(|e| ApiError::bad(format!("q: {}", e.render(src))));
-    if let Some(q) = q {
-        // checked alone first, so that an error points into what was sent
-        parse(q)?;
-    }
-    match (access.filter_expr(), q) {
-        (None, None) => Ok(None),
-        (Some(a), None) => parse(&a).map(Some),
-        (None, Some(q)) => parse(q).map(Some),
-        (Some(a), Some(q)) => parse(&format!("{a} and ({q})")).map(Some),
-    }
+    let q = match q {
+        Some(src) => Some(
+            Filter::parse(src).map_err(|e| ApiError::bad(format!("q: {}", e.render(src))))?,
+        ),
+        None => None,
+    };
+    let scope = match access.filter_expr() {
+        Some(a) => Some(Filter::parse(&a).map_err(|e| ApiError::internal(e.to_string()))?),
+        None => None,
+    };
+    Ok(match (scope, q) {
+        (None, q) => q,
+        (Some(a), None) => Some(a),
+        (Some(a), Some(q)) => Some(a.and(q)),
+    })
 }
 
 /// Whether the caller may see flow `v` and it passes `filter`.

@@ -314,17 +314,13 @@ fn read_filter(select: &SelectArgs, extra: Option<String>) -> Result<Option<Filt
     let given = select
         .expression()
         .map_err(|e| cannot_start(anyhow::anyhow!(e)))?;
-    let src = match (given, extra) {
-        (None, None) => return Ok(None),
-        (Some(g), None) => g,
-        (None, Some(x)) => x,
-        (Some(g), Some(x)) => {
-            // the user's part is checked alone, so its columns are its own
-            parse(&g)?;
-            format!("{x} and ({g})")
-        }
-    };
-    parse(&src).map(Some)
+    Ok(match (given, extra) {
+        (None, None) => None,
+        (Some(g), None) => Some(parse(&g)?),
+        (None, Some(x)) => Some(parse(&x)?),
+        // each part checked alone, so the user's columns are its own
+        (Some(g), Some(x)) => Some(parse(&x)?.and(parse(&g)?)),
+    })
 }
 
 /// `netwho log --verify FILE...`: 0 intact, 1 broken, 2 unreadable.

@@ -16,6 +16,9 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// `ADDR` or `ADDR/PREFIX`; an IPv4-mapped IPv6 network of at least
+    /// /96 (`::ffff:10.1.2.3`, `::ffff:10.0.0.0/104`) is the IPv4 network
+    /// it maps (the prefix less 96), as flow records show mapped peers.
     pub fn parse(s: &str) -> Option<Cidr> {
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -26,32 +29,49 @@ impl Cidr {
             .and_then(|a| a.strip_suffix(']'))
             .unwrap_or(a);
         let addr: IpAddr = a.parse().ok()?;
+        // the prefix belongs to the family as written...
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
             None => max,
         };
-        Some(Cidr {
-            addr: canonical(addr),
-            prefix,
-        })
+        // ...and is moved with the address once the family is settled
+        match canonical(addr) {
+            IpAddr::V4(v4) if addr.is_ipv6() => match prefix.checked_sub(96) {
+                Some(p) => Some(Cidr {
+                    addr: IpAddr::V4(v4),
+                    prefix: p,
+                }),
+                // wider than the mapped space: an IPv6 network as written
+                None => Some(Cidr { addr, prefix }),
+            },
+            canon => Some(Cidr {
+                addr: canon,
+                prefix,
+            }),
+        }
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
                 let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
+                    .checked_shl(32u32.saturating_sub(u32::from(self.prefix)))
                     .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
+            (IpAddr::V6(n), a) => {
+                // an IPv4 peer is in an IPv6 network that holds its mapping
+                let a = match a {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                    IpAddr::V6(v6) => v6,
+                };
                 let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
+                    .checked_shl(128u32.saturating_sub(u32::from(self.prefix)))
                     .unwrap_or(0);
                 u128::from(n) & mask == u128::from(a) & mask
             }
-            _ => false,
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
         }
     }
 }
@@ -145,6 +165,19 @@ impl Filter {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Flows that pass both: `self and (other)`, joined from the two
+    /// checked trees (the joined text is never parsed again, so each part
+    /// keeps its own columns and limits). `self`'s options apply.
+    #[must_use]
+    pub fn and(self, other: Filter) -> Filter {
+        Filter {
+            source: format!("{} and ({})", self.source, other.source),
+            expr: Expr::And(vec![self.expr, other.expr]),
+            root: Node::And(vec![self.root, other.root]),
+            options: self.options,
+        }
     }
 
     pub fn expr(&self) -> &Expr {
@@ -485,5 +518,30 @@ mod tests {
                 .contains("1.2.3.4".parse().unwrap())
         );
         assert_eq!(Cidr::parse("[::1]").unwrap().prefix, 128);
+    }
+
+    #[test]
+    fn mapped_networks_mean_the_ipv4_network_they_map() {
+        let one = Cidr::parse("::ffff:10.1.2.3").unwrap();
+        assert_eq!(one.prefix, 32);
+        assert!(one.contains("10.1.2.3".parse().unwrap()));
+        assert!(one.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!one.contains("10.1.2.4".parse().unwrap()));
+        assert!(!one.contains("192.0.2.1".parse().unwrap()));
+        let net = Cidr::parse("::ffff:10.1.0.0/112").unwrap();
+        assert_eq!((net.addr, net.prefix), ("10.1.0.0".parse().unwrap(), 16));
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        // all of the mapped space is every IPv4 address, and only those
+        let all = Cidr::parse("::ffff:0.0.0.0/96").unwrap();
+        assert!(all.contains("192.0.2.1".parse().unwrap()));
+        assert!(!all.contains("fd00:231::1".parse().unwrap()));
+        // wider than it: an IPv6 network that also holds the mapped space
+        let wide = Cidr::parse("::/64").unwrap();
+        assert!(wide.contains("::5".parse().unwrap()));
+        assert!(wide.contains("10.1.2.3".parse().unwrap()));
+        assert!(!wide.contains("fd00:231::1".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("::ffff:10.0.0.0/129").is_none());
     }
 }

@@ -13,8 +13,30 @@ use crate::lexer::{Tok, Token, lex};
 
 const OPERATORS: &str = "=, !=, <, <=, >, >=, contains, startswith, endswith, in (...) or =~";
 
+/// The longest filter accepted, in bytes. Filters come from users of the
+/// API and from configuration files: their cost must be bounded.
+pub const MAX_LEN: usize = 16 * 1024;
+
+/// How deeply parentheses and `not` may nest. Parsing, checking, printing,
+/// evaluating and dropping a filter recurse once per level, so this bounds
+/// the stack every one of them uses (`and`/`or` chains are flat lists).
+pub const MAX_DEPTH: usize = 64;
+
 /// Parse a filter expression into its syntax tree.
 pub fn parse(src: &str) -> Result<Expr, FilterError> {
+    if src.len() > MAX_LEN {
+        let mut cut = MAX_LEN;
+        while !src.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        return Err(FilterError::new(
+            Span::new(cut, src.len()),
+            format!(
+                "the filter is {} bytes long; at most {MAX_LEN} are accepted (use 'in (...)' lists or a regex to shorten it)",
+                src.len()
+            ),
+        ));
+    }
     let toks = lex(src)?;
     if toks.is_empty() {
         return Err(FilterError::new(
@@ -26,6 +48,7 @@ pub fn parse(src: &str) -> Result<Expr, FilterError> {
         toks,
         pos: 0,
         end: src.len(),
+        depth: 0,
     };
     let e = p.expr()?;
     if let Some(t) = p.peek() {
@@ -56,6 +79,8 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     end: usize,
+    /// Parentheses and `not`s open around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -107,10 +132,27 @@ impl Parser {
         })
     }
 
+    /// One more level of nesting at `span`, refused past [`MAX_DEPTH`].
+    fn deeper(&mut self, span: Span) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FilterError::new(
+                span,
+                format!(
+                    "the filter nests deeper than {MAX_DEPTH} levels of parentheses and 'not' here: write it flatter"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Expr, FilterError> {
         if self.keyword("not") {
+            self.deeper(self.here())?;
             self.next();
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         let here = self.here();
         match self.next() {
@@ -118,7 +160,9 @@ impl Parser {
                 tok: Tok::LParen,
                 span,
             }) => {
+                self.deeper(span)?;
                 let e = self.expr()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Token {
                         tok: Tok::RParen, ..
@@ -337,5 +381,52 @@ mod tests {
         assert!(m.contains("empty"), "{m}");
         let (_, m) = err("a = (");
         assert!(m.contains("quote values"), "{m}");
+    }
+
+    /// Runs `f` on a thread with a small stack, as a hostile input would
+    /// reach the parser on an API thread: unbounded recursion would
+    /// overflow it and abort the test binary.
+    fn small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn deep_and_long_filters_are_errors_at_a_column_not_crashes() {
+        let (sp, m) = small_stack(|| err(&"(".repeat(10_000)));
+        assert!(m.contains("deeper than 64 levels"), "{m}");
+        assert_eq!(sp, Span::new(64, 65), "the first '(' too many");
+        let (sp, m) = small_stack(|| err(&"not ".repeat(4_000)));
+        assert!(m.contains("deeper than 64 levels"), "{m}");
+        assert_eq!(sp.start, 64 * 4);
+        let (sp, m) = small_stack(|| err(&format!("{}a = 1", "not (".repeat(40))));
+        assert!(m.contains("deeper than"), "{m}");
+        assert_eq!(sp.start, 32 * 5);
+        // the limit itself parses, prints and parses the same
+        // the limit itself parses, checks, prints, scopes and drops
+        let deep = format!("{}proc.pid = 1{}", "(not ".repeat(32), ")".repeat(32));
+        small_stack(move || {
+            let e = parse(&deep).unwrap();
+            assert_eq!(parse(&e.to_string()).unwrap(), e);
+            let f = crate::Filter::parse(&deep).unwrap();
+            let _ = f.scope();
+            assert!(f.uses(crate::Field::ProcPid));
+        });
+        let long = format!("a in ({})", vec!["1"; 9_000].join(","));
+        let (sp, m) = err(&long);
+        assert!(m.contains("at most 16384"), "{m}");
+        assert_eq!(sp, Span::new(MAX_LEN, long.len()));
+        let (_, m) = small_stack(|| err(&"(".repeat(30_000)));
+        assert!(m.contains("at most 16384"), "{m}");
+        // a limit never falls inside a character
+        let wide = format!("a = \"{}\"", "é".repeat(MAX_LEN));
+        let (sp, _) = err(&wide);
+        assert!(wide.is_char_boundary(sp.start));
+        // long flat chains are fine below the length limit
+        assert!(parse(&vec!["a = 1"; 1_500].join(" and ")).is_ok());
     }
 }

@@ -245,4 +245,27 @@ proptest! {
     fn near_miss_input_never_panics(s in "[a-z. =!<>~()',\"0-9/:]{0,40}") {
         crate::fuzz_parse(s.as_bytes());
     }
+
+    /// Long inputs built of nesting and chains (the hostile shapes: deep
+    /// parentheses, runs of `not`, very long `and` chains and lists),
+    /// around and past the length and depth limits, on a small stack.
+    #[test]
+    fn long_nested_input_never_panics(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("("), Just(")"), Just("not "), Just(" and "), Just(" or "),
+                Just("proc.pid = 1"), Just("fd.rport in (1,2,3)"), Just("\"x\""),
+            ],
+            0..400,
+        ),
+        repeat in 1usize..120,
+    ) {
+        let s = parts.concat().repeat(repeat);
+        std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || crate::fuzz_parse(s.as_bytes()))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+            .join()
+            .map_err(|_| TestCaseError::fail("panicked"))?;
+    }
 }
