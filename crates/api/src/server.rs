@@ -340,9 +340,9 @@ async fn authorize(
 /// The filter of a request: its `q`, narrowed to what the caller may see.
 pub(crate) fn filter(access: Access, q: Option<&str>) -> Result<Option<Filter>, ApiError> {
     let q = match q {
-        Some(src) => Some(
-            Filter::parse(src).map_err(|e| ApiError::bad(format!("q: {}", e.render(src))))?,
-        ),
+        Some(src) => {
+            Some(Filter::parse(src).map_err(|e| ApiError::bad(format!("q: {}", e.render(src))))?)
+        }
         None => None,
     };
     let scope = match access.filter_expr() {

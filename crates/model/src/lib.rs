@@ -21,6 +21,7 @@ mod ids;
 mod proc;
 pub mod record;
 mod table;
+pub mod text;
 pub mod time;
 pub mod top;
 mod wire;

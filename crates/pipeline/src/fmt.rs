@@ -1,5 +1,8 @@
 //! Numbers for people.
 
+use netwho_model::text;
+use std::borrow::Cow;
+
 /// Bytes in binary units: `512 B`, `1.5 KiB`, `3.0 GiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -34,42 +37,59 @@ pub fn rate(bytes_per_s: f64, bits: bool) -> String {
     format!("{}/s", bytes(bytes_per_s.max(0.0).round() as u64))
 }
 
+/// A process-controlled text in a column of `width` characters: control
+/// characters escaped, cut (never inside an escape) and padded on the
+/// right.
+pub fn column(s: &str, width: usize) -> String {
+    let v = text::visible_cut(s, width);
+    let pad = width.saturating_sub(v.chars().count());
+    format!("{v}{}", " ".repeat(pad))
+}
+
 /// A command line for one line of text: arguments joined by spaces,
 /// those with spaces, quotes or control characters quoted (control
 /// characters escaped, so a record never spans two lines), the whole cut
-/// at `max` characters.
+/// at `max` characters, never inside an escape.
 pub fn cmdline(args: &[String], max: usize) -> String {
-    let mut s = String::new();
+    let mut pieces: Vec<Cow<'_, str>> = Vec::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
-            s.push(' ');
+            pieces.push(Cow::Borrowed(" "));
         }
         let quote = a.is_empty()
             || a.chars()
-                .any(|c| c == ' ' || c == '"' || c == '\'' || c.is_control());
-        if quote {
-            s.push('"');
-            for c in a.chars() {
-                match c {
-                    '"' => s.push_str("\\\""),
-                    '\\' => s.push_str("\\\\"),
-                    '\n' => s.push_str("\\n"),
-                    '\t' => s.push_str("\\t"),
-                    '\r' => s.push_str("\\r"),
-                    c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-                    c => s.push(c),
-                }
-            }
-            s.push('"');
-        } else {
-            s.push_str(a);
+                .any(|c| c == ' ' || c == '"' || c == '\'' || text::needs_escape(c));
+        if !quote {
+            pieces.push(Cow::Borrowed(a));
+            continue;
         }
+        pieces.push(Cow::Borrowed("\""));
+        for c in a.chars() {
+            let mut p = String::new();
+            match c {
+                '"' => p.push_str("\\\""),
+                '\\' => p.push_str("\\\\"),
+                c => text::push_escaped(&mut p, c),
+            }
+            pieces.push(Cow::Owned(p));
+        }
+        pieces.push(Cow::Borrowed("\""));
     }
-    if s.chars().count() > max {
-        s = s.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
+    let len: usize = pieces.iter().map(|p| p.chars().count()).sum();
+    if len <= max {
+        return pieces.concat();
     }
-    s
+    // an argument that fits stays whole: cut at word pieces, not escapes
+    text::cut_pieces(pieces.into_iter().flat_map(split_plain), max)
+}
+
+/// A plain piece as its characters (so a cut may fall inside a word), an
+/// escape or quote as it is.
+fn split_plain(p: Cow<'_, str>) -> Vec<Cow<'_, str>> {
+    if p.starts_with('\\') {
+        return vec![p];
+    }
+    p.chars().map(|c| Cow::Owned(c.to_string())).collect()
 }
 
 #[cfg(test)]
@@ -104,5 +124,12 @@ mod tests {
             "python3 -c \"import os\\nprint(\\\"x\\\")\\t\\u{1b}\""
         );
         assert!(!multi.contains('\n'));
+        // a cut never leaves half an escape
+        let cut = cmdline(&a(&["sh", "-c", "ab\u{1b}[2Jcd"]), 12);
+        assert_eq!(cut, "sh -c \"ab…");
+        assert_eq!(
+            cmdline(&a(&["sh", "-c", "ab\u{1b}[2Jcd"]), 16),
+            "sh -c \"ab\\u{1b}…"
+        );
     }
 }

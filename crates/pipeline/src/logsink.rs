@@ -184,7 +184,7 @@ fn who(name: &str, id: u32) -> String {
     if name.is_empty() {
         id.to_string()
     } else {
-        format!("{name}({id})")
+        format!("{}({id})", netwho_model::text::visible(name))
     }
 }
 
@@ -206,8 +206,9 @@ pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat) -> String {
     } else {
         "-"
     };
+    let place = netwho_model::text::visible(place);
     let cmd = if r.cmdline.is_empty() {
-        format!("[{}]", r.comm)
+        format!("[{}]", netwho_model::text::visible(&r.comm))
     } else {
         fmt::cmdline(&r.cmdline, 120)
     };
@@ -283,5 +284,29 @@ impl Sink for LogSink {
 
     fn dropped(&self) -> u64 {
         self.out.dropped_records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netwho_model::record::FlowRecord;
+
+    /// A process chooses its name, its command line and (in a delegated
+    /// cgroup) its unit: none of them can add a line or reach the
+    /// terminal as a control sequence.
+    #[test]
+    fn a_text_line_stays_one_line_whatever_the_process_chose() {
+        let mut r = FlowRecord::example();
+        r.comm = "py\n2026-11-23T10:15:15.340Z open  tcp/ipv4 root".into();
+        r.cmdline = Vec::new().into();
+        r.unit = "x\u{1b}[2K\rroot.service".into();
+        r.user = "al\nice".into();
+        let line = text_line(&r, &TsFormat::default());
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+        assert!(line.contains("[py\\n2026"), "{line}");
+        assert!(line.contains("x\\u{1b}[2K\\rroot.service"), "{line}");
+        assert!(line.contains("al\\nice(1000)"), "{line}");
     }
 }

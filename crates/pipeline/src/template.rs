@@ -520,22 +520,13 @@ enum Value<'r> {
 /// command line is quoted and escaped by `fmt::cmdline`; escaping it again
 /// leaves it as it is, having no control characters left.)
 fn escape(s: Cow<'_, str>) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return s;
+    match s {
+        Cow::Borrowed(b) => netwho_model::text::visible(b),
+        Cow::Owned(o) => match netwho_model::text::visible(&o) {
+            Cow::Borrowed(_) => Cow::Owned(o),
+            Cow::Owned(e) => Cow::Owned(e),
+        },
     }
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => o.push_str("\\n"),
-            '\t' => o.push_str("\\t"),
-            '\r' => o.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(o, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => o.push(c),
-        }
-    }
-    Cow::Owned(o)
 }
 
 /// The nearest placeholder name, for "did you mean".

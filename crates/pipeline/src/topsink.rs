@@ -129,10 +129,10 @@ impl TopSink {
                 user
             };
             s.push_str(&format!(
-                "{:>8} {:<10.10} {:<16.16} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
+                "{:>8} {} {} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
                 r.pid,
-                user,
-                r.comm,
+                fmt::column(&user, 10),
+                fmt::column(&r.comm, 16),
                 fmt::rate(r.sent_rate, bits),
                 fmt::rate(r.recv_rate, bits),
                 fmt::bytes(r.bytes_sent),
@@ -178,10 +178,10 @@ impl TopSink {
                 ),
             };
             s.push_str(&format!(
-                "{:>8} {:<10.10} {:<16.16} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
+                "{:>8} {} {} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
                 l.key.tgid,
-                user,
-                name,
+                fmt::column(&user, 10),
+                fmt::column(&name, 16),
                 fmt::rate(l.sent_rate, bits),
                 fmt::rate(l.recv_rate, bits),
                 fmt::bytes(l.bytes_sent),

@@ -422,3 +422,59 @@ fn help_overlay_and_reset_columns() {
     f.act(Action::Bits);
     snap(&mut f, "reset_bits");
 }
+
+/// A process names itself with terminal escapes and newlines, and its
+/// unit too: every view and the drill-down show them escaped, never raw.
+#[test]
+fn hostile_names_are_shown_escaped_never_raw() {
+    let mut f = Fake::new();
+    let base = Flow::example(1, 1, ep("192.0.2.1", 1));
+    f.names.insert(
+        1000,
+        names("alice", "x\u{1b}]0;pwned\u{7}\u{1b}[2J.service"),
+    );
+    let evil = f.proc(
+        6666,
+        "\u{1b}[31mroot\nsshd",
+        "/tmp/\u{1b}[1Aevil",
+        &["sh", "-c", "\u{1b}[H\u{1b}[2Jfake root login\r\n"],
+        1000,
+        &base,
+    );
+    f.open(
+        1,
+        evil,
+        ep("192.0.2.10", 41000),
+        ep("203.0.113.9", 443),
+        Direction::Outbound,
+        Proto::Tcp,
+    );
+    f.bytes(1, 100, 200);
+    f.tick(1);
+    let mut seen = 0;
+    for view in ViewKind::ALL {
+        f.act(Action::View(view));
+        for drill in [false, true] {
+            if drill {
+                f.act(Action::Enter);
+            }
+            let t = f.screen(200, 50);
+            let text: String = t
+                .backend()
+                .buffer()
+                .content()
+                .iter()
+                .map(|c| c.symbol())
+                .collect();
+            assert!(
+                !text.chars().any(|c| c.is_control()),
+                "view {view:?}, drill-down {drill}: a control character on screen"
+            );
+            seen += usize::from(text.contains("\\u{1b}"));
+            if drill {
+                f.act(Action::Back);
+            }
+        }
+    }
+    assert!(seen >= 7, "the escapes are shown visibly ({seen} screens)");
+}

@@ -84,7 +84,8 @@ impl Table {
         match (c, self.columns.get(i).map(|c| c.1)) {
             (Cell::Num(n), Some(ColKind::Bytes)) => fmt::bytes(*n),
             (Cell::Num(n), _) => n.to_string(),
-            (Cell::Text(s), _) => s.clone(),
+            // names and command lines are the processes' own: never raw
+            (Cell::Text(s), _) => netwho_model::text::visible(s).into_owned(),
             (Cell::Data(b), _) => self.data_string(b),
         }
     }
@@ -136,7 +137,7 @@ impl Table {
         };
         let mut out = String::new();
         if !self.title.is_empty() {
-            out.push_str(&self.title);
+            out.push_str(&netwho_model::text::visible(&self.title));
             out.push('\n');
         }
         line(&mut out, &mut columns.iter().map(|c| c.0));
@@ -148,7 +149,7 @@ impl Table {
             out.push_str("(no matching traffic)\n");
         }
         for n in &self.notes {
-            out.push_str(n);
+            out.push_str(&netwho_model::text::visible(n));
             out.push('\n');
         }
         out
@@ -257,6 +258,19 @@ fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_tables_escape_what_processes_named_themselves() {
+        let mut t = Table::new("spy \u{1b}[2J", vec![("COMM", ColKind::Text)]);
+        t.rows.push(vec![Cell::Text("a\nroot  99 GiB".into())]);
+        t.notes.push("unit x\u{9b}1m".into());
+        let text = t.text();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+        assert!(text.contains("a\\nroot"), "{text}");
+        // machine formats keep the value as it is (they escape by their rules)
+        assert_eq!(t.json_rows()[0]["comm"], "a\nroot  99 GiB");
+    }
 
     #[test]
     fn renders_text_csv_and_json() {

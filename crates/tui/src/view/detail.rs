@@ -22,7 +22,10 @@ pub fn render(f: &mut Frame<'_>, area: Rect, d: &DetailView, bits: bool, t: &The
     .areas(area);
     let title_style = if d.dim { t.title.patch(t.dim) } else { t.title };
     let mut lines = vec![Line::from(vec![
-        Span::styled(d.title.clone(), title_style),
+        Span::styled(
+            netwho_model::text::visible(&d.title).into_owned(),
+            title_style,
+        ),
         Span::styled(
             if d.dim {
                 "  (no open flow)  Esc: back"
@@ -35,7 +38,7 @@ pub fn render(f: &mut Frame<'_>, area: Rect, d: &DetailView, bits: bool, t: &The
     lines.extend(d.facts.iter().map(|(k, v)| {
         Line::from(vec![
             Span::styled(format!("{k:>11}  "), t.label),
-            Span::raw(v.clone()),
+            Span::raw(netwho_model::text::visible(v).into_owned()),
         ])
     }));
     f.render_widget(Paragraph::new(lines), head);

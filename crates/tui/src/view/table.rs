@@ -56,7 +56,8 @@ pub fn fit(cols: &[Column], width: u16) -> Vec<(usize, u16)> {
 /// One cell as text of `width` columns.
 pub fn text(c: &Cell, width: u16, bits: bool) -> String {
     match c {
-        Cell::Text(s) => s.clone(),
+        // names and command lines are the processes' own: never raw
+        Cell::Text(s) => netwho_model::text::visible(s).into_owned(),
         Cell::Num(n) => n.to_string(),
         Cell::Bytes(n) => crate::fmt::bytes(*n),
         Cell::Rate(r) => crate::fmt::rate(*r, bits),
