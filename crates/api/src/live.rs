@@ -37,6 +37,8 @@ pub struct LiveConfig {
     pub max_closed: usize,
     /// Metric series (label sets) at most; later ones are summed in `other`.
     pub max_series: usize,
+    /// Series one uid's processes may create (its share of `max_series`).
+    pub max_series_per_uid: usize,
     /// Which labels the metrics carry (`unit`, `user`, `exe`).
     pub labels: crate::metrics::Labels,
 }
@@ -48,6 +50,7 @@ impl Default for LiveConfig {
             keep_closed: Duration::from_secs(10),
             max_closed: 10_000,
             max_series: 200,
+            max_series_per_uid: crate::metrics::default_per_uid(200),
             labels: crate::metrics::Labels::default(),
         }
     }
@@ -160,7 +163,7 @@ impl Live {
     pub fn new(cfg: LiveConfig) -> Arc<Live> {
         let (tx, _) = broadcast::channel(BATCHES);
         let state = LiveState {
-            series: Series::new(cfg.max_series, cfg.labels),
+            series: Series::new(cfg.max_series, cfg.max_series_per_uid, cfg.labels),
             ..LiveState::default()
         };
         Arc::new(Live {
@@ -248,7 +251,11 @@ pub struct LiveSink {
 
 impl LiveSink {
     pub fn new(live: Arc<Live>) -> LiveSink {
-        let series = Series::new(live.cfg.max_series, live.cfg.labels);
+        let series = Series::new(
+            live.cfg.max_series,
+            live.cfg.max_series_per_uid,
+            live.cfg.labels,
+        );
         LiveSink {
             series,
             live,
@@ -389,7 +396,7 @@ impl Sink for LiveSink {
             let slot = match p.slot {
                 Some((slot, ref names)) if Arc::ptr_eq(names, &ctx.names) => slot,
                 _ => {
-                    let slot = self.series.slot(&ctx.names, &f.proc.exe);
+                    let slot = self.series.slot(f.uid, &ctx.names, &f.proc.exe);
                     p.slot = Some((slot, Arc::clone(&ctx.names)));
                     slot
                 }

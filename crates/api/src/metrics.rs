@@ -4,10 +4,18 @@
 //!
 //! Cardinality is bounded: only the labels the configuration allows are
 //! filled (the others are empty), and a label set gets its own series only
-//! while fewer than `max_series` exist; later ones are summed into one
-//! series whose labels are all `other`. A series, once given, stays for
-//! the daemon's life, so every counter only grows (a top-K that changed
-//! its members would make counters jump down).
+//! while fewer than `max_series` exist and the uid whose process asks for
+//! it holds fewer than `max_series_per_uid`; later ones are summed into one
+//! series whose labels are all `other`. So one user who runs a thousand
+//! differently named executables takes a share of the series, never all
+//! of them. A series, once given, stays for the daemon's life, so every
+//! counter only grows (a top-K that changed its members would make
+//! counters jump down).
+//!
+//! Label values are the processes' own strings (executable paths, unit
+//! names): they are escaped as the exposition format requires (`\\`,
+//! `\"`, `\n`; prometheus-client writes label values as they are), so no
+//! value can end its label, add a series or break the scrape.
 
 use crate::live::Live;
 use netwho_model::Payload;
@@ -78,12 +86,18 @@ struct Vals {
 #[derive(Clone, Debug, Default)]
 pub struct Series {
     max: usize,
+    /// Series one uid's processes may create.
+    per_uid: usize,
     labels: Labels,
     index: FxHashMap<Key, usize>,
     series: Vec<(Key, Vals)>,
+    /// Series created for each uid.
+    owned: FxHashMap<u32, usize>,
     other: Vals,
     /// Label sets that went to `other`.
     pub overflowed: u64,
+    /// Of those, the ones refused because their uid had its share.
+    pub overflowed_share: u64,
 }
 
 /// Where a process's traffic is counted (found once per process, so that
@@ -94,10 +108,18 @@ pub enum Slot {
     Other,
 }
 
+/// A uid's share of the series when the configuration names none: a
+/// quarter (so at least four users' processes are always named).
+pub fn default_per_uid(max: usize) -> usize {
+    (max / 4).max(1)
+}
+
 impl Series {
-    pub fn new(max: usize, labels: Labels) -> Series {
+    /// At most `max` series, at most `per_uid` created for one uid.
+    pub fn new(max: usize, per_uid: usize, labels: Labels) -> Series {
         Series {
             max,
+            per_uid,
             labels,
             ..Series::default()
         }
@@ -120,17 +142,23 @@ impl Series {
         )
     }
 
-    /// The slot of a process with these names and executable: its label
-    /// set's series (made while fewer than `max` exist), else `other`.
-    pub fn slot(&mut self, names: &Names, exe: &str) -> Slot {
+    /// The slot of a process of `uid` with these names and executable: its
+    /// label set's series (made while fewer than `max` exist and `uid` has
+    /// made fewer than its share), else `other`.
+    pub fn slot(&mut self, uid: u32, names: &Names, exe: &str) -> Slot {
         let key = self.key(names, exe);
         if let Some(i) = self.index.get(&key) {
             return Slot::Series(*i);
         }
-        if self.series.len() >= self.max {
+        let owned = self.owned.get(&uid).copied().unwrap_or(0);
+        if self.series.len() >= self.max || owned >= self.per_uid {
             self.overflowed += 1;
+            if owned >= self.per_uid {
+                self.overflowed_share += 1;
+            }
             return Slot::Other;
         }
+        *self.owned.entry(uid).or_insert(0) += 1;
         let i = self.series.len();
         self.index.insert(key.clone(), i);
         self.series.push((key, Vals::default()));
@@ -151,9 +179,9 @@ impl Series {
         v.conns = v.conns.saturating_add(conns);
     }
 
-    /// Count what a process with these names and executable moved.
-    pub fn add(&mut self, names: &Names, exe: &str, d: Payload, conns: u64) {
-        let slot = self.slot(names, exe);
+    /// Count what a process of `uid` with these names and executable moved.
+    pub fn add(&mut self, uid: u32, names: &Names, exe: &str, d: Payload, conns: u64) {
+        let slot = self.slot(uid, names, exe);
         self.add_at(slot, d, conns);
     }
 
@@ -186,15 +214,30 @@ struct LiveCollector(Arc<Live>);
 
 fn labels3(k: &Key) -> [(&'static str, String); 3] {
     [
-        ("unit", k.0.to_string()),
-        ("user", k.1.to_string()),
-        ("exe", k.2.to_string()),
+        ("unit", escape_label(&k.0)),
+        ("user", escape_label(&k.1)),
+        ("exe", escape_label(&k.2)),
     ]
+}
+
+/// A label value as the text format writes it: `\`, `"` and newline
+/// escaped (the encoder writes what it is given as it is).
+pub fn escape_label(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 impl Collector for LiveCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let (rows, status, events, evicted, overflowed, flows_live) = {
+        let (rows, status, events, evicted, overflowed, overflowed_share, flows_live) = {
             let st = self.0.state();
             (
                 st.series.rows(),
@@ -202,6 +245,7 @@ impl Collector for LiveCollector {
                 st.events,
                 st.closed_evicted,
                 st.series.overflowed,
+                st.series.overflowed_share,
                 st.flows.len(),
             )
         };
@@ -239,6 +283,12 @@ impl Collector for LiveCollector {
             "netwho_series_overflow",
             "Processes whose label set was counted in the 'other' series (raise metrics.max_series to see them)",
             overflowed,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_series_overflow_share",
+            "Of those, label sets refused because their user already had metrics.max_series_per_uid series",
+            overflowed_share,
         )?;
         counter(
             &mut enc,
@@ -398,15 +448,15 @@ mod tests {
 
     #[test]
     fn series_are_bounded_and_never_shrink() {
-        let mut s = Series::new(2, Labels::default());
+        let mut s = Series::new(2, 2, Labels::default());
         let d = Payload {
             bytes_sent: 10,
             bytes_recv: 1,
         };
-        s.add(&names("a", "x.service"), "/bin/a", d, 1);
-        s.add(&names("b", "x.service"), "/bin/b", d, 1);
-        s.add(&names("c", "x.service"), "/bin/c", d, 1);
-        s.add(&names("a", "x.service"), "/bin/a", d, 0);
+        s.add(1, &names("a", "x.service"), "/bin/a", d, 1);
+        s.add(2, &names("b", "x.service"), "/bin/b", d, 1);
+        s.add(3, &names("c", "x.service"), "/bin/c", d, 1);
+        s.add(1, &names("a", "x.service"), "/bin/a", d, 0);
         let rows = s.rows();
         assert_eq!(rows.len(), 3, "{rows:?}");
         assert_eq!(&*rows[2].0.0, "other");
@@ -424,13 +474,13 @@ mod tests {
 
     #[test]
     fn labels_left_out_are_empty_and_sets_merge() {
-        let mut s = Series::new(10, Labels::from_names(&["user"]).unwrap());
+        let mut s = Series::new(10, 10, Labels::from_names(&["user"]).unwrap());
         let d = Payload {
             bytes_sent: 5,
             bytes_recv: 0,
         };
-        s.add(&names("a", "x.service"), "/bin/a", d, 1);
-        s.add(&names("a", "y.service"), "/bin/b", d, 1);
+        s.add(1, &names("a", "x.service"), "/bin/a", d, 1);
+        s.add(1, &names("a", "y.service"), "/bin/b", d, 1);
         let rows = s.rows();
         assert_eq!(rows.len(), 1);
         assert_eq!((&*rows[0].0.0, &*rows[0].0.1, &*rows[0].0.2), ("", "a", ""));
@@ -441,6 +491,7 @@ mod tests {
     fn the_exposition_has_the_series_and_health() {
         let live = Live::new(crate::live::LiveConfig::default());
         live.state().series.add(
+            1000,
             &names("alice", "web.service"),
             "/usr/bin/curl",
             Payload {
@@ -461,5 +512,70 @@ mod tests {
         ));
         assert!(text.contains("netwho_api_readers 0"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    /// An executable path chosen to close its label and write a series of
+    /// its own stays one label value.
+    #[test]
+    fn hostile_label_values_cannot_add_series() {
+        let live = Live::new(crate::live::LiveConfig::default());
+        let forged = "/tmp/x\"} 1\nnetwho_forged_total{a=\"b";
+        live.state().series.add(
+            1000,
+            &names("mallory", "a\\\"\n.service"),
+            forged,
+            Payload {
+                bytes_sent: 1,
+                bytes_recv: 0,
+            },
+            1,
+        );
+        let text = encode(&registry(&live)).unwrap();
+        assert!(
+            !text.lines().any(|l| l.starts_with("netwho_forged")),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"exe="/tmp/x\"} 1\nnetwho_forged_total{a=\"b"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"unit="a\\\"\n.service""#), "{text}");
+    }
+
+    /// One user's thousand executables take their share; the series of
+    /// others are still made.
+    #[test]
+    fn no_uid_takes_every_series() {
+        let mut s = Series::new(200, default_per_uid(200), Labels::default());
+        let d = Payload {
+            bytes_sent: 1,
+            bytes_recv: 1,
+        };
+        for i in 0..1000 {
+            s.add(
+                666,
+                &names("mallory", "m.service"),
+                &format!("/tmp/{i}"),
+                d,
+                1,
+            );
+        }
+        assert_eq!(s.series.len(), 50);
+        assert_eq!((s.overflowed, s.overflowed_share), (950, 950));
+        s.add(0, &names("root", "sshd.service"), "/usr/sbin/sshd", d, 1);
+        s.add(
+            33,
+            &names("www-data", "nginx.service"),
+            "/usr/sbin/nginx",
+            d,
+            1,
+        );
+        assert_eq!(s.series.len(), 52);
+        assert!(s.rows().iter().any(|(k, _)| &*k.2 == "/usr/sbin/sshd"));
+        assert_eq!(
+            s.total(),
+            (1002, 1002, 1002),
+            "the refused still count in other"
+        );
     }
 }

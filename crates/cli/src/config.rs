@@ -218,6 +218,9 @@ pub struct MetricsSection {
     pub labels: Vec<String>,
     /// Series at most; further label sets are summed as "other".
     pub max_series: usize,
+    /// Series one user's processes may create (0: a quarter of
+    /// max_series), so that no user can take them all.
+    pub max_series_per_uid: usize,
 }
 
 impl Default for MetricsSection {
@@ -226,6 +229,7 @@ impl Default for MetricsSection {
             enabled: true,
             labels: vec!["unit".into(), "user".into(), "exe".into()],
             max_series: 200,
+            max_series_per_uid: 0,
         }
     }
 }

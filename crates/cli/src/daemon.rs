@@ -106,6 +106,10 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
     let live = Live::new(LiveConfig {
         keep_closed,
         max_series: m.max_series,
+        max_series_per_uid: match m.max_series_per_uid {
+            0 => netwho_api::metrics::default_per_uid(m.max_series),
+            n => n,
+        },
         labels,
         ..LiveConfig::default()
     });
