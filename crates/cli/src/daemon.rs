@@ -68,7 +68,11 @@ pub struct Running {
 pub fn start(d: &Daemon) -> Result<Running, Failure> {
     let h = &d.config.history;
     make_parent(&h.db)?;
-    let db = History::create(&h.db).map_err(cannot_start)?;
+    // members of the API's group see everything through the API: they
+    // may read the database too (0640); with no such group only root
+    let group = netwho_enrich::users::gid_of(&d.config.api.group);
+    let access = netwho_store::private::Access::group(group);
+    let db = History::create_with(&h.db, access).map_err(cannot_start)?;
     let commit_every = h.commit_every().map_err(config_error)?;
     let history = HistorySink::new(
         db,
@@ -161,7 +165,18 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
 /// The TCP token: read from `path`, or made and written there (0600).
 fn token(path: &std::path::Path) -> Result<String, Failure> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Ok(m) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(cannot_start(anyhow::anyhow!(
+                "the API token file {} is mode {mode:04o}: whoever can read it has the API's full access; \
+                 'chmod 600 {}' if nobody else has read it, or remove it (a new token is made)",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
         Ok(_) => {
@@ -181,11 +196,7 @@ fn token(path: &std::path::Path) -> Result<String, Failure> {
         .context("making an API token")
         .map_err(cannot_start)?;
     make_parent(path)?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
+    netwho_store::private::create(path, netwho_store::private::Access::OWNER, false)
         .and_then(|mut f| writeln!(f, "{t}"))
         .with_context(|| format!("writing the API token to {}", path.display()))
         .map_err(cannot_start)?;
@@ -193,10 +204,10 @@ fn token(path: &std::path::Path) -> Result<String, Failure> {
     Ok(t)
 }
 
-/// The directory `path` goes in, created if missing.
+/// The directory `path` goes in, created (0750) if missing.
 fn make_parent(path: &std::path::Path) -> Result<(), Failure> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) => std::fs::create_dir_all(dir)
+        Some(dir) => netwho_store::private::make_dirs(dir)
             .with_context(|| format!("creating {}", dir.display()))
             .map_err(cannot_start),
         None => Ok(()),

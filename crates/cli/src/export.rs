@@ -145,12 +145,7 @@ fn jsonl_output(p: &Path) -> anyhow::Result<Output> {
     if p == Path::new("-") {
         return Ok(Output::stdout());
     }
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(p)
+    let f = netwho_store::private::open_append(p, netwho_store::private::Access::GROUP_READ)
         .with_context(|| format!("opening {} for the exported records", p.display()))?;
     Ok(Output::spawn(Box::new(f)))
 }

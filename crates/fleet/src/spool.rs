@@ -73,7 +73,8 @@ impl Spool {
     /// left. `instance` starts this run's message ids (unique per run).
     pub fn open(dir: &Path, max_bytes: u64, instance: String) -> Result<Spool, FleetError> {
         let err = |e: io::Error| FleetError::Spool(dir.to_path_buf(), e);
-        fs::create_dir_all(dir).map_err(err)?;
+        // the spool is netwho's own directory: 0750, batches 0600
+        netwho_store::private::own_dir(dir, None).map_err(err)?;
         let mut st = State::default();
         for entry in fs::read_dir(dir).map_err(err)? {
             let path = entry.map_err(err)?.path();
@@ -135,11 +136,17 @@ impl Spool {
         let msg_id = format!("{}-{}", self.instance, st.next_seq);
         let path = self.dir.join(name(order));
         let tmp = path.with_extension("tmp");
-        let mut f = fs::File::create(&tmp)?;
+        // 0600: the records name every user's processes; synced before
+        // the rename and the rename synced, so a power loss leaves the
+        // whole batch or none (never a renamed file with a hole)
+        let mut f =
+            netwho_store::private::create(&tmp, netwho_store::private::Access::OWNER, true)?;
         f.write_all(format!("{MAGIC} {msg_id} {records}\n").as_bytes())?;
         f.write_all(payload)?;
+        f.sync_all()?;
         drop(f);
         fs::rename(&tmp, &path)?;
+        fs::File::open(&self.dir).and_then(|d| d.sync_all())?;
         let size = fs::metadata(&path).map_or(payload.len() as u64, |m| m.len());
         st.next_order += 1;
         st.next_seq += 1;

@@ -17,9 +17,8 @@
 use crate::chain::{ChainKey, ChainRecord, Chainer, GENESIS, Origin, Reason};
 use crate::output::Destination;
 use netwho_model::time::rfc3339_from_unix_ns;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -27,7 +26,6 @@ use std::time::Duration;
 use thiserror::Error;
 
 /// Flow logs name users and their command lines: not for everyone.
-const MODE: u32 = 0o640;
 /// zstd level for rotated files (fast, and about 10× on flow records).
 const ZSTD_LEVEL: i32 = 3;
 
@@ -82,13 +80,12 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> L
 /// Unix nanoseconds now.
 pub type Clock = fn() -> i128;
 
+/// Logs are read by the owner and the file's group (0640, whatever the
+/// umask; a looser existing file is tightened, with a warning).
+const ACCESS: netwho_store::private::Access = netwho_store::private::Access::GROUP_READ;
+
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .mode(MODE)
-        .open(path)
+    netwho_store::private::open_append(path, ACCESS)
 }
 
 /// Make a rename durable.
@@ -161,12 +158,7 @@ fn compress(path: &Path) -> io::Result<()> {
     done.push(".zst");
     let done = PathBuf::from(done);
     let mut src = File::open(path)?;
-    let dst = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(MODE)
-        .open(&tmp)?;
+    let dst = netwho_store::private::create(&tmp, ACCESS, true)?;
     let mut enc = zstd::stream::write::Encoder::new(dst, ZSTD_LEVEL)?;
     io::copy(&mut src, &mut enc)?;
     let dst = enc.finish()?;
@@ -676,7 +668,10 @@ mod tests {
         drop(f); // killed: no chain_end
         // a torn line, as a kill inside a write leaves it
         let path = d.join("flows.jsonl");
-        let mut raw = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut raw = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         raw.write_all(b"{\"event\":\"open\",\"n\":20,\"prev_ha")
             .unwrap();
         drop(raw);

@@ -7,6 +7,7 @@
 //! here: every time comes from the data or the caller.
 
 pub mod history;
+pub mod private;
 pub mod recording;
 
 use std::path::PathBuf;

@@ -70,6 +70,22 @@ pub enum HistoryError {
     },
     #[error("{path} does not exist; start 'netwho daemon' to create it", path = path.display())]
     Missing { path: PathBuf },
+    #[error(
+        "you may not read {path}: the history holds every user's traffic, so only root and \
+         the members of the daemon's group (api.group) may read it; ask the daemon, which \
+         shows you your own processes' traffic: netwho report REPORT --connect",
+        path = path.display()
+    )]
+    Denied { path: PathBuf },
+    #[error(
+        "cannot make the history database {path} private: {source}",
+        path = path.display()
+    )]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("history database {path}: {source}", path = path.display())]
     Sql {
         path: PathBuf,
@@ -130,8 +146,35 @@ pub struct History {
 
 impl History {
     /// Opens (creating it and its schema if needed) the database for the
-    /// writer.
+    /// writer; only its owner may read it.
     pub fn create(path: &Path) -> Result<History, HistoryError> {
+        History::create_with(path, crate::private::Access::OWNER)
+    }
+
+    /// [`History::create`], the file (and its WAL and shared-memory files,
+    /// which SQLite creates with the database's mode and owner) with
+    /// `access`; an existing file with looser modes is tightened.
+    pub fn create_with(
+        path: &Path,
+        access: crate::private::Access,
+    ) -> Result<History, HistoryError> {
+        use crate::private;
+        let private = |source| HistoryError::Private {
+            path: path.to_owned(),
+            source,
+        };
+        match private::create(path, access, false) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                private::tighten_path(path, access).map_err(private)?;
+            }
+            Err(e) => return Err(private(e)),
+        }
+        for side in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(side);
+            private::tighten_path(Path::new(&p), access).map_err(private)?;
+        }
         let conn = Connection::open(path).map_err(|source| HistoryError::Open {
             path: path.to_owned(),
             source,
@@ -145,10 +188,20 @@ impl History {
     /// Opens an existing database for reading (reports, the API). Readers
     /// do not block the writer (WAL).
     pub fn open_read(path: &Path) -> Result<History, HistoryError> {
-        if !path.exists() {
-            return Err(HistoryError::Missing {
-                path: path.to_owned(),
-            });
+        match std::fs::File::open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(HistoryError::Missing {
+                    path: path.to_owned(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(HistoryError::Denied {
+                    path: path.to_owned(),
+                });
+            }
+            // SQLite says what else is wrong
+            Err(_) => {}
         }
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
             | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX

@@ -284,3 +284,43 @@ fn names_of_remotes_are_kept_and_an_older_database_is_migrated() {
     );
     assert_eq!(r.name_of("10.231.0.8").expect("none"), None);
 }
+
+#[test]
+fn the_database_and_its_wal_are_private_and_loose_ones_are_tightened() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let path = tmp("modes");
+    let mode = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        std::fs::metadata(PathBuf::from(p))
+            .map(|m| m.mode() & 0o777)
+            .ok()
+    };
+    {
+        let mut h = History::create(&path).unwrap();
+        let p = proc(1, "alice", "a.service");
+        h.ingest(&[obs(1, &p, DAY0 + 5, 100, 10, false)]).unwrap();
+        assert_eq!(mode(""), Some(0o600));
+        assert_eq!(
+            mode("-wal"),
+            Some(0o600),
+            "SQLite gives the WAL the database's mode"
+        );
+        assert_eq!(mode("-shm"), Some(0o600));
+    }
+    // a database left readable by everyone (an older netwho, a copy)
+    for f in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(f);
+        let _ = std::fs::set_permissions(PathBuf::from(p), std::fs::Permissions::from_mode(0o644));
+    }
+    let gid = std::fs::metadata(&path).unwrap().gid();
+    let access = crate::private::Access {
+        mode: 0o640,
+        group: Some(gid),
+    };
+    let _h = History::create_with(&path, access).unwrap();
+    assert_eq!(mode(""), Some(0o640));
+    assert!(matches!(mode("-wal"), None | Some(0o640)));
+    assert!(matches!(mode("-shm"), None | Some(0o640)));
+}

@@ -332,6 +332,11 @@ fn files_rotate_by_size_and_read_back_as_one() {
     }
     rf.sync().unwrap();
     assert!(segment_path(&path, 3).exists());
+    // every segment holds every user's flows: only its owner reads it
+    for p in [path.clone(), segment_path(&path, 3)] {
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+    }
     let again = RecordingFile::create(&path, Header::default(), None, false);
     assert!(again.err().unwrap().to_string().contains("already exists"));
     let mut r = Reader::open(std::slice::from_ref(&path)).unwrap();

@@ -4,7 +4,7 @@
 
 use super::format::{FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, Header, MAJOR, MINOR};
 use crate::StoreError;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -164,15 +164,10 @@ impl RecordingFile {
     }
 }
 
+/// A recording holds every user's flows (and payload with `record -s`):
+/// only its owner reads it (0600, whatever the umask).
 fn open_new(path: &Path, overwrite: bool) -> Result<File, StoreError> {
-    let mut o = OpenOptions::new();
-    o.write(true);
-    if overwrite {
-        o.create(true).truncate(true);
-    } else {
-        o.create_new(true);
-    }
-    o.open(path).map_err(|e| {
+    crate::private::create(path, crate::private::Access::OWNER, overwrite).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             StoreError::Exists {
                 path: path.to_path_buf(),
