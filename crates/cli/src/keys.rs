@@ -101,7 +101,10 @@ pub fn spawn_reader() -> Receiver<ReplayCmd> {
     let (tx, rx) = sync_channel(16);
     let _ = std::thread::Builder::new()
         .name("netwho-keys".into())
-        .spawn(move || read_keys(&tx));
+        .spawn(move || {
+            netwho_enrich::caps::drop_all_here("the key reader");
+            read_keys(&tx);
+        });
     rx
 }
 

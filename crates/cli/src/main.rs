@@ -8,7 +8,6 @@ mod export;
 mod keys;
 mod logger;
 mod offline;
-mod privs;
 mod tui;
 
 use anyhow::Context;
@@ -227,13 +226,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cannot_start(e)
     })?;
     log::info!("attached: {}", sensor.info().hooks.join(", "));
+    // the programs are attached: the collector keeps only what it still
+    // uses (threads started from here on inherit it; those started before
+    // dropped everything when they started)
+    netwho_enrich::caps::keep_only(&netwho_enrich::caps::COLLECTOR_KEEPS)
+        .context("dropping the capabilities netwho no longer needs")
+        .map_err(cannot_start)?;
+    log::info!("capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only");
     let mut api = None;
     if let Some(d) = &daemon {
-        // before any other thread starts: they inherit the reduced sets
-        privs::keep_only(&privs::COLLECTOR_KEEPS)
-            .context("dropping the capabilities the daemon no longer needs")
-            .map_err(cannot_start)?;
-        log::info!("capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only");
         let r = daemon::start(d)?;
         sinks.extend(r.sinks);
         api = r.api;

@@ -9,7 +9,7 @@ use netwho_pipeline::replay::{Controls, Pacer, Replay, ReplayConfig, ReplayError
 use netwho_pipeline::report::request::{Printed, read_json};
 use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter};
 use netwho_pipeline::{PipelineError, Sink, Stopped};
-use netwho_store::history::History;
+use netwho_store::history::{History, HistoryError};
 use netwho_store::recording::{Header, Reader, RecordingFile};
 use serde_json::json;
 use std::io::Write as _;
@@ -274,7 +274,7 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     let (kind, cfg) = report_config(a)?;
     let filter_text = cfg.filter.as_ref().map(ToString::to_string);
     if let Some(db) = &a.db {
-        return report_db(a, db, kind, cfg, filter_text);
+        return report_db(a, db, kind, cfg, filter_text, stop);
     }
     if let Some(pg) = &a.postgres {
         return report_postgres(a, pg, kind, cfg, filter_text);
@@ -333,7 +333,10 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         .join(" ");
     let out = Printed {
         kind,
-        table: rep.finish(),
+        table: rep.finish().map_err(|e| Failure {
+            code: crate::EXIT_RUNTIME,
+            error: e.into(),
+        })?,
         totals,
         first,
         last,
@@ -375,11 +378,15 @@ fn report_db(
     kind: ReportKind,
     cfg: ReportConfig,
     filter: Option<String>,
+    stop: &Arc<AtomicBool>,
 ) -> Result<(), Failure> {
     if a.printable {
         return Err(usage("-A shows payload, which the history does not keep"));
     }
-    let db = History::open_read(path).map_err(cannot_start)?;
+    let mut db = History::open_read(path).map_err(cannot_start)?;
+    // the first Ctrl-C (or SIGTERM) stops the report, in SQLite too
+    let flag = Arc::clone(stop);
+    db.cancel_when(Arc::new(move || flag.load(Ordering::Relaxed)));
     let now = netwho_sensor::clock::unix_now_ns();
     let (since, until) = netwho_pipeline::report::history::window(&db, a.since, a.until, now)
         .map_err(cannot_start)?;
@@ -392,7 +399,12 @@ fn report_db(
     let r =
         netwho_pipeline::report::history::report(&db, kind, cfg, local).map_err(|e| Failure {
             code: crate::EXIT_RUNTIME,
-            error: e.into(),
+            error: match e {
+                netwho_pipeline::report::ReportError::History(HistoryError::Cancelled) => {
+                    anyhow::anyhow!("interrupted; no report")
+                }
+                e => e.into(),
+            },
         })?;
     let shown = path.display().to_string();
     print(

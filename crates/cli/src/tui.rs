@@ -53,7 +53,10 @@ pub fn start(
     let stop = Arc::clone(stop);
     let handle = std::thread::Builder::new()
         .name("netwho-view".into())
-        .spawn(move || netwho_tui::run(cfg, rx, stop, replay))
+        .spawn(move || {
+            netwho_enrich::caps::drop_all_here("the view");
+            netwho_tui::run(cfg, rx, stop, replay)
+        })
         .map_err(cannot_start)?;
     Ok((Box::new(sink), View { handle }))
 }

@@ -90,6 +90,7 @@ impl Resolver {
         std::thread::Builder::new()
             .name("netwho-dns".into())
             .spawn(move || {
+                crate::caps::drop_all_here("the name resolver");
                 for ip in asked {
                     if tell.send((ip, reverse(ip))).is_err() {
                         break;

@@ -109,6 +109,10 @@ impl ExeHashes {
         let spawned = std::thread::Builder::new()
             .name("netwho-hash".into())
             .spawn(move || {
+                // it reads other users' executables (through /proc/PID/exe)
+                if let Err(e) = crate::caps::keep_only(&crate::caps::COLLECTOR_KEEPS) {
+                    log::warn!("the executable hasher: cannot drop capabilities: {e}");
+                }
                 for job in jobs {
                     let h = hash_file(job.id, &job.paths);
                     if results.send((job.id, h)).is_err() {

@@ -8,6 +8,7 @@
 //! so tests feed fixtures. A lookup that fails leaves a field empty and is
 //! counted, never guessed.
 
+pub mod caps;
 pub mod cgroup;
 pub mod dns;
 pub mod hash;

@@ -82,6 +82,18 @@ pub fn uid_of(name: &str) -> Option<u32> {
     )
 }
 
+/// The uid and primary gid of a user name (NSS).
+pub fn ids_of(name: &str) -> Option<(u32, u32)> {
+    let c = std::ffi::CString::new(name).ok()?;
+    nss(
+        // SAFETY: all pointers are valid for the sizes passed; `c` is NUL-terminated.
+        |pw, buf, res| unsafe {
+            libc::getpwnam_r(c.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), res)
+        },
+        |pw: &libc::passwd| (pw.pw_uid, pw.pw_gid),
+    )
+}
+
 /// The gid of a group name (NSS).
 pub fn gid_of(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;

@@ -36,6 +36,8 @@ pub enum FleetError {
     NoTable(String),
     #[error("{0}")]
     Url(String),
+    #[error(transparent)]
+    Report(#[from] netwho_pipeline::report::ReportError),
 }
 
 /// The JetStream stream every daemon publishes to and the collector reads.

@@ -88,7 +88,10 @@ impl FleetDestination {
             let (spool, shared, delivery) = (spool.clone(), shared.clone(), delivery.clone());
             std::thread::Builder::new()
                 .name("netwho-fleet".into())
-                .spawn(move || publisher(&cfg, &spool, &shared, &delivery))
+                .spawn(move || {
+                    netwho_enrich::caps::drop_all_here("the fleet publisher");
+                    publisher(&cfg, &spool, &shared, &delivery);
+                })
                 .map_err(FleetError::Runtime)?
         };
         Ok(FleetDestination {

@@ -190,7 +190,7 @@ async fn run(
     }
     let (totals, first, last) = (rep.totals, rep.first, rep.last);
     Ok(FleetReport {
-        table: rep.finish(),
+        table: rep.finish()?,
         totals,
         first,
         last,

@@ -82,7 +82,11 @@ impl HistorySink {
         let (retention, prune_every) = (cfg.retention, cfg.prune_every);
         let writer = std::thread::Builder::new()
             .name("netwho-history".into())
-            .spawn(move || write_loop(db, &rx, &st, retention, prune_every))?;
+            .spawn(move || {
+                // the database is its owner's (root): no privilege needed
+                netwho_enrich::caps::drop_all_here("the history writer");
+                write_loop(db, &rx, &st, retention, prune_every);
+            })?;
         let resolver = if cfg.remote_names {
             Some(netwho_enrich::dns::Resolver::spawn()?)
         } else {

@@ -184,6 +184,7 @@ impl Compressor {
         let thread = std::thread::Builder::new()
             .name("netwho-compress".into())
             .spawn(move || {
+                netwho_enrich::caps::drop_all_here("the log compressor");
                 for p in rx {
                     if let Err(e) = compress(&p) {
                         // left as it is: the next start tries again

@@ -76,6 +76,8 @@ impl Output {
         let writer = std::thread::Builder::new()
             .name("netwho-output".into())
             .spawn(move || {
+                // it writes to what it was given: no privilege needed
+                netwho_enrich::caps::drop_all_here("the output writer");
                 let r = (|| {
                     loop {
                         match rx.recv_timeout(Duration::from_secs(1)) {

@@ -11,7 +11,7 @@
 //! were pruned; [`DbReport::covered`] says so).
 
 use super::request::TimeArg;
-use super::{ReportConfig, ReportKind, Reporter, Totals};
+use super::{ReportConfig, ReportError, ReportKind, Reporter, Totals};
 use crate::report::table::Table;
 use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
@@ -69,22 +69,18 @@ pub fn report(
     kind: ReportKind,
     mut cfg: ReportConfig,
     local: HashSet<IpAddr>,
-) -> Result<DbReport, HistoryError> {
-    let span = if cfg.since.is_none() || cfg.until.is_none() {
-        db.span()?
-    } else {
-        None
-    };
-    let from = cfg
-        .since
-        .map(|t| t.div_euclid(NS) as i64)
-        .or(span.map(|s| s.0))
-        .unwrap_or(0);
-    let to = cfg
+) -> Result<DbReport, ReportError> {
+    // the window is clamped to the time the history holds data for: a
+    // window of a million years costs what the data costs, no more
+    let (lo, hi) = db.span()?.unwrap_or((0, 0));
+    let (lo, hi) = (i128::from(lo), i128::from(hi));
+    let want_from = cfg.since.map_or(lo, |t| t.div_euclid(NS));
+    let want_to = cfg
         .until
-        .map(|t| (t + NS - 1).div_euclid(NS) as i64)
-        .or(span.map(|s| s.1))
-        .unwrap_or(0);
+        .map_or(hi, |t| t.saturating_add(NS - 1).div_euclid(NS));
+    let clamp = |t: i128| i64::try_from(t.clamp(lo, hi)).unwrap_or(0);
+    let (from, to) = (clamp(want_from), clamp(want_to));
+    let to = to.max(from);
     // the history has done the windowing: the reporter takes every row
     cfg.since = None;
     cfg.until = None;
@@ -120,7 +116,7 @@ pub fn report(
         }
     };
     let (totals, first, last) = (rep.totals, rep.first, rep.last);
-    let mut table = rep.finish();
+    let mut table = rep.finish()?;
     if kind == ReportKind::TopRemotes {
         with_names(db, &mut table)?;
     }

@@ -107,6 +107,35 @@ pub struct ReportConfig {
     pub hosts: bool,
 }
 
+/// Most rows a report holds and prints: more are left out with a note
+/// that says how many (a filter, `--limit` or a shorter window narrows
+/// it). Bounds what a report over a large history or a crafted
+/// recording costs in memory and output.
+pub const MAX_ROWS: usize = 100_000;
+
+/// The shortest `--interval` (recordings count per second, history per
+/// minute: finer intervals only make empty rows).
+pub const MIN_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// Why a report cannot be made from what was read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(
+        "a timeline of {span} in intervals of {interval} would have {rows} rows, more than the \
+         {MAX_ROWS} a report holds: give --interval {suggest} or more, or a shorter \
+         --since/--until"
+    )]
+    TooManyIntervals {
+        rows: u128,
+        span: String,
+        interval: String,
+        suggest: String,
+    },
+    /// Reading the history failed (or was stopped).
+    #[error(transparent)]
+    History(#[from] netwho_store::history::HistoryError),
+}
+
 /// Most distinct values a row remembers (ports, peers, processes); more
 /// are shown as "N+".
 const DISTINCT_MAX: usize = 1000;
@@ -233,8 +262,11 @@ pub struct Reporter {
     host: Arc<str>,
     flows: FxHashMap<FlowKey, FlowState>,
     groups: FxHashMap<(i128, Key), Acc>,
-    /// Per-flow reports: the biggest (min-heap of the kept ones), or all.
+    /// Per-flow reports: the biggest (min-heap of the kept ones), or all
+    /// (at most [`MAX_ROWS`]).
     rows: BinaryHeap<std::cmp::Reverse<FlowRow>>,
+    /// Rows left out for [`MAX_ROWS`].
+    rows_cut: u64,
     pub totals: Totals,
     /// Recorded time covered (Unix ns).
     pub first: Option<i128>,
@@ -255,6 +287,7 @@ impl Reporter {
             local,
             wall,
             host: Arc::from(""),
+            rows_cut: 0,
             flows: FxHashMap::default(),
             groups: FxHashMap::default(),
             rows: BinaryHeap::new(),
@@ -469,24 +502,37 @@ impl Reporter {
             opened: -opened,
             cells,
         }));
-        if self.kind == ReportKind::TopConns
-            && let Some(limit) = self.cfg.limit
-            && self.rows.len() > limit
-        {
+        let keep = match (self.kind, self.cfg.limit) {
+            (ReportKind::TopConns, Some(limit)) => limit.min(MAX_ROWS),
+            _ => MAX_ROWS,
+        };
+        if self.rows.len() > keep {
             self.rows.pop();
+            if keep == MAX_ROWS {
+                self.rows_cut += 1;
+            }
         }
     }
 
     /// The report. Flows the files never close count with what was
     /// recorded of them.
-    pub fn finish(mut self) -> Table {
+    pub fn finish(mut self) -> Result<Table, ReportError> {
         let open: Vec<FlowState> = self.flows.drain().map(|(_, st)| st).collect();
         for st in open {
             if let Some(fi) = &st.latest {
                 self.flow_done(&st, fi);
             }
         }
-        self.table()
+        let cut = self.rows_cut;
+        let mut t = self.table()?;
+        let cut = cut + t.rows.len().saturating_sub(MAX_ROWS) as u64;
+        t.rows.truncate(MAX_ROWS);
+        if cut > 0 {
+            t.notes.push(format!(
+                "{cut} more rows are not shown (a report holds {MAX_ROWS}): narrow it with a filter, --limit or --since/--until"
+            ));
+        }
+        Ok(t)
     }
 
     fn columns(&self) -> Vec<(&'static str, ColKind)> {
@@ -593,7 +639,7 @@ impl Reporter {
         c
     }
 
-    fn table(mut self) -> Table {
+    fn table(mut self) -> Result<Table, ReportError> {
         let mut t = Table::new(String::new(), self.columns());
         match self.kind {
             ReportKind::TopConns | ReportKind::Spy => {
@@ -612,10 +658,10 @@ impl Reporter {
                     );
                 }
             }
-            ReportKind::Timeline => self.timeline_rows(&mut t),
+            ReportKind::Timeline => self.timeline_rows(&mut t)?,
             _ => self.group_rows(&mut t),
         }
-        t
+        Ok(t)
     }
 
     fn group_rows(&mut self, t: &mut Table) {
@@ -723,7 +769,7 @@ impl Reporter {
 
     /// One row per interval from the first to the last byte (empty ones
     /// too: a chart has no gaps), with a bar for people.
-    fn timeline_rows(&mut self, t: &mut Table) {
+    fn timeline_rows(&mut self, t: &mut Table) -> Result<(), ReportError> {
         let mut per: Vec<(i128, u64, u64)> = self
             .groups
             .drain()
@@ -731,14 +777,36 @@ impl Reporter {
             .collect();
         per.sort_unstable();
         let (Some(first), Some(last)) = (per.first().map(|p| p.0), per.last().map(|p| p.0)) else {
-            return;
+            return Ok(());
         };
-        let every = i128::from(match self.cfg.interval_ns {
-            Some(i) => i.max(1),
-            None => nice_interval(u64::try_from(last - first).unwrap_or(0) / TIMELINE_ROWS),
-        });
+        let span = u128::try_from(last - first).unwrap_or(u128::MAX);
+        let every: i128 = match self.cfg.interval_ns {
+            Some(i) => i128::from(i.max(1)),
+            // about TIMELINE_ROWS rows, never more than MAX_ROWS however
+            // long the data claims to be
+            None => {
+                const DAY: u128 = 86_400 * 1_000_000_000;
+                let target = span / u128::from(TIMELINE_ROWS);
+                if target > DAY {
+                    i128::try_from(target.div_ceil(DAY) * DAY).unwrap_or(i128::MAX)
+                } else {
+                    i128::from(nice_interval(u64::try_from(target).unwrap_or(u64::MAX)))
+                }
+            }
+        };
         let start = first.div_euclid(every) * every;
-        let n = usize::try_from((last - start) / every + 1).unwrap_or(0);
+        let rows_wanted = u128::try_from((last - start) / every).unwrap_or(u128::MAX) + 1;
+        if rows_wanted > MAX_ROWS as u128 {
+            let secs = |ns: u128| format!("{}s", ns / 1_000_000_000);
+            let need = span / (MAX_ROWS as u128 - 1) + 1;
+            return Err(ReportError::TooManyIntervals {
+                rows: rows_wanted,
+                span: secs(span),
+                interval: format!("{}ns", every),
+                suggest: secs(need.div_ceil(1_000_000_000) * 1_000_000_000),
+            });
+        }
+        let n = usize::try_from(rows_wanted).unwrap_or(0);
         let mut rows = vec![(0u64, 0u64); n];
         for (b, s, r) in per {
             let i = usize::try_from((b - start) / every).unwrap_or(0);
@@ -758,6 +826,7 @@ impl Reporter {
                 Cell::Text(format!("{:<30}|{}", bar(s, '>'), bar(r, '<'))),
             ]);
         }
+        Ok(())
     }
 }
 

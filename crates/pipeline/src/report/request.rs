@@ -118,6 +118,13 @@ impl ReportRequest {
             (None, true) => Some(LocalNets::default()),
             (None, false) => None,
         };
+        if let Some(i) = self.interval_ns
+            && i < super::MIN_INTERVAL_NS
+        {
+            return Err(format!(
+                "interval: {i}ns is shorter than 1s, the finest interval a report has (recordings count per second, history per minute)"
+            ));
+        }
         let top = matches!(
             kind,
             ReportKind::TopProcs

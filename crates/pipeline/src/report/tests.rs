@@ -6,6 +6,7 @@ use super::table::Cell;
 use super::*;
 use netwho_model::record::Names;
 use netwho_model::{Capture, CaptureDir, CapturePiece, CloseReason, Endpoint, MonoNs, ProcKey};
+use netwho_store::history::History;
 use std::sync::Arc;
 
 const S: u64 = 1_000_000_000;
@@ -83,7 +84,7 @@ fn run(kind: ReportKind, cfg: ReportConfig) -> (Table, Totals) {
         r.item(&it);
     }
     let totals = r.totals;
-    (r.finish(), totals)
+    (r.finish().unwrap(), totals)
 }
 
 fn col(t: &Table, name: &str) -> Vec<Cell> {
@@ -255,6 +256,53 @@ fn a_timeline_has_a_row_per_interval_without_gaps() {
     );
 }
 
+/// A timeline never asks for more rows than a report holds: with an
+/// interval it says which interval would do; without one it picks a
+/// coarser one, however far apart a crafted recording's times are.
+#[test]
+fn timelines_are_bounded_however_long_the_span() {
+    let far = |secs: f64, ns: u64| {
+        let mut r = Reporter::new(
+            ReportKind::Timeline,
+            ReportConfig {
+                pid: Some(10),
+                interval_ns: (ns > 0).then_some(ns),
+                ..ReportConfig::default()
+            },
+            WallClock { boot_to_unix_ns: 0 },
+            HashSet::new(),
+        );
+        let mut f = Flow::example(10, 1, Endpoint::new([10, 231, 0, 1].into(), 80));
+        for (i, at) in [0.0, secs].into_iter().enumerate() {
+            f.payload.bytes_sent = 100 * (i as u64 + 1);
+            r.item(&Item::Flow(Box::new(FlowItem {
+                ev: FlowEvent::Updated(f.clone()),
+                ctx: ctx("alice", "a.scope"),
+                at: MonoNs((at * S as f64) as u64),
+                is_final: false,
+            })));
+        }
+        r.finish()
+    };
+    // 36 s in 1 ns intervals would be 36 billion rows (36 GB)
+    let e = far(36.0, 1).unwrap_err().to_string();
+    assert!(e.contains("give --interval 1s or more"), "{e}");
+    let e = far(3.0e7, S).unwrap_err().to_string();
+    assert!(e.contains("--interval 301s or more"), "{e}");
+    // no interval: ~60 rows, even over 500 years
+    let t = far(1.6e10, 0).unwrap();
+    assert!(t.rows.len() <= 61, "{}", t.rows.len());
+    assert_eq!(nums(&t, "SENT").iter().sum::<u64>(), 200);
+    // the request itself refuses sub-second intervals
+    let req = request::ReportRequest {
+        interval_ns: Some(1),
+        pid: Some(1),
+        ..Default::default()
+    };
+    let e = req.config(ReportKind::Timeline, None).unwrap_err();
+    assert!(e.contains("shorter than 1s"), "{e}");
+}
+
 #[test]
 fn spy_shows_the_payload_in_place_as_hex_or_printable_text() {
     let cfg = || ReportConfig {
@@ -297,9 +345,18 @@ fn spy_shows_the_payload_in_place_as_hex_or_printable_text() {
 
 /// The items through the history sink into a database, and a report of it.
 fn run_db(kind: ReportKind, cfg: ReportConfig, name: &str) -> (Table, Totals) {
+    let (dir, path) = fill_db(name);
+    let db = History::open_read(&path).unwrap();
+    let r = history::report(&db, kind, cfg, HashSet::new()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    (r.table, r.totals)
+}
+
+/// A database in a directory of its own holding the items.
+fn fill_db(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     use crate::histsink::{HistoryConfig, HistorySink};
     use crate::{RecordRef, Sink};
-    use netwho_store::history::{History, Retention};
+    use netwho_store::history::Retention;
     let dir = std::env::temp_dir().join(format!("netwho-rep-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -330,10 +387,7 @@ fn run_db(kind: ReportKind, cfg: ReportConfig, name: &str) -> (Table, Totals) {
         sink.flush();
     }
     sink.finish().unwrap();
-    let db = History::open_read(&path).unwrap();
-    let r = history::report(&db, kind, cfg, HashSet::new()).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    (r.table, r.totals)
+    (dir, path)
 }
 
 #[test]
@@ -373,6 +427,36 @@ fn the_history_answers_what_the_recording_answers() {
     assert_eq!(nums(&got, "PID"), vec![11]);
 }
 
+/// A window of a hundred million years at one-minute intervals reads what
+/// the history holds, no more (it walked the window minute by minute:
+/// 32 hours of CPU); a cancelled report stops with `Cancelled`.
+#[test]
+fn history_windows_are_clamped_to_the_data_and_reports_can_be_cancelled() {
+    let cfg = || ReportConfig {
+        since: Some(0),
+        until: Some(i128::from(i64::MAX) * 1_000_000_000),
+        interval_ns: Some(60 * S),
+        ..ReportConfig::default()
+    };
+    let (t, totals) = run_db(ReportKind::ByUser, cfg(), "clamped");
+    let (_, want) = run(ReportKind::ByUser, ReportConfig::default());
+    assert_eq!(totals, want);
+    assert!(!t.rows.is_empty());
+    // stopped: no report, a typed error
+    let (dir, path) = fill_db("cancel");
+    let mut db = History::open_read(&path).unwrap();
+    db.cancel_when(Arc::new(|| true));
+    let e = history::report(&db, ReportKind::ByUser, cfg(), HashSet::new()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ReportError::History(netwho_store::history::HistoryError::Cancelled)
+        ),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The same items from hosts "a" and "b" (the same pids on both).
 fn run_hosts(kind: ReportKind) -> (Table, Totals) {
     let cfg = ReportConfig {
@@ -396,7 +480,7 @@ fn run_hosts(kind: ReportKind) -> (Table, Totals) {
         }
     }
     let totals = r.totals;
-    (r.finish(), totals)
+    (r.finish().unwrap(), totals)
 }
 
 #[test]

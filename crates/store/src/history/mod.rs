@@ -86,6 +86,8 @@ pub enum HistoryError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the report was stopped before it finished")]
+    Cancelled,
     #[error("history database {path}: {source}", path = path.display())]
     Sql {
         path: PathBuf,
@@ -134,7 +136,6 @@ struct Open {
 const CACHE_MAX: usize = 200_000;
 
 /// The history database, for writing (one writer: the daemon) or reading.
-#[derive(Debug)]
 pub struct History {
     conn: Connection,
     path: PathBuf,
@@ -142,6 +143,14 @@ pub struct History {
     procs: FxHashMap<Arc<ProcDim>, i64>,
     peers: FxHashMap<PeerDim, i64>,
     flows: FxHashMap<u64, Open>,
+    /// Reading stops when this says so.
+    stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").field("path", &self.path).finish()
+    }
 }
 
 impl History {
@@ -225,6 +234,7 @@ impl History {
             procs: FxHashMap::default(),
             peers: FxHashMap::default(),
             flows: FxHashMap::default(),
+            stop: None,
         }
     }
 
@@ -304,9 +314,33 @@ impl History {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
-        |source| HistoryError::Sql {
-            path: self.path.clone(),
-            source,
+        |source| {
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+                return HistoryError::Cancelled;
+            }
+            HistoryError::Sql {
+                path: self.path.clone(),
+                source,
+            }
+        }
+    }
+
+    /// Reading stops with [`HistoryError::Cancelled`] as soon as `stop`
+    /// says so: checked by SQLite every thousand steps of a query (so one
+    /// long query is interrupted too) and between the rows handed out.
+    /// A reader that a client has left, a deadline or a signal stops
+    /// costs nothing more.
+    pub fn cancel_when(&mut self, stop: Arc<dyn Fn() -> bool + Send + Sync>) {
+        let s = Arc::clone(&stop);
+        self.conn.progress_handler(1000, Some(move || s()));
+        self.stop = Some(stop);
+    }
+
+    /// Cancelled already (see [`History::cancel_when`]).
+    pub(crate) fn check_stop(&self) -> Result<(), HistoryError> {
+        match &self.stop {
+            Some(s) if s() => Err(HistoryError::Cancelled),
+            _ => Ok(()),
         }
     }
 

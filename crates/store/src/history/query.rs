@@ -242,6 +242,7 @@ impl History {
                     })
                 })()
                 .map_err(self.err())?;
+                self.check_stop()?;
                 f(row)?;
             }
         }
@@ -288,6 +289,7 @@ impl History {
                 })
             })()
             .map_err(self.err())?;
+            self.check_stop()?;
             f(row)?;
         }
         Ok(())
