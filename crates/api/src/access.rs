@@ -5,14 +5,12 @@
 //! when the connection was made: root and members of the configured group
 //! (`netwho` by default) see everything; anyone else sees only the
 //! traffic of processes running as their own uid, and no metrics. Over
-//! TCP a request must carry the token (`Authorization: Bearer TOKEN`, or
-//! the cookie the web page sets); with it, it sees everything.
+//! TCP a request must carry the token (`Authorization: Bearer TOKEN`;
+//! the web page sends it too); with it, it sees everything.
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd as _;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::UnixStream;
 
 /// The connection a request came on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,25 +116,18 @@ fn peer_groups(fd: libc::c_int) -> Vec<u32> {
     }
 }
 
-impl Connected<IncomingStream<'_, UnixListener>> for Caller {
-    fn connect_info(s: IncomingStream<'_, UnixListener>) -> Self {
-        match s.io().peer_cred() {
-            Ok(c) => Caller::Unix {
-                uid: c.uid(),
-                gid: c.gid(),
-                groups: peer_groups(s.io().as_raw_fd()),
-            },
-            Err(e) => {
-                log::warn!("api: cannot read a Unix peer's credentials: {e}");
-                Caller::UnixUnknown
-            }
+/// A Unix peer, as the kernel saw it when it connected.
+pub fn unix_caller(s: &UnixStream) -> Caller {
+    match s.peer_cred() {
+        Ok(c) => Caller::Unix {
+            uid: c.uid(),
+            gid: c.gid(),
+            groups: peer_groups(s.as_raw_fd()),
+        },
+        Err(e) => {
+            log::warn!("api: cannot read a Unix peer's credentials: {e}");
+            Caller::UnixUnknown
         }
-    }
-}
-
-impl Connected<IncomingStream<'_, TcpListener>> for Caller {
-    fn connect_info(s: IncomingStream<'_, TcpListener>) -> Self {
-        Caller::Tcp(*s.remote_addr())
     }
 }
 
@@ -150,25 +141,16 @@ pub fn token_matches(given: &str, token: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The token a request carries: `Authorization: Bearer T`, else the
-/// `netwho_token` cookie.
+/// The token a request carries: `Authorization: Bearer T`. (Never a
+/// cookie: browsers send a host's cookies to every port of it, so any
+/// local user's web server would receive it.)
 pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    use axum::http::header::{AUTHORIZATION, COOKIE};
-    if let Some(t) = headers
+    use axum::http::header::AUTHORIZATION;
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(t.trim().to_string());
-    }
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("netwho_token="))
-        .map(str::to_string)
-        .next()
+        .map(|t| t.trim().to_string())
 }
 
 /// A new random token (32 bytes from the kernel, hex).
@@ -212,7 +194,7 @@ mod tests {
         assert!(!token_matches("", ""));
         let mut h = axum::http::HeaderMap::new();
         h.insert("cookie", "a=b; netwho_token=t1".parse().unwrap());
-        assert_eq!(request_token(&h).as_deref(), Some("t1"));
+        assert_eq!(request_token(&h), None, "a cookie is never a credential");
         h.insert("authorization", "Bearer t2".parse().unwrap());
         assert_eq!(request_token(&h).as_deref(), Some("t2"));
         let t = new_token().unwrap();

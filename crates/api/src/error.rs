@@ -31,6 +31,14 @@ pub enum StartError {
     NoToken,
     #[error("starting the API server: {0}")]
     Runtime(std::io::Error),
+    #[error(
+        "the API cannot give up root{}: {source} (set api.user to an existing user, or to \"\" to serve as the daemon's own user)",
+        run_as.map(|r| format!(" to serve as uid {} gid {}", r.uid, r.gid)).unwrap_or_default()
+    )]
+    Identity {
+        run_as: Option<crate::server::RunAs>,
+        source: std::io::Error,
+    },
 }
 
 /// A request's failure.

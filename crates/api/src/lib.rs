@@ -12,9 +12,11 @@
 pub mod access;
 pub mod client;
 pub mod error;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 mod params;
+pub mod pool;
 pub mod server;
 mod stream;
 mod web;

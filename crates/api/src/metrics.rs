@@ -208,9 +208,9 @@ impl Series {
 }
 
 /// Encodes the live state's series and the latest status record at each
-/// scrape.
+/// scrape (and the API's refusals, when there is an API).
 #[derive(Debug)]
-struct LiveCollector(Arc<Live>);
+struct LiveCollector(Arc<Live>, Option<Arc<crate::limits::Quotas>>);
 
 fn labels3(k: &Key) -> [(&'static str, String); 3] {
     [
@@ -314,6 +314,17 @@ impl Collector for LiveCollector {
             "Readers following the live batches",
             self.0.subscribers() as i64,
         )?;
+        if let Some(q) = &self.1 {
+            let mut m = enc.encode_descriptor(
+                "netwho_api_refused",
+                "API connections, reports and streams refused because their caller (or all callers of its kind) held the most allowed",
+                None,
+                bytes.metric_type(),
+            )?;
+            for (kind, n) in q.refused() {
+                ConstCounter::new(n).encode(m.encode_family(&[("kind", kind)])?)?;
+            }
+        }
         let Some(s) = status else {
             return Ok(());
         };
@@ -421,9 +432,9 @@ fn gauge(
 }
 
 /// The registry `/metrics` encodes.
-pub fn registry(live: &Arc<Live>) -> Registry {
+pub fn registry(live: &Arc<Live>, quotas: Option<Arc<crate::limits::Quotas>>) -> Registry {
     let mut r = Registry::default();
-    r.register_collector(Box::new(LiveCollector(Arc::clone(live))));
+    r.register_collector(Box::new(LiveCollector(Arc::clone(live), quotas)));
     r
 }
 
@@ -500,7 +511,7 @@ mod tests {
             },
             1,
         );
-        let text = encode(&registry(&live)).unwrap();
+        let text = encode(&registry(&live, None)).unwrap();
         assert!(
             text.contains(
                 r#"netwho_payload_bytes_total{direction="sent",unit="web.service",user="alice",exe="/usr/bin/curl"} 7"#
@@ -530,7 +541,7 @@ mod tests {
             },
             1,
         );
-        let text = encode(&registry(&live)).unwrap();
+        let text = encode(&registry(&live, None)).unwrap();
         assert!(
             !text.lines().any(|l| l.starts_with("netwho_forged")),
             "{text}"

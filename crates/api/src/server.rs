@@ -1,15 +1,24 @@
 //! The HTTP server: its listeners (a Unix socket, and TCP with a token when
 //! asked), the access check in front of every route, and the routes.
-//! It runs on its own thread with a single-threaded tokio runtime; history
-//! reports run on tokio's blocking threads (SQLite is synchronous).
+//!
+//! It runs on its own thread with a single-threaded tokio runtime, as an
+//! unprivileged user ([`ApiConfig::run_as`], `nobody` by default) from
+//! the moment it starts serving: the code that reads what any local user
+//! sends holds no privilege. History reports run on the report threads
+//! ([`crate::pool`]). Connections, reports and streams are counted per
+//! caller ([`crate::limits`]); a connection that sends no complete request
+//! header within the header timeout (an idle one too) is closed, and
+//! request headers are bounded in size.
 
 use crate::access::{Access, Caller, Policy, request_token, token_matches};
 use crate::error::{ApiError, StartError};
+use crate::limits::{Limits, Quotas, Who};
 use crate::live::{FlowView, Live, ProcView};
 use crate::params::Params;
+use crate::pool::{Pool, StopOnDrop};
 use axum::Router;
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -51,6 +60,17 @@ pub struct ApiConfig {
     pub local: HashSet<IpAddr>,
     /// Unix ns when the daemon started.
     pub started_unix_ns: i128,
+    pub limits: Limits,
+    /// The identity the API thread takes before it serves (None: it stays
+    /// who the daemon is, e.g. when the daemon is not root).
+    pub run_as: Option<RunAs>,
+}
+
+/// A user and group id to serve as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// The routes, for the OpenAPI check and `--help`.
@@ -69,6 +89,8 @@ pub(crate) struct Inner {
     pub live: Arc<Live>,
     pub cfg: ApiConfig,
     registry: Registry,
+    pub pool: Pool,
+    pub quotas: Arc<Quotas>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -82,21 +104,23 @@ pub(crate) type AppState = Arc<Inner>;
 /// The running server.
 #[derive(Debug)]
 pub struct Server {
-    live: Arc<Live>,
+    inner: Arc<Inner>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     socket: Option<PathBuf>,
 }
 
 impl Server {
-    /// Stop serving (open streams end) and remove the socket.
+    /// Stop serving (open streams end, running reports stop) and remove
+    /// the socket.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
-        // streams end cleanly first, then the server stops
-        self.live.close();
+        // streams end cleanly first, reports stop, then the server stops
+        self.inner.live.close();
+        self.inner.pool.cancel_all();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -105,6 +129,7 @@ impl Server {
         {
             log::error!("api: the server thread panicked");
         }
+        self.inner.pool.stop();
         if let Some(p) = self.socket.take() {
             let _ = std::fs::remove_file(p);
         }
@@ -118,7 +143,8 @@ impl Drop for Server {
 }
 
 /// Bind the listeners (so that a busy socket or port is an error now, not
-/// later) and serve on a thread of its own.
+/// later), start the report threads, and serve on a thread of its own,
+/// which first becomes [`ApiConfig::run_as`].
 pub fn start(cfg: ApiConfig, live: Arc<Live>) -> Result<Server, StartError> {
     if cfg.listen.is_some() && cfg.token.is_none() {
         return Err(StartError::NoToken);
@@ -136,33 +162,60 @@ pub fn start(cfg: ApiConfig, live: Arc<Live>) -> Result<Server, StartError> {
         None => None,
     };
     let socket = cfg.socket.clone();
+    let run_as = cfg.run_as;
+    let pool = Pool::start(cfg.limits.report_workers).map_err(StartError::Runtime)?;
+    let quotas = Arc::new(Quotas::new(&cfg.limits));
     let inner = Arc::new(Inner {
-        registry: crate::metrics::registry(&live),
+        registry: crate::metrics::registry(&live, Some(Arc::clone(&quotas))),
         live: Arc::clone(&live),
+        quotas,
+        pool,
         cfg,
     });
     let app = router(Arc::clone(&inner));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(4)
         .thread_name("netwho-api")
         .build()
         .map_err(StartError::Runtime)?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), std::io::Error>>(1);
+    let shared = Arc::clone(&inner);
     let thread = std::thread::Builder::new()
         .name("netwho-api".into())
-        .spawn(move || rt.block_on(serve(app, unix, tcp, stop_rx)))
+        .spawn(move || {
+            // before anything a caller sends is read
+            let became = match run_as {
+                Some(r) => netwho_enrich::caps::become_user(r.uid, r.gid),
+                None => netwho_enrich::caps::drop_all(),
+            };
+            let ok = became.is_ok();
+            let _ = ready_tx.send(became);
+            if ok {
+                rt.block_on(serve(app, shared, unix, tcp, stop_rx));
+                rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            }
+        })
         .map_err(StartError::Runtime)?;
-    Ok(Server {
-        live,
+    let became = ready_rx
+        .recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the API thread ended")));
+    let mut server = Server {
+        inner,
         stop: Some(stop_tx),
         thread: Some(thread),
         socket,
-    })
+    };
+    if let Err(source) = became {
+        server.shutdown();
+        return Err(StartError::Identity { run_as, source });
+    }
+    Ok(server)
 }
 
 async fn serve(
     app: Router,
+    inner: AppState,
     unix: Option<std::os::unix::net::UnixListener>,
     tcp: Option<std::net::TcpListener>,
     stop: oneshot::Receiver<()>,
@@ -171,51 +224,134 @@ async fn serve(
     let mut tasks = Vec::new();
     if let Some(l) = unix {
         match tokio::net::UnixListener::from_std(l) {
-            Ok(l) => tasks.push(spawn_server(
+            Ok(l) => tasks.push(tokio::spawn(accept_unix(
                 l,
                 app.clone(),
+                Arc::clone(&inner),
                 done_tx.subscribe(),
-                "Unix socket",
-            )),
+            ))),
             Err(e) => log::error!("api: cannot serve the Unix socket: {e}"),
         }
     }
     if let Some(l) = tcp {
         match tokio::net::TcpListener::from_std(l) {
-            Ok(l) => tasks.push(spawn_server(l, app, done_tx.subscribe(), "TCP")),
+            Ok(l) => tasks.push(tokio::spawn(accept_tcp(
+                l,
+                app,
+                Arc::clone(&inner),
+                done_tx.subscribe(),
+            ))),
             Err(e) => log::error!("api: cannot serve TCP: {e}"),
         }
     }
     let _ = stop.await;
     let _ = done_tx.send(true);
-    // open streams would hold a graceful shutdown forever: give them a moment
-    let all = futures_util::future::join_all(tasks);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), all).await;
+    let _ = futures_util::future::join_all(tasks).await;
+    // connections finish what they are answering, for a moment
+    for _ in 0..40 {
+        if inner.quotas.conns.held() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
-/// Serves `app` on `l` until `done` changes, naming each caller.
-fn spawn_server<L>(
-    l: L,
+/// Accepts Unix connections until `done`, each named by the kernel.
+async fn accept_unix(
+    l: tokio::net::UnixListener,
     app: Router,
+    inner: AppState,
     mut done: tokio::sync::watch::Receiver<bool>,
-    what: &'static str,
-) -> tokio::task::JoinHandle<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-    Caller: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
-{
-    let svc = app.into_make_service_with_connect_info::<Caller>();
-    tokio::spawn(async move {
-        let r = axum::serve(l, svc)
-            .with_graceful_shutdown(async move {
-                let _ = done.changed().await;
-            })
-            .await;
-        if let Err(e) = r {
-            log::error!("api: the {what} server failed: {e}");
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = done.changed() => return,
+            r = l.accept() => r,
+        };
+        match accepted {
+            Ok((io, _)) => {
+                let caller = crate::access::unix_caller(&io);
+                admit(io, caller, &app, &inner, &done);
+            }
+            Err(e) => accept_failed("Unix socket", &e).await,
         }
-    })
+    }
+}
+
+/// Accepts TCP connections until `done`.
+async fn accept_tcp(
+    l: tokio::net::TcpListener,
+    app: Router,
+    inner: AppState,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = done.changed() => return,
+            r = l.accept() => r,
+        };
+        match accepted {
+            Ok((io, addr)) => admit(io, Caller::Tcp(addr), &app, &inner, &done),
+            Err(e) => accept_failed("TCP", &e).await,
+        }
+    }
+}
+
+/// Out of descriptors or memory: wait a moment rather than spin (the
+/// limits keep the API far below the descriptor limit; this is the last
+/// line).
+async fn accept_failed(what: &str, e: &std::io::Error) {
+    log::warn!("api: accepting on the {what} failed: {e}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
+/// Serves one connection if its caller may hold one more; otherwise it is
+/// closed at once (counted).
+fn admit<S>(
+    io: S,
+    caller: Caller,
+    app: &Router,
+    inner: &AppState,
+    done: &tokio::sync::watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let held = match inner.quotas.conns.take(&Who::of(&caller)) {
+        Ok(h) => h,
+        Err(why) => {
+            log::debug!("api: a connection of {caller:?} refused: {why}");
+            return;
+        }
+    };
+    let app = app.clone();
+    let limits = inner.cfg.limits;
+    let mut done = done.clone();
+    tokio::spawn(async move {
+        let _held = held;
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(caller.clone()));
+                let mut app = app.clone();
+                async move { tower_service::Service::call(&mut app, req).await }
+            });
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192));
+        let conn = b.serve_connection(hyper_util::rt::TokioIo::new(io), svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    log::debug!("api: a connection ended: {e}");
+                }
+            }
+            _ = done.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn).await;
+            }
+        }
+    });
 }
 
 /// The socket at `path`, made for everyone to connect to (what each caller
@@ -285,18 +421,12 @@ async fn authorize(
                 return ApiError::new(StatusCode::FORBIDDEN, "no token is configured")
                     .into_response();
             };
-            // the web page's entry: /?token=T sets the cookie and goes on
-            if req.uri().path() == "/"
-                && let Some(q) = req.uri().query()
-                && let Some(t) = q.split('&').find_map(|kv| kv.strip_prefix("token="))
-                && token_matches(t, token)
-            {
-                let cookie = format!("netwho_token={token}; HttpOnly; SameSite=Strict; Path=/");
-                let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    r.headers_mut().insert(header::SET_COOKIE, v);
-                }
-                return r;
+            // the web page itself holds no data: it is served to anyone,
+            // and sends the token (from /#token=T, kept in the tab's
+            // session storage, never in a cookie that every service on
+            // this host would be sent) with each request it makes
+            if req.uri().path() == "/" {
+                return next.run(req).await;
             }
             match request_token(req.headers()) {
                 Some(t) if token_matches(&t, token) => Access::All,
@@ -315,7 +445,7 @@ async fn authorize(
                     return ApiError::new(
                         StatusCode::UNAUTHORIZED,
                         format!(
-                            "{what}: send 'Authorization: Bearer TOKEN'{file}, or open /?token=TOKEN in a browser"
+                            "{what}: send 'Authorization: Bearer TOKEN'{file}, or open /#token=TOKEN in a browser"
                         ),
                     )
                     .into_response();
@@ -485,6 +615,7 @@ async fn status(
             "readers": s.live.subscribers(),
             "readers_lagged": s.live.lagged.load(std::sync::atomic::Ordering::Relaxed),
         },
+        "callers": s.quotas.json(),
         "history": history,
         "metrics": s.cfg.metrics,
         "status": st_json,
@@ -587,6 +718,7 @@ pub const REPORT_PARAMS: &[&str] = &[
 async fn report(
     State(s): State<AppState>,
     axum::Extension(access): axum::Extension<Access>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     UrlPath(name): UrlPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -629,25 +761,76 @@ async fn report(
             "this daemon keeps no history",
         ));
     };
+    let held = s
+        .quotas
+        .reports
+        .take(&Who::of(&caller))
+        .map_err(|why| ApiError::new(StatusCode::TOO_MANY_REQUESTS, why.to_string()))?;
     let local = s.cfg.local.clone();
-    let body = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
-        let db = History::open_read(&path).map_err(|e| ApiError::internal(e.to_string()))?;
-        let now = netwho_sensor::clock::unix_now_ns();
-        let (since, until) = netwho_pipeline::report::history::window(&db, since, until, now)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let cfg = netwho_pipeline::report::ReportConfig {
-            since,
-            until,
-            ..cfg
-        };
-        let r = netwho_pipeline::report::history::report(&db, kind, cfg, local)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let shown = path.display().to_string();
-        Ok(Printed::from_history(kind, &shown, r, since, until, filter_text).render(format, false))
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("the report failed: {e}")))??;
+    let now = netwho_sensor::clock::unix_now_ns();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // the client leaving (or the deadline) drops this: the report stops
+    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+    let (tx, rx) = oneshot::channel();
+    let job = Box::new(move |stopped: crate::pool::Stopped| {
+        // held until the report really ends, not when its client leaves
+        let _held = held;
+        let r = (|| -> Result<String, ApiError> {
+            let mut db =
+                History::open_read(&path).map_err(|e| ApiError::internal(e.to_string()))?;
+            db.cancel_when(stopped);
+            let (since, until) = netwho_pipeline::report::history::window(&db, since, until, now)
+                .map_err(report_error)?;
+            let cfg = netwho_pipeline::report::ReportConfig {
+                since,
+                until,
+                ..cfg
+            };
+            let r = netwho_pipeline::report::history::report(&db, kind, cfg, local)
+                .map_err(report_error)?;
+            let shown = path.display().to_string();
+            Ok(
+                Printed::from_history(kind, &shown, r, since, until, filter_text)
+                    .render(format, false),
+            )
+        })();
+        let _ = tx.send(r);
+    });
+    s.pool.submit(job, stop).map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is running as many reports as it can: try again shortly",
+        )
+    })?;
+    let limit = s.cfg.limits.report_timeout;
+    let body = match tokio::time::timeout(limit, rx).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(_)) => return Err(ApiError::internal("the report thread ended")),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the report took longer than {}s and was stopped: narrow it (a shorter since/until, a filter, a coarser interval)",
+                    limit.as_secs()
+                ),
+            ));
+        }
+    };
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+}
+
+/// A report's failure as the client is told it.
+fn report_error(e: impl Into<netwho_pipeline::report::ReportError>) -> ApiError {
+    use netwho_pipeline::report::ReportError;
+    use netwho_store::history::HistoryError;
+    match e.into() {
+        e @ ReportError::TooManyIntervals { .. } => ApiError::bad(e.to_string()),
+        ReportError::History(HistoryError::Cancelled) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the report was stopped (the daemon is stopping, or it took too long)",
+        ),
+        e => ApiError::internal(e.to_string()),
+    }
 }
 
 pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
@@ -730,6 +913,8 @@ mod tests {
             boot_id: [0; 16],
             local: HashSet::new(),
             started_unix_ns: 0,
+            limits: Limits::default(),
+            run_as: None,
         };
         let live = Live::new(LiveConfig::default());
         let server = start(cfg.clone(), Arc::clone(&live)).unwrap();
@@ -764,6 +949,26 @@ mod tests {
                 .to_string()
                 .contains("the reports are top-procs")
         );
+        // a filter nested 10,000 deep is a 400 on a thread with an
+        // ordinary stack, and the server goes on
+        // (sent as a hostile client would: the parentheses unencoded)
+        for q in ["(".repeat(10_000), "not+".repeat(4_000), "(".repeat(30_000)] {
+            use std::io::{Read as _, Write as _};
+            let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+            write!(
+                s,
+                "GET /api/v1/flows?q={q} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+            assert!(
+                answer.contains("deeper than 64") || answer.contains("at most 16384"),
+                "{answer}"
+            );
+        }
+        assert!(c.get("/api/v1/status", &[]).unwrap().ok().is_ok());
         // TCP without a token cannot start
         let tcp = ApiConfig {
             socket: None,
@@ -785,5 +990,102 @@ mod tests {
                 .contains("is 'netwho daemon' running?")
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Connections beyond a caller's share are closed at once, a
+    /// connection that says nothing is closed after the header timeout,
+    /// and an oversized request header is refused.
+    #[test]
+    fn connections_are_limited_per_caller_and_idle_ones_closed() {
+        use std::io::{Read as _, Write as _};
+        let cfg = ApiConfig {
+            socket: None,
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            token: Some("t".into()),
+            token_file: None,
+            policy: Policy { group: None },
+            history: None,
+            metrics: false,
+            host: "h".into(),
+            boot_id: [0; 16],
+            local: HashSet::new(),
+            started_unix_ns: 0,
+            limits: Limits {
+                conns_per_caller: 3,
+                header_timeout: std::time::Duration::from_millis(300),
+                ..Limits::default()
+            },
+            run_as: None,
+        };
+        // the port the listener got
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        let server = start(
+            ApiConfig {
+                listen: Some(addr),
+                ..cfg
+            },
+            Live::new(LiveConfig::default()),
+        )
+        .unwrap();
+        let idle: Vec<std::net::TcpStream> = (0..3)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        // the fourth is closed without an answer
+        let mut extra = std::net::TcpStream::connect(addr).unwrap();
+        extra
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let _ = extra.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = extra.read_to_end(&mut buf);
+        assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+        // the idle ones are closed by the header timeout...
+        for mut s in idle {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let mut b = [0u8; 64];
+            let n = s.read(&mut b).unwrap_or(0);
+            assert!(n == 0 || b.starts_with(b"HTTP/1.1 408"), "{n}");
+        }
+        // ...and the caller is served again
+        let c = Client::new(Target::Tcp {
+            addr: addr.to_string(),
+            token: "t".into(),
+        })
+        .unwrap();
+        let st = poll_ok(|| c.get("/api/v1/status", &[]).map_err(|e| e.to_string()));
+        assert!(st.ok().is_ok());
+        // a request header over the bound: refused, not read without end
+        let mut big = std::net::TcpStream::connect(addr).unwrap();
+        big.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let huge = format!(
+            "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(200_000)
+        );
+        let _ = big.write_all(huge.as_bytes());
+        let mut b = Vec::new();
+        let _ = big.read_to_end(&mut b);
+        let head = String::from_utf8_lossy(&b);
+        assert!(
+            head.is_empty() || head.starts_with("HTTP/1.1 431"),
+            "{head}"
+        );
+        server.stop();
+    }
+
+    /// The first Ok of `f` within ten seconds.
+    fn poll_ok<T>(mut f: impl FnMut() -> Result<T, String>) -> T {
+        let mut last = String::new();
+        for _ in 0..100 {
+            match f() {
+                Ok(t) => return t,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{last}")
     }
 }

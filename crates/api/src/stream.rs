@@ -8,13 +8,15 @@
 //! [`BATCHES`](crate::live::BATCHES) intervals behind gets a last event
 //! saying so and the stream ends (counted in `readers_lagged`).
 
-use crate::access::Access;
+use crate::access::{Access, Caller};
 use crate::error::ApiError;
+use crate::limits::Who;
 use crate::live::{FlowView, LiveBatch};
 use crate::params::Params;
 use crate::server::{AppState, filter, flow_json, procs_json, visible};
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -98,17 +100,27 @@ fn batch_json(
     })
 }
 
+/// One more stream for `caller` (held while the stream lives), or 429.
+fn take_stream(s: &AppState, caller: &Caller) -> Result<crate::limits::Held, ApiError> {
+    s.quotas
+        .streams
+        .take(&Who::of(caller))
+        .map_err(|why| ApiError::new(StatusCode::TOO_MANY_REQUESTS, why.to_string()))
+}
+
 /// `GET /api/v1/events`: one `batch` event per interval (the first one
 /// holds every flow held now), `lagged` before a stream that fell behind
 /// ends.
 pub async fn events(
     State(s): State<AppState>,
     axum::Extension(access): axum::Extension<Access>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let p = Params::new(q);
     p.only(&["q"])?;
     let f = filter(access, p.str("q"))?;
+    let held = take_stream(&s, &caller)?;
     let (snap, rx) = {
         let (st, rx) = s.live.subscribe();
         (st.snapshot(true), rx)
@@ -126,8 +138,8 @@ pub async fn events(
     let rest = follow(
         s,
         rx,
-        (f, access),
-        |s, (f, access), b| {
+        (f, access, held),
+        |s, (f, access, _), b| {
             let held = s.live.snapshot(f.is_some()).flows;
             let doc = batch_json(s, &held, b, *access, f.as_ref());
             Some(Ok(Event::default().event("batch").data(doc.to_string())))
@@ -195,11 +207,13 @@ impl Recorder {
 pub async fn recording(
     State(s): State<AppState>,
     axum::Extension(access): axum::Extension<Access>,
+    ConnectInfo(caller): ConnectInfo<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let p = Params::new(q);
     p.only(&["q"])?;
     let f = filter(access, p.str("q"))?;
+    let held = take_stream(&s, &caller)?;
     let frames =
         FrameEncoder::new().map_err(|e| ApiError::internal(format!("starting zstd: {e}")))?;
     let (st, rx) = {
@@ -245,8 +259,8 @@ pub async fn recording(
     let rest = follow(
         s,
         rx,
-        (f, access, rec),
-        |s, (f, access, rec), b| {
+        (f, access, rec, held),
+        |s, (f, access, rec, _), b| {
             let (access, local) = (*access, &s.cfg.local);
             rec.flows(b.flows.iter(), |v| visible(v, access, f.as_ref(), local));
             rec.frame(b).map(Ok::<Bytes, Infallible>)

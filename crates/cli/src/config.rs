@@ -195,16 +195,42 @@ pub struct ApiSection {
     pub group: String,
     /// How long closed flows and exited processes stay in the live view.
     pub keep_closed: String,
+    /// The user the API serves as once the daemon has started (it parses
+    /// what any local user sends, so it holds no privilege); empty: the
+    /// daemon's own user.
+    pub user: String,
+    /// `listen` may be an address other hosts reach (the API speaks plain
+    /// HTTP: put TLS in front of it).
+    pub allow_remote: bool,
+    /// Connections of all non-root users together (and of all TCP clients
+    /// together); root has as many of its own.
+    pub max_connections: usize,
+    /// Connections of one user (or one TCP client address).
+    pub connections_per_user: usize,
+    /// Reports one user may have running at once.
+    pub reports_per_user: usize,
+    /// Live streams (events, recordings) one user may follow at once.
+    pub streams_per_user: usize,
+    /// A report that takes longer is stopped.
+    pub report_timeout: String,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
+        let l = netwho_api::limits::Limits::default();
         ApiSection {
             socket: PathBuf::from(netwho_api::DEFAULT_SOCKET),
             listen: String::new(),
             token_file: PathBuf::from("/var/lib/netwho/api.token"),
             group: "netwho".into(),
             keep_closed: "10s".into(),
+            user: "nobody".into(),
+            allow_remote: false,
+            max_connections: l.conns_total,
+            connections_per_user: l.conns_per_caller,
+            reports_per_user: l.reports_per_caller,
+            streams_per_user: l.streams_per_caller,
+            report_timeout: "60s".into(),
         }
     }
 }
@@ -271,7 +297,19 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
         Some(p) => (p.to_owned(), true),
         None => (PathBuf::from(DEFAULT_PATH), false),
     };
-    let text = match std::fs::read_to_string(&path) {
+    // a configuration is small; whatever is at the path is read boundedly
+    const MAX: u64 = 1 << 20;
+    let text = match std::fs::File::open(&path).and_then(|f| {
+        use std::io::Read as _;
+        let mut t = String::new();
+        f.take(MAX + 1).read_to_string(&mut t)?;
+        if t.len() as u64 > MAX {
+            return Err(std::io::Error::other(format!(
+                "it is larger than {MAX} bytes: is it really netwho's configuration?"
+            )));
+        }
+        Ok(t)
+    }) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must => {
             return Ok((Config::default(), None));
@@ -299,6 +337,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
     }
     cfg.api.keep_closed()?;
     cfg.api.listen_addr()?;
+    cfg.api.limits()?;
     cfg.metrics.label_set()?;
     cfg.export.plan()?;
     cfg.fleet.plan()?;
@@ -316,14 +355,43 @@ impl ApiSection {
         duration(&self.keep_closed).map_err(|e| format!("api.keep_closed: {e}"))
     }
 
-    /// The TCP address, if one is set.
+    /// The TCP address, if one is set; one that other hosts can reach
+    /// only with `allow_remote`.
     pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
-        match self.listen.as_str() {
-            "" => Ok(None),
-            s => s.parse().map(Some).map_err(|_| {
+        let addr: std::net::SocketAddr = match self.listen.as_str() {
+            "" => return Ok(None),
+            s => s.parse().map_err(|_| {
                 format!("api.listen: '{s}' is not an address and port (like 127.0.0.1:9797)")
-            }),
+            })?,
+        };
+        if !addr.ip().is_loopback() && !self.allow_remote {
+            return Err(format!(
+                "api.listen: {addr} can be reached from other hosts, and the API is plain HTTP carrying \
+                 every user's traffic and the token: listen on 127.0.0.1 and put a TLS proxy in front, \
+                 or set api.allow_remote = true if the network is trusted"
+            ));
         }
+        Ok(Some(addr))
+    }
+
+    /// The API's limits.
+    pub fn limits(&self) -> Result<netwho_api::limits::Limits, String> {
+        let at_least_1 = |key: &str, n: usize| {
+            if n == 0 {
+                Err(format!("api.{key}: must be at least 1"))
+            } else {
+                Ok(n)
+            }
+        };
+        Ok(netwho_api::limits::Limits {
+            conns_total: at_least_1("max_connections", self.max_connections)?,
+            conns_per_caller: at_least_1("connections_per_user", self.connections_per_user)?,
+            reports_per_caller: at_least_1("reports_per_user", self.reports_per_user)?,
+            streams_per_caller: at_least_1("streams_per_user", self.streams_per_user)?,
+            report_timeout: duration(&self.report_timeout)
+                .map_err(|e| format!("api.report_timeout: {e}"))?,
+            ..netwho_api::limits::Limits::default()
+        })
     }
 }
 

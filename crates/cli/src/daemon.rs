@@ -136,6 +136,15 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
         );
     }
     let origin = netwho_pipeline::chain::Origin::here();
+    let limits = a.limits().map_err(config_error)?;
+    let run_as = run_as(&a.user)?;
+    if let Some(l) = listen
+        && !l.ip().is_loopback()
+    {
+        log::warn!(
+            "api: listening on {l}, which other hosts can reach, in plain HTTP: put TLS in front of it"
+        );
+    }
     let cfg = ApiConfig {
         socket: socket.clone(),
         listen,
@@ -148,6 +157,8 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
         boot_id: netwho_enrich::boot_id(),
         local: netwho_enrich::net::local_addrs(),
         started_unix_ns: netwho_sensor::clock::unix_now_ns(),
+        limits,
+        run_as,
     };
     let server = netwho_api::start(cfg, live).map_err(cannot_start)?;
     if let Some(p) = &socket {
@@ -160,6 +171,24 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
         log::info!("api: http://{l}/ (token in {})", a.token_file.display());
     }
     Ok((sink, Some(server)))
+}
+
+/// Who the API serves as: `api.user` (its uid and primary group), when
+/// the daemon is root and the name is not empty.
+fn run_as(user: &str) -> Result<Option<netwho_api::server::RunAs>, Failure> {
+    // SAFETY: geteuid has no preconditions
+    if user.is_empty() || unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    match netwho_enrich::users::ids_of(user) {
+        Some((uid, gid)) => {
+            log::info!("api: serves as {user} (uid {uid}, gid {gid}), without privileges");
+            Ok(Some(netwho_api::server::RunAs { uid, gid }))
+        }
+        None => Err(config_error(format!(
+            "api.user: there is no user '{user}' to serve the API as: name an existing unprivileged user (nobody), or \"\" to serve as the daemon's own"
+        ))),
+    }
 }
 
 /// The TCP token: read from `path`, or made and written there (0600).

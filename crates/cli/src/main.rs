@@ -226,6 +226,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         cannot_start(e)
     })?;
     log::info!("attached: {}", sensor.info().hooks.join(", "));
+    let mut api = None;
+    if let Some(d) = &daemon {
+        // (its threads drop what they do not need as they start; the API's
+        // takes another uid, for which it still needs the privilege)
+        let r = daemon::start(d)?;
+        sinks.extend(r.sinks);
+        api = r.api;
+    }
     // the programs are attached: the collector keeps only what it still
     // uses (threads started from here on inherit it; those started before
     // dropped everything when they started)
@@ -233,12 +241,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .context("dropping the capabilities netwho no longer needs")
         .map_err(cannot_start)?;
     log::info!("capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only");
-    let mut api = None;
-    if let Some(d) = &daemon {
-        let r = daemon::start(d)?;
-        sinks.extend(r.sinks);
-        api = r.api;
-    }
 
     cfg.table = TableConfig {
         boot_id: netwho_enrich::boot_id(),

@@ -61,8 +61,9 @@ impl Daemon {
         });
     }
 
-    /// (thread name, CapEff, CapPrm, CapBnd) of every thread.
-    fn caps(&self) -> Vec<(String, String, String, String)> {
+    /// (thread name, CapEff, CapPrm, CapBnd, effective uid) of every
+    /// thread.
+    fn caps(&self) -> Vec<(String, String, String, String, String)> {
         let tasks = format!("/proc/{}/task", self.child.id());
         let mut out = Vec::new();
         for t in std::fs::read_dir(tasks).unwrap() {
@@ -80,6 +81,11 @@ impl Daemon {
                 field("CapEff:"),
                 field("CapPrm:"),
                 field("CapBnd:"),
+                field("Uid:")
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string(),
             ));
         }
         out
@@ -239,17 +245,25 @@ fn history_equals_the_truth_per_user_and_survives_sigkill() {
     ];
     let r = wait_report(&db, &["by-user"], |r| per_user(r) == want);
     assert_eq!(r["history"]["read"], "rollups", "{r:#}");
-    // every thread (the history writer and the hasher included) kept
-    // CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19) only
+    // the collector (and the hasher, which reads other users'
+    // executables) kept CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19)
+    // only; every other thread (the history writer, the report threads,
+    // the API) keeps nothing, and the API serves as nobody
     let caps = d.caps();
-    assert!(caps.len() >= 2, "{caps:?}");
+    assert!(caps.len() >= 4, "{caps:?}");
     let only = "0000000000080004".to_string();
-    for (name, eff, prm, bnd) in &caps {
-        assert_eq!(
-            (eff, prm, bnd),
-            (&only, &only, &only),
-            "thread {name}: {caps:?}"
-        );
+    let none = "0000000000000000".to_string();
+    for (name, eff, prm, bnd, uid) in &caps {
+        let want = match name.as_str() {
+            "netwho" | "netwho-hash" => (&only, &only, &only),
+            _ => (&none, &none, &none),
+        };
+        assert_eq!((eff, prm, bnd), want, "thread {name}: {caps:?}");
+        let want_uid = if name == "netwho-api" { "65534" } else { "0" };
+        assert_eq!(uid, want_uid, "thread {name}: {caps:?}");
+    }
+    for t in ["netwho-api", "netwho-report", "netwho-history"] {
+        assert!(caps.iter().any(|c| c.0 == t), "no thread {t}: {caps:?}");
     }
 
     // a connection in flight when the daemon is killed: the restarted
@@ -746,13 +760,18 @@ fn web_page(addr: &str, token: &str) {
     };
     cmd(
         "/url",
-        serde_json::json!({"url": format!("http://{addr}/?token={token}")}),
+        serde_json::json!({"url": format!("http://{addr}/#token={token}")}),
     );
     wait_text(
         "the live table lists both users",
         "return document.querySelector('#procs tbody').innerText",
         &["nwtapia", "nwtapib"],
     );
+    // the token is in no cookie (every port of this host would be sent
+    // it) and no longer in the address bar
+    assert_eq!(js("return document.cookie"), Value::from(""));
+    let href = js("return location.href");
+    assert!(!href.to_string().contains(token), "{href}");
     // drill down into one of alice's processes (the table is redrawn every
     // second: a row found just before a redraw is gone, so find it again)
     poll(30, "a click on alice's process", || {
