@@ -240,7 +240,10 @@ pub struct LiveSink {
     pending: FxHashMap<FlowKey, Arc<FlowView>>,
     /// Last counters of each open flow (for deltas).
     last: FxHashMap<FlowKey, (Payload, Wire)>,
-    procs: FxHashMap<ProcKey, ProcView>,
+    /// Per process and the uid its flows ran as: a process that changed
+    /// its uid (a server that drops privileges, `su`) is one row per uid,
+    /// so that each uid's caller sees only the traffic made under it.
+    procs: FxHashMap<(ProcKey, u32), ProcView>,
     status: Option<Arc<StatusRecord>>,
     last_publish: Option<MonoNs>,
     events: u64,
@@ -360,22 +363,25 @@ impl Sink for LiveSink {
         let (p0, w0) = prev.unwrap_or_default();
         let dp = f.payload.saturating_sub(p0);
         let dw = f.wire.saturating_sub(w0);
-        let p = self.procs.entry(f.key.proc).or_insert_with(|| ProcView {
-            key: f.key.proc,
-            info: Arc::clone(&f.proc),
-            names: Arc::clone(&ctx.names),
-            uid: f.uid,
-            payload: Payload::default(),
-            wire: Wire::default(),
-            flows_open: 0,
-            flows_total: 0,
-            rate_sent: 0.0,
-            rate_recv: 0.0,
-            last_active: now,
-            exited: None,
-            prev: Payload::default(),
-            slot: None,
-        });
+        let p = self
+            .procs
+            .entry((f.key.proc, f.uid))
+            .or_insert_with(|| ProcView {
+                key: f.key.proc,
+                info: Arc::clone(&f.proc),
+                names: Arc::clone(&ctx.names),
+                uid: f.uid,
+                payload: Payload::default(),
+                wire: Wire::default(),
+                flows_open: 0,
+                flows_total: 0,
+                rate_sent: 0.0,
+                rate_recv: 0.0,
+                last_active: now,
+                exited: None,
+                prev: Payload::default(),
+                slot: None,
+            });
         p.payload = p.payload.saturating_add(dp);
         p.wire = p.wire.saturating_add(dw);
         p.names = Arc::clone(&ctx.names);
@@ -419,8 +425,10 @@ impl Sink for LiveSink {
     }
 
     fn proc_exit(&mut self, proc: ProcKey, at: MonoNs) {
-        if let Some(p) = self.procs.get_mut(&proc) {
-            p.exited = Some(at);
+        for ((k, _), p) in &mut self.procs {
+            if *k == proc {
+                p.exited = Some(at);
+            }
         }
     }
 
@@ -505,9 +513,32 @@ mod tests {
         let p = &batch.procs[0];
         assert_eq!(p.payload.bytes_sent, 1500);
         assert!((p.rate_sent - 500.0).abs() < 1e-6, "{}", p.rate_sent);
+        // the same process, now with a flow under root's uid: a row of its
+        // own, so that uid 1000 is never shown root's bytes
+        let mut c = Flow::example(100, 3, remote);
+        c.uid = 0;
+        c.payload.bytes_sent = 7_000;
+        feed(
+            &mut sink,
+            &FlowEvent::Closed(c),
+            MonoNs(2_100_000_000),
+            &names,
+        );
+        tick(&mut sink, MonoNs(3_000_000_000));
+        let batch = rx.try_recv().unwrap();
+        let rows: Vec<(u32, u64)> = batch
+            .procs
+            .iter()
+            .map(|p| (p.uid, p.payload.bytes_sent))
+            .collect();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows.contains(&(0, 7_000)) && rows.contains(&(a.uid, 1500)),
+            "{rows:?}"
+        );
         let st = live.state();
-        assert_eq!(st.flows.len(), 2, "the closed flow stays a while");
-        assert_eq!(st.series.total(), (1500, 500, 2));
+        assert_eq!(st.flows.len(), 3, "the closed flows stay a while");
+        assert_eq!(st.series.total(), (8500, 500, 3));
     }
 
     #[test]

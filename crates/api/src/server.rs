@@ -582,18 +582,20 @@ async fn status(
     axum::Extension(access): axum::Extension<Access>,
     ConnectInfo(caller): ConnectInfo<Caller>,
 ) -> Response {
-    let (st_json, seq, now, wall, flows, evicted) = {
+    let snap = s.live.snapshot(access != Access::All);
+    let (flows, evicted) = {
         let st = s.live.state();
-        (
-            st.status
-                .as_ref()
-                .map(|r| serde_json::to_value(&**r).unwrap_or(Value::Null)),
-            st.seq,
-            st.now,
-            st.wall,
-            st.flows.len(),
-            st.closed_evicted,
-        )
+        (st.flows.len(), st.closed_evicted)
+    };
+    let (seq, now, wall) = (snap.seq, snap.now, snap.wall);
+    let st_json = snap
+        .status
+        .as_ref()
+        .map(|r| crate::stream::status_json(r, access, &snap.flows));
+    // a caller who sees only their own traffic is not told everyone's
+    let (flows, evicted) = match access {
+        Access::All => (Some(flows), Some(evicted)),
+        Access::Uid(_) => (None, None),
     };
     let history = s.cfg.history.as_ref().map(|p| {
         let size = std::fs::metadata(p).map(|m| m.len()).ok();

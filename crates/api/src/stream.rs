@@ -96,8 +96,24 @@ fn batch_json(
         "ts": rfc3339_from_unix_ns(b.wall.unix_ns(b.now)),
         "processes": procs_json(held, &b.procs, b.wall, access, f, &s.cfg.local),
         "flows": flows,
-        "status": b.status.as_ref().map(|r| serde_json::to_value(&**r).unwrap_or(Value::Null)),
+        "status": b.status.as_ref().map(|r| status_json(r, access, held)),
     })
+}
+
+/// A status record as `access` may see it (with the flows `held` now).
+pub(crate) fn status_json(
+    r: &netwho_pipeline::status::StatusRecord,
+    access: Access,
+    held: &[Arc<FlowView>],
+) -> Value {
+    let v = match access {
+        Access::All => serde_json::to_value(r),
+        Access::Uid(u) => {
+            let own = held.iter().filter(|v| !v.closed && v.flow.uid == u).count() as u64;
+            serde_json::to_value(r.scoped(own))
+        }
+    };
+    v.unwrap_or(Value::Null)
 }
 
 /// One more stream for `caller` (held while the stream lives), or 429.
@@ -159,6 +175,10 @@ struct Recorder {
     buf: Vec<u8>,
     wall: WallClock,
     status: Option<String>,
+    access: Access,
+    /// The open flows this caller was sent (its status's `flows_open`).
+    open: std::collections::HashSet<netwho_model::FlowKey>,
+    own_open: u64,
 }
 
 impl Recorder {
@@ -168,6 +188,12 @@ impl Recorder {
         keep: impl Fn(&FlowView) -> bool,
     ) {
         for v in flows.filter(|v| keep(v)) {
+            if v.closed {
+                self.open.remove(&v.flow.key);
+            } else {
+                self.open.insert(v.flow.key);
+            }
+            self.own_open = self.open.len() as u64;
             let kind = if v.closed { Kind::Close } else { Kind::Update };
             self.enc.flow(&mut self.buf, kind, &v.flow, &v.ctx, v.at);
         }
@@ -182,7 +208,11 @@ impl Recorder {
             self.enc.clock(&mut self.buf, b.wall.boot_to_unix_ns);
         }
         if let Some(st) = &b.status {
-            self.status = serde_json::to_string(&**st).ok();
+            let st = match self.access {
+                Access::All => (**st).clone(),
+                Access::Uid(_) => st.scoped(self.own_open),
+            };
+            self.status = serde_json::to_string(&st).ok();
         }
         if let Some(json) = &self.status {
             self.enc.status(&mut self.buf, json.clone(), b.now);
@@ -241,6 +271,9 @@ pub async fn recording(
         buf: Vec::new(),
         wall: st.wall,
         status: None,
+        access,
+        open: std::collections::HashSet::new(),
+        own_open: 0,
     };
     // open flows first: the closed ones held are history to a new viewer
     let local = &s.cfg.local;

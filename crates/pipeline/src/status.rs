@@ -102,6 +102,32 @@ pub struct StatusRecord {
     pub filtered_out: u64,
 }
 
+impl StatusRecord {
+    /// The record as a caller who sees only their own traffic is shown
+    /// it: health (hooks, degradations, losses) as it is, but no figure of
+    /// everyone's activity: `flows_open` is `own_open` (their own open
+    /// flows) and the counts of all flows, processes and kernel calls are
+    /// zero.
+    #[must_use]
+    pub fn scoped(&self, own_open: u64) -> StatusRecord {
+        StatusRecord {
+            flows_open: own_open,
+            flows_opened: 0,
+            flows_closed: 0,
+            procs_tracked: 0,
+            filtered_out: 0,
+            kernel: KernelCounters {
+                payload_calls: 0,
+                packets: 0,
+                flows_tracked: 0,
+                scoped_out: 0,
+                ..self.kernel
+            },
+            ..self.clone()
+        }
+    }
+}
+
 /// Lookup failures counted outside the model and the sensor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EnrichCounts {

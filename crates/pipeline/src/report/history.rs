@@ -40,7 +40,9 @@ pub struct DbReport {
     pub covered: Covered,
     /// `"rollups"` or `"raw flows"`.
     pub source: &'static str,
-    /// Rows read from the database.
+    /// Rows of the database the report is made of (that passed the
+    /// window and the filter: a caller who sees only their own traffic is
+    /// never told how much everyone else's is).
     pub rows_read: u64,
 }
 
@@ -99,8 +101,7 @@ pub fn report(
                 rounded_to: None,
             };
             db.flows_in(covered.from, covered.to, &mut |row| {
-                rows_read += 1;
-                rep.counted(&dims.flow_item(&row)?, 1);
+                rows_read += u64::from(rep.counted(&dims.flow_item(&row)?, 1));
                 Ok(())
             })?;
             (covered, "raw flows")
@@ -108,8 +109,7 @@ pub fn report(
         _ => {
             let (plan, covered) = db.plan(from, to, Tier::coarsest_for(interval_s))?;
             db.combos(&plan, &mut |c| {
-                rows_read += 1;
-                rep.counted(&dims.combo_item(&c)?, c.flows);
+                rows_read += u64::from(rep.counted(&dims.combo_item(&c)?, c.flows));
                 Ok(())
             })?;
             (covered, "rollups")

@@ -300,7 +300,9 @@ impl Reporter {
     pub fn item(&mut self, it: &Item) {
         match it {
             Item::Clock(c) => self.wall = *c,
-            Item::Flow(fi) => self.flow(fi, 1),
+            Item::Flow(fi) => {
+                self.flow(fi, 1);
+            }
             Item::Status { .. } | Item::End { .. } => {}
         }
     }
@@ -348,20 +350,21 @@ impl Reporter {
     }
 
     /// A flow item that stands for `flows` flows (a history rollup row:
-    /// the flows first stored in its bucket).
-    pub fn counted(&mut self, fi: &FlowItem, flows: u64) {
-        self.flow(fi, flows);
+    /// the flows first stored in its bucket). Whether it passed the window
+    /// and the filter (what a scoped caller may be told was read).
+    pub fn counted(&mut self, fi: &FlowItem, flows: u64) -> bool {
+        self.flow(fi, flows)
     }
 
     /// `counted`, for an item of `host`'s (fleet reports).
-    pub fn counted_on(&mut self, host: &Arc<str>, fi: &FlowItem, flows: u64) {
+    pub fn counted_on(&mut self, host: &Arc<str>, fi: &FlowItem, flows: u64) -> bool {
         if !Arc::ptr_eq(&self.host, host) {
             self.host = Arc::clone(host);
         }
-        self.flow(fi, flows);
+        self.flow(fi, flows)
     }
 
-    fn flow(&mut self, fi: &FlowItem, n: u64) {
+    fn flow(&mut self, fi: &FlowItem, n: u64) -> bool {
         let f = fi.ev.flow();
         let t = self.wall.unix_ns(fi.at);
         let closing = fi.is_final || matches!(fi.ev, FlowEvent::Closed(_));
@@ -378,10 +381,12 @@ impl Reporter {
         if passes {
             self.first = Some(self.first.map_or(t, |x| x.min(t)));
             self.last = Some(self.last.map_or(t, |x| x.max(t)));
-            self.totals.sent += ds;
-            self.totals.recv += dr;
+            // (a crafted history or recording may hold any counter:
+            // totals saturate rather than wrap)
+            self.totals.sent = self.totals.sent.saturating_add(ds);
+            self.totals.recv = self.totals.recv.saturating_add(dr);
             if !st.passed {
-                self.totals.flows += n;
+                self.totals.flows = self.totals.flows.saturating_add(n);
             }
             st.passed = true;
             st.win_sent += ds;
@@ -397,10 +402,10 @@ impl Reporter {
                     labels: labels(kind, f, &fi.ctx),
                     ..Acc::default()
                 });
-                acc.sent += ds;
-                acc.recv += dr;
+                acc.sent = acc.sent.saturating_add(ds);
+                acc.recv = acc.recv.saturating_add(dr);
                 if new_in_bucket {
-                    acc.flows += n;
+                    acc.flows = acc.flows.saturating_add(n);
                 }
                 if self.cfg.hosts {
                     acc.hosts.add(&self.host);
@@ -411,6 +416,7 @@ impl Reporter {
         if closing && let Some(st) = self.flows.remove(&f.key) {
             self.flow_done(&st, fi);
         }
+        passes
     }
 
     fn key(&self, f: &Flow, ctx: &Context) -> Option<Key> {
