@@ -372,7 +372,11 @@ Each file starts with a \"chain\" record naming the host, the algorithm, the key
 segment; a rotated file's chain continues in the next; a restart (after a crash too) appends a \
 \"chain\" record with reason \"restart\"; a clean stop writes \"chain_end\". \
 netwho log --verify FILE... checks the chain across rotated files (any order, .zst or not) and \
-names the first line where it breaks: exit 0 intact, 1 broken, 2 unreadable.\n\n{}",
+names the first line where it breaks. With --chain-key every segment must be keyed with that key. \
+Records the writer could not keep up with leave a \"gap\" record in the chain; a log whose start \
+is missing (earlier files removed, or cut off at a restart) is incomplete unless \
+--missing-start-ok says retention removed it. Exit 0 intact, 1 broken, 2 unreadable, \
+3 unbroken but incomplete.\n\n{}",
         netwho_pipeline::template::help(),
         netwho_pipeline::template::CONNTRACK_LOGGER,
         netwho_pipeline::tsformat::HELP,
@@ -458,6 +462,10 @@ pub struct LogArgs {
     /// Check the hash chain of FILE... (a log and its rotated files) and exit
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["output", "format", "json", "chain"])]
     pub verify: Vec<PathBuf>,
+    /// With --verify: a log whose earlier files were removed by retention
+    /// (--rotate-keep) is not an incomplete one
+    #[arg(long, requires = "verify")]
+    pub missing_start_ok: bool,
     /// Seconds between status records
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     pub status_interval: Duration,

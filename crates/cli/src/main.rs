@@ -35,6 +35,9 @@ use std::sync::atomic::AtomicBool;
 const EXIT_CANNOT_START: u8 = 2;
 /// Failed while running (output error); `--verify`: the chain is broken.
 const EXIT_RUNTIME: u8 = 1;
+/// `--verify`: the chain is unbroken, but records were lost or its
+/// beginning is missing.
+const EXIT_INCOMPLETE: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -333,6 +336,24 @@ fn verify(l: &LogArgs) -> Result<(), Failure> {
         None => None,
     };
     match netwho_pipeline::chain::verify(&l.verify, key.as_ref()) {
+        Ok(report) if report.incomplete(l.missing_start_ok) => {
+            println!("{report}");
+            Err(Failure {
+                code: EXIT_INCOMPLETE,
+                error: anyhow::anyhow!(
+                    "the chain is unbroken but incomplete: {}",
+                    if report.lost_records() > 0 {
+                        format!(
+                            "{} records were lost before the writer",
+                            report.lost_records()
+                        )
+                    } else {
+                        "its beginning is missing (--missing-start-ok if retention removed it)"
+                            .to_string()
+                    }
+                ),
+            })
+        }
         Ok(report) => {
             println!("{report}");
             Ok(())

@@ -262,6 +262,19 @@ impl Chainer {
         }
     }
 
+    /// The record that says `records` records were lost here, before the
+    /// writer (its queue was full): the hole is part of the chain.
+    pub fn gap_record(&mut self, records: u64, ts: String, out: &mut Vec<u8>) {
+        let line = serde_json::json!({
+            "event": "gap",
+            "ts": ts,
+            "lost_records": records,
+        });
+        if let Ok(line) = serde_json::to_vec(&line) {
+            self.push(&line, out);
+        }
+    }
+
     /// The record that ends a chain cleanly.
     pub fn end_record(&mut self, ts: String, out: &mut Vec<u8>) {
         let line = serde_json::json!({
@@ -293,6 +306,9 @@ struct Link {
     previous_end: Option<String>,
     #[serde(default)]
     ts: Option<String>,
+    /// A `gap` record: records lost before the writer.
+    #[serde(default)]
+    lost_records: Option<u64>,
 }
 
 /// What `--verify` found in an intact chain.
@@ -303,8 +319,12 @@ pub struct Report {
     pub records: u64,
     /// Restarts: file, line, whether the run before ended cleanly.
     pub restarts: Vec<(PathBuf, u64, bool)>,
-    /// The first file continues a chain whose earlier files were not given.
+    /// The first file continues a chain whose earlier files were not given
+    /// (or whose beginning was cut off at a restart record): its first
+    /// link cannot be checked. The segment it starts at.
     pub starts_mid_chain: Option<u64>,
+    /// `gap` records: (file, line, records lost before the writer there).
+    pub gaps: Vec<(PathBuf, u64, u64)>,
     /// The last line was incomplete (the writer was killed mid-write and
     /// has not restarted since): it is not part of the chain.
     pub torn_last_line: bool,
@@ -315,13 +335,36 @@ pub struct Report {
     pub host: String,
 }
 
+impl Report {
+    /// Records the log says were lost before its writer.
+    pub fn lost_records(&self) -> u64 {
+        self.gaps.iter().map(|g| g.2).sum()
+    }
+
+    /// Unbroken, yet not the whole story: records were lost, or (unless
+    /// `missing_start_ok`: retention removed it) the beginning is missing.
+    pub fn incomplete(&self, missing_start_ok: bool) -> bool {
+        !self.gaps.is_empty() || (self.starts_mid_chain.is_some() && !missing_start_ok)
+    }
+}
+
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let first = self.files.first().map_or(0, |x| x.1);
         let last = self.files.last().map_or(0, |x| x.1);
+        let state = if !self.gaps.is_empty() {
+            format!(
+                "chain unbroken but INCOMPLETE ({} records lost before the writer)",
+                self.lost_records()
+            )
+        } else if self.starts_mid_chain.is_some() {
+            "chain unbroken from where it starts, but its BEGINNING IS MISSING".to_string()
+        } else {
+            "chain intact".to_string()
+        };
         writeln!(
             f,
-            "chain intact: {} records in {} file(s), segments {first}-{last}, host {}, {}{}",
+            "{state}: {} records in {} file(s), segments {first}-{last}, host {}, {}{}",
             self.records,
             self.files.len(),
             if self.host.is_empty() {
@@ -350,11 +393,20 @@ impl std::fmt::Display for Report {
                 }
             )?;
         }
+        for (p, line, n) in &self.gaps {
+            writeln!(
+                f,
+                "  {n} records lost before line {line} of {} (the writer could not keep up; \
+                 see drops.output in the status records)",
+                p.display()
+            )?;
+        }
         if let Some(seg) = self.starts_mid_chain {
             writeln!(
                 f,
-                "  note: the chain starts at segment {seg}; earlier segments were not given \
-                 (or were removed by --rotate-keep), so its first link is not checked"
+                "  the chain starts at segment {seg} without its start record: the earlier part \
+                 was not given, was removed (--rotate-keep), or was cut off; its first link is \
+                 not checked (--missing-start-ok if retention removed it)"
             )?;
         }
         if self.torn_last_line {
@@ -397,6 +449,12 @@ pub enum VerifyError {
     },
     #[error("this log is keyed (hmac-sha256, key id {0}): give the key with --chain-key FILE")]
     KeyNeeded(String),
+    #[error(
+        "{path}: {why}; a log written with the key given is keyed in every segment, so this one \
+         was not written with it, or was rewritten without it",
+        path = path.display()
+    )]
+    NotKeyed { path: PathBuf, why: String },
     #[error("the key given has id {given}, but this log was written with key id {log}")]
     WrongKey { given: String, log: String },
     #[error("CHAIN BROKEN at {}:{line}: {why}", path.display())]
@@ -474,7 +532,17 @@ pub fn verify(paths: &[PathBuf], key: Option<&ChainKey>) -> Result<Report, Verif
             }
             k
         }
-        (None, _) => &unkeyed,
+        // a key was given: an unkeyed chain is a downgrade, not a pass
+        (None, Some(_)) => {
+            return Err(VerifyError::NotKeyed {
+                path: head.1.clone(),
+                why: format!(
+                    "its chain record names no key (alg {})",
+                    head.2.alg.as_deref().unwrap_or("none")
+                ),
+            });
+        }
+        (None, None) => &unkeyed,
     };
 
     let mut prev: Option<[u8; 32]> = None;
@@ -559,6 +627,15 @@ pub fn verify(paths: &[PathBuf], key: Option<&ChainKey>) -> Result<Report, Verif
                         "this chain record names another key than the log's first".into(),
                     ));
                 }
+                // the hash is what the key says: an unkeyed chain cannot
+                // claim to be an HMAC one (nor the other way round)
+                if link.alg.as_deref() != Some(key.alg()) {
+                    return Err(broken(format!(
+                        "this chain record says alg {}, but the chain is hashed with {}",
+                        link.alg.as_deref().unwrap_or("none"),
+                        key.alg()
+                    )));
+                }
                 if link.reason == Some(Reason::Restart) && prev.is_some() {
                     report.restarts.push((
                         path.clone(),
@@ -600,6 +677,11 @@ pub fn verify(paths: &[PathBuf], key: Option<&ChainKey>) -> Result<Report, Verif
                         .and_then(|v| v["host"].as_str().map(str::to_owned))
                         .unwrap_or_default();
                 }
+            }
+            if link.event == "gap" {
+                report
+                    .gaps
+                    .push((path.clone(), n, link.lost_records.unwrap_or(0)));
             }
             prev = Some(key.hash(body));
             last_event = link.event;
@@ -734,6 +816,88 @@ mod tests {
                 other => panic!("{what}: {other:?}"),
             }
         }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// With a key, an unkeyed chain (rewritten by someone without the key)
+    /// fails; an unkeyed chain cannot claim to be an HMAC one.
+    #[test]
+    fn a_key_cannot_be_downgraded_and_alg_cannot_lie() {
+        let d = tmp("downgrade");
+        let key = ChainKey::from_bytes(b"0123456789abcdef0123456789abcdef".to_vec());
+        let forged = write(&d, "f.jsonl", &log(ChainKey::unkeyed(), 5));
+        match verify(std::slice::from_ref(&forged), Some(&key)) {
+            Err(VerifyError::NotKeyed { why, .. }) => {
+                assert!(why.contains("names no key"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // an unkeyed chain whose chain record says hmac-sha256
+        let text = String::from_utf8(log(ChainKey::unkeyed(), 3)).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let mut first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        first["alg"] = "hmac-sha256".into();
+        // rehash the whole chain so only the claim is wrong
+        let mut prev = GENESIS;
+        for (i, l) in lines.iter_mut().enumerate() {
+            let mut v: serde_json::Value = if i == 0 {
+                first.clone()
+            } else {
+                serde_json::from_str(l).unwrap()
+            };
+            v["prev_hash"] = hex(&prev).into();
+            *l = serde_json::to_string(&v).unwrap();
+            prev = ChainKey::unkeyed().hash(l.as_bytes());
+        }
+        let liar = write(&d, "l.jsonl", format!("{}\n", lines.join("\n")).as_bytes());
+        match verify(&[liar], None) {
+            Err(VerifyError::Broken { line: 1, why, .. }) => assert!(why.contains("alg"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A log cut off at a restart record verifies from there, but is
+    /// incomplete; records lost before the writer are a gap in the chain.
+    #[test]
+    fn a_cut_start_and_lost_records_make_a_log_incomplete() {
+        let d = tmp("cut");
+        let mut c = Chainer::new(ChainKey::unkeyed(), origin(), GENESIS, 1);
+        let mut out = Vec::new();
+        c.chain_record(Reason::Start, "t0".into(), None, None, &mut out);
+        c.push(br#"{"event":"open","flow_id":"a"}"#, &mut out);
+        let cut_at = out.len();
+        c.chain_record(
+            Reason::Restart,
+            "t1".into(),
+            Some("unclean"),
+            None,
+            &mut out,
+        );
+        c.push(br#"{"event":"open","flow_id":"b"}"#, &mut out);
+        c.gap_record(17, "t2".into(), &mut out);
+        c.push(br#"{"event":"open","flow_id":"c"}"#, &mut out);
+        c.end_record("t3".into(), &mut out);
+        let whole = write(&d, "w.jsonl", &out);
+        let r = verify(std::slice::from_ref(&whole), None).unwrap();
+        assert_eq!(r.lost_records(), 17);
+        assert_eq!(r.gaps, vec![(whole.clone(), 5, 17)]);
+        assert!(r.incomplete(true), "a gap is never retention");
+        let shown = r.to_string();
+        assert!(
+            shown.contains("INCOMPLETE") && !shown.contains("intact"),
+            "{shown}"
+        );
+        assert!(shown.contains("17 records lost before line 5"), "{shown}");
+        // the beginning cut off at the restart record
+        let cut = write(&d, "c.jsonl", &out[cut_at..]);
+        let r = verify(&[cut], None).unwrap();
+        assert_eq!(r.starts_mid_chain, Some(1));
+        assert!(r.incomplete(false));
+        assert!(r.to_string().contains("without its start record"), "{r}");
+        // a whole log without gaps is complete
+        let ok = write(&d, "ok.jsonl", &log(ChainKey::unkeyed(), 3));
+        assert!(!verify(&[ok], None).unwrap().incomplete(false));
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -539,6 +539,19 @@ impl Destination for LogFile {
         self.flush_buf()
     }
 
+    fn lost(&mut self, records: u64) -> io::Result<()> {
+        if let Some(c) = &mut self.chain {
+            c.gap_record(
+                records,
+                rfc3339_from_unix_ns((self.now_ns)()),
+                &mut self.buf,
+            );
+            self.lines += 1;
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
     fn idle(&mut self) -> io::Result<()> {
         let ns = (self.now_ns)();
         if self.next_time.is_some_and(|t| ns >= t) {
@@ -599,6 +612,17 @@ impl<W: Write + Send> Destination for ChainedStream<W> {
         for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             self.chain.push(line, &mut self.buf);
         }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+
+    fn lost(&mut self, records: u64) -> io::Result<()> {
+        self.chain.gap_record(
+            records,
+            rfc3339_from_unix_ns((self.now_ns)()),
+            &mut self.buf,
+        );
         self.out.write_all(&self.buf)?;
         self.buf.clear();
         self.out.flush()

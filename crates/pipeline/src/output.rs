@@ -19,6 +19,13 @@ use std::time::Duration;
 pub trait Destination: Send {
     /// Write one chunk of whole lines.
     fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// `records` records were dropped before the next chunk (the queue
+    /// was full). A chained log writes a `gap` record, so that the hole is
+    /// in the chain itself, never verified over as intact.
+    fn lost(&mut self, records: u64) -> io::Result<()> {
+        let _ = records;
+        Ok(())
+    }
     /// Called about once a second while nothing comes (time-based work).
     fn idle(&mut self) -> io::Result<()> {
         Ok(())
@@ -43,15 +50,20 @@ impl Destination for Plain {
 /// wait for the writer.
 const QUEUE_CHUNKS: usize = 1024;
 
+/// A chunk for the writer, with the records dropped just before it.
+type Chunk = (u64, Vec<u8>);
+
 #[derive(Debug)]
 pub struct Output {
-    tx: Option<SyncSender<Vec<u8>>>,
+    tx: Option<SyncSender<Chunk>>,
     writer: Option<JoinHandle<io::Result<()>>>,
     closed: Arc<AtomicBool>,
     buf: Vec<u8>,
     buffered_records: u64,
     /// Records lost because the writer could not keep up.
     pub dropped_records: u64,
+    /// Of those, the ones the writer has not been told about yet.
+    untold: u64,
 }
 
 impl Output {
@@ -70,7 +82,7 @@ impl Output {
 
     /// Write into a destination, from a thread of its own.
     pub fn spawn_to(mut dest: Box<dyn Destination>) -> Self {
-        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE_CHUNKS);
+        let (tx, rx) = sync_channel::<Chunk>(QUEUE_CHUNKS);
         let closed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&closed);
         let writer = std::thread::Builder::new()
@@ -81,7 +93,14 @@ impl Output {
                 let r = (|| {
                     loop {
                         match rx.recv_timeout(Duration::from_secs(1)) {
-                            Ok(chunk) => dest.write_chunk(&chunk)?,
+                            Ok((lost, chunk)) => {
+                                if lost > 0 {
+                                    dest.lost(lost)?;
+                                }
+                                if !chunk.is_empty() {
+                                    dest.write_chunk(&chunk)?;
+                                }
+                            }
                             Err(RecvTimeoutError::Timeout) => dest.idle()?,
                             Err(RecvTimeoutError::Disconnected) => break,
                         }
@@ -102,6 +121,7 @@ impl Output {
             buf: Vec::with_capacity(64 * 1024),
             buffered_records: 0,
             dropped_records: 0,
+            untold: 0,
         }
     }
 
@@ -127,9 +147,12 @@ impl Output {
         }
         let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
         let n = std::mem::take(&mut self.buffered_records);
-        match self.tx.as_ref().map(|tx| tx.try_send(chunk)) {
-            Some(Ok(())) => {}
-            Some(Err(TrySendError::Full(_))) => self.dropped_records += n,
+        match self.tx.as_ref().map(|tx| tx.try_send((self.untold, chunk))) {
+            Some(Ok(())) => self.untold = 0,
+            Some(Err(TrySendError::Full(_))) => {
+                self.dropped_records += n;
+                self.untold += n;
+            }
             Some(Err(TrySendError::Disconnected(_))) | None => {
                 self.dropped_records += n;
                 self.closed.store(true, Ordering::Relaxed);
@@ -150,12 +173,13 @@ impl Output {
     /// Flush, wait for the writer to finish, and report its error if any
     /// (a closed pipe is not an error: the reader just stopped reading).
     pub fn finish(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty()
+        if (!self.buf.is_empty() || self.untold > 0)
             && let Some(tx) = &self.tx
         {
             // at exit, wait for room instead of dropping the last records
+            // (and say what was lost before them)
             let chunk = std::mem::take(&mut self.buf);
-            if tx.send(chunk).is_err() {
+            if tx.send((std::mem::take(&mut self.untold), chunk)).is_err() {
                 self.dropped_records += std::mem::take(&mut self.buffered_records);
             }
         }
@@ -245,6 +269,41 @@ mod tests {
         assert!(o.dropped_records >= 9, "dropped {}", o.dropped_records);
         drop(held);
         o.finish().unwrap();
+    }
+
+    /// A destination that waits at a gate and notes what it is told lost.
+    struct Noting(Arc<Mutex<()>>, Arc<Mutex<Vec<u64>>>);
+    impl Destination for Noting {
+        fn write_chunk(&mut self, _: &[u8]) -> io::Result<()> {
+            drop(self.0.lock().unwrap());
+            Ok(())
+        }
+        fn lost(&mut self, records: u64) -> io::Result<()> {
+            self.1.lock().unwrap().push(records);
+            Ok(())
+        }
+    }
+
+    /// Every record dropped is told to the destination, before what came
+    /// after it (a chained log writes it as a gap) or at the end.
+    #[test]
+    fn the_destination_is_told_every_record_lost_in_order() {
+        let gate = Arc::new(Mutex::new(()));
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let held = gate.lock().unwrap();
+        let mut o = Output::spawn_to(Box::new(Noting(Arc::clone(&gate), Arc::clone(&told))));
+        for _ in 0..QUEUE_CHUNKS + 10 {
+            o.buf().extend_from_slice(b"x\n");
+            o.record_done();
+            o.buf().extend_from_slice(b"y\n");
+            o.record_done();
+            o.flush();
+        }
+        let dropped = o.dropped_records;
+        assert!(dropped >= 18, "{dropped}");
+        drop(held);
+        o.finish().unwrap();
+        assert_eq!(told.lock().unwrap().iter().sum::<u64>(), dropped);
     }
 
     #[test]
