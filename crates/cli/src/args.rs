@@ -656,6 +656,19 @@ pub struct SensorArgs {
     /// A UDP/ICMP flow with no traffic for this many seconds is closed
     #[arg(long, global = true, default_value = "120", value_parser = parse_seconds)]
     pub udp_idle: Duration,
+    /// Keep at most this many bytes of a command line (a longer one keeps
+    /// its full length and SHA-256 in a last element), so that no process
+    /// can make every record as large as its arguments
+    #[arg(long, global = true, default_value = "4KiB", value_name = "BYTES", value_parser = parse_cmdline_cap)]
+    pub max_cmdline: usize,
+}
+
+fn parse_cmdline_cap(s: &str) -> Result<usize, String> {
+    match netwho_query::parse_bytes(s) {
+        Some(n) if (256..=1 << 20).contains(&n) => Ok(n as usize),
+        Some(_) => Err("between 256 bytes and 1MiB".into()),
+        None => Err(format!("'{s}' is not a size (like 4KiB)")),
+    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

@@ -75,6 +75,13 @@ impl Plan {
                     } else {
                         Format::V9
                     };
+                    let need = netwho_export::msg::v9_min_message(&template);
+                    if format == Format::V9 && need > self.max_message {
+                        anyhow::bail!(
+                            "--max-message {} is smaller than one NetFlow v9 record of this template ({need} bytes with its headers): raise it, or export fewer elements",
+                            self.max_message
+                        );
+                    }
                     let dest: Box<dyn netwho_pipeline::output::Destination> = if c.tcp {
                         Box::new(Tcp::new(c.clone(), Arc::clone(&delivery)))
                     } else {

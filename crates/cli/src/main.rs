@@ -87,10 +87,11 @@ fn collect(c: &args::CollectArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure>
         error: anyhow::Error::new(e).context("collecting"),
     })?;
     log::info!(
-        "collect: done: {} records stored ({} were there already, {} rejected) from {} messages",
+        "collect: done: {} records stored ({} were there already, {} rejected, {} messages in netwho_dead_letters) from {} messages",
         s.stored,
         s.records - s.stored,
         s.rejected,
+        s.dead,
         s.messages
     );
     Ok(())
@@ -170,7 +171,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         },
     };
     let mut filter = read_filter(select, protos)?;
-    let mut enricher = Enricher::new(Procfs::default(), prereq_cgroup_root());
+    let mut enricher = Enricher::new(
+        Procfs::default().with_cmdline_cap(cli.sensor.max_cmdline),
+        prereq_cgroup_root(),
+    );
     // (the sensor finds the same mount, or refuses to start and says why)
     // The view filters itself (its bar can widen the filter): no kernel scope.
     let scope = match filter.as_ref().filter(|_| !view) {

@@ -166,6 +166,32 @@ pub fn parse_cmdline(b: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// The command line netwho keeps by default, in bytes (`--max-cmdline`).
+pub const CMDLINE_CAP: usize = 4096;
+
+/// A command line read boundedly: its first `cap` bytes as arguments and,
+/// when it was longer, a last element that says so and keeps its full
+/// length and the SHA-256 of all of it (NUL-separated, as the kernel
+/// holds it), so that a process with a megabyte of arguments costs every
+/// log line, history row and export record a bounded amount while the
+/// whole can still be matched against what is seen elsewhere.
+pub fn capped_cmdline(
+    head: &[u8],
+    total: u64,
+    sha256: Option<[u8; 32]>,
+    cap: usize,
+) -> Vec<String> {
+    let head = head.get(..cap.min(head.len())).unwrap_or(head);
+    let mut args = parse_cmdline(head);
+    if let Some(sha) = sha256.filter(|_| total > cap as u64) {
+        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+        args.push(format!(
+            "[netwho: command line cut at {cap} of {total} bytes, sha256 {hex}]"
+        ));
+    }
+    args
+}
+
 /// The cgroup v2 path from `/proc/PID/cgroup` (the `0::` line).
 pub fn parse_cgroup_v2(b: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(b).ok()?;
@@ -178,19 +204,85 @@ pub fn parse_cgroup_v2(b: &[u8]) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct Procfs {
     root: PathBuf,
+    /// Command lines are kept up to this many bytes.
+    cmdline_cap: usize,
+    /// Command lines cut to the cap (shared by clones).
+    capped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Procfs {
     fn default() -> Self {
-        Procfs {
-            root: PathBuf::from("/proc"),
-        }
+        Procfs::at("/proc")
     }
 }
 
 impl Procfs {
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Procfs { root: root.into() }
+        Procfs {
+            root: root.into(),
+            cmdline_cap: CMDLINE_CAP,
+            capped: std::sync::Arc::default(),
+        }
+    }
+
+    /// Keep command lines up to `cap` bytes (see [`capped_cmdline`]).
+    #[must_use]
+    pub fn with_cmdline_cap(mut self, cap: usize) -> Self {
+        self.cmdline_cap = cap;
+        self
+    }
+
+    /// Command lines cut to the cap so far.
+    pub fn capped(&self) -> u64 {
+        self.capped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `/proc/PID/cmdline`, read in pieces: the first `cmdline_cap` bytes
+    /// kept, the rest only counted and hashed (never held in memory).
+    fn read_cmdline(&self, tgid: u32) -> Result<Vec<String>, ProcError> {
+        use sha2::Digest as _;
+        use std::io::Read as _;
+        let path = self.path(tgid, "cmdline");
+        let err = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ProcError::Gone { tgid }
+            } else {
+                ProcError::Read {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        };
+        let mut f = std::fs::File::open(&path).map_err(err)?;
+        let cap = self.cmdline_cap;
+        let mut head = Vec::with_capacity(cap.min(4096) + 1);
+        let mut sha = sha2::Sha256::new();
+        let mut total: u64 = 0;
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = f.read(&mut buf).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or(&[]);
+            if head.len() <= cap {
+                let room = cap + 1 - head.len();
+                head.extend_from_slice(chunk.get(..room.min(n)).unwrap_or(chunk));
+            }
+            sha.update(chunk);
+            total += n as u64;
+        }
+        if total > cap as u64 {
+            self.capped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(capped_cmdline(
+                &head,
+                total,
+                Some(sha.finalize().into()),
+                cap,
+            ));
+        }
+        Ok(parse_cmdline(&head))
     }
 
     fn path(&self, tgid: u32, file: &str) -> PathBuf {
@@ -284,9 +376,9 @@ impl Procfs {
     /// The full command line of `key`, if it still runs.
     pub fn cmdline(&self, key: ProcKey) -> Result<Vec<String>, ProcError> {
         self.check(key)?;
-        let b = self.read(key.tgid, "cmdline")?;
+        let args = self.read_cmdline(key.tgid)?;
         self.check(key)?;
-        Ok(parse_cmdline(&b))
+        Ok(args)
     }
 
     /// Everything about one process. `cgroup_id` resolves a cgroup path to
@@ -304,10 +396,7 @@ impl Procfs {
         let exe = std::fs::read_link(self.path(tgid, "exe"))
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let cmdline = self
-            .read(tgid, "cmdline")
-            .map(|b| parse_cmdline(&b))
-            .unwrap_or_default();
+        let cmdline = self.read_cmdline(tgid).unwrap_or_default();
         let cgroup = self
             .read(tgid, "cgroup")
             .ok()
@@ -373,6 +462,43 @@ mod tests {
 
     const STAT: &[u8] = b"4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
         5 3 0 0 20 0 1 0 123456 10000000 500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0\n";
+
+    /// A megabyte of arguments keeps the cap's worth and a last element
+    /// with the full length and hash; what fits stays as it is.
+    #[test]
+    fn long_command_lines_are_capped_with_length_and_hash() {
+        let dir = std::env::temp_dir().join(format!("netwho-cmdcap-{}", std::process::id()));
+        let p = dir.join("77");
+        std::fs::create_dir_all(&p).unwrap();
+        let mut argv = b"python3\0-c\0".to_vec();
+        argv.extend(std::iter::repeat_n(b'x', 1_900_000));
+        argv.push(0);
+        std::fs::write(p.join("cmdline"), &argv).unwrap();
+        let fs = Procfs::at(&dir);
+        let args = fs.read_cmdline(77).unwrap();
+        assert_eq!(&args[..2], ["python3", "-c"]);
+        let kept: usize = args[..args.len() - 1].iter().map(|a| a.len() + 1).sum();
+        assert!(kept <= CMDLINE_CAP + 1, "{kept}");
+        use sha2::Digest as _;
+        let hex: String = sha2::Sha256::digest(&argv)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            args.last().unwrap(),
+            &format!(
+                "[netwho: command line cut at 4096 of {} bytes, sha256 {hex}]",
+                argv.len()
+            )
+        );
+        assert_eq!(fs.capped(), 1);
+        std::fs::write(p.join("cmdline"), b"curl\0-s\0").unwrap();
+        assert_eq!(fs.read_cmdline(77).unwrap(), ["curl", "-s"]);
+        assert_eq!(fs.capped(), 1);
+        let small = Procfs::at(&dir).with_cmdline_cap(3);
+        assert_eq!(small.read_cmdline(77).unwrap()[0], "cur");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn stat_with_a_nasty_comm() {

@@ -129,12 +129,60 @@ fn plain(a: IpAddr) -> IpAddr {
     }
 }
 
-/// `r` as one JSON line.
-pub fn write_line(r: &Record, out: &mut Vec<u8>) {
-    // (a record of numbers and strings always serializes)
-    if serde_json::to_writer(&mut *out, &FleetRecord::from(r)).is_ok() {
+/// The longest record line: well within a NATS message (1 MiB by
+/// default) and a batch, whatever its processes' strings hold.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// `s` cut to at most `n` bytes at a character boundary, marked.
+fn cut_to(s: &mut String, n: usize) {
+    if s.len() <= n {
+        return;
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push('…');
+}
+
+impl FleetProc {
+    fn cut(&mut self, n: usize) {
+        for s in [
+            &mut self.name,
+            &mut self.user,
+            &mut self.parent,
+            &mut self.cmdline,
+            &mut self.unit,
+            &mut self.container,
+            &mut self.exe_sha256,
+            &mut self.attribution,
+        ] {
+            cut_to(s, n);
+        }
+    }
+}
+
+/// `r` as one JSON line of at most [`MAX_LINE`] bytes: a record whose
+/// processes' strings would make it longer has them cut (each to the same
+/// bound, halved until it fits). Returns whether it cut anything.
+pub fn write_line(r: &Record, out: &mut Vec<u8>) -> bool {
+    let mut rec = FleetRecord::from(r);
+    let mut line = serde_json::to_vec(&rec).unwrap_or_default();
+    let mut bound = 4096;
+    let cut = line.len() > MAX_LINE;
+    while line.len() > MAX_LINE && bound >= 16 {
+        for p in [&mut rec.src_proc, &mut rec.dst_proc].into_iter().flatten() {
+            p.cut(bound);
+        }
+        line = serde_json::to_vec(&rec).unwrap_or_default();
+        bound /= 2;
+    }
+    if !line.is_empty() && line.len() <= MAX_LINE {
+        out.extend_from_slice(&line);
         out.push(b'\n');
     }
+    cut
 }
 
 #[cfg(test)]
@@ -162,6 +210,27 @@ mod tests {
         assert_eq!((d.pid, d.uid, d.unit.as_str()), (777, 33, "nginx.service"));
         assert_eq!((back.payload, back.rev_payload), (120_000, 650_000));
         assert_eq!(back, FleetRecord::from(&r));
+    }
+
+    /// Strings of any length (escaped six times over in JSON) still make
+    /// a line within the bound, counted as cut.
+    #[test]
+    fn a_hostile_record_is_cut_to_a_bounded_line() {
+        let mut r = local("127.0.0.1", "127.0.0.1");
+        r.own.cmdline = "\u{1}".repeat(1_000_000);
+        r.own.unit = "u".repeat(300_000);
+        r.dst_own = Some(Own {
+            cmdline: "x".repeat(2_000_000),
+            ..Own::default()
+        });
+        let mut line = Vec::new();
+        assert!(write_line(&r, &mut line));
+        assert!(line.len() <= MAX_LINE + 1, "{}", line.len());
+        let back: FleetRecord = serde_json::from_slice(&line).unwrap();
+        assert!(back.src_proc.unwrap().cmdline.ends_with('…'));
+        assert_eq!(back.payload, 120_000, "the numbers are whole");
+        let mut plain = Vec::new();
+        assert!(!write_line(&local("127.0.0.1", "127.0.0.1"), &mut plain));
     }
 
     #[test]

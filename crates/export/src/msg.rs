@@ -88,6 +88,8 @@ pub struct Encoder {
     domain: u32,
     /// IPFIX: data records sent; v9: messages sent.
     sequence: u32,
+    /// Text values cut so that their record fits a message.
+    pub truncated: u64,
 }
 
 /// The one template's id (the first a data set may use).
@@ -104,7 +106,34 @@ impl Encoder {
             pen,
             domain,
             sequence: 0,
+            truncated: 0,
         }
+    }
+
+    /// IPFIX: the most bytes one text value may take so that a record,
+    /// however long its process's strings (a command line of megabytes),
+    /// fits a message of `max_len` bytes whose lengths all stay within 16
+    /// bits: what the fixed-size fields leave, shared by the text fields.
+    fn text_budget(&self, max_len: usize) -> usize {
+        let texts = self
+            .fields
+            .iter()
+            .filter(|ie| matches!(ie.kind, Kind::Text(_)))
+            .count();
+        if texts == 0 {
+            return 0;
+        }
+        let fixed: usize = self
+            .fields
+            .iter()
+            .map(|ie| match ie.kind {
+                // the longest length prefix
+                Kind::Text(_) => 3,
+                k => usize::from(v9_len(k)),
+            })
+            .sum();
+        let room = max_len.min(65_535).saturating_sub(16 + 4 + fixed);
+        room / texts
     }
 
     fn pen_of(&self, ie: &Ie) -> Option<u32> {
@@ -146,8 +175,8 @@ impl Encoder {
         b
     }
 
-    /// One record's bytes.
-    fn record(&self, r: &Record, out: &mut Vec<u8>) {
+    /// One record's bytes; an IPFIX text longer than `text_max` is cut.
+    fn record(&mut self, r: &Record, out: &mut Vec<u8>, text_max: usize) {
         for ie in &self.fields {
             let v = value(r, ie.what);
             match (ie.kind, v) {
@@ -171,7 +200,11 @@ impl Encoder {
                 }),
                 (Kind::Text(n), Value::Text(t)) => match self.version {
                     Version::Ipfix => {
-                        let t = cut(t, 65_535);
+                        let t0 = t;
+                        let t = cut(t, text_max.min(65_535));
+                        if t.len() < t0.len() {
+                            self.truncated += 1;
+                        }
                         if t.len() < 255 {
                             out.push(t.len() as u8);
                         } else {
@@ -181,6 +214,7 @@ impl Encoder {
                         out.extend_from_slice(t.as_bytes());
                     }
                     Version::V9 => {
+                        // (v9 fields have the template's fixed size)
                         let t = cut(t, usize::from(n));
                         out.extend_from_slice(t.as_bytes());
                         out.extend(std::iter::repeat_n(0, usize::from(n) - t.len()));
@@ -234,9 +268,10 @@ impl Encoder {
             body = self.template_set();
             count = 1;
         }
+        let text_max = self.text_budget(max_len);
         for r in records {
             let mut one = Vec::new();
-            self.record(r, &mut one);
+            self.record(r, &mut one, text_max);
             let data_len = if data.is_empty() { 4 } else { data.len() };
             let would = head_len + body.len() + data_len + one.len() + 3;
             if (in_data > 0 || !body.is_empty()) && would > max_len {
@@ -316,6 +351,13 @@ impl Encoder {
         m.extend_from_slice(body);
         m
     }
+}
+
+/// The smallest message that holds one NetFlow v9 record of `template`
+/// (v9 fields have fixed sizes: a message cannot be smaller).
+pub fn v9_min_message(template: &[&Ie]) -> usize {
+    let record: usize = template.iter().map(|ie| usize::from(v9_len(ie.kind))).sum();
+    20 + 4 + record.next_multiple_of(4)
 }
 
 /// A field's length in an IPFIX template (65535: variable).

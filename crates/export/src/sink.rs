@@ -76,6 +76,8 @@ pub struct ExportSink {
     now_ms: u64,
     /// Records made.
     pub records: u64,
+    /// Fleet records whose strings were cut to fit a line.
+    truncated: u64,
 }
 
 fn unix_ms(wall: WallClock, t: MonoNs) -> u64 {
@@ -109,6 +111,7 @@ impl ExportSink {
             started_ms: None,
             now_ms: 0,
             records: 0,
+            truncated: 0,
         }
     }
 
@@ -219,7 +222,11 @@ impl ExportSink {
         let Some(enc) = self.enc.as_mut() else {
             for r in records {
                 match self.cfg.format {
-                    Format::Fleet => crate::fleet::write_line(r, self.out.buf()),
+                    Format::Fleet => {
+                        if crate::fleet::write_line(r, self.out.buf()) {
+                            self.truncated += 1;
+                        }
+                    }
                     _ => write_json(r, &self.cfg.template, self.out.buf()),
                 }
                 self.out.record_done();
@@ -322,6 +329,10 @@ impl Sink for ExportSink {
         let rest = self.flows.finish(self.now_ms);
         self.emit(&rest);
         self.out.finish()
+    }
+
+    fn truncated(&self) -> u64 {
+        self.enc.as_ref().map_or(0, |e| e.truncated) + self.truncated
     }
 
     fn dropped(&self) -> u64 {

@@ -295,3 +295,57 @@ fn json_lines_hold_the_template_and_leave_out_what_is_not_there() {
     // every element of the template, less the four left out
     assert_eq!(v4.as_object().unwrap().len(), t.len() - 2 - 10);
 }
+
+/// A process whose command line is 70,000 bytes (and executable path and
+/// names as long as the kernel allows) still exports valid messages: each
+/// within --max-message, every set and message length right, the text cut
+/// (and counted), never a length field that wrapped.
+#[test]
+fn hostile_lengths_still_make_valid_bounded_messages() {
+    for max in [512usize, 1400, 65_535] {
+        for version in [Version::Ipfix, Version::V9] {
+            let t = parse_template(ie::DEFAULT_TEMPLATE).unwrap();
+            let mut e = Encoder::new(version, t, DEFAULT_NETWHO_PEN, 1);
+            let mut r = local("10.231.1.2", "10.231.1.3");
+            r.own.cmdline = "A".repeat(70_000);
+            r.own.unit = "u".repeat(40_000);
+            if let Some(p) = &mut r.src_proc {
+                p.name = "n".repeat(300);
+                p.user = "é".repeat(20_000);
+            }
+            let m = e.messages(&[r.clone(), r.clone(), r], true, 1_700_000_000, 1000, max);
+            // (a v9 record has the template's fixed size: the CLI refuses a
+            // smaller --max-message)
+            let bound = match version {
+                Version::Ipfix => max,
+                Version::V9 => max.max(crate::msg::v9_min_message(
+                    &parse_template(ie::DEFAULT_TEMPLATE).unwrap(),
+                )),
+            };
+            for msg in &m {
+                assert!(
+                    msg.len() <= bound,
+                    "{version:?} {max}: a message of {}",
+                    msg.len()
+                );
+                if version == Version::Ipfix {
+                    let len = usize::from(u16::from_be_bytes([msg[2], msg[3]]));
+                    assert_eq!(len, msg.len(), "{max}: the header's length");
+                }
+                // every set's length lands exactly on the message's end
+                let mut at = if version == Version::Ipfix { 16 } else { 20 };
+                while at < msg.len() {
+                    let set = usize::from(u16::from_be_bytes([msg[at + 2], msg[at + 3]]));
+                    assert!(set >= 4, "{version:?} {max}: a set of {set} at {at}");
+                    at += set;
+                }
+                assert_eq!(at, msg.len(), "{version:?} {max}: sets overrun the message");
+            }
+            let rows = fields(&decoded(&m));
+            assert_eq!(rows.len(), 3, "{version:?} {max}: every record decodes");
+            if version == Version::Ipfix {
+                assert!(e.truncated >= 3, "{max}: cut values are counted");
+            }
+        }
+    }
+}

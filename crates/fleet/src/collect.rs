@@ -33,6 +33,8 @@ pub struct CollectStats {
     pub stored: u64,
     /// Lines that were not a fleet record (logged, not stored).
     pub rejected: u64,
+    /// Messages PostgreSQL refused for good, kept in netwho_dead_letters.
+    pub dead: u64,
 }
 
 /// Messages fetched at once.
@@ -131,7 +133,14 @@ fn origin(m: &jetstream::Message) -> (String, String) {
         Ok(i) => format!("seq-{}", i.stream_sequence),
         Err(_) => "-".to_string(),
     });
-    (host, id)
+    // whoever can publish chose these: what a text column takes, bounded
+    let clean = |s: String| -> String {
+        s.chars()
+            .map(|c| if c == '\0' { '\u{fffd}' } else { c })
+            .take(255)
+            .collect()
+    };
+    (clean(host), clean(id))
 }
 
 async fn run(cfg: &CollectConfig, stop: &AtomicBool) -> Result<CollectStats, FleetError> {
@@ -211,13 +220,24 @@ async fn run(cfg: &CollectConfig, stop: &AtomicBool) -> Result<CollectStats, Fle
         }
         nats_trouble.recovered("consuming again");
         let mut rows = Vec::new();
+        let mut per_msg = Vec::new();
         for m in &msgs {
             let (host, id) = origin(m);
-            rows.extend(parse(&host, &id, &m.payload, &mut stats.rejected));
+            let r = parse(&host, &id, &m.payload, &mut stats.rejected);
+            per_msg.push((host, id, r.len()));
+            rows.extend(r);
         }
-        // stored before acknowledged: retried until PostgreSQL takes them
+        // stored before acknowledged: retried until PostgreSQL takes them;
+        // a message it refuses for good is kept aside and acknowledged, so
+        // that one hostile message never holds the stream
         let stored = loop {
-            match pg::insert(&mut db, &rows).await {
+            let r = match pg::insert(&mut db, &rows).await {
+                Err(e) if pg::is_permanent(&e) => {
+                    one_by_one(&mut db, &msgs, &per_msg, &rows, &mut stats).await
+                }
+                r => r,
+            };
+            match r {
                 Ok(n) => break n,
                 Err(e) => {
                     pg_trouble.failed(&format_args!("{e}; the messages wait in NATS"));
@@ -246,6 +266,36 @@ async fn run(cfg: &CollectConfig, stop: &AtomicBool) -> Result<CollectStats, Fle
         stats.stored += stored;
     }
     Ok(stats)
+}
+
+/// The fetched messages stored one at a time: those PostgreSQL refuses
+/// for good go to `netwho_dead_letters` (counted). A passing failure of
+/// the server is returned, and the whole fetch retried.
+async fn one_by_one(
+    db: &mut tokio_postgres::Client,
+    msgs: &[jetstream::Message],
+    per_msg: &[(String, String, usize)],
+    rows: &[Stored],
+    stats: &mut CollectStats,
+) -> Result<u64, FleetError> {
+    let mut stored = 0;
+    let mut at = 0;
+    for (m, (host, id, n)) in msgs.iter().zip(per_msg) {
+        let mine = rows.get(at..at + n).unwrap_or(&[]);
+        at += n;
+        match pg::insert(db, mine).await {
+            Ok(k) => stored += k,
+            Err(e) if pg::is_permanent(&e) => {
+                log::warn!(
+                    "collect: host {host}, message {id}: PostgreSQL refuses it ({e}); kept in netwho_dead_letters"
+                );
+                pg::dead_letter(db, host, id, &m.payload, &e.to_string()).await?;
+                stats.dead += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(stored)
 }
 
 #[cfg(test)]

@@ -36,7 +36,45 @@ CREATE TABLE IF NOT EXISTS netwho_flows (
 );
 CREATE INDEX IF NOT EXISTS netwho_flows_end ON netwho_flows (end_ms);
 CREATE INDEX IF NOT EXISTS netwho_flows_host_end ON netwho_flows (host, end_ms);
+CREATE TABLE IF NOT EXISTS netwho_dead_letters (
+    host        text     NOT NULL,
+    msg_id      text     NOT NULL,
+    payload     bytea    NOT NULL,
+    error       text     NOT NULL,
+    stored_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (host, msg_id)
+);
 ";
+
+/// Whether PostgreSQL refused for good (the data, not the server: a NUL
+/// in `jsonb`, a value out of range): retrying would refuse it forever.
+pub fn is_permanent(e: &FleetError) -> bool {
+    match e {
+        FleetError::Postgres(e) => e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("22") || (c.starts_with("23") && c != "23505")
+        }),
+        _ => false,
+    }
+}
+
+/// Keeps a message PostgreSQL refused, as it came, with why.
+pub async fn dead_letter(
+    client: &Client,
+    host: &str,
+    msg_id: &str,
+    payload: &[u8],
+    why: &str,
+) -> Result<(), FleetError> {
+    client
+        .execute(
+            "INSERT INTO netwho_dead_letters (host, msg_id, payload, error) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+            &[&host, &msg_id, &payload, &why],
+        )
+        .await?;
+    Ok(())
+}
 
 /// Connects (the connection's task runs on the current runtime).
 pub async fn connect(conn: &str) -> Result<Client, FleetError> {

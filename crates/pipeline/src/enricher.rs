@@ -70,6 +70,7 @@ impl Enricher {
             hash_failures: self.hashes.failures,
             hash_dropped: self.hashes.dropped,
             sample_failures: self.sample_failures,
+            strings_capped: self.procfs.capped(),
         }
     }
 

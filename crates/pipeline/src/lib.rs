@@ -139,6 +139,12 @@ pub trait Sink {
         0
     }
 
+    /// Values this sink cut to fit its format's bounds (counted in the
+    /// status's `partial.values_truncated`).
+    fn truncated(&self) -> u64 {
+        0
+    }
+
     /// A replay went back in time and starts over: forget what was folded
     /// so far (sinks that only pass records on keep nothing).
     fn reset(&mut self) {}

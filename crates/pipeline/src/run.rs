@@ -256,6 +256,7 @@ impl<S: Sensor> Pipeline<S> {
             model: self.table.stats(),
             enrich: self.enricher.counts(),
             output_drops,
+            output_truncated: self.sinks.iter().map(|s| s.truncated()).sum(),
             selection: Selection {
                 filter: self.cfg.filter.as_ref().map(|f| f.to_string()),
                 scope: self.cfg.scope.clone(),

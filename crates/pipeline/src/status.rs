@@ -61,6 +61,11 @@ pub struct Partial {
     pub hash_dropped: u64,
     /// Resource samples that could not be read.
     pub sample_failures: u64,
+    /// Values kept shorter than they were: process strings over their cap
+    /// (command lines, paths; their full length and hash are kept), and
+    /// export fields cut to fit a message or a payload limit.
+    #[serde(default)]
+    pub values_truncated: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +142,8 @@ pub struct EnrichCounts {
     pub hash_failures: u64,
     pub hash_dropped: u64,
     pub sample_failures: u64,
+    /// Process strings kept shorter than they were (their cap).
+    pub strings_capped: u64,
 }
 
 /// What the run was asked to select.
@@ -157,6 +164,8 @@ pub struct StatusInput<'a> {
     pub model: ModelStats,
     pub enrich: EnrichCounts,
     pub output_drops: u64,
+    /// Values the outputs cut to fit (export fields, fleet records).
+    pub output_truncated: u64,
     pub selection: Selection,
     /// Degradations found outside the sensor.
     pub more_degradations: &'a [String],
@@ -209,6 +218,7 @@ impl StatusRecord {
                 hash_failures: i.enrich.hash_failures,
                 hash_dropped: i.enrich.hash_dropped,
                 sample_failures: i.enrich.sample_failures,
+                values_truncated: i.enrich.strings_capped + i.output_truncated,
             },
             kernel: KernelCounters {
                 payload_calls: s.payload_calls,

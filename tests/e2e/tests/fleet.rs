@@ -80,6 +80,43 @@ impl Postgres {
             self.port
         )
     }
+
+    /// One value of a query, as text (psql).
+    fn value(&self, sql: &str) -> String {
+        run(Command::new(postgres_bin("psql").unwrap())
+            .args(["-At", "-c", sql])
+            .arg(self.conn()))
+        .trim()
+        .to_string()
+    }
+}
+
+/// Publishes `payload` to `subject` in NATS's own text protocol (what
+/// anyone who can reach the server can do).
+fn publish_raw(port: u16, subject: &str, payload: &[u8]) {
+    use std::io::{BufRead as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO"), "{line}");
+    write!(
+        s,
+        "CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nPUB {subject} {}\r\n",
+        payload.len()
+    )
+    .unwrap();
+    s.write_all(payload).unwrap();
+    s.write_all(b"\r\nPING\r\n").unwrap();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(!line.starts_with("-ERR"), "{line}");
+        if line.starts_with("PONG") {
+            break;
+        }
+    }
 }
 
 impl Drop for Postgres {
@@ -296,6 +333,23 @@ fn a_fleet_report_is_the_sum_of_its_hosts_through_a_nats_restart() {
             Ok(())
         } else {
             Err(format!("{got:?} != {want1:?}"))
+        }
+    });
+    // a message PostgreSQL refuses for good (a NUL in jsonb), published by
+    // anyone who reaches NATS: kept aside and acknowledged, never holding
+    // the stream (the rounds below still arrive)
+    let hostile = br#"{"start_ms":1,"end_ms":2,"end_reason":3,"protocol":6,"src":"10.231.31.9","src_port":1,"dst":"10.231.31.8","dst_port":2,"direction":1,"octets":1,"packets":1,"rev_octets":1,"rev_packets":1,"payload":1,"rev_payload":1,"src_proc":{"pid":1,"cmdline":"a\u0000b"}}"#;
+    publish_raw(nats_port, "netwho.flows.mallory", hostile);
+    poll(30, "the hostile message in the dead letters", || {
+        match pg
+            .value("SELECT count(*) FROM netwho_dead_letters")
+            .as_str()
+        {
+            "1" => Ok(()),
+            other => Err(format!(
+                "{other}: {}",
+                std::fs::read_to_string(dir.0.join("collect.err")).unwrap_or_default()
+            )),
         }
     });
 
