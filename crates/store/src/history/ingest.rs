@@ -32,7 +32,16 @@ pub struct IngestStats {
     pub new_flows: u64,
     pub closed_flows: u64,
     pub rollup_rows: u64,
+    /// Flows whose id was another flow's (64-bit ids do collide, rarely):
+    /// each got a row of its own under the next free id.
+    pub id_collisions: u64,
 }
+
+/// Where a flow whose id is taken by another flow looks next (an odd
+/// step: the probe visits distinct ids).
+const PROBE_STEP: u64 = 0x9e37_79b9_7f4a_7c15;
+/// Ids tried before a flow is stored under the last one anyway.
+const PROBES: u64 = 64;
 
 /// What the writer remembered of each flow before a batch (restored if
 /// the batch fails).
@@ -132,15 +141,38 @@ fn ingest_tx(
                 id
             }
         };
-        let before = flows.get(&o.fid).copied();
-        let (row, last, base, new) = match before {
-            Some(open) => (open.row, open.last, open.base, false),
-            None => {
-                let (row, base, new) = flow_row(tx, o, proc, peer)?;
-                (row, Counters::default(), base, new)
+        let ident = (proc, peer, o.lport, o.rport);
+        // the flow's own id, or (if another flow holds it) the next free
+        let mut fid = o.fid;
+        let mut found = None;
+        for i in 0..PROBES {
+            fid = o.fid.wrapping_add(i.wrapping_mul(PROBE_STEP));
+            if let Some(open) = flows.get(&fid) {
+                if open.ident == ident {
+                    found = Some(Ok(*open));
+                    break;
+                }
+                continue;
             }
+            match flow_row(tx, o, fid, ident)? {
+                Some(r) => {
+                    found = Some(Err(r));
+                    break;
+                }
+                None => continue,
+            }
+        }
+        if fid != o.fid {
+            st.id_collisions += 1;
+        }
+        let before = flows.get(&fid).copied();
+        let (row, last, base, new) = match found {
+            Some(Ok(open)) => (open.row, open.last, open.base, false),
+            Some(Err((row, base, new))) => (row, Counters::default(), base, new),
+            // (64 distinct flows on one id: not in this universe's lifetime)
+            None => continue,
         };
-        undo.push((o.fid, before));
+        undo.push((fid, before));
         let delta = o.totals.saturating_sub(last);
         let minute = o.at_ns.div_euclid(1_000_000_000).div_euclid(MIN) * MIN;
         if new {
@@ -179,15 +211,16 @@ fn ingest_tx(
         ])?;
         if o.closed.is_some() {
             st.closed_flows += 1;
-            flows.remove(&o.fid);
+            flows.remove(&fid);
         } else {
             flows.insert(
-                o.fid,
+                fid,
                 Open {
                     row,
                     last: o.totals,
                     base,
                     seen_ns: o.at_ns,
+                    ident,
                 },
             );
         }
@@ -279,17 +312,22 @@ fn peer_id(tx: &Transaction<'_>, p: &PeerDim) -> rusqlite::Result<i64> {
 /// already stored (the daemon restarted while it was open) goes on from
 /// the totals stored, its new counters (which count from the restart)
 /// added to them.
+///
+/// The row is `fid`'s only if it is the same flow (`ident`: process and
+/// peer rows, ports); a row of another flow under that id is None (the
+/// caller tries the next id).
 fn flow_row(
     tx: &Transaction<'_>,
     o: &Obs,
-    proc: i64,
-    peer: i64,
-) -> rusqlite::Result<(i64, Counters, bool)> {
-    let fid = o.fid as i64;
+    fid: u64,
+    ident: (i64, i64, u16, u16),
+) -> rusqlite::Result<Option<(i64, Counters, bool)>> {
+    let (proc, peer, _, _) = ident;
+    let fid = fid as i64;
     let found = tx
         .prepare_cached(
-            "SELECT id, sent, recv, wire_sent, wire_recv, packets_sent, packets_recv \
-             FROM flow WHERE fid = ?1",
+            "SELECT id, sent, recv, wire_sent, wire_recv, packets_sent, packets_recv, \
+             proc, peer, lport, rport FROM flow WHERE fid = ?1",
         )?
         .query_row([fid], |r| {
             Ok((
@@ -302,11 +340,17 @@ fn flow_row(
                     r.get(5)?,
                     r.get(6)?,
                 ]),
+                (
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(8)?,
+                    u16::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                    u16::try_from(r.get::<_, i64>(10)?).unwrap_or(0),
+                ),
             ))
         })
         .optional()?;
-    if let Some((row, last)) = found {
-        return Ok((row, last, false));
+    if let Some((row, last, theirs)) = found {
+        return Ok((theirs == ident).then_some((row, last, false)));
     }
     tx.prepare_cached(
         "INSERT INTO flow (fid, proc, peer, lport, rport, opened_ns, last_ns, attribution, \
@@ -323,7 +367,7 @@ fn flow_row(
         o.at_ns,
         o.attribution
     ])?;
-    Ok((tx.last_insert_rowid(), Counters::default(), true))
+    Ok(Some((tx.last_insert_rowid(), Counters::default(), true)))
 }
 
 fn write_sums(tx: &Transaction<'_>, sums: &Sums, st: &mut IngestStats) -> rusqlite::Result<()> {

@@ -129,6 +129,9 @@ struct Open {
     /// What the row held before this run (a flow that outlived a daemon).
     base: Counters,
     seen_ns: i64,
+    /// Who the row is: (process row, peer row, local port, remote port).
+    /// Two flows whose 64-bit ids collide never share a row.
+    ident: (i64, i64, u16, u16),
 }
 
 /// Memory the writer keeps between batches is bounded: caches are dropped

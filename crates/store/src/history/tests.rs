@@ -324,3 +324,45 @@ fn the_database_and_its_wal_are_private_and_loose_ones_are_tightened() {
     assert!(matches!(mode("-wal"), None | Some(0o640)));
     assert!(matches!(mode("-shm"), None | Some(0o640)));
 }
+
+/// Two flows whose 64-bit ids collide (forced here) never share a row:
+/// each keeps its own counters, live and after a restart of the writer.
+#[test]
+fn flows_whose_ids_collide_keep_rows_of_their_own() {
+    let path = tmp("collide");
+    let (a, b) = (proc(1, "alice", "a.service"), proc(2, "bob", "b.service"));
+    let mut h = History::create(&path).unwrap();
+    let mut other = obs(7, &b, DAY0 + 5, 5, 0, false);
+    other.peer = peer(9, 22);
+    let st = h
+        .ingest(&[obs(7, &a, DAY0 + 5, 100, 10, false), other.clone()])
+        .unwrap();
+    assert_eq!((st.new_flows, st.id_collisions), (2, 1));
+    // later observations find their own rows again
+    other.totals.payload.bytes_sent = 50;
+    other.at_ns = (DAY0 + 65) * S;
+    let st = h
+        .ingest(&[obs(7, &a, DAY0 + 65, 300, 10, false), other.clone()])
+        .unwrap();
+    assert_eq!((st.new_flows, st.id_collisions), (0, 1));
+    let rows = |h: &History| -> Vec<(i64, i64)> {
+        h.conn
+            .prepare("SELECT sent, recv FROM flow ORDER BY sent")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(rows(&h), vec![(50, 0), (300, 10)]);
+    // and a restarted writer finds each flow's row by who it is (its
+    // counters count from the restart, added to what was stored)
+    drop(h);
+    let mut h = History::create(&path).unwrap();
+    other.totals.payload.bytes_sent = 1;
+    other.at_ns = (DAY0 + 125) * S;
+    let st = h.ingest(&[other]).unwrap();
+    assert_eq!((st.new_flows, st.id_collisions), (0, 1));
+    assert_eq!(rows(&h), vec![(51, 0), (300, 10)]);
+    assert_eq!(tier_sums(&h, Tier::Minute), (351, 10, 2));
+}
