@@ -61,6 +61,8 @@ pub struct Running {
     pub sinks: Vec<Box<dyn Sink>>,
     /// The API server (stopped when dropped).
     pub api: Option<netwho_api::Server>,
+    /// The database's lock, held while the daemon runs.
+    pub lock: std::fs::File,
 }
 
 /// The history sink on its database (created, with its directory, when
@@ -68,6 +70,11 @@ pub struct Running {
 pub fn start(d: &Daemon) -> Result<Running, Failure> {
     let h = &d.config.history;
     make_parent(&h.db)?;
+    // one daemon per database; and a start that fails (a busy socket)
+    // leaves no new database behind: the API binds first
+    let lock = lock_db(&h.db)?;
+    raise_nofile();
+    let (live_sink, api) = api(d)?;
     // members of the API's group see everything through the API: they
     // may read the database too (0640); with no such group only root
     let group = netwho_enrich::users::gid_of(&d.config.api.group);
@@ -90,7 +97,6 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
         "history: {} (a batch every {commit_every:?})",
         h.db.display()
     );
-    let (live_sink, api) = api(d)?;
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(history), Box::new(live_sink)];
     if let Some(plan) = d.config.export.plan().map_err(config_error)? {
         sinks.extend(plan.sinks().map_err(cannot_start)?);
@@ -98,7 +104,57 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
     if let Some(plan) = d.config.fleet.plan().map_err(config_error)? {
         sinks.push(crate::export::fleet_sink(plan).map_err(cannot_start)?);
     }
-    Ok(Running { sinks, api })
+    Ok(Running { sinks, api, lock })
+}
+
+/// The API's limits keep its connections far below the usual 1,024
+/// descriptors, but the collector needs its own headroom whatever callers
+/// do: the soft limit goes up to the hard one (at most 65,536).
+fn raise_nofile() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut r) == 0 {
+            let want = r.rlim_max.min(65_536);
+            if want > r.rlim_cur {
+                r.rlim_cur = want;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &raw const r);
+            }
+        }
+    }
+}
+
+/// An exclusive lock on `DB.lock` (0600), held while the daemon runs: a
+/// second daemon on the same database is refused, naming the first.
+fn lock_db(db: &std::path::Path) -> Result<std::fs::File, Failure> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    use std::os::fd::AsRawFd as _;
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let mut f = netwho_store::private::open_append(&path, netwho_store::private::Access::OWNER)
+        .with_context(|| format!("opening {}", path.display()))
+        .map_err(cannot_start)?;
+    // SAFETY: flock on a descriptor this function owns
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut pid = String::new();
+        let _ = f.read_to_string(&mut pid);
+        return Err(cannot_start(anyhow::anyhow!(
+            "another netwho daemon{} is using the history database {}: stop it first, or give this one another history.db",
+            match pid.trim() {
+                "" => String::new(),
+                p => format!(" (pid {p})"),
+            },
+            db.display()
+        )));
+    }
+    let _ = f.set_len(0);
+    let _ = f.rewind();
+    let _ = writeln!(f, "{}", std::process::id());
+    Ok(f)
 }
 
 /// The live state's sink and the server ([api] and [metrics]).

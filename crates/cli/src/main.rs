@@ -104,7 +104,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         return verify(l);
     }
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    // SIGHUP never kills without the final records and commit: the daemon
+    // ignores it (restart it to change its configuration); any other
+    // command stops cleanly, as at SIGTERM (its terminal went away)
+    let daemon_cmd = matches!(cli.command, Some(Command::Daemon(_)));
+    let mut stoppers = vec![signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
+    if daemon_cmd {
+        signal_hook::flag::register(
+            signal_hook::consts::SIGHUP,
+            Arc::new(AtomicBool::new(false)),
+        )
+        .context("installing signal handlers")
+        .map_err(cannot_start)?;
+    } else {
+        stoppers.push(signal_hook::consts::SIGHUP);
+    }
+    for sig in stoppers {
         // a second signal while shutting down exits at once
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
@@ -234,12 +249,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
     })?;
     log::info!("attached: {}", sensor.info().hooks.join(", "));
     let mut api = None;
+    let mut _db_lock = None;
     if let Some(d) = &daemon {
         // (its threads drop what they do not need as they start; the API's
         // takes another uid, for which it still needs the privilege)
         let r = daemon::start(d)?;
         sinks.extend(r.sinks);
         api = r.api;
+        _db_lock = Some(r.lock);
     }
     // the programs are attached: the collector keeps only what it still
     // uses (threads started from here on inherit it; those started before

@@ -41,12 +41,29 @@ impl CapturePiece {
 /// must not make a reader allocate for it.
 pub const CAPTURE_LIMIT: u64 = 1 << 20;
 
+/// Pieces one flow keeps at most. The kernel sends a handful per
+/// direction (its snap length is 16 KiB at most); a recording that claims
+/// more is crafted, and must not make a reader slow.
+pub const CAPTURE_PIECES: usize = 4096;
+
 /// The pieces of one flow, in arrival order. A piece whose bytes are all
 /// held already (a retransmission) is not kept, so a flow holds at most
-/// about twice its snap length.
+/// about twice its snap length. What is held is kept as merged ranges per
+/// direction, so adding a piece costs a lookup, never a pass over every
+/// piece (a crafted recording of a million pieces stays linear).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Capture {
     pieces: Vec<CapturePiece>,
+    /// Per direction (sent, received): start → end of the ranges held,
+    /// merged, disjoint.
+    held: [std::collections::BTreeMap<u64, u64>; 2],
+}
+
+fn slot(dir: CaptureDir) -> usize {
+    match dir {
+        CaptureDir::Sent => 0,
+        CaptureDir::Recv => 1,
+    }
 }
 
 /// One direction's bytes from stream offset 0 on.
@@ -68,35 +85,45 @@ impl Capture {
     }
 
     /// Keep a piece; false when it adds nothing (empty, beyond
-    /// [`CAPTURE_LIMIT`], or every byte of it already held).
+    /// [`CAPTURE_LIMIT`], every byte of it already held) or the flow
+    /// holds [`CAPTURE_PIECES`] already.
     pub fn add(&mut self, piece: CapturePiece) -> bool {
-        if piece.data.is_empty() || piece.end() > CAPTURE_LIMIT || self.covers(&piece) {
+        if piece.data.is_empty()
+            || piece.end() > CAPTURE_LIMIT
+            || self.pieces.len() >= CAPTURE_PIECES
+            || self.covers(&piece)
+        {
             return false;
         }
+        self.hold(piece.dir, u64::from(piece.offset), piece.end());
         self.pieces.push(piece);
         true
     }
 
     /// Every byte of `p` is held by earlier pieces of its direction.
     fn covers(&self, p: &CapturePiece) -> bool {
-        let mut ranges: Vec<(u64, u64)> = self
-            .pieces
-            .iter()
-            .filter(|q| q.dir == p.dir)
-            .map(|q| (u64::from(q.offset), q.end()))
-            .collect();
-        ranges.sort_unstable();
-        let mut need = u64::from(p.offset);
-        for (start, end) in ranges {
-            if start > need {
-                break;
-            }
-            need = need.max(end);
-            if need >= p.end() {
-                return true;
-            }
+        let start = u64::from(p.offset);
+        self.held[slot(p.dir)]
+            .range(..=start)
+            .next_back()
+            .is_some_and(|(_, end)| *end >= p.end())
+    }
+
+    /// Marks `[start, end)` held, merging it with the ranges it touches.
+    fn hold(&mut self, dir: CaptureDir, mut start: u64, mut end: u64) {
+        let held = &mut self.held[slot(dir)];
+        if let Some((s, e)) = held.range(..=start).next_back().map(|(s, e)| (*s, *e))
+            && e >= start
+        {
+            start = s;
+            end = end.max(e);
+            held.remove(&s);
         }
-        false
+        while let Some((s, e)) = held.range(start..=end).next().map(|(s, e)| (*s, *e)) {
+            end = end.max(e);
+            held.remove(&s);
+        }
+        held.insert(start, end);
     }
 
     /// The bytes of one direction, in place.
@@ -167,6 +194,34 @@ mod tests {
         assert_eq!(s.data, b"ab\0\0\0f");
         assert_eq!(s.missing, 3);
         assert_eq!(c.stream(CaptureDir::Sent), CaptureStream::default());
+    }
+
+    /// A crafted flow of 200,000 one-byte pieces (each new) is added in
+    /// about linear time, keeps at most CAPTURE_PIECES, and its held
+    /// ranges stay right.
+    #[test]
+    fn many_pieces_cost_a_lookup_each_and_are_bounded() {
+        let mut c = Capture::default();
+        // backwards, every other byte, then the gaps: worst for merging
+        let mut kept = 0;
+        for i in (0..100_000u32).rev() {
+            kept += usize::from(c.add(piece(CaptureDir::Recv, i * 2, b"x")));
+        }
+        assert_eq!(kept, CAPTURE_PIECES);
+        assert_eq!(c.pieces().len(), CAPTURE_PIECES);
+        let mut small = Capture::default();
+        for i in (0..1000u32).rev() {
+            small.add(piece(CaptureDir::Sent, i * 2, b"a"));
+        }
+        for i in 0..1000u32 {
+            assert!(small.add(piece(CaptureDir::Sent, i * 2 + 1, b"b")), "{i}");
+        }
+        assert!(
+            !small.add(piece(CaptureDir::Sent, 0, &[b'z'; 2000])),
+            "all held now"
+        );
+        assert_eq!(small.held[0].len(), 1, "one merged range");
+        assert_eq!(small.stream(CaptureDir::Sent).missing, 0);
     }
 
     #[test]

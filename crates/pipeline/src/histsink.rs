@@ -9,7 +9,11 @@
 //! latest holds everything; only the minute the bytes land in moves):
 //! nothing is dropped and memory is bounded by the number of flows. A
 //! batch the database refuses (disk full) is kept and retried with the
-//! next one; every failure is counted and logged.
+//! next one, up to [`RETRY_MAX`] observations (the oldest go first past
+//! that, counted as lost); every failure is counted (the status's
+//! `partial.storage_failures`) and logged. A database deleted or replaced
+//! while the daemon runs is noticed at the next batch: it is reported and
+//! the writer goes on in a new database at the path.
 
 use crate::status::StatusRecord;
 use crate::{RecordRef, Sink, SinkControl};
@@ -42,6 +46,19 @@ pub struct HistoryConfig {
 /// only refreshes a name).
 const ASKED_MAX: usize = 100_000;
 
+/// Observations kept for a database that refuses them (one per flow:
+/// each holds its flow's totals); past this the oldest are let go.
+pub const RETRY_MAX: usize = 200_000;
+
+/// What the writer counts, read by the pipeline's thread for the status.
+#[derive(Debug, Default)]
+pub struct WriterCounts {
+    /// Batches the database refused.
+    pub failures: AtomicU64,
+    /// Observations let go (the database refused them too long).
+    pub lost: AtomicU64,
+}
+
 enum Msg {
     Batch {
         obs: Vec<Obs>,
@@ -59,8 +76,8 @@ pub struct HistorySink {
     pending: FxHashMap<u64, Obs>,
     procs: FxHashMap<ProcKey, Arc<ProcDim>>,
     /// Batches the database refused (counted by the writer; each is
-    /// kept and retried).
-    failures: Arc<AtomicU64>,
+    /// kept and retried), and observations let go.
+    counts: Arc<WriterCounts>,
     /// Batches that waited for a slow writer and merged into the next.
     merged: u64,
     /// (failures, merged) as last reported.
@@ -76,9 +93,9 @@ pub struct HistorySink {
 impl HistorySink {
     /// Starts the writer thread on an open database.
     pub fn new(db: History, cfg: HistoryConfig) -> std::io::Result<Self> {
-        let failures = Arc::new(AtomicU64::new(0));
+        let counts = Arc::new(WriterCounts::default());
         let (tx, rx) = sync_channel(2);
-        let st = Arc::clone(&failures);
+        let st = Arc::clone(&counts);
         let (retention, prune_every) = (cfg.retention, cfg.prune_every);
         let writer = std::thread::Builder::new()
             .name("netwho-history".into())
@@ -101,7 +118,7 @@ impl HistorySink {
             writer: Some(writer),
             pending: FxHashMap::default(),
             procs: FxHashMap::default(),
-            failures,
+            counts,
             merged: 0,
             reported: (0, 0),
             last_sent: None,
@@ -204,13 +221,28 @@ impl HistorySink {
 fn write_loop(
     mut db: History,
     rx: &Receiver<Msg>,
-    failures: &AtomicU64,
+    counts: &WriterCounts,
     retention: Retention,
     prune_every: Duration,
 ) {
     let mut retry: FxHashMap<u64, Obs> = FxHashMap::default();
     let mut last_prune: Option<i64> = None;
     while let Ok(Msg::Batch { obs, names, now_ns }) = rx.recv() {
+        if let Some(what) = db.replaced() {
+            // what is written to an unlinked file is lost at exit
+            match db.reopen() {
+                Ok(new) => {
+                    log::error!(
+                        "history: {what} while the daemon ran; a new database is written there from now on (what the old one held is gone with it)"
+                    );
+                    db = new;
+                }
+                Err(e) => {
+                    counts.failures.fetch_add(1, Ordering::Relaxed);
+                    log::error!("history: {what}, and a new one cannot be made: {e}");
+                }
+            }
+        }
         if let Err(e) = db.put_names(&names, now_ns) {
             log::warn!("history: {} names of remotes not stored: {e}", names.len());
         }
@@ -231,9 +263,16 @@ fn write_loop(
         match stored {
             Ok(()) => {}
             Err(e) => {
-                failures.fetch_add(1, Ordering::Relaxed);
+                counts.failures.fetch_add(1, Ordering::Relaxed);
                 log::error!("history: {e} (the batch is kept and retried)");
                 retry.extend(batch.into_iter().map(|o| (o.fid, o)));
+                let lost = bound_retry(&mut retry, RETRY_MAX);
+                if lost > 0 {
+                    counts.lost.fetch_add(lost, Ordering::Relaxed);
+                    log::error!(
+                        "history: the database has refused batches for long: {lost} observations (the flows seen least recently) are let go"
+                    );
+                }
             }
         }
         let every = i64::try_from(prune_every.as_nanos()).unwrap_or(i64::MAX);
@@ -255,6 +294,21 @@ fn write_loop(
             );
         }
     }
+}
+
+/// Keeps at most `max` observations, the most recent; returns how many
+/// were let go.
+fn bound_retry(retry: &mut FxHashMap<u64, Obs>, max: usize) -> u64 {
+    if retry.len() <= max {
+        return 0;
+    }
+    let mut by_age: Vec<(i64, u64)> = retry.iter().map(|(k, o)| (o.at_ns, *k)).collect();
+    by_age.sort_unstable();
+    let excess = retry.len() - max;
+    for (_, k) in by_age.into_iter().take(excess) {
+        retry.remove(&k);
+    }
+    excess as u64
 }
 
 fn proc_dim(f: &Flow, rec: &mut RecordRef<'_>, boot: &str) -> ProcDim {
@@ -306,7 +360,7 @@ impl Sink for HistorySink {
 
     /// At each status record: what the writer could not do on time.
     fn status(&mut self, _st: &StatusRecord) {
-        let now = (self.failures.load(Ordering::Relaxed), self.merged);
+        let now = (self.counts.failures.load(Ordering::Relaxed), self.merged);
         if now != self.reported {
             self.reported = now;
             log::warn!(
@@ -320,6 +374,16 @@ impl Sink for HistorySink {
 
     fn proc_exit(&mut self, proc: ProcKey, _at: MonoNs) {
         self.procs.remove(&proc);
+    }
+
+    /// A slow writer gets bigger batches; only a database that refuses
+    /// batches for long makes it let observations go.
+    fn dropped(&self) -> u64 {
+        self.counts.lost.load(Ordering::Relaxed)
+    }
+
+    fn storage_failures(&self) -> u64 {
+        self.counts.failures.load(Ordering::Relaxed)
     }
 
     fn tick(
@@ -348,12 +412,108 @@ impl Sink for HistorySink {
         Ok(())
     }
 
-    fn dropped(&self) -> u64 {
-        // nothing is dropped: a slow writer gets bigger batches
-        0
-    }
-
     fn updates_every(&self) -> Option<Duration> {
         Some(self.cfg.commit_every)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netwho_model::record::Context;
+    use netwho_model::{Endpoint, Flow};
+
+    fn obs(fid: u64, at_ns: i64) -> Obs {
+        Obs {
+            fid,
+            proc: Arc::new(ProcDim::default()),
+            peer: PeerDim {
+                proto: netwho_model::Proto::Tcp,
+                direction: "outbound",
+                laddr: [10, 231, 0, 1].into(),
+                raddr: [10, 231, 0, 2].into(),
+                port: 80,
+                netns: 1,
+            },
+            lport: 1,
+            rport: 80,
+            opened_ns: 0,
+            at_ns,
+            totals: Counters::default(),
+            closed: None,
+            attribution: "ebpf",
+        }
+    }
+
+    #[test]
+    fn a_refused_backlog_keeps_the_newest_and_counts_the_rest() {
+        let mut retry: FxHashMap<u64, Obs> = (0..10).map(|i| (i, obs(i, i as i64))).collect();
+        assert_eq!(bound_retry(&mut retry, 20), 0);
+        assert_eq!(bound_retry(&mut retry, 4), 6);
+        let mut kept: Vec<u64> = retry.keys().copied().collect();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![6, 7, 8, 9]);
+    }
+
+    /// A database deleted under the daemon is noticed at the next batch:
+    /// the writer goes on in a new one at the path.
+    #[test]
+    fn a_deleted_database_is_noticed_and_made_again() {
+        let dir = std::env::temp_dir().join(format!("netwho-histsink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.db");
+        let mut sink = HistorySink::new(
+            History::create(&path).unwrap(),
+            HistoryConfig {
+                commit_every: Duration::from_secs(1),
+                retention: Retention::default(),
+                prune_every: Duration::from_secs(3600),
+                boot_id: "b".into(),
+                remote_names: false,
+            },
+        )
+        .unwrap();
+        let wall = WallClock {
+            boot_to_unix_ns: 1_795_392_000 * 1_000_000_000,
+        };
+        let feed = |sink: &mut HistorySink, cookie: u64, at_s: u64, sent: u64| {
+            let mut f = Flow::example(100, cookie, Endpoint::new([10, 231, 0, 2].into(), 80));
+            f.payload.bytes_sent = sent;
+            f.closed = Some(MonoNs(at_s * 1_000_000_000));
+            let ev = FlowEvent::Closed(f);
+            let mut lookup = |_: &FlowEvent| Context::default();
+            let mut rec = RecordRef::new(&ev, MonoNs(at_s * 1_000_000_000), wall, &mut lookup);
+            sink.event(&ev, &mut rec);
+            sink.flush();
+        };
+        feed(&mut sink, 1, 10, 100);
+        // let the writer take the first batch before the file goes
+        for _ in 0..200 {
+            if History::open_read(&path)
+                .ok()
+                .and_then(|h| h.span().ok().flatten())
+                .is_some()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::remove_file(&path).unwrap();
+        for side in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("h.db{side}")));
+        }
+        feed(&mut sink, 2, 20, 7);
+        sink.finish().unwrap();
+        let h = History::open_read(&path).expect("a new database at the path");
+        assert_eq!(
+            h.counts()
+                .unwrap()
+                .iter()
+                .find(|c| c.0 == "flow")
+                .map(|c| c.1),
+            Some(1)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -145,6 +145,12 @@ pub trait Sink {
         0
     }
 
+    /// Writes its store refused (the history database: batches kept and
+    /// retried), counted in the status's `drops.storage_fail`.
+    fn storage_failures(&self) -> u64 {
+        0
+    }
+
     /// A replay went back in time and starts over: forget what was folded
     /// so far (sinks that only pass records on keep nothing).
     fn reset(&mut self) {}

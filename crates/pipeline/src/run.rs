@@ -257,6 +257,7 @@ impl<S: Sensor> Pipeline<S> {
             enrich: self.enricher.counts(),
             output_drops,
             output_truncated: self.sinks.iter().map(|s| s.truncated()).sum(),
+            storage_failures: self.sinks.iter().map(|s| s.storage_failures()).sum(),
             selection: Selection {
                 filter: self.cfg.filter.as_ref().map(|f| f.to_string()),
                 scope: self.cfg.scope.clone(),

@@ -22,6 +22,9 @@ pub struct Drops {
     pub output: u64,
     pub decode_errors: u64,
     pub map_errors: u64,
+    /// Kernel socket storage that could not be created, and batches the
+    /// history database refused (each kept and retried; what it had to let
+    /// go is in `output`).
     pub storage_fail: u64,
 }
 
@@ -166,6 +169,8 @@ pub struct StatusInput<'a> {
     pub output_drops: u64,
     /// Values the outputs cut to fit (export fields, fleet records).
     pub output_truncated: u64,
+    /// Writes the sinks' stores refused (the history database).
+    pub storage_failures: u64,
     pub selection: Selection,
     /// Degradations found outside the sensor.
     pub more_degradations: &'a [String],
@@ -201,7 +206,7 @@ impl StatusRecord {
                 output: i.output_drops,
                 decode_errors: s.decode_errors,
                 map_errors: s.map_errors,
-                storage_fail: s.storage_fail,
+                storage_fail: s.storage_fail + i.storage_failures,
             },
             partial: Partial {
                 remote_unknown: s.remote_unknown,

@@ -37,6 +37,19 @@ pub struct IngestStats {
     pub id_collisions: u64,
 }
 
+/// Who a flow is, as far as its row goes: (boot row, tgid, start ticks,
+/// remote address, local port, remote port). The process's other details
+/// and the peer's direction may be found anew after a restart; these may
+/// not change for the same flow.
+pub(crate) type Ident = (i64, u32, u64, u128, u16, u16);
+
+fn ip_bits(a: std::net::IpAddr) -> u128 {
+    match a {
+        std::net::IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        std::net::IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
 /// Where a flow whose id is taken by another flow looks next (an odd
 /// step: the probe visits distinct ids).
 const PROBE_STEP: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -141,7 +154,14 @@ fn ingest_tx(
                 id
             }
         };
-        let ident = (proc, peer, o.lport, o.rport);
+        let ident: Ident = (
+            boot.unwrap_or(0),
+            o.proc.tgid,
+            o.proc.start_ticks,
+            ip_bits(o.peer.raddr),
+            o.lport,
+            o.rport,
+        );
         // the flow's own id, or (if another flow holds it) the next free
         let mut fid = o.fid;
         let mut found = None;
@@ -154,7 +174,7 @@ fn ingest_tx(
                 }
                 continue;
             }
-            match flow_row(tx, o, fid, ident)? {
+            match flow_row(tx, o, fid, (proc, peer), ident)? {
                 Some(r) => {
                     found = Some(Err(r));
                     break;
@@ -320,14 +340,16 @@ fn flow_row(
     tx: &Transaction<'_>,
     o: &Obs,
     fid: u64,
-    ident: (i64, i64, u16, u16),
+    (proc, peer): (i64, i64),
+    ident: Ident,
 ) -> rusqlite::Result<Option<(i64, Counters, bool)>> {
-    let (proc, peer, _, _) = ident;
     let fid = fid as i64;
     let found = tx
         .prepare_cached(
-            "SELECT id, sent, recv, wire_sent, wire_recv, packets_sent, packets_recv, \
-             proc, peer, lport, rport FROM flow WHERE fid = ?1",
+            "SELECT f.id, f.sent, f.recv, f.wire_sent, f.wire_recv, f.packets_sent, \
+             f.packets_recv, p.boot, p.tgid, p.start_ticks, q.raddr, f.lport, f.rport \
+             FROM flow f JOIN proc p ON p.id = f.proc JOIN peer q ON q.id = f.peer \
+             WHERE f.fid = ?1",
         )?
         .query_row([fid], |r| {
             Ok((
@@ -342,9 +364,13 @@ fn flow_row(
                 ]),
                 (
                     r.get::<_, i64>(7)?,
-                    r.get::<_, i64>(8)?,
-                    u16::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
-                    u16::try_from(r.get::<_, i64>(10)?).unwrap_or(0),
+                    u32::try_from(r.get::<_, i64>(8)?).unwrap_or(0),
+                    u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                    r.get::<_, String>(10)?
+                        .parse::<std::net::IpAddr>()
+                        .map_or(0, ip_bits),
+                    u16::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
+                    u16::try_from(r.get::<_, i64>(12)?).unwrap_or(0),
                 ),
             ))
         })

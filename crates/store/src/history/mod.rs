@@ -129,9 +129,9 @@ struct Open {
     /// What the row held before this run (a flow that outlived a daemon).
     base: Counters,
     seen_ns: i64,
-    /// Who the row is: (process row, peer row, local port, remote port).
-    /// Two flows whose 64-bit ids collide never share a row.
-    ident: (i64, i64, u16, u16),
+    /// Who the row is (see `ingest::Ident`): two flows whose 64-bit ids
+    /// collide never share a row.
+    ident: ingest::Ident,
 }
 
 /// Memory the writer keeps between batches is bounded: caches are dropped
@@ -148,6 +148,8 @@ pub struct History {
     flows: FxHashMap<u64, Open>,
     /// Reading stops when this says so.
     stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// The writer's file: (device, inode) and how it was made private.
+    file: Option<((u64, u64), crate::private::Access)>,
 }
 
 impl std::fmt::Debug for History {
@@ -194,6 +196,10 @@ impl History {
         let mut h = History::with(conn, path);
         h.pragmas(true)?;
         schema::migrate(&mut h.conn, path)?;
+        if let Ok(m) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt as _;
+            h.file = Some(((m.dev(), m.ino()), access));
+        }
         Ok(h)
     }
 
@@ -238,7 +244,30 @@ impl History {
             peers: FxHashMap::default(),
             flows: FxHashMap::default(),
             stop: None,
+            file: None,
         }
+    }
+
+    /// The writer's database file is no longer the one at its path (it
+    /// was deleted or replaced while netwho ran): what happened, if so.
+    pub fn replaced(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt as _;
+        let (id, _) = self.file?;
+        match std::fs::metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == id => None,
+            Ok(_) => Some(format!(
+                "{} was replaced by another file",
+                self.path.display()
+            )),
+            Err(_) => Some(format!("{} was deleted", self.path.display())),
+        }
+    }
+
+    /// The writer again on whatever is at its path now (a new database if
+    /// there is none), made private as before.
+    pub fn reopen(&self) -> Result<History, HistoryError> {
+        let access = self.file.map_or(crate::private::Access::OWNER, |(_, a)| a);
+        History::create_with(&self.path, access)
     }
 
     fn pragmas(&mut self, writer: bool) -> Result<(), HistoryError> {

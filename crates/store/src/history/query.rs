@@ -201,9 +201,25 @@ impl History {
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(i64::MIN))
     }
 
-    /// The plan for `[from_s, to_s)` with buckets no coarser than `max`.
+    /// The plan for `[from_s, to_s)` with buckets no coarser than `max`,
+    /// over the part of it the history holds data for (the walk costs what
+    /// the data spans, whatever range is asked).
     pub fn plan(&self, from_s: i64, to_s: i64, max: Tier) -> Result<(Plan, Covered), HistoryError> {
-        Ok(plan(from_s, to_s, max, &self.complete_from()?))
+        // (whole days around the data: the coarsest buckets still fit)
+        let (lo, hi) = self.span()?.map_or((from_s, from_s), |(a, b)| {
+            let day = Tier::Day.secs();
+            (floor(a, day), floor(b.saturating_add(day - 1), day))
+        });
+        let (from, to) = (from_s.clamp(lo, hi), to_s.clamp(lo, hi));
+        let (p, mut cov) = plan(from, to.max(from), max, &self.complete_from()?);
+        if from == to {
+            cov = Covered {
+                from: floor(from_s.clamp(lo, hi), 60),
+                to: floor(from_s.clamp(lo, hi), 60),
+                rounded_to: None,
+            };
+        }
+        Ok((p, cov))
     }
 
     /// Every rollup row of the plan, in time order within each part; an
