@@ -971,3 +971,152 @@ pub fn sigint(c: &mut Running) -> ExitStatus {
     unsafe { libc::kill(pid, libc::SIGINT) };
     c.0.wait().unwrap()
 }
+
+/// A running `netwho daemon` on a database.
+#[derive(Debug)]
+pub struct Daemon {
+    pub child: Child,
+    pub err: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(dir: &Path, filter: &str) -> Daemon {
+        Daemon::start_with(dir, filter, "")
+    }
+
+    /// With more of the [api] section (its socket is in `dir`) and more
+    /// sections after it. Names of remotes are not looked up (a reverse
+    /// lookup of a test address would ask the system's DNS server).
+    pub fn start_with(dir: &Path, filter: &str, api: &str) -> Daemon {
+        Daemon::configured(dir, filter, "remote_names = false\n", api)
+    }
+
+    pub fn configured(dir: &Path, filter: &str, history: &str, api: &str) -> Daemon {
+        let cfg = dir.join("netwho.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "filter = \"{filter}\"\n[history]\ndb = \"{}\"\ncommit_every = \"500ms\"\n{history}[api]\nsocket = \"{}\"\n{api}",
+                dir.join("h.db").display(),
+                dir.join("api.sock").display()
+            ),
+        )
+        .unwrap();
+        let err = dir.join(format!("daemon-{}.err", std::process::id()));
+        let child = Command::new(netwho_bin())
+            .args(["daemon", "-v", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, err };
+        d.wait_log("attached:");
+        d
+    }
+
+    pub fn wait_log(&self, what: &str) {
+        poll(30, &format!("{what:?} in the daemon's log"), || {
+            let log = std::fs::read_to_string(&self.err).unwrap_or_default();
+            if log.contains(what) { Ok(()) } else { Err(log) }
+        });
+    }
+
+    /// (thread name, CapEff, CapPrm, CapBnd, effective uid) of every
+    /// thread.
+    pub fn caps(&self) -> Vec<(String, String, String, String, String)> {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let mut out = Vec::new();
+        for t in std::fs::read_dir(tasks).unwrap() {
+            let status = std::fs::read_to_string(t.unwrap().path().join("status")).unwrap();
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            };
+            out.push((
+                field("Name:"),
+                field("CapEff:"),
+                field("CapPrm:"),
+                field("CapBnd:"),
+                field("Uid:")
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string(),
+            ));
+        }
+        out
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn stop(mut self) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: signalling our own child
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "daemon exit {st}");
+    }
+}
+
+impl Drop for Daemon {
+    /// A test that failed leaves no daemon behind (after `stop` or
+    /// `kill9` the child is gone and this does nothing).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `setpriv` set to run what follows as `user`, with no supplementary
+/// groups.
+pub fn setpriv(user: &TestUser) -> Command {
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={}", user.uid))
+        .arg(format!("--regid={}", user.gid))
+        .arg("--clear-groups");
+    c
+}
+
+/// `args` run as `user` (no supplementary groups): its stdout, or the
+/// failure with stderr.
+pub fn as_user(user: &TestUser, prog: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = setpriv(user).arg(prog).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A GET over the daemon's Unix socket as `user`, by a Python one-liner
+/// (so the kernel sees that user's credentials): (status, body).
+pub fn unix_get_as(user: &TestUser, sock: &Path, path: &str) -> (u16, String) {
+    let py = format!(
+        "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect({sock:?})\ns.sendall(b'GET {path} HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n')\nb=b''\nwhile True:\n  d=s.recv(65536)\n  if not d: break\n  b+=d\nsys.stdout.write(b.decode())\n",
+        sock = sock.display().to_string()
+    );
+    let (ok, out, err) = as_user(user, Path::new("/usr/bin/env"), &["python3", "-c", &py]);
+    assert!(ok, "{err}");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// A process of this test, stopped by PID when dropped.
+#[derive(Debug)]
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
