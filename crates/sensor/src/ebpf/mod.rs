@@ -92,6 +92,9 @@ pub struct EbpfSensor {
     /// Sockets the kernel showed were born after attach, during start-up
     /// (the scan must not call them old); `None` after start-up.
     seen_at_start: Option<HashSet<u64>>,
+    /// Sockets older than the sensor, found while it still had the
+    /// privilege to enter every network namespace (start-up reports them).
+    existing: Option<Vec<netwho_model::ExistingSocket>>,
     cgroup_root: PathBuf,
     page_size: u64,
     /// Kernel delay accounting is on (block I/O waits are measured).
@@ -181,6 +184,10 @@ impl EbpfSensor {
             flows: hash_map::<abi::FlowKey, abi::FlowCounters>(&mut ebpf, netwho_bpf::maps::FLOWS)?,
             wire: hash_map::<abi::WireKey, abi::WireCounters>(&mut ebpf, netwho_bpf::maps::WIRE)?,
         };
+        // now, while netwho may still enter other network namespaces (its
+        // capabilities are dropped once it has started); the hooks are
+        // attached, so a socket born from here on shows in the ring too
+        let existing = fallback::existing_sockets(boot_now())?;
         Ok(EbpfSensor {
             _ebpf: ebpf,
             ring,
@@ -190,6 +197,7 @@ impl EbpfSensor {
             attached,
             decode_errors: 0,
             seen_at_start: Some(HashSet::new()),
+            existing: Some(existing),
             cgroup_root,
             page_size: page_size(),
             delayacct: std::fs::read("/proc/sys/kernel/task_delayacct")
@@ -332,13 +340,12 @@ impl Sensor for EbpfSensor {
     }
 
     fn startup(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
-        self.drain(out);
-        let existing = fallback::existing_sockets(boot_now())?;
         // A socket born after the hooks attached made the kernel emit an
         // event (connect, handshake, first payload) before it could show up
-        // in the scan with a process holding it. Drain again: any cookie
-        // seen by now is new, not old.
+        // in the scan (made at start) with a process holding it. Drain: any
+        // cookie seen by now is new, not old.
         self.drain(out);
+        let existing = self.existing.take().unwrap_or_default();
         let seen = self.seen_at_start.take().unwrap_or_default();
         for x in existing.into_iter().filter(|x| !seen.contains(&x.cookie.0)) {
             out.push(SensorEvent::Existing(x));
