@@ -105,19 +105,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     // SIGHUP never kills without the final records and commit: the daemon
-    // ignores it (restart it to change its configuration); any other
-    // command stops cleanly, as at SIGTERM (its terminal went away)
-    let daemon_cmd = matches!(cli.command, Some(Command::Daemon(_)));
+    // ignores it (restart it to change its configuration); a command that
+    // writes records stops cleanly, as at SIGTERM (its terminal went away);
+    // the interactive view has nothing to write to a terminal that is gone
+    // and ends as SIGHUP ends any program
+    let interactive = match &cli.command {
+        Some(Command::Top(t)) => tui::wanted(t),
+        None => tui::wanted(&TopArgs::default()),
+        _ => false,
+    };
     let mut stoppers = vec![signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM];
-    if daemon_cmd {
-        signal_hook::flag::register(
-            signal_hook::consts::SIGHUP,
-            Arc::new(AtomicBool::new(false)),
-        )
-        .context("installing signal handlers")
-        .map_err(cannot_start)?;
-    } else {
-        stoppers.push(signal_hook::consts::SIGHUP);
+    match &cli.command {
+        Some(Command::Daemon(_)) => {
+            signal_hook::flag::register(
+                signal_hook::consts::SIGHUP,
+                Arc::new(AtomicBool::new(false)),
+            )
+            .context("installing signal handlers")
+            .map_err(cannot_start)?;
+        }
+        _ if interactive => {}
+        _ => stoppers.push(signal_hook::consts::SIGHUP),
     }
     for sig in stoppers {
         // a second signal while shutting down exits at once

@@ -409,8 +409,29 @@ fn a_test_user_cannot_crash_starve_or_read_the_daemon() {
     let (st, _) = raw_http(&s.tcp, "GET /api/v1/flows HTTP/1.0\r\nHost: x\r\n\r\n");
     assert_eq!(st, 401);
 
-    // one SIGTERM stops it, with what it holds committed
+    // SIGHUP does not kill it (it would have, losing what it had not
+    // committed)
     let pid = i32::try_from(s.d.child.id()).unwrap();
+    // SAFETY: signalling our own child
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    std::thread::sleep(Duration::from_millis(300));
+    s.alive();
+    // a second daemon on the same database is refused, naming the first
+    let cfg = s.dir.0.join("netwho.toml");
+    let second = Command::new(netwho_bin())
+        .args(["daemon", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains(&format!("another netwho daemon (pid {pid})")),
+        "{err}"
+    );
+    s.alive();
+
+    // one SIGTERM stops it, with what it holds committed
     // SAFETY: signalling our own child
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let done = poll(30, "the daemon stops at one SIGTERM", || {
