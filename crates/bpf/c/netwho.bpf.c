@@ -126,7 +126,7 @@ static __always_inline void emit_state(struct sock *sk, int oldstate, int newsta
 	struct netwho_sock_state *ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 
 	if (!ev) {
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		ring_drop(NETWHO_STAT_RB_DROP_OPEN);
 		return;
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
@@ -195,13 +195,14 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 			 * and with it the listener's scope */
 			info->flags = (info->flags & (NETWHO_SK_HOOKED | NETWHO_SK_SCOPED |
 						      NETWHO_SK_SCOPE_OUT)) |
-				      NETWHO_SK_INBOUND;
+				      NETWHO_SK_INBOUND | NETWHO_SK_APP_BASE;
+			info->consumed = 0;
 			if (sk_out(info) || ports_out(info, sk->__sk_common.skc_num,
 						      bpf_ntohs(sk->__sk_common.skc_dport)))
 				return 0;
 			ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 			if (!ev) {
-				stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+				ring_drop(NETWHO_STAT_RB_DROP_OPEN);
 				return 0;
 			}
 			__builtin_memset(ev, 0, sizeof(*ev));
@@ -227,7 +228,8 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 		info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
 		if (!info || sk_out(info))
 			return 0; /* never counted: nothing to finalize */
-		close_socket(bpf_get_socket_cookie(sk), info, oldstate, newstate);
+		close_socket(bpf_get_socket_cookie(sk), info, oldstate, newstate, recv_left(sk, info),
+			     IPPROTO_TCP, SOCK_STREAM);
 	}
 	return 0;
 }
@@ -257,7 +259,7 @@ int nw_sock_create(struct bpf_sock *ctx)
 	info->owner_gid = ug >> 32;
 	info->owner_cgroup = bpf_get_current_cgroup_id();
 	info->created_ns = bpf_ktime_get_boot_ns();
-	info->flags = NETWHO_SK_HOOKED;
+	info->flags = NETWHO_SK_HOOKED | NETWHO_SK_APP_BASE; /* nothing read yet */
 	scope_decide(info, ctx->protocol);
 	return 1;
 }
@@ -279,7 +281,8 @@ int nw_sock_release(struct bpf_sock *ctx)
 	info = bpf_sk_storage_get(&nw_sk, ctx, 0, 0);
 	if (!info || sk_out(info))
 		return 1;
-	close_socket(bpf_get_socket_cookie(ctx), info, ctx->state, NETWHO_STATE_RELEASED);
+	close_socket(bpf_get_socket_cookie(ctx), info, ctx->state, NETWHO_STATE_RELEASED, 0,
+		     ctx->protocol, ctx->type);
 	return 1;
 }
 
@@ -493,6 +496,7 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 {
 	struct netwho_wire_key key = {};
 	struct netwho_wire_counters *c, fresh = {};
+	struct netwho_uid_use *use;
 	struct netwho_sk_info *info;
 	struct netwho_scope *sc;
 	struct bpf_sock *bsk = skb->sk;
@@ -534,6 +538,10 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	}
 	if (sk_out(info))
 		return 1;
+	/* a TCP socket sends (ACKs) as its reader takes data: what it took
+	 * past recv() is credited to its flow now, not only at its close */
+	if (egress && bsk->protocol == IPPROTO_TCP)
+		credit_bypass(bsk, bpf_get_socket_cookie(skb), info);
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr iph;
@@ -612,7 +620,15 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 		fresh.created_ns = bpf_ktime_get_boot_ns();
 		__builtin_memcpy(fresh.laddr, laddr, NETWHO_ADDR_LEN);
 		fresh.lport = lport;
-		if (bpf_map_update_elem(&nw_wire, &key, &fresh, BPF_NOEXIST) == -EEXIST) {
+		fresh.uid = info->owner_uid;
+		use = uid_use(fresh.uid);
+		if (over_share(use, fresh.uid, true)) {
+			/* wire bytes are precision, not presence: this (socket,
+			 * remote) goes without them while its uid holds its share */
+			if (use)
+				__sync_fetch_and_add(&use->wire_refused, 1);
+			stat_add(NETWHO_STAT_WIRE_UNTRACKED, 1);
+		} else if (bpf_map_update_elem(&nw_wire, &key, &fresh, BPF_NOEXIST) == -EEXIST) {
 			c = bpf_map_lookup_elem(&nw_wire, &key);
 			if (c) {
 				__sync_fetch_and_add(egress ? &c->bytes_sent : &c->bytes_recv, bytes);
@@ -622,6 +638,8 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 			c = bpf_map_lookup_elem(&nw_wire, &key);
 			if (!c)
 				stat_add(NETWHO_STAT_WIRE_FULL, 1);
+			else if (use)
+				__sync_fetch_and_add(&use->wire_made, 1);
 		}
 	}
 	if (l4len) {
@@ -663,7 +681,7 @@ int BPF_PROG(nw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		return 0;
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		ring_drop(NETWHO_STAT_RB_DROP_PROC);
 		return 0;
 	}
 	ev->hdr.kind = NETWHO_EV_EXEC;
@@ -730,7 +748,7 @@ int BPF_PROG(nw_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		ring_drop(NETWHO_STAT_RB_DROP_PROC);
 		return 0;
 	}
 	ev->hdr.kind = NETWHO_EV_FORK;
@@ -785,7 +803,7 @@ int BPF_PROG(nw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	}
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		ring_drop(0);
 		return 0;
 	}
 	ev->hdr.kind = NETWHO_EV_CGROUP_MKDIR;
@@ -829,7 +847,11 @@ int BPF_PROG(nw_exit, struct task_struct *p)
 		return 0;
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		/* userspace still learns the process ended (from nw_lost) */
+		ring_drop(NETWHO_STAT_RB_DROP_PROC);
+		struct netwho_lost lost = { .start_ns = p->group_leader->start_boottime };
+
+		keep_lost(p->tgid, NETWHO_LOST_EXIT, &lost);
 		return 0;
 	}
 	ev->hdr.kind = NETWHO_EV_EXIT;

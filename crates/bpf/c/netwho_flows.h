@@ -141,14 +141,185 @@ static __always_inline void remember_owner(struct netwho_sk_info *info,
 		__sync_fetch_and_or(&info->flags, NETWHO_SK_OWNERS_FULL);
 }
 
+/* One uid's use of nw_flows, made when it is first needed. */
+static __always_inline struct netwho_uid_use *uid_use(__u32 uid)
+{
+	struct netwho_uid_use *u = bpf_map_lookup_elem(&nw_uid, &uid);
+
+	if (!u) {
+		struct netwho_uid_use zero = {};
+
+		bpf_map_update_elem(&nw_uid, &uid, &zero, BPF_NOEXIST);
+		u = bpf_map_lookup_elem(&nw_uid, &uid);
+	}
+	return u;
+}
+
+/* An entry of `uid`'s was deleted by the kernel side (a flow entry, or a
+ * wire entry). */
+static __always_inline void uid_freed(__u32 uid, bool wire)
+{
+	struct netwho_uid_use *u = bpf_map_lookup_elem(&nw_uid, &uid);
+
+	if (u)
+		__sync_fetch_and_add(wire ? &u->wire_freed : &u->freed, 1);
+}
+
+/* Whether `uid` holds its share of nw_flows (or of nw_wire) already: then
+ * its new flows are counted on their sockets (its new remotes get no wire
+ * entry), so that no uid can take the maps from others. */
+static __always_inline bool over_share(struct netwho_uid_use *u, __u32 uid, bool wire)
+{
+	__u32 zero = 0;
+	struct netwho_limits *l = bpf_map_lookup_elem(&nw_limits, &zero);
+	struct netwho_uid_freed *by_user;
+	__s64 held;
+
+	if (!l || !l->flows_per_uid || !u)
+		return false;
+	by_user = bpf_map_lookup_elem(&nw_uid_freed, &uid);
+	if (wire)
+		held = (__s64)(u->wire_made - u->wire_freed - (by_user ? by_user->wire : 0));
+	else
+		held = (__s64)(u->made - u->freed - (by_user ? by_user->flows : 0));
+	return held >= (__s64)l->flows_per_uid;
+}
+
+/*
+ * The bytes a TCP socket's application took from its receive queue, by
+ * any path: recv() (counted by the payload hooks too), but also splice(),
+ * TCP_ZEROCOPY_RECEIVE and the like, which bypass sock_recvmsg. The data
+ * received in order, less what is still unread (copied_seq trails rcv_nxt
+ * by it). A received FIN (SOCK_DONE, set by tcp_fin only) is one unit of
+ * sequence space in bytes_received and, once read, in copied_seq: it is
+ * taken out of both. (u64)-1 if not a TCP socket read by its application
+ * (a ULP such as kTLS or an MPTCP subflow reads it for the application,
+ * whose reads the payload hooks count).
+ */
+#define NETWHO_SOCK_DONE 1 /* enum sock_flags: SOCK_DEAD 0, SOCK_DONE 1 */
+#define NETWHO_NO_APP ((__u64)-1)
+
+/* Linux 6.13 moved sk_flags into sock_common (skc_flags): older kernels' layout. */
+struct sock___flags_in_sock {
+	unsigned long sk_flags;
+} __attribute__((preserve_access_index));
+
+static __always_inline unsigned long sock_flags_of(struct sock *sk)
+{
+	if (bpf_core_field_exists(sk->__sk_common.skc_flags))
+		return BPF_CORE_READ(sk, __sk_common.skc_flags);
+	return BPF_CORE_READ((struct sock___flags_in_sock *)sk, sk_flags);
+}
+
+static __always_inline __u64 app_received(void *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	__u64 got;
+	__u32 unread;
+	bool fin;
+
+	if (!tp || tp->inet_conn.icsk_ulp_ops)
+		return NETWHO_NO_APP;
+	fin = (sock_flags_of((struct sock *)tp) >> NETWHO_SOCK_DONE) & 1;
+	got = tp->bytes_received;
+	unread = tp->rcv_nxt - tp->copied_seq;
+	if (fin) {
+		/* the FIN is the last unit received: unread if anything is */
+		got = got ? got - 1 : 0;
+		unread = unread ? unread - 1 : 0;
+	}
+	return got > unread ? got - unread : 0;
+}
+
+/*
+ * What a recv() of `ret` bytes on a TCP socket counts: everything the
+ * application took since the socket's flows were last credited. Usually
+ * `ret`; more if it spliced since (those bytes are its own too); less if
+ * an ACK sent during this very read credited part of it already (see
+ * credit_bypass). A socket first seen now starts counting here.
+ */
+static __always_inline __u64 recv_counts(struct sock *sk, struct netwho_sk_info *info, __u64 ret)
+{
+	__u64 app = app_received(sk), n;
+
+	if (app == NETWHO_NO_APP)
+		return ret;
+	if (!(info->flags & NETWHO_SK_APP_BASE)) {
+		info->consumed = app;
+		__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
+		return ret;
+	}
+	n = app > info->consumed ? app - info->consumed : 0;
+	info->consumed = app;
+	if (n > ret)
+		stat_add(NETWHO_STAT_BYPASS_RECV, n - ret);
+	else if (n < ret)
+		stat_add(NETWHO_STAT_BYPASS_UNDONE, ret - n);
+	return n;
+}
+
+/*
+ * A TCP socket's bytes taken past recv() since its flows were last
+ * credited (splice, zero-copy): added to the flow of its first owner that
+ * still has an entry. Run as the socket sends, which it does (ACKs) as
+ * its reader takes data. None has an entry: left for the close event.
+ */
+static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_sk_info *info)
+{
+	struct netwho_flow_key key = { .cookie = cookie };
+	struct netwho_flow_counters *c;
+	__u64 app = app_received(sk), n;
+	int i;
+
+	if (app == NETWHO_NO_APP)
+		return;
+	if (!(info->flags & NETWHO_SK_APP_BASE)) {
+		info->consumed = app;
+		__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
+		return;
+	}
+	if (app <= info->consumed)
+		return;
+	n = app - info->consumed;
+	for (i = 0; i < NETWHO_MAX_OWNERS; i++) {
+		struct netwho_owner *o = &info->owners[i];
+
+		if (!o->tgid)
+			continue;
+		key.tgid = o->tgid;
+		key.rport = o->rport;
+		__builtin_memcpy(key.raddr, o->raddr, NETWHO_ADDR_LEN);
+		c = bpf_map_lookup_elem(&nw_flows, &key);
+		if (!c)
+			continue;
+		__sync_fetch_and_add(&c->bytes_recv, n);
+		info->consumed = app;
+		stat_add(NETWHO_STAT_BYPASS_RECV, n);
+		return;
+	}
+}
+
+/* At a TCP socket's close: what it took past recv() that no flow got. */
+static __always_inline __u64 recv_left(struct sock *sk, struct netwho_sk_info *info)
+{
+	__u64 app = app_received(sk);
+
+	if (app == NETWHO_NO_APP || !(info->flags & NETWHO_SK_APP_BASE) || app <= info->consumed)
+		return 0;
+	return app - info->consumed;
+}
+
 /*
  * The socket is gone: emit its close event with the final counters of the
- * flows it remembers, taking their entries out of the maps. The event is
- * reserved first, so an entry re-created by a straggling send after we
- * took it out is announced after this event, and userspace finalizes it.
+ * flows it remembers, taking their entries out of the maps, and what its
+ * untracked flows moved. The event is reserved first, so an entry
+ * re-created by a straggling send after we took it out is announced after
+ * this event, and userspace finalizes it. `recv_left`: TCP bytes the
+ * application took past recv() that no flow was credited with.
  */
 static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *info,
-					 int oldstate, int newstate)
+					 int oldstate, int newstate, __u64 recv_left,
+					 __u16 protocol, __u8 sock_type)
 {
 	struct netwho_sock_close *ev;
 	int i, j;
@@ -156,9 +327,24 @@ static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *in
 	__sync_fetch_and_or(&info->flags, NETWHO_SK_CLOSED);
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
-		/* userspace never hears of the close: the entries stay until
-		 * their process exits or a scan finds them idle */
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		/* the entries stay; userspace finds the close in nw_lost and
+		 * takes them out itself, with the socket's own bytes (no room
+		 * there either: the entries wait for their process's exit or a
+		 * scan that finds them idle; the socket's own bytes are lost,
+		 * and counted) */
+		struct netwho_lost lost = {
+			.sent = info->ovf_sent,
+			.recv = info->ovf_recv + recv_left,
+			.tgid = info->ovf_tgid ? info->ovf_tgid : info->owner_tgid,
+			.protocol = protocol,
+			.sock_type = sock_type,
+		};
+
+		ring_drop(NETWHO_STAT_RB_DROP_CLOSE);
+		if (!(info->flags & NETWHO_SK_FLOW_SEEN) && !lost.sent && !lost.recv)
+			return; /* nothing of it is held (wire entries: a scan frees them) */
+		if (!keep_lost(cookie, NETWHO_LOST_CLOSE, &lost))
+			stat_add(NETWHO_STAT_BYTES_LOST, lost.sent + lost.recv);
 		return;
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
@@ -168,6 +354,12 @@ static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *in
 	ev->old_state = oldstate;
 	ev->new_state = newstate;
 	ev->overflow = (info->flags & NETWHO_SK_OWNERS_FULL) ? 1 : 0;
+	ev->protocol = protocol;
+	ev->sock_type = sock_type;
+	ev->ovf_sent = info->ovf_sent;
+	ev->ovf_recv = info->ovf_recv;
+	ev->ovf_tgid = info->ovf_tgid ? info->ovf_tgid : info->owner_tgid;
+	ev->recv_left = recv_left;
 
 	for (i = 0; i < NETWHO_MAX_OWNERS; i++) {
 		struct netwho_owner *o = &info->owners[i];
@@ -193,7 +385,8 @@ static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *in
 			f->bytes_sent = c->bytes_sent;
 			f->bytes_recv = c->bytes_recv;
 			f->found = 1;
-			bpf_map_delete_elem(&nw_flows, &key);
+			if (!bpf_map_delete_elem(&nw_flows, &key))
+				uid_freed(c->uid, false);
 		}
 
 		/* the wire counters of this remote, if no earlier owner had it */
@@ -218,7 +411,8 @@ static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *in
 			__builtin_memcpy(w->laddr, wc->laddr, NETWHO_ADDR_LEN);
 			w->lport = wc->lport;
 			w->found = 1;
-			bpf_map_delete_elem(&nw_wire, &wkey);
+			if (!bpf_map_delete_elem(&nw_wire, &wkey))
+				uid_freed(wc->uid, true);
 		}
 	}
 	bpf_ringbuf_submit(ev, wakeup());
@@ -236,47 +430,17 @@ static __always_inline void add_payload(struct netwho_flow_counters *c, __u64 se
 	}
 }
 
-/*
- * Create the (current process, socket, remote) entry with its first
- * payload and emit FLOW_OPEN; if another CPU created it first, add to it.
- * Process context only: the owner is the current task.
- */
-static __always_inline void open_flow(struct netwho_flow_key *key, struct netwho_tuple *t,
-				      struct netwho_sk_info *info, __u64 sent, __u64 recv,
-				      __u8 origin)
+/* The FLOW_OPEN event of a new flow (its presence), in the caller's context. */
+static __always_inline void announce(struct netwho_flow_key *key, struct netwho_tuple *t,
+				     struct netwho_sk_info *info, __u8 origin, __u8 flow_flags,
+				     __u64 now)
 {
-	struct netwho_flow_counters *c, fresh = {};
 	struct netwho_flow_open *ev;
-	__u64 now = bpf_ktime_get_boot_ns();
-	long err;
-
-	fresh.bytes_sent = sent;
-	fresh.bytes_recv = recv;
-	fresh.sends = sent ? 1 : 0;
-	fresh.recvs = recv ? 1 : 0;
-	fresh.created_ns = now;
-	err = bpf_map_update_elem(&nw_flows, key, &fresh, BPF_NOEXIST);
-	if (err == -EEXIST) {
-		c = bpf_map_lookup_elem(&nw_flows, key);
-		if (c)
-			add_payload(c, sent, recv);
-		else
-			stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
-		return;
-	}
-	if (err) {
-		stat_add(NETWHO_STAT_FLOWS_FULL, 1);
-		stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
-		return;
-	}
-	if (info) {
-		__sync_fetch_and_or(&info->flags, NETWHO_SK_FLOW_SEEN);
-		remember_owner(info, key);
-	}
 
 	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 	if (!ev) {
-		stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+		/* a tracked flow's bytes still arrive with a scan (opens_missing) */
+		ring_drop(NETWHO_STAT_RB_DROP_OPEN);
 		return;
 	}
 	ev->hdr.kind = NETWHO_EV_FLOW_OPEN;
@@ -290,9 +454,95 @@ static __always_inline void open_flow(struct netwho_flow_key *key, struct netwho
 	else
 		ev->direction = origin == NETWHO_ORIGIN_RECV ? NETWHO_DIR_INBOUND : NETWHO_DIR_OUTBOUND;
 	ev->sk_flags = info ? (__u8)info->flags : 0;
+	ev->flow_flags = flow_flags;
 	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
 	fill_owner(ev);
 	bpf_ringbuf_submit(ev, wakeup());
+}
+
+/*
+ * A flow with no entry of its own (its uid holds its share of nw_flows, or
+ * the map is full): it is still announced, once (its presence is never
+ * lost), and its payload is counted on its socket, which reports it at
+ * close. Precision is what is lost: the socket's untracked bytes are not
+ * split per remote.
+ */
+static __always_inline void untracked(struct netwho_flow_key *key, struct netwho_tuple *t,
+				      struct netwho_sk_info *info, __u64 sent, __u64 recv,
+				      __u8 origin, __u8 why, __u64 now)
+{
+	__u8 one = 1;
+
+	if (info) {
+		if (sent)
+			__sync_fetch_and_add(&info->ovf_sent, sent);
+		if (recv)
+			__sync_fetch_and_add(&info->ovf_recv, recv);
+		if (!info->ovf_tgid)
+			info->ovf_tgid = key->tgid;
+	} else {
+		stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
+	}
+	if (bpf_map_update_elem(&nw_untracked, key, &one, BPF_NOEXIST))
+		return; /* announced already */
+	stat_add(NETWHO_STAT_UNTRACKED, 1);
+	announce(key, t, info, origin, why, now);
+}
+
+/*
+ * Create the (current process, socket, remote) entry with its first
+ * payload and emit FLOW_OPEN; if another CPU created it first, add to it.
+ * A uid that holds its share of the map, or a full map, makes an untracked
+ * flow instead. Process context only: the owner is the current task.
+ */
+static __always_inline void open_flow(struct netwho_flow_key *key, struct netwho_tuple *t,
+				      struct netwho_sk_info *info, __u64 sent, __u64 recv,
+				      __u8 origin)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct netwho_flow_counters *c, fresh = {};
+	struct netwho_uid_use *use;
+	__u64 now = bpf_ktime_get_boot_ns();
+	__u32 uid = task->cred->euid.val;
+	long err;
+
+	use = uid_use(uid);
+	if (over_share(use, uid, false)) {
+		if (use)
+			__sync_fetch_and_add(&use->refused, 1);
+		untracked(key, t, info, sent, recv, origin, NETWHO_FLOW_UNTRACKED_QUOTA, now);
+		return;
+	}
+	fresh.bytes_sent = sent;
+	fresh.bytes_recv = recv;
+	fresh.sends = sent ? 1 : 0;
+	fresh.recvs = recv ? 1 : 0;
+	fresh.created_ns = now;
+	fresh.uid = uid;
+	fresh.protocol = t->protocol;
+	fresh.sock_type = (__u8)t->sock_type;
+	fresh.packet = t->family == AF_PACKET;
+	err = bpf_map_update_elem(&nw_flows, key, &fresh, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		c = bpf_map_lookup_elem(&nw_flows, key);
+		if (c)
+			add_payload(c, sent, recv);
+		else
+			stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
+		return;
+	}
+	if (err) {
+		stat_add(NETWHO_STAT_FLOWS_FULL, 1);
+		untracked(key, t, info, sent, recv, origin, NETWHO_FLOW_UNTRACKED_FULL, now);
+		return;
+	}
+	if (use)
+		__sync_fetch_and_add(&use->made, 1);
+	if (info) {
+		__sync_fetch_and_or(&info->flags, NETWHO_SK_FLOW_SEEN);
+		remember_owner(info, key);
+	}
+	announce(key, t, info, origin, 0, now);
 }
 
 /*
@@ -315,7 +565,7 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 	struct netwho_tuple t = {};
 	bool datagram, connected, have_stash = false;
 	__u16 family, sock_type, protocol;
-	__u64 id;
+	__u64 id, amount = ret > 0 ? (__u64)ret : 0;
 
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6 && family != AF_PACKET)
@@ -365,6 +615,13 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 			return;
 	}
 	stat_add(NETWHO_STAT_PAYLOAD_CALLS, 1);
+	if (!is_send && sock_type == SOCK_STREAM && family != AF_PACKET) {
+		/* a TCP read: with what was taken past recv() since */
+		if (!info)
+			info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
+		if (info)
+			amount = recv_counts(sk, info, amount);
+	}
 
 	protocol = family == AF_PACKET ? 0 : sk->sk_protocol;
 	if (family == AF_PACKET) {
@@ -386,7 +643,7 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 
 	c = bpf_map_lookup_elem(&nw_flows, &key);
 	if (c) {
-		add_payload(c, is_send ? (__u64)ret : 0, is_send ? 0 : (__u64)ret);
+		add_payload(c, is_send ? amount : 0, is_send ? 0 : amount);
 		return;
 	}
 
@@ -409,7 +666,7 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 	/* a datagram socket's other remotes may still be in scope */
 	if (ports_out(datagram ? NULL : info, t.lport, t.rport))
 		return;
-	open_flow(&key, &t, info, is_send ? (__u64)ret : 0, is_send ? 0 : (__u64)ret,
+	open_flow(&key, &t, info, is_send ? amount : 0, is_send ? 0 : amount,
 		  is_send ? NETWHO_ORIGIN_SEND : NETWHO_ORIGIN_RECV);
 }
 

@@ -39,6 +39,50 @@ struct {
 	__type(value, struct netwho_wire_counters);
 } nw_wire SEC(".maps");
 
+/* Each uid's use of nw_flows (see netwho_uid_use), and what userspace
+ * freed of it (written only by userspace). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct netwho_uid_use);
+} nw_uid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct netwho_uid_freed);
+} nw_uid_freed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct netwho_limits);
+} nw_limits SEC(".maps");
+
+/* Flows counted on their socket whose open was announced (an LRU: only
+ * for not announcing one twice; an evicted one is announced again). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct netwho_flow_key);
+	__type(value, __u8);
+} nw_untracked SEC(".maps");
+
+/* Closes and exits whose ring record was lost (netwho_lost); userspace
+ * sizes it to nw_flows (every lost close holds a flow entry). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct netwho_lost_key);
+	__type(value, struct netwho_lost);
+} nw_lost SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
@@ -148,6 +192,28 @@ static __always_inline void stat_add(__u32 idx, __u64 n)
 
 	if (v)
 		*v += n;
+}
+
+/* A ring record of `kind` (a NETWHO_STAT_RB_DROP_* index, or 0) found no room. */
+static __always_inline void ring_drop(__u32 kind)
+{
+	stat_add(NETWHO_STAT_RINGBUF_DROPS, 1);
+	if (kind)
+		stat_add(kind, 1);
+}
+
+/* Keep an event the ring had no room for where userspace will find it;
+ * false if there is no room there either. */
+static __always_inline bool keep_lost(__u64 id, __u32 kind, struct netwho_lost *v)
+{
+	struct netwho_lost_key k = { .id = id, .kind = kind };
+
+	v->ts_ns = bpf_ktime_get_boot_ns();
+	if (bpf_map_update_elem(&nw_lost, &k, v, BPF_ANY)) {
+		stat_add(NETWHO_STAT_LOST_FULL, 1);
+		return false;
+	}
+	return true;
 }
 
 #endif /* NETWHO_MAPS_H */

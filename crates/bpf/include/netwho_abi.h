@@ -63,6 +63,7 @@ _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNK
 #define NETWHO_SK_OWNERS_FULL 0x40 /* more flows than owners[] holds */
 #define NETWHO_SK_SCOPE_OUT 0x80  /* outside the scope: nothing is counted */
 #define NETWHO_SK_SCOPED 0x100    /* the scope decision was made */
+#define NETWHO_SK_APP_BASE 0x200  /* TCP: `consumed` counts from a known point */
 
 /* netwho_scope.active: the dimensions that restrict the scope. A socket is
  * in scope when it meets every active one. */
@@ -93,7 +94,25 @@ _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNK
 #define NETWHO_STAT_WIRE_HANDSHAKE 10
 #define NETWHO_STAT_SCOPED_OUT 11
 #define NETWHO_STAT_CAPTURE_LOST 12 /* payload records the ring had no room for */
-#define NETWHO_STAT_MAX 16
+#define NETWHO_STAT_RB_DROP_OPEN 13   /* of RINGBUF_DROPS: flow opens */
+#define NETWHO_STAT_RB_DROP_CLOSE 14  /* of RINGBUF_DROPS: socket closes */
+#define NETWHO_STAT_RB_DROP_PROC 15   /* of RINGBUF_DROPS: exec, fork, exit */
+#define NETWHO_STAT_UNTRACKED 16      /* flows counted on their socket, not in nw_flows */
+#define NETWHO_STAT_LOST_FULL 17      /* lost closes/exits nw_lost had no room for */
+#define NETWHO_STAT_WIRE_UNTRACKED 18 /* packets of (socket, remote)s over their uid's share of nw_wire */
+#define NETWHO_STAT_BYPASS_RECV 19    /* TCP bytes read past recv() (splice, zero-copy), credited to flows */
+#define NETWHO_STAT_BYPASS_UNDONE 20  /* of those: bytes an ACK credited while a recv() was taking them */
+#define NETWHO_STAT_MAX 24
+
+/* netwho_flow_open.flow_flags: the flow has no entry of its own in nw_flows
+ * (its uid holds its share of the map, or the map is full); its payload is
+ * counted on its socket (netwho_sk_info.ovf_*) and reported at close. */
+#define NETWHO_FLOW_UNTRACKED_QUOTA 0x1
+#define NETWHO_FLOW_UNTRACKED_FULL 0x2
+
+/* netwho_lost.kind: an event the ring had no room for, kept for userspace. */
+#define NETWHO_LOST_CLOSE 1
+#define NETWHO_LOST_EXIT 2
 
 /* Key of nw_flows: one entry per (process, socket, remote). */
 struct netwho_flow_key {
@@ -111,6 +130,53 @@ struct netwho_flow_counters {
 	__u64 sends;                  /* successful send calls */
 	__u64 recvs;                  /* successful recv calls */
 	__u64 created_ns;             /* CLOCK_BOOTTIME when the entry was made */
+	__u32 uid;                    /* whose share of the map the entry takes */
+	__u16 protocol;               /* the socket's, for a flow whose open is */
+	__u8 sock_type;               /* lost: IPPROTO_*, SOCK_*, and 1 for */
+	__u8 packet;                  /* AF_PACKET */
+};
+
+/* nw_uid: one uid's use of nw_flows and nw_wire. Entries it holds: made -
+ * freed - (what userspace freed, in nw_uid_freed). */
+struct netwho_uid_use {
+	__u64 made;                   /* nw_flows entries created (BPF) */
+	__u64 freed;                  /* ... deleted by BPF (socket close) */
+	__u64 refused;                /* flows over its share, counted on their socket */
+	__u64 wire_made;              /* nw_wire entries, likewise */
+	__u64 wire_freed;
+	__u64 wire_refused;           /* packets of (socket, remote)s over its share */
+};
+
+/* nw_uid_freed: entries userspace deleted, per uid (only userspace writes). */
+struct netwho_uid_freed {
+	__u64 flows;
+	__u64 wire;
+};
+
+/* nw_limits[0]: what one uid may hold (userspace writes it before attaching). */
+struct netwho_limits {
+	__u32 flows_per_uid;          /* entries of nw_flows (and of nw_wire) one uid may hold; 0: no limit */
+	__u32 _pad;
+};
+
+/* nw_lost: an event the ring buffer had no room for: userspace finds it
+ * there and finishes what the event would have (closing the socket's
+ * flows, ending the process). */
+struct netwho_lost_key {
+	__u64 id;                     /* the socket's cookie, or the process's tgid */
+	__u32 kind;                   /* NETWHO_LOST_* */
+	__u32 _pad;
+};
+
+struct netwho_lost {
+	__u64 ts_ns;                  /* CLOCK_BOOTTIME */
+	__u64 start_ns;               /* LOST_EXIT: the process's start_boottime */
+	__u64 sent;                   /* LOST_CLOSE: the socket's own bytes (its */
+	__u64 recv;                   /* untracked flows', and received past */
+	__u32 tgid;                   /* recv()), and whose they are */
+	__u16 protocol;               /* LOST_CLOSE: the socket's IPPROTO_* */
+	__u8 sock_type;               /* and SOCK_* */
+	__u8 _pad;
 };
 
 /* Key of nw_wire: one entry per (socket, remote). */
@@ -133,7 +199,7 @@ struct netwho_wire_counters {
 	__u16 _pad;
 	__u32 cap_sent;               /* datagram payload bytes seen, up to the */
 	__u32 cap_recv;               /* snap length (payload capture only) */
-	__u32 _pad2;
+	__u32 uid;                    /* the socket's owner: whose share it takes */
 };
 
 /* One flow of a socket: its (tgid, remote) part of the flow key. */
@@ -156,6 +222,13 @@ struct netwho_sk_info {
 	__u16 last_rport;
 	__u16 _pad[3];
 	struct netwho_owner owners[NETWHO_MAX_OWNERS];
+	__u64 ovf_sent;               /* payload of this socket's untracked flows */
+	__u64 ovf_recv;
+	__u32 ovf_tgid;               /* the first process with an untracked flow here */
+	__u32 _pad2;
+	__u64 consumed;               /* TCP: bytes of the receive stream the
+	                               * application took that flows were credited
+	                               * with (by recv(), or as bypass) */
 };
 
 /* Per-thread stash of a datagram's remote between the hook that knows it
@@ -202,7 +275,8 @@ struct netwho_flow_open {
 	__u8 origin;                  /* NETWHO_ORIGIN_* */
 	__u8 direction;               /* NETWHO_DIR_* */
 	__u8 sk_flags;                /* low byte of netwho_sk_info.flags, 0 if none */
-	__u8 _pad[5];
+	__u8 flow_flags;              /* NETWHO_FLOW_* */
+	__u8 _pad[4];
 	char comm[NETWHO_COMM_LEN];   /* group leader's comm */
 };
 
@@ -263,9 +337,19 @@ struct netwho_sock_close {
 	__u8 old_state;
 	__u8 new_state;               /* TCP_CLOSE (7) or NETWHO_STATE_RELEASED */
 	__u8 overflow;                /* 1: more flows than listed */
-	__u8 _pad[5];
+	__u8 sock_type;               /* SOCK_* */
+	__u16 protocol;               /* IPPROTO_* */
+	__u8 _pad[2];
 	struct netwho_final_flow flows[NETWHO_MAX_OWNERS];
 	struct netwho_final_wire wires[NETWHO_MAX_OWNERS]; /* wires[i]: the remote of flows[i], once */
+	__u64 ovf_sent;               /* payload of the socket's untracked flows */
+	__u64 ovf_recv;
+	__u32 ovf_tgid;               /* whose the socket's own bytes are: the first
+	                               * process with an untracked flow, else the creator */
+	__u32 _pad2;
+	__u64 recv_left;              /* TCP: bytes the application took past
+	                               * recv() (splice, zero-copy) that no flow
+	                               * was credited with yet */
 };
 
 struct netwho_exec {
@@ -357,14 +441,19 @@ struct netwho_capture {
 
 #define NETWHO_ASSERT_SIZE(t, n) _Static_assert(sizeof(struct t) == (n), #t " size changed: update abi.rs")
 NETWHO_ASSERT_SIZE(netwho_flow_key, 32);
-NETWHO_ASSERT_SIZE(netwho_flow_counters, 40);
+NETWHO_ASSERT_SIZE(netwho_flow_counters, 48);
+NETWHO_ASSERT_SIZE(netwho_uid_use, 48);
+NETWHO_ASSERT_SIZE(netwho_uid_freed, 16);
+NETWHO_ASSERT_SIZE(netwho_limits, 8);
+NETWHO_ASSERT_SIZE(netwho_lost_key, 16);
+NETWHO_ASSERT_SIZE(netwho_lost, 40);
 NETWHO_ASSERT_SIZE(netwho_wire_key, 32);
 NETWHO_ASSERT_SIZE(netwho_wire_counters, 72);
 NETWHO_ASSERT_SIZE(netwho_owner, 24);
-NETWHO_ASSERT_SIZE(netwho_sk_info, 152);
+NETWHO_ASSERT_SIZE(netwho_sk_info, 184);
 NETWHO_ASSERT_SIZE(netwho_final_flow, 40);
 NETWHO_ASSERT_SIZE(netwho_final_wire, 72);
-NETWHO_ASSERT_SIZE(netwho_sock_close, 480);
+NETWHO_ASSERT_SIZE(netwho_sock_close, 512);
 NETWHO_ASSERT_SIZE(netwho_stash, 48);
 NETWHO_ASSERT_SIZE(netwho_tuple, 48);
 NETWHO_ASSERT_SIZE(netwho_event_header, 16);

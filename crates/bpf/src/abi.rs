@@ -49,6 +49,7 @@ pub const SK_LAST_REMOTE: u32 = 0x20;
 pub const SK_OWNERS_FULL: u32 = 0x40;
 pub const SK_SCOPE_OUT: u32 = 0x80;
 pub const SK_SCOPED: u32 = 0x100;
+pub const SK_APP_BASE: u32 = 0x200;
 
 pub const SCOPE_UID: u32 = 0x1;
 pub const SCOPE_GID: u32 = 0x2;
@@ -75,7 +76,21 @@ pub const STAT_WIRE_AFTER_CLOSE: u32 = 9;
 pub const STAT_WIRE_HANDSHAKE: u32 = 10;
 pub const STAT_SCOPED_OUT: u32 = 11;
 pub const STAT_CAPTURE_LOST: u32 = 12;
-pub const STAT_MAX: u32 = 16;
+pub const STAT_RB_DROP_OPEN: u32 = 13;
+pub const STAT_RB_DROP_CLOSE: u32 = 14;
+pub const STAT_RB_DROP_PROC: u32 = 15;
+pub const STAT_UNTRACKED: u32 = 16;
+pub const STAT_LOST_FULL: u32 = 17;
+pub const STAT_WIRE_UNTRACKED: u32 = 18;
+pub const STAT_BYPASS_RECV: u32 = 19;
+pub const STAT_BYPASS_UNDONE: u32 = 20;
+pub const STAT_MAX: u32 = 24;
+
+pub const FLOW_UNTRACKED_QUOTA: u8 = 0x1;
+pub const FLOW_UNTRACKED_FULL: u8 = 0x2;
+
+pub const LOST_CLOSE: u32 = 1;
+pub const LOST_EXIT: u32 = 2;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
@@ -95,6 +110,56 @@ pub struct FlowCounters {
     pub sends: u64,
     pub recvs: u64,
     pub created_ns: u64,
+    pub uid: u32,
+    pub protocol: u16,
+    pub sock_type: u8,
+    pub packet: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct UidUse {
+    pub made: u64,
+    pub freed: u64,
+    pub refused: u64,
+    pub wire_made: u64,
+    pub wire_freed: u64,
+    pub wire_refused: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct UidFreed {
+    pub flows: u64,
+    pub wire: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Limits {
+    pub flows_per_uid: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct LostKey {
+    pub id: u64,
+    pub kind: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct Lost {
+    pub ts_ns: u64,
+    pub start_ns: u64,
+    pub sent: u64,
+    pub recv: u64,
+    pub tgid: u32,
+    pub protocol: u16,
+    pub sock_type: u8,
+    pub _pad: u8,
 }
 
 #[repr(C)]
@@ -119,7 +184,7 @@ pub struct WireCounters {
     pub _pad: u16,
     pub cap_sent: u32,
     pub cap_recv: u32,
-    pub _pad2: u32,
+    pub uid: u32,
 }
 
 #[repr(C)]
@@ -144,6 +209,11 @@ pub struct SkInfo {
     pub last_rport: u16,
     pub _pad: [u16; 3],
     pub owners: [Owner; MAX_OWNERS],
+    pub ovf_sent: u64,
+    pub ovf_recv: u64,
+    pub ovf_tgid: u32,
+    pub _pad2: u32,
+    pub consumed: u64,
 }
 
 #[repr(C)]
@@ -180,9 +250,18 @@ pub struct SockClose {
     pub old_state: u8,
     pub new_state: u8,
     pub overflow: u8,
-    pub _pad: [u8; 5],
+    pub sock_type: u8,
+    pub protocol: u16,
+    pub _pad: [u8; 2],
     pub flows: [FinalFlow; MAX_OWNERS],
     pub wires: [FinalWire; MAX_OWNERS],
+    pub ovf_sent: u64,
+    pub ovf_recv: u64,
+    pub ovf_tgid: u32,
+    pub _pad2: u32,
+    /// TCP: bytes the application took past recv() that no flow was
+    /// credited with yet.
+    pub recv_left: u64,
 }
 
 #[repr(C)]
@@ -232,7 +311,8 @@ pub struct FlowOpen {
     pub origin: u8,
     pub direction: u8,
     pub sk_flags: u8,
-    pub _pad: [u8; 5],
+    pub flow_flags: u8,
+    pub _pad: [u8; 4],
     pub comm: [u8; COMM_LEN],
 }
 
@@ -358,14 +438,19 @@ pub struct Capture {
 
 const _: () = {
     assert!(size_of::<FlowKey>() == 32);
-    assert!(size_of::<FlowCounters>() == 40);
+    assert!(size_of::<FlowCounters>() == 48);
+    assert!(size_of::<UidUse>() == 48);
+    assert!(size_of::<UidFreed>() == 16);
+    assert!(size_of::<Limits>() == 8);
+    assert!(size_of::<LostKey>() == 16);
+    assert!(size_of::<Lost>() == 40);
     assert!(size_of::<WireKey>() == 32);
     assert!(size_of::<WireCounters>() == 72);
     assert!(size_of::<Owner>() == 24);
-    assert!(size_of::<SkInfo>() == 152);
+    assert!(size_of::<SkInfo>() == 184);
     assert!(size_of::<FinalFlow>() == 40);
     assert!(size_of::<FinalWire>() == 72);
-    assert!(size_of::<SockClose>() == 480);
+    assert!(size_of::<SockClose>() == 512);
     assert!(size_of::<Stash>() == 48);
     assert!(size_of::<Tuple>() == 48);
     assert!(size_of::<EventHeader>() == 16);
@@ -424,6 +509,11 @@ mod tests {
         let rust = [
             ("netwho_flow_key", size_of::<FlowKey>()),
             ("netwho_flow_counters", size_of::<FlowCounters>()),
+            ("netwho_uid_use", size_of::<UidUse>()),
+            ("netwho_uid_freed", size_of::<UidFreed>()),
+            ("netwho_limits", size_of::<Limits>()),
+            ("netwho_lost_key", size_of::<LostKey>()),
+            ("netwho_lost", size_of::<Lost>()),
             ("netwho_wire_key", size_of::<WireKey>()),
             ("netwho_wire_counters", size_of::<WireCounters>()),
             ("netwho_owner", size_of::<Owner>()),
@@ -458,7 +548,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 57] = [
+        let rust: [(&str, u64); 70] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -492,6 +582,7 @@ mod tests {
             ("SK_OWNERS_FULL", SK_OWNERS_FULL.into()),
             ("SK_SCOPE_OUT", SK_SCOPE_OUT.into()),
             ("SK_SCOPED", SK_SCOPED.into()),
+            ("SK_APP_BASE", SK_APP_BASE.into()),
             ("SCOPE_UID", SCOPE_UID.into()),
             ("SCOPE_GID", SCOPE_GID.into()),
             ("SCOPE_CGROUP", SCOPE_CGROUP.into()),
@@ -515,7 +606,19 @@ mod tests {
             ("STAT_WIRE_HANDSHAKE", STAT_WIRE_HANDSHAKE.into()),
             ("STAT_SCOPED_OUT", STAT_SCOPED_OUT.into()),
             ("STAT_CAPTURE_LOST", STAT_CAPTURE_LOST.into()),
+            ("STAT_RB_DROP_OPEN", STAT_RB_DROP_OPEN.into()),
+            ("STAT_RB_DROP_CLOSE", STAT_RB_DROP_CLOSE.into()),
+            ("STAT_RB_DROP_PROC", STAT_RB_DROP_PROC.into()),
+            ("STAT_UNTRACKED", STAT_UNTRACKED.into()),
+            ("STAT_LOST_FULL", STAT_LOST_FULL.into()),
+            ("STAT_WIRE_UNTRACKED", STAT_WIRE_UNTRACKED.into()),
+            ("STAT_BYPASS_RECV", STAT_BYPASS_RECV.into()),
+            ("STAT_BYPASS_UNDONE", STAT_BYPASS_UNDONE.into()),
             ("STAT_MAX", STAT_MAX.into()),
+            ("FLOW_UNTRACKED_QUOTA", FLOW_UNTRACKED_QUOTA.into()),
+            ("FLOW_UNTRACKED_FULL", FLOW_UNTRACKED_FULL.into()),
+            ("LOST_CLOSE", LOST_CLOSE.into()),
+            ("LOST_EXIT", LOST_EXIT.into()),
         ];
         for (name, value) in rust {
             assert_eq!(d.get(name), Some(&value), "NETWHO_{name}");

@@ -53,6 +53,11 @@ pub mod maps {
     pub const SCOPE_PID: &str = "nw_scope_pid";
     pub const SCOPE_PORT: &str = "nw_scope_port";
     pub const CAPTURE: &str = "nw_capture";
+    pub const UID: &str = "nw_uid";
+    pub const UID_FREED: &str = "nw_uid_freed";
+    pub const LIMITS: &str = "nw_limits";
+    pub const UNTRACKED: &str = "nw_untracked";
+    pub const LOST: &str = "nw_lost";
 }
 
 /// FNV-1a 64, as the cgroup_mkdir program hashes cgroup names.

@@ -647,12 +647,18 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 /// Kernel sensor tuning (rarely needed).
 #[derive(Debug, Args, Clone)]
 pub struct SensorArgs {
-    /// Size of the kernel event ring buffer, in MiB (a power of two)
-    #[arg(long, global = true, default_value_t = 8, value_parser = parse_ring_mib)]
-    pub ring_mib: u32,
+    /// Size of the kernel event ring buffer, in MiB (a power of two;
+    /// default: 64 bytes per --max-flows, 8 to 256 MiB)
+    #[arg(long, global = true, value_parser = parse_ring_mib)]
+    pub ring_mib: Option<u32>,
     /// Most flows the kernel tracks at once
     #[arg(long, global = true, default_value_t = 131_072)]
     pub max_flows: u32,
+    /// Most of those one user's processes may hold (0: a quarter of
+    /// --max-flows); their further flows are still logged, their bytes
+    /// counted per socket
+    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
+    pub flows_per_uid: u32,
     /// A UDP/ICMP flow with no traffic for this many seconds is closed
     #[arg(long, global = true, default_value = "120", value_parser = parse_seconds)]
     pub udp_idle: Duration,

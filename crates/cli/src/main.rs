@@ -230,9 +230,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
     let sensor = EbpfSensor::start(EbpfConfig {
         sizes: MapSizes {
-            ring_bytes: cli.sensor.ring_mib << 20,
+            ring_bytes: cli
+                .sensor
+                .ring_mib
+                .map_or_else(|| MapSizes::ring_for(cli.sensor.max_flows), |m| m << 20),
             flows: cli.sensor.max_flows,
             wire: cli.sensor.max_flows,
+            flows_per_uid: match cli.sensor.flows_per_uid {
+                0 => (cli.sensor.max_flows / 4).max(1),
+                n => n,
+            },
         },
         idle: cli.sensor.udp_idle,
         scope,

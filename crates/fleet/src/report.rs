@@ -342,6 +342,7 @@ fn flow(
         wire: c.wire,
         attribution: Attribution::from_name(&p.attribution).unwrap_or(Attribution::Unknown),
         cpu_base: None,
+        bytes_complete: true,
         capture: None,
     }
 }

@@ -93,7 +93,7 @@ const AF_PACKET: u16 = 17;
 const SOCK_RAW: u16 = 3;
 
 /// Transport protocol of a flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Proto {
     Tcp,
     Udp,
@@ -109,6 +109,7 @@ pub enum Proto {
     /// AF_PACKET frames.
     Packet,
     /// Counters arrived for a flow whose open event was lost.
+    #[default]
     Unknown,
 }
 

@@ -38,6 +38,10 @@ pub struct FlowOpen {
     pub gid: u32,
     pub cgroup_id: u64,
     pub attribution: Attribution,
+    /// The kernel had no entry of its own for the flow (its uid held its
+    /// share of the flow map, or the map was full): its payload is counted
+    /// on its socket ([`SensorEvent::SocketBytes`] at close).
+    pub untracked: bool,
 }
 
 /// A TCP socket changed state (the model uses ESTABLISHED: the local port
@@ -110,6 +114,15 @@ pub struct ExistingSocket {
     pub at: MonoNs,
 }
 
+/// What a kernel flow entry tells of its flow besides its bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterHint {
+    /// The socket's protocol (`Proto::Unknown` if not known).
+    pub proto: Proto,
+    /// Whose share of the flow map the entry took.
+    pub uid: Option<u32>,
+}
+
 /// Everything a sensor reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SensorEvent {
@@ -122,10 +135,23 @@ pub enum SensorEvent {
         cookie: SockCookie,
         at: MonoNs,
     },
+    /// The payload a socket's untracked flows moved (counted on the
+    /// socket, not per flow), delivered at its close before `SockClosed`.
+    /// `tgid`: the first process with an untracked flow on it.
+    SocketBytes {
+        cookie: SockCookie,
+        tgid: u32,
+        /// The socket's protocol (for a socket none of whose flows is known).
+        proto: Proto,
+        payload: Payload,
+    },
     /// Cumulative payload of one kernel flow entry.
     Counters {
         key: KernelKey,
         payload: Payload,
+        /// What the kernel entry knows of its socket, for a flow whose
+        /// open event never came.
+        hint: CounterHint,
     },
     /// Cumulative wire counters of one (socket, remote), and the local
     /// address the packets carried.

@@ -190,6 +190,12 @@ pub struct Flow {
     /// Payload bytes kept of it (`record -s SNAPLEN`), shared by the
     /// events that carry the flow.
     pub capture: Option<Arc<Capture>>,
+    /// Its payload is its own. False for a flow the kernel counted on its
+    /// socket (untracked: its uid held its share of the flow map, or the
+    /// map was full) together with the socket's other untracked flows:
+    /// the flow is there (presence is never lost), its bytes are in the
+    /// socket's aggregate flow.
+    pub bytes_complete: bool,
 }
 
 impl Flow {
@@ -254,6 +260,7 @@ impl Flow {
             wire: Wire::default(),
             attribution: Attribution::Ebpf,
             cpu_base: Some((MonoNs(4_000_000_000), 1234)),
+            bytes_complete: true,
             capture: None,
         }
     }

@@ -29,7 +29,8 @@ mod wire;
 pub use addr::{Endpoint, Family, Proto, TcpState};
 pub use capture::{CAPTURE_LIMIT, Capture, CaptureDir, CapturePiece, CaptureStream};
 pub use event::{
-    ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState, SocketTuple,
+    CounterHint, ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState,
+    SocketTuple,
 };
 pub use flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
 pub use ids::{FileId, FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey, nanos};

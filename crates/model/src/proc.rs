@@ -153,6 +153,9 @@ struct Entry {
 pub struct ProcTable {
     procs: FxHashMap<ProcKey, Entry>,
     live: FxHashMap<u32, ProcKey>,
+    /// The last process that held each tgid, once it exited (while the
+    /// table still has it).
+    last_exited: FxHashMap<u32, ProcKey>,
     exited: VecDeque<(MonoNs, ProcKey)>,
     retention_ns: u64,
     max_entries: usize,
@@ -167,6 +170,7 @@ impl ProcTable {
         ProcTable {
             procs: FxHashMap::default(),
             live: FxHashMap::default(),
+            last_exited: FxHashMap::default(),
             exited: VecDeque::new(),
             retention_ns,
             max_entries,
@@ -194,6 +198,13 @@ impl ProcTable {
     /// The process currently holding `tgid`, if it is alive.
     pub fn live(&self, tgid: u32) -> Option<&Arc<ProcInfo>> {
         self.live.get(&tgid).and_then(|k| self.get(*k))
+    }
+
+    /// The process holding `tgid`, or else the last one that did (it
+    /// exited; late counters of its flows still name it by tgid).
+    pub fn latest(&self, tgid: u32) -> Option<&Arc<ProcInfo>> {
+        self.live(tgid)
+            .or_else(|| self.last_exited.get(&tgid).and_then(|k| self.get(*k)))
     }
 
     fn insert(&mut self, mut info: ProcInfo) -> Arc<ProcInfo> {
@@ -374,6 +385,14 @@ impl ProcTable {
             && e.exited.is_none()
         {
             e.exited = Some(at);
+            let newer = self
+                .last_exited
+                .get(&key.tgid)
+                .and_then(|k| self.procs.get(k))
+                .is_some_and(|o| o.info.key.start() > key.start());
+            if !newer {
+                self.last_exited.insert(key.tgid, key);
+            }
             // keep the queue in time order: a late exit may be older
             let pos = self.exited.partition_point(|(t, _)| *t <= at);
             self.exited.insert(pos, (at, key));
@@ -391,6 +410,9 @@ impl ProcTable {
             }
             self.exited.pop_front();
             self.procs.remove(&key);
+            if self.last_exited.get(&key.tgid) == Some(&key) {
+                self.last_exited.remove(&key.tgid);
+            }
             if !expired {
                 self.evicted += 1;
             }

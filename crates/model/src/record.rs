@@ -99,6 +99,12 @@ pub struct FlowRecord<'a> {
     pub wire_bytes_recv: u64,
     pub packets_sent: u64,
     pub packets_recv: u64,
+    /// False when the kernel counted this flow's payload on its socket
+    /// together with others (its uid held its share of the flow map, or
+    /// the map was full): the flow is real, its bytes are in its socket's
+    /// aggregate record (remote unspecified). Absent when true.
+    #[serde(default = "complete", skip_serializing_if = "is_complete")]
+    pub bytes_complete: bool,
     pub attribution: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_reason: Option<Cow<'a, str>>,
@@ -113,6 +119,18 @@ pub struct FlowRecord<'a> {
     pub major_faults: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iowait_ms: Option<f64>,
+}
+
+fn complete() -> bool {
+    true
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_complete(b: &bool) -> bool {
+    *b
 }
 
 impl FlowRecord<'static> {
@@ -170,6 +188,7 @@ impl FlowRecord<'static> {
             wire_bytes_recv: 1_708,
             packets_sent: 7,
             packets_recv: 6,
+            bytes_complete: true,
             attribution: "ebpf".into(),
             close_reason: Some("closed".into()),
             rss_bytes: Some(9_437_184),
@@ -261,6 +280,7 @@ impl<'a> FlowRecord<'a> {
             wire_bytes_recv: f.wire.bytes_recv,
             packets_sent: f.wire.packets_sent,
             packets_recv: f.wire.packets_recv,
+            bytes_complete: f.bytes_complete,
             attribution: Cow::Borrowed(f.attribution.name()),
             close_reason: if kind == RecordKind::Close {
                 f.close_reason.map(|r| Cow::Borrowed(r.name()))

@@ -2,7 +2,9 @@
 
 use crate::addr::{Endpoint, Proto, TcpState};
 use crate::capture::{Capture, CapturePiece};
-use crate::event::{ExistingSocket, FlowOpen, Inbound, SensorEvent, SockState, SocketTuple};
+use crate::event::{
+    CounterHint, ExistingSocket, FlowOpen, Inbound, SensorEvent, SockState, SocketTuple,
+};
 use crate::flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
 use crate::ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
 use crate::proc::{FlowUsage, ProcInfo, ProcTable};
@@ -59,6 +61,9 @@ pub struct ModelStats {
     pub inbound_evicted: u64,
     pub procs_tracked: u64,
     pub procs_evicted: u64,
+    /// Flows the kernel counted on their socket, not per flow (their uid
+    /// held its share of the flow map, or it was full).
+    pub untracked: u64,
 }
 
 #[derive(Debug)]
@@ -162,7 +167,15 @@ impl FlowTable {
             SensorEvent::SockState(s) => self.sock_state(&s, out),
             SensorEvent::Inbound(i) => self.inbound(i),
             SensorEvent::SockClosed { cookie, at } => self.sock_closed(cookie, at, now, out),
-            SensorEvent::Counters { key, payload } => self.counters(key, payload, now, out),
+            SensorEvent::Counters { key, payload, hint } => {
+                self.counters(key, payload, hint, now, out)
+            }
+            SensorEvent::SocketBytes {
+                cookie,
+                tgid,
+                proto,
+                payload,
+            } => self.socket_bytes(cookie, tgid, proto, payload, now, out),
             SensorEvent::Wire { key, wire, local } => self.wire_update(key, wire, local, out),
             SensorEvent::Captured { key, piece } => self.captured(key, piece),
             SensorEvent::FlowIdle { key, at } => {
@@ -272,7 +285,11 @@ impl FlowTable {
     /// The flow an open event describes.
     fn flow_from_open(&mut self, o: FlowOpen) -> Flow {
         let proc = self.proc_for(o.proc, &o.comm, o.uid, o.gid);
-        self.new_flow(
+        let untracked = o.untracked;
+        if untracked {
+            self.stats.untracked += 1;
+        }
+        let mut f = self.new_flow(
             FlowKey {
                 proc: o.proc,
                 cookie: o.key.cookie,
@@ -285,7 +302,9 @@ impl FlowTable {
             (o.uid, o.gid, o.cgroup_id),
             proc,
             o.attribution,
-        )
+        );
+        f.bytes_complete = !untracked;
+        f
     }
 
     /// An open for a kernel key we already have: either counters overtook
@@ -313,6 +332,10 @@ impl FlowTable {
         });
         let proc = upgrade.then(|| self.proc_for(o.proc, &o.comm, o.uid, o.gid));
         if let Some(slot) = self.flows.get_mut(&fk) {
+            if o.untracked {
+                // part of its payload is counted on its socket from now on
+                slot.flow.bytes_complete = false;
+            }
             if let Some(proc) = proc {
                 // sock_diag saw it first, but the kernel says the socket is
                 // new: its own view of the caller is the one to keep
@@ -368,6 +391,7 @@ impl FlowTable {
             attribution,
             cpu_base: self.procs.usage(key.proc).map(|u| (u.at, u.last.cpu_ns)),
             capture: None,
+            bytes_complete: true,
         }
     }
 
@@ -506,6 +530,7 @@ impl FlowTable {
         &mut self,
         key: KernelKey,
         payload: Payload,
+        hint: CounterHint,
         now: MonoNs,
         out: &mut Vec<FlowEvent>,
     ) {
@@ -515,17 +540,19 @@ impl FlowTable {
                 // the open event was lost (or is still in flight): keep the
                 // bytes on a placeholder, held until the open can fill it in
                 self.stats.opens_missing += 1;
-                let proc = match self.procs.live(key.tgid) {
+                // the process holding the tgid, or the last that did (the
+                // entry outlived it: its exit came first)
+                let proc = match self.procs.latest(key.tgid) {
                     Some(p) => Arc::clone(p),
                     None => self.proc_for(
                         ProcKey::from_start_ticks(key.tgid, 0),
                         "",
-                        u32::MAX,
+                        hint.uid.unwrap_or(u32::MAX),
                         u32::MAX,
                     ),
                 };
                 let tuple = SocketTuple {
-                    proto: Proto::Unknown,
+                    proto: hint.proto,
                     local: Endpoint::unspecified(),
                     remote: key.remote,
                     tcp_state: None,
@@ -568,6 +595,85 @@ impl FlowTable {
             cookie: fk.cookie,
             remote: fk.remote,
         });
+    }
+
+    /// What a socket's untracked flows moved, counted on the socket (its
+    /// close is next). One untracked flow: the bytes are its own, and
+    /// exact. More: they go on the socket's aggregate flow (remote
+    /// unspecified, `bytes_complete: false`); each untracked flow is there
+    /// with what it had of its own.
+    fn socket_bytes(
+        &mut self,
+        cookie: SockCookie,
+        tgid: u32,
+        proto: Proto,
+        payload: Payload,
+        now: MonoNs,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let untracked: Vec<FlowKey> = self
+            .by_cookie
+            .get(&cookie)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|fk| self.flows.get(fk).is_some_and(|s| !s.flow.bytes_complete))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let [only] = untracked[..]
+            && let Some(slot) = self.flows.get_mut(&only)
+        {
+            let f = &mut slot.flow;
+            f.payload = f.payload.saturating_add(payload);
+            f.bytes_complete = true;
+            self.touch(only);
+            return;
+        }
+        let like = untracked
+            .first()
+            .and_then(|fk| self.flows.get(fk))
+            .map(|s| s.flow.clone());
+        let proc = match (self.procs.latest(tgid), &like) {
+            (Some(p), _) => Arc::clone(p),
+            (None, Some(f)) => Arc::clone(&f.proc),
+            (None, None) => {
+                self.proc_for(ProcKey::from_start_ticks(tgid, 0), "", u32::MAX, u32::MAX)
+            }
+        };
+        let fk = FlowKey {
+            proc: proc.key,
+            cookie,
+            remote: Endpoint::unspecified(),
+        };
+        if let Some(slot) = self.flows.get_mut(&fk) {
+            slot.flow.payload = slot.flow.payload.saturating_add(payload);
+            self.touch(fk);
+            return;
+        }
+        let tuple = SocketTuple {
+            proto: like.as_ref().map_or(proto, |f| f.proto),
+            local: like.as_ref().map_or(Endpoint::unspecified(), |f| f.local),
+            remote: Endpoint::unspecified(),
+            tcp_state: None,
+            netns: like.as_ref().map_or(0, |f| f.netns),
+            packet: false,
+        };
+        let ids = (proc.uid, proc.gid, proc.cgroup_id);
+        let mut flow = self.new_flow(
+            fk,
+            &tuple,
+            like.as_ref().map_or(Direction::Unknown, |f| f.direction),
+            now,
+            proc.comm.clone(),
+            ids,
+            Arc::clone(&proc),
+            Attribution::Ebpf,
+        );
+        flow.payload = payload;
+        flow.bytes_complete = false;
+        self.insert(flow, now, out);
+        self.announce(fk, out);
     }
 
     /// The wire entry of `wk`, made (and remembered for the socket's close)

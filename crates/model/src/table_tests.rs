@@ -47,7 +47,17 @@ fn open(p: ProcKey, cookie: u64, t: SocketTuple, dir: Direction, at: u64) -> Sen
         gid: 1000,
         cgroup_id: 1,
         attribution: Attribution::Ebpf,
+        untracked: false,
     })
+}
+
+/// An open the kernel counted on its socket (its uid held its share).
+fn untracked_open(p: ProcKey, cookie: u64, t: SocketTuple, at: u64) -> SensorEvent {
+    let SensorEvent::FlowOpen(mut o) = open(p, cookie, t, Direction::Outbound, at) else {
+        unreachable!("open makes FlowOpen")
+    };
+    o.untracked = true;
+    SensorEvent::FlowOpen(o)
 }
 
 fn counters(tgid: u32, cookie: u64, remote: Endpoint, sent: u64, recv: u64) -> SensorEvent {
@@ -61,6 +71,7 @@ fn counters(tgid: u32, cookie: u64, remote: Endpoint, sent: u64, recv: u64) -> S
             bytes_sent: sent,
             bytes_recv: recv,
         },
+        hint: CounterHint::default(),
     }
 }
 
@@ -362,6 +373,42 @@ fn counters_whose_open_was_lost_still_report_their_bytes() {
     assert_eq!(evs[0].flow().proto, Proto::Unknown);
     assert_eq!(evs[0].flow().proc.comm, "lossy");
     assert_eq!(h.t.stats().opens_missing, 1);
+}
+
+/// A stalled reader loses a short-lived process's opens, then learns of
+/// its exit before the scan finds its entries: they are still its flows,
+/// with the protocol the entry recorded.
+#[test]
+fn counters_of_an_exited_process_whose_open_was_lost_name_it() {
+    let mut h = Harness::new();
+    h.apply(exec(proc_key(502, 3), "gone"));
+    h.apply(SensorEvent::Exit {
+        proc: proc_key(502, 3),
+        at: MonoNs(10 * MS),
+        usage: None,
+    });
+    h.apply(SensorEvent::Counters {
+        key: KernelKey {
+            tgid: 502,
+            cookie: SockCookie(13),
+            remote: ep(2, 9),
+        },
+        payload: Payload {
+            bytes_sent: 20,
+            bytes_recv: 0,
+        },
+        hint: CounterHint {
+            proto: Proto::Udp,
+            uid: Some(1000),
+        },
+    });
+    h.at(2000).tick();
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"]);
+    let f = evs[0].flow();
+    assert_eq!((f.proto, f.proc.comm.as_str()), (Proto::Udp, "gone"));
+    assert_eq!(f.proc.key, proc_key(502, 3));
+    assert_eq!(h.t.stats().procs_unknown, 0);
 }
 
 #[test]
@@ -723,4 +770,143 @@ fn payload_bytes_reach_every_flow_of_their_socket_even_before_the_flow_opens() {
     assert_eq!(kinds(&evs), ["close", "close"]);
     assert!(evs.iter().all(|e| e.flow().capture.is_some()));
     assert_eq!(h.t.index_sizes(), [0; 9], "nothing left behind");
+}
+
+/// Untracked flows are present (opened, closed, their process known);
+/// the bytes the socket counted for them land on the only one exactly, or
+/// on the socket's aggregate flow when there are several.
+#[test]
+fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
+    let mut t = FlowTable::new(TableConfig::default());
+    let p = proc_key(300, 30);
+    let mut out = Vec::new();
+    t.apply(exec(p, "flood"), MonoNs(1), &mut out);
+    // one TCP connection counted on its socket
+    t.apply(
+        untracked_open(p, 1, tuple(Proto::Tcp, ep(1, 40000), ep(2, 80)), 10),
+        MonoNs(10),
+        &mut out,
+    );
+    t.apply(
+        SensorEvent::SocketBytes {
+            cookie: SockCookie(1),
+            tgid: p.tgid,
+            proto: Proto::Tcp,
+            payload: Payload {
+                bytes_sent: 500,
+                bytes_recv: 7000,
+            },
+        },
+        MonoNs(20),
+        &mut out,
+    );
+    t.apply(
+        SensorEvent::SockClosed {
+            cookie: SockCookie(1),
+            at: MonoNs(20),
+        },
+        MonoNs(20),
+        &mut out,
+    );
+    let closed: Vec<&Flow> = out
+        .iter()
+        .filter_map(|e| match e {
+            FlowEvent::Closed(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].payload.bytes_recv, 7000);
+    assert!(
+        closed[0].bytes_complete,
+        "the only flow of its socket: exact"
+    );
+    // a datagram socket to three remotes, all untracked: each is there,
+    // the socket's bytes on one aggregate flow
+    out.clear();
+    for port in [5001, 5002, 5003] {
+        t.apply(
+            untracked_open(p, 2, tuple(Proto::Udp, ep(1, 40001), ep(2, port)), 30),
+            MonoNs(30),
+            &mut out,
+        );
+    }
+    t.apply(
+        SensorEvent::SocketBytes {
+            cookie: SockCookie(2),
+            tgid: p.tgid,
+            proto: Proto::Udp,
+            payload: Payload {
+                bytes_sent: 300,
+                bytes_recv: 0,
+            },
+        },
+        MonoNs(40),
+        &mut out,
+    );
+    t.apply(
+        SensorEvent::SockClosed {
+            cookie: SockCookie(2),
+            at: MonoNs(40),
+        },
+        MonoNs(40),
+        &mut out,
+    );
+    let closed: Vec<&Flow> = out
+        .iter()
+        .filter_map(|e| match e {
+            FlowEvent::Closed(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 4, "three remotes and the aggregate");
+    assert!(closed.iter().all(|f| !f.bytes_complete));
+    let total: u64 = closed.iter().map(|f| f.payload.bytes_sent).sum();
+    assert_eq!(total, 300);
+    assert_eq!(
+        closed
+            .iter()
+            .filter(|f| f.remote.is_unspecified() && f.payload.bytes_sent == 300)
+            .count(),
+        1
+    );
+    assert_eq!(t.stats().untracked, 4);
+    // a socket whose open the ring lost, recovered with its close: it is
+    // there, as its process's, with the protocol the kernel kept
+    out.clear();
+    t.apply(
+        SensorEvent::SocketBytes {
+            cookie: SockCookie(3),
+            tgid: p.tgid,
+            proto: Proto::Udp,
+            payload: Payload {
+                bytes_sent: 20,
+                bytes_recv: 0,
+            },
+        },
+        MonoNs(50),
+        &mut out,
+    );
+    t.apply(
+        SensorEvent::SockClosed {
+            cookie: SockCookie(3),
+            at: MonoNs(50),
+        },
+        MonoNs(50),
+        &mut out,
+    );
+    let closed: Vec<&Flow> = out
+        .iter()
+        .filter_map(|e| match e {
+            FlowEvent::Closed(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1);
+    let f = closed[0];
+    assert_eq!(
+        (f.proto, f.proc.key, f.payload.bytes_sent),
+        (Proto::Udp, p, 20)
+    );
+    assert!(!f.bytes_complete, "its remote is not known");
 }

@@ -258,6 +258,16 @@ impl<S: Sensor> Pipeline<S> {
             output_drops,
             output_truncated: self.sinks.iter().map(|s| s.truncated()).sum(),
             storage_failures: self.sinks.iter().map(|s| s.storage_failures()).sum(),
+            limits: self
+                .sensor
+                .limited()
+                .into_iter()
+                .map(|l| crate::status::UidLimit {
+                    uid: l.uid,
+                    flows_refused: l.flows_refused,
+                    wire_refused: l.wire_refused,
+                })
+                .collect(),
             selection: Selection {
                 filter: self.cfg.filter.as_ref().map(|f| f.to_string()),
                 scope: self.cfg.scope.clone(),

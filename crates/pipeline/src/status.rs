@@ -26,6 +26,18 @@ pub struct Drops {
     /// history database refused (each kept and retried; what it had to let
     /// go is in `output`).
     pub storage_fail: u64,
+    /// Of `ringbuf`: flow opens (the flow's bytes still arrive with a scan,
+    /// as `opens_missing`), socket closes (kept by the kernel and finished
+    /// from its maps: `partial.lost_recovered`), process events.
+    #[serde(default)]
+    pub ringbuf_open: u64,
+    #[serde(default)]
+    pub ringbuf_close: u64,
+    #[serde(default)]
+    pub ringbuf_proc: u64,
+    /// Lost closes and exits the kernel had no room left to keep.
+    #[serde(default)]
+    pub lost_full: u64,
 }
 
 impl Drops {
@@ -37,6 +49,7 @@ impl Drops {
             + self.decode_errors
             + self.map_errors
             + self.storage_fail
+            + self.lost_full
     }
 }
 
@@ -69,6 +82,19 @@ pub struct Partial {
     /// export fields cut to fit a message or a payload limit.
     #[serde(default)]
     pub values_truncated: u64,
+    /// Flows the kernel counted on their socket, not per flow (their uid
+    /// held its share of the flow map, or it was full): present, with
+    /// `bytes_complete: false`; their bytes on the socket's aggregate.
+    #[serde(default)]
+    pub untracked: u64,
+    /// Packets of (socket, remote)s with no wire entry (their uid held its
+    /// share of the wire map): payload exact, wire bytes partial.
+    #[serde(default)]
+    pub wire_untracked: u64,
+    /// Socket closes and process exits the ring lost, which the kernel
+    /// kept aside and netwho finished from its maps (nothing leaked).
+    #[serde(default)]
+    pub lost_recovered: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +107,20 @@ pub struct KernelCounters {
     /// Payload capture records lost (`record -s`; absent in older records).
     #[serde(default)]
     pub capture_lost: u64,
+    /// TCP bytes applications took past recv() (splice, zero-copy
+    /// receive), added to their flows' `bytes_recv` at close.
+    #[serde(default)]
+    pub bypass_recv: u64,
+}
+
+/// A uid that went over its share of the kernel maps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UidLimit {
+    pub uid: u32,
+    /// New flows counted on their socket instead of an entry of their own.
+    pub flows_refused: u64,
+    /// Packets of (socket, remote)s that got no wire entry.
+    pub wire_refused: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +148,10 @@ pub struct StatusRecord {
     pub scope: Option<String>,
     /// Flow events the filter did not pass.
     pub filtered_out: u64,
+    /// Uids that went over their share of the kernel maps (`--flows-per-uid`),
+    /// the ten most refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<UidLimit>,
 }
 
 impl StatusRecord {
@@ -171,6 +215,8 @@ pub struct StatusInput<'a> {
     pub output_truncated: u64,
     /// Writes the sinks' stores refused (the history database).
     pub storage_failures: u64,
+    /// Uids over their share of the kernel maps.
+    pub limits: Vec<UidLimit>,
     pub selection: Selection,
     /// Degradations found outside the sensor.
     pub more_degradations: &'a [String],
@@ -207,6 +253,10 @@ impl StatusRecord {
                 decode_errors: s.decode_errors,
                 map_errors: s.map_errors,
                 storage_fail: s.storage_fail + i.storage_failures,
+                ringbuf_open: s.ringbuf_open,
+                ringbuf_close: s.ringbuf_close,
+                ringbuf_proc: s.ringbuf_proc,
+                lost_full: s.lost_full,
             },
             partial: Partial {
                 remote_unknown: s.remote_unknown,
@@ -224,6 +274,9 @@ impl StatusRecord {
                 hash_dropped: i.enrich.hash_dropped,
                 sample_failures: i.enrich.sample_failures,
                 values_truncated: i.enrich.strings_capped + i.output_truncated,
+                untracked: s.untracked.max(i.model.untracked),
+                wire_untracked: s.wire_untracked,
+                lost_recovered: s.lost_recovered,
             },
             kernel: KernelCounters {
                 payload_calls: s.payload_calls,
@@ -231,10 +284,12 @@ impl StatusRecord {
                 flows_tracked: s.flows_tracked,
                 scoped_out: s.scoped_out,
                 capture_lost: s.capture_lost,
+                bypass_recv: s.bypass_recv,
             },
             filter: i.selection.filter,
             scope: i.selection.scope,
             filtered_out: i.selection.filtered_out,
+            limits: i.limits,
         }
     }
 

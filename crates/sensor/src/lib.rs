@@ -104,6 +104,35 @@ pub struct SensorStats {
     pub capture_lost: u64,
     /// Kernel flow entries alive now.
     pub flows_tracked: u64,
+    /// Of `ringbuf_drops`: flow opens (and inbound handshakes), socket
+    /// closes, process events (exec, fork, exit).
+    pub ringbuf_open: u64,
+    pub ringbuf_close: u64,
+    pub ringbuf_proc: u64,
+    /// Flows counted on their socket (their uid held its share of the flow
+    /// map, or it was full): present, bytes per socket.
+    pub untracked: u64,
+    /// Lost closes and exits the kernel had no room left to keep.
+    pub lost_full: u64,
+    /// Packets of (socket, remote)s over their uid's share of the wire map.
+    pub wire_untracked: u64,
+    /// Lost closes and exits the kernel kept, finished from its maps.
+    pub lost_recovered: u64,
+    /// TCP bytes applications took past recv() (splice, zero-copy).
+    pub bypass_recv: u64,
+}
+
+/// Uids shown as having hit their share of the kernel maps (the most).
+pub const UIDS_LIMITED_SHOWN: usize = 10;
+
+/// A uid that went over its share of the kernel maps, and how often.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UidLimit {
+    pub uid: u32,
+    /// New flows counted on their socket instead of their own entry.
+    pub flows_refused: u64,
+    /// Packets of (socket, remote)s that got no wire entry.
+    pub wire_refused: u64,
 }
 
 /// A source of sensor events.
@@ -124,4 +153,9 @@ pub trait Sensor {
     fn finish(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError>;
 
     fn stats(&mut self) -> SensorStats;
+
+    /// Uids that went over their share of the kernel maps, most first.
+    fn limited(&mut self) -> Vec<UidLimit> {
+        Vec::new()
+    }
 }

@@ -231,6 +231,7 @@ impl<'a> Dims<'a> {
             wire: c.wire,
             attribution: Attribution::Unknown,
             cpu_base: None,
+            bytes_complete: true,
             capture: None,
         };
         Ok((f, ctx))

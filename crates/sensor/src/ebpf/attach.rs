@@ -195,6 +195,8 @@ pub struct MapSizes {
     pub ring_bytes: u32,
     pub flows: u32,
     pub wire: u32,
+    /// Entries of the flow and wire maps one uid may hold (0: no limit).
+    pub flows_per_uid: u32,
 }
 
 impl Default for MapSizes {
@@ -203,7 +205,20 @@ impl Default for MapSizes {
             ring_bytes: 8 << 20,
             flows: 131_072,
             wire: 131_072,
+            flows_per_uid: 131_072 / 4,
         }
+    }
+}
+
+impl MapSizes {
+    /// The ring for `flows` flows: 64 bytes a flow (an open and a close
+    /// of a busy map, between two drains), at least 8 MiB, at most 256 MiB,
+    /// a power of two.
+    pub fn ring_for(flows: u32) -> u32 {
+        let want = u64::from(flows)
+            .saturating_mul(64)
+            .clamp(8 << 20, 256 << 20);
+        u32::try_from(want.next_power_of_two().min(256 << 20)).unwrap_or(256 << 20)
     }
 }
 
@@ -253,12 +268,15 @@ pub fn load_and_attach(
         .map_max_entries(maps::EVENTS, sizes.ring_bytes)
         .map_max_entries(maps::FLOWS, sizes.flows)
         .map_max_entries(maps::WIRE, sizes.wire)
+        // a lost close keeps at least one flow entry: room for one per entry
+        .map_max_entries(maps::LOST, sizes.flows.max(65_536))
         .load(netwho_bpf::OBJECT)
         .map_err(|e| SensorError::Load {
             detail: e.to_string(),
         })?;
     super::scope::install(&ebpf, scope)?;
     super::scope::install_capture(&ebpf, snaplen)?;
+    super::scope::install_limits(&ebpf, sizes.flows_per_uid)?;
     let cgroup = File::open(cgroup_root).map_err(|source| SensorError::Io {
         what: format!("opening the cgroup v2 root {}", cgroup_root.display()),
         source,

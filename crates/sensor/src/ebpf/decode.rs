@@ -7,9 +7,9 @@
 
 use netwho_bpf::abi;
 use netwho_model::{
-    Attribution, CaptureDir, CapturePiece, Direction, Endpoint, FlowOpen, Inbound, KernelKey,
-    MonoNs, ProcExec, ProcFork, ProcKey, Proto, SensorEvent, SockCookie, SockState, SocketTuple,
-    TcpState, Usage, WireKey,
+    Attribution, CaptureDir, CapturePiece, CounterHint, Direction, Endpoint, FlowOpen, Inbound,
+    KernelKey, MonoNs, ProcExec, ProcFork, ProcKey, Proto, SensorEvent, SockCookie, SockState,
+    SocketTuple, TcpState, Usage, WireKey,
 };
 use thiserror::Error;
 
@@ -143,6 +143,22 @@ pub fn captured(c: &abi::Capture) -> Option<SensorEvent> {
     })
 }
 
+/// What a flow entry knows of its socket (entries made before the kernel
+/// side recorded it have protocol 0 and sock_type 0: unknown).
+pub fn counter_hint(c: &abi::FlowCounters) -> CounterHint {
+    let proto = if c.packet == 1 {
+        Proto::Packet
+    } else if c.sock_type == 0 {
+        Proto::Unknown
+    } else {
+        Proto::from_socket(0, u16::from(c.sock_type), c.protocol)
+    };
+    CounterHint {
+        proto,
+        uid: Some(c.uid),
+    }
+}
+
 pub fn kernel_key(k: &abi::FlowKey) -> KernelKey {
     KernelKey {
         tgid: k.tgid,
@@ -186,6 +202,7 @@ pub fn flow_open(o: &abi::FlowOpen) -> FlowOpen {
         } else {
             Attribution::SockDiag
         },
+        untracked: o.flow_flags != 0,
     }
 }
 

@@ -13,7 +13,7 @@
 use super::decode;
 use netwho_bpf::abi;
 use netwho_model::{
-    Endpoint, MonoNs, Payload, ProcKey, SensorEvent, SockCookie, Usage, Wire, WireKey,
+    Endpoint, MonoNs, Payload, ProcKey, Proto, SensorEvent, SockCookie, Usage, Wire, WireKey,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
@@ -26,6 +26,11 @@ pub trait KernelMaps {
     fn peek_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>>;
     fn all_flows(&mut self, out: &mut Vec<(abi::FlowKey, abi::FlowCounters)>) -> io::Result<()>;
     fn all_wire(&mut self, out: &mut Vec<(abi::WireKey, abi::WireCounters)>) -> io::Result<()>;
+    /// Closes and exits whose ring record was lost, taken out of the map.
+    fn take_lost(&mut self, out: &mut Vec<(abi::LostKey, abi::Lost)>) -> io::Result<()> {
+        let _ = out;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +43,12 @@ pub struct HarvestStats {
     pub unannounced: u64,
     /// Wire entries of sockets with no flow, reclaimed by a scan.
     pub wire_orphaned: u64,
+    /// Closes and exits the ring lost that the kernel kept for us (and we
+    /// finished from the maps).
+    pub lost_recovered: u64,
+    /// TCP bytes the application took by splice or zero-copy (not through
+    /// recv), added to their flows at close.
+    pub bypass_recv: u64,
 }
 
 /// Final counters the kernel took out of its maps when a socket closed
@@ -47,6 +58,17 @@ pub struct Finals {
     pub flows: Vec<(abi::FlowKey, abi::FlowCounters)>,
     /// Wire keys the kernel looked at (found or not).
     pub wires: Vec<(abi::WireKey, Option<abi::WireCounters>)>,
+    /// Payload of the socket's untracked flows (counted on the socket):
+    /// the first process that had one, sent, received.
+    pub untracked: Option<(u32, u64, u64)>,
+    /// TCP: bytes the application took past recv() (splice, zero-copy)
+    /// that no flow was credited with yet.
+    pub recv_left: u64,
+    /// The process the socket's own bytes go to: the first with an
+    /// untracked flow, else its creator.
+    pub tgid: u32,
+    /// The socket's protocol.
+    pub proto: Proto,
 }
 
 impl Finals {
@@ -86,6 +108,12 @@ impl Finals {
             });
             f.wires.push((key, counters));
         }
+        if ev.ovf_sent > 0 || ev.ovf_recv > 0 {
+            f.untracked = Some((ev.ovf_tgid, ev.ovf_sent, ev.ovf_recv));
+        }
+        f.recv_left = ev.recv_left;
+        f.tgid = ev.ovf_tgid;
+        f.proto = socket_proto(ev.protocol, ev.sock_type);
         f
     }
 }
@@ -143,6 +171,15 @@ fn flow_wire_key(k: &abi::FlowKey) -> abi::WireKey {
     wire_key(k.cookie, k.rport, k.raddr)
 }
 
+/// A socket's protocol from its kernel numbers (0, 0: unknown).
+fn socket_proto(protocol: u16, sock_type: u8) -> Proto {
+    if sock_type == 0 {
+        Proto::Unknown
+    } else {
+        Proto::from_socket(0, u16::from(sock_type), protocol)
+    }
+}
+
 fn counters_event(k: &abi::FlowKey, c: &abi::FlowCounters) -> SensorEvent {
     SensorEvent::Counters {
         key: decode::kernel_key(k),
@@ -150,6 +187,7 @@ fn counters_event(k: &abi::FlowKey, c: &abi::FlowCounters) -> SensorEvent {
             bytes_sent: c.bytes_sent,
             bytes_recv: c.bytes_recv,
         },
+        hint: decode::counter_hint(c),
     }
 }
 
@@ -362,6 +400,7 @@ impl Harvester {
         }
 
         // the kernel's finals, plus anything re-created after them
+        let mut last: Vec<(abi::FlowKey, abi::FlowCounters)> = Vec::new();
         for (k, c) in &finals.flows {
             let mut c = *c;
             if self.reopened.remove(k) {
@@ -374,7 +413,7 @@ impl Harvester {
                     Err(_) => self.stats.map_errors += 1,
                 }
             }
-            out.push(counters_event(k, &c));
+            last.push((*k, c));
             self.unindex(k);
         }
         // flows the event could not carry (more than it holds, or a slot
@@ -382,8 +421,44 @@ impl Harvester {
         for k in &keys {
             if !finals.flows.iter().any(|(f, _)| f == k) {
                 self.reopened.remove(k);
-                self.take_flow(k, maps, out);
+                match maps.take_flow(k) {
+                    Ok(Some(c)) => last.push((*k, c)),
+                    Ok(None) => {}
+                    Err(_) => {
+                        self.stats.map_errors += 1;
+                        continue;
+                    }
+                }
+                self.unindex(k);
             }
+        }
+        // what the application took past recv() (splice, zero-copy) since
+        // the kernel last credited a flow with it: the socket's reader gets
+        // it (its biggest, if several), else the socket's untracked bytes
+        let mut untracked = finals.untracked;
+        if finals.recv_left > 0 {
+            self.stats.bypass_recv += finals.recv_left;
+            match last.iter_mut().max_by_key(|(_, c)| c.bytes_recv) {
+                Some((_, c)) => c.bytes_recv = c.bytes_recv.saturating_add(finals.recv_left),
+                None => {
+                    let u = untracked.get_or_insert((finals.tgid, 0, 0));
+                    u.2 = u.2.saturating_add(finals.recv_left);
+                }
+            }
+        }
+        for (k, c) in &last {
+            out.push(counters_event(k, c));
+        }
+        if let Some((tgid, sent, recv)) = untracked {
+            out.push(SensorEvent::SocketBytes {
+                cookie: SockCookie(cookie),
+                tgid,
+                proto: finals.proto,
+                payload: Payload {
+                    bytes_sent: sent,
+                    bytes_recv: recv,
+                },
+            });
         }
         out.push(SensorEvent::SockClosed {
             cookie: SockCookie(cookie),
@@ -495,6 +570,8 @@ impl Harvester {
             }
         }
 
+        self.recover_lost(maps);
+
         for (wk, keys) in idle {
             if busy.contains(&wk) {
                 continue; // another process still uses this remote
@@ -506,6 +583,39 @@ impl Harvester {
                     key: decode::kernel_key(k),
                     at: now,
                 });
+            }
+        }
+    }
+
+    /// Closes and exits the ring had no room for, which the kernel kept
+    /// aside: finished like the events would have been (after the scan
+    /// that just indexed every entry, so the socket's flows are known).
+    fn recover_lost(&mut self, maps: &mut impl KernelMaps) {
+        let mut lost = Vec::new();
+        if maps.take_lost(&mut lost).is_err() {
+            self.stats.map_errors += 1;
+            return;
+        }
+        for (k, v) in lost {
+            self.stats.lost_recovered += 1;
+            let at = MonoNs(v.ts_ns);
+            match k.kind {
+                abi::LOST_CLOSE => {
+                    // the socket's own bytes (untracked flows, bytes read
+                    // past recv()) came with it
+                    let finals = Finals {
+                        untracked: (v.sent > 0 || v.recv > 0).then_some((v.tgid, v.sent, v.recv)),
+                        tgid: v.tgid,
+                        proto: socket_proto(v.protocol, v.sock_type),
+                        ..Finals::default()
+                    };
+                    self.on_close(k.id, at, finals);
+                }
+                abi::LOST_EXIT => {
+                    let tgid = u32::try_from(k.id).unwrap_or(0);
+                    self.on_exit(ProcKey::from_start_ns(tgid, v.start_ns), at, None);
+                }
+                _ => {}
             }
         }
     }

@@ -60,14 +60,69 @@ impl Default for EbpfConfig {
 struct LiveMaps {
     flows: MapData,
     wire: MapData,
+    /// Each uid's use of them, and what userspace freed of it.
+    uid: MapData,
+    uid_freed: MapData,
+    lost: MapData,
+    /// Entries this side deleted, per uid (the kernel's side reads them
+    /// from `uid_freed` to know what each uid holds), and the uids whose
+    /// count changed since it was last written.
+    freed: rustc_hash::FxHashMap<u32, abi::UidFreed>,
+    freed_dirty: rustc_hash::FxHashSet<u32>,
+}
+
+impl LiveMaps {
+    /// Tell the kernel side what this side deleted of each uid's entries.
+    fn flush_freed(&mut self) -> io::Result<()> {
+        for uid in self.freed_dirty.drain() {
+            if let Some(v) = self.freed.get(&uid) {
+                sys::update(self.uid_freed.fd().as_fd(), &uid, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Uids that went over their share, with how many flows and (socket,
+    /// remote)s were refused, most first.
+    fn limited(&self) -> io::Result<Vec<(u32, u64, u64)>> {
+        let mut all: Vec<(u32, abi::UidUse)> = Vec::new();
+        sys::lookup_all(self.uid.fd().as_fd(), &mut all)?;
+        let mut v: Vec<(u32, u64, u64)> = all
+            .into_iter()
+            .filter(|(_, u)| u.refused > 0 || u.wire_refused > 0)
+            .map(|(uid, u)| (uid, u.refused, u.wire_refused))
+            .collect();
+        v.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
+        Ok(v)
+    }
 }
 
 impl KernelMaps for LiveMaps {
     fn take_flow(&mut self, k: &abi::FlowKey) -> io::Result<Option<abi::FlowCounters>> {
-        sys::lookup_and_delete(self.flows.fd().as_fd(), k)
+        let c: Option<abi::FlowCounters> = sys::lookup_and_delete(self.flows.fd().as_fd(), k)?;
+        if let Some(c) = &c {
+            self.freed.entry(c.uid).or_default().flows += 1;
+            self.freed_dirty.insert(c.uid);
+        }
+        Ok(c)
     }
     fn take_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>> {
-        sys::lookup_and_delete(self.wire.fd().as_fd(), k)
+        let w: Option<abi::WireCounters> = sys::lookup_and_delete(self.wire.fd().as_fd(), k)?;
+        if let Some(w) = &w {
+            self.freed.entry(w.uid).or_default().wire += 1;
+            self.freed_dirty.insert(w.uid);
+        }
+        Ok(w)
+    }
+    fn take_lost(&mut self, out: &mut Vec<(abi::LostKey, abi::Lost)>) -> io::Result<()> {
+        let mut all = Vec::new();
+        sys::lookup_all(self.lost.fd().as_fd(), &mut all)?;
+        for (k, v) in all {
+            // (taken one by one: the kernel may add more meanwhile)
+            let _: Option<abi::Lost> = sys::lookup_and_delete(self.lost.fd().as_fd(), &k)?;
+            out.push((k, v));
+        }
+        Ok(())
     }
     fn peek_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>> {
         sys::lookup(self.wire.fd().as_fd(), k)
@@ -183,6 +238,11 @@ impl EbpfSensor {
         let maps = LiveMaps {
             flows: hash_map::<abi::FlowKey, abi::FlowCounters>(&mut ebpf, netwho_bpf::maps::FLOWS)?,
             wire: hash_map::<abi::WireKey, abi::WireCounters>(&mut ebpf, netwho_bpf::maps::WIRE)?,
+            uid: hash_map::<u32, abi::UidUse>(&mut ebpf, netwho_bpf::maps::UID)?,
+            uid_freed: hash_map::<u32, abi::UidFreed>(&mut ebpf, netwho_bpf::maps::UID_FREED)?,
+            lost: hash_map::<abi::LostKey, abi::Lost>(&mut ebpf, netwho_bpf::maps::LOST)?,
+            freed: rustc_hash::FxHashMap::default(),
+            freed_dirty: rustc_hash::FxHashSet::default(),
         };
         // now, while netwho may still enter other network namespaces (its
         // capabilities are dropped once it has started); the hooks are
@@ -207,6 +267,14 @@ impl EbpfSensor {
 
     pub fn cgroup_root(&self) -> &Path {
         &self.cgroup_root
+    }
+
+    /// Tell the kernel what was freed of each uid's share (a failure is
+    /// counted; the share then looks fuller than it is until the next try).
+    fn flush_freed(&mut self) {
+        if self.maps.flush_freed().is_err() {
+            self.harvester.stats.map_errors += 1;
+        }
     }
 
     /// Remember a socket the kernel proved was born after the hooks
@@ -360,6 +428,7 @@ impl Sensor for EbpfSensor {
         self.wait_readable(timeout);
         self.drain(out);
         self.harvester.run_due(boot_now(), &mut self.maps, out);
+        self.flush_freed();
         Ok(())
     }
 
@@ -367,7 +436,26 @@ impl Sensor for EbpfSensor {
         // drain first so that entries found by the scan have been announced
         self.drain(out);
         self.harvester.scan(boot_now(), &mut self.maps, out);
+        self.flush_freed();
         Ok(())
+    }
+
+    fn limited(&mut self) -> Vec<crate::UidLimit> {
+        match self.maps.limited() {
+            Ok(v) => v
+                .into_iter()
+                .take(crate::UIDS_LIMITED_SHOWN)
+                .map(|(uid, flows, wire)| crate::UidLimit {
+                    uid,
+                    flows_refused: flows,
+                    wire_refused: wire,
+                })
+                .collect(),
+            Err(_) => {
+                self.harvester.stats.map_errors += 1;
+                Vec::new()
+            }
+        }
     }
 
     fn finish(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
@@ -401,6 +489,15 @@ impl Sensor for EbpfSensor {
             packets: sum(abi::STAT_PACKETS),
             scoped_out: sum(abi::STAT_SCOPED_OUT),
             capture_lost: sum(abi::STAT_CAPTURE_LOST),
+            ringbuf_open: sum(abi::STAT_RB_DROP_OPEN),
+            ringbuf_close: sum(abi::STAT_RB_DROP_CLOSE),
+            ringbuf_proc: sum(abi::STAT_RB_DROP_PROC),
+            untracked: sum(abi::STAT_UNTRACKED),
+            lost_full: sum(abi::STAT_LOST_FULL),
+            wire_untracked: sum(abi::STAT_WIRE_UNTRACKED),
+            lost_recovered: h.lost_recovered,
+            bypass_recv: (h.bypass_recv + sum(abi::STAT_BYPASS_RECV))
+                .saturating_sub(sum(abi::STAT_BYPASS_UNDONE)),
             decode_errors: self.decode_errors,
             map_errors: h.map_errors,
             late_opens: h.late_opens,

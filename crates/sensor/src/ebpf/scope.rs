@@ -137,6 +137,16 @@ pub fn install_capture(ebpf: &Ebpf, snaplen: u32) -> Result<(), SensorError> {
     sys::update(data(ebpf, name)?.fd().as_fd(), &0u32, &cfg).map_err(|e| map_err(name, e))
 }
 
+/// What one uid may hold of the flow and wire maps (0: no limit).
+pub fn install_limits(ebpf: &Ebpf, flows_per_uid: u32) -> Result<(), SensorError> {
+    let cfg = abi::Limits {
+        flows_per_uid,
+        _pad: 0,
+    };
+    let name = maps::LIMITS;
+    sys::update(data(ebpf, name)?.fd().as_fd(), &0u32, &cfg).map_err(|e| map_err(name, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,6 +136,10 @@ impl Decoder {
                 stats.clean_end = true;
                 out.push(Item::End { at });
             }
+            Entry::Completeness { flow, complete } => match self.flows.get_mut(&flow) {
+                Some(live) => live.flow.bytes_complete = complete,
+                None => stats.orphans += 1,
+            },
             Entry::Capture(c) => {
                 // the flow's next item carries it
                 let Some(live) = self.flows.get_mut(&c.flow) else {
@@ -193,6 +197,7 @@ impl Decoder {
             wire: Default::default(),
             attribution: convert::attribution(o.attribution),
             cpu_base: o.cpu_base.map(|(t, c)| (MonoNs(t), c)),
+            bytes_complete: true,
             capture: None,
         };
         convert::set_counters(&mut flow, &o.counters);

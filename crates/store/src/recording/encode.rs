@@ -34,6 +34,8 @@ struct FlowState {
     has_sha: bool,
     /// Capture pieces written so far (pieces are only ever appended).
     pieces: usize,
+    /// `bytes_complete` as last written (a flow starts complete).
+    complete: bool,
 }
 
 /// Turns flow events, status records and clock changes into entries.
@@ -148,6 +150,7 @@ impl Encoder {
                 number,
                 has_sha: sha.is_some(),
                 pieces: 0,
+                complete: true,
             },
         );
         let rec = OpenRec {
@@ -177,7 +180,27 @@ impl Encoder {
             track: ctx.track.as_ref().map(convert::track_rec),
         };
         self.put(out, &Entry::Open(rec));
+        self.completeness(out, f);
         self.pieces(out, f);
+    }
+
+    /// A `Completeness` entry if the flow's changed since the last one.
+    fn completeness(&mut self, out: &mut Vec<u8>, f: &Flow) {
+        let Some(st) = self.flows.get_mut(&f.key) else {
+            return;
+        };
+        if st.complete == f.bytes_complete {
+            return;
+        }
+        st.complete = f.bytes_complete;
+        let flow = st.number;
+        self.put(
+            out,
+            &Entry::Completeness {
+                flow,
+                complete: f.bytes_complete,
+            },
+        );
     }
 
     /// The flow's capture pieces not written yet.
@@ -210,6 +233,7 @@ impl Encoder {
         if !self.flows.contains_key(&f.key) {
             self.open(out, f, ctx, at, false);
         }
+        self.completeness(out, f);
         self.pieces(out, f);
         let Some(st) = self.flows.get(&f.key).copied() else {
             return;

@@ -14,8 +14,9 @@ use std::net::IpAddr;
 pub const FILE_MAGIC: [u8; 8] = *b"NETWHO\x00R";
 /// Readers accept recordings of this major version, any minor version.
 pub const MAJOR: u16 = 1;
-/// 1.1 added `Capture` entries (payload bytes, `record -s`).
-pub const MINOR: u16 = 1;
+/// 1.1 added `Capture` entries (payload bytes, `record -s`); 1.2 added
+/// `Completeness` (flows whose bytes the kernel counted per socket).
+pub const MINOR: u16 = 2;
 /// The first four bytes of every frame; a reader that meets a corrupt
 /// frame looks for the next one by this.
 pub const FRAME_MAGIC: [u8; 4] = *b"NWF1";
@@ -86,6 +87,9 @@ pub enum Entry {
     End { dt_ns: i64 },
     /// Payload bytes of an open flow (since 1.1; only with a snap length).
     Capture(CaptureRec),
+    /// Whether a flow's payload is its own from here on (since 1.2;
+    /// written when it changes: a flow starts complete).
+    Completeness { flow: u64, complete: bool },
 }
 
 /// A run of payload bytes of one flow and direction at its stream offset.
