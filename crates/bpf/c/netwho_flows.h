@@ -338,7 +338,12 @@ static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *in
 			.tgid = info->ovf_tgid ? info->ovf_tgid : info->owner_tgid,
 			.protocol = protocol,
 			.sock_type = sock_type,
+			.rport = info->ovf_rport,
+			.many = info->ovf_many,
+			.known = info->ovf_tgid != 0,
 		};
+
+		__builtin_memcpy(lost.raddr, info->ovf_raddr, NETWHO_ADDR_LEN);
 
 		ring_drop(NETWHO_STAT_RB_DROP_CLOSE);
 		if (!(info->flags & NETWHO_SK_FLOW_SEEN) && !lost.sent && !lost.recv)
@@ -359,6 +364,10 @@ static __always_inline void close_socket(__u64 cookie, struct netwho_sk_info *in
 	ev->ovf_sent = info->ovf_sent;
 	ev->ovf_recv = info->ovf_recv;
 	ev->ovf_tgid = info->ovf_tgid ? info->ovf_tgid : info->owner_tgid;
+	__builtin_memcpy(ev->ovf_raddr, info->ovf_raddr, NETWHO_ADDR_LEN);
+	ev->ovf_rport = info->ovf_rport;
+	ev->ovf_many = info->ovf_many;
+	ev->ovf_known = info->ovf_tgid != 0;
 	ev->recv_left = recv_left;
 
 	for (i = 0; i < NETWHO_MAX_OWNERS; i++) {
@@ -460,6 +469,17 @@ static __always_inline void announce(struct netwho_flow_key *key, struct netwho_
 	bpf_ringbuf_submit(ev, wakeup());
 }
 
+static __always_inline bool same_addr(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
 /*
  * A flow with no entry of its own (its uid holds its share of nw_flows, or
  * the map is full): it is still announced, once (its presence is never
@@ -478,8 +498,15 @@ static __always_inline void untracked(struct netwho_flow_key *key, struct netwho
 			__sync_fetch_and_add(&info->ovf_sent, sent);
 		if (recv)
 			__sync_fetch_and_add(&info->ovf_recv, recv);
-		if (!info->ovf_tgid)
+		if (!info->ovf_tgid) {
 			info->ovf_tgid = key->tgid;
+			__builtin_memcpy(info->ovf_raddr, key->raddr, NETWHO_ADDR_LEN);
+			info->ovf_rport = key->rport;
+		} else if (!info->ovf_many && (info->ovf_tgid != key->tgid ||
+						info->ovf_rport != key->rport ||
+						!same_addr(info->ovf_raddr, key->raddr))) {
+			info->ovf_many = 1;
+		}
 	} else {
 		stat_add(NETWHO_STAT_BYTES_LOST, sent + recv);
 	}

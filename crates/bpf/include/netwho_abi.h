@@ -177,6 +177,11 @@ struct netwho_lost {
 	__u16 protocol;               /* LOST_CLOSE: the socket's IPPROTO_* */
 	__u8 sock_type;               /* and SOCK_* */
 	__u8 _pad;
+	__u8 raddr[NETWHO_ADDR_LEN];  /* as netwho_sock_close's ovf_* */
+	__u16 rport;
+	__u8 many;
+	__u8 known;
+	__u8 _pad2[4];
 };
 
 /* Key of nw_wire: one entry per (socket, remote). */
@@ -226,6 +231,10 @@ struct netwho_sk_info {
 	__u64 ovf_recv;
 	__u32 ovf_tgid;               /* the first process with an untracked flow here */
 	__u32 _pad2;
+	__u8 ovf_raddr[NETWHO_ADDR_LEN]; /* and its remote */
+	__u16 ovf_rport;
+	__u8 ovf_many;                /* 1: untracked flows of another process or remote too */
+	__u8 _pad3[5];
 	__u64 consumed;               /* TCP: bytes of the receive stream the
 	                               * application took that flows were credited
 	                               * with (by recv(), or as bypass) */
@@ -347,6 +356,11 @@ struct netwho_sock_close {
 	__u32 ovf_tgid;               /* whose the socket's own bytes are: the first
 	                               * process with an untracked flow, else the creator */
 	__u32 _pad2;
+	__u8 ovf_raddr[NETWHO_ADDR_LEN]; /* the remote of its untracked flows */
+	__u16 ovf_rport;
+	__u8 ovf_many;                /* 1: more than one (process, remote): no single flow */
+	__u8 ovf_known;               /* 1: ovf_raddr/ovf_rport are set */
+	__u8 _pad3[4];
 	__u64 recv_left;              /* TCP: bytes the application took past
 	                               * recv() (splice, zero-copy) that no flow
 	                               * was credited with yet */
@@ -446,14 +460,14 @@ NETWHO_ASSERT_SIZE(netwho_uid_use, 48);
 NETWHO_ASSERT_SIZE(netwho_uid_freed, 16);
 NETWHO_ASSERT_SIZE(netwho_limits, 8);
 NETWHO_ASSERT_SIZE(netwho_lost_key, 16);
-NETWHO_ASSERT_SIZE(netwho_lost, 40);
+NETWHO_ASSERT_SIZE(netwho_lost, 64);
 NETWHO_ASSERT_SIZE(netwho_wire_key, 32);
 NETWHO_ASSERT_SIZE(netwho_wire_counters, 72);
 NETWHO_ASSERT_SIZE(netwho_owner, 24);
-NETWHO_ASSERT_SIZE(netwho_sk_info, 184);
+NETWHO_ASSERT_SIZE(netwho_sk_info, 208);
 NETWHO_ASSERT_SIZE(netwho_final_flow, 40);
 NETWHO_ASSERT_SIZE(netwho_final_wire, 72);
-NETWHO_ASSERT_SIZE(netwho_sock_close, 512);
+NETWHO_ASSERT_SIZE(netwho_sock_close, 536);
 NETWHO_ASSERT_SIZE(netwho_stash, 48);
 NETWHO_ASSERT_SIZE(netwho_tuple, 48);
 NETWHO_ASSERT_SIZE(netwho_event_header, 16);

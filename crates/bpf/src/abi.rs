@@ -160,6 +160,11 @@ pub struct Lost {
     pub protocol: u16,
     pub sock_type: u8,
     pub _pad: u8,
+    pub raddr: [u8; ADDR_LEN],
+    pub rport: u16,
+    pub many: u8,
+    pub known: u8,
+    pub _pad2: [u8; 4],
 }
 
 #[repr(C)]
@@ -213,6 +218,10 @@ pub struct SkInfo {
     pub ovf_recv: u64,
     pub ovf_tgid: u32,
     pub _pad2: u32,
+    pub ovf_raddr: [u8; ADDR_LEN],
+    pub ovf_rport: u16,
+    pub ovf_many: u8,
+    pub _pad3: [u8; 5],
     pub consumed: u64,
 }
 
@@ -259,6 +268,11 @@ pub struct SockClose {
     pub ovf_recv: u64,
     pub ovf_tgid: u32,
     pub _pad2: u32,
+    pub ovf_raddr: [u8; ADDR_LEN],
+    pub ovf_rport: u16,
+    pub ovf_many: u8,
+    pub ovf_known: u8,
+    pub _pad3: [u8; 4],
     /// TCP: bytes the application took past recv() that no flow was
     /// credited with yet.
     pub recv_left: u64,
@@ -443,14 +457,14 @@ const _: () = {
     assert!(size_of::<UidFreed>() == 16);
     assert!(size_of::<Limits>() == 8);
     assert!(size_of::<LostKey>() == 16);
-    assert!(size_of::<Lost>() == 40);
+    assert!(size_of::<Lost>() == 64);
     assert!(size_of::<WireKey>() == 32);
     assert!(size_of::<WireCounters>() == 72);
     assert!(size_of::<Owner>() == 24);
-    assert!(size_of::<SkInfo>() == 184);
+    assert!(size_of::<SkInfo>() == 208);
     assert!(size_of::<FinalFlow>() == 40);
     assert!(size_of::<FinalWire>() == 72);
-    assert!(size_of::<SockClose>() == 512);
+    assert!(size_of::<SockClose>() == 536);
     assert!(size_of::<Stash>() == 48);
     assert!(size_of::<Tuple>() == 48);
     assert!(size_of::<EventHeader>() == 16);

@@ -143,6 +143,8 @@ pub enum SensorEvent {
         tgid: u32,
         /// The socket's protocol (for a socket none of whose flows is known).
         proto: Proto,
+        /// The one remote its untracked flows had (all of one process), if so.
+        remote: Option<Endpoint>,
         payload: Payload,
     },
     /// Cumulative payload of one kernel flow entry.

@@ -174,8 +174,9 @@ impl FlowTable {
                 cookie,
                 tgid,
                 proto,
+                remote,
                 payload,
-            } => self.socket_bytes(cookie, tgid, proto, payload, now, out),
+            } => self.socket_bytes(cookie, tgid, (proto, remote), payload, now, out),
             SensorEvent::Wire { key, wire, local } => self.wire_update(key, wire, local, out),
             SensorEvent::Captured { key, piece } => self.captured(key, piece),
             SensorEvent::FlowIdle { key, at } => {
@@ -606,7 +607,7 @@ impl FlowTable {
         &mut self,
         cookie: SockCookie,
         tgid: u32,
-        proto: Proto,
+        (proto, remote): (Proto, Option<Endpoint>),
         payload: Payload,
         now: MonoNs,
         out: &mut Vec<FlowEvent>,
@@ -641,10 +642,14 @@ impl FlowTable {
                 self.proc_for(ProcKey::from_start_ticks(tgid, 0), "", u32::MAX, u32::MAX)
             }
         };
+        // none of its untracked flows is known (their opens were lost):
+        // if they were all one (process, remote), the bytes are that
+        // flow's, exactly; else the socket's aggregate
+        let one = remote.filter(|_| untracked.is_empty());
         let fk = FlowKey {
             proc: proc.key,
             cookie,
-            remote: Endpoint::unspecified(),
+            remote: one.unwrap_or_else(Endpoint::unspecified),
         };
         if let Some(slot) = self.flows.get_mut(&fk) {
             slot.flow.payload = slot.flow.payload.saturating_add(payload);
@@ -654,7 +659,7 @@ impl FlowTable {
         let tuple = SocketTuple {
             proto: like.as_ref().map_or(proto, |f| f.proto),
             local: like.as_ref().map_or(Endpoint::unspecified(), |f| f.local),
-            remote: Endpoint::unspecified(),
+            remote: fk.remote,
             tcp_state: None,
             netns: like.as_ref().map_or(0, |f| f.netns),
             packet: false,
@@ -671,7 +676,7 @@ impl FlowTable {
             Attribution::Ebpf,
         );
         flow.payload = payload;
-        flow.bytes_complete = false;
+        flow.bytes_complete = one.is_some();
         self.insert(flow, now, out);
         self.announce(fk, out);
     }

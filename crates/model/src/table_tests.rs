@@ -792,6 +792,7 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
             cookie: SockCookie(1),
             tgid: p.tgid,
             proto: Proto::Tcp,
+            remote: Some(ep(2, 80)),
             payload: Payload {
                 bytes_sent: 500,
                 bytes_recv: 7000,
@@ -836,6 +837,7 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
             cookie: SockCookie(2),
             tgid: p.tgid,
             proto: Proto::Udp,
+            remote: None,
             payload: Payload {
                 bytes_sent: 300,
                 bytes_recv: 0,
@@ -879,6 +881,7 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
             cookie: SockCookie(3),
             tgid: p.tgid,
             proto: Proto::Udp,
+            remote: None,
             payload: Payload {
                 bytes_sent: 20,
                 bytes_recv: 0,
@@ -909,4 +912,39 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
         (Proto::Udp, p, 20)
     );
     assert!(!f.bytes_complete, "its remote is not known");
+    // the same, but the kernel saw one remote only: that flow, exact
+    out.clear();
+    t.apply(
+        SensorEvent::SocketBytes {
+            cookie: SockCookie(4),
+            tgid: p.tgid,
+            proto: Proto::Udp,
+            remote: Some(ep(2, 53)),
+            payload: Payload {
+                bytes_sent: 30,
+                bytes_recv: 90,
+            },
+        },
+        MonoNs(60),
+        &mut out,
+    );
+    t.apply(
+        SensorEvent::SockClosed {
+            cookie: SockCookie(4),
+            at: MonoNs(60),
+        },
+        MonoNs(60),
+        &mut out,
+    );
+    let closed: Vec<&Flow> = out
+        .iter()
+        .filter_map(|e| match e {
+            FlowEvent::Closed(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed.len(), 1);
+    let f = closed[0];
+    assert_eq!((f.remote, f.payload.bytes_recv), (ep(2, 53), 90));
+    assert!(f.bytes_complete);
 }

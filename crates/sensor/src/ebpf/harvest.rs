@@ -51,6 +51,38 @@ pub struct HarvestStats {
     pub bypass_recv: u64,
 }
 
+/// A socket's own bytes: its untracked flows' (and what was read past
+/// recv() that no flow got).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketOwn {
+    /// The first process with an untracked flow on it.
+    pub tgid: u32,
+    pub sent: u64,
+    pub recv: u64,
+    /// The remote, when every untracked flow was that process's to that
+    /// remote (the bytes are then exactly one flow's).
+    pub remote: Option<Endpoint>,
+}
+
+impl SocketOwn {
+    fn new(
+        tgid: u32,
+        sent: u64,
+        recv: u64,
+        known: u8,
+        many: u8,
+        raddr: [u8; 16],
+        rport: u16,
+    ) -> Self {
+        SocketOwn {
+            tgid,
+            sent,
+            recv,
+            remote: (known == 1 && many == 0).then(|| Endpoint::from_kernel(raddr, rport)),
+        }
+    }
+}
+
 /// Final counters the kernel took out of its maps when a socket closed
 /// (the close event carries them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,7 +92,7 @@ pub struct Finals {
     pub wires: Vec<(abi::WireKey, Option<abi::WireCounters>)>,
     /// Payload of the socket's untracked flows (counted on the socket):
     /// the first process that had one, sent, received.
-    pub untracked: Option<(u32, u64, u64)>,
+    pub untracked: Option<SocketOwn>,
     /// TCP: bytes the application took past recv() (splice, zero-copy)
     /// that no flow was credited with yet.
     pub recv_left: u64,
@@ -109,7 +141,15 @@ impl Finals {
             f.wires.push((key, counters));
         }
         if ev.ovf_sent > 0 || ev.ovf_recv > 0 {
-            f.untracked = Some((ev.ovf_tgid, ev.ovf_sent, ev.ovf_recv));
+            f.untracked = Some(SocketOwn::new(
+                ev.ovf_tgid,
+                ev.ovf_sent,
+                ev.ovf_recv,
+                ev.ovf_known,
+                ev.ovf_many,
+                ev.ovf_raddr,
+                ev.ovf_rport,
+            ));
         }
         f.recv_left = ev.recv_left;
         f.tgid = ev.ovf_tgid;
@@ -441,22 +481,26 @@ impl Harvester {
             match last.iter_mut().max_by_key(|(_, c)| c.bytes_recv) {
                 Some((_, c)) => c.bytes_recv = c.bytes_recv.saturating_add(finals.recv_left),
                 None => {
-                    let u = untracked.get_or_insert((finals.tgid, 0, 0));
-                    u.2 = u.2.saturating_add(finals.recv_left);
+                    let u = untracked.get_or_insert(SocketOwn {
+                        tgid: finals.tgid,
+                        ..SocketOwn::default()
+                    });
+                    u.recv = u.recv.saturating_add(finals.recv_left);
                 }
             }
         }
         for (k, c) in &last {
             out.push(counters_event(k, c));
         }
-        if let Some((tgid, sent, recv)) = untracked {
+        if let Some(u) = untracked {
             out.push(SensorEvent::SocketBytes {
                 cookie: SockCookie(cookie),
-                tgid,
+                tgid: u.tgid,
                 proto: finals.proto,
+                remote: u.remote,
                 payload: Payload {
-                    bytes_sent: sent,
-                    bytes_recv: recv,
+                    bytes_sent: u.sent,
+                    bytes_recv: u.recv,
                 },
             });
         }
@@ -604,7 +648,11 @@ impl Harvester {
                     // the socket's own bytes (untracked flows, bytes read
                     // past recv()) came with it
                     let finals = Finals {
-                        untracked: (v.sent > 0 || v.recv > 0).then_some((v.tgid, v.sent, v.recv)),
+                        untracked: (v.sent > 0 || v.recv > 0).then(|| {
+                            SocketOwn::new(
+                                v.tgid, v.sent, v.recv, v.known, v.many, v.raddr, v.rport,
+                            )
+                        }),
                         tgid: v.tgid,
                         proto: socket_proto(v.protocol, v.sock_type),
                         ..Finals::default()
