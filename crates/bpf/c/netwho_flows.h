@@ -211,18 +211,39 @@ static __always_inline unsigned long sock_flags_of(struct sock *sk)
 	return BPF_CORE_READ((struct sock___flags_in_sock *)sk, sk_flags);
 }
 
+/* One load the compiler may not merge or repeat. */
+#define NETWHO_READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
+
 static __always_inline __u64 app_received(void *sk)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	__u64 got;
-	__u32 unread;
+	__u64 got, got2;
+	__u32 nxt, nxt2, copied, unread;
 	bool fin;
+	int try;
 
 	if (!tp || tp->inet_conn.icsk_ulp_ops)
 		return NETWHO_NO_APP;
-	fin = (sock_flags_of((struct sock *)tp) >> NETWHO_SOCK_DONE) & 1;
-	got = tp->bytes_received;
-	unread = tp->rcv_nxt - tp->copied_seq;
+	/*
+	 * Read without the socket's lock: the receive path may move
+	 * bytes_received and rcv_nxt (in that order), then set SOCK_DONE for a
+	 * FIN, while we read. SOCK_DONE first, then the counters twice: the
+	 * same both times, they and copied_seq are one state (a FIN that came
+	 * meanwhile changed rcv_nxt). Never settled: unknown this time.
+	 */
+	for (try = 0; try < 3; try++) {
+		fin = (sock_flags_of((struct sock *)tp) >> NETWHO_SOCK_DONE) & 1;
+		got = NETWHO_READ_ONCE(tp->bytes_received);
+		nxt = NETWHO_READ_ONCE(tp->rcv_nxt);
+		copied = NETWHO_READ_ONCE(tp->copied_seq);
+		got2 = NETWHO_READ_ONCE(tp->bytes_received);
+		nxt2 = NETWHO_READ_ONCE(tp->rcv_nxt);
+		if (got == got2 && nxt == nxt2)
+			break;
+	}
+	if (got != got2 || nxt != nxt2)
+		return NETWHO_NO_APP;
+	unread = nxt - copied;
 	if (fin) {
 		/* the FIN is the last unit received: unread if anything is */
 		got = got ? got - 1 : 0;

@@ -233,6 +233,22 @@ pub fn netwho_bin() -> PathBuf {
     built("netwho", "NETWHO_BIN")
 }
 
+/// The release build's netwho and traffic generator, for tests whose
+/// load only an optimized build sustains (a connection storm, the soak):
+/// `scripts/test` builds them. None (with a note) when they are missing
+/// outside CI; in CI a missing build fails the test.
+pub fn release_bins() -> Option<(PathBuf, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release");
+    let (nw, tg) = (dir.join("netwho"), dir.join("netwho-trafficgen"));
+    if nw.exists() && tg.exists() {
+        return Some((nw, tg));
+    }
+    let msg = "needs the release build: cargo build --release -p netwho -p netwho-e2e";
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    eprintln!("skipped: {msg}");
+    None
+}
+
 /// The cgroup v2 mount (`/sys/fs/cgroup` or, on hybrid hosts, `.../unified`).
 pub fn cgroup2_root() -> PathBuf {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -522,9 +538,14 @@ pub fn read_records(path: &Path) -> Vec<Value> {
 impl Netwho {
     /// Start netwho and wait until it says every hook is attached.
     pub fn start(tag: &str, extra: &[&str]) -> Self {
+        Netwho::start_bin(&netwho_bin(), tag, extra)
+    }
+
+    /// [`Netwho::start`] with another build of netwho.
+    pub fn start_bin(bin: &Path, tag: &str, extra: &[&str]) -> Self {
         let dir = TempDir::new(tag);
         let out = dir.0.join("flows.jsonl");
-        let child = Command::new(netwho_bin())
+        let child = Command::new(bin)
             .args(["log", "--json", "--on", "both", "-o"])
             .arg(&out)
             .args(extra)
@@ -568,6 +589,26 @@ impl Netwho {
                 "netwho did not write {what} within {limit:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until the log has not grown for a second (bounded): for runs
+    /// whose records are too many to parse on every poll.
+    pub fn wait_quiet(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let (mut last, mut since) = (0u64, Instant::now());
+        loop {
+            let len = std::fs::metadata(&self.out).map_or(0, |m| m.len());
+            if len != last {
+                (last, since) = (len, Instant::now());
+            } else if since.elapsed() >= Duration::from_secs(1) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log kept growing for {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -638,6 +679,10 @@ pub fn compare(truth: &[Value], records: &[Value], attribution: &str) -> Vec<Str
         .filter(|r| gen_pids.contains(&r["pid"].as_u64().unwrap_or(0)))
         .collect();
     let mut used = vec![false; finals.len()];
+    let mut open_count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for o in records.iter().filter(|o| o["event"] == "open") {
+        *open_count.entry(o["flow_id"].to_string()).or_default() += 1;
+    }
     for t in truth {
         let matches: Vec<usize> = finals
             .iter()
@@ -689,10 +734,10 @@ pub fn compare(truth: &[Value], records: &[Value], attribution: &str) -> Vec<Str
         if r["family"] != family {
             errors.push(format!("{desc}: family {} (want {family})", r["family"]));
         }
-        let opens = records
-            .iter()
-            .filter(|o| o["event"] == "open" && o["flow_id"] == r["flow_id"])
-            .count();
+        let opens = open_count
+            .get(&r["flow_id"].to_string())
+            .copied()
+            .unwrap_or(0);
         if opens != 1 {
             errors.push(format!("{desc}: {opens} open records"));
         }
@@ -940,8 +985,6 @@ pub struct Running(pub Child);
 impl Running {
     /// Starts `cmd` with its standard error in `err`, and waits until it
     /// writes `ready` there.
-    /// Starts `cmd` with stderr to `err`, and waits until `ready` appears
-    /// there.
     pub fn start(cmd: &mut Command, err: &Path, ready: &str) -> Running {
         let r = Running(
             cmd.stdout(Stdio::null())

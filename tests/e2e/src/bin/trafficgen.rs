@@ -151,6 +151,59 @@ enum Role {
         #[arg(long)]
         secs: f64,
     },
+    /// Storms: THREADS threads accepting connections, each read to EOF
+    /// and closed (serves until killed).
+    StormServer {
+        #[arg(long)]
+        bind: IpAddr,
+        #[arg(long, default_value_t = 4)]
+        threads: u32,
+    },
+    /// Storms: THREADS threads making connections as fast as they can for
+    /// SECS seconds (at most RATE per second in all, 0: no limit), each
+    /// sending SIZE bytes, then closing after the server's EOF (TIME_WAIT
+    /// stays here: give the namespace tcp_tw_reuse and a wide port range).
+    StormClient {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 4)]
+        threads: u32,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        size: u64,
+    },
+    /// One UDP socket sends SIZE bytes to each of COUNT ports, ROUNDS
+    /// times, EVERY_MS apart (a flood of flows held open); prints one truth
+    /// line per remote at the end.
+    UdpSpray {
+        #[command(flatten)]
+        d: Datagrams,
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        #[arg(long, default_value_t = 0)]
+        every_ms: u64,
+    },
+    /// Connect, send SEND bytes, then take EXPECT bytes (and the EOF) with
+    /// splice(2) into a pipe, never recv(): the application moves the bytes
+    /// without sock_recvmsg. With --pause-at, print {"paused": N} after N
+    /// bytes and wait for a line on stdin.
+    SpliceClient {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        send: u64,
+        #[arg(long)]
+        expect: u64,
+        #[arg(long, default_value_t = 0)]
+        pause_at: u64,
+    },
     /// The parent connects and sends; forks; closes its copy and waits. The
     /// child renames itself, sends more and reads the reply.
     Handoff {
@@ -384,6 +437,205 @@ fn udp_oneshot(d: Datagrams, one_socket: bool) {
     }
 }
 
+fn storm_server(bind: IpAddr, threads: u32) {
+    let l = TcpListener::bind((bind, 0)).unwrap_or_else(|e| die(format!("bind: {e}")));
+    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    println!("{}", json!({"ready": true, "port": port}));
+    let _ = std::io::stdout().flush();
+    let l = std::sync::Arc::new(l);
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let l = std::sync::Arc::clone(&l);
+            std::thread::spawn(move || {
+                for conn in l.incoming() {
+                    let Ok(mut s) = conn else { continue };
+                    timeouts(&s);
+                    recv_n(&mut s, None);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+}
+
+fn storm_client(to: IpAddr, port: u16, threads: u32, secs: f64, rate: u32, size: u64) {
+    let start = std::time::Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let per_thread = f64::from(rate) / f64::from(threads.max(1));
+    let total = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let total = std::sync::Arc::clone(&total);
+            std::thread::spawn(move || {
+                let mut done: u64 = 0;
+                while std::time::Instant::now() < end {
+                    if per_thread > 0.0 {
+                        let due = start + Duration::from_secs_f64(done as f64 / per_thread);
+                        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    let mut s = TcpStream::connect((to, port))
+                        .unwrap_or_else(|e| die(format!("connect: {e}")));
+                    timeouts(&s);
+                    send_n(&mut s, size, SEED_CLIENT);
+                    let _ = s.shutdown(Shutdown::Write);
+                    recv_n(&mut s, None);
+                    done += 1;
+                    if total.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 999 {
+                        // under way: whoever waits for the storm may go on
+                        println!("{}", json!({"storming": true}));
+                        let _ = std::io::stdout().flush();
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let done: u64 = workers.into_iter().map(|w| w.join().unwrap_or(0)).sum();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"done": true, "conns": done, "secs": secs, "rate": done as f64 / secs})
+    );
+}
+
+fn udp_spray(d: Datagrams, rounds: u32, every_ms: u64) {
+    let Datagrams {
+        to,
+        port_base,
+        count,
+        size,
+        src,
+    } = d;
+    let any: IpAddr = if to.is_ipv4() {
+        "0.0.0.0".parse().unwrap_or(src)
+    } else {
+        "::".parse().unwrap_or(src)
+    };
+    let s = UdpSocket::bind((any, 0)).unwrap_or_else(|e| die(format!("socket: {e}")));
+    let payload = pattern(SEED_CLIENT, 0, size);
+    let mut sent = vec![0u64; usize::from(count)];
+    for round in 0..rounds {
+        if round > 0 {
+            std::thread::sleep(Duration::from_millis(every_ms));
+        }
+        for i in 0..count {
+            let n = s
+                .send_to(&payload, (to, port_base + i))
+                .unwrap_or_else(|e| die(format!("send_to: {e}")));
+            sent[usize::from(i)] += n as u64;
+        }
+        println!("{}", json!({"round": round}));
+        let _ = std::io::stdout().flush();
+    }
+    let lport = s.local_addr().map(|a| a.port()).unwrap_or(0);
+    for i in 0..count {
+        truth(
+            "client",
+            "udp",
+            SocketAddr::new(src, lport),
+            SocketAddr::new(to, port_base + i),
+            sent[usize::from(i)],
+            0,
+        );
+    }
+}
+
+/// Move up to `want` bytes from `fd` to `to` with splice(2); 0 at EOF.
+fn splice_once(fd: i32, to: i32, want: usize) -> usize {
+    loop {
+        // SAFETY: two valid descriptors, no offsets.
+        let n = unsafe {
+            libc::splice(
+                fd,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                want,
+                libc::SPLICE_F_MOVE,
+            )
+        };
+        if n >= 0 {
+            return usize::try_from(n).unwrap_or(0);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            die(format!("splice: {e}"));
+        }
+    }
+}
+
+fn splice_client(to: IpAddr, port: u16, send: u64, expect: u64, pause_at: u64) {
+    use std::os::fd::AsRawFd;
+    let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+    timeouts(&s);
+    let local = s.local_addr().unwrap_or_else(|e| die(e));
+    let remote = s.peer_addr().unwrap_or_else(|e| die(e));
+    let sent = send_n(&mut s, send, SEED_CLIENT);
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe writes two descriptors into the array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        die("pipe failed");
+    }
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap_or_else(|e| die(e));
+    let mut got = 0u64;
+    let mut paused = pause_at == 0;
+    let mut shut = false;
+    loop {
+        if got >= expect && !shut {
+            // all of the reply: our EOF, then the server's
+            let _ = s.shutdown(Shutdown::Write);
+            shut = true;
+        }
+        let want = if paused {
+            CHUNK as u64
+        } else {
+            (pause_at - got).min(CHUNK as u64)
+        };
+        let n = splice_once(
+            s.as_raw_fd(),
+            fds[1],
+            usize::try_from(want).unwrap_or(CHUNK),
+        );
+        if n == 0 {
+            break;
+        }
+        // empty the pipe into /dev/null, also by splice
+        let mut left = n;
+        while left > 0 {
+            let k = splice_once(fds[0], null.as_raw_fd(), left);
+            if k == 0 {
+                die("the pipe ran dry");
+            }
+            left -= k;
+        }
+        got += n as u64;
+        if !paused && got >= pause_at {
+            paused = true;
+            println!("{}", json!({"paused": got}));
+            let _ = std::io::stdout().flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut line);
+        }
+    }
+    if got != expect {
+        die(format!("spliced {got} bytes, expected {expect}"));
+    }
+    // SAFETY: closing the pipe we made.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    drop(s);
+    truth("client", "tcp", local, remote, sent, got);
+}
+
 fn handoff(
     to: IpAddr,
     port: u16,
@@ -562,6 +814,27 @@ fn main() {
             count,
         } => udp_server(bind, port_base, count),
         Role::UdpOneshot { d, one_socket } => udp_oneshot(d, one_socket),
+        Role::StormServer { bind, threads } => storm_server(bind, threads),
+        Role::StormClient {
+            to,
+            port,
+            threads,
+            secs,
+            rate,
+            size,
+        } => storm_client(to, port, threads, secs, rate, size),
+        Role::UdpSpray {
+            d,
+            rounds,
+            every_ms,
+        } => udp_spray(d, rounds, every_ms),
+        Role::SpliceClient {
+            to,
+            port,
+            send,
+            expect,
+            pause_at,
+        } => splice_client(to, port, send, expect, pause_at),
         Role::SpawnUdp { d, as_user } => {
             if let Some(u) = as_user {
                 become_user(&u);
