@@ -391,6 +391,7 @@ impl Collector for LiveCollector {
             ("decode_errors", d.decode_errors),
             ("map_errors", d.map_errors),
             ("storage_fail", d.storage_fail),
+            ("lost_full", d.lost_full),
         ];
         let mut m = enc.encode_descriptor(
             "netwho_drops",
@@ -404,8 +405,33 @@ impl Collector for LiveCollector {
         counter(
             &mut enc,
             "netwho_bytes_lost",
-            "Payload bytes of flows the full kernel map could not track",
+            "Payload bytes lost for good (counted on a socket whose close could not be kept)",
             d.bytes_lost,
+        )?;
+        let mut m = enc.encode_descriptor(
+            "netwho_ringbuf_drops",
+            "Kernel events the full ring buffer lost, by kind (of netwho_drops_total{kind=\"ringbuf\"}; opens keep their counters, closes and exits are kept by the kernel)",
+            None,
+            bytes.metric_type(),
+        )?;
+        for (kind, n) in [
+            ("open", d.ringbuf_open),
+            ("close", d.ringbuf_close),
+            ("proc", d.ringbuf_proc),
+        ] {
+            ConstCounter::new(n).encode(m.encode_family(&[("kind", kind)])?)?;
+        }
+        counter(
+            &mut enc,
+            "netwho_flows_untracked",
+            "Flows counted on their socket, not in an entry of their own (their user's share of the kernel map was used, or it was full)",
+            s.partial.untracked,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_kernel_bypass_recv_bytes",
+            "TCP bytes processes took past recv() (splice, zero-copy), added to their flows",
+            s.kernel.bypass_recv,
         )?;
         Ok(())
     }

@@ -110,7 +110,7 @@ pub(crate) fn status_json(
         Access::All => serde_json::to_value(r),
         Access::Uid(u) => {
             let own = held.iter().filter(|v| !v.closed && v.flow.uid == u).count() as u64;
-            serde_json::to_value(r.scoped(own))
+            serde_json::to_value(r.scoped(u, own))
         }
     };
     v.unwrap_or(Value::Null)
@@ -210,7 +210,7 @@ impl Recorder {
         if let Some(st) = &b.status {
             let st = match self.access {
                 Access::All => (**st).clone(),
-                Access::Uid(_) => st.scoped(self.own_open),
+                Access::Uid(u) => st.scoped(u, self.own_open),
             };
             self.status = serde_json::to_string(&st).ok();
         }

@@ -161,9 +161,16 @@ impl StatusRecord {
     /// flows) and the counts of all flows, processes and kernel calls are
     /// zero.
     #[must_use]
-    pub fn scoped(&self, own_open: u64) -> StatusRecord {
+    pub fn scoped(&self, uid: u32, own_open: u64) -> StatusRecord {
         StatusRecord {
             flows_open: own_open,
+            // whether they were limited themselves, not who else was
+            limits: self
+                .limits
+                .iter()
+                .filter(|l| l.uid == uid)
+                .cloned()
+                .collect(),
             flows_opened: 0,
             flows_closed: 0,
             procs_tracked: 0,
@@ -317,5 +324,49 @@ impl StatusRecord {
             s.push_str(&format!("; degraded: {deg}"));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller who sees only their own traffic learns whether they were
+    /// limited, not which other users were, nor everyone's activity.
+    #[test]
+    fn a_scoped_status_names_only_its_callers_limits() {
+        let info = SensorInfo {
+            attribution: "ebpf",
+            hooks: Vec::new(),
+            degradations: Vec::new(),
+        };
+        let limit = |uid| UidLimit {
+            uid,
+            flows_refused: 5,
+            wire_refused: 1,
+        };
+        let all = StatusRecord::build(StatusInput {
+            ts: String::new(),
+            uptime_s: 1.0,
+            is_final: false,
+            info: &info,
+            sensor: SensorStats::default(),
+            model: ModelStats {
+                flows_opened: 100,
+                ..ModelStats::default()
+            },
+            enrich: EnrichCounts::default(),
+            output_drops: 0,
+            output_truncated: 0,
+            storage_failures: 0,
+            limits: vec![limit(1000), limit(1001)],
+            selection: Selection::default(),
+            more_degradations: &[],
+        });
+        let mine = all.scoped(1001, 3);
+        assert_eq!(mine.limits, vec![limit(1001)]);
+        assert_eq!((mine.flows_open, mine.flows_opened), (3, 0));
+        assert!(all.scoped(1002, 0).limits.is_empty());
+        assert_eq!(all.limits.len(), 2);
     }
 }

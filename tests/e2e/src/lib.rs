@@ -613,12 +613,19 @@ impl Netwho {
     }
 
     /// SIGINT, wait for exit; the exit status and every record.
-    pub fn stop(mut self) -> (ExitStatus, Vec<Value>) {
+    pub fn stop(self) -> (ExitStatus, Vec<Value>) {
+        let out = self.out.clone();
+        let status = self.stop_quietly();
+        (status, read_records(&out))
+    }
+
+    /// SIGINT, wait for exit; the exit status (the records are not read).
+    pub fn stop_quietly(mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
+        loop {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
             }
@@ -627,8 +634,7 @@ impl Netwho {
                 "netwho did not exit after SIGINT"
             );
             std::thread::sleep(Duration::from_millis(20));
-        };
-        (status, read_records(&self.out))
+        }
     }
 }
 
