@@ -538,10 +538,6 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 	}
 	if (sk_out(info))
 		return 1;
-	/* a TCP socket sends (ACKs) as its reader takes data: what it took
-	 * past recv() is credited to its flow now, not only at its close */
-	if (egress && bsk->protocol == IPPROTO_TCP)
-		credit_bypass(bsk, bpf_get_socket_cookie(skb), info);
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr iph;
@@ -583,6 +579,12 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 		if (sc && !ports_in_scope(sc, lport, key.rport))
 			return 1;
 	}
+
+	/* a TCP socket acknowledges as its reader takes data: what it took
+	 * past recv() is credited to its flow now, not only at its close
+	 * (pure ACKs only: a segment with payload is the sending side's) */
+	if (egress && protocol == IPPROTO_TCP && skb->len <= l3len + l4len)
+		credit_bypass(bsk, bpf_get_socket_cookie(skb), info);
 
 	segs = skb->gso_segs;
 	if (segs < 1)

@@ -177,11 +177,12 @@ static __always_inline bool over_share(struct netwho_uid_use *u, __u32 uid, bool
 
 	if (!l || !l->flows_per_uid || !u)
 		return false;
+	held = wire ? (__s64)(u->wire_made - u->wire_freed) : (__s64)(u->made - u->freed);
+	if (held < (__s64)l->flows_per_uid)
+		return false; /* under it even before what userspace freed */
 	by_user = bpf_map_lookup_elem(&nw_uid_freed, &uid);
-	if (wire)
-		held = (__s64)(u->wire_made - u->wire_freed - (by_user ? by_user->wire : 0));
-	else
-		held = (__s64)(u->made - u->freed - (by_user ? by_user->flows : 0));
+	if (by_user)
+		held -= (__s64)(wire ? by_user->wire : by_user->flows);
 	return held >= (__s64)l->flows_per_uid;
 }
 
@@ -490,17 +491,6 @@ static __always_inline void announce(struct netwho_flow_key *key, struct netwho_
 	bpf_ringbuf_submit(ev, wakeup());
 }
 
-static __always_inline bool same_addr(const __u8 *a, const __u8 *b)
-{
-	__u64 a0, a1, b0, b1;
-
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, b + 8, 8);
-	return a0 == b0 && a1 == b1;
-}
-
 /*
  * A flow with no entry of its own (its uid holds its share of nw_flows, or
  * the map is full): it is still announced, once (its presence is never
@@ -525,7 +515,7 @@ static __always_inline void untracked(struct netwho_flow_key *key, struct netwho
 			info->ovf_rport = key->rport;
 		} else if (!info->ovf_many && (info->ovf_tgid != key->tgid ||
 						info->ovf_rport != key->rport ||
-						!same_addr(info->ovf_raddr, key->raddr))) {
+						!same_remote(info->ovf_raddr, key->raddr))) {
 			info->ovf_many = 1;
 		}
 	} else {

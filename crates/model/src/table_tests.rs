@@ -151,6 +151,16 @@ impl Harness {
     }
 }
 
+/// The flows of the close events in `evs`.
+fn closed_flows(evs: &[FlowEvent]) -> Vec<&Flow> {
+    evs.iter()
+        .filter_map(|e| match e {
+            FlowEvent::Closed(f) => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
 fn kinds(evs: &[FlowEvent]) -> Vec<&'static str> {
     evs.iter()
         .map(|e| match e {
@@ -775,6 +785,39 @@ fn payload_bytes_reach_every_flow_of_their_socket_even_before_the_flow_opens() {
 /// Untracked flows are present (opened, closed, their process known);
 /// the bytes the socket counted for them land on the only one exactly, or
 /// on the socket's aggregate flow when there are several.
+/// A socket's own bytes (its untracked flows'), then its close.
+fn own_bytes_then_close(
+    t: &mut FlowTable,
+    (p, cookie): (ProcKey, u64),
+    (proto, remote): (Proto, Option<Endpoint>),
+    (sent, recv): (u64, u64),
+    at: u64,
+    out: &mut Vec<FlowEvent>,
+) {
+    t.apply(
+        SensorEvent::SocketBytes {
+            cookie: SockCookie(cookie),
+            tgid: p.tgid,
+            proto,
+            remote,
+            payload: Payload {
+                bytes_sent: sent,
+                bytes_recv: recv,
+            },
+        },
+        MonoNs(at),
+        out,
+    );
+    t.apply(
+        SensorEvent::SockClosed {
+            cookie: SockCookie(cookie),
+            at: MonoNs(at),
+        },
+        MonoNs(at),
+        out,
+    );
+}
+
 #[test]
 fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
     let mut t = FlowTable::new(TableConfig::default());
@@ -787,35 +830,15 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
         MonoNs(10),
         &mut out,
     );
-    t.apply(
-        SensorEvent::SocketBytes {
-            cookie: SockCookie(1),
-            tgid: p.tgid,
-            proto: Proto::Tcp,
-            remote: Some(ep(2, 80)),
-            payload: Payload {
-                bytes_sent: 500,
-                bytes_recv: 7000,
-            },
-        },
-        MonoNs(20),
+    own_bytes_then_close(
+        &mut t,
+        (p, 1),
+        (Proto::Tcp, Some(ep(2, 80))),
+        (500, 7000),
+        20,
         &mut out,
     );
-    t.apply(
-        SensorEvent::SockClosed {
-            cookie: SockCookie(1),
-            at: MonoNs(20),
-        },
-        MonoNs(20),
-        &mut out,
-    );
-    let closed: Vec<&Flow> = out
-        .iter()
-        .filter_map(|e| match e {
-            FlowEvent::Closed(f) => Some(f),
-            _ => None,
-        })
-        .collect();
+    let closed = closed_flows(&out);
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].payload.bytes_recv, 7000);
     assert!(
@@ -832,35 +855,8 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
             &mut out,
         );
     }
-    t.apply(
-        SensorEvent::SocketBytes {
-            cookie: SockCookie(2),
-            tgid: p.tgid,
-            proto: Proto::Udp,
-            remote: None,
-            payload: Payload {
-                bytes_sent: 300,
-                bytes_recv: 0,
-            },
-        },
-        MonoNs(40),
-        &mut out,
-    );
-    t.apply(
-        SensorEvent::SockClosed {
-            cookie: SockCookie(2),
-            at: MonoNs(40),
-        },
-        MonoNs(40),
-        &mut out,
-    );
-    let closed: Vec<&Flow> = out
-        .iter()
-        .filter_map(|e| match e {
-            FlowEvent::Closed(f) => Some(f),
-            _ => None,
-        })
-        .collect();
+    own_bytes_then_close(&mut t, (p, 2), (Proto::Udp, None), (300, 0), 40, &mut out);
+    let closed = closed_flows(&out);
     assert_eq!(closed.len(), 4, "three remotes and the aggregate");
     assert!(closed.iter().all(|f| !f.bytes_complete));
     let total: u64 = closed.iter().map(|f| f.payload.bytes_sent).sum();
@@ -876,35 +872,8 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
     // a socket whose open the ring lost, recovered with its close: it is
     // there, as its process's, with the protocol the kernel kept
     out.clear();
-    t.apply(
-        SensorEvent::SocketBytes {
-            cookie: SockCookie(3),
-            tgid: p.tgid,
-            proto: Proto::Udp,
-            remote: None,
-            payload: Payload {
-                bytes_sent: 20,
-                bytes_recv: 0,
-            },
-        },
-        MonoNs(50),
-        &mut out,
-    );
-    t.apply(
-        SensorEvent::SockClosed {
-            cookie: SockCookie(3),
-            at: MonoNs(50),
-        },
-        MonoNs(50),
-        &mut out,
-    );
-    let closed: Vec<&Flow> = out
-        .iter()
-        .filter_map(|e| match e {
-            FlowEvent::Closed(f) => Some(f),
-            _ => None,
-        })
-        .collect();
+    own_bytes_then_close(&mut t, (p, 3), (Proto::Udp, None), (20, 0), 50, &mut out);
+    let closed = closed_flows(&out);
     assert_eq!(closed.len(), 1);
     let f = closed[0];
     assert_eq!(
@@ -914,35 +883,15 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
     assert!(!f.bytes_complete, "its remote is not known");
     // the same, but the kernel saw one remote only: that flow, exact
     out.clear();
-    t.apply(
-        SensorEvent::SocketBytes {
-            cookie: SockCookie(4),
-            tgid: p.tgid,
-            proto: Proto::Udp,
-            remote: Some(ep(2, 53)),
-            payload: Payload {
-                bytes_sent: 30,
-                bytes_recv: 90,
-            },
-        },
-        MonoNs(60),
+    own_bytes_then_close(
+        &mut t,
+        (p, 4),
+        (Proto::Udp, Some(ep(2, 53))),
+        (30, 90),
+        60,
         &mut out,
     );
-    t.apply(
-        SensorEvent::SockClosed {
-            cookie: SockCookie(4),
-            at: MonoNs(60),
-        },
-        MonoNs(60),
-        &mut out,
-    );
-    let closed: Vec<&Flow> = out
-        .iter()
-        .filter_map(|e| match e {
-            FlowEvent::Closed(f) => Some(f),
-            _ => None,
-        })
-        .collect();
+    let closed = closed_flows(&out);
     assert_eq!(closed.len(), 1);
     let f = closed[0];
     assert_eq!((f.remote, f.payload.bytes_recv), (ep(2, 53), 90));

@@ -145,6 +145,22 @@ impl Netns {
         }
     }
 
+    /// Ready `a` for a connection storm from it: its TIME_WAIT sockets
+    /// must not exhaust its ports (`tcp_tw_reuse`, a wide port range;
+    /// the namespace's own settings).
+    pub fn for_storms(&self) {
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.a,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.tcp_tw_reuse=1",
+            "net.ipv4.ip_local_port_range=1024 65535",
+        ]));
+    }
+
     /// The namespace's inode: the `netns` field of its records.
     pub fn inode(name: &str) -> u64 {
         use std::os::unix::fs::MetadataExt;
@@ -613,14 +629,17 @@ impl Netwho {
     }
 
     /// SIGINT, wait for exit; the exit status and every record.
-    pub fn stop(self) -> (ExitStatus, Vec<Value>) {
-        let out = self.out.clone();
-        let status = self.stop_quietly();
-        (status, read_records(&out))
+    pub fn stop(mut self) -> (ExitStatus, Vec<Value>) {
+        let status = self.interrupt();
+        (status, read_records(&self.out))
     }
 
     /// SIGINT, wait for exit; the exit status (the records are not read).
     pub fn stop_quietly(mut self) -> ExitStatus {
+        self.interrupt()
+    }
+
+    fn interrupt(&mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

@@ -202,17 +202,7 @@ fn a_connection_storm_hides_nobody() {
     };
     let _s = serial();
     let ns = Netns::pair("storm", 34);
-    // a storm's TIME_WAIT sockets must not exhaust the client's ports
-    run(Command::new("ip").args([
-        "netns",
-        "exec",
-        &ns.a,
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv4.tcp_tw_reuse=1",
-        "net.ipv4.ip_local_port_range=1024 65535",
-    ]));
+    ns.for_storms();
     let stormer = TestUser::create("nwstorm1");
     let victim = TestUser::create("nwvictim2");
     let mut nw = Netwho::start_bin(&netwho, "storm", &["--status-interval", "1"]);

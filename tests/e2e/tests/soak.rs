@@ -79,16 +79,7 @@ fn steady_churn_leaves_netwho_flat() {
         .unwrap_or(180);
     let _s = serial();
     let ns = Netns::pair("soak", 37);
-    run(Command::new("ip").args([
-        "netns",
-        "exec",
-        &ns.a,
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv4.tcp_tw_reuse=1",
-        "net.ipv4.ip_local_port_range=1024 65535",
-    ]));
+    ns.for_storms();
     let user = TestUser::create("nwsoak1");
     let nw = Netwho::start_bin(
         &netwho,

@@ -395,6 +395,16 @@ fn udp_server(bind: IpAddr, port_base: u16, count: u16) {
     }
 }
 
+/// An unbound-address UDP socket of `to`'s family (routing picks the source).
+fn udp_socket(to: IpAddr) -> UdpSocket {
+    let any = if to.is_ipv4() {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    };
+    UdpSocket::bind((any, 0)).unwrap_or_else(|e| die(format!("socket: {e}")))
+}
+
 fn udp_oneshot(d: Datagrams, one_socket: bool) {
     let Datagrams {
         to,
@@ -403,13 +413,7 @@ fn udp_oneshot(d: Datagrams, one_socket: bool) {
         size,
         src,
     } = d;
-    let unspecified: IpAddr = if to.is_ipv4() {
-        "0.0.0.0".parse().unwrap_or(src)
-    } else {
-        "::".parse().unwrap_or(src)
-    };
-    let fresh =
-        || UdpSocket::bind((unspecified, 0)).unwrap_or_else(|e| die(format!("socket: {e}")));
+    let fresh = || udp_socket(to);
     let shared = one_socket.then(fresh);
     let payload = pattern(SEED_CLIENT, 0, size);
     for i in 0..count {
@@ -510,12 +514,7 @@ fn udp_spray(d: Datagrams, rounds: u32, every_ms: u64) {
         size,
         src,
     } = d;
-    let any: IpAddr = if to.is_ipv4() {
-        "0.0.0.0".parse().unwrap_or(src)
-    } else {
-        "::".parse().unwrap_or(src)
-    };
-    let s = UdpSocket::bind((any, 0)).unwrap_or_else(|e| die(format!("socket: {e}")));
+    let s = udp_socket(to);
     let payload = pattern(SEED_CLIENT, 0, size);
     let mut sent = vec![0u64; usize::from(count)];
     for round in 0..rounds {
