@@ -266,6 +266,7 @@ static __always_inline __u64 recv_counts(struct sock *sk, struct netwho_sk_info 
 
 	if (app == NETWHO_NO_APP)
 		return ret;
+	info->reader_tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
 	if (!(info->flags & NETWHO_SK_APP_BASE)) {
 		info->consumed = app;
 		__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
@@ -280,17 +281,34 @@ static __always_inline __u64 recv_counts(struct sock *sk, struct netwho_sk_info 
 	return n;
 }
 
+/* The socket's lock is held by a process: the ACK being sent is that
+ * process's, from its read (recv, splice) or its send. */
+static __always_inline bool sock_owned_by_task(void *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	return tp && tp->inet_conn.icsk_inet.sk.sk_lock.owned;
+}
+
 /*
  * A TCP socket's bytes taken past recv() since its flows were last
- * credited (splice, zero-copy): added to the flow of its first owner that
- * still has an entry. Run as the socket sends, which it does (ACKs) as
- * its reader takes data. None has an entry: left for the close event.
+ * credited (splice, zero-copy), credited as the socket sends, which it
+ * does (ACKs) as its reader takes data. To whom:
+ *  - the socket's lock is held: the holder is taking the data (or sending):
+ *    its own flow if it has one; none yet (a reader that just inherited the
+ *    socket, in its first recv()) — nothing now, its recv() counts it;
+ *  - softirq (the current task is anyone): the socket's last reader, which
+ *    has its flow; no reader yet — nothing now.
+ * Never the socket's first owner by default: a forked child reading its
+ * parent's socket gets its bytes, not the parent. Left over: the close event.
  */
 static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_sk_info *info)
 {
 	struct netwho_flow_key key = { .cookie = cookie };
 	struct netwho_flow_counters *c;
 	__u64 app = app_received(sk), n;
+	__u32 who;
+	bool owned;
 	int i;
 
 	if (app == NETWHO_NO_APP)
@@ -302,11 +320,15 @@ static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_
 	}
 	if (app <= info->consumed)
 		return;
+	owned = sock_owned_by_task(sk);
+	who = owned ? (__u32)(bpf_get_current_pid_tgid() >> 32) : info->reader_tgid;
+	if (!who)
+		return;
 	n = app - info->consumed;
 	for (i = 0; i < NETWHO_MAX_OWNERS; i++) {
 		struct netwho_owner *o = &info->owners[i];
 
-		if (!o->tgid)
+		if (o->tgid != who)
 			continue;
 		key.tgid = o->tgid;
 		key.rport = o->rport;
@@ -316,6 +338,7 @@ static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_
 			continue;
 		__sync_fetch_and_add(&c->bytes_recv, n);
 		info->consumed = app;
+		info->reader_tgid = who;
 		stat_add(NETWHO_STAT_BYPASS_RECV, n);
 		return;
 	}

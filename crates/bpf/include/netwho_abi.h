@@ -230,7 +230,7 @@ struct netwho_sk_info {
 	__u64 ovf_sent;               /* payload of this socket's untracked flows */
 	__u64 ovf_recv;
 	__u32 ovf_tgid;               /* the first process with an untracked flow here */
-	__u32 _pad2;
+	__u32 reader_tgid;            /* TCP: the last process whose read was counted */
 	__u8 ovf_raddr[NETWHO_ADDR_LEN]; /* and its remote */
 	__u16 ovf_rport;
 	__u8 ovf_many;                /* 1: untracked flows of another process or remote too */

@@ -217,7 +217,8 @@ pub struct SkInfo {
     pub ovf_sent: u64,
     pub ovf_recv: u64,
     pub ovf_tgid: u32,
-    pub _pad2: u32,
+    /// TCP: the last process whose read was counted (bypass bytes go to it).
+    pub reader_tgid: u32,
     pub ovf_raddr: [u8; ADDR_LEN],
     pub ovf_rport: u16,
     pub ovf_many: u8,
@@ -267,7 +268,8 @@ pub struct SockClose {
     pub ovf_sent: u64,
     pub ovf_recv: u64,
     pub ovf_tgid: u32,
-    pub _pad2: u32,
+    /// TCP: the last process whose read was counted (bypass bytes go to it).
+    pub reader_tgid: u32,
     pub ovf_raddr: [u8; ADDR_LEN],
     pub ovf_rport: u16,
     pub ovf_many: u8,

@@ -277,13 +277,13 @@ fn a_forked_child_gets_its_own_bytes() {
     let nw = Netwho::start("fork", &[]);
     let (server, port) = server(
         &ns.b,
-        &format!("tcp-server --bind {} --expect 80000 --reply 20000", ns.b4),
+        &format!("tcp-server --bind {} --expect 80000 --reply 400000", ns.b4),
     );
     let mut truth = run_gen(
         &ns.a,
         &format!(
             "handoff --to {} --port {port} --parent-send 30000 --child-send 50000 \
-             --child-expect 20000 --child-name nwt-renamed",
+             --child-expect 400000 --child-name nwt-renamed",
             ns.b4
         ),
     );

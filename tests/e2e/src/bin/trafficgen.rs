@@ -299,6 +299,33 @@ fn recv_n(s: &mut TcpStream, n: Option<u64>) -> u64 {
     }
 }
 
+/// Waits (up to the I/O timeout) until `n` bytes are ready to read, or what
+/// is ready stops growing (the receive window is full).
+fn wait_buffered(s: &TcpStream, n: u64) {
+    use std::os::fd::AsRawFd;
+    let start = std::time::Instant::now();
+    let (mut last, mut same) = (0u64, 0u32);
+    while start.elapsed() < IO_TIMEOUT {
+        let mut ready: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer we pass.
+        let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut ready) };
+        let ready = u64::try_from(ready).unwrap_or(0);
+        if rc < 0 || ready >= n {
+            return;
+        }
+        same = if ready == last && ready > 0 {
+            same + 1
+        } else {
+            0
+        };
+        if same >= 20 {
+            return;
+        }
+        last = ready;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn timeouts(s: &TcpStream) {
     let _ = s.set_read_timeout(Some(IO_TIMEOUT));
     let _ = s.set_write_timeout(Some(IO_TIMEOUT));
@@ -659,6 +686,9 @@ fn handoff(
         // SAFETY: PR_SET_NAME reads a NUL-terminated string we own.
         unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr()) };
         let sent = send_n(&mut s, child_send, SEED_CLIENT);
+        // the whole reply waits in the buffer first: the read that drains it
+        // sends a window update, an ACK from inside the child's first read
+        wait_buffered(&s, child_expect);
         let mut recv = recv_n(&mut s, Some(child_expect));
         let _ = s.shutdown(Shutdown::Write);
         recv += recv_n(&mut s, None);
