@@ -12,8 +12,8 @@ use netwho_api::{Live, LiveConfig, LiveSink};
 use netwho_model::record::Context;
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, MonoNs};
-use netwho_pipeline::Sink;
-use netwho_pipeline::benchkit::{Baseline, context, events, feed};
+use netwho_sink::Sink;
+use netwho_sink::benchkit::{Baseline, context, events, feed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

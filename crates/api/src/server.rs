@@ -25,10 +25,10 @@ use axum::routing::get;
 use netwho_model::MonoNs;
 use netwho_model::record::{FlowRecord, RecordKind};
 use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
-use netwho_pipeline::report::ReportKind;
-use netwho_pipeline::report::request::{Format, Printed, ReportRequest, TimeArg};
-use netwho_pipeline::subject::FlowSubject;
 use netwho_query::Filter;
+use netwho_report::ReportKind;
+use netwho_report::request::{Format, Printed, ReportRequest, TimeArg};
+use netwho_sink::subject::FlowSubject;
 use netwho_store::history::History;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
@@ -605,7 +605,7 @@ async fn status(
         "netwho_version": env!("CARGO_PKG_VERSION"),
         "api": "v1",
         "host": s.cfg.host,
-        "boot_id": netwho_pipeline::chain::hex(&s.cfg.boot_id),
+        "boot_id": netwho_auditlog::chain::hex(&s.cfg.boot_id),
         "started": rfc3339_from_unix_ns(s.cfg.started_unix_ns),
         "ts": (seq > 0).then(|| rfc3339_from_unix_ns(wall.unix_ns(now))),
         "batch": seq,
@@ -769,7 +769,7 @@ async fn report(
         .take(&Who::of(&caller))
         .map_err(|why| ApiError::new(StatusCode::TOO_MANY_REQUESTS, why.to_string()))?;
     let local = s.cfg.local.clone();
-    let now = netwho_sensor::clock::unix_now_ns();
+    let now = netwho_enrich::clock::unix_now_ns();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // the client leaving (or the deadline) drops this: the report stops
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
@@ -781,15 +781,14 @@ async fn report(
             let mut db =
                 History::open_read(&path).map_err(|e| ApiError::internal(e.to_string()))?;
             db.cancel_when(stopped);
-            let (since, until) = netwho_pipeline::report::history::window(&db, since, until, now)
-                .map_err(report_error)?;
-            let cfg = netwho_pipeline::report::ReportConfig {
+            let (since, until) =
+                netwho_report::history::window(&db, since, until, now).map_err(report_error)?;
+            let cfg = netwho_report::ReportConfig {
                 since,
                 until,
                 ..cfg
             };
-            let r = netwho_pipeline::report::history::report(&db, kind, cfg, local)
-                .map_err(report_error)?;
+            let r = netwho_report::history::report(&db, kind, cfg, local).map_err(report_error)?;
             let shown = path.display().to_string();
             Ok(
                 Printed::from_history(kind, &shown, r, since, until, filter_text)
@@ -822,8 +821,8 @@ async fn report(
 }
 
 /// A report's failure as the client is told it.
-fn report_error(e: impl Into<netwho_pipeline::report::ReportError>) -> ApiError {
-    use netwho_pipeline::report::ReportError;
+fn report_error(e: impl Into<netwho_report::ReportError>) -> ApiError {
+    use netwho_report::ReportError;
     use netwho_store::history::HistoryError;
     match e.into() {
         e @ ReportError::TooManyIntervals { .. } => ApiError::bad(e.to_string()),

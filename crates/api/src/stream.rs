@@ -102,7 +102,7 @@ fn batch_json(
 
 /// A status record as `access` may see it (with the flows `held` now).
 pub(crate) fn status_json(
-    r: &netwho_pipeline::status::StatusRecord,
+    r: &netwho_sink::status::StatusRecord,
     access: Access,
     held: &[Arc<FlowView>],
 ) -> Value {

@@ -1,8 +1,8 @@
 //! Command-line interface.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use netwho_pipeline::report::ReportKind;
-pub use netwho_pipeline::report::request::TimeArg;
+use netwho_report::ReportKind;
+pub use netwho_report::request::TimeArg;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -175,7 +175,7 @@ const REPORT_AFTER: &str = "Reports (sysdig chisel in brackets):\n  top-procs   
 pub fn report_help() -> String {
     format!(
         "LOCAL NETWORKS\n\n--exclude-local counts only traffic whose remote address is outside these networks (IPv4-mapped IPv6 addresses count as IPv4): {}. --local-nets LIST replaces the list; --local-nets +LIST adds to it.\n\nTIMES\n\n--since and --until take an RFC 3339 time (2026-11-23T10:00:00Z, or with an offset), or +DURATION from the start of the recording (+90s, +1h). Bytes are counted when they were recorded (at the recording's --resolution).\n\n{}",
-        netwho_pipeline::report::local::DEFAULT_LOCAL.join(", "),
+        netwho_report::local::DEFAULT_LOCAL.join(", "),
         filter_help()
     )
 }
@@ -377,9 +377,9 @@ Records the writer could not keep up with leave a \"gap\" record in the chain; a
 is missing (earlier files removed, or cut off at a restart) is incomplete unless \
 --missing-start-ok says retention removed it. Exit 0 intact, 1 broken, 2 unreadable, \
 3 unbroken but incomplete.\n\n{}",
-        netwho_pipeline::template::help(),
-        netwho_pipeline::template::CONNTRACK_LOGGER,
-        netwho_pipeline::tsformat::HELP,
+        netwho_auditlog::template::help(),
+        netwho_auditlog::template::CONNTRACK_LOGGER,
+        netwho_auditlog::tsformat::HELP,
         filter_help()
     )
 }
@@ -453,11 +453,11 @@ pub struct LogArgs {
     pub chain_key: Option<PathBuf>,
     /// Also send each record to the journal, with every field as NETWHO_<FIELD>
     #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true,
-          default_missing_value = netwho_pipeline::journal::JOURNAL_SOCKET)]
+          default_missing_value = netwho_auditlog::journal::JOURNAL_SOCKET)]
     pub journal: Option<PathBuf>,
     /// Also send each record's line to the local syslog daemon
     #[arg(long, value_name = "SOCKET", num_args = 0..=1, require_equals = true,
-          default_missing_value = netwho_pipeline::journal::SYSLOG_SOCKET)]
+          default_missing_value = netwho_auditlog::journal::SYSLOG_SOCKET)]
     pub syslog: Option<PathBuf>,
     /// Check the hash chain of FILE... (a log and its rotated files) and exit
     #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["output", "format", "json", "chain"])]
@@ -590,8 +590,8 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     /// How the report is printed (--json, --csv, else text).
-    pub fn format(&self) -> netwho_pipeline::report::request::Format {
-        use netwho_pipeline::report::request::Format;
+    pub fn format(&self) -> netwho_report::request::Format {
+        use netwho_report::request::Format;
         if self.json {
             Format::Json
         } else if self.csv {
@@ -602,8 +602,8 @@ impl ReportArgs {
     }
 
     /// The report's options, as the pipeline (and the daemon's API) checks them.
-    pub fn request(&self) -> netwho_pipeline::report::request::ReportRequest {
-        netwho_pipeline::report::request::ReportRequest {
+    pub fn request(&self) -> netwho_report::request::ReportRequest {
+        netwho_report::request::ReportRequest {
             limit: self.limit,
             interval_ns: self.interval.map(netwho_model::nanos),
             exclude_local: self.exclude_local,

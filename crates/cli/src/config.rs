@@ -79,7 +79,7 @@ impl FleetSection {
                 )
             })?;
         let host = match self.host.trim() {
-            "" => netwho_pipeline::chain::Origin::here().host,
+            "" => netwho_auditlog::chain::Origin::here().host,
             h => h.to_string(),
         };
         if host.is_empty() {

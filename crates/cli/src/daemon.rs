@@ -87,7 +87,7 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
             commit_every,
             retention: d.config.retention(),
             prune_every: Duration::from_secs(3600),
-            boot_id: netwho_pipeline::chain::hex(&netwho_enrich::boot_id()),
+            boot_id: netwho_auditlog::chain::hex(&netwho_enrich::boot_id()),
             remote_names: h.remote_names,
         },
     )
@@ -191,7 +191,7 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
             a.group
         );
     }
-    let origin = netwho_pipeline::chain::Origin::here();
+    let origin = netwho_auditlog::chain::Origin::here();
     let limits = a.limits().map_err(config_error)?;
     let run_as = run_as(&a.user)?;
     if let Some(l) = listen
@@ -212,7 +212,7 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
         host: origin.host,
         boot_id: netwho_enrich::boot_id(),
         local: netwho_enrich::net::local_addrs(),
-        started_unix_ns: netwho_sensor::clock::unix_now_ns(),
+        started_unix_ns: netwho_enrich::clock::unix_now_ns(),
         limits,
         run_as,
     };

@@ -7,7 +7,7 @@ use netwho_export::ie::{DEFAULT_TEMPLATE, parse_template};
 use netwho_export::net::{Collector, Delivery, Tcp, Udp};
 use netwho_export::sink::{ExportConfig, ExportSink, Format};
 use netwho_pipeline::Sink;
-use netwho_pipeline::output::Output;
+use netwho_sink::output::Output;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ impl Plan {
                             self.max_message
                         );
                     }
-                    let dest: Box<dyn netwho_pipeline::output::Destination> = if c.tcp {
+                    let dest: Box<dyn netwho_sink::output::Destination> = if c.tcp {
                         Box::new(Tcp::new(c.clone(), Arc::clone(&delivery)))
                     } else {
                         Box::new(

@@ -13,20 +13,20 @@ mod tui;
 use anyhow::Context;
 use args::{Cli, Command, LogArgs, OnArg, ProtoArg, SelectArgs, TopArgs};
 use clap::Parser;
+use netwho_auditlog::chain::{ChainKey, Origin};
+use netwho_auditlog::logfile::{ChainedStream, LogFile, LogFileConfig};
+use netwho_auditlog::logsink::{LogFormat, LogSink, On};
+use netwho_auditlog::template::Template;
+use netwho_auditlog::tsformat::TsFormat;
 use netwho_enrich::procfs::Procfs;
 use netwho_model::TableConfig;
-use netwho_pipeline::chain::{ChainKey, Origin};
 use netwho_pipeline::enricher::Enricher;
-use netwho_pipeline::logfile::{ChainedStream, LogFile, LogFileConfig};
-use netwho_pipeline::logsink::{LogFormat, LogSink, On};
-use netwho_pipeline::output::Output;
-use netwho_pipeline::template::Template;
 use netwho_pipeline::topsink::{TopConfig, TopFormat, TopSink};
-use netwho_pipeline::tsformat::TsFormat;
 use netwho_pipeline::{Clocks, Pipeline, PipelineConfig, PipelineError, Sink};
 use netwho_query::{Filter, Options};
 use netwho_sensor::Sensor;
 use netwho_sensor::ebpf::{EbpfConfig, EbpfSensor, KernelScope, MapSizes};
+use netwho_sink::output::Output;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -371,7 +371,7 @@ fn verify(l: &LogArgs) -> Result<(), Failure> {
         Some(p) => Some(ChainKey::from_file(p).map_err(cannot_start)?),
         None => None,
     };
-    match netwho_pipeline::chain::verify(&l.verify, key.as_ref()) {
+    match netwho_auditlog::chain::verify(&l.verify, key.as_ref()) {
         Ok(report) if report.incomplete(l.missing_start_ok) => {
             println!("{report}");
             Err(Failure {
@@ -394,7 +394,7 @@ fn verify(l: &LogArgs) -> Result<(), Failure> {
             println!("{report}");
             Ok(())
         }
-        Err(e @ netwho_pipeline::chain::VerifyError::Broken { .. }) => Err(Failure {
+        Err(e @ netwho_auditlog::chain::VerifyError::Broken { .. }) => Err(Failure {
             code: EXIT_RUNTIME,
             error: e.into(),
         }),
@@ -425,7 +425,7 @@ fn log_sinks(l: &LogArgs) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failur
     let ts = match &l.format_ts {
         Some(f) => TsFormat::new(f, l.local_time)
             .map_err(|e| cannot_start(anyhow::anyhow!("{}", e.render_as(f, "--format-ts"))))?,
-        None if l.local_time => TsFormat::new(netwho_pipeline::tsformat::DEFAULT, true)
+        None if l.local_time => TsFormat::new(netwho_auditlog::tsformat::DEFAULT, true)
             .map_err(|e| cannot_start(anyhow::anyhow!("{e}")))?,
         None => TsFormat::default(),
     };
@@ -453,11 +453,11 @@ fn log_sinks(l: &LogArgs) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failur
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     for (sock, proto) in [
-        (&l.journal, netwho_pipeline::journal::Protocol::Journal),
-        (&l.syslog, netwho_pipeline::journal::Protocol::Syslog),
+        (&l.journal, netwho_auditlog::journal::Protocol::Journal),
+        (&l.syslog, netwho_auditlog::journal::Protocol::Syslog),
     ] {
         if let Some(path) = sock {
-            let j = netwho_pipeline::journal::JournalSink::connect(proto, path, on, format.clone())
+            let j = netwho_auditlog::journal::JournalSink::connect(proto, path, on, format.clone())
                 .map_err(cannot_start)?;
             sinks.push(Box::new(j));
         }

@@ -6,9 +6,9 @@ use crate::{Failure, cannot_start, read_filter};
 use anyhow::Context as _;
 use netwho_pipeline::recsink::{RecordConfig, RecordSink};
 use netwho_pipeline::replay::{Controls, Pacer, Replay, ReplayConfig, ReplayError, ReplayPos};
-use netwho_pipeline::report::request::{Printed, read_json};
-use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter};
 use netwho_pipeline::{PipelineError, Sink, Stopped};
+use netwho_report::request::{Printed, read_json};
+use netwho_report::{ReportConfig, ReportKind, Reporter};
 use netwho_store::history::{History, HistoryError};
 use netwho_store::recording::{Header, Reader, RecordingFile};
 use serde_json::json;
@@ -62,9 +62,9 @@ fn recorder(
     filter: Option<String>,
     scope: Option<String>,
 ) -> Result<Box<dyn Sink>, Failure> {
-    let origin = netwho_pipeline::chain::Origin::here();
+    let origin = netwho_auditlog::chain::Origin::here();
     let header = Header {
-        created_unix_ns: netwho_sensor::clock::unix_now_ns(),
+        created_unix_ns: netwho_enrich::clock::unix_now_ns(),
         host: origin.host,
         boot_id: netwho_enrich::boot_id(),
         netwho_version: env!("CARGO_PKG_VERSION").into(),
@@ -72,7 +72,7 @@ fn recorder(
         snaplen,
         filter,
         scope,
-        boot_to_unix_ns: netwho_sensor::clock::wall_clock().boot_to_unix_ns,
+        boot_to_unix_ns: netwho_enrich::clock::wall_clock().boot_to_unix_ns,
         local_addrs: netwho_enrich::net::local_addrs().into_iter().collect(),
         segment: 0,
         attribution: "ebpf".into(),
@@ -118,7 +118,7 @@ fn window(
     h: &Header,
 ) -> (Option<i128>, Option<i128>) {
     let start = h.created_unix_ns;
-    let now = netwho_sensor::clock::unix_now_ns();
+    let now = netwho_enrich::clock::unix_now_ns();
     (
         since.map(|t| t.resolve(start, now)),
         until.map(|t| t.resolve(start, now)),
@@ -134,7 +134,7 @@ fn replay(
 ) -> Result<(), Failure> {
     let flag = Arc::clone(stop);
     let pacer = Pacer {
-        now: Box::new(netwho_sensor::clock::boot_now),
+        now: Box::new(netwho_enrich::clock::boot_now),
         // in short steps, so that Ctrl-C is not held up by a quiet stretch
         sleep: Box::new(move |d| {
             let mut left = d;
@@ -387,25 +387,24 @@ fn report_db(
     // the first Ctrl-C (or SIGTERM) stops the report, in SQLite too
     let flag = Arc::clone(stop);
     db.cancel_when(Arc::new(move || flag.load(Ordering::Relaxed)));
-    let now = netwho_sensor::clock::unix_now_ns();
-    let (since, until) = netwho_pipeline::report::history::window(&db, a.since, a.until, now)
-        .map_err(cannot_start)?;
+    let now = netwho_enrich::clock::unix_now_ns();
+    let (since, until) =
+        netwho_report::history::window(&db, a.since, a.until, now).map_err(cannot_start)?;
     let cfg = ReportConfig {
         since,
         until,
         ..cfg
     };
     let local = netwho_enrich::net::local_addrs().into_iter().collect();
-    let r =
-        netwho_pipeline::report::history::report(&db, kind, cfg, local).map_err(|e| Failure {
-            code: crate::EXIT_RUNTIME,
-            error: match e {
-                netwho_pipeline::report::ReportError::History(HistoryError::Cancelled) => {
-                    anyhow::anyhow!("interrupted; no report")
-                }
-                e => e.into(),
-            },
-        })?;
+    let r = netwho_report::history::report(&db, kind, cfg, local).map_err(|e| Failure {
+        code: crate::EXIT_RUNTIME,
+        error: match e {
+            netwho_report::ReportError::History(HistoryError::Cancelled) => {
+                anyhow::anyhow!("interrupted; no report")
+            }
+            e => e.into(),
+        },
+    })?;
     let shown = path.display().to_string();
     print(
         a,
@@ -424,7 +423,7 @@ fn report_postgres(
     if a.printable {
         return Err(usage("-A shows payload, which the fleet does not keep"));
     }
-    let now = netwho_sensor::clock::unix_now_ns();
+    let now = netwho_enrich::clock::unix_now_ns();
     let db = netwho_fleet::report::FleetDb::open(conn).map_err(cannot_start)?;
     let (since, until) = db
         .window(&a.hosts, a.since, a.until, now)

@@ -10,6 +10,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod clock;
 pub mod dns;
 pub mod hash;
 pub mod net;

@@ -1,13 +1,13 @@
 //! Sending messages to a collector: UDP datagrams, or an IPFIX stream over
 //! TCP (RFC 7011 §10.4). Runs on the output's writer thread
-//! ([`netwho_pipeline::output::Output`]), so a slow or absent collector
+//! ([`netwho_sink::output::Output`]), so a slow or absent collector
 //! never stalls the pipeline: its queue is bounded and what overflows is
 //! counted.
 //!
 //! The sink hands chunks of frames: `kind` (data, or a template-only
 //! message), the number of flow records in it, the length, the message.
 
-use netwho_pipeline::output::Destination;
+use netwho_sink::output::Destination;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};

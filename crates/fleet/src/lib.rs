@@ -37,7 +37,7 @@ pub enum FleetError {
     #[error("{0}")]
     Url(String),
     #[error(transparent)]
-    Report(#[from] netwho_pipeline::report::ReportError),
+    Report(#[from] netwho_report::ReportError),
 }
 
 /// The JetStream stream every daemon publishes to and the collector reads.

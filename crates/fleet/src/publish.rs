@@ -10,7 +10,7 @@ use crate::{FleetError, HOST_HEADER, RECORDS_HEADER, subject_for};
 use async_nats::jetstream;
 use netwho_export::net::Complaints;
 use netwho_export::net::Delivery;
-use netwho_pipeline::output::Destination;
+use netwho_sink::output::Destination;
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;

@@ -18,9 +18,9 @@ use netwho_model::{
     Attribution, CloseReason, Direction, Endpoint, Flow, FlowEvent, FlowId, FlowKey, MonoNs,
     Payload, ProcInfo, ProcKey, ProcSource, Proto, SockCookie, Wire,
 };
-use netwho_pipeline::report::request::TimeArg;
-use netwho_pipeline::report::table::Table;
-use netwho_pipeline::report::{ReportConfig, ReportKind, Reporter, Totals};
+use netwho_report::request::TimeArg;
+use netwho_report::table::Table;
+use netwho_report::{ReportConfig, ReportKind, Reporter, Totals};
 use netwho_store::recording::FlowItem;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, HashSet};

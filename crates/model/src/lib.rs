@@ -15,6 +15,7 @@
 
 mod addr;
 pub mod capture;
+pub mod collector;
 mod event;
 mod flow;
 mod ids;

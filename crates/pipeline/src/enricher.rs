@@ -2,13 +2,13 @@
 //! what only /proc knows, naming uids, gids and cgroups, hashing
 //! executables, and sampling the resource use of processes with open flows.
 
-use crate::status::EnrichCounts;
 use netwho_enrich::cgroup::{self, Cgroups};
 use netwho_enrich::hash::ExeHashes;
 use netwho_enrich::procfs::{ProcError, Procfs};
 use netwho_enrich::users::Users;
 use netwho_model::record::{Context, Names};
 use netwho_model::{Flow, FlowTable, MonoNs, ProcInfo, ProcKey, SensorEvent};
+use netwho_sink::status::EnrichCounts;
 use rustc_hash::FxHashMap;
 use std::collections::HashSet;
 use std::net::IpAddr;

@@ -15,11 +15,11 @@
 //! while the daemon runs is noticed at the next batch: it is reported and
 //! the writer goes on in a new database at the path.
 
-use crate::status::StatusRecord;
 use crate::{RecordRef, Sink, SinkControl};
 use netwho_model::time::WallClock;
 use netwho_model::{Direction, Flow, FlowEvent, MonoNs, ProcKey, nanos};
 use netwho_query::canonical;
+use netwho_sink::status::StatusRecord;
 use netwho_store::history::{Counters, History, Obs, PeerDim, ProcDim, Retention};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;

@@ -9,11 +9,11 @@
 //! any output. Frames define the processes and names they use, so each one
 //! reads on its own.
 
-use crate::output::{Destination, Output};
-use crate::status::StatusRecord;
 use crate::{RecordRef, Sink, SinkControl};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, MonoNs, nanos};
+use netwho_sink::output::{Destination, Output};
+use netwho_sink::status::StatusRecord;
 use netwho_store::recording::{Encoder, Kind, RecordingFile};
 use std::io;
 use std::sync::Arc;
@@ -113,8 +113,8 @@ impl RecordSink {
     fn size_note(&self) -> String {
         let bytes = self.bytes.load(Ordering::Relaxed);
         match bytes.checked_div(self.enc.flows_recorded) {
-            Some(per) => format!("{} ({per} B/flow)", crate::fmt::bytes(bytes)),
-            None => crate::fmt::bytes(bytes),
+            Some(per) => format!("{} ({per} B/flow)", netwho_sink::fmt::bytes(bytes)),
+            None => netwho_sink::fmt::bytes(bytes),
         }
     }
 

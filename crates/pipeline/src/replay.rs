@@ -7,12 +7,12 @@
 //! with that filter. Pacing is optional: as fast as possible, or at a
 //! multiple of the recorded speed (the clock and the sleep are injected).
 
-use crate::status::StatusRecord;
-use crate::subject::FlowSubject;
 use crate::{PipelineError, RecordRef, Sink, SinkControl, Stopped};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, MonoNs};
 use netwho_query::Filter;
+use netwho_sink::status::StatusRecord;
+use netwho_sink::subject::FlowSubject;
 use netwho_store::StoreError;
 use netwho_store::recording::{FlowItem, Item, Reader};
 use rustc_hash::FxHashMap;
@@ -39,31 +39,7 @@ pub struct ReplayConfig {
     pub live: bool,
 }
 
-/// A viewer's request to a running replay (the keys of `netwho top -r`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ReplayCmd {
-    /// Pause, or go on.
-    Pause,
-    /// Twice the speed.
-    Faster,
-    /// Half the speed.
-    Slower,
-    /// Jump this many recorded ns forward (negative: back).
-    Seek(i64),
-    Quit,
-}
-
-/// Where a replay stands, for the viewer.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ReplayPos {
-    /// Recorded wall time of the latest item.
-    pub at_unix_ns: i128,
-    /// Recorded seconds per second; None: as fast as it reads.
-    pub speed: Option<f64>,
-    pub paused: bool,
-    /// Going to this recorded wall time without showing the way.
-    pub seeking: Option<i128>,
-}
+pub use netwho_sink::replay::{ReplayCmd, ReplayPos};
 
 /// A replay under a viewer's control: commands in, the position out, and
 /// the recording opened again from its start to seek back.
@@ -415,11 +391,11 @@ fn pace_wait(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logsink::{LogFormat, LogSink, On};
-    use crate::output::Output;
     use crate::recsink::{RecordConfig, RecordSink};
+    use netwho_auditlog::logsink::{LogFormat, LogSink, On};
     use netwho_model::record::{Context, Names};
     use netwho_model::{Endpoint, Flow};
+    use netwho_sink::output::Output;
     use netwho_store::recording::{Header, RecordingFile};
     use std::io::Write;
     use std::sync::{Arc, Mutex};

@@ -1,13 +1,13 @@
 //! The run loop.
 
 use crate::enricher::Enricher;
-use crate::status::{Selection, StatusInput, StatusRecord};
-use crate::subject::FlowSubject;
 use crate::{RecordRef, Sink, SinkControl};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, FlowTable, MonoNs, SensorEvent, TableConfig, nanos};
 use netwho_query::Filter;
 use netwho_sensor::{Sensor, SensorError, SensorInfo};
+use netwho_sink::status::{Selection, StatusInput, StatusRecord};
+use netwho_sink::subject::FlowSubject;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use thiserror::Error;
@@ -77,11 +77,11 @@ impl Clocks {
     /// clock was stepped): measurement jitter must not make one flow's
     /// timestamps differ between its records.
     pub fn system() -> Self {
-        let mut offset = netwho_sensor::clock::wall_clock();
+        let mut offset = netwho_enrich::clock::wall_clock();
         Clocks {
-            boot: Box::new(netwho_sensor::clock::boot_now),
+            boot: Box::new(netwho_enrich::clock::boot_now),
             wall: Box::new(move || {
-                let now = netwho_sensor::clock::wall_clock();
+                let now = netwho_enrich::clock::wall_clock();
                 if (now.boot_to_unix_ns - offset.boot_to_unix_ns).abs() > 1_000_000 {
                     offset = now;
                 }
@@ -262,7 +262,7 @@ impl<S: Sensor> Pipeline<S> {
                 .sensor
                 .limited()
                 .into_iter()
-                .map(|l| crate::status::UidLimit {
+                .map(|l| netwho_sink::status::UidLimit {
                     uid: l.uid,
                     flows_refused: l.flows_refused,
                     wire_refused: l.wire_refused,

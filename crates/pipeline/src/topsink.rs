@@ -2,12 +2,12 @@
 //! (pid, user, comm, sent/received rate, totals since start, flows), sorted
 //! by total bytes, for scripts and as the base of the TUI.
 
-use crate::output::Output;
-use crate::status::StatusRecord;
-use crate::{RecordRef, Sink, SinkControl, fmt};
 use netwho_model::time::WallClock;
 use netwho_model::top::{ProcRow, TopTable};
 use netwho_model::{FlowEvent, MonoNs, nanos};
+use netwho_sink::output::Output;
+use netwho_sink::status::StatusRecord;
+use netwho_sink::{RecordRef, Sink, SinkControl, fmt};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Duration;

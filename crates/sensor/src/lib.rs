@@ -5,9 +5,11 @@
 //! real one (kernel programs from the `bpf` crate, loaded with aya);
 //! [`fallback`] finds, once at start-up, the sockets that existed before it
 //! (sock_diag dumps in every network namespace plus a `/proc/*/fd` scan).
-//! This crate owns the clock it reads ([`clock`]); the model never does.
+//! The clock it reads is the host's ([`clock`], from `enrich`); the model
+//! never reads one. What a sensor reports about itself ([`SensorInfo`],
+//! [`SensorStats`]) is plain data in the model, so outputs need no sensor.
 
-pub mod clock;
+pub use netwho_enrich::clock;
 pub mod ebpf;
 pub mod fallback;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use netwho_model;
+pub use netwho_model::collector::{SensorInfo, SensorStats, UIDS_LIMITED_SHOWN, UidLimit};
 
 /// Why a sensor could not start or run. Every variant says what to do.
 #[derive(Debug, Error)]
@@ -53,86 +56,6 @@ pub enum SensorError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// How a sensor attributes traffic, and what it runs on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SensorInfo {
-    /// `ebpf`, `sock_diag`, ... (the `attribution` of its records).
-    pub attribution: &'static str,
-    pub hooks: Vec<&'static str>,
-    /// Hooks or features that are missing, each in a sentence.
-    pub degradations: Vec<String>,
-}
-
-/// Everything a sensor lost or could not attribute, and how busy it is.
-/// Counters only grow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SensorStats {
-    /// Kernel events lost because the ring buffer was full.
-    pub ringbuf_drops: u64,
-    /// Flows not tracked because the kernel flow map was full...
-    pub flows_map_full: u64,
-    /// ...and the payload bytes that went uncounted with them.
-    pub bytes_lost: u64,
-    pub wire_map_full: u64,
-    /// Datagrams whose remote address could not be found.
-    pub remote_unknown: u64,
-    /// Socket storage that could not be allocated.
-    pub storage_fail: u64,
-    /// Packets without a full socket (time-wait, request sockets).
-    pub wire_no_socket: u64,
-    /// Packets on a socket after it was finalized.
-    pub wire_after_close: u64,
-    /// Packets on listening sockets (handshakes; not attributed).
-    pub wire_handshake: u64,
-    /// Ring records that did not decode.
-    pub decode_errors: u64,
-    /// Failed reads or deletes on kernel maps.
-    pub map_errors: u64,
-    pub late_opens: u64,
-    /// Kernel flow entries whose open event never arrived.
-    pub unannounced: u64,
-    /// Wire counters of sockets no process claimed, dropped.
-    pub wire_orphaned: u64,
-    /// send/recv calls with payload, and packets, seen by the kernel side.
-    pub payload_calls: u64,
-    pub packets: u64,
-    /// Sockets (and datagram flows) outside the kernel scope, not counted.
-    pub scoped_out: u64,
-    /// Payload capture records the ring had no room for (`record -s`).
-    pub capture_lost: u64,
-    /// Kernel flow entries alive now.
-    pub flows_tracked: u64,
-    /// Of `ringbuf_drops`: flow opens (and inbound handshakes), socket
-    /// closes, process events (exec, fork, exit).
-    pub ringbuf_open: u64,
-    pub ringbuf_close: u64,
-    pub ringbuf_proc: u64,
-    /// Flows counted on their socket (their uid held its share of the flow
-    /// map, or it was full): present, bytes per socket.
-    pub untracked: u64,
-    /// Lost closes and exits the kernel had no room left to keep.
-    pub lost_full: u64,
-    /// Packets of (socket, remote)s over their uid's share of the wire map.
-    pub wire_untracked: u64,
-    /// Lost closes and exits the kernel kept, finished from its maps.
-    pub lost_recovered: u64,
-    /// TCP bytes applications took past recv() (splice, zero-copy).
-    pub bypass_recv: u64,
-}
-
-/// Uids shown as having hit their share of the kernel maps (the most).
-pub const UIDS_LIMITED_SHOWN: usize = 10;
-
-/// A uid that went over its share of the kernel maps, and how often.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct UidLimit {
-    pub uid: u32,
-    /// New flows counted on their socket instead of their own entry.
-    pub flows_refused: u64,
-    /// Packets of (socket, remote)s that got no wire entry.
-    pub wire_refused: u64,
 }
 
 /// A source of sensor events.

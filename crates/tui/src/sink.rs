@@ -9,8 +9,8 @@
 use crate::state::{Batch, FlowUpdate};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, FlowKey, MonoNs, ProcKey, nanos};
-use netwho_pipeline::status::StatusRecord;
-use netwho_pipeline::{RecordRef, Sink, SinkControl};
+use netwho_sink::status::StatusRecord;
+use netwho_sink::{RecordRef, Sink, SinkControl};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;

@@ -12,7 +12,7 @@ use netwho_model::{
     CloseReason, Direction, Endpoint, Flow, FlowEvent, FlowKey, MonoNs, ProcInfo, ProcKey, Proto,
     TcpState,
 };
-use netwho_pipeline::{RecordRef, Sink};
+use netwho_sink::{RecordRef, Sink};
 use netwho_tui::TuiSink;
 use netwho_tui::state::model::Model;
 use netwho_tui::state::screen::{self, Body};

@@ -11,7 +11,7 @@ pub mod ui;
 use netwho_model::record::Context;
 use netwho_model::time::WallClock;
 use netwho_model::{Flow, FlowKey, MonoNs, ProcKey, Proto};
-use netwho_pipeline::status::StatusRecord;
+use netwho_sink::status::StatusRecord;
 use std::net::IpAddr;
 use std::sync::Arc;
 

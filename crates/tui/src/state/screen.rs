@@ -256,7 +256,7 @@ fn top_members(a: &Agg, n: usize) -> String {
     let mut s: Vec<String> = m
         .iter()
         .take(n)
-        .map(|m| format!("{} {}", m.name, netwho_pipeline::fmt::bytes(m.bytes)))
+        .map(|m| format!("{} {}", m.name, netwho_sink::fmt::bytes(m.bytes)))
         .collect();
     let more = m.len().saturating_sub(n);
     if more > 0 || a.members_more {
@@ -328,7 +328,7 @@ fn cell(kind: ColKind, key: &GroupKey, a: &Agg, m: &Model) -> Cell {
         K::Members => Cell::Num(a.members.len() as u64),
         K::Owner => Cell::Text(format!("{}[{}]", a.sample.comm, a.sample.proc.key.tgid)),
         K::Top => Cell::Text(top_members(a, 4)),
-        K::Cmdline => Cell::Text(netwho_pipeline::fmt::cmdline(&a.sample.proc.cmdline, 300)),
+        K::Cmdline => Cell::Text(netwho_sink::fmt::cmdline(&a.sample.proc.cmdline, 300)),
         K::DnsName => Cell::Text(match key {
             GroupKey::Remote(ip) => dns(ip).unwrap_or_default(),
             _ => flow().and_then(|f| dns(&f.remote.addr)).unwrap_or_default(),
@@ -498,8 +498,8 @@ fn summary(m: &Model) -> String {
     format!(
         "{} processes, {open} open flows, sending {}, receiving {}",
         procs.len(),
-        netwho_pipeline::fmt::rate(s, false),
-        netwho_pipeline::fmt::rate(r, false)
+        netwho_sink::fmt::rate(s, false),
+        netwho_sink::fmt::rate(r, false)
     )
 }
 
@@ -529,7 +529,7 @@ fn proc_facts(m: &Model, p: ProcKey, a: &Agg) -> Vec<(&'static str, String)> {
                 info.exe.clone()
             },
         ),
-        ("cmdline", netwho_pipeline::fmt::cmdline(&info.cmdline, 400)),
+        ("cmdline", netwho_sink::fmt::cmdline(&info.cmdline, 400)),
         ("user", format!("{} ({})", user_of(a), a.sample.uid)),
         ("unit", unit_name(n).to_string()),
     ];
@@ -554,7 +554,7 @@ fn proc_facts(m: &Model, p: ProcKey, a: &Agg) -> Vec<(&'static str, String)> {
                 "{}[{}] {}",
                 c.sample.comm,
                 k.tgid,
-                netwho_pipeline::fmt::bytes(c.total_bytes())
+                netwho_sink::fmt::bytes(c.total_bytes())
             )
         })
         .collect();
@@ -569,8 +569,8 @@ fn proc_facts(m: &Model, p: ProcKey, a: &Agg) -> Vec<(&'static str, String)> {
     let res = match a.track {
         Some(t) => format!(
             "rss {}, peak {}, cpu {}{}",
-            netwho_pipeline::fmt::bytes(t.last.rss_bytes),
-            netwho_pipeline::fmt::bytes(t.last.rss_peak_bytes),
+            netwho_sink::fmt::bytes(t.last.rss_bytes),
+            netwho_sink::fmt::bytes(t.last.rss_peak_bytes),
             t.recent_cpu_pct()
                 .map_or("-".into(), |c| format!("{c:.1}%")),
             if t.exited { " (final)" } else { "" }
@@ -586,10 +586,10 @@ fn totals_fact(a: &Agg) -> (&'static str, String) {
         "traffic",
         format!(
             "sent {} ({}), received {} ({}), flows {} open / {} total",
-            netwho_pipeline::fmt::bytes(a.total.bytes_sent),
-            netwho_pipeline::fmt::rate(a.sent_rate, false),
-            netwho_pipeline::fmt::bytes(a.total.bytes_recv),
-            netwho_pipeline::fmt::rate(a.recv_rate, false),
+            netwho_sink::fmt::bytes(a.total.bytes_sent),
+            netwho_sink::fmt::rate(a.sent_rate, false),
+            netwho_sink::fmt::bytes(a.total.bytes_recv),
+            netwho_sink::fmt::rate(a.recv_rate, false),
             a.flows_open,
             a.flows_total
         ),
@@ -610,7 +610,7 @@ fn remotes_fact(flows: &[&FlowEntry]) -> (&'static str, String) {
     let mut s: Vec<String> = by
         .iter()
         .take(6)
-        .map(|(ip, b)| format!("{ip} {}", netwho_pipeline::fmt::bytes(*b)))
+        .map(|(ip, b)| format!("{ip} {}", netwho_sink::fmt::bytes(*b)))
         .collect();
     if by.len() > 6 {
         s.push(format!("+{}", by.len() - 6));
@@ -653,7 +653,7 @@ fn detail(m: &Model, ui: &Ui, view: ViewKind, key: &GroupKey) -> Option<DetailVi
                         "{}[{}] {}",
                         f.comm,
                         f.key.proc.tgid,
-                        netwho_pipeline::fmt::cmdline(&f.proc.cmdline, 200)
+                        netwho_sink::fmt::cmdline(&f.proc.cmdline, 200)
                     ),
                 ),
                 ("user", format!("{} ({})", user_of(a), f.uid)),

@@ -15,10 +15,10 @@
 //! is full) the record is dropped and counted, and status records report it.
 
 use crate::logsink::{Announcer, LogFormat, On};
-use crate::status::StatusRecord;
-use crate::{RecordRef, Sink};
 use netwho_model::FlowEvent;
 use netwho_model::record::FlowRecord;
+use netwho_sink::status::StatusRecord;
+use netwho_sink::{RecordRef, Sink};
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -137,7 +137,7 @@ pub fn journal_entry(r: &FlowRecord<'_>, message: &str, out: &mut Vec<u8>) {
         key.push_str("NETWHO_");
         key.extend(k.chars().map(|c| c.to_ascii_uppercase()));
         let value = match (k.as_str(), v) {
-            ("cmdline", _) => crate::fmt::cmdline(&r.cmdline, usize::MAX),
+            ("cmdline", _) => netwho_sink::fmt::cmdline(&r.cmdline, usize::MAX),
             ("parents", _) => r
                 .parents
                 .iter()

@@ -12,7 +12,7 @@
 
 use super::request::TimeArg;
 use super::{ReportConfig, ReportError, ReportKind, Reporter, Totals};
-use crate::report::table::Table;
+use crate::table::Table;
 use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{

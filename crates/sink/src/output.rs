@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Where the writer thread puts chunks: a plain writer, or a log file that
-/// rotates and chains ([`crate::logfile`]).
+/// rotates and chains (`netwho_auditlog::logfile`).
 pub trait Destination: Send {
     /// Write one chunk of whole lines.
     fn write_chunk(&mut self, chunk: &[u8]) -> io::Result<()>;

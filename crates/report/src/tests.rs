@@ -354,8 +354,8 @@ fn run_db(kind: ReportKind, cfg: ReportConfig, name: &str) -> (Table, Totals) {
 
 /// A database in a directory of its own holding the items.
 fn fill_db(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    use crate::histsink::{HistoryConfig, HistorySink};
-    use crate::{RecordRef, Sink};
+    use netwho_pipeline::histsink::{HistoryConfig, HistorySink};
+    use netwho_sink::{RecordRef, Sink};
     use netwho_store::history::Retention;
     let dir = std::env::temp_dir().join(format!("netwho-rep-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -407,10 +407,7 @@ fn the_history_answers_what_the_recording_answers() {
             // the history adds the remotes' names (none resolved here)
             assert_eq!(got.columns[1].0, "NAME");
             for row in &mut got.rows {
-                assert_eq!(
-                    row.remove(1),
-                    crate::report::table::Cell::Text(String::new())
-                );
+                assert_eq!(row.remove(1), crate::table::Cell::Text(String::new()));
             }
         }
         assert_eq!(got.rows, want.rows, "{}", kind.name());

@@ -288,8 +288,8 @@ impl Printed {
                 out.push_str(&self.table.text());
                 out.push_str(&format!(
                     "# total: sent {}, received {}, {} flows\n",
-                    crate::fmt::bytes(totals.sent),
-                    crate::fmt::bytes(totals.recv),
+                    netwho_sink::fmt::bytes(totals.sent),
+                    netwho_sink::fmt::bytes(totals.recv),
                     totals.flows
                 ));
                 out

@@ -4,7 +4,7 @@
 //! counter here only grows, and every view shows them.
 
 use netwho_model::ModelStats;
-use netwho_sensor::{SensorInfo, SensorStats};
+use netwho_model::collector::{SensorInfo, SensorStats};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 

@@ -15,8 +15,8 @@
 //! * `--rotate-keep N` removes all but the newest N rotated files.
 
 use crate::chain::{ChainKey, ChainRecord, Chainer, GENESIS, Origin, Reason};
-use crate::output::Destination;
 use netwho_model::time::rfc3339_from_unix_ns;
+use netwho_sink::output::Destination;
 use std::fs::File;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -337,7 +337,7 @@ impl LogFile {
             chain: None,
             compressor: cfg.compress.then(Compressor::start),
             buf: Vec::new(),
-            now_ns: cfg.clock.unwrap_or(netwho_sensor::clock::unix_now_ns),
+            now_ns: cfg.clock.unwrap_or(netwho_enrich::clock::unix_now_ns),
             cfg,
         };
         if let Some(c) = &lf.compressor {
@@ -588,7 +588,7 @@ pub struct ChainedStream<W: Write + Send> {
 
 impl<W: Write + Send> ChainedStream<W> {
     pub fn new(out: W, key: ChainKey, origin: Origin, clock: Option<Clock>) -> Self {
-        let now_ns = clock.unwrap_or(netwho_sensor::clock::unix_now_ns);
+        let now_ns = clock.unwrap_or(netwho_enrich::clock::unix_now_ns);
         let mut chain = Chainer::new(key, origin, GENESIS, 1);
         let mut buf = Vec::new();
         chain.chain_record(

@@ -16,12 +16,12 @@ pub mod local;
 pub mod request;
 pub mod table;
 
-use crate::subject::FlowSubject;
 use local::LocalNets;
 use netwho_model::record::Context;
 use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
 use netwho_model::{CaptureDir, Direction, Flow, FlowEvent, FlowKey, ProcKey};
 use netwho_query::Filter;
+use netwho_sink::subject::FlowSubject;
 use netwho_store::recording::{FlowItem, Item};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
@@ -887,7 +887,7 @@ fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
             f.key.proc.tgid.to_string(),
             ctx.names.user.clone(),
             f.comm.clone(),
-            crate::fmt::cmdline(&f.proc.cmdline, 60),
+            netwho_sink::fmt::cmdline(&f.proc.cmdline, 60),
         ],
         ReportKind::ByUser => {
             let user = if ctx.names.user.is_empty() {

@@ -27,7 +27,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 fn wall_s() -> f64 {
-    netwho_sensor::clock::boot_now().0 as f64 / 1e9
+    netwho_enrich::clock::boot_now().0 as f64 / 1e9
 }
 
 /// Wall seconds, CPU seconds and peak RSS (MiB) of a command, from its

@@ -1,4 +1,5 @@
-//! The clocks the sensor and the pipeline read (the model never does).
+//! The host's clocks, which the sensor, the pipeline and the outputs that
+//! stamp their own records read (the model never does: time is its input).
 
 use netwho_model::MonoNs;
 use netwho_model::time::WallClock;

@@ -2,7 +2,7 @@
 //! people (bytes in binary units), CSV and JSON for programs (exact
 //! numbers).
 
-use crate::fmt;
+use netwho_sink::fmt;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -50,7 +50,7 @@ impl Table {
         if self.printable {
             printable(b)
         } else {
-            crate::chain::hex(b)
+            netwho_auditlog::chain::hex(b)
         }
     }
 

@@ -7,14 +7,14 @@
 //!
 //! Prints a table and one JSON line with the figures.
 
+use netwho_auditlog::chain::{ChainKey, Origin};
+use netwho_auditlog::logfile::{LogFile, LogFileConfig};
+use netwho_auditlog::logsink::{LogFormat, LogSink, On};
+use netwho_auditlog::template::{CONNTRACK_LOGGER, Template};
+use netwho_auditlog::tsformat::TsFormat;
 use netwho_model::record::{FlowRecord, RecordKind};
-use netwho_pipeline::Sink;
-use netwho_pipeline::chain::{ChainKey, Origin};
-use netwho_pipeline::logfile::{LogFile, LogFileConfig};
-use netwho_pipeline::logsink::{LogFormat, LogSink, On};
-use netwho_pipeline::output::{Destination, Output};
-use netwho_pipeline::template::{CONNTRACK_LOGGER, Template};
-use netwho_pipeline::tsformat::TsFormat;
+use netwho_sink::Sink;
+use netwho_sink::output::{Destination, Output};
 use std::path::{Path, PathBuf};
 
 /// Process CPU time (all threads: the encoder and the writer), seconds.
@@ -28,7 +28,7 @@ fn cpu_s() -> f64 {
 }
 
 fn wall_s() -> f64 {
-    netwho_sensor::clock::boot_now().0 as f64 / 1e9
+    netwho_enrich::clock::boot_now().0 as f64 / 1e9
 }
 
 /// Records that differ the way real ones do (ids, ports, counters).

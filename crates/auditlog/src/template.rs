@@ -7,11 +7,11 @@
 //! they are. A missing value prints as `-`; control characters in values
 //! are escaped, so a record is always exactly one line.
 
-use crate::fmt;
 use crate::tsformat::TsFormat;
 use netwho_model::record::FlowRecord;
 use netwho_model::time::unix_ns_from_rfc3339;
 use netwho_query::{FilterError, Span};
+use netwho_sink::fmt;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 

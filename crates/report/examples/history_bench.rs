@@ -11,9 +11,9 @@
 #![expect(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
 #![expect(clippy::expect_used, reason = "a benchmark")]
 
-use netwho_pipeline::report::history::report;
-use netwho_pipeline::report::{ReportConfig, ReportKind};
 use netwho_query::Filter;
+use netwho_report::history::report;
+use netwho_report::{ReportConfig, ReportKind};
 use netwho_store::history::{Counters, History, Obs, PeerDim, ProcDim};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};

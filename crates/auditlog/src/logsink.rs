@@ -10,14 +10,14 @@
 //! stderr when something was lost, and as a summary at the start and the
 //! end.
 
-use crate::output::Output;
-use crate::status::StatusRecord;
 use crate::template::Template;
 use crate::tsformat::TsFormat;
-use crate::{RecordRef, Sink, SinkControl, fmt};
 use netwho_model::FlowEvent;
 use netwho_model::record::{FlowRecord, RecordKind};
 use netwho_model::time::unix_ns_from_rfc3339;
+use netwho_sink::output::Output;
+use netwho_sink::status::StatusRecord;
+use netwho_sink::{RecordRef, Sink, SinkControl, fmt};
 use std::io::Write;
 
 #[derive(Clone, Debug)]

@@ -1,0 +1,146 @@
+//! The sink contract: what every output of netwho implements and receives.
+//!
+//! Place: between the pipeline and the outputs. A [`Sink`] is given each
+//! flow event with its record built on demand ([`RecordRef`]), the status
+//! records ([`status::StatusRecord`]) and the time; it writes through an
+//! [`output::Output`], a bounded queue whose overflow is counted, to a
+//! [`output::Destination`]. The filter's view of a flow is
+//! [`subject::FlowSubject`]; a viewer steers a replay with
+//! [`replay::ReplayCmd`]. Nothing here reads a clock or touches the
+//! kernel: outputs (the view, the API, the exporters, the fleet) depend on
+//! this crate, never on the sensor.
+
+pub mod benchkit;
+pub mod fmt;
+pub mod output;
+pub mod replay;
+pub mod status;
+pub mod subject;
+
+use netwho_model::record::{Context, FlowRecord};
+use netwho_model::time::WallClock;
+use netwho_model::{FlowEvent, MonoNs, ProcKey};
+use status::StatusRecord;
+use std::time::Duration;
+
+/// A flow event's record, built only if a sink asks for it.
+#[expect(missing_debug_implementations, reason = "holds a closure")]
+pub struct RecordRef<'a> {
+    ev: &'a FlowEvent,
+    now: MonoNs,
+    wall: WallClock,
+    lookup: &'a mut dyn FnMut(&FlowEvent) -> Context,
+    ctx: Option<Context>,
+}
+
+impl<'a> RecordRef<'a> {
+    pub fn new(
+        ev: &'a FlowEvent,
+        now: MonoNs,
+        wall: WallClock,
+        lookup: &'a mut dyn FnMut(&FlowEvent) -> Context,
+    ) -> Self {
+        RecordRef {
+            ev,
+            now,
+            wall,
+            lookup,
+            ctx: None,
+        }
+    }
+
+    /// When the event happened (boot time), and the wall clock then.
+    pub fn now(&self) -> MonoNs {
+        self.now
+    }
+
+    pub fn wall(&self) -> WallClock {
+        self.wall
+    }
+
+    /// Names, hash and resources of the flow (looked up once, on first use).
+    pub fn context(&mut self) -> &Context {
+        let (ev, lookup) = (self.ev, &mut self.lookup);
+        self.ctx.get_or_insert_with(|| (lookup)(ev))
+    }
+
+    /// The record.
+    pub fn get(&mut self) -> FlowRecord<'_> {
+        let (ev, now, wall) = (self.ev, self.now, self.wall);
+        FlowRecord::from_event(ev, now, wall, self.context())
+    }
+}
+
+/// Whether the run goes on after a sink's turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkControl {
+    Continue,
+    /// The sink has done its job (`top --count N`).
+    Done,
+    /// The sink's destination is gone (a closed pipe).
+    Closed,
+}
+
+/// An output: config + pure encoder + the part that does I/O.
+pub trait Sink {
+    /// A live flow event.
+    fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>);
+
+    /// Totals of a flow still open when netwho stops.
+    fn final_update(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.event(ev, rec);
+    }
+
+    fn status(&mut self, st: &StatusRecord);
+
+    /// The last thread of a process exited (its flows' closes came
+    /// before, with the process's final counters).
+    fn proc_exit(&mut self, _proc: ProcKey, _at: MonoNs) {}
+
+    /// Called on every turn of the loop.
+    fn tick(
+        &mut self,
+        _now: MonoNs,
+        _wall: WallClock,
+        _users: &mut dyn FnMut(u32) -> String,
+    ) -> SinkControl {
+        SinkControl::Continue
+    }
+
+    /// Hand buffered output to the writer (sinks that write nothing
+    /// themselves have nothing to hand on).
+    fn flush(&mut self) -> SinkControl {
+        SinkControl::Continue
+    }
+
+    /// Flush everything and wait for the writer.
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// Records lost to a slow destination.
+    fn dropped(&self) -> u64 {
+        0
+    }
+
+    /// Values this sink cut to fit its format's bounds (counted in the
+    /// status's `partial.values_truncated`).
+    fn truncated(&self) -> u64 {
+        0
+    }
+
+    /// Writes its store refused (the history database: batches kept and
+    /// retried), counted in the status's `drops.storage_fail`.
+    fn storage_failures(&self) -> u64 {
+        0
+    }
+
+    /// A replay went back in time and starts over: forget what was folded
+    /// so far (sinks that only pass records on keep nothing).
+    fn reset(&mut self) {}
+
+    /// This sink wants `Updated` events (and counters read this often).
+    fn updates_every(&self) -> Option<Duration> {
+        None
+    }
+}
