@@ -62,9 +62,8 @@ fn main() {
             .collect();
         run(&mut sink, &opens, &ctx);
         let last = opens.last().map_or(MonoNs(0), |e| e.1);
-        let mut users = |u: u32| u.to_string();
         let t0 = Instant::now();
-        sink.tick(last.add_ns(2_000_000_000), WallClock::default(), &mut users);
+        sink.tick(last.add_ns(2_000_000_000), WallClock::default());
         let publish = t0.elapsed();
         let t0 = Instant::now();
         let st = live.state();

@@ -432,12 +432,7 @@ impl Sink for LiveSink {
         }
     }
 
-    fn tick(
-        &mut self,
-        now: MonoNs,
-        wall: WallClock,
-        _users: &mut dyn FnMut(u32) -> String,
-    ) -> SinkControl {
+    fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
         if self.next.is_none_or(|n| now >= n) {
             self.next = Some(now.add_ns(nanos(self.live.cfg.interval)));
             self.publish(now, wall);
@@ -466,8 +461,7 @@ mod tests {
     }
 
     fn tick(sink: &mut LiveSink, at: MonoNs) {
-        let mut users = |u: u32| u.to_string();
-        sink.tick(at, WallClock::default(), &mut users);
+        sink.tick(at, WallClock::default());
     }
 
     #[test]

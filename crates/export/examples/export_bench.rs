@@ -30,8 +30,7 @@ fn run(sink: &mut dyn Sink, evs: &[(FlowEvent, MonoNs)], ctx: &Context) -> f64 {
     feed(sink, evs, ctx, Duration::from_millis(100));
     let last = evs.last().map_or(MonoNs(0), |e| e.1);
     // past the join wait: every record is due
-    let mut users = |u: u32| u.to_string();
-    sink.tick(last.add_ns(5_000_000_000), WALL, &mut users);
+    sink.tick(last.add_ns(5_000_000_000), WALL);
     sink.flush();
     sink.finish().expect("finish");
     start.elapsed().as_secs_f64()

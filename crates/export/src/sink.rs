@@ -301,12 +301,7 @@ impl Sink for ExportSink {
 
     fn status(&mut self, _st: &StatusRecord) {}
 
-    fn tick(
-        &mut self,
-        now: MonoNs,
-        wall: WallClock,
-        _users: &mut dyn FnMut(u32) -> String,
-    ) -> SinkControl {
+    fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
         let now_ms = unix_ms(wall, now);
         self.now_ms = self.now_ms.max(now_ms);
         if self.started_ms.is_none() {

@@ -83,8 +83,7 @@ fn main() {
     let start = Instant::now();
     feed(&mut sink, &evs, &ctx, Duration::from_millis(100));
     let last = evs.last().map_or(MonoNs(0), |e| e.1);
-    let mut users = |u: u32| u.to_string();
-    sink.tick(last.add_ns(5_000_000_000), WALL, &mut users);
+    sink.tick(last.add_ns(5_000_000_000), WALL);
     sink.flush();
     let fed = start.elapsed().as_secs_f64();
     // finish: every record acknowledged (the spool drained)

@@ -254,8 +254,4 @@ impl Enricher {
         self.names.insert(key, Arc::clone(&names));
         names
     }
-
-    pub fn user_name(&mut self, uid: u32) -> String {
-        self.users.user(uid).to_string()
-    }
 }

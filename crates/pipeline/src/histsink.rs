@@ -386,12 +386,7 @@ impl Sink for HistorySink {
         self.counts.failures.load(Ordering::Relaxed)
     }
 
-    fn tick(
-        &mut self,
-        now: MonoNs,
-        wall: WallClock,
-        _users: &mut dyn FnMut(u32) -> String,
-    ) -> SinkControl {
+    fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
         self.now = self.now.max(now);
         self.wall = wall;
         SinkControl::Continue

@@ -167,12 +167,7 @@ impl Sink for RecordSink {
         }
     }
 
-    fn tick(
-        &mut self,
-        now: MonoNs,
-        wall: WallClock,
-        _users: &mut dyn FnMut(u32) -> String,
-    ) -> SinkControl {
+    fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
         self.at(now, wall);
         let started = self.started.unwrap_or(now);
         let timed_out = self

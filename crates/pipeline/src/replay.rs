@@ -15,7 +15,6 @@ use netwho_sink::status::StatusRecord;
 use netwho_sink::subject::FlowSubject;
 use netwho_store::StoreError;
 use netwho_store::recording::{FlowItem, Item, Reader};
-use rustc_hash::FxHashMap;
 use std::collections::HashSet;
 use std::io::Read;
 use std::net::IpAddr;
@@ -93,7 +92,6 @@ pub struct Replay<R: Read> {
     pacer: Option<Pacer>,
     wall: WallClock,
     local: HashSet<IpAddr>,
-    users: FxHashMap<u32, String>,
     controls: Option<Controls<R>>,
 }
 
@@ -120,7 +118,6 @@ impl<R: Read> Replay<R> {
             cfg,
             pacer,
             local,
-            users: FxHashMap::default(),
             controls: None,
         }
     }
@@ -230,9 +227,6 @@ impl<R: Read> Replay<R> {
             return;
         }
         let f = it.ev.flow();
-        self.users
-            .entry(f.uid)
-            .or_insert_with(|| it.ctx.names.user.clone());
         if let Some(filter) = &self.cfg.filter {
             let subject = FlowSubject {
                 flow: f,
@@ -257,11 +251,9 @@ impl<R: Read> Replay<R> {
     }
 
     fn tick(&mut self, now: MonoNs) -> SinkControl {
-        let users = &self.users;
-        let mut names = |uid: u32| users.get(&uid).cloned().unwrap_or_else(|| uid.to_string());
         let mut ctl = SinkControl::Continue;
         for s in &mut self.sinks {
-            if s.tick(now, self.wall, &mut names) == SinkControl::Done {
+            if s.tick(now, self.wall) == SinkControl::Done {
                 ctl = SinkControl::Done;
             }
         }
@@ -442,7 +434,6 @@ mod tests {
         let mut wall = WallClock {
             boot_to_unix_ns: 1_700_000_000_000_000_000,
         };
-        let mut users = |uid: u32| uid.to_string();
         for step in 0..300u64 {
             let now = MonoNs(5_000_000_000 + step * 100_000_000);
             if step == 150 {
@@ -467,7 +458,7 @@ mod tests {
             let mut rec = RecordRef::new(&ev, now, wall, &mut lookup);
             for s in sinks.iter_mut() {
                 s.event(&ev, &mut rec);
-                s.tick(now, wall, &mut users);
+                s.tick(now, wall);
                 s.flush();
             }
         }
@@ -576,12 +567,7 @@ mod tests {
             self.0.lock().unwrap().events += 1;
         }
         fn status(&mut self, _: &StatusRecord) {}
-        fn tick(
-            &mut self,
-            now: MonoNs,
-            _: WallClock,
-            _: &mut dyn FnMut(u32) -> String,
-        ) -> SinkControl {
+        fn tick(&mut self, now: MonoNs, _: WallClock) -> SinkControl {
             self.0.lock().unwrap().ticks.push(now);
             SinkControl::Continue
         }

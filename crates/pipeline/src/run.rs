@@ -336,10 +336,8 @@ impl<S: Sensor> Pipeline<S> {
             self.dispatch(now, false);
 
             let mut ctl = SinkControl::Continue;
-            let enricher = &mut self.enricher;
-            let mut users = |uid: u32| enricher.user_name(uid);
             for s in &mut self.sinks {
-                if s.tick(now, self.wall, &mut users) == SinkControl::Done {
+                if s.tick(now, self.wall) == SinkControl::Done {
                     ctl = SinkControl::Done;
                 }
             }

@@ -61,6 +61,9 @@ struct JsonTable<'a> {
     procs: Vec<JsonRow<'a>>,
 }
 
+/// User names kept (uids are few; a bound all the same).
+const MAX_USERS: usize = 4096;
+
 #[derive(Debug)]
 pub struct TopSink {
     cfg: TopConfig,
@@ -90,16 +93,15 @@ impl TopSink {
         TopTable::new(60_000_000_000)
     }
 
-    fn user(&mut self, uid: u32, users: &mut dyn FnMut(u32) -> String) -> String {
-        self.users.entry(uid).or_insert_with(|| users(uid)).clone()
+    /// The user's name as the flows' records gave it (its number if none did).
+    fn user(&self, uid: u32) -> String {
+        self.users
+            .get(&uid)
+            .cloned()
+            .unwrap_or_else(|| uid.to_string())
     }
 
-    fn render_text(
-        &mut self,
-        rows: &[ProcRow],
-        ts: &str,
-        users: &mut dyn FnMut(u32) -> String,
-    ) -> String {
+    fn render_text(&mut self, rows: &[ProcRow], ts: &str) -> String {
         let bits = self.cfg.bits;
         let open: u64 = rows.iter().map(|r| r.flows_open).sum();
         let mut s = format!(
@@ -117,12 +119,12 @@ impl TopSink {
             "PID", "USER", "COMM", "SENT/s", "RECV/s", "SENT", "RECV", "FLOWS", "RSS", "CPU%"
         ));
         if self.cfg.tree {
-            self.render_tree(rows, &mut s, users);
+            self.render_tree(rows, &mut s);
             s.push('\n');
             return s;
         }
         for r in rows.iter().take(self.cfg.limit) {
-            let user = self.user(r.uid, users);
+            let user = self.user(r.uid);
             let user = if user.is_empty() {
                 r.uid.to_string()
             } else {
@@ -150,19 +152,14 @@ impl TopSink {
     }
 
     /// Processes under their ancestors; rates and totals are the subtree's.
-    fn render_tree(
-        &mut self,
-        rows: &[ProcRow],
-        s: &mut String,
-        users: &mut dyn FnMut(u32) -> String,
-    ) {
+    fn render_tree(&mut self, rows: &[ProcRow], s: &mut String) {
         let bits = self.cfg.bits;
         let lines = crate::toptree::tree(rows);
         for l in lines.iter().take(self.cfg.limit) {
             let name = format!("{}{}", "  ".repeat(l.depth.min(8)), l.comm);
             let (user, flows, rss, cpu) = match l.row {
                 Some(r) => {
-                    let u = self.user(r.uid, users);
+                    let u = self.user(r.uid);
                     (
                         if u.is_empty() { r.uid.to_string() } else { u },
                         format!("{}/{}", l.flows_open, r.flows_total),
@@ -196,14 +193,8 @@ impl TopSink {
         }
     }
 
-    fn render_json(
-        &mut self,
-        rows: &[ProcRow],
-        ts: String,
-        wall: WallClock,
-        users: &mut dyn FnMut(u32) -> String,
-    ) -> Option<String> {
-        let names: Vec<String> = rows.iter().map(|r| self.user(r.uid, users)).collect();
+    fn render_json(&mut self, rows: &[ProcRow], ts: String, wall: WallClock) -> Option<String> {
+        let names: Vec<String> = rows.iter().map(|r| self.user(r.uid)).collect();
         let table = JsonTable {
             event: "top",
             ts,
@@ -246,18 +237,20 @@ impl Sink for TopSink {
         let at = ev.flow().closed.unwrap_or(ev.flow().opened);
         let track = rec.context().track;
         self.table.observe(ev, at, track.as_ref());
+        let uid = ev.flow().uid;
+        if !self.users.contains_key(&uid) && self.users.len() < MAX_USERS {
+            let name = &rec.context().names.user;
+            if !name.is_empty() {
+                self.users.insert(uid, name.clone());
+            }
+        }
     }
 
     fn status(&mut self, st: &StatusRecord) {
         self.last_drops = st.drops.total();
     }
 
-    fn tick(
-        &mut self,
-        now: MonoNs,
-        wall: WallClock,
-        users: &mut dyn FnMut(u32) -> String,
-    ) -> SinkControl {
+    fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
         let interval = nanos(self.cfg.interval);
         let Some(next) = self.next else {
             // the first interval starts now
@@ -275,9 +268,9 @@ impl Sink for TopSink {
             TopFormat::Text => {
                 // seconds are enough for people
                 let short = format!("{}Z", ts.get(..19).unwrap_or(&ts));
-                Some(self.render_text(&rows, &short, users))
+                Some(self.render_text(&rows, &short))
             }
-            TopFormat::Json => self.render_json(&rows, ts, wall, users).map(|mut s| {
+            TopFormat::Json => self.render_json(&rows, ts, wall).map(|mut s| {
                 s.push('\n');
                 s
             }),

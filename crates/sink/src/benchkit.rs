@@ -74,7 +74,6 @@ pub fn feed(
     ctx: &Context,
     tick: Duration,
 ) -> f64 {
-    let mut users = |u: u32| u.to_string();
     let mut next_tick = MonoNs(0);
     let step = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
     let start = Instant::now();
@@ -83,7 +82,7 @@ pub fn feed(
         let mut rec = RecordRef::new(ev, *at, WALL, &mut lookup);
         sink.event(ev, &mut rec);
         if *at >= next_tick {
-            sink.tick(*at, WALL, &mut users);
+            sink.tick(*at, WALL);
             sink.flush();
             next_tick = at.add_ns(step);
         }

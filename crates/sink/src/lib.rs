@@ -98,12 +98,7 @@ pub trait Sink {
     fn proc_exit(&mut self, _proc: ProcKey, _at: MonoNs) {}
 
     /// Called on every turn of the loop.
-    fn tick(
-        &mut self,
-        _now: MonoNs,
-        _wall: WallClock,
-        _users: &mut dyn FnMut(u32) -> String,
-    ) -> SinkControl {
+    fn tick(&mut self, _now: MonoNs, _wall: WallClock) -> SinkControl {
         SinkControl::Continue
     }
 

@@ -103,12 +103,7 @@ impl Sink for TuiSink {
         }
     }
 
-    fn tick(
-        &mut self,
-        now: MonoNs,
-        wall: WallClock,
-        _users: &mut dyn FnMut(u32) -> String,
-    ) -> SinkControl {
+    fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
         let due = self.next.is_none_or(|n| now >= n);
         if !due {
             return SinkControl::Continue;

@@ -162,8 +162,7 @@ impl Fake {
     /// Time passes: the sink hands over its batch, the model folds it.
     fn tick(&mut self, secs: u64) {
         self.now = self.now.add_ns(secs * S);
-        let mut users = |_| String::new();
-        self.sink.tick(self.now, self.wall, &mut users);
+        self.sink.tick(self.now, self.wall);
         while let Ok(b) = self.rx.try_recv() {
             self.model.apply(b);
         }
