@@ -11,6 +11,7 @@
 //! drive the whole loop in tests.
 
 pub mod enricher;
+pub mod fanout;
 pub mod histsink;
 pub mod recsink;
 pub mod replay;

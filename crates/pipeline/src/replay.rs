@@ -7,12 +7,12 @@
 //! with that filter. Pacing is optional: as fast as possible, or at a
 //! multiple of the recorded speed (the clock and the sleep are injected).
 
+use crate::fanout::FanOut;
 use crate::{PipelineError, RecordRef, Sink, SinkControl, Stopped};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, MonoNs};
 use netwho_query::Filter;
 use netwho_sink::status::StatusRecord;
-use netwho_sink::subject::FlowSubject;
 use netwho_store::StoreError;
 use netwho_store::recording::{FlowItem, Item, Reader};
 use std::collections::HashSet;
@@ -87,7 +87,7 @@ pub struct Pacer {
 #[expect(missing_debug_implementations, reason = "holds sinks and a reader")]
 pub struct Replay<R: Read> {
     reader: Reader<R>,
-    sinks: Vec<Box<dyn Sink>>,
+    out: FanOut,
     cfg: ReplayConfig,
     pacer: Option<Pacer>,
     wall: WallClock,
@@ -107,14 +107,14 @@ impl<R: Read> Replay<R> {
     pub fn new(
         reader: Reader<R>,
         sinks: Vec<Box<dyn Sink>>,
-        cfg: ReplayConfig,
+        mut cfg: ReplayConfig,
         pacer: Option<Pacer>,
     ) -> Self {
         let local = reader.header().local_addrs.iter().copied().collect();
         Replay {
             wall: reader.start_clock(),
             reader,
-            sinks,
+            out: FanOut::new(sinks, cfg.filter.take()),
             cfg,
             pacer,
             local,
@@ -192,9 +192,7 @@ impl<R: Read> Replay<R> {
                     // (the wall clock stays: the file's own Clock entries
                     // correct it as they come)
                     self.reader = (c.reopen)()?;
-                    for s in &mut self.sinks {
-                        s.reset();
-                    }
+                    self.out.reset();
                     *cur = Cursor {
                         skip_until: Some(target),
                         paused: cur.paused,
@@ -226,43 +224,19 @@ impl<R: Read> Replay<R> {
         if !self.in_window(it.at) {
             return;
         }
-        let f = it.ev.flow();
-        if let Some(filter) = &self.cfg.filter {
-            let subject = FlowSubject {
-                flow: f,
-                ctx: &it.ctx,
-                now: it.at,
-                local: &self.local,
-            };
-            if !filter.matches(&subject) {
-                return;
-            }
-        }
         // the context is cloned once, if a sink asks for it
         let mut lookup = |_: &FlowEvent| it.ctx.clone();
         let mut rec = RecordRef::new(&it.ev, it.at, self.wall, &mut lookup);
-        for s in &mut self.sinks {
-            if it.is_final {
-                s.final_update(&it.ev, &mut rec);
-            } else {
-                s.event(&it.ev, &mut rec);
-            }
-        }
+        self.out
+            .deliver(&it.ev, &mut rec, it.at, &self.local, it.is_final);
     }
 
     fn tick(&mut self, now: MonoNs) -> SinkControl {
-        let mut ctl = SinkControl::Continue;
-        for s in &mut self.sinks {
-            if s.tick(now, self.wall) == SinkControl::Done {
-                ctl = SinkControl::Done;
-            }
+        let ctl = self.out.tick(now, self.wall);
+        match self.out.flush() {
+            SinkControl::Closed => SinkControl::Closed,
+            _ => ctl,
         }
-        for s in &mut self.sinks {
-            if s.flush() == SinkControl::Closed {
-                ctl = SinkControl::Closed;
-            }
-        }
-        ctl
     }
 
     /// Wait until recorded time `at` is due in real time; with controls,
@@ -338,9 +312,7 @@ impl<R: Read> Replay<R> {
                     if self.in_window(at)
                         && let Ok(st) = serde_json::from_str::<StatusRecord>(&json)
                     {
-                        for s in &mut self.sinks {
-                            s.status(&st);
-                        }
+                        self.out.status(&st);
                     }
                 }
                 Item::Clock(c) => self.wall = c,
@@ -361,7 +333,7 @@ impl<R: Read> Replay<R> {
         if stopped != Stopped::OutputClosed {
             self.tick(cur.now);
         }
-        crate::run::finish_all(&mut self.sinks)?;
+        self.out.finish()?;
         Ok(stopped)
     }
 }

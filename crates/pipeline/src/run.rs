@@ -1,13 +1,13 @@
 //! The run loop.
 
 use crate::enricher::Enricher;
+use crate::fanout::FanOut;
 use crate::{RecordRef, Sink, SinkControl};
 use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, FlowTable, MonoNs, SensorEvent, TableConfig, nanos};
 use netwho_query::Filter;
 use netwho_sensor::{Sensor, SensorError, SensorInfo};
 use netwho_sink::status::{Selection, StatusInput, StatusRecord};
-use netwho_sink::subject::FlowSubject;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use thiserror::Error;
@@ -97,14 +97,13 @@ pub struct Pipeline<S: Sensor> {
     info: SensorInfo,
     table: FlowTable,
     enricher: Enricher,
-    sinks: Vec<Box<dyn Sink>>,
+    out: FanOut,
     cfg: PipelineConfig,
     clocks: Clocks,
     started: MonoNs,
     wall: WallClock,
     events: Vec<SensorEvent>,
     flow_events: Vec<FlowEvent>,
-    filtered_out: u64,
     degradations: Vec<String>,
     /// Output drops the last status record reported, and when it was.
     reported_output_drops: u64,
@@ -136,7 +135,8 @@ impl<S: Sensor> Pipeline<S> {
         mut cfg: PipelineConfig,
         mut clocks: Clocks,
     ) -> Self {
-        let updates = sinks.iter().filter_map(|s| s.updates_every()).min();
+        let out = FanOut::new(sinks, cfg.filter.take());
+        let updates = out.updates_every();
         cfg.table.emit_updates = updates.is_some();
         if let Some(every) = updates {
             cfg.scan_every = cfg.scan_every.min(every);
@@ -156,14 +156,13 @@ impl<S: Sensor> Pipeline<S> {
             sensor,
             table: FlowTable::new(cfg.table.clone()),
             enricher,
-            sinks,
+            out,
             cfg,
             clocks,
             started,
             wall,
             events: Vec::new(),
             flow_events: Vec::new(),
-            filtered_out: 0,
             degradations,
             reported_output_drops: 0,
             last_status: started,
@@ -188,9 +187,7 @@ impl<S: Sensor> Pipeline<S> {
         self.dispatch(now, final_phase);
         // after the closes they caused
         for (proc, at) in exits {
-            for s in &mut self.sinks {
-                s.proc_exit(proc, at);
-            }
+            self.out.proc_exit(proc, at);
         }
     }
 
@@ -200,33 +197,17 @@ impl<S: Sensor> Pipeline<S> {
         }
         self.enricher.settle_hashes();
         let wall = self.wall;
-        let local = match &self.cfg.filter {
-            Some(f) if f.uses(netwho_query::Field::IsLocal) => self.enricher.local_addrs(now),
-            _ => Default::default(),
+        let local = if self.out.wants_local() {
+            self.enricher.local_addrs(now)
+        } else {
+            Default::default()
         };
         let (enricher, table) = (&mut self.enricher, &self.table);
         let mut lookup = |ev: &FlowEvent| enricher.context(ev.flow(), table, now);
         for ev in self.flow_events.drain(..) {
             let mut rec = RecordRef::new(&ev, now, wall, &mut lookup);
-            if let Some(filter) = &self.cfg.filter {
-                let subject = FlowSubject {
-                    flow: ev.flow(),
-                    ctx: rec.context(),
-                    now,
-                    local: &local,
-                };
-                if !filter.matches(&subject) {
-                    self.filtered_out += 1;
-                    continue;
-                }
-            }
-            for s in &mut self.sinks {
-                if final_phase && matches!(ev, FlowEvent::Updated(_)) {
-                    s.final_update(&ev, &mut rec);
-                } else {
-                    s.event(&ev, &mut rec);
-                }
-            }
+            let last = final_phase && matches!(ev, FlowEvent::Updated(_));
+            self.out.deliver(&ev, &mut rec, now, &local, last);
         }
     }
 
@@ -240,7 +221,7 @@ impl<S: Sensor> Pipeline<S> {
     }
 
     fn output_drops(&self) -> u64 {
-        self.sinks.iter().map(|s| s.dropped()).sum()
+        self.out.dropped()
     }
 
     fn status(&mut self, now: MonoNs, is_final: bool) {
@@ -256,8 +237,8 @@ impl<S: Sensor> Pipeline<S> {
             model: self.table.stats(),
             enrich: self.enricher.counts(),
             output_drops,
-            output_truncated: self.sinks.iter().map(|s| s.truncated()).sum(),
-            storage_failures: self.sinks.iter().map(|s| s.storage_failures()).sum(),
+            output_truncated: self.out.truncated(),
+            storage_failures: self.out.storage_failures(),
             limits: self
                 .sensor
                 .limited()
@@ -269,25 +250,17 @@ impl<S: Sensor> Pipeline<S> {
                 })
                 .collect(),
             selection: Selection {
-                filter: self.cfg.filter.as_ref().map(|f| f.to_string()),
+                filter: self.out.filter().map(|f| f.to_string()),
                 scope: self.cfg.scope.clone(),
-                filtered_out: self.filtered_out,
+                filtered_out: self.out.filtered_out(),
             },
             more_degradations: &self.degradations,
         });
-        for s in &mut self.sinks {
-            s.status(&st);
-        }
+        self.out.status(&st);
     }
 
     fn flush(&mut self) -> SinkControl {
-        let mut ctl = SinkControl::Continue;
-        for s in &mut self.sinks {
-            if s.flush() == SinkControl::Closed {
-                ctl = SinkControl::Closed;
-            }
-        }
-        ctl
+        self.out.flush()
     }
 
     /// Learn the world as it is (every running process, the sockets that
@@ -335,12 +308,7 @@ impl<S: Sensor> Pipeline<S> {
             self.table.tick(now, &mut self.flow_events);
             self.dispatch(now, false);
 
-            let mut ctl = SinkControl::Continue;
-            for s in &mut self.sinks {
-                if s.tick(now, self.wall) == SinkControl::Done {
-                    ctl = SinkControl::Done;
-                }
-            }
+            let ctl = self.out.tick(now, self.wall);
             if status_due(
                 now,
                 next_status,
@@ -371,24 +339,7 @@ impl<S: Sensor> Pipeline<S> {
             self.dispatch(now, true);
             self.status(now, true);
         }
-        finish_all(&mut self.sinks)
-    }
-}
-
-/// Finish every sink (each one, even after another failed); the first
-/// error.
-pub(crate) fn finish_all(sinks: &mut [Box<dyn Sink>]) -> Result<(), PipelineError> {
-    let mut first_err = None;
-    for s in sinks {
-        if let Err(e) = s.finish()
-            && first_err.is_none()
-        {
-            first_err = Some(e);
-        }
-    }
-    match first_err {
-        Some(e) => Err(PipelineError::Output(e)),
-        None => Ok(()),
+        self.out.finish()
     }
 }
 
