@@ -1,6 +1,7 @@
 //! The daemon's configuration file (TOML). Every key is optional; the
 //! defaults are what `netwho daemon --print-config` prints.
 
+use crate::cmd::export::{self, FleetPlan, Plan};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,13 +53,6 @@ impl Default for FleetSection {
             drain: "10s".into(),
         }
     }
-}
-
-/// What the daemon publishes to the fleet, and how.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FleetPlan {
-    pub fleet: netwho_fleet::publish::FleetConfig,
-    pub timeouts: netwho_export::flows::Timeouts,
 }
 
 impl FleetSection {
@@ -147,8 +141,8 @@ impl Default for ExportSection {
 
 impl ExportSection {
     /// What to export, if anything (every value checked).
-    pub fn plan(&self) -> Result<Option<crate::export::Plan>, String> {
-        let targets = crate::export::targets(
+    pub fn plan(&self) -> Result<Option<Plan>, String> {
+        let targets = export::targets(
             ("export.ipfix", &self.ipfix),
             ("export.netflow_v9", &self.netflow_v9),
             &self.jsonl,
@@ -162,7 +156,7 @@ impl ExportSection {
             return Err("export.max_message: at least 512 bytes".into());
         }
         let d = |key: &str, v: &str| duration(v).map_err(|e| format!("export.{key}: {e}"));
-        let plan = crate::export::Plan {
+        let plan = Plan {
             targets,
             template,
             pen: self.pen,

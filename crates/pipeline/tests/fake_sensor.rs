@@ -4,7 +4,10 @@
 //! records, a status that carries the sensor's losses, the totals of a flow
 //! still open at the end, and the final status.
 
-#![expect(clippy::expect_used, reason = "a test: a failure is a panic with its reason")]
+#![expect(
+    clippy::expect_used,
+    reason = "a test: a failure is a panic with its reason"
+)]
 
 use netwho_auditlog::logsink::{LogFormat, LogSink, On};
 use netwho_enrich::procfs::Procfs;

@@ -3,7 +3,7 @@
 //! view's bounded channel, and the stop flag ends both.
 
 use crate::args::TopArgs;
-use crate::{Failure, cannot_start};
+use crate::failure::{Failure, cannot_start};
 use netwho_pipeline::Sink;
 use netwho_pipeline::replay::{ReplayCmd, ReplayPos};
 use netwho_query::Filter;
@@ -67,11 +67,11 @@ impl View {
         match self.handle.join() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Failure {
-                code: crate::EXIT_RUNTIME,
+                code: crate::failure::EXIT_RUNTIME,
                 error: anyhow::Error::new(e).context("the interactive view failed"),
             }),
             Err(_) => Err(Failure {
-                code: crate::EXIT_RUNTIME,
+                code: crate::failure::EXIT_RUNTIME,
                 error: anyhow::anyhow!("the interactive view panicked (the message is above)"),
             }),
         }
@@ -87,7 +87,7 @@ pub fn replay_link() -> (ReplayLink, Receiver<ReplayCmd>, Show) {
     let (pos_tx, pos_rx) = sync_channel(4);
     let show = Box::new(move |p: ReplayPos| {
         // the view shows the latest; one missed while it is busy does not matter
-        let _ = pos_tx.try_send(crate::offline::position(&p));
+        let _ = pos_tx.try_send(position(&p));
     });
     (
         ReplayLink {
@@ -104,4 +104,22 @@ fn own_netns() -> Option<u32> {
     use std::os::unix::fs::MetadataExt as _;
     let m = std::fs::metadata("/proc/self/ns/net").ok()?;
     u32::try_from(m.ino()).ok()
+}
+
+/// A replay's position as the status line says it.
+pub fn position(p: &ReplayPos) -> String {
+    let at = netwho_model::time::rfc3339_from_unix_ns(p.at_unix_ns);
+    let speed = match p.speed {
+        Some(s) if s >= 1.0 => format!("{s}x"),
+        Some(s) => format!("1/{}x", (1.0 / s).round()),
+        None => "as fast as it reads".into(),
+    };
+    match (p.seeking, p.paused) {
+        (Some(to), _) => format!(
+            "seeking to {}",
+            netwho_model::time::rfc3339_from_unix_ns(to)
+        ),
+        (None, true) => format!("paused at {at} (space goes on)"),
+        (None, false) => format!("at {at}, speed {speed}"),
+    }
 }

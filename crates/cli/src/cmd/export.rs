@@ -12,6 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What the daemon publishes to the fleet, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetPlan {
+    pub fleet: netwho_fleet::publish::FleetConfig,
+    pub timeouts: Timeouts,
+}
+
 /// Where records go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -159,7 +166,7 @@ fn jsonl_output(p: &Path) -> anyhow::Result<Output> {
 
 /// The daemon's fleet sink: every record, as the fleet's JSON lines,
 /// spooled and published to NATS JetStream.
-pub fn fleet_sink(plan: crate::config::FleetPlan) -> anyhow::Result<Box<dyn Sink>> {
+pub fn fleet_sink(plan: FleetPlan) -> anyhow::Result<Box<dyn Sink>> {
     let delivery = Arc::new(Delivery::default());
     let spool = plan.fleet.spool_dir.clone();
     let (url, host) = (plan.fleet.url.clone(), plan.fleet.host.clone());

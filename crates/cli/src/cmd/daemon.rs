@@ -3,7 +3,7 @@
 
 use crate::args::{DaemonArgs, SelectArgs};
 use crate::config::{self, Config};
-use crate::{Failure, cannot_start};
+use crate::failure::{Failure, cannot_start};
 use anyhow::Context as _;
 use netwho_api::{ApiConfig, Live, LiveConfig, LiveSink};
 use netwho_pipeline::Sink;
@@ -102,7 +102,7 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
         sinks.extend(plan.sinks().map_err(cannot_start)?);
     }
     if let Some(plan) = d.config.fleet.plan().map_err(config_error)? {
-        sinks.push(crate::export::fleet_sink(plan).map_err(cannot_start)?);
+        sinks.push(crate::cmd::export::fleet_sink(plan).map_err(cannot_start)?);
     }
     Ok(Running { sinks, api, lock })
 }

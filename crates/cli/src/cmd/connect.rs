@@ -3,7 +3,8 @@
 //! file, with no privileges. The daemon decides what the caller sees.
 
 use crate::args::{ReportArgs, TopArgs};
-use crate::{Failure, cannot_start, read_filter};
+use crate::failure::{Failure, cannot_start};
+use crate::select::read_filter;
 use netwho_api::client::{Client, ClientError, Target};
 use netwho_pipeline::Stopped;
 use netwho_pipeline::replay::{Replay, ReplayConfig};
@@ -21,7 +22,7 @@ fn failed(e: ClientError) -> Failure {
         // the daemon is there but said no: a request problem
         ClientError::Refused(_) => cannot_start(e),
         _ => Failure {
-            code: crate::EXIT_RUNTIME,
+            code: crate::failure::EXIT_RUNTIME,
             error: e.into(),
         },
     }
@@ -32,7 +33,7 @@ fn failed(e: ClientError) -> Failure {
 /// text tables.
 pub fn top(t: &TopArgs, target: Target, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     let filter = read_filter(&t.select, None)?;
-    let view = crate::tui::wanted(t);
+    let view = crate::view::wanted(t);
     // the interactive view filters itself (its bar can change the filter)
     let q: Vec<(&str, String)> = match (&filter, view) {
         (Some(f), false) => vec![("q", f.to_string())],
@@ -60,14 +61,14 @@ pub fn top(t: &TopArgs, target: Target, stop: &Arc<AtomicBool>) -> Result<(), Fa
     };
     if view {
         let local = reader.header().local_addrs.iter().copied().collect();
-        let (sink, shown) = crate::tui::start(t, filter, local, None, false, stop)?;
+        let (sink, shown) = crate::view::start(t, filter, local, None, false, stop)?;
         let res = run(Replay::new(reader, vec![sink], cfg, None), stop, &ended);
         stop.store(true, Ordering::Relaxed);
         let shown = shown.join();
         return res.and(shown);
     }
     run(
-        Replay::new(reader, crate::top_sinks(t), cfg, None),
+        Replay::new(reader, crate::cmd::top::sinks(t), cfg, None),
         stop,
         &ended,
     )
@@ -98,14 +99,14 @@ fn run<R: std::io::Read>(
     match res {
         Ok(Stopped::Done) if ended.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) => {
             Err(Failure {
-                code: crate::EXIT_RUNTIME,
+                code: crate::failure::EXIT_RUNTIME,
                 error: anyhow::anyhow!(
                     "the daemon ended the stream (it stopped, or this viewer fell too far behind)"
                 ),
             })
         }
         Ok(_) => Ok(()),
-        Err(e) => Err(crate::offline::replay_failure(e)),
+        Err(e) => Err(crate::cmd::replay::failure(e)),
     }
 }
 
@@ -150,8 +151,8 @@ pub fn report(a: &ReportArgs, target: Target) -> Result<(), Failure> {
         .map_err(failed)?
         .text()
         .map_err(|e| Failure {
-            code: crate::EXIT_RUNTIME,
+            code: crate::failure::EXIT_RUNTIME,
             error: anyhow::Error::new(e).context("reading the report"),
         })?;
-    crate::offline::print_report(&text)
+    crate::cmd::report::print_report(&text)
 }

@@ -1,0 +1,195 @@
+//! The one place a command meets the kernel: the command line's filter,
+//! the kernel scope it resolves to, the sensor with its map sizes, the
+//! command's sinks, and the pipeline that joins them; capabilities are
+//! dropped once the programs are attached.
+
+use crate::args::{Command, SensorArgs};
+use crate::cmd::daemon::Daemon;
+use crate::failure::{EXIT_RUNTIME, Failure, cannot_start};
+use anyhow::Context as _;
+use netwho_enrich::procfs::Procfs;
+use netwho_model::TableConfig;
+use netwho_pipeline::enricher::Enricher;
+use netwho_pipeline::{Clocks, Pipeline, PipelineConfig, PipelineError};
+use netwho_sensor::Sensor;
+use netwho_sensor::ebpf::{EbpfConfig, EbpfSensor, KernelScope, MapSizes};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// A command that reads the kernel: its filter, the kernel scope it
+/// resolves to, the sensor, the sinks, the pipeline, until it stops.
+pub fn run(
+    sensor_args: &SensorArgs,
+    command: &Command,
+    daemon: Option<Daemon>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), Failure> {
+    // `top` on a terminal: the interactive view (its sink is added below)
+    let view = matches!(&command, Command::Top(t) if crate::view::wanted(t));
+    let (mut sinks, mut cfg, select, protos) = match command {
+        Command::Top(t) => {
+            let sinks = if view {
+                Vec::new()
+            } else {
+                crate::cmd::top::sinks(t)
+            };
+            (sinks, PipelineConfig::default(), &t.select, None)
+        }
+        Command::Log(l) => {
+            let (s, c) = crate::cmd::log::sinks(l)?;
+            (s, c, &l.select, crate::select::protos_filter(&l.protos))
+        }
+        Command::Record(r) => (
+            Vec::new(),
+            PipelineConfig {
+                status_every: r.status_interval,
+                ..PipelineConfig::default()
+            },
+            &r.select,
+            None,
+        ),
+        Command::Export(e) => {
+            let plan = crate::cmd::export::Plan::from_args(e).map_err(cannot_start)?;
+            let sinks = plan.sinks().map_err(cannot_start)?;
+            (sinks, PipelineConfig::default(), &e.select, None)
+        }
+        Command::Report(_) | Command::Collect(_) => return Ok(()),
+        // (its sinks start after the capabilities are dropped, below)
+        Command::Daemon(_) => match &daemon {
+            Some(d) => (Vec::new(), PipelineConfig::default(), &d.select, None),
+            None => return Ok(()),
+        },
+    };
+    let mut filter = crate::select::read_filter(select, protos)?;
+    let mut enricher = Enricher::new(
+        Procfs::default().with_cmdline_cap(sensor_args.max_cmdline),
+        prereq_cgroup_root(),
+    );
+    // (the sensor finds the same mount, or refuses to start and says why)
+    // The view filters itself (its bar can widen the filter): no kernel scope.
+    let scope = match filter.as_ref().filter(|_| !view) {
+        Some(f) => {
+            let s = f.scope();
+            let k = netwho_pipeline::scope::resolve(&s, &Procfs::default(), enricher.cgroups())
+                .context("resolving the filter's kernel scope")
+                .map_err(cannot_start)?;
+            if !k.is_empty() {
+                cfg.scope = Some(s.to_string());
+                log::info!("kernel scope: {s}");
+            }
+            k
+        }
+        None => KernelScope::default(),
+    };
+    let text = filter.as_ref().map(ToString::to_string);
+    match command {
+        Command::Record(r) => sinks.push(crate::cmd::record::sink(r, text, cfg.scope.clone())?),
+        Command::Log(l) => {
+            if let Some(path) = &l.record {
+                sinks.push(crate::cmd::record::log_sink(path, text, cfg.scope.clone())?);
+            }
+        }
+        _ => {}
+    }
+    // the interactive view filters itself (its bar can widen the filter)
+    let view_filter = if view { filter.take() } else { None };
+    cfg.filter = filter;
+
+    let sensor = EbpfSensor::start(EbpfConfig {
+        sizes: MapSizes {
+            ring_bytes: sensor_args
+                .ring_mib
+                .map_or_else(|| MapSizes::ring_for(sensor_args.max_flows), |m| m << 20),
+            flows: sensor_args.max_flows,
+            wire: sensor_args.max_flows,
+            flows_per_uid: match sensor_args.flows_per_uid {
+                0 => (sensor_args.max_flows / 4).max(1),
+                n => n,
+            },
+        },
+        idle: sensor_args.udp_idle,
+        scope,
+        snaplen: match command {
+            Command::Record(r) => r.snaplen.unwrap_or(0),
+            _ => 0,
+        },
+        ..EbpfConfig::default()
+    })
+    .map_err(|e| {
+        let recording = match command {
+            Command::Record(r) => Some(&r.write),
+            Command::Log(l) => l.record.as_ref(),
+            _ => None,
+        };
+        if let Some(path) = recording {
+            // nothing was recorded: leave no empty recording behind
+            drop(sinks.drain(..));
+            let _ = std::fs::remove_file(path);
+        }
+        cannot_start(e)
+    })?;
+    log::info!("attached: {}", sensor.info().hooks.join(", "));
+    let mut api = None;
+    let mut _db_lock = None;
+    if let Some(d) = &daemon {
+        // (its threads drop what they do not need as they start; the API's
+        // takes another uid, for which it still needs the privilege)
+        let r = crate::cmd::daemon::start(d)?;
+        sinks.extend(r.sinks);
+        api = r.api;
+        _db_lock = Some(r.lock);
+    }
+    // the programs are attached: the collector keeps only what it still
+    // uses (threads started from here on inherit it; those started before
+    // dropped everything when they started)
+    netwho_enrich::caps::keep_only(&netwho_enrich::caps::COLLECTOR_KEEPS)
+        .context("dropping the capabilities netwho no longer needs")
+        .map_err(cannot_start)?;
+    log::info!("capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only");
+
+    cfg.table = TableConfig {
+        boot_id: netwho_enrich::boot_id(),
+        ..TableConfig::default()
+    };
+    let mut shown = None;
+    if let Command::Top(t) = &command
+        && view
+    {
+        let local = netwho_enrich::net::local_addrs().into_iter().collect();
+        let (sink, v) = crate::view::start(t, view_filter, local, None, true, stop)?;
+        sinks.push(sink);
+        shown = Some(v);
+    }
+    let mut pipeline = Pipeline::new(sensor, enricher, sinks, cfg, Clocks::system());
+    let res = pipeline.run(stop);
+    if let Some(server) = api.take() {
+        server.stop();
+    }
+    if let Some(v) = shown {
+        if res.is_err() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        drop(pipeline);
+        v.join()?;
+    }
+    match res {
+        Ok(why) => {
+            log::info!("stopped: {why:?}");
+            Ok(())
+        }
+        Err(PipelineError::Output(e)) => Err(Failure {
+            code: EXIT_RUNTIME,
+            error: anyhow::Error::new(e).context("writing output"),
+        }),
+        Err(e) => Err(Failure {
+            code: EXIT_RUNTIME,
+            error: e.into(),
+        }),
+    }
+}
+
+/// The cgroup v2 mount, if there is one (the sensor refuses to start
+/// without it and says why).
+fn prereq_cgroup_root() -> Option<std::path::PathBuf> {
+    netwho_sensor::ebpf::prereq::cgroup2_root().ok()
+}
