@@ -346,6 +346,29 @@ impl Collector for LiveCollector {
             "Seconds since the sensor attached",
             s.uptime_s as i64,
         )?;
+        if let Some(c) = s.coverage {
+            counter(
+                &mut enc,
+                "netwho_coverage_interface_bytes",
+                "IP bytes the collector's network namespace's interfaces carried since it started",
+                c.interface_bytes,
+            )?;
+            counter(
+                &mut enc,
+                "netwho_coverage_attributed_bytes",
+                "Of those, the bytes netwho gave to a flow",
+                c.attributed_bytes,
+            )?;
+            if let Some(share) = c.share {
+                let g = ConstGauge::new(share);
+                g.encode(enc.encode_descriptor(
+                    "netwho_coverage_ratio",
+                    "Attributed bytes over interface bytes (once 64 KiB went through; forwarded and non-IP traffic is no process's)",
+                    None,
+                    g.metric_type(),
+                )?)?;
+            }
+        }
         counter(
             &mut enc,
             "netwho_flows_opened",

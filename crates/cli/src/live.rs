@@ -156,7 +156,7 @@ pub fn run(
         && view
     {
         let local = netwho_enrich::net::local_addrs().into_iter().collect();
-        let (sink, v) = crate::view::start(t, view_filter, local, None, true, stop)?;
+        let (sink, v) = crate::view::start(t, view_filter, local, None, stop)?;
         sinks.push(sink);
         shown = Some(v);
     }

@@ -34,7 +34,6 @@ pub fn start(
     filter: Option<Filter>,
     local: HashSet<IpAddr>,
     replay: Option<ReplayLink>,
-    here: bool,
     stop: &Arc<AtomicBool>,
 ) -> Result<(Box<dyn Sink>, View), Failure> {
     let (sink, rx) = TuiSink::new(t.interval);
@@ -45,9 +44,6 @@ pub fn start(
         mouse: t.mouse,
         filter,
         local,
-        // watching this host's kernel only: a recording carries no
-        // interface counters, and a daemon's caller may see part of it
-        coverage_netns: here.then(own_netns).flatten(),
         dns: !t.no_dns,
     };
     let stop = Arc::clone(stop);
@@ -97,13 +93,6 @@ pub fn replay_link() -> (ReplayLink, Receiver<ReplayCmd>, Show) {
         cmd_rx,
         show,
     )
-}
-
-/// The inode of this process's network namespace (flows carry theirs).
-fn own_netns() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt as _;
-    let m = std::fs::metadata("/proc/self/ns/net").ok()?;
-    u32::try_from(m.ino()).ok()
 }
 
 /// A replay's position as the status line says it.

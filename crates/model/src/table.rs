@@ -105,7 +105,14 @@ pub struct FlowTable {
     dirty: BTreeSet<FlowKey>,
     procs: ProcTable,
     stats: ModelStats,
+    /// IP bytes attributed to flows, by network namespace, since the start
+    /// (coverage: what the interfaces carried that some flow was given).
+    wire_by_netns: FxHashMap<u32, u64>,
 }
+
+/// Network namespaces whose attributed bytes are kept (namespaces beyond
+/// are not counted: coverage is reported for the collector's own).
+const NETNS_COUNTED: usize = 1024;
 
 impl FlowTable {
     pub fn new(cfg: TableConfig) -> Self {
@@ -123,7 +130,14 @@ impl FlowTable {
             dirty: BTreeSet::new(),
             procs,
             stats: ModelStats::default(),
+            wire_by_netns: FxHashMap::default(),
         }
+    }
+
+    /// IP bytes (headers and payload, both directions) attributed to flows
+    /// in network namespace `netns` since the table started.
+    pub fn wire_attributed(&self, netns: u32) -> u64 {
+        self.wire_by_netns.get(&netns).copied().unwrap_or(0)
     }
 
     pub fn procs(&self) -> &ProcTable {
@@ -721,7 +735,25 @@ impl FlowTable {
             // next report carries these bytes too
             return;
         }
-        self.socket_wire(wk).total = total;
+        let netns = fks
+            .first()
+            .and_then(|fk| self.flows.get(fk))
+            .map(|s| s.flow.netns)
+            .or_else(|| self.pending_inbound.get(&wk.cookie).map(|i| i.tuple.netns));
+        let sw = self.socket_wire(wk);
+        let before = sw.total.bytes_sent.saturating_add(sw.total.bytes_recv);
+        sw.total = total;
+        let grew = total
+            .bytes_sent
+            .saturating_add(total.bytes_recv)
+            .saturating_sub(before);
+        if let Some(ns) = netns
+            && grew > 0
+            && (self.wire_by_netns.len() < NETNS_COUNTED || self.wire_by_netns.contains_key(&ns))
+        {
+            let n = self.wire_by_netns.entry(ns).or_default();
+            *n = n.saturating_add(grew);
+        }
         for fk in &fks {
             if let Some(slot) = self.flows.get_mut(fk) {
                 complete_local(&mut slot.flow, &local);

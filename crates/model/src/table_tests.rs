@@ -897,3 +897,20 @@ fn untracked_flows_are_present_and_their_socket_bytes_are_accounted() {
     assert_eq!((f.remote, f.payload.bytes_recv), (ep(2, 53), 90));
     assert!(f.bytes_complete);
 }
+
+#[test]
+fn attributed_wire_bytes_are_counted_per_network_namespace_once() {
+    let mut h = Harness::new();
+    let p = proc_key(900, 1);
+    let t = tuple(Proto::Tcp, ep(1, 40000), ep(2, 443));
+    h.apply(open(p, 50, t, Direction::Outbound, 0));
+    // cumulative totals: each report adds only what grew
+    h.apply(wire(50, ep(2, 443), ep(1, 40000), 1000, 3000));
+    h.apply(wire(50, ep(2, 443), ep(1, 40000), 1500, 3000));
+    h.apply(wire(50, ep(2, 443), ep(1, 40000), 1500, 3000));
+    assert_eq!(h.t.wire_attributed(4026531840), 4500);
+    assert_eq!(h.t.wire_attributed(1), 0, "another namespace");
+    // bytes of a socket nobody holds are nobody's
+    h.apply(wire(51, ep(2, 443), ep(1, 40001), 700, 0));
+    assert_eq!(h.t.wire_attributed(4026531840), 4500);
+}

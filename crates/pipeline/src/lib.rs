@@ -10,6 +10,7 @@
 //! counter of loss. Clocks are injected, so a fake sensor and a manual clock
 //! drive the whole loop in tests.
 
+pub mod coverage;
 pub mod enricher;
 pub mod fanout;
 pub mod histsink;

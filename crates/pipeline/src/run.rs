@@ -1,5 +1,6 @@
 //! The run loop.
 
+use crate::coverage::CoverageMeter;
 use crate::enricher::Enricher;
 use crate::fanout::FanOut;
 use crate::{RecordRef, Sink, SinkControl};
@@ -7,7 +8,7 @@ use netwho_model::time::WallClock;
 use netwho_model::{FlowEvent, FlowTable, MonoNs, SensorEvent, TableConfig, nanos};
 use netwho_query::Filter;
 use netwho_sensor::{Sensor, SensorError, SensorInfo};
-use netwho_sink::status::{Selection, StatusInput, StatusRecord};
+use netwho_sink::status::{Coverage, Selection, StatusInput, StatusRecord};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use thiserror::Error;
@@ -108,6 +109,8 @@ pub struct Pipeline<S: Sensor> {
     /// Output drops the last status record reported, and when it was.
     reported_output_drops: u64,
     last_status: MonoNs,
+    coverage: Option<CoverageMeter>,
+    last_coverage: Option<Coverage>,
 }
 
 /// After output was lost, the status record that says so comes at most
@@ -166,6 +169,8 @@ impl<S: Sensor> Pipeline<S> {
             degradations,
             reported_output_drops: 0,
             last_status: started,
+            coverage: netwho_enrich::net::own_netns().map(CoverageMeter::new),
+            last_coverage: None,
         }
     }
 
@@ -228,6 +233,7 @@ impl<S: Sensor> Pipeline<S> {
         let output_drops = self.output_drops();
         self.reported_output_drops = output_drops;
         self.last_status = now;
+        let coverage = self.last_coverage;
         let st = StatusRecord::build(StatusInput {
             ts: self.wall.rfc3339(now),
             uptime_s: now.since(self.started) as f64 / 1e9,
@@ -249,6 +255,7 @@ impl<S: Sensor> Pipeline<S> {
                     wire_refused: l.wire_refused,
                 })
                 .collect(),
+            coverage,
             selection: Selection {
                 filter: self.out.filter().map(|f| f.to_string()),
                 scope: self.cfg.scope.clone(),
@@ -263,6 +270,17 @@ impl<S: Sensor> Pipeline<S> {
         self.out.flush()
     }
 
+    /// Read the interfaces right after the counters were read, so both
+    /// sides of the coverage are of the same moment.
+    fn measure_coverage(&mut self) {
+        if let Some(m) = &mut self.coverage {
+            let attributed = self.table.wire_attributed(m.netns());
+            if let Some(c) = m.measure(attributed) {
+                self.last_coverage = Some(c);
+            }
+        }
+    }
+
     /// Learn the world as it is (every running process, the sockets that
     /// predate the sensor), say we are ready, then report what we found.
     /// "Ready" means every hook is attached and every older connection is
@@ -275,6 +293,8 @@ impl<S: Sensor> Pipeline<S> {
         }
         self.sensor.startup(&mut self.events)?;
         let now = (self.clocks.boot)();
+        // the baseline of the coverage: the interfaces as the hooks start
+        self.measure_coverage();
         self.status(now, false);
         self.flush();
         self.apply(now, false);
@@ -299,11 +319,15 @@ impl<S: Sensor> Pipeline<S> {
             self.sensor.poll(wait, &mut self.events)?;
             now = (self.clocks.boot)();
             self.wall = (self.clocks.wall)();
-            if now >= next_scan {
+            let scanned = now >= next_scan;
+            if scanned {
                 self.sensor.scan(&mut self.events)?;
                 next_scan = now.add_ns(scan_every);
             }
             self.apply(now, false);
+            if scanned {
+                self.measure_coverage();
+            }
             self.sample(now);
             self.table.tick(now, &mut self.flow_events);
             self.dispatch(now, false);
@@ -334,6 +358,7 @@ impl<S: Sensor> Pipeline<S> {
         let now = (self.clocks.boot)();
         self.sensor.finish(&mut self.events)?;
         self.apply(now, false);
+        self.measure_coverage();
         if why != Stopped::OutputClosed {
             self.table.drain(&mut self.flow_events);
             self.dispatch(now, true);

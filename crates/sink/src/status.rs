@@ -152,6 +152,25 @@ pub struct StatusRecord {
     /// the ten most refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<UidLimit>,
+    /// The share of the collector's network namespace's IP bytes that
+    /// flows were given (live runs; absent in replays of older recordings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// Interface bytes against attributed bytes in one network namespace,
+/// since the run started. Forwarded traffic and traffic that is not IP are
+/// not any process's: on a router the share is low, and that is the truth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// The network namespace (inode) measured: the collector's own.
+    pub netns: u32,
+    /// IP bytes its interfaces carried (link-layer headers taken off).
+    pub interface_bytes: u64,
+    /// IP bytes netwho gave to a flow there.
+    pub attributed_bytes: u64,
+    /// `attributed / interface`, once 64 KiB went through.
+    pub share: Option<f64>,
 }
 
 impl StatusRecord {
@@ -175,6 +194,12 @@ impl StatusRecord {
             flows_closed: 0,
             procs_tracked: 0,
             filtered_out: 0,
+            // the share, not everyone's byte counts
+            coverage: self.coverage.map(|c| Coverage {
+                interface_bytes: 0,
+                attributed_bytes: 0,
+                ..c
+            }),
             kernel: KernelCounters {
                 payload_calls: 0,
                 packets: 0,
@@ -224,6 +249,7 @@ pub struct StatusInput<'a> {
     pub storage_failures: u64,
     /// Uids over their share of the kernel maps.
     pub limits: Vec<UidLimit>,
+    pub coverage: Option<Coverage>,
     pub selection: Selection,
     /// Degradations found outside the sensor.
     pub more_degradations: &'a [String],
@@ -297,6 +323,7 @@ impl StatusRecord {
             scope: i.selection.scope,
             filtered_out: i.selection.filtered_out,
             limits: i.limits,
+            coverage: i.coverage,
         }
     }
 
@@ -360,6 +387,12 @@ mod tests {
             output_truncated: 0,
             storage_failures: 0,
             limits: vec![limit(1000), limit(1001)],
+            coverage: Some(Coverage {
+                netns: 7,
+                interface_bytes: 1000,
+                attributed_bytes: 990,
+                share: Some(0.99),
+            }),
             selection: Selection::default(),
             more_degradations: &[],
         });
@@ -368,5 +401,11 @@ mod tests {
         assert_eq!((mine.flows_open, mine.flows_opened), (3, 0));
         assert!(all.scoped(1002, 0).limits.is_empty());
         assert_eq!(all.limits.len(), 2);
+        // the share, not everyone's byte counts
+        let c = mine.coverage.unwrap_or_default();
+        assert_eq!(
+            (c.share, c.interface_bytes, c.attributed_bytes),
+            (Some(0.99), 0, 0)
+        );
     }
 }

@@ -2,7 +2,6 @@
 //! on panic and when the stop flag is set by SIGTERM/SIGINT), the loop
 //! that folds batches into the model, reads keys and redraws.
 
-use crate::coverage::Coverage;
 use crate::input::{Mode, action};
 use crate::state::model::Model;
 use crate::state::screen::{self, Body};
@@ -33,9 +32,6 @@ pub struct TuiConfig {
     pub filter: Option<Filter>,
     /// This host's addresses (`fd.is_local`).
     pub local: HashSet<IpAddr>,
-    /// Live: measure coverage against this network namespace's
-    /// interfaces (its inode).
-    pub coverage_netns: Option<u32>,
     /// Look up names of remote addresses.
     pub dns: bool,
 }
@@ -129,7 +125,6 @@ fn main_loop(
 ) -> std::io::Result<()> {
     let mut model = Model::new(netwho_model::nanos(cfg.keep), cfg.filter, cfg.local);
     let mut ui = Ui::new(cfg.color, cfg.bits);
-    let mut coverage = cfg.coverage_netns.map(Coverage::new);
     let mut names = match cfg.dns {
         true => Some(Names {
             resolver: Resolver::spawn()?,
@@ -151,7 +146,7 @@ fn main_loop(
                     if ui.frozen {
                         hold(&mut held, b);
                     } else {
-                        apply(&mut model, &mut ui, coverage.as_mut(), b);
+                        apply(&mut model, &mut ui, b);
                     }
                 }
                 Err(TryRecvError::Empty) => break,
@@ -211,7 +206,7 @@ fn main_loop(
             Effect::Freeze(true) => {}
             Effect::Freeze(false) => {
                 for b in held.drain(..) {
-                    apply(&mut model, &mut ui, coverage.as_mut(), b);
+                    apply(&mut model, &mut ui, b);
                 }
             }
             Effect::ReplayPause => send(replay, ReplayCmd::Pause),
@@ -235,11 +230,13 @@ fn send(replay: Option<&ReplayLink>, cmd: ReplayCmd) {
     }
 }
 
-fn apply(model: &mut Model, ui: &mut Ui, coverage: Option<&mut Coverage>, b: Batch) {
-    model.apply(b);
-    if let Some(c) = coverage {
-        ui.coverage = c.update(model);
+/// A batch into the model; the coverage as the collector measured it
+/// (carried in its status records).
+fn apply(model: &mut Model, ui: &mut Ui, b: Batch) {
+    if let Some(c) = b.status.as_ref().and_then(|st| st.coverage) {
+        ui.coverage = c.share;
     }
+    model.apply(b);
 }
 
 /// Keep a batch for later; past the limit, fold the oldest two into one.

@@ -9,7 +9,6 @@
 //! actions). [`app`] owns the terminal and the loop.
 
 pub mod app;
-pub mod coverage;
 pub mod fmt;
 pub mod input;
 pub mod sink;

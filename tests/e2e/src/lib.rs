@@ -559,9 +559,21 @@ impl Netwho {
 
     /// [`Netwho::start`] with another build of netwho.
     pub fn start_bin(bin: &Path, tag: &str, extra: &[&str]) -> Self {
+        Netwho::start_cmd(Command::new(bin), tag, extra)
+    }
+
+    /// [`Netwho::start`] in network namespace `ns` (only the network
+    /// namespace: mounts, `/sys` and cgroups stay the host's).
+    pub fn start_in_netns(ns: &str, tag: &str, extra: &[&str]) -> Self {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{ns}")).arg(netwho_bin());
+        Netwho::start_cmd(cmd, tag, extra)
+    }
+
+    fn start_cmd(mut cmd: Command, tag: &str, extra: &[&str]) -> Self {
         let dir = TempDir::new(tag);
         let out = dir.0.join("flows.jsonl");
-        let child = Command::new(bin)
+        let child = cmd
             .args(["log", "--json", "--on", "both", "-o"])
             .arg(&out)
             .args(extra)

@@ -61,7 +61,7 @@ pub fn top(t: &TopArgs, target: Target, stop: &Arc<AtomicBool>) -> Result<(), Fa
     };
     if view {
         let local = reader.header().local_addrs.iter().copied().collect();
-        let (sink, shown) = crate::view::start(t, filter, local, None, false, stop)?;
+        let (sink, shown) = crate::view::start(t, filter, local, None, stop)?;
         let res = run(Replay::new(reader, vec![sink], cfg, None), stop, &ended);
         stop.store(true, Ordering::Relaxed);
         let shown = shown.join();
