@@ -113,38 +113,76 @@ pub enum Proto {
     Unknown,
 }
 
+/// The protocols netwho names: name, the socket's protocol number, variant.
+/// The one table: socket decoding, record names, the filter's values, the
+/// kernel scope's numbers and the history's codes all come from it.
+pub const NAMED_PROTOS: &[(&str, u16, Proto)] = &[
+    ("tcp", 6, Proto::Tcp),
+    ("udp", 17, Proto::Udp),
+    ("udplite", 136, Proto::UdpLite),
+    ("icmp", 1, Proto::Icmp),
+    ("icmpv6", 58, Proto::Icmpv6),
+    ("sctp", 132, Proto::Sctp),
+    ("mptcp", 262, Proto::Mptcp),
+];
+
+/// Every protocol name a record can carry for a filter to match (the
+/// named ones, then raw sockets and AF_PACKET; `ip-N` is matched by
+/// number). A test checks it against [`NAMED_PROTOS`].
+pub const PROTO_NAMES: &[&str] = &[
+    "tcp", "udp", "udplite", "icmp", "icmpv6", "sctp", "mptcp", "raw", "packet",
+];
+
 impl Proto {
     /// From the socket's family, type and protocol number.
     pub fn from_socket(family: u16, sock_type: u16, protocol: u16) -> Self {
         if family == AF_PACKET {
             return Proto::Packet;
         }
-        match protocol {
-            6 => Proto::Tcp,
-            17 => Proto::Udp,
-            136 => Proto::UdpLite,
-            1 => Proto::Icmp,
-            58 => Proto::Icmpv6,
-            132 => Proto::Sctp,
-            262 => Proto::Mptcp,
-            n if sock_type == SOCK_RAW => Proto::Raw(n),
-            n => Proto::Other(n),
+        match Proto::from_number(protocol) {
+            Some(p) => p,
+            None if sock_type == SOCK_RAW => Proto::Raw(protocol),
+            None => Proto::Other(protocol),
         }
+    }
+
+    /// A named protocol by its socket protocol number.
+    pub fn from_number(n: u16) -> Option<Proto> {
+        NAMED_PROTOS
+            .iter()
+            .find(|(_, num, _)| *num == n)
+            .map(|(_, _, p)| *p)
+    }
+
+    /// A protocol by its name (`packet` included).
+    pub fn from_name(name: &str) -> Option<Proto> {
+        if name == "packet" {
+            return Some(Proto::Packet);
+        }
+        NAMED_PROTOS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, p)| *p)
+    }
+
+    /// The socket protocol number of a named protocol.
+    pub fn number(self) -> Option<u16> {
+        NAMED_PROTOS
+            .iter()
+            .find(|(_, _, p)| *p == self)
+            .map(|(_, n, _)| *n)
     }
 
     pub fn name(self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::UdpLite => "udplite",
-            Proto::Icmp => "icmp",
-            Proto::Icmpv6 => "icmpv6",
-            Proto::Sctp => "sctp",
-            Proto::Mptcp => "mptcp",
             Proto::Raw(_) => "raw",
             Proto::Other(n) => return Cow::Owned(format!("ip-{n}")),
             Proto::Packet => "packet",
             Proto::Unknown => "unknown",
+            named => NAMED_PROTOS
+                .iter()
+                .find(|(_, _, p)| *p == named)
+                .map_or("unknown", |(n, _, _)| n),
         })
     }
 
@@ -152,15 +190,15 @@ impl Proto {
     /// the wire); None for AF_PACKET frames (other hosts' traffic).
     pub fn ip_number(self) -> Option<u8> {
         Some(match self {
-            Proto::Tcp | Proto::Mptcp => 6,
-            Proto::Udp => 17,
-            Proto::UdpLite => 136,
-            Proto::Icmp => 1,
-            Proto::Icmpv6 => 58,
-            Proto::Sctp => 132,
+            // on the wire
+            Proto::Mptcp => 6,
             Proto::Raw(n) | Proto::Other(n) => u8::try_from(n).unwrap_or(255),
             Proto::Unknown => 0,
             Proto::Packet => return None,
+            named => named
+                .number()
+                .and_then(|n| u8::try_from(n).ok())
+                .unwrap_or(0),
         })
     }
 
@@ -240,6 +278,24 @@ impl TcpState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_protocol_table_is_one() {
+        for (name, num, p) in NAMED_PROTOS {
+            assert_eq!(p.name(), *name);
+            assert_eq!(Proto::from_name(name), Some(*p));
+            assert_eq!(Proto::from_number(*num), Some(*p));
+            assert_eq!(Proto::from_socket(2, 1, *num), *p);
+            assert!(PROTO_NAMES.contains(name), "{name} is not a filter value");
+        }
+        let named = NAMED_PROTOS.len();
+        assert_eq!(PROTO_NAMES.len(), named + 2, "and raw, packet");
+        assert_eq!(PROTO_NAMES[named..], ["raw", "packet"]);
+        assert_eq!(Proto::from_socket(2, 3, 89), Proto::Raw(89));
+        assert_eq!(Proto::from_socket(2, 2, 89), Proto::Other(89));
+        assert_eq!(Proto::from_name("packet"), Some(Proto::Packet));
+        assert_eq!(Proto::from_name("ip-89"), None);
+    }
 
     #[test]
     fn ip_numbers_go_both_ways() {

@@ -27,7 +27,7 @@ pub mod time;
 pub mod top;
 mod wire;
 
-pub use addr::{Endpoint, Family, Proto, TcpState};
+pub use addr::{Endpoint, Family, NAMED_PROTOS, PROTO_NAMES, Proto, TcpState};
 pub use capture::{CAPTURE_LIMIT, Capture, CaptureDir, CapturePiece, CaptureStream};
 pub use event::{
     CounterHint, ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState,

@@ -5,6 +5,7 @@
 use netwho_enrich::cgroup::Cgroups;
 use netwho_enrich::procfs::Procfs;
 use netwho_enrich::users;
+use netwho_model::Proto;
 use netwho_query::Scope;
 use netwho_sensor::ebpf::KernelScope;
 use std::collections::{BTreeSet, HashMap};
@@ -23,17 +24,14 @@ pub enum ScopeError {
     NoCgroup(String),
 }
 
+/// The protocol number the kernel compares (`packet`: 0; MPTCP sockets
+/// are not scoped by protocol).
 fn proto_number(name: &str) -> Option<u8> {
-    Some(match name {
-        "tcp" => 6,
-        "udp" => 17,
-        "udplite" => 136,
-        "icmp" => 1,
-        "icmpv6" => 58,
-        "sctp" => 132,
-        "packet" => 0,
-        _ => return None,
-    })
+    match Proto::from_name(name)? {
+        Proto::Packet => Some(0),
+        Proto::Mptcp => None,
+        p => p.ip_number(),
+    }
 }
 
 /// Every process now running whose ancestors include one of `roots`.

@@ -69,9 +69,8 @@ pub enum Field {
     Duration,
 }
 
-pub const PROTOS: &[&str] = &[
-    "tcp", "udp", "udplite", "icmp", "icmpv6", "raw", "packet", "sctp",
-];
+/// Protocol names a filter may compare (model's one table).
+pub const PROTOS: &[&str] = netwho_model::PROTO_NAMES;
 pub const FAMILIES: &[&str] = &["ipv4", "ipv6", "packet"];
 pub const DIRECTIONS: &[&str] = &["outbound", "inbound", "unknown"];
 

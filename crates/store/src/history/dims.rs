@@ -200,30 +200,22 @@ impl Counters {
 /// one.
 pub fn proto_code(p: Proto) -> i64 {
     match p {
-        Proto::Tcp => 6,
-        Proto::Udp => 17,
-        Proto::UdpLite => 136,
-        Proto::Icmp => 1,
-        Proto::Icmpv6 => 58,
-        Proto::Sctp => 132,
-        Proto::Mptcp => 262,
         Proto::Raw(n) => 1000 + i64::from(n),
         Proto::Other(n) => 100_000 + i64::from(n),
         Proto::Packet => -1,
         Proto::Unknown => -2,
+        // a named protocol: its number (model's one table)
+        named => named.number().map_or(-2, i64::from),
     }
 }
 
 pub fn proto_from_code(c: i64) -> Proto {
     match c {
-        6 => Proto::Tcp,
-        17 => Proto::Udp,
-        136 => Proto::UdpLite,
-        1 => Proto::Icmp,
-        58 => Proto::Icmpv6,
-        132 => Proto::Sctp,
-        262 => Proto::Mptcp,
         -1 => Proto::Packet,
+        0..1000 => u16::try_from(c)
+            .ok()
+            .and_then(Proto::from_number)
+            .unwrap_or(Proto::Unknown),
         1000..100_000 => Proto::Raw(u16::try_from(c - 1000).unwrap_or(0)),
         100_000.. => Proto::Other(u16::try_from(c - 100_000).unwrap_or(0)),
         _ => Proto::Unknown,
