@@ -1,4 +1,4 @@
-//! `netwho log`: one record per flow event, as JSON lines (DESIGN.md §4),
+//! `netwho log`: one record per flow event, as JSON lines (`docs/specs/flow-record.md`),
 //! as one readable line each, or as lines from a `--format` template.
 //!
 //! JSON: the first line is the `ready` status record; then an `open`

@@ -1,5 +1,5 @@
-//! The flow record: the contract every output shares (DESIGN.md §4,
-//! `docs/specs/flow-record.md`). Field names are used verbatim by `--json`
+//! The flow record: the contract every output shares (`docs/specs/flow-record.md`;
+//! why: `docs/design.md` §4). Field names are used verbatim by `--json`
 //! output, JSON-lines logs and the API.
 
 use crate::flow::{Flow, FlowEvent};

@@ -3,7 +3,7 @@
 //! Place: a consumer of the pipeline, beside the other sinks. The
 //! collector side is [`sink::TuiSink`], a pipeline sink that hands one
 //! batch per interval to the view over a bounded channel. The view is
-//! split as STYLE.md says: [`state`] (the model folded from batches, the
+//! split as `docs/conventions.md` says (8): [`state`] (the model folded from batches, the
 //! UI state, and the [`state::screen::ViewState`] built from both),
 //! [`view`] (pure rendering of a `ViewState`), [`input`] (keys to
 //! actions). [`app`] owns the terminal and the loop.
