@@ -122,7 +122,7 @@ fn field(out: &mut Vec<u8>, key: &str, value: &str) {
 }
 
 /// A journal entry: MESSAGE, priority, identifier, and every field of the
-/// record as NETWHO_<FIELD> (arrays joined: the command line as one string,
+/// record as `NETWHO_<FIELD>` (arrays joined: the command line as one string,
 /// ancestors as `comm(pid)` by commas).
 pub fn journal_entry(r: &FlowRecord<'_>, message: &str, out: &mut Vec<u8>) {
     field(out, "MESSAGE", message);

@@ -1,5 +1,12 @@
 //! Command-line interface.
 
+// (doc comments here are clap's help text: `<FIELD>` is a placeholder for
+// people, not HTML)
+#![allow(
+    rustdoc::invalid_html_tags,
+    reason = "doc comments are --help text, where <NAME> is a placeholder"
+)]
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use netwho_report::ReportKind;
 pub use netwho_report::request::TimeArg;

@@ -5,7 +5,7 @@
 //! predates it), then loops: poll the sensor, complete its events with what
 //! only /proc knows ([`enricher`]), apply them to the pure
 //! [`FlowTable`](netwho_model::FlowTable), and hand each resulting flow
-//! event to every [`Sink`]. Sinks write through an [`output::Output`], a
+//! event to every [`Sink`]. Sinks write through an [`Output`](netwho_sink::output::Output), a
 //! bounded queue whose overflow is counted. Status records carry every
 //! counter of loss. Clocks are injected, so a fake sensor and a manual clock
 //! drive the whole loop in tests.

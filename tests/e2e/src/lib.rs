@@ -1064,7 +1064,7 @@ impl Daemon {
         Daemon::start_with(dir, filter, "")
     }
 
-    /// With more of the [api] section (its socket is in `dir`) and more
+    /// With more of the `[api]` section (its socket is in `dir`) and more
     /// sections after it. Names of remotes are not looked up (a reverse
     /// lookup of a test address would ask the system's DNS server).
     pub fn start_with(dir: &Path, filter: &str, api: &str) -> Daemon {

@@ -157,7 +157,7 @@ fn lock_db(db: &std::path::Path) -> Result<std::fs::File, Failure> {
     Ok(f)
 }
 
-/// The live state's sink and the server ([api] and [metrics]).
+/// The live state's sink and the server (`api` and `metrics`).
 fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
     let a = &d.config.api;
     let m = &d.config.metrics;
