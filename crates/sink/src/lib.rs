@@ -10,6 +10,8 @@
 //! kernel: outputs (the view, the API, the exporters, the fleet) depend on
 //! this crate, never on the sensor.
 
+#![warn(missing_docs)]
+
 pub mod benchkit;
 pub mod fmt;
 pub mod output;
@@ -34,6 +36,8 @@ pub struct RecordRef<'a> {
 }
 
 impl<'a> RecordRef<'a> {
+    /// The record of `ev` at `now`; `lookup` finds its context (names,
+    /// hash, resources) if a sink asks.
     pub fn new(
         ev: &'a FlowEvent,
         now: MonoNs,
@@ -54,6 +58,7 @@ impl<'a> RecordRef<'a> {
         self.now
     }
 
+    /// The wall clock in effect (boot time to Unix time).
     pub fn wall(&self) -> WallClock {
         self.wall
     }
@@ -74,6 +79,7 @@ impl<'a> RecordRef<'a> {
 /// Whether the run goes on after a sink's turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SinkControl {
+    /// Go on.
     Continue,
     /// The sink has done its job (`top --count N`).
     Done,
@@ -91,6 +97,8 @@ pub trait Sink {
         self.event(ev, rec);
     }
 
+    /// A status record: losses, degradations, coverage (when the hooks
+    /// are attached, every status interval, and at exit).
     fn status(&mut self, st: &StatusRecord);
 
     /// The last thread of a process exited (its flows' closes came

@@ -53,6 +53,9 @@ const QUEUE_CHUNKS: usize = 1024;
 /// A chunk for the writer, with the records dropped just before it.
 type Chunk = (u64, Vec<u8>);
 
+/// A sink's way out: records are encoded into [`Output::buf`], handed to a
+/// writer thread over a bounded queue in chunks, and counted as dropped
+/// when the writer cannot keep up (never blocking the collector).
 #[derive(Debug)]
 pub struct Output {
     tx: Option<SyncSender<Chunk>>,
@@ -67,10 +70,12 @@ pub struct Output {
 }
 
 impl Output {
+    /// Standard output, written by a thread of its own.
     pub fn stdout() -> Self {
         Self::spawn(Box::new(io::stdout()))
     }
 
+    /// Standard error, written by a thread of its own.
     pub fn stderr() -> Self {
         Self::spawn(Box::new(io::stderr()))
     }
@@ -130,6 +135,8 @@ impl Output {
         &mut self.buf
     }
 
+    /// One more record is complete in the buffer (drops are counted in
+    /// records).
     pub fn record_done(&mut self) {
         self.buffered_records += 1;
     }

@@ -12,6 +12,7 @@ pub enum ReplayCmd {
     Slower,
     /// Jump this many recorded ns forward (negative: back).
     Seek(i64),
+    /// Stop the replay.
     Quit,
 }
 
@@ -22,6 +23,7 @@ pub struct ReplayPos {
     pub at_unix_ns: i128,
     /// Recorded seconds per second; None: as fast as it reads.
     pub speed: Option<f64>,
+    /// Waiting for the viewer to go on.
     pub paused: bool,
     /// Going to this recorded wall time without showing the way.
     pub seeking: Option<i128>,

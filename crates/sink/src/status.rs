@@ -16,11 +16,15 @@ pub struct Drops {
     /// Flows not tracked because the kernel flow map was full, and the
     /// payload bytes that went uncounted with them.
     pub flow_map_full: u64,
+    /// Payload bytes that went uncounted with them.
     pub bytes_lost: u64,
+    /// (Socket, remote)s whose wire counters found the wire map full.
     pub wire_map_full: u64,
     /// Records the output could not keep up with.
     pub output: u64,
+    /// Ring records that did not decode.
     pub decode_errors: u64,
+    /// Failed reads or deletes on the kernel maps.
     pub map_errors: u64,
     /// Kernel socket storage that could not be created, and batches the
     /// history database refused (each kept and retried; what it had to let
@@ -31,8 +35,10 @@ pub struct Drops {
     /// from its maps: `partial.lost_recovered`), process events.
     #[serde(default)]
     pub ringbuf_open: u64,
+    /// Of `ringbuf`: socket closes.
     #[serde(default)]
     pub ringbuf_close: u64,
+    /// Of `ringbuf`: process events (exec, fork, exit).
     #[serde(default)]
     pub ringbuf_proc: u64,
     /// Lost closes and exits the kernel had no room left to keep.
@@ -41,6 +47,8 @@ pub struct Drops {
 }
 
 impl Drops {
+    /// Every loss counted here (`bytes_lost` and the per-kind parts of
+    /// `ringbuf` are not events of their own).
     pub fn total(&self) -> u64 {
         self.ringbuf
             + self.flow_map_full
@@ -64,16 +72,23 @@ pub struct Partial {
     pub procs_unknown: u64,
     /// Inbound connections no process touched (given to the listener).
     pub inbound_unclaimed: u64,
+    /// Processes whose /proc entry could not be read.
     pub proc_lookup_failures: u64,
+    /// Users and groups whose names could not be found.
     pub name_lookup_failures: u64,
+    /// Cgroup ids whose path could not be found.
     pub cgroup_lookup_failures: u64,
     /// Packets with no owned socket (time-wait, kernel replies).
     pub wire_no_socket: u64,
+    /// Packets on a socket after its flows were finalized.
     pub wire_after_close: u64,
+    /// Packets on listening sockets (handshakes; no process's yet).
     pub wire_handshake: u64,
+    /// Wire counters of sockets no process claimed, let go.
     pub wire_orphaned: u64,
     /// Executables that could not be hashed, and hash requests dropped.
     pub hash_failures: u64,
+    /// Hash requests dropped (the hashing queue was full).
     pub hash_dropped: u64,
     /// Resource samples that could not be read.
     pub sample_failures: u64,
@@ -97,10 +112,14 @@ pub struct Partial {
     pub lost_recovered: u64,
 }
 
+/// How busy the kernel side is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelCounters {
+    /// send/recv calls with payload the programs saw.
     pub payload_calls: u64,
+    /// Packets the programs saw.
     pub packets: u64,
+    /// Kernel flow entries alive now.
     pub flows_tracked: u64,
     /// Sockets and datagram flows outside the kernel scope, never counted.
     pub scoped_out: u64,
@@ -116,6 +135,7 @@ pub struct KernelCounters {
 /// A uid that went over its share of the kernel maps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UidLimit {
+    /// The user.
     pub uid: u32,
     /// New flows counted on their socket instead of an entry of their own.
     pub flows_refused: u64,
@@ -123,27 +143,45 @@ pub struct UidLimit {
     pub wire_refused: u64,
 }
 
+/// `{"event":"status"}`: what netwho runs on and everything it lost or
+/// could not attribute (`docs/specs/flow-record.md`, "Status records").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusRecord {
+    /// Always `status`.
     pub event: Cow<'static, str>,
+    /// When it was made (RFC 3339, UTC).
     pub ts: String,
+    /// Every hook is attached and every older socket is known.
     pub ready: bool,
+    /// The last record of the run.
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// How flows are attributed (`ebpf`).
     pub attribution: Cow<'static, str>,
+    /// The kernel hooks attached.
     pub hooks: Vec<Cow<'static, str>>,
+    /// What does not work here, each in a sentence that says what to do.
     pub degradations: Vec<String>,
+    /// Seconds since the sensor attached.
     pub uptime_s: f64,
+    /// Flows open now.
     pub flows_open: u64,
+    /// Flows opened and closed since the start.
     pub flows_opened: u64,
+    /// See `flows_opened`.
     pub flows_closed: u64,
+    /// Processes tracked now.
     pub procs_tracked: u64,
+    /// Events and records lost.
     pub drops: Drops,
+    /// Things seen but only partly attributed.
     pub partial: Partial,
+    /// How busy the kernel side is.
     pub kernel: KernelCounters,
     /// The filter records must match, and the part the kernel applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// The part of the filter the kernel applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Flow events the filter did not pass.
@@ -215,11 +253,17 @@ impl StatusRecord {
 /// Lookup failures counted outside the model and the sensor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EnrichCounts {
+    /// Processes whose /proc entry could not be read.
     pub proc_lookup_failures: u64,
+    /// Users and groups whose names could not be found.
     pub name_lookup_failures: u64,
+    /// Cgroup ids whose path could not be found.
     pub cgroup_lookup_failures: u64,
+    /// Executables that could not be hashed.
     pub hash_failures: u64,
+    /// Hash requests dropped (the queue was full).
     pub hash_dropped: u64,
+    /// Resource samples that could not be read.
     pub sample_failures: u64,
     /// Process strings kept shorter than they were (their cap).
     pub strings_capped: u64,
@@ -228,20 +272,32 @@ pub struct EnrichCounts {
 /// What the run was asked to select.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
+    /// The filter (its canonical text).
     pub filter: Option<String>,
+    /// The part of it the kernel applies.
     pub scope: Option<String>,
+    /// Flow events it did not pass.
     pub filtered_out: u64,
 }
 
+/// Everything a status record is made of, from each part of the run.
 #[derive(Debug)]
 pub struct StatusInput<'a> {
+    /// When (RFC 3339).
     pub ts: String,
+    /// Seconds since the sensor attached.
     pub uptime_s: f64,
+    /// The run's last record.
     pub is_final: bool,
+    /// What the sensor runs on.
     pub info: &'a SensorInfo,
+    /// The sensor's counters.
     pub sensor: SensorStats,
+    /// The flow table's counters.
     pub model: ModelStats,
+    /// The enricher's failures.
     pub enrich: EnrichCounts,
+    /// Records the outputs dropped.
     pub output_drops: u64,
     /// Values the outputs cut to fit (export fields, fleet records).
     pub output_truncated: u64,
@@ -249,13 +305,16 @@ pub struct StatusInput<'a> {
     pub storage_failures: u64,
     /// Uids over their share of the kernel maps.
     pub limits: Vec<UidLimit>,
+    /// The coverage last measured.
     pub coverage: Option<Coverage>,
+    /// The filter and what it kept out.
     pub selection: Selection,
     /// Degradations found outside the sensor.
     pub more_degradations: &'a [String],
 }
 
 impl StatusRecord {
+    /// The record from its parts.
     pub fn build(i: StatusInput<'_>) -> Self {
         let s = i.sensor;
         StatusRecord {

@@ -10,8 +10,11 @@ use std::net::IpAddr;
 /// One flow, its context and the time, for [`netwho_query::Filter::matches`].
 #[derive(Debug)]
 pub struct FlowSubject<'a> {
+    /// The flow.
     pub flow: &'a Flow,
+    /// Its names, hash and resources.
     pub ctx: &'a Context,
+    /// The time of the event (an open flow's duration runs to it).
     pub now: MonoNs,
     /// This host's addresses (`fd.is_local`).
     pub local: &'a HashSet<IpAddr>,
