@@ -539,6 +539,15 @@ impl Drop for TempDir {
     }
 }
 
+/// The last status record of a log.
+pub fn last_status(records: &[Value]) -> &Value {
+    records
+        .iter()
+        .rev()
+        .find(|r| r["event"] == "status")
+        .expect("a status record")
+}
+
 /// The complete records in a JSON-lines file. While netwho runs, the last
 /// line may still be being written: only lines ended by a newline count
 /// (every complete line must parse).

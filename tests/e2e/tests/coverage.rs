@@ -3,18 +3,7 @@
 //! interface carried is known exactly; then traffic no process owns lowers
 //! the share, as it must.
 
-#![expect(clippy::expect_used, reason = "tests")]
-
 use netwho_e2e::*;
-use serde_json::Value;
-
-fn last_status(records: &[Value]) -> &Value {
-    records
-        .iter()
-        .rev()
-        .find(|r| r["event"] == "status")
-        .expect("a status record")
-}
 
 #[test]
 fn coverage_is_what_the_namespace_carried_and_flows_were_given() {

@@ -31,14 +31,6 @@ fn gen_with(bin: &Path, user: &TestUser, ns: &str, args: &str) -> Gen {
     Gen::spawn_cmd(c)
 }
 
-fn last_status(records: &[Value]) -> &Value {
-    records
-        .iter()
-        .rev()
-        .find(|r| r["event"] == "status")
-        .expect("a status record")
-}
-
 fn finals_of<'a>(records: &'a [Value], pids: &[u64]) -> Vec<&'a Value> {
     records
         .iter()
