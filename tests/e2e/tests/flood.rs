@@ -3,7 +3,6 @@
 //! precision (per-remote bytes), never presence, and never because of one
 //! user; every loss is counted.
 
-#![expect(clippy::expect_used, reason = "tests")]
 #![expect(clippy::disallowed_methods, reason = "tests wait with real deadlines")]
 
 use netwho_e2e::*;
