@@ -26,8 +26,9 @@ use netwho_model::MonoNs;
 use netwho_model::record::{FlowRecord, RecordKind};
 use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
 use netwho_query::Filter;
+use netwho_report::HistorySource;
 use netwho_report::ReportKind;
-use netwho_report::request::{Format, Printed, ReportRequest, TimeArg};
+use netwho_report::request::{Format, ReportRequest, TimeArg};
 use netwho_sink::subject::FlowSubject;
 use netwho_store::history::History;
 use prometheus_client::registry::Registry;
@@ -755,7 +756,6 @@ async fn report(
     let since = p.parse("since", TimeArg::parse)?;
     let until = p.parse("until", TimeArg::parse)?;
     let f = filter(access, p.str("q"))?;
-    let filter_text = f.as_ref().map(ToString::to_string);
     let cfg = req.config(kind, f).map_err(ApiError::bad)?;
     let Some(path) = s.cfg.history.clone() else {
         return Err(ApiError::new(
@@ -781,19 +781,10 @@ async fn report(
             let mut db =
                 History::open_read(&path).map_err(|e| ApiError::internal(e.to_string()))?;
             db.cancel_when(stopped);
-            let (since, until) =
-                netwho_report::history::window(&db, since, until, now).map_err(report_error)?;
-            let cfg = netwho_report::ReportConfig {
-                since,
-                until,
-                ..cfg
-            };
-            let r = netwho_report::history::report(&db, kind, cfg, local).map_err(report_error)?;
-            let shown = path.display().to_string();
-            Ok(
-                Printed::from_history(kind, &shown, r, since, until, filter_text)
-                    .render(format, false),
-            )
+            let mut source = HistorySource::new(db, path.display().to_string(), local);
+            let printed = netwho_report::report(&mut source, kind, cfg, since, until, now)
+                .map_err(report_error)?;
+            Ok(printed.render(format, false))
         })();
         let _ = tx.send(r);
     });

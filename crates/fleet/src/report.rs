@@ -20,7 +20,9 @@ use netwho_model::{
 };
 use netwho_report::request::TimeArg;
 use netwho_report::table::Table;
-use netwho_report::{ReportConfig, ReportKind, Reporter, Totals};
+use netwho_report::{
+    ReportConfig, ReportError, ReportKind, ReportSource, Reporter, SourceReport, Totals,
+};
 use netwho_store::recording::FlowItem;
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, HashSet};
@@ -102,6 +104,68 @@ impl FleetDb {
         hosts: &[String],
     ) -> Result<FleetReport, FleetError> {
         self.rt.block_on(run(&self.db, kind, cfg, hosts))
+    }
+}
+
+/// The fleet's database as a report source (`netwho report --postgres`):
+/// the records of `hosts` (all: empty).
+#[derive(Debug)]
+pub struct FleetSource {
+    db: FleetDb,
+    conn: String,
+    hosts: Vec<String>,
+}
+
+impl FleetSource {
+    /// Connect to `pg_conn` and report over the records of `hosts`.
+    pub fn open(pg_conn: &str, hosts: Vec<String>) -> Result<FleetSource, FleetError> {
+        Ok(FleetSource {
+            db: FleetDb::open(pg_conn)?,
+            conn: pg_conn.to_string(),
+            hosts,
+        })
+    }
+}
+
+impl ReportSource for FleetSource {
+    fn window(
+        &mut self,
+        since: Option<TimeArg>,
+        until: Option<TimeArg>,
+        now_unix_ns: i128,
+    ) -> Result<(Option<i128>, Option<i128>), ReportError> {
+        self.db
+            .window(&self.hosts, since, until, now_unix_ns)
+            .map_err(|e| ReportError::Source(Box::new(e)))
+    }
+
+    fn run(&mut self, kind: ReportKind, cfg: ReportConfig) -> Result<SourceReport, ReportError> {
+        let r = self
+            .db
+            .report(kind, cfg, &self.hosts)
+            .map_err(|e| ReportError::Source(Box::new(e)))?;
+        let shown = pg::describe(&self.conn);
+        let hosts = r.hosts.join(" ");
+        Ok(SourceReport {
+            source_json: (
+                "fleet",
+                serde_json::json!({
+                    "postgres": shown,
+                    "hosts": r.hosts,
+                    "records_read": r.rows_read,
+                }),
+            ),
+            source_text: format!(
+                "fleet database {shown} ({} records of {hosts})",
+                r.rows_read
+            ),
+            table: r.table,
+            totals: r.totals,
+            first: r.first,
+            last: r.last,
+            notes: Vec::new(),
+            read: None,
+        })
     }
 }
 

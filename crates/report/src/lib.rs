@@ -14,7 +14,10 @@
 pub mod history;
 pub mod local;
 pub mod request;
+pub mod source;
 pub mod table;
+
+pub use source::{HistorySource, RecordingSource, ReportSource, SourceReport, report};
 
 use local::LocalNets;
 use netwho_model::record::Context;
@@ -134,6 +137,15 @@ pub enum ReportError {
     /// Reading the history failed (or was stopped).
     #[error(transparent)]
     History(#[from] netwho_store::history::HistoryError),
+    /// Reading a recording failed.
+    #[error(transparent)]
+    Recording(#[from] netwho_store::StoreError),
+    /// Stopped before the report was made.
+    #[error("interrupted; no report")]
+    Interrupted,
+    /// Another source failed (the fleet's database).
+    #[error(transparent)]
+    Source(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Most distinct values a row remembers (ports, peers, processes); more

@@ -9,7 +9,6 @@ use super::table::Table;
 use super::{ReportConfig, ReportKind, Spy, Totals};
 use netwho_model::time::rfc3339_from_unix_ns as ts;
 use netwho_query::Filter;
-use netwho_store::history::Tier;
 use netwho_store::recording::ReadStats;
 use serde_json::json;
 use std::net::IpAddr;
@@ -201,52 +200,6 @@ pub struct Printed {
 }
 
 impl Printed {
-    /// A report from the history database at `path`.
-    pub fn from_history(
-        kind: ReportKind,
-        path: &str,
-        r: super::history::DbReport,
-        since: Option<i128>,
-        until: Option<i128>,
-        filter: Option<String>,
-    ) -> Printed {
-        let at = |s: i64| ts(i128::from(s) * 1_000_000_000);
-        let mut notes = Vec::new();
-        if let Some(t) = r.covered.rounded_to {
-            notes.push(format!(
-                "the finer history of part of this range was pruned: times there are rounded to the {}",
-                t.name()
-            ));
-        }
-        let source_json = json!({
-            "database": path,
-            "read": r.source,
-            "rows_read": r.rows_read,
-            "covered_from": at(r.covered.from),
-            "covered_until": at(r.covered.to),
-            "rounded_to": r.covered.rounded_to.map(Tier::name),
-        });
-        Printed {
-            kind,
-            table: r.table,
-            totals: r.totals,
-            first: r.first,
-            last: r.last,
-            since,
-            until,
-            filter,
-            source_json: ("history", source_json),
-            source_text: format!(
-                "{path} ({}, {} .. {})",
-                r.source,
-                at(r.covered.from),
-                at(r.covered.to)
-            ),
-            notes,
-            read: None,
-        }
-    }
-
     /// The report as `format` prints it; `printable`: payload as text.
     pub fn render(mut self, format: Format, printable: bool) -> String {
         self.table.printable = printable;

@@ -1,0 +1,274 @@
+//! Where a report's data comes from, behind one interface: a recording
+//! ([`RecordingSource`]), the history database ([`HistorySource`]), the
+//! fleet's PostgreSQL (`netwho_fleet::report::FleetSource`). [`report`] is
+//! the one function every caller uses — `netwho report`, the daemon's
+//! `/api/v1/reports/{report}` (which `report --connect` prints), the fleet —
+//! so a report's window, table and header are made in one place whichever
+//! way it was asked for.
+
+use crate::request::{Printed, TimeArg, read_json};
+use crate::table::Table;
+use crate::{ReportConfig, ReportError, ReportKind, Reporter, Totals};
+use netwho_model::time::rfc3339_from_unix_ns as ts;
+use netwho_store::history::{History, Tier};
+use netwho_store::recording::Reader;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A finished table and what its source says of itself.
+#[derive(Debug)]
+pub struct SourceReport {
+    /// The rows.
+    pub table: Table,
+    /// What the rows add up to.
+    pub totals: Totals,
+    /// Unix ns of the first and last bytes counted.
+    pub first: Option<i128>,
+    /// See `first`.
+    pub last: Option<i128>,
+    /// The source's key in the JSON document, and what it says there.
+    pub source_json: (&'static str, Value),
+    /// The source in the text header.
+    pub source_text: String,
+    /// Things the reader should know (rounded times, ...).
+    pub notes: Vec<String>,
+    /// What reading a recording found (frames, damage).
+    pub read: Option<Value>,
+}
+
+/// Data a report can be made of.
+pub trait ReportSource {
+    /// The window's times against this source's data: `+90s` counts from
+    /// its start, `-1h` from `now_unix_ns`.
+    fn window(
+        &mut self,
+        since: Option<TimeArg>,
+        until: Option<TimeArg>,
+        now_unix_ns: i128,
+    ) -> Result<(Option<i128>, Option<i128>), ReportError>;
+
+    /// Report `kind` over the data in `cfg`'s window.
+    fn run(&mut self, kind: ReportKind, cfg: ReportConfig) -> Result<SourceReport, ReportError>;
+}
+
+/// Report `kind` with `cfg` (its window given as `since`/`until`) from
+/// `source`, ready to print.
+pub fn report(
+    source: &mut dyn ReportSource,
+    kind: ReportKind,
+    cfg: ReportConfig,
+    since: Option<TimeArg>,
+    until: Option<TimeArg>,
+    now_unix_ns: i128,
+) -> Result<Printed, ReportError> {
+    let filter = cfg.filter.as_ref().map(ToString::to_string);
+    let (since, until) = source.window(since, until, now_unix_ns)?;
+    let r = source.run(
+        kind,
+        ReportConfig {
+            since,
+            until,
+            ..cfg
+        },
+    )?;
+    Ok(Printed {
+        kind,
+        table: r.table,
+        totals: r.totals,
+        first: r.first,
+        last: r.last,
+        since,
+        until,
+        filter,
+        source_json: r.source_json,
+        source_text: r.source_text,
+        notes: r.notes,
+        read: r.read,
+    })
+}
+
+/// The history database (`netwho report --db`, the daemon's API).
+#[derive(Debug)]
+pub struct HistorySource {
+    db: History,
+    shown: String,
+    local: HashSet<IpAddr>,
+}
+
+impl HistorySource {
+    /// Report from `db`, named `shown` in the header; `local`: this host's
+    /// addresses (`--exclude-local`, `fd.is_local`).
+    pub fn new(db: History, shown: String, local: HashSet<IpAddr>) -> Self {
+        HistorySource { db, shown, local }
+    }
+}
+
+impl ReportSource for HistorySource {
+    fn window(
+        &mut self,
+        since: Option<TimeArg>,
+        until: Option<TimeArg>,
+        now_unix_ns: i128,
+    ) -> Result<(Option<i128>, Option<i128>), ReportError> {
+        Ok(crate::history::window(&self.db, since, until, now_unix_ns)?)
+    }
+
+    fn run(&mut self, kind: ReportKind, cfg: ReportConfig) -> Result<SourceReport, ReportError> {
+        let local = std::mem::take(&mut self.local);
+        let r = crate::history::report(&self.db, kind, cfg, local)?;
+        let at = |s: i64| ts(i128::from(s) * 1_000_000_000);
+        let mut notes = Vec::new();
+        if let Some(t) = r.covered.rounded_to {
+            notes.push(format!(
+                "the finer history of part of this range was pruned: times there are rounded to the {}",
+                t.name()
+            ));
+        }
+        let path = &self.shown;
+        Ok(SourceReport {
+            source_json: (
+                "history",
+                json!({
+                    "database": path,
+                    "read": r.source,
+                    "rows_read": r.rows_read,
+                    "covered_from": at(r.covered.from),
+                    "covered_until": at(r.covered.to),
+                    "rounded_to": r.covered.rounded_to.map(Tier::name),
+                }),
+            ),
+            source_text: format!(
+                "{path} ({}, {} .. {})",
+                r.source,
+                at(r.covered.from),
+                at(r.covered.to)
+            ),
+            table: r.table,
+            totals: r.totals,
+            first: r.first,
+            last: r.last,
+            notes,
+            read: None,
+        })
+    }
+}
+
+/// One or more recording files read in order (`netwho report -r`).
+#[expect(missing_debug_implementations, reason = "holds a callback")]
+pub struct RecordingSource {
+    reader: Reader,
+    files: Vec<PathBuf>,
+    stop: Option<Arc<AtomicBool>>,
+    progress: Option<Progress>,
+}
+
+/// Told of each item read (a progress line).
+pub type Progress = Box<dyn FnMut(&Reader)>;
+
+impl RecordingSource {
+    /// Report from `reader` (opened on `files`).
+    pub fn new(reader: Reader, files: Vec<PathBuf>) -> Self {
+        RecordingSource {
+            reader,
+            files,
+            stop: None,
+            progress: None,
+        }
+    }
+
+    /// Stop (with [`ReportError::Interrupted`]) once `stop` is set.
+    #[must_use]
+    pub fn stop_when(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Called after each item read (a progress line).
+    #[must_use]
+    pub fn on_progress(mut self, f: Progress) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    /// The reader (its warnings, once the report is made).
+    pub fn reader(&self) -> &Reader {
+        &self.reader
+    }
+}
+
+impl ReportSource for RecordingSource {
+    fn window(
+        &mut self,
+        since: Option<TimeArg>,
+        until: Option<TimeArg>,
+        now_unix_ns: i128,
+    ) -> Result<(Option<i128>, Option<i128>), ReportError> {
+        let start = self.reader.header().created_unix_ns;
+        let at = |t: TimeArg| t.resolve(start, now_unix_ns);
+        Ok((since.map(at), until.map(at)))
+    }
+
+    fn run(&mut self, kind: ReportKind, cfg: ReportConfig) -> Result<SourceReport, ReportError> {
+        let header = self.reader.header().clone();
+        let cfg = ReportConfig {
+            payload: header.snaplen > 0,
+            ..cfg
+        };
+        let mut rep = Reporter::new(
+            kind,
+            cfg,
+            self.reader.start_clock(),
+            header.local_addrs.iter().copied().collect(),
+        );
+        loop {
+            if self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+            {
+                return Err(ReportError::Interrupted);
+            }
+            match self.reader.next_item()? {
+                Some(it) => {
+                    rep.item(&it);
+                    if let Some(p) = &mut self.progress {
+                        p(&self.reader);
+                    }
+                }
+                None => break,
+            }
+        }
+        let stats = self.reader.stats();
+        let (first, last, totals) = (rep.first, rep.last, rep.totals);
+        let files = self
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(SourceReport {
+            table: rep.finish()?,
+            totals,
+            first,
+            last,
+            source_json: (
+                "recording",
+                json!({
+                    "files": self.files,
+                    "host": header.host,
+                    "started": ts(header.created_unix_ns),
+                    "resolution_s": header.resolution_ns as f64 / 1e9,
+                    "snaplen": header.snaplen,
+                    "filter": header.filter,
+                }),
+            ),
+            source_text: format!("{files} (host {})", header.host),
+            notes: Vec::new(),
+            read: Some(read_json(&stats)),
+        })
+    }
+}
