@@ -111,10 +111,9 @@ impl Reply {
         }
         let status = self.status;
         let text = self.text().unwrap_or_default();
-        let msg = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_else(|| format!("HTTP {status}: {}", text.trim()));
+        let msg = serde_json::from_str::<crate::wire::ErrorBody>(&text)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| format!("HTTP {status}: {}", text.trim()));
         Err(ClientError::Refused(msg))
     }
 }
@@ -133,6 +132,17 @@ impl Client {
 
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// `GET /api/v1/status`, as the type the server writes.
+    pub fn status(&self) -> Result<crate::wire::StatusDoc, ClientError> {
+        let text = self.get("/api/v1/status", &[])?.ok()?.text();
+        let http = |detail: String| ClientError::Http {
+            target: self.target.clone(),
+            detail,
+        };
+        let text = text.map_err(|e| http(format!("reading the status: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| http(format!("the status did not parse: {e}")))
     }
 
     /// `GET path` with `query` (name, value) pairs.

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod server;
 mod stream;
 mod web;
+pub mod wire;
 
 pub use error::{ApiError, StartError};
 pub use live::{Live, LiveConfig, LiveSink};

@@ -16,6 +16,7 @@ use crate::limits::{Limits, Quotas, Who};
 use crate::live::{FlowView, Live, ProcView};
 use crate::params::Params;
 use crate::pool::{Pool, StopOnDrop};
+use crate::wire::{AccessDoc, FlowsDoc, HistoryDoc, LiveDoc, ProcessesDoc, StatusDoc};
 use axum::Router;
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -570,12 +571,15 @@ pub(crate) fn procs_json(
         .collect()
 }
 
-fn access_json(access: Access, caller: &Caller) -> Value {
+fn access_doc(access: Access, caller: &Caller) -> AccessDoc {
     let uid = match caller {
         Caller::Unix { uid, .. } => Some(*uid),
         _ => None,
     };
-    json!({"sees": access.name(), "uid": uid})
+    AccessDoc {
+        sees: access.name().into(),
+        uid,
+    }
 }
 
 async fn status(
@@ -598,31 +602,31 @@ async fn status(
         Access::All => (Some(flows), Some(evicted)),
         Access::Uid(_) => (None, None),
     };
-    let history = s.cfg.history.as_ref().map(|p| {
-        let size = std::fs::metadata(p).map(|m| m.len()).ok();
-        json!({"database": p, "bytes": size})
+    let history = s.cfg.history.as_ref().map(|p| HistoryDoc {
+        database: p.clone(),
+        bytes: std::fs::metadata(p).map(|m| m.len()).ok(),
     });
-    let doc = json!({
-        "netwho_version": env!("CARGO_PKG_VERSION"),
-        "api": "v1",
-        "host": s.cfg.host,
-        "boot_id": netwho_auditlog::chain::hex(&s.cfg.boot_id),
-        "started": rfc3339_from_unix_ns(s.cfg.started_unix_ns),
-        "ts": (seq > 0).then(|| rfc3339_from_unix_ns(wall.unix_ns(now))),
-        "batch": seq,
-        "interval_s": s.live.cfg.interval.as_secs_f64(),
-        "access": access_json(access, &caller),
-        "live": {
-            "flows_held": flows,
-            "closed_evicted": evicted,
-            "readers": s.live.subscribers(),
-            "readers_lagged": s.live.lagged.load(std::sync::atomic::Ordering::Relaxed),
+    let doc = StatusDoc {
+        netwho_version: env!("CARGO_PKG_VERSION").into(),
+        api: "v1".into(),
+        host: s.cfg.host.clone(),
+        boot_id: netwho_auditlog::chain::hex(&s.cfg.boot_id),
+        started: rfc3339_from_unix_ns(s.cfg.started_unix_ns),
+        ts: (seq > 0).then(|| rfc3339_from_unix_ns(wall.unix_ns(now))),
+        batch: seq,
+        interval_s: s.live.cfg.interval.as_secs_f64(),
+        access: access_doc(access, &caller),
+        live: LiveDoc {
+            flows_held: flows,
+            closed_evicted: evicted,
+            readers: s.live.subscribers(),
+            readers_lagged: s.live.lagged.load(std::sync::atomic::Ordering::Relaxed),
         },
-        "callers": s.quotas.json(),
-        "history": history,
-        "metrics": s.cfg.metrics,
-        "status": st_json,
-    });
+        callers: s.quotas.json(),
+        history,
+        metrics: s.cfg.metrics,
+        status: st_json,
+    };
     axum::Json(doc).into_response()
 }
 
@@ -665,13 +669,13 @@ async fn flows(
         .take(limit.unwrap_or(usize::MAX))
         .map(|v| flow_json(v, st.wall))
         .collect();
-    let doc = json!({
-        "ts": rfc3339_from_unix_ns(st.wall.unix_ns(st.now)),
-        "access": access.name(),
-        "filter": f.as_ref().map(ToString::to_string),
-        "matched": total,
-        "flows": flows,
-    });
+    let doc = FlowsDoc {
+        ts: rfc3339_from_unix_ns(st.wall.unix_ns(st.now)),
+        access: access.name().into(),
+        filter: f.as_ref().map(ToString::to_string),
+        matched: total,
+        flows,
+    };
     Ok(axum::Json(doc).into_response())
 }
 
@@ -694,12 +698,12 @@ async fn processes(
         &s.cfg.local,
     );
     rows.truncate(limit.unwrap_or(usize::MAX));
-    let doc = json!({
-        "ts": rfc3339_from_unix_ns(st.wall.unix_ns(st.now)),
-        "access": access.name(),
-        "filter": f.as_ref().map(ToString::to_string),
-        "processes": rows,
-    });
+    let doc = ProcessesDoc {
+        ts: rfc3339_from_unix_ns(st.wall.unix_ns(st.now)),
+        access: access.name().into(),
+        filter: f.as_ref().map(ToString::to_string),
+        processes: rows,
+    };
     Ok(axum::Json(doc).into_response())
 }
 
@@ -917,16 +921,11 @@ mod tests {
             "{again:?}"
         );
         let c = Client::new(Target::Unix(sock.clone())).unwrap();
-        let st: Value = serde_json::from_str(
-            &c.get("/api/v1/status", &[])
-                .unwrap()
-                .ok()
-                .unwrap()
-                .text()
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(st["api"], "v1");
+        // the document the server writes is the type the client reads
+        let st = c.status().unwrap();
+        assert_eq!(st.api, "v1");
+        assert_eq!(st.access.sees, "all", "root sees everything");
+        assert_eq!(st.netwho_version, env!("CARGO_PKG_VERSION"));
         let e = c
             .get("/api/v1/flows", &[("limt", "1".into())])
             .unwrap()
