@@ -36,7 +36,7 @@ pub enum StartError {
         run_as.map(|r| format!(" to serve as uid {} gid {}", r.uid, r.gid)).unwrap_or_default()
     )]
     Identity {
-        run_as: Option<crate::server::RunAs>,
+        run_as: Option<crate::config::RunAs>,
         source: std::io::Error,
     },
 }

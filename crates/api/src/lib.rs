@@ -11,14 +11,18 @@
 
 pub mod access;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod limits;
 pub mod live;
 pub mod metrics;
 mod params;
 pub mod pool;
+mod series;
 pub mod server;
+mod state;
 mod stream;
+mod view;
 mod web;
 pub mod wire;
 

@@ -11,7 +11,7 @@
 //! [`BATCHES`] intervals behind is told so and dropped (counted in
 //! `lagged`), never slowing the collector.
 
-use crate::metrics::{Series, Slot};
+use crate::series::{Series, Slot};
 use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{Flow, FlowEvent, FlowKey, MonoNs, Payload, ProcInfo, ProcKey, Wire, nanos};
@@ -40,7 +40,7 @@ pub struct LiveConfig {
     /// Series one uid's processes may create (its share of `max_series`).
     pub max_series_per_uid: usize,
     /// Which labels the metrics carry (`unit`, `user`, `exe`).
-    pub labels: crate::metrics::Labels,
+    pub labels: crate::series::Labels,
 }
 
 impl Default for LiveConfig {
@@ -50,8 +50,8 @@ impl Default for LiveConfig {
             keep_closed: Duration::from_secs(10),
             max_closed: 10_000,
             max_series: 200,
-            max_series_per_uid: crate::metrics::default_per_uid(200),
-            labels: crate::metrics::Labels::default(),
+            max_series_per_uid: crate::series::default_per_uid(200),
+            labels: crate::series::Labels::default(),
         }
     }
 }

@@ -10,12 +10,15 @@
 //! header within the header timeout (an idle one too) is closed, and
 //! request headers are bounded in size.
 
-use crate::access::{Access, Caller, Policy, request_token, token_matches};
+use crate::access::{Access, Caller, request_token, token_matches};
+pub use crate::config::{ApiConfig, RunAs};
 use crate::error::{ApiError, StartError};
-use crate::limits::{Limits, Quotas, Who};
-use crate::live::{FlowView, Live, ProcView};
+use crate::limits::{Quotas, Who};
+use crate::live::{FlowView, Live};
 use crate::params::Params;
 use crate::pool::{Pool, StopOnDrop};
+use crate::state::{AppState, Inner};
+use crate::view::{filter, flow_json, procs_json, visible};
 use crate::wire::{AccessDoc, FlowsDoc, HistoryDoc, LiveDoc, ProcessesDoc, StatusDoc};
 use axum::Router;
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
@@ -23,57 +26,17 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use netwho_model::MonoNs;
-use netwho_model::record::{FlowRecord, RecordKind};
-use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
-use netwho_query::Filter;
+use netwho_model::time::rfc3339_from_unix_ns;
 use netwho_report::HistorySource;
 use netwho_report::ReportKind;
 use netwho_report::request::{Format, ReportRequest, TimeArg};
-use netwho_sink::subject::FlowSubject;
 use netwho_store::history::History;
-use prometheus_client::registry::Registry;
-use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use serde_json::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
-
-/// Where and how the API is served.
-#[derive(Clone, Debug)]
-pub struct ApiConfig {
-    /// The Unix socket (None: not served there).
-    pub socket: Option<PathBuf>,
-    /// A TCP address (with `token`).
-    pub listen: Option<SocketAddr>,
-    pub token: Option<String>,
-    /// Where the token is kept (for messages).
-    pub token_file: Option<PathBuf>,
-    pub policy: Policy,
-    /// The history database reports read.
-    pub history: Option<PathBuf>,
-    /// `/metrics` is served.
-    pub metrics: bool,
-    pub host: String,
-    pub boot_id: [u8; 16],
-    /// This host's addresses (`fd.is_local`).
-    pub local: HashSet<IpAddr>,
-    /// Unix ns when the daemon started.
-    pub started_unix_ns: i128,
-    pub limits: Limits,
-    /// The identity the API thread takes before it serves (None: it stays
-    /// who the daemon is, e.g. when the daemon is not root).
-    pub run_as: Option<RunAs>,
-}
-
-/// A user and group id to serve as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RunAs {
-    pub uid: u32,
-    pub gid: u32,
-}
 
 /// The routes, for the OpenAPI check and `--help`.
 pub const ROUTES: &[&str] = &[
@@ -86,22 +49,6 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/openapi.json",
     "/metrics",
 ];
-
-pub(crate) struct Inner {
-    pub live: Arc<Live>,
-    pub cfg: ApiConfig,
-    registry: Registry,
-    pub pool: Pool,
-    pub quotas: Arc<Quotas>,
-}
-
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner").field("cfg", &self.cfg).finish()
-    }
-}
-
-pub(crate) type AppState = Arc<Inner>;
 
 /// The running server.
 #[derive(Debug)]
@@ -469,108 +416,6 @@ async fn authorize(
     next.run(req).await
 }
 
-/// The filter of a request: its `q`, narrowed to what the caller may see.
-pub(crate) fn filter(access: Access, q: Option<&str>) -> Result<Option<Filter>, ApiError> {
-    let q = match q {
-        Some(src) => {
-            Some(Filter::parse(src).map_err(|e| ApiError::bad(format!("q: {}", e.render(src))))?)
-        }
-        None => None,
-    };
-    let scope = match access.filter_expr() {
-        Some(a) => Some(Filter::parse(&a).map_err(|e| ApiError::internal(e.to_string()))?),
-        None => None,
-    };
-    Ok(match (scope, q) {
-        (None, q) => q,
-        (Some(a), None) => Some(a),
-        (Some(a), Some(q)) => Some(a.and(q)),
-    })
-}
-
-/// Whether the caller may see flow `v` and it passes `filter`.
-pub(crate) fn visible(
-    v: &FlowView,
-    access: Access,
-    filter: Option<&Filter>,
-    local: &HashSet<IpAddr>,
-) -> bool {
-    if !access.sees_uid(v.flow.uid) {
-        return false;
-    }
-    filter.is_none_or(|f| {
-        f.matches(&FlowSubject {
-            flow: &v.flow,
-            ctx: &v.ctx,
-            now: v.at,
-            local,
-        })
-    })
-}
-
-/// A flow as a flow record (`docs/specs/flow-record.md`).
-pub(crate) fn flow_json(v: &FlowView, wall: WallClock) -> Value {
-    let kind = if v.closed {
-        RecordKind::Close
-    } else {
-        RecordKind::Update
-    };
-    serde_json::to_value(FlowRecord::build(kind, &v.flow, v.at, wall, &v.ctx))
-        .unwrap_or(Value::Null)
-}
-
-pub(crate) fn proc_json(p: &ProcView, wall: WallClock) -> Value {
-    let ts = |t: MonoNs| rfc3339_from_unix_ns(wall.unix_ns(t));
-    json!({
-        "id": format!("{}-{}", p.key.tgid, p.key.start_ticks),
-        "pid": p.key.tgid,
-        "comm": p.info.comm,
-        "exe": p.info.exe,
-        "cmdline": p.info.cmdline,
-        "ppid": p.info.ppid,
-        "uid": p.uid,
-        "user": p.names.user,
-        "unit": p.names.unit,
-        "container_id": p.names.container_id,
-        "cgroup": p.names.cgroup,
-        "bytes_sent": p.payload.bytes_sent,
-        "bytes_recv": p.payload.bytes_recv,
-        "wire_bytes_sent": p.wire.bytes_sent,
-        "wire_bytes_recv": p.wire.bytes_recv,
-        "rate_sent": p.rate_sent,
-        "rate_recv": p.rate_recv,
-        "flows_open": p.flows_open,
-        "flows_total": p.flows_total,
-        "last_active": ts(p.last_active),
-        "exited": p.exited.map(ts),
-    })
-}
-
-/// The processes the caller may see; with a filter, those with a flow
-/// held now (`flows`) that passes it.
-pub(crate) fn procs_json(
-    flows: &[Arc<FlowView>],
-    procs: &[ProcView],
-    wall: WallClock,
-    access: Access,
-    filter: Option<&Filter>,
-    local: &HashSet<IpAddr>,
-) -> Vec<Value> {
-    let passing: Option<HashSet<netwho_model::ProcKey>> = filter.map(|_| {
-        flows
-            .iter()
-            .filter(|v| visible(v, access, filter, local))
-            .map(|v| v.flow.key.proc)
-            .collect()
-    });
-    procs
-        .iter()
-        .filter(|p| access.sees_uid(p.uid))
-        .filter(|p| passing.as_ref().is_none_or(|s| s.contains(&p.key)))
-        .map(|p| proc_json(p, wall))
-        .collect()
-}
-
 fn access_doc(access: Access, caller: &Caller) -> AccessDoc {
     let uid = match caller {
         Caller::Unix { uid, .. } => Some(*uid),
@@ -866,8 +711,11 @@ async fn metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::Policy;
     use crate::client::{Client, Target};
+    use crate::limits::Limits;
     use crate::live::LiveConfig;
+    use std::collections::HashSet;
 
     #[test]
     fn the_openapi_document_lists_exactly_the_routes() {

@@ -4,8 +4,8 @@
 use crate::addr::{Endpoint, Proto, TcpState};
 use crate::capture::CapturePiece;
 use crate::flow::{Attribution, Direction, Payload, Wire};
-use crate::ids::FileId;
 use crate::ids::{KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
+pub use crate::proc::{ProcExec, ProcFork};
 use crate::proc::{ProcInfo, Usage};
 
 /// A socket's kind and addresses, as the kernel reported them.
@@ -65,41 +65,6 @@ pub struct Inbound {
     pub owner_uid: u32,
     pub owner_gid: u32,
     pub owner_cgroup: u64,
-    pub at: MonoNs,
-}
-
-/// A process called execve().
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcExec {
-    pub proc: ProcKey,
-    pub ppid: u32,
-    pub parent: Option<ProcKey>,
-    pub comm: String,
-    pub exe: String,
-    pub cmdline: Vec<String>,
-    pub uid: u32,
-    pub gid: u32,
-    pub cgroup_id: u64,
-    pub at: MonoNs,
-    /// The kernel's copy of argv was cut short.
-    pub args_truncated: bool,
-    /// Audit login uid and session id, when set.
-    pub login_uid: Option<u32>,
-    pub session: Option<u32>,
-    /// Identity of the executable (filled in from /proc while it runs).
-    pub exe_file: Option<FileId>,
-    /// Inode number of the executed file, as the kernel saw it.
-    pub exe_ino: u64,
-}
-
-/// A new process (not a thread).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProcFork {
-    pub parent: ProcKey,
-    pub child: ProcKey,
-    pub comm: String,
-    pub uid: u32,
-    pub gid: u32,
     pub at: MonoNs,
 }
 

@@ -1,10 +1,44 @@
 //! What is known of each process, by [`ProcKey`], with bounded memory.
 
-use crate::event::{ProcExec, ProcFork};
 use crate::ids::{FileId, MonoNs, ProcKey};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
+
+/// A process called execve().
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcExec {
+    pub proc: ProcKey,
+    pub ppid: u32,
+    pub parent: Option<ProcKey>,
+    pub comm: String,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
+    pub at: MonoNs,
+    /// The kernel's copy of argv was cut short.
+    pub args_truncated: bool,
+    /// Audit login uid and session id, when set.
+    pub login_uid: Option<u32>,
+    pub session: Option<u32>,
+    /// Identity of the executable (filled in from /proc while it runs).
+    pub exe_file: Option<FileId>,
+    /// Inode number of the executed file, as the kernel saw it.
+    pub exe_ino: u64,
+}
+
+/// A new process (not a thread).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcFork {
+    pub parent: ProcKey,
+    pub child: ProcKey,
+    pub comm: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub at: MonoNs,
+}
 
 /// Where a process's details came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

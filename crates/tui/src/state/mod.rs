@@ -3,6 +3,7 @@
 //! [`screen::build`] turns both into the [`screen::ViewState`] that the
 //! view draws. No terminal here: tests drive it with batches and keys.
 
+pub mod columns;
 pub mod hist;
 pub mod model;
 pub mod screen;

@@ -1,8 +1,8 @@
 //! What the user asked for: the view, sort, selection, drill-down, the
 //! filter bar, the help overlay. [`Ui::act`] applies one [`Action`].
 
+use super::columns::{ColKind, columns};
 use super::model::Model;
-use super::screen::{ColKind, columns};
 use super::{GroupKey, ViewKind};
 use netwho_query::Filter;
 
