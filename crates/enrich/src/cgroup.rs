@@ -16,6 +16,8 @@ const MAX_DEPTH: usize = 32;
 const MAX_LEARNT: usize = 1 << 20;
 
 #[derive(Debug)]
+/// Cgroup ids to their paths under the cgroup v2 root, learnt by walking
+/// it (bounded).
 pub struct Cgroups {
     root: Option<PathBuf>,
     paths: HashMap<u64, String>,

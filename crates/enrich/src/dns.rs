@@ -84,6 +84,7 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// Start the resolver's thread.
     pub fn spawn() -> std::io::Result<Resolver> {
         let (ask, asked) = sync_channel::<IpAddr>(QUEUE);
         let (tell, answers) = sync_channel(QUEUE);

@@ -30,6 +30,8 @@ struct Job {
 type Done = (FileId, Option<String>);
 
 #[derive(Debug)]
+/// Executables' SHA-256, made by one worker thread behind a bounded queue,
+/// cached by file identity.
 pub struct ExeHashes {
     tx: Option<SyncSender<Job>>,
     rx: Receiver<Done>,
@@ -87,6 +89,7 @@ pub fn hash_file(id: FileId, paths: &[PathBuf]) -> Option<String> {
 }
 
 impl ExeHashes {
+    /// A hasher; its worker thread starts at the first request.
     pub fn new() -> Self {
         let (tx, jobs) = sync_channel::<Job>(QUEUE);
         let (results, rx) = sync_channel::<Done>(QUEUE);

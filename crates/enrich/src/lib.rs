@@ -8,6 +8,8 @@
 //! so tests feed fixtures. A lookup that fails leaves a field empty and is
 //! counted, never guessed.
 
+#![warn(missing_docs)]
+
 pub mod caps;
 pub mod cgroup;
 pub mod clock;

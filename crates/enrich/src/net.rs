@@ -40,8 +40,11 @@ pub fn local_addrs() -> HashSet<IpAddr> {
 /// One interface's counters from `/proc/net/dev`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IfCounters {
+    /// The interface's name.
     pub name: String,
+    /// Bytes received and sent.
     pub bytes: u64,
+    /// Packets received and sent.
     pub packets: u64,
 }
 

@@ -8,28 +8,49 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
+/// What was wrong with a `/proc` file's text.
 pub enum ParseError {
     #[error("/proc/PID/stat: no ')' closing the command name")]
+    /// No `)` closes the command name.
     NoComm,
     #[error("/proc/PID/stat: field {field} missing or not a number")]
-    Field { field: usize },
+    /// A field netwho needs is missing or not a number.
+    Field {
+        /// Its number (1-based, as proc(5) counts).
+        field: usize,
+    },
 }
 
 #[derive(Debug, Error)]
+/// Why a process could not be read from `/proc`.
 pub enum ProcError {
     #[error("process {tgid} is gone")]
-    Gone { tgid: u32 },
+    /// The process exited.
+    Gone {
+        /// The process.
+        tgid: u32,
+    },
     #[error("pid {tgid} now belongs to another process")]
-    Reused { tgid: u32 },
+    /// The pid was reused by another process (its start time differs).
+    Reused {
+        /// The pid.
+        tgid: u32,
+    },
     #[error("reading {path}: {source}")]
+    /// A file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
     #[error("{path}: {source}")]
+    /// A file did not parse.
     Parse {
+        /// The file.
         path: PathBuf,
+        /// What was wrong.
         #[source]
         source: ParseError,
     },
@@ -38,9 +59,13 @@ pub enum ProcError {
 /// The fields of `/proc/PID/stat` netwho uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// The process id (tgid).
     pub pid: u32,
+    /// The command name (up to 15 bytes, as the kernel keeps it).
     pub comm: String,
+    /// The state letter (`R`, `S`, `Z`, ...).
     pub state: char,
+    /// The parent's pid.
     pub ppid: u32,
     /// Start time in clock ticks since boot (field 22).
     pub start_ticks: u64,
@@ -48,6 +73,7 @@ pub struct Stat {
     pub majflt: u64,
     /// User and system CPU time in clock ticks, all threads (14, 15).
     pub utime: u64,
+    /// See `utime`.
     pub stime: u64,
     /// Block I/O delay in clock ticks (field 42; 0 without delay accounting).
     pub blkio_ticks: u64,
@@ -217,6 +243,7 @@ impl Default for Procfs {
 }
 
 impl Procfs {
+    /// `/proc` mounted at `root` (tests pass a directory of fixtures).
     pub fn at(root: impl Into<PathBuf>) -> Self {
         Procfs {
             root: root.into(),
@@ -300,6 +327,7 @@ impl Procfs {
         })
     }
 
+    /// `/proc/PID/stat` of process `tgid`.
     pub fn stat(&self, tgid: u32) -> Result<Stat, ProcError> {
         let b = self.read(tgid, "stat")?;
         parse_stat(&b).map_err(|source| ProcError::Parse {

@@ -8,6 +8,8 @@ use std::ffi::CStr;
 const MAX_CACHED: usize = 65_536;
 
 #[derive(Debug, Default)]
+/// User and group names by id (NSS through libc), cached (bounded); an
+/// id without a name gives an empty name (callers show the number).
 pub struct Users {
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
@@ -107,6 +109,7 @@ pub fn gid_of(name: &str) -> Option<u32> {
 }
 
 impl Users {
+    /// The user's name (empty if it has none).
     pub fn user(&mut self, uid: u32) -> &str {
         if !self.users.contains_key(&uid) {
             if self.users.len() >= MAX_CACHED {
@@ -121,6 +124,7 @@ impl Users {
         self.users.get(&uid).map_or("", String::as_str)
     }
 
+    /// The group's name (empty if it has none).
     pub fn group(&mut self, gid: u32) -> &str {
         if !self.groups.contains_key(&gid) {
             if self.groups.len() >= MAX_CACHED {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// What `netwho collect` reads from and writes to.
 pub struct CollectConfig {
     /// `nats://HOST:PORT`.
     pub nats: String,
@@ -27,7 +28,9 @@ pub struct CollectConfig {
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CollectStats {
+    /// Messages fetched from JetStream.
     pub messages: u64,
+    /// Records in them.
     pub records: u64,
     /// Records new to the database (the rest were there already).
     pub stored: u64,

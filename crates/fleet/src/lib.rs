@@ -10,6 +10,8 @@
 //! after PostgreSQL has committed its records under a primary key of (host,
 //! message id, line), so a batch delivered twice is stored once.
 
+#![warn(missing_docs)]
+
 pub mod collect;
 pub mod pg;
 pub mod publish;
@@ -21,22 +23,30 @@ use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
+/// What can fail in the fleet: the spool, NATS, PostgreSQL.
 pub enum FleetError {
     #[error("fleet spool {0}: {1} (is the directory writable by the daemon?)")]
+    /// The spool directory could not be used.
     Spool(PathBuf, #[source] std::io::Error),
     #[error("cannot start the fleet's runtime: {0}")]
+    /// The async runtime could not start.
     Runtime(#[source] std::io::Error),
     #[error("NATS {0}: {1}")]
+    /// A NATS operation failed (what, why).
     Nats(String, String),
     #[error("PostgreSQL: {0}")]
+    /// A PostgreSQL operation failed.
     Postgres(#[from] tokio_postgres::Error),
     #[error(
         "PostgreSQL {0}: the table netwho_flows is missing (run 'netwho collect' against this database first)"
     )]
+    /// The database has no `netwho_flows` table (no collector stored there yet).
     NoTable(String),
     #[error("{0}")]
+    /// A server address that is not one.
     Url(String),
     #[error(transparent)]
+    /// A report over the fleet's records failed.
     Report(#[from] netwho_report::ReportError),
 }
 
@@ -46,6 +56,7 @@ pub const STREAM: &str = "NETWHO_FLOWS";
 pub const SUBJECT_PREFIX: &str = "netwho.flows";
 /// Headers of a batch.
 pub const HOST_HEADER: &str = "Netwho-Host";
+/// How many records a batch holds (a header of each message).
 pub const RECORDS_HEADER: &str = "Netwho-Records";
 /// How long JetStream remembers a message id to drop a repeat.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);

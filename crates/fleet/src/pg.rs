@@ -113,9 +113,13 @@ pub fn describe(conn: &str) -> String {
 /// A record and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
+    /// The daemon that sent it.
     pub host: String,
+    /// The message it came in (its JetStream id).
     pub msg_id: String,
+    /// Its line in the message.
     pub line: i32,
+    /// The record.
     pub rec: FleetRecord,
 }
 

@@ -21,11 +21,13 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// How the daemon publishes to the fleet.
 pub struct FleetConfig {
     /// `nats://HOST:PORT`.
     pub url: String,
     /// This host's name in the fleet.
     pub host: String,
+    /// Where batches wait while NATS is away.
     pub spool_dir: PathBuf,
     /// Bytes the spool may hold while NATS is away.
     pub spool_max: u64,

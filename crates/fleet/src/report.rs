@@ -30,12 +30,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 #[derive(Debug)]
+/// A report over the fleet's records, before it is printed.
 pub struct FleetReport {
+    /// The rows.
     pub table: Table,
+    /// What they add up to.
     pub totals: Totals,
     /// Unix ns of the first and last record counted.
     pub first: Option<i128>,
+    /// See `first`.
     pub last: Option<i128>,
+    /// Records read.
     pub rows_read: u64,
     /// The hosts whose records were read.
     pub hosts: Vec<String>,

@@ -23,8 +23,11 @@ const MAGIC: &str = "netwho-spool 1";
 /// One spooled batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
+    /// Its place in the spool (batches leave in this order).
     pub order: u64,
+    /// Its message id (JetStream drops a repeat).
     pub msg_id: String,
+    /// Records in it.
     pub records: u32,
     /// JSON lines.
     pub payload: Vec<u8>,
@@ -42,6 +45,7 @@ struct State {
 }
 
 #[derive(Debug)]
+/// The daemon's on-disk queue of batches for NATS: one file per batch, written and renamed, bounded in bytes, kept across restarts.
 pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
@@ -124,6 +128,7 @@ impl Spool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The spool's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
