@@ -20,6 +20,7 @@ pub struct CoverageMeter {
 }
 
 impl CoverageMeter {
+    /// A meter for network namespace `netns` (the collector's own).
     pub fn new(netns: u32) -> Self {
         CoverageMeter {
             netns,

@@ -29,6 +29,7 @@ const HASH_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 const LOCAL_ADDRS_EVERY_NS: u64 = 10_000_000_000;
 
 #[derive(Debug)]
+/// What only `/proc` and the host know, added to the sensor's events: process details for processes netwho has not seen start, names, cgroups, executable hashes, resource samples.
 pub struct Enricher {
     procfs: Procfs,
     users: Users,
@@ -62,6 +63,7 @@ impl Enricher {
         }
     }
 
+    /// Its failures so far (status records).
     pub fn counts(&self) -> EnrichCounts {
         EnrichCounts {
             proc_lookup_failures: self.proc_lookup_failures,
@@ -79,10 +81,12 @@ impl Enricher {
         self.delayacct
     }
 
+    /// The cgroup paths it knows (the kernel scope resolves units with them).
     pub fn cgroups(&mut self) -> &mut Cgroups {
         &mut self.cgroups
     }
 
+    /// The `/proc` it reads.
     pub fn procfs(&self) -> &Procfs {
         &self.procfs
     }

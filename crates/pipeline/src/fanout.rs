@@ -24,6 +24,7 @@ pub struct FanOut {
 }
 
 impl FanOut {
+    /// `sinks` behind `filter` (None: every flow event passes).
     pub fn new(sinks: Vec<Box<dyn Sink>>, filter: Option<Filter>) -> Self {
         FanOut {
             sinks,
@@ -32,6 +33,7 @@ impl FanOut {
         }
     }
 
+    /// The filter in front of the sinks.
     pub fn filter(&self) -> Option<&Filter> {
         self.filter.as_ref()
     }
@@ -87,6 +89,7 @@ impl FanOut {
         }
     }
 
+    /// A status record to every sink.
     pub fn status(&mut self, st: &StatusRecord) {
         for s in &mut self.sinks {
             s.status(st);

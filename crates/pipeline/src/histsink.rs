@@ -29,9 +29,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
+/// How the history is kept.
 pub struct HistoryConfig {
     /// How often a batch is committed (and counters read).
     pub commit_every: Duration,
+    /// How long each tier of the history is kept.
     pub retention: Retention,
     /// How often old data is pruned.
     pub prune_every: Duration,
@@ -69,6 +71,7 @@ enum Msg {
 }
 
 #[derive(Debug)]
+/// The daemon's history: observations batched to a writer thread that owns the database (`docs/specs/history.md`).
 pub struct HistorySink {
     cfg: HistoryConfig,
     tx: Option<SyncSender<Msg>>,

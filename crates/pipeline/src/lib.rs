@@ -10,6 +10,8 @@
 //! counter of loss. Clocks are injected, so a fake sensor and a manual clock
 //! drive the whole loop in tests.
 
+#![warn(missing_docs)]
+
 pub mod coverage;
 pub mod enricher;
 pub mod fanout;

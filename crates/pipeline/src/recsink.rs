@@ -26,6 +26,7 @@ const FRAME_EVERY: Duration = Duration::from_secs(1);
 const FRAME_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Debug)]
+/// How a recording is made.
 pub struct RecordConfig {
     /// How often counters are read and changed flows recorded.
     pub resolution: Duration,
@@ -56,6 +57,7 @@ impl Destination for FileDest {
 }
 
 #[derive(Debug)]
+/// The recorder: flow events and status records encoded into frames, handed to a writer thread (`docs/specs/recording.md`).
 pub struct RecordSink {
     enc: Encoder,
     out: Output,
@@ -72,6 +74,7 @@ pub struct RecordSink {
 }
 
 impl RecordSink {
+    /// A recorder writing into `file`.
     pub fn new(file: RecordingFile, cfg: RecordConfig) -> Self {
         let bytes = Arc::new(AtomicU64::new(file.total_bytes));
         let dest = FileDest {

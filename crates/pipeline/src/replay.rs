@@ -25,10 +25,13 @@ use std::time::Duration;
 const TICK_NS: u64 = 100_000_000;
 
 #[derive(Debug, Default)]
+/// What a replay passes on, and how fast.
 pub struct ReplayConfig {
+    /// Only flow events that match reach the sinks.
     pub filter: Option<Filter>,
     /// Only items in [since, until) (Unix ns) reach the sinks.
     pub since: Option<i128>,
+    /// See `since`.
     pub until: Option<i128>,
     /// Recorded seconds per real second; None: as fast as possible.
     pub speed: Option<f64>,
@@ -44,8 +47,11 @@ pub use netwho_sink::replay::{ReplayCmd, ReplayPos};
 /// the recording opened again from its start to seek back.
 #[expect(missing_debug_implementations, reason = "holds closures")]
 pub struct Controls<R: Read> {
+    /// The viewer's commands.
     pub cmds: std::sync::mpsc::Receiver<ReplayCmd>,
+    /// The recording from its start again (to seek back).
     pub reopen: Box<dyn FnMut() -> Result<Reader<R>, StoreError>>,
+    /// Where the replay stands, told to the viewer.
     pub show: Box<dyn FnMut(ReplayPos)>,
 }
 
@@ -80,11 +86,14 @@ enum Effect {
 /// Real time for pacing: a clock and a sleep (tests pass manual ones).
 #[expect(missing_debug_implementations, reason = "holds closures")]
 pub struct Pacer {
+    /// Real time now.
     pub now: Box<dyn FnMut() -> MonoNs>,
+    /// Wait this long.
     pub sleep: Box<dyn FnMut(Duration)>,
 }
 
 #[expect(missing_debug_implementations, reason = "holds sinks and a reader")]
+/// A recording fed into sinks through the same fan-out and filter as a live run, with the recorded time as `now`.
 pub struct Replay<R: Read> {
     reader: Reader<R>,
     out: FanOut,
@@ -96,14 +105,18 @@ pub struct Replay<R: Read> {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why a replay stopped early.
 pub enum ReplayError {
     #[error(transparent)]
+    /// The recording could not be read.
     Store(#[from] StoreError),
     #[error(transparent)]
+    /// A sink failed.
     Pipeline(#[from] PipelineError),
 }
 
 impl<R: Read> Replay<R> {
+    /// A replay of `reader` into `sinks`; `pacer` paces it (None: as fast as it reads).
     pub fn new(
         reader: Reader<R>,
         sinks: Vec<Box<dyn Sink>>,
@@ -211,6 +224,7 @@ impl<R: Read> Replay<R> {
         }
     }
 
+    /// The recording's reader (its warnings and read statistics).
     pub fn reader(&self) -> &Reader<R> {
         &self.reader
     }

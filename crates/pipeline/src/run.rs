@@ -14,10 +14,13 @@ use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
+/// Why a run failed.
 pub enum PipelineError {
     #[error(transparent)]
+    /// The sensor failed (its message says what to do).
     Sensor(#[from] SensorError),
     #[error("writing output: {0}")]
+    /// An output could not be written.
     Output(#[source] std::io::Error),
 }
 
@@ -33,6 +36,7 @@ pub enum Stopped {
 }
 
 #[derive(Clone, Debug)]
+/// How the run loop turns.
 pub struct PipelineConfig {
     /// Longest wait for kernel events in one turn of the loop (the kernel
     /// wakes us sooner only when a lot is waiting). Longer turns batch more
@@ -44,6 +48,7 @@ pub struct PipelineConfig {
     pub scan_every: Duration,
     /// How often a status record is emitted.
     pub status_every: Duration,
+    /// The flow table's settings (its boot id, idle times, bounds).
     pub table: TableConfig,
     /// Only flow events that match go to the sinks.
     pub filter: Option<Filter>,
@@ -68,7 +73,9 @@ impl Default for PipelineConfig {
 /// offset to wall time. Tests pass manual ones.
 #[expect(missing_debug_implementations, reason = "holds closures")]
 pub struct Clocks {
+    /// Boot time now (the kernel's clock).
     pub boot: Box<dyn FnMut() -> MonoNs>,
+    /// The boot-to-Unix offset now.
     pub wall: Box<dyn FnMut() -> WallClock>,
 }
 
@@ -93,6 +100,7 @@ impl Clocks {
 }
 
 #[expect(missing_debug_implementations, reason = "holds sinks and clocks")]
+/// The run loop: sensor → enricher → flow table → fan-out, with status records and counted losses (`run`).
 pub struct Pipeline<S: Sensor> {
     sensor: S,
     info: SensorInfo,
@@ -131,6 +139,7 @@ fn status_due(
 }
 
 impl<S: Sensor> Pipeline<S> {
+    /// The pipeline of `sensor` into `sinks`; updates are asked of the sensor as often as the most eager sink wants them.
     pub fn new(
         sensor: S,
         enricher: Enricher,

@@ -12,15 +12,19 @@ use std::collections::{BTreeSet, HashMap};
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
+/// Why a filter's kernel part could not be resolved.
 pub enum ScopeError {
     #[error("user.name: no user named '{0}' on this host")]
+    /// A user name with no uid.
     NoUser(String),
     #[error("group.name: no group named '{0}' on this host")]
+    /// A group name with no gid.
     NoGroup(String),
     #[error(
         "cgroup: {0} does not exist under the cgroup v2 root (create it first, or filter by \
          unit = NAME, which also catches cgroups created later)"
     )]
+    /// A cgroup path that does not exist.
     NoCgroup(String),
 }
 

@@ -13,14 +13,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How `top` prints its table.
 pub enum TopFormat {
+    /// A table for people.
     Text,
+    /// One JSON document per interval.
     Json,
 }
 
 #[derive(Clone, Debug)]
+/// What `top --text`/`--json` prints.
 pub struct TopConfig {
+    /// Text or JSON.
     pub format: TopFormat,
+    /// How often a table is printed.
     pub interval: Duration,
     /// Stop after this many tables.
     pub count: Option<u64>,
@@ -65,6 +71,7 @@ struct JsonTable<'a> {
 const MAX_USERS: usize = 4096;
 
 #[derive(Debug)]
+/// `top`'s tables: processes with their rates and totals, every interval.
 pub struct TopSink {
     cfg: TopConfig,
     out: Output,
@@ -76,6 +83,7 @@ pub struct TopSink {
 }
 
 impl TopSink {
+    /// A top sink printing into `out`.
     pub fn new(cfg: TopConfig, out: Output) -> Self {
         TopSink {
             cfg,

@@ -10,16 +10,23 @@ use std::collections::{BTreeMap, HashMap};
 /// One line of the tree.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TreeLine<'a> {
+    /// Its depth in the tree (0: a root).
     pub depth: usize,
+    /// The process.
     pub key: ProcKey,
+    /// Its command name.
     pub comm: &'a str,
     /// The process's own row (None: an ancestor without traffic).
     pub row: Option<&'a ProcRow>,
     /// Sums over the subtree: sent/s, recv/s, sent, recv, open flows.
     pub sent_rate: f64,
+    /// See `sent_rate`.
     pub recv_rate: f64,
+    /// See `sent_rate`.
     pub bytes_sent: u64,
+    /// See `sent_rate`.
     pub bytes_recv: u64,
+    /// See `sent_rate`.
     pub flows_open: u64,
 }
 
@@ -31,6 +38,7 @@ struct Node<'a> {
     children: Vec<ProcKey>,
 }
 
+/// The processes under their ancestors (`top --tree`), each subtree's figures summed.
 pub fn tree(rows: &[ProcRow]) -> Vec<TreeLine<'_>> {
     let mut nodes: BTreeMap<ProcKey, Node<'_>> = BTreeMap::new();
     for r in rows {

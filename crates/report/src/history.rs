@@ -31,10 +31,13 @@ use std::sync::Arc;
 /// A report and what it covered.
 #[derive(Debug)]
 pub struct DbReport {
+    /// The rows.
     pub table: Table,
+    /// What they add up to.
     pub totals: Totals,
     /// Unix ns of the first and last bytes counted.
     pub first: Option<i128>,
+    /// See `first`.
     pub last: Option<i128>,
     /// The range read, Unix seconds (whole minutes or coarser).
     pub covered: Covered,

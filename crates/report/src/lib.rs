@@ -11,6 +11,8 @@
 //! it, at the recording's resolution. The filter is checked at every
 //! record of a flow, as `netwho log` checks it.
 
+#![warn(missing_docs)]
+
 pub mod history;
 pub mod local;
 pub mod request;
@@ -35,18 +37,28 @@ use table::{Cell, ColKind, Table};
 /// The reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportKind {
+    /// Processes by bytes.
     TopProcs,
+    /// Connections by bytes.
     TopConns,
+    /// Server ports by bytes: ports served here, and remote servers' ports.
     TopPorts,
+    /// Remote addresses by bytes.
     TopRemotes,
+    /// Users by bytes.
     ByUser,
+    /// Bytes per systemd unit (else container, else cgroup).
     ByUnit,
+    /// Bytes of every process, and the total.
     Bytes,
+    /// One process's bytes per interval.
     Timeline,
+    /// The flows of one endpoint, with their payload when it was recorded.
     Spy,
 }
 
 impl ReportKind {
+    /// Every report, in the order `--help` lists them.
     pub const ALL: [ReportKind; 9] = [
         ReportKind::TopProcs,
         ReportKind::TopConns,
@@ -83,15 +95,20 @@ impl ReportKind {
 /// `spy`: the endpoint whose flows to list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Spy {
+    /// Flows with this address at either end.
     Ip(IpAddr),
+    /// Flows with this port at either end.
     Port(u16),
 }
 
 #[derive(Debug, Default)]
+/// What a report counts and shows.
 pub struct ReportConfig {
+    /// Only flows that match.
     pub filter: Option<Filter>,
     /// Only bytes recorded in [since, until) (Unix ns).
     pub since: Option<i128>,
+    /// See `since`.
     pub until: Option<i128>,
     /// Rows (per interval); None: all.
     pub limit: Option<usize>,
@@ -101,6 +118,7 @@ pub struct ReportConfig {
     pub exclude_local: Option<LocalNets>,
     /// `timeline`: the process id.
     pub pid: Option<u32>,
+    /// `spy`: the endpoint whose flows to list.
     pub spy: Option<Spy>,
     /// `spy`: the recording kept payload (`record -s`): show it.
     pub payload: bool,
@@ -128,10 +146,15 @@ pub enum ReportError {
          {MAX_ROWS} a report holds: give --interval {suggest} or more, or a shorter \
          --since/--until"
     )]
+    /// A timeline that would hold more rows than a report may.
     TooManyIntervals {
+        /// The rows it would have.
         rows: u128,
+        /// The window, for people.
         span: String,
+        /// The interval asked for.
         interval: String,
+        /// An interval that fits.
         suggest: String,
     },
     /// Reading the history failed (or was stopped).
@@ -242,8 +265,11 @@ struct FlowState {
 /// Totals of everything the report counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
+    /// Payload bytes sent.
     pub sent: u64,
+    /// Payload bytes received.
     pub recv: u64,
+    /// Flows counted.
     pub flows: u64,
 }
 
@@ -279,9 +305,11 @@ pub struct Reporter {
     rows: BinaryHeap<std::cmp::Reverse<FlowRow>>,
     /// Rows left out for [`MAX_ROWS`].
     rows_cut: u64,
+    /// What the rows add up to.
     pub totals: Totals,
     /// Recorded time covered (Unix ns).
     pub first: Option<i128>,
+    /// See `first`.
     pub last: Option<i128>,
 }
 
@@ -309,6 +337,7 @@ impl Reporter {
         }
     }
 
+    /// Fold one recorded item in.
     pub fn item(&mut self, it: &Item) {
         match it {
             Item::Clock(c) => self.wall = *c,

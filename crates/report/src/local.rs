@@ -55,6 +55,7 @@ impl LocalNets {
         Ok(LocalNets(nets))
     }
 
+    /// Whether `ip` is in one of the networks.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.0.iter().any(|n| n.contains(ip))

@@ -81,13 +81,19 @@ impl TimeArg {
 /// What a report was asked to do, before it is checked.
 #[derive(Clone, Debug, Default)]
 pub struct ReportRequest {
+    /// Rows (per interval) at most.
     pub limit: Option<usize>,
+    /// Rows per interval of this many ns.
     pub interval_ns: Option<u64>,
+    /// Leave out traffic with local remotes.
     pub exclude_local: bool,
     /// The networks `exclude_local` leaves out (`+LIST` adds to the default).
     pub local_nets: Option<String>,
+    /// `timeline`: the process.
     pub pid: Option<u32>,
+    /// `spy`: the address.
     pub ip: Option<IpAddr>,
+    /// `spy`: the port.
     pub port: Option<u16>,
 }
 
@@ -147,13 +153,16 @@ impl ReportRequest {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     #[default]
+    /// Aligned columns for people.
     Text,
+    /// Comma-separated values.
     Csv,
     /// One JSON document (exact numbers).
     Json,
 }
 
 impl Format {
+    /// The format named `s` (`text`, `csv`, `json`).
     pub fn from_name(s: &str) -> Option<Format> {
         [Format::Text, Format::Csv, Format::Json]
             .into_iter()
@@ -182,18 +191,27 @@ impl Format {
 /// A finished report and where it came from, to print.
 #[derive(Debug)]
 pub struct Printed {
+    /// The report.
     pub kind: ReportKind,
+    /// Its rows.
     pub table: Table,
+    /// What they add up to.
     pub totals: Totals,
+    /// Unix ns of the first and last bytes counted.
     pub first: Option<i128>,
+    /// See `first`.
     pub last: Option<i128>,
+    /// The window asked for (Unix ns).
     pub since: Option<i128>,
+    /// See `since`.
     pub until: Option<i128>,
+    /// The filter (its canonical text).
     pub filter: Option<String>,
     /// The source's key in the JSON document and what it says there.
     pub source_json: (&'static str, serde_json::Value),
     /// The source in the text header.
     pub source_text: String,
+    /// Things the reader should know.
     pub notes: Vec<String>,
     /// What reading a recording found (frames, damage).
     pub read: Option<serde_json::Value>,

@@ -9,8 +9,11 @@ use std::fmt::Write as _;
 /// What a column holds (how it is aligned and printed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColKind {
+    /// Text, left-aligned.
     Text,
+    /// A number, right-aligned.
     Count,
+    /// Bytes, right-aligned, in units for people.
     Bytes,
     /// Payload bytes: a block under the row in text, a string in CSV and
     /// JSON (hex, or printable text with [`Table::printable`]).
@@ -18,16 +21,24 @@ pub enum ColKind {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// One cell of a row.
 pub enum Cell {
+    /// Text.
     Text(String),
+    /// A count or bytes.
     Num(u64),
+    /// Payload bytes.
     Data(Vec<u8>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// A report's rows, printed as text, CSV or JSON.
 pub struct Table {
+    /// What the table is of.
     pub title: String,
+    /// Column names and kinds.
     pub columns: Vec<(&'static str, ColKind)>,
+    /// The rows, a cell per column.
     pub rows: Vec<Vec<Cell>>,
     /// Lines printed under a text table (totals, notes).
     pub notes: Vec<String>,
@@ -36,6 +47,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// An empty table.
     pub fn new(title: impl Into<String>, columns: Vec<(&'static str, ColKind)>) -> Self {
         Table {
             title: title.into(),
