@@ -48,17 +48,22 @@ impl std::fmt::Debug for ChainKey {
 }
 
 #[derive(Debug, Error)]
+/// Why a chain key could not be used.
 pub enum KeyError {
     #[error("cannot read the chain key file {path}: {source}")]
+    /// The key file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: io::Error,
     },
     #[error(
         "the chain key file {0} is empty: put at least 32 random bytes in it \
          (head -c 32 /dev/urandom > FILE)"
     )]
+    /// The key file is empty.
     Empty(PathBuf),
 }
 
@@ -69,6 +74,7 @@ impl ChainKey {
         ChainKey { key: None }
     }
 
+    /// A key from its bytes (HMAC-SHA256).
     pub fn from_bytes(key: Vec<u8>) -> Self {
         ChainKey { key: Some(key) }
     }
@@ -85,6 +91,7 @@ impl ChainKey {
         Ok(ChainKey::from_bytes(key))
     }
 
+    /// The chain's algorithm: `sha256`, or `hmac-sha256` with a key.
     pub fn alg(&self) -> &'static str {
         if self.key.is_some() {
             "hmac-sha256"
@@ -119,6 +126,7 @@ impl ChainKey {
     }
 }
 
+/// Bytes as lowercase hex.
 pub fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
@@ -142,16 +150,26 @@ pub enum Reason {
 /// The `chain` record: the first line of each file, and a restart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChainRecord {
+    /// Always `chain`.
     pub event: String,
+    /// Why the record is there (start, rotation, restart).
     pub reason: Reason,
+    /// The chain format's version.
     pub version: u32,
+    /// When (RFC 3339).
     pub ts: String,
+    /// The host that wrote the log.
     pub host: String,
+    /// Its boot.
     pub boot_id: String,
+    /// netwho's version.
     pub netwho: String,
+    /// The hash algorithm.
     pub alg: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The key's id, when keyed.
     pub key_id: Option<String>,
+    /// The file's place in the chain (0 first).
     pub segment: u64,
     /// On restart: did the previous run end with `chain_end`?
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,7 +182,9 @@ pub struct ChainRecord {
 /// Who writes: the host and boot, stamped on every chain record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
+    /// This host's name.
     pub host: String,
+    /// This boot's id.
     pub boot_id: String,
 }
 
@@ -187,6 +207,7 @@ pub struct Chainer {
     key: ChainKey,
     origin: Origin,
     prev: [u8; 32],
+    /// The segment being written.
     pub segment: u64,
     /// Records chained by this writer.
     pub records: u64,
@@ -204,6 +225,7 @@ impl Chainer {
         }
     }
 
+    /// The key chaining the records.
     pub fn key(&self) -> &ChainKey {
         &self.key
     }
@@ -316,6 +338,7 @@ struct Link {
 pub struct Report {
     /// (file, segment, records) in chain order.
     pub files: Vec<(PathBuf, u64, u64)>,
+    /// Records checked.
     pub records: u64,
     /// Restarts: file, line, whether the run before ended cleanly.
     pub restarts: Vec<(PathBuf, u64, bool)>,
@@ -330,8 +353,11 @@ pub struct Report {
     pub torn_last_line: bool,
     /// The last record is `chain_end`: the writer stopped cleanly.
     pub ended_cleanly: bool,
+    /// The chain's algorithm.
     pub alg: String,
+    /// Its key id, when keyed.
     pub key_id: Option<String>,
+    /// The host that wrote it.
     pub host: String,
 }
 
@@ -429,38 +455,64 @@ impl std::fmt::Display for Report {
 }
 
 #[derive(Debug, Error)]
+/// Why a chain could not be verified (`Broken`: it was tampered with).
 pub enum VerifyError {
     #[error("cannot read {path}: {source}")]
+    /// A file could not be read.
     Read {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: io::Error,
     },
     #[error(
         "{0} is not a chained netwho log (its first line is not a chain record; \
          was it written with --chain?)"
     )]
+    /// A file without a chain record.
     NotChained(PathBuf),
     #[error("segment {segment} is given twice: {a} and {b}")]
+    /// Two files claim the same segment.
     DuplicateSegment {
+        /// The segment.
         segment: u64,
+        /// One file.
         a: PathBuf,
+        /// The other.
         b: PathBuf,
     },
     #[error("this log is keyed (hmac-sha256, key id {0}): give the key with --chain-key FILE")]
+    /// The log is keyed and no key was given (its key id).
     KeyNeeded(String),
     #[error(
         "{path}: {why}; a log written with the key given is keyed in every segment, so this one \
          was not written with it, or was rewritten without it",
         path = path.display()
     )]
-    NotKeyed { path: PathBuf, why: String },
-    #[error("the key given has id {given}, but this log was written with key id {log}")]
-    WrongKey { given: String, log: String },
-    #[error("CHAIN BROKEN at {}:{line}: {why}", path.display())]
-    Broken {
+    /// A key was given for a log that is not keyed.
+    NotKeyed {
+        /// The file.
         path: PathBuf,
+        /// How it shows it is not keyed.
+        why: String,
+    },
+    #[error("the key given has id {given}, but this log was written with key id {log}")]
+    /// The key given is not the log's.
+    WrongKey {
+        /// The given key's id.
+        given: String,
+        /// The log's.
+        log: String,
+    },
+    #[error("CHAIN BROKEN at {}:{line}: {why}", path.display())]
+    /// A record does not link to the one before: the log was changed.
+    Broken {
+        /// The file.
+        path: PathBuf,
+        /// The line.
         line: u64,
+        /// What did not match.
         why: String,
     },
 }

@@ -23,18 +23,22 @@ use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
+/// journald's native socket.
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+/// The local syslog socket.
 pub const SYSLOG_SOCKET: &str = "/dev/log";
 
 /// Which protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
+    /// journald's native protocol (fields as `NETWHO_<FIELD>`).
     Journal,
     /// Local syslog.
     Syslog,
 }
 
 #[derive(Debug)]
+/// The log sent to journald or syslog, one datagram per record.
 pub struct JournalSink {
     proto: Protocol,
     sock: UnixDatagram,

@@ -7,6 +7,8 @@
 //! [`journal`] sends them to journald or syslog instead. The format is
 //! specified in `docs/specs/audit-log.md`.
 
+#![warn(missing_docs)]
+
 pub mod chain;
 pub mod journal;
 pub mod logfile;

@@ -30,41 +30,57 @@ use thiserror::Error;
 const ZSTD_LEVEL: i32 = 3;
 
 #[derive(Clone, Debug, Default)]
+/// Where and how a log file is written.
 pub struct LogFileConfig {
+    /// The file.
     pub path: PathBuf,
+    /// Rotate when it holds this many bytes.
     pub rotate_size: Option<u64>,
+    /// Rotate this often.
     pub rotate_every: Option<Duration>,
     /// Rotated files to keep (None: all).
     pub keep: Option<usize>,
+    /// Compress rotated files (zstd).
     pub compress: bool,
     /// Chain records (JSON lines only).
     pub chain: Option<ChainKey>,
+    /// This host and boot, for the chain records.
     pub origin: Origin,
     /// The wall clock (None: the system's).
     pub clock: Option<Clock>,
 }
 
 #[derive(Debug, Error)]
+/// Why a log file could not be opened or written.
 pub enum LogFileError {
     #[error("{what} {}: {source}", path.display())]
+    /// An operation on a file failed.
     Io {
+        /// What was done.
         what: &'static str,
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: io::Error,
     },
     #[error(
         "{} already holds records without a hash chain (written without --chain): \
          give --chain a new file, or move this one away", .0.display()
     )]
+    /// The file holds records without a chain.
     NotChained(PathBuf),
     #[error(
         "{} is chained with {log}, but this run would use {ours}: use the same \
          --chain-key (or none) as the run that started it, or a new file", path.display()
     )]
+    /// The file is chained with another key.
     KeyMismatch {
+        /// The file.
         path: PathBuf,
+        /// The log's key id.
         log: String,
+        /// This run's.
         ours: String,
     },
 }
@@ -271,6 +287,7 @@ fn chain_head(first: &[u8]) -> Option<ChainRecord> {
 }
 
 #[derive(Debug)]
+/// A log file that rotates, compresses, repairs a torn last line and keeps its hash chain: a `Destination` run by the writer thread.
 pub struct LogFile {
     cfg: LogFileConfig,
     dir: PathBuf,
@@ -587,6 +604,7 @@ pub struct ChainedStream<W: Write + Send> {
 }
 
 impl<W: Write + Send> ChainedStream<W> {
+    /// A chain over `out` (standard output), keyed by `key`.
     pub fn new(out: W, key: ChainKey, origin: Origin, clock: Option<Clock>) -> Self {
         let now_ns = clock.unwrap_or(netwho_enrich::clock::unix_now_ns);
         let mut chain = Chainer::new(key, origin, GENESIS, 1);

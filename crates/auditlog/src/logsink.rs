@@ -21,7 +21,9 @@ use netwho_sink::{RecordRef, Sink, SinkControl, fmt};
 use std::io::Write;
 
 #[derive(Clone, Debug)]
+/// How a record is written.
 pub enum LogFormat {
+    /// One JSON object per line (`docs/specs/flow-record.md`).
     Json,
     /// netwho's readable line, timestamps in this format.
     Text(TsFormat),
@@ -59,6 +61,7 @@ pub enum On {
     /// One record per ended flow, with its final counters (and, at exit,
     /// one with the totals of each flow still open).
     Close,
+    /// Both.
     Both,
 }
 
@@ -92,6 +95,7 @@ pub struct Announcer {
 }
 
 impl Announcer {
+    /// Whether this status record is to be told.
     pub fn due(&mut self, st: &StatusRecord) -> bool {
         let loss = st.drops.total();
         let first = !std::mem::replace(&mut self.announced, true);
@@ -102,6 +106,7 @@ impl Announcer {
 }
 
 #[derive(Debug)]
+/// `netwho log`: one record per flow event (as `On` says) and the status records, written through an `Output`.
 pub struct LogSink {
     format: LogFormat,
     on: On,
@@ -113,6 +118,7 @@ pub struct LogSink {
 }
 
 impl LogSink {
+    /// A log sink writing `format` into `out`.
     pub fn new(format: LogFormat, on: On, out: Output) -> Self {
         let notes = (!format.is_json()).then(Output::stderr);
         LogSink {
