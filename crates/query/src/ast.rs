@@ -7,20 +7,32 @@ use std::fmt;
 /// A comparison operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
+    /// `=`
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `contains`
     Contains,
+    /// `startswith`
     StartsWith,
+    /// `endswith`
     EndsWith,
+    /// `in (a, b, ...)`
     In,
+    /// `=~` (a regular expression)
     Regex,
 }
 
 impl Op {
+    /// Every operator.
     pub const ALL: [Op; 11] = [
         Op::Eq,
         Op::Ne,
@@ -35,6 +47,7 @@ impl Op {
         Op::Regex,
     ];
 
+    /// The operator as written.
     pub fn text(self) -> &'static str {
         match self {
             Op::Eq => "=",
@@ -60,11 +73,14 @@ impl Op {
 /// A literal as written: a bare word, or a quoted string.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lit {
+    /// A bare word.
     Word(String),
+    /// A quoted string (quotes and escapes removed).
     Quoted(String),
 }
 
 impl Lit {
+    /// The text, unquoted.
     pub fn text(&self) -> &str {
         match self {
             Lit::Word(s) | Lit::Quoted(s) => s,
@@ -75,17 +91,22 @@ impl Lit {
 /// A value with where it was written.
 #[derive(Clone, Debug)]
 pub struct Value {
+    /// The literal.
     pub lit: Lit,
+    /// Where it was written.
     pub span: Span,
 }
 
 /// `field`, `field OP value` or `field in (v, ...)`.
 #[derive(Clone, Debug)]
 pub struct Test {
+    /// The field's name as written.
     pub field: String,
+    /// Where.
     pub field_span: Span,
     /// None: a bare boolean field (`fd.is_local`).
     pub op: Option<(Op, Span)>,
+    /// The values (one, or the list of `in`).
     pub values: Vec<Value>,
 }
 
@@ -104,12 +125,15 @@ impl Test {
 }
 
 #[derive(Clone, Debug)]
+/// A parsed filter expression, with spans.
 pub enum Expr {
     /// Two or more alternatives.
     Or(Vec<Expr>),
     /// Two or more conditions.
     And(Vec<Expr>),
+    /// `not` ...
     Not(Box<Expr>),
+    /// One test of a field.
     Test(Test),
 }
 
@@ -130,6 +154,7 @@ impl PartialEq for Expr {
     }
 }
 
+/// Words that cannot be bare values (quote them).
 pub const KEYWORDS: [&str; 7] = [
     "and",
     "or",
@@ -140,6 +165,7 @@ pub const KEYWORDS: [&str; 7] = [
     "endswith",
 ];
 
+/// Whether `w` is a keyword (any case).
 pub fn is_keyword(w: &str) -> bool {
     KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(w))
 }

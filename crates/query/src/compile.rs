@@ -11,7 +11,9 @@ use std::net::IpAddr;
 /// An IP network; a plain address is a /32 or /128.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {
+    /// The network's address.
     pub addr: IpAddr,
+    /// Its prefix length.
     pub prefix: u8,
 }
 
@@ -52,6 +54,7 @@ impl Cidr {
         }
     }
 
+    /// Whether `ip` is in the network (an IPv4-mapped address as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
@@ -152,6 +155,7 @@ impl Filter {
         Filter::with_options(src, Options::default())
     }
 
+    /// Parse and check `src` with `options` (an error points at a column).
     pub fn with_options(src: &str, options: Options) -> Result<Filter, FilterError> {
         let expr = crate::parser::parse(src)?;
         let root = node(&expr, options)?;
@@ -163,6 +167,7 @@ impl Filter {
         })
     }
 
+    /// The filter as written.
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -180,10 +185,12 @@ impl Filter {
         }
     }
 
+    /// The parsed expression.
     pub fn expr(&self) -> &Expr {
         &self.expr
     }
 
+    /// The options it was made with.
     pub fn options(&self) -> Options {
         self.options
     }

@@ -6,15 +6,19 @@ use thiserror::Error;
 /// A byte range of the filter source.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Span {
+    /// First byte.
     pub start: usize,
+    /// One past the last byte.
     pub end: usize,
 }
 
 impl Span {
+    /// The range `start..end`.
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end }
     }
 
+    /// From the start of the one to the end of the other.
     pub fn to(self, other: Span) -> Span {
         Span::new(self.start.min(other.start), self.end.max(other.end))
     }
@@ -24,11 +28,14 @@ impl Span {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[error("{message}")]
 pub struct FilterError {
+    /// Where the problem is.
     pub span: Span,
+    /// What is wrong, in a sentence.
     pub message: String,
 }
 
 impl FilterError {
+    /// An error at `span`.
     pub fn new(span: Span, message: impl Into<String>) -> Self {
         FilterError {
             span,

@@ -8,8 +8,11 @@ use std::net::IpAddr;
 /// Who initiated a flow, as the filter sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Initiator {
+    /// A process on this host opened it.
     Local,
+    /// The remote opened it.
     Remote,
+    /// Not known (the flow's direction is unknown).
     Unknown,
 }
 
@@ -23,7 +26,9 @@ pub trait Subject {
     fn num(&self, field: Field) -> Option<u64>;
     /// `fd.lip` or `fd.rip`.
     fn addr(&self, field: Field) -> Option<IpAddr>;
+    /// Who initiated the flow.
     fn initiator(&self) -> Initiator;
+    /// Whether the remote is this host.
     fn is_local(&self) -> bool;
     /// Calls `f` with each ancestor's (pid, comm), parent first, until it
     /// returns true; returns whether it did.
@@ -31,6 +36,7 @@ pub trait Subject {
 }
 
 impl Filter {
+    /// Whether the flow passes.
     pub fn matches(&self, s: &dyn Subject) -> bool {
         eval(&self.root, s)
     }

@@ -25,53 +25,93 @@ pub enum Kind {
 /// A field of the flow record a filter can test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Field {
+    /// `proc.name`: command name (comm).
     ProcName,
+    /// `proc.pid`: process id (with --follow-children: or any ancestor's).
     ProcPid,
+    /// `proc.exe`: executable path.
     ProcExe,
+    /// `proc.cmdline`: command line, arguments joined by spaces.
     ProcCmdline,
+    /// `proc.ppid`: parent process id.
     ProcPpid,
+    /// `proc.pname`: parent's command name.
     ProcPname,
+    /// `proc.apid`: any ancestor's process id.
     ProcApid,
+    /// `proc.aname`: any ancestor's command name.
     ProcAname,
+    /// `proc.sha256`: SHA-256 of the executable (hex).
     ProcSha256,
+    /// `user.name`: user name of the effective uid.
     UserName,
+    /// `user.uid`: effective uid.
     UserUid,
+    /// `user.loginuid`: audit login uid (unset: no match).
     UserLoginUid,
+    /// `group.name`: group name of the effective gid.
     GroupName,
+    /// `group.gid`: effective gid.
     GroupGid,
+    /// `unit`: systemd unit (service or scope).
     Unit,
+    /// `cgroup`: cgroup v2 path.
     Cgroup,
+    /// `container.id`: container id (64 hex digits).
     ContainerId,
+    /// `fd.proto`: protocol.
     Proto,
+    /// `fd.family`: address family.
     Family,
+    /// `fd.lip`: local address.
     Lip,
+    /// `fd.lport`: local port.
     Lport,
+    /// `fd.rip`: remote address.
     Rip,
+    /// `fd.rport`: remote port.
     Rport,
+    /// `fd.cip`: client (initiator) address.
     Cip,
+    /// `fd.cport`: client port.
     Cport,
+    /// `fd.sip`: server address.
     Sip,
+    /// `fd.sport`: server port.
     Sport,
     /// Either address.
     Ip,
     /// Either port.
     Port,
+    /// `fd.net`: either address, compared with networks.
     Net,
+    /// `fd.lnet`: local address, compared with networks.
     Lnet,
+    /// `fd.rnet`: remote address, compared with networks.
     Rnet,
+    /// `fd.cnet`: client address, compared with networks.
     Cnet,
+    /// `fd.snet`: server address, compared with networks.
     Snet,
+    /// `fd.is_local`: the remote is this host.
     IsLocal,
+    /// `fd.direction`: who initiated.
     Direction,
+    /// `flow.bytes`: payload bytes sent + received so far.
     Bytes,
+    /// `flow.bytes_sent`: payload bytes sent so far.
     BytesSent,
+    /// `flow.bytes_recv`: payload bytes received so far.
     BytesRecv,
+    /// `flow.duration`: time since the flow opened (to its close).
     Duration,
 }
 
 /// Protocol names a filter may compare (model's one table).
 pub const PROTOS: &[&str] = netwho_model::PROTO_NAMES;
+/// Values of `fd.family`.
 pub const FAMILIES: &[&str] = &["ipv4", "ipv6", "packet"];
+/// Values of `fd.direction`.
 pub const DIRECTIONS: &[&str] = &["outbound", "inbound", "unknown"];
 
 /// (name, field, kind, meaning)
@@ -244,6 +284,7 @@ pub const FIELDS: &[(&str, Field, Kind, &str)] = &[
 ];
 
 impl Field {
+    /// A field and its kind by name.
     pub fn lookup(name: &str) -> Option<(Field, Kind)> {
         FIELDS
             .iter()
@@ -251,6 +292,7 @@ impl Field {
             .map(|(_, f, k, _)| (*f, *k))
     }
 
+    /// The field's name in the language.
     pub fn name(self) -> &'static str {
         FIELDS
             .iter()

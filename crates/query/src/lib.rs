@@ -11,6 +11,8 @@
 //! kernel can apply. Errors carry spans; [`FilterError::render`] puts a
 //! caret under the offending column. Pure: no I/O, no clock.
 
+#![warn(missing_docs)]
+
 pub mod ast;
 mod compile;
 pub mod error;

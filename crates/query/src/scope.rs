@@ -15,10 +15,13 @@ use std::fmt;
 /// is in scope when it meets every restricted dimension.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scope {
+    /// User ids.
     pub uids: Option<BTreeSet<u32>>,
     /// User names still to resolve to uids (they join `uids`).
     pub user_names: BTreeSet<String>,
+    /// Group ids.
     pub gids: Option<BTreeSet<u32>>,
+    /// Group names still to resolve to gids (they join `gids`).
     pub group_names: BTreeSet<String>,
     /// Systemd unit names: cgroups with this name, now or created later,
     /// and everything below them.
@@ -29,6 +32,7 @@ pub struct Scope {
     pub pids: Option<BTreeSet<u32>>,
     /// `pids` includes their descendants, now and forked later.
     pub descendants: bool,
+    /// Protocol names.
     pub protos: Option<BTreeSet<String>>,
     /// Local or remote port.
     pub ports: Option<BTreeSet<u16>>,
@@ -39,6 +43,7 @@ fn add<T: Ord>(dim: &mut Option<BTreeSet<T>>, values: impl IntoIterator<Item = T
 }
 
 impl Scope {
+    /// Whether nothing is restricted.
     pub fn is_empty(&self) -> bool {
         *self == Scope::default()
     }
@@ -48,10 +53,12 @@ impl Scope {
         self.units.is_some() || !self.cgroups.is_empty()
     }
 
+    /// Whether the uid dimension is restricted.
     pub fn by_uid(&self) -> bool {
         self.uids.is_some() || !self.user_names.is_empty()
     }
 
+    /// Whether the gid dimension is restricted.
     pub fn by_gid(&self) -> bool {
         self.gids.is_some() || !self.group_names.is_empty()
     }
