@@ -17,24 +17,30 @@ use tokio::net::UnixStream;
 pub enum Caller {
     /// A Unix socket peer, as the kernel saw it at connect time.
     Unix {
+        /// Its effective uid.
         uid: u32,
+        /// Its effective gid.
         gid: u32,
+        /// Its supplementary groups.
         groups: Vec<u32>,
     },
     /// A Unix socket peer whose credentials could not be read.
     UnixUnknown,
+    /// A TCP client (it proves itself with the token).
     Tcp(SocketAddr),
 }
 
 /// What a request may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
+    /// Everything (root, the API group, a token).
     All,
     /// Only flows of processes with this effective uid.
     Uid(u32),
 }
 
 impl Access {
+    /// `all` or `own`, as documents say it.
     pub fn name(self) -> &'static str {
         match self {
             Access::All => "all",
@@ -50,6 +56,7 @@ impl Access {
         }
     }
 
+    /// Whether flows of processes running as `uid` may be seen.
     pub fn sees_uid(self, uid: u32) -> bool {
         match self {
             Access::All => true,
@@ -61,6 +68,7 @@ impl Access {
 /// The group whose members see everything (None: only root does).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
+    /// The group (gid).
     pub group: Option<u32>,
 }
 

@@ -16,10 +16,13 @@ use tokio::runtime::Runtime;
 /// Where the daemon is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// The daemon's Unix socket.
     Unix(PathBuf),
     /// `HOST:PORT`, with the token.
     Tcp {
+        /// `HOST:PORT`.
         addr: String,
+        /// The API token.
         token: String,
     },
 }
@@ -34,20 +37,31 @@ impl std::fmt::Display for Target {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why the daemon could not be asked (each says what to do).
 pub enum ClientError {
     #[error(
         "no daemon answers at {target}: {error} (is 'netwho daemon' running? its socket is api.socket in its configuration)"
     )]
+    /// Nothing answers at the target.
     Connect {
+        /// Where.
         target: Target,
         /// (not the error's source: the sentence says it already)
         error: std::io::Error,
     },
     #[error("talking to the daemon at {target}: {detail}")]
-    Http { target: Target, detail: String },
+    /// The conversation failed.
+    Http {
+        /// Where.
+        target: Target,
+        /// What went wrong.
+        detail: String,
+    },
     #[error("the daemon refused: {0}")]
+    /// The daemon answered with an error (its sentence).
     Refused(String),
     #[error("starting the client: {0}")]
+    /// The client's runtime could not start.
     Runtime(std::io::Error),
 }
 
@@ -61,7 +75,9 @@ pub struct Client {
 /// A response: its status and its body, read as it arrives.
 #[derive(Debug)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, streamed.
     pub body: BodyReader,
 }
 
@@ -119,6 +135,7 @@ impl Reply {
 }
 
 impl Client {
+    /// A client of the daemon at `target`.
     pub fn new(target: Target) -> Result<Client, ClientError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -130,6 +147,7 @@ impl Client {
         })
     }
 
+    /// Where it connects.
     pub fn target(&self) -> &Target {
         &self.target
     }

@@ -9,6 +9,8 @@
 //! `netwho top --connect` and `netwho report --connect`. The contract is
 //! `docs/specs/api.md` and `crates/api/openapi.json`.
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod client;
 pub mod config;

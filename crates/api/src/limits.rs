@@ -74,6 +74,7 @@ pub enum Who {
 }
 
 impl Who {
+    /// The caller a connection comes from.
     pub fn of(c: &Caller) -> Who {
         match c {
             Caller::Unix { uid: 0, .. } => Who::Root,
@@ -110,9 +111,19 @@ pub struct Quota {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
     /// The caller holds its share.
-    Caller { what: &'static str, limit: usize },
+    Caller {
+        /// What it holds (connections, reports, streams).
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// Callers of its kind hold their pool.
-    Pool { what: &'static str, limit: usize },
+    Pool {
+        /// What it holds (connections, reports, streams).
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for Refused {
@@ -212,8 +223,11 @@ impl Quota {
 /// What callers hold: connections, reports, streams.
 #[derive(Debug)]
 pub struct Quotas {
+    /// Connections held.
     pub conns: Arc<Quota>,
+    /// Reports running or queued.
     pub reports: Arc<Quota>,
+    /// Event and recording streams.
     pub streams: Arc<Quota>,
 }
 
@@ -243,6 +257,7 @@ impl Quotas {
         ]
     }
 
+    /// Quotas with the limits `l`.
     pub fn new(l: &Limits) -> Quotas {
         Quotas {
             conns: Quota::new(

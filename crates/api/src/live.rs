@@ -59,8 +59,11 @@ impl Default for LiveConfig {
 /// A flow as last seen.
 #[derive(Clone, Debug)]
 pub struct FlowView {
+    /// The flow.
     pub flow: Flow,
+    /// Its names, hash and resources.
     pub ctx: Context,
+    /// It has closed.
     pub closed: bool,
     /// When it was last updated (boot time).
     pub at: MonoNs,
@@ -69,19 +72,29 @@ pub struct FlowView {
 /// A process with traffic, as `top` shows it.
 #[derive(Clone, Debug)]
 pub struct ProcView {
+    /// The process.
     pub key: ProcKey,
+    /// What it runs.
     pub info: Arc<ProcInfo>,
+    /// Its names.
     pub names: Arc<Names>,
+    /// Its effective uid.
     pub uid: u32,
     /// Totals since netwho first saw its traffic.
     pub payload: Payload,
+    /// Their IP bytes.
     pub wire: Wire,
+    /// Open flows now.
     pub flows_open: u64,
+    /// Flows since netwho first saw it.
     pub flows_total: u64,
     /// Payload bytes per second over the last interval.
     pub rate_sent: f64,
+    /// See `rate_sent`.
     pub rate_recv: f64,
+    /// Its last traffic (boot time).
     pub last_active: MonoNs,
+    /// When it exited.
     pub exited: Option<MonoNs>,
     /// Totals at the last publish (for the rates).
     prev: Payload,
@@ -92,8 +105,11 @@ pub struct ProcView {
 /// What changed in one interval.
 #[derive(Debug)]
 pub struct LiveBatch {
+    /// The batch's number.
     pub seq: u64,
+    /// Its time (boot time).
     pub now: MonoNs,
+    /// The boot-to-Unix offset then.
     pub wall: WallClock,
     /// Flows updated, opened or closed in the interval (latest state).
     pub flows: Vec<Arc<FlowView>>,
@@ -106,16 +122,23 @@ pub struct LiveBatch {
 /// The shared state readers see.
 #[derive(Debug, Default)]
 pub struct LiveState {
+    /// The last batch's number.
     pub seq: u64,
+    /// Its time.
     pub now: MonoNs,
+    /// The boot-to-Unix offset then.
     pub wall: WallClock,
+    /// Flows held (open, and closed in the last seconds).
     pub flows: FxHashMap<FlowKey, Arc<FlowView>>,
+    /// Processes with traffic.
     pub procs: Arc<Vec<ProcView>>,
+    /// The latest status record.
     pub status: Option<Arc<StatusRecord>>,
     /// As of the last publish.
     pub series: Series,
     /// Flow events seen, closed flows let go early (over `max_closed`).
     pub events: u64,
+    /// See `events`.
     pub closed_evicted: u64,
 }
 
@@ -140,11 +163,17 @@ impl LiveState {
 /// The live state at one publish.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
+    /// The batch's number.
     pub seq: u64,
+    /// Its time.
     pub now: MonoNs,
+    /// The boot-to-Unix offset then.
     pub wall: WallClock,
+    /// The flows (when asked for).
     pub flows: Vec<Arc<FlowView>>,
+    /// Processes with traffic.
     pub procs: Arc<Vec<ProcView>>,
+    /// The latest status record.
     pub status: Option<Arc<StatusRecord>>,
 }
 
@@ -154,12 +183,14 @@ pub struct Live {
     state: Mutex<LiveState>,
     /// None once closed: readers' streams end.
     tx: Mutex<Option<broadcast::Sender<Arc<LiveBatch>>>>,
+    /// How it folds and publishes.
     pub cfg: LiveConfig,
     /// Readers dropped for falling behind.
     pub lagged: AtomicU64,
 }
 
 impl Live {
+    /// An empty live state.
     pub fn new(cfg: LiveConfig) -> Arc<Live> {
         let (tx, _) = broadcast::channel(BATCHES);
         let state = LiveState {
@@ -226,6 +257,7 @@ impl Live {
         st.snapshot(flows)
     }
 
+    /// A reader was dropped for falling behind.
     pub fn note_lagged(&self) {
         self.lagged.fetch_add(1, Ordering::Relaxed);
     }
@@ -253,6 +285,7 @@ pub struct LiveSink {
 }
 
 impl LiveSink {
+    /// A sink folding flow events into `live`.
     pub fn new(live: Arc<Live>) -> LiveSink {
         let series = Series::new(
             live.cfg.max_series,

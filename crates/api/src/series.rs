@@ -10,8 +10,11 @@ use std::sync::Arc;
 /// Which labels the traffic series carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Labels {
+    /// Series by systemd unit (else container, else cgroup).
     pub unit: bool,
+    /// Series by user.
     pub user: bool,
+    /// Series by executable.
     pub exe: bool,
 }
 
@@ -83,7 +86,9 @@ pub struct Series {
 /// counting an event costs no lookup by label values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slot {
+    /// Its own series.
     Series(usize),
+    /// The `other` series.
     Other,
 }
 
