@@ -9,6 +9,8 @@
 //! never reads one. What a sensor reports about itself ([`SensorInfo`],
 //! [`SensorStats`]) is plain data in the model, so outputs need no sensor.
 
+#![warn(missing_docs)]
+
 pub use netwho_enrich::clock;
 pub mod ebpf;
 pub mod fallback;
@@ -30,36 +32,69 @@ pub enum SensorError {
          'setcap cap_bpf,cap_perfmon,cap_net_admin,cap_sys_ptrace,cap_dac_read_search+ep \
          $(command -v netwho)'"
     )]
-    Privilege { missing: String },
+    /// The capabilities are missing.
+    Privilege {
+        /// The capabilities missing.
+        missing: String,
+    },
     #[error(
         "the kernel has no BTF type information ({path} is missing); netwho needs a kernel built \
          with CONFIG_DEBUG_INFO_BTF=y (most distributions enable it), Linux 6.5 or later"
     )]
-    NoBtf { path: PathBuf },
+    /// The kernel has no BTF.
+    NoBtf {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     #[error("could not read the kernel's BTF: {detail}")]
-    Btf { detail: String },
+    /// The BTF could not be read.
+    Btf {
+        /// Why.
+        detail: String,
+    },
     #[error(
         "cgroup v2 is not mounted (no cgroup2 line in /proc/self/mountinfo); netwho attaches its \
          socket hooks to the cgroup v2 root. Mount it, e.g. 'mkdir -p /sys/fs/cgroup/unified && \
          mount -t cgroup2 none /sys/fs/cgroup/unified'"
     )]
+    /// cgroup v2 is not mounted.
     NoCgroup2,
     #[error("could not load netwho's BPF object: {detail}")]
-    Load { detail: String },
+    /// The BPF object did not load.
+    Load {
+        /// Why.
+        detail: String,
+    },
     #[error("could not attach hook {hook}: {detail}")]
-    Hook { hook: &'static str, detail: String },
+    /// A required hook did not attach.
+    Hook {
+        /// The hook.
+        hook: &'static str,
+        /// Why.
+        detail: String,
+    },
     #[error("BPF map {name}: {detail}")]
-    Map { name: &'static str, detail: String },
+    /// A BPF map operation failed.
+    Map {
+        /// The map.
+        name: &'static str,
+        /// What failed.
+        detail: String,
+    },
     #[error("{what}: {source}")]
+    /// A file or system call failed.
     Io {
+        /// What was being done.
         what: String,
         #[source]
+        /// Why.
         source: std::io::Error,
     },
 }
 
 /// A source of sensor events.
 pub trait Sensor {
+    /// How it attributes traffic, and what it runs on.
     fn info(&self) -> SensorInfo;
 
     /// Start-up: events already waiting, then the sockets that predate the
@@ -75,6 +110,7 @@ pub trait Sensor {
     /// Shutting down: drain pending events and read every counter.
     fn finish(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError>;
 
+    /// Its losses and counters so far.
     fn stats(&mut self) -> SensorStats;
 
     /// Uids that went over their share of the kernel maps, most first.

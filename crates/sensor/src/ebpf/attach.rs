@@ -161,7 +161,9 @@ const HOOKS: &[Hook] = &[
 /// hook that is not (what is lost, and the kernel's reason).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Attached {
+    /// The hooks attached.
     pub hooks: Vec<&'static str>,
+    /// The optional hooks that are not, each in a sentence.
     pub degradations: Vec<String>,
 }
 
@@ -192,8 +194,11 @@ fn attach_all(
 /// Sizes of the kernel maps.
 #[derive(Clone, Copy, Debug)]
 pub struct MapSizes {
+    /// The ring buffer's size in bytes (a power of two).
     pub ring_bytes: u32,
+    /// Entries of the flow map.
     pub flows: u32,
+    /// Entries of the wire map.
     pub wire: u32,
     /// Entries of the flow and wire maps one uid may hold (0: no limit).
     pub flows_per_uid: u32,

@@ -16,30 +16,52 @@ use thiserror::Error;
 const AF_PACKET: u16 = 17;
 
 #[derive(Debug, Error, PartialEq, Eq)]
+/// A ring record that does not decode (counted in `drops.decode_errors`).
 pub enum DecodeError {
     #[error("ring record of {len} bytes is too short for its header")]
-    Short { len: usize },
-    #[error("ring record of kind {kind} has {len} bytes, expected {expected}")]
-    Length {
-        kind: u32,
+    /// A record shorter than its header.
+    Short {
+        /// Its length.
         len: usize,
+    },
+    #[error("ring record of kind {kind} has {len} bytes, expected {expected}")]
+    /// A record whose length is not its kind's.
+    Length {
+        /// Its kind.
+        kind: u32,
+        /// Its length.
+        len: usize,
+        /// Its kind's length.
         expected: usize,
     },
     #[error("unknown ring record kind {kind}")]
-    Kind { kind: u32 },
+    /// A record of a kind this netwho does not know.
+    Kind {
+        /// The kind.
+        kind: u32,
+    },
 }
 
 /// A ring-buffer record, decoded into its ABI struct.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
+    /// A flow entry was made.
     FlowOpen(abi::FlowOpen),
+    /// A TCP socket changed state.
     SockState(abi::SockState),
+    /// An inbound connection completed its handshake.
     Inbound(abi::Inbound),
+    /// A socket closed, with its flows' final counters.
     SockClose(Box<abi::SockClose>),
+    /// A process called execve().
     Exec(Box<abi::Exec>),
+    /// A process forked.
     Fork(abi::Fork),
+    /// A process's last thread exited.
     Exit(abi::Exit),
+    /// A cgroup was made.
     CgroupMkdir(Box<abi::CgroupMkdir>),
+    /// Payload bytes kept for `record -s`.
     Capture(Box<abi::Capture>),
 }
 
@@ -59,6 +81,7 @@ fn read<T: bytemuck::Pod>(kind: u32, bytes: &[u8]) -> Result<T, DecodeError> {
     })
 }
 
+/// One ring record from its bytes (length checked against its kind).
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let hdr: abi::EventHeader = bytes
         .get(..size_of::<abi::EventHeader>())
@@ -96,6 +119,7 @@ pub fn split_args(buf: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// A socket's addresses from their kernel form (IPv4-mapped addresses as IPv4).
 pub fn tuple(t: &abi::Tuple) -> SocketTuple {
     let proto = Proto::from_socket(t.family, t.sock_type, t.protocol);
     let packet = t.family == AF_PACKET;
@@ -159,6 +183,7 @@ pub fn counter_hint(c: &abi::FlowCounters) -> CounterHint {
     }
 }
 
+/// A flow entry's key as the model keys flows.
 pub fn kernel_key(k: &abi::FlowKey) -> KernelKey {
     KernelKey {
         tgid: k.tgid,
@@ -167,6 +192,7 @@ pub fn kernel_key(k: &abi::FlowKey) -> KernelKey {
     }
 }
 
+/// The kernel's direction code.
 pub fn direction(d: u8) -> Direction {
     match d {
         abi::DIR_OUTBOUND => Direction::Outbound,
@@ -181,6 +207,7 @@ pub fn born_watched(sk_flags: u8) -> bool {
     u32::from(sk_flags) & (abi::SK_HOOKED | abi::SK_INBOUND | abi::SK_OUTBOUND) != 0
 }
 
+/// A flow-open record as the model's event.
 pub fn flow_open(o: &abi::FlowOpen) -> FlowOpen {
     let mut t = tuple(&o.tuple);
     if t.packet {
@@ -206,6 +233,7 @@ pub fn flow_open(o: &abi::FlowOpen) -> FlowOpen {
     }
 }
 
+/// A state-change record as the model's event.
 pub fn sock_state(s: &abi::SockState) -> Option<SockState> {
     Some(SockState {
         cookie: SockCookie(s.cookie),
@@ -215,6 +243,7 @@ pub fn sock_state(s: &abi::SockState) -> Option<SockState> {
     })
 }
 
+/// An inbound-connection record as the model's event.
 pub fn inbound(i: &abi::Inbound) -> Inbound {
     Inbound {
         cookie: SockCookie(i.cookie),
@@ -269,6 +298,7 @@ pub fn cgroup_mkdir(c: &abi::CgroupMkdir) -> (u64, String) {
     (c.id, c_string(&c.path[..len]))
 }
 
+/// A fork record as the model's event.
 pub fn fork(f: &abi::Fork) -> ProcFork {
     ProcFork {
         parent: ProcKey::from_start_ns(f.parent_tgid, f.parent_start_ns),

@@ -21,10 +21,15 @@ use std::io;
 
 /// Access to the kernel's counter maps.
 pub trait KernelMaps {
+    /// Read and delete a flow entry.
     fn take_flow(&mut self, k: &abi::FlowKey) -> io::Result<Option<abi::FlowCounters>>;
+    /// Read and delete a wire entry.
     fn take_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>>;
+    /// Read a wire entry, leaving it.
     fn peek_wire(&mut self, k: &abi::WireKey) -> io::Result<Option<abi::WireCounters>>;
+    /// Every flow entry.
     fn all_flows(&mut self, out: &mut Vec<(abi::FlowKey, abi::FlowCounters)>) -> io::Result<()>;
+    /// Every wire entry.
     fn all_wire(&mut self, out: &mut Vec<(abi::WireKey, abi::WireCounters)>) -> io::Result<()>;
     /// Closes and exits whose ring record was lost, taken out of the map.
     fn take_lost(&mut self, out: &mut Vec<(abi::LostKey, abi::Lost)>) -> io::Result<()> {
@@ -34,6 +39,7 @@ pub trait KernelMaps {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What the harvester could not do, and what it found (status records).
 pub struct HarvestStats {
     /// Failed map reads/deletes (the entry is kept and retried later).
     pub map_errors: u64,
@@ -57,7 +63,9 @@ pub struct HarvestStats {
 pub struct SocketOwn {
     /// The first process with an untracked flow on it.
     pub tgid: u32,
+    /// Payload bytes sent.
     pub sent: u64,
+    /// Payload bytes received.
     pub recv: u64,
     /// The remote, when every untracked flow was that process's to that
     /// remote (the bytes are then exactly one flow's).
@@ -87,6 +95,7 @@ impl SocketOwn {
 /// (the close event carries them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Finals {
+    /// The flows' final counters (key, counters).
     pub flows: Vec<(abi::FlowKey, abi::FlowCounters)>,
     /// Wire keys the kernel looked at (found or not).
     pub wires: Vec<(abi::WireKey, Option<abi::WireCounters>)>,
@@ -104,6 +113,7 @@ pub struct Finals {
 }
 
 impl Finals {
+    /// What a close event carries.
     pub fn from_event(ev: &abi::SockClose) -> Self {
         let mut f = Finals::default();
         for ff in ev.flows.iter().filter(|ff| ff.tgid != 0) {
@@ -195,6 +205,7 @@ pub struct Harvester {
     /// (the kernel does not timestamp every packet: activity is a change).
     seen_flows: FxHashMap<abi::FlowKey, ((u64, u64), MonoNs)>,
     seen_wire: FxHashMap<abi::WireKey, (abi::WireCounters, MonoNs)>,
+    /// What it could not do, and found.
     pub stats: HarvestStats,
 }
 
@@ -231,6 +242,7 @@ fn counters_event(k: &abi::FlowKey, c: &abi::FlowCounters) -> SensorEvent {
     }
 }
 
+/// A wire entry's counters as the model's event.
 pub fn wire_event(k: &abi::WireKey, w: &abi::WireCounters) -> SensorEvent {
     SensorEvent::Wire {
         key: WireKey {
@@ -261,6 +273,7 @@ fn remove_key<K: std::hash::Hash + Eq>(
 }
 
 impl Harvester {
+    /// A harvester: counters final `grace_ns` after a close or exit; datagram flows idle after `idle_ns`.
     pub fn new(grace_ns: u64, idle_ns: u64) -> Self {
         Harvester {
             grace_ns,
@@ -285,6 +298,7 @@ impl Harvester {
         self.keys.len()
     }
 
+    /// Whether it tracks no entry.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -354,6 +368,7 @@ impl Harvester {
         self.schedule(at, Action::Socket { cookie, at });
     }
 
+    /// A process's last thread exited: its flows are finished after the grace period.
     pub fn on_exit(&mut self, proc: ProcKey, at: MonoNs, usage: Option<Usage>) {
         self.schedule(at, Action::Exit { proc, at, usage });
     }

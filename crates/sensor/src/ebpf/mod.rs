@@ -31,6 +31,7 @@ pub use scope::KernelScope;
 /// Tunables of the eBPF sensor.
 #[derive(Clone, Debug)]
 pub struct EbpfConfig {
+    /// The kernel maps' sizes.
     pub sizes: MapSizes,
     /// How long after a socket closes (or a process exits) its counters are
     /// final: in-flight sends and receives on other CPUs land by then.
@@ -135,6 +136,7 @@ impl KernelMaps for LiveMaps {
     }
 }
 
+/// The eBPF sensor: the programs attached, their maps, the ring buffer and the harvester that turns them into events. Dropping it detaches everything.
 pub struct EbpfSensor {
     // owns the programs and their links: dropping it detaches everything
     _ebpf: Ebpf,
@@ -265,6 +267,7 @@ impl EbpfSensor {
         })
     }
 
+    /// The cgroup v2 mount the programs are attached at.
     pub fn cgroup_root(&self) -> &Path {
         &self.cgroup_root
     }

@@ -35,6 +35,7 @@ pub fn missing_caps(cap_eff: u64) -> Vec<&'static str> {
     missing
 }
 
+/// CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN are held (the error names what is missing).
 pub fn check_privileges() -> Result<(), SensorError> {
     let status = std::fs::read("/proc/self/status").map_err(|source| SensorError::Io {
         what: "reading /proc/self/status".into(),
@@ -51,8 +52,10 @@ pub fn check_privileges() -> Result<(), SensorError> {
     }
 }
 
+/// Where the kernel's BTF is.
 pub const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 
+/// The kernel's BTF is there and readable.
 pub fn check_btf(path: &Path) -> Result<(), SensorError> {
     if path.exists() {
         Ok(())
@@ -102,6 +105,7 @@ pub fn find_cgroup2(mountinfo: &[u8]) -> Option<PathBuf> {
     None
 }
 
+/// The cgroup v2 mount, from `/proc/self/mountinfo`.
 pub fn cgroup2_root() -> Result<PathBuf, SensorError> {
     let mi = std::fs::read("/proc/self/mountinfo").map_err(|source| SensorError::Io {
         what: "reading /proc/self/mountinfo".into(),

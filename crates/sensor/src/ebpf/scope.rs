@@ -15,7 +15,9 @@ use std::os::fd::AsFd;
 /// dimension; the pipeline says so).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelScope {
+    /// User ids.
     pub uids: Option<Vec<u32>>,
+    /// Group ids.
     pub gids: Option<Vec<u32>>,
     /// Cgroup ids (the cgroup and everything below it).
     pub cgroups: Option<Vec<u64>>,
@@ -33,10 +35,12 @@ pub struct KernelScope {
 }
 
 impl KernelScope {
+    /// Whether nothing is restricted.
     pub fn is_empty(&self) -> bool {
         self.abi().active == 0
     }
 
+    /// The scope as the kernel's maps hold it.
     pub fn abi(&self) -> abi::Scope {
         let mut s = abi::Scope::default();
         let on = |v: bool, bit: u32| if v { bit } else { 0 };

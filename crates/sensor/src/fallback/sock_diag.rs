@@ -18,21 +18,37 @@ const INET_DIAG_MSG_LEN: usize = 72;
 /// One socket from a dump.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiagSocket {
+    /// IP protocol number.
     pub protocol: u8,
+    /// TCP state (the kernel's number).
     pub state: u8,
+    /// Local address.
     pub local: Endpoint,
+    /// Remote address.
     pub remote: Endpoint,
+    /// Socket cookie (the one the programs see).
     pub cookie: u64,
+    /// Owner's uid.
     pub uid: u32,
+    /// Inode (to find its processes in `/proc/*/fd`).
     pub inode: u32,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
+/// A sock_diag answer that could not be read.
 pub enum DiagError {
     #[error("netlink message truncated at byte {at}")]
-    Truncated { at: usize },
+    /// The message ends early.
+    Truncated {
+        /// Where.
+        at: usize,
+    },
     #[error("the kernel answered the sock_diag dump with error {errno}")]
-    Kernel { errno: i32 },
+    /// The kernel answered with an error.
+    Kernel {
+        /// The error number.
+        errno: i32,
+    },
 }
 
 /// The request: every socket of `family`/`protocol`, in every state.
