@@ -12,6 +12,7 @@ use std::net::IpAddr;
 pub struct FleetRecord {
     /// Unix milliseconds of the period's first and last traffic.
     pub start_ms: u64,
+    /// See `start_ms`.
     pub end_ms: u64,
     /// IANA flowEndReason: 1 idle, 2 active timeout, 3 end of flow, 4
     /// forced (the daemon stopped).
@@ -20,22 +21,31 @@ pub struct FleetRecord {
     pub protocol: u8,
     /// SRC is the initiator.
     pub src: IpAddr,
+    /// SRC's port.
     pub src_port: u16,
+    /// The responder.
     pub dst: IpAddr,
+    /// DST's port.
     pub dst_port: u16,
     /// 1: SRC is on this host (it called out), 0: DST is.
     pub direction: u8,
     /// Wire bytes and packets SRC to DST, and back; payload each way.
     pub octets: u64,
+    /// See `octets`.
     pub packets: u64,
+    /// See `octets`.
     pub rev_octets: u64,
+    /// See `octets`.
     pub rev_packets: u64,
+    /// See `octets`.
     pub payload: u64,
+    /// See `octets`.
     pub rev_payload: u64,
     /// The process at each end that is on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src_proc: Option<FleetProc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// See `src_proc`.
     pub dst_proc: Option<FleetProc>,
 }
 
@@ -43,25 +53,39 @@ pub struct FleetRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FleetProc {
+    /// Its pid.
     pub pid: u32,
     /// With the pid, the process's identity (clock ticks since boot).
     pub start_ticks: u64,
+    /// Its command name.
     pub name: String,
+    /// Its user's name.
     pub user: String,
+    /// Its uid.
     pub uid: u32,
+    /// Its parent's pid.
     pub ppid: u32,
+    /// Its parent's command name.
     pub parent: String,
+    /// Its command line.
     pub cmdline: String,
+    /// Its systemd unit.
     pub unit: String,
+    /// Its container id.
     pub container: String,
+    /// Its executable's SHA-256 (hex).
     pub exe_sha256: String,
+    /// How it was attributed.
     pub attribution: String,
     /// Bytes.
     pub memory: u64,
+    /// See `memory`.
     pub peak_memory: u64,
     /// Percent × 100.
     pub cpu_load: u32,
+    /// Major page faults.
     pub page_faults: u64,
+    /// Time waiting for I/O, percent × 100.
     pub iowait: u32,
 }
 

@@ -22,13 +22,18 @@ use std::time::Duration;
 
 /// IANA flowEndReason values.
 pub mod end {
+    /// No traffic for the idle timeout.
     pub const IDLE: u8 = 1;
+    /// The active timeout passed while it lasts.
     pub const ACTIVE: u8 = 2;
+    /// The flow ended.
     pub const END_OF_FLOW: u8 = 3;
+    /// netwho stopped.
     pub const FORCED: u8 = 4;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// When a flow's record is due.
 pub struct Timeouts {
     /// A flow that lasts is exported at least this often.
     pub active: Duration,
@@ -57,15 +62,23 @@ impl Default for Timeouts {
 /// One end's flow as netwho sees it now (totals since it opened).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Seen {
+    /// The flow's id.
     pub id: u64,
     /// IP protocol number.
     pub protocol: u8,
+    /// This host's end.
     pub local: SocketAddr,
+    /// The other end.
     pub remote: SocketAddr,
+    /// Who initiated.
     pub direction: Direction,
+    /// The local process.
     pub proc: Proc,
+    /// netwho's own fields of it.
     pub own: Own,
+    /// IP bytes and packets.
     pub wire: Wire,
+    /// Payload bytes.
     pub payload: Payload,
     /// Unix ms.
     pub opened_ms: u64,
@@ -75,12 +88,19 @@ pub struct Seen {
 /// resources.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Touch {
+    /// IP bytes and packets so far.
     pub wire: Wire,
+    /// Payload bytes so far.
     pub payload: Payload,
+    /// Resident memory now, bytes.
     pub actual_memory: u64,
+    /// Peak resident memory, bytes.
     pub peak_memory: u64,
+    /// CPU load, percent × 100.
     pub cpu_load: u32,
+    /// Major page faults.
     pub page_faults: u64,
+    /// Time waiting for I/O, percent × 100.
     pub iowait: u32,
 }
 
@@ -144,6 +164,7 @@ fn rank(d: Direction) -> u8 {
 }
 
 impl Flows {
+    /// Flows with timeouts `t`.
     pub fn new(t: Timeouts) -> Flows {
         Flows {
             t,
@@ -157,6 +178,7 @@ impl Flows {
         self.entries.len()
     }
 
+    /// Whether it holds no flow.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -19,7 +19,9 @@ pub const NETWHO_V9_BASE: u16 = 60000;
 /// Who defines an element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner {
+    /// IANA.
     Iana,
+    /// ntop (PEN 35632), as nProbe's process plugin numbers them.
     Ntop,
     /// netwho (the exporter's PEN).
     Netwho,
@@ -30,7 +32,9 @@ pub enum Owner {
 pub enum Kind {
     /// Unsigned, big-endian, this many bytes.
     Unsigned(u16),
+    /// An IPv4 address.
     Ipv4,
+    /// An IPv6 address.
     Ipv6,
     /// UTF-8 text: variable length in IPFIX; in NetFlow v9 (which has no
     /// variable length) this many bytes, cut at a character boundary and
@@ -43,50 +47,85 @@ pub enum Kind {
 pub enum What {
     /// Wire bytes and packets from SRC to DST (IN_) and back (OUT_).
     Octets,
+    /// See `Octets`.
     Packets,
+    /// See `Octets`.
     RevOctets,
+    /// See `Octets`.
     RevPackets,
     /// Payload bytes (exact, netwho's own) from SRC to DST and back.
     Payload,
+    /// See `Payload`.
     RevPayload,
+    /// IP protocol number.
     Protocol,
+    /// SRC's port.
     SrcPort,
+    /// DST's port.
     DstPort,
+    /// SRC's IPv4 address.
     SrcIpv4,
+    /// DST's IPv4 address.
     DstIpv4,
+    /// SRC's IPv6 address.
     SrcIpv6,
+    /// DST's IPv6 address.
     DstIpv6,
+    /// First traffic, Unix ms.
     StartMs,
+    /// Last traffic, Unix ms.
     EndMs,
+    /// IANA flowEndReason.
     EndReason,
+    /// IANA flowDirection.
     Direction,
     /// A process at one end (`Side`) of the flow.
     Proc(Side, ProcWhat),
+    /// The local process's uid.
     Uid,
+    /// Its systemd unit.
     Unit,
+    /// Its container id.
     Container,
+    /// Its command line.
     Cmdline,
+    /// Its executable's SHA-256.
     ExeSha256,
+    /// How it was attributed.
     Attribution,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which end of a flow.
 pub enum Side {
+    /// The initiator.
     Src,
+    /// The responder.
     Dst,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A process element (nProbe's process plugin).
 pub enum ProcWhat {
+    /// Its pid.
     Pid,
+    /// Its command name.
     Name,
+    /// Its user's name.
     UserName,
+    /// Its parent's pid.
     FatherPid,
+    /// Its parent's command name.
     FatherName,
+    /// Resident memory now.
     ActualMemory,
+    /// Peak resident memory.
     PeakMemory,
+    /// CPU load.
     AverageCpuLoad,
+    /// Major page faults.
     NumPageFaults,
+    /// Time waiting for I/O.
     PctgIowait,
 }
 
@@ -95,10 +134,13 @@ pub enum ProcWhat {
 pub struct Ie {
     /// nProbe's template name (`%NAME`) for the ones it has.
     pub name: &'static str,
+    /// Who defines it.
     pub owner: Owner,
     /// The IPFIX element id (within its enterprise).
     pub id: u16,
+    /// How its value is encoded.
     pub kind: Kind,
+    /// What its value is.
     pub what: What,
 }
 
@@ -252,12 +294,16 @@ pub const DEFAULT_TEMPLATE: &str = "%IPV4_SRC_ADDR %IPV4_DST_ADDR %IPV6_SRC_ADDR
 %NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+/// A `--template` that cannot be used.
 pub enum TemplateError {
     #[error("'{0}' is not an element netwho exports (docs/specs/ipfix.md lists them)")]
+    /// An element netwho does not export.
     Unknown(String),
     #[error("'{0}' is in the template twice")]
+    /// An element given twice.
     Twice(&'static str),
     #[error("the template is empty")]
+    /// No element.
     Empty,
 }
 

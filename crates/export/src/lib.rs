@@ -11,6 +11,8 @@
 //! from the output's writer thread. [`fleet`] is the record a daemon
 //! publishes to the fleet (every field, as a JSON line).
 
+#![warn(missing_docs)]
+
 pub mod fleet;
 pub mod flows;
 pub mod ie;

@@ -7,26 +7,35 @@ use std::net::IpAddr;
 /// IPFIX or NetFlow v9.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
+    /// IPFIX (RFC 7011).
     Ipfix,
+    /// NetFlow v9 (RFC 3954).
     V9,
 }
 
 /// A process at one end of a flow, as nProbe's plugin describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Proc {
+    /// Its pid.
     pub pid: u32,
     /// When it started, clock ticks since boot (with the pid, its
     /// identity; not exported over IPFIX).
     pub start_ticks: u64,
+    /// Its command name.
     pub name: String,
+    /// Its user's name.
     pub user: String,
+    /// Its parent's pid.
     pub father_pid: u32,
+    /// Its parent's command name.
     pub father_name: String,
     /// Resident memory now and at its peak, bytes.
     pub actual_memory: u64,
+    /// See `actual_memory`.
     pub peak_memory: u64,
     /// CPU load over the flow's life, percent × 100.
     pub cpu_load: u32,
+    /// Major page faults.
     pub page_faults: u64,
     /// Time waiting for I/O, percent × 100.
     pub iowait: u32,
@@ -35,31 +44,41 @@ pub struct Proc {
 /// One exported flow record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// The initiator's address.
     pub src: IpAddr,
+    /// The responder's.
     pub dst: IpAddr,
+    /// SRC's port.
     pub src_port: u16,
+    /// DST's port.
     pub dst_port: u16,
     /// IP protocol number.
     pub protocol: u8,
     /// Wire (IP-level) bytes and packets from SRC to DST, since the
     /// flow's previous record.
     pub octets: u64,
+    /// See `octets`.
     pub packets: u64,
     /// ... and from DST to SRC.
     pub rev_octets: u64,
+    /// See `rev_octets`.
     pub rev_packets: u64,
     /// Payload bytes from SRC to DST and back, since the previous record.
     pub payload: u64,
+    /// See `payload`.
     pub rev_payload: u64,
     /// Unix milliseconds.
     pub start_ms: u64,
+    /// See `start_ms`.
     pub end_ms: u64,
     /// IANA flowEndReason: 1 idle timeout, 2 active timeout, 3 end of
     /// flow, 4 forced end.
     pub end_reason: u8,
     /// IANA flowDirection: 0 ingress, 1 egress (seen from this host).
     pub direction: u8,
+    /// The initiator's process, when it is on this host.
     pub src_proc: Option<Proc>,
+    /// The responder's, when it is on this host.
     pub dst_proc: Option<Proc>,
     /// The owner's (the initiator's when both ends are local) own fields.
     pub own: Own,
@@ -70,11 +89,17 @@ pub struct Record {
 /// netwho's own fields of a flow's local process.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Own {
+    /// Its uid.
     pub uid: u32,
+    /// Its systemd unit.
     pub unit: String,
+    /// Its container id.
     pub container: String,
+    /// Its command line.
     pub cmdline: String,
+    /// Its executable's SHA-256 (hex).
     pub exe_sha256: String,
+    /// How it was attributed.
     pub attribution: String,
 }
 

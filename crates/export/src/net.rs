@@ -54,7 +54,9 @@ pub struct Delivery {
 /// `tcp://HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Collector {
+    /// An IPFIX stream over TCP (else UDP datagrams).
     pub tcp: bool,
+    /// `HOST:PORT`.
     pub host_port: String,
 }
 
@@ -112,6 +114,7 @@ pub struct Complaints {
 }
 
 impl Complaints {
+    /// Complaints about `what`, rate-limited; `note` follows each.
     pub fn new(what: String, note: &'static str) -> Self {
         Complaints {
             what,
@@ -122,6 +125,7 @@ impl Complaints {
     }
 
     #[expect(clippy::disallowed_methods, reason = "rate limit of a log line")]
+    /// A send failed: logged at most once a minute, with how many since.
     pub fn failed(&mut self, e: &dyn std::fmt::Display) {
         self.since += 1;
         let now = Instant::now();
@@ -161,6 +165,7 @@ pub struct Udp {
 }
 
 impl Udp {
+    /// A UDP socket connected to the collector.
     pub fn connect(to: &Collector, delivery: Arc<Delivery>) -> io::Result<Udp> {
         let addr = to.resolve()?[0];
         let bind: SocketAddr = if addr.is_ipv4() {

@@ -19,7 +19,9 @@ use std::time::Duration;
 /// How records are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// IPFIX (RFC 7011).
     Ipfix,
+    /// NetFlow v9.
     V9,
     /// One JSON object per record and line, keyed by the template's
     /// element names in lower case.
@@ -30,13 +32,17 @@ pub enum Format {
 }
 
 #[derive(Clone, Debug)]
+/// What the export sink writes, and how.
 pub struct ExportConfig {
+    /// The message format.
     pub format: Format,
+    /// The elements of each record.
     pub template: Vec<&'static Ie>,
     /// netwho's own elements' enterprise number.
     pub pen: u32,
     /// IPFIX observation domain / v9 source id.
     pub domain: u32,
+    /// When records are due.
     pub timeouts: Timeouts,
     /// The template is sent again this often (UDP; over TCP it is sent
     /// once per connection).
@@ -46,6 +52,7 @@ pub struct ExportConfig {
 }
 
 impl ExportConfig {
+    /// `format` with `template` and the defaults.
     pub fn new(format: Format, template: Vec<&'static Ie>) -> Self {
         ExportConfig {
             format,
@@ -63,6 +70,7 @@ impl ExportConfig {
 const SWEEP_EVERY_MS: u64 = 1_000;
 
 #[derive(Debug)]
+/// The export sink: flow events → due records (`flows`) → messages (`msg`) or JSON lines, into an `Output`.
 pub struct ExportSink {
     cfg: ExportConfig,
     flows: Flows,
