@@ -9,11 +9,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// IPv4 peer is an IPv4 flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
+    /// The address (IPv4-mapped IPv6 stored as IPv4).
     pub addr: IpAddr,
+    /// The port (0 where there is none).
     pub port: u16,
 }
 
 impl Endpoint {
+    /// An endpoint (the address normalized).
     pub fn new(addr: IpAddr, port: u16) -> Self {
         Endpoint {
             addr: normalize(addr),
@@ -39,6 +42,7 @@ impl Endpoint {
         }
     }
 
+    /// IPv4 or IPv6.
     pub fn family(&self) -> Family {
         match self.addr {
             IpAddr::V4(_) => Family::Ipv4,
@@ -46,6 +50,7 @@ impl Endpoint {
         }
     }
 
+    /// Whether the address is unspecified (`0.0.0.0`, `::`).
     pub fn is_unspecified(&self) -> bool {
         self.addr.is_unspecified()
     }
@@ -73,13 +78,16 @@ fn normalize(addr: IpAddr) -> IpAddr {
 /// Address family as records name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
+    /// IPv4.
     Ipv4,
+    /// IPv6.
     Ipv6,
     /// AF_PACKET: link-layer frames, no IP addresses.
     Packet,
 }
 
 impl Family {
+    /// `ipv4` or `ipv6`, as records say it.
     pub fn name(self) -> &'static str {
         match self {
             Family::Ipv4 => "ipv4",
@@ -95,12 +103,19 @@ const SOCK_RAW: u16 = 3;
 /// Transport protocol of a flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Proto {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
+    /// UDP-Lite.
     UdpLite,
+    /// ICMP (ping sockets).
     Icmp,
+    /// ICMPv6.
     Icmpv6,
+    /// SCTP.
     Sctp,
+    /// MPTCP.
     Mptcp,
     /// A raw IP socket (SOCK_RAW) for another protocol number.
     Raw(u16),
@@ -173,6 +188,7 @@ impl Proto {
             .map(|(_, n, _)| *n)
     }
 
+    /// The name records carry (`tcp`, ..., `ip-N`, `unknown`).
     pub fn name(self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
             Proto::Raw(_) => "raw",
@@ -219,17 +235,29 @@ impl Proto {
 /// The kernel's TCP states (include/net/tcp_states.h).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TcpState {
+    /// `ESTABLISHED`.
     Established,
+    /// `SYN_SENT`.
     SynSent,
+    /// `SYN_RECV`.
     SynRecv,
+    /// `FIN_WAIT1`.
     FinWait1,
+    /// `FIN_WAIT2`.
     FinWait2,
+    /// `TIME_WAIT`.
     TimeWait,
+    /// `CLOSE`.
     Close,
+    /// `CLOSE_WAIT`.
     CloseWait,
+    /// `LAST_ACK`.
     LastAck,
+    /// `LISTEN`.
     Listen,
+    /// `CLOSING`.
     Closing,
+    /// `NEW_SYN_RECV`.
     NewSynRecv,
 }
 

@@ -9,11 +9,14 @@
 /// Which way payload went, seen from the flow's process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CaptureDir {
+    /// From this host's process.
     Sent,
+    /// To it.
     Recv,
 }
 
 impl CaptureDir {
+    /// `sent` or `recv`.
     pub fn name(self) -> &'static str {
         match self {
             CaptureDir::Sent => "sent",
@@ -25,8 +28,11 @@ impl CaptureDir {
 /// A run of payload bytes at its offset in one direction's stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapturePiece {
+    /// Which direction.
     pub dir: CaptureDir,
+    /// Where in the direction's stream it starts.
     pub offset: u32,
+    /// The bytes.
     pub data: Vec<u8>,
 }
 
@@ -76,10 +82,12 @@ pub struct CaptureStream {
 }
 
 impl Capture {
+    /// The pieces kept, in order.
     pub fn pieces(&self) -> &[CapturePiece] {
         &self.pieces
     }
 
+    /// Whether nothing was kept.
     pub fn is_empty(&self) -> bool {
         self.pieces.is_empty()
     }

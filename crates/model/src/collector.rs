@@ -7,6 +7,7 @@
 pub struct SensorInfo {
     /// `ebpf`, `sock_diag`, ... (the `attribution` of its records).
     pub attribution: &'static str,
+    /// The kernel hooks attached.
     pub hooks: Vec<&'static str>,
     /// Hooks or features that are missing, each in a sentence.
     pub degradations: Vec<String>,
@@ -22,6 +23,7 @@ pub struct SensorStats {
     pub flows_map_full: u64,
     /// ...and the payload bytes that went uncounted with them.
     pub bytes_lost: u64,
+    /// (Socket, remote)s whose wire counters found the wire map full.
     pub wire_map_full: u64,
     /// Datagrams whose remote address could not be found.
     pub remote_unknown: u64,
@@ -37,6 +39,7 @@ pub struct SensorStats {
     pub decode_errors: u64,
     /// Failed reads or deletes on kernel maps.
     pub map_errors: u64,
+    /// Flow opens that came after their flow's counters.
     pub late_opens: u64,
     /// Kernel flow entries whose open event never arrived.
     pub unannounced: u64,
@@ -44,6 +47,7 @@ pub struct SensorStats {
     pub wire_orphaned: u64,
     /// send/recv calls with payload, and packets, seen by the kernel side.
     pub payload_calls: u64,
+    /// See `payload_calls`.
     pub packets: u64,
     /// Sockets (and datagram flows) outside the kernel scope, not counted.
     pub scoped_out: u64,
@@ -54,7 +58,9 @@ pub struct SensorStats {
     /// Of `ringbuf_drops`: flow opens (and inbound handshakes), socket
     /// closes, process events (exec, fork, exit).
     pub ringbuf_open: u64,
+    /// See `ringbuf_open`.
     pub ringbuf_close: u64,
+    /// See `ringbuf_open`.
     pub ringbuf_proc: u64,
     /// Flows counted on their socket (their uid held its share of the flow
     /// map, or it was full): present, bytes per socket.
@@ -75,6 +81,7 @@ pub const UIDS_LIMITED_SHOWN: usize = 10;
 /// A uid that went over its share of the kernel maps, and how often.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UidLimit {
+    /// The user.
     pub uid: u32,
     /// New flows counted on their socket instead of their own entry.
     pub flows_refused: u64,

@@ -11,8 +11,11 @@ use crate::proc::{ProcInfo, Usage};
 /// A socket's kind and addresses, as the kernel reported them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketTuple {
+    /// The protocol.
     pub proto: Proto,
+    /// This host's end.
     pub local: Endpoint,
+    /// The other end.
     pub remote: Endpoint,
     /// TCP only.
     pub tcp_state: Option<TcpState>,
@@ -26,17 +29,25 @@ pub struct SocketTuple {
 /// payload in either direction, or a TCP connect().
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowOpen {
+    /// The kernel's key of the flow.
     pub key: KernelKey,
+    /// The process.
     pub proc: ProcKey,
+    /// When (boot time).
     pub at: MonoNs,
+    /// The socket's addresses.
     pub tuple: SocketTuple,
+    /// Who initiated.
     pub direction: Direction,
     /// The process's comm when the flow opened (it can be renamed later).
     pub comm: String,
     /// Effective uid and gid of the caller.
     pub uid: u32,
+    /// See `uid`.
     pub gid: u32,
+    /// The caller's cgroup id.
     pub cgroup_id: u64,
+    /// How the owner was found.
     pub attribution: Attribution,
     /// The kernel had no entry of its own for the flow (its uid held its
     /// share of the flow map, or the map was full): its payload is counted
@@ -48,9 +59,13 @@ pub struct FlowOpen {
 /// of an outbound connection is final then).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SockState {
+    /// The socket.
     pub cookie: SockCookie,
+    /// Its addresses.
     pub tuple: SocketTuple,
+    /// The new state.
     pub state: TcpState,
+    /// When.
     pub at: MonoNs,
 }
 
@@ -59,12 +74,19 @@ pub struct SockState {
 /// no process ever reads or writes the connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inbound {
+    /// The socket.
     pub cookie: SockCookie,
+    /// Its addresses.
     pub tuple: SocketTuple,
+    /// The listener's creator.
     pub owner_tgid: u32,
+    /// Its uid.
     pub owner_uid: u32,
+    /// Its gid.
     pub owner_gid: u32,
+    /// Its cgroup id.
     pub owner_cgroup: u64,
+    /// When.
     pub at: MonoNs,
 }
 
@@ -72,10 +94,15 @@ pub struct Inbound {
 /// the processes holding a descriptor to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExistingSocket {
+    /// The socket.
     pub cookie: SockCookie,
+    /// Its addresses.
     pub tuple: SocketTuple,
+    /// Processes holding a descriptor to it (tgids).
     pub holders: Vec<u32>,
+    /// Who initiated, as far as its state tells.
     pub direction: Direction,
+    /// When it was found.
     pub at: MonoNs,
 }
 
@@ -91,30 +118,40 @@ pub struct CounterHint {
 /// Everything a sensor reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SensorEvent {
+    /// A flow entry was made.
     FlowOpen(FlowOpen),
+    /// A TCP socket changed state.
     SockState(SockState),
+    /// An inbound connection completed its handshake.
     Inbound(Inbound),
     /// A socket is gone (TCP_CLOSE, or release of a datagram socket) and the
     /// sensor has already delivered the final counters of its flows.
     SockClosed {
+        /// The socket.
         cookie: SockCookie,
+        /// When.
         at: MonoNs,
     },
     /// The payload a socket's untracked flows moved (counted on the
     /// socket, not per flow), delivered at its close before `SockClosed`.
     /// `tgid`: the first process with an untracked flow on it.
     SocketBytes {
+        /// The socket.
         cookie: SockCookie,
+        /// The first process with an untracked flow on it.
         tgid: u32,
         /// The socket's protocol (for a socket none of whose flows is known).
         proto: Proto,
         /// The one remote its untracked flows had (all of one process), if so.
         remote: Option<Endpoint>,
+        /// What they moved.
         payload: Payload,
     },
     /// Cumulative payload of one kernel flow entry.
     Counters {
+        /// The entry.
         key: KernelKey,
+        /// Its payload so far.
         payload: Payload,
         /// What the kernel entry knows of its socket, for a flow whose
         /// open event never came.
@@ -123,45 +160,63 @@ pub enum SensorEvent {
     /// Cumulative wire counters of one (socket, remote), and the local
     /// address the packets carried.
     Wire {
+        /// The (socket, remote).
         key: WireKey,
+        /// Its counters so far.
         wire: Wire,
+        /// The local address the packets carried.
         local: Endpoint,
     },
     /// Payload bytes of one (socket, remote) (`record -s SNAPLEN`).
     Captured {
+        /// The (socket, remote).
         key: WireKey,
+        /// The bytes.
         piece: CapturePiece,
     },
     /// A datagram flow idle past the timeout; its final counters were
     /// delivered. Traffic after this opens a new flow.
     FlowIdle {
+        /// The entry.
         key: KernelKey,
+        /// When.
         at: MonoNs,
     },
+    /// A process called execve().
     Exec(ProcExec),
+    /// A new process.
     Fork(ProcFork),
     /// The last thread of a process exited; the sensor has delivered the
     /// final counters of its flows.
     Exit {
+        /// The process.
         proc: ProcKey,
+        /// When.
         at: MonoNs,
         /// Final resource figures, when the kernel gave them.
         usage: Option<Usage>,
     },
     /// A resource sample of a running process.
     ProcSample {
+        /// The process.
         proc: ProcKey,
+        /// Its figures.
         usage: Usage,
+        /// When.
         at: MonoNs,
     },
     /// A cgroup v2 directory was created (for naming cgroup ids; the model
     /// ignores it).
     CgroupCreated {
+        /// The cgroup id (the directory's inode).
         id: u64,
+        /// Its path under the cgroup v2 root.
         path: String,
+        /// When.
         at: MonoNs,
     },
     /// A process read from /proc (it predates netwho, or an event was lost).
     ProcSnapshot(ProcInfo),
+    /// A socket older than netwho, found at start-up.
     Existing(ExistingSocket),
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 /// Exact application payload: the sum of what send()/recv() returned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Payload {
+    /// Payload bytes sent by this host's process.
     pub bytes_sent: u64,
+    /// Payload bytes it received.
     pub bytes_recv: u64,
 }
 
@@ -23,6 +25,7 @@ impl Payload {
         }
     }
 
+    /// Both counters added.
     pub fn saturating_add(self, o: Payload) -> Payload {
         Payload {
             bytes_sent: self.bytes_sent.saturating_add(o.bytes_sent),
@@ -39,13 +42,18 @@ impl Payload {
 /// L3 bytes and packets (IP and transport headers included).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Wire {
+    /// IP bytes sent.
     pub bytes_sent: u64,
+    /// IP bytes received.
     pub bytes_recv: u64,
+    /// Packets sent.
     pub packets_sent: u64,
+    /// Packets received.
     pub packets_recv: u64,
 }
 
 impl Wire {
+    /// What moved since `o` (counters are cumulative).
     pub fn saturating_sub(self, o: Wire) -> Wire {
         Wire {
             bytes_sent: self.bytes_sent.saturating_sub(o.bytes_sent),
@@ -55,6 +63,7 @@ impl Wire {
         }
     }
 
+    /// Both counters added.
     pub fn saturating_add(self, o: Wire) -> Wire {
         Wire {
             bytes_sent: self.bytes_sent.saturating_add(o.bytes_sent),
@@ -72,8 +81,11 @@ pub enum Attribution {
     Ebpf,
     /// The socket predates netwho: found by sock_diag and /proc/*/fd.
     SockDiag,
+    /// From `/proc` alone.
     Procfs,
+    /// From conntrack.
     Conntrack,
+    /// Not known.
     Unknown,
 }
 
@@ -91,6 +103,7 @@ impl Attribution {
         .find(|v| v.name() == s)
     }
 
+    /// The name records carry.
     pub fn name(self) -> &'static str {
         match self {
             Attribution::Ebpf => "ebpf",
@@ -105,8 +118,11 @@ impl Attribution {
 /// Who initiated the flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Direction {
+    /// This host's process initiated it.
     Outbound,
+    /// The remote initiated it.
     Inbound,
+    /// Not known.
     Unknown,
 }
 
@@ -118,6 +134,7 @@ impl Direction {
             .find(|v| v.name() == s)
     }
 
+    /// The name records carry.
     pub fn name(self) -> &'static str {
         match self {
             Direction::Outbound => "outbound",
@@ -150,6 +167,7 @@ impl CloseReason {
         .find(|v| v.name() == s)
     }
 
+    /// The name records carry.
     pub fn name(self) -> &'static str {
         match self {
             CloseReason::SocketClosed => "socket_closed",
@@ -162,27 +180,45 @@ impl CloseReason {
 /// One (process, socket, remote) and everything known about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
+    /// The flow's identity (process, socket, remote).
     pub key: FlowKey,
+    /// Its id, stable for its life.
     pub id: FlowId,
+    /// Its protocol.
     pub proto: Proto,
+    /// This host's end.
     pub local: Endpoint,
+    /// The other end.
     pub remote: Endpoint,
+    /// An `AF_PACKET` socket (no addresses).
     pub packet: bool,
+    /// Its network namespace (inode).
     pub netns: u32,
+    /// Who initiated it.
     pub direction: Direction,
+    /// TCP: its state.
     pub tcp_state: Option<TcpState>,
+    /// When it opened (boot time).
     pub opened: MonoNs,
+    /// When it closed.
     pub closed: Option<MonoNs>,
+    /// Why it closed.
     pub close_reason: Option<CloseReason>,
     /// comm when the flow opened.
     pub comm: String,
+    /// Effective uid of its process.
     pub uid: u32,
+    /// Effective gid.
     pub gid: u32,
+    /// Its process's cgroup id.
     pub cgroup_id: u64,
     /// The process as it was when the flow opened.
     pub proc: Arc<ProcInfo>,
+    /// Payload bytes, exact.
     pub payload: Payload,
+    /// IP bytes and packets (its share of its socket's).
     pub wire: Wire,
+    /// How its owner was found.
     pub attribution: Attribution,
     /// The process's (sample time, CPU ns) when the flow opened, if it had
     /// been sampled; otherwise its start (CPU 0) is the base.
@@ -290,12 +326,16 @@ impl Flow {
 /// What the model tells the sinks.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FlowEvent {
+    /// A flow was seen for the first time.
     Opened(Flow),
+    /// Its counters changed.
     Updated(Flow),
+    /// It ended (final counters).
     Closed(Flow),
 }
 
 impl FlowEvent {
+    /// The flow, whatever happened to it.
     pub fn flow(&self) -> &Flow {
         match self {
             FlowEvent::Opened(f) | FlowEvent::Updated(f) | FlowEvent::Closed(f) => f,

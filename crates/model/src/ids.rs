@@ -22,6 +22,7 @@ impl MonoNs {
         self.0.saturating_sub(earlier.0)
     }
 
+    /// This time plus `ns` (saturating).
     pub fn add_ns(self, ns: u64) -> MonoNs {
         MonoNs(self.0.saturating_add(ns))
     }
@@ -41,8 +42,11 @@ const NS_PER_TICK: u64 = 1_000_000_000 / USER_HZ;
 /// inode and modification time. Hashes of executables are cached by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
+    /// Device.
     pub dev: u64,
+    /// Inode.
     pub ino: u64,
+    /// Modification time (ns).
     pub mtime_ns: i64,
 }
 
@@ -54,7 +58,9 @@ pub struct FileId {
 /// (nanoseconds) and one read from /proc compare equal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProcKey {
+    /// Thread-group id (the pid).
     pub tgid: u32,
+    /// Start time, USER_HZ ticks since boot.
     pub start_ticks: u64,
 }
 
@@ -89,20 +95,27 @@ impl fmt::Display for ProcKey {
 /// the [`FlowKey`] of the open flow that has it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KernelKey {
+    /// The process (tgid) that sent or received.
     pub tgid: u32,
+    /// The socket.
     pub cookie: SockCookie,
+    /// The remote.
     pub remote: Endpoint,
 }
 
 /// A flow: one (process, socket, remote).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
+    /// The process.
     pub proc: ProcKey,
+    /// The socket.
     pub cookie: SockCookie,
+    /// The remote.
     pub remote: Endpoint,
 }
 
 impl FlowKey {
+    /// The kernel's key of this flow.
     pub fn kernel(&self) -> KernelKey {
         KernelKey {
             tgid: self.proc.tgid,
@@ -117,7 +130,9 @@ impl FlowKey {
 /// of the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WireKey {
+    /// The socket.
     pub cookie: SockCookie,
+    /// The remote.
     pub remote: Endpoint,
 }
 

@@ -13,6 +13,8 @@
 //! never a bare pid; a socket is a [`SockCookie`]; a flow is one
 //! (process, socket, remote) [`FlowKey`].
 
+#![warn(missing_docs)]
+
 mod addr;
 pub mod capture;
 pub mod collector;

@@ -8,20 +8,31 @@ use std::sync::Arc;
 /// A process called execve().
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcExec {
+    /// The process.
     pub proc: ProcKey,
+    /// Its parent's pid.
     pub ppid: u32,
+    /// Its parent, if known.
     pub parent: Option<ProcKey>,
+    /// Its command name.
     pub comm: String,
+    /// The executable.
     pub exe: String,
+    /// argv.
     pub cmdline: Vec<String>,
+    /// Effective uid.
     pub uid: u32,
+    /// Effective gid.
     pub gid: u32,
+    /// Cgroup id.
     pub cgroup_id: u64,
+    /// When (boot time).
     pub at: MonoNs,
     /// The kernel's copy of argv was cut short.
     pub args_truncated: bool,
     /// Audit login uid and session id, when set.
     pub login_uid: Option<u32>,
+    /// See `login_uid`.
     pub session: Option<u32>,
     /// Identity of the executable (filled in from /proc while it runs).
     pub exe_file: Option<FileId>,
@@ -32,11 +43,17 @@ pub struct ProcExec {
 /// A new process (not a thread).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcFork {
+    /// The parent.
     pub parent: ProcKey,
+    /// The child.
     pub child: ProcKey,
+    /// The child's command name.
     pub comm: String,
+    /// Its uid.
     pub uid: u32,
+    /// Its gid.
     pub gid: u32,
+    /// When.
     pub at: MonoNs,
 }
 
@@ -58,9 +75,13 @@ pub enum ProcSource {
 /// one shell hold one copy of the shell's chain.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Ancestor {
+    /// The ancestor.
     pub key: ProcKey,
+    /// Its command name.
     pub comm: String,
+    /// Its executable.
     pub exe: String,
+    /// Its own parent.
     pub up: Option<Arc<Ancestor>>,
 }
 
@@ -79,9 +100,11 @@ pub fn ancestors(first: Option<&Arc<Ancestor>>) -> impl Iterator<Item = &Ancesto
 pub struct Usage {
     /// CPU time used so far, user + system, all threads.
     pub cpu_ns: u64,
+    /// Resident memory.
     pub rss_bytes: u64,
     /// The largest resident size so far.
     pub rss_peak_bytes: u64,
+    /// Major page faults so far.
     pub major_faults: u64,
     /// Time blocked on block I/O (needs kernel delay accounting).
     pub iowait_ns: Option<u64>,
@@ -90,11 +113,15 @@ pub struct Usage {
 /// A flow's process's resource figures, for its records.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FlowUsage {
+    /// Resident memory at the latest sample.
     pub rss_bytes: u64,
+    /// The largest resident size so far.
     pub rss_peak_bytes: u64,
     /// Average CPU % (100 = one core) over the flow's life.
     pub cpu_pct: Option<f64>,
+    /// Major page faults so far.
     pub major_faults: u64,
+    /// Time blocked on block I/O (needs kernel delay accounting).
     pub iowait_ns: Option<u64>,
 }
 
@@ -102,8 +129,11 @@ pub struct FlowUsage {
 /// before, and the peak over all of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UsageTrack {
+    /// The latest sample.
     pub last: Usage,
+    /// When it was taken.
     pub at: MonoNs,
+    /// The sample before: (when, CPU ns).
     pub prev: Option<(MonoNs, u64)>,
     /// The process has exited: `last` is final.
     pub exited: bool,
@@ -122,21 +152,33 @@ impl UsageTrack {
 /// version that was current when it opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcInfo {
+    /// The process.
     pub key: ProcKey,
+    /// Its parent's pid.
     pub ppid: u32,
+    /// Its parent, if known.
     pub parent: Option<ProcKey>,
+    /// Its parent's command name.
     pub parent_comm: String,
+    /// Its command name.
     pub comm: String,
+    /// The executable.
     pub exe: String,
+    /// argv (capped; see `--max-cmdline`).
     pub cmdline: Vec<String>,
+    /// Effective uid.
     pub uid: u32,
+    /// Effective gid.
     pub gid: u32,
+    /// Cgroup id.
     pub cgroup_id: u64,
+    /// Where these details came from.
     pub source: ProcSource,
     /// The parent and its ancestors (filled in by the table).
     pub parents: Option<Arc<Ancestor>>,
     /// Audit login uid and session, when set.
     pub login_uid: Option<u32>,
+    /// See `login_uid`.
     pub session: Option<u32>,
     /// The executable file's identity (for its hash).
     pub exe_file: Option<FileId>,
@@ -164,6 +206,7 @@ impl ProcInfo {
         }
     }
 
+    /// Its ancestors, parent first.
     pub fn ancestors(&self) -> impl Iterator<Item = &Ancestor> {
         ancestors(self.parents.as_ref())
     }
@@ -200,6 +243,7 @@ pub struct ProcTable {
 }
 
 impl ProcTable {
+    /// A table keeping exited processes `retention_ns`, at most `max_entries` processes.
     pub fn new(retention_ns: u64, max_entries: usize) -> Self {
         ProcTable {
             procs: FxHashMap::default(),
@@ -213,18 +257,22 @@ impl ProcTable {
         }
     }
 
+    /// Processes held.
     pub fn len(&self) -> usize {
         self.procs.len()
     }
 
+    /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.procs.is_empty()
     }
 
+    /// A process's details.
     pub fn get(&self, key: ProcKey) -> Option<&Arc<ProcInfo>> {
         self.procs.get(&key).map(|e| &e.info)
     }
 
+    /// Whether it holds the process.
     pub fn contains(&self, key: ProcKey) -> bool {
         self.procs.contains_key(&key)
     }
@@ -306,6 +354,7 @@ impl ProcTable {
         e.usage = Some(track);
     }
 
+    /// A process's resource use.
     pub fn usage(&self, key: ProcKey) -> Option<&UsageTrack> {
         self.procs.get(&key).and_then(|e| e.usage.as_ref())
     }
@@ -321,6 +370,7 @@ impl ProcTable {
             .unwrap_or_default()
     }
 
+    /// A process called execve(): its details replace the old ones.
     pub fn exec(&mut self, e: &ProcExec) -> Arc<ProcInfo> {
         let parent_comm = self.comm_of(e.parent);
         self.insert(ProcInfo {
@@ -342,6 +392,7 @@ impl ProcTable {
         })
     }
 
+    /// A process forked: the child starts as a copy of its parent.
     pub fn fork(&mut self, f: &ProcFork) -> Arc<ProcInfo> {
         let child = match self.get(f.parent) {
             Some(p) => ProcInfo {
@@ -406,6 +457,7 @@ impl ProcTable {
         self.insert(ProcInfo::unknown(key, comm, uid, gid))
     }
 
+    /// A process's last thread exited: it is kept for the retention, then let go.
     pub fn exit(&mut self, key: ProcKey, at: MonoNs) {
         self.retire(key, at);
         if self.live.get(&key.tgid) == Some(&key) {

@@ -14,18 +14,26 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordKind {
+    /// The flow started.
     Open,
+    /// Totals so far of a flow still open.
     Update,
+    /// The flow ended.
     Close,
 }
 
 /// Names resolved outside the model (user database, cgroup filesystem).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Names {
+    /// The user's name.
     pub user: String,
+    /// The group's name.
     pub group: String,
+    /// The cgroup v2 path.
     pub cgroup: String,
+    /// The systemd unit in it.
     pub unit: String,
+    /// A container id in it.
     pub container_id: String,
 }
 
@@ -33,8 +41,11 @@ pub struct Names {
 /// what is known of this flow's process right now.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Context {
+    /// User, group, cgroup, unit and container names.
     pub names: Arc<Names>,
+    /// The executable's SHA-256, once known.
     pub exe_sha256: Option<Arc<str>>,
+    /// The process's resource figures over the flow's life.
     pub usage: Option<FlowUsage>,
     /// The process's latest resource samples.
     pub track: Option<UsageTrack>,
@@ -43,8 +54,11 @@ pub struct Context {
 /// One ancestor in a record's `parents`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parent<'a> {
+    /// Its pid.
     pub pid: u32,
+    /// Its command name.
     pub comm: Cow<'a, str>,
+    /// Its executable.
     pub exe: Cow<'a, str>,
 }
 
@@ -53,51 +67,91 @@ pub struct Parent<'a> {
 /// records read back from JSON own their text (`FlowRecord<'static>`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlowRecord<'a> {
+    /// `open`, `update` or `close`: the lifecycle point of this record.
     pub event: RecordKind,
+    /// Stable for the life of the flow; unique across boots.
     pub flow_id: String,
+    /// When the flow started (kernel time of its first event).
     pub ts_open: String,
+    /// `close` only: when it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts_close: Option<String>,
+    /// When this record was made.
     pub ts: String,
+    /// `close` only: `ts_close - ts_open`, microsecond resolution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
+    /// The protocol's name (`tcp`, `udp`, ..., `raw`, `packet`, `ip-N`).
     pub proto: Cow<'a, str>,
+    /// `ipv4`, `ipv6` or `packet` (IPv4-mapped IPv6 addresses are IPv4).
     pub family: Cow<'a, str>,
+    /// Local address and port as this host sees them (for an unbound socket:
+    /// the source address its packets carried).
     pub laddr: String,
+    /// See `laddr`.
     pub lport: u16,
+    /// Remote address and port; ports are 0 for ICMP, raw and packet sockets.
     pub raddr: String,
+    /// See `raddr`.
     pub rport: u16,
+    /// Who initiated: `outbound` (this host), `inbound` (the remote) or `unknown`.
     pub direction: Cow<'a, str>,
+    /// TCP: the kernel's state name at this record; other protocols: the protocol's name.
     pub state: Cow<'a, str>,
+    /// Thread-group id of the process and of its parent (as seen from the initial pid namespace).
     pub pid: u32,
+    /// See `pid`.
     pub ppid: u32,
+    /// Process start time, to 10 ms (USER_HZ).
     pub proc_start: String,
+    /// The process name when the flow opened (renames later do not change it).
     pub comm: Cow<'a, str>,
+    /// The executable (`/proc/PID/exe` when readable at exec, else the path given to `execve`).
     pub exe: Cow<'a, str>,
+    /// argv as captured at exec, up to `--max-cmdline` bytes.
     pub cmdline: Cow<'a, [String]>,
+    /// The parent's name.
     pub parent_comm: Cow<'a, str>,
     /// Parent first, up to PID 1 (or the first ancestor netwho never saw).
     #[serde(default)]
     pub parents: Vec<Parent<'a>>,
+    /// SHA-256 of the executable that ran; absent until computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe_sha256: Option<Cow<'a, str>>,
+    /// Audit login uid and session id; absent when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_uid: Option<u32>,
+    /// See `login_uid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<u32>,
+    /// Effective uid and gid of the process when the flow opened.
     pub uid: u32,
+    /// Their names (via NSS); empty if unknown (counted in status).
     pub user: Cow<'a, str>,
+    /// See `uid`.
     pub gid: u32,
+    /// See `user`.
     pub group: Cow<'a, str>,
+    /// Cgroup v2 path of the process (`/system.slice/nginx.service`); empty if unresolved.
     pub cgroup: Cow<'a, str>,
+    /// The systemd unit in that path (`nginx.service`, `session-2.scope`), or empty.
     pub unit: Cow<'a, str>,
+    /// A 64-hex container id in that path (docker, podman, containerd, CRI-O), or empty.
     pub container_id: Cow<'a, str>,
+    /// Network namespace inode of the socket.
     pub netns: u32,
+    /// Exact payload sent: the sum of what the send calls returned on this socket in this process.
     pub bytes_sent: u64,
+    /// Exact payload received, likewise.
     pub bytes_recv: u64,
+    /// L3 bytes (IP and transport headers included), GSO/GRO super-packets
+    /// counted as the segments they stand for.
     pub wire_bytes_sent: u64,
+    /// See `wire_bytes_sent`.
     pub wire_bytes_recv: u64,
+    /// Packets (segments), same rules.
     pub packets_sent: u64,
+    /// See `packets_sent`.
     pub packets_recv: u64,
     /// False when the kernel counted this flow's payload on its socket
     /// together with others (its uid held its share of the flow map, or
@@ -105,18 +159,26 @@ pub struct FlowRecord<'a> {
     /// aggregate record (remote unspecified). Absent when true.
     #[serde(default = "complete", skip_serializing_if = "is_complete")]
     pub bytes_complete: bool,
+    /// How the owner was found: `ebpf` (exact), `sock_diag` (the socket predates
+    /// netwho), ... (`docs/specs/flow-record.md`).
     pub attribution: Cow<'a, str>,
+    /// `close` only: `socket_closed`, `process_exit` (the socket may live on in another process), `idle`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_reason: Option<Cow<'a, str>>,
     /// The process's resources (close and update records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_bytes: Option<u64>,
+    /// See `rss_bytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rss_peak_bytes: Option<u64>,
+    /// `close` and `update` only: the process's average CPU over the flow's
+    /// life, 100 = one core.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_pct: Option<f64>,
+    /// `close` and `update` only: major page faults of the process so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub major_faults: Option<u64>,
+    /// `close` and `update` only, when kernel delay accounting is on: time the process waited for block I/O.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iowait_ms: Option<f64>,
 }
@@ -201,6 +263,7 @@ impl FlowRecord<'static> {
 }
 
 impl<'a> FlowRecord<'a> {
+    /// The record of a flow event at `now`.
     pub fn from_event(ev: &'a FlowEvent, now: MonoNs, clock: WallClock, ctx: &'a Context) -> Self {
         let kind = match ev {
             FlowEvent::Opened(_) => RecordKind::Open,
@@ -210,6 +273,7 @@ impl<'a> FlowRecord<'a> {
         Self::build(kind, ev.flow(), now, clock, ctx)
     }
 
+    /// The record of kind `kind` of flow `f`.
     pub fn build(
         kind: RecordKind,
         f: &'a Flow,

@@ -26,6 +26,7 @@ pub struct TableConfig {
     pub emit_updates: bool,
     /// How long an exited process's details are kept.
     pub proc_retention_ns: u64,
+    /// Most processes kept (the oldest exited ones go first).
     pub max_procs: usize,
     /// Inbound connections not yet claimed by any process.
     pub max_pending_inbound: usize,
@@ -47,8 +48,11 @@ impl Default for TableConfig {
 /// What the model itself counts (shown in status records).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ModelStats {
+    /// Flows open now.
     pub flows_open: u64,
+    /// Flows opened since the start.
     pub flows_opened: u64,
+    /// Flows closed since the start.
     pub flows_closed: u64,
     /// Counters arrived for a flow whose open event never came (a lost
     /// ring-buffer event): the flow is kept, its details are partial.
@@ -58,8 +62,11 @@ pub struct ModelStats {
     /// Inbound connections closed without any process touching them,
     /// attributed to the listener's creator.
     pub inbound_unclaimed: u64,
+    /// Unclaimed inbound connections let go (too many held).
     pub inbound_evicted: u64,
+    /// Processes tracked now.
     pub procs_tracked: u64,
+    /// Processes let go (over `max_procs`).
     pub procs_evicted: u64,
     /// Flows the kernel counted on their socket, not per flow (their uid
     /// held its share of the flow map, or it was full).
@@ -115,6 +122,7 @@ pub struct FlowTable {
 const NETNS_COUNTED: usize = 1024;
 
 impl FlowTable {
+    /// An empty table.
     pub fn new(cfg: TableConfig) -> Self {
         let procs = ProcTable::new(cfg.proc_retention_ns, cfg.max_procs);
         FlowTable {
@@ -140,6 +148,7 @@ impl FlowTable {
         self.wire_by_netns.get(&netns).copied().unwrap_or(0)
     }
 
+    /// The process table.
     pub fn procs(&self) -> &ProcTable {
         &self.procs
     }
@@ -160,6 +169,7 @@ impl FlowTable {
         ]
     }
 
+    /// Its counters now.
     pub fn stats(&self) -> ModelStats {
         ModelStats {
             flows_open: self.flows.len() as u64,

@@ -10,10 +10,12 @@ use std::fmt::Write as _;
 /// Unix time = boot time + `boot_to_unix_ns`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WallClock {
+    /// Unix ns minus boot ns.
     pub boot_to_unix_ns: i128,
 }
 
 impl WallClock {
+    /// Boot time `t` as Unix ns.
     pub fn unix_ns(self, t: MonoNs) -> i128 {
         i128::from(t.0) + self.boot_to_unix_ns
     }
@@ -110,6 +112,7 @@ fn digits(out: &mut [u8], mut v: u64) {
     }
 }
 
+/// Unix ns as RFC 3339 with nanoseconds, UTC.
 pub fn rfc3339_from_unix_ns(ns: i128) -> String {
     let secs = ns.div_euclid(1_000_000_000);
     let frac = ns.rem_euclid(1_000_000_000);

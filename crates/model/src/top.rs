@@ -10,28 +10,38 @@ use rustc_hash::FxHashMap;
 /// One process in the table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProcRow {
+    /// The process.
     pub proc: ProcKey,
+    /// Its pid.
     pub pid: u32,
+    /// Its uid.
     pub uid: u32,
+    /// Its command name.
     pub comm: String,
     /// Payload bytes per second over the last interval.
     pub sent_rate: f64,
+    /// See `sent_rate`.
     pub recv_rate: f64,
     /// Payload bytes since netwho started.
     pub bytes_sent: u64,
+    /// See `bytes_sent`.
     pub bytes_recv: u64,
+    /// Flows open now.
     pub flows_open: u64,
+    /// Flows since netwho saw it first.
     pub flows_total: u64,
     /// The process has no open flow left.
     pub idle: bool,
     /// Resident memory and CPU % (100 = one core) from the latest samples.
     pub rss_bytes: Option<u64>,
+    /// See `rss_bytes`.
     pub cpu_pct: Option<f64>,
     /// Parent first: (process, comm).
     pub ancestors: Vec<(ProcKey, String)>,
 }
 
 impl ProcRow {
+    /// Bytes sent and received.
     pub fn total(&self) -> u64 {
         self.bytes_sent.saturating_add(self.bytes_recv)
     }
@@ -61,6 +71,7 @@ pub struct TopTable {
 }
 
 impl TopTable {
+    /// A table keeping idle processes `idle_keep_ns`.
     pub fn new(idle_keep_ns: u64) -> Self {
         TopTable {
             seen: FxHashMap::default(),
