@@ -6,6 +6,8 @@
 //! ([`history`]) the daemon keeps and `report --db` and the API read. No clock is read
 //! here: every time comes from the data or the caller.
 
+#![warn(missing_docs)]
+
 pub mod history;
 pub mod private;
 pub mod recording;
@@ -18,10 +20,14 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("{what} {path}: {source}", path = path.display())]
+    /// A file operation failed.
     Io {
+        /// What was being done.
         what: &'static str,
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: std::io::Error,
     },
     #[error(
@@ -29,28 +35,53 @@ pub enum StoreError {
          remove it, or pass --overwrite",
         path = path.display()
     )]
-    Exists { path: PathBuf },
+    /// The recording exists (give --overwrite).
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
     #[error(
         "{path} is not a netwho recording (it does not start with netwho's recording magic); \
          record one with 'netwho record -w FILE'",
         path = path.display()
     )]
-    NotARecording { path: PathBuf },
+    /// The file is not a recording.
+    NotARecording {
+        /// The file.
+        path: PathBuf,
+    },
     #[error(
         "{path} is a recording of format version {major}.{minor}; this netwho reads version \
          {supported}.x only: read it with a netwho of that version (or a newer one)",
         path = path.display(),
         supported = recording::format::MAJOR
     )]
+    /// A recording of a major version this netwho cannot read.
     Version {
+        /// The file.
         path: PathBuf,
+        /// Its major version.
         major: u16,
+        /// Its minor version.
         minor: u16,
     },
     #[error("{path}: the recording header is damaged: {why}", path = path.display())]
-    HeaderCorrupt { path: PathBuf, why: String },
+    /// The header does not decode.
+    HeaderCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// What shows it.
+        why: String,
+    },
     #[error("encoding {what}: {detail}")]
-    Encode { what: &'static str, detail: String },
+    /// A record could not be encoded.
+    Encode {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
     #[error("no recording to read")]
+    /// No file was given.
     NoInput,
 }

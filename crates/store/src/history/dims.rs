@@ -11,23 +11,39 @@ use std::net::IpAddr;
 pub struct ProcDim {
     /// `/proc/sys/kernel/random/boot_id`, hex.
     pub boot: String,
+    /// The pid.
     pub tgid: u32,
+    /// Start time, USER_HZ ticks since boot.
     pub start_ticks: u64,
     /// Process start, Unix ns.
     pub start_ns: i64,
+    /// The parent's pid.
     pub ppid: u32,
+    /// Command name.
     pub comm: String,
+    /// The parent's command name.
     pub parent_comm: String,
+    /// The executable.
     pub exe: String,
+    /// argv.
     pub cmdline: Vec<String>,
+    /// Effective uid.
     pub uid: u32,
+    /// Effective gid.
     pub gid: u32,
+    /// Audit login uid, when set.
     pub login_uid: Option<u32>,
+    /// The user's name.
     pub user: String,
+    /// The group's name.
     pub group: String,
+    /// The systemd unit.
     pub unit: String,
+    /// The cgroup v2 path.
     pub cgroup: String,
+    /// The container id.
     pub container: String,
+    /// The executable's SHA-256, once known.
     pub exe_sha256: Option<String>,
 }
 
@@ -121,24 +137,31 @@ fn arg_pattern(a: &str) -> String {
 /// client's port changes with every connection and is not kept).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PeerDim {
+    /// The protocol.
     pub proto: Proto,
     /// `"outbound"`, `"inbound"` or `"unknown"`.
     pub direction: &'static str,
+    /// The local address.
     pub laddr: IpAddr,
+    /// The remote address.
     pub raddr: IpAddr,
     /// The service port (see above); 0 when there is none.
     pub port: u16,
+    /// The network namespace (inode).
     pub netns: u32,
 }
 
 /// Bytes and packets of the flow record: payload and wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Payload bytes.
     pub payload: Payload,
+    /// IP bytes and packets.
     pub wire: Wire,
 }
 
 impl Counters {
+    /// What moved since `o`.
     pub fn saturating_sub(self, o: Counters) -> Counters {
         Counters {
             payload: self.payload.saturating_sub(o.payload),
@@ -146,6 +169,7 @@ impl Counters {
         }
     }
 
+    /// Add `o`.
     pub fn add(&mut self, o: Counters) {
         *self = Counters {
             payload: self.payload.saturating_add(o.payload),
@@ -153,6 +177,7 @@ impl Counters {
         };
     }
 
+    /// Whether nothing moved.
     pub fn is_zero(&self) -> bool {
         *self == Counters::default()
     }
@@ -209,6 +234,7 @@ pub fn proto_code(p: Proto) -> i64 {
     }
 }
 
+/// A protocol from its code in the database.
 pub fn proto_from_code(c: i64) -> Proto {
     match c {
         -1 => Proto::Packet,

@@ -12,25 +12,36 @@ use std::sync::Arc;
 pub struct Obs {
     /// The flow id (stable for the flow's life, unique across boots).
     pub fid: u64,
+    /// The process's attributes.
     pub proc: Arc<ProcDim>,
+    /// The peer's attributes.
     pub peer: PeerDim,
+    /// The local port.
     pub lport: u16,
+    /// The remote port.
     pub rport: u16,
     /// Unix ns.
     pub opened_ns: i64,
+    /// When it was observed, Unix ns.
     pub at_ns: i64,
+    /// Its totals so far.
     pub totals: Counters,
     /// Unix ns and the reason, once it closed.
     pub closed: Option<(i64, &'static str)>,
+    /// How its owner was found.
     pub attribution: &'static str,
 }
 
 /// What one batch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IngestStats {
+    /// Observations stored.
     pub observations: u64,
+    /// Flows new to the database.
     pub new_flows: u64,
+    /// Flows closed.
     pub closed_flows: u64,
+    /// Rollup rows written.
     pub rollup_rows: u64,
     /// Flows whose id was another flow's (64-bit ids do collide, rarely):
     /// each got a row of its own under the next free id.

@@ -46,9 +46,12 @@ pub enum HistoryError {
          directory)",
         path = path.display()
     )]
+    /// The database could not be opened.
     Open {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: rusqlite::Error,
     },
     #[error(
@@ -57,41 +60,66 @@ pub enum HistoryError {
          create a new one",
         path = path.display()
     )]
-    NotHistory { path: PathBuf, why: String },
+    /// The file is not a history database.
+    NotHistory {
+        /// The file.
+        path: PathBuf,
+        /// What shows it.
+        why: String,
+    },
     #[error(
         "{path} has history schema version {found}; this netwho knows versions up to \
          {known}: use a newer netwho to read it",
         path = path.display()
     )]
+    /// The database was made by a newer netwho.
     TooNew {
+        /// The file.
         path: PathBuf,
+        /// The schema version found.
         found: i64,
+        /// The newest this netwho knows.
         known: i64,
     },
     #[error("{path} does not exist; start 'netwho daemon' to create it", path = path.display())]
-    Missing { path: PathBuf },
+    /// The database does not exist.
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
     #[error(
         "you may not read {path}: the history holds every user's traffic, so only root and \
          the members of the daemon's group (api.group) may read it; ask the daemon, which \
          shows you your own processes' traffic: netwho report REPORT --connect",
         path = path.display()
     )]
-    Denied { path: PathBuf },
+    /// The database may not be read by this user.
+    Denied {
+        /// The file.
+        path: PathBuf,
+    },
     #[error(
         "cannot make the history database {path} private: {source}",
         path = path.display()
     )]
+    /// Its file mode could not be made private.
     Private {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: std::io::Error,
     },
     #[error("the report was stopped before it finished")]
+    /// A report's cancel check said stop.
     Cancelled,
     #[error("history database {path}: {source}", path = path.display())]
+    /// A statement failed.
     Sql {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// Why.
         source: rusqlite::Error,
     },
 }
@@ -99,9 +127,13 @@ pub enum HistoryError {
 /// How long each kind of data is kept, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
+    /// Seconds raw flows are kept.
     pub raw_s: i64,
+    /// Seconds minute rollups are kept.
     pub minute_s: i64,
+    /// Seconds hour rollups are kept.
     pub hour_s: i64,
+    /// Seconds day rollups are kept.
     pub day_s: i64,
 }
 
@@ -341,6 +373,7 @@ impl History {
             })
     }
 
+    /// The database's file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -12,14 +12,19 @@ use std::sync::Arc;
 /// A rollup tier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tier {
+    /// Minute rollups.
     Minute,
+    /// Hour rollups.
     Hour,
+    /// Day rollups.
     Day,
 }
 
 impl Tier {
+    /// Every tier, finest first.
     pub const ALL: [Tier; 3] = [Tier::Minute, Tier::Hour, Tier::Day];
 
+    /// Its bucket, in seconds.
     pub fn secs(self) -> i64 {
         match self {
             Tier::Minute => 60,
@@ -28,6 +33,7 @@ impl Tier {
         }
     }
 
+    /// Its table.
     pub fn table(self) -> &'static str {
         match self {
             Tier::Minute => "roll_m",
@@ -36,6 +42,7 @@ impl Tier {
         }
     }
 
+    /// Its name, for people.
     pub fn name(self) -> &'static str {
         match self {
             Tier::Minute => "minute",
@@ -61,6 +68,7 @@ impl Tier {
 /// Which tier answers which part of a range (Unix seconds, `[from, to)`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// (tier, from, to) parts, in order.
     pub parts: Vec<(Tier, i64, i64)>,
 }
 
@@ -69,7 +77,9 @@ pub struct Plan {
 /// already pruned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Covered {
+    /// Start, Unix seconds.
     pub from: i64,
+    /// End, Unix seconds.
     pub to: i64,
     /// The coarsest tier the plan had to use where a finer one was asked
     /// for (the report's times are rounded to it there).
@@ -81,8 +91,11 @@ pub struct Covered {
 pub struct Combo {
     /// The bucket's start, Unix seconds.
     pub t: i64,
+    /// The process (its row id).
     pub proc: i64,
+    /// The peer (its row id).
     pub peer: i64,
+    /// Its bytes and packets.
     pub counters: Counters,
     /// Flows first stored in this bucket.
     pub flows: u64,
@@ -91,17 +104,27 @@ pub struct Combo {
 /// One raw flow with its bytes in a range.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowRow {
+    /// The flow's id.
     pub fid: u64,
+    /// The process (its row id).
     pub proc: i64,
+    /// The peer (its row id).
     pub peer: i64,
+    /// The local port.
     pub lport: u16,
+    /// The remote port.
     pub rport: u16,
+    /// When it opened, Unix ns.
     pub opened_ns: i64,
+    /// When it closed, Unix ns.
     pub closed_ns: Option<i64>,
+    /// Why it closed.
     pub close_reason: Option<String>,
+    /// How its owner was found.
     pub attribution: String,
     /// The first and last minute of the range with a row of this flow.
     pub first_t: i64,
+    /// See `first_t`.
     pub last_t: i64,
     /// Its bytes in the range.
     pub window: Counters,

@@ -21,18 +21,29 @@ pub enum Item {
     /// A flow event as the sinks saw it live.
     Flow(Box<FlowItem>),
     /// A status record (JSON).
-    Status { json: String, at: MonoNs },
+    Status {
+        /// The record (JSON).
+        json: String,
+        /// When (boot time).
+        at: MonoNs,
+    },
     /// Wall time moved relative to boot time from here on.
     Clock(WallClock),
     /// The recorder stopped cleanly.
-    End { at: MonoNs },
+    End {
+        /// When (boot time).
+        at: MonoNs,
+    },
 }
 
 /// A flow event, its context and time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlowItem {
+    /// The flow event.
     pub ev: FlowEvent,
+    /// Its names, hash and resources.
     pub ctx: Context,
+    /// When (boot time).
     pub at: MonoNs,
     /// The totals of a flow still open when the recording ended.
     pub is_final: bool,
@@ -62,6 +73,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder at the start of a recording.
     pub fn new() -> Self {
         Self::default()
     }

@@ -12,10 +12,13 @@ use std::sync::Arc;
 /// Which lifecycle point a flow entry records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A flow opened.
     Open,
+    /// Its counters changed.
     Update,
     /// The recording ends with the flow still open.
     Final,
+    /// It closed.
     Close,
 }
 
@@ -51,6 +54,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// An encoder at the start of a recording.
     pub fn new() -> Self {
         Self::default()
     }

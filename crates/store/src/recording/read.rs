@@ -15,15 +15,18 @@ use std::path::{Path, PathBuf};
 /// What reading found besides the data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadStats {
+    /// Frames read.
     pub frames: u64,
     /// Damaged frames skipped, and the bytes skipped with them.
     pub frames_corrupt: u64,
+    /// See `frames_corrupt`.
     pub bytes_skipped: u64,
     /// Bytes of an incomplete last frame (the writer stopped mid-frame).
     pub truncated_bytes: u64,
     /// Entries read; entries of a kind this reader does not know (a newer
     /// minor version) skipped.
     pub entries: u64,
+    /// See `entries`.
     pub entries_unknown: u64,
     /// Entries that refer to a flow, process or name this reader never saw
     /// (their definition was in a damaged or missing frame).
@@ -143,6 +146,7 @@ pub struct FrameReader<R: Read> {
     eof: bool,
     header: Header,
     zstd: zstd::bulk::Decompressor<'static>,
+    /// What reading found.
     pub stats: ReadStats,
 }
 
@@ -175,6 +179,7 @@ impl<R: Read> FrameReader<R> {
         Ok(fr)
     }
 
+    /// The recording's header.
     pub fn header(&self) -> &Header {
         &self.header
     }

@@ -36,6 +36,7 @@ pub struct FrameEncoder {
 }
 
 impl FrameEncoder {
+    /// An encoder (zstd).
     pub fn new() -> io::Result<Self> {
         Ok(FrameEncoder {
             zstd: zstd::bulk::Compressor::new(LEVEL)?,
