@@ -25,8 +25,11 @@ use std::time::Duration;
 pub struct TuiConfig {
     /// Closed flows and rows without open flows stay this long.
     pub keep: Duration,
+    /// Colors (off with --no-color or NO_COLOR).
     pub color: bool,
+    /// Rates in bits per second.
     pub bits: bool,
+    /// Mouse wheel and clicks.
     pub mouse: bool,
     /// The filter the bar starts with (`--filter`).
     pub filter: Option<Filter>,
@@ -71,6 +74,7 @@ impl Names {
 /// A replay's controls, when the view steers one.
 #[derive(Debug)]
 pub struct ReplayLink {
+    /// Commands to the replay.
     pub cmds: SyncSender<ReplayCmd>,
     /// Where the replay stands, as the status line says it.
     pub position: Receiver<String>,

@@ -10,10 +10,13 @@ use ratatui::crossterm::event::{
 /// What the keys steer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mode {
+    /// The filter bar has the keys.
     pub bar: bool,
+    /// A replay is steered (space, +/-, arrows seek).
     pub replay: bool,
 }
 
+/// The action a terminal event means here, if any.
 pub fn action(ev: &Event, mode: Mode) -> Option<Action> {
     match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => key(k, mode),

@@ -8,6 +8,8 @@
 //! [`view`] (pure rendering of a `ViewState`), [`input`] (keys to
 //! actions). [`app`] owns the terminal and the loop.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod fmt;
 pub mod input;

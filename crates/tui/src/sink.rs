@@ -19,6 +19,7 @@ use std::time::Duration;
 const QUEUE: usize = 4;
 
 #[derive(Debug)]
+/// The view's sink: flow events folded into one `Batch` per interval, handed to the view over a bounded channel (merged, never dropped, when the view is behind).
 pub struct TuiSink {
     tx: SyncSender<Batch>,
     interval: Duration,

@@ -7,10 +7,13 @@ use super::hist::SLOTS;
 /// What a column shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ColKind {
+    /// Process id.
     Pid,
+    /// User name.
     User,
     /// The row's own name: process, program, user, unit, remote, port.
     Name,
+    /// User id.
     Uid,
     /// Distinct processes (or pids, or clients).
     Members,
@@ -18,36 +21,58 @@ pub enum ColKind {
     Top,
     /// The process that serves a port.
     Owner,
+    /// Command line.
     Cmdline,
+    /// The remote's reverse name.
     DnsName,
+    /// Ports seen.
     Ports,
+    /// Protocol.
     Proto,
+    /// Local address and port.
     Local,
+    /// Remote address and port.
     Remote,
+    /// TCP state.
     State,
+    /// Time since it opened.
     Age,
+    /// Bytes per second sent.
     SentRate,
+    /// Bytes per second received.
     RecvRate,
+    /// Bytes sent.
     Sent,
+    /// Bytes received.
     Recv,
+    /// Bytes sent since the totals were reset.
     SentReset,
+    /// Bytes received since then.
     RecvReset,
+    /// Open flows (and all).
     Flows,
+    /// CPU %.
     Cpu,
+    /// Resident memory.
     Rss,
+    /// The last ten minutes' rates, as a chart.
     History,
 }
 
 /// A column of a table view.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Column {
+    /// What it shows.
     pub kind: ColKind,
+    /// Its heading.
     pub title: &'static str,
     /// Narrowest width; flexible columns grow up to `max`.
     pub min: u16,
+    /// Widest width.
     pub max: u16,
     /// Columns are dropped, highest first, when the terminal is narrow.
     pub drop_order: u8,
+    /// Right-aligned.
     pub right: bool,
 }
 

@@ -10,6 +10,7 @@ pub const SLOT_NS: u64 = 10_000_000_000;
 pub const SLOTS: usize = 60;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// A row's rates over the last ten minutes, in slots.
 pub struct Hist {
     /// Slot number (boot time / SLOT_NS) of the newest slot.
     head: u64,

@@ -19,16 +19,24 @@ use std::sync::Arc;
 /// The views, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ViewKind {
+    /// One row per process.
     Processes,
+    /// One row per executable.
     Programs,
+    /// One row per user.
     Users,
+    /// One row per systemd unit (or container, or cgroup).
     Units,
+    /// One row per remote address.
     Remotes,
+    /// One row per connection.
     Connections,
+    /// One row per local server port.
     Ports,
 }
 
 impl ViewKind {
+    /// Every view, in the order of the tabs.
     pub const ALL: [ViewKind; 7] = [
         ViewKind::Processes,
         ViewKind::Programs,
@@ -39,10 +47,12 @@ impl ViewKind {
         ViewKind::Ports,
     ];
 
+    /// Its position among the tabs.
     pub fn index(self) -> usize {
         self as usize
     }
 
+    /// Its tab's title.
     pub fn title(self) -> &'static str {
         match self {
             ViewKind::Processes => "Processes",
@@ -69,35 +79,45 @@ impl ViewKind {
 /// One row of a view.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum GroupKey {
+    /// A process.
     Proc(ProcKey),
     /// The executable (or the comm when the exe is unknown).
     Program(Arc<str>),
+    /// A user.
     User(u32),
     /// The systemd unit, else the container, else the cgroup path.
     Unit(Arc<str>),
+    /// A remote address.
     Remote(IpAddr),
     /// A local port remote peers connected to.
     Port(Proto, u16),
+    /// A connection.
     Flow(FlowKey),
 }
 
 /// One flow's latest state, as the collector sends it.
 #[derive(Clone, Debug)]
 pub struct FlowUpdate {
+    /// The flow.
     pub flow: Flow,
+    /// Its names, hash and resources.
     pub ctx: Context,
+    /// It has closed.
     pub closed: bool,
 }
 
 /// What the collector tells the view at each interval.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
+    /// The interval's end (boot time).
     pub now: MonoNs,
+    /// The boot-to-Unix offset then.
     pub wall: WallClock,
     /// Flows that changed, each once with its latest state.
     pub flows: Vec<FlowUpdate>,
     /// Processes that exited.
     pub exits: Vec<(ProcKey, MonoNs)>,
+    /// The status record of the interval, if any.
     pub status: Option<StatusRecord>,
     /// A replay went back: start over.
     pub restart: bool,

@@ -28,41 +28,56 @@ const MEMBERS_MAX: usize = 256;
 /// Who or what a row is, from the first flow that made it.
 #[derive(Clone, Debug)]
 pub struct Sample {
+    /// The process.
     pub proc: Arc<ProcInfo>,
+    /// Its names.
     pub names: Arc<Names>,
     /// The latest comm.
     pub comm: String,
+    /// Its uid.
     pub uid: u32,
 }
 
 /// One member of a row and its bytes (sent + received).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
+    /// Its name.
     pub name: String,
+    /// Its bytes.
     pub bytes: u64,
 }
 
 /// One row's figures.
 #[derive(Clone, Debug)]
 pub struct Agg {
+    /// Who or what the row is.
     pub sample: Sample,
+    /// Bytes since it appeared.
     pub total: Payload,
+    /// Bytes since the totals were reset.
     pub since_reset: Payload,
     interval: Payload,
     /// Bytes per second over the last interval.
     pub sent_rate: f64,
+    /// See `sent_rate`.
     pub recv_rate: f64,
+    /// Its rates over the last ten minutes.
     pub hist: Hist,
+    /// Flows open now.
     pub flows_open: u64,
+    /// Flows since it appeared.
     pub flows_total: u64,
     /// Processes (of a user, unit, program, remote) or clients (of a port).
     pub members: FxHashMap<u64, Member>,
+    /// More members than are kept.
     pub members_more: bool,
     /// Remote ports seen (remotes view), sorted, at most 16.
     pub ports: Vec<u16>,
+    /// Its last traffic (boot time).
     pub last_active: MonoNs,
     /// The process exited (processes view), or every process did.
     pub exited: Option<MonoNs>,
+    /// The process's resource samples.
     pub track: Option<UsageTrack>,
 }
 
@@ -113,6 +128,7 @@ impl Agg {
         }
     }
 
+    /// Bytes sent and received.
     pub fn total_bytes(&self) -> u64 {
         self.total.total()
     }
@@ -126,7 +142,9 @@ impl Agg {
 /// A flow as the view holds it.
 #[derive(Clone, Debug)]
 pub struct FlowEntry {
+    /// The flow.
     pub flow: Flow,
+    /// Its names, hash and resources.
     pub ctx: Context,
     /// Its own row (connections view).
     pub agg: Agg,
@@ -138,6 +156,7 @@ pub struct FlowEntry {
     open: bool,
     /// Wire bytes (both ways) already added to `wire`.
     wire_seen: u64,
+    /// When it closed.
     pub closed_at: Option<MonoNs>,
 }
 
@@ -151,6 +170,7 @@ impl FlowEntry {
 /// Everything the view shows, folded from the collector's batches.
 #[derive(Debug)]
 pub struct Model {
+    /// Every flow held.
     pub flows: FxHashMap<FlowKey, FlowEntry>,
     groups: [FxHashMap<GroupKey, Agg>; ViewKind::ALL.len()],
     filter: Option<Filter>,
@@ -159,9 +179,13 @@ pub struct Model {
     /// Closed flows and rows without open flows stay this long.
     keep_ns: u64,
     last_sample: Option<MonoNs>,
+    /// When the totals were last reset.
     pub reset_at: Option<MonoNs>,
+    /// Now (boot time).
     pub now: MonoNs,
+    /// The boot-to-Unix offset.
     pub wall: WallClock,
+    /// The latest status record.
     pub status: Option<StatusRecord>,
     /// Reverse names of remote addresses, as they are resolved.
     pub dns: FxHashMap<IpAddr, String>,
@@ -189,6 +213,7 @@ fn proc_name(f: &Flow) -> String {
 }
 
 impl Model {
+    /// An empty model keeping closed rows `keep_ns`, with the bar's filter and this host's addresses.
     pub fn new(keep_ns: u64, filter: Option<Filter>, local: HashSet<IpAddr>) -> Self {
         Model {
             flows: FxHashMap::default(),
@@ -206,14 +231,17 @@ impl Model {
         }
     }
 
+    /// The bar's filter.
     pub fn filter(&self) -> Option<&Filter> {
         self.filter.as_ref()
     }
 
+    /// A view's rows.
     pub fn rows(&self, view: ViewKind) -> &FxHashMap<GroupKey, Agg> {
         &self.groups[view.index()]
     }
 
+    /// One row of a view.
     pub fn row(&self, view: ViewKind, key: &GroupKey) -> Option<&Agg> {
         match key {
             GroupKey::Flow(k) => self.flows.get(k).map(|e| &e.agg),

@@ -13,10 +13,15 @@ use std::cmp::Ordering;
 /// A cell's value; the view formats it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cell {
+    /// Text, left-aligned.
     Text(String),
+    /// A number.
     Num(u64),
+    /// Bytes, in units for people.
     Bytes(u64),
+    /// Bytes per second (or bits, as set).
     Rate(f64),
+    /// A percentage, when known.
     Pct(Option<f64>),
     /// Seconds.
     Age(u64),
@@ -25,15 +30,20 @@ pub enum Cell {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// One row, formatted.
 pub struct RowView {
+    /// Which row.
     pub key: GroupKey,
+    /// Its cells, a column each.
     pub cells: Vec<Cell>,
     /// No open flow (a process that exited, a closed connection).
     pub dim: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// A table, as much of it as fits.
 pub struct TableView {
+    /// The columns that fit.
     pub columns: Vec<Column>,
     /// The rows shown: `keys[offset..]`, as many as fit.
     pub rows: Vec<RowView>,
@@ -43,55 +53,79 @@ pub struct TableView {
     pub selected: Option<usize>,
     /// First row shown.
     pub offset: usize,
+    /// The sort key.
     pub sort: SortKey,
+    /// Smallest first.
     pub reverse: bool,
 }
 
 /// A drill-down: facts, a time chart and the row's flows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DetailView {
+    /// What it is.
     pub title: String,
+    /// Its process has exited (shown dimmed).
     pub dim: bool,
+    /// Facts, as (name, value).
     pub facts: Vec<(&'static str, String)>,
     /// [sent, recv] bytes per slot over the last ten minutes.
     pub chart: Vec<[u64; 2]>,
+    /// Seconds per chart slot.
     pub slot_s: u64,
+    /// Its flows.
     pub flows: TableView,
 }
 
 #[derive(Clone, Debug, PartialEq)]
+/// What the body shows.
 pub enum Body {
+    /// A view's table.
     Table(TableView),
+    /// A row's detail.
     Detail(DetailView),
 }
 
 /// The status line's facts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StatusLine {
+    /// How flows are attributed.
     pub attribution: String,
+    /// Events lost.
     pub drops: u64,
+    /// What does not work here.
     pub degradations: Vec<String>,
     /// Share of interface bytes attributed, when known.
     pub coverage: Option<f64>,
+    /// The filter in effect.
     pub filter: Option<String>,
+    /// The display is frozen.
     pub frozen: bool,
     /// A replay's position.
     pub replay: Option<String>,
+    /// A passing message (a filter error, ...).
     pub message: Option<String>,
 }
 
 /// One frame.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ViewState {
+    /// The view shown.
     pub view: ViewKind,
     /// When (RFC 3339, seconds) and a summary of the whole view.
     pub clock: String,
+    /// See `clock`.
     pub summary: String,
+    /// The table or the detail.
     pub body: Body,
+    /// The status line.
     pub status: StatusLine,
+    /// The filter bar, when open.
     pub bar: Option<FilterBar>,
+    /// The help is shown.
     pub help: bool,
+    /// Rates in bits.
     pub bits: bool,
+    /// Colors.
     pub color: bool,
 }
 
@@ -234,9 +268,13 @@ fn cmp_cells(a: &Cell, b: &Cell) -> Ordering {
 /// the first row and number of rows that fit.
 #[derive(Clone, Debug)]
 pub struct Window<'a> {
+    /// The selected row's key.
     pub key: Option<&'a GroupKey>,
+    /// Else its index.
     pub index: usize,
+    /// The first row shown.
     pub offset: usize,
+    /// Rows that fit.
     pub page: usize,
 }
 

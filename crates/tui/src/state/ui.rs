@@ -13,12 +13,14 @@ pub enum SortKey {
     Rate,
     /// Sent + received since start.
     Total,
+    /// A column.
     Col(ColKind),
 }
 
 /// The filter being typed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FilterBar {
+    /// The text typed.
     pub input: String,
     /// Cursor, in chars.
     pub cursor: usize,
@@ -29,40 +31,73 @@ pub struct FilterBar {
 /// A user's intent, from a key (see `input`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// Quit.
     Quit,
+    /// Show a view.
     View(ViewKind),
+    /// The next view.
     NextView,
+    /// The previous view.
     PrevView,
+    /// Select the row above.
     Up,
+    /// Select the row below.
     Down,
+    /// A page up.
     PageUp,
+    /// A page down.
     PageDown,
+    /// The first row.
     Home,
+    /// The last row.
     End,
+    /// Open the selected row's detail.
     Enter,
+    /// Back from the detail (or close the help).
     Back,
+    /// Sort by the next column.
     SortNext,
+    /// Sort by the previous column.
     SortPrev,
+    /// Reverse the order.
     Reverse,
+    /// Freeze or unfreeze the display.
     Freeze,
+    /// Reset the totals.
     Reset,
+    /// Bits or bytes.
     Bits,
+    /// The help.
     Help,
+    /// Open the filter bar.
     OpenFilter,
+    /// Clear the filter.
     ClearFilter,
     // in the filter bar
+    /// Type a character.
     Char(char),
+    /// Delete before the cursor.
     Backspace,
+    /// Delete at the cursor.
     Delete,
+    /// Cursor left.
     Left,
+    /// Cursor right.
     Right,
+    /// Cursor to the start.
     LineStart,
+    /// Cursor to the end.
     LineEnd,
+    /// Apply the filter.
     Apply,
+    /// Close the bar without applying.
     Cancel,
     // a replay
+    /// Pause or go on.
     ReplayPause,
+    /// Twice the speed.
     ReplayFaster,
+    /// Half the speed.
     ReplaySlower,
     /// Seconds back (negative) or on.
     ReplaySeek(i32),
@@ -75,43 +110,66 @@ pub enum Action {
 /// What the caller must do after an action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Effect {
+    /// Nothing.
     None,
+    /// End the view.
     Quit,
     /// The user stopped (or restarted) the display: hold batches.
     Freeze(bool),
+    /// Pause or resume the replay.
     ReplayPause,
+    /// Faster (true) or slower.
     ReplaySpeed(bool),
+    /// Seek this many steps (negative: back).
     ReplaySeek(i32),
 }
 
 #[derive(Clone, Debug)]
+/// What the user chose: view, sort, selection, detail, filter bar, toggles.
 pub struct Ui {
+    /// The view shown.
     pub view: ViewKind,
+    /// Each view's sort key.
     pub sort: [SortKey; 7],
+    /// Each view's order.
     pub reverse: [bool; 7],
     /// The selected row, by key (kept across resorting) and by index.
     selected_key: [Option<GroupKey>; 7],
     selected: [usize; 7],
+    /// Each view's first row shown.
     pub offset: [usize; 7],
+    /// The row whose detail is open.
     pub detail: Option<(ViewKind, GroupKey)>,
+    /// The selected flow in the detail.
     pub detail_sel: usize,
+    /// The detail's first flow shown.
     pub detail_offset: usize,
+    /// The filter bar, when open.
     pub bar: Option<FilterBar>,
+    /// The help is shown.
     pub help: bool,
+    /// The display is frozen.
     pub frozen: bool,
+    /// Rates in bits.
     pub bits: bool,
+    /// Colors.
     pub color: bool,
     /// Rows of the body (for paging and scrolling).
     pub page: usize,
+    /// Coverage, from the collector's status records.
     pub coverage: Option<f64>,
+    /// A replay's position.
     pub replay: Option<String>,
+    /// A passing message.
     pub message: Option<String>,
     /// The keys of the rows last shown (for moving the selection).
     pub shown: Vec<GroupKey>,
+    /// Flows that fit in the detail.
     pub detail_rows: usize,
 }
 
 impl Ui {
+    /// The start: the processes view, sorted by rate.
     pub fn new(color: bool, bits: bool) -> Self {
         Ui {
             view: ViewKind::Processes,

@@ -23,6 +23,7 @@ pub fn body_rows(height: u16, bar_open: bool, detail: Option<usize>) -> usize {
     usize::from(height.saturating_sub(chrome)).max(1)
 }
 
+/// Draw one frame (pure: what is drawn depends on `s` alone).
 pub fn render(f: &mut Frame<'_>, s: &ViewState) {
     let t = Theme::new(s.color);
     let bar = if s.bar.is_some() { 2 } else { 0 };
