@@ -8,6 +8,7 @@
 //! sees the whole host. Without root they are skipped, unless `CI` is set:
 //! then a missing privilege fails them.
 
+#![warn(missing_docs)]
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -43,9 +44,12 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The seed of the client's byte pattern (`pattern`).
 pub const SEED_CLIENT: u8 = 0x00;
+/// The seed of the server's.
 pub const SEED_SERVER: u8 = 0x5a;
 
+/// Root, or (outside CI) a note and false: the test returns.
 pub fn require_root() -> bool {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
@@ -64,6 +68,7 @@ pub fn require_root() -> bool {
 #[derive(Debug)]
 pub struct Serial(#[expect(dead_code, reason = "held for its lock")] File);
 
+/// The lock that runs the tests one at a time (held while it lives).
 pub fn serial() -> Serial {
     let f = File::create("/tmp/netwho-e2e.lock").expect("lock file");
     // SAFETY: flock on a file we own; blocks until the other test is done.
@@ -72,6 +77,7 @@ pub fn serial() -> Serial {
     Serial(f)
 }
 
+/// Run a command to success; its standard output.
 pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
@@ -89,11 +95,17 @@ fn ip(args: &[&str]) {
 /// Two network namespaces joined by a veth pair. Deleted on drop.
 #[derive(Debug)]
 pub struct Netns {
+    /// The first namespace's name.
     pub a: String,
+    /// The second's.
     pub b: String,
+    /// The first's IPv4 address.
     pub a4: Ipv4Addr,
+    /// The second's.
     pub b4: Ipv4Addr,
+    /// The first's IPv6 address.
     pub a6: Ipv6Addr,
+    /// The second's.
     pub b6: Ipv6Addr,
 }
 
@@ -179,12 +191,16 @@ impl Drop for Netns {
 /// A system user for the test, removed on drop.
 #[derive(Debug)]
 pub struct TestUser {
+    /// Its name.
     pub name: String,
+    /// Its uid.
     pub uid: u32,
+    /// Its gid.
     pub gid: u32,
 }
 
 impl TestUser {
+    /// Create the user (removed when this is dropped).
     pub fn create(name: &str) -> Self {
         let _ = Command::new("userdel")
             .arg(name)
@@ -240,6 +256,7 @@ fn built(name: &str, env: &str) -> PathBuf {
         })
 }
 
+/// The traffic generator's binary.
 pub fn trafficgen() -> PathBuf {
     built("netwho-trafficgen", "NETWHO_TRAFFICGEN")
 }
@@ -281,12 +298,14 @@ pub fn cgroup2_root() -> PathBuf {
 /// if it wants the kernel to see it born) and removes.
 #[derive(Debug)]
 pub struct TestCgroup {
+    /// Its directory.
     pub dir: PathBuf,
     /// Relative to the cgroup v2 root, as records show it.
     pub path: String,
 }
 
 impl TestCgroup {
+    /// Create the cgroup (removed when this is dropped).
     pub fn create(name: &str) -> Self {
         let rel = format!("netwho-e2e.slice/{name}");
         let dir = cgroup2_root().join(&rel);
@@ -318,6 +337,7 @@ impl Drop for TestCgroup {
 pub struct Gen {
     child: Child,
     lines: Receiver<Value>,
+    /// Its standard input, when asked for.
     pub stdin: Option<std::process::ChildStdin>,
 }
 
@@ -428,6 +448,7 @@ impl Gen {
         Self::start(cmd)
     }
 
+    /// Its pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -450,6 +471,7 @@ pub fn require_tmux() -> bool {
 pub struct Tmux(String);
 
 impl Tmux {
+    /// Start `cmd` in a detached tmux session (killed when this is dropped).
     pub fn start(cmd: &str) -> Tmux {
         let name = format!("netwho-e2e-{}", std::process::id());
         run(Command::new("tmux").args([
@@ -517,14 +539,17 @@ pub fn run_gen(ns: &str, args: &str) -> Vec<Value> {
 #[derive(Debug)]
 pub struct Netwho {
     child: Option<Child>,
+    /// The log file.
     pub out: PathBuf,
     _dir: TempDir,
 }
 
 #[derive(Debug)]
+/// A temporary directory, removed when dropped.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
+    /// A fresh directory for `tag`.
     pub fn new(tag: &str) -> Self {
         let p = std::env::temp_dir().join(format!("netwho-e2e-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
@@ -603,10 +628,12 @@ impl Netwho {
         n
     }
 
+    /// The complete records so far.
     pub fn records(&self) -> Vec<Value> {
         read_records(&self.out)
     }
 
+    /// netwho's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
@@ -704,6 +731,7 @@ pub fn closes_for(records: &[Value], pids: &[u64]) -> usize {
         .count()
 }
 
+/// The pids of the ground truth's records.
 pub fn pids(truth: &[Value]) -> Vec<u64> {
     let mut v: Vec<u64> = truth.iter().filter_map(|t| t["pid"].as_u64()).collect();
     v.sort_unstable();
@@ -820,6 +848,8 @@ fn save_evidence(truth: &[Value], records: &[Value]) -> PathBuf {
     path
 }
 
+/// Every ground-truth flow has its record, with its bytes and attribution;
+/// on a difference, panics with them all and keeps the evidence.
 pub fn assert_matches(truth: &[Value], records: &[Value], attribution: &str) {
     assert!(
         !truth.is_empty(),
@@ -1064,11 +1094,14 @@ pub fn sigint(c: &mut Running) -> ExitStatus {
 /// A running `netwho daemon` on a database.
 #[derive(Debug)]
 pub struct Daemon {
+    /// The daemon.
     pub child: Child,
+    /// Its standard error (its log).
     pub err: PathBuf,
 }
 
 impl Daemon {
+    /// A daemon on `dir` with `filter`.
     pub fn start(dir: &Path, filter: &str) -> Daemon {
         Daemon::start_with(dir, filter, "")
     }
@@ -1080,6 +1113,7 @@ impl Daemon {
         Daemon::configured(dir, filter, "remote_names = false\n", api)
     }
 
+    /// A daemon with history, API and further configuration.
     pub fn configured(dir: &Path, filter: &str, history: &str, api: &str) -> Daemon {
         let cfg = dir.join("netwho.toml");
         std::fs::write(
@@ -1104,6 +1138,7 @@ impl Daemon {
         d
     }
 
+    /// Wait (bounded) until its log says `what`.
     pub fn wait_log(&self, what: &str) {
         poll(30, &format!("{what:?} in the daemon's log"), || {
             let log = std::fs::read_to_string(&self.err).unwrap_or_default();
@@ -1141,11 +1176,13 @@ impl Daemon {
         out
     }
 
+    /// SIGKILL, and wait.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
+    /// SIGTERM, and wait for a clean exit.
     pub fn stop(mut self) {
         let pid = i32::try_from(self.child.id()).unwrap();
         // SAFETY: signalling our own child
