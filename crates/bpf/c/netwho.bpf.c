@@ -197,6 +197,7 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 						      NETWHO_SK_SCOPE_OUT)) |
 				      NETWHO_SK_INBOUND | NETWHO_SK_APP_BASE;
 			info->consumed = 0;
+			learn_rcv_base(sk, info);
 			if (sk_out(info) || ports_out(info, sk->__sk_common.skc_num,
 						      bpf_ntohs(sk->__sk_common.skc_dport)))
 				return 0;
@@ -218,6 +219,7 @@ int BPF_PROG(nw_set_state, struct sock *sk, int oldstate, int newstate)
 			bpf_ringbuf_submit(ev, wakeup());
 			return 0;
 		}
+		learn_rcv_base(sk, info);
 		/* outbound handshake done: the local port is now final */
 		if (!sk_out(info))
 			emit_state(sk, oldstate, newstate);

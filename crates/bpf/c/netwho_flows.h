@@ -215,11 +215,26 @@ static __always_inline unsigned long sock_flags_of(struct sock *sk)
 /* One load the compiler may not merge or repeat. */
 #define NETWHO_READ_ONCE(x) (*(const volatile typeof(x) *)&(x))
 
-static __always_inline __u64 app_received(void *sk)
+/*
+ * The receive stream's base, rcv_nxt - bytes_received: constant for a
+ * connection (the receive path moves both by the same amount). Learnt where
+ * the connection is quiescent: at ESTABLISHED, under its lock.
+ */
+static __always_inline void learn_rcv_base(struct sock *sk, struct netwho_sk_info *info)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	if (!tp)
+		return;
+	info->rcv_base = tp->rcv_nxt - (__u32)tp->bytes_received;
+	__sync_fetch_and_or(&info->flags, NETWHO_SK_RCV_BASE);
+}
+
+static __always_inline __u64 app_received(void *sk, struct netwho_sk_info *info)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 	__u64 got, got2;
-	__u32 nxt, nxt2, copied, unread;
+	__u32 nxt, nxt2, copied, unread, base;
 	bool fin;
 	int try;
 
@@ -244,6 +259,23 @@ static __always_inline __u64 app_received(void *sk)
 	}
 	if (got != got2 || nxt != nxt2)
 		return NETWHO_NO_APP;
+	/*
+	 * The receive path moves bytes_received, then rcv_nxt: both reads can
+	 * fall between the two, and the pair then counts a segment (or the
+	 * FIN) as taken that is not. The base tells: mid-update, it is off.
+	 * A socket not seen established learns the base two reads agree on
+	 * (as does one whose base was learnt wrong).
+	 */
+	base = nxt - (__u32)got;
+	if (!(info->flags & NETWHO_SK_RCV_BASE) || base != info->rcv_base) {
+		if (base != info->base_cand) {
+			info->base_cand = base;
+			return NETWHO_NO_APP;
+		}
+		info->rcv_base = base;
+		if (!(info->flags & NETWHO_SK_RCV_BASE))
+			__sync_fetch_and_or(&info->flags, NETWHO_SK_RCV_BASE);
+	}
 	unread = nxt - copied;
 	if (fin) {
 		/* the FIN is the last unit received: unread if anything is */
@@ -262,10 +294,14 @@ static __always_inline __u64 app_received(void *sk)
  */
 static __always_inline __u64 recv_counts(struct sock *sk, struct netwho_sk_info *info, __u64 ret)
 {
-	__u64 app = app_received(sk), n;
+	__u64 app = app_received(sk, info), n;
 
-	if (app == NETWHO_NO_APP)
+	if (app == NETWHO_NO_APP) {
+		/* not known this time: these bytes are credited all the same */
+		if (info->flags & NETWHO_SK_APP_BASE)
+			info->consumed += ret;
 		return ret;
+	}
 	info->reader_tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
 	if (!(info->flags & NETWHO_SK_APP_BASE)) {
 		info->consumed = app;
@@ -306,7 +342,7 @@ static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_
 {
 	struct netwho_flow_key key = { .cookie = cookie };
 	struct netwho_flow_counters *c;
-	__u64 app = app_received(sk), n;
+	__u64 app = app_received(sk, info), n;
 	__u32 who;
 	bool owned;
 	int i;
@@ -347,7 +383,7 @@ static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_
 /* At a TCP socket's close: what it took past recv() that no flow got. */
 static __always_inline __u64 recv_left(struct sock *sk, struct netwho_sk_info *info)
 {
-	__u64 app = app_received(sk);
+	__u64 app = app_received(sk, info);
 
 	if (app == NETWHO_NO_APP || !(info->flags & NETWHO_SK_APP_BASE) || app <= info->consumed)
 		return 0;

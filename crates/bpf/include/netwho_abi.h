@@ -64,6 +64,7 @@ _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNK
 #define NETWHO_SK_SCOPE_OUT 0x80  /* outside the scope: nothing is counted */
 #define NETWHO_SK_SCOPED 0x100    /* the scope decision was made */
 #define NETWHO_SK_APP_BASE 0x200  /* TCP: `consumed` counts from a known point */
+#define NETWHO_SK_RCV_BASE 0x400  /* TCP: rcv_base is known */
 
 /* netwho_scope.active: the dimensions that restrict the scope. A socket is
  * in scope when it meets every active one. */
@@ -238,6 +239,11 @@ struct netwho_sk_info {
 	__u64 consumed;               /* TCP: bytes of the receive stream the
 	                               * application took that flows were credited
 	                               * with (by recv(), or as bypass) */
+	__u32 rcv_base;               /* TCP: rcv_nxt - bytes_received, constant for
+	                               * a connection (a read that disagrees caught
+	                               * the two mid-update) */
+	__u32 base_cand;              /* a base two reads must agree on before it
+	                               * is taken (sockets not seen established) */
 };
 
 /* Per-thread stash of a datagram's remote between the hook that knows it
@@ -464,7 +470,7 @@ NETWHO_ASSERT_SIZE(netwho_lost, 64);
 NETWHO_ASSERT_SIZE(netwho_wire_key, 32);
 NETWHO_ASSERT_SIZE(netwho_wire_counters, 72);
 NETWHO_ASSERT_SIZE(netwho_owner, 24);
-NETWHO_ASSERT_SIZE(netwho_sk_info, 208);
+NETWHO_ASSERT_SIZE(netwho_sk_info, 216);
 NETWHO_ASSERT_SIZE(netwho_final_flow, 40);
 NETWHO_ASSERT_SIZE(netwho_final_wire, 72);
 NETWHO_ASSERT_SIZE(netwho_sock_close, 536);

@@ -85,6 +85,8 @@ pub const SK_SCOPE_OUT: u32 = 0x80;
 pub const SK_SCOPED: u32 = 0x100;
 /// TCP: `consumed` counts from a known point.
 pub const SK_APP_BASE: u32 = 0x200;
+/// TCP: `rcv_base` is known.
+pub const SK_RCV_BASE: u32 = 0x400;
 
 /// Creator's uid in nw_scope_uid.
 pub const SCOPE_UID: u32 = 0x1;
@@ -384,6 +386,12 @@ pub struct SkInfo {
     pub _pad3: [u8; 5],
     /// TCP: bytes of the receive stream the application took that flows were credited with (by recv(), or as bypass).
     pub consumed: u64,
+    /// TCP: `rcv_nxt - bytes_received`, constant for a connection (a read
+    /// that disagrees caught the two mid-update).
+    pub rcv_base: u32,
+    /// A base two reads must agree on before it is taken (sockets not seen
+    /// established).
+    pub base_cand: u32,
 }
 
 /// Final counters of one flow, taken out of nw_flows at close.
@@ -772,7 +780,7 @@ const _: () = {
     assert!(size_of::<WireKey>() == 32);
     assert!(size_of::<WireCounters>() == 72);
     assert!(size_of::<Owner>() == 24);
-    assert!(size_of::<SkInfo>() == 208);
+    assert!(size_of::<SkInfo>() == 216);
     assert!(size_of::<FinalFlow>() == 40);
     assert!(size_of::<FinalWire>() == 72);
     assert!(size_of::<SockClose>() == 536);
@@ -873,7 +881,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 70] = [
+        let rust: [(&str, u64); 71] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -908,6 +916,7 @@ mod tests {
             ("SK_SCOPE_OUT", SK_SCOPE_OUT.into()),
             ("SK_SCOPED", SK_SCOPED.into()),
             ("SK_APP_BASE", SK_APP_BASE.into()),
+            ("SK_RCV_BASE", SK_RCV_BASE.into()),
             ("SCOPE_UID", SCOPE_UID.into()),
             ("SCOPE_GID", SCOPE_GID.into()),
             ("SCOPE_CGROUP", SCOPE_CGROUP.into()),
