@@ -248,6 +248,24 @@ impl Flows {
         true
     }
 
+    /// A process exited with these figures: its flows whose records are
+    /// still to be made and that have none (it was never sampled) take them.
+    pub fn process_final(&mut self, pid: u32, start_ticks: u64, rss: u64, peak: u64, faults: u64) {
+        for e in self.entries.values_mut() {
+            let p = &mut e.seen.proc;
+            if e.finished || p.pid != pid || p.start_ticks != start_ticks {
+                continue;
+            }
+            if p.actual_memory == 0 && p.peak_memory == 0 {
+                p.actual_memory = rss;
+                p.peak_memory = peak.max(rss);
+            }
+            if p.page_faults == 0 {
+                p.page_faults = faults;
+            }
+        }
+    }
+
     /// A flow ended, with its final counters.
     pub fn close(&mut self, s: Seen, now_ms: u64, reason: u8) {
         let id = s.id;
@@ -461,6 +479,48 @@ mod tests {
 
     const C: &str = "10.231.0.1:40000";
     const S: &str = "10.231.0.2:80";
+
+    #[test]
+    fn a_process_never_sampled_gets_its_final_figures_at_exit() {
+        let mut f = Flows::new(Timeouts::default());
+        let mut s = seen(
+            1,
+            "10.0.0.1:40000",
+            "10.0.0.2:80",
+            Direction::Outbound,
+            42,
+            100,
+        );
+        s.proc.start_ticks = 7;
+        f.close(s, 1_000, end::END_OF_FLOW);
+        // another process's exit, and a reused pid's: nothing changes
+        f.process_final(43, 7, 5000, 6000, 1);
+        f.process_final(42, 8, 5000, 6000, 1);
+        f.process_final(42, 7, 4096, 8192, 3);
+        let recs = f.finish(2_000);
+        let p = recs[0].src_proc.as_ref().expect("the process");
+        assert_eq!(
+            (p.actual_memory, p.peak_memory, p.page_faults),
+            (4096, 8192, 3)
+        );
+        // a sampled process keeps what its flow saw
+        let mut f = Flows::new(Timeouts::default());
+        let mut s = seen(
+            2,
+            "10.0.0.1:40001",
+            "10.0.0.2:80",
+            Direction::Outbound,
+            42,
+            100,
+        );
+        s.proc.actual_memory = 1;
+        s.proc.peak_memory = 2;
+        f.close(s, 1_000, end::END_OF_FLOW);
+        f.process_final(42, 0, 4096, 8192, 3);
+        let recs = f.finish(2_000);
+        let p = recs[0].src_proc.as_ref().expect("the process");
+        assert_eq!((p.actual_memory, p.peak_memory), (1, 2));
+    }
 
     #[test]
     fn an_ended_flow_is_one_record_after_the_join_wait() {

@@ -7,7 +7,7 @@ use crate::ie::Ie;
 use crate::msg::{Encoder, Proc, Record, Value, Version, value};
 use crate::net::{DATA, Delivery, TEMPLATE, put_frame};
 use netwho_model::time::WallClock;
-use netwho_model::{CloseReason, FlowEvent, MonoNs};
+use netwho_model::{CloseReason, FlowEvent, MonoNs, ProcKey, Usage};
 use netwho_sink::output::Output;
 use netwho_sink::status::StatusRecord;
 use netwho_sink::{RecordRef, Sink, SinkControl};
@@ -308,6 +308,16 @@ impl Sink for ExportSink {
     }
 
     fn status(&mut self, _st: &StatusRecord) {}
+
+    fn proc_final(&mut self, proc: ProcKey, usage: &Usage) {
+        self.flows.process_final(
+            proc.tgid,
+            proc.start_ticks,
+            usage.rss_bytes,
+            usage.rss_peak_bytes,
+            usage.major_faults,
+        );
+    }
 
     fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
         let now_ms = unix_ms(wall, now);

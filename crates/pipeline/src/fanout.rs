@@ -6,7 +6,7 @@
 
 use crate::PipelineError;
 use netwho_model::time::WallClock;
-use netwho_model::{FlowEvent, MonoNs, ProcKey};
+use netwho_model::{FlowEvent, MonoNs, ProcKey, Usage};
 use netwho_query::{Field, Filter};
 use netwho_sink::status::StatusRecord;
 use netwho_sink::subject::FlowSubject;
@@ -82,10 +82,14 @@ impl FanOut {
         true
     }
 
-    /// A process's last thread exited (after its flows' closes).
-    pub fn proc_exit(&mut self, proc: ProcKey, at: MonoNs) {
+    /// A process's last thread exited (after its flows' closes), with its
+    /// final resource figures when known.
+    pub fn proc_exit(&mut self, proc: ProcKey, at: MonoNs, usage: Option<&Usage>) {
         for s in &mut self.sinks {
             s.proc_exit(proc, at);
+            if let Some(u) = usage {
+                s.proc_final(proc, u);
+            }
         }
     }
 

@@ -201,7 +201,9 @@ impl<S: Sensor> Pipeline<S> {
         self.dispatch(now, final_phase);
         // after the closes they caused
         for (proc, at) in exits {
-            self.out.proc_exit(proc, at);
+            // (the exit's own figures, else the last sample)
+            let usage = self.table.procs().usage(proc).map(|t| t.last);
+            self.out.proc_exit(proc, at, usage.as_ref());
         }
     }
 

@@ -21,7 +21,7 @@ pub mod subject;
 
 use netwho_model::record::{Context, FlowRecord};
 use netwho_model::time::WallClock;
-use netwho_model::{FlowEvent, MonoNs, ProcKey};
+use netwho_model::{FlowEvent, MonoNs, ProcKey, Usage};
 use status::StatusRecord;
 use std::time::Duration;
 
@@ -104,6 +104,12 @@ pub trait Sink {
     /// The last thread of a process exited (its flows' closes came
     /// before, with the process's final counters).
     fn proc_exit(&mut self, _proc: ProcKey, _at: MonoNs) {}
+
+    /// A process's final resource figures, right after its exit (for sinks
+    /// whose records of its flows are still to be made: a process that
+    /// lived less than a turn of the loop was never sampled, and its flows'
+    /// closes may have come a turn before its exit).
+    fn proc_final(&mut self, _proc: ProcKey, _usage: &Usage) {}
 
     /// Called on every turn of the loop.
     fn tick(&mut self, _now: MonoNs, _wall: WallClock) -> SinkControl {
