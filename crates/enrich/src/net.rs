@@ -135,13 +135,6 @@ pub fn interface_ip_bytes(l2: &mut std::collections::HashMap<String, u64>) -> Op
     Some(sum)
 }
 
-/// This process's network namespace (the inode of `/proc/self/ns/net`).
-pub fn own_netns() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt as _;
-    let m = std::fs::metadata("/proc/self/ns/net").ok()?;
-    u32::try_from(m.ino()).ok()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

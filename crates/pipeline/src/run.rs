@@ -178,7 +178,9 @@ impl<S: Sensor> Pipeline<S> {
             degradations,
             reported_output_drops: 0,
             last_status: started,
-            coverage: netwho_enrich::net::own_netns().map(CoverageMeter::new),
+            coverage: netwho_sensor::fallback::procfd::netns_of("self")
+                .ok()
+                .map(CoverageMeter::new),
             last_coverage: None,
         }
     }
