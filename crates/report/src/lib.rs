@@ -19,7 +19,8 @@ pub mod request;
 pub mod source;
 pub mod table;
 
-pub use source::{HistorySource, RecordingSource, ReportSource, SourceReport, report};
+pub use request::SourceReport;
+pub use source::{HistorySource, RecordingSource, ReportSource, report};
 
 use local::LocalNets;
 use netwho_model::record::Context;

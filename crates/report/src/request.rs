@@ -188,40 +188,48 @@ impl Format {
     }
 }
 
-/// A finished report and where it came from, to print.
+/// A finished table and what its source says of itself.
 #[derive(Debug)]
-pub struct Printed {
-    /// The report.
-    pub kind: ReportKind,
-    /// Its rows.
+pub struct SourceReport {
+    /// The rows.
     pub table: Table,
-    /// What they add up to.
+    /// What the rows add up to.
     pub totals: Totals,
     /// Unix ns of the first and last bytes counted.
     pub first: Option<i128>,
     /// See `first`.
     pub last: Option<i128>,
+    /// The source's key in the JSON document, and what it says there.
+    pub source_json: (&'static str, serde_json::Value),
+    /// The source in the text header.
+    pub source_text: String,
+    /// Things the reader should know (rounded times, ...).
+    pub notes: Vec<String>,
+    /// What reading a recording found (frames, damage).
+    pub read: Option<serde_json::Value>,
+}
+
+/// A finished report and where it came from, to print.
+#[derive(Debug)]
+pub struct Printed {
+    /// The report.
+    pub kind: ReportKind,
     /// The window asked for (Unix ns).
     pub since: Option<i128>,
     /// See `since`.
     pub until: Option<i128>,
     /// The filter (its canonical text).
     pub filter: Option<String>,
-    /// The source's key in the JSON document and what it says there.
-    pub source_json: (&'static str, serde_json::Value),
-    /// The source in the text header.
-    pub source_text: String,
-    /// Things the reader should know.
-    pub notes: Vec<String>,
-    /// What reading a recording found (frames, damage).
-    pub read: Option<serde_json::Value>,
+    /// The table and what its source says of itself.
+    pub source: SourceReport,
 }
 
 impl Printed {
     /// The report as `format` prints it; `printable`: payload as text.
-    pub fn render(mut self, format: Format, printable: bool) -> String {
-        self.table.printable = printable;
-        let totals = self.totals;
+    pub fn render(self, format: Format, printable: bool) -> String {
+        let mut r = self.source;
+        r.table.printable = printable;
+        let totals = r.totals;
         match format {
             Format::Json => {
                 let mut doc = json!({
@@ -229,34 +237,34 @@ impl Printed {
                     "filter": self.filter,
                     "since": self.since.map(ts),
                     "until": self.until.map(ts),
-                    "first": self.first.map(ts),
-                    "last": self.last.map(ts),
+                    "first": r.first.map(ts),
+                    "last": r.last.map(ts),
                     "totals": {"sent": totals.sent, "recv": totals.recv, "flows": totals.flows},
-                    "notes": self.notes,
-                    "rows": self.table.json_rows(),
+                    "notes": r.notes,
+                    "rows": r.table.json_rows(),
                 });
-                doc[self.source_json.0] = self.source_json.1;
-                if let Some(r) = self.read {
-                    doc["read"] = r;
+                doc[r.source_json.0] = r.source_json.1;
+                if let Some(read) = r.read {
+                    doc["read"] = read;
                 }
                 let mut out = doc.to_string();
                 out.push('\n');
                 out
             }
-            Format::Csv => self.table.csv(),
+            Format::Csv => r.table.csv(),
             Format::Text => {
-                let span = match (self.first, self.last) {
+                let span = match (r.first, r.last) {
                     (Some(f), Some(l)) => format!("{} .. {}", ts(f), ts(l)),
                     _ => "no matching traffic".into(),
                 };
-                let mut out = format!("# {} of {}: {span}\n", self.kind.name(), self.source_text);
+                let mut out = format!("# {} of {}: {span}\n", self.kind.name(), r.source_text);
                 if let Some(f) = &self.filter {
                     out.push_str(&format!("# filter: {f}\n"));
                 }
-                for n in &self.notes {
+                for n in &r.notes {
                     out.push_str(&format!("# note: {n}\n"));
                 }
-                out.push_str(&self.table.text());
+                out.push_str(&r.table.text());
                 out.push_str(&format!(
                     "# total: sent {}, received {}, {} flows\n",
                     netwho_sink::fmt::bytes(totals.sent),

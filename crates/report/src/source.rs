@@ -6,39 +6,17 @@
 //! so a report's window, table and header are made in one place whichever
 //! way it was asked for.
 
-use crate::request::{Printed, TimeArg, read_json};
-use crate::table::Table;
-use crate::{ReportConfig, ReportError, ReportKind, Reporter, Totals};
+use crate::request::{Printed, SourceReport, TimeArg, read_json};
+use crate::{ReportConfig, ReportError, ReportKind, Reporter};
 use netwho_model::time::rfc3339_from_unix_ns as ts;
 use netwho_store::history::{History, Tier};
 use netwho_store::recording::Reader;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// A finished table and what its source says of itself.
-#[derive(Debug)]
-pub struct SourceReport {
-    /// The rows.
-    pub table: Table,
-    /// What the rows add up to.
-    pub totals: Totals,
-    /// Unix ns of the first and last bytes counted.
-    pub first: Option<i128>,
-    /// See `first`.
-    pub last: Option<i128>,
-    /// The source's key in the JSON document, and what it says there.
-    pub source_json: (&'static str, Value),
-    /// The source in the text header.
-    pub source_text: String,
-    /// Things the reader should know (rounded times, ...).
-    pub notes: Vec<String>,
-    /// What reading a recording found (frames, damage).
-    pub read: Option<Value>,
-}
 
 /// Data a report can be made of.
 pub trait ReportSource {
@@ -77,17 +55,10 @@ pub fn report(
     )?;
     Ok(Printed {
         kind,
-        table: r.table,
-        totals: r.totals,
-        first: r.first,
-        last: r.last,
         since,
         until,
         filter,
-        source_json: r.source_json,
-        source_text: r.source_text,
-        notes: r.notes,
-        read: r.read,
+        source: r,
     })
 }
 
