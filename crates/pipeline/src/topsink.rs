@@ -311,3 +311,50 @@ impl Sink for TopSink {
         Some(self.cfg.interval)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netwho_model::record::{Context, Names};
+    use netwho_model::{Endpoint, Flow};
+    use std::sync::Arc;
+
+    /// A user who runs processes under many uids (user namespaces make
+    /// that cheap) cannot make the table of names grow without bound: past
+    /// the bound, rows show the uid's number.
+    #[test]
+    fn user_names_are_bounded_and_fall_back_to_the_number() {
+        let cfg = TopConfig {
+            format: TopFormat::Json,
+            interval: Duration::from_secs(1),
+            count: None,
+            limit: 10,
+            bits: false,
+            tree: false,
+        };
+        let mut sink = TopSink::new(cfg, Output::spawn(Box::new(std::io::sink())));
+        let n = MAX_USERS as u32 + 100;
+        for uid in 0..n {
+            let mut f = Flow::example(
+                1000 + uid,
+                u64::from(uid),
+                Endpoint::new([10, 231, 1, 9].into(), 80),
+            );
+            f.uid = uid;
+            let ev = FlowEvent::Opened(f);
+            let ctx = Context {
+                names: Arc::new(Names {
+                    user: format!("user\u{1b}[31m{uid}"),
+                    ..Names::default()
+                }),
+                ..Context::default()
+            };
+            let mut lookup = |_: &FlowEvent| ctx.clone();
+            let mut rec = RecordRef::new(&ev, MonoNs(1), WallClock::default(), &mut lookup);
+            sink.event(&ev, &mut rec);
+        }
+        assert_eq!(sink.users.len(), MAX_USERS);
+        assert_eq!(sink.user(1), "user\u{1b}[31m1");
+        assert_eq!(sink.user(n - 1), (n - 1).to_string());
+    }
+}
