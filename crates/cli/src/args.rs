@@ -90,6 +90,46 @@ final status record. --help shows the --format placeholders, timestamp conversio
     /// Store the fleet's flow records (from NATS JetStream) in PostgreSQL, for 'report --postgres'
     #[command(after_help = COLLECT_AFTER)]
     Collect(Box<CollectArgs>),
+    /// Say whether netwho can run on this machine: privileges, kernel, hooks, what is degraded
+    #[command(after_help = DOCTOR_AFTER)]
+    Doctor(DoctorArgs),
+    /// Print a shell completion script: commands, options, report names and filter fields
+    #[command(after_help = COMPLETIONS_AFTER)]
+    Completions(CompletionsArgs),
+    /// Write the manual pages into a directory (used to build the package)
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+const DOCTOR_AFTER: &str = "netwho doctor checks, on this machine and as this user, what netwho needs: the capabilities, the kernel's BTF, cgroup v2, kernel lockdown, the BPF JIT and the kernel's configuration where it can be read; then it loads netwho's kernel programs and attaches every hook for a moment (nothing is counted; they are detached before it exits) and says which hooks work, which sensor path would be used and what would be degraded, with the kernel's reason. It changes nothing on the machine.\n\nExit status: 0 if netwho can run here (perhaps degraded), 1 if it cannot (each failed check says what to do), 2 on bad arguments.\n\nExamples:\n  sudo netwho doctor\n  sudo netwho doctor --json | jq .hooks";
+
+/// `netwho doctor`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DoctorArgs {
+    /// Print the findings as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Only the checks that need no privileges: do not load the kernel programs
+    #[arg(long)]
+    pub no_load: bool,
+}
+
+const COMPLETIONS_AFTER: &str = "Install the script where the shell looks for completions (the Debian package does this):\n  netwho completions bash > /usr/share/bash-completion/completions/netwho\n  netwho completions zsh  > /usr/share/zsh/vendor-completions/_netwho\n  netwho completions fish > /usr/share/fish/vendor_completions.d/netwho.fish\n\nor, for the current shell only:\n  source <(netwho completions bash)\n\nBesides commands and options, the scripts complete report names, option values and the filter fields (proc.name, fd.rport, ...) after -f and among the trailing filter words.";
+
+/// `netwho completions`.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `netwho man`.
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// The directory to write the pages into (man1/, man5/ and man7/ below it are created)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 const COLLECT_AFTER: &str = "Every daemon started with --fleet nats://HOST:PORT (or [fleet] nats in its configuration) publishes its flow records to the JetStream stream NETWHO_FLOWS (subject netwho.flows.HOST), spooling them on disk while the server is away. 'netwho collect' reads the stream as a durable consumer and stores every record in the PostgreSQL table netwho_flows (created if missing), one row per record with its host; the processes are JSON columns. A message is acknowledged only once its records are committed, and rows are keyed by host, message id and line: nothing is lost when NATS, PostgreSQL or the collector stops, and nothing is stored twice. Collectors started with the same --consumer share the work. 'netwho report REPORT --postgres CONN' answers every report over the whole fleet (--host to pick hosts). docs/specs/fleet.md describes the records and the table.\n\nExamples:\n  netwho collect --nats nats://10.0.0.2:4222 --postgres 'host=db1 user=netwho dbname=netwho'\n  netwho collect --nats 127.0.0.1:4222 --postgres postgresql://netwho@localhost/netwho --drain\n  netwho report by-user --postgres 'host=db1 user=netwho dbname=netwho' --since yesterday\n  netwho report top-procs --postgres 'host=db1 dbname=netwho' --host web1 --host web2";

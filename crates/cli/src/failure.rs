@@ -21,3 +21,22 @@ pub fn cannot_start(error: impl Into<anyhow::Error>) -> Failure {
         error: error.into(),
     }
 }
+
+/// Failed while running (exit 1).
+pub fn runtime(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: EXIT_RUNTIME,
+        error: error.into(),
+    }
+}
+
+/// Writing to standard output: a reader that went away (`| head`) is the
+/// end of the output, not a failure.
+pub fn output(r: std::io::Result<()>) -> Result<(), Failure> {
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(runtime(
+            anyhow::Error::new(e).context("writing to standard output"),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -53,7 +53,11 @@ pub fn run(
             let sinks = plan.sinks().map_err(cannot_start)?;
             (sinks, PipelineConfig::default(), &e.select, None)
         }
-        Command::Report(_) | Command::Collect(_) => return Ok(()),
+        Command::Report(_)
+        | Command::Collect(_)
+        | Command::Doctor(_)
+        | Command::Completions(_)
+        | Command::Man(_) => return Ok(()),
         // (its sinks start after the capabilities are dropped, below)
         Command::Daemon(_) => match &daemon {
             Some(d) => (Vec::new(), PipelineConfig::default(), &d.select, None),

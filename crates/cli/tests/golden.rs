@@ -70,6 +70,8 @@ fn help_of_every_command() {
         ("help-daemon", &["daemon", "--help"]),
         ("help-export", &["export", "--help"]),
         ("help-collect", &["collect", "--help"]),
+        ("help-doctor", &["doctor", "--help"]),
+        ("help-completions", &["completions", "--help"]),
     ]);
 }
 
@@ -92,6 +94,7 @@ fn errors_say_what_is_wrong_and_exit_2() {
             &["report", "-r", "x.nwr", "top-nothing"],
         ),
         ("error-unknown-command", &["frobnicate"]),
+        ("error-completions-shell", &["completions", "tcsh"]),
         (
             "error-connect-and-read",
             &["top", "--connect", "-r", "x.nwr"],
@@ -120,5 +123,5 @@ fn the_golden_files_are_sane() {
         }
         n += 1;
     }
-    assert_eq!(n, 16, "every case has its golden file");
+    assert_eq!(n, 19, "every case has its golden file");
 }

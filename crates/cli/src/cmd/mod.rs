@@ -3,10 +3,13 @@
 //! [`crate::live`]; those that read recordings share [`replay`].
 
 pub mod collect;
+pub mod completions;
 pub mod connect;
 pub mod daemon;
+pub mod doctor;
 pub mod export;
 pub mod log;
+pub mod man;
 pub mod record;
 pub mod replay;
 pub mod report;
@@ -20,6 +23,14 @@ use std::sync::atomic::AtomicBool;
 
 /// Run the command the line asked for (`top` if none).
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Some(Command::Completions(c)) => {
+            return crate::failure::output(completions::print(c.shell));
+        }
+        Some(Command::Man(m)) => return man::write_all(&m.dir),
+        Some(Command::Doctor(d)) => return doctor::doctor(d),
+        _ => {}
+    }
     if let Some(Command::Log(l)) = &cli.command
         && !l.verify.is_empty()
     {

@@ -268,7 +268,83 @@ pub fn load_and_attach(
     scope: &KernelScope,
     snaplen: u32,
 ) -> Result<(Ebpf, Attached), SensorError> {
-    let mut ebpf = EbpfLoader::new()
+    let mut ebpf = load_object(btf, sizes, scope, snaplen)?;
+    let cgroup = open_cgroup(cgroup_root)?;
+    let attached = attach_all(|h| {
+        let program = ebpf.program_mut(h.program).ok_or(SensorError::Hook {
+            hook: h.name,
+            detail: format!("program {} is missing from the BPF object", h.program),
+        })?;
+        attach_one(program, h.attach, btf, &cgroup).map_err(|e| hook_error(h.name, e))
+    })?;
+    Ok((ebpf, attached))
+}
+
+/// One hook as `netwho doctor` found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookProbe {
+    /// The hook, as status records name it.
+    pub hook: &'static str,
+    /// netwho refuses to start without it.
+    pub required: bool,
+    /// What is lost without it (`None` for a required hook).
+    pub without: Option<&'static str>,
+    /// `None` if it attached, else the kernel's reason.
+    pub error: Option<String>,
+}
+
+/// Load the object and try every hook, without stopping at the first that
+/// fails (unlike [`load_and_attach`]): what `netwho doctor` shows. The
+/// programs are detached when this returns.
+pub fn probe_hooks(btf: &Btf, cgroup_root: &Path) -> Result<Vec<HookProbe>, SensorError> {
+    let small = MapSizes {
+        ring_bytes: 1 << 20,
+        flows: 1024,
+        wire: 1024,
+        flows_per_uid: 0,
+    };
+    let mut ebpf = load_object(btf, small, &KernelScope::default(), 0)?;
+    let cgroup = open_cgroup(cgroup_root)?;
+    let mut out = Vec::with_capacity(HOOKS.len());
+    for h in HOOKS {
+        let error = match ebpf.program_mut(h.program) {
+            None => Some(format!(
+                "program {} is missing from the BPF object",
+                h.program
+            )),
+            Some(program) => attach_one(program, h.attach, btf, &cgroup).err().map(|e| {
+                match hook_error(h.name, e) {
+                    SensorError::Hook { detail, .. } => detail,
+                    other => other.to_string(),
+                }
+            }),
+        };
+        out.push(HookProbe {
+            hook: h.name,
+            required: h.without.is_none(),
+            without: h.without,
+            error,
+        });
+    }
+    Ok(out)
+}
+
+fn open_cgroup(cgroup_root: &Path) -> Result<File, SensorError> {
+    File::open(cgroup_root).map_err(|source| SensorError::Io {
+        what: format!("opening the cgroup v2 root {}", cgroup_root.display()),
+        source,
+    })
+}
+
+/// The embedded object, loaded (maps created, scope written), no program
+/// attached yet.
+fn load_object(
+    btf: &Btf,
+    sizes: MapSizes,
+    scope: &KernelScope,
+    snaplen: u32,
+) -> Result<Ebpf, SensorError> {
+    let ebpf = EbpfLoader::new()
         .btf(Some(btf))
         .map_max_entries(maps::EVENTS, sizes.ring_bytes)
         .map_max_entries(maps::FLOWS, sizes.flows)
@@ -282,19 +358,7 @@ pub fn load_and_attach(
     super::scope::install(&ebpf, scope)?;
     super::scope::install_capture(&ebpf, snaplen)?;
     super::scope::install_limits(&ebpf, sizes.flows_per_uid)?;
-    let cgroup = File::open(cgroup_root).map_err(|source| SensorError::Io {
-        what: format!("opening the cgroup v2 root {}", cgroup_root.display()),
-        source,
-    })?;
-
-    let attached = attach_all(|h| {
-        let program = ebpf.program_mut(h.program).ok_or(SensorError::Hook {
-            hook: h.name,
-            detail: format!("program {} is missing from the BPF object", h.program),
-        })?;
-        attach_one(program, h.attach, btf, &cgroup).map_err(|e| hook_error(h.name, e))
-    })?;
-    Ok((ebpf, attached))
+    Ok(ebpf)
 }
 
 fn attach_one(

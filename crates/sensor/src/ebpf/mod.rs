@@ -7,6 +7,7 @@
 
 pub mod attach;
 pub mod decode;
+pub mod doctor;
 pub mod harvest;
 pub mod prereq;
 pub mod scope;
