@@ -190,7 +190,7 @@ pub fn escape(text: &str) -> String {
     s
 }
 
-/// Inline Markdown: `code` and **bold** in bold, [text](link) as text.
+/// Inline Markdown: `code` and **bold** in bold, links as their text.
 fn inline(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
