@@ -88,7 +88,7 @@ const CONFIG: &[(&str, &str)] = &[
     ("CONFIG_BPF_EVENTS", "BPF programs on tracepoints"),
 ];
 
-/// The options of [`CONFIG`] not set to `y` in a kernel configuration
+/// The options netwho relies on (BPF syscall, JIT, cgroup BPF, BTF, BPF events) not set to `y` in a kernel configuration
 /// file's text.
 pub fn config_missing(config: &str) -> Vec<&'static str> {
     CONFIG
