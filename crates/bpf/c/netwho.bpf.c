@@ -45,6 +45,19 @@ int BPF_PROG(nw_sock_send, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+static __always_inline void on_recv(struct sock *sk, int ret, int flags)
+{
+	if (!sk)
+		return;
+	if (flags & (MSG_PEEK | MSG_ERRQUEUE)) {
+		__u64 id = bpf_get_current_pid_tgid();
+
+		bpf_map_delete_elem(&nw_recv_stash, &id);
+		return;
+	}
+	on_payload(sk, ret, false);
+}
+
 /*
  * tp_btf/sock_recv_length(struct sock *sk, int ret, int flags), as above.
  * Same place on the receive side. MSG_PEEK reads are not consumption and
@@ -53,15 +66,66 @@ int BPF_PROG(nw_sock_send, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(nw_sock_recv, struct sock *sk, int ret, int flags)
 {
-	if (!sk)
-		return 0;
-	if (flags & (MSG_PEEK | MSG_ERRQUEUE)) {
-		__u64 id = bpf_get_current_pid_tgid();
+	on_recv(sk, ret, flags);
+	return 0;
+}
 
-		bpf_map_delete_elem(&nw_recv_stash, &id);
-		return 0;
-	}
-	on_payload(sk, ret, false);
+/*
+ * The same two hooks where the tracepoints are missing (before 6.5; the
+ * loader picks this path when the kernel's BTF has no
+ * btf_trace_sock_send_length): fexit on the protocol operations that
+ * sock_sendmsg()/sock_recvmsg() call for IPv4 and IPv6 sockets (called
+ * through ops pointers, so never inlined away), in the caller's context,
+ * with the same return value the tracepoints see. sendfile()/splice() to a
+ * socket go through ->sendpage before 6.5: inet_sendpage, optional (it is
+ * gone, with the path, in 6.5). Not covered on this path: AF_PACKET
+ * sockets (their operations are in a module); the loader says so in every
+ * status record.
+ */
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(nw_fx_send4, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	struct sock *sk = sock->sk;
+
+	if (sk)
+		on_payload(sk, ret, true);
+	return 0;
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(nw_fx_send6, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	struct sock *sk = sock->sk;
+
+	if (sk)
+		on_payload(sk, ret, true);
+	return 0;
+}
+
+SEC("fexit/inet_sendpage")
+int BPF_PROG(nw_fx_sendpage, struct socket *sock, struct page *page, int offset, size_t size,
+	     int flags, long ret)
+{
+	struct sock *sk = sock->sk;
+
+	if (sk)
+		on_payload(sk, (int)ret, true);
+	return 0;
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(nw_fx_recv4, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	on_recv(sock->sk, ret, flags);
+	return 0;
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(nw_fx_recv6, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	on_recv(sock->sk, ret, flags);
 	return 0;
 }
 
@@ -458,17 +522,22 @@ static __always_inline void capture(struct __sk_buff *skb, struct bpf_sock *bsk,
 	if (want > plen)
 		want = plen;
 	for (i = 0; i < NETWHO_CAPTURE_CHUNKS; i++) {
-		__u32 done = i * NETWHO_CAPTURE_CHUNK, n;
+		__u32 done = i * NETWHO_CAPTURE_CHUNK;
+		__u64 n;
 		struct netwho_capture *ev;
 
 		if (done >= want)
 			break;
-		/* n - 1 bounded, then + 1: the verifier must see 1..CHUNK */
+		/* n - 1 bounded, then + 1: the verifier must see 1..CHUNK. The
+		 * mask and the increment are done on the register the call
+		 * uses: the 6.1 verifier does not carry a bound learnt on one
+		 * register to a 32-bit copy of it (the mask is a no-op here) */
 		n = want - done - 1;
 		if (n > NETWHO_CAPTURE_CHUNK - 1)
 			n = NETWHO_CAPTURE_CHUNK - 1;
-		asm volatile("" : "+r"(n));
-		n += 1;
+		asm volatile("%[n] &= %[mask]\n\t%[n] += 1"
+			     : [n] "+r"(n)
+			     : [mask] "i"(NETWHO_CAPTURE_CHUNK - 1));
 		ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
 		if (!ev) {
 			stat_add(NETWHO_STAT_CAPTURE_LOST, 1);
@@ -828,6 +897,33 @@ int BPF_PROG(nw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
  * means this is the last thread). The process is gone: its flows can take
  * no more bytes. Missing: netwho refuses to start.
  */
+/*
+ * The resident pages of an mm, on both layouts of mm_struct.rss_stat: an
+ * array of percpu_counter since 6.2 (.count is exact to a batch per CPU),
+ * a struct mm_rss_stat of atomic_long_t before (6.1 and older). CO-RE picks
+ * the branch at load time; the other one is dead code the verifier skips.
+ */
+struct mm_rss_stat___old {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline __s64 mm_rss(struct mm_struct *mm)
+{
+	if (bpf_core_type_exists(struct mm_rss_stat___old)) {
+		struct mm_struct___old *old = (void *)mm;
+
+		return BPF_CORE_READ(old, rss_stat.count[MM_FILEPAGES].counter) +
+		       BPF_CORE_READ(old, rss_stat.count[MM_ANONPAGES].counter) +
+		       BPF_CORE_READ(old, rss_stat.count[MM_SHMEMPAGES].counter);
+	}
+	return mm->rss_stat[MM_FILEPAGES].count + mm->rss_stat[MM_ANONPAGES].count +
+	       mm->rss_stat[MM_SHMEMPAGES].count;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(nw_exit, struct task_struct *p)
 {
@@ -870,9 +966,7 @@ int BPF_PROG(nw_exit, struct task_struct *p)
 	ev->rss_pages = 0;
 	peak = 0;
 	if (mm) {
-		/* percpu counters: .count is exact to a batch per CPU */
-		__s64 rss = mm->rss_stat[MM_FILEPAGES].count + mm->rss_stat[MM_ANONPAGES].count +
-			    mm->rss_stat[MM_SHMEMPAGES].count;
+		__s64 rss = mm_rss(mm);
 
 		ev->rss_pages = rss > 0 ? rss : 0;
 		peak = mm->hiwater_rss;

@@ -292,24 +292,75 @@ static __always_inline __u64 app_received(void *sk, struct netwho_sk_info *info)
  * an ACK sent during this very read credited part of it already (see
  * credit_bypass). A socket first seen now starts counting here.
  */
+/* A socket's first count: where it starts. A socket found at start (see
+ * nw_start_taken) starts where its readers were then; any other, now.
+ * True: count from the base (claim); false: the base is now, this read
+ * included. */
+static __always_inline bool start_base(__u64 cookie, struct netwho_sk_info *info, __u64 app)
+{
+	__u64 *at_start = bpf_map_lookup_elem(&nw_start_taken, &cookie);
+	/* until the base is known, consumed sums the reads counted without it
+	 * (app_received learns a socket's receive base over two reads): those
+	 * are past the start seed, and counted already */
+	__u64 pre = NETWHO_READ_ONCE(info->consumed), base = app;
+	bool seeded = false;
+
+	if (at_start) {
+		if (*at_start + pre <= app) {
+			base = *at_start + pre;
+			seeded = true;
+		}
+		bpf_map_delete_elem(&nw_start_taken, &cookie);
+	}
+	/* Only the first to get here sets the base (consumed never goes back):
+	 * a recv() on one CPU and an ACK on another may both start the
+	 * socket, one from the start seed, one from now. The other one counts
+	 * from the base the first set, as if seeded. The base before the
+	 * flag: whoever sees the flag sees it. */
+	if (__sync_val_compare_and_swap(&info->consumed, pre, base) != pre)
+		seeded = true;
+	__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
+	return seeded;
+}
+
+/*
+ * Claim what the application took since the last claim, [consumed, app),
+ * exactly once: a reader's recv() on one CPU and an ACK that credits the
+ * same bytes on another (credit_bypass) race for it; the one whose
+ * compare-and-swap moves `consumed` counts those bytes, the other counts
+ * what is left (bounded retries: under a storm of claims, what is not
+ * claimed now is claimed by the next one, or at close).
+ */
+static __always_inline __u64 claim(struct netwho_sk_info *info, __u64 app)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		__u64 old = NETWHO_READ_ONCE(info->consumed);
+
+		if (app <= old)
+			return 0;
+		if (__sync_val_compare_and_swap(&info->consumed, old, app) == old)
+			return app - old;
+	}
+	return 0;
+}
+
 static __always_inline __u64 recv_counts(struct sock *sk, struct netwho_sk_info *info, __u64 ret)
 {
 	__u64 app = app_received(sk, info), n;
 
 	if (app == NETWHO_NO_APP) {
-		/* not known this time: these bytes are credited all the same */
-		if (info->flags & NETWHO_SK_APP_BASE)
-			info->consumed += ret;
+		/* not known this time: these bytes are credited all the same,
+		 * and counted as taken (see start_base) */
+		__sync_fetch_and_add(&info->consumed, ret);
 		return ret;
 	}
 	info->reader_tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
-	if (!(info->flags & NETWHO_SK_APP_BASE)) {
-		info->consumed = app;
-		__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
+	if (!(info->flags & NETWHO_SK_APP_BASE) &&
+	    !start_base(bpf_get_socket_cookie(sk), info, app))
 		return ret;
-	}
-	n = app > info->consumed ? app - info->consumed : 0;
-	info->consumed = app;
+	n = claim(info, app);
 	if (n > ret)
 		stat_add(NETWHO_STAT_BYPASS_RECV, n - ret);
 	else if (n < ret)
@@ -349,18 +400,18 @@ static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_
 
 	if (app == NETWHO_NO_APP)
 		return;
-	if (!(info->flags & NETWHO_SK_APP_BASE)) {
-		info->consumed = app;
-		__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
+	if (!(info->flags & NETWHO_SK_APP_BASE) && !start_base(cookie, info, app))
 		return;
-	}
 	if (app <= info->consumed)
 		return;
 	owned = sock_owned_by_task(sk);
-	who = owned ? (__u32)(bpf_get_current_pid_tgid() >> 32) : info->reader_tgid;
+	/* the task holding the socket's lock is the one reading it; kernels
+	 * such as 6.1 do not let cgroup_skb programs ask
+	 * which task that is (the loader probes it): the last reader then */
+	who = owned && nw_cfg_skb_task ? (__u32)(bpf_get_current_pid_tgid() >> 32)
+					       : info->reader_tgid;
 	if (!who)
 		return;
-	n = app - info->consumed;
 	for (i = 0; i < NETWHO_MAX_OWNERS; i++) {
 		struct netwho_owner *o = &info->owners[i];
 
@@ -372,10 +423,12 @@ static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_
 		c = bpf_map_lookup_elem(&nw_flows, &key);
 		if (!c)
 			continue;
-		__sync_fetch_and_add(&c->bytes_recv, n);
-		info->consumed = app;
+		n = claim(info, app);
+		if (n) {
+			__sync_fetch_and_add(&c->bytes_recv, n);
+			stat_add(NETWHO_STAT_BYPASS_RECV, n);
+		}
 		info->reader_tgid = who;
-		stat_add(NETWHO_STAT_BYPASS_RECV, n);
 		return;
 	}
 }
@@ -713,9 +766,12 @@ static __always_inline void on_payload(struct sock *sk, int ret, bool is_send)
 	}
 	stat_add(NETWHO_STAT_PAYLOAD_CALLS, 1);
 	if (!is_send && sock_type == SOCK_STREAM && family != AF_PACKET) {
-		/* a TCP read: with what was taken past recv() since */
+		/* a TCP read: with what was taken past recv() since. A socket
+		 * older than netwho gets its storage here, at its first read,
+		 * so that this read is counted from its start base, like every
+		 * later one (not once as a bare read and again from the base) */
 		if (!info)
-			info = bpf_sk_storage_get(&nw_sk, sk, 0, 0);
+			info = bpf_sk_storage_get(&nw_sk, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (info)
 			amount = recv_counts(sk, info, amount);
 	}

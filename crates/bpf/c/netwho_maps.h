@@ -103,6 +103,19 @@ struct {
 	__type(value, struct netwho_capture_cfg);
 } nw_capture SEC(".maps");
 
+/* TCP sockets older than netwho: what their readers had taken when
+ * userspace found them (sock_diag), by cookie. A socket's counting starts
+ * from there, so a read that was in progress at start counts in full even
+ * where no hook saw it return (fexit misses calls entered before attach).
+ * Taken out at the socket's first count; bounded, a socket left out starts
+ * at its first count instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} nw_start_taken SEC(".maps");
+
 /* Keyed by pid_tgid (the thread): at most one datagram in flight per thread. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -217,3 +230,11 @@ static __always_inline bool keep_lost(__u64 id, __u32 kind, struct netwho_lost *
 }
 
 #endif /* NETWHO_MAPS_H */
+
+/*
+ * Read-only settings the loader writes before the programs load (the map
+ * is frozen, so the verifier sees constants and skips what they turn off).
+ * nw_cfg_skb_task: cgroup_skb programs may call bpf_get_current_pid_tgid()
+ * (the loader probes the kernel; 0 on 6.1).
+ */
+const volatile __u32 nw_cfg_skb_task = 1;

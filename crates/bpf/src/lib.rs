@@ -54,6 +54,23 @@ pub mod programs {
     pub const EXIT: &str = "nw_exit";
     /// `tp_btf/cgroup_mkdir`: new cgroups (units started later).
     pub const CGROUP_MKDIR: &str = "nw_cgroup_mkdir";
+    /// `fexit/inet_sendmsg`: payload sent on IPv4 sockets, where the
+    /// payload tracepoints are missing (before 6.5).
+    pub const FX_SEND4: &str = "nw_fx_send4";
+    /// `fexit/inet6_sendmsg`: likewise for IPv6 sockets.
+    pub const FX_SEND6: &str = "nw_fx_send6";
+    /// `fexit/inet_sendpage`: sendfile()/splice() to a socket (before 6.5).
+    pub const FX_SENDPAGE: &str = "nw_fx_sendpage";
+    /// `fexit/inet_recvmsg`: payload received on IPv4 sockets.
+    pub const FX_RECV4: &str = "nw_fx_recv4";
+    /// `fexit/inet6_recvmsg`: likewise for IPv6 sockets.
+    pub const FX_RECV6: &str = "nw_fx_recv6";
+}
+
+/// Names of the read-only settings the loader writes before loading.
+pub mod globals {
+    /// `u32`: cgroup_skb programs may call `bpf_get_current_pid_tgid()`.
+    pub const SKB_TASK: &str = "nw_cfg_skb_task";
 }
 
 /// Names of the maps in [`OBJECT`].
@@ -94,6 +111,8 @@ pub mod maps {
     pub const UNTRACKED: &str = "nw_untracked";
     /// Closes and exits the ring had no room for.
     pub const LOST: &str = "nw_lost";
+    /// TCP sockets older than netwho: what their readers had taken then.
+    pub const START_TAKEN: &str = "nw_start_taken";
 }
 
 /// FNV-1a 64, as the cgroup_mkdir program hashes cgroup names.

@@ -714,6 +714,41 @@ pub struct SensorArgs {
     /// can make every record as large as its arguments
     #[arg(long, global = true, default_value = "4KiB", value_name = "BYTES", value_parser = parse_cmdline_cap)]
     pub max_cmdline: usize,
+    /// Which kernel hooks count payload: the sock_send_length/sock_recv_length
+    /// tracepoints (Linux 6.5+), fexit on the inet socket operations (older
+    /// kernels), or auto: the tracepoints when the kernel's BTF has them
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "PATH"
+    )]
+    pub payload_hooks: PayloadHooks,
+}
+
+/// `--payload-hooks`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum PayloadHooks {
+    /// The tracepoints if the kernel has them, else fexit
+    #[default]
+    Auto,
+    /// tp_btf/sock_send_length and sock_recv_length
+    Tracepoints,
+    /// fexit on inet_sendmsg, inet6_sendmsg, inet_recvmsg, inet6_recvmsg
+    Fexit,
+}
+
+impl PayloadHooks {
+    /// The sensor's name for it.
+    pub fn path(self) -> netwho_sensor::ebpf::PayloadPath {
+        use netwho_sensor::ebpf::PayloadPath;
+        match self {
+            PayloadHooks::Auto => PayloadPath::Auto,
+            PayloadHooks::Tracepoints => PayloadPath::Tracepoints,
+            PayloadHooks::Fexit => PayloadPath::Fexit,
+        }
+    }
 }
 
 fn parse_cmdline_cap(s: &str) -> Result<usize, String> {

@@ -112,6 +112,7 @@ pub fn run(
             },
         },
         idle: sensor_args.udp_idle,
+        payload: sensor_args.payload_hooks.path(),
         scope,
         snaplen: match command {
             Command::Record(r) => r.snaplen.unwrap_or(0),

@@ -104,6 +104,9 @@ pub struct ExistingSocket {
     pub direction: Direction,
     /// When it was found.
     pub at: MonoNs,
+    /// TCP: payload its readers had taken from it when it was found
+    /// (received minus unread), the base its counting starts from.
+    pub taken: Option<u64>,
 }
 
 /// What a kernel flow entry tells of its flow besides its bytes.

@@ -431,6 +431,7 @@ fn a_socket_found_by_sock_diag_is_not_opened_twice() {
         ..ProcInfo::unknown(p, "sshd", 0, 0)
     }));
     h.apply(SensorEvent::Existing(ExistingSocket {
+        taken: None,
         cookie: SockCookie(20),
         tuple: tuple(Proto::Tcp, ep(1, 22), ep(2, 50000)),
         holders: vec![600, 601],
@@ -472,6 +473,7 @@ fn an_old_socket_that_talks_before_the_scan_lands_still_gets_its_direction() {
     }
     h.apply(o);
     h.apply(SensorEvent::Existing(ExistingSocket {
+        taken: None,
         cookie: SockCookie(22),
         tuple: t,
         holders: vec![620],
@@ -495,6 +497,7 @@ fn a_new_socket_mistaken_for_an_old_one_takes_the_kernels_view_of_its_owner() {
     }));
     let t = tuple(Proto::Tcp, ep(1, 40000), ep(2, 80));
     h.apply(SensorEvent::Existing(ExistingSocket {
+        taken: None,
         cookie: SockCookie(21),
         tuple: t.clone(),
         holders: vec![610],

@@ -100,8 +100,8 @@ pub fn json(d: &Diagnosis) -> serde_json::Value {
 }
 
 /// Run the checks and print them; exit 1 if netwho cannot run here.
-pub fn doctor(a: &DoctorArgs) -> Result<(), Failure> {
-    let mut d = doctor::diagnose(!a.no_load);
+pub fn doctor(a: &DoctorArgs, payload: netwho_sensor::ebpf::PayloadPath) -> Result<(), Failure> {
+    let mut d = doctor::diagnose(!a.no_load, payload);
     d.checks.push(api_group());
     let out = if a.json {
         let mut j = json(&d).to_string();

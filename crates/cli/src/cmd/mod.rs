@@ -28,7 +28,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             return crate::failure::output(completions::print(c.shell));
         }
         Some(Command::Man(m)) => return man::write_all(&m.dir),
-        Some(Command::Doctor(d)) => return doctor::doctor(d),
+        Some(Command::Doctor(d)) => return doctor::doctor(d, cli.sensor.payload_hooks.path()),
         _ => {}
     }
     if let Some(Command::Log(l)) = &cli.command

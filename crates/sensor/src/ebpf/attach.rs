@@ -6,9 +6,10 @@ use super::scope::KernelScope;
 use crate::SensorError;
 use aya::programs::{
     BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr,
-    Program, ProgramError,
+    FExit, Program, ProgramError, ProgramType,
 };
 use aya::{Btf, Ebpf, EbpfLoader};
+use aya_obj::btf::BtfKind;
 use netwho_bpf::{maps, programs};
 use std::fs::File;
 use std::path::Path;
@@ -22,6 +23,8 @@ enum Attach {
     CgroupSock,
     CgroupSockAddr,
     CgroupSkb(CgroupSkbAttachType),
+    /// An fexit program on a kernel function, by name.
+    FExit(&'static str),
 }
 
 /// One hook: its program, its name as users see it, how it attaches, and
@@ -62,9 +65,10 @@ const UDP_SEND: &str = "unconnected UDP sends are counted without their remote";
 const UDP_RECV: &str = "unconnected UDP receives are counted without their remote";
 const NO_WIRE: &str = "wire bytes and packets are not counted";
 
-/// Every hook, in attach order. The payload hooks come last: by the time
-/// they count, the hooks that name sockets and processes are in place.
-const HOOKS: &[Hook] = &[
+/// Every hook but the payload ones, in attach order. The payload hooks
+/// ([`PayloadPath`]) come last: by the time they count, the hooks that name
+/// sockets and processes are in place.
+const COMMON: &[Hook] = &[
     hook(
         programs::SOCK_CREATE,
         "cgroup/sock_create",
@@ -145,6 +149,10 @@ const HOOKS: &[Hook] = &[
         Attach::Tracepoint("skb_copy_datagram_iovec"),
         "ICMP and raw receives are counted without their remote",
     ),
+];
+
+/// The payload hooks where the kernel has the payload tracepoints (6.5+).
+const TRACEPOINT_PAYLOAD: &[Hook] = &[
     hook(
         programs::SOCK_RECV,
         "tp_btf/sock_recv_length",
@@ -157,10 +165,110 @@ const HOOKS: &[Hook] = &[
     ),
 ];
 
+/// The payload hooks where it has not: fexit on the IPv4 and IPv6 socket
+/// operations the tracepoints sit behind.
+const FEXIT_PAYLOAD: &[Hook] = &[
+    hook(
+        programs::FX_RECV4,
+        "fexit/inet_recvmsg",
+        Attach::FExit("inet_recvmsg"),
+    ),
+    hook(
+        programs::FX_RECV6,
+        "fexit/inet6_recvmsg",
+        Attach::FExit("inet6_recvmsg"),
+    ),
+    hook(
+        programs::FX_SEND4,
+        "fexit/inet_sendmsg",
+        Attach::FExit("inet_sendmsg"),
+    ),
+    hook(
+        programs::FX_SEND6,
+        "fexit/inet6_sendmsg",
+        Attach::FExit("inet6_sendmsg"),
+    ),
+    optional(
+        programs::FX_SENDPAGE,
+        "fexit/inet_sendpage",
+        Attach::FExit("inet_sendpage"),
+        "sendfile() and splice() to a socket are not counted",
+    ),
+];
+
+/// What the fexit path does not see, whatever attaches.
+const FEXIT_LOSES: &str = "payload hooks: fexit on inet/inet6 socket operations (this kernel has no \
+     sock_send_length/sock_recv_length tracepoints), so AF_PACKET sockets' payload is not counted";
+
+/// Which hooks count payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PayloadPath {
+    /// The tracepoints if the kernel has them, else fexit (decided from
+    /// the kernel's BTF, not its version).
+    #[default]
+    Auto,
+    /// `tp_btf/sock_send_length` and `sock_recv_length` (6.5+).
+    Tracepoints,
+    /// fexit on `inet_sendmsg`, `inet6_sendmsg`, `inet_recvmsg`,
+    /// `inet6_recvmsg` (and `inet_sendpage` where it exists).
+    Fexit,
+}
+
+impl PayloadPath {
+    /// As status records and `netwho doctor` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadPath::Auto => "auto",
+            PayloadPath::Tracepoints => "tracepoints",
+            PayloadPath::Fexit => "fexit",
+        }
+    }
+
+    /// Auto resolved for a kernel whose BTF has (or lacks) the payload
+    /// tracepoints.
+    pub fn resolve(self, has_tracepoints: bool) -> PayloadPath {
+        match self {
+            PayloadPath::Auto if has_tracepoints => PayloadPath::Tracepoints,
+            PayloadPath::Auto => PayloadPath::Fexit,
+            p => p,
+        }
+    }
+
+    fn hooks(self) -> impl Iterator<Item = &'static Hook> {
+        let payload = match self {
+            PayloadPath::Fexit => FEXIT_PAYLOAD,
+            _ => TRACEPOINT_PAYLOAD,
+        };
+        COMMON.iter().chain(payload)
+    }
+}
+
+/// The kernel's BTF has both payload tracepoints.
+pub fn has_payload_tracepoints(btf: &Btf) -> bool {
+    ["btf_trace_sock_send_length", "btf_trace_sock_recv_length"]
+        .iter()
+        .all(|t| btf.id_by_type_name_kind(t, BtfKind::Typedef).is_ok())
+}
+
+/// cgroup_skb programs may call `bpf_get_current_pid_tgid()` on this kernel.
+fn skb_may_ask_task() -> bool {
+    aya::sys::is_helper_supported(
+        ProgramType::CgroupSkb,
+        aya::sys::BpfHelper::BPF_FUNC_get_current_pid_tgid,
+    )
+    .unwrap_or(false)
+}
+
+const SKB_NO_TASK: &str = "cgroup_skb programs cannot ask for the current task on this kernel, so \
+     bytes a process takes past recv() (splice) while it holds the socket are credited to the \
+     socket's last reader";
+
 /// What attaching gave: the hooks in place, and one sentence per optional
 /// hook that is not (what is lost, and the kernel's reason).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Attached {
+    /// The payload path.
+    pub path: PayloadPath,
     /// The hooks attached.
     pub hooks: Vec<&'static str>,
     /// The optional hooks that are not, each in a sentence.
@@ -170,11 +278,12 @@ pub struct Attached {
 /// Attach every hook with `try_attach`, applying the policy: a required
 /// hook that fails stops netwho (its error names it); an optional one
 /// becomes a degradation every status record shows.
-fn attach_all(
+fn attach_all<'h>(
+    hooks: impl Iterator<Item = &'h Hook>,
     mut try_attach: impl FnMut(&Hook) -> Result<(), SensorError>,
 ) -> Result<Attached, SensorError> {
     let mut out = Attached::default();
-    for h in HOOKS {
+    for h in hooks {
         match (try_attach(h), h.without) {
             (Ok(()), _) => out.hooks.push(h.name),
             (Err(e), None) => return Err(e),
@@ -233,9 +342,10 @@ fn log_tail(log: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The oldest kernel netwho is known to work on: the payload tracepoints
-/// (sock_send_length/sock_recv_length) are absent in 6.2, present in 6.5.
-pub const MIN_KERNEL: &str = "6.5";
+/// The oldest kernel netwho is tested on (Debian 12's 6.1, under QEMU:
+/// scripts/vmtest): there the payload hooks are fexit programs, as the
+/// tracepoints (sock_send_length/sock_recv_length) only came in 6.5.
+pub const MIN_KERNEL: &str = "6.1";
 
 fn hook_error(hook: &'static str, e: ProgramError) -> SensorError {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -254,7 +364,7 @@ fn hook_error(hook: &'static str, e: ProgramError) -> SensorError {
         other => other.to_string(),
     };
     detail.push_str(&format!(
-        " (netwho needs Linux {MIN_KERNEL} or later with BTF; this kernel is {})",
+        " (netwho is tested on Linux {MIN_KERNEL} and later, with BTF; this kernel is {})",
         release.trim()
     ));
     SensorError::Hook { hook, detail }
@@ -267,16 +377,26 @@ pub fn load_and_attach(
     sizes: MapSizes,
     scope: &KernelScope,
     snaplen: u32,
+    path: PayloadPath,
 ) -> Result<(Ebpf, Attached), SensorError> {
-    let mut ebpf = load_object(btf, sizes, scope, snaplen)?;
+    let path = path.resolve(has_payload_tracepoints(btf));
+    let skb_task = skb_may_ask_task();
+    let mut ebpf = load_object(btf, sizes, scope, snaplen, skb_task)?;
     let cgroup = open_cgroup(cgroup_root)?;
-    let attached = attach_all(|h| {
+    let mut attached = attach_all(path.hooks(), |h| {
         let program = ebpf.program_mut(h.program).ok_or(SensorError::Hook {
             hook: h.name,
             detail: format!("program {} is missing from the BPF object", h.program),
         })?;
         attach_one(program, h.attach, btf, &cgroup).map_err(|e| hook_error(h.name, e))
     })?;
+    attached.path = path;
+    if path == PayloadPath::Fexit {
+        attached.degradations.push(FEXIT_LOSES.into());
+    }
+    if !skb_task && attached.hooks.contains(&"cgroup_skb/egress") {
+        attached.degradations.push(SKB_NO_TASK.into());
+    }
     Ok((ebpf, attached))
 }
 
@@ -296,17 +416,23 @@ pub struct HookProbe {
 /// Load the object and try every hook, without stopping at the first that
 /// fails (unlike [`load_and_attach`]): what `netwho doctor` shows. The
 /// programs are detached when this returns.
-pub fn probe_hooks(btf: &Btf, cgroup_root: &Path) -> Result<Vec<HookProbe>, SensorError> {
+pub fn probe_hooks(
+    btf: &Btf,
+    cgroup_root: &Path,
+    path: PayloadPath,
+) -> Result<Probed, SensorError> {
     let small = MapSizes {
         ring_bytes: 1 << 20,
         flows: 1024,
         wire: 1024,
         flows_per_uid: 0,
     };
-    let mut ebpf = load_object(btf, small, &KernelScope::default(), 0)?;
+    let path = path.resolve(has_payload_tracepoints(btf));
+    let skb_task = skb_may_ask_task();
+    let mut ebpf = load_object(btf, small, &KernelScope::default(), 0, skb_task)?;
     let cgroup = open_cgroup(cgroup_root)?;
-    let mut out = Vec::with_capacity(HOOKS.len());
-    for h in HOOKS {
+    let mut out = Vec::new();
+    for h in path.hooks() {
         let error = match ebpf.program_mut(h.program) {
             None => Some(format!(
                 "program {} is missing from the BPF object",
@@ -326,7 +452,29 @@ pub fn probe_hooks(btf: &Btf, cgroup_root: &Path) -> Result<Vec<HookProbe>, Sens
             error,
         });
     }
-    Ok(out)
+    let mut notes = Vec::new();
+    if path == PayloadPath::Fexit {
+        notes.push(FEXIT_LOSES.to_string());
+    }
+    if !skb_task {
+        notes.push(SKB_NO_TASK.to_string());
+    }
+    Ok(Probed {
+        path,
+        hooks: out,
+        notes,
+    })
+}
+
+/// What `netwho doctor`'s probe found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probed {
+    /// The payload path a start would take.
+    pub path: PayloadPath,
+    /// Every hook of that path.
+    pub hooks: Vec<HookProbe>,
+    /// What the path loses whatever attaches, each in a sentence.
+    pub notes: Vec<String>,
 }
 
 fn open_cgroup(cgroup_root: &Path) -> Result<File, SensorError> {
@@ -343,8 +491,11 @@ fn load_object(
     sizes: MapSizes,
     scope: &KernelScope,
     snaplen: u32,
+    skb_task: bool,
 ) -> Result<Ebpf, SensorError> {
+    let skb_task = u32::from(skb_task);
     let ebpf = EbpfLoader::new()
+        .override_global(netwho_bpf::globals::SKB_TASK, &skb_task, true)
         .btf(Some(btf))
         .map_max_entries(maps::EVENTS, sizes.ring_bytes)
         .map_max_entries(maps::FLOWS, sizes.flows)
@@ -388,6 +539,11 @@ fn attach_one(
             p.load()?;
             p.attach(cgroup, kind, CgroupAttachMode::Single)?;
         }
+        Attach::FExit(function) => {
+            let p: &mut FExit = program.try_into()?;
+            p.load(function, btf)?;
+            p.attach()?;
+        }
     }
     Ok(())
 }
@@ -396,16 +552,53 @@ fn attach_one(
 mod tests {
     use super::*;
 
+    fn all() -> impl Iterator<Item = &'static Hook> {
+        COMMON.iter().chain(TRACEPOINT_PAYLOAD).chain(FEXIT_PAYLOAD)
+    }
+
     #[test]
     fn every_program_in_the_object_has_a_hook() {
         let text = String::from_utf8_lossy(netwho_bpf::OBJECT);
-        for h in HOOKS {
+        for h in all() {
             assert!(text.contains(h.program), "{}", h.program);
             // the ELF section names the hook
             let section = h.name.split_once('/').map_or(h.name, |(s, _)| s);
             assert!(text.contains(section), "{}", h.name);
+            if let Attach::FExit(f) = h.attach {
+                assert!(text.contains(&format!("fexit/{f}")), "{}", h.name);
+            }
         }
-        assert_eq!(HOOKS.len(), 16);
+        assert_eq!(PayloadPath::Tracepoints.hooks().count(), 16);
+        assert_eq!(PayloadPath::Fexit.hooks().count(), 19);
+        assert_eq!(all().count(), 21);
+    }
+
+    #[test]
+    fn the_path_follows_the_kernel_unless_forced() {
+        assert_eq!(PayloadPath::Auto.resolve(true), PayloadPath::Tracepoints);
+        assert_eq!(PayloadPath::Auto.resolve(false), PayloadPath::Fexit);
+        assert_eq!(PayloadPath::Fexit.resolve(true), PayloadPath::Fexit);
+        assert_eq!(
+            PayloadPath::Tracepoints.resolve(false),
+            PayloadPath::Tracepoints,
+            "forced: the kernel's refusal then names the missing tracepoint"
+        );
+        let tail: Vec<&str> = PayloadPath::Fexit
+            .hooks()
+            .skip(14)
+            .map(|h| h.name)
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "fexit/inet_recvmsg",
+                "fexit/inet6_recvmsg",
+                "fexit/inet_sendmsg",
+                "fexit/inet6_sendmsg",
+                "fexit/inet_sendpage"
+            ],
+            "the payload hooks come last, after the ones that name sockets"
+        );
     }
 
     fn fail(h: &Hook) -> SensorError {
@@ -417,7 +610,7 @@ mod tests {
 
     #[test]
     fn an_optional_hook_that_fails_is_a_degradation() {
-        let a = attach_all(|h| {
+        let a = attach_all(PayloadPath::Tracepoints.hooks(), |h| {
             if h.name == "cgroup/recvmsg4" {
                 Err(fail(h))
             } else {
@@ -425,7 +618,7 @@ mod tests {
             }
         })
         .unwrap();
-        assert_eq!(a.hooks.len(), HOOKS.len() - 1);
+        assert_eq!(a.hooks.len(), 15);
         assert!(!a.hooks.contains(&"cgroup/recvmsg4"));
         assert_eq!(
             a.degradations,
@@ -434,32 +627,55 @@ mod tests {
               their remote: the kernel refused the program: Invalid argument"
             ]
         );
-    }
-
-    #[test]
-    fn a_required_hook_that_fails_stops_netwho_and_is_named() {
-        let mut tried = Vec::new();
-        let e = attach_all(|h| {
-            tried.push(h.name);
-            if h.name == "tp_btf/sock_recv_length" {
+        // on the fexit path, a kernel without ->sendpage (6.5+) loses sendfile
+        let a = attach_all(PayloadPath::Fexit.hooks(), |h| {
+            if h.name == "fexit/inet_sendpage" {
                 Err(fail(h))
             } else {
                 Ok(())
             }
         })
-        .unwrap_err();
-        assert!(matches!(
-            e,
-            SensorError::Hook {
-                hook: "tp_btf/sock_recv_length",
-                ..
-            }
-        ));
-        assert_eq!(tried.last(), Some(&"tp_btf/sock_recv_length"));
-        let required = HOOKS.iter().filter(|h| h.without.is_none()).count();
+        .unwrap();
+        assert_eq!(a.hooks.len(), 18);
+        assert!(
+            a.degradations[0].contains("sendfile()"),
+            "{:?}",
+            a.degradations
+        );
+    }
+
+    #[test]
+    fn a_required_hook_that_fails_stops_netwho_and_is_named() {
+        for (path, payload) in [
+            (PayloadPath::Tracepoints, "tp_btf/sock_recv_length"),
+            (PayloadPath::Fexit, "fexit/inet6_sendmsg"),
+        ] {
+            let mut tried = Vec::new();
+            let e = attach_all(path.hooks(), |h| {
+                tried.push(h.name);
+                if h.name == payload {
+                    Err(fail(h))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+            assert!(
+                matches!(e, SensorError::Hook { hook, .. } if hook == payload),
+                "{e}"
+            );
+            assert_eq!(tried.last(), Some(&payload));
+        }
+        let required = |p: PayloadPath| p.hooks().filter(|h| h.without.is_none()).count();
         assert_eq!(
-            required, 7,
+            required(PayloadPath::Tracepoints),
+            7,
             "sock_create, exec, fork, exit, set_state, recv, send"
+        );
+        assert_eq!(
+            required(PayloadPath::Fexit),
+            9,
+            "... and recv, send for each family"
         );
     }
 

@@ -3,7 +3,7 @@
 //! nothing: the programs it loads to probe the hooks are detached (their
 //! links closed) before [`diagnose`] returns.
 
-use super::attach::{self, HookProbe};
+use super::attach::{self, HookProbe, PayloadPath};
 use super::prereq;
 use aya::Btf;
 use std::path::Path;
@@ -50,10 +50,21 @@ fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>) -> Che
     }
 }
 
-/// The sensor path with the payload tracepoints (the only one this
-/// release has).
-pub const PATH_TRACEPOINTS: &str = "ebpf: payload tracepoints (tp_btf/sock_send_length, tp_btf/sock_recv_length), \
-     cgroup socket hooks, process tracepoints";
+/// The sensor path with the payload tracepoints (6.5 and later).
+pub const PATH_TRACEPOINTS: &str = "ebpf: payload tracepoints (tp_btf/sock_send_length, \
+     tp_btf/sock_recv_length), cgroup socket hooks, process tracepoints";
+
+/// The sensor path without them: fexit on the socket operations.
+pub const PATH_FEXIT: &str = "ebpf: payload from fexit on inet/inet6 sendmsg, recvmsg and \
+     sendpage (no payload tracepoints in this kernel), cgroup socket hooks, process tracepoints";
+
+/// The sentence for a payload path.
+pub fn path_name(p: PayloadPath) -> &'static str {
+    match p {
+        PayloadPath::Fexit => PATH_FEXIT,
+        _ => PATH_TRACEPOINTS,
+    }
+}
 
 /// Everything `netwho doctor` found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -124,7 +135,7 @@ fn read(path: &str) -> Option<String> {
 
 /// Check everything; with `load`, also load the kernel programs and try
 /// every hook (needs the privileges).
-pub fn diagnose(load: bool) -> Diagnosis {
+pub fn diagnose(load: bool, payload: PayloadPath) -> Diagnosis {
     let kernel = read("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
@@ -263,7 +274,7 @@ pub fn diagnose(load: bool) -> Diagnosis {
     let probed = Btf::from_sys_fs()
         .map_err(|e| e.to_string())
         .and_then(|btf| {
-            attach::probe_hooks(&btf, cgroup.as_deref().unwrap_or(Path::new("/")))
+            attach::probe_hooks(&btf, cgroup.as_deref().unwrap_or(Path::new("/")), payload)
                 .map_err(|e| e.to_string())
         });
     match probed {
@@ -274,7 +285,8 @@ pub fn diagnose(load: bool) -> Diagnosis {
                 format!("netwho's BPF object did not load: {e}"),
             ));
         }
-        Ok(hooks) => {
+        Ok(probed) => {
+            let hooks = probed.hooks;
             let required_failed: Vec<&str> = hooks
                 .iter()
                 .filter(|h| h.required && h.error.is_some())
@@ -286,6 +298,7 @@ pub fn diagnose(load: bool) -> Diagnosis {
                     let (without, err) = (h.without?, h.error.as_ref()?);
                     Some(format!("{} did not attach, so {without}: {err}", h.hook))
                 })
+                .chain(probed.notes)
                 .collect();
             if required_failed.is_empty() {
                 d.checks.push(check(
@@ -301,14 +314,14 @@ pub fn diagnose(load: bool) -> Diagnosis {
                         hooks.len()
                     ),
                 ));
-                d.sensor_path = Some(PATH_TRACEPOINTS);
+                d.sensor_path = Some(path_name(probed.path));
             } else {
                 d.checks.push(check(
                     "hooks",
                     Verdict::Fail,
                     format!(
-                        "required hooks did not attach: {} (netwho needs Linux {} or later \
-                         with BTF; this kernel is {kernel})",
+                        "required hooks did not attach: {} (netwho is tested on Linux {} and \
+                         later, with BTF; this kernel is {kernel})",
                         required_failed.join(", "),
                         attach::MIN_KERNEL
                     ),

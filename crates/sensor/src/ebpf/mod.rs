@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use attach::MapSizes;
+pub use attach::{MapSizes, PayloadPath};
 pub use scope::KernelScope;
 
 /// Tunables of the eBPF sensor.
@@ -44,6 +44,8 @@ pub struct EbpfConfig {
     /// Payload bytes kept per (socket, remote) and direction (0: none; at
     /// most `netwho_bpf::abi::SNAPLEN_MAX`).
     pub snaplen: u32,
+    /// Which hooks count payload.
+    pub payload: PayloadPath,
 }
 
 impl Default for EbpfConfig {
@@ -54,6 +56,7 @@ impl Default for EbpfConfig {
             idle: Duration::from_secs(120),
             scope: KernelScope::default(),
             snaplen: 0,
+            payload: PayloadPath::Auto,
         }
     }
 }
@@ -181,6 +184,46 @@ fn take_data(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, SensorError> {
     })
 }
 
+/// Tell the kernel side where each TCP socket older than netwho starts
+/// counting: what its readers had taken when it was found (see
+/// `nw_start_taken`). Bounded by the map; a socket left out starts at its
+/// first count instead, which loses only a read that was in progress at
+/// start on the fexit path.
+fn seed_start_taken(
+    ebpf: &mut Ebpf,
+    existing: &[netwho_model::ExistingSocket],
+) -> Result<(), SensorError> {
+    let name = netwho_bpf::maps::START_TAKEN;
+    let Map::LruHashMap(data) = take_data(ebpf, name)? else {
+        return Err(SensorError::Map {
+            name,
+            detail: "is not an LRU hash map".into(),
+        });
+    };
+    let mut failed = 0u64;
+    let mut last = None;
+    for x in existing {
+        log::debug!(
+            "socket {:x} found at start, its readers had taken {:?}",
+            x.cookie.0,
+            x.taken
+        );
+        if let Some(taken) = x.taken
+            && let Err(e) = sys::update(data.fd().as_fd(), &x.cookie.0, &taken)
+        {
+            failed += 1;
+            last = Some(e);
+        }
+    }
+    if let Some(e) = last {
+        log::warn!(
+            "{failed} sockets older than netwho start counting at their first read, not at \
+             netwho's start ({name}: {e})"
+        );
+    }
+    Ok(())
+}
+
 fn hash_map<K: bytemuck::Pod, V: bytemuck::Pod>(
     ebpf: &mut Ebpf,
     name: &'static str,
@@ -218,8 +261,14 @@ impl EbpfSensor {
         let btf = Btf::from_sys_fs().map_err(|e| SensorError::Btf {
             detail: e.to_string(),
         })?;
-        let (mut ebpf, attached) =
-            attach::load_and_attach(&btf, &cgroup_root, cfg.sizes, &cfg.scope, cfg.snaplen)?;
+        let (mut ebpf, attached) = attach::load_and_attach(
+            &btf,
+            &cgroup_root,
+            cfg.sizes,
+            &cfg.scope,
+            cfg.snaplen,
+            cfg.payload,
+        )?;
         for d in &attached.degradations {
             log::warn!("{d}");
         }
@@ -251,6 +300,7 @@ impl EbpfSensor {
         // capabilities are dropped once it has started); the hooks are
         // attached, so a socket born from here on shows in the ring too
         let existing = fallback::existing_sockets(boot_now())?;
+        seed_start_taken(&mut ebpf, &existing)?;
         Ok(EbpfSensor {
             _ebpf: ebpf,
             ring,

@@ -69,6 +69,7 @@ pub fn existing_in_netns(
             continue;
         };
         out.push(ExistingSocket {
+            taken: s.taken,
             cookie: SockCookie(s.cookie),
             tuple: SocketTuple {
                 proto,
@@ -151,6 +152,7 @@ mod tests {
         let a = |last| IpAddr::V4(Ipv4Addr::new(10, 231, 0, last));
         DiagSocket {
             protocol,
+            taken: None,
             state,
             local: Endpoint::new(a(1), lport),
             remote: Endpoint::new(a(2), rport),

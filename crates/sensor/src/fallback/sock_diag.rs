@@ -32,6 +32,9 @@ pub struct DiagSocket {
     pub uid: u32,
     /// Inode (to find its processes in `/proc/*/fd`).
     pub inode: u32,
+    /// TCP, not listening: payload its readers have taken (tcp_info's
+    /// bytes_received minus what is unread in its receive queue).
+    pub taken: Option<u64>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -60,8 +63,13 @@ pub fn request(family: u8, protocol: u8, seq: u32) -> Vec<u8> {
     b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     b.extend_from_slice(&seq.to_ne_bytes());
     b.extend_from_slice(&0u32.to_ne_bytes());
-    // struct inet_diag_req_v2
-    b.extend_from_slice(&[family, protocol, 0, 0]);
+    // struct inet_diag_req_v2; TCP: with tcp_info (INET_DIAG_INFO)
+    let ext = if protocol == libc::IPPROTO_TCP as u8 {
+        1 << (INET_DIAG_INFO - 1)
+    } else {
+        0
+    };
+    b.extend_from_slice(&[family, protocol, ext, 0]);
     b.extend_from_slice(&u32::MAX.to_ne_bytes()); // idiag_states: all
     b.extend_from_slice(&[0u8; 48]); // struct inet_diag_sockid: any
     b
@@ -86,6 +94,35 @@ fn addr(family: u8, bytes: &[u8]) -> IpAddr {
     }
 }
 
+/// The `INET_DIAG_INFO` attribute: `struct tcp_info`.
+const INET_DIAG_INFO: u8 = 2;
+/// `tcp_info.tcpi_bytes_received` (u64, Linux 4.1+).
+const TCPI_BYTES_RECEIVED: usize = 128;
+/// TCP_LISTEN: its queue counts connections, not bytes.
+const TCP_LISTEN: u8 = 10;
+
+/// `tcpi_bytes_received` from the attributes after an `inet_diag_msg`
+/// (bounded walk; a short or malformed attribute ends it).
+fn bytes_received(attrs: &[u8]) -> Option<u64> {
+    let mut at = 0;
+    while at + 4 <= attrs.len() {
+        let len = usize::from(u16::from_ne_bytes([attrs[at], attrs[at + 1]]));
+        let kind = u16::from_ne_bytes([attrs[at + 2], attrs[at + 3]]);
+        if len < 4 || at + len > attrs.len() {
+            return None;
+        }
+        if kind == u16::from(INET_DIAG_INFO) {
+            let info = &attrs[at + 4..at + len];
+            return info
+                .get(TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_ne_bytes);
+        }
+        at += (len + 3) & !3;
+    }
+    None
+}
+
 /// Parse one `inet_diag_msg`.
 pub fn parse_msg(m: &[u8], protocol: u8) -> Result<DiagSocket, DiagError> {
     if m.len() < INET_DIAG_MSG_LEN {
@@ -94,7 +131,14 @@ pub fn parse_msg(m: &[u8], protocol: u8) -> Result<DiagSocket, DiagError> {
     let family = m[0];
     let port = |at: usize| u16::from_be_bytes([m[at], m[at + 1]]);
     let cookie = u64::from(u32_at(m, 44)?) | (u64::from(u32_at(m, 48)?) << 32);
+    let taken = if protocol == libc::IPPROTO_TCP as u8 && m[1] != TCP_LISTEN {
+        let unread = u64::from(u32_at(m, 56)?);
+        bytes_received(&m[INET_DIAG_MSG_LEN..]).map(|got| got.saturating_sub(unread))
+    } else {
+        None
+    };
     Ok(DiagSocket {
+        taken,
         protocol,
         state: m[1],
         local: Endpoint::new(addr(family, &m[8..24]), port(4)),
@@ -273,6 +317,50 @@ mod tests {
         assert_eq!(out[0].cookie, 0x5_1122_3344);
         assert_eq!((out[0].uid, out[0].inode, out[0].state), (1000, 777, 1));
         assert_eq!(out[1].local.to_string(), "[fd00:231::1]:443");
+    }
+
+    /// A TCP reply with `rqueue` unread and a tcp_info whose
+    /// bytes_received is `got` (`info_len` bytes of it).
+    fn with_info(state: u8, rqueue: u32, got: u64, info_len: usize) -> Vec<u8> {
+        let mut b = reply(2, state, &[10, 231, 0, 1], &[10, 231, 0, 2], (40000, 80));
+        b[NLMSG_HDRLEN + 56..NLMSG_HDRLEN + 60].copy_from_slice(&rqueue.to_ne_bytes());
+        // another attribute first, then INET_DIAG_INFO
+        b.extend_from_slice(&8u16.to_ne_bytes());
+        b.extend_from_slice(&1u16.to_ne_bytes());
+        b.extend_from_slice(&[0u8; 4]);
+        let mut info = vec![0u8; info_len];
+        if info_len >= TCPI_BYTES_RECEIVED + 8 {
+            info[TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8].copy_from_slice(&got.to_ne_bytes());
+        }
+        b.extend_from_slice(&((4 + info_len) as u16).to_ne_bytes());
+        b.extend_from_slice(&u16::from(INET_DIAG_INFO).to_ne_bytes());
+        b.extend_from_slice(&info);
+        let len = b.len() as u32;
+        b[0..4].copy_from_slice(&len.to_ne_bytes());
+        b
+    }
+
+    #[test]
+    fn what_a_tcp_socket_s_readers_took_comes_from_tcp_info() {
+        let mut out = Vec::new();
+        parse(&with_info(1, 300, 11_411, 232), 6, &mut out).unwrap();
+        assert_eq!(out[0].taken, Some(11_111), "received minus unread");
+        out.clear();
+        parse(&with_info(10, 5, 0, 232), 6, &mut out).unwrap();
+        assert_eq!(out[0].taken, None, "a listener's queue is connections");
+        out.clear();
+        parse(&with_info(1, 0, 99, 100), 6, &mut out).unwrap();
+        assert_eq!(out[0].taken, None, "a tcp_info too short for the field");
+        out.clear();
+        parse(&with_info(1, 0, 99, 232), 17, &mut out).unwrap();
+        assert_eq!(out[0].taken, None, "UDP has none");
+        // hostile attribute lengths end the walk, never read past the message
+        assert_eq!(bytes_received(&[3, 0, 2, 0]), None);
+        assert_eq!(bytes_received(&[200, 0, 2, 0, 1, 2]), None);
+        assert_eq!(bytes_received(&[]), None);
+        let r = request(2, 6, 1);
+        assert_eq!(r[18], 1 << (INET_DIAG_INFO - 1), "TCP asks for tcp_info");
+        assert_eq!(request(2, 17, 1)[18], 0);
     }
 
     #[test]
