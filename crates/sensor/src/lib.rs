@@ -39,7 +39,8 @@ pub enum SensorError {
     },
     #[error(
         "the kernel has no BTF type information ({path} is missing); netwho needs a kernel built \
-         with CONFIG_DEBUG_INFO_BTF=y (most distributions enable it), Linux 6.5 or later"
+         with CONFIG_DEBUG_INFO_BTF=y (most distributions enable it); 'netwho doctor' says \
+         what else this machine lacks"
     )]
     /// The kernel has no BTF.
     NoBtf {
