@@ -438,9 +438,18 @@ static __always_inline __u64 recv_left(struct sock *sk, struct netwho_sk_info *i
 {
 	__u64 app = app_received(sk, info);
 
-	if (app == NETWHO_NO_APP || !(info->flags & NETWHO_SK_APP_BASE) || app <= info->consumed)
+	/* a closing socket is quiet: a second look settles a receive base the
+	 * first one only proposed (a socket older than netwho may never have
+	 * had two looks before: its only reads were in flight at start) */
+	if (app == NETWHO_NO_APP)
+		app = app_received(sk, info);
+	if (app == NETWHO_NO_APP)
 		return 0;
-	return app - info->consumed;
+	/* never counted since netwho started: from its start base, if any */
+	if (!(info->flags & NETWHO_SK_APP_BASE) &&
+	    !start_base(bpf_get_socket_cookie(sk), info, app))
+		return 0;
+	return claim(info, app);
 }
 
 /*
