@@ -237,12 +237,10 @@ pub struct SelectArgs {
     /// proc.pid = N also matches N's descendants, including those forked later
     #[arg(long)]
     pub follow_children: bool,
-    /// A filter expression, as words (quote values the shell would eat)
-    #[arg(
-        value_name = "EXPR",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// A filter expression, as words (quote values the shell would eat;
+    /// options may come before, among or after the words; words after --
+    /// may start with a hyphen)
+    #[arg(value_name = "EXPR")]
     pub expr: Vec<String>,
 }
 
@@ -958,6 +956,71 @@ mod tests {
         assert!(Cli::try_parse_from(["netwho", "log", "--since", "+1s"]).is_err());
         assert!(Cli::try_parse_from(["netwho", "top", "-r", "x", "--speed", "-1"]).is_err());
         assert!(Cli::try_parse_from(["netwho", "log", "-r", "x", "--record", "y"]).is_err());
+    }
+
+    /// How a user writes options: attached values, options among and
+    /// after the filter words, `--` before words that start with '-'.
+    #[test]
+    fn options_parse_as_clap_users_expect_around_filter_words() {
+        let top = |args: &[&str]| {
+            let mut v = vec!["netwho", "top"];
+            v.extend_from_slice(args);
+            match Cli::try_parse_from(v).map(|c| c.command) {
+                Ok(Some(Command::Top(t))) => Ok(t),
+                Ok(_) => Err("not top".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        for args in [
+            &["--text", "-n1"][..],
+            &["-n1", "--text"],
+            &["-n", "1", "--text"],
+            &["--count=1", "--text"],
+            &["--text", "proc.name", "=", "curl", "-n1"],
+            &["proc.name", "=", "curl", "--text", "-n1"],
+            &["--text", "-n1", "--", "proc.name", "=", "curl"],
+        ] {
+            let t = top(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(t.text, "{args:?}");
+            assert_eq!(t.count, Some(1), "{args:?}");
+        }
+        let t = top(&["-i0.5", "--text"]).unwrap();
+        assert_eq!(t.interval, Duration::from_millis(500));
+        let t = top(&["--text", "proc.name", "=", "curl", "-n1"]).unwrap();
+        assert_eq!(t.select.expression(), Ok(Some("proc.name = curl".into())));
+        // after --, words that start with '-' are filter words
+        let t = top(&["--text", "--", "proc.cmdline", "contains", "-x"]).unwrap();
+        assert_eq!(
+            t.select.expression(),
+            Ok(Some("proc.cmdline contains -x".into()))
+        );
+        // an option netwho does not have is an error, not a filter word
+        let e = top(&["proc.name", "=", "x", "--no-such"]).unwrap_err();
+        assert!(e.contains("--no-such"), "{e}");
+
+        let log = |args: &[&str]| {
+            let mut v = vec!["netwho", "log"];
+            v.extend_from_slice(args);
+            match Cli::try_parse_from(v).map(|c| c.command) {
+                Ok(Some(Command::Log(l))) => l,
+                other => panic!("{args:?}: {other:?}"),
+            }
+        };
+        let l = log(&["-o/tmp/x.log", "--json"]);
+        assert_eq!(
+            l.output.as_deref(),
+            Some(std::path::Path::new("/tmp/x.log"))
+        );
+        assert!(l.json);
+        let l = log(&["unit", "=", "a.service", "--on", "both", "-p", "tcp"]);
+        assert_eq!(l.select.expression(), Ok(Some("unit = a.service".into())));
+        let r = match Cli::try_parse_from(["netwho", "report", "top-procs", "-rfile.nwr"])
+            .map(|c| c.command)
+        {
+            Ok(Some(Command::Report(r))) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(r.read, [PathBuf::from("file.nwr")]);
     }
 
     #[test]

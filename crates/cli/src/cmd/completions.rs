@@ -56,12 +56,18 @@ complete -F _netwho_with_fields -o bashdefault -o default netwho
         ),
         Shell::Zsh => {
             let text = String::from_utf8_lossy(&out).into_owned();
-            let text = text
+            // the -f value, and the trailing filter words
+            let text: String = text
                 .replace(":EXPR:_default'", ":EXPR:_netwho_filter'")
-                .replace(
-                    "(quote values the shell would eat):_default'",
-                    "(quote values the shell would eat):_netwho_filter'",
-                );
+                .split_inclusive('\n')
+                .map(|l| {
+                    if l.starts_with("'*::expr -- ") {
+                        l.replacen(":_default'", ":_netwho_filter'", 1)
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
             let def = format!(
                 "(( $+functions[_netwho_filter] )) ||\n_netwho_filter() {{\n    local -a fields\n    \
                  fields=({fields})\n    _describe -t fields 'filter field' fields\n}}\n\n"
@@ -104,7 +110,9 @@ mod tests {
         // if clap_complete changes its output, this fails rather than
         // quietly losing the fields
         assert!(z.matches(":EXPR:_netwho_filter'").count() >= 12, "{z}");
-        assert!(z.matches("eat):_netwho_filter'").count() >= 6);
+        let words = z.lines().filter(|l| l.starts_with("'*::expr -- "));
+        assert!(words.clone().count() >= 6);
+        assert!(words.clone().all(|l| l.contains(":_netwho_filter'")));
         assert!(z.contains("fields=(proc.name "));
         let def = z.find("_netwho_filter() {").unwrap();
         assert!(def < z.rfind("compdef _netwho netwho").unwrap());
