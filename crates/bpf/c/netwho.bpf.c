@@ -37,11 +37,16 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
  * caller's context: write(), send*(), sendmmsg (per message), io_uring,
  * sendfile/splice. Missing: netwho refuses to start (no exact payload).
  */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(nw_sock_send, struct sock *sk, int ret, int flags)
+static __always_inline void on_send(struct sock *sk, int ret)
 {
 	if (sk)
 		on_payload(sk, ret, true);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(nw_sock_send, struct sock *sk, int ret, int flags)
+{
+	on_send(sk, ret);
 	return 0;
 }
 
@@ -85,20 +90,14 @@ int BPF_PROG(nw_sock_recv, struct sock *sk, int ret, int flags)
 SEC("fexit/inet_sendmsg")
 int BPF_PROG(nw_fx_send4, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	struct sock *sk = sock->sk;
-
-	if (sk)
-		on_payload(sk, ret, true);
+	on_send(sock->sk, ret);
 	return 0;
 }
 
 SEC("fexit/inet6_sendmsg")
 int BPF_PROG(nw_fx_send6, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	struct sock *sk = sock->sk;
-
-	if (sk)
-		on_payload(sk, ret, true);
+	on_send(sock->sk, ret);
 	return 0;
 }
 
@@ -106,10 +105,7 @@ SEC("fexit/inet_sendpage")
 int BPF_PROG(nw_fx_sendpage, struct socket *sock, struct page *page, int offset, size_t size,
 	     int flags, long ret)
 {
-	struct sock *sk = sock->sk;
-
-	if (sk)
-		on_payload(sk, (int)ret, true);
+	on_send(sock->sk, (int)ret);
 	return 0;
 }
 
@@ -891,13 +887,6 @@ int BPF_PROG(nw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 }
 
 /*
- * tp_btf/sched_process_exit(struct task_struct *p), Linux 5.5+ (tp_btf;
- * 6.16 added a group_dead argument, which we do not rely on: do_exit() has
- * already decremented signal->live when the tracepoint fires, so live == 0
- * means this is the last thread). The process is gone: its flows can take
- * no more bytes. Missing: netwho refuses to start.
- */
-/*
  * The resident pages of an mm, on both layouts of mm_struct.rss_stat: an
  * array of percpu_counter since 6.2 (.count is exact to a batch per CPU),
  * a struct mm_rss_stat of atomic_long_t before (6.1 and older). CO-RE picks
@@ -924,6 +913,13 @@ static __always_inline __s64 mm_rss(struct mm_struct *mm)
 	       mm->rss_stat[MM_SHMEMPAGES].count;
 }
 
+/*
+ * tp_btf/sched_process_exit(struct task_struct *p), Linux 5.5+ (tp_btf;
+ * 6.16 added a group_dead argument, which we do not rely on: do_exit() has
+ * already decremented signal->live when the tracepoint fires, so live == 0
+ * means this is the last thread). The process is gone: its flows can take
+ * no more bytes. Missing: netwho refuses to start.
+ */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(nw_exit, struct task_struct *p)
 {
