@@ -391,13 +391,24 @@ pub fn load_and_attach(
         attach_one(program, h.attach, btf, &cgroup).map_err(|e| hook_error(h.name, e))
     })?;
     attached.path = path;
-    if path == PayloadPath::Fexit {
-        attached.degradations.push(FEXIT_LOSES.into());
-    }
-    if !skb_task && attached.hooks.contains(&"cgroup_skb/egress") {
-        attached.degradations.push(SKB_NO_TASK.into());
-    }
+    let egress = attached.hooks.contains(&"cgroup_skb/egress");
+    attached
+        .degradations
+        .extend(path_losses(path, skb_task, egress));
     Ok((ebpf, attached))
+}
+
+/// What a path loses whatever attaches, each in a sentence: one list for a
+/// start and for `netwho doctor`'s probe, so that they agree.
+fn path_losses(path: PayloadPath, skb_task: bool, egress: bool) -> Vec<String> {
+    let mut v = Vec::new();
+    if path == PayloadPath::Fexit {
+        v.push(FEXIT_LOSES.to_string());
+    }
+    if !skb_task && egress {
+        v.push(SKB_NO_TASK.to_string());
+    }
+    v
 }
 
 /// One hook as `netwho doctor` found it.
@@ -452,17 +463,13 @@ pub fn probe_hooks(
             error,
         });
     }
-    let mut notes = Vec::new();
-    if path == PayloadPath::Fexit {
-        notes.push(FEXIT_LOSES.to_string());
-    }
-    if !skb_task {
-        notes.push(SKB_NO_TASK.to_string());
-    }
+    let egress = out
+        .iter()
+        .any(|h| h.hook == "cgroup_skb/egress" && h.error.is_none());
     Ok(Probed {
         path,
+        notes: path_losses(path, skb_task, egress),
         hooks: out,
-        notes,
     })
 }
 
