@@ -236,6 +236,8 @@ impl Collector for LiveCollector {
             ("map_errors", d.map_errors),
             ("storage_fail", d.storage_fail),
             ("lost_full", d.lost_full),
+            ("missed_sockets", d.missed_sockets),
+            ("notices_lost", d.notices_lost),
         ];
         let mut m = enc.encode_descriptor(
             "netwho_drops",
@@ -251,6 +253,12 @@ impl Collector for LiveCollector {
             "netwho_bytes_lost",
             "Payload bytes lost for good (counted on a socket whose close could not be kept)",
             d.bytes_lost,
+        )?;
+        counter(
+            &mut enc,
+            "netwho_missed_bytes",
+            "Reduced (sock_diag) mode: payload of sockets that ended between two looks, or moved while no process held them",
+            d.missed_bytes,
         )?;
         let mut m = enc.encode_descriptor(
             "netwho_ringbuf_drops",

@@ -73,6 +73,14 @@ pub struct SensorStats {
     pub lost_recovered: u64,
     /// TCP bytes applications took past recv() (splice, zero-copy).
     pub bypass_recv: u64,
+    /// Reduced mode: sockets that opened and ended between two looks, so
+    /// nobody to attribute them to...
+    pub missed_sockets: u64,
+    /// ...and their payload, with payload moved while nobody held a socket.
+    pub missed_bytes: u64,
+    /// Reduced mode: destroy and process notices the kernel dropped (their
+    /// socket's buffer was full).
+    pub notices_lost: u64,
 }
 
 /// Uids shown as having hit their share of the kernel maps (the most).

@@ -3,6 +3,8 @@
 //! Place in the pipeline: the source. A [`Sensor`] turns what the kernel
 //! does into [`SensorEvent`]s for the model. [`ebpf::EbpfSensor`] is the
 //! real one (kernel programs from the `bpf` crate, loaded with aya);
+//! [`diag`] is the reduced one for kernels where those cannot run
+//! (sock_diag looks, destroy notices, the proc connector);
 //! [`fallback`] finds, once at start-up, the sockets that existed before it
 //! (sock_diag dumps in every network namespace plus a `/proc/*/fd` scan).
 //! The clock it reads is the host's ([`clock`], from `enrich`); the model
@@ -12,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub use netwho_enrich::clock;
+pub mod diag;
 pub mod ebpf;
 pub mod fallback;
 
@@ -117,5 +120,29 @@ pub trait Sensor {
     /// Uids that went over their share of the kernel maps, most first.
     fn limited(&mut self) -> Vec<UidLimit> {
         Vec::new()
+    }
+}
+
+impl<S: Sensor + ?Sized> Sensor for Box<S> {
+    fn info(&self) -> SensorInfo {
+        (**self).info()
+    }
+    fn startup(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        (**self).startup(out)
+    }
+    fn poll(&mut self, timeout: Duration, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        (**self).poll(timeout, out)
+    }
+    fn scan(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        (**self).scan(out)
+    }
+    fn finish(&mut self, out: &mut Vec<SensorEvent>) -> Result<(), SensorError> {
+        (**self).finish(out)
+    }
+    fn stats(&mut self) -> SensorStats {
+        (**self).stats()
+    }
+    fn limited(&mut self) -> Vec<UidLimit> {
+        (**self).limited()
     }
 }

@@ -44,10 +44,20 @@ pub struct Drops {
     /// Lost closes and exits the kernel had no room left to keep.
     #[serde(default)]
     pub lost_full: u64,
+    /// Reduced (sock_diag) mode: sockets that opened and ended between two
+    /// looks, with nobody to attribute them to.
+    #[serde(default)]
+    pub missed_sockets: u64,
+    /// Their payload, and payload moved while no process held a socket.
+    #[serde(default)]
+    pub missed_bytes: u64,
+    /// Reduced mode: destroy and process notices the kernel dropped.
+    #[serde(default)]
+    pub notices_lost: u64,
 }
 
 impl Drops {
-    /// Every loss counted here (`bytes_lost` and the per-kind parts of
+    /// Every loss counted here (`bytes_lost`, `missed_bytes` and the per-kind parts of
     /// `ringbuf` are not events of their own).
     pub fn total(&self) -> u64 {
         self.ringbuf
@@ -58,6 +68,8 @@ impl Drops {
             + self.map_errors
             + self.storage_fail
             + self.lost_full
+            + self.missed_sockets
+            + self.notices_lost
     }
 }
 
@@ -349,6 +361,9 @@ impl StatusRecord {
                 ringbuf_close: s.ringbuf_close,
                 ringbuf_proc: s.ringbuf_proc,
                 lost_full: s.lost_full,
+                missed_sockets: s.missed_sockets,
+                missed_bytes: s.missed_bytes,
+                notices_lost: s.notices_lost,
             },
             partial: Partial {
                 remote_unknown: s.remote_unknown,

@@ -81,14 +81,28 @@ pub struct Diagnosis {
     pub sensor_path: Option<&'static str>,
     /// What a running netwho would report as degraded.
     pub degradations: Vec<String>,
+    /// The kernel programs cannot run here, but the reduced sock_diag
+    /// sensor can (what `--sensor auto` falls back to).
+    pub reduced: bool,
 }
 
 impl Diagnosis {
-    /// netwho can run here: no check failed and the hooks were probed.
-    pub fn can_run(&self) -> bool {
+    /// The kernel programs can run here: no check failed and the hooks
+    /// were probed.
+    pub fn ebpf_can_run(&self) -> bool {
         self.sensor_path.is_some() && self.checks.iter().all(|c| c.verdict != Verdict::Fail)
     }
+
+    /// netwho can run here: with the kernel programs, or reduced.
+    pub fn can_run(&self) -> bool {
+        self.ebpf_can_run() || self.reduced
+    }
 }
+
+/// The sensor path where the kernel programs cannot run.
+pub const PATH_SOCK_DIAG: &str = "sock_diag (reduced): sockets looked at every --look-interval (250 ms) through \
+     sock_diag with tcp_info byte counters, owners from /proc/*/fd, closes from sock_diag \
+     destroy notices, exits from the proc connector";
 
 /// Kernel configuration options netwho's sensor relies on.
 const CONFIG: &[(&str, &str)] = &[
@@ -134,8 +148,33 @@ fn read(path: &str) -> Option<String> {
 }
 
 /// Check everything; with `load`, also load the kernel programs and try
-/// every hook (needs the privileges).
+/// every hook (needs the privileges). Where they cannot run (and that was
+/// tried, or a prerequisite failed), whether the reduced sensor can.
 pub fn diagnose(load: bool, payload: PayloadPath) -> Diagnosis {
+    let mut d = diagnose_ebpf(load, payload);
+    let tried = load || d.checks.iter().any(|c| c.verdict == Verdict::Fail);
+    let privileged = d
+        .checks
+        .iter()
+        .any(|c| c.name == "privileges" && c.verdict == Verdict::Ok);
+    if !d.ebpf_can_run() && tried && privileged {
+        match crate::diag::probe() {
+            Ok(()) => {
+                d.reduced = true;
+                d.sensor_path = Some(PATH_SOCK_DIAG);
+                d.degradations = crate::diag::degradations(&crate::diag::DiagConfig::default());
+            }
+            Err(e) => d.checks.push(check(
+                "sock_diag",
+                Verdict::Fail,
+                format!("the reduced sensor cannot run either: {e}"),
+            )),
+        }
+    }
+    d
+}
+
+fn diagnose_ebpf(load: bool, payload: PayloadPath) -> Diagnosis {
     let kernel = read("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();

@@ -558,6 +558,9 @@ impl Sensor for EbpfSensor {
             unannounced: h.unannounced,
             wire_orphaned: h.wire_orphaned,
             flows_tracked: self.harvester.len() as u64,
+            missed_sockets: 0,
+            missed_bytes: 0,
+            notices_lost: 0,
         }
     }
 }

@@ -89,11 +89,20 @@ pub fn existing_in_netns(
 
 /// Run `f` in the network namespace of `pid`, on a thread of its own (a
 /// thread's namespace can change without touching the rest of the process).
-fn in_netns_of<T: Send>(
+pub(crate) fn in_netns_of<T: Send>(
     pid: u32,
     f: impl FnOnce() -> std::io::Result<T> + Send,
 ) -> std::io::Result<T> {
-    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    in_netns_at(Path::new(&format!("/proc/{pid}/ns/net")), f)
+}
+
+/// Run `f` in the network namespace whose file is `path` (`/proc/PID/ns/net`
+/// or a bind mount like `/run/netns/NAME`), on a thread of its own.
+pub(crate) fn in_netns_at<T: Send>(
+    path: &Path,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    let ns = std::fs::File::open(path)?;
     std::thread::scope(|s| {
         s.spawn(move || {
             // SAFETY: setns on a namespace fd we opened; it changes only this
@@ -153,6 +162,7 @@ mod tests {
         DiagSocket {
             protocol,
             taken: None,
+            counters: None,
             state,
             local: Endpoint::new(a(1), lport),
             remote: Endpoint::new(a(2), rport),

@@ -56,6 +56,41 @@ pub fn socket_holders(proc: &Path) -> HashMap<u32, Vec<u32>> {
     holders
 }
 
+/// Socket inode → the processes holding it, each with its start time
+/// (USER_HZ ticks) read before and after its descriptors were listed: a pid
+/// reused meanwhile is left out, never mistaken for its predecessor.
+pub fn socket_holders_keyed(proc: &Path) -> HashMap<u32, Vec<(u32, u64)>> {
+    let start = |tgid: u32| {
+        std::fs::read(proc.join(tgid.to_string()).join("stat"))
+            .ok()
+            .and_then(|b| netwho_enrich::procfs::parse_stat(&b).ok())
+            .map(|st| st.start_ticks)
+    };
+    let mut holders: HashMap<u32, Vec<(u32, u64)>> = HashMap::new();
+    for tgid in tgids(proc) {
+        let Some(before) = start(tgid) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(proc.join(tgid.to_string()).join("fd")) else {
+            continue;
+        };
+        let inodes: Vec<u32> = fds
+            .flatten()
+            .filter_map(|fd| readlink(&fd.path()).as_deref().and_then(parse_socket_link))
+            .collect();
+        if inodes.is_empty() || start(tgid) != Some(before) {
+            continue;
+        }
+        for inode in inodes {
+            let v = holders.entry(inode).or_default();
+            if v.last().map(|h| h.0) != Some(tgid) {
+                v.push((tgid, before));
+            }
+        }
+    }
+    holders
+}
+
 /// The network namespace of a `/proc` entry (`self` or a pid).
 pub fn netns_of(who: &str) -> io::Result<u32> {
     let link = std::fs::read_link(format!("/proc/{who}/ns/net"))?;
@@ -72,6 +107,36 @@ pub fn namespaces(proc: &Path) -> BTreeMap<u32, Vec<u32>> {
         let link = proc.join(tgid.to_string()).join("ns").join("net");
         if let Some(ns) = readlink(&link).as_deref().and_then(parse_netns_link) {
             out.entry(ns).or_default().push(tgid);
+        }
+    }
+    out
+}
+
+/// Where named network namespaces are kept (`ip netns`, Docker): they
+/// exist before any process is in them.
+pub const NAMED_NETNS_DIRS: [&str; 2] = ["/run/netns", "/run/docker/netns"];
+
+/// At most this many named namespaces are read from each directory.
+const NAMED_MAX: usize = 4096;
+
+/// Named network namespaces: inode → the file to enter it by. Bounded.
+pub fn named_namespaces(dirs: &[&str]) -> BTreeMap<u32, std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten().take(NAMED_MAX) {
+            let path = e.path();
+            // (an nsfs file: its inode is the namespace's)
+            if let Ok(m) = std::fs::metadata(&path)
+                && m.dev() != 0
+                && let Ok(ino) = u32::try_from(m.ino())
+                && path.is_file()
+            {
+                out.entry(ino).or_insert(path);
+            }
         }
     }
     out
@@ -98,6 +163,12 @@ mod tests {
         let inode = parse_socket_link(link.as_os_str().as_bytes()).unwrap();
         let holders = socket_holders(Path::new("/proc"));
         assert!(holders[&inode].contains(&std::process::id()));
+        let keyed = socket_holders_keyed(Path::new("/proc"));
+        let me = std::process::id();
+        let ticks = netwho_enrich::procfs::parse_stat(&std::fs::read("/proc/self/stat").unwrap())
+            .unwrap()
+            .start_ticks;
+        assert!(keyed[&inode].contains(&(me, ticks)));
         let ns = netns_of("self").unwrap();
         assert!(namespaces(Path::new("/proc")).contains_key(&ns));
     }

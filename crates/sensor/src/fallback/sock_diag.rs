@@ -35,6 +35,24 @@ pub struct DiagSocket {
     /// TCP, not listening: payload its readers have taken (tcp_info's
     /// bytes_received minus what is unread in its receive queue).
     pub taken: Option<u64>,
+    /// TCP, not listening, on Linux 4.19 and later: its byte counters.
+    pub counters: Option<TcpCounters>,
+}
+
+/// A TCP socket's byte counters from `tcp_info` and the diag message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpCounters {
+    /// `tcpi_bytes_sent`: payload transmitted, retransmissions included.
+    pub bytes_sent: u64,
+    /// `tcpi_bytes_retrans`: payload retransmitted.
+    pub bytes_retrans: u64,
+    /// `tcpi_notsent_bytes`: written, not yet transmitted (a queued FIN
+    /// included).
+    pub notsent: u32,
+    /// `tcpi_bytes_received`: payload received (a received FIN included).
+    pub bytes_received: u64,
+    /// `idiag_rqueue`: received, not yet read (a FIN not yet read included).
+    pub rqueue: u32,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -98,12 +116,20 @@ fn addr(family: u8, bytes: &[u8]) -> IpAddr {
 const INET_DIAG_INFO: u8 = 2;
 /// `tcp_info.tcpi_bytes_received` (u64, Linux 4.1+).
 const TCPI_BYTES_RECEIVED: usize = 128;
+/// `tcp_info.tcpi_notsent_bytes` (u32, Linux 4.6+).
+const TCPI_NOTSENT: usize = 144;
+/// `tcp_info.tcpi_bytes_sent` (u64, Linux 4.19+).
+const TCPI_BYTES_SENT: usize = 200;
+/// `tcp_info.tcpi_bytes_retrans` (u64, Linux 4.19+).
+const TCPI_BYTES_RETRANS: usize = 208;
+/// The `INET_DIAG_PROTOCOL` attribute (u8), in destroy notices.
+const INET_DIAG_PROTOCOL: u16 = 10;
 /// TCP_LISTEN: its queue counts connections, not bytes.
 const TCP_LISTEN: u8 = 10;
 
-/// `tcpi_bytes_received` from the attributes after an `inet_diag_msg`
-/// (bounded walk; a short or malformed attribute ends it).
-fn bytes_received(attrs: &[u8]) -> Option<u64> {
+/// The payload of attribute `want` among the attributes after an
+/// `inet_diag_msg` (bounded walk; a short or malformed attribute ends it).
+fn attribute(attrs: &[u8], want: u16) -> Option<&[u8]> {
     let mut at = 0;
     while at + 4 <= attrs.len() {
         let len = usize::from(u16::from_ne_bytes([attrs[at], attrs[at + 1]]));
@@ -111,16 +137,38 @@ fn bytes_received(attrs: &[u8]) -> Option<u64> {
         if len < 4 || at + len > attrs.len() {
             return None;
         }
-        if kind == u16::from(INET_DIAG_INFO) {
-            let info = &attrs[at + 4..at + len];
-            return info
-                .get(TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_ne_bytes);
+        if kind == want {
+            return Some(&attrs[at + 4..at + len]);
         }
         at += (len + 3) & !3;
     }
     None
+}
+
+fn u64_in(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_ne_bytes)
+}
+
+/// `tcpi_bytes_received` from the attributes after an `inet_diag_msg`.
+fn bytes_received(attrs: &[u8]) -> Option<u64> {
+    u64_in(
+        attribute(attrs, u16::from(INET_DIAG_INFO))?,
+        TCPI_BYTES_RECEIVED,
+    )
+}
+
+/// The byte counters of a TCP socket's `tcp_info` (None before 4.19).
+fn tcp_counters(attrs: &[u8], rqueue: u32) -> Option<TcpCounters> {
+    let info = attribute(attrs, u16::from(INET_DIAG_INFO))?;
+    Some(TcpCounters {
+        bytes_sent: u64_in(info, TCPI_BYTES_SENT)?,
+        bytes_retrans: u64_in(info, TCPI_BYTES_RETRANS)?,
+        notsent: u32::from_ne_bytes(info.get(TCPI_NOTSENT..TCPI_NOTSENT + 4)?.try_into().ok()?),
+        bytes_received: u64_in(info, TCPI_BYTES_RECEIVED)?,
+        rqueue,
+    })
 }
 
 /// Parse one `inet_diag_msg`.
@@ -131,14 +179,19 @@ pub fn parse_msg(m: &[u8], protocol: u8) -> Result<DiagSocket, DiagError> {
     let family = m[0];
     let port = |at: usize| u16::from_be_bytes([m[at], m[at + 1]]);
     let cookie = u64::from(u32_at(m, 44)?) | (u64::from(u32_at(m, 48)?) << 32);
-    let taken = if protocol == libc::IPPROTO_TCP as u8 && m[1] != TCP_LISTEN {
-        let unread = u64::from(u32_at(m, 56)?);
-        bytes_received(&m[INET_DIAG_MSG_LEN..]).map(|got| got.saturating_sub(unread))
+    let attrs = &m[INET_DIAG_MSG_LEN..];
+    let (taken, counters) = if protocol == libc::IPPROTO_TCP as u8 && m[1] != TCP_LISTEN {
+        let unread = u32_at(m, 56)?;
+        (
+            bytes_received(attrs).map(|got| got.saturating_sub(u64::from(unread))),
+            tcp_counters(attrs, unread),
+        )
     } else {
-        None
+        (None, None)
     };
     Ok(DiagSocket {
         taken,
+        counters,
         protocol,
         state: m[1],
         local: Endpoint::new(addr(family, &m[8..24]), port(4)),
@@ -174,16 +227,49 @@ pub fn parse(buf: &[u8], protocol: u8, out: &mut Vec<DiagSocket>) -> Result<bool
     Ok(false)
 }
 
+/// Parse one buffer of destroy notices (each names its protocol in an
+/// attribute; notices of other protocols are skipped).
+pub fn parse_notices(buf: &[u8], out: &mut Vec<DiagSocket>) -> Result<(), DiagError> {
+    let mut at = 0;
+    while at + NLMSG_HDRLEN <= buf.len() {
+        let len = u32_at(buf, at)? as usize;
+        let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+        if len < NLMSG_HDRLEN || at + len > buf.len() {
+            return Err(DiagError::Truncated { at });
+        }
+        let body = &buf[at + NLMSG_HDRLEN..at + len];
+        if kind == SOCK_DIAG_BY_FAMILY && body.len() >= INET_DIAG_MSG_LEN {
+            let protocol = attribute(&body[INET_DIAG_MSG_LEN..], INET_DIAG_PROTOCOL)
+                .and_then(|p| p.first().copied());
+            if let Some(p @ (6 | 17)) = protocol {
+                out.push(parse_msg(body, p)?);
+            }
+        }
+        at += (len + 3) & !3;
+    }
+    Ok(())
+}
+
 /// A netlink socket, closed on drop.
 struct Netlink(std::os::fd::OwnedFd);
 
+/// sock_diag's multicast groups of destroyed sockets: `SKNLGRP_INET_TCP_DESTROY`,
+/// `_INET_UDP_`, `_INET6_TCP_`, `_INET6_UDP_` (Linux 4.9+).
+const DESTROY_GROUPS: [u32; 4] = [1, 2, 3, 4];
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
+
 impl Netlink {
     fn open() -> io::Result<Self> {
+        Self::open_flags(0)
+    }
+
+    fn open_flags(flags: libc::c_int) -> io::Result<Self> {
         // SAFETY: plain socket(2); the result is checked before use.
         let fd = unsafe {
             libc::socket(
                 libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | flags,
                 NETLINK_SOCK_DIAG,
             )
         };
@@ -231,6 +317,107 @@ impl Netlink {
                 return Err(e);
             }
         }
+    }
+}
+
+/// A socket that hears of every TCP and UDP socket destroyed in the
+/// network namespace it was opened in, with its final `tcp_info` (needs
+/// CAP_NET_ADMIN to open; none after). Non-blocking.
+pub struct DestroyListener(Netlink);
+
+impl std::fmt::Debug for DestroyListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DestroyListener({})", self.0.raw())
+    }
+}
+
+/// What one read of a [`DestroyListener`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// The kernel dropped notices: the socket's buffer was full.
+    pub overrun: bool,
+    /// Notices that did not parse.
+    pub bad: u64,
+}
+
+impl DestroyListener {
+    /// Listen in the calling thread's network namespace.
+    pub fn open() -> io::Result<Self> {
+        let nl = Netlink::open_flags(libc::SOCK_NONBLOCK)?;
+        // a big buffer: a storm of closes between two reads is kept (as
+        // root, past rmem_max; a failure leaves the default)
+        let size: libc::c_int = 8 << 20;
+        // SAFETY: setsockopt with a pointer to a c_int and its size.
+        unsafe {
+            libc::setsockopt(
+                nl.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                std::ptr::from_ref(&size).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        // bound first: an unbound socket joins the groups but is never sent
+        // to
+        // SAFETY: a zeroed sockaddr_nl is valid; we set its family.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: sa is valid for its size.
+        let r = unsafe {
+            libc::bind(
+                nl.raw(),
+                std::ptr::from_ref(&sa).cast(),
+                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for group in DESTROY_GROUPS {
+            // SAFETY: as above, with a u32 group number.
+            let r = unsafe {
+                libc::setsockopt(
+                    nl.raw(),
+                    SOL_NETLINK,
+                    NETLINK_ADD_MEMBERSHIP,
+                    std::ptr::from_ref(&group).cast(),
+                    size_of::<u32>() as libc::socklen_t,
+                )
+            };
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(DestroyListener(nl))
+    }
+
+    /// Its descriptor, to wait on.
+    pub fn fd(&self) -> libc::c_int {
+        self.0.raw()
+    }
+
+    /// Read up to `max_reads` buffers of notices that are waiting.
+    pub fn read(
+        &self,
+        buf: &mut [u8],
+        max_reads: usize,
+        out: &mut Vec<DiagSocket>,
+    ) -> io::Result<Heard> {
+        let mut heard = Heard::default();
+        for _ in 0..max_reads {
+            match self.0.recv(buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if parse_notices(&buf[..n], out).is_err() {
+                        heard.bad += 1;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => heard.overrun = true,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(heard)
     }
 }
 
@@ -361,6 +548,51 @@ mod tests {
         let r = request(2, 6, 1);
         assert_eq!(r[18], 1 << (INET_DIAG_INFO - 1), "TCP asks for tcp_info");
         assert_eq!(request(2, 17, 1)[18], 0);
+    }
+
+    /// A destroy notice as the kernel sends it: the message, then the
+    /// protocol attribute, then tcp_info with the counters.
+    fn notice(protocol: u8, sent: u64, got: u64) -> Vec<u8> {
+        let mut b = reply(2, 7, &[10, 231, 0, 1], &[10, 231, 0, 2], (40000, 80));
+        b.extend_from_slice(&5u16.to_ne_bytes());
+        b.extend_from_slice(&INET_DIAG_PROTOCOL.to_ne_bytes());
+        b.extend_from_slice(&[protocol, 0, 0, 0]);
+        let mut info = vec![0u8; 232];
+        info[TCPI_BYTES_RECEIVED..TCPI_BYTES_RECEIVED + 8].copy_from_slice(&got.to_ne_bytes());
+        info[TCPI_BYTES_SENT..TCPI_BYTES_SENT + 8].copy_from_slice(&sent.to_ne_bytes());
+        b.extend_from_slice(&((4 + info.len()) as u16).to_ne_bytes());
+        b.extend_from_slice(&u16::from(INET_DIAG_INFO).to_ne_bytes());
+        b.extend_from_slice(&info);
+        let len = b.len() as u32;
+        b[0..4].copy_from_slice(&len.to_ne_bytes());
+        b
+    }
+
+    #[test]
+    fn destroy_notices_carry_their_protocol_and_final_counters() {
+        let mut buf = notice(6, 5000, 10);
+        buf.extend(notice(132, 1, 1)); // SCTP: not ours
+        buf.extend(notice(17, 0, 0));
+        let mut out = Vec::new();
+        parse_notices(&buf, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        let c = out[0].counters.unwrap();
+        assert_eq!((out[0].protocol, c.bytes_sent, c.bytes_received), (6, 5000, 10));
+        assert_eq!((out[1].protocol, out[1].counters), (17, None));
+        // cut anywhere or lying about its length: an error or fewer
+        // sockets, never a panic or a read past the buffer
+        let one = notice(6, 1, 1);
+        for cut in 0..one.len() {
+            let mut out = Vec::new();
+            let _ = parse_notices(&one[..cut], &mut out);
+            assert!(out.len() <= 1);
+        }
+        let mut liar = one.clone();
+        liar[0..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(parse_notices(&liar, &mut Vec::new()).is_err());
+        let mut zero = one;
+        zero[0..4].copy_from_slice(&0u32.to_ne_bytes());
+        assert!(parse_notices(&zero, &mut Vec::new()).is_err());
     }
 
     #[test]
