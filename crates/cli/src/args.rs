@@ -723,6 +723,34 @@ pub struct SensorArgs {
         value_name = "PATH"
     )]
     pub payload_hooks: PayloadHooks,
+    /// Where the events come from: ebpf (the kernel programs: exact, every
+    /// connection), sock-diag (reduced: every socket looked at each
+    /// --look-interval, for kernels that refuse the programs), or auto:
+    /// ebpf, and sock-diag if this kernel cannot run the programs
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "SENSOR"
+    )]
+    pub sensor: SensorKind,
+    /// sock-diag sensor: seconds between two looks at every socket (a
+    /// connection shorter than this may be missed; each one is counted)
+    #[arg(long, global = true, default_value = "0.25", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub look_interval: Duration,
+}
+
+/// `--sensor`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum SensorKind {
+    /// ebpf, or sock-diag where the kernel refuses the programs
+    #[default]
+    Auto,
+    /// The kernel programs (exact)
+    Ebpf,
+    /// sock_diag looks, destroy notices and the proc connector (reduced)
+    SockDiag,
 }
 
 /// `--payload-hooks`.

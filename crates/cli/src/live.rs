@@ -3,7 +3,7 @@
 //! command's sinks, and the pipeline that joins them; capabilities are
 //! dropped once the programs are attached.
 
-use crate::args::{Command, SensorArgs};
+use crate::args::{Command, SensorArgs, SensorKind};
 use crate::cmd::daemon::Daemon;
 use crate::failure::{EXIT_RUNTIME, Failure, cannot_start};
 use anyhow::Context as _;
@@ -11,8 +11,9 @@ use netwho_enrich::procfs::Procfs;
 use netwho_model::TableConfig;
 use netwho_pipeline::enricher::Enricher;
 use netwho_pipeline::{Clocks, Pipeline, PipelineConfig, PipelineError};
-use netwho_sensor::Sensor;
+use netwho_sensor::diag::{DiagConfig, DiagSensor};
 use netwho_sensor::ebpf::{EbpfConfig, EbpfSensor, KernelScope, MapSizes};
+use netwho_sensor::{Sensor, SensorError};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -99,28 +100,7 @@ pub fn run(
     let view_filter = if view { filter.take() } else { None };
     cfg.filter = filter;
 
-    let sensor = EbpfSensor::start(EbpfConfig {
-        sizes: MapSizes {
-            ring_bytes: sensor_args
-                .ring_mib
-                .map_or_else(|| MapSizes::ring_for(sensor_args.max_flows), |m| m << 20),
-            flows: sensor_args.max_flows,
-            wire: sensor_args.max_flows,
-            flows_per_uid: match sensor_args.flows_per_uid {
-                0 => (sensor_args.max_flows / 4).max(1),
-                n => n,
-            },
-        },
-        idle: sensor_args.udp_idle,
-        payload: sensor_args.payload_hooks.path(),
-        scope,
-        snaplen: match command {
-            Command::Record(r) => r.snaplen.unwrap_or(0),
-            _ => 0,
-        },
-        ..EbpfConfig::default()
-    })
-    .map_err(|e| {
+    let sensor = start_sensor(sensor_args, command, scope).map_err(|e| {
         let recording = match command {
             Command::Record(r) => Some(&r.write),
             Command::Log(l) => l.record.as_ref(),
@@ -133,6 +113,7 @@ pub fn run(
         }
         cannot_start(e)
     })?;
+    let reduced = sensor.info().attribution == "sock_diag";
     log::info!("attached: {}", sensor.info().hooks.join(", "));
     let mut api = None;
     let mut _db_lock = None;
@@ -147,10 +128,22 @@ pub fn run(
     // the programs are attached: the collector keeps only what it still
     // uses (threads started from here on inherit it; those started before
     // dropped everything when they started)
-    netwho_enrich::caps::keep_only(&netwho_enrich::caps::COLLECTOR_KEEPS)
+    let keeps: &[u32] = if reduced {
+        &netwho_enrich::caps::DIAG_COLLECTOR_KEEPS
+    } else {
+        &netwho_enrich::caps::COLLECTOR_KEEPS
+    };
+    netwho_enrich::caps::keep_only(keeps)
         .context("dropping the capabilities netwho no longer needs")
         .map_err(cannot_start)?;
-    log::info!("capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only");
+    log::info!(
+        "capabilities: kept CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE only{}",
+        if reduced {
+            ", and CAP_SYS_ADMIN and CAP_NET_ADMIN to look into network namespaces created later"
+        } else {
+            ""
+        }
+    );
 
     cfg.table = TableConfig {
         boot_id: netwho_enrich::boot_id(),
@@ -190,6 +183,77 @@ pub fn run(
             code: EXIT_RUNTIME,
             error: e.into(),
         }),
+    }
+}
+
+/// The sensor `--sensor` asks for: the kernel programs, the reduced
+/// sock_diag sensor, or (auto) the programs and the reduced sensor where
+/// this kernel refuses them (no BTF, no cgroup v2, a program or hook
+/// refused). Missing privileges are not a reason to fall back: the reduced
+/// sensor needs them too.
+fn start_sensor(
+    args: &SensorArgs,
+    command: &Command,
+    scope: KernelScope,
+) -> Result<Box<dyn Sensor>, SensorError> {
+    let diag = |why: Option<String>| -> Result<Box<dyn Sensor>, SensorError> {
+        Ok(Box::new(DiagSensor::start(DiagConfig {
+            interval: args.look_interval,
+            max_sockets: args.max_flows as usize,
+            why,
+        })?))
+    };
+    if args.sensor == SensorKind::SockDiag {
+        if !scope.is_empty() {
+            log::warn!(
+                "the sock-diag sensor has no kernel scope: the filter applies to its output"
+            );
+        }
+        return diag(None);
+    }
+    let scoped = !scope.is_empty();
+    let started = EbpfSensor::start(EbpfConfig {
+        sizes: MapSizes {
+            ring_bytes: args
+                .ring_mib
+                .map_or_else(|| MapSizes::ring_for(args.max_flows), |m| m << 20),
+            flows: args.max_flows,
+            wire: args.max_flows,
+            flows_per_uid: match args.flows_per_uid {
+                0 => (args.max_flows / 4).max(1),
+                n => n,
+            },
+        },
+        idle: args.udp_idle,
+        payload: args.payload_hooks.path(),
+        scope,
+        snaplen: match command {
+            Command::Record(r) => r.snaplen.unwrap_or(0),
+            _ => 0,
+        },
+        ..EbpfConfig::default()
+    });
+    match started {
+        Ok(s) => Ok(Box::new(s)),
+        Err(
+            e @ (SensorError::NoBtf { .. }
+            | SensorError::Btf { .. }
+            | SensorError::NoCgroup2
+            | SensorError::Load { .. }
+            | SensorError::Hook { .. }),
+        ) if args.sensor == SensorKind::Auto => {
+            log::warn!(
+                "the kernel programs cannot run here ({e}); falling back to the reduced \
+                 sock_diag sensor (see 'netwho doctor'; --sensor ebpf refuses instead)"
+            );
+            if scoped {
+                log::warn!(
+                    "the sock-diag sensor has no kernel scope: the filter applies to its output"
+                );
+            }
+            diag(Some(e.to_string()))
+        }
+        Err(e) => Err(e),
     }
 }
 

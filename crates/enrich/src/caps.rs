@@ -8,6 +8,7 @@
 //! | who | keeps | why |
 //! |---|---|---|
 //! | the collector (main thread) and the executable hasher | `CAP_DAC_READ_SEARCH`, `CAP_SYS_PTRACE` ([`COLLECTOR_KEEPS`]) | reading other users' `/proc/PID/{exe,cmdline,stat,cgroup}` and hashing their executables; the BPF maps it reads are already open |
+//! | the same, with the reduced sock_diag sensor (`--sensor sock-diag`) | also `CAP_NET_ADMIN`, `CAP_SYS_ADMIN` ([`DIAG_COLLECTOR_KEEPS`]) | entering network namespaces created after start (`setns`) to list their sockets and hear their closes |
 //! | writers (log files, the history, recordings, exports, the spool's publisher), name lookups, report workers, the view | nothing ([`drop_all`]) | they write to files they opened or own (uid 0 stays their owner) and to sockets |
 //! | the daemon's API | nothing, and another uid ([`become_user`], `nobody` by default) | it parses what any local user sends |
 //!
@@ -26,6 +27,19 @@ const CAP_SETPCAP: u32 = 8;
 pub const CAP_SYS_PTRACE: u32 = 19;
 /// What the collector keeps after attaching: reading other users' `/proc`.
 pub const COLLECTOR_KEEPS: [u32; 2] = [CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE];
+/// `CAP_NET_ADMIN`: sock_diag's destroy notices.
+pub const CAP_NET_ADMIN: u32 = 12;
+/// `CAP_SYS_ADMIN`: `setns()` into another network namespace.
+pub const CAP_SYS_ADMIN: u32 = 21;
+/// What the reduced (sock_diag) sensor's collector keeps: `/proc`, and
+/// entering network namespaces created after it started to list their
+/// sockets and hear their closes.
+pub const DIAG_COLLECTOR_KEEPS: [u32; 4] = [
+    CAP_DAC_READ_SEARCH,
+    CAP_SYS_PTRACE,
+    CAP_NET_ADMIN,
+    CAP_SYS_ADMIN,
+];
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 

@@ -163,8 +163,15 @@ impl<S: Sensor> Pipeline<S> {
                     .to_string(),
             );
         }
+        let info = sensor.info();
+        // coverage compares the wire bytes the sensor attributed with the
+        // interfaces' counters: a sensor without wire counters has none
+        let coverage = (info.attribution == "ebpf")
+            .then(|| netwho_sensor::fallback::procfd::netns_of("self").ok())
+            .flatten()
+            .map(CoverageMeter::new);
         Pipeline {
-            info: sensor.info(),
+            info,
             sensor,
             table: FlowTable::new(cfg.table.clone()),
             enricher,
@@ -178,9 +185,7 @@ impl<S: Sensor> Pipeline<S> {
             degradations,
             reported_output_drops: 0,
             last_status: started,
-            coverage: netwho_sensor::fallback::procfd::netns_of("self")
-                .ok()
-                .map(CoverageMeter::new),
+            coverage,
             last_coverage: None,
         }
     }

@@ -71,8 +71,11 @@ pub fn text(d: &Diagnosis) -> String {
     let _ = writeln!(
         s,
         "{}",
-        if d.can_run() {
+        if d.ebpf_can_run() {
             "verdict: netwho can run here"
+        } else if d.reduced {
+            "verdict: netwho can run here, reduced: the kernel programs cannot (see FAIL above), \
+             the sock_diag sensor can ('--sensor auto' falls back to it)"
         } else {
             "verdict: netwho cannot run here as things are (see FAIL above)"
         }
@@ -85,6 +88,7 @@ pub fn json(d: &Diagnosis) -> serde_json::Value {
     serde_json::json!({
         "kernel": d.kernel,
         "can_run": d.can_run(),
+        "reduced": d.reduced,
         "sensor_path": d.sensor_path,
         "checks": d.checks.iter().map(|c| serde_json::json!({
             "name": c.name, "verdict": c.verdict.word().to_ascii_lowercase(), "detail": c.detail,
@@ -123,5 +127,50 @@ pub fn doctor(a: &DoctorArgs, payload: netwho_sensor::ebpf::PayloadPath) -> Resu
                 "netwho cannot run on this machine as it is; each FAIL above says what to do"
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diagnosis(reduced: bool) -> Diagnosis {
+        Diagnosis {
+            kernel: "5.10.0-nobtf".into(),
+            checks: vec![Check {
+                name: "btf",
+                verdict: Verdict::Fail,
+                detail: "/sys/kernel/btf/vmlinux is missing".into(),
+            }],
+            sensor_path: reduced.then_some(doctor::PATH_SOCK_DIAG),
+            reduced,
+            degradations: if reduced {
+                netwho_sensor::diag::degradations(&Default::default())
+            } else {
+                Vec::new()
+            },
+            ..Diagnosis::default()
+        }
+    }
+
+    #[test]
+    fn without_the_kernel_programs_the_reduced_sensor_is_the_verdict() {
+        let d = diagnosis(true);
+        assert!(d.can_run() && !d.ebpf_can_run());
+        let t = text(&d);
+        assert!(t.contains("sensor path: sock_diag (reduced)"), "{t}");
+        assert!(t.contains("verdict: netwho can run here, reduced"), "{t}");
+        assert!(t.contains("reduced mode (sock_diag)"), "{t}");
+        let j = json(&d);
+        assert_eq!(
+            (j["can_run"].clone(), j["reduced"].clone()),
+            (true.into(), true.into())
+        );
+        // nor that: nothing runs
+        let d = diagnosis(false);
+        assert!(!d.can_run());
+        let t = text(&d);
+        assert!(t.contains("verdict: netwho cannot run here"), "{t}");
+        assert!(t.contains("sensor path: none"), "{t}");
     }
 }
