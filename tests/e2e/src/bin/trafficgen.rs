@@ -219,6 +219,13 @@ enum Role {
         child_expect: u64,
         #[arg(long)]
         child_name: String,
+        /// The parent holds the connection this long after its send before
+        /// forking, and the child waits this long before its own
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        /// The parent exits right after the fork (the child outlives it)
+        #[arg(long)]
+        parent_exits: bool,
     },
 }
 
@@ -662,19 +669,27 @@ fn splice_client(to: IpAddr, port: u16, send: u64, expect: u64, pause_at: u64) {
     truth("client", "tcp", local, remote, sent, got);
 }
 
+/// How a hand-off goes: `hold` before the fork (parent) and before the
+/// child's send; whether the parent exits instead of waiting.
+#[derive(Clone, Copy)]
+struct Pace {
+    hold: Duration,
+    parent_exits: bool,
+}
+
 fn handoff(
     to: IpAddr,
     port: u16,
-    parent_send: u64,
-    child_send: u64,
-    child_expect: u64,
+    (parent_send, child_send, child_expect): (u64, u64, u64),
     name: &str,
+    pace: Pace,
 ) {
     let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
     timeouts(&s);
     let local = s.local_addr().unwrap_or_else(|e| die(e));
     let remote = s.peer_addr().unwrap_or_else(|e| die(e));
     let sent = send_n(&mut s, parent_send, SEED_CLIENT);
+    std::thread::sleep(pace.hold);
     // SAFETY: fork in a single-threaded process; the child only uses the
     // socket, prctl and stdout, then exits.
     let pid = unsafe { libc::fork() };
@@ -685,6 +700,7 @@ fn handoff(
         let cname = std::ffi::CString::new(name).unwrap_or_else(|_| die("bad name"));
         // SAFETY: PR_SET_NAME reads a NUL-terminated string we own.
         unsafe { libc::prctl(libc::PR_SET_NAME, cname.as_ptr()) };
+        std::thread::sleep(pace.hold);
         let sent = send_n(&mut s, child_send, SEED_CLIENT);
         // the whole reply waits in the buffer first: the read that drains it
         // sends a window update, an ACK from inside the child's first read
@@ -698,6 +714,10 @@ fn handoff(
     }
     // the parent hands the connection over
     drop(s);
+    if pace.parent_exits {
+        truth("parent", "tcp", local, remote, sent, 0);
+        std::process::exit(0);
+    }
     let mut status = 0;
     // SAFETY: waiting for our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
@@ -886,8 +906,19 @@ fn main() {
             child_send,
             child_expect,
             child_name,
+            hold_ms,
+            parent_exits,
         } => {
-            handoff(to, port, parent_send, child_send, child_expect, &child_name);
+            handoff(
+                to,
+                port,
+                (parent_send, child_send, child_expect),
+                &child_name,
+                Pace {
+                    hold: Duration::from_millis(hold_ms),
+                    parent_exits,
+                },
+            );
         }
     }
 }
