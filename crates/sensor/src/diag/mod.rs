@@ -173,16 +173,13 @@ impl DiagSensor {
     fn look(&mut self, startup: bool, out: &mut Vec<SensorEvent>) {
         let at = boot_now();
         let proc = Path::new("/proc");
-        let holders = procfd::socket_holders_keyed(proc);
         let namespaces = procfd::namespaces(proc);
         // named namespaces no process is in yet: listened to before their
         // first socket
         let named = procfd::named_namespaces(&procfd::NAMED_NETNS_DIRS);
         let own = procfd::netns_of("self").ok();
         let mut failed = HashSet::new();
-        let mut owners: HashMap<(u32, u64), Option<Owner>> = HashMap::new();
-        let first = out.len();
-        self.tracker.begin();
+        let mut dumps = Vec::with_capacity(namespaces.len());
         for (netns, pids) in &namespaces {
             let listen = !self.listeners.contains_key(netns);
             let work = || -> std::io::Result<(Vec<DiagSocket>, Option<DestroyListener>)> {
@@ -222,6 +219,22 @@ impl DiagSensor {
                     continue;
                 }
             };
+            dumps.push((*netns, sockets));
+        }
+        // every process's descriptors are read only when a socket needs an
+        // owner: a steady state of known sockets costs the dumps alone
+        let needed = dumps
+            .iter()
+            .any(|(_, socks)| socks.iter().any(|s| self.tracker.needs_owner(s)));
+        let holders = if needed {
+            procfd::socket_holders_keyed(proc)
+        } else {
+            HashMap::new()
+        };
+        let mut owners: HashMap<(u32, u64), Option<Owner>> = HashMap::new();
+        let first = out.len();
+        self.tracker.begin();
+        for (netns, sockets) in &dumps {
             let procfs = &self.procfs;
             let mut owner_of = |inode: u32| {
                 let (tgid, ticks) = *holders.get(&inode)?.first()?;
@@ -231,7 +244,7 @@ impl DiagSensor {
                     .clone()
             };
             self.tracker
-                .netns(*netns, &sockets, &mut owner_of, startup, at, out);
+                .netns(*netns, sockets, &mut owner_of, startup, at, out);
         }
         for (netns, path) in &named {
             if namespaces.contains_key(netns) || self.listeners.contains_key(netns) {

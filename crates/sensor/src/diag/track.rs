@@ -176,6 +176,17 @@ impl Tracker {
             .collect()
     }
 
+    /// Whether a look would ask who holds this socket: a flow nobody owns
+    /// yet that some process holds (it has an inode).
+    pub fn needs_owner(&self, s: &DiagSocket) -> bool {
+        s.inode != 0
+            && is_flow(s)
+            && match self.socks.get(&s.cookie) {
+                Some(e) => e.owner.is_none(),
+                None => self.socks.len() < self.max,
+            }
+    }
+
     /// Start a new look at every namespace.
     pub fn begin(&mut self) {
         self.look += 1;

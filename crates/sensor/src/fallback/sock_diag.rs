@@ -577,7 +577,10 @@ mod tests {
         parse_notices(&buf, &mut out).unwrap();
         assert_eq!(out.len(), 2);
         let c = out[0].counters.unwrap();
-        assert_eq!((out[0].protocol, c.bytes_sent, c.bytes_received), (6, 5000, 10));
+        assert_eq!(
+            (out[0].protocol, c.bytes_sent, c.bytes_received),
+            (6, 5000, 10)
+        );
         assert_eq!((out[1].protocol, out[1].counters), (17, None));
         // cut anywhere or lying about its length: an error or fewer
         // sockets, never a panic or a read past the buffer
