@@ -6,7 +6,8 @@
 # can run, on the expected sensor path, and the ground-truth scenarios
 # (tests/e2e/tests/foundation.rs: bulk, 500 short connections, 200 one-shot
 # datagrams, four users, IPv6 and mapped IPv4, fork hand-off, a connection
-# older than netwho, loopback) must match flow by flow, byte for byte.
+# older than netwho, loopback) must match flow by flow, byte for byte. On
+# 6.1 the reduced sock_diag sensor's tests run too (tests/e2e/tests/reduced.rs).
 #
 #   tests/kernels.sh [KERNEL...]     default: 6.1 6.12
 set -euo pipefail
@@ -24,6 +25,13 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "foundation":
         print(m["executable"])')
 [ -x "$foundation" ] || fail "no foundation test binary"
+reduced=$(cargo test --locked -q -p netwho-e2e --test reduced --no-run --message-format=json 2>/dev/null |
+	python3 -c 'import sys, json
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "reduced":
+        print(m["executable"])')
+[ -x "$reduced" ] || fail "no reduced-mode test binary"
 
 for k in "${kernels[@]}"; do
 	case "$k" in
@@ -39,6 +47,12 @@ for k in "${kernels[@]}"; do
 	start=$SECONDS
 	scripts/vmtest "$k" --timeout 1500 -- "$foundation" --test-threads=1 ||
 		fail "$k: the ground-truth scenarios failed (exit $?)"
+	if [ "$k" = 6.1 ]; then
+		# the reduced sock_diag sensor on the oldest kernel of the matrix
+		echo "== $k: the reduced sensor (--sensor sock-diag)"
+		scripts/vmtest "$k" --timeout 900 -- "$reduced" --test-threads=1 ||
+			fail "$k: the reduced-sensor tests failed (exit $?)"
+	fi
 	echo "ok: $k in $((SECONDS - start)) s"
 done
 echo "kernel matrix passed: ${kernels[*]}"

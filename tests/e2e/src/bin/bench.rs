@@ -160,6 +160,7 @@ fn main() {
     let mut scoped: Vec<Sample> = Vec::new();
     let mut chained: Vec<Sample> = Vec::new();
     let mut recorded: Vec<(Sample, f64)> = Vec::new();
+    let mut reduced: Vec<(Sample, f64)> = Vec::new();
     for round in 0..args.rounds {
         let mut pair = [[Sample::default(); 3]; 2];
         for (w, with) in [false, true].into_iter().enumerate() {
@@ -225,6 +226,21 @@ fn main() {
             .max(1);
         let size = std::fs::metadata(&rec).map_or(0, |m| m.len());
         recorded.push((sample, size as f64 / flows as f64));
+        // the reduced sensor (kernels that refuse the programs): its cost,
+        // and how many of the paced connections' sockets a look caught
+        let nw = Netwho::start(&format!("benchdiag{round}"), &["--sensor", "sock-diag"]);
+        eprintln!(
+            "round {}/{}: netwho --sensor sock-diag",
+            round + 1,
+            args.rounds
+        );
+        let sample = measure(&ns, Some(&nw), &paced, "rate", "conns");
+        let (status, records) = nw.stop();
+        assert!(status.success());
+        let last: &Value = records.last().expect("records");
+        let opened = last["flows_opened"].as_f64().unwrap_or(0.0);
+        let missed = last["drops"]["missed_sockets"].as_f64().unwrap_or(0.0);
+        reduced.push((sample, opened / (opened + missed).max(1.0)));
     }
     drop(echo);
     drop(sink);
@@ -337,6 +353,19 @@ fn main() {
         "paced_recorded".into(),
         json!({"rate": r_rate, "netwho_cpu_pct_of_core": r_cpu,
                "log_only_netwho_cpu_pct_of_core": cpu, "recording_bytes_per_flow": r_bpf}),
+    );
+    let d_cpu = median(reduced.iter().map(|x| x.0.netwho_cpu).collect());
+    let d_rate = median(reduced.iter().map(|x| x.0.value).collect());
+    let d_seen = median(reduced.iter().map(|x| x.1).collect());
+    println!(
+        "paced, reduced sensor (sock-diag)   {d_rate:>9.1} conn/s; netwho CPU {d_cpu:.2} % of a core \
+         (ebpf {cpu:.2} %); {:.1} % of the sockets attributed, the rest counted missed",
+        d_seen * 100.0
+    );
+    results.insert(
+        "paced_reduced_sensor".into(),
+        json!({"rate": d_rate, "netwho_cpu_pct_of_core": d_cpu,
+               "ebpf_netwho_cpu_pct_of_core": cpu, "sockets_attributed_fraction": d_seen}),
     );
     results.insert("lost".into(), json!(drops));
     results.insert("secs".into(), json!(args.secs));
