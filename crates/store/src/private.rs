@@ -56,9 +56,15 @@ impl Access {
 pub const DIR_MODE: u32 = 0o750;
 
 /// Sets `f`'s mode and group to `a` if they differ (fchmod, fchown: the
-/// umask plays no part). Returns whether anything changed.
+/// umask plays no part). Returns whether anything changed. Only a regular
+/// file is changed: `-o /dev/null`, a FIFO or a terminal is the system's
+/// or the user's, and making `/dev/null` 0640 would break every other
+/// user's programs.
 pub fn apply(f: &File, a: Access) -> io::Result<bool> {
     let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Ok(false);
+    }
     let mut changed = false;
     if let Some(g) = a.group
         && m.gid() != g
@@ -209,8 +215,28 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    #[test]
+    fn what_is_not_a_regular_file_is_left_alone() {
+        // `-o /dev/null`, a FIFO, a terminal: not netwho's to narrow (a
+        // FIFO stands in for /dev/null, which a failing test would break)
+        let d = temp("fifo");
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("pipe");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path we own.
+        assert_eq!(unsafe { libc_mkfifo(c.as_ptr(), 0o666) }, 0);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let f = open_append(&p, Access::OWNER).unwrap();
+        assert!(!apply(&f, Access::OWNER).unwrap());
+        tighten_path(&p, Access::OWNER).unwrap();
+        assert_eq!(mode(&p), 0o666);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     unsafe extern "C" {
         #[link_name = "umask"]
         fn libc_umask(mask: u32) -> u32;
+        #[link_name = "mkfifo"]
+        fn libc_mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
     }
 }
