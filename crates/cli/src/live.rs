@@ -121,6 +121,21 @@ pub fn run(
         // (its threads drop what they do not need as they start; the API's
         // takes another uid, for which it still needs the privilege)
         let r = crate::cmd::daemon::start(d)?;
+        let info = sensor.info();
+        crate::logger::notice(&format!(
+            "daemon started: {}; sensor {} ({} hooks{})",
+            r.summary,
+            info.attribution,
+            info.hooks.len(),
+            if info.degradations.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} degradations: see 'netwho doctor'",
+                    info.degradations.len()
+                )
+            }
+        ));
         sinks.extend(r.sinks);
         api = r.api;
         _db_lock = Some(r.lock);
@@ -172,7 +187,12 @@ pub fn run(
     }
     match res {
         Ok(why) => {
-            log::info!("stopped: {why:?}");
+            let how = crate::cmd::stop_reason(why);
+            if daemon.is_some() {
+                crate::logger::notice(&format!("daemon stopped {how}, final records written"));
+            } else {
+                log::info!("stopped {how}");
+            }
             Ok(())
         }
         Err(PipelineError::Output(e)) => Err(Failure {

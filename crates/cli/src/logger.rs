@@ -22,6 +22,12 @@ impl log::Log for Stderr {
 
 static LOGGER: Stderr = Stderr;
 
+/// A line that is always shown (not a warning): what a long-running
+/// command says when it starts and stops.
+pub fn notice(msg: &str) {
+    eprintln!("netwho: {msg}");
+}
+
 pub fn init(verbose: u8) {
     let level = match verbose {
         0 => log::LevelFilter::Warn,

@@ -239,10 +239,12 @@ fn a_bad_config_or_database_says_what_to_do() {
     // the defaults, printed
     let out = Command::new(netwho_bin())
         .args(["daemon", "--print-config", "--db", "/x/h.db"])
+        .args(["--commit-every", "5s"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("db = \"/x/h.db\""), "{text}");
+    assert!(text.contains("commit_every = \"5s\""), "as given: {text}");
     assert!(text.contains("keep_minutes = \"14d\""), "{text}");
     // a report from something that is not a history
     let junk = dir.0.join("junk.db");
@@ -728,4 +730,77 @@ fn netwho_enrich_reverse_localhost() -> String {
         .nth(1)
         .unwrap_or("localhost")
         .to_string()
+}
+
+/// Without `-v`, the daemon says in one line where it keeps and serves
+/// things, warns that nobody but root sees everything when its API group
+/// is missing, and says which signal stopped it.
+#[test]
+fn the_daemon_says_it_started_and_what_stopped_it() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let dir = TempDir::new("dsay");
+    let cfg = dir.0.join("netwho.toml");
+    let db = dir.0.join("h.db");
+    let sock = dir.0.join("api.sock");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[history]\ndb = \"{}\"\nremote_names = false\n[api]\nsocket = \"{}\"\ngroup = \"nwt-nogroup\"\n",
+            db.display(),
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let err = dir.0.join("daemon.err");
+    let mut child = Command::new(netwho_bin())
+        .args(["daemon", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let log = poll(30, "the daemon's start line", || {
+        let log = std::fs::read_to_string(&err).unwrap_or_default();
+        if log.contains("daemon started:") {
+            Ok(log)
+        } else {
+            Err(log)
+        }
+    });
+    let start = log
+        .lines()
+        .find(|l| l.starts_with("netwho: daemon started: "))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        start.contains(&format!("history {}", db.display())),
+        "{start}"
+    );
+    assert!(
+        start.contains(&format!("api {}", sock.display())),
+        "{start}"
+    );
+    assert!(start.contains("no group nwt-nogroup"), "{start}");
+    assert!(start.contains("sensor ebpf"), "{start}");
+    assert!(
+        log.contains("netwho: warn: api: there is no group 'nwt-nogroup'"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("netwho: info:"),
+        "no -v, no info lines: {log}"
+    );
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: signalling our own child
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        log.lines()
+            .last()
+            .is_some_and(|l| l == "netwho: daemon stopped on SIGTERM, final records written"),
+        "{log}"
+    );
 }

@@ -42,30 +42,76 @@ fn without_privileges_netwho_says_what_it_needs_and_exits_2() {
     );
 }
 
-/// Run netwho in a private mount namespace after `setup` (shell) hid
-/// something from it; the host is untouched.
-fn in_private_mounts(setup: &str) -> (i32, String) {
-    let script = format!("{setup} && exec \"$0\" log --json");
-    run_netwho(|c| {
-        let bin = c.get_program().to_owned();
-        *c = Command::new("unshare");
-        c.args(["--mount", "--propagation", "private", "sh", "-c", &script])
-            .arg(bin)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-    })
+/// Run `netwho ARGS` in a private mount namespace after `setup` (shell)
+/// hid something from it; the host is untouched. Its exit code, standard
+/// output and standard error.
+fn in_private_mounts(setup: &str, args: &str) -> (i32, String, String) {
+    let script = format!("{setup} && exec \"$0\" {args}");
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .arg(netwho_bin())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
+
+const HIDE_BTF: &str = "mount -t tmpfs none /sys/kernel/btf";
 
 #[test]
 fn a_kernel_without_btf_gets_a_clear_error() {
     if !require_root() {
         return;
     }
-    let (code, err) = in_private_mounts("mount -t tmpfs none /sys/kernel/btf");
+    let (code, _, err) = in_private_mounts(HIDE_BTF, "log --json --sensor ebpf");
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("BTF") && err.contains("CONFIG_DEBUG_INFO_BTF"),
         "{err}"
+    );
+}
+
+/// Without BTF netwho runs in the reduced mode (`--sensor auto`, the
+/// default), says why, and `netwho doctor` says it can run, reduced.
+#[test]
+fn a_kernel_without_btf_runs_in_the_reduced_mode() {
+    if !require_root() {
+        return;
+    }
+    let _s = serial();
+    let (code, out, err) = in_private_mounts(
+        HIDE_BTF,
+        "log --json --on both & p=$!; sleep 3; kill -TERM $p; wait $p",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the kernel programs cannot run here (the kernel has no BTF"),
+        "{err}"
+    );
+    let last: Value = out
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["event"] == "status")
+        .unwrap_or_else(|| panic!("no status record: {out}\n{err}"));
+    assert_eq!(last["final"], true, "{last}");
+    assert_eq!(last["attribution"], "sock_diag", "{last}");
+    assert!(
+        last["degradations"][0]
+            .as_str()
+            .unwrap()
+            .contains("the kernel programs could not run: the kernel has no BTF"),
+        "{last}"
+    );
+    let (code, out, err) = in_private_mounts(HIDE_BTF, "doctor");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("FAIL  btf"), "{out}");
+    assert!(
+        out.contains("verdict: netwho can run here, reduced"),
+        "{out}"
     );
 }
 
@@ -75,8 +121,9 @@ fn a_host_without_cgroup_v2_gets_a_clear_error() {
         return;
     }
     // unmount every cgroup2 mount, deepest first, inside the namespace only
-    let (code, err) = in_private_mounts(
+    let (code, _, err) = in_private_mounts(
         "for m in $(awk '$9 == \"cgroup2\" {print $5}' /proc/self/mountinfo | sort -r); do umount -l \"$m\"; done",
+        "log --json --sensor ebpf",
     );
     assert_eq!(code, 2, "{err}");
     assert!(

@@ -30,7 +30,12 @@ pub fn configure(d: &DaemonArgs) -> Result<Option<Daemon>, Failure> {
         cfg.fleet.nats = url.clone();
     }
     if let Some(every) = d.commit_every {
-        cfg.history.commit_every = format!("{}ms", every.as_millis());
+        let ms = every.as_millis();
+        cfg.history.commit_every = if ms % 1000 == 0 {
+            format!("{}s", ms / 1000)
+        } else {
+            format!("{ms}ms")
+        };
     }
     if d.print_config {
         if let Some(p) = from {
@@ -63,6 +68,8 @@ pub struct Running {
     pub api: Option<netwho_api::Server>,
     /// The database's lock, held while the daemon runs.
     pub lock: std::fs::File,
+    /// Where it keeps and serves things, in words (its start line).
+    pub summary: String,
 }
 
 /// The history sink on its database (created, with its directory, when
@@ -74,7 +81,7 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
     // leaves no new database behind: the API binds first
     let lock = lock_db(&h.db)?;
     raise_nofile();
-    let (live_sink, api) = api(d)?;
+    let (live_sink, api, api_summary) = api(d)?;
     // members of the API's group see everything through the API: they
     // may read the database too (0640); with no such group only root
     let group = netwho_enrich::users::gid_of(&d.config.api.group);
@@ -104,7 +111,13 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
     if let Some(plan) = d.config.fleet.plan().map_err(config_error)? {
         sinks.push(crate::cmd::export::fleet_sink(plan).map_err(cannot_start)?);
     }
-    Ok(Running { sinks, api, lock })
+    let summary = format!("history {}, {api_summary}", h.db.display());
+    Ok(Running {
+        sinks,
+        api,
+        lock,
+        summary,
+    })
 }
 
 /// The API's limits keep its connections far below the usual 1,024
@@ -158,7 +171,7 @@ fn lock_db(db: &std::path::Path) -> Result<std::fs::File, Failure> {
 }
 
 /// The live state's sink and the server (`api` and `metrics`).
-fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
+fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>, String), Failure> {
     let a = &d.config.api;
     let m = &d.config.metrics;
     let keep_closed = a.keep_closed().map_err(config_error)?;
@@ -178,7 +191,7 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
     let listen = a.listen_addr().map_err(config_error)?;
     if socket.is_none() && listen.is_none() {
         log::info!("api: off (neither api.socket nor api.listen is set)");
-        return Ok((sink, None));
+        return Ok((sink, None, "api off".into()));
     }
     let token = match listen {
         Some(_) => Some(token(&a.token_file)?),
@@ -186,8 +199,9 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
     };
     let group = netwho_enrich::users::gid_of(&a.group);
     if group.is_none() {
-        log::info!(
-            "api: there is no group '{}': over the socket only root sees everyone's traffic",
+        log::warn!(
+            "api: there is no group '{0}': over the socket only root sees everyone's traffic \
+             ('groupadd --system {0}', then 'usermod -aG {0} USER')",
             a.group
         );
     }
@@ -217,16 +231,30 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>), Failure> {
         run_as,
     };
     let server = netwho_api::start(cfg, live).map_err(cannot_start)?;
+    let mut said = Vec::new();
     if let Some(p) = &socket {
-        match group {
-            Some(_) => log::info!("api: {} (group {} sees everything)", p.display(), a.group),
-            None => log::info!("api: {}", p.display()),
-        }
+        said.push(match group {
+            Some(_) => format!("api {} (group {} sees everything)", p.display(), a.group),
+            None => format!(
+                "api {} (no group {}: only root sees everything)",
+                p.display(),
+                a.group
+            ),
+        });
     }
     if let Some(l) = listen {
-        log::info!("api: http://{l}/ (token in {})", a.token_file.display());
+        said.push(format!(
+            "api http://{l}/ (token in {})",
+            a.token_file.display()
+        ));
     }
-    Ok((sink, Some(server)))
+    if m.enabled {
+        said.push("metrics at /metrics".into());
+    }
+    for s in &said {
+        log::info!("{s}");
+    }
+    Ok((sink, Some(server), said.join(", ")))
 }
 
 /// Who the API serves as: `api.user` (its uid and primary group), when

@@ -21,6 +21,25 @@ use anyhow::Context as _;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+/// The signal that stopped the command (0: none yet).
+static LAST_SIGNAL: std::sync::LazyLock<Arc<std::sync::atomic::AtomicUsize>> =
+    std::sync::LazyLock::new(|| Arc::new(std::sync::atomic::AtomicUsize::new(0)));
+
+/// Why a command stopped, in words: `on SIGTERM`, `on SIGINT`, ...
+pub fn stop_reason(why: netwho_pipeline::Stopped) -> String {
+    use netwho_pipeline::Stopped;
+    match why {
+        Stopped::Signal => match LAST_SIGNAL.load(std::sync::atomic::Ordering::Relaxed) as i32 {
+            signal_hook::consts::SIGTERM => "on SIGTERM".into(),
+            signal_hook::consts::SIGINT => "on SIGINT".into(),
+            signal_hook::consts::SIGHUP => "on SIGHUP".into(),
+            _ => "on a signal".into(),
+        },
+        Stopped::Done => "with its work done".into(),
+        Stopped::OutputClosed => "as its output was closed".into(),
+    }
+}
+
 /// Run the command the line asked for (`top` if none).
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
@@ -64,6 +83,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         // a second signal while shutting down exits at once
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
+            .and_then(|_| {
+                signal_hook::flag::register_usize(sig, Arc::clone(&LAST_SIGNAL), sig as usize)
+            })
             .context("installing signal handlers")
             .map_err(cannot_start)?;
     }
