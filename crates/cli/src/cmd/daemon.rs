@@ -248,11 +248,12 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>, String), Fai
             a.token_file.display()
         ));
     }
+    for s in &said {
+        // (as "api: ..." with -v)
+        log::info!("api: {}", s.trim_start_matches("api "));
+    }
     if m.enabled {
         said.push("metrics at /metrics".into());
-    }
-    for s in &said {
-        log::info!("{s}");
     }
     Ok((sink, Some(server), said.join(", ")))
 }
