@@ -157,8 +157,8 @@ impl Sink for RecordSink {
         if self.cfg.progress {
             let lost = st.drops.total();
             eprintln!(
-                "netwho record: {} flows, {} written, {} open; {}",
-                self.enc.flows_recorded,
+                "netwho record: {}, {} written, {} open; {}",
+                netwho_sink::fmt::count(self.enc.flows_recorded, "flow", "flows"),
                 self.size_note(),
                 self.enc.flows_open(),
                 if lost == 0 {
@@ -209,8 +209,8 @@ impl Sink for RecordSink {
         let r = self.out.finish();
         if self.cfg.progress && r.is_ok() {
             eprintln!(
-                "netwho record: done: {} flows, {}",
-                self.enc.flows_recorded,
+                "netwho record: done: {}, {}",
+                netwho_sink::fmt::count(self.enc.flows_recorded, "flow", "flows"),
                 self.size_note()
             );
         }

@@ -113,8 +113,9 @@ impl TopSink {
         let bits = self.cfg.bits;
         let open: u64 = rows.iter().map(|r| r.flows_open).sum();
         let mut s = format!(
-            "netwho top  {ts}  {} processes, {open} open flows, interval {:.1}s{}\n",
-            rows.len(),
+            "netwho top  {ts}  {}, {}, interval {:.1}s{}\n",
+            fmt::count(rows.len() as u64, "process", "processes"),
+            fmt::count(open, "open flow", "open flows"),
             self.cfg.interval.as_secs_f64(),
             if self.last_drops > 0 {
                 format!(", {} events LOST", self.last_drops)

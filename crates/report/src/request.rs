@@ -266,10 +266,10 @@ impl Printed {
                 }
                 out.push_str(&r.table.text());
                 out.push_str(&format!(
-                    "# total: sent {}, received {}, {} flows\n",
+                    "# total: sent {}, received {}, {}\n",
                     netwho_sink::fmt::bytes(totals.sent),
                     netwho_sink::fmt::bytes(totals.recv),
-                    totals.flows
+                    netwho_sink::fmt::count(totals.flows, "flow", "flows")
                 ));
                 out
             }

@@ -3,6 +3,12 @@
 use netwho_model::text;
 use std::borrow::Cow;
 
+/// `n` with its noun, singular or plural: "1 flow", "2 flows", "0 flows".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Bytes in binary units: `512 B`, `1.5 KiB`, `3.0 GiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -95,6 +101,13 @@ fn split_plain(p: Cow<'_, str>) -> Vec<Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_thing_is_singular() {
+        assert_eq!(count(1u64, "flow", "flows"), "1 flow");
+        assert_eq!(count(0u64, "flow", "flows"), "0 flows");
+        assert_eq!(count(2u32, "process", "processes"), "2 processes");
+    }
 
     #[test]
     fn units() {

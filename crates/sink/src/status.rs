@@ -405,10 +405,10 @@ impl StatusRecord {
     pub fn summary(&self) -> String {
         let d = &self.drops;
         let mut s = format!(
-            "netwho: {} ({} hooks), {} flows open, {} opened, {} closed",
+            "netwho: {} ({}), {} open, {} opened, {} closed",
             self.attribution,
-            self.hooks.len(),
-            self.flows_open,
+            crate::fmt::count(self.hooks.len() as u64, "hook", "hooks"),
+            crate::fmt::count(self.flows_open, "flow", "flows"),
             self.flows_opened,
             self.flows_closed
         );

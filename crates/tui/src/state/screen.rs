@@ -388,8 +388,9 @@ fn summary(m: &Model) -> String {
         (s + a.sent_rate, r + a.recv_rate, o + a.flows_open)
     });
     format!(
-        "{} processes, {open} open flows, sending {}, receiving {}",
-        procs.len(),
+        "{}, {}, sending {}, receiving {}",
+        netwho_sink::fmt::count(procs.len() as u64, "process", "processes"),
+        netwho_sink::fmt::count(open, "open flow", "open flows"),
         netwho_sink::fmt::rate(s, false),
         netwho_sink::fmt::rate(r, false)
     )
