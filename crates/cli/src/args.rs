@@ -574,13 +574,7 @@ pub struct ReportArgs {
     #[arg(value_name = "REPORT", value_parser = report_kind())]
     pub report: ReportKind,
     /// The recording (with its rotated segments); repeat for several
-    #[arg(
-        short = 'r',
-        long = "read",
-        value_name = "FILE",
-        required_unless_present_any = ["db", "connect", "postgres"],
-        conflicts_with = "db"
-    )]
+    #[arg(short = 'r', long = "read", value_name = "FILE", conflicts_with = "db")]
     pub read: Vec<PathBuf>,
     /// The daemon's history database instead of a recording (see 'netwho daemon')
     #[arg(long, value_name = "PATH", conflicts_with = "connect")]

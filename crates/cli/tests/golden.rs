@@ -99,6 +99,11 @@ fn errors_say_what_is_wrong_and_exit_2() {
             "error-connect-and-read",
             &["top", "--connect", "-r", "x.nwr"],
         ),
+        ("error-report-no-source", &["report", "top-procs"]),
+        (
+            "error-connect-no-daemon",
+            &["report", "top-procs", "--connect=/nonexistent/netwho.sock"],
+        ),
     ]);
 }
 
@@ -123,5 +128,5 @@ fn the_golden_files_are_sane() {
         }
         n += 1;
     }
-    assert_eq!(n, 19, "every case has its golden file");
+    assert_eq!(n, 21, "every case has its golden file");
 }

@@ -10,7 +10,8 @@
 //!         target/release/netwho [FLOWS] [DIR]
 //!
 //! Prints a table; writes nothing but its two input files into DIR
-//! (default bench/out/report), which it deletes at the end.
+//! (default bench/out/report), which it deletes at the end (unless
+//! NETWHO_BENCH_KEEP is set).
 
 #![expect(
     clippy::expect_used,
@@ -249,5 +250,8 @@ fn main() {
          agree: top process {} with {} bytes)",
         truth_top.0, truth_top.1
     );
-    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    // (NETWHO_BENCH_KEEP=1 keeps them, to profile a report over them)
+    if std::env::var_os("NETWHO_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(Path::new(&dir));
+    }
 }

@@ -19,8 +19,10 @@ fn client(t: Target) -> Result<Client, Failure> {
 
 fn failed(e: ClientError) -> Failure {
     match e {
-        // the daemon is there but said no: a request problem
-        ClientError::Refused(_) => cannot_start(e),
+        // the daemon is there but said no: a request problem; or nothing
+        // answers: the command could not start (exit 2, like a missing
+        // file), not a failure while it ran
+        ClientError::Refused(_) | ClientError::Connect { .. } => cannot_start(e),
         _ => Failure {
             code: crate::failure::EXIT_RUNTIME,
             error: e.into(),

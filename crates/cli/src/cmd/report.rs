@@ -25,6 +25,12 @@ fn usage(msg: &str) -> Failure {
 /// fleet's PostgreSQL (`--postgres`): the source opened, then the one
 /// report function every source shares.
 pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+    if a.read.is_empty() && a.db.is_none() && a.postgres.is_none() {
+        return Err(usage(
+            "a report needs a source: -r FILE (a recording), --db PATH (the daemon's history), \
+             --connect[=SOCKET] (a running daemon) or --postgres CONN (the fleet)",
+        ));
+    }
     let filter = read_filter(&a.select, None)?;
     let cfg = a
         .request()
