@@ -4,6 +4,14 @@
 use crate::error::ApiError;
 use std::collections::HashMap;
 
+/// A caller's value in an error message: quoted, escaped, at most 64
+/// characters.
+fn shown(v: &str) -> String {
+    let cut: String = v.chars().take(64).collect();
+    let more = if cut.len() < v.len() { "…" } else { "" };
+    format!("'{}'{more}", cut.escape_debug())
+}
+
 #[derive(Debug)]
 pub struct Params {
     map: HashMap<String, String>,
@@ -60,7 +68,21 @@ impl Params {
         T: std::str::FromStr,
         T::Err: std::fmt::Display,
     {
-        self.parse(k, |v| v.parse::<T>().map_err(|e| e.to_string()))
+        self.parse(k, |v| {
+            v.parse::<T>().map_err(|e| {
+                let shown = shown(v);
+                match std::any::type_name::<T>() {
+                    "u8" | "u16" | "u32" | "u64" | "usize" => {
+                        format!("{shown} is not a whole number of 0 or more")
+                    }
+                    "i8" | "i16" | "i32" | "i64" | "isize" => {
+                        format!("{shown} is not a whole number")
+                    }
+                    "f32" | "f64" => format!("{shown} is not a number"),
+                    _ => format!("{shown}: {e}"),
+                }
+            })
+        })
     }
 
     /// `true`, `1` or `yes` (and the flag given with no value) is true.
@@ -68,7 +90,10 @@ impl Params {
         match self.map.get(k).map(String::as_str) {
             None | Some("false" | "0" | "no") => Ok(false),
             Some("" | "true" | "1" | "yes") => Ok(true),
-            Some(v) => Err(ApiError::bad(format!("{k}: '{v}' is not true or false"))),
+            Some(v) => Err(ApiError::bad(format!(
+                "{k}: {} is not true or false",
+                shown(v)
+            ))),
         }
     }
 }
@@ -76,6 +101,28 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hostile_value_is_quoted_escaped_and_cut() {
+        let p = Params::new(
+            [(
+                "limit".to_string(),
+                format!("-1\u{1b}[2J{}", "9".repeat(500)),
+            )]
+            .into(),
+        );
+        let m = p.value::<u32>("limit").unwrap_err().message;
+        assert!(m.starts_with("limit: '-1\\u{1b}[2J999"), "{m}");
+        assert!(m.ends_with("'… is not a whole number of 0 or more"), "{m}");
+        assert!(m.len() < 200, "{m}");
+        assert_eq!(
+            Params::new([("limit".to_string(), "-1".to_string())].into())
+                .value::<u32>("limit")
+                .unwrap_err()
+                .message,
+            "limit: '-1' is not a whole number of 0 or more"
+        );
+    }
 
     #[test]
     fn unknown_and_malformed_parameters_are_named() {
@@ -87,7 +134,10 @@ mod tests {
         let e = p.only(&["limit"]).unwrap_err();
         assert!(e.message.contains("'exclude_local'"), "{}", e.message);
         let e = p.value::<u32>("limit");
-        assert!(e.unwrap_err().message.starts_with("limit: "));
+        assert_eq!(
+            e.unwrap_err().message,
+            "limit: 'x' is not a whole number of 0 or more"
+        );
         assert!(p.flag("exclude_local").unwrap());
         assert!(!p.flag("absent").unwrap());
     }

@@ -60,9 +60,19 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Days in month `m` (1..=12) of year `y` (proleptic Gregorian).
+pub fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// Unix nanoseconds of an RFC 3339 UTC timestamp as records carry it
 /// (`2026-11-23T10:15:15.123456789Z`; any number of fraction digits, or
-/// none). `None` if it is not one.
+/// none). `None` if it is not one, or names a day the month does not have.
 pub fn unix_ns_from_rfc3339(s: &str) -> Option<i128> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -84,7 +94,8 @@ pub fn unix_ns_from_rfc3339(s: &str) -> Option<i128> {
         return None;
     }
     let (h, mi, sec) = (num(t..t + 2)?, num(t + 3..t + 5)?, num(t + 6..t + 8)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60
+    {
         return None;
     }
     let rest = s.get(t + 8..)?;
@@ -213,8 +224,20 @@ mod tests {
             "2026-11-23T10:15:15.1234567890Z",
             "2026-11-23T10:15:15+01:00",
             "x026-11-23T10:15:15Z",
+            "2026-02-31T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2026-01-00T00:00:00Z",
         ] {
             assert_eq!(unix_ns_from_rfc3339(bad), None, "{bad}");
+        }
+        for good in [
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "2026-12-31T23:59:59Z",
+        ] {
+            assert!(unix_ns_from_rfc3339(good).is_some(), "{good}");
         }
         for day in [-719_468, -1, 0, 1, 19_000, 2_932_896] {
             let (y, m, d) = civil_from_days(day);

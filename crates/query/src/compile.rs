@@ -480,6 +480,11 @@ mod tests {
         assert!(err("fd.rip = 10.0.0.300").contains("not an IP address"));
         assert!(err("fd.rnet = 10.0.0.0/33").contains("not an IP address"));
         assert!(err("fd.proto = tcpp").contains("not one of tcp, udp"));
+        // every protocol a record can name (model's table, and unknown)
+        for p in netwho_model::PROTO_NAMES.iter().chain(&["unknown"]) {
+            assert!(Filter::parse(&format!("fd.proto = {p}")).is_ok(), "{p}");
+        }
+        assert_eq!(netwho_model::Proto::Unknown.name(), "unknown");
         assert!(err("proc.name =~ 'a('").contains("not a valid regular expression"));
         assert!(err("flow.bytes > 10 parsecs").contains("expected 'and'"));
         assert!(err("flow.bytes > 10q").contains("is not bytes"));

@@ -107,8 +107,11 @@ pub enum Field {
     Duration,
 }
 
-/// Protocol names a filter may compare (model's one table).
-pub const PROTOS: &[&str] = netwho_model::PROTO_NAMES;
+/// Protocol names a filter may compare: the model's table, and `unknown`
+/// (what a record says when the kernel entry knew no protocol).
+pub const PROTOS: &[&str] = &[
+    "tcp", "udp", "udplite", "icmp", "icmpv6", "sctp", "mptcp", "raw", "packet", "unknown",
+];
 /// Values of `fd.family`.
 pub const FAMILIES: &[&str] = &["ipv4", "ipv6", "packet"];
 /// Values of `fd.direction`.
