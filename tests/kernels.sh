@@ -18,19 +18,18 @@ kernels=("$@")
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 cargo build --locked -q -p netwho -p netwho-e2e
-foundation=$(cargo test --locked -q -p netwho-e2e --test foundation --no-run --message-format=json 2>/dev/null |
-	python3 -c 'import sys, json
+# the path of an e2e test binary, built
+test_bin() {
+	cargo test --locked -q -p netwho-e2e --test "$1" --no-run --message-format=json 2>/dev/null |
+		python3 -c 'import sys, json
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "foundation":
-        print(m["executable"])')
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]:
+        print(m["executable"])' "$1"
+}
+foundation=$(test_bin foundation)
 [ -x "$foundation" ] || fail "no foundation test binary"
-reduced=$(cargo test --locked -q -p netwho-e2e --test reduced --no-run --message-format=json 2>/dev/null |
-	python3 -c 'import sys, json
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "reduced":
-        print(m["executable"])')
+reduced=$(test_bin reduced)
 [ -x "$reduced" ] || fail "no reduced-mode test binary"
 
 for k in "${kernels[@]}"; do

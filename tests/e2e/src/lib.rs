@@ -21,7 +21,7 @@
 
 use serde_json::Value;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -533,6 +533,51 @@ pub fn server(ns: &str, args: &str) -> (Gen, u16) {
 /// Run a traffic-generator role in `ns` to the end: its ground truth.
 pub fn run_gen(ns: &str, args: &str) -> Vec<Value> {
     Gen::spawn(Some(ns), args).finish()
+}
+
+/// A TCP server in B and one client process in A (`tcp-server` and
+/// `tcp-client` arguments after their addresses); the truth of both.
+pub fn tcp_exchange(ns: &Netns, server_args: &str, client_args: &str) -> Vec<Value> {
+    let (server, port) = server(&ns.b, &format!("tcp-server --bind {} {server_args}", ns.b4));
+    let mut truth = run_gen(
+        &ns.a,
+        &format!("tcp-client --to {} --port {port} {client_args}", ns.b4),
+    );
+    truth.extend(server.finish());
+    truth
+}
+
+/// A connection that moved 11,111 bytes before `start` started netwho,
+/// then 22,222 and 33,333 more: netwho, and the truth of what it should
+/// count (the later bytes only).
+pub fn older_connection(ns: &Netns, start: impl FnOnce() -> Netwho) -> (Netwho, Vec<Value>) {
+    const BEFORE: u64 = 11_111;
+    let (server, port) = server(
+        &ns.b,
+        &format!(
+            "tcp-server --bind {} --skip {BEFORE} --expect 22222 --reply 33333",
+            ns.b4
+        ),
+    );
+    let mut client = Gen::spawn(
+        Some(&ns.a),
+        &format!(
+            "tcp-client --to {} --port {port} --pause-after {BEFORE} --send 22222 --expect 33333",
+            ns.b4
+        ),
+    );
+    client.wait_for("paused");
+    let nw = start();
+    {
+        let stdin = client.stdin.as_mut().expect("the client's stdin");
+        stdin
+            .write_all(b"go\n")
+            .expect("telling the client to go on");
+        stdin.flush().expect("telling the client to go on");
+    }
+    let mut truth = client.finish();
+    truth.extend(server.finish());
+    (nw, truth)
 }
 
 /// A running `netwho log --json -o FILE`.

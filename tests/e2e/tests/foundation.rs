@@ -4,17 +4,6 @@
 use netwho_e2e::*;
 use serde_json::Value;
 
-/// A TCP server in B and one client process in A; the truth of both.
-fn tcp_exchange(ns: &Netns, server_args: &str, client_args: &str) -> Vec<Value> {
-    let (server, port) = server(&ns.b, &format!("tcp-server --bind {} {server_args}", ns.b4));
-    let mut truth = run_gen(
-        &ns.a,
-        &format!("tcp-client --to {} --port {port} {client_args}", ns.b4),
-    );
-    truth.extend(server.finish());
-    truth
-}
-
 fn count(records: &[Value], event: &str, direction: &str) -> usize {
     records
         .iter()
@@ -311,31 +300,7 @@ fn a_connection_older_than_netwho_is_counted_from_then_on() {
     }
     let _s = serial();
     let ns = Netns::pair("old", 7);
-    const BEFORE: u64 = 11_111;
-    let (server, port) = server(
-        &ns.b,
-        &format!(
-            "tcp-server --bind {} --skip {BEFORE} --expect 22222 --reply 33333",
-            ns.b4
-        ),
-    );
-    let mut client = Gen::spawn(
-        Some(&ns.a),
-        &format!(
-            "tcp-client --to {} --port {port} --pause-after {BEFORE} --send 22222 --expect 33333",
-            ns.b4
-        ),
-    );
-    client.wait_for("paused");
-    let nw = Netwho::start("old", &[]);
-    {
-        use std::io::Write;
-        let stdin = client.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").unwrap();
-        stdin.flush().unwrap();
-    }
-    let mut truth = client.finish();
-    truth.extend(server.finish());
+    let (nw, truth) = older_connection(&ns, || Netwho::start("old", &[]));
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
     assert_matches(&truth, &records, "sock_diag");
     assert_eq!(count(&records, "open", "outbound"), 1, "{records:#?}");

@@ -6,20 +6,9 @@
 
 use netwho_e2e::*;
 use serde_json::Value;
-use std::io::Write;
 
 fn reduced(tag: &str, interval: &str) -> Netwho {
     Netwho::start(tag, &["--sensor", "sock-diag", "--look-interval", interval])
-}
-
-fn tcp_exchange(ns: &Netns, server_args: &str, client_args: &str) -> Vec<Value> {
-    let (server, port) = server(&ns.b, &format!("tcp-server --bind {} {server_args}", ns.b4));
-    let mut truth = run_gen(
-        &ns.a,
-        &format!("tcp-client --to {} --port {port} {client_args}", ns.b4),
-    );
-    truth.extend(server.finish());
-    truth
 }
 
 #[test]
@@ -62,30 +51,7 @@ fn a_connection_older_than_netwho_is_counted_from_its_first_look() {
     }
     let _s = serial();
     let ns = Netns::pair("rold", 40);
-    const BEFORE: u64 = 11_111;
-    let (server, port) = server(
-        &ns.b,
-        &format!(
-            "tcp-server --bind {} --skip {BEFORE} --expect 22222 --reply 33333",
-            ns.b4
-        ),
-    );
-    let mut client = Gen::spawn(
-        Some(&ns.a),
-        &format!(
-            "tcp-client --to {} --port {port} --pause-after {BEFORE} --send 22222 --expect 33333",
-            ns.b4
-        ),
-    );
-    client.wait_for("paused");
-    let nw = reduced("rold", "0.05");
-    {
-        let stdin = client.stdin.as_mut().unwrap();
-        stdin.write_all(b"go\n").unwrap();
-        stdin.flush().unwrap();
-    }
-    let mut truth = client.finish();
-    truth.extend(server.finish());
+    let (nw, truth) = older_connection(&ns, || reduced("rold", "0.05"));
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
     assert_matches(&truth, &records, "sock_diag");
 }

@@ -132,33 +132,8 @@ impl ProcConnector {
         }
         // SAFETY: a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let size: libc::c_int = 4 << 20;
-        // SAFETY: setsockopt with a c_int and its size (a failure keeps the
-        // default buffer).
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                std::ptr::from_ref(&size).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        // SAFETY: a zeroed sockaddr_nl is valid; family and group set.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        sa.nl_groups = CN_IDX_PROC;
-        // SAFETY: sa is valid for its size.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::from_ref(&sa).cast(),
-                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::fallback::sock_diag::force_rcvbuf(fd.as_raw_fd(), 4 << 20);
+        crate::fallback::sock_diag::bind_netlink(fd.as_raw_fd(), CN_IDX_PROC)?;
         let msg = listen_msg();
         // SAFETY: msg is valid for its length.
         let r = unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };

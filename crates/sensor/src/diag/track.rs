@@ -132,18 +132,7 @@ fn bytes(p: Payload) -> u64 {
 fn is_flow(s: &DiagSocket) -> bool {
     let state = TcpState::try_from(s.state).ok();
     if s.protocol == TCP {
-        matches!(
-            state,
-            Some(
-                TcpState::Established
-                    | TcpState::SynSent
-                    | TcpState::FinWait1
-                    | TcpState::FinWait2
-                    | TcpState::CloseWait
-                    | TcpState::LastAck
-                    | TcpState::Closing
-            )
-        )
+        state.is_some_and(crate::fallback::has_peer)
     } else {
         state == Some(TcpState::Established)
     }

@@ -19,7 +19,7 @@ const TCP: u8 = libc::IPPROTO_TCP as u8;
 
 /// TCP states of a socket that has a peer (not LISTEN, not CLOSE, and not
 /// the minisockets of TIME_WAIT/SYN_RECV, which no process holds).
-fn has_peer(state: TcpState) -> bool {
+pub(crate) fn has_peer(state: TcpState) -> bool {
     matches!(
         state,
         TcpState::Established

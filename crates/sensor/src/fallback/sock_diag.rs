@@ -253,6 +253,42 @@ pub fn parse_notices(buf: &[u8], out: &mut Vec<DiagSocket>) -> Result<(), DiagEr
 /// A netlink socket, closed on drop.
 struct Netlink(std::os::fd::OwnedFd);
 
+/// Asks for a receive buffer of `bytes` on `fd` (as root, past rmem_max);
+/// a refusal leaves the default.
+pub(crate) fn force_rcvbuf(fd: libc::c_int, bytes: libc::c_int) {
+    // SAFETY: setsockopt with a pointer to a c_int and its size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            std::ptr::from_ref(&bytes).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Binds netlink socket `fd` (the kernel picks its port id), joining the
+/// multicast `groups` bitmask.
+pub(crate) fn bind_netlink(fd: libc::c_int, groups: u32) -> io::Result<()> {
+    // SAFETY: a zeroed sockaddr_nl is valid; family and groups set.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    sa.nl_groups = groups;
+    // SAFETY: sa is valid for its size.
+    let r = unsafe {
+        libc::bind(
+            fd,
+            std::ptr::from_ref(&sa).cast(),
+            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// sock_diag's multicast groups of destroyed sockets: `SKNLGRP_INET_TCP_DESTROY`,
 /// `_INET_UDP_`, `_INET6_TCP_`, `_INET6_UDP_` (Linux 4.9+).
 const DESTROY_GROUPS: [u32; 4] = [1, 2, 3, 4];
@@ -344,35 +380,11 @@ impl DestroyListener {
     /// Listen in the calling thread's network namespace.
     pub fn open() -> io::Result<Self> {
         let nl = Netlink::open_flags(libc::SOCK_NONBLOCK)?;
-        // a big buffer: a storm of closes between two reads is kept (as
-        // root, past rmem_max; a failure leaves the default)
-        let size: libc::c_int = 8 << 20;
-        // SAFETY: setsockopt with a pointer to a c_int and its size.
-        unsafe {
-            libc::setsockopt(
-                nl.raw(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                std::ptr::from_ref(&size).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+        // a big buffer: a storm of closes between two reads is kept
+        force_rcvbuf(nl.raw(), 8 << 20);
         // bound first: an unbound socket joins the groups but is never sent
         // to
-        // SAFETY: a zeroed sockaddr_nl is valid; we set its family.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: sa is valid for its size.
-        let r = unsafe {
-            libc::bind(
-                nl.raw(),
-                std::ptr::from_ref(&sa).cast(),
-                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        bind_netlink(nl.raw(), 0)?;
         for group in DESTROY_GROUPS {
             // SAFETY: as above, with a u32 group number.
             let r = unsafe {
