@@ -73,7 +73,7 @@ fn the_view_shows_the_traffic_filters_drills_down_and_restores_the_terminal() {
     tmux.keys(&["-l", &format!("proc.pid = {pid}")]);
     tmux.keys(&["Enter"]);
     let s = tmux.wait_for("filter: proc.pid");
-    assert!(s.contains("  1 processes"), "only the client is left:\n{s}");
+    assert!(s.contains("  1 process,"), "only the client is left:\n{s}");
     assert!(row_of(&s, pid).is_some(), "the client is listed:\n{s}");
 
     // Enter on it: the drill-down names the shell as its parent
