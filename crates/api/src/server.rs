@@ -349,6 +349,12 @@ pub(crate) fn router(inner: AppState) -> Router {
                 "no such endpoint: see /api/v1/openapi.json for the ones there are",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the API is read-only: only GET is served",
+            )
+        })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&inner),
             authorize,

@@ -529,9 +529,29 @@ fn escape(s: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-/// The nearest placeholder name, for "did you mean".
+/// Words people write for a placeholder that has another name.
+const ALIASES: &[(&str, &str)] = &[
+    ("command", "cmdline"),
+    ("cmd", "cmdline"),
+    ("args", "cmdline"),
+    ("argv", "cmdline"),
+    ("process", "comm"),
+    ("name", "comm"),
+    ("program", "exe"),
+    ("path", "exe"),
+    ("username", "user"),
+    ("time", "ts"),
+    ("timestamp", "ts"),
+];
+
+/// The nearest placeholder name, for "did you mean": by spelling, or by a
+/// word people use for it (`{comand}`: `{cmdline}`).
 fn suggest(name: &str) -> Option<&'static str> {
-    netwho_query::fields::nearest(name.trim(), PLACEHOLDERS.iter().map(|(n, _, _)| *n), 2)
+    let name = name.trim();
+    netwho_query::fields::nearest(name, PLACEHOLDERS.iter().map(|(n, _, _)| *n), 2).or_else(|| {
+        let alias = netwho_query::fields::nearest(name, ALIASES.iter().map(|(a, _)| *a), 2)?;
+        ALIASES.iter().find(|(a, _)| *a == alias).map(|(_, p)| *p)
+    })
 }
 
 #[cfg(test)]
@@ -666,9 +686,18 @@ mod tests {
     }
 
     #[test]
+    fn every_alias_names_a_placeholder() {
+        for (_, p) in ALIASES {
+            assert!(PLACEHOLDERS.iter().any(|(n, _, _)| n == p), "alias of {p}");
+        }
+    }
+
+    #[test]
     fn bad_templates_say_where() {
         for (f, col, what) in [
             ("{pid} {pdi}", 6, "did you mean {pid}"),
+            ("{comand}", 0, "did you mean {cmdline}"),
+            ("{pid} {proces}", 6, "did you mean {comm}"),
             ("{pid} {nonsense}", 6, "is not a placeholder"),
             ("{pid", 0, "without its '}'"),
             ("pid}", 3, "lone '}'"),

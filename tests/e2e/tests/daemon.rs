@@ -365,6 +365,14 @@ fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
         None,
     );
     assert_eq!(st, 401);
+    // another method: a JSON error like every other, not an empty 405
+    let (st, body) = http("POST", &addr, "/api/v1/flows", &auth, Some("{}"));
+    assert_eq!(st, 405, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        err["error"].as_str().unwrap().contains("read-only"),
+        "{body}"
+    );
     // a filter over the live flows, and a malformed one
     let q = "/api/v1/flows?q=user.name%20%3D%20nwtapib&state=closed";
     let (st, body) = http("GET", &addr, q, &auth, None);

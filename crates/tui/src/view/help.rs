@@ -19,11 +19,12 @@ pub const KEYS: &[(&str, &str)] = &[
         "sort by the previous/next column (rate, total, then each column)",
     ),
     ("r", "reverse the sort order"),
-    ("/", "filter (the filter language); \\ clears it"),
+    ("/ \\", "filter (the filter language); clear the filter"),
     ("space", "freeze the display (a replay: pause)"),
     ("z", "reset: SENT(R), RECV(R) count from now"),
     ("b", "rates in bit/s or B/s"),
     ("+ - [ ]", "a replay: faster, slower, 10 s back, 10 s on"),
+    ("{ }", "a replay: 60 s back, 60 s on"),
     ("?", "this help; any key closes it"),
     ("q, Ctrl-C", "quit"),
 ];
@@ -59,4 +60,23 @@ pub fn render(f: &mut Frame<'_>, area: Rect, t: &Theme) {
         ),
         rect,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KEYS;
+
+    /// Every key the view acts on is in the help.
+    #[test]
+    fn every_key_is_listed() {
+        let listed: String = KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(" ");
+        for key in [
+            "<", ">", "r", "/", "\\", "z", "b", "+", "-", "[", "]", "{", "}", "?", "q",
+        ] {
+            assert!(
+                listed.split([' ', ',']).any(|w| w == key),
+                "{key} is not in the help: {listed}"
+            );
+        }
+    }
 }
