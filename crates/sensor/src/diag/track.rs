@@ -16,10 +16,11 @@
 //! never silent. UDP has no counters in sock_diag: its connected sockets
 //! are flows without bytes.
 
-use super::super::fallback::sock_diag::DiagSocket;
+use crate::fallback::sock_diag::DiagSocket;
+use crate::fallback::{direction_of, flow_kind, listening_ports};
 use netwho_model::{
-    Attribution, CounterHint, Direction, FlowOpen, KernelKey, MonoNs, Payload, ProcKey, Proto,
-    SensorEvent, SockCookie, SocketTuple, TcpState,
+    Attribution, CounterHint, FlowOpen, KernelKey, MonoNs, Payload, ProcKey, Proto, SensorEvent,
+    SockCookie, SocketTuple, TcpState,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -127,15 +128,9 @@ fn bytes(p: Payload) -> u64 {
     p.bytes_sent + p.bytes_recv
 }
 
-/// A socket that can be a flow when first seen: TCP with a peer, or
-/// connected UDP.
+/// A socket that can be a flow: TCP with a peer, or connected UDP.
 fn is_flow(s: &DiagSocket) -> bool {
-    let state = TcpState::try_from(s.state).ok();
-    if s.protocol == TCP {
-        state.is_some_and(crate::fallback::has_peer)
-    } else {
-        state == Some(TcpState::Established)
-    }
+    flow_kind(s).is_some()
 }
 
 impl Tracker {
@@ -193,18 +188,14 @@ impl Tracker {
         at: MonoNs,
         out: &mut Vec<SensorEvent>,
     ) {
-        let listening: HashSet<u16> = sockets
-            .iter()
-            .filter(|s| s.protocol == TCP && TcpState::try_from(s.state) == Ok(TcpState::Listen))
-            .map(|s| s.local.port)
-            .collect();
+        let listening = listening_ports(sockets);
         for s in sockets {
             let payload = payload_of(s);
             let known = self.socks.contains_key(&s.cookie);
             if !known {
-                if !is_flow(s) {
+                let Some((proto, _)) = flow_kind(s) else {
                     continue;
-                }
+                };
                 if self.socks.len() >= self.max {
                     self.stats.over_limit += 1;
                     continue;
@@ -215,11 +206,7 @@ impl Tracker {
                     Entry {
                         netns,
                         seen: self.look,
-                        proto: if s.protocol == TCP {
-                            Proto::Tcp
-                        } else {
-                            Proto::Udp
-                        },
+                        proto,
                         total,
                         base: if startup { total } else { Payload::default() },
                         owner: None,
@@ -241,7 +228,7 @@ impl Tracker {
             }
             if e.owner.is_none()
                 && s.inode != 0
-                && is_flow(s)
+                && let Some((_, tcp_state)) = flow_kind(s)
                 && let Some(o) = owner_of(s.inode)
             {
                 let key = KernelKey {
@@ -252,13 +239,6 @@ impl Tracker {
                 e.owner = Some(key);
                 e.excused = true;
                 e.emitted = Payload::default();
-                let direction = if s.protocol == TCP && !listening.contains(&s.local.port) {
-                    Direction::Outbound
-                } else if s.protocol == TCP {
-                    Direction::Inbound
-                } else {
-                    Direction::Outbound
-                };
                 out.push(SensorEvent::FlowOpen(FlowOpen {
                     key,
                     proc: o.proc,
@@ -267,13 +247,11 @@ impl Tracker {
                         proto: e.proto,
                         local: s.local,
                         remote: s.remote,
-                        tcp_state: (s.protocol == TCP)
-                            .then(|| TcpState::try_from(s.state).ok())
-                            .flatten(),
+                        tcp_state,
                         netns,
                         packet: false,
                     },
-                    direction,
+                    direction: direction_of(s, &listening),
                     comm: o.comm,
                     uid: o.uid,
                     gid: o.gid,
@@ -387,6 +365,7 @@ impl Tracker {
 mod tests {
     use super::*;
     use crate::fallback::sock_diag::TcpCounters;
+    use netwho_model::Direction;
     use netwho_model::Endpoint;
     use std::net::{IpAddr, Ipv4Addr};
 

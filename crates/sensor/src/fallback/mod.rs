@@ -32,6 +32,39 @@ pub(crate) fn has_peer(state: TcpState) -> bool {
     )
 }
 
+/// Whether a socket of a dump can be a flow, and as what: TCP with a peer
+/// (with its state), or connected UDP. Unconnected UDP is not: its flows
+/// appear when it talks.
+pub(crate) fn flow_kind(s: &DiagSocket) -> Option<(Proto, Option<TcpState>)> {
+    let state = TcpState::try_from(s.state).ok();
+    if s.protocol == TCP {
+        state
+            .filter(|st| has_peer(*st))
+            .map(|st| (Proto::Tcp, Some(st)))
+    } else {
+        (state == Some(TcpState::Established)).then_some((Proto::Udp, None))
+    }
+}
+
+/// The local ports TCP listens on in one namespace's dump.
+pub(crate) fn listening_ports(sockets: &[DiagSocket]) -> HashSet<u16> {
+    sockets
+        .iter()
+        .filter(|s| s.protocol == TCP && TcpState::try_from(s.state) == Ok(TcpState::Listen))
+        .map(|s| s.local.port)
+        .collect()
+}
+
+/// Who initiated a flow, as far as a dump tells: a TCP connection on a
+/// listening port was accepted; anything else went out.
+pub(crate) fn direction_of(s: &DiagSocket, listening: &HashSet<u16>) -> Direction {
+    if s.protocol == TCP && listening.contains(&s.local.port) {
+        Direction::Inbound
+    } else {
+        Direction::Outbound
+    }
+}
+
 /// Turn the sockets of one namespace into existing flows. Pure.
 pub fn existing_in_netns(
     netns: u32,
@@ -39,32 +72,13 @@ pub fn existing_in_netns(
     holders: &HashMap<u32, Vec<u32>>,
     at: MonoNs,
 ) -> Vec<ExistingSocket> {
-    let listening: HashSet<u16> = sockets
-        .iter()
-        .filter(|s| s.protocol == TCP && TcpState::try_from(s.state) == Ok(TcpState::Listen))
-        .map(|s| s.local.port)
-        .collect();
+    let listening = listening_ports(sockets);
     let mut out = Vec::new();
     for s in sockets {
-        let state = TcpState::try_from(s.state).ok();
-        let (proto, tcp_state, direction) = if s.protocol == TCP {
-            match state {
-                Some(st) if has_peer(st) => {
-                    let dir = if listening.contains(&s.local.port) {
-                        Direction::Inbound
-                    } else {
-                        Direction::Outbound
-                    };
-                    (Proto::Tcp, Some(st), dir)
-                }
-                _ => continue,
-            }
-        } else if state == Some(TcpState::Established) {
-            // a connected UDP socket
-            (Proto::Udp, None, Direction::Outbound)
-        } else {
-            continue; // unconnected UDP: its flows appear when it talks
+        let Some((proto, tcp_state)) = flow_kind(s) else {
+            continue;
         };
+        let direction = direction_of(s, &listening);
         let Some(h) = holders.get(&s.inode).filter(|h| !h.is_empty()) else {
             continue;
         };

@@ -36,21 +36,38 @@ fn readlink(p: &Path) -> Option<Vec<u8>> {
         .map(|t| t.as_os_str().as_bytes().to_vec())
 }
 
+/// The inodes of the sockets process `tgid` holds (None if its
+/// descriptors cannot be listed: it vanished, or access was denied).
+fn socket_inodes(proc: &Path, tgid: u32) -> Option<Vec<u32>> {
+    let fds = std::fs::read_dir(proc.join(tgid.to_string()).join("fd")).ok()?;
+    Some(
+        fds.flatten()
+            .filter_map(|fd| readlink(&fd.path()).as_deref().and_then(parse_socket_link))
+            .collect(),
+    )
+}
+
+/// Adds `holder` to each of `inodes`' holders (once per process).
+fn add_holder<H: Copy + PartialEq>(
+    holders: &mut HashMap<u32, Vec<H>>,
+    inodes: Vec<u32>,
+    holder: H,
+) {
+    for inode in inodes {
+        let v = holders.entry(inode).or_default();
+        if v.last() != Some(&holder) {
+            v.push(holder);
+        }
+    }
+}
+
 /// Socket inode → the processes (tgids) holding a descriptor to it.
 /// Processes that vanish or deny access during the scan are skipped.
 pub fn socket_holders(proc: &Path) -> HashMap<u32, Vec<u32>> {
-    let mut holders: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut holders = HashMap::new();
     for tgid in tgids(proc) {
-        let Ok(fds) = std::fs::read_dir(proc.join(tgid.to_string()).join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if let Some(inode) = readlink(&fd.path()).as_deref().and_then(parse_socket_link) {
-                let v = holders.entry(inode).or_default();
-                if v.last() != Some(&tgid) {
-                    v.push(tgid);
-                }
-            }
+        if let Some(inodes) = socket_inodes(proc, tgid) {
+            add_holder(&mut holders, inodes, tgid);
         }
     }
     holders
@@ -60,32 +77,18 @@ pub fn socket_holders(proc: &Path) -> HashMap<u32, Vec<u32>> {
 /// (USER_HZ ticks) read before and after its descriptors were listed: a pid
 /// reused meanwhile is left out, never mistaken for its predecessor.
 pub fn socket_holders_keyed(proc: &Path) -> HashMap<u32, Vec<(u32, u64)>> {
-    let start = |tgid: u32| {
-        std::fs::read(proc.join(tgid.to_string()).join("stat"))
-            .ok()
-            .and_then(|b| netwho_enrich::procfs::parse_stat(&b).ok())
-            .map(|st| st.start_ticks)
-    };
-    let mut holders: HashMap<u32, Vec<(u32, u64)>> = HashMap::new();
+    let procfs = netwho_enrich::procfs::Procfs::at(proc);
+    let start = |tgid: u32| procfs.stat(tgid).ok().map(|st| st.start_ticks);
+    let mut holders = HashMap::new();
     for tgid in tgids(proc) {
         let Some(before) = start(tgid) else {
             continue;
         };
-        let Ok(fds) = std::fs::read_dir(proc.join(tgid.to_string()).join("fd")) else {
+        let Some(inodes) = socket_inodes(proc, tgid) else {
             continue;
         };
-        let inodes: Vec<u32> = fds
-            .flatten()
-            .filter_map(|fd| readlink(&fd.path()).as_deref().and_then(parse_socket_link))
-            .collect();
-        if inodes.is_empty() || start(tgid) != Some(before) {
-            continue;
-        }
-        for inode in inodes {
-            let v = holders.entry(inode).or_default();
-            if v.last().map(|h| h.0) != Some(tgid) {
-                v.push((tgid, before));
-            }
+        if !inodes.is_empty() && start(tgid) == Some(before) {
+            add_holder(&mut holders, inodes, (tgid, before));
         }
     }
     holders
