@@ -7,9 +7,7 @@ use std::collections::HashMap;
 /// A caller's value in an error message: quoted, escaped, at most 64
 /// characters.
 fn shown(v: &str) -> String {
-    let cut: String = v.chars().take(64).collect();
-    let more = if cut.len() < v.len() { "…" } else { "" };
-    format!("'{}'{more}", cut.escape_debug())
+    format!("'{}'", netwho_model::text::visible_cut(v, 64))
 }
 
 #[derive(Debug)]
@@ -113,7 +111,7 @@ mod tests {
         );
         let m = p.value::<u32>("limit").unwrap_err().message;
         assert!(m.starts_with("limit: '-1\\u{1b}[2J999"), "{m}");
-        assert!(m.ends_with("'… is not a whole number of 0 or more"), "{m}");
+        assert!(m.ends_with("…' is not a whole number of 0 or more"), "{m}");
         assert!(m.len() < 200, "{m}");
         assert_eq!(
             Params::new([("limit".to_string(), "-1".to_string())].into())

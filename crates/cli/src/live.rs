@@ -216,7 +216,13 @@ fn start_sensor(
     command: &Command,
     scope: KernelScope,
 ) -> Result<Box<dyn Sensor>, SensorError> {
+    let scoped = !scope.is_empty();
     let diag = |why: Option<String>| -> Result<Box<dyn Sensor>, SensorError> {
+        if scoped {
+            log::warn!(
+                "the sock-diag sensor has no kernel scope: the filter applies to its output"
+            );
+        }
         Ok(Box::new(DiagSensor::start(DiagConfig {
             interval: args.look_interval,
             max_sockets: args.max_flows as usize,
@@ -224,14 +230,8 @@ fn start_sensor(
         })?))
     };
     if args.sensor == SensorKind::SockDiag {
-        if !scope.is_empty() {
-            log::warn!(
-                "the sock-diag sensor has no kernel scope: the filter applies to its output"
-            );
-        }
         return diag(None);
     }
-    let scoped = !scope.is_empty();
     let started = EbpfSensor::start(EbpfConfig {
         sizes: MapSizes {
             ring_bytes: args
@@ -266,11 +266,6 @@ fn start_sensor(
                 "the kernel programs cannot run here ({e}); falling back to the reduced \
                  sock_diag sensor (see 'netwho doctor'; --sensor ebpf refuses instead)"
             );
-            if scoped {
-                log::warn!(
-                    "the sock-diag sensor has no kernel scope: the filter applies to its output"
-                );
-            }
             diag(Some(e.to_string()))
         }
         Err(e) => Err(e),

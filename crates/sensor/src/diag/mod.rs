@@ -119,6 +119,8 @@ pub struct DiagSensor {
     procfs: Procfs,
     procs: Option<ProcConnector>,
     listeners: HashMap<u32, DestroyListener>,
+    /// The collector's own network namespace (entered without setns).
+    own: u32,
     /// Processes the model may know (running at start, or owners), by pid.
     known: HashMap<u32, ProcKey>,
     next_look: MonoNs,
@@ -159,6 +161,7 @@ impl DiagSensor {
             procfs: Procfs::default(),
             procs,
             listeners: [(own, listener)].into_iter().collect(),
+            own,
             known: HashMap::new(),
             next_look: boot_now(),
             looks: 0,
@@ -177,7 +180,7 @@ impl DiagSensor {
         // named namespaces no process is in yet: listened to before their
         // first socket
         let named = procfd::named_namespaces(&procfd::NAMED_NETNS_DIRS);
-        let own = procfd::netns_of("self").ok();
+        let own = self.own;
         let mut failed = HashSet::new();
         let mut dumps = Vec::with_capacity(namespaces.len());
         for (netns, pids) in &namespaces {
@@ -191,7 +194,7 @@ impl DiagSensor {
                 Ok((sock_diag::dump()?, l))
             };
             let mut got = Err(std::io::Error::from(std::io::ErrorKind::NotFound));
-            if Some(*netns) == own {
+            if *netns == own {
                 got = work();
             } else {
                 for pid in pids {
@@ -262,9 +265,8 @@ impl DiagSensor {
         self.hear(MAX_READS, out);
         self.tracker.end_look(&failed, at, out);
         // namespaces nobody is in any more: their listeners go
-        self.listeners.retain(|ns, _| {
-            namespaces.contains_key(ns) || named.contains_key(ns) || Some(*ns) == own
-        });
+        self.listeners
+            .retain(|ns, _| namespaces.contains_key(ns) || named.contains_key(ns) || *ns == own);
         for ev in &out[first..] {
             if let SensorEvent::FlowOpen(o) = ev {
                 self.known.insert(o.proc.tgid, o.proc);

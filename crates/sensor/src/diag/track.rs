@@ -298,11 +298,8 @@ impl Tracker {
                 });
             }
             None => {
-                let moved = bytes(e.total.saturating_sub(e.base));
-                if !e.excused || moved > 0 {
-                    self.stats.missed_sockets += u64::from(!e.excused);
-                    self.stats.missed_bytes += moved;
-                }
+                self.stats.missed_sockets += u64::from(!e.excused);
+                self.stats.missed_bytes += bytes(e.total.saturating_sub(e.base));
             }
         }
     }
