@@ -67,6 +67,20 @@ pub struct FlowView {
     pub closed: bool,
     /// When it was last updated (boot time).
     pub at: MonoNs,
+    /// The flow as it was announced, if that was in this batch's interval
+    /// (a live recording begins it with its open, as a local run does).
+    pub open: Option<Arc<Opened>>,
+}
+
+/// A flow at its announcement: what an `open` record says.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    /// The flow then.
+    pub flow: Flow,
+    /// Its context then.
+    pub ctx: Context,
+    /// When (boot time).
+    pub at: MonoNs,
 }
 
 /// A process with traffic, as `top` shows it.
@@ -339,7 +353,17 @@ impl LiveSink {
         let status = self.status.take();
         let mut st = self.live.state();
         for v in &flows {
-            st.flows.insert(v.flow.key, Arc::clone(v));
+            // the state holds the flow as it is now; its announcement is
+            // for this batch's readers only
+            let held = if v.open.is_some() {
+                Arc::new(FlowView {
+                    open: None,
+                    ..(**v).clone()
+                })
+            } else {
+                Arc::clone(v)
+            };
+            st.flows.insert(v.flow.key, held);
         }
         st.flows.retain(|_, v| !v.closed || now.since(v.at) < keep);
         let closed = st.flows.values().filter(|v| v.closed).count();
@@ -442,6 +466,15 @@ impl Sink for LiveSink {
             };
             self.series.add_at(slot, dp, u64::from(is_new));
         }
+        let open = match ev {
+            FlowEvent::Opened(_) => Some(Arc::new(Opened {
+                flow: f.clone(),
+                ctx: ctx.clone(),
+                at: now,
+            })),
+            // opened earlier in this interval
+            _ => self.pending.get(&f.key).and_then(|v| v.open.clone()),
+        };
         self.pending.insert(
             f.key,
             Arc::new(FlowView {
@@ -449,6 +482,7 @@ impl Sink for LiveSink {
                 ctx,
                 closed,
                 at: now,
+                open,
             }),
         );
     }

@@ -23,7 +23,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use futures_util::stream::{self, Stream};
+use netwho_model::record::Context;
 use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
+use netwho_model::{Flow, MonoNs};
 use netwho_query::Filter;
 use netwho_store::recording::encode::{Encoder, Kind};
 use netwho_store::recording::write::header_bytes;
@@ -183,20 +185,67 @@ struct Recorder {
 }
 
 impl Recorder {
+    fn new(frames: FrameEncoder, wall: WallClock, access: Access) -> Recorder {
+        Recorder {
+            enc: Encoder::new(),
+            frames,
+            buf: Vec::new(),
+            wall,
+            status: None,
+            access,
+            open: std::collections::HashSet::new(),
+            own_open: 0,
+        }
+    }
+
+    /// The entries of `flows` (those `keep` lets through), in the order
+    /// a local run would have logged them: by the turn that noticed them,
+    /// then by when they happened. A flow announced in this batch's
+    /// interval begins with its open (as it was then), so that a saved
+    /// stream replays like a recording of the daemon's own run; one the
+    /// caller has not seen before (open when it connected, or out of its
+    /// view until now) begins unannounced.
     fn flows<'a>(
         &mut self,
         flows: impl Iterator<Item = &'a Arc<FlowView>>,
         keep: impl Fn(&FlowView) -> bool,
     ) {
+        type Entry<'b> = ((MonoNs, MonoNs), Kind, &'b Flow, &'b Context, MonoNs);
+        let mut entries: Vec<Entry<'_>> = Vec::new();
         for v in flows.filter(|v| keep(v)) {
+            let kind = if v.closed { Kind::Close } else { Kind::Update };
+            let time = |f: &Flow, kind: Kind| match kind {
+                Kind::Open => f.opened,
+                Kind::Close => f.closed.unwrap_or(v.at),
+                _ => v.at,
+            };
+            match &v.open {
+                Some(o) if !self.open.contains(&v.flow.key) => {
+                    let at = (o.at, time(&o.flow, Kind::Open).min(o.at));
+                    entries.push((at, Kind::Open, &o.flow, &o.ctx, o.at));
+                    let changed = v.at != o.at
+                        || v.flow.payload != o.flow.payload
+                        || v.flow.wire != o.flow.wire;
+                    if v.closed || changed {
+                        let at = (v.at, time(&v.flow, kind).min(v.at));
+                        entries.push((at, kind, &v.flow, &v.ctx, v.at));
+                    }
+                }
+                _ => {
+                    let at = (v.at, time(&v.flow, kind).min(v.at));
+                    entries.push((at, kind, &v.flow, &v.ctx, v.at));
+                }
+            }
             if v.closed {
                 self.open.remove(&v.flow.key);
             } else {
                 self.open.insert(v.flow.key);
             }
-            self.own_open = self.open.len() as u64;
-            let kind = if v.closed { Kind::Close } else { Kind::Update };
-            self.enc.flow(&mut self.buf, kind, &v.flow, &v.ctx, v.at);
+        }
+        self.own_open = self.open.len() as u64;
+        entries.sort_by_key(|e| e.0);
+        for (_, kind, flow, ctx, at) in entries {
+            self.enc.flow(&mut self.buf, kind, flow, ctx, at);
         }
     }
 
@@ -266,16 +315,7 @@ pub async fn recording(
         attribution: "ebpf".into(),
     };
     let head = header_bytes(&header).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut rec = Recorder {
-        enc: Encoder::new(),
-        frames,
-        buf: Vec::new(),
-        wall: st.wall,
-        status: None,
-        access,
-        open: std::collections::HashSet::new(),
-        own_open: 0,
-    };
+    let mut rec = Recorder::new(frames, st.wall, access);
     // open flows first: the closed ones held are history to a new viewer
     let local = &s.cfg.local;
     rec.flows(st.flows.iter(), |v| {
@@ -312,4 +352,107 @@ pub async fn recording(
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{Live, LiveConfig, LiveSink};
+    use netwho_model::record::Names;
+    use netwho_model::{Endpoint, FlowEvent};
+    use netwho_sink::{RecordRef, Sink as _};
+    use netwho_store::recording::{Decoder, Item, ReadStats};
+
+    /// What a reader of the stream replays, as (event, cookie, sent, at).
+    fn replayed(rec: &mut Recorder, dec: &mut Decoder) -> Vec<(char, u64, u64, u64)> {
+        let mut out = Vec::new();
+        dec.frame(&rec.buf, &mut ReadStats::default(), &mut out);
+        rec.buf.clear();
+        rec.enc.seal();
+        out.into_iter()
+            .filter_map(|i| match i {
+                Item::Flow(f) => {
+                    let k = match f.ev {
+                        FlowEvent::Opened(_) => 'o',
+                        FlowEvent::Updated(_) => 'u',
+                        FlowEvent::Closed(_) => 'c',
+                    };
+                    let fl = f.ev.flow();
+                    Some((k, fl.key.cookie.0, fl.payload.bytes_sent, f.at.0))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The stream is a faithful recording: a flow that opens and closes
+    /// between two batches, or opens and grows, comes with its open (as
+    /// it was, when it was), then its counters; events in the order they
+    /// happened; flows open before the reader came begin unannounced.
+    #[test]
+    fn the_stream_carries_opens_in_the_order_things_happened() {
+        let live = Live::new(LiveConfig::default());
+        let mut rx = live.subscribe().1;
+        let mut sink = LiveSink::new(Arc::clone(&live));
+        let ctx = Context {
+            names: Arc::new(Names::default()),
+            ..Context::default()
+        };
+        let feed = |sink: &mut LiveSink, ev: FlowEvent, at: u64| {
+            let c = ctx.clone();
+            let mut lookup = move |_: &FlowEvent| c.clone();
+            let mut rec = RecordRef::new(&ev, MonoNs(at), WallClock::default(), &mut lookup);
+            sink.event(&ev, &mut rec);
+        };
+        let remote = Endpoint::new(std::net::IpAddr::from([10, 231, 9, 1]), 80);
+        let mut a = Flow::example(100, 1, remote);
+        let mut b = Flow::example(100, 2, remote);
+        a.opened = MonoNs(30);
+        b.opened = MonoNs(10);
+        // the receiver's open is reported first, its sender's after
+        feed(&mut sink, FlowEvent::Opened(a.clone()), 40);
+        feed(&mut sink, FlowEvent::Opened(b.clone()), 40);
+        b.payload.bytes_sent = 1_000;
+        b.closed = Some(MonoNs(45));
+        feed(&mut sink, FlowEvent::Closed(b.clone()), 50);
+        a.payload.bytes_sent = 3_800;
+        feed(&mut sink, FlowEvent::Updated(a.clone()), 50);
+        sink.tick(MonoNs(1_000_000_000), WallClock::default());
+        let batch = rx.try_recv().unwrap();
+
+        let frames = FrameEncoder::new().unwrap();
+        let mut rec = Recorder::new(frames, WallClock::default(), Access::All);
+        let mut dec = Decoder::new();
+        rec.flows(batch.flows.iter(), |_| true);
+        assert_eq!(
+            replayed(&mut rec, &mut dec),
+            [
+                ('o', 2, 0, 40),
+                ('o', 1, 0, 40),
+                ('c', 2, 1_000, 50),
+                ('u', 1, 3_800, 50)
+            ]
+        );
+        assert_eq!(rec.own_open, 1);
+        // the next batch: only the counters
+        a.payload.bytes_sent = 5_700;
+        feed(&mut sink, FlowEvent::Updated(a.clone()), 2_000_000_000);
+        sink.tick(MonoNs(2_000_000_000), WallClock::default());
+        let batch = rx.try_recv().unwrap();
+        rec.flows(batch.flows.iter(), |_| true);
+        assert_eq!(
+            replayed(&mut rec, &mut dec),
+            [('u', 1, 5_700, 2_000_000_000)]
+        );
+
+        // a reader that comes now: the open flow, unannounced (an update)
+        let held = live.snapshot(true).flows;
+        let frames = FrameEncoder::new().unwrap();
+        let mut late = Recorder::new(frames, WallClock::default(), Access::All);
+        late.flows(held.iter(), |v| !v.closed);
+        assert_eq!(
+            replayed(&mut late, &mut Decoder::new()),
+            [('u', 1, 5_700, 2_000_000_000)]
+        );
+    }
 }

@@ -35,7 +35,9 @@ pub use event::{
     CounterHint, ExistingSocket, FlowOpen, Inbound, ProcExec, ProcFork, SensorEvent, SockState,
     SocketTuple,
 };
-pub use flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
+pub use flow::{
+    Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire, order_by_time,
+};
 pub use ids::{FileId, FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey, nanos};
 pub use proc::{
     Ancestor, FlowUsage, MAX_ANCESTORS, ProcInfo, ProcSource, ProcTable, Usage, UsageTrack,

@@ -99,31 +99,33 @@ impl TopTable {
             flows_total: 0,
             last_active: now,
         });
+        // The first event of a flow counts it, whatever its kind: a
+        // recording or a stream that starts while the flow is open, or a
+        // flow that opened and closed between two batches, begins with an
+        // update or a close. Every event leaves the counters it carried, so
+        // each byte is counted once.
         let prev = match ev {
-            FlowEvent::Opened(_) => {
+            FlowEvent::Closed(_) => self.seen.remove(&f.key),
+            _ => self.seen.insert(f.key, f.payload),
+        };
+        match (prev.is_some(), ev) {
+            (false, FlowEvent::Closed(_)) => acc.flows_total += 1,
+            (false, _) => {
                 acc.flows_open += 1;
                 acc.flows_total += 1;
-                self.seen.insert(f.key, Payload::default());
-                Payload::default()
             }
-            FlowEvent::Updated(_) => self.seen.get(&f.key).copied().unwrap_or_default(),
-            FlowEvent::Closed(_) => {
+            (true, FlowEvent::Closed(_)) => {
                 acc.flows_open = acc.flows_open.saturating_sub(1);
-                self.seen.remove(&f.key).unwrap_or_default()
             }
-        };
-        let d = f.payload.saturating_sub(prev);
+            (true, _) => {}
+        }
+        let d = f.payload.saturating_sub(prev.unwrap_or_default());
         acc.total = acc.total.saturating_add(d);
         acc.interval = acc.interval.saturating_add(d);
         acc.comm.clone_from(&f.comm);
         acc.last_active = now;
         if let Some(u) = usage {
             acc.usage = Some(*u);
-        }
-        if let FlowEvent::Updated(_) = ev
-            && let Some(p) = self.seen.get_mut(&f.key)
-        {
-            *p = f.payload;
         }
     }
 
@@ -162,5 +164,59 @@ impl TopTable {
             .collect();
         rows.sort_by(|a, b| b.total().cmp(&a.total()).then(a.proc.cmp(&b.proc)));
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::Endpoint;
+    use crate::flow::Flow;
+
+    fn flow(cookie: u64, sent: u64, recv: u64) -> Flow {
+        let mut f = Flow::example(4242, cookie, Endpoint::new([10, 231, 0, 2].into(), 80));
+        f.payload.bytes_sent = sent;
+        f.payload.bytes_recv = recv;
+        f
+    }
+
+    fn row(t: &mut TopTable, at: u64) -> (u64, u64, u64, u64) {
+        let rows = t.snapshot(MonoNs(at));
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let r = &rows[0];
+        (r.bytes_sent, r.bytes_recv, r.flows_open, r.flows_total)
+    }
+
+    /// What a live stream or a recording started mid-flow hands the view:
+    /// flows first seen by an update or a close. Each byte once, each
+    /// flow once.
+    #[test]
+    fn flows_first_seen_late_count_once() {
+        let mut t = TopTable::new(60_000_000_000);
+        // a download seen only through its updates, growing
+        for (i, sent) in [3_800, 5_700, 9_500].into_iter().enumerate() {
+            t.observe(
+                &FlowEvent::Updated(flow(1, sent, 10)),
+                MonoNs(i as u64),
+                None,
+            );
+        }
+        assert_eq!(row(&mut t, 10), (9_500, 10, 1, 1));
+        // a flow that opened and closed between two batches
+        t.observe(&FlowEvent::Closed(flow(2, 1_000, 0)), MonoNs(11), None);
+        t.observe(&FlowEvent::Closed(flow(1, 9_500, 10)), MonoNs(12), None);
+        assert_eq!(row(&mut t, 20), (10_500, 10, 0, 2));
+    }
+
+    /// An open that already carries bytes (counters overtake the
+    /// announcement), then the same counters again: not counted twice.
+    #[test]
+    fn an_open_with_bytes_is_counted_once() {
+        let mut t = TopTable::new(60_000_000_000);
+        t.observe(&FlowEvent::Opened(flow(1, 500, 5)), MonoNs(1), None);
+        t.observe(&FlowEvent::Updated(flow(1, 500, 5)), MonoNs(2), None);
+        t.observe(&FlowEvent::Updated(flow(1, 700, 5)), MonoNs(3), None);
+        t.observe(&FlowEvent::Closed(flow(1, 1_005, 5)), MonoNs(4), None);
+        assert_eq!(row(&mut t, 10), (1_005, 5, 0, 1));
     }
 }

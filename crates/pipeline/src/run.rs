@@ -227,6 +227,7 @@ impl<S: Sensor> Pipeline<S> {
         };
         let (enricher, table) = (&mut self.enricher, &self.table);
         let mut lookup = |ev: &FlowEvent| enricher.context(ev.flow(), table, now);
+        netwho_model::order_by_time(&mut self.flow_events, now);
         for ev in self.flow_events.drain(..) {
             let mut rec = RecordRef::new(&ev, now, wall, &mut lookup);
             let last = final_phase && matches!(ev, FlowEvent::Updated(_));

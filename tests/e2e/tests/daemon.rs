@@ -812,3 +812,180 @@ fn the_daemon_says_it_started_and_what_stopped_it() {
         "{log}"
     );
 }
+
+/// Every process's last row in `top --json` output: pid → (sent, received,
+/// flows in all).
+fn top_totals(out: &str) -> std::collections::BTreeMap<u64, (u64, u64, u64)> {
+    let mut last = std::collections::BTreeMap::new();
+    for l in out.lines() {
+        let t: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        for p in t["procs"].as_array().unwrap() {
+            last.insert(
+                p["pid"].as_u64().unwrap(),
+                (
+                    p["bytes_sent"].as_u64().unwrap(),
+                    p["bytes_recv"].as_u64().unwrap(),
+                    p["flows_total"].as_u64().unwrap(),
+                ),
+            );
+        }
+    }
+    last
+}
+
+/// The daemon's live recording (`/api/v1/stream`), read raw over its
+/// socket until `stop` is set; the body.
+fn save_stream(
+    sock: &Path,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    use std::io::Read as _;
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    s.write_all(b"GET /api/v1/stream HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        let at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        assert!(got.starts_with(b"HTTP/1.0 200") || got.starts_with(b"HTTP/1.1 200"));
+        got.split_off(at + 4)
+    })
+}
+
+/// `top --connect` shows the numbers a local `top` shows, for flows that
+/// open and close between two of the daemon's batches and for one that
+/// grows over several; and the live stream, saved and replayed with
+/// `log -r`, holds every flow's open and close with its exact bytes, in
+/// the order a local log has them.
+#[test]
+fn top_through_the_daemon_shows_what_a_local_run_shows() {
+    if !require_root() {
+        return;
+    }
+    let w = World::new("conn", 43, ["nwtcona", "nwtconb"]);
+    let dir = &w.dir.0;
+    let d = Daemon::start(dir, &w.filter);
+    let sock = dir.join("api.sock");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let saver = save_stream(&sock, std::sync::Arc::clone(&stop));
+    let top = |extra: &[&str]| {
+        Command::new(netwho_bin())
+            .args(["top", "--json", "--no-dns", "-n", "12"])
+            .args(extra)
+            .arg(&w.filter)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let sockarg = format!("--connect={}", sock.display());
+    let remote = top(&[&sockarg]);
+    let local = top(&[]);
+    let log = Netwho::start("connlog", &[&w.filter]);
+    std::thread::sleep(Duration::from_millis(2500));
+
+    // a download that pauses (its first bytes in one batch, the rest
+    // seconds later) and short connections that each open and close
+    // within one batch
+    let (srv, port) = server(
+        &w.ns.b,
+        &format!(
+            "tcp-server --bind {} --skip 300000 --expect 1 --reply 2000000",
+            w.ns.b4
+        ),
+    );
+    let mut client = Gen::spawn(
+        Some(&w.ns.a),
+        &format!(
+            "tcp-client --to {} --port {port} --pause-after 300000 --send 1 --expect 2000000",
+            w.ns.b4
+        ),
+    );
+    client.wait_for("paused");
+    std::thread::sleep(Duration::from_millis(2500));
+    {
+        let stdin = client.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+    }
+    let mut truth = client.finish();
+    truth.extend(srv.finish());
+    truth.extend(w.traffic(&[(&w.alice, 2), (&w.bob, 3)], 1_000, 1_005));
+
+    let remote = remote.wait_with_output().unwrap();
+    let local = local.wait_with_output().unwrap();
+    for o in [&remote, &local] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let got = top_totals(&String::from_utf8_lossy(&remote.stdout));
+    let want = top_totals(&String::from_utf8_lossy(&local.stdout));
+    assert_eq!(want.len(), 5, "the processes of the traffic: {want:?}");
+    assert_eq!(got, want, "top --connect against a local top");
+
+    let records = stop_when_closed(log, &truth, &[&w.ns.a, &w.ns.b]);
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let body = saver.join().unwrap();
+    d.stop();
+    let saved = dir.join("stream.nwr");
+    std::fs::write(&saved, &body).unwrap();
+    let out = Command::new(netwho_bin())
+        .args(["log", "--json", "--on", "both", "-r"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let inodes = [Netns::inode(&w.ns.a), Netns::inode(&w.ns.b)];
+    let replayed = in_netns(&replayed, &inodes);
+    // every flow of the truth opens and closes, with its bytes (the
+    // paused client's first bytes are no ground truth: left out)
+    let exact: Vec<Value> = truth
+        .iter()
+        .filter(|t| t["bytes_recv"] != 2_000_000 && t["bytes_sent"] != 2_000_000)
+        .cloned()
+        .collect();
+    assert_matches(&exact, &replayed, "ebpf");
+    // the same open and close records as a local log (two sensors may
+    // notice two events in different turns: compared as sets)
+    let key = |r: &Value| {
+        (
+            r["event"].as_str().unwrap_or("").to_string(),
+            r["pid"].as_u64(),
+            r["lport"].as_u64(),
+            r["rport"].as_u64(),
+            r["bytes_sent"].as_u64(),
+            r["bytes_recv"].as_u64(),
+        )
+    };
+    let flows = |recs: &[Value]| -> Vec<_> {
+        let mut v: Vec<_> = recs
+            .iter()
+            .filter(|r| r["event"] == "open" || r["event"] == "close")
+            .map(key)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        flows(&replayed),
+        flows(&records),
+        "log -r of the stream against a local log"
+    );
+}
