@@ -190,7 +190,13 @@ fn main() {
         rounds.push(vec![
             baseline(&pre, n, &path),
             run("json", &recs, LogFormat::Json, None, &path),
-            run("text", &recs, LogFormat::Text(ts.clone()), None, &path),
+            run(
+                "text",
+                &recs,
+                LogFormat::Text(ts.clone(), netwho_auditlog::logsink::TEXT_CMDLINE),
+                None,
+                &path,
+            ),
             run(
                 "--format (conntrack-logger's)",
                 &recs,

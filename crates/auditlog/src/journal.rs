@@ -273,7 +273,10 @@ mod tests {
             Protocol::Syslog,
             &path,
             On::Open,
-            LogFormat::Text(crate::tsformat::TsFormat::default()),
+            LogFormat::Text(
+                crate::tsformat::TsFormat::default(),
+                crate::logsink::TEXT_CMDLINE,
+            ),
         )
         .unwrap();
         let r = FlowRecord::example();

@@ -25,8 +25,9 @@ use std::io::Write;
 pub enum LogFormat {
     /// One JSON object per line (`docs/specs/flow-record.md`).
     Json,
-    /// netwho's readable line, timestamps in this format.
-    Text(TsFormat),
+    /// netwho's readable line, timestamps in this format, command lines
+    /// cut at this many characters ([`TEXT_CMDLINE`] by default).
+    Text(TsFormat, usize),
     /// A `--format` template.
     Template(Template),
 }
@@ -46,7 +47,7 @@ impl LogFormat {
                     out.push_str(&j);
                 }
             }
-            LogFormat::Text(ts) => out.push_str(&text_line(r, ts)),
+            LogFormat::Text(ts, cmd) => out.push_str(&text_line(r, ts, *cmd)),
             LogFormat::Template(t) => t.write(r, out),
         }
     }
@@ -194,11 +195,23 @@ fn who(name: &str, id: u32) -> String {
     }
 }
 
+/// Characters of a command line a text line shows (`--full-cmdline`
+/// lifts it): a cut never splits an escape or a quoted argument's quote,
+/// and ends in `…`.
+pub const TEXT_CMDLINE: usize = 120;
+
 /// One readable line, in the spirit of conntrack-logger:
 /// `TS EVENT proto/family local -> remote :: pid user:group unit :: cmdline`
 /// and, for update and close, the byte counts.
-pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat) -> String {
-    let ts = unix_ns_from_rfc3339(&r.ts).map_or_else(|| r.ts.clone(), |ns| ts.format(ns));
+pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat, cmdline_max: usize) -> String {
+    // the event's own time: when the flow started or ended (`ts`, when
+    // the record was made, for totals)
+    let when = match (r.event, &r.ts_close) {
+        (RecordKind::Open, _) => &r.ts_open,
+        (RecordKind::Close, Some(c)) => c,
+        _ => &r.ts,
+    };
+    let ts = unix_ns_from_rfc3339(when).map_or_else(|| when.to_string(), |ns| ts.format(ns));
     let kind = match r.event {
         RecordKind::Open => "open ",
         RecordKind::Update => "total",
@@ -216,7 +229,7 @@ pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat) -> String {
     let cmd = if r.cmdline.is_empty() {
         format!("[{}]", netwho_model::text::visible(&r.comm))
     } else {
-        fmt::cmdline(&r.cmdline, 120)
+        fmt::cmdline(&r.cmdline, cmdline_max)
     };
     let mut line = format!(
         "{ts} {kind} {}/{} {} {arrow} {} :: {} {}:{} {place} :: {cmd}",
@@ -265,7 +278,7 @@ impl Sink for LogSink {
                 buf.push(b'\n');
                 self.out.record_done();
             }
-            LogFormat::Text(_) | LogFormat::Template(_) => {
+            LogFormat::Text(..) | LogFormat::Template(_) => {
                 if self.announce.due(st)
                     && let Some(n) = &mut self.notes
                 {
@@ -308,11 +321,48 @@ mod tests {
         r.cmdline = Vec::new().into();
         r.unit = "x\u{1b}[2K\rroot.service".into();
         r.user = "al\nice".into();
-        let line = text_line(&r, &TsFormat::default());
+        let line = text_line(&r, &TsFormat::default(), TEXT_CMDLINE);
         assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
         assert!(!line.contains('\u{1b}'), "{line}");
         assert!(line.contains("[py\\n2026"), "{line}");
         assert!(line.contains("x\\u{1b}[2K\\rroot.service"), "{line}");
         assert!(line.contains("al\\nice(1000)"), "{line}");
+    }
+
+    /// A line says when its event happened: an open when the flow began,
+    /// a close when it ended, not when the batch was written.
+    #[test]
+    fn a_text_line_shows_the_events_own_time() {
+        let ts = TsFormat::default();
+        let mut r = FlowRecord::example();
+        r.ts = "2026-11-23T10:15:16.999000000Z".into();
+        let close = text_line(&r, &ts, TEXT_CMDLINE);
+        assert!(close.starts_with("2026-11-23T10:15:15.340Z"), "{close}");
+        r.event = RecordKind::Open;
+        r.ts_close = None;
+        let open = text_line(&r, &ts, TEXT_CMDLINE);
+        assert!(open.starts_with("2026-11-23T10:15:15.123Z"), "{open}");
+        r.event = RecordKind::Update;
+        let total = text_line(&r, &ts, TEXT_CMDLINE);
+        assert!(total.starts_with("2026-11-23T10:15:16.999Z"), "{total}");
+    }
+
+    /// A long command line is cut at 120 characters, never inside an
+    /// escape, and marked; `--full-cmdline` shows all of it.
+    #[test]
+    fn a_text_lines_command_line_cut_is_marked_and_can_be_lifted() {
+        let mut r = FlowRecord::example();
+        let arg = format!("{}\u{1b}[31m{}", "a".repeat(110), "b".repeat(200));
+        r.cmdline = vec!["python3".to_string(), arg].into();
+        let ts = TsFormat::default();
+        let cut = text_line(&r, &ts, TEXT_CMDLINE);
+        let cmd = cut.split(" :: ").nth(2).unwrap();
+        assert!(cmd.chars().count() <= TEXT_CMDLINE, "{cmd}");
+        assert!(cmd.ends_with('…'), "{cmd}");
+        // the escape is whole or absent
+        assert!(!cmd.contains("\\u{1b") || cmd.contains("\\u{1b}"), "{cmd}");
+        let whole = text_line(&r, &ts, usize::MAX);
+        assert!(whole.contains(&"b".repeat(200)), "{whole}");
+        assert!(!whole.contains('\u{1b}'), "{whole}");
     }
 }

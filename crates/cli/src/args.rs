@@ -463,6 +463,9 @@ pub struct LogArgs {
     /// Timestamps of text lines and templates in local time (TZ), not UTC
     #[arg(long)]
     pub local_time: bool,
+    /// Text lines show whole command lines (by default one is cut at 120 characters, marked with …)
+    #[arg(long)]
+    pub full_cmdline: bool,
     /// Which point of a flow's life makes a record
     #[arg(long, value_enum, default_value = "open", value_name = "WHEN")]
     pub on: OnArg,

@@ -197,22 +197,14 @@ impl Distinct {
         }
     }
 
-    fn count(&self) -> String {
-        let n = self.items.len();
-        if self.more {
-            format!("{n}+")
-        } else {
-            n.to_string()
-        }
+    /// How many (at least, when more were seen than kept).
+    fn count(&self) -> Cell {
+        Cell::Many(self.items.len() as u64, self.more)
     }
 
-    /// The first few, for a row.
-    fn list(&self, max: usize) -> String {
-        let mut v: Vec<&str> = self.items.iter().take(max).map(String::as_str).collect();
-        if self.items.len() > max || self.more {
-            v.push("...");
-        }
-        v.join(",")
+    /// All that were kept (a text table shows the first few).
+    fn list(&self) -> Cell {
+        Cell::List(self.items.iter().cloned().collect(), self.more)
     }
 }
 
@@ -234,6 +226,8 @@ struct Acc {
     recv: u64,
     flows: u64,
     labels: Vec<String>,
+    /// The process's command line (process reports).
+    cmdline: Vec<String>,
     a: Distinct,
     b: Distinct,
     hosts: Distinct,
@@ -288,6 +282,7 @@ enum CellKey {
     Num(u64),
     Text(String),
     Data(Vec<u8>),
+    Secs(Option<u64>),
 }
 
 /// Folds items into one report.
@@ -431,8 +426,8 @@ impl Reporter {
                 self.totals.flows = self.totals.flows.saturating_add(n);
             }
             st.passed = true;
-            st.win_sent += ds;
-            st.win_recv += dr;
+            st.win_sent = st.win_sent.saturating_add(ds);
+            st.win_recv = st.win_recv.saturating_add(dr);
             let new_in_bucket = st.bucket != Some(bucket);
             st.bucket = Some(bucket);
             if matches!(self.kind, ReportKind::TopConns | ReportKind::Spy) && !closing {
@@ -442,6 +437,11 @@ impl Reporter {
                 let kind = self.kind;
                 let acc = self.groups.entry((bucket, key)).or_insert_with(|| Acc {
                     labels: labels(kind, f, &fi.ctx),
+                    cmdline: if kind == ReportKind::TopProcs {
+                        f.proc.cmdline.clone()
+                    } else {
+                        Vec::new()
+                    },
                     ..Acc::default()
                 });
                 acc.sent = acc.sent.saturating_add(ds);
@@ -486,10 +486,7 @@ impl Reporter {
             return;
         }
         let opened = self.wall.unix_ns(f.opened);
-        let duration = match fi.ev.flow().closed {
-            Some(c) => format!("{:.3}s", c.since(f.opened) as f64 / 1e9),
-            None => "open".to_string(),
-        };
+        let duration = CellKey::Secs(fi.ev.flow().closed.map(|c| c.since(f.opened)));
         let total = st.win_sent.saturating_add(st.win_recv);
         let arrow = match f.direction {
             Direction::Outbound => "->",
@@ -510,7 +507,7 @@ impl Reporter {
                     Text(f.comm.clone()),
                     Num(st.win_sent),
                     Num(st.win_recv),
-                    Text(duration),
+                    duration,
                     Text(f.close_reason.map_or("-", |r| r.name()).into()),
                 ];
                 if self.cfg.payload {
@@ -534,7 +531,7 @@ impl Reporter {
                 Num(st.win_sent),
                 Num(st.win_recv),
                 Num(total),
-                Text(duration),
+                duration,
             ],
         };
         if self.cfg.hosts {
@@ -598,7 +595,7 @@ impl Reporter {
                 ("RECV", Bytes),
                 ("TOTAL", Bytes),
                 ("FLOWS", Count),
-                ("CMDLINE", Text),
+                ("CMDLINE", ColKind::Args),
             ],
             ReportKind::Bytes => vec![
                 ("PID", Count),
@@ -614,7 +611,7 @@ impl Reporter {
                 ("RECV", Bytes),
                 ("TOTAL", Bytes),
                 ("FLOWS", Count),
-                ("PROCS", Text),
+                ("PROCS", ColKind::List),
             ],
             ReportKind::ByUnit => vec![
                 ("UNIT", Text),
@@ -622,7 +619,7 @@ impl Reporter {
                 ("RECV", Bytes),
                 ("TOTAL", Bytes),
                 ("FLOWS", Count),
-                ("PROCS", Text),
+                ("PROCS", ColKind::List),
             ],
             ReportKind::TopRemotes => vec![
                 ("REMOTE", Text),
@@ -630,8 +627,8 @@ impl Reporter {
                 ("RECV", Bytes),
                 ("TOTAL", Bytes),
                 ("FLOWS", Count),
-                ("PORTS", Text),
-                ("PROCS", Text),
+                ("PORTS", ColKind::List),
+                ("PROCS", ColKind::List),
             ],
             ReportKind::TopPorts => vec![
                 ("PORT", Count),
@@ -641,10 +638,12 @@ impl Reporter {
                 ("RECV", Bytes),
                 ("TOTAL", Bytes),
                 ("CONNS", Count),
-                ("PEERS", Text),
+                ("PEERS", ColKind::Many),
                 ("PROCS", Text),
             ],
-            ReportKind::Timeline => vec![("SENT", Bytes), ("RECV", Bytes), ("CHART", Text)],
+            ReportKind::Timeline => {
+                vec![("SENT", Bytes), ("RECV", Bytes), ("CHART", ColKind::Chart)]
+            }
             ReportKind::TopConns => vec![
                 ("PROTO", Text),
                 ("LOCAL", Text),
@@ -655,7 +654,7 @@ impl Reporter {
                 ("SENT", Bytes),
                 ("RECV", Bytes),
                 ("TOTAL", Bytes),
-                ("DURATION", Text),
+                ("DURATION", ColKind::Secs),
             ],
             ReportKind::Spy => vec![
                 ("OPENED", Text),
@@ -668,7 +667,7 @@ impl Reporter {
                 ("COMM", Text),
                 ("SENT", Bytes),
                 ("RECV", Bytes),
-                ("DURATION", Text),
+                ("DURATION", ColKind::Secs),
                 ("END", Text),
             ],
         });
@@ -681,7 +680,7 @@ impl Reporter {
                 k if per_host(k) => {
                     c.insert(usize::from(self.cfg.interval_ns.is_some()), ("HOST", Text))
                 }
-                _ => c.push(("HOSTS", Text)),
+                _ => c.push(("HOSTS", ColKind::List)),
             }
         }
         c
@@ -701,6 +700,7 @@ impl Reporter {
                                 CellKey::Num(n) => Cell::Num(n),
                                 CellKey::Text(s) => Cell::Text(s),
                                 CellKey::Data(b) => Cell::Data(b),
+                                CellKey::Secs(ns) => Cell::Secs(ns),
                             })
                             .collect(),
                     );
@@ -755,7 +755,13 @@ impl Reporter {
             Cell::Num(acc.recv),
             Cell::Num(acc.total()),
         );
-        let hosts = self.cfg.hosts.then(|| Cell::Text(acc.hosts.list(5)));
+        let hosts = self.cfg.hosts.then(|| {
+            if per_host(self.kind) {
+                Cell::Text(acc.hosts.items.iter().next().cloned().unwrap_or_default())
+            } else {
+                acc.hosts.list()
+            }
+        });
         let mut cells = match self.kind {
             ReportKind::TopProcs => vec![
                 num(0),
@@ -765,7 +771,7 @@ impl Reporter {
                 recv,
                 total,
                 Cell::Num(acc.flows),
-                text(3),
+                Cell::Args(acc.cmdline),
             ],
             ReportKind::Bytes => vec![num(0), text(2), sent, recv, total],
             ReportKind::ByUser => vec![
@@ -775,7 +781,7 @@ impl Reporter {
                 recv,
                 total,
                 Cell::Num(acc.flows),
-                Cell::Text(acc.b.list(5)),
+                acc.b.list(),
             ],
             ReportKind::ByUnit => vec![
                 text(0),
@@ -783,7 +789,7 @@ impl Reporter {
                 recv,
                 total,
                 Cell::Num(acc.flows),
-                Cell::Text(acc.b.list(5)),
+                acc.b.list(),
             ],
             ReportKind::TopRemotes => vec![
                 text(0),
@@ -791,8 +797,8 @@ impl Reporter {
                 recv,
                 total,
                 Cell::Num(acc.flows),
-                Cell::Text(acc.a.list(6)),
-                Cell::Text(acc.b.list(5)),
+                acc.a.list(),
+                acc.b.list(),
             ],
             ReportKind::TopPorts => vec![
                 num(0),
@@ -802,8 +808,8 @@ impl Reporter {
                 recv,
                 total,
                 Cell::Num(acc.flows),
-                Cell::Text(acc.a.count()),
-                Cell::Text(acc.b.list(5)),
+                acc.a.count(),
+                acc.b.list(),
             ],
             _ => Vec::new(),
         };
@@ -929,7 +935,6 @@ fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
             f.key.proc.tgid.to_string(),
             ctx.names.user.clone(),
             f.comm.clone(),
-            netwho_sink::fmt::cmdline(&f.proc.cmdline, 60),
         ],
         ReportKind::ByUser => {
             let user = if ctx.names.user.is_empty() {

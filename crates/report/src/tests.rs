@@ -102,13 +102,15 @@ fn nums(t: &Table, name: &str) -> Vec<u64> {
         .collect()
 }
 
+/// A column as a text table shows it (payload as it is).
 fn texts(t: &Table, name: &str) -> Vec<String> {
+    let i = t.columns.iter().position(|c| c.0 == name).unwrap();
     col(t, name)
         .into_iter()
         .map(|c| match c {
-            Cell::Text(s) => s,
             Cell::Num(n) => n.to_string(),
             Cell::Data(b) => String::from_utf8_lossy(&b).into_owned(),
+            c => t.text_cell(i, &c),
         })
         .collect()
 }

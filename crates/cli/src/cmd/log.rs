@@ -40,7 +40,14 @@ pub fn sinks(l: &LogArgs) -> Result<(Vec<Box<dyn Sink>>, PipelineConfig), Failur
                 .map_err(|e| cannot_start(anyhow::anyhow!("{}", e.render_as(t, "--format"))))?,
         )
     } else {
-        LogFormat::Text(ts)
+        LogFormat::Text(
+            ts,
+            if l.full_cmdline {
+                usize::MAX
+            } else {
+                netwho_auditlog::logsink::TEXT_CMDLINE
+            },
+        )
     };
     let on = match l.on {
         OnArg::Open => On::Open,
