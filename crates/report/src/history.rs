@@ -92,11 +92,22 @@ pub fn report(
     let interval_s = cfg
         .interval_ns
         .map(|i| i64::try_from(i / 1_000_000_000).unwrap_or(i64::MAX));
+    // rollups are read in the coarsest tier that fits each piece of the
+    // window: a timeline's rows are never finer than the tier read
+    let plan = match kind {
+        ReportKind::TopConns | ReportKind::Spy => None,
+        _ => {
+            let planned = db.plan(from, to, Tier::coarsest_for(interval_s))?;
+            let coarsest = planned.0.parts.iter().map(|p| p.0).max();
+            cfg.resolution_ns = coarsest.map(|t| t.secs() as u64 * 1_000_000_000);
+            Some(planned)
+        }
+    };
     let mut rep = Reporter::new(kind, cfg, WallClock::default(), local);
     let mut dims = Dims::new(db);
     let mut rows_read = 0u64;
-    let (covered, source) = match kind {
-        ReportKind::TopConns | ReportKind::Spy => {
+    let (covered, source) = match plan {
+        None => {
             let complete = db.raw_complete_from()?;
             let covered = Covered {
                 from: from.max(complete).div_euclid(60) * 60,
@@ -109,8 +120,7 @@ pub fn report(
             })?;
             (covered, "raw flows")
         }
-        _ => {
-            let (plan, covered) = db.plan(from, to, Tier::coarsest_for(interval_s))?;
+        Some((plan, covered)) => {
             db.combos(&plan, &mut |c| {
                 rows_read += u64::from(rep.counted(&dims.combo_item(&c)?, c.flows));
                 Ok(())

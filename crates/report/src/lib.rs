@@ -127,6 +127,10 @@ pub struct ReportConfig {
     /// process and per connection rows name their HOST, other rows list
     /// the HOSTS they merge.
     pub hosts: bool,
+    /// The data's own resolution in ns (history rollups: a minute, an
+    /// hour or a day). A timeline's rows are never finer unless
+    /// `interval_ns` asks, and then a note says what the rows mean.
+    pub resolution_ns: Option<u64>,
 }
 
 /// Most rows a report holds and prints: more are left out with a note
@@ -848,6 +852,23 @@ impl Reporter {
                 }
             }
         };
+        let res = self.cfg.resolution_ns.map_or(1, |r| i128::from(r.max(1)));
+        let every = match self.cfg.interval_ns {
+            // rows follow the data's resolution: a spike and 29 empty
+            // rows per minute say nothing the minute's row does not
+            None => (every.max(res) + res - 1) / res * res,
+            Some(_) => {
+                if every < res {
+                    t.notes.push(format!(
+                        "rows are {} apart, but the history holds {} rollups here: each {}'s bytes are in its first row",
+                        human_ns(every),
+                        human_ns(res),
+                        human_ns(res)
+                    ));
+                }
+                every
+            }
+        };
         let start = first.div_euclid(every) * every;
         let rows_wanted = u128::try_from((last - start) / every).unwrap_or(u128::MAX) + 1;
         if rows_wanted > MAX_ROWS as u128 {
@@ -856,7 +877,7 @@ impl Reporter {
             return Err(ReportError::TooManyIntervals {
                 rows: rows_wanted,
                 span: secs(span),
-                interval: format!("{}ns", every),
+                interval: human_ns(every),
                 suggest: secs(need.div_ceil(1_000_000_000) * 1_000_000_000),
             });
         }
@@ -881,6 +902,26 @@ impl Reporter {
             ]);
         }
         Ok(())
+    }
+}
+
+/// A duration for people: `1d`, `2h`, `5min`, `30s`, `250ms`.
+fn human_ns(ns: i128) -> String {
+    const S: i128 = 1_000_000_000;
+    for (unit, name) in [
+        (86_400 * S, "d"),
+        (3_600 * S, "h"),
+        (60 * S, "min"),
+        (S, "s"),
+    ] {
+        if ns >= unit && ns % unit == 0 {
+            return format!("{}{name}", ns / unit);
+        }
+    }
+    if ns % 1_000_000 == 0 {
+        format!("{}ms", ns / 1_000_000)
+    } else {
+        format!("{ns}ns")
     }
 }
 

@@ -258,6 +258,35 @@ fn a_timeline_has_a_row_per_interval_without_gaps() {
     );
 }
 
+/// Over rollups a timeline's rows follow their resolution (not a spike
+/// and empty rows per rollup); a finer --interval is kept, with a note
+/// that says what its rows mean.
+#[test]
+fn a_timeline_follows_the_datas_resolution() {
+    let cfg = ReportConfig {
+        pid: Some(10),
+        resolution_ns: Some(2 * S),
+        ..ReportConfig::default()
+    };
+    let (t, _) = run(ReportKind::Timeline, cfg);
+    assert_eq!(nums(&t, "SENT"), vec![0, 100, 200]);
+    assert!(t.notes.is_empty(), "{:?}", t.notes);
+    let cfg = ReportConfig {
+        pid: Some(10),
+        resolution_ns: Some(2 * S),
+        interval_ns: Some(S),
+        ..ReportConfig::default()
+    };
+    let (t, _) = run(ReportKind::Timeline, cfg);
+    assert_eq!(nums(&t, "SENT"), vec![0, 100, 0, 200]);
+    assert_eq!(
+        t.notes,
+        [
+            "rows are 1s apart, but the history holds 2s rollups here: each 2s's bytes are in its first row"
+        ]
+    );
+}
+
 /// A timeline never asks for more rows than a report holds: with an
 /// interval it says which interval would do; without one it picks a
 /// coarser one, however far apart a crafted recording's times are.
