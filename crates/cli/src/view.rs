@@ -104,11 +104,37 @@ pub fn position(p: &ReplayPos) -> String {
         None => "as fast as it reads".into(),
     };
     match (p.seeking, p.paused) {
+        _ if p.ended => format!("at {at}: the end ([ {{ go back)"),
         (Some(to), _) => format!(
             "seeking to {}",
             netwho_model::time::rfc3339_from_unix_ns(to)
         ),
         (None, true) => format!("paused at {at} (space goes on)"),
         (None, false) => format!("at {at}, speed {speed}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status says where the replay is: the target while it seeks,
+    /// the end once there (a seek past the end arrives at the end).
+    #[test]
+    fn the_status_shows_where_the_replay_is() {
+        let mut p = ReplayPos {
+            at_unix_ns: 1_700_000_000_000_000_000,
+            speed: Some(1.0),
+            paused: false,
+            seeking: Some(1_700_000_100_000_000_000),
+            ended: false,
+        };
+        assert_eq!(position(&p), "seeking to 2023-11-14T22:15:00.000000000Z");
+        p.seeking = None;
+        p.ended = true;
+        assert_eq!(
+            position(&p),
+            "at 2023-11-14T22:13:20.000000000Z: the end ([ { go back)"
+        );
     }
 }

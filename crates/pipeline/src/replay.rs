@@ -72,6 +72,8 @@ struct Cursor {
     /// ticks.
     skip_until: Option<MonoNs>,
     paused: bool,
+    /// The recording ended; the viewer is still looking.
+    ended: bool,
 }
 
 /// What the commands did to the replay.
@@ -153,6 +155,7 @@ impl<R: Read> Replay<R> {
             speed: self.cfg.speed,
             paused: cur.paused,
             seeking: cur.skip_until.map(|t| self.wall.unix_ns(t)),
+            ended: cur.ended,
         }
     }
 
@@ -172,6 +175,8 @@ impl<R: Read> Replay<R> {
             };
             let cmd = match c.cmds.try_recv() {
                 Ok(cmd) => cmd,
+                // the viewer is gone: nobody to replay to
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(Effect::Quit),
                 Err(_) if cur.paused && !stop.load(Ordering::Relaxed) => {
                     match &mut self.pacer {
                         Some(p) => (p.sleep)(CONTROL_STEP),
@@ -221,6 +226,36 @@ impl<R: Read> Replay<R> {
                 _ => None,
             };
             self.show(cur);
+        }
+    }
+
+    /// The end of the recording with a viewer: the view stays, showing
+    /// where the replay stands (a seek past the end arrives here, not at
+    /// its target), and the viewer may still seek back, or quit.
+    fn at_end(&mut self, cur: &mut Cursor, stop: &AtomicBool) -> Result<Effect, ReplayError> {
+        cur.skip_until = None;
+        cur.ended = true;
+        cur.last_tick = Some(cur.now);
+        if self.tick(cur.now) == SinkControl::Closed {
+            return Ok(Effect::Quit);
+        }
+        self.show(cur);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Effect::Quit);
+            }
+            match self.control(cur, stop)? {
+                Effect::None => {}
+                e => return Ok(e),
+            }
+            // forward: there is nothing after the end
+            if cur.skip_until.take().is_some() {
+                self.show(cur);
+            }
+            match &mut self.pacer {
+                Some(p) => (p.sleep)(CONTROL_STEP),
+                None => std::thread::sleep(CONTROL_STEP),
+            }
         }
     }
 
@@ -295,6 +330,9 @@ impl<R: Read> Replay<R> {
                 break Stopped::Done;
             }
             let Some(item) = self.reader.next_item()? else {
+                if self.controls.is_some() && self.at_end(&mut cur, stop)? == Effect::Restarted {
+                    continue;
+                }
                 break Stopped::Done;
             };
             // flows set the pace; status and end records follow them
@@ -591,6 +629,10 @@ mod tests {
             (6 * S, ReplayCmd::Seek(10 * S as i64)),
             (7 * S, ReplayCmd::Faster),
             (8 * S, ReplayCmd::Seek(-(15 * S as i64))),
+            // at the end (about real 21 s): past it, then back from it
+            (40 * S, ReplayCmd::Seek(100 * S as i64)),
+            (41 * S, ReplayCmd::Seek(-(4 * S as i64))),
+            (60 * S, ReplayCmd::Quit),
         ];
         let clock = Arc::clone(&real);
         let sleeper = Arc::clone(&real);
@@ -665,7 +707,8 @@ mod tests {
         // faster: 2x
         assert_eq!(shown[4].speed, Some(2.0));
         // back 15 s: from the start again, the sink reset, quietly to the target
-        assert_eq!(seen.resets, 1);
+        // (and once more from the end, below)
+        assert_eq!(seen.resets, 2);
         let back = shown[5];
         assert_eq!(back.seeking, Some(back.at_unix_ns));
         // (from ~2 s of 2x after the speed change: 15 s back lands more than
@@ -683,7 +726,24 @@ mod tests {
             (arrived.at_unix_ns - back.at_unix_ns).abs() < 10_000_000,
             "{shown:?}"
         );
-        // and it plays to the end: every event of the file after the reset
+        // it plays to the end, and says so: the last recorded time
+        let end = shown[7];
+        assert!(end.ended && end.seeking.is_none(), "{shown:?}");
+        assert!(end.at_unix_ns >= boot(34 * S), "{shown:?}");
+        // past the end: the status shows the end, not the target
+        assert_eq!(shown[8].seeking, Some(end.at_unix_ns + 100 * S as i128));
+        assert_eq!(
+            (shown[9].ended, shown[9].seeking, shown[9].at_unix_ns),
+            (true, None, end.at_unix_ns),
+            "{shown:?}"
+        );
+        // back from the end works: 4 s before it, then to the end again
+        let back = shown[10];
+        assert!(!back.ended, "{shown:?}");
+        assert_eq!(back.seeking, Some(end.at_unix_ns - 4 * S as i128));
+        let last = shown.last().unwrap();
+        assert!(last.ended && last.at_unix_ns == end.at_unix_ns, "{shown:?}");
+        // and every event of the file after the last reset
         assert_eq!(seen.events, all_events);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -27,4 +27,6 @@ pub struct ReplayPos {
     pub paused: bool,
     /// Going to this recorded wall time without showing the way.
     pub seeking: Option<i128>,
+    /// The recording has ended here (a viewer may still seek back).
+    pub ended: bool,
 }
