@@ -45,15 +45,27 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
             return Err(usage("-A shows payload, which the history does not keep"));
         }
         let mut db = History::open_read(path).map_err(cannot_start)?;
-        // the first Ctrl-C (or SIGTERM) stops the report, in SQLite too
+        // the first Ctrl-C (or SIGTERM) stops the report, in SQLite too;
+        // SQLite asks often, so a terminal also learns the report is alive
         let flag = Arc::clone(stop);
-        db.cancel_when(Arc::new(move || flag.load(Ordering::Relaxed)));
+        let waiting = Arc::new(std::sync::Mutex::new(Progress::new()));
+        let shown = Arc::clone(&waiting);
+        db.cancel_when(Arc::new(move || {
+            if let Ok(mut p) = shown.lock() {
+                p.waiting("reading the history");
+            }
+            flag.load(Ordering::Relaxed)
+        }));
         let local = netwho_enrich::net::local_addrs().into_iter().collect();
-        run(&mut HistorySource::new(
+        let printed = run(&mut HistorySource::new(
             db,
             path.display().to_string(),
             local,
-        ))?
+        ));
+        if let Ok(p) = waiting.lock() {
+            p.done();
+        }
+        printed?
     } else if let Some(conn) = &a.postgres {
         if a.printable {
             return Err(usage("-A shows payload, which the fleet does not keep"));
@@ -145,6 +157,17 @@ impl Progress {
             "\rnetwho: reading... {} frames, {} entries",
             s.frames, s.entries
         );
+    }
+
+    /// A line that says the report is still at work (a source that
+    /// cannot count what it has read), at most twice a second.
+    fn waiting(&mut self, what: &str) {
+        let el = self.started.elapsed();
+        if !self.show || el < self.next {
+            return;
+        }
+        self.next = el + Duration::from_millis(500);
+        eprint!("\rnetwho: {what}... {} s", el.as_secs());
     }
 
     fn done(&self) {
