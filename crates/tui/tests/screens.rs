@@ -410,6 +410,41 @@ fn exited_processes_stay_dimmed_then_go() {
     assert_eq!(t.rows.len(), 4, "wget is gone after the keep time");
 }
 
+/// A new filter folds the rows again from the flows held: an exited
+/// process stays marked and dimmed, and goes when it would have gone (a
+/// new filter does not keep it another keep time).
+#[test]
+fn a_new_filter_keeps_exits_and_their_time() {
+    let mut f = scenario();
+    f.act(Action::OpenFilter);
+    for c in "proc.name != sshd".chars() {
+        f.act(Action::Char(c));
+    }
+    f.act(Action::Apply);
+    assert!(f.ui.bar.is_none(), "a valid filter closes the bar");
+    let wget = |f: &Fake| {
+        let vs = screen::build(&f.model, &f.ui);
+        let Body::Table(t) = &vs.body else {
+            panic!("a table")
+        };
+        t.rows
+            .iter()
+            .find(|r| matches!(&r.cells[2], screen::Cell::Text(s) if s.starts_with("wget")))
+            .map(|r| (r.cells[2].clone(), r.dim))
+    };
+    assert_eq!(
+        wget(&f),
+        Some((screen::Cell::Text("wget (exited)".into()), true)),
+        "still marked after the new filter"
+    );
+    f.tick(10);
+    assert_eq!(
+        wget(&f),
+        None,
+        "gone after the keep time, as without the filter"
+    );
+}
+
 #[test]
 fn help_overlay_and_reset_columns() {
     let mut f = scenario();

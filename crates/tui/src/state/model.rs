@@ -21,6 +21,11 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+/// Process exits remembered for a new filter (they are let go after the
+/// keep time, with the flows of their processes); past this many, an exit
+/// marks only the row it has now.
+const EXITS_MAX: usize = 65_536;
+
 /// Members (processes of a user, clients of a port, ...) kept per row;
 /// past this, more are counted but not told apart.
 const MEMBERS_MAX: usize = 256;
@@ -191,6 +196,8 @@ pub struct Model {
     pub dns: FxHashMap<IpAddr, String>,
     /// Wire bytes of all flows (filter or not) per network namespace.
     wire: FxHashMap<u32, u64>,
+    /// When processes exited (for rows a new filter folds again).
+    exits: FxHashMap<ProcKey, MonoNs>,
 }
 
 /// The process a flow belongs to, as a member id.
@@ -228,6 +235,7 @@ impl Model {
             status: None,
             dns: FxHashMap::default(),
             wire: FxHashMap::default(),
+            exits: FxHashMap::default(),
         }
     }
 
@@ -263,6 +271,9 @@ impl Model {
             if let Some(a) = self.groups[ViewKind::Processes.index()].get_mut(&GroupKey::Proc(proc))
             {
                 a.exited = Some(at);
+            }
+            if self.exits.len() < EXITS_MAX {
+                self.exits.insert(proc, at);
             }
         }
         if let Some(s) = b.status {
@@ -419,6 +430,7 @@ impl Model {
         };
         self.flows
             .retain(|_, e| e.closed_at.is_none_or(|c| now.since(c) < keep));
+        self.exits.retain(|_, at| now.since(*at) < keep);
         for e in self.flows.values_mut() {
             roll(&mut e.agg);
         }
@@ -466,6 +478,7 @@ impl Model {
                 e.agg.since_reset,
                 e.agg.sent_rate,
                 e.agg.recv_rate,
+                e.agg.last_active,
             );
             e.seen = Payload::default();
             e.counted = false;
@@ -478,15 +491,20 @@ impl Model {
                 e.agg.since_reset,
                 e.agg.sent_rate,
                 e.agg.recv_rate,
+                e.agg.last_active,
             ) = saved;
             e.agg.interval = Payload::default();
         }
-        // histories, rates and "since reset": the sums of the members' own
+        // histories, rates, "since reset" and the last traffic: the
+        // members' own (a row is not kept longer for being folded again);
+        // exits as they happened
         for a in self.groups.iter_mut().flat_map(|g| g.values_mut()) {
             a.hist = Hist::default();
             a.since_reset = Payload::default();
             a.interval = Payload::default();
             (a.sent_rate, a.recv_rate) = (0.0, 0.0);
+            a.last_active = MonoNs(0);
+            a.exited = None;
         }
         for e in flows.values().filter(|e| e.counted) {
             for (view, key) in group_keys(&e.flow, &e.ctx.names) {
@@ -495,7 +513,20 @@ impl Model {
                     a.sent_rate += e.agg.sent_rate;
                     a.recv_rate += e.agg.recv_rate;
                     a.since_reset = a.since_reset.saturating_add(e.agg.since_reset);
+                    a.last_active = a.last_active.max(e.agg.last_active);
+                    if view == ViewKind::Processes
+                        && e.flow.close_reason == Some(CloseReason::ProcessExit)
+                    {
+                        a.exited = a.exited.or(e.closed_at);
+                    }
                 }
+            }
+        }
+        for (k, a) in &mut self.groups[ViewKind::Processes.index()] {
+            if let GroupKey::Proc(p) = k
+                && let Some(at) = self.exits.get(p)
+            {
+                a.exited = Some(*at);
             }
         }
         self.flows = flows;

@@ -115,45 +115,76 @@ fn render_bar(f: &mut Frame<'_>, area: Rect, b: &crate::state::ui::FilterBar, t:
 }
 
 fn render_status(f: &mut Frame<'_>, area: Rect, s: &ViewState, t: &Theme) {
+    let line = status_line(s, t, usize::from(area.width));
+    f.render_widget(Paragraph::new(line), area);
+}
+
+/// The status line in `width` columns: when it does not fit, a long
+/// filter is cut first, then the least important parts go (the help hint,
+/// coverage, "no filter", the degraded count) so that losses, the replay's
+/// place and messages stay visible.
+fn status_line<'a>(s: &'a ViewState, t: &Theme, width: usize) -> Line<'a> {
     let st = &s.status;
-    let mut parts: Vec<Span<'_>> = vec![Span::styled(st.attribution.clone(), t.title)];
-    let sep = || Span::styled(" │ ", t.hint);
-    parts.push(sep());
+    // (text, style, importance: the lowest goes first)
+    let mut parts: Vec<(String, ratatui::style::Style, u8)> =
+        vec![(st.attribution.clone(), t.title, 9)];
     parts.push(if st.drops > 0 {
-        Span::styled(format!("{} LOST", st.drops), t.error)
+        (format!("{} LOST", st.drops), t.error, 10)
     } else {
-        Span::raw("no loss")
+        ("no loss".into(), ratatui::style::Style::default(), 8)
     });
-    parts.push(sep());
-    parts.push(Span::raw(match st.coverage {
-        Some(c) => format!("coverage {:.1}%", c * 100.0),
-        None => "coverage -".into(),
-    }));
+    parts.push((
+        match st.coverage {
+            Some(c) => format!("coverage {:.1}%", c * 100.0),
+            None => "coverage -".into(),
+        },
+        ratatui::style::Style::default(),
+        2,
+    ));
     if !st.degradations.is_empty() {
-        parts.push(sep());
-        parts.push(Span::styled(
-            format!("{} degraded", st.degradations.len()),
-            t.warn,
-        ));
+        parts.push((format!("{} degraded", st.degradations.len()), t.warn, 4));
     }
-    parts.push(sep());
     parts.push(match &st.filter {
-        Some(fl) => Span::styled(format!("filter: {fl}"), t.warn),
-        None => Span::raw("no filter"),
+        Some(fl) => (format!("filter: {fl}"), t.warn, 6),
+        None => ("no filter".into(), ratatui::style::Style::default(), 3),
     });
     if st.frozen {
-        parts.push(sep());
-        parts.push(Span::styled("FROZEN", t.error));
+        parts.push(("FROZEN".into(), t.error, 10));
     }
     if let Some(r) = &st.replay {
-        parts.push(sep());
-        parts.push(Span::styled(r.clone(), t.warn));
+        parts.push((r.clone(), t.warn, 7));
     }
     if let Some(m) = &st.message {
-        parts.push(sep());
-        parts.push(Span::styled(m.clone(), t.hint));
+        parts.push((m.clone(), t.hint, 7));
     }
-    parts.push(sep());
-    parts.push(Span::styled("? help  q quit", t.hint));
-    f.render_widget(Paragraph::new(Line::from(parts)), area);
+    parts.push(("? help  q quit".into(), t.hint, 1));
+    const SEP: usize = 3;
+    let used = |p: &[(String, ratatui::style::Style, u8)]| -> usize {
+        p.iter().map(|x| x.0.chars().count()).sum::<usize>() + SEP * p.len().saturating_sub(1)
+    };
+    if used(&parts) > width
+        && let Some(fl) = parts.iter_mut().find(|p| p.0.starts_with("filter: "))
+        && fl.0.chars().count() > 40
+    {
+        fl.0 = fl.0.chars().take(39).chain(['…']).collect();
+    }
+    while used(&parts) > width {
+        let Some((i, _)) = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.2 < 6)
+            .min_by_key(|(_, p)| p.2)
+        else {
+            break;
+        };
+        parts.remove(i);
+    }
+    let mut spans = Vec::new();
+    for (i, (text, style, _)) in parts.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" │ ", t.hint));
+        }
+        spans.push(Span::styled(text, style));
+    }
+    Line::from(spans)
 }
