@@ -187,25 +187,53 @@ fn compress(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The thread that compresses rotated files.
+/// Remove all but the newest `keep` rotated files.
+fn retain(dir: &Path, name: &str, keep: usize) {
+    let old = rotated(dir, name);
+    let excess = old.len().saturating_sub(keep);
+    for r in &old[..excess] {
+        if let Err(e) = std::fs::remove_file(&r.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            log::warn!("removing {} (--rotate-keep): {e}", r.path.display());
+        }
+    }
+}
+
+/// Compress every rotated file not compressed yet, oldest first, then
+/// apply `--rotate-keep`. One thread does both, so that retention never
+/// removes a file under the compressor and the compressor never brings
+/// back a file retention removed; a file it could not compress stays as
+/// it is and the next sweep (the next rotation, or the next start) tries
+/// again.
+fn sweep(dir: &Path, name: &str, keep: Option<usize>) {
+    for r in rotated(dir, name).iter().filter(|r| !r.compressed) {
+        if let Err(e) = compress(&r.path) {
+            log::warn!("compressing {}: {e}", r.path.display());
+        }
+    }
+    if let Some(keep) = keep {
+        retain(dir, name, keep);
+    }
+}
+
+/// The thread that compresses rotated files and applies retention.
 #[derive(Debug)]
 struct Compressor {
-    tx: Option<SyncSender<PathBuf>>,
+    tx: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Compressor {
-    fn start() -> Self {
-        let (tx, rx): (SyncSender<PathBuf>, Receiver<PathBuf>) = sync_channel(64);
+    fn start(dir: PathBuf, name: String, keep: Option<usize>) -> Self {
+        // one wake-up waiting is enough: a sweep sees every file
+        let (tx, rx): (SyncSender<()>, Receiver<()>) = sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("netwho-compress".into())
             .spawn(move || {
                 netwho_enrich::caps::drop_all_here("the log compressor");
-                for p in rx {
-                    if let Err(e) = compress(&p) {
-                        // left as it is: the next start tries again
-                        log::warn!("compressing {}: {e}", p.display());
-                    }
+                for () in rx {
+                    sweep(&dir, &name, keep);
                 }
             })
             .ok();
@@ -215,10 +243,10 @@ impl Compressor {
         }
     }
 
-    fn queue(&self, p: PathBuf) {
-        // full: leave it uncompressed for now; the next start compresses it
+    /// A file was rotated: sweep (soon; now if the thread is idle).
+    fn wake(&self) {
         if let Some(tx) = &self.tx {
-            let _ = tx.try_send(p);
+            let _ = tx.try_send(());
         }
     }
 
@@ -352,16 +380,11 @@ impl LogFile {
             next_number: old.last().map_or(1, |r| r.n + 1),
             next_time: None,
             chain: None,
-            compressor: cfg.compress.then(Compressor::start),
+            compressor: None,
             buf: Vec::new(),
             now_ns: cfg.clock.unwrap_or(netwho_enrich::clock::unix_now_ns),
             cfg,
         };
-        if let Some(c) = &lf.compressor {
-            for r in old.iter().filter(|r| !r.compressed) {
-                c.queue(r.path.clone());
-            }
-        }
         lf.next_time = lf.boundary_after((lf.now_ns)());
         match lf.cfg.chain.clone() {
             Some(key) => lf.resume_chain(key, whole, &last, old.last(), torn)?,
@@ -377,6 +400,13 @@ impl LogFile {
                 }
                 lf.lines = u64::from(whole > 0);
             }
+        }
+        // (after the chain was resumed from the newest rotated file: from
+        // here on, only the compressor touches rotated files)
+        if lf.cfg.compress {
+            let c = Compressor::start(lf.dir.clone(), lf.name.clone(), lf.cfg.keep);
+            c.wake();
+            lf.compressor = Some(c);
         }
         Ok(lf)
     }
@@ -505,15 +535,10 @@ impl LogFile {
             );
             self.write_raw(&out)?;
         }
-        if let Some(c) = &self.compressor {
-            c.queue(target);
-        }
-        if let Some(keep) = self.cfg.keep {
-            let old = rotated(&self.dir, &self.name);
-            let excess = old.len().saturating_sub(keep);
-            for r in &old[..excess] {
-                let _ = std::fs::remove_file(&r.path);
-            }
+        match (&self.compressor, self.cfg.keep) {
+            (Some(c), _) => c.wake(),
+            (None, Some(keep)) => retain(&self.dir, &self.name, keep),
+            (None, None) => {}
         }
         Ok(())
     }
@@ -824,6 +849,41 @@ mod tests {
                 format!("{}.zst", names[2])
             ]
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Fast rotation with compression and retention: the compressor and
+    /// retention never race (a file removed under the compressor, a
+    /// compressed copy brought back after retention): what is left is the
+    /// newest N rotated files, every one compressed, and the chain holds.
+    #[test]
+    fn fast_rotation_with_compression_keeps_n_compressed_files() {
+        let d = tmp("fastzst");
+        let c = LogFileConfig {
+            rotate_size: Some(300),
+            keep: Some(3),
+            compress: true,
+            ..cfg(&d)
+        };
+        for round in 0..3 {
+            let mut f = LogFile::open(c.clone()).unwrap();
+            for i in 0..60 {
+                f.write_chunk(&records(round * 1000 + i * 3, 3)).unwrap();
+            }
+            f.close().unwrap();
+            let names: Vec<String> = all_files(&d)
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names.len(), 4, "{names:?}");
+            assert_eq!(names[0], "flows.jsonl");
+            assert!(
+                names[1..]
+                    .iter()
+                    .all(|n| n.starts_with("flows.jsonl.") && n.ends_with(".zst")),
+                "{names:?}"
+            );
+        }
         let _ = std::fs::remove_dir_all(&d);
     }
 
