@@ -258,7 +258,8 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     assert_eq!(sum, (20 * 700, 20 * 3000));
     let out = netwho(&["report", "timeline", "-r", recs, "--pid", &pid, "--csv"]);
     let csv = String::from_utf8(out.stdout).unwrap();
-    assert!(csv.starts_with("time,sent,recv,chart\n"), "{csv}");
+    // (numbers for programs: no chart)
+    assert!(csv.starts_with("time,sent,recv\n"), "{csv}");
 
     // spy: everything one endpoint did
     let doc = report(&["spy", "-r", recs, "--ip", &ns.a6.to_string()]);
@@ -274,6 +275,31 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     // a window after everything: nothing
     let doc = report(&["top-procs", "-r", recs, "--since", "+1h"]);
     assert!(rows(&doc).is_empty());
+
+    // a reader that goes away (`| head -c 10`) ends the output quietly
+    for args in [
+        &["log", "-r", recs, "--json", "--on", "both"][..],
+        &["log", "-r", recs, "--on", "both"],
+        &["report", "top-conns", "-r", recs, "--csv"],
+        &["top", "-r", recs, "--json", "--speed", "0"],
+    ] {
+        let mut child = Command::new(netwho_bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 10];
+        use std::io::Read as _;
+        let _ = child.stdout.take().unwrap().read(&mut first).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() == Some(0) && !err.contains("panicked"),
+            "{args:?}: {:?} {err}",
+            out.status
+        );
+    }
 }
 
 /// Wait (bounded) for `path` to grow past `bytes`.
