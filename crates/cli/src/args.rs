@@ -686,6 +686,38 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Subcommands that never start a sensor: the sensor's options (global,
+/// so that they may come anywhere on a command line that does) are hidden
+/// from their help.
+const NO_SENSOR: [&str; 4] = ["report", "completions", "man", "collect"];
+
+/// The command line as netwho parses and documents it: [`Cli`] with the
+/// sensor's options hidden where they mean nothing.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    let mut root = Cli::command();
+    let ids: Vec<clap::Id> = SensorArgs::augment_args(clap::Command::new("x"))
+        .get_arguments()
+        .map(|a| a.get_id().clone())
+        .collect();
+    // a subcommand that has an argument already is not given the global
+    // one: it gets the same argument, hidden
+    let hidden: Vec<clap::Arg> = root
+        .get_arguments()
+        .filter(|a| ids.contains(a.get_id()))
+        .map(|a| a.clone().hide(true))
+        .collect();
+    for name in NO_SENSOR {
+        root = root.mut_subcommand(name, |mut c| {
+            for a in &hidden {
+                c = c.arg(a.clone());
+            }
+            c
+        });
+    }
+    root
+}
+
 /// Kernel sensor tuning (rarely needed).
 #[derive(Debug, Args, Clone)]
 pub struct SensorArgs {
@@ -830,6 +862,41 @@ mod tests {
     #[test]
     fn the_interface_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The sensor's options are not in the help of commands that start no
+    /// sensor, and still parse anywhere (as the global options they are).
+    #[test]
+    fn sensor_options_are_hidden_where_they_mean_nothing() {
+        use clap::FromArgMatches as _;
+        let mut root = command();
+        root.build();
+        let help = |name: &str, root: &mut clap::Command| {
+            root.find_subcommand_mut(name)
+                .unwrap()
+                .render_long_help()
+                .to_string()
+        };
+        assert!(!help("report", &mut root).contains("--ring-mib"));
+        assert!(help("log", &mut root).contains("--ring-mib"));
+        command().debug_assert();
+        let parse = |v: &[&str]| {
+            Cli::from_arg_matches(&command().try_get_matches_from(v).unwrap()).unwrap()
+        };
+        let c = parse(&[
+            "netwho",
+            "report",
+            "top-procs",
+            "-r",
+            "x.nwr",
+            "--max-flows",
+            "77",
+        ]);
+        assert_eq!(c.sensor.max_flows, 77);
+        let c = parse(&["netwho", "log", "--max-flows", "66"]);
+        assert_eq!(c.sensor.max_flows, 66);
+        let c = parse(&["netwho", "--max-flows", "55", "log"]);
+        assert_eq!(c.sensor.max_flows, 55);
     }
 
     #[test]

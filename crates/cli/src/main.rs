@@ -14,12 +14,15 @@ mod select;
 mod view;
 
 use args::Cli;
-use clap::Parser;
 use failure::Failure;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = {
+        use clap::FromArgMatches as _;
+        let m = args::command().get_matches();
+        Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+    };
     logger::init(cli.verbose);
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

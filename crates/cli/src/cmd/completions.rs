@@ -3,8 +3,6 @@
 //! cannot know: the filter fields, offered after `-f` and among the
 //! trailing filter words.
 
-use crate::args::Cli;
-use clap::CommandFactory as _;
 use clap_complete::Shell;
 use std::io::Write;
 
@@ -32,7 +30,7 @@ const FILTERING: &str = "top log record report daemon export";
 /// clap's script as it is).
 pub fn script(shell: Shell) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "netwho", &mut out);
+    clap_complete::generate(shell, &mut crate::args::command(), "netwho", &mut out);
     let fields = fields();
     let extra = match shell {
         Shell::Bash => format!(
@@ -122,7 +120,7 @@ mod tests {
     fn every_script_names_every_visible_command() {
         for sh in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let s = String::from_utf8(script(sh)).unwrap();
-            for c in Cli::command()
+            for c in crate::args::command()
                 .get_subcommands()
                 .filter(|c| !c.is_hide_set())
             {

@@ -4,10 +4,8 @@
 //! reference sections and the commented default configuration, converted
 //! from Markdown to roff here.
 
-use crate::args::Cli;
 use crate::failure::{Failure, runtime};
 use anyhow::Context as _;
-use clap::CommandFactory as _;
 use std::path::Path;
 
 /// The README, whose reference sections become pages 5 and 7.
@@ -26,7 +24,7 @@ pub struct Page {
 
 /// Every page.
 pub fn pages() -> Vec<Page> {
-    let mut root = Cli::command();
+    let mut root = crate::args::command();
     root.build();
     let version = root.get_version().unwrap_or_default().to_string();
     let mut out = vec![Page {
@@ -423,7 +421,7 @@ mod tests {
                 .map(|p| p.roff.clone())
                 .unwrap_or_else(|| panic!("no page {path}"))
         };
-        let mut root = Cli::command();
+        let mut root = crate::args::command();
         root.build();
         let mut checked = 0;
         let mut cmds: Vec<(String, clap::Command)> = vec![("netwho".into(), root.clone())];
