@@ -55,7 +55,8 @@ units/containers, remotes, connections and server ports (keys 1-7), each row wit
 received rates, totals since start (and since a reset, z), open/total flows and a history \
 sparkline. Enter drills down, / filters, < > sort, r reverses, space freezes, ? lists every key, \
 q quits. With --text (or when standard output is not a terminal): a plain table every interval \
-with PID, USER, COMM, rates, totals and FLOWS, sorted by total bytes. Processes that exited stay \
+with PID, USER, COMM, rates, totals and FLOWS, the busiest now first as in the view (--sort total: \
+the most bytes since start first). Processes that exited stay \
 listed (dimmed, with their totals) for --keep."
     )]
     #[command(after_long_help = filter_help())]
@@ -301,9 +302,12 @@ pub struct TopArgs {
     /// Show rates in bit/s instead of bytes/s
     #[arg(long)]
     pub bits: bool,
-    /// Show processes as a tree under their parents, with subtree totals (--text)
-    #[arg(long)]
+    /// Show processes as a tree under their parents, with subtree totals (--text tables only)
+    #[arg(long, conflicts_with = "json")]
     pub tree: bool,
+    /// Order of the rows: rate (the busiest now first) or total (the most bytes since start); the view's < and > change it too
+    #[arg(long, value_enum, default_value = "rate", value_name = "ORDER")]
+    pub sort: TopSort,
     /// How long processes without open flows and closed connections stay listed (dimmed)
     #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECONDS")]
     pub keep: Duration,
@@ -387,6 +391,7 @@ impl Default for TopArgs {
             limit: 20,
             bits: false,
             tree: false,
+            sort: TopSort::Rate,
             keep: Duration::from_secs(60),
             no_dns: false,
             no_color: false,
@@ -768,6 +773,16 @@ pub struct SensorArgs {
     /// connection shorter than this may be missed; each one is counted)
     #[arg(long, global = true, default_value = "0.25", value_parser = parse_seconds, value_name = "SECONDS")]
     pub look_interval: Duration,
+}
+
+/// `top --sort`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum TopSort {
+    /// Bytes per second over the last interval, then totals
+    #[default]
+    Rate,
+    /// Bytes since start
+    Total,
 }
 
 /// `--sensor`.

@@ -36,6 +36,12 @@ pub fn start(
     replay: Option<ReplayLink>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(Box<dyn Sink>, View), Failure> {
+    if t.tree {
+        return Err(cannot_start(anyhow::anyhow!(
+            "--tree draws the --text table; the interactive view has no tree (its drill-down, \
+             Enter, shows a process's parents; keys 2-4 group by program, user and unit)"
+        )));
+    }
     let (sink, rx) = TuiSink::new(t.interval);
     let cfg = TuiConfig {
         keep: t.keep,
@@ -45,6 +51,7 @@ pub fn start(
         filter,
         local,
         dns: !t.no_dns,
+        by_total: t.sort == crate::args::TopSort::Total,
     };
     let stop = Arc::clone(stop);
     let handle = std::thread::Builder::new()

@@ -36,6 +36,8 @@ pub struct TopConfig {
     pub bits: bool,
     /// Text: processes as a tree under their ancestors.
     pub tree: bool,
+    /// Rows by total bytes instead of by rate (the view's `<`/`>` too).
+    pub by_total: bool,
 }
 
 #[derive(Serialize)]
@@ -123,15 +125,20 @@ impl TopSink {
                 String::new()
             }
         );
-        s.push_str(&format!(
-            "{:>8} {:<10} {:<16} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
-            "PID", "USER", "COMM", "SENT/s", "RECV/s", "SENT", "RECV", "FLOWS", "RSS", "CPU%"
-        ));
         if self.cfg.tree {
+            // the names last, as `ps f` has them: indented, never cut
+            s.push_str(&format!(
+                "{:>8} {:<10} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}  {}\n",
+                "PID", "USER", "SENT/s", "RECV/s", "SENT", "RECV", "FLOWS", "RSS", "CPU%", "COMM"
+            ));
             self.render_tree(rows, &mut s);
             s.push('\n');
             return s;
         }
+        s.push_str(&format!(
+            "{:>8} {:<10} {:<16} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
+            "PID", "USER", "COMM", "SENT/s", "RECV/s", "SENT", "RECV", "FLOWS", "RSS", "CPU%"
+        ));
         for r in rows.iter().take(self.cfg.limit) {
             let user = self.user(r.uid);
             let user = if user.is_empty() {
@@ -165,7 +172,11 @@ impl TopSink {
         let bits = self.cfg.bits;
         let lines = crate::toptree::tree(rows);
         for l in lines.iter().take(self.cfg.limit) {
-            let name = format!("{}{}", "  ".repeat(l.depth.min(8)), l.comm);
+            let name = format!(
+                "{}{}",
+                "  ".repeat(l.depth.min(8)),
+                netwho_model::text::visible(l.comm)
+            );
             let (user, flows, rss, cpu) = match l.row {
                 Some(r) => {
                     let u = self.user(r.uid);
@@ -184,10 +195,9 @@ impl TopSink {
                 ),
             };
             s.push_str(&format!(
-                "{:>8} {} {} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}\n",
+                "{:>8} {} {:>12} {:>12} {:>10} {:>10} {:>9} {:>8} {:>6}  {name}\n",
                 l.key.tgid,
                 fmt::column(&user, 10),
-                fmt::column(&name, 16),
                 fmt::rate(l.sent_rate, bits),
                 fmt::rate(l.recv_rate, bits),
                 fmt::bytes(l.bytes_sent),
@@ -271,7 +281,14 @@ impl Sink for TopSink {
             return SinkControl::Continue;
         }
         self.next = Some(next.add_ns(interval).max(now));
-        let rows = self.table.snapshot(now);
+        let mut rows = self.table.snapshot(now);
+        if !self.cfg.by_total {
+            // the busiest now first, as the interactive view (stable: ties
+            // stay in total order)
+            rows.sort_by(|a, b| {
+                (b.sent_rate + b.recv_rate).total_cmp(&(a.sent_rate + a.recv_rate))
+            });
+        }
         let ts = wall.rfc3339(now);
         let text = match self.cfg.format {
             TopFormat::Text => {
@@ -332,6 +349,7 @@ mod tests {
             limit: 10,
             bits: false,
             tree: false,
+            by_total: true,
         };
         let mut sink = TopSink::new(cfg, Output::spawn(Box::new(std::io::sink())));
         let n = MAX_USERS as u32 + 100;
@@ -357,5 +375,66 @@ mod tests {
         assert_eq!(sink.users.len(), MAX_USERS);
         assert_eq!(sink.user(1), "user\u{1b}[31m1");
         assert_eq!(sink.user(n - 1), (n - 1).to_string());
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The pids of the last JSON table, in its order, when a process with
+    /// more bytes in all is quiet now and another is busy now.
+    fn order(by_total: bool) -> Vec<u64> {
+        let cfg = TopConfig {
+            format: TopFormat::Json,
+            interval: Duration::from_secs(1),
+            count: None,
+            limit: 10,
+            bits: false,
+            tree: false,
+            by_total,
+        };
+        let buf = Buf::default();
+        let mut sink = TopSink::new(cfg, Output::spawn(Box::new(buf.clone())));
+        let remote = Endpoint::new([10, 231, 1, 9].into(), 80);
+        let mut big = Flow::example(100, 1, remote);
+        let mut busy = Flow::example(200, 2, remote);
+        let s = 1_000_000_000;
+        let feed = |sink: &mut TopSink, ev: FlowEvent, at: u64| {
+            let mut lookup = |_: &FlowEvent| Context::default();
+            let mut rec = RecordRef::new(&ev, MonoNs(at), WallClock::default(), &mut lookup);
+            sink.event(&ev, &mut rec);
+            sink.tick(MonoNs(at), WallClock::default());
+        };
+        big.payload.bytes_sent = 1_000_000;
+        feed(&mut sink, FlowEvent::Opened(big.clone()), s);
+        feed(&mut sink, FlowEvent::Opened(busy.clone()), s);
+        feed(&mut sink, FlowEvent::Updated(big.clone()), 2 * s + 1);
+        busy.payload.bytes_sent = 5_000;
+        feed(&mut sink, FlowEvent::Updated(busy.clone()), 3 * s + 2);
+        sink.finish().unwrap();
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        last["procs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pid"].as_u64().unwrap())
+            .collect()
+    }
+
+    /// `top --text/--json` order rows as the view does by default (the
+    /// busiest now first); `--sort total` by bytes since start.
+    #[test]
+    fn rows_come_busiest_first_unless_sorted_by_total() {
+        assert_eq!(order(false), [200, 100]);
+        assert_eq!(order(true), [100, 200]);
     }
 }

@@ -37,6 +37,8 @@ pub struct TuiConfig {
     pub local: HashSet<IpAddr>,
     /// Look up names of remote addresses.
     pub dns: bool,
+    /// Rows by total bytes first (`--sort total`) instead of by rate.
+    pub by_total: bool,
 }
 
 /// Remote addresses asked about at most (then no more lookups).
@@ -129,6 +131,9 @@ fn main_loop(
 ) -> std::io::Result<()> {
     let mut model = Model::new(netwho_model::nanos(cfg.keep), cfg.filter, cfg.local);
     let mut ui = Ui::new(cfg.color, cfg.bits);
+    if cfg.by_total {
+        ui.sort = [crate::state::ui::SortKey::Total; 7];
+    }
     let mut names = match cfg.dns {
         true => Some(Names {
             resolver: Resolver::spawn()?,

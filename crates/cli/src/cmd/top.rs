@@ -26,6 +26,7 @@ pub fn sinks(t: &TopArgs) -> Vec<Box<dyn Sink>> {
             limit: t.limit,
             bits: t.bits,
             tree: t.tree,
+            by_total: t.sort == crate::args::TopSort::Total,
         },
         Output::stdout(),
     );
