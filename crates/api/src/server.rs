@@ -439,9 +439,20 @@ async fn status(
     ConnectInfo(caller): ConnectInfo<Caller>,
 ) -> Response {
     let snap = s.live.snapshot(access != Access::All);
-    let (flows, evicted) = {
+    let (flows, evicted, open) = {
         let st = s.live.state();
-        (st.flows.len(), st.closed_evicted)
+        let open = st
+            .flows
+            .values()
+            .filter(|v| {
+                !v.closed
+                    && match access {
+                        Access::All => true,
+                        Access::Uid(u) => v.flow.uid == u,
+                    }
+            })
+            .count() as u64;
+        (st.flows.len(), st.closed_evicted, open)
     };
     let (seq, now, wall) = (snap.seq, snap.now, snap.wall);
     let st_json = snap
@@ -468,6 +479,7 @@ async fn status(
         interval_s: s.live.cfg.interval.as_secs_f64(),
         access: access_doc(access, &caller),
         live: LiveDoc {
+            flows_open: open,
             flows_held: flows,
             closed_evicted: evicted,
             readers: s.live.subscribers(),

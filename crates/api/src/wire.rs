@@ -27,6 +27,10 @@ pub struct AccessDoc {
 /// The live state the API holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveDoc {
+    /// Flows open at the last batch that the caller may see (their own,
+    /// for a caller who sees only their own): what the live tables show.
+    #[serde(default)]
+    pub flows_open: u64,
     /// Flows held (absent for a caller who sees only their own).
     pub flows_held: Option<usize>,
     /// Closed flows let go of early (absent likewise).

@@ -833,6 +833,17 @@ fn top_totals(out: &str) -> std::collections::BTreeMap<u64, (u64, u64, u64)> {
     last
 }
 
+/// `GET path` over the daemon's socket as root: the body.
+fn root_get(sock: &Path, path: &str) -> String {
+    use std::io::Read as _;
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
 /// The daemon's live recording (`/api/v1/stream`), read raw over its
 /// socket until `stop` is set; the body.
 fn save_stream(
@@ -912,6 +923,10 @@ fn top_through_the_daemon_shows_what_a_local_run_shows() {
     );
     client.wait_for("paused");
     std::thread::sleep(Duration::from_millis(2500));
+    // the web page's header: the open flows as the live tables have them
+    // now (the status record's figure is as of its last interval)
+    let st: Value = serde_json::from_str(&root_get(&sock, "/api/v1/status")).unwrap();
+    assert_eq!(st["live"]["flows_open"], 2, "{st:#}");
     {
         let stdin = client.stdin.as_mut().unwrap();
         stdin.write_all(b"go\n").unwrap();
