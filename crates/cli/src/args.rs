@@ -185,6 +185,9 @@ pub struct ExportArgs {
     /// The template is sent again this often over UDP
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub template_refresh: Duration,
+    /// Export netwho's own flows too (its datagrams to the collectors, for one: left out by default)
+    #[arg(long)]
+    pub include_self: bool,
     /// Largest message in bytes (keep UDP datagrams under the path MTU)
     #[arg(long, value_name = "BYTES", default_value_t = 1400, value_parser = clap::value_parser!(u16).range(512..))]
     pub max_message: u16,

@@ -119,6 +119,9 @@ pub struct ExportSection {
     pub template_refresh: String,
     /// Largest message, bytes.
     pub max_message: u16,
+    /// Export the daemon's own flows too (its datagrams to the collectors,
+    /// its API and NATS connections): left out by default.
+    pub include_self: bool,
 }
 
 impl Default for ExportSection {
@@ -135,6 +138,7 @@ impl Default for ExportSection {
             join_wait: "1s".into(),
             template_refresh: "60s".into(),
             max_message: 1400,
+            include_self: false,
         }
     }
 }
@@ -169,6 +173,7 @@ impl ExportSection {
             },
             template_every: d("template_refresh", &self.template_refresh)?,
             max_message: usize::from(self.max_message),
+            include_self: self.include_self,
         };
         Ok((!plan.targets.is_empty()).then_some(plan))
     }

@@ -49,6 +49,9 @@ pub struct ExportConfig {
     pub template_every: Duration,
     /// Largest message, bytes.
     pub max_message: usize,
+    /// Flows of this process are left out (netwho's own: the datagrams it
+    /// sends to the collectors would otherwise be exported in turn).
+    pub skip_proc: Option<ProcKey>,
 }
 
 impl ExportConfig {
@@ -62,6 +65,7 @@ impl ExportConfig {
             timeouts: Timeouts::default(),
             template_every: Duration::from_secs(60),
             max_message: 1400,
+            skip_proc: None,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct ExportSink {
     pub records: u64,
     /// Fleet records whose strings were cut to fit a line.
     truncated: u64,
+    /// Events of netwho's own flows left out (`skip_proc`).
+    pub own_left_out: u64,
 }
 
 fn unix_ms(wall: WallClock, t: MonoNs) -> u64 {
@@ -120,6 +126,7 @@ impl ExportSink {
             now_ms: 0,
             records: 0,
             truncated: 0,
+            own_left_out: 0,
         }
     }
 
@@ -304,6 +311,10 @@ pub fn write_json(r: &Record, template: &[&'static Ie], out: &mut Vec<u8>) {
 
 impl Sink for ExportSink {
     fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        if self.cfg.skip_proc == Some(ev.flow().key.proc) {
+            self.own_left_out += 1;
+            return;
+        }
         self.take(ev, rec);
     }
 
@@ -339,6 +350,12 @@ impl Sink for ExportSink {
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
+        if self.own_left_out > 0 {
+            log::info!(
+                "export: {} events of netwho's own flows left out (include_self exports them)",
+                self.own_left_out
+            );
+        }
         let rest = self.flows.finish(self.now_ms);
         self.emit(&rest);
         self.out.finish()

@@ -349,3 +349,60 @@ fn hostile_lengths_still_make_valid_bounded_messages() {
         }
     }
 }
+
+/// netwho's own flows (its datagrams to the collectors) are left out of
+/// what it exports, and counted; everyone else's are exported.
+#[test]
+fn netwhos_own_flows_are_not_exported() {
+    use netwho_model::record::Context;
+    use netwho_model::time::WallClock;
+    use netwho_model::{Endpoint, Flow, FlowEvent, MonoNs};
+    use netwho_sink::{RecordRef, Sink as _};
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let mut own = Flow::example(4000, 1, Endpoint::new([10, 231, 1, 9].into(), 4739));
+    let mut other = Flow::example(5000, 2, Endpoint::new([10, 231, 1, 9].into(), 443));
+    other.key.proc = netwho_model::ProcKey::from_start_ticks(5000, 9);
+    let mut cfg = crate::sink::ExportConfig::new(
+        crate::sink::Format::Jsonl,
+        parse_template(ie::DEFAULT_TEMPLATE).unwrap(),
+    );
+    cfg.skip_proc = Some(own.key.proc);
+    let mut sink = crate::sink::ExportSink::new(
+        cfg,
+        netwho_sink::output::Output::spawn(Box::new(buf.clone())),
+        Arc::new(crate::net::Delivery::default()),
+    );
+    let wall = WallClock {
+        boot_to_unix_ns: 1_700_000_000_000_000_000,
+    };
+    for f in [&mut own, &mut other] {
+        f.payload.bytes_sent = 1_400;
+        f.closed = Some(MonoNs(6_000_000_000));
+        let ev = FlowEvent::Closed(f.clone());
+        let mut lookup = |_: &FlowEvent| Context::default();
+        let mut rec = RecordRef::new(&ev, MonoNs(6_000_000_000), wall, &mut lookup);
+        sink.event(&ev, &mut rec);
+    }
+    sink.tick(MonoNs(9_000_000_000), wall);
+    sink.finish().unwrap();
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let pids: Vec<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["src_proc_pid"].as_u64())
+        .collect();
+    assert_eq!(pids, [5000], "{text}");
+    assert_eq!(sink.own_left_out, 1);
+}

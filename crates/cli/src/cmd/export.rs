@@ -38,6 +38,19 @@ pub struct Plan {
     pub timeouts: Timeouts,
     pub template_every: Duration,
     pub max_message: usize,
+    /// Export netwho's own flows too.
+    pub include_self: bool,
+}
+
+/// netwho's own process (its flows are not exported unless asked).
+fn own_process() -> Option<netwho_model::ProcKey> {
+    let st = netwho_enrich::procfs::Procfs::default()
+        .stat(std::process::id())
+        .ok()?;
+    Some(netwho_model::ProcKey::from_start_ticks(
+        st.pid,
+        st.start_ticks,
+    ))
 }
 
 impl Plan {
@@ -65,6 +78,7 @@ impl Plan {
             },
             template_every: a.template_refresh,
             max_message: usize::from(a.max_message),
+            include_self: a.include_self,
         })
     }
 
@@ -107,6 +121,7 @@ impl Plan {
             cfg.timeouts = self.timeouts;
             cfg.template_every = self.template_every;
             cfg.max_message = self.max_message;
+            cfg.skip_proc = (!self.include_self).then(own_process).flatten();
             log::info!("exporting {format:?} to {}", describe(t));
             out.push(Box::new(ExportSink::new(cfg, output, delivery)));
         }
@@ -173,6 +188,8 @@ pub fn fleet_sink(plan: FleetPlan) -> anyhow::Result<Box<dyn Sink>> {
     let dest = netwho_fleet::publish::FleetDestination::start(plan.fleet, Arc::clone(&delivery))?;
     let mut cfg = ExportConfig::new(Format::Fleet, Vec::new());
     cfg.timeouts = plan.timeouts;
+    // (its own connection to NATS is no host's traffic worth a record)
+    cfg.skip_proc = own_process();
     log::info!(
         "fleet: records to {url} as host '{host}' (spool {}, a record at least every {:?})",
         spool.display(),
