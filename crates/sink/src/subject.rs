@@ -83,16 +83,64 @@ impl Subject for FlowSubject<'_> {
         }
     }
 
+    /// The traffic never left the network namespace, as netwho can tell:
+    /// the remote is loopback or the flow's own address, or both ends are
+    /// addresses of this host's namespace (netwho's). A question about the
+    /// pair of addresses, so both ends of a connection get the same answer
+    /// (a veth connection between a container and the host is not local
+    /// from either side: the container's address is not the host's).
     fn is_local(&self) -> bool {
         let f = self.flow;
         if f.packet || f.remote.is_unspecified() {
             return false;
         }
-        let r = canonical(f.remote.addr);
-        r.is_loopback() || r == canonical(f.local.addr) || self.local.contains(&r)
+        let (r, l) = (canonical(f.remote.addr), canonical(f.local.addr));
+        r.is_loopback() || r == l || (self.local.contains(&r) && self.local.contains(&l))
     }
 
     fn any_ancestor(&self, f: &mut dyn FnMut(u32, &str) -> bool) -> bool {
         self.flow.proc.ancestors().any(|a| f(a.key.tgid, &a.comm))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netwho_model::Endpoint;
+
+    fn local(laddr: [u8; 4], raddr: [u8; 4], host: &HashSet<IpAddr>) -> bool {
+        let mut f = Flow::example(7, 1, Endpoint::new(raddr.into(), 80));
+        f.local = Endpoint::new(laddr.into(), 40000);
+        let ctx = Context::default();
+        FlowSubject {
+            flow: &f,
+            ctx: &ctx,
+            now: MonoNs(0),
+            local: host,
+        }
+        .is_local()
+    }
+
+    /// Both ends of a connection get the same answer: on the host,
+    /// between the host and a namespace over a veth pair, inside a
+    /// namespace, over loopback.
+    #[test]
+    fn is_local_is_the_same_from_both_ends() {
+        // the host has 10.231.9.1 (its veth end) and 192.168.1.5
+        let host: HashSet<IpAddr> = [[10, 231, 9, 1], [192, 168, 1, 5], [127, 0, 0, 1]]
+            .into_iter()
+            .map(IpAddr::from)
+            .collect();
+        let pairs = [
+            ([192, 168, 1, 5], [10, 231, 9, 1], true), // host to host
+            ([10, 231, 9, 1], [10, 231, 9, 2], false), // host to namespace
+            ([10, 231, 9, 2], [10, 231, 9, 2], true),  // inside the namespace
+            ([127, 0, 0, 1], [127, 0, 0, 1], true),    // loopback
+            ([192, 168, 1, 5], [93, 184, 216, 34], false), // the Internet
+        ];
+        for (a, b, want) in pairs {
+            assert_eq!(local(a, b, &host), want, "{a:?} -> {b:?}");
+            assert_eq!(local(b, a, &host), want, "{b:?} -> {a:?}");
+        }
     }
 }
