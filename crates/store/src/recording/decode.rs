@@ -64,10 +64,18 @@ struct Defs {
     shas: FxHashMap<u32, Arc<str>>,
 }
 
+/// Processes remembered across frames, at most (then forgotten at once:
+/// a bound on memory, not on correctness).
+const KNOWN_PROCS: usize = 16_384;
+
 /// Turns frames into items, keeping the flows that are open.
 #[derive(Debug, Default)]
 pub struct Decoder {
     defs: Defs,
+    /// Processes as earlier frames defined them: a frame that defines one
+    /// again, unchanged, shares it (each frame reads on its own, so every
+    /// frame defines its processes; most are the same as before).
+    known: FxHashMap<netwho_model::ProcKey, Arc<ProcInfo>>,
     flows: FxHashMap<u64, OpenFlow>,
     last_at: u64,
 }
@@ -80,7 +88,10 @@ impl Decoder {
 
     /// Decode one frame's entries, appending items.
     pub fn frame(&mut self, raw: &[u8], stats: &mut ReadStats, out: &mut Vec<Item>) {
-        self.defs = Defs::default();
+        // (emptied, not replaced: their room serves the next frame)
+        self.defs.procs.clear();
+        self.defs.names.clear();
+        self.defs.shas.clear();
         self.last_at = 0;
         let mut rest = raw;
         while !rest.is_empty() {
@@ -115,7 +126,19 @@ impl Decoder {
         match e {
             Entry::Proc(p) => {
                 let id = p.id;
-                self.defs.procs.insert(id, Arc::new(convert::proc_info(p)));
+                let info = convert::proc_info(p);
+                let shared = match self.known.get(&info.key) {
+                    Some(k) if **k == info => Arc::clone(k),
+                    _ => {
+                        if self.known.len() >= KNOWN_PROCS {
+                            self.known.clear();
+                        }
+                        let a = Arc::new(info);
+                        self.known.insert(a.key, Arc::clone(&a));
+                        a
+                    }
+                };
+                self.defs.procs.insert(id, shared);
             }
             Entry::Names(n) => {
                 self.defs.names.insert(

@@ -57,6 +57,8 @@ pub struct Reader<R: Read = BufReader<File>> {
     decoder: Decoder,
     pending: VecDeque<Item>,
     buf: Vec<Item>,
+    /// The current frame, decompressed (one allocation for every frame).
+    raw: Vec<u8>,
     /// Warnings of files read to their end.
     done_warnings: Vec<String>,
     /// Counts over every file read so far.
@@ -101,6 +103,7 @@ impl<R: Read> Reader<R> {
             decoder: Decoder::new(),
             pending: VecDeque::new(),
             buf: Vec::new(),
+            raw: Vec::new(),
             done_warnings: Vec::new(),
             done_stats: ReadStats::default(),
         })
@@ -127,12 +130,12 @@ impl<R: Read> Reader<R> {
             let Some((path, fr)) = self.files.front_mut() else {
                 return Ok(None);
             };
-            match fr.next_frame()? {
-                Some(raw) => {
-                    self.decoder.frame(&raw, &mut fr.stats, &mut self.buf);
+            match fr.next_frame_into(&mut self.raw)? {
+                true => {
+                    self.decoder.frame(&self.raw, &mut fr.stats, &mut self.buf);
                     self.pending.extend(self.buf.drain(..));
                 }
-                None => {
+                false => {
                     let name = path.display().to_string();
                     self.done_warnings.extend(fr.stats.warnings(&name));
                     add_stats(&mut self.done_stats, &fr.stats);

@@ -250,18 +250,25 @@ impl<R: Read> FrameReader<R> {
 
     /// The next frame's entries (decompressed), or None at the end.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut raw = Vec::new();
+        Ok(self.next_frame_into(&mut raw)?.then_some(raw))
+    }
+
+    /// The next frame's entries, decompressed into `raw` (its allocation
+    /// is reused from frame to frame); false at the end.
+    pub fn next_frame_into(&mut self, raw: &mut Vec<u8>) -> Result<bool, StoreError> {
         loop {
             self.fill(FRAME_HEADER_LEN)?;
             let n = self.avail();
             if n == 0 {
-                return Ok(None);
+                return Ok(false);
             }
             let b = &self.buf[self.pos..];
             if n < FRAME_HEADER_LEN {
                 if b[..n.min(4)] == FRAME_MAGIC[..n.min(4)] {
                     self.stats.truncated_bytes += n as u64;
                     self.pos += n;
-                    return Ok(None);
+                    return Ok(false);
                 }
                 self.resync()?;
                 continue;
@@ -283,7 +290,7 @@ impl<R: Read> FrameReader<R> {
                     self.stats = before;
                     self.stats.truncated_bytes += rest;
                     self.pos = self.buf.len();
-                    return Ok(None);
+                    return Ok(false);
                 }
                 continue;
             }
@@ -292,11 +299,13 @@ impl<R: Read> FrameReader<R> {
                 self.resync()?;
                 continue;
             }
-            match self.zstd.decompress(z, rlen) {
-                Ok(raw) if raw.len() == rlen => {
+            raw.clear();
+            raw.reserve(rlen);
+            match self.zstd.decompress_to_buffer(z, raw) {
+                Ok(n) if n == rlen => {
                     self.pos += FRAME_HEADER_LEN + clen;
                     self.stats.frames += 1;
-                    return Ok(Some(raw));
+                    return Ok(true);
                 }
                 _ => {
                     self.resync()?;
