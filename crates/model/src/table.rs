@@ -80,6 +80,10 @@ struct Slot {
     announced: bool,
     /// Announce at this time even if still incomplete.
     hold_until: MonoNs,
+    /// Made from counters that came before the flow's open: only the open
+    /// (or the hold running out, or the close) announces it, so that what
+    /// the open knows (who initiated it, its namespace) is in its record.
+    placeholder: bool,
 }
 
 #[derive(Debug, Default)]
@@ -339,7 +343,7 @@ impl FlowTable {
         let Some(slot) = self.flows.get(&fk) else {
             return;
         };
-        if !slot.announced && slot.flow.proto == Proto::Unknown {
+        if !slot.announced && (slot.placeholder || slot.flow.proto == Proto::Unknown) {
             // placeholder from counters: rebuild it from the open, keep counts
             let Some(old) = self.remove(fk) else {
                 return;
@@ -460,6 +464,7 @@ impl FlowTable {
                 flow,
                 announced: false,
                 hold_until,
+                placeholder: false,
             },
         );
         self.held.insert((hold_until, fk));
@@ -479,7 +484,11 @@ impl FlowTable {
 
     /// Announce a flow once it is complete.
     fn maybe_announce(&mut self, fk: FlowKey, out: &mut Vec<FlowEvent>) {
-        if self.flows.get(&fk).is_some_and(|s| is_complete(&s.flow)) {
+        if self
+            .flows
+            .get(&fk)
+            .is_some_and(|s| !s.placeholder && is_complete(&s.flow))
+        {
             self.announce(fk, out);
         }
     }
@@ -601,6 +610,9 @@ impl FlowTable {
                     Attribution::Ebpf,
                 );
                 self.insert(flow, now, out);
+                if let Some(slot) = self.flows.get_mut(&fk) {
+                    slot.placeholder = true;
+                }
                 fk
             }
         };

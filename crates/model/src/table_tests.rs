@@ -372,6 +372,44 @@ fn counters_before_their_open_are_kept_and_merged() {
     assert_eq!((s.flows_opened, s.opens_missing), (1, 0));
 }
 
+/// Under load an accepted connection's counters and its state change can
+/// both come before its open: the state event completes the placeholder's
+/// address, but only the open announces it, with what the open knows (who
+/// initiated it, its network namespace). (Seen on a slow kernel: the flow
+/// was announced as "unknown" in namespace 0 and its open was lost.)
+#[test]
+fn a_placeholder_completed_by_a_state_change_waits_for_its_open() {
+    let mut h = Harness::new();
+    let p = proc_key(502, 3);
+    h.apply(exec(p, "server"));
+    let mut c = counters(502, 13, ep(2, 41000), 0, 1000);
+    if let SensorEvent::Counters { hint, .. } = &mut c {
+        hint.proto = Proto::Tcp;
+    }
+    h.apply(c);
+    h.apply(SensorEvent::SockState(SockState {
+        cookie: SockCookie(13),
+        tuple: tuple(Proto::Tcp, ep(1, 8080), ep(2, 41000)),
+        state: TcpState::Established,
+        at: MonoNs(5 * MS),
+    }));
+    assert!(h.take().is_empty(), "the placeholder waits for its open");
+    h.apply(open(
+        p,
+        13,
+        tuple(Proto::Tcp, ep(1, 8080), ep(2, 41000)),
+        Direction::Inbound,
+        4 * MS,
+    ));
+    let evs = h.take();
+    assert_eq!(kinds(&evs), ["open"]);
+    let f = evs[0].flow();
+    assert_eq!(f.direction, Direction::Inbound);
+    assert_eq!(f.netns, 4026531840);
+    assert_eq!(f.payload.bytes_recv, 1000);
+    assert_eq!(h.t.stats().opens_missing, 0);
+}
+
 #[test]
 fn counters_whose_open_was_lost_still_report_their_bytes() {
     let mut h = Harness::new();
