@@ -25,10 +25,10 @@ pub use source::{HistorySource, RecordingSource, ReportSource, report};
 use local::LocalNets;
 use netwho_model::record::Context;
 use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
-use netwho_model::{CaptureDir, Direction, Flow, FlowEvent, FlowKey, ProcKey};
+use netwho_model::{CaptureDir, Direction, Flow, FlowKey, ProcKey};
 use netwho_query::Filter;
 use netwho_sink::subject::FlowSubject;
-use netwho_store::recording::{FlowItem, Item};
+use netwho_store::recording::{EventKind, FlowItem, FlowRef, Item, Visit};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
 use std::net::IpAddr;
@@ -342,7 +342,7 @@ impl Reporter {
         match it {
             Item::Clock(c) => self.wall = *c,
             Item::Flow(fi) => {
-                self.flow(fi, 1);
+                self.flow(fi.as_flow_ref(), 1);
             }
             Item::Status { .. } | Item::End { .. } => {}
         }
@@ -353,8 +353,8 @@ impl Reporter {
     }
 
     /// The report's own selection and the filter.
-    fn selected(&self, fi: &FlowItem) -> bool {
-        let f = fi.ev.flow();
+    fn selected(&self, fi: FlowRef<'_>) -> bool {
+        let f = fi.flow;
         if let Some(nets) = &self.cfg.exclude_local
             && (f.packet || f.remote.is_unspecified() || nets.contains(f.remote.addr))
         {
@@ -371,7 +371,7 @@ impl Reporter {
         match &self.cfg.filter {
             Some(filter) => filter.matches(&FlowSubject {
                 flow: f,
-                ctx: &fi.ctx,
+                ctx: fi.ctx,
                 now: fi.at,
                 local: &self.local,
             }),
@@ -394,7 +394,7 @@ impl Reporter {
     /// the flows first stored in its bucket). Whether it passed the window
     /// and the filter (what a scoped caller may be told was read).
     pub fn counted(&mut self, fi: &FlowItem, flows: u64) -> bool {
-        self.flow(fi, flows)
+        self.flow(fi.as_flow_ref(), flows)
     }
 
     /// `counted`, for an item of `host`'s (fleet reports).
@@ -402,13 +402,24 @@ impl Reporter {
         if !Arc::ptr_eq(&self.host, host) {
             self.host = Arc::clone(host);
         }
-        self.flow(fi, flows)
+        self.flow(fi.as_flow_ref(), flows)
     }
 
-    fn flow(&mut self, fi: &FlowItem, n: u64) -> bool {
-        let f = fi.ev.flow();
+    /// One event of a recording read by [`netwho_store::recording::Reader::visit_frame`]
+    /// (flows borrowed: nothing copied unless a per-flow report keeps it).
+    pub fn visit(&mut self, v: Visit<'_>) {
+        match v {
+            Visit::Flow(r) => {
+                self.flow(r, 1);
+            }
+            Visit::Item(it) => self.item(&it),
+        }
+    }
+
+    fn flow(&mut self, fi: FlowRef<'_>, n: u64) -> bool {
+        let f = fi.flow;
         let t = self.wall.unix_ns(fi.at);
-        let closing = fi.is_final || matches!(fi.ev, FlowEvent::Closed(_));
+        let closing = fi.is_final || fi.kind == EventKind::Closed;
         let passes = self.in_window(t) && self.selected(fi);
         let bucket = self.bucket(t);
         let st = self.flows.entry(f.key).or_insert_with(|| FlowState {
@@ -435,12 +446,12 @@ impl Reporter {
             let new_in_bucket = st.bucket != Some(bucket);
             st.bucket = Some(bucket);
             if matches!(self.kind, ReportKind::TopConns | ReportKind::Spy) && !closing {
-                st.latest = Some(Box::new(fi.clone()));
+                st.latest = Some(Box::new(fi.to_item()));
             }
-            if let Some(key) = self.key(f, &fi.ctx) {
+            if let Some(key) = self.key(f, fi.ctx) {
                 let kind = self.kind;
                 let acc = self.groups.entry((bucket, key)).or_insert_with(|| Acc {
-                    labels: labels(kind, f, &fi.ctx),
+                    labels: labels(kind, f, fi.ctx),
                     cmdline: if kind == ReportKind::TopProcs {
                         f.proc.cmdline.clone()
                     } else {
@@ -484,13 +495,13 @@ impl Reporter {
     }
 
     /// A flow ended (or the recording did): per-flow reports keep its row.
-    fn flow_done(&mut self, st: &FlowState, fi: &FlowItem) {
-        let (f, ctx) = (fi.ev.flow(), &fi.ctx);
+    fn flow_done(&mut self, st: &FlowState, fi: FlowRef<'_>) {
+        let (f, ctx) = (fi.flow, fi.ctx);
         if !st.passed || !matches!(self.kind, ReportKind::TopConns | ReportKind::Spy) {
             return;
         }
         let opened = self.wall.unix_ns(f.opened);
-        let duration = CellKey::Secs(fi.ev.flow().closed.map(|c| c.since(f.opened)));
+        let duration = CellKey::Secs(f.closed.map(|c| c.since(f.opened)));
         let total = st.win_sent.saturating_add(st.win_recv);
         let arrow = match f.direction {
             Direction::Outbound => "->",
@@ -569,7 +580,7 @@ impl Reporter {
         let open: Vec<FlowState> = self.flows.drain().map(|(_, st)| st).collect();
         for st in open {
             if let Some(fi) = &st.latest {
-                self.flow_done(&st, fi);
+                self.flow_done(&st, fi.as_flow_ref());
             }
         }
         let cut = self.rows_cut;

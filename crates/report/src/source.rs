@@ -158,7 +158,7 @@ impl RecordingSource {
         self
     }
 
-    /// Called after each item read (a progress line).
+    /// Called after each frame read (a progress line).
     #[must_use]
     pub fn on_progress(mut self, f: Progress) -> Self {
         self.progress = Some(f);
@@ -203,14 +203,13 @@ impl ReportSource for RecordingSource {
             {
                 return Err(ReportError::Interrupted);
             }
-            match self.reader.next_item()? {
-                Some(it) => {
-                    rep.item(&it);
-                    if let Some(p) = &mut self.progress {
-                        p(&self.reader);
-                    }
-                }
-                None => break,
+            // a frame at a time, its flows borrowed (not copied) on their
+            // way into the report
+            if !self.reader.visit_frame(&mut |v| rep.visit(v))? {
+                break;
+            }
+            if let Some(p) = &mut self.progress {
+                p(&self.reader);
             }
         }
         let stats = self.reader.stats();

@@ -5,7 +5,9 @@ use super::local::LocalNets;
 use super::table::Cell;
 use super::*;
 use netwho_model::record::Names;
-use netwho_model::{Capture, CaptureDir, CapturePiece, CloseReason, Endpoint, MonoNs, ProcKey};
+use netwho_model::{
+    Capture, CaptureDir, CapturePiece, CloseReason, Endpoint, FlowEvent, MonoNs, ProcKey,
+};
 use netwho_store::history::History;
 use std::sync::Arc;
 

@@ -142,9 +142,10 @@ impl Progress {
         }
     }
 
+    /// After each frame read.
     fn tick(&mut self, r: &Reader) {
         self.items += 1;
-        if !self.show || !self.items.is_multiple_of(4096) {
+        if !self.show {
             return;
         }
         let el = self.started.elapsed();

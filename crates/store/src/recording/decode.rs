@@ -49,11 +49,82 @@ pub struct FlowItem {
     pub is_final: bool,
 }
 
+impl FlowItem {
+    /// The item, borrowed.
+    pub fn as_flow_ref(&self) -> FlowRef<'_> {
+        FlowRef {
+            kind: match self.ev {
+                FlowEvent::Opened(_) => EventKind::Opened,
+                FlowEvent::Updated(_) => EventKind::Updated,
+                FlowEvent::Closed(_) => EventKind::Closed,
+            },
+            flow: self.ev.flow(),
+            ctx: &self.ctx,
+            at: self.at,
+            is_final: self.is_final,
+        }
+    }
+}
+
+/// Which lifecycle point a [`FlowRef`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A flow opened.
+    Opened,
+    /// Its counters changed (or, with `is_final`, the recording ended).
+    Updated,
+    /// It closed.
+    Closed,
+}
+
+/// A flow event as the decoder holds it, borrowed: what a reader that
+/// only looks at each event (a report) is given, without the copy an
+/// owned [`FlowItem`] costs.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowRef<'a> {
+    /// Which event.
+    pub kind: EventKind,
+    /// The flow as of the event.
+    pub flow: &'a Flow,
+    /// Its names, hash and resources.
+    pub ctx: &'a Context,
+    /// When (boot time).
+    pub at: MonoNs,
+    /// The totals of a flow still open when the recording ended.
+    pub is_final: bool,
+}
+
+impl FlowRef<'_> {
+    /// The event, owned.
+    pub fn to_item(&self) -> FlowItem {
+        let f = self.flow.clone();
+        FlowItem {
+            ev: match self.kind {
+                EventKind::Opened => FlowEvent::Opened(f),
+                EventKind::Updated => FlowEvent::Updated(f),
+                EventKind::Closed => FlowEvent::Closed(f),
+            },
+            ctx: self.ctx.clone(),
+            at: self.at,
+            is_final: self.is_final,
+        }
+    }
+}
+
+/// What a frame gives a visitor: flow events borrowed, the rest owned.
+#[derive(Debug)]
+pub enum Visit<'a> {
+    /// A flow event.
+    Flow(FlowRef<'a>),
+    /// A status record, a clock change or the end (never [`Item::Flow`]).
+    Item(Item),
+}
+
 #[derive(Debug)]
 struct OpenFlow {
     flow: Flow,
-    names: Arc<Names>,
-    sha: Option<Arc<str>>,
+    /// Names and hash; resources as of the flow's last entry.
+    ctx: Context,
 }
 
 /// Definitions of the current frame.
@@ -88,6 +159,22 @@ impl Decoder {
 
     /// Decode one frame's entries, appending items.
     pub fn frame(&mut self, raw: &[u8], stats: &mut ReadStats, out: &mut Vec<Item>) {
+        self.frame_visit(raw, stats, &mut |v| {
+            out.push(match v {
+                Visit::Flow(r) => Item::Flow(Box::new(r.to_item())),
+                Visit::Item(i) => i,
+            });
+        });
+    }
+
+    /// Decode one frame's entries, handing each event to `emit` as it is
+    /// decoded (flow events borrowed from the decoder's own state).
+    pub fn frame_visit(
+        &mut self,
+        raw: &[u8],
+        stats: &mut ReadStats,
+        emit: &mut dyn FnMut(Visit<'_>),
+    ) {
         // (emptied, not replaced: their room serves the next frame)
         self.defs.procs.clear();
         self.defs.names.clear();
@@ -111,7 +198,7 @@ impl Decoder {
             // an entry that does not decode passed the frame's checksum:
             // a kind (or a longer form) from a newer minor version
             match postcard::take_from_bytes::<Entry>(body) {
-                Ok((e, _)) => self.entry(e, stats, out),
+                Ok((e, _)) => self.entry(e, stats, emit),
                 Err(_) => stats.entries_unknown += 1,
             }
         }
@@ -122,7 +209,7 @@ impl Decoder {
         MonoNs(self.last_at)
     }
 
-    fn entry(&mut self, e: Entry, stats: &mut ReadStats, out: &mut Vec<Item>) {
+    fn entry(&mut self, e: Entry, stats: &mut ReadStats, emit: &mut dyn FnMut(Visit<'_>)) {
         match e {
             Entry::Proc(p) => {
                 let id = p.id;
@@ -155,21 +242,21 @@ impl Decoder {
             Entry::Sha { id, hex } => {
                 self.defs.shas.insert(id, Arc::from(hex));
             }
-            Entry::Open(o) => self.open(o, stats, out),
-            Entry::Update(c) => self.count(c, Kind::Update, stats, out),
-            Entry::Final(c) => self.count(c, Kind::Final, stats, out),
-            Entry::Close(c) => self.count(c, Kind::Close, stats, out),
+            Entry::Open(o) => self.open(o, stats, emit),
+            Entry::Update(c) => self.count(c, Kind::Update, stats, emit),
+            Entry::Final(c) => self.count(c, Kind::Final, stats, emit),
+            Entry::Close(c) => self.count(c, Kind::Close, stats, emit),
             Entry::Status { dt_ns, json } => {
                 let at = self.at(dt_ns);
-                out.push(Item::Status { json, at });
+                emit(Visit::Item(Item::Status { json, at }));
             }
             Entry::Clock { boot_to_unix_ns } => {
-                out.push(Item::Clock(WallClock { boot_to_unix_ns }));
+                emit(Visit::Item(Item::Clock(WallClock { boot_to_unix_ns })));
             }
             Entry::End { dt_ns } => {
                 let at = self.at(dt_ns);
                 stats.clean_end = true;
-                out.push(Item::End { at });
+                emit(Visit::Item(Item::End { at }));
             }
             Entry::Completeness { flow, complete } => match self.flows.get_mut(&flow) {
                 Some(live) => live.flow.bytes_complete = complete,
@@ -195,7 +282,7 @@ impl Decoder {
         }
     }
 
-    fn open(&mut self, o: OpenRec, stats: &mut ReadStats, out: &mut Vec<Item>) {
+    fn open(&mut self, o: OpenRec, stats: &mut ReadStats, emit: &mut dyn FnMut(Visit<'_>)) {
         let at = self.at(o.dt_ns);
         let (Some(proc), Some(names)) = (
             self.defs.procs.get(&o.proc).cloned(),
@@ -236,72 +323,81 @@ impl Decoder {
             capture: None,
         };
         convert::set_counters(&mut flow, &o.counters);
+        let ctx = Context {
+            names,
+            exe_sha256: sha,
+            usage: None,
+            track: o.track.as_ref().map(convert::track),
+        };
         if o.announced {
-            let ctx = Context {
-                names: Arc::clone(&names),
-                exe_sha256: sha.clone(),
-                usage: None,
-                track: o.track.as_ref().map(convert::track),
-            };
-            out.push(Item::Flow(Box::new(FlowItem {
-                ev: FlowEvent::Opened(flow.clone()),
-                ctx,
+            emit(Visit::Flow(FlowRef {
+                kind: EventKind::Opened,
+                flow: &flow,
+                ctx: &ctx,
                 at,
                 is_final: false,
-            })));
+            }));
         }
-        self.flows.insert(o.flow, OpenFlow { flow, names, sha });
+        self.flows.insert(o.flow, OpenFlow { flow, ctx });
     }
 
-    fn count(&mut self, c: CountRec, kind: Kind, stats: &mut ReadStats, out: &mut Vec<Item>) {
+    fn count(
+        &mut self,
+        c: CountRec,
+        kind: Kind,
+        stats: &mut ReadStats,
+        emit: &mut dyn FnMut(Visit<'_>),
+    ) {
         let at = self.at(c.dt_ns);
         let sha = c.sha.and_then(|id| self.defs.shas.get(&id).cloned());
         let state = c.tcp_state.and_then(|s| TcpState::try_from(s).ok());
-        // a closing entry takes the flow; an update changes it in place
-        let (mut flow, names, known_sha) = if kind == Kind::Update {
-            let Some(live) = self.flows.get_mut(&c.flow) else {
-                stats.orphans += 1;
-                return;
-            };
+        // an update changes the flow in place and shows it; a closing entry
+        // takes it
+        let apply = |live: &mut OpenFlow| {
             convert::set_counters(&mut live.flow, &c.counters);
             if state.is_some() {
                 live.flow.tcp_state = state;
             }
             if sha.is_some() {
-                live.sha.clone_from(&sha);
+                live.ctx.exe_sha256.clone_from(&sha);
             }
-            (live.flow.clone(), Arc::clone(&live.names), live.sha.clone())
-        } else {
-            let Some(of) = self.flows.remove(&c.flow) else {
+            if let Some((closed, reason)) = c.closed {
+                live.flow.closed = Some(MonoNs(closed));
+                live.flow.close_reason = reason.and_then(convert::reason);
+            }
+            live.ctx.usage = c.usage.as_ref().map(convert::usage);
+            live.ctx.track = c.track.as_ref().map(convert::track);
+        };
+        if kind == Kind::Update {
+            let Some(live) = self.flows.get_mut(&c.flow) else {
                 stats.orphans += 1;
                 return;
             };
-            let mut flow = of.flow;
-            convert::set_counters(&mut flow, &c.counters);
-            if state.is_some() {
-                flow.tcp_state = state;
-            }
-            (flow, of.names, sha.clone().or(of.sha))
-        };
-        if let Some((closed, reason)) = c.closed {
-            flow.closed = Some(MonoNs(closed));
-            flow.close_reason = reason.and_then(convert::reason);
+            apply(live);
+            emit(Visit::Flow(FlowRef {
+                kind: EventKind::Updated,
+                flow: &live.flow,
+                ctx: &live.ctx,
+                at,
+                is_final: false,
+            }));
+            return;
         }
-        let ctx = Context {
-            names,
-            exe_sha256: sha.or(known_sha),
-            usage: c.usage.as_ref().map(convert::usage),
-            track: c.track.as_ref().map(convert::track),
+        let Some(mut live) = self.flows.remove(&c.flow) else {
+            stats.orphans += 1;
+            return;
         };
-        let ev = match kind {
-            Kind::Close => FlowEvent::Closed(flow),
-            _ => FlowEvent::Updated(flow),
-        };
-        out.push(Item::Flow(Box::new(FlowItem {
-            ev,
-            ctx,
+        apply(&mut live);
+        emit(Visit::Flow(FlowRef {
+            kind: if kind == Kind::Close {
+                EventKind::Closed
+            } else {
+                EventKind::Updated
+            },
+            flow: &live.flow,
+            ctx: &live.ctx,
             at,
             is_final: kind == Kind::Final,
-        })));
+        }));
     }
 }

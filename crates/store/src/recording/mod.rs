@@ -16,7 +16,7 @@ pub mod format;
 pub mod read;
 pub mod write;
 
-pub use decode::{Decoder, FlowItem, Item};
+pub use decode::{Decoder, EventKind, FlowItem, FlowRef, Item, Visit};
 pub use encode::{Encoder, Kind};
 pub use format::Header;
 pub use read::{FrameReader, ReadStats};
@@ -149,6 +149,42 @@ impl<R: Read> Reader<R> {
                             self.pending.push_back(Item::Clock(c));
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Hand the next frame's events to `f` as they are decoded (flow
+    /// events borrowed: no copy of each flow, as [`Reader::next_item`]
+    /// makes); false when every file is read. Items `next_item` left
+    /// waiting come first, one per call.
+    pub fn visit_frame(&mut self, f: &mut dyn FnMut(Visit<'_>)) -> Result<bool, StoreError> {
+        loop {
+            if let Some(it) = self.pending.pop_front() {
+                match it {
+                    Item::Flow(fi) => f(Visit::Flow(fi.as_flow_ref())),
+                    other => f(Visit::Item(other)),
+                }
+                return Ok(true);
+            }
+            let Some((path, fr)) = self.files.front_mut() else {
+                return Ok(false);
+            };
+            if fr.next_frame_into(&mut self.raw)? {
+                self.decoder.frame_visit(&self.raw, &mut fr.stats, f);
+                return Ok(true);
+            }
+            let name = path.display().to_string();
+            self.done_warnings.extend(fr.stats.warnings(&name));
+            add_stats(&mut self.done_stats, &fr.stats);
+            self.files.pop_front();
+            if let Some((_, next)) = self.files.front() {
+                let c = WallClock {
+                    boot_to_unix_ns: next.header().boot_to_unix_ns,
+                };
+                if c != self.clock {
+                    self.clock = c;
+                    self.pending.push_back(Item::Clock(c));
                 }
             }
         }

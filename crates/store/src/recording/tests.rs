@@ -198,6 +198,28 @@ fn flows_read_back_as_the_sinks_saw_them() {
     assert!(stats.warnings("x").is_empty(), "{:?}", stats.warnings("x"));
 }
 
+/// Reading frame by frame with borrowed flows (what reports do) gives
+/// exactly the events reading item by item gives.
+#[test]
+fn visiting_frames_gives_the_same_events_as_reading_items() {
+    let mut m = Mem::new();
+    let expect = lifecycle(&mut m);
+    let fr = FrameReader::new(&m.bytes[..], Path::new("mem")).unwrap();
+    let mut r = Reader::from_readers(vec![("mem".into(), fr)]).unwrap();
+    let mut got = Vec::new();
+    while r
+        .visit_frame(&mut |v| {
+            got.push(match v {
+                Visit::Flow(f) => Item::Flow(Box::new(f.to_item())),
+                Visit::Item(i) => i,
+            });
+        })
+        .unwrap()
+    {}
+    assert_eq!(got, expect);
+    assert!(r.stats().clean_end);
+}
+
 #[test]
 fn a_flow_first_seen_at_an_update_is_defined_silently() {
     let mut m = Mem::new();
