@@ -337,20 +337,24 @@ mod tests {
     use netwho_model::{Endpoint, Flow};
     use std::sync::Arc;
 
-    /// A user who runs processes under many uids (user namespaces make
-    /// that cheap) cannot make the table of names grow without bound: past
-    /// the bound, rows show the uid's number.
-    #[test]
-    fn user_names_are_bounded_and_fall_back_to_the_number() {
-        let cfg = TopConfig {
+    fn json_cfg(by_total: bool) -> TopConfig {
+        TopConfig {
             format: TopFormat::Json,
             interval: Duration::from_secs(1),
             count: None,
             limit: 10,
             bits: false,
             tree: false,
-            by_total: true,
-        };
+            by_total,
+        }
+    }
+
+    /// A user who runs processes under many uids (user namespaces make
+    /// that cheap) cannot make the table of names grow without bound: past
+    /// the bound, rows show the uid's number.
+    #[test]
+    fn user_names_are_bounded_and_fall_back_to_the_number() {
+        let cfg = json_cfg(true);
         let mut sink = TopSink::new(cfg, Output::spawn(Box::new(std::io::sink())));
         let n = MAX_USERS as u32 + 100;
         for uid in 0..n {
@@ -392,15 +396,7 @@ mod tests {
     /// The pids of the last JSON table, in its order, when a process with
     /// more bytes in all is quiet now and another is busy now.
     fn order(by_total: bool) -> Vec<u64> {
-        let cfg = TopConfig {
-            format: TopFormat::Json,
-            interval: Duration::from_secs(1),
-            count: None,
-            limit: 10,
-            bits: false,
-            tree: false,
-            by_total,
-        };
+        let cfg = json_cfg(by_total);
         let buf = Buf::default();
         let mut sink = TopSink::new(cfg, Output::spawn(Box::new(buf.clone())));
         let remote = Endpoint::new([10, 231, 1, 9].into(), 80);

@@ -137,18 +137,7 @@ impl<R: Read> Reader<R> {
                 }
                 false => {
                     let name = path.display().to_string();
-                    self.done_warnings.extend(fr.stats.warnings(&name));
-                    add_stats(&mut self.done_stats, &fr.stats);
-                    self.files.pop_front();
-                    if let Some((_, next)) = self.files.front() {
-                        let c = WallClock {
-                            boot_to_unix_ns: next.header().boot_to_unix_ns,
-                        };
-                        if c != self.clock {
-                            self.clock = c;
-                            self.pending.push_back(Item::Clock(c));
-                        }
-                    }
+                    self.next_file(&name);
                 }
             }
         }
@@ -175,17 +164,24 @@ impl<R: Read> Reader<R> {
                 return Ok(true);
             }
             let name = path.display().to_string();
-            self.done_warnings.extend(fr.stats.warnings(&name));
+            self.next_file(&name);
+        }
+    }
+
+    /// The first file is read to its end: keep what it found, go on to the
+    /// next (a clock change between them is an item of its own).
+    fn next_file(&mut self, name: &str) {
+        if let Some((_, fr)) = self.files.pop_front() {
+            self.done_warnings.extend(fr.stats.warnings(name));
             add_stats(&mut self.done_stats, &fr.stats);
-            self.files.pop_front();
-            if let Some((_, next)) = self.files.front() {
-                let c = WallClock {
-                    boot_to_unix_ns: next.header().boot_to_unix_ns,
-                };
-                if c != self.clock {
-                    self.clock = c;
-                    self.pending.push_back(Item::Clock(c));
-                }
+        }
+        if let Some((_, next)) = self.files.front() {
+            let c = WallClock {
+                boot_to_unix_ns: next.header().boot_to_unix_ns,
+            };
+            if c != self.clock {
+                self.clock = c;
+                self.pending.push_back(Item::Clock(c));
             }
         }
     }
