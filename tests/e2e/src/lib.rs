@@ -721,6 +721,25 @@ impl Netwho {
         }
     }
 
+    /// Wait (bounded) for it to exit by itself (after a signal the test
+    /// sent: a second one would make it exit at once, with 130); the exit
+    /// status and every record.
+    pub fn wait_exit(mut self, limit: Duration) -> (ExitStatus, Vec<Value>) {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "netwho did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status, read_records(&self.out))
+    }
+
     /// SIGINT, wait for exit; the exit status and every record.
     pub fn stop(mut self) -> (ExitStatus, Vec<Value>) {
         let status = self.interrupt();

@@ -251,22 +251,15 @@ fn sigterm_writes_the_totals_of_open_flows_and_exits_0() {
     let pid = nw.pid();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let (status, records) = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let nw = nw;
-        loop {
-            let recs = nw.records();
-            if recs
-                .last()
-                .is_some_and(|r| r["event"] == "status" && r["final"] == true)
-            {
-                break nw.stop();
-            }
-            assert!(Instant::now() < deadline, "no final status after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    // (no second signal: while it shuts down, one would end it at once)
+    let (status, records) = nw.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit status {status}");
+    assert!(
+        records
+            .last()
+            .is_some_and(|r| r["event"] == "status" && r["final"] == true),
+        "a final status after SIGTERM"
+    );
     let updates: Vec<&Value> = records.iter().filter(|r| r["event"] == "update").collect();
     let client_update = updates
         .iter()
