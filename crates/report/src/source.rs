@@ -141,8 +141,10 @@ pub struct RecordingSource {
 pub type Progress = Box<dyn FnMut(&Reader)>;
 
 impl RecordingSource {
-    /// Report from `reader` (opened on `files`).
-    pub fn new(reader: Reader, files: Vec<PathBuf>) -> Self {
+    /// Report from `reader` (opened on `files`). Frames are read and
+    /// parsed on a thread of their own while this one builds the report.
+    pub fn new(mut reader: Reader, files: Vec<PathBuf>) -> Self {
+        reader.read_ahead();
         RecordingSource {
             reader,
             files,

@@ -10,8 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Open a recording; its frames are read and decompressed on a thread of
+/// their own while the command decodes and shows them.
 pub fn open(paths: &[std::path::PathBuf]) -> Result<Reader, Failure> {
-    Reader::open(paths).map_err(cannot_start)
+    let mut r = Reader::open(paths).map_err(cannot_start)?;
+    r.read_ahead();
+    Ok(r)
 }
 
 /// Warnings about what the recording lacked, on stderr.

@@ -175,33 +175,21 @@ impl Decoder {
         stats: &mut ReadStats,
         emit: &mut dyn FnMut(Visit<'_>),
     ) {
+        self.begin_frame();
+        let mut it = Entries::new(raw);
+        for e in &mut it {
+            self.entry(e, stats, emit);
+        }
+        it.count_into(stats);
+    }
+
+    /// A new frame starts: its definitions replace the last frame's.
+    pub fn begin_frame(&mut self) {
         // (emptied, not replaced: their room serves the next frame)
         self.defs.procs.clear();
         self.defs.names.clear();
         self.defs.shas.clear();
         self.last_at = 0;
-        let mut rest = raw;
-        while !rest.is_empty() {
-            let Some((len, used)) = get_varint(rest) else {
-                stats.entries_unknown += 1;
-                return;
-            };
-            let Some(body) = usize::try_from(len)
-                .ok()
-                .and_then(|len| rest.get(used..used.checked_add(len)?))
-            else {
-                stats.entries_unknown += 1;
-                return;
-            };
-            rest = &rest[used + body.len()..];
-            stats.entries += 1;
-            // an entry that does not decode passed the frame's checksum:
-            // a kind (or a longer form) from a newer minor version
-            match postcard::take_from_bytes::<Entry>(body) {
-                Ok((e, _)) => self.entry(e, stats, emit),
-                Err(_) => stats.entries_unknown += 1,
-            }
-        }
     }
 
     fn at(&mut self, dt_ns: i64) -> MonoNs {
@@ -399,5 +387,64 @@ impl Decoder {
             at,
             is_final: kind == Kind::Final,
         }));
+    }
+}
+
+/// A frame's entries, parsed one by one (pure: no decoder state). An entry that
+/// does not decode passed the frame's checksum: a kind (or a longer form)
+/// from a newer minor version, skipped and counted; a broken length ends
+/// the frame, counted.
+#[derive(Debug)]
+pub struct Entries<'a> {
+    rest: &'a [u8],
+    /// Entries read.
+    pub entries: u64,
+    /// Entries skipped (unknown, or the frame's broken tail).
+    pub unknown: u64,
+}
+
+impl<'a> Entries<'a> {
+    /// The entries of one decompressed frame.
+    pub fn new(raw: &'a [u8]) -> Self {
+        Entries {
+            rest: raw,
+            entries: 0,
+            unknown: 0,
+        }
+    }
+
+    /// Add what was counted to a file's counts.
+    pub fn count_into(&self, stats: &mut ReadStats) {
+        stats.entries += self.entries;
+        stats.entries_unknown += self.unknown;
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        while !self.rest.is_empty() {
+            let Some((len, used)) = get_varint(self.rest) else {
+                self.unknown += 1;
+                self.rest = &[];
+                return None;
+            };
+            let Some(body) = usize::try_from(len)
+                .ok()
+                .and_then(|len| self.rest.get(used..used.checked_add(len)?))
+            else {
+                self.unknown += 1;
+                self.rest = &[];
+                return None;
+            };
+            self.rest = &self.rest[used + body.len()..];
+            self.entries += 1;
+            match postcard::take_from_bytes::<Entry>(body) {
+                Ok((e, _)) => return Some(e),
+                Err(_) => self.unknown += 1,
+            }
+        }
+        None
     }
 }

@@ -16,7 +16,7 @@ pub mod format;
 pub mod read;
 pub mod write;
 
-pub use decode::{Decoder, EventKind, FlowItem, FlowRef, Item, Visit};
+pub use decode::{Decoder, Entries, EventKind, FlowItem, FlowRef, Item, Visit};
 pub use encode::{Encoder, Kind};
 pub use format::Header;
 pub use read::{FrameReader, ReadStats};
@@ -28,6 +28,8 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 /// The files of the recording at `path`: its rotated segments (`FILE.0`,
 /// `FILE.1`, ...) that exist, then `FILE` itself if it exists.
@@ -63,6 +65,49 @@ pub struct Reader<R: Read = BufReader<File>> {
     done_warnings: Vec<String>,
     /// Counts over every file read so far.
     done_stats: ReadStats,
+    /// Frames read and decompressed on a thread of their own
+    /// ([`Reader::read_ahead`]); `files` is empty then.
+    ahead: Option<Ahead>,
+}
+
+/// Decompressed frames waiting between the read-ahead thread and the
+/// reader, at most (each at most `MAX_FRAME_RAW`; writers make ~1 MiB).
+const AHEAD_QUEUE: usize = 2;
+
+/// What the read-ahead thread hands over.
+enum AheadMsg {
+    /// A frame, decompressed, with the file's counts after it.
+    Frame { raw: Vec<u8>, stats: ReadStats },
+    /// A file was read to its end: its name, its counts and the clock of
+    /// the next file's header.
+    FileEnd {
+        name: String,
+        stats: ReadStats,
+        next: Option<WallClock>,
+    },
+    /// Reading failed (the thread stops).
+    Failed(StoreError),
+}
+
+struct Ahead {
+    rx: Option<Receiver<AheadMsg>>,
+    /// Frame buffers going back to the thread to be filled again.
+    back: SyncSender<Vec<u8>>,
+    thread: Option<JoinHandle<()>>,
+    /// The current file's counts: what the thread counted, and what
+    /// applying entries found (entries, orphans, the end marker).
+    stats: ReadStats,
+    done: bool,
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        // the thread stops at its next hand-over once nobody listens
+        drop(self.rx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Reader<BufReader<File>> {
@@ -106,6 +151,7 @@ impl<R: Read> Reader<R> {
             raw: Vec::new(),
             done_warnings: Vec::new(),
             done_stats: ReadStats::default(),
+            ahead: None,
         })
     }
 
@@ -127,18 +173,17 @@ impl<R: Read> Reader<R> {
             if let Some(it) = self.pending.pop_front() {
                 return Ok(Some(it));
             }
-            let Some((path, fr)) = self.files.front_mut() else {
+            let mut buf = std::mem::take(&mut self.buf);
+            let more = self.step(&mut |v| {
+                buf.push(match v {
+                    Visit::Flow(r) => Item::Flow(Box::new(r.to_item())),
+                    Visit::Item(i) => i,
+                });
+            });
+            self.pending.extend(buf.drain(..));
+            self.buf = buf;
+            if !more? && self.pending.is_empty() {
                 return Ok(None);
-            };
-            match fr.next_frame_into(&mut self.raw)? {
-                true => {
-                    self.decoder.frame(&self.raw, &mut fr.stats, &mut self.buf);
-                    self.pending.extend(self.buf.drain(..));
-                }
-                false => {
-                    let name = path.display().to_string();
-                    self.next_file(&name);
-                }
             }
         }
     }
@@ -146,16 +191,26 @@ impl<R: Read> Reader<R> {
     /// Hand the next frame's events to `f` as they are decoded (flow
     /// events borrowed: no copy of each flow, as [`Reader::next_item`]
     /// makes); false when every file is read. Items `next_item` left
-    /// waiting come first, one per call.
+    /// waiting come first, one per call. (With [`Reader::read_ahead`], a
+    /// call hands over a part of a frame.)
     pub fn visit_frame(&mut self, f: &mut dyn FnMut(Visit<'_>)) -> Result<bool, StoreError> {
-        loop {
-            if let Some(it) = self.pending.pop_front() {
-                match it {
-                    Item::Flow(fi) => f(Visit::Flow(fi.as_flow_ref())),
-                    other => f(Visit::Item(other)),
-                }
-                return Ok(true);
+        if let Some(it) = self.pending.pop_front() {
+            match it {
+                Item::Flow(fi) => f(Visit::Flow(fi.as_flow_ref())),
+                other => f(Visit::Item(other)),
             }
+            return Ok(true);
+        }
+        self.step(f)
+    }
+
+    /// Decode the next frame (or chunk) into `f`; items that come between
+    /// files go to `pending`. False when every file is read.
+    fn step(&mut self, f: &mut dyn FnMut(Visit<'_>)) -> Result<bool, StoreError> {
+        if self.ahead.is_some() {
+            return self.step_ahead(f);
+        }
+        loop {
             let Some((path, fr)) = self.files.front_mut() else {
                 return Ok(false);
             };
@@ -164,25 +219,64 @@ impl<R: Read> Reader<R> {
                 return Ok(true);
             }
             let name = path.display().to_string();
-            self.next_file(&name);
+            if let Some((_, fr)) = self.files.pop_front() {
+                let next = self.files.front().map(|(_, n)| WallClock {
+                    boot_to_unix_ns: n.header().boot_to_unix_ns,
+                });
+                self.file_done(&name, &fr.stats, next);
+            }
+            if !self.pending.is_empty() {
+                return Ok(true);
+            }
         }
     }
 
-    /// The first file is read to its end: keep what it found, go on to the
-    /// next (a clock change between them is an item of its own).
-    fn next_file(&mut self, name: &str) {
-        if let Some((_, fr)) = self.files.pop_front() {
-            self.done_warnings.extend(fr.stats.warnings(name));
-            add_stats(&mut self.done_stats, &fr.stats);
+    fn step_ahead(&mut self, f: &mut dyn FnMut(Visit<'_>)) -> Result<bool, StoreError> {
+        let Some(a) = self.ahead.as_mut() else {
+            return Ok(false);
+        };
+        if a.done {
+            return Ok(false);
         }
-        if let Some((_, next)) = self.files.front() {
-            let c = WallClock {
-                boot_to_unix_ns: next.header().boot_to_unix_ns,
-            };
-            if c != self.clock {
-                self.clock = c;
-                self.pending.push_back(Item::Clock(c));
+        let msg = match a.rx.as_ref().map(Receiver::recv) {
+            Some(Ok(m)) => m,
+            // the thread read every file (or is gone)
+            _ => {
+                a.done = true;
+                return Ok(false);
             }
+        };
+        match msg {
+            AheadMsg::Frame { raw, stats } => {
+                read_counts(&mut a.stats, &stats);
+                self.decoder.frame_visit(&raw, &mut a.stats, f);
+                // (the thread may have stopped: then the buffer goes)
+                let _ = a.back.try_send(raw);
+                Ok(true)
+            }
+            AheadMsg::FileEnd { name, stats, next } => {
+                let mut s = std::mem::take(&mut a.stats);
+                read_counts(&mut s, &stats);
+                self.file_done(&name, &s, next);
+                Ok(true)
+            }
+            AheadMsg::Failed(e) => {
+                a.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// A file is read to its end: keep what it found, go on to the next
+    /// (a clock change between them is an item of its own).
+    fn file_done(&mut self, name: &str, stats: &ReadStats, next: Option<WallClock>) {
+        self.done_warnings.extend(stats.warnings(name));
+        add_stats(&mut self.done_stats, stats);
+        if let Some(c) = next
+            && c != self.clock
+        {
+            self.clock = c;
+            self.pending.push_back(Item::Clock(c));
         }
     }
 
@@ -190,7 +284,11 @@ impl<R: Read> Reader<R> {
     /// returned None).
     pub fn stats(&self) -> ReadStats {
         let mut s = self.done_stats.clone();
-        if let Some((_, fr)) = self.files.front() {
+        if let Some(a) = &self.ahead {
+            if !a.done {
+                add_stats(&mut s, &a.stats);
+            }
+        } else if let Some((_, fr)) = self.files.front() {
             add_stats(&mut s, &fr.stats);
         }
         s
@@ -200,6 +298,92 @@ impl<R: Read> Reader<R> {
     pub fn warnings(&self) -> &[String] {
         &self.done_warnings
     }
+}
+
+impl<R: Read + Send + 'static> Reader<R> {
+    /// Read, check and decompress frames on a thread of their own from
+    /// here on, while this one decodes them: a report over a long
+    /// recording spends no time of its own waiting for the disk or zstd.
+    /// What waits between the threads is bounded ([`AHEAD_QUEUE`] frames;
+    /// their buffers are reused); the items and counts are the same as
+    /// without.
+    pub fn read_ahead(&mut self) {
+        if self.ahead.is_some() || self.files.is_empty() {
+            return;
+        }
+        let files = std::mem::take(&mut self.files);
+        let (tx, rx) = sync_channel(AHEAD_QUEUE);
+        let (back, back_rx) = sync_channel(AHEAD_QUEUE + 2);
+        let spawned = std::thread::Builder::new()
+            .name("netwho-read".into())
+            .spawn(move || read_files(files, &tx, &back_rx));
+        let (rx, thread, done) = match spawned {
+            Ok(t) => (Some(rx), Some(t), false),
+            Err(e) => {
+                // the files went with the closure: nothing can be read
+                self.done_warnings.push(format!(
+                    "could not start a thread to read the recording: {e}"
+                ));
+                (None, None, true)
+            }
+        };
+        self.ahead = Some(Ahead {
+            rx,
+            back,
+            thread,
+            stats: ReadStats::default(),
+            done,
+        });
+    }
+}
+
+/// The read-ahead thread: every file's frames, decompressed, in order.
+fn read_files<R: Read>(
+    mut files: VecDeque<(PathBuf, FrameReader<R>)>,
+    tx: &SyncSender<AheadMsg>,
+    back: &Receiver<Vec<u8>>,
+) {
+    while let Some((path, mut fr)) = files.pop_front() {
+        loop {
+            let mut raw = back.try_recv().unwrap_or_default();
+            match fr.next_frame_into(&mut raw) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let _ = tx.send(AheadMsg::Failed(e));
+                    return;
+                }
+            }
+            let msg = AheadMsg::Frame {
+                raw,
+                stats: fr.stats.clone(),
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+        let next = files.front().map(|(_, n)| WallClock {
+            boot_to_unix_ns: n.header().boot_to_unix_ns,
+        });
+        let msg = AheadMsg::FileEnd {
+            name: path.display().to_string(),
+            stats: fr.stats.clone(),
+            next,
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// Take the counts only the reading side keeps (frames, damage) from
+/// `from`, keeping what parsing and applying found (entries, orphans, the
+/// end marker).
+fn read_counts(to: &mut ReadStats, from: &ReadStats) {
+    to.frames = from.frames;
+    to.frames_corrupt = from.frames_corrupt;
+    to.bytes_skipped = from.bytes_skipped;
+    to.truncated_bytes = from.truncated_bytes;
 }
 
 /// The fuzz target's body (`crates/store/fuzz`; the property tests run it

@@ -9,7 +9,7 @@ use netwho_model::{
     Proto, TcpState, Usage, UsageTrack,
 };
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn flow(tgid: u32, cookie: u64, remote: &str, port: u16) -> Flow {
@@ -88,6 +88,49 @@ fn read_all(bytes: &[u8]) -> Result<(Vec<Item>, ReadStats), StoreError> {
         items.push(it);
     }
     Ok((items, r.stats()))
+}
+
+/// Every file's items, counts and warnings, read with frames read ahead
+/// on a thread of their own, or inline; `visit` reads frame by frame.
+fn read_files(
+    files: &[Vec<u8>],
+    ahead: bool,
+    visit: bool,
+) -> Result<(Vec<Item>, ReadStats, Vec<String>), StoreError> {
+    let mut readers = Vec::new();
+    for (i, b) in files.iter().enumerate() {
+        let name = PathBuf::from(format!("mem{i}"));
+        let fr = FrameReader::new(std::io::Cursor::new(b.clone()), &name)?;
+        readers.push((name, fr));
+    }
+    let mut r = Reader::from_readers(readers)?;
+    if ahead {
+        r.read_ahead();
+    }
+    let mut items = Vec::new();
+    if visit {
+        while r.visit_frame(&mut |v| {
+            items.push(match v {
+                Visit::Flow(f) => Item::Flow(Box::new(f.to_item())),
+                Visit::Item(i) => i,
+            });
+        })? {}
+    } else {
+        while let Some(it) = r.next_item()? {
+            items.push(it);
+        }
+    }
+    Ok((items, r.stats(), r.warnings().to_vec()))
+}
+
+/// Reading ahead on a thread gives what reading inline gives: the same
+/// items in the same order, the same counts and warnings.
+fn ahead_agrees(files: &[Vec<u8>]) {
+    let inline = read_files(files, false, false).map_err(|e| e.to_string());
+    for visit in [false, true] {
+        let ahead = read_files(files, true, visit).map_err(|e| e.to_string());
+        assert_eq!(ahead, inline, "visit {visit}");
+    }
 }
 
 fn piece(dir: CaptureDir, offset: u32, data: &[u8]) -> CapturePiece {
@@ -375,8 +418,93 @@ fn files_rotate_by_size_and_read_back_as_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Two segments of one recording, the wall clock moved between them, each
+/// with damage: reading ahead agrees with reading inline, and the clock
+/// change comes between the segments' items.
+#[test]
+fn reading_ahead_agrees_with_reading_inline() {
+    let segment = |n: u32, clock: i128| {
+        let mut m = Mem::new();
+        let h = Header {
+            host: "h".into(),
+            boot_to_unix_ns: clock,
+            segment: n,
+            ..Header::default()
+        };
+        m.bytes = write::header_bytes(&h).unwrap();
+        lifecycle(&mut m);
+        m.bytes
+    };
+    let a = segment(0, 1_700_000_000_000_000_000);
+    let b = segment(1, 1_700_000_000_500_000_000);
+    ahead_agrees(&[a.clone(), b.clone()]);
+    let (items, stats, warnings) = read_files(&[b.clone(), a.clone()], true, false).unwrap();
+    let clocks: Vec<usize> = (0..items.len())
+        .filter(|&i| matches!(items[i], Item::Clock(_)))
+        .collect();
+    assert_eq!(clocks.len(), 1, "{items:?}");
+    assert!(matches!(items[clocks[0] - 1], Item::End { .. }));
+    assert_eq!(stats.frames, 4);
+    assert!(stats.clean_end && warnings.is_empty(), "{warnings:?}");
+    // the first segment cut short, the second with a damaged frame
+    let mut cut = a.clone();
+    cut.truncate(a.len() - 20);
+    let mut bad = b.clone();
+    let at = bad.len() - 30;
+    bad[at] ^= 0x5a;
+    ahead_agrees(&[cut.clone(), bad.clone()]);
+    let (_, stats, warnings) = read_files(&[cut, bad], true, true).unwrap();
+    assert!(
+        stats.truncated_bytes > 0 && stats.frames_corrupt == 1,
+        "{stats:?}"
+    );
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+}
+
+/// A reader dropped with most of a recording unread stops its thread
+/// (the drop waits for it: a thread that kept reading would hang here).
+#[test]
+fn a_reader_dropped_early_stops_reading_ahead() {
+    let mut m = Mem::new();
+    let c = ctx(None);
+    for i in 0..200u32 {
+        m.ev(
+            Kind::Open,
+            &flow(i, u64::from(i), "10.231.0.9", 80),
+            &c,
+            u64::from(i),
+        );
+        m.seal();
+    }
+    let fr = FrameReader::new(std::io::Cursor::new(m.bytes), Path::new("mem")).unwrap();
+    let mut r = Reader::from_readers(vec![("mem".into(), fr)]).unwrap();
+    r.read_ahead();
+    let mut seen = 0;
+    assert!(r.visit_frame(&mut |_| seen += 1).unwrap());
+    assert_eq!(seen, 1);
+    drop(r);
+}
+
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    /// Whatever the damage, reading ahead agrees with reading inline.
+    #[test]
+    fn reading_ahead_agrees_on_damaged_recordings(
+        flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..6),
+        cut in proptest::prelude::any::<usize>(),
+    ) {
+        let mut m = Mem::new();
+        lifecycle(&mut m);
+        let mut b = m.bytes;
+        for (i, x) in flips {
+            let n = b.len();
+            b[i % n] ^= x;
+        }
+        let n = b.len();
+        b.truncate(cut % (n + 1));
+        ahead_agrees(&[b]);
+    }
+
     /// The reader never panics, whatever the bytes after a valid header.
     #[test]
     fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
