@@ -155,6 +155,11 @@ impl<R: Read> Reader<R> {
         })
     }
 
+    /// Records of the flows read carry Community IDs with this seed.
+    pub fn set_community_seed(&mut self, seed: u16) {
+        self.decoder.set_community_seed(seed);
+    }
+
     /// The first segment's header.
     pub fn header(&self) -> &Header {
         &self.first
@@ -304,7 +309,7 @@ impl<R: Read + Send + 'static> Reader<R> {
     /// Read, check and decompress frames on a thread of their own from
     /// here on, while this one decodes them: a report over a long
     /// recording spends no time of its own waiting for the disk or zstd.
-    /// What waits between the threads is bounded ([`AHEAD_QUEUE`] frames;
+    /// What waits between the threads is bounded (two frames;
     /// their buffers are reused); the items and counts are the same as
     /// without.
     pub fn read_ahead(&mut self) {
