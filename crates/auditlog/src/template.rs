@@ -73,6 +73,7 @@ enum Field {
     CpuPct,
     MajorFaults,
     IowaitMs,
+    CommunityId,
 }
 
 /// Every placeholder: name, field, what it prints.
@@ -109,6 +110,11 @@ const PLACEHOLDERS: &[(&str, Field, &str)] = &[
         "how long the flow lasted, ms (close records; - otherwise)",
     ),
     ("proto", Field::Proto, "tcp, udp, icmp, icmpv6, raw..."),
+    (
+        "community_id",
+        Field::CommunityId,
+        "the flow's Community ID v1 (- for packet and raw sockets)",
+    ),
     (
         "ev.proto",
         Field::FamilyProto,
@@ -446,6 +452,7 @@ impl Template {
             Field::FlowId => t(&r.flow_id),
             Field::DurationMs => float(r.duration_ms, 3),
             Field::Proto => t(&r.proto),
+            Field::CommunityId => r.community_id.as_deref().map_or(Missing, t),
             Field::FamilyProto => Text(Cow::Owned(format!("{}/{}", r.family, r.proto))),
             Field::Family => t(&r.family),
             Field::Src => t(if outbound { &r.laddr } else { &r.raddr }),
@@ -580,6 +587,7 @@ mod tests {
             ("flow_id", "7f3a-19"),
             ("duration_ms", "217.021"),
             ("proto", "tcp"),
+            ("community_id", "1:OiHIYNeKzaNKlMed1mfsmhHBvP0="),
             ("ev.proto", "ipv4/tcp"),
             ("family", "ipv4"),
             ("src", "10.0.0.5"),

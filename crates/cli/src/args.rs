@@ -44,6 +44,11 @@ pub struct Cli {
     /// More diagnostics on stderr (repeat for more)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Seed of every record's community_id (Community ID v1; sites that
+    /// run Zeek or Suricata with a seed give theirs, so that the ids match)
+    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
+    pub community_id_seed: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -699,8 +704,20 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 /// from their help.
 const NO_SENSOR: [&str; 4] = ["report", "completions", "man", "collect"];
 
+/// Commands whose records carry no Community ID (the seed means nothing
+/// there): the sensor-less ones, and those that write no flow records.
+const NO_RECORDS: [&str; 6] = [
+    "report",
+    "completions",
+    "man",
+    "collect",
+    "doctor",
+    "record",
+];
+
 /// The command line as netwho parses and documents it: [`Cli`] with the
-/// sensor's options hidden where they mean nothing.
+/// sensor's options hidden where they mean nothing (and the Community ID
+/// seed where no record is written).
 pub fn command() -> clap::Command {
     use clap::CommandFactory as _;
     let mut root = Cli::command();
@@ -710,14 +727,18 @@ pub fn command() -> clap::Command {
         .collect();
     // a subcommand that has an argument already is not given the global
     // one: it gets the same argument, hidden
-    let hidden: Vec<clap::Arg> = root
-        .get_arguments()
-        .filter(|a| ids.contains(a.get_id()))
-        .map(|a| a.clone().hide(true))
-        .collect();
-    for name in NO_SENSOR {
+    let hidden = |keep: &dyn Fn(&clap::Id) -> bool| -> Vec<clap::Arg> {
+        root.get_arguments()
+            .filter(|a| keep(a.get_id()))
+            .map(|a| a.clone().hide(true))
+            .collect()
+    };
+    let sensor = hidden(&|id| ids.contains(id));
+    let seed = hidden(&|id| id.as_str() == "community_id_seed");
+    for name in NO_RECORDS {
+        let no_sensor = NO_SENSOR.contains(&name);
         root = root.mut_subcommand(name, |mut c| {
-            for a in &hidden {
+            for a in seed.iter().chain(sensor.iter().filter(|_| no_sensor)) {
                 c = c.arg(a.clone());
             }
             c

@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicBool;
 /// resolves to, the sensor, the sinks, the pipeline, until it stops.
 pub fn run(
     sensor_args: &SensorArgs,
+    community_seed: u16,
     command: &Command,
     daemon: Option<Daemon>,
     stop: &Arc<AtomicBool>,
@@ -70,6 +71,7 @@ pub fn run(
         Procfs::default().with_cmdline_cap(sensor_args.max_cmdline),
         prereq_cgroup_root(),
     );
+    enricher.set_community_seed(community_seed);
     // (the sensor finds the same mount, or refuses to start and says why)
     // The view filters itself (its bar can widen the filter): no kernel scope.
     let scope = match filter.as_ref().filter(|_| !view) {

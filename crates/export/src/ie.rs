@@ -93,6 +93,8 @@ pub enum What {
     ExeSha256,
     /// How it was attributed.
     Attribution,
+    /// The flow's Community ID v1.
+    CommunityId,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -270,6 +272,7 @@ pub const ALL: &[Ie] = &[
     own("NETWHO_ATTRIBUTION", 6, Text(8), What::Attribution),
     own("NETWHO_IN_PAYLOAD_BYTES", 7, Unsigned(8), What::Payload),
     own("NETWHO_OUT_PAYLOAD_BYTES", 8, Unsigned(8), What::RevPayload),
+    own("NETWHO_COMMUNITY_ID", 9, Text(32), What::CommunityId),
 ];
 
 /// The element nProbe's template names `name` (with or without `%`).
@@ -291,7 +294,7 @@ pub const DEFAULT_TEMPLATE: &str = "%IPV4_SRC_ADDR %IPV4_DST_ADDR %IPV6_SRC_ADDR
 %DST_PROC_ACTUAL_MEMORY %DST_PROC_PEAK_MEMORY %DST_PROC_AVERAGE_CPU_LOAD \
 %DST_PROC_NUM_PAGE_FAULTS %DST_PROC_PCTG_IOWAIT \
 %NETWHO_UID %NETWHO_UNIT %NETWHO_CONTAINER_ID %NETWHO_CMDLINE %NETWHO_EXE_SHA256 %NETWHO_ATTRIBUTION \
-%NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES";
+%NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES %NETWHO_COMMUNITY_ID";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 /// A `--template` that cannot be used.

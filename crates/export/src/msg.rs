@@ -101,6 +101,8 @@ pub struct Own {
     pub exe_sha256: String,
     /// How it was attributed.
     pub attribution: String,
+    /// The flow's Community ID v1 (empty where it has none).
+    pub community_id: String,
 }
 
 /// Builds messages for one template, keeping the sequence numbers.
@@ -450,6 +452,7 @@ pub(crate) fn value(r: &Record, w: What) -> Value<'_> {
         What::Cmdline => Value::Text(&r.own.cmdline),
         What::ExeSha256 => Value::Text(&r.own.exe_sha256),
         What::Attribution => Value::Text(&r.own.attribution),
+        What::CommunityId => Value::Text(&r.own.community_id),
     }
 }
 

@@ -176,6 +176,8 @@ impl ExportSink {
             cmdline: f.proc.cmdline.join(" "),
             exe_sha256: ctx.exe_sha256.as_deref().unwrap_or("").to_string(),
             attribution: f.attribution.name().to_string(),
+            community_id: netwho_model::community::of_flow(f, ctx.community_seed)
+                .unwrap_or_default(),
         };
         Some(Seen {
             id: f.id.0,

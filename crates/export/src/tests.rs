@@ -39,6 +39,7 @@ pub(crate) fn record(src: &str, dst: &str) -> Record {
             cmdline: "curl -s https://example.invalid/".into(),
             exe_sha256: "ab".repeat(32),
             attribution: "ebpf".into(),
+            community_id: "1:LQU9qZlK+B5F3KDmev6m5PMibrg=".into(),
         },
         dst_own: None,
     }

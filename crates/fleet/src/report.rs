@@ -427,6 +427,7 @@ fn context(p: &FleetProc) -> Context {
         exe_sha256: (!p.exe_sha256.is_empty()).then(|| Arc::from(p.exe_sha256.as_str())),
         usage: None,
         track: None,
+        community_seed: 0,
     }
 }
 

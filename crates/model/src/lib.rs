@@ -18,6 +18,7 @@
 mod addr;
 pub mod capture;
 pub mod collector;
+pub mod community;
 mod event;
 mod flow;
 mod ids;

@@ -49,6 +49,9 @@ pub struct Context {
     pub usage: Option<FlowUsage>,
     /// The process's latest resource samples.
     pub track: Option<UsageTrack>,
+    /// The seed of the record's `community_id` (0 unless the site chose
+    /// another: `--community-id-seed`).
+    pub community_seed: u16,
 }
 
 /// One ancestor in a record's `parents`.
@@ -81,6 +84,12 @@ pub struct FlowRecord<'a> {
     /// `close` only: `ts_close - ts_open`, microsecond resolution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
+    /// The flow's Community ID v1 (`1:` and a base64 SHA-1 of its
+    /// addresses, protocol and ports), as Zeek, Suricata and Elastic
+    /// compute it; absent where the packets' tuple is not known
+    /// (`docs/specs/flow-record.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_id: Option<String>,
     /// The protocol's name (`tcp`, `udp`, ..., `raw`, `packet`, `ip-N`).
     pub proto: Cow<'a, str>,
     /// `ipv4`, `ipv6` or `packet` (IPv4-mapped IPv6 addresses are IPv4).
@@ -206,6 +215,13 @@ impl FlowRecord<'static> {
             ts_close: Some("2026-11-23T10:15:15.340478000Z".into()),
             ts: "2026-11-23T10:15:15.340500000Z".into(),
             duration_ms: Some(217.021),
+            community_id: crate::community::of_endpoints(
+                6,
+                crate::Endpoint::new(std::net::Ipv4Addr::new(10, 0, 0, 5).into(), 40412),
+                crate::Endpoint::new(std::net::Ipv4Addr::new(93, 184, 216, 34).into(), 443),
+                true,
+                0,
+            ),
             proto: "tcp".into(),
             family: "ipv4".into(),
             laddr: "10.0.0.5".into(),
@@ -303,6 +319,7 @@ impl<'a> FlowRecord<'a> {
                 // microsecond resolution, in milliseconds
                 (c.since(f.opened) / 1_000) as f64 / 1_000.0
             }),
+            community_id: crate::community::of_flow(f, ctx.community_seed),
             proto: f.proto.name(),
             family: Cow::Borrowed(family.name()),
             laddr: f.local.addr.to_string(),

@@ -42,6 +42,7 @@ pub struct Enricher {
     local_read: Option<MonoNs>,
     proc_lookup_failures: u64,
     sample_failures: u64,
+    community_seed: u16,
 }
 
 impl Enricher {
@@ -60,6 +61,7 @@ impl Enricher {
             local_read: None,
             proc_lookup_failures: 0,
             sample_failures: 0,
+            community_seed: 0,
         }
     }
 
@@ -211,6 +213,11 @@ impl Enricher {
         Arc::clone(&self.local)
     }
 
+    /// Records carry Community IDs with this seed (`--community-id-seed`).
+    pub fn set_community_seed(&mut self, seed: u16) {
+        self.community_seed = seed;
+    }
+
     /// Everything a flow's record needs beyond the flow.
     pub fn context(&mut self, f: &Flow, table: &FlowTable, now: MonoNs) -> Context {
         let exe_sha256 = f.proc.exe_file.and_then(|id| {
@@ -222,6 +229,7 @@ impl Enricher {
             exe_sha256,
             usage: table.usage_of(f),
             track: table.procs().usage(f.key.proc).copied(),
+            community_seed: self.community_seed,
         }
     }
 

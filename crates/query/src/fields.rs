@@ -97,6 +97,8 @@ pub enum Field {
     IsLocal,
     /// `fd.direction`: who initiated.
     Direction,
+    /// `fd.community_id`: the flow's Community ID v1.
+    CommunityId,
     /// `flow.bytes`: payload bytes sent + received so far.
     Bytes,
     /// `flow.bytes_sent`: payload bytes sent so far.
@@ -259,6 +261,12 @@ pub const FIELDS: &[(&str, Field, Kind, &str)] = &[
         Field::Direction,
         Kind::Enum(DIRECTIONS),
         "who initiated",
+    ),
+    (
+        "fd.community_id",
+        Field::CommunityId,
+        Kind::Str,
+        "Community ID v1 (1:...; none for packet and raw sockets)",
     ),
     (
         "flow.bytes",

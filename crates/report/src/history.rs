@@ -320,5 +320,6 @@ fn context(d: &ProcDim) -> Context {
         exe_sha256: d.exe_sha256.as_deref().map(Arc::from),
         usage: None,
         track: None,
+        community_seed: 0,
     }
 }

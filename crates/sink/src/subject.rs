@@ -41,6 +41,10 @@ impl Subject for FlowSubject<'_> {
             Field::Proto => f.proto.name(),
             Field::Family => Cow::Borrowed(f.family().name()),
             Field::Direction => Cow::Borrowed(f.direction.name()),
+            Field::CommunityId => Cow::Owned(netwho_model::community::of_flow(
+                f,
+                self.ctx.community_seed,
+            )?),
             _ => return None,
         })
     }
@@ -142,5 +146,41 @@ mod tests {
             assert_eq!(local(a, b, &host), want, "{a:?} -> {b:?}");
             assert_eq!(local(b, a, &host), want, "{b:?} -> {a:?}");
         }
+    }
+
+    /// `fd.community_id` matches the id the flow's records carry, with
+    /// the run's seed, from either end of the connection.
+    #[test]
+    fn community_id_filters_by_the_records_id() {
+        let host = HashSet::new();
+        let mut f = Flow::example(7, 1, Endpoint::new([93, 184, 216, 34].into(), 443));
+        f.local = Endpoint::new([10, 0, 0, 5].into(), 40412);
+        // (corelight's communityid package gives this for the tuple)
+        let id = "1:OiHIYNeKzaNKlMed1mfsmhHBvP0=";
+        let filter = |s: &str| netwho_query::Filter::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        let yes = filter(&format!("fd.community_id = '{id}'"));
+        let prefix = filter("fd.community_id startswith '1:OiHI'");
+        let mut ctx = Context::default();
+        let subject = |f: &Flow, ctx: &Context| {
+            let s = FlowSubject {
+                flow: f,
+                ctx,
+                now: MonoNs(0),
+                local: &host,
+            };
+            (yes.matches(&s), prefix.matches(&s))
+        };
+        assert_eq!(subject(&f, &ctx), (true, true));
+        // the server's end of the same connection
+        let mut back = f.clone();
+        std::mem::swap(&mut back.local, &mut back.remote);
+        assert_eq!(subject(&back, &ctx), (true, true));
+        // another seed is another id
+        ctx.community_seed = 7;
+        assert_eq!(subject(&f, &ctx), (false, false));
+        // a socket's aggregate of many remotes has none: never equal
+        ctx.community_seed = 0;
+        f.remote = Endpoint::new([0, 0, 0, 0].into(), 0);
+        assert_eq!(subject(&f, &ctx), (false, false));
     }
 }

@@ -1310,3 +1310,54 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// The Python that has the `communityid` package (`scripts/test` makes it
+/// in `target/py`); None (with a note) when it is missing outside CI, a
+/// failure in CI.
+pub fn communityid_python() -> Option<PathBuf> {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py/bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import communityid"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(py);
+    }
+    let msg = "needs the communityid Python package in target/py (scripts/test installs it)";
+    assert!(std::env::var_os("CI").is_none(), "{msg}");
+    eprintln!("skipped: {msg}");
+    None
+}
+
+/// What the reference computes for each `{proto, src, dst, sport,
+/// dport}` (`proto`: `tcp` or `udp`) with `seed`.
+pub fn communityid_reference(py: &Path, seed: u16, tuples: &[Value]) -> Vec<String> {
+    const SCRIPT: &str = r#"
+import json, sys, communityid
+cid = communityid.CommunityID(seed=int(sys.argv[1]))
+protos = {"tcp": communityid.PROTO_TCP, "udp": communityid.PROTO_UDP}
+for line in sys.stdin:
+    t = json.loads(line)
+    ft = communityid.FlowTuple(protos[t["proto"]], t["src"], t["dst"], t["sport"], t["dport"])
+    print(cid.calc(ft))
+"#;
+    let mut child = Command::new(py)
+        .args(["-c", SCRIPT, &seed.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for t in tuples {
+        input.push_str(&t.to_string());
+        input.push('\n');
+    }
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the reference failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}

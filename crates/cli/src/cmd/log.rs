@@ -155,11 +155,11 @@ pub fn verify(l: &LogArgs) -> Result<(), Failure> {
 }
 
 /// `netwho log -r FILE`.
-pub fn replay(l: &LogArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+pub fn replay(l: &LogArgs, community_seed: u16, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     let Some(path) = &l.read else {
         return Ok(());
     };
-    let reader = crate::cmd::replay::open(std::slice::from_ref(path))?;
+    let reader = crate::cmd::replay::open(std::slice::from_ref(path), community_seed)?;
     let filter = read_filter(&l.select, crate::select::protos_filter(&l.protos))?;
     let (sinks, _) = sinks(l)?;
     let (since, until) = crate::cmd::replay::window(l.since, l.until, reader.header());

@@ -113,9 +113,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Collect(c) => return collect::collect(c, &stop),
-        Command::Log(l) if l.read.is_some() => return log::replay(l, &stop),
-        Command::Top(t) if t.read.is_some() => return top::replay(t, &stop),
+        Command::Log(l) if l.read.is_some() => {
+            return log::replay(l, cli.community_id_seed, &stop);
+        }
+        Command::Top(t) if t.read.is_some() => {
+            return top::replay(t, cli.community_id_seed, &stop);
+        }
         _ => {}
     }
-    crate::live::run(&cli.sensor, &command, daemon, &stop)
+    crate::live::run(&cli.sensor, cli.community_id_seed, &command, daemon, &stop)
 }

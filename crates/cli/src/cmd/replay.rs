@@ -11,11 +11,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Open a recording; its frames are read and decompressed on a thread of
-/// their own while the command decodes and shows them.
-pub fn open(paths: &[std::path::PathBuf]) -> Result<Reader, Failure> {
-    let mut r = Reader::open(paths).map_err(cannot_start)?;
+/// their own while the command decodes and shows them, and its records
+/// carry Community IDs with `community_seed`.
+pub fn reader(
+    paths: &[std::path::PathBuf],
+    community_seed: u16,
+) -> Result<Reader, netwho_store::StoreError> {
+    let mut r = Reader::open(paths)?;
     r.read_ahead();
+    r.set_community_seed(community_seed);
     Ok(r)
+}
+
+/// [`reader`], its failure said as a command's.
+pub fn open(paths: &[std::path::PathBuf], community_seed: u16) -> Result<Reader, Failure> {
+    reader(paths, community_seed).map_err(cannot_start)
 }
 
 /// Warnings about what the recording lacked, on stderr.

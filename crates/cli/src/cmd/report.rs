@@ -73,7 +73,7 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         let mut source = FleetSource::open(conn, a.hosts.clone()).map_err(cannot_start)?;
         run(&mut source)?
     } else {
-        let reader = crate::cmd::replay::open(&a.read)?;
+        let reader = crate::cmd::replay::open(&a.read, 0)?;
         if a.printable && reader.header().snaplen == 0 {
             eprintln!(
                 "netwho: warning: the recording kept no payload (record it with -s SNAPLEN); -A shows nothing"

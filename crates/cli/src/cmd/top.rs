@@ -8,7 +8,6 @@ use netwho_pipeline::Sink;
 use netwho_pipeline::replay::{Controls, ReplayConfig, ReplayPos};
 use netwho_pipeline::topsink::{TopConfig, TopFormat, TopSink};
 use netwho_sink::output::Output;
-use netwho_store::recording::Reader;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,11 +33,11 @@ pub fn sinks(t: &TopArgs) -> Vec<Box<dyn Sink>> {
 }
 
 /// `netwho top -r FILE`.
-pub fn replay(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+pub fn replay(t: &TopArgs, community_seed: u16, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     let Some(path) = &t.read else {
         return Ok(());
     };
-    let reader = crate::cmd::replay::open(std::slice::from_ref(path))?;
+    let reader = crate::cmd::replay::open(std::slice::from_ref(path), community_seed)?;
     let filter = read_filter(&t.select, None)?;
     let speed = (t.speed > 0.0).then_some(t.speed);
     if crate::view::wanted(t) {
@@ -49,7 +48,7 @@ pub fn replay(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         let paths = vec![path.clone()];
         let controls = Controls {
             cmds,
-            reopen: Box::new(move || Reader::open(&paths)),
+            reopen: Box::new(move || crate::cmd::replay::reader(&paths, community_seed)),
             show,
         };
         let cfg = ReplayConfig {
@@ -80,7 +79,7 @@ pub fn replay(t: &TopArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         let paths = vec![path.clone()];
         Controls {
             cmds: crate::keys::spawn_reader(),
-            reopen: Box::new(move || Reader::open(&paths)),
+            reopen: Box::new(move || crate::cmd::replay::reader(&paths, community_seed)),
             show: Box::new(|p: ReplayPos| {
                 eprintln!("netwho top -r: {}", crate::view::position(&p))
             }),

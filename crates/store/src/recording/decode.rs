@@ -149,12 +149,20 @@ pub struct Decoder {
     known: FxHashMap<netwho_model::ProcKey, Arc<ProcInfo>>,
     flows: FxHashMap<u64, OpenFlow>,
     last_at: u64,
+    /// The seed of the records' Community IDs.
+    community_seed: u16,
 }
 
 impl Decoder {
     /// A decoder at the start of a recording.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Records made of what this decoder gives carry Community IDs with
+    /// this seed (`--community-id-seed`; 0 by default).
+    pub fn set_community_seed(&mut self, seed: u16) {
+        self.community_seed = seed;
     }
 
     /// Decode one frame's entries, appending items.
@@ -316,6 +324,7 @@ impl Decoder {
             exe_sha256: sha,
             usage: None,
             track: o.track.as_ref().map(convert::track),
+            community_seed: self.community_seed,
         };
         if o.announced {
             emit(Visit::Flow(FlowRef {

@@ -43,6 +43,7 @@ fn ctx(sha: Option<&str>) -> Context {
             prev: Some((MonoNs(4_100_000_000), 2)),
             exited: false,
         }),
+        community_seed: 0,
     }
 }
 
