@@ -37,6 +37,8 @@ pub struct ApiConfig {
     /// The identity the API thread takes before it serves (None: it stays
     /// who the daemon is, e.g. when the daemon is not root).
     pub run_as: Option<RunAs>,
+    /// The seed of the Community IDs reports give connections.
+    pub community_seed: u16,
 }
 
 /// A user and group id to serve as.

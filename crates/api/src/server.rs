@@ -614,6 +614,7 @@ async fn report(
         pid: p.value("pid")?,
         ip: p.value("ip")?,
         port: p.value("port")?,
+        community_seed: s.cfg.community_seed,
     };
     let format = p
         .parse("format", |v| {
@@ -777,6 +778,7 @@ mod tests {
             started_unix_ns: 0,
             limits: Limits::default(),
             run_as: None,
+            community_seed: 0,
         };
         let live = Live::new(LiveConfig::default());
         let server = start(cfg.clone(), Arc::clone(&live)).unwrap();
@@ -873,6 +875,7 @@ mod tests {
                 ..Limits::default()
             },
             run_as: None,
+            community_seed: 0,
         };
         // the port the listener got
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

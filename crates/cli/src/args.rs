@@ -656,7 +656,8 @@ impl ReportArgs {
         }
     }
 
-    /// The report's options, as the pipeline (and the daemon's API) checks them.
+    /// The report's options, as the pipeline (and the daemon's API) checks
+    /// them (the Community ID seed is the command's, set by the caller).
     pub fn request(&self) -> netwho_report::request::ReportRequest {
         netwho_report::request::ReportRequest {
             limit: self.limit,
@@ -666,6 +667,7 @@ impl ReportArgs {
             pid: self.pid,
             ip: self.ip,
             port: self.port,
+            community_seed: 0,
         }
     }
 }
@@ -704,16 +706,8 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 /// from their help.
 const NO_SENSOR: [&str; 4] = ["report", "completions", "man", "collect"];
 
-/// Commands whose records carry no Community ID (the seed means nothing
-/// there): the sensor-less ones, and those that write no flow records.
-const NO_RECORDS: [&str; 6] = [
-    "report",
-    "completions",
-    "man",
-    "collect",
-    "doctor",
-    "record",
-];
+/// Commands that show no Community ID (the seed means nothing there).
+const NO_RECORDS: [&str; 5] = ["completions", "man", "collect", "doctor", "record"];
 
 /// The command line as netwho parses and documents it: [`Cli`] with the
 /// sensor's options hidden where they mean nothing (and the Community ID
@@ -735,11 +729,14 @@ pub fn command() -> clap::Command {
     };
     let sensor = hidden(&|id| ids.contains(id));
     let seed = hidden(&|id| id.as_str() == "community_id_seed");
-    for name in NO_RECORDS {
-        let no_sensor = NO_SENSOR.contains(&name);
-        root = root.mut_subcommand(name, |mut c| {
-            for a in seed.iter().chain(sensor.iter().filter(|_| no_sensor)) {
-                c = c.arg(a.clone());
+    for name in NO_SENSOR.iter().chain(NO_RECORDS.iter()) {
+        let (no_sensor, no_records) = (NO_SENSOR.contains(name), NO_RECORDS.contains(name));
+        root = root.mut_subcommand(*name, |mut c| {
+            let seed = seed.iter().filter(|_| no_records);
+            for a in seed.chain(sensor.iter().filter(|_| no_sensor)) {
+                if c.get_arguments().all(|x| x.get_id() != a.get_id()) {
+                    c = c.arg(a.clone());
+                }
             }
             c
         });

@@ -14,6 +14,9 @@ pub const DEFAULT_PATH: &str = "/etc/netwho/netwho.toml";
 pub struct Config {
     /// Only flows matching this filter expression are kept (empty: all).
     pub filter: String,
+    /// The seed of every record's Community ID (0 unless the site's Zeek
+    /// or Suricata seeds theirs; --community-id-seed sets it).
+    pub community_id_seed: u16,
     pub history: HistorySection,
     pub api: ApiSection,
     pub metrics: MetricsSection,

@@ -71,7 +71,12 @@ pub fn run(
         Procfs::default().with_cmdline_cap(sensor_args.max_cmdline),
         prereq_cgroup_root(),
     );
-    enricher.set_community_seed(community_seed);
+    // (the daemon's comes from its configuration, which the option overrides)
+    enricher.set_community_seed(
+        daemon
+            .as_ref()
+            .map_or(community_seed, |d| d.config.community_id_seed),
+    );
     // (the sensor finds the same mount, or refuses to start and says why)
     // The view filters itself (its bar can widen the filter): no kernel scope.
     let scope = match filter.as_ref().filter(|_| !view) {

@@ -131,6 +131,8 @@ pub struct ReportConfig {
     /// hour or a day). A timeline's rows are never finer unless
     /// `interval_ns` asks, and then a note says what the rows mean.
     pub resolution_ns: Option<u64>,
+    /// The seed of the connections' Community IDs (`top-conns`, `spy`).
+    pub community_seed: u16,
 }
 
 /// Most rows a report holds and prints: more are left out with a note
@@ -524,6 +526,7 @@ impl Reporter {
                     Num(st.win_recv),
                     duration,
                     Text(f.close_reason.map_or("-", |r| r.name()).into()),
+                    Text(community_id(f, self.cfg.community_seed)),
                 ];
                 if self.cfg.payload {
                     let stream = |dir| {
@@ -547,6 +550,7 @@ impl Reporter {
                 Num(st.win_recv),
                 Num(total),
                 duration,
+                Text(community_id(f, self.cfg.community_seed)),
             ],
         };
         if self.cfg.hosts {
@@ -670,6 +674,7 @@ impl Reporter {
                 ("RECV", Bytes),
                 ("TOTAL", Bytes),
                 ("DURATION", ColKind::Secs),
+                ("COMMUNITY_ID", ColKind::Id),
             ],
             ReportKind::Spy => vec![
                 ("OPENED", Text),
@@ -684,6 +689,7 @@ impl Reporter {
                 ("RECV", Bytes),
                 ("DURATION", ColKind::Secs),
                 ("END", Text),
+                ("COMMUNITY_ID", ColKind::Id),
             ],
         });
         if self.kind == ReportKind::Spy && self.cfg.payload {
@@ -1010,6 +1016,11 @@ fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
 }
 
 /// The distinct values a group row lists.
+/// A connection's Community ID, empty where it has none.
+fn community_id(f: &Flow, seed: u16) -> String {
+    netwho_model::community::of_flow(f, seed).unwrap_or_default()
+}
+
 fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow) {
     match kind {
         ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(&f.comm),

@@ -95,6 +95,8 @@ pub struct ReportRequest {
     pub ip: Option<IpAddr>,
     /// `spy`: the port.
     pub port: Option<u16>,
+    /// The seed of the connections' Community IDs.
+    pub community_seed: u16,
 }
 
 impl ReportRequest {
@@ -144,6 +146,7 @@ impl ReportRequest {
             exclude_local,
             pid: self.pid,
             spy,
+            community_seed: self.community_seed,
             ..ReportConfig::default()
         })
     }

@@ -34,6 +34,9 @@ pub enum ColKind {
     Many,
     /// A picture for people: in text tables only, never in CSV or JSON.
     Chart,
+    /// An identifier for programs (a Community ID): in CSV and JSON only
+    /// (`null` when empty), never in text tables.
+    Id,
 }
 
 /// Characters of a command line a text table shows.
@@ -211,7 +214,7 @@ impl Table {
     /// as blocks under their row.
     pub fn text(&self) -> String {
         let shown: Vec<usize> = (0..self.columns.len())
-            .filter(|i| self.columns[*i].1 != ColKind::Data)
+            .filter(|i| !matches!(self.columns[*i].1, ColKind::Data | ColKind::Id))
             .collect();
         let cells: Vec<Vec<String>> = self
             .rows
@@ -314,7 +317,11 @@ impl Table {
                     if cell.more() {
                         m.insert(format!("{k}_more"), Value::Bool(true));
                     }
-                    m.insert(k, cell.json(self));
+                    let v = match cell {
+                        Cell::Text(s) if c.1 == ColKind::Id && s.is_empty() => Value::Null,
+                        _ => cell.json(self),
+                    };
+                    m.insert(k, v);
                 }
                 Value::Object(m)
             })

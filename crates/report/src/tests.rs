@@ -241,6 +241,47 @@ fn top_conns_keeps_the_biggest_and_spy_lists_in_time_order() {
     assert_eq!(nums(&run(ReportKind::Spy, cfg).0, "PID"), vec![11]);
 }
 
+/// Connections carry their Community ID in CSV and JSON (for pivoting to
+/// Zeek or Suricata), with the report's seed; text tables leave it out.
+#[test]
+fn connections_carry_their_community_id_for_programs() {
+    let ids = |kind, seed| {
+        let cfg = ReportConfig {
+            community_seed: seed,
+            spy: (kind == ReportKind::Spy).then_some(Spy::Port(443)),
+            ..ReportConfig::default()
+        };
+        let (t, _) = run(kind, cfg);
+        assert!(!t.text().contains("COMMUNITY"), "{}", t.text());
+        assert!(
+            t.csv()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .ends_with(",community_id")
+        );
+        t.json_rows()
+            .iter()
+            .map(|r| r["community_id"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+    };
+    // curl's 10.231.1.2:40000 -> 93.184.216.34:443 (corelight's
+    // communityid package gives this) and sshd's connection
+    let conns = ids(ReportKind::TopConns, 0);
+    assert_eq!(conns.len(), 2);
+    assert!(
+        conns.contains(&"1:alLrAbJo37YntXBpRxpRPaoafoQ=".to_string()),
+        "{conns:?}"
+    );
+    assert!(conns.iter().all(|c| c.starts_with("1:") && c.len() == 30));
+    assert_eq!(
+        ids(ReportKind::Spy, 0),
+        vec!["1:alLrAbJo37YntXBpRxpRPaoafoQ="]
+    );
+    let seeded = ids(ReportKind::TopConns, 5);
+    assert!(seeded.iter().all(|s| !conns.contains(s)), "{seeded:?}");
+}
+
 #[test]
 fn a_timeline_has_a_row_per_interval_without_gaps() {
     let cfg = ReportConfig {

@@ -21,8 +21,11 @@ pub struct Daemon {
 
 /// The configuration in effect: the file (or the defaults), then the
 /// command line's overrides. `--print-config` prints it here.
-pub fn configure(d: &DaemonArgs) -> Result<Option<Daemon>, Failure> {
+pub fn configure(d: &DaemonArgs, community_seed: u16) -> Result<Option<Daemon>, Failure> {
     let (mut cfg, from) = config::load(d.config.as_deref()).map_err(cannot_start)?;
+    if community_seed != 0 {
+        cfg.community_id_seed = community_seed;
+    }
     if let Some(db) = &d.db {
         cfg.history.db = db.clone();
     }
@@ -229,6 +232,7 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>, String), Fai
         started_unix_ns: netwho_enrich::clock::unix_now_ns(),
         limits,
         run_as,
+        community_seed: d.config.community_id_seed,
     };
     let server = netwho_api::start(cfg, live).map_err(cannot_start)?;
     let mut said = Vec::new();

@@ -92,7 +92,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 
     let command = cli.command.unwrap_or(Command::Top(TopArgs::default()));
     let daemon = match &command {
-        Command::Daemon(d) => match daemon::configure(d)? {
+        Command::Daemon(d) => match daemon::configure(d, cli.community_id_seed)? {
             Some(d) => Some(d),
             None => return Ok(()),
         },
@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(r) => {
             return match target(&r.connect)? {
                 Some(t) => connect::report(r, t),
-                None => report::report(r, &stop),
+                None => report::report(r, cli.community_id_seed, &stop),
             };
         }
         Command::Top(t) if t.connect.connect.is_some() => {

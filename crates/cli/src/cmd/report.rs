@@ -24,7 +24,7 @@ fn usage(msg: &str) -> Failure {
 /// `netwho report` from recordings, the history database (`--db`) or the
 /// fleet's PostgreSQL (`--postgres`): the source opened, then the one
 /// report function every source shares.
-pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
+pub fn report(a: &ReportArgs, community_seed: u16, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
     if a.read.is_empty() && a.db.is_none() && a.postgres.is_none() {
         return Err(usage(
             "a report needs a source: -r FILE (a recording), --db PATH (the daemon's history), \
@@ -32,10 +32,9 @@ pub fn report(a: &ReportArgs, stop: &Arc<AtomicBool>) -> Result<(), Failure> {
         ));
     }
     let filter = read_filter(&a.select, None)?;
-    let cfg = a
-        .request()
-        .config(a.report, filter)
-        .map_err(|e| usage(&e))?;
+    let mut req = a.request();
+    req.community_seed = community_seed;
+    let cfg = req.config(a.report, filter).map_err(|e| usage(&e))?;
     let now = netwho_enrich::clock::unix_now_ns();
     let run = |source: &mut dyn ReportSource| {
         netwho_report::report(source, a.report, cfg, a.since, a.until, now).map_err(failed)
