@@ -47,6 +47,9 @@ pub struct FleetRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// See `src_proc`.
     pub dst_proc: Option<FleetProc>,
+    /// The connection's Community ID v1 (absent where it has none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub community_id: String,
 }
 
 /// A local end's process.
@@ -141,6 +144,7 @@ impl From<&Record> for FleetRecord {
             rev_payload: r.rev_payload,
             src_proc: r.src_proc.as_ref().map(|p| FleetProc::new(p, src_own)),
             dst_proc: r.dst_proc.as_ref().map(|p| FleetProc::new(p, dst_own)),
+            community_id: r.own.community_id.clone(),
         }
     }
 }

@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS netwho_flows (
     stored_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (host, msg_id, line)
 );
+-- (since 0.2: a table an older collector made gets the column)
+ALTER TABLE netwho_flows ADD COLUMN IF NOT EXISTS community_id text;
+CREATE INDEX IF NOT EXISTS netwho_flows_community_id ON netwho_flows (community_id);
 CREATE INDEX IF NOT EXISTS netwho_flows_end ON netwho_flows (end_ms);
 CREATE INDEX IF NOT EXISTS netwho_flows_host_end ON netwho_flows (host, end_ms);
 CREATE TABLE IF NOT EXISTS netwho_dead_letters (
@@ -130,13 +133,13 @@ fn big(n: u64) -> i64 {
 const INSERT: &str = "
 INSERT INTO netwho_flows (host, msg_id, line, start_ms, end_ms, end_reason, protocol,
     src, src_port, dst, dst_port, direction, octets, packets, rev_octets, rev_packets,
-    payload, rev_payload, src_proc, dst_proc)
-SELECT h, m, l, s, e, r, p, sa, sp, da, dp, d, o, k, ro, rk, pl, rpl, sj::jsonb, dj::jsonb
+    payload, rev_payload, src_proc, dst_proc, community_id)
+SELECT h, m, l, s, e, r, p, sa, sp, da, dp, d, o, k, ro, rk, pl, rpl, sj::jsonb, dj::jsonb, ci
 FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::int8[], $6::int2[],
     $7::int2[], $8::inet[], $9::int4[], $10::inet[], $11::int4[], $12::int2[],
     $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[],
-    $19::text[], $20::text[])
-    AS u(h, m, l, s, e, r, p, sa, sp, da, dp, d, o, k, ro, rk, pl, rpl, sj, dj)
+    $19::text[], $20::text[], $21::text[])
+    AS u(h, m, l, s, e, r, p, sa, sp, da, dp, d, o, k, ro, rk, pl, rpl, sj, dj, ci)
 ON CONFLICT DO NOTHING";
 
 /// Stores `rows` in one transaction. Returns how many were new.
@@ -186,6 +189,7 @@ pub async fn insert(client: &mut Client, rows: &[Stored]) -> Result<u64, FleetEr
     let rev_payload = col(&|r| big(r.rec.rev_payload));
     let src_proc = proc(&|r| json(&r.src_proc));
     let dst_proc = proc(&|r| json(&r.dst_proc));
+    let community_id = proc(&|r| Some(r.community_id.clone()).filter(|c| !c.is_empty()));
     let tx = client.transaction().await?;
     let n = tx
         .execute(
@@ -211,6 +215,7 @@ pub async fn insert(client: &mut Client, rows: &[Stored]) -> Result<u64, FleetEr
                 &rev_payload,
                 &src_proc,
                 &dst_proc,
+                &community_id,
             ],
         )
         .await?;

@@ -252,6 +252,8 @@ async fn run(
             rev_payload: num(15)?,
             src_proc: proc(16)?,
             dst_proc: proc(17)?,
+            // (a report computes a connection's id with its own seed)
+            community_id: String::new(),
         };
         for item in conns.items(&host, &rec) {
             rep.counted_on(&host, &item, 1);
@@ -459,6 +461,7 @@ mod tests {
             rev_payload: 10,
             src_proc: Some(p(7, "curl")),
             dst_proc: joined.then(|| p(8, "nginx")),
+            community_id: String::new(),
         }
     }
 

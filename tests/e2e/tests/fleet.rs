@@ -335,6 +335,22 @@ fn a_fleet_report_is_the_sum_of_its_hosts_through_a_nats_restart() {
             Err(format!("{got:?} != {want1:?}"))
         }
     });
+    // every row names its connection, and host A's rows and host B's (the
+    // two ends of the same connections) name the same ones
+    let ids = |host: &str| {
+        pg.value(&format!(
+            "SELECT string_agg(DISTINCT community_id, ' ' ORDER BY community_id) \
+             FROM netwho_flows WHERE host = '{host}'"
+        ))
+    };
+    assert_eq!(
+        pg.value("SELECT count(*) FROM netwho_flows WHERE community_id IS NULL"),
+        "0"
+    );
+    let (a_ids, b_ids) = (ids("hosta"), ids("hostb"));
+    assert_eq!(a_ids.split(' ').count(), 2, "{a_ids}");
+    assert!(a_ids.split(' ').all(|i| i.starts_with("1:")), "{a_ids}");
+    assert_eq!(a_ids, b_ids);
     // a message PostgreSQL refuses for good (a NUL in jsonb), published by
     // anyone who reaches NATS: kept aside and acknowledged, never holding
     // the stream (the rounds below still arrive)
