@@ -1330,12 +1330,14 @@ pub fn communityid_python() -> Option<PathBuf> {
 }
 
 /// What the reference computes for each `{proto, src, dst, sport,
-/// dport}` (`proto`: `tcp` or `udp`) with `seed`.
+/// dport}` (`proto`: `tcp`, `udp`, `icmp` or `icmpv6`, whose "ports" are
+/// the message's type and code) with `seed`.
 pub fn communityid_reference(py: &Path, seed: u16, tuples: &[Value]) -> Vec<String> {
     const SCRIPT: &str = r#"
 import json, sys, communityid
 cid = communityid.CommunityID(seed=int(sys.argv[1]))
-protos = {"tcp": communityid.PROTO_TCP, "udp": communityid.PROTO_UDP}
+protos = {"tcp": communityid.PROTO_TCP, "udp": communityid.PROTO_UDP,
+          "icmp": communityid.PROTO_ICMP, "icmpv6": communityid.PROTO_ICMP6}
 for line in sys.stdin:
     t = json.loads(line)
     ft = communityid.FlowTuple(protos[t["proto"]], t["src"], t["dst"], t["sport"], t["dport"])

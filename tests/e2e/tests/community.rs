@@ -4,6 +4,7 @@
 
 use netwho_e2e::*;
 use serde_json::{Value, json};
+use std::process::Command;
 
 #[test]
 fn every_record_carries_the_id_the_reference_computes() {
@@ -66,4 +67,71 @@ fn every_record_carries_the_id_the_reference_computes() {
     // the seed is in them: seed 0 gives other ids
     let unseeded = communityid_reference(&py, 0, &tuples);
     assert!(unseeded.iter().zip(&want).all(|(a, b)| a != b));
+}
+
+/// A ping socket's flow (`SOCK_DGRAM`, `IPPROTO_ICMP`/`ICMPV6`: its echo
+/// requests and their replies) has the id the reference gives an echo
+/// request from its address to the pinged one.
+#[test]
+fn a_ping_sockets_flow_is_named_as_its_echo_requests() {
+    if !require_root() {
+        return;
+    }
+    let Some(py) = communityid_python() else {
+        return;
+    };
+    let _s = serial();
+    let ns = Netns::pair("cidp", 45);
+    // (ping sockets are for the groups in this namespace's range: root's)
+    run(Command::new("ip")
+        .args(["netns", "exec", &ns.a, "sysctl", "-q", "-w"])
+        .arg("net.ipv4.ping_group_range=0 0"));
+    let nw = Netwho::start("cidp", &[]);
+    const PING: &str = r#"
+import socket, struct, sys
+for family, proto, kind, dst in ((socket.AF_INET, socket.IPPROTO_ICMP, 8, sys.argv[1]),
+                                 (socket.AF_INET6, socket.IPPROTO_ICMPV6, 128, sys.argv[2])):
+    s = socket.socket(family, socket.SOCK_DGRAM, proto)
+    s.settimeout(5)
+    for seq in range(3):
+        # (the kernel sets the identifier and the checksum)
+        s.sendto(struct.pack("!BBHHH", kind, 0, 0, 0, seq) + b"netwho", (dst, 0))
+        s.recv(100)
+    s.close()
+"#;
+    run(Command::new("ip")
+        .args(["netns", "exec", &ns.a, "python3", "-c", PING])
+        .arg(ns.b4.to_string())
+        .arg(ns.b6.to_string()));
+    let mut nw = nw;
+    let a = Netns::inode(&ns.a);
+    let pings = |recs: &[Value]| -> Vec<Value> {
+        in_netns(recs, &[a])
+            .into_iter()
+            .filter(|r| {
+                r["event"] == "close" && r["proto"].as_str().is_some_and(|p| p.starts_with("icmp"))
+            })
+            .collect()
+    };
+    nw.wait_until(
+        "the ping sockets' closes",
+        std::time::Duration::from_secs(20),
+        |r| pings(r).len() >= 2,
+    );
+    let (status, records) = nw.stop();
+    assert!(status.success());
+    let closes = pings(&records);
+    assert_eq!(closes.len(), 2, "{closes:#?}");
+    let tuples: Vec<Value> = closes
+        .iter()
+        .map(|r| {
+            let echo = if r["proto"] == "icmp" { 8 } else { 128 };
+            json!({"proto": r["proto"], "src": r["laddr"], "dst": r["raddr"], "sport": echo, "dport": 0})
+        })
+        .collect();
+    let want = communityid_reference(&py, 0, &tuples);
+    for (r, id) in closes.iter().zip(&want) {
+        assert_eq!(r["community_id"], id.as_str(), "{r}");
+        assert_eq!(r["bytes_sent"], 3 * 14, "{r}");
+    }
 }
