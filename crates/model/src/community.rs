@@ -68,10 +68,21 @@ impl Tuple {
                 ports = Some((t, answer.unwrap_or(c)));
             }
         }
-        let (a, b) = (octets(self.src), octets(self.dst));
-        if a.len() != b.len() {
-            return None;
-        }
+        // (on the stack: an id is made for every record)
+        let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+        let n = match (self.src, self.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                a[..4].copy_from_slice(&s.octets());
+                b[..4].copy_from_slice(&d.octets());
+                4
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                (a, b) = (s.octets(), d.octets());
+                16
+            }
+            _ => return None,
+        };
+        let (a, b) = (&a[..n], &b[..n]);
         let in_order = one_way
             || a < b
             || (a == b && ports.is_some_and(|(s, d)| s.to_be_bytes() < d.to_be_bytes()));
@@ -82,25 +93,17 @@ impl Tuple {
         };
         let mut h = Sha1::new();
         h.update(seed.to_be_bytes());
-        h.update(&first);
-        h.update(&second);
+        h.update(first);
+        h.update(second);
         h.update([self.proto, 0]);
         if let Some((s, d)) = ports {
             h.update(s.to_be_bytes());
             h.update(d.to_be_bytes());
         }
-        let digest = h.finalize();
-        Some(format!(
-            "1:{}",
-            base64::engine::general_purpose::STANDARD.encode(digest)
-        ))
-    }
-}
-
-fn octets(a: IpAddr) -> Vec<u8> {
-    match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+        let mut id = String::with_capacity(30);
+        id.push_str("1:");
+        base64::engine::general_purpose::STANDARD.encode_string(h.finalize(), &mut id);
+        Some(id)
     }
 }
 
