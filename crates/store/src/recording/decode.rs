@@ -137,7 +137,7 @@ struct Defs {
 
 /// Processes remembered across frames, at most (then forgotten at once:
 /// a bound on memory, not on correctness).
-const KNOWN_PROCS: usize = 16_384;
+pub(crate) const KNOWN_PROCS: usize = 16_384;
 
 /// Turns frames into items, keeping the flows that are open.
 #[derive(Debug, Default)]
@@ -157,6 +157,12 @@ impl Decoder {
     /// A decoder at the start of a recording.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Processes remembered across frames (at most `KNOWN_PROCS`).
+    #[cfg(test)]
+    pub(crate) fn known_procs(&self) -> usize {
+        self.known.len()
     }
 
     /// Records made of what this decoder gives carry Community IDs with

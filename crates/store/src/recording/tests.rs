@@ -462,6 +462,47 @@ fn reading_ahead_agrees_with_reading_inline() {
     assert_eq!(warnings.len(), 3, "{warnings:?}");
 }
 
+/// Processes are remembered across frames up to a bound: a recording of
+/// more distinct processes than that (a fork storm) reads back whole,
+/// every flow with its own process, in bounded memory.
+#[test]
+fn more_processes_than_the_decoder_remembers_read_back_whole() {
+    let mut m = Mem::new();
+    let c = ctx(None);
+    let n = decode::KNOWN_PROCS as u32 + 3000;
+    for i in 0..n {
+        m.ev(
+            Kind::Open,
+            &flow(100 + i, u64::from(i), "10.231.0.9", 80),
+            &c,
+            u64::from(i),
+        );
+        if i % 4096 == 4095 {
+            m.seal();
+        }
+    }
+    m.seal();
+    let fr = FrameReader::new(&m.bytes[..], Path::new("mem")).unwrap();
+    let mut r = Reader::from_readers(vec![("mem".into(), fr)]).unwrap();
+    let mut pids = Vec::new();
+    let mut most = 0;
+    while r
+        .visit_frame(&mut |v| {
+            if let Visit::Flow(f) = v {
+                pids.push(f.flow.key.proc.tgid);
+                assert_eq!(f.flow.proc.key.tgid, f.flow.key.proc.tgid);
+            }
+        })
+        .unwrap()
+    {
+        most = most.max(r.decoder.known_procs());
+    }
+    assert_eq!(pids, (100..100 + n).collect::<Vec<_>>());
+    assert!(most <= decode::KNOWN_PROCS, "{most}");
+    assert!(most > 0);
+    assert_eq!(r.stats().orphans, 0);
+}
+
 /// A reader dropped with most of a recording unread stops its thread
 /// (the drop waits for it: a thread that kept reading would hang here).
 #[test]

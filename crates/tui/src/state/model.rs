@@ -611,3 +611,34 @@ pub fn unit_name(n: &Names) -> &str {
         "-"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A storm of exits (thousands of processes with flows ending in one
+    /// interval: a fork bomb) is remembered up to its bound, no further:
+    /// the view's memory does not grow with it.
+    #[test]
+    fn exits_are_remembered_up_to_their_bound() {
+        let mut m = Model::new(60_000_000_000, None, HashSet::new());
+        let storm = |from: u32| {
+            (from..from + 40_000)
+                .map(|pid| (ProcKey::from_start_ticks(pid, 1), MonoNs(5)))
+                .collect()
+        };
+        for (i, from) in [1u32, 40_001].into_iter().enumerate() {
+            m.apply(Batch {
+                now: MonoNs(10 + i as u64),
+                wall: WallClock::default(),
+                flows: Vec::new(),
+                exits: storm(from),
+                status: None,
+                restart: false,
+            });
+        }
+        assert_eq!(m.exits.len(), EXITS_MAX);
+        // the first ones are kept (the bound refuses, it does not churn)
+        assert!(m.exits.contains_key(&ProcKey::from_start_ticks(1, 1)));
+    }
+}
