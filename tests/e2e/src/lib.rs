@@ -725,19 +725,22 @@ impl Netwho {
     /// sent: a second one would make it exit at once, with 130); the exit
     /// status and every record.
     pub fn wait_exit(mut self, limit: Duration) -> (ExitStatus, Vec<Value>) {
-        let mut child = self.child.take().unwrap();
+        let status = self.exit_within(limit, "within the time given");
+        (status, read_records(&self.out))
+    }
+
+    /// Wait (at most `limit`) for netwho to exit; its status. (If it does
+    /// not, the test fails and dropping `self` kills it.)
+    fn exit_within(&mut self, limit: Duration, what: &str) -> ExitStatus {
         let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
+        loop {
+            if let Some(s) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
                 break s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "netwho did not exit within {limit:?}"
-            );
+            assert!(Instant::now() < deadline, "netwho did not exit {what}");
             std::thread::sleep(Duration::from_millis(20));
-        };
-        (status, read_records(&self.out))
+        }
     }
 
     /// SIGINT, wait for exit; the exit status and every record.
@@ -752,20 +755,10 @@ impl Netwho {
     }
 
     fn interrupt(&mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
+        let pid = self.pid();
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "netwho did not exit after SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        self.exit_within(Duration::from_secs(30), "after SIGINT")
     }
 }
 
