@@ -359,18 +359,8 @@ fn netwhos_own_flows_are_not_exported() {
     use netwho_model::time::WallClock;
     use netwho_model::{Endpoint, Flow, FlowEvent, MonoNs};
     use netwho_sink::{RecordRef, Sink as _};
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use std::sync::Arc;
+    type Buf = netwho_sink::output::MemoryOutput;
     let buf = Buf::default();
     let mut own = Flow::example(4000, 1, Endpoint::new([10, 231, 1, 9].into(), 4739));
     let mut other = Flow::example(5000, 2, Endpoint::new([10, 231, 1, 9].into(), 443));
@@ -398,7 +388,7 @@ fn netwhos_own_flows_are_not_exported() {
     }
     sink.tick(MonoNs(9_000_000_000), wall);
     sink.finish().unwrap();
-    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let text = String::from_utf8(buf.bytes()).unwrap();
     let pids: Vec<u64> = text
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

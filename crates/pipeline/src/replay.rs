@@ -413,20 +413,9 @@ mod tests {
     use netwho_model::{Endpoint, Flow};
     use netwho_sink::output::Output;
     use netwho_store::recording::{Header, RecordingFile};
-    use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    type Shared = netwho_sink::output::MemoryOutput;
 
     fn log_sink(buf: &Shared) -> LogSink {
         LogSink::new(
@@ -526,7 +515,7 @@ mod tests {
             None,
         );
         assert_eq!(r.run(&AtomicBool::new(false)).unwrap(), Stopped::Done);
-        let (a, b) = (live.0.lock().unwrap(), replayed.0.lock().unwrap());
+        let (a, b) = (live.bytes(), replayed.bytes());
         assert_eq!(String::from_utf8_lossy(&a).lines().count(), 100);
         assert!(*a == *b, "replay differs from live");
         assert!(r.reader().stats().frames >= 25, "{:?}", r.reader().stats());
@@ -548,7 +537,7 @@ mod tests {
             None,
         );
         r.run(&AtomicBool::new(false)).unwrap();
-        let text = String::from_utf8(filtered.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(filtered.bytes()).unwrap();
         assert_eq!(text.lines().count(), 10, "{text}");
         assert!(text.lines().all(|l| l.contains("\"event\":\"close\"")));
         std::fs::remove_dir_all(&dir).unwrap();

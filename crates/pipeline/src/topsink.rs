@@ -381,17 +381,7 @@ mod tests {
         assert_eq!(sink.user(n - 1), (n - 1).to_string());
     }
 
-    #[derive(Clone, Default)]
-    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    type Buf = netwho_sink::output::MemoryOutput;
 
     /// The pids of the last JSON table, in its order, when a process with
     /// more bytes in all is quiet now and another is busy now.
@@ -416,7 +406,7 @@ mod tests {
         busy.payload.bytes_sent = 5_000;
         feed(&mut sink, FlowEvent::Updated(busy.clone()), 3 * s + 2);
         sink.finish().unwrap();
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(buf.bytes()).unwrap();
         let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
         last["procs"]
             .as_array()

@@ -4,11 +4,6 @@
 //! records, a status that carries the sensor's losses, the totals of a flow
 //! still open at the end, and the final status.
 
-#![expect(
-    clippy::expect_used,
-    reason = "a test: a failure is a panic with its reason"
-)]
-
 use netwho_auditlog::logsink::{LogFormat, LogSink, On};
 use netwho_enrich::procfs::Procfs;
 use netwho_model::collector::{SensorInfo, SensorStats};
@@ -22,22 +17,11 @@ use netwho_sensor::{Sensor, SensorError};
 use netwho_sink::output::Output;
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-impl Write for Shared {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("the buffer").extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+type Shared = netwho_sink::output::MemoryOutput;
 
 /// A sensor that plays a script: one list of events per poll, then asks
 /// the run to stop. Its losses grow as the script says.
@@ -200,7 +184,7 @@ fn a_scripted_sensor_drives_the_whole_loop_into_the_log() {
     let _ = std::fs::remove_dir_all(&proc_dir);
     assert_eq!(stopped, Stopped::Signal);
 
-    let text = String::from_utf8(buf.0.lock().expect("the buffer").clone()).expect("UTF-8");
+    let text = String::from_utf8(buf.bytes()).expect("UTF-8");
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))

@@ -14,6 +14,40 @@ use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Output kept in memory, readable while another thread writes it: what
+/// tests and benchmarks give a sink in place of a file (clones share the
+/// bytes).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryOutput(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryOutput {
+    /// The bytes written so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The bytes written so far, as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).into_owned()
+    }
+}
+
+impl Write for MemoryOutput {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Where the writer thread puts chunks: a plain writer, or a log file that
 /// rotates and chains (`netwho_auditlog::logfile`).
 pub trait Destination: Send {
@@ -210,17 +244,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    #[derive(Clone, Default)]
-    pub struct Shared(Arc<Mutex<Vec<u8>>>);
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    type Shared = MemoryOutput;
 
     /// A writer that blocks until released, to fill the queue.
     struct Gate(Arc<Mutex<()>>);
@@ -256,7 +280,7 @@ mod tests {
             }
         }
         o.finish().unwrap();
-        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(sink.bytes()).unwrap();
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 100);
         assert_eq!(lines[99], "line 99");
