@@ -120,6 +120,16 @@ pub enum Visit<'a> {
     Item(Item),
 }
 
+impl Visit<'_> {
+    /// The event as an owned item (a flow event copied).
+    pub fn into_item(self) -> Item {
+        match self {
+            Visit::Flow(r) => Item::Flow(Box::new(r.to_item())),
+            Visit::Item(i) => i,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct OpenFlow {
     flow: Flow,
@@ -173,12 +183,7 @@ impl Decoder {
 
     /// Decode one frame's entries, appending items.
     pub fn frame(&mut self, raw: &[u8], stats: &mut ReadStats, out: &mut Vec<Item>) {
-        self.frame_visit(raw, stats, &mut |v| {
-            out.push(match v {
-                Visit::Flow(r) => Item::Flow(Box::new(r.to_item())),
-                Visit::Item(i) => i,
-            });
-        });
+        self.frame_visit(raw, stats, &mut |v| out.push(v.into_item()));
     }
 
     /// Decode one frame's entries, handing each event to `emit` as it is
@@ -198,7 +203,7 @@ impl Decoder {
     }
 
     /// A new frame starts: its definitions replace the last frame's.
-    pub fn begin_frame(&mut self) {
+    fn begin_frame(&mut self) {
         // (emptied, not replaced: their room serves the next frame)
         self.defs.procs.clear();
         self.defs.names.clear();

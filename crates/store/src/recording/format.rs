@@ -61,6 +61,15 @@ pub struct Header {
     pub attribution: String,
 }
 
+impl Header {
+    /// The wall clock when the file was started.
+    pub fn clock(&self) -> netwho_model::time::WallClock {
+        netwho_model::time::WallClock {
+            boot_to_unix_ns: self.boot_to_unix_ns,
+        }
+    }
+}
+
 /// One entry of a frame. Entries are length-prefixed in the frame, so a
 /// reader skips (and counts) a kind it does not know.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

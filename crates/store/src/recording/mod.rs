@@ -140,9 +140,7 @@ impl<R: Read> Reader<R> {
         };
         let first = r0.header().clone();
         Ok(Reader {
-            clock: WallClock {
-                boot_to_unix_ns: first.boot_to_unix_ns,
-            },
+            clock: first.clock(),
             first,
             files: readers.into(),
             decoder: Decoder::new(),
@@ -167,9 +165,7 @@ impl<R: Read> Reader<R> {
 
     /// The wall clock at the start of the recording.
     pub fn start_clock(&self) -> WallClock {
-        WallClock {
-            boot_to_unix_ns: self.first.boot_to_unix_ns,
-        }
+        self.first.clock()
     }
 
     /// The next item, or None when every file is read.
@@ -179,12 +175,7 @@ impl<R: Read> Reader<R> {
                 return Ok(Some(it));
             }
             let mut buf = std::mem::take(&mut self.buf);
-            let more = self.step(&mut |v| {
-                buf.push(match v {
-                    Visit::Flow(r) => Item::Flow(Box::new(r.to_item())),
-                    Visit::Item(i) => i,
-                });
-            });
+            let more = self.step(&mut |v| buf.push(v.into_item()));
             self.pending.extend(buf.drain(..));
             self.buf = buf;
             if !more? && self.pending.is_empty() {
@@ -196,8 +187,7 @@ impl<R: Read> Reader<R> {
     /// Hand the next frame's events to `f` as they are decoded (flow
     /// events borrowed: no copy of each flow, as [`Reader::next_item`]
     /// makes); false when every file is read. Items `next_item` left
-    /// waiting come first, one per call. (With [`Reader::read_ahead`], a
-    /// call hands over a part of a frame.)
+    /// waiting come first, one per call.
     pub fn visit_frame(&mut self, f: &mut dyn FnMut(Visit<'_>)) -> Result<bool, StoreError> {
         if let Some(it) = self.pending.pop_front() {
             match it {
@@ -209,7 +199,7 @@ impl<R: Read> Reader<R> {
         self.step(f)
     }
 
-    /// Decode the next frame (or chunk) into `f`; items that come between
+    /// Decode the next frame into `f`; items that come between
     /// files go to `pending`. False when every file is read.
     fn step(&mut self, f: &mut dyn FnMut(Visit<'_>)) -> Result<bool, StoreError> {
         if self.ahead.is_some() {
@@ -225,9 +215,7 @@ impl<R: Read> Reader<R> {
             }
             let name = path.display().to_string();
             if let Some((_, fr)) = self.files.pop_front() {
-                let next = self.files.front().map(|(_, n)| WallClock {
-                    boot_to_unix_ns: n.header().boot_to_unix_ns,
-                });
+                let next = self.files.front().map(|(_, n)| n.header().clock());
                 self.file_done(&name, &fr.stats, next);
             }
             if !self.pending.is_empty() {
@@ -367,9 +355,7 @@ fn read_files<R: Read>(
                 return;
             }
         }
-        let next = files.front().map(|(_, n)| WallClock {
-            boot_to_unix_ns: n.header().boot_to_unix_ns,
-        });
+        let next = files.front().map(|(_, n)| n.header().clock());
         let msg = AheadMsg::FileEnd {
             name: path.display().to_string(),
             stats: fr.stats.clone(),

@@ -110,12 +110,7 @@ fn read_files(
     }
     let mut items = Vec::new();
     if visit {
-        while r.visit_frame(&mut |v| {
-            items.push(match v {
-                Visit::Flow(f) => Item::Flow(Box::new(f.to_item())),
-                Visit::Item(i) => i,
-            });
-        })? {}
+        while r.visit_frame(&mut |v| items.push(v.into_item()))? {}
     } else {
         while let Some(it) = r.next_item()? {
             items.push(it);
@@ -251,15 +246,7 @@ fn visiting_frames_gives_the_same_events_as_reading_items() {
     let fr = FrameReader::new(&m.bytes[..], Path::new("mem")).unwrap();
     let mut r = Reader::from_readers(vec![("mem".into(), fr)]).unwrap();
     let mut got = Vec::new();
-    while r
-        .visit_frame(&mut |v| {
-            got.push(match v {
-                Visit::Flow(f) => Item::Flow(Box::new(f.to_item())),
-                Visit::Item(i) => i,
-            });
-        })
-        .unwrap()
-    {}
+    while r.visit_frame(&mut |v| got.push(v.into_item())).unwrap() {}
     assert_eq!(got, expect);
     assert!(r.stats().clean_end);
 }
