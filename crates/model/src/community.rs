@@ -161,24 +161,22 @@ pub fn flow_tuple(f: &Flow) -> Option<Tuple> {
     if f.packet || f.remote.addr.is_unspecified() || f.local.addr.is_unspecified() {
         return None;
     }
+    // (the protocol on the wire: MPTCP is TCP; None for AF_PACKET)
+    let n = f.proto.ip_number()?;
     let (l, r) = (f.local, f.remote);
-    let ports = |p: u8| Some(Tuple::new(p, l.addr, r.addr, Some((l.port, r.port))));
-    match f.proto {
-        Proto::Tcp | Proto::Mptcp => ports(TCP),
-        Proto::Udp => ports(UDP),
-        Proto::Sctp => ports(SCTP),
-        Proto::Icmp => Some(Tuple::new(ICMP, l.addr, r.addr, Some((8, 0)))),
-        Proto::Icmpv6 => Some(Tuple::new(ICMPV6, l.addr, r.addr, Some((128, 0)))),
-        Proto::UdpLite => Some(Tuple::new(136, l.addr, r.addr, None)),
-        Proto::Raw(n) | Proto::Other(n) => {
-            let n = u8::try_from(n).ok()?;
-            if matches!(n, ICMP | TCP | UDP | ICMPV6 | SCTP) {
-                return None;
-            }
-            Some(Tuple::new(n, l.addr, r.addr, None))
+    let ports = match f.proto {
+        Proto::Unknown => return None,
+        Proto::Raw(m) | Proto::Other(m)
+            if u8::try_from(m).is_err() || matches!(n, ICMP | TCP | UDP | ICMPV6 | SCTP) =>
+        {
+            return None;
         }
-        Proto::Packet | Proto::Unknown => None,
-    }
+        Proto::Icmp => Some((8, 0)),
+        Proto::Icmpv6 => Some((128, 0)),
+        _ if matches!(n, TCP | UDP | SCTP) => Some((l.port, r.port)),
+        _ => None,
+    };
+    Some(Tuple::new(n, l.addr, r.addr, ports))
 }
 
 /// A flow's Community ID with `seed` (see [`flow_tuple`] for the flows
@@ -307,6 +305,14 @@ mod tests {
             of_flow(&f, 0).as_deref(),
             Some("1:KHlLkgoJW7ifUTyTSgyVfkFHzKw=")
         );
+        // UDP-Lite is hashed without ports; a protocol number past 255
+        // is no IP protocol
+        f.proto = Proto::UdpLite;
+        let no_ports = Tuple::new(136, f.local.addr, f.remote.addr, None).community_id(0);
+        assert!(no_ports.is_some());
+        assert_eq!(of_flow(&f, 0), no_ports);
+        f.proto = Proto::Other(300);
+        assert_eq!(of_flow(&f, 0), None);
         // an aggregate of many remotes is not one flow
         f.proto = Proto::Udp;
         f.remote = Endpoint::new(ip("0.0.0.0"), 0);
