@@ -20,7 +20,7 @@ pub mod live;
 pub mod metrics;
 mod params;
 pub mod pool;
-mod series;
+
 pub mod server;
 mod state;
 mod stream;

@@ -11,10 +11,10 @@
 //! [`BATCHES`] intervals behind is told so and dropped (counted in
 //! `lagged`), never slowing the collector.
 
-use crate::series::{Series, Slot};
 use netwho_model::record::{Context, Names};
 use netwho_model::time::WallClock;
 use netwho_model::{Flow, FlowEvent, FlowKey, MonoNs, Payload, ProcInfo, ProcKey, Wire, nanos};
+use netwho_sink::series::{Series, Slot};
 use netwho_sink::status::StatusRecord;
 use netwho_sink::{RecordRef, Sink, SinkControl};
 use rustc_hash::FxHashMap;
@@ -40,7 +40,7 @@ pub struct LiveConfig {
     /// Series one uid's processes may create (its share of `max_series`).
     pub max_series_per_uid: usize,
     /// Which labels the metrics carry (`unit`, `user`, `exe`).
-    pub labels: crate::series::Labels,
+    pub labels: netwho_sink::series::Labels,
 }
 
 impl Default for LiveConfig {
@@ -50,8 +50,8 @@ impl Default for LiveConfig {
             keep_closed: Duration::from_secs(10),
             max_closed: 10_000,
             max_series: 200,
-            max_series_per_uid: crate::series::default_per_uid(200),
-            labels: crate::series::Labels::default(),
+            max_series_per_uid: netwho_sink::series::default_per_uid(200),
+            labels: netwho_sink::series::Labels::default(),
         }
     }
 }

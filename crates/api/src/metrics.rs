@@ -18,8 +18,8 @@
 //! value can end its label, add a series or break the scrape.
 
 use crate::live::Live;
-use crate::series::Key;
-pub use crate::series::{Labels, Series, Slot, default_per_uid};
+use netwho_sink::series::Key;
+pub use netwho_sink::series::{Labels, Series, Slot, default_per_uid};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -326,9 +326,9 @@ pub fn encode(r: &Registry) -> Result<String, std::fmt::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::Vals;
     use netwho_model::Payload;
     use netwho_model::record::Names;
+    use netwho_sink::series::Vals;
 
     fn names(user: &str, unit: &str) -> Names {
         Names {
@@ -452,7 +452,7 @@ mod tests {
                 1,
             );
         }
-        assert_eq!(s.series.len(), 50);
+        assert_eq!(s.len(), 50);
         assert_eq!((s.overflowed, s.overflowed_share), (950, 950));
         s.add(0, &names("root", "sshd.service"), "/usr/sbin/sshd", d, 1);
         s.add(
@@ -462,7 +462,7 @@ mod tests {
             d,
             1,
         );
-        assert_eq!(s.series.len(), 52);
+        assert_eq!(s.len(), 52);
         assert!(s.rows().iter().any(|(k, _)| &*k.2 == "/usr/sbin/sshd"));
         assert_eq!(
             s.total(),

@@ -16,6 +16,7 @@ pub mod benchkit;
 pub mod fmt;
 pub mod output;
 pub mod replay;
+pub mod series;
 pub mod status;
 pub mod subject;
 

@@ -1,6 +1,6 @@
 //! The metrics' series: which label sets get a series of their own (within
-//! `max_series`, and a share per uid), and what each has counted. The live
-//! state fills them; `/metrics` encodes them.
+//! `max_series`, and a share per uid), and what each has counted. The API's
+//! live state fills them for `/metrics`; the OTLP exporter for its metrics.
 
 use netwho_model::Payload;
 use netwho_model::record::Names;
@@ -54,14 +54,17 @@ impl Labels {
 }
 
 /// A series' label values: unit (or container, or the cgroup), user, exe.
-pub(crate) type Key = (Arc<str>, Arc<str>, Arc<str>);
+pub type Key = (Arc<str>, Arc<str>, Arc<str>);
 
 /// What one series counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Vals {
-    pub(crate) sent: u64,
-    pub(crate) recv: u64,
-    pub(crate) conns: u64,
+pub struct Vals {
+    /// Payload bytes sent.
+    pub sent: u64,
+    /// Payload bytes received.
+    pub recv: u64,
+    /// Flows opened.
+    pub conns: u64,
 }
 
 /// Traffic per label set, bounded.
@@ -72,7 +75,7 @@ pub struct Series {
     per_uid: usize,
     labels: Labels,
     index: FxHashMap<Key, usize>,
-    pub(crate) series: Vec<(Key, Vals)>,
+    series: Vec<(Key, Vals)>,
     /// Series created for each uid.
     owned: FxHashMap<u32, usize>,
     other: Vals,
@@ -169,6 +172,16 @@ impl Series {
         self.add_at(slot, d, conns);
     }
 
+    /// Label sets with a series of their own (`other` not counted).
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// No label set has a series of its own yet.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
     /// Sent, received and connections over every series.
     pub fn total(&self) -> (u64, u64, u64) {
         self.series
@@ -180,7 +193,9 @@ impl Series {
             })
     }
 
-    pub(crate) fn rows(&self) -> Vec<(Key, Vals)> {
+    /// Every series by its labels, then `other` (labelled `other`) if it
+    /// counted anything.
+    pub fn rows(&self) -> Vec<(Key, Vals)> {
         let mut v: Vec<(Key, Vals)> = self.series.clone();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         if self.other != Vals::default() {
