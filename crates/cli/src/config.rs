@@ -125,6 +125,12 @@ pub struct ExportSection {
     /// Export the daemon's own flows too (its datagrams to the collectors,
     /// its API and NATS connections): left out by default.
     pub include_self: bool,
+    /// OpenTelemetry collectors, OTLP/HTTP: "http://HOST:4318".
+    pub otlp: Vec<String>,
+    /// Flow events sent to OTLP as log records: "open,update,close" (or "none").
+    pub otlp_events: String,
+    /// OTLP metrics this often ("off": none).
+    pub otlp_metrics_every: String,
 }
 
 impl Default for ExportSection {
@@ -142,6 +148,9 @@ impl Default for ExportSection {
             template_refresh: "60s".into(),
             max_message: 1400,
             include_self: false,
+            otlp: Vec::new(),
+            otlp_events: "open,update,close".into(),
+            otlp_metrics_every: "60s".into(),
         }
     }
 }
@@ -153,6 +162,7 @@ impl ExportSection {
             ("export.ipfix", &self.ipfix),
             ("export.netflow_v9", &self.netflow_v9),
             &self.jsonl,
+            ("export.otlp", &self.otlp),
         )
         .map_err(|e| e.to_string())?;
         let template = (!self.template.trim().is_empty()).then(|| self.template.clone());
@@ -177,6 +187,12 @@ impl ExportSection {
             template_every: d("template_refresh", &self.template_refresh)?,
             max_message: usize::from(self.max_message),
             include_self: self.include_self,
+            otlp_events: self
+                .otlp_events
+                .parse()
+                .map_err(|e| format!("export.otlp_events: {e}"))?,
+            otlp_metrics_every: export::metrics_every(&self.otlp_metrics_every)
+                .map_err(|e| format!("export.otlp_metrics_every: {e}"))?,
         };
         Ok((!plan.targets.is_empty()).then_some(plan))
     }
@@ -471,6 +487,22 @@ mod tests {
         let e = parse("[export]\nnetflow_v9 = [\"tcp://h:1\"]\n").unwrap_err();
         assert!(
             e.starts_with("export.netflow_v9: NetFlow v9 goes over UDP only"),
+            "{e}"
+        );
+        let c = parse("[export]\notlp = [\"http://127.0.0.1:4318\"]\notlp_events = \"close\"\notlp_metrics_every = \"off\"\n").unwrap();
+        let plan = c.export.plan().unwrap().unwrap();
+        assert_eq!(plan.otlp_events.to_string(), "close");
+        assert_eq!(plan.otlp_metrics_every, None);
+        assert!(matches!(plan.targets[..], [export::Target::Otlp(_)]));
+        let e = parse("[export]\notlp = [\"https://c:4318\"]\n").unwrap_err();
+        assert!(
+            e.starts_with("export.otlp: 'https://c:4318': netwho sends OTLP over plain HTTP only"),
+            "{e}"
+        );
+        let e =
+            parse("[export]\notlp = [\"http://c\"]\notlp_metrics_every = \"soon\"\n").unwrap_err();
+        assert!(
+            e.starts_with("export.otlp_metrics_every: 'soon' is not a duration"),
             "{e}"
         );
         let e = parse("[export]\ntemplate = \"%IN_BYTE\"\n").unwrap_err();

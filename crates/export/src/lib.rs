@@ -18,6 +18,7 @@ pub mod flows;
 pub mod ie;
 pub mod msg;
 pub mod net;
+pub mod otlp;
 pub mod sink;
 
 #[cfg(test)]

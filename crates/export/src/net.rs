@@ -29,7 +29,7 @@ pub fn put_frame(chunk: &mut Vec<u8>, kind: u8, records: u32, msg: &[u8]) {
 }
 
 /// The frames of a chunk: (kind, records, message).
-fn frames(mut chunk: &[u8]) -> impl Iterator<Item = (u8, u32, &[u8])> {
+pub(crate) fn frames(mut chunk: &[u8]) -> impl Iterator<Item = (u8, u32, &[u8])> {
     std::iter::from_fn(move || {
         let head = chunk.get(..9)?;
         let records = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);

@@ -1308,15 +1308,29 @@ impl Drop for Proc {
 /// in `target/py`); None (with a note) when it is missing outside CI, a
 /// failure in CI.
 pub fn communityid_python() -> Option<PathBuf> {
+    reference_python("communityid", "the communityid Python package")
+}
+
+/// The Python in `target/py` if it has OpenTelemetry's protobuf
+/// definitions (`opentelemetry-proto`, which scripts/test installs);
+/// None (with a note) otherwise, and in CI a failed test.
+pub fn otlp_python() -> Option<PathBuf> {
+    reference_python(
+        "opentelemetry.proto.collector.logs.v1.logs_service_pb2",
+        "the opentelemetry-proto Python package",
+    )
+}
+
+fn reference_python(module: &str, what: &str) -> Option<PathBuf> {
     let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py/bin/python");
     let ok = Command::new(&py)
-        .args(["-c", "import communityid"])
+        .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|s| s.success());
     if ok {
         return Some(py);
     }
-    let msg = "needs the communityid Python package in target/py (scripts/test installs it)";
+    let msg = format!("needs {what} in target/py (scripts/test installs it)");
     assert!(std::env::var_os("CI").is_none(), "{msg}");
     eprintln!("skipped: {msg}");
     None

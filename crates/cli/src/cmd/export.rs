@@ -26,6 +26,8 @@ pub enum Target {
     V9(Collector),
     /// A file, or `-` for standard output.
     Jsonl(PathBuf),
+    /// An OpenTelemetry collector (OTLP/HTTP).
+    Otlp(netwho_export::otlp::http::Endpoint),
 }
 
 /// What every target shares.
@@ -40,6 +42,10 @@ pub struct Plan {
     pub max_message: usize,
     /// Export netwho's own flows too.
     pub include_self: bool,
+    /// Which flow events go to OTLP as log records.
+    pub otlp_events: netwho_export::otlp::Events,
+    /// OTLP metrics this often (`None`: none).
+    pub otlp_metrics_every: Option<Duration>,
 }
 
 /// netwho's own process (its flows are not exported unless asked).
@@ -59,10 +65,11 @@ impl Plan {
             ("--ipfix", &a.ipfix),
             ("--netflow-v9", &a.netflow_v9),
             &a.jsonl,
+            ("--otlp", &a.otlp),
         )?;
         if targets.is_empty() {
             anyhow::bail!(
-                "say where to export: --ipfix HOST:PORT, --netflow-v9 HOST:PORT or --jsonl FILE (- for standard output)"
+                "say where to export: --ipfix HOST:PORT, --netflow-v9 HOST:PORT, --otlp http://HOST:4318 or --jsonl FILE (- for standard output)"
             );
         }
         Ok(Plan {
@@ -79,6 +86,12 @@ impl Plan {
             template_every: a.template_refresh,
             max_message: usize::from(a.max_message),
             include_self: a.include_self,
+            otlp_events: a
+                .otlp_events
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--otlp-events: {e}"))?,
+            otlp_metrics_every: metrics_every(&a.otlp_metrics_every)
+                .map_err(|e| anyhow::anyhow!("--otlp-metrics-every: {e}"))?,
         })
     }
 
@@ -114,6 +127,10 @@ impl Plan {
                     (format, Output::spawn_to(dest))
                 }
                 Target::Jsonl(p) => (Format::Jsonl, jsonl_output(p)?),
+                Target::Otlp(to) => {
+                    out.push(self.otlp_sink(to.clone()));
+                    continue;
+                }
             };
             let mut cfg = ExportConfig::new(format, template.clone());
             cfg.pen = self.pen;
@@ -129,12 +146,90 @@ impl Plan {
     }
 }
 
+impl Plan {
+    fn otlp_sink(&self, to: netwho_export::otlp::http::Endpoint) -> Box<dyn Sink> {
+        use netwho_export::otlp::{OtlpConfig, OtlpSink, encode::Resource, http::OtlpHttp};
+        let delivery = Arc::new(Delivery::default());
+        let resource = Resource {
+            host_name: host_name(),
+            host_id: machine_id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let cfg = OtlpConfig {
+            events: self.otlp_events,
+            update_every: self.timeouts.active,
+            metrics_every: self.otlp_metrics_every,
+            skip_proc: (!self.include_self).then(own_process).flatten(),
+            resource: resource.clone(),
+            ..OtlpConfig::default()
+        };
+        log::info!(
+            "exporting OTLP to {to} (log records: {}; metrics: {})",
+            self.otlp_events,
+            self.otlp_metrics_every
+                .map_or("off".to_string(), |d| format!("every {d:?}"))
+        );
+        let dest = OtlpHttp::new(
+            to,
+            netwho_export::otlp::encode::resource(&resource),
+            resource.version,
+            Arc::clone(&delivery),
+        );
+        Box::new(OtlpSink::new(
+            cfg,
+            Output::spawn_to(Box::new(dest)),
+            delivery,
+        ))
+    }
+}
+
+/// `off` (or 0): no metrics; else how often.
+pub fn metrics_every(s: &str) -> Result<Option<Duration>, String> {
+    match s.trim() {
+        "off" | "0" | "0s" => Ok(None),
+        d => crate::config::duration(d).map(Some),
+    }
+}
+
+/// This host's name (`host.name`), from the kernel.
+fn host_name() -> String {
+    read_small("/proc/sys/kernel/hostname")
+}
+
+/// The machine id (`host.id`): stable across boots, unlike the boot id.
+/// Empty (and left out) when the file is missing or is not 32 hex digits.
+fn machine_id() -> String {
+    for p in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
+        let id = read_small(p);
+        if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return id;
+        }
+    }
+    String::new()
+}
+
+/// The first line of a small file (at most 256 bytes read), or empty.
+fn read_small(path: &str) -> String {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    let _ = std::fs::File::open(path).and_then(|f| f.take(256).read_to_end(&mut buf));
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
 fn describe(t: &Target) -> String {
     match t {
         Target::Ipfix(c) | Target::V9(c) => {
             format!("{}://{}", if c.tcp { "tcp" } else { "udp" }, c.host_port)
         }
         Target::Jsonl(p) => p.display().to_string(),
+        Target::Otlp(e) => e.to_string(),
     }
 }
 
@@ -144,6 +239,7 @@ pub fn targets(
     ipfix: (&str, &[String]),
     v9: (&str, &[String]),
     jsonl: &[PathBuf],
+    otlp: (&str, &[String]),
 ) -> anyhow::Result<Vec<Target>> {
     let mut out = Vec::new();
     for c in ipfix.1 {
@@ -153,6 +249,11 @@ pub fn targets(
         out.push(Target::V9(v9_collector(v9.0, c)?));
     }
     out.extend(jsonl.iter().cloned().map(Target::Jsonl));
+    for u in otlp.1 {
+        out.push(Target::Otlp(
+            u.parse().map_err(|e| anyhow::anyhow!("{}: {e}", otlp.0))?,
+        ));
+    }
     Ok(out)
 }
 
