@@ -1321,6 +1321,55 @@ pub fn otlp_python() -> Option<PathBuf> {
     )
 }
 
+/// A test OTLP/HTTP receiver (`tests/e2e/otlp_receiver.py`, decoding with
+/// `opentelemetry-proto`) on the loopback, writing what it gets to a file
+/// of JSON lines.
+#[derive(Debug)]
+pub struct OtlpReceiver {
+    /// The receiver, stopped when dropped.
+    pub proc: Running,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// One line per log record or metric point.
+    pub out: PathBuf,
+}
+
+impl OtlpReceiver {
+    /// Starts one with `py` ([`otlp_python`]), its files in `dir`; the
+    /// first `fail_first` requests are answered 503.
+    pub fn start(py: &Path, dir: &Path, fail_first: u32) -> OtlpReceiver {
+        let out = dir.join("otlp-received.jsonl");
+        let err = dir.join("otlp-receiver.err");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("otlp_receiver.py");
+        let proc = Running::start(
+            Command::new(py)
+                .arg(&script)
+                .arg("--out")
+                .arg(&out)
+                .args(["--fail-first", &fail_first.to_string()]),
+            &err,
+            "listening on",
+        );
+        let port = std::fs::read_to_string(&err)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("listening on "))
+            .and_then(|p| p.trim().parse().ok())
+            .expect("the receiver's port");
+        OtlpReceiver { proc, port, out }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What it got so far.
+    pub fn received(&self) -> Vec<Value> {
+        read_records(&self.out)
+    }
+}
+
 fn reference_python(module: &str, what: &str) -> Option<PathBuf> {
     let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py/bin/python");
     let ok = Command::new(&py)

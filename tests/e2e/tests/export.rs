@@ -523,11 +523,20 @@ fn the_daemon_exports_as_configured() {
     let ns = Netns::pair("expd", 30);
     let dir = TempDir::new("export-daemon");
     let jsonl = dir.0.join("flows.jsonl");
+    // and OTLP, close records only
+    let py = otlp_python();
+    let otlp = py.as_ref().map(|py| OtlpReceiver::start(py, &dir.0, 0));
+    let otlp_cfg = otlp.as_ref().map_or(String::new(), |o| {
+        format!(
+            "otlp = [\"{}\"]\notlp_events = \"close\"\notlp_metrics_every = \"off\"\n",
+            o.url()
+        )
+    });
     let cfg = dir.0.join("netwho.toml");
     std::fs::write(
         &cfg,
         format!(
-            "filter = \"fd.rnet = 10.231.30.0/24\"\n[history]\ndb = \"{}\"\nremote_names = false\n[api]\nsocket = \"{}\"\n[export]\njsonl = [\"{}\"]\ntemplate = \"%L4_SRC_PORT %SRC_PROC_PID %DST_PROC_PID %NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES\"\n",
+            "filter = \"fd.rnet = 10.231.30.0/24\"\n[history]\ndb = \"{}\"\nremote_names = false\n[api]\nsocket = \"{}\"\n[export]\njsonl = [\"{}\"]\ntemplate = \"%L4_SRC_PORT %SRC_PROC_PID %DST_PROC_PID %NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES\"\n{otlp_cfg}",
             dir.0.join("h.db").display(),
             dir.0.join("api.sock").display(),
             jsonl.display()
@@ -584,4 +593,27 @@ fn the_daemon_exports_as_configured() {
     unsafe { libc::kill(pid, libc::SIGTERM) };
     assert!(d.0.wait().unwrap().success());
     assert_eq!(read_records(&jsonl).len(), 2, "nothing more at exit");
+    // OTLP: a close record for each end, with its exact bytes, nothing else
+    if let Some(o) = otlp {
+        let got = o.received();
+        assert_eq!(got.len(), 4, "{got:#?}");
+        for t in &truth {
+            let r = got
+                .iter()
+                .find(|r| {
+                    r["attributes"]["process.pid"] == t["pid"]
+                        && r["attributes"]["network.local.port"] == t["lport"]
+                })
+                .unwrap_or_else(|| panic!("no OTLP record for {t}: {got:#?}"));
+            assert_eq!(r["event_name"], "netwho.flow.close");
+            assert_eq!(
+                r["attributes"]["netwho.payload.bytes_sent"],
+                t["bytes_sent"]
+            );
+            assert_eq!(
+                r["attributes"]["netwho.payload.bytes_received"],
+                t["bytes_recv"]
+            );
+        }
+    }
 }

@@ -10,11 +10,6 @@ use netwho_e2e::*;
 use serde_json::Value;
 use std::process::Command;
 
-/// The receiver's lines (log records and metric points).
-fn received(path: &std::path::Path) -> Vec<Value> {
-    read_records(path)
-}
-
 fn close_of<'a>(logs: &'a [&Value], t: &Value) -> Vec<&'a Value> {
     logs.iter()
         .copied()
@@ -40,31 +35,11 @@ fn otlp_logs_and_metrics_carry_every_flow_exactly() {
     let ns = Netns::pair("otlp", 46);
     let user = TestUser::create("nwtotlp");
     let dir = TempDir::new("otlp");
-    let out = dir.0.join("received.jsonl");
-    let recv_err = dir.0.join("receiver.err");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("otlp_receiver.py");
-    let mut receiver = Running::start(
-        Command::new(&py)
-            .arg(&script)
-            .arg("--out")
-            .arg(&out)
-            .args(["--fail-first", "1"]),
-        &recv_err,
-        "listening on",
-    );
-    let port: u16 = std::fs::read_to_string(&recv_err)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("listening on "))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let mut receiver = OtlpReceiver::start(&py, &dir.0, 1);
     let nw_err = dir.0.join("netwho.err");
     let mut nw = Running::start(
         Command::new(netwho_bin())
-            .args(["-v", "export", "--otlp"])
-            .arg(format!("http://127.0.0.1:{port}"))
+            .args(["-v", "export", "--otlp", &receiver.url()])
             .args(["--otlp-metrics-every", "1s", "--active-timeout", "1h"])
             .args([
                 "-f",
@@ -93,7 +68,7 @@ fn otlp_logs_and_metrics_carry_every_flow_exactly() {
     }
     assert_eq!(truth.len(), 8);
     poll(60, "a close record for each end of each connection", || {
-        let got = received(&out);
+        let got = receiver.received();
         let logs: Vec<&Value> = got.iter().filter(|r| r["signal"] == "log").collect();
         let missing = truth
             .iter()
@@ -106,8 +81,8 @@ fn otlp_logs_and_metrics_carry_every_flow_exactly() {
         }
     });
     assert!(sigint(&mut nw).success(), "netwho export failed");
-    let _ = sigint(&mut receiver);
-    let got = received(&out);
+    let _ = sigint(&mut receiver.proc);
+    let got = receiver.received();
     let logs: Vec<&Value> = got.iter().filter(|r| r["signal"] == "log").collect();
     let nw_log = std::fs::read_to_string(&nw_err).unwrap();
     assert!(

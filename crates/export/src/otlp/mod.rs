@@ -338,7 +338,11 @@ impl Sink for OtlpSink {
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
-        if self.cfg.metrics_every.is_some() {
+        // the last figures (unless the last tick just sent them: two
+        // points of a series with one time would read as a reset)
+        if self.cfg.metrics_every.is_some()
+            && (self.metrics_ns < self.now_ns || self.metrics_ns == 0)
+        {
             self.metrics();
         }
         if self.untracked > 0 {

@@ -239,9 +239,11 @@ fn the_sink_logs_opens_updates_when_due_and_closes_and_sums_the_series() {
         .filter(|(k, _)| *k == METRICS)
         .map(|(_, m)| m)
         .collect();
-    assert_eq!(metrics.len(), 2, "one at 61 s, one at exit");
-    // the last: the flow's whole bytes in its series, by direction
-    let points = io_points(metrics[1]);
+    // due from 61 s: sent at the 70 s tick, after the close; not again at
+    // exit (nothing changed)
+    assert_eq!(metrics.len(), 1);
+    // the flow's whole bytes in its series, by direction
+    let points = io_points(metrics[0]);
     assert_eq!(
         points,
         [
@@ -453,4 +455,26 @@ fn event_lists_read_and_print_back() {
     let e = "open,closed".parse::<Events>().unwrap_err();
     assert!(e.contains("'closed' is not a flow event"), "{e}");
     assert!("".parse::<Events>().is_err());
+}
+
+#[test]
+fn metrics_just_sent_are_not_sent_again_at_exit() {
+    let buf = Buf::default();
+    let mut sink = OtlpSink::new(
+        OtlpConfig {
+            metrics_every: Some(Duration::from_secs(10)),
+            ..OtlpConfig::default()
+        },
+        Output::spawn(Box::new(buf.clone())),
+        Arc::new(Delivery::default()),
+    );
+    let f = Flow::example(5000, 2, Endpoint::new([10, 231, 1, 9].into(), 443));
+    feed(&mut sink, &FlowEvent::Opened(f), 1);
+    sink.tick(MonoNs(11_000_000_000), WALL); // sent now
+    sink.finish().unwrap(); // nothing new since
+    let n = frames_of(&buf.bytes())
+        .iter()
+        .filter(|(k, _)| *k == METRICS)
+        .count();
+    assert_eq!(n, 1);
 }
