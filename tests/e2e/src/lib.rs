@@ -915,12 +915,23 @@ pub fn assert_matches(truth: &[Value], records: &[Value], attribution: &str) {
     let errors = compare(truth, records, attribution);
     if !errors.is_empty() {
         let path = save_evidence(truth, records);
+        // the records of the truth's processes, in the message too: under
+        // the kernel matrix the evidence file is in a guest that is gone
+        let p = pids(truth);
+        let theirs: Vec<String> = records
+            .iter()
+            .filter(|r| r["pid"].as_u64().is_some_and(|x| p.contains(&x)))
+            .take(60)
+            .map(Value::to_string)
+            .collect();
         panic!(
-            "{} problems with {} flows (truth and records kept in {}):\n  {}",
+            "{} problems with {} flows (truth and records kept in {}):\n  {}\ntruth:\n  {}\ntheir processes' records:\n  {}",
             errors.len(),
             truth.len(),
             path.display(),
-            errors.join("\n  ")
+            errors.join("\n  "),
+            truth.iter().map(Value::to_string).collect::<Vec<_>>().join("\n  "),
+            theirs.join("\n  ")
         );
     }
 }
@@ -948,6 +959,8 @@ pub fn stop_all(mut nw: Netwho, truth: &[Value]) -> Vec<Value> {
     let (status, records) = nw.stop();
     assert!(status.success(), "netwho exited with {status}");
     let last = records.last().unwrap();
+    // (shown with a failing test's output: the counters say what was lost)
+    eprintln!("netwho's final status: {last}");
     assert_eq!(last["event"], "status");
     assert_eq!(last["final"], true);
     assert_eq!(last["drops"]["ringbuf"], 0, "kernel events lost: {last}");
