@@ -559,6 +559,83 @@ static __always_inline void capture(struct __sk_buff *skb, struct bpf_sock *bsk,
 	}
 }
 
+/*
+ * Packet capture (`netwho pcap`, off unless nw_capture's packet_snaplen
+ * says otherwise): each packet of an in-scope socket, from its IP header,
+ * up to the snap length, as ring records of up to NETWHO_CAPTURE_CHUNK
+ * bytes tied by an id (this CPU's count of captured packets, and the CPU).
+ * A packet the ring cannot take whole is counted lost; userspace drops the
+ * records it has of it.
+ */
+static __always_inline void capture_packet(struct __sk_buff *skb, const struct netwho_wire_key *key,
+					   bool egress, __u8 protocol, __u32 snaplen)
+{
+	__u32 zero = NETWHO_STAT_PACKETS_CAPTURED, want, i;
+	__u64 *seq = bpf_map_lookup_elem(&nw_stats, &zero);
+	__u64 id;
+
+	if (!seq)
+		return;
+	id = ((__u64)bpf_get_smp_processor_id() << 48) | (*seq & 0xffffffffffffULL);
+	want = skb->len < snaplen ? skb->len : snaplen;
+	if (want > NETWHO_SNAPLEN_MAX)
+		want = NETWHO_SNAPLEN_MAX;
+	for (i = 0; i < NETWHO_CAPTURE_CHUNKS; i++) {
+		__u32 done = i * NETWHO_CAPTURE_CHUNK;
+		__u64 n;
+		struct netwho_packet *ev;
+
+		if (done >= want)
+			break;
+		/* 1..CHUNK on the register the call uses (see capture) */
+		n = want - done - 1;
+		if (n > NETWHO_CAPTURE_CHUNK - 1)
+			n = NETWHO_CAPTURE_CHUNK - 1;
+		asm volatile("%[n] &= %[mask]\n\t%[n] += 1"
+			     : [n] "+r"(n)
+			     : [mask] "i"(NETWHO_CAPTURE_CHUNK - 1));
+		ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
+		if (!ev) {
+			stat_add(NETWHO_STAT_PACKETS_LOST, 1);
+			goto counted;
+		}
+		ev->hdr.kind = NETWHO_EV_PACKET;
+		ev->hdr._pad = 0;
+		ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
+		ev->cookie = key->cookie;
+		ev->id = id;
+		ev->len = skb->len;
+		ev->ifindex = skb->ifindex;
+		ev->caplen = (__u16)want;
+		ev->offset = (__u16)done;
+		ev->n = (__u16)n;
+		ev->rport = key->rport;
+		__builtin_memcpy(ev->raddr, key->raddr, NETWHO_ADDR_LEN);
+		ev->direction = egress ? 1 : 2;
+		ev->protocol = protocol;
+		ev->segs = skb->gso_segs > 1 ? (__u16)skb->gso_segs : 1;
+		__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+		if (bpf_skb_load_bytes(skb, done, ev->data, n)) {
+			bpf_ringbuf_discard(ev, 0);
+			stat_add(NETWHO_STAT_PACKETS_LOST, 1);
+			goto counted;
+		}
+		bpf_ringbuf_submit(ev, 0);
+	}
+counted:
+	/* the id's count moves on whether or not the packet went whole (a
+	 * per-CPU slot: nothing else writes it meanwhile) */
+	*seq += 1;
+}
+
+static __always_inline __u32 packet_snaplen_get(void)
+{
+	__u32 zero = 0;
+	struct netwho_capture_cfg *cfg = bpf_map_lookup_elem(&nw_capture, &zero);
+
+	return cfg ? cfg->packet_snaplen : 0;
+}
+
 static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 {
 	struct netwho_wire_key key = {};
@@ -716,6 +793,12 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 
 		if (snaplen)
 			capture(skb, bsk, info, &key, c, egress, protocol, l3len, l4len, snaplen);
+	}
+	{
+		__u32 psnap = packet_snaplen_get();
+
+		if (psnap)
+			capture_packet(skb, &key, egress, protocol, psnap);
 	}
 	return 1;
 }

@@ -27,6 +27,7 @@
 #define NETWHO_EV_SOCK_CLOSE 7
 #define NETWHO_EV_CGROUP_MKDIR 8
 #define NETWHO_EV_CAPTURE 9
+#define NETWHO_EV_PACKET 10
 
 /* Payload capture (`-s SNAPLEN`): bytes per ring record, records per packet
  * at most, hence the largest snap length. */
@@ -103,6 +104,8 @@ _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNK
 #define NETWHO_STAT_WIRE_UNTRACKED 18 /* packets of (socket, remote)s over their uid's share of nw_wire */
 #define NETWHO_STAT_BYPASS_RECV 19    /* TCP bytes read past recv() (splice, zero-copy), credited to flows */
 #define NETWHO_STAT_BYPASS_UNDONE 20  /* of those: bytes an ACK credited while a recv() was taking them */
+#define NETWHO_STAT_PACKETS_CAPTURED 21 /* packets given to the ring whole (`netwho pcap`) */
+#define NETWHO_STAT_PACKETS_LOST 22     /* packets the ring had no room for, or cut short */
 #define NETWHO_STAT_MAX 24
 
 /* netwho_flow_open.flow_flags: the flow has no entry of its own in nw_flows
@@ -439,7 +442,7 @@ struct netwho_scope {
 /* nw_capture[0]: payload capture settings. */
 struct netwho_capture_cfg {
 	__u32 snaplen;                /* bytes kept per flow and direction, 0: off */
-	__u32 _pad;
+	__u32 packet_snaplen;         /* `netwho pcap`: bytes kept per packet, 0: off */
 };
 
 /* Payload bytes of one (socket, remote) and direction: data[0..len] is the
@@ -456,6 +459,28 @@ struct netwho_capture {
 	__u8 direction;               /* 1 sent, 2 received */
 	__u8 protocol;                /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE */
 	__u8 _pad[6];
+	__u8 data[NETWHO_CAPTURE_CHUNK];
+};
+
+/* A packet of an in-scope socket (`netwho pcap`): its IP header on, the
+ * first caplen bytes of its len, as records of up to NETWHO_CAPTURE_CHUNK
+ * bytes; `id` (the CPU and its count of captured packets) ties them
+ * together, `offset` places each. */
+struct netwho_packet {
+	struct netwho_event_header hdr;
+	__u64 cookie;
+	__u64 id;
+	__u32 len;                    /* the packet's length (a GSO packet: all of it) */
+	__u32 ifindex;
+	__u16 caplen;                 /* bytes captured in all */
+	__u16 offset;                 /* where data starts */
+	__u16 n;                      /* bytes in data */
+	__u16 rport;
+	__u8 raddr[NETWHO_ADDR_LEN];
+	__u8 direction;               /* 1 sent, 2 received */
+	__u8 protocol;
+	__u16 segs;                   /* GSO segments (1: an ordinary packet) */
+	__u8 _pad[4];
 	__u8 data[NETWHO_CAPTURE_CHUNK];
 };
 
@@ -487,5 +512,6 @@ NETWHO_ASSERT_SIZE(netwho_cgroup_mkdir, 288);
 NETWHO_ASSERT_SIZE(netwho_scope, 40);
 NETWHO_ASSERT_SIZE(netwho_capture_cfg, 8);
 NETWHO_ASSERT_SIZE(netwho_capture, 568);
+NETWHO_ASSERT_SIZE(netwho_packet, 584);
 
 #endif /* NETWHO_ABI_H */

@@ -37,6 +37,8 @@ pub const EV_SOCK_CLOSE: u32 = 7;
 pub const EV_CGROUP_MKDIR: u32 = 8;
 /// Ring buffer event kinds (netwho_event_header.kind).
 pub const EV_CAPTURE: u32 = 9;
+/// Ring buffer event kinds (netwho_event_header.kind).
+pub const EV_PACKET: u32 = 10;
 
 /// Payload capture (`-s SNAPLEN`): bytes per ring record, records per packet at most, hence the largest snap length.
 pub const CAPTURE_CHUNK: usize = 512;
@@ -152,6 +154,10 @@ pub const STAT_WIRE_UNTRACKED: u32 = 18;
 pub const STAT_BYPASS_RECV: u32 = 19;
 /// Of those: bytes an ACK credited while a recv() was taking them.
 pub const STAT_BYPASS_UNDONE: u32 = 20;
+/// Packets given to the ring whole (`netwho pcap`); also each CPU's packet ids.
+pub const STAT_PACKETS_CAPTURED: u32 = 21;
+/// Packets the ring had no room for, or cut short.
+pub const STAT_PACKETS_LOST: u32 = 22;
 /// Slots of nw_stats.
 pub const STAT_MAX: u32 = 24;
 
@@ -739,8 +745,8 @@ pub struct Scope {
 pub struct CaptureCfg {
     /// Bytes kept per flow and direction, 0: off.
     pub snaplen: u32,
-    /// Padding (zero).
-    pub _pad: u32,
+    /// `netwho pcap`: bytes kept per packet, 0: off.
+    pub packet_snaplen: u32,
 }
 
 /// Payload bytes of one (socket, remote) and direction.
@@ -766,6 +772,42 @@ pub struct Capture {
     /// Padding (zero).
     pub _pad: [u8; 6],
     /// The bytes.
+    pub data: [u8; CAPTURE_CHUNK],
+}
+
+/// A packet of an in-scope socket (`netwho pcap`): a chunk of it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Packet {
+    /// The record's header (its kind and time).
+    pub hdr: EventHeader,
+    /// The socket's cookie.
+    pub cookie: u64,
+    /// Ties a packet's chunks: the CPU (top 16 bits) and its count.
+    pub id: u64,
+    /// The packet's length (a GSO packet: all of it).
+    pub len: u32,
+    /// The interface (`skb->ifindex`), in the socket's namespace.
+    pub ifindex: u32,
+    /// Bytes captured in all.
+    pub caplen: u16,
+    /// Where `data` starts in the packet.
+    pub offset: u16,
+    /// Bytes of `data` used.
+    pub n: u16,
+    /// Remote port (host order; 0 where there is none).
+    pub rport: u16,
+    /// Remote address (IPv4-mapped for IPv4).
+    pub raddr: [u8; ADDR_LEN],
+    /// 1 sent, 2 received.
+    pub direction: u8,
+    /// The IP protocol.
+    pub protocol: u8,
+    /// GSO segments (1: an ordinary packet).
+    pub segs: u16,
+    /// Padding (zero).
+    pub _pad: [u8; 4],
+    /// The bytes, from the IP header on.
     pub data: [u8; CAPTURE_CHUNK],
 }
 
@@ -797,6 +839,7 @@ const _: () = {
     assert!(size_of::<Scope>() == 40);
     assert!(size_of::<CaptureCfg>() == 8);
     assert!(size_of::<Capture>() == 568);
+    assert!(size_of::<Packet>() == 584);
 };
 
 #[cfg(test)]
@@ -867,6 +910,7 @@ mod tests {
             ("netwho_scope", size_of::<Scope>()),
             ("netwho_capture_cfg", size_of::<CaptureCfg>()),
             ("netwho_capture", size_of::<Capture>()),
+            ("netwho_packet", size_of::<Packet>()),
         ];
         assert_eq!(
             sizes.len(),
@@ -881,7 +925,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 71] = [
+        let rust: [(&str, u64); 74] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -895,6 +939,7 @@ mod tests {
             ("EV_SOCK_CLOSE", EV_SOCK_CLOSE.into()),
             ("EV_CGROUP_MKDIR", EV_CGROUP_MKDIR.into()),
             ("EV_CAPTURE", EV_CAPTURE.into()),
+            ("EV_PACKET", EV_PACKET.into()),
             ("CAPTURE_CHUNK", CAPTURE_CHUNK as u64),
             ("CAPTURE_CHUNKS", CAPTURE_CHUNKS as u64),
             ("SNAPLEN_MAX", SNAPLEN_MAX.into()),
@@ -948,6 +993,8 @@ mod tests {
             ("STAT_WIRE_UNTRACKED", STAT_WIRE_UNTRACKED.into()),
             ("STAT_BYPASS_RECV", STAT_BYPASS_RECV.into()),
             ("STAT_BYPASS_UNDONE", STAT_BYPASS_UNDONE.into()),
+            ("STAT_PACKETS_CAPTURED", STAT_PACKETS_CAPTURED.into()),
+            ("STAT_PACKETS_LOST", STAT_PACKETS_LOST.into()),
             ("STAT_MAX", STAT_MAX.into()),
             ("FLOW_UNTRACKED_QUOTA", FLOW_UNTRACKED_QUOTA.into()),
             ("FLOW_UNTRACKED_FULL", FLOW_UNTRACKED_FULL.into()),

@@ -93,6 +93,10 @@ final status record. --help shows the --format placeholders, timestamp conversio
     /// Export flows with their processes to a flow collector: IPFIX, NetFlow v9 or JSON lines
     #[command(after_help = EXPORT_AFTER)]
     Export(Box<ExportArgs>),
+    /// Capture the packets of the flows a filter selects into a pcapng file, each with its process
+    #[command(after_help = PCAP_AFTER)]
+    #[command(after_long_help = filter_help())]
+    Pcap(Box<PcapArgs>),
     /// Store the fleet's flow records (from NATS JetStream) in PostgreSQL, for 'report --postgres'
     #[command(after_help = COLLECT_AFTER)]
     Collect(Box<CollectArgs>),
@@ -593,6 +597,27 @@ pub struct RecordArgs {
     pub select: SelectArgs,
 }
 
+const PCAP_AFTER: &str = "Packets of the flows the filter selects, both directions, IPv4 and IPv6, TCP, UDP and ICMP, from their IP header (link type RAW), as the socket's cgroup hooks see them: a GSO or GRO packet is one packet of its whole length. They are taken in the kernel path that already knows each socket's owner, only for sockets in the filter's kernel scope (the others cost nothing more). Each packet carries its process: the pcapng process id option (epb_processid_threadid), a comment 'netwho pid=N comm=C exe=E user=U uid=N unit=S flow=ID' (spaces, '=', '\\' and control characters in a value written \\xNN) and netwho's custom option with the same fields in binary (docs/specs/pcapng.md). One interface per (interface, network namespace). Packets the kernel or netwho could not keep are counted, logged, and written as the first interface's drop count (isb_osdrop). The file is readable by root only.\n\nExamples:\n  netwho pcap -w curl.pcapng proc.name = curl\n  netwho pcap -w web.pcapng -s 128 unit = nginx.service\n  tshark -r curl.pcapng -Y 'frame.comment contains \"comm=curl\"'\n  tshark -r web.pcapng -q -z follow,tcp,ascii,0";
+
+/// `netwho pcap`.
+#[derive(Debug, Args, Clone)]
+pub struct PcapArgs {
+    /// The pcapng file to write (refuses to overwrite one unless --overwrite)
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: PathBuf,
+    /// Bytes kept of each packet, from its IP header (1..16384)
+    #[arg(short = 's', long, value_name = "SNAPLEN", default_value_t = 16384, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub snaplen: u32,
+    /// Stop after this long (e.g. 90s, 1h)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Replace FILE if it exists
+    #[arg(long)]
+    pub overwrite: bool,
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
     /// Which report (see below)
@@ -716,7 +741,7 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 const NO_SENSOR: [&str; 4] = ["report", "completions", "man", "collect"];
 
 /// Commands that show no Community ID (the seed means nothing there).
-const NO_RECORDS: [&str; 5] = ["completions", "man", "collect", "doctor", "record"];
+const NO_RECORDS: [&str; 6] = ["completions", "man", "collect", "doctor", "record", "pcap"];
 
 /// The command line as netwho parses and documents it: [`Cli`] with the
 /// sensor's options hidden where they mean nothing (and the Community ID

@@ -50,6 +50,12 @@ pub fn run(
             &r.select,
             None,
         ),
+        Command::Pcap(p) => (
+            vec![crate::cmd::pcap::sink(p)?],
+            PipelineConfig::default(),
+            &p.select,
+            None,
+        ),
         Command::Export(e) => {
             let plan = crate::cmd::export::Plan::from_args(e).map_err(cannot_start)?;
             let sinks = plan.sinks().map_err(cannot_start)?;
@@ -121,6 +127,11 @@ pub fn run(
         cannot_start(e)
     })?;
     let reduced = sensor.info().attribution == "sock_diag";
+    if reduced && matches!(command, Command::Pcap(_)) {
+        return Err(cannot_start(anyhow::anyhow!(
+            "netwho pcap needs the kernel programs (packets are taken where they know their socket); this machine runs the reduced sock_diag sensor: see 'netwho doctor'"
+        )));
+    }
     log::info!("attached: {}", sensor.info().hooks.join(", "));
     let mut api = None;
     let mut _db_lock = None;
@@ -256,6 +267,10 @@ fn start_sensor(
         scope,
         snaplen: match command {
             Command::Record(r) => r.snaplen.unwrap_or(0),
+            _ => 0,
+        },
+        packet_snaplen: match command {
+            Command::Pcap(p) => p.snaplen,
             _ => 0,
         },
         ..EbpfConfig::default()

@@ -19,6 +19,7 @@ pub mod ie;
 pub mod msg;
 pub mod net;
 pub mod otlp;
+pub mod pcapng;
 pub mod sink;
 
 #[cfg(test)]

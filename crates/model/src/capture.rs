@@ -42,6 +42,32 @@ impl CapturePiece {
     }
 }
 
+/// A chunk of one captured packet (`netwho pcap`): the sensor's chunks of
+/// a packet share `id`; `offset` places `data` in its first `caplen` bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketChunk {
+    /// The (socket, remote) it belongs to.
+    pub key: crate::WireKey,
+    /// Ties the chunks of one packet.
+    pub id: u64,
+    /// When the kernel saw it.
+    pub at: crate::MonoNs,
+    /// The packet's length (a GSO packet: all of it), from its IP header.
+    pub len: u32,
+    /// Bytes captured of it in all.
+    pub caplen: u16,
+    /// Where `data` starts.
+    pub offset: u16,
+    /// The interface, in the socket's network namespace (0: unknown).
+    pub ifindex: u32,
+    /// Which way, seen from the socket's process.
+    pub dir: CaptureDir,
+    /// GSO segments (1: an ordinary packet).
+    pub segs: u16,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
 /// No stream offset beyond this is kept: the kernel stops at its snap
 /// length (16 KiB at most); a recording that claims more is corrupt, and
 /// must not make a reader allocate for it.

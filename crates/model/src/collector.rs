@@ -53,6 +53,8 @@ pub struct SensorStats {
     pub scoped_out: u64,
     /// Payload capture records the ring had no room for (`record -s`).
     pub capture_lost: u64,
+    /// Packets the ring had no room for, or took only in part (`netwho pcap`).
+    pub packets_lost: u64,
     /// Kernel flow entries alive now.
     pub flows_tracked: u64,
     /// Of `ringbuf_drops`: flow opens (and inbound handshakes), socket

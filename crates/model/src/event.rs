@@ -170,6 +170,9 @@ pub enum SensorEvent {
         /// The local address the packets carried.
         local: Endpoint,
     },
+    /// A chunk of a packet of an in-scope socket (`netwho pcap`); the
+    /// pipeline hands these to sinks, the flow table ignores them.
+    Packet(Box<crate::capture::PacketChunk>),
     /// Payload bytes of one (socket, remote) (`record -s SNAPLEN`).
     Captured {
         /// The (socket, remote).

@@ -246,7 +246,7 @@ impl FlowTable {
                 self.procs.snapshot(p);
             }
             SensorEvent::Existing(x) => self.existing(x, now, out),
-            SensorEvent::CgroupCreated { .. } => {}
+            SensorEvent::CgroupCreated { .. } | SensorEvent::Packet(_) => {}
         }
     }
 

@@ -93,6 +93,14 @@ impl FanOut {
         }
     }
 
+    /// A chunk of a captured packet to every sink (they join it to the
+    /// flows the filter passed them).
+    pub fn packet(&mut self, chunk: &netwho_model::capture::PacketChunk) {
+        for s in &mut self.sinks {
+            s.packet(chunk);
+        }
+    }
+
     /// A status record to every sink.
     pub fn status(&mut self, st: &StatusRecord) {
         for s in &mut self.sinks {

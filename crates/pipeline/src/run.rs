@@ -196,6 +196,11 @@ impl<S: Sensor> Pipeline<S> {
         let mut before = Vec::new();
         let mut exits = Vec::new();
         for mut ev in events {
+            if let SensorEvent::Packet(p) = &ev {
+                // (no flow table state: straight to the sinks that join them)
+                self.out.packet(p);
+                continue;
+            }
             self.enricher.prepare(&mut ev, &self.table, &mut before);
             for b in before.drain(..) {
                 self.table.apply(b, now, &mut self.flow_events);

@@ -102,6 +102,11 @@ pub trait Sink {
     /// are attached, every status interval, and at exit).
     fn status(&mut self, st: &StatusRecord);
 
+    /// A chunk of a packet of an in-scope socket (`netwho pcap`), before
+    /// any filter: a sink that writes packets keeps those of the flows the
+    /// filter passed to it (the others never reach `event`).
+    fn packet(&mut self, _chunk: &netwho_model::capture::PacketChunk) {}
+
     /// The last thread of a process exited (its flows' closes came
     /// before, with the process's final counters).
     fn proc_exit(&mut self, _proc: ProcKey, _at: MonoNs) {}

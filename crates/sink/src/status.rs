@@ -138,6 +138,10 @@ pub struct KernelCounters {
     /// Payload capture records lost (`record -s`; absent in older records).
     #[serde(default)]
     pub capture_lost: u64,
+    /// Packets lost to `netwho pcap`: no room in the ring, or only part of
+    /// them taken (absent in older records, and 0 unless capturing).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub packets_lost: u64,
     /// TCP bytes applications took past recv() (splice, zero-copy
     /// receive), added to their flows' `bytes_recv` at close.
     #[serde(default)]
@@ -391,6 +395,7 @@ impl StatusRecord {
                 flows_tracked: s.flows_tracked,
                 scoped_out: s.scoped_out,
                 capture_lost: s.capture_lost,
+                packets_lost: s.packets_lost,
                 bypass_recv: s.bypass_recv,
             },
             filter: i.selection.filter,
@@ -426,6 +431,14 @@ impl StatusRecord {
         }
         s
     }
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -930,7 +930,11 @@ pub fn assert_matches(truth: &[Value], records: &[Value], attribution: &str) {
             truth.len(),
             path.display(),
             errors.join("\n  "),
-            truth.iter().map(Value::to_string).collect::<Vec<_>>().join("\n  "),
+            truth
+                .iter()
+                .map(Value::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  "),
             theirs.join("\n  ")
         );
     }

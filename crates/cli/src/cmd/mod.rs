@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod export;
 pub mod log;
 pub mod man;
+pub mod pcap;
 pub mod record;
 pub mod replay;
 pub mod report;

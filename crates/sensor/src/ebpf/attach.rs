@@ -376,12 +376,12 @@ pub fn load_and_attach(
     cgroup_root: &Path,
     sizes: MapSizes,
     scope: &KernelScope,
-    snaplen: u32,
+    capture: netwho_bpf::abi::CaptureCfg,
     path: PayloadPath,
 ) -> Result<(Ebpf, Attached), SensorError> {
     let path = path.resolve(has_payload_tracepoints(btf));
     let skb_task = skb_may_ask_task();
-    let mut ebpf = load_object(btf, sizes, scope, snaplen, skb_task)?;
+    let mut ebpf = load_object(btf, sizes, scope, capture, skb_task)?;
     let cgroup = open_cgroup(cgroup_root)?;
     let mut attached = attach_all(path.hooks(), |h| {
         let program = ebpf.program_mut(h.program).ok_or(SensorError::Hook {
@@ -440,7 +440,13 @@ pub fn probe_hooks(
     };
     let path = path.resolve(has_payload_tracepoints(btf));
     let skb_task = skb_may_ask_task();
-    let mut ebpf = load_object(btf, small, &KernelScope::default(), 0, skb_task)?;
+    let mut ebpf = load_object(
+        btf,
+        small,
+        &KernelScope::default(),
+        netwho_bpf::abi::CaptureCfg::default(),
+        skb_task,
+    )?;
     let cgroup = open_cgroup(cgroup_root)?;
     let mut out = Vec::new();
     for h in path.hooks() {
@@ -497,7 +503,7 @@ fn load_object(
     btf: &Btf,
     sizes: MapSizes,
     scope: &KernelScope,
-    snaplen: u32,
+    capture: netwho_bpf::abi::CaptureCfg,
     skb_task: bool,
 ) -> Result<Ebpf, SensorError> {
     let skb_task = u32::from(skb_task);
@@ -514,7 +520,7 @@ fn load_object(
             detail: e.to_string(),
         })?;
     super::scope::install(&ebpf, scope)?;
-    super::scope::install_capture(&ebpf, snaplen)?;
+    super::scope::install_capture(&ebpf, capture)?;
     super::scope::install_limits(&ebpf, sizes.flows_per_uid)?;
     Ok(ebpf)
 }

@@ -63,6 +63,8 @@ pub enum Record {
     CgroupMkdir(Box<abi::CgroupMkdir>),
     /// Payload bytes kept for `record -s`.
     Capture(Box<abi::Capture>),
+    /// A chunk of a packet, for `netwho pcap`.
+    Packet(Box<abi::Packet>),
 }
 
 fn read<T: bytemuck::Pod>(kind: u32, bytes: &[u8]) -> Result<T, DecodeError> {
@@ -97,6 +99,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         abi::EV_EXIT => Record::Exit(read(hdr.kind, bytes)?),
         abi::EV_CGROUP_MKDIR => Record::CgroupMkdir(Box::new(read(hdr.kind, bytes)?)),
         abi::EV_CAPTURE => Record::Capture(Box::new(read(hdr.kind, bytes)?)),
+        abi::EV_PACKET => Record::Packet(Box::new(read(hdr.kind, bytes)?)),
         kind => return Err(DecodeError::Kind { kind }),
     })
 }
@@ -165,6 +168,37 @@ pub fn captured(c: &abi::Capture) -> Option<SensorEvent> {
             data: c.data[..len].to_vec(),
         },
     })
+}
+
+/// A chunk of a captured packet; `None` for a direction code the kernel
+/// program never writes, or a chunk that does not fit its packet.
+pub fn packet(p: &abi::Packet) -> Option<SensorEvent> {
+    let dir = match p.direction {
+        1 => CaptureDir::Sent,
+        2 => CaptureDir::Recv,
+        _ => return None,
+    };
+    let n = usize::from(p.n).min(p.data.len());
+    if usize::from(p.offset) + n > usize::from(p.caplen) {
+        return None;
+    }
+    Some(SensorEvent::Packet(Box::new(
+        netwho_model::capture::PacketChunk {
+            key: WireKey {
+                cookie: SockCookie(p.cookie),
+                remote: Endpoint::from_kernel(p.raddr, p.rport),
+            },
+            id: p.id,
+            at: MonoNs(p.hdr.ts_ns),
+            len: p.len,
+            caplen: p.caplen,
+            offset: p.offset,
+            ifindex: p.ifindex,
+            dir,
+            segs: p.segs.max(1),
+            data: p.data[..n].to_vec(),
+        },
+    )))
 }
 
 /// What a flow entry knows of its socket (entries made before the kernel
@@ -461,5 +495,42 @@ mod tests {
         assert_eq!(split_args(b""), Vec::<String>::new());
         assert_eq!(c_string(b"abc\0def"), "abc");
         assert_eq!(c_string(b"abcd"), "abcd");
+    }
+
+    #[test]
+    fn packet_chunks_are_checked_against_their_packet() {
+        let mut p: abi::Packet = Zeroable::zeroed();
+        p.hdr.kind = abi::EV_PACKET;
+        p.cookie = 5;
+        p.id = 9;
+        p.len = 1500;
+        p.caplen = 600;
+        p.offset = 512;
+        p.n = 88;
+        p.direction = 1;
+        p.raddr[10..12].copy_from_slice(&[0xff, 0xff]);
+        p.raddr[12..].copy_from_slice(&[10, 231, 0, 2]);
+        let Record::Packet(raw) = decode(bytemuck::bytes_of(&p)).unwrap() else {
+            panic!("not a packet record")
+        };
+        let Some(SensorEvent::Packet(c)) = packet(&raw) else {
+            panic!("no packet event")
+        };
+        assert_eq!((c.id, c.offset, c.data.len(), c.segs), (9, 512, 88, 1));
+        assert_eq!(c.key.remote.to_string(), "10.231.0.2:0");
+        // a chunk past its packet's captured length, or no direction: refused
+        p.n = 89;
+        assert!(packet(&p).is_none());
+        p.n = 88;
+        p.direction = 0;
+        assert!(packet(&p).is_none());
+        // a length past the buffer is cut to it (and then past caplen)
+        p.direction = 2;
+        p.offset = 0;
+        p.caplen = 16384;
+        p.n = u16::MAX;
+        assert!(
+            matches!(packet(&p), Some(SensorEvent::Packet(c)) if c.data.len() == abi::CAPTURE_CHUNK)
+        );
     }
 }

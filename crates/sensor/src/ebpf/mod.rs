@@ -44,6 +44,9 @@ pub struct EbpfConfig {
     /// Payload bytes kept per (socket, remote) and direction (0: none; at
     /// most `netwho_bpf::abi::SNAPLEN_MAX`).
     pub snaplen: u32,
+    /// Bytes kept of each packet of an in-scope socket, from its IP header
+    /// (`netwho pcap`; 0: none; at most `netwho_bpf::abi::SNAPLEN_MAX`).
+    pub packet_snaplen: u32,
     /// Which hooks count payload.
     pub payload: PayloadPath,
 }
@@ -56,6 +59,7 @@ impl Default for EbpfConfig {
             idle: Duration::from_secs(120),
             scope: KernelScope::default(),
             snaplen: 0,
+            packet_snaplen: 0,
             payload: PayloadPath::Auto,
         }
     }
@@ -266,7 +270,10 @@ impl EbpfSensor {
             &cgroup_root,
             cfg.sizes,
             &cfg.scope,
-            cfg.snaplen,
+            abi::CaptureCfg {
+                snaplen: cfg.snaplen,
+                packet_snaplen: cfg.packet_snaplen,
+            },
             cfg.payload,
         )?;
         for d in &attached.degradations {
@@ -436,6 +443,10 @@ impl EbpfSensor {
                 Some(ev) => out.push(ev),
                 None => self.decode_errors += 1,
             },
+            decode::Record::Packet(p) => match decode::packet(&p) {
+                Some(ev) => out.push(ev),
+                None => self.decode_errors += 1,
+            },
         }
     }
 
@@ -543,6 +554,7 @@ impl Sensor for EbpfSensor {
             packets: sum(abi::STAT_PACKETS),
             scoped_out: sum(abi::STAT_SCOPED_OUT),
             capture_lost: sum(abi::STAT_CAPTURE_LOST),
+            packets_lost: sum(abi::STAT_PACKETS_LOST),
             ringbuf_open: sum(abi::STAT_RB_DROP_OPEN),
             ringbuf_close: sum(abi::STAT_RB_DROP_CLOSE),
             ringbuf_proc: sum(abi::STAT_RB_DROP_PROC),

@@ -121,22 +121,27 @@ pub fn install(ebpf: &Ebpf, s: &KernelScope) -> Result<(), SensorError> {
     sys::update(data(ebpf, name)?.fd().as_fd(), &0u32, &s.abi()).map_err(|e| map_err(name, e))
 }
 
-/// Turn payload capture on (`snaplen` bytes per flow and direction) in a
-/// loaded, not yet attached object. 0 leaves it off.
-pub fn install_capture(ebpf: &Ebpf, snaplen: u32) -> Result<(), SensorError> {
-    if snaplen == 0 {
+/// Turn payload capture (`snaplen` bytes per flow and direction) and packet
+/// capture (`packet_snaplen` bytes per packet) on in a loaded, not yet
+/// attached object. Zeros leave them off.
+pub fn install_capture(ebpf: &Ebpf, cfg: abi::CaptureCfg) -> Result<(), SensorError> {
+    if cfg == abi::CaptureCfg::default() {
         return Ok(());
     }
-    if snaplen > abi::SNAPLEN_MAX {
-        return Err(map_err(
-            maps::CAPTURE,
-            format!(
-                "snap length {snaplen} is over the kernel program's {}",
-                abi::SNAPLEN_MAX
-            ),
-        ));
+    for (what, n) in [
+        ("snap length", cfg.snaplen),
+        ("packet snap length", cfg.packet_snaplen),
+    ] {
+        if n > abi::SNAPLEN_MAX {
+            return Err(map_err(
+                maps::CAPTURE,
+                format!(
+                    "{what} {n} is over the kernel program's {}",
+                    abi::SNAPLEN_MAX
+                ),
+            ));
+        }
     }
-    let cfg = abi::CaptureCfg { snaplen, _pad: 0 };
     let name = maps::CAPTURE;
     sys::update(data(ebpf, name)?.fd().as_fd(), &0u32, &cfg).map_err(|e| map_err(name, e))
 }
