@@ -7,7 +7,9 @@
 # (tests/e2e/tests/foundation.rs: bulk, 500 short connections, 200 one-shot
 # datagrams, four users, IPv6 and mapped IPv4, fork hand-off, a connection
 # older than netwho, loopback) must match flow by flow, byte for byte. On
-# 6.1 the reduced sock_diag sensor's tests run too (tests/e2e/tests/reduced.rs).
+# 6.1 the reduced sock_diag sensor's tests run too (tests/e2e/tests/reduced.rs),
+# and the packet capture (tests/e2e/tests/pcap.rs: its kernel loop on the
+# oldest verifier).
 #
 #   tests/kernels.sh [KERNEL...]     default: 6.1 6.12
 set -euo pipefail
@@ -31,6 +33,8 @@ foundation=$(test_bin foundation)
 [ -x "$foundation" ] || fail "no foundation test binary"
 reduced=$(test_bin reduced)
 [ -x "$reduced" ] || fail "no reduced-mode test binary"
+pcap=$(test_bin pcap)
+[ -x "$pcap" ] || fail "no packet-capture test binary"
 
 for k in "${kernels[@]}"; do
 	case "$k" in
@@ -51,6 +55,10 @@ for k in "${kernels[@]}"; do
 		echo "== $k: the reduced sensor (--sensor sock-diag)"
 		scripts/vmtest "$k" --timeout 900 -- "$reduced" --test-threads=1 ||
 			fail "$k: the reduced-sensor tests failed (exit $?)"
+		# the packet capture's chunk loop on the oldest verifier
+		echo "== $k: netwho pcap"
+		scripts/vmtest "$k" --timeout 600 -- "$pcap" --test-threads=1 ||
+			fail "$k: the packet-capture test failed (exit $?)"
 	fi
 	echo "ok: $k in $((SECONDS - start)) s"
 done

@@ -12,6 +12,10 @@
 //! * unpaced: connections as fast as one client can make them: the ratio
 //!   of connections per second;
 //! * bulk: one TCP stream as fast as possible: the ratio of throughput;
+//! * paced and bulk under `netwho pcap -s 128` (every packet of every
+//!   socket, its first 128 bytes, into a pcapng file): netwho's CPU, the
+//!   kernel time per connection, the bulk ratio against the same round
+//!   without netwho, and the file's bytes per connection;
 //! * paced, scoped: the paced workload again with netwho given a filter
 //!   whose kernel scope matches none of it (`user.uid = 4242`): what
 //!   traffic outside a scope still costs (netwho's CPU, kernel time per
@@ -27,7 +31,7 @@
 #![expect(clippy::disallowed_methods, reason = "a benchmark measures time")]
 
 use clap::Parser;
-use netwho_e2e::{Gen, Netns, Netwho, TempDir, require_root, server};
+use netwho_e2e::{Gen, Netns, Netwho, Running, TempDir, netwho_bin, require_root, server, sigint};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -101,7 +105,11 @@ struct Sample {
 }
 
 fn measure(ns: &Netns, nw: Option<&Netwho>, args: &str, key: &str, units_key: &str) -> Sample {
-    let pid = nw.map(Netwho::pid);
+    measure_pid(ns, nw.map(Netwho::pid), args, key, units_key)
+}
+
+/// [`measure`] with any monitor process (`netwho pcap`).
+fn measure_pid(ns: &Netns, pid: Option<u32>, args: &str, key: &str, units_key: &str) -> Sample {
     let cpu0 = pid.map_or(0.0, cpu_secs);
     let bpf0 = pid.map_or((0, 0), bpf_time);
     let t0 = std::time::Instant::now();
@@ -161,6 +169,7 @@ fn main() {
     let mut chained: Vec<Sample> = Vec::new();
     let mut recorded: Vec<(Sample, f64)> = Vec::new();
     let mut reduced: Vec<(Sample, f64)> = Vec::new();
+    let mut captured: Vec<(Sample, f64, f64)> = Vec::new();
     for round in 0..args.rounds {
         let mut pair = [[Sample::default(); 3]; 2];
         for (w, with) in [false, true].into_iter().enumerate() {
@@ -241,6 +250,29 @@ fn main() {
         let opened = last["flows_opened"].as_f64().unwrap_or(0.0);
         let missed = last["drops"]["missed_sockets"].as_f64().unwrap_or(0.0);
         reduced.push((sample, opened / (opened + missed).max(1.0)));
+        // packet capture: every packet's first 128 bytes into a pcapng file
+        // (one capture for the paced connections, one for the bulk stream)
+        let dir = TempDir::new(&format!("benchpcap{round}"));
+        let capture = |what: &str, work: &str, key: &str, units: &str, stats: bool| {
+            let file = dir.0.join(format!("{what}.pcapng"));
+            let mut cap = Running::start(
+                std::process::Command::new(netwho_bin())
+                    .args(["-v", "pcap", "-s", "128", "-w"])
+                    .arg(&file),
+                &dir.0.join(format!("{what}.err")),
+                "attached:",
+            );
+            sysctl_bpf_stats(stats);
+            let s = measure_pid(&ns, Some(cap.0.id()), work, key, units);
+            sysctl_bpf_stats(false);
+            assert!(sigint(&mut cap).success(), "netwho pcap failed");
+            (s, std::fs::metadata(&file).map_or(0, |m| m.len()))
+        };
+        eprintln!("round {}/{}: netwho pcap -s 128", round + 1, args.rounds);
+        let (paced_s, size) = capture("paced", &paced, "rate", "conns", true);
+        let (bulk_s, _) = capture("bulk", &bulk, "bytes_per_s", "bytes", false);
+        let bulk_ratio = bulk_s.value / runs[round][0][2].value.max(f64::MIN_POSITIVE);
+        captured.push((paced_s, bulk_ratio, size as f64 / paced_s.units.max(1.0)));
     }
     drop(echo);
     drop(sink);
@@ -366,6 +398,24 @@ fn main() {
         "paced_reduced_sensor".into(),
         json!({"rate": d_rate, "netwho_cpu_pct_of_core": d_cpu,
                "ebpf_netwho_cpu_pct_of_core": cpu, "sockets_attributed_fraction": d_seen}),
+    );
+    let p_cpu = median(captured.iter().map(|x| x.0.netwho_cpu).collect());
+    let p_rate = median(captured.iter().map(|x| x.0.value).collect());
+    let p_per = median(captured.iter().map(|x| x.0.bpf_ns / x.0.units.max(1.0)).collect());
+    let p_bulk = median(captured.iter().map(|x| x.1).collect());
+    let p_file = median(captured.iter().map(|x| x.2).collect());
+    println!(
+        "paced, netwho pcap -s 128           {p_rate:>9.1} conn/s; netwho CPU {p_cpu:.2} % of a core \
+         (log {cpu:.2} %); kernel programs {:.2} µs per connection (log {:.2}); bulk ratio {p_bulk:.3}; \
+         {p_file:.0} file bytes per connection",
+        p_per / 1000.0,
+        per / 1000.0
+    );
+    results.insert(
+        "pcap".into(),
+        json!({"snaplen": 128, "paced_rate": p_rate, "netwho_cpu_pct_of_core": p_cpu,
+               "kernel_ns_per_unit": p_per, "bulk_ratio_vs_none": p_bulk, "file_bytes_per_conn": p_file,
+               "log_netwho_cpu_pct_of_core": cpu, "log_kernel_ns_per_unit": per}),
     );
     results.insert("lost".into(), json!(drops));
     results.insert("secs".into(), json!(args.secs));
