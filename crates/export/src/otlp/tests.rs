@@ -2,8 +2,9 @@ use super::encode::{self, Attrs, MAX_ARGS, MAX_VALUE};
 use super::http::{LOG, METRICS, OtlpHttp};
 use super::pb::{self, Field};
 use super::*;
-use netwho_model::record::{Context, FlowRecord, Names};
+use netwho_model::record::FlowRecord;
 use netwho_model::{Endpoint, Flow};
+use netwho_sink::benchkit::{WALL, context};
 use netwho_sink::output::Destination;
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -164,23 +165,8 @@ fn hostile_strings_are_cut_on_a_character_and_counted() {
 
 type Buf = netwho_sink::output::MemoryOutput;
 
-const WALL: WallClock = WallClock {
-    boot_to_unix_ns: 1_795_000_000_000_000_000,
-};
-
-fn ctx() -> Context {
-    Context {
-        names: Arc::new(Names {
-            user: "alice".into(),
-            unit: "web.service".into(),
-            ..Names::default()
-        }),
-        ..Context::default()
-    }
-}
-
 fn feed(sink: &mut OtlpSink, ev: &FlowEvent, at_s: u64) {
-    let mut lookup = |_: &FlowEvent| ctx();
+    let mut lookup = |_: &FlowEvent| context();
     let at = MonoNs(at_s * 1_000_000_000);
     let mut rec = RecordRef::new(ev, at, WALL, &mut lookup);
     sink.event(ev, &mut rec);

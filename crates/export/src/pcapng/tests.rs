@@ -1,13 +1,8 @@
 use super::*;
-use netwho_model::record::Names;
 use netwho_model::{Endpoint, Flow, SockCookie};
-use std::sync::Arc;
+use netwho_sink::benchkit::{WALL, context};
 
 type Buf = netwho_sink::output::MemoryOutput;
-
-const WALL: WallClock = WallClock {
-    boot_to_unix_ns: 1_795_000_000_000_000_000,
-};
 
 /// The blocks of a pcapng file: (type, body), every length checked.
 fn blocks(b: &[u8]) -> Vec<(u32, Vec<u8>)> {
@@ -55,19 +50,8 @@ fn flow(pid: u32, cookie: u64) -> Flow {
     f
 }
 
-fn ctx() -> Context {
-    Context {
-        names: Arc::new(Names {
-            user: "alice".into(),
-            unit: "web.service".into(),
-            ..Names::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn event(sink: &mut PcapSink, ev: &FlowEvent, at: MonoNs) {
-    let mut lookup = |_: &FlowEvent| ctx();
+    let mut lookup = |_: &FlowEvent| context();
     let mut rec = RecordRef::new(ev, at, WALL, &mut lookup);
     sink.event(ev, &mut rec);
 }

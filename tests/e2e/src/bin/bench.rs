@@ -401,7 +401,12 @@ fn main() {
     );
     let p_cpu = median(captured.iter().map(|x| x.0.netwho_cpu).collect());
     let p_rate = median(captured.iter().map(|x| x.0.value).collect());
-    let p_per = median(captured.iter().map(|x| x.0.bpf_ns / x.0.units.max(1.0)).collect());
+    let p_per = median(
+        captured
+            .iter()
+            .map(|x| x.0.bpf_ns / x.0.units.max(1.0))
+            .collect(),
+    );
     let p_bulk = median(captured.iter().map(|x| x.1).collect());
     let p_file = median(captured.iter().map(|x| x.2).collect());
     println!(
