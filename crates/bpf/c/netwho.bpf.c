@@ -564,8 +564,9 @@ static __always_inline void capture(struct __sk_buff *skb, struct bpf_sock *bsk,
  * says otherwise): each packet of an in-scope socket, from its IP header,
  * up to the snap length, as ring records of up to NETWHO_CAPTURE_CHUNK
  * bytes tied by an id (this CPU's count of captured packets, and the CPU).
- * A packet the ring cannot take whole is counted lost; userspace drops the
- * records it has of it.
+ * Packets take at most half the ring (past it they are counted lost, not
+ * taken); a packet the ring cannot take whole is counted lost too, and
+ * userspace drops the records it has of it.
  */
 static __always_inline void capture_packet(struct __sk_buff *skb, const struct netwho_wire_key *key,
 					   bool egress, __u8 protocol, __u32 snaplen)
@@ -576,6 +577,14 @@ static __always_inline void capture_packet(struct __sk_buff *skb, const struct n
 
 	if (!seq)
 		return;
+	/* packets may fill at most half the ring: the flow and process events
+	 * that every record depends on keep the other half */
+	if (bpf_ringbuf_query(&nw_events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&nw_events, BPF_RB_RING_SIZE) / 2) {
+		stat_add(NETWHO_STAT_PACKETS_LOST, 1);
+		*seq += 1;
+		return;
+	}
 	id = ((__u64)bpf_get_smp_processor_id() << 48) | (*seq & 0xffffffffffffULL);
 	want = skb->len < snaplen ? skb->len : snaplen;
 	if (want > NETWHO_SNAPLEN_MAX)
