@@ -1,7 +1,8 @@
 //! `netwho pcap` end to end: connections between two network namespaces,
 //! two of them (IPv4 and IPv6) by a test user's client and one by root's,
-//! captured with a filter on the test user: Wireshark's tshark reads the
-//! file, every connection of the test user's client is there with its
+//! and datagrams from short-lived processes of the test user, captured with
+//! a filter on the test user: Wireshark's tshark reads the file, every
+//! connection and datagram of the test user's processes is there with its
 //! process on every packet, no other process's packet is, and the TCP
 //! payload tshark reassembles is exactly what the generator sent each way.
 
@@ -110,6 +111,20 @@ fn a_capture_of_one_users_flows_has_them_all_and_nothing_else() {
         }
         truth.extend(srv.finish());
     }
+    // three processes of the test user, a datagram each, gone at once
+    let (udp_server, _) = server(
+        &ns.b,
+        &format!("udp-server --bind {} --port-base 24700 --count 3", ns.b4),
+    );
+    let udp = run_gen(
+        &ns.a,
+        &format!(
+            "spawn-udp --to {} --port-base 24700 --count 3 --size 333 --src {} --as-user {}",
+            ns.b4, ns.a4, user.name
+        ),
+    );
+    assert_eq!(udp.len(), 3);
+    truth.extend(udp_server.finish());
     // (packets wait for their flow's first event, up to 2 s)
     std::thread::sleep(std::time::Duration::from_millis(2500));
     assert!(sigint(&mut nw).success(), "netwho pcap failed");
@@ -128,6 +143,32 @@ fn a_capture_of_one_users_flows_has_them_all_and_nothing_else() {
         .map(|t| t["pid"].as_u64().unwrap())
         .collect();
     assert_eq!(mine.len(), 2);
+    // every packet is the test user's (root's client and both servers
+    // moved packets all along, on sockets the filter did not select)
+    for r in fields(&file, &["frame.comment"]) {
+        assert!(r[0].contains(&format!(" uid={} ", user.uid)), "{r:?}");
+    }
+    // each datagram, once, from its own process, with its payload
+    let dgrams = fields(
+        &file,
+        &[
+            "frame.comment",
+            "udp.srcport",
+            "udp.length",
+            "frame.p2p_dir",
+        ],
+    );
+    let dgrams: Vec<&Vec<String>> = dgrams.iter().filter(|r| !r[1].is_empty()).collect();
+    assert_eq!(dgrams.len(), udp.len(), "{dgrams:?}");
+    for t in &udp {
+        let r = dgrams
+            .iter()
+            .find(|r| r[1].parse::<u64>().ok() == t["lport"].as_u64())
+            .unwrap_or_else(|| panic!("no datagram of {t}: {dgrams:?}"));
+        assert!(r[0].contains(&format!("pid={} ", t["pid"])), "{r:?}");
+        assert_eq!(r[2], "341", "8 bytes of UDP header and 333 of payload");
+        assert_eq!(r[3], "0", "sent");
+    }
     let rows = fields(
         &file,
         &[
@@ -139,7 +180,8 @@ fn a_capture_of_one_users_flows_has_them_all_and_nothing_else() {
             "frame.p2p_dir",
         ],
     );
-    assert!(!rows.is_empty(), "an empty capture");
+    let rows: Vec<&Vec<String>> = rows.iter().filter(|r| !r[1].is_empty()).collect();
+    assert!(!rows.is_empty(), "no TCP packet");
     let mut streams: BTreeMap<u64, u32> = BTreeMap::new();
     for r in &rows {
         let comment = &r[0];
