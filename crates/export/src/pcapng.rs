@@ -53,10 +53,13 @@ const ISB_OSDROP: u16 = 7;
 
 /// Longest process string kept in a comment or the custom option (bytes).
 pub const MAX_NAME: usize = 256;
-/// Packets being put together at once.
-const MAX_ASSEMBLING: usize = 4096;
-/// Packets waiting for their flow's first event.
+/// Packets being put together at once (at most 16 KiB each: 16 MiB).
+const MAX_ASSEMBLING: usize = 1024;
+/// Packets waiting for their flow's first event, and their bytes at most
+/// (a flood of packets of flows the filter will not pass must not make
+/// netwho hold much: the oldest go first, counted).
 const MAX_WAITING: usize = 16_384;
+const MAX_WAITING_BYTES: usize = 16 << 20;
 /// How long a packet waits for its flow (ns of kernel time).
 const WAIT_NS: u64 = 2_000_000_000;
 /// Flows remembered (a flow's packets may come after its close event for
@@ -329,6 +332,7 @@ pub struct PcapSink {
     assembling: FxHashMap<u64, Assembly>,
     order: VecDeque<u64>,
     waiting: VecDeque<PacketChunk>,
+    waiting_bytes: usize,
     flows: FxHashMap<WireKey, Known>,
     interfaces: FxHashMap<(u32, u32), u32>,
     /// Packets written per interface.
@@ -360,6 +364,7 @@ impl PcapSink {
             assembling: FxHashMap::default(),
             order: VecDeque::new(),
             waiting: VecDeque::new(),
+            waiting_bytes: 0,
             flows: FxHashMap::default(),
             interfaces: FxHashMap::default(),
             per_interface: Vec::new(),
@@ -412,10 +417,16 @@ impl PcapSink {
         if self.flows.contains_key(&chunk.key) {
             self.write(&chunk);
         } else {
-            if self.waiting.len() >= MAX_WAITING {
-                self.waiting.pop_front();
+            while !self.waiting.is_empty()
+                && (self.waiting.len() >= MAX_WAITING
+                    || self.waiting_bytes + chunk.data.len() > MAX_WAITING_BYTES)
+            {
+                if let Some(old) = self.waiting.pop_front() {
+                    self.waiting_bytes -= old.data.len();
+                }
                 self.stats.dropped += 1;
             }
+            self.waiting_bytes += chunk.data.len();
             self.waiting.push_back(chunk);
         }
     }
@@ -450,12 +461,14 @@ impl PcapSink {
     /// (unmatched) after [`WAIT_NS`].
     fn settle(&mut self, now: MonoNs) {
         let waiting = std::mem::take(&mut self.waiting);
+        self.waiting_bytes = 0;
         for p in waiting {
             if self.flows.contains_key(&p.key) {
                 self.write(&p);
             } else if now.0.saturating_sub(p.at.0) >= WAIT_NS {
                 self.stats.unmatched += 1;
             } else {
+                self.waiting_bytes += p.data.len();
                 self.waiting.push_back(p);
             }
         }
@@ -599,6 +612,7 @@ impl Sink for PcapSink {
         // what waits for a flow that never came was not selected
         self.stats.unmatched += self.waiting.len() as u64;
         self.waiting.clear();
+        self.waiting_bytes = 0;
         self.stats.dropped += self.assembling.len() as u64;
         self.assembling.clear();
         let span = (self.first_ns.unwrap_or(self.last_ns), self.last_ns);

@@ -209,6 +209,21 @@ fn lost_chunks_and_floods_are_bounded_and_counted() {
     }
     assert_eq!(sink.waiting.len(), MAX_WAITING);
     assert_eq!(sink.stats.dropped, 16);
+    // big packets of no flow: held up to MAX_WAITING_BYTES, the oldest go
+    let big = vec![0x45; 16384];
+    for id in 0..2000u64 {
+        sink.packet(&chunk(9, 2_000_000 + id, 16384, 0, &big, 5));
+    }
+    assert!(
+        sink.waiting_bytes <= MAX_WAITING_BYTES,
+        "{}",
+        sink.waiting_bytes
+    );
+    assert_eq!(
+        sink.waiting_bytes,
+        sink.waiting.iter().map(|c| c.data.len()).sum::<usize>()
+    );
+    assert!(sink.stats.dropped > 1000);
     sink.finish().unwrap();
     assert_eq!(sink.stats.written, 0);
     // the losses are the first interface's drop count (none here: nothing
