@@ -432,8 +432,8 @@ mod tests {
         }
         assert_eq!(
             cmds.len(),
-            1 + 9,
-            "root, top log record report daemon export collect doctor completions"
+            1 + 10,
+            "root, top log record report daemon export pcap collect doctor completions"
         );
         for (name, cmd) in cmds {
             let roff = page(&name);
