@@ -1376,6 +1376,15 @@ impl OtlpReceiver {
         OtlpReceiver { proc, port, out }
     }
 
+    /// Stops it (SIGKILL: it writes each request's lines before it
+    /// answers, so nothing is lost; SIGINT would not do, as a Python
+    /// started from a backgrounded shell, as CI runs, inherits SIGINT
+    /// ignored and never sees it).
+    pub fn stop(&mut self) {
+        let _ = self.proc.0.kill();
+        let _ = self.proc.0.wait();
+    }
+
     /// Its URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

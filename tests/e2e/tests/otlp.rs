@@ -81,7 +81,7 @@ fn otlp_logs_and_metrics_carry_every_flow_exactly() {
         }
     });
     assert!(sigint(&mut nw).success(), "netwho export failed");
-    let _ = sigint(&mut receiver.proc);
+    receiver.stop();
     let got = receiver.received();
     let logs: Vec<&Value> = got.iter().filter(|r| r["signal"] == "log").collect();
     let nw_log = std::fs::read_to_string(&nw_err).unwrap();
