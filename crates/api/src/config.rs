@@ -39,6 +39,8 @@ pub struct ApiConfig {
     pub run_as: Option<RunAs>,
     /// The seed of the Community IDs reports give connections.
     pub community_seed: u16,
+    /// The alerts' board (`[alerts]`), when alerts are on.
+    pub alerts: Option<std::sync::Arc<netwho_alerts::Board>>,
 }
 
 /// A user and group id to serve as.

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+mod alerts;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -309,10 +309,68 @@ fn gauge(
     g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
 }
 
+/// The alerts' counters (`[alerts]`).
+#[derive(Debug)]
+struct AlertCollector(Arc<netwho_alerts::Board>);
+
+impl Collector for AlertCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let proto = ConstCounter::new(0u64);
+        let mut m = enc.encode_descriptor(
+            "netwho_alerts",
+            "Alerts raised, by kind (new_destination, new_program, exe_changed)",
+            None,
+            proto.metric_type(),
+        )?;
+        for (kind, n) in self.0.raised_by_kind() {
+            ConstCounter::new(n).encode(m.encode_family(&[("kind", kind.to_string())])?)?;
+        }
+        let c = &self.0.counts;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        for (name, help, v) in [
+            (
+                "netwho_alerts_allowed",
+                "Flows an allow rule kept from alerting",
+                load(&c.allowed),
+            ),
+            (
+                "netwho_alerts_suppressed",
+                "Alerts over alerts.max_per_minute (their cause was learned)",
+                load(&c.suppressed),
+            ),
+            (
+                "netwho_alerts_unlearned",
+                "Programs, destinations or hashes that did not fit the baseline",
+                load(&c.unlearned),
+            ),
+            (
+                "netwho_alerts_webhook_failures",
+                "Webhook requests that failed (each try)",
+                load(&c.webhook_failures),
+            ),
+            (
+                "netwho_alerts_webhook_lost",
+                "Alerts the webhook could not deliver",
+                load(&c.webhook_lost),
+            ),
+        ] {
+            counter(&mut enc, name, help, v)?;
+        }
+        Ok(())
+    }
+}
+
 /// The registry `/metrics` encodes.
-pub fn registry(live: &Arc<Live>, quotas: Option<Arc<crate::limits::Quotas>>) -> Registry {
+pub fn registry(
+    live: &Arc<Live>,
+    quotas: Option<Arc<crate::limits::Quotas>>,
+    alerts: Option<Arc<netwho_alerts::Board>>,
+) -> Registry {
     let mut r = Registry::default();
     r.register_collector(Box::new(LiveCollector(Arc::clone(live), quotas)));
+    if let Some(b) = alerts {
+        r.register_collector(Box::new(AlertCollector(b)));
+    }
     r
 }
 
@@ -392,7 +450,7 @@ mod tests {
             },
             1,
         );
-        let text = encode(&registry(&live, None)).unwrap();
+        let text = encode(&registry(&live, None, None)).unwrap();
         assert!(
             text.contains(
                 r#"netwho_payload_bytes_total{direction="sent",unit="web.service",user="alice",exe="/usr/bin/curl"} 7"#
@@ -422,7 +480,7 @@ mod tests {
             },
             1,
         );
-        let text = encode(&registry(&live, None)).unwrap();
+        let text = encode(&registry(&live, None, None)).unwrap();
         assert!(
             !text.lines().any(|l| l.starts_with("netwho_forged")),
             "{text}"

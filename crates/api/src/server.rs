@@ -46,6 +46,9 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/events",
     "/api/v1/stream",
     "/api/v1/reports/{report}",
+    "/api/v1/alerts",
+    "/api/v1/alerts/stream",
+    "/api/v1/alerts/{id}/ack",
     "/api/v1/openapi.json",
     "/metrics",
 ];
@@ -115,7 +118,7 @@ pub fn start(cfg: ApiConfig, live: Arc<Live>) -> Result<Server, StartError> {
     let pool = Pool::start(cfg.limits.report_workers).map_err(StartError::Runtime)?;
     let quotas = Arc::new(Quotas::new(&cfg.limits));
     let inner = Arc::new(Inner {
-        registry: crate::metrics::registry(&live, Some(Arc::clone(&quotas))),
+        registry: crate::metrics::registry(&live, Some(Arc::clone(&quotas)), cfg.alerts.clone()),
         live: Arc::clone(&live),
         quotas,
         pool,
@@ -341,6 +344,12 @@ pub(crate) fn router(inner: AppState) -> Router {
         .route("/api/v1/events", get(crate::stream::events))
         .route("/api/v1/stream", get(crate::stream::recording))
         .route("/api/v1/reports/{report}", get(report))
+        .route("/api/v1/alerts", get(crate::alerts::list))
+        .route("/api/v1/alerts/stream", get(crate::alerts::stream))
+        .route(
+            "/api/v1/alerts/{id}/ack",
+            axum::routing::post(crate::alerts::ack),
+        )
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .fallback(|| async {
@@ -352,7 +361,7 @@ pub(crate) fn router(inner: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "the API is read-only: only GET is served",
+                "this endpoint takes GET only (the API is read-only but for POST /api/v1/alerts/ID/ack)",
             )
         })
         .layer(axum::middleware::from_fn_with_state(
@@ -582,6 +591,7 @@ pub const REPORT_PARAMS: &[&str] = &[
     "pid",
     "ip",
     "port",
+    "below",
     "format",
 ];
 
@@ -615,6 +625,7 @@ async fn report(
         ip: p.value("ip")?,
         port: p.value("port")?,
         community_seed: s.cfg.community_seed,
+        below: p.value("below")?,
     };
     let format = p
         .parse("format", |v| {
@@ -779,6 +790,7 @@ mod tests {
             limits: Limits::default(),
             run_as: None,
             community_seed: 0,
+            alerts: None,
         };
         let live = Live::new(LiveConfig::default());
         let server = start(cfg.clone(), Arc::clone(&live)).unwrap();
@@ -876,6 +888,7 @@ mod tests {
             },
             run_as: None,
             community_seed: 0,
+            alerts: None,
         };
         // the port the listener got
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

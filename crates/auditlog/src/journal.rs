@@ -113,7 +113,7 @@ impl JournalSink {
 }
 
 /// One field in journald's native format.
-fn field(out: &mut Vec<u8>, key: &str, value: &str) {
+pub fn field(out: &mut Vec<u8>, key: &str, value: &str) {
     out.extend_from_slice(key.as_bytes());
     if value.contains('\n') {
         out.push(b'\n');

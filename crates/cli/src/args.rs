@@ -229,6 +229,9 @@ pub struct DaemonArgs {
     /// Publish flow records to the fleet's NATS JetStream server (overrides fleet.nats)
     #[arg(long, value_name = "nats://HOST:PORT")]
     pub fleet: Option<String>,
+    /// Alerts only log what would alert (sets alerts.audit): to try allow rules
+    #[arg(long)]
+    pub alerts_audit: bool,
     /// Print the configuration in effect (defaults filled in) and exit
     #[arg(long)]
     pub print_config: bool,
@@ -238,7 +241,7 @@ pub struct DaemonArgs {
 
 const RECORD_AFTER: &str = "A recording holds every flow's open, its counters every --resolution while it lives, and its close, with the process, user and unit it belongs to, plus netwho's status records (drops, degradations): everything the live commands show. It is zstd-compressed in self-contained frames (about one per second): a recorder killed at any moment leaves a file that reads up to its last frame. The format is docs/specs/recording.md.\n\nExamples:\n  netwho record -w /var/tmp/act1.nwr                       until Ctrl-C\n  netwho record -w act1.nwr --duration 1h --rotate 512MiB  FILE, then FILE.0, FILE.1, ...\n  netwho record -w web.nwr unit = nginx.service            only what the filter passes\n  netwho report top-procs -r act1.nwr\n  netwho log -r act1.nwr --on both --json";
 
-const REPORT_AFTER: &str = "Reports (sysdig chisel in brackets):\n  top-procs    processes by bytes sent+received [topprocs_net]\n  top-conns    connections by bytes [topconns]\n  top-ports    server ports by bytes: ports served here, and remote servers' ports [topports_server]\n  top-remotes  remote addresses by bytes, with their ports and processes\n  by-user      bytes per user (--exclude-local: Internet traffic only; --interval: per interval)\n  by-unit      bytes per systemd unit (else container, else cgroup)\n  bytes        bytes of every process, and the total [iobytes_net]\n  timeline     bytes per interval of one process (--pid N): a text chart, or CSV to plot [the per-PID chart]\n  spy          every flow of one endpoint (--ip A or --port N), in time order [spy_ip, spy_port]\n\nBytes are payload bytes (what send() and recv() returned). SENT is from this host's process to the remote. Reports read every segment of a rotated recording (FILE.0, FILE.1, ..., FILE). --help shows the filter fields.\n\nExamples:\n  netwho report top-procs -r act1.nwr\n  netwho report top-conns -r act1.nwr proc.name = httpd\n  netwho report by-user -r act1.nwr --exclude-local --interval 1h --csv\n  netwho report timeline -r act1.nwr --pid 4242 --csv > chart.csv\n  netwho report spy -r act1.nwr --ip 203.0.113.7 --since 2026-11-23T10:00:00Z";
+const REPORT_AFTER: &str = "Reports (sysdig chisel in brackets):\n  top-procs    processes by bytes sent+received [topprocs_net]\n  top-conns    connections by bytes [topconns]\n  top-ports    server ports by bytes: ports served here, and remote servers' ports [topports_server]\n  top-remotes  remote addresses by bytes, with their ports and processes\n  by-user      bytes per user (--exclude-local: Internet traffic only; --interval: per interval)\n  by-unit      bytes per systemd unit (else container, else cgroup)\n  bytes        bytes of every process, and the total [iobytes_net]\n  timeline     bytes per interval of one process (--pid N): a text chart, or CSV to plot [the per-PID chart]\n  spy          every flow of one endpoint (--ip A or --port N), in time order [spy_ip, spy_port]\n  rare         destinations (protocol, remote, port of outbound flows) least used first, with the programs and users that used them (--below N: used fewer than N times) [Velociraptor's stacking]\n\nBytes are payload bytes (what send() and recv() returned). SENT is from this host's process to the remote. Reports read every segment of a rotated recording (FILE.0, FILE.1, ..., FILE). --help shows the filter fields.\n\nExamples:\n  netwho report top-procs -r act1.nwr\n  netwho report top-conns -r act1.nwr proc.name = httpd\n  netwho report by-user -r act1.nwr --exclude-local --interval 1h --csv\n  netwho report timeline -r act1.nwr --pid 4242 --csv > chart.csv\n  netwho report spy -r act1.nwr --ip 203.0.113.7 --since 2026-11-23T10:00:00Z\n  netwho report rare --db /var/lib/netwho/history.db --since +0s --below 3";
 
 /// FILTERS and local networks, for `netwho report --help`.
 pub fn report_help() -> String {
@@ -668,6 +671,9 @@ pub struct ReportArgs {
     /// spy: every flow on this port (local or remote)
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
+    /// rare: only destinations used fewer than N times
+    #[arg(long, value_name = "N")]
+    pub below: Option<u64>,
     /// spy: payload as printable text (other bytes as '.') instead of hex
     #[arg(short = 'A', long)]
     pub printable: bool,
@@ -702,6 +708,7 @@ impl ReportArgs {
             ip: self.ip,
             port: self.port,
             community_seed: 0,
+            below: self.below,
         }
     }
 }

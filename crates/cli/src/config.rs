@@ -22,6 +22,104 @@ pub struct Config {
     pub metrics: MetricsSection,
     pub export: ExportSection,
     pub fleet: FleetSection,
+    pub alerts: AlertsSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsSection {
+    /// Learn what each program talks to and alert when that changes
+    /// (docs/specs/alerts.md).
+    pub enabled: bool,
+    /// Only learn for this long from the first start with alerts.
+    pub learn: String,
+    /// What a program is: "exe" (its executable's path) or "unit" (its
+    /// systemd unit, else its executable).
+    pub program: String,
+    /// Filter expressions: matching flows never alert (they still learn).
+    pub allow: Vec<String>,
+    /// Only log what would alert (--alerts-audit sets it).
+    pub audit: bool,
+    /// The alert log, JSON lines (empty: none).
+    pub log: PathBuf,
+    /// journald's native socket (empty: not to the journal).
+    pub journal: PathBuf,
+    /// POST each alert here as JSON: "http://HOST[:PORT]/PATH" (empty: none).
+    pub webhook: String,
+    /// Most alerts raised per minute (the rest are counted).
+    pub max_per_minute: u32,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection {
+            enabled: false,
+            learn: "7d".into(),
+            program: "exe".into(),
+            allow: Vec::new(),
+            audit: false,
+            log: PathBuf::from("/var/log/netwho/alerts.jsonl"),
+            journal: PathBuf::from(netwho_auditlog::journal::JOURNAL_SOCKET),
+            webhook: String::new(),
+            max_per_minute: 120,
+        }
+    }
+}
+
+impl AlertsSection {
+    /// The alerts' configuration, if on (every value checked).
+    pub fn plan(
+        &self,
+        db: &Path,
+        access: netwho_store::private::Access,
+    ) -> Result<Option<netwho_alerts::AlertConfig>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let learn = match self.learn.trim() {
+            "0" | "0s" => Duration::ZERO,
+            v => duration(v).map_err(|e| format!("alerts.learn: {e}"))?,
+        };
+        let by_unit = match self.program.as_str() {
+            "exe" => false,
+            "unit" => true,
+            other => {
+                return Err(format!(
+                    "alerts.program: '{other}' is neither \"exe\" (a program is its executable) nor \"unit\" (its systemd unit)"
+                ));
+            }
+        };
+        let mut allow = Vec::with_capacity(self.allow.len());
+        for (i, a) in self.allow.iter().enumerate() {
+            allow.push(
+                netwho_query::Filter::parse(a)
+                    .map_err(|e| format!("alerts.allow[{i}] ({a:?}): {e}"))?,
+            );
+        }
+        let webhook = match self.webhook.trim() {
+            "" => None,
+            w => Some(w.parse()?),
+        };
+        if self.max_per_minute == 0 {
+            return Err("alerts.max_per_minute: at least 1".into());
+        }
+        let path = |p: &Path| (!p.as_os_str().is_empty()).then(|| p.to_path_buf());
+        Ok(Some(netwho_alerts::AlertConfig {
+            db: db.to_path_buf(),
+            access,
+            learn,
+            by_unit,
+            allow,
+            audit: self.audit,
+            log: path(&self.log),
+            journal: path(&self.journal),
+            webhook,
+            limits: netwho_alerts::Limits {
+                per_minute: self.max_per_minute,
+                ..netwho_alerts::Limits::default()
+            },
+        }))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -46,7 +46,13 @@ pub struct ExeHashes {
     pub failures: u64,
     /// Requests dropped because the queue was full.
     pub dropped: u64,
+    /// Hashes made since [`ExeHashes::take_fresh`] last took them (at most
+    /// [`MAX_FRESH`]; past that they are only in the cache).
+    fresh: Vec<(FileId, Arc<str>)>,
 }
+
+/// Fresh hashes kept for [`ExeHashes::take_fresh`].
+pub const MAX_FRESH: usize = 4_096;
 
 impl Default for ExeHashes {
     fn default() -> Self {
@@ -102,6 +108,7 @@ impl ExeHashes {
             failed: HashSet::new(),
             failures: 0,
             dropped: 0,
+            fresh: Vec::new(),
         }
     }
 
@@ -136,7 +143,11 @@ impl ExeHashes {
                 if self.done.len() >= MAX_CACHED {
                     self.done.clear();
                 }
-                self.done.insert(id, Arc::from(h));
+                let h: Arc<str> = Arc::from(h);
+                if self.fresh.len() < MAX_FRESH {
+                    self.fresh.push((id, Arc::clone(&h)));
+                }
+                self.done.insert(id, h);
             }
             None => {
                 self.failures += 1;
@@ -152,6 +163,13 @@ impl ExeHashes {
         while let Ok((id, h)) = self.rx.try_recv() {
             self.finish(id, h);
         }
+    }
+
+    /// The hashes made since the last call (for those who asked before
+    /// they were known).
+    pub fn take_fresh(&mut self) -> Vec<(FileId, Arc<str>)> {
+        self.collect();
+        std::mem::take(&mut self.fresh)
     }
 
     /// The hash of `id` if known; otherwise ask for it (once).

@@ -168,6 +168,12 @@ impl Enricher {
         self.hashes.settle(HASH_WAIT);
     }
 
+    /// Executables' hashes made since the last call (flows that were
+    /// handed on before their hash was known).
+    pub fn fresh_hashes(&mut self) -> Vec<(netwho_model::FileId, Arc<str>)> {
+        self.hashes.take_fresh()
+    }
+
     /// Resource samples of processes with open flows that have none from
     /// the last second.
     pub fn sample(&mut self, table: &FlowTable, now: MonoNs, out: &mut Vec<SensorEvent>) {

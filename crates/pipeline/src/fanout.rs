@@ -101,6 +101,13 @@ impl FanOut {
         }
     }
 
+    /// An executable's hash, made after its flows were handed on.
+    pub fn exe_hash(&mut self, file: netwho_model::FileId, sha256: &str) {
+        for s in &mut self.sinks {
+            s.exe_hash(file, sha256);
+        }
+    }
+
     /// A status record to every sink.
     pub fn status(&mut self, st: &StatusRecord) {
         for s in &mut self.sinks {

@@ -211,6 +211,9 @@ impl<S: Sensor> Pipeline<S> {
             self.table.apply(ev, now, &mut self.flow_events);
         }
         self.dispatch(now, final_phase);
+        for (file, sha256) in self.enricher.fresh_hashes() {
+            self.out.exe_hash(file, &sha256);
+        }
         // after the closes they caused
         for (proc, at) in exits {
             // (the exit's own figures, else the last sample)

@@ -56,11 +56,15 @@ pub enum ReportKind {
     Timeline,
     /// The flows of one endpoint, with their payload when it was recorded.
     Spy,
+    /// Destinations (protocol, remote, port of outbound flows) by how
+    /// seldom they were used, least first, with the programs and users
+    /// that used them (stacking: the rare destination stands out).
+    Rare,
 }
 
 impl ReportKind {
     /// Every report, in the order `--help` lists them.
-    pub const ALL: [ReportKind; 9] = [
+    pub const ALL: [ReportKind; 10] = [
         ReportKind::TopProcs,
         ReportKind::TopConns,
         ReportKind::TopPorts,
@@ -70,6 +74,7 @@ impl ReportKind {
         ReportKind::Bytes,
         ReportKind::Timeline,
         ReportKind::Spy,
+        ReportKind::Rare,
     ];
 
     /// The one named `s` (see [`name`](ReportKind::name)).
@@ -89,6 +94,7 @@ impl ReportKind {
             ReportKind::Bytes => "bytes",
             ReportKind::Timeline => "timeline",
             ReportKind::Spy => "spy",
+            ReportKind::Rare => "rare",
         }
     }
 }
@@ -133,6 +139,8 @@ pub struct ReportConfig {
     pub resolution_ns: Option<u64>,
     /// The seed of the connections' Community IDs (`top-conns`, `spy`).
     pub community_seed: u16,
+    /// `rare`: only destinations used fewer than this many times.
+    pub below: Option<u64>,
 }
 
 /// Most rows a report holds and prints: more are left out with a note
@@ -223,6 +231,8 @@ enum Key {
     Remote(IpAddr),
     /// (protocol, port, the server is this host)
     Port(String, u16, bool),
+    /// (protocol, remote address, remote port) of outbound flows
+    Dest(String, IpAddr, u16),
     Time,
 }
 
@@ -469,7 +479,7 @@ impl Reporter {
                 if self.cfg.hosts {
                     acc.hosts.add(&self.host);
                 }
-                distinct(kind, acc, f);
+                distinct(kind, acc, f, fi.ctx);
             }
         }
         if closing && let Some(st) = self.flows.remove(&f.key) {
@@ -492,6 +502,12 @@ impl Reporter {
                 Direction::Unknown => return None,
             },
             ReportKind::Timeline => Key::Time,
+            ReportKind::Rare => match f.direction {
+                Direction::Outbound if !f.remote.is_unspecified() => {
+                    Key::Dest(f.proto.name().into_owned(), f.remote.addr, f.remote.port)
+                }
+                _ => return None,
+            },
             ReportKind::TopConns | ReportKind::Spy => return None,
         })
     }
@@ -663,6 +679,16 @@ impl Reporter {
             ReportKind::Timeline => {
                 vec![("SENT", Bytes), ("RECV", Bytes), ("CHART", ColKind::Chart)]
             }
+            ReportKind::Rare => vec![
+                ("FLOWS", Count),
+                ("PROTO", Text),
+                ("REMOTE", Text),
+                ("PORT", Count),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("PROGRAMS", ColKind::List),
+                ("USERS", ColKind::List),
+            ],
             ReportKind::TopConns => vec![
                 ("PROTO", Text),
                 ("LOCAL", Text),
@@ -736,10 +762,18 @@ impl Reporter {
     fn group_rows(&mut self, t: &mut Table) {
         let timed = self.cfg.interval_ns.is_some();
         let mut groups: Vec<((i128, Key), Acc)> = self.groups.drain().collect();
+        if let (ReportKind::Rare, Some(below)) = (self.kind, self.cfg.below) {
+            groups.retain(|(_, a)| a.flows < below);
+        }
+        let rare = self.kind == ReportKind::Rare;
         groups.sort_by(|(ka, a), (kb, b)| {
-            ka.0.cmp(&kb.0)
-                .then(b.total().cmp(&a.total()))
-                .then(ka.1.cmp(&kb.1))
+            let most = if rare {
+                // the least used first
+                a.flows.cmp(&b.flows)
+            } else {
+                b.total().cmp(&a.total())
+            };
+            ka.0.cmp(&kb.0).then(most).then(ka.1.cmp(&kb.1))
         });
         let mut in_bucket = 0;
         let mut bucket = None;
@@ -830,6 +864,16 @@ impl Reporter {
                 total,
                 Cell::Num(acc.flows),
                 acc.a.count(),
+                acc.b.list(),
+            ],
+            ReportKind::Rare => vec![
+                Cell::Num(acc.flows),
+                text(0),
+                text(1),
+                num(2),
+                sent,
+                recv,
+                acc.a.list(),
                 acc.b.list(),
             ],
             _ => Vec::new(),
@@ -1004,6 +1048,11 @@ fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
         }
         ReportKind::ByUnit => vec![unit_of(ctx)],
         ReportKind::TopRemotes => vec![f.remote.addr.to_string()],
+        ReportKind::Rare => vec![
+            f.proto.name().into_owned(),
+            netwho_query::canonical(f.remote.addr).to_string(),
+            f.remote.port.to_string(),
+        ],
         ReportKind::TopPorts => {
             let (port, here) = match f.direction {
                 Direction::Inbound => (f.local.port, "here"),
@@ -1021,8 +1070,21 @@ fn community_id(f: &Flow, seed: u16) -> String {
     netwho_model::community::of_flow(f, seed).unwrap_or_default()
 }
 
-fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow) {
+fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow, ctx: &Context) {
     match kind {
+        ReportKind::Rare => {
+            // a program is its executable (its name when that is unknown)
+            acc.a.add(if f.proc.exe.is_empty() {
+                &f.comm
+            } else {
+                &f.proc.exe
+            });
+            if ctx.names.user.is_empty() {
+                acc.b.add(&f.uid.to_string());
+            } else {
+                acc.b.add(&ctx.names.user);
+            }
+        }
         ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(&f.comm),
         ReportKind::TopRemotes => {
             // the service: a client's port changes with every connection

@@ -97,6 +97,8 @@ pub struct ReportRequest {
     pub port: Option<u16>,
     /// The seed of the connections' Community IDs.
     pub community_seed: u16,
+    /// `rare`: only destinations used fewer than this many times.
+    pub below: Option<u64>,
 }
 
 impl ReportRequest {
@@ -132,12 +134,20 @@ impl ReportRequest {
                 "interval: {i}ns is shorter than 1s, the finest interval a report has (recordings count per second, history per minute)"
             ));
         }
+        match (kind, self.below) {
+            (ReportKind::Rare, Some(0)) => {
+                return Err("--below: a destination is used at least once: give 1 or more".into());
+            }
+            (ReportKind::Rare, _) | (_, None) => {}
+            _ => return Err("--below is for the rare report".into()),
+        }
         let top = matches!(
             kind,
             ReportKind::TopProcs
                 | ReportKind::TopConns
                 | ReportKind::TopPorts
                 | ReportKind::TopRemotes
+                | ReportKind::Rare
         );
         Ok(ReportConfig {
             filter,
@@ -147,6 +157,7 @@ impl ReportRequest {
             pid: self.pid,
             spy,
             community_seed: self.community_seed,
+            below: self.below,
             ..ReportConfig::default()
         })
     }

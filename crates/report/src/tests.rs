@@ -204,6 +204,84 @@ fn units_remotes_and_bytes() {
     assert_eq!(nums(&t, "TOTAL"), vec![1000, 350]);
 }
 
+/// Stacking: destinations by how seldom they were used, least first, with
+/// who used them; inbound flows are no destination; `below` cuts.
+#[test]
+fn rare_lists_the_least_used_destinations_first_with_who_used_them() {
+    let mut r = Reporter::new(
+        ReportKind::Rare,
+        ReportConfig::default(),
+        WallClock {
+            boot_to_unix_ns: BOOT,
+        },
+        HashSet::new(),
+    );
+    let alice = ctx("alice", "");
+    let bob = ctx("bob", "");
+    let mut cookie = 0;
+    let mut flow = |pid: u32, exe: &str, to: Endpoint, c: &Context, at: u64| {
+        cookie += 1;
+        let mut f = Flow::example(pid, cookie, to);
+        if let Some(p) = Arc::get_mut(&mut f.proc) {
+            p.exe = exe.into();
+        }
+        f.payload.bytes_sent = 10;
+        f.closed = Some(MonoNs(at * S));
+        r.item(&Item::Flow(Box::new(FlowItem {
+            ev: FlowEvent::Closed(f),
+            ctx: c.clone(),
+            at: MonoNs(at * S),
+            is_final: false,
+        })));
+    };
+    let web = Endpoint::new([93, 184, 216, 34].into(), 443);
+    for i in 0..3 {
+        flow(10 + i, "/usr/bin/curl", web, &alice, 1 + u64::from(i));
+    }
+    flow(20, "/usr/bin/wget", web, &bob, 5);
+    flow(
+        30,
+        "/tmp/.x",
+        Endpoint::new([203, 0, 113, 9].into(), 4444),
+        &bob,
+        6,
+    );
+    let mut inbound = Flow::example(40, 99, Endpoint::new([10, 0, 0, 5].into(), 50000));
+    inbound.direction = Direction::Inbound;
+    r.item(&Item::Flow(Box::new(FlowItem {
+        ev: FlowEvent::Closed(inbound),
+        ctx: alice.clone(),
+        at: MonoNs(7 * S),
+        is_final: false,
+    })));
+    let t = r.finish().unwrap();
+    assert_eq!(nums(&t, "FLOWS"), vec![1, 4]);
+    assert_eq!(texts(&t, "REMOTE"), vec!["203.0.113.9", "93.184.216.34"]);
+    assert_eq!(nums(&t, "PORT"), vec![4444, 443]);
+    assert_eq!(
+        col(&t, "PROGRAMS"),
+        vec![
+            Cell::List(vec!["/tmp/.x".into()], false),
+            Cell::List(vec!["/usr/bin/curl".into(), "/usr/bin/wget".into()], false),
+        ]
+    );
+    assert_eq!(
+        col(&t, "USERS"),
+        vec![
+            Cell::List(vec!["bob".into()], false),
+            Cell::List(vec!["alice".into(), "bob".into()], false),
+        ]
+    );
+    // --below 2: only what was used once
+    let req = request::ReportRequest {
+        below: Some(2),
+        ..request::ReportRequest::default()
+    };
+    let cfg = req.config(ReportKind::Rare, None).unwrap();
+    assert_eq!(cfg.below, Some(2));
+    assert!(req.config(ReportKind::TopProcs, None).is_err());
+}
+
 #[test]
 fn the_filter_is_the_filter_language() {
     let cfg = ReportConfig {
@@ -474,6 +552,7 @@ fn the_history_answers_what_the_recording_answers() {
         ReportKind::TopRemotes,
         ReportKind::TopPorts,
         ReportKind::TopConns,
+        ReportKind::Rare,
     ] {
         let (want, want_totals) = run(kind, ReportConfig::default());
         let (mut got, got_totals) = run_db(kind, ReportConfig::default(), kind.name());

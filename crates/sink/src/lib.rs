@@ -107,6 +107,11 @@ pub trait Sink {
     /// filter passed to it (the others never reach `event`).
     fn packet(&mut self, _chunk: &netwho_model::capture::PacketChunk) {}
 
+    /// An executable's SHA-256, made after flows of it were handed on
+    /// without it (hashing is off the hot path): for sinks that judge by
+    /// the hash.
+    fn exe_hash(&mut self, _file: netwho_model::FileId, _sha256: &str) {}
+
     /// The last thread of a process exited (its flows' closes came
     /// before, with the process's final counters).
     fn proc_exit(&mut self, _proc: ProcKey, _at: MonoNs) {}

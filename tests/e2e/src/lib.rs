@@ -1445,3 +1445,152 @@ for line in sys.stdin:
         .map(str::to_owned)
         .collect()
 }
+
+/// Headless Chromium (Debian's) driven by chromedriver over WebDriver:
+/// the browser and the driver end when this is dropped.
+#[derive(Debug)]
+pub struct Browser {
+    /// The driver's address.
+    drv: String,
+    /// The session.
+    id: String,
+    _driver: Proc,
+}
+
+impl Browser {
+    /// A new browser session.
+    pub fn start() -> Browser {
+        let port = free_port();
+        let drv = format!("127.0.0.1:{port}");
+        let driver = Proc(
+            Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("chromedriver (scripts/test installs Debian's chromium-driver): {e}")
+                }),
+        );
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-background-networking",
+                     "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"]
+        }}}});
+        let (_, body) = poll(30, "chromedriver starts a session", || {
+            try_http("POST", &drv, "/session", &[], Some(&caps.to_string()))
+                .and_then(|(st, b)| if st == 200 { Ok((st, b)) } else { Err(b) })
+        });
+        let sess: Value = serde_json::from_str(&body).unwrap();
+        let id = sess["value"]["sessionId"].as_str().unwrap().to_string();
+        Browser {
+            drv,
+            id,
+            _driver: driver,
+        }
+    }
+
+    /// A WebDriver command on the session (it must succeed): its value.
+    pub fn cmd(&self, path: &str, body: Value) -> Value {
+        let (st, b) = http(
+            "POST",
+            &self.drv,
+            &format!("/session/{}{path}", self.id),
+            &[],
+            Some(&body.to_string()),
+        );
+        assert_eq!(st, 200, "{path}: {b}");
+        serde_json::from_str::<Value>(&b).unwrap()["value"].clone()
+    }
+
+    /// Opens `url`.
+    pub fn goto(&self, url: &str) {
+        self.cmd("/url", serde_json::json!({ "url": url }));
+    }
+
+    /// What `script` returns.
+    pub fn js(&self, script: &str) -> Value {
+        self.cmd(
+            "/execute/sync",
+            serde_json::json!({"script": script, "args": []}),
+        )
+    }
+
+    /// Waits (bounded) until the text `script` returns holds every one of
+    /// `wants`; that text.
+    pub fn wait_text(&self, what: &str, script: &str, wants: &[&str]) -> String {
+        poll(30, what, || {
+            let t = self.js(script).as_str().unwrap_or("").to_string();
+            if wants.iter().all(|w| t.contains(w)) {
+                Ok(t)
+            } else {
+                Err(t)
+            }
+        })
+    }
+
+    /// Clicks the element at `xpath`, found again on each try (pages
+    /// redraw their tables).
+    pub fn click(&self, what: &str, xpath: &str) {
+        poll(30, what, || {
+            let el = self.cmd(
+                "/element",
+                serde_json::json!({"using": "xpath", "value": xpath}),
+            );
+            let eid = el
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+                .ok_or(format!("no element: {el}"))?
+                .to_string();
+            let (st, b) = try_http(
+                "POST",
+                &self.drv,
+                &format!("/session/{}/element/{eid}/click", self.id),
+                &[],
+                Some("{}"),
+            )?;
+            if st == 200 { Ok(()) } else { Err(b) }
+        });
+    }
+
+    /// A screenshot (PNG) kept in `target/e2e-artifacts/NAME`: its path.
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        let (st, shot) = http(
+            "GET",
+            &self.drv,
+            &format!("/session/{}/screenshot", self.id),
+            &[],
+            None,
+        );
+        assert_eq!(st, 200);
+        let v: Value = serde_json::from_str(&shot).unwrap();
+        let png = base64_decode(v["value"].as_str().unwrap());
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let dir = netwho_bin()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("e2e-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, &png).unwrap();
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
+}
+
+impl Drop for Browser {
+    /// Ends the browser even when an assertion failed (before the driver
+    /// goes).
+    fn drop(&mut self) {
+        let _ = try_http(
+            "DELETE",
+            &self.drv,
+            &format!("/session/{}", self.id),
+            &[],
+            None,
+        );
+    }
+}

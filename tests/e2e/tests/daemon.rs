@@ -289,18 +289,6 @@ fn metric_sums(text: &str) -> std::collections::BTreeMap<(String, String), u64> 
     m
 }
 
-/// Where tests keep what a person may want to look at (screenshots).
-fn artifacts() -> std::path::PathBuf {
-    let d = netwho_bin()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("e2e-artifacts");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn the_api_metrics_and_web_page_show_the_truth_to_whom_may_see_it() {
     if !require_root() {
@@ -556,138 +544,53 @@ fn prometheus_scrapes(dir: &Path, target: &str, truth: &[(String, u64, u64)]) {
 /// the live table shows the test's users, a click opens the process, the
 /// history chart has a legend; a screenshot is kept.
 fn web_page(addr: &str, token: &str) {
-    let port = free_port();
-    let drv = format!("127.0.0.1:{port}");
-    let _driver = Proc(
-        Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("chromedriver (scripts/test installs Debian's chromium-driver): {e}")
-            }),
-    );
-    let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-        "binary": "/usr/bin/chromium",
-        "args": ["--headless", "--no-sandbox", "--disable-background-networking",
-                 "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1800"]
-    }}}});
-    let (_, body) = poll(30, "chromedriver starts a session", || {
-        try_http("POST", &drv, "/session", &[], Some(&caps.to_string()))
-            .and_then(|(st, b)| if st == 200 { Ok((st, b)) } else { Err(b) })
-    });
-    let sess: Value = serde_json::from_str(&body).unwrap();
-    let id = sess["value"]["sessionId"].as_str().unwrap().to_string();
-    // ends the browser even when an assertion fails (before the driver goes)
-    struct Session(String, String);
-    impl Drop for Session {
-        fn drop(&mut self) {
-            let _ = try_http(
-                "DELETE",
-                &self.0,
-                &format!("/session/{}", self.1),
-                &[],
-                None,
-            );
-        }
-    }
-    let _session = Session(drv.clone(), id.clone());
-    let cmd = |path: &str, body: Value| -> Value {
-        let (st, b) = http(
-            "POST",
-            &drv,
-            &format!("/session/{id}{path}"),
-            &[],
-            Some(&body.to_string()),
-        );
-        assert_eq!(st, 200, "{path}: {b}");
-        serde_json::from_str::<Value>(&b).unwrap()["value"].clone()
-    };
-    let js = |script: &str| {
-        cmd(
-            "/execute/sync",
-            serde_json::json!({"script": script, "args": []}),
-        )
-    };
-    // the text a script returns holds every one of `wants`, soon
-    let wait_text = |what: &str, script: &str, wants: &[&str]| {
-        poll(30, what, || {
-            let t = js(script).as_str().unwrap_or("").to_string();
-            if wants.iter().all(|w| t.contains(w)) {
-                Ok(())
-            } else {
-                Err(t)
-            }
-        });
-    };
-    cmd(
-        "/url",
-        serde_json::json!({"url": format!("http://{addr}/#token={token}")}),
-    );
-    wait_text(
+    let b = Browser::start();
+    b.goto(&format!("http://{addr}/#token={token}"));
+    b.wait_text(
         "the live table lists both users",
         "return document.querySelector('#procs tbody').innerText",
         &["nwtapia", "nwtapib"],
     );
     // the token is in no cookie (every port of this host would be sent
     // it) and no longer in the address bar
-    assert_eq!(js("return document.cookie"), Value::from(""));
-    let href = js("return location.href");
+    assert_eq!(b.js("return document.cookie"), Value::from(""));
+    let href = b.js("return location.href");
     assert!(!href.to_string().contains(token), "{href}");
+    // with alerts off, their section stays hidden
+    assert_eq!(
+        b.js("return document.querySelector('#alerts-box').hidden"),
+        Value::from(true)
+    );
     // drill down into one of alice's processes (the table is redrawn every
     // second: a row found just before a redraw is gone, so find it again)
-    poll(30, "a click on alice's process", || {
-        let row = cmd(
-            "/element",
-            serde_json::json!({"using": "xpath", "value": "//table[@id='procs']//tr[td[text()='nwtapia']]"}),
-        );
-        let eid = row
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .ok_or(format!("no element: {row}"))?
-            .to_string();
-        let (st, b) = try_http(
-            "POST",
-            &drv,
-            &format!("/session/{id}/element/{eid}/click"),
-            &[],
-            Some("{}"),
-        )?;
-        if st == 200 { Ok(()) } else { Err(b) }
-    });
-    wait_text(
+    b.click(
+        "a click on alice's process",
+        "//table[@id='procs']//tr[td[text()='nwtapia']]",
+    );
+    b.wait_text(
         "the drill-down shows the process",
         "return document.querySelector('#drill').hidden ? '' : document.querySelector('#drill-title').innerText",
         &["nwtapia"],
     );
     poll(30, "the process's history is drawn", || {
-        let n = js("return Number(document.querySelector('#drill-chart').dataset.bars || 0)");
+        let n = b.js("return Number(document.querySelector('#drill-chart').dataset.bars || 0)");
         if n.as_u64().unwrap_or(0) > 0 {
             Ok(())
         } else {
             Err(n.to_string())
         }
     });
-    wait_text(
+    b.wait_text(
         "the history chart's legend names the users",
         "return document.querySelector('#legend').innerText",
         &["nwtapia", "nwtapib"],
     );
-    wait_text(
+    b.wait_text(
         "the top remotes table has the server",
         "return document.querySelector('#remotes tbody').innerText",
         &["10.231.28."],
     );
-    let (st, shot) = http("GET", &drv, &format!("/session/{id}/screenshot"), &[], None);
-    assert_eq!(st, 200);
-    let v: Value = serde_json::from_str(&shot).unwrap();
-    let png = base64_decode(v["value"].as_str().unwrap());
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let path = artifacts().join("web-page.png");
-    std::fs::write(&path, &png).unwrap();
-    eprintln!("screenshot: {}", path.display());
+    b.screenshot("web-page.png");
 }
 
 #[test]

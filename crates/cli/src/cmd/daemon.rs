@@ -40,6 +40,9 @@ pub fn configure(d: &DaemonArgs, community_seed: u16) -> Result<Option<Daemon>, 
             format!("{ms}ms")
         };
     }
+    if d.alerts_audit {
+        cfg.alerts.audit = true;
+    }
     if d.print_config {
         if let Some(p) = from {
             println!("# {} with the defaults filled in", p.display());
@@ -84,7 +87,8 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
     // leaves no new database behind: the API binds first
     let lock = lock_db(&h.db)?;
     raise_nofile();
-    let (live_sink, api, api_summary) = api(d)?;
+    let board = netwho_alerts::Board::new();
+    let (live_sink, api, api_summary) = api(d, &board)?;
     // members of the API's group see everything through the API: they
     // may read the database too (0640); with no such group only root
     let group = netwho_enrich::users::gid_of(&d.config.api.group);
@@ -108,6 +112,13 @@ pub fn start(d: &Daemon) -> Result<Running, Failure> {
         h.db.display()
     );
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(history), Box::new(live_sink)];
+    if let Some(cfg) = d.config.alerts.plan(&h.db, access).map_err(config_error)? {
+        sinks.push(Box::new(
+            netwho_alerts::AlertSink::start(cfg, board)
+                .context("starting the alerts")
+                .map_err(cannot_start)?,
+        ));
+    }
     if let Some(plan) = d.config.export.plan().map_err(config_error)? {
         sinks.extend(plan.sinks().map_err(cannot_start)?);
     }
@@ -174,7 +185,10 @@ fn lock_db(db: &std::path::Path) -> Result<std::fs::File, Failure> {
 }
 
 /// The live state's sink and the server (`api` and `metrics`).
-fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>, String), Failure> {
+fn api(
+    d: &Daemon,
+    board: &std::sync::Arc<netwho_alerts::Board>,
+) -> Result<(LiveSink, Option<netwho_api::Server>, String), Failure> {
     let a = &d.config.api;
     let m = &d.config.metrics;
     let keep_closed = a.keep_closed().map_err(config_error)?;
@@ -233,6 +247,11 @@ fn api(d: &Daemon) -> Result<(LiveSink, Option<netwho_api::Server>, String), Fai
         limits,
         run_as,
         community_seed: d.config.community_id_seed,
+        alerts: d
+            .config
+            .alerts
+            .enabled
+            .then(|| std::sync::Arc::clone(board)),
     };
     let server = netwho_api::start(cfg, live).map_err(cannot_start)?;
     let mut said = Vec::new();

@@ -147,11 +147,15 @@ struct Request {
 
 /// What came back.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    retry_after: Option<Duration>,
-    body: Vec<u8>,
-    keep_alive: bool,
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// `Retry-After` in seconds, when given.
+    pub retry_after: Option<Duration>,
+    /// The body (at most 64 KiB).
+    pub body: Vec<u8>,
+    /// The connection may be used again.
+    pub keep_alive: bool,
 }
 
 /// Why a request did not go.
@@ -438,9 +442,9 @@ fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
-/// Reads an HTTP/1.1 answer: status, the headers that matter, and a body
+/// Reads an HTTP/1.1 answer (also the alerts' webhook's): status, the headers that matter, and a body
 /// by Content-Length, chunks, or to the end of the connection (bounded).
-fn read_answer(stream: &mut TcpStream) -> io::Result<Answer> {
+pub fn read_answer(stream: &mut TcpStream) -> io::Result<Answer> {
     let mut r = BufReader::new(stream.take(MAX_ANSWER as u64 + 1));
     let mut line = String::new();
     r.read_line(&mut line)?;

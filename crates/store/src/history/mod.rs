@@ -20,6 +20,7 @@
 //! durable against a killed process. Pure with respect to time: every time
 //! comes from the caller.
 
+mod alerts;
 mod dims;
 mod ingest;
 mod query;
@@ -27,6 +28,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
+pub use alerts::{BaselineChange, BaselineProgram, StoredAlert};
 pub use dims::{Counters, PeerDim, ProcDim, proto_code, proto_from_code};
 pub use ingest::{IngestStats, Obs};
 pub use query::{Combo, Covered, FlowRow, Plan, Tier};

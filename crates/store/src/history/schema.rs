@@ -35,6 +35,37 @@ fn migrations() -> Vec<String> {
             resolved_ns INTEGER NOT NULL
          ) WITHOUT ROWID;"
             .to_string(),
+        // 3: first-seen alerts (`[alerts]`, docs/specs/alerts.md): each
+        // program's baseline (the hashes its executable has had, the
+        // destinations it has used) and the alerts raised
+        "CREATE TABLE alert_prog (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            first_ns INTEGER NOT NULL
+         );
+         CREATE TABLE alert_hash (
+            prog INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            first_ns INTEGER NOT NULL,
+            PRIMARY KEY (prog, sha256)
+         ) WITHOUT ROWID;
+         CREATE TABLE alert_dest (
+            prog INTEGER NOT NULL,
+            proto INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            first_ns INTEGER NOT NULL,
+            PRIMARY KEY (prog, proto, name, port)
+         ) WITHOUT ROWID;
+         CREATE TABLE alert (
+            id INTEGER PRIMARY KEY,
+            ts_ns INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            record TEXT NOT NULL,
+            acked_ns INTEGER
+         );"
+        .to_string(),
     ]
 }
 

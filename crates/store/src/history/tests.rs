@@ -265,7 +265,10 @@ fn names_of_remotes_are_kept_and_an_older_database_is_migrated() {
         // a database as version 1 left it
         let h = History::create(&path).expect("create");
         h.conn
-            .execute_batch("DROP TABLE rname; PRAGMA user_version = 1;")
+            .execute_batch(
+                "DROP TABLE rname; DROP TABLE alert_prog; DROP TABLE alert_hash;
+                 DROP TABLE alert_dest; DROP TABLE alert; PRAGMA user_version = 1;",
+            )
             .expect("downgrade");
     }
     let old = History::open_read(&path).expect("v1 reads");

@@ -1,0 +1,652 @@
+//! The daemon's alert sink: flow events through the baselines
+//! ([`Engine`]), the alerts out to the board (API, web page, metrics), the
+//! alert log, the journal and the webhook; the baselines and alerts into
+//! the history database.
+//!
+//! The pipeline's thread decides (a map lookup per event) and hands what
+//! was learned and raised to a writer thread over a bounded channel: a slow
+//! database merges batches, and what a refusing database cannot take is
+//! kept and retried (bounded, the rest counted).
+
+use crate::board::{BOARD_MAX, Board, Posted};
+use crate::engine::{Dest, Engine, Kind, Limits, Raised, Seen};
+use crate::webhook::{Url, Webhook};
+use netwho_model::time::{WallClock, rfc3339_from_unix_ns};
+use netwho_model::{Direction, FlowEvent, MonoNs};
+use netwho_query::{Filter, canonical};
+use netwho_sink::status::StatusRecord;
+use netwho_sink::subject::FlowSubject;
+use netwho_sink::{RecordRef, Sink, SinkControl};
+use netwho_store::history::{BaselineChange, History, HistoryError};
+use netwho_store::private::Access;
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Baseline changes kept for a database that refuses them (then the
+/// oldest go, counted).
+const RETRY_CHANGES: usize = 100_000;
+
+/// How alerts are raised and where they go.
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// The history database (baselines and alerts live there).
+    pub db: PathBuf,
+    /// Who may read it.
+    pub access: Access,
+    /// The learning period, from the first start with alerts.
+    pub learn: Duration,
+    /// A program is its systemd unit (its executable when it has none).
+    pub by_unit: bool,
+    /// Flows these match never alert (they still learn).
+    pub allow: Vec<Filter>,
+    /// Only log what would alert (the alert log and the daemon's log).
+    pub audit: bool,
+    /// The alert log (JSON lines, 0600), if any.
+    pub log: Option<PathBuf>,
+    /// journald's native socket, if alerts go there.
+    pub journal: Option<PathBuf>,
+    /// The webhook, if any.
+    pub webhook: Option<Url>,
+    /// Bounds.
+    pub limits: Limits,
+}
+
+/// Why the alerts could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// The database.
+    #[error(transparent)]
+    History(#[from] HistoryError),
+    /// The alert log.
+    #[error("alerts.log: cannot open {path}: {source}", path = path.display())]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A thread.
+    #[error("alerts: cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// One alert on its way out.
+#[derive(Debug)]
+struct Out {
+    id: i64,
+    ts_ns: i64,
+    uid: u32,
+    kind: Kind,
+    record: Arc<str>,
+    message: String,
+    /// Audit mode: only logged.
+    audit: bool,
+}
+
+enum Msg {
+    Put {
+        changes: Vec<BaselineChange>,
+        alerts: Vec<Out>,
+    },
+    Ack(Vec<(i64, i64)>),
+}
+
+/// The alert sink (`[alerts]` of the daemon).
+#[derive(Debug)]
+pub struct AlertSink {
+    engine: Engine,
+    allow: Vec<Filter>,
+    by_unit: bool,
+    audit: bool,
+    board: Arc<Board>,
+    tx: Option<SyncSender<Msg>>,
+    writer: Option<JoinHandle<()>>,
+    changes: Vec<BaselineChange>,
+    alerts: Vec<Out>,
+    next_id: i64,
+    self_pid: u32,
+    local: HashSet<IpAddr>,
+    said_learned: bool,
+    wall: WallClock,
+    now: MonoNs,
+    last_sent: Option<MonoNs>,
+    /// Flows handed on before their executable's hash was known, by the
+    /// file: judged when the hash comes ([`Sink::exe_hash`]).
+    waiting: rustc_hash::FxHashMap<netwho_model::FileId, Waiting>,
+    /// Flows whose hash never came (not judged by hash).
+    unhashed: u64,
+}
+
+/// Flows waiting for their executable's hash at most (the rest are not
+/// judged by hash, counted as unlearned).
+const WAITING_MAX: usize = 4_096;
+/// How long a flow waits for its hash.
+const WAITING_NS: i64 = 60_000_000_000;
+
+/// A flow waiting for its executable's hash.
+#[derive(Debug)]
+struct Waiting {
+    program: String,
+    allowed: bool,
+    partial: Partial,
+    at_ns: i64,
+}
+
+/// What an alert about a flow says, before its kind.
+#[derive(Debug, Clone)]
+struct Partial {
+    fields: serde_json::Map<String, serde_json::Value>,
+    uid: u32,
+    /// The line's words after the kind.
+    line: String,
+}
+
+impl AlertSink {
+    /// Opens the baselines (learned from the history the first time),
+    /// the alert log and the journal, and starts the writer (and the
+    /// webhook).
+    pub fn start(cfg: AlertConfig, board: Arc<Board>) -> Result<AlertSink, AlertError> {
+        let mut db = History::create_with(&cfg.db, cfg.access)?;
+        let now = i64::try_from(netwho_enrich::clock::unix_now_ns()).unwrap_or(i64::MAX);
+        let since = db.alerts_learn_since(now)?;
+        let learn = i64::try_from(cfg.learn.as_nanos()).unwrap_or(i64::MAX);
+        let mut engine = Engine::new(cfg.limits, since.saturating_add(learn));
+        let stored = db.alerts_baseline(cfg.limits.programs, cfg.limits.dests_per_program)?;
+        let mut seeded = 0;
+        if stored.is_empty() {
+            let seed = db.alerts_seed(cfg.by_unit, cfg.limits.dests)?;
+            seeded = seed.len();
+            engine.seed(seed);
+        } else {
+            engine.load(stored);
+        }
+        board
+            .learn_until_ns
+            .store(engine.learn_until_ns(), Ordering::Relaxed);
+        for a in db.alerts_recent(BOARD_MAX)? {
+            board.post(Posted {
+                id: a.id,
+                uid: a.uid,
+                kind: a.kind,
+                ts_ns: a.ts_ns,
+                record: Arc::from(a.record),
+                acked_ns: a.acked_ns,
+            });
+        }
+        let next_id = db.alerts_last_id()? + 1;
+        let log = match &cfg.log {
+            Some(p) => Some(
+                netwho_store::private::open_append(p, Access::OWNER).map_err(|source| {
+                    AlertError::Log {
+                        path: p.clone(),
+                        source,
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        let journal = cfg.journal.as_ref().and_then(|p| {
+            let s = UnixDatagram::unbound().ok()?;
+            match s.connect(p) {
+                Ok(()) => {
+                    let _ = s.set_nonblocking(true);
+                    Some(s)
+                }
+                Err(e) => {
+                    log::info!(
+                        "alerts: not to the journal ({}: {e}); set alerts.journal = \"\" to say so",
+                        p.display()
+                    );
+                    None
+                }
+            }
+        });
+        let webhook = match cfg.webhook.clone() {
+            Some(u) => Some(Webhook::start(u, Arc::clone(&board)).map_err(AlertError::Thread)?),
+            None => None,
+        };
+        let (programs, dests) = engine.size();
+        let learning = engine.learning(now);
+        log::info!(
+            "alerts: {} ({programs} programs, {dests} destinations known{}){}",
+            if learning {
+                format!(
+                    "learning until {}",
+                    rfc3339_from_unix_ns(i128::from(engine.learn_until_ns()))
+                )
+            } else {
+                "on".to_string()
+            },
+            if seeded > 0 {
+                format!(", learned from the history's {seeded} rows")
+            } else {
+                String::new()
+            },
+            if cfg.audit {
+                ", audit mode: what would alert is only logged"
+            } else {
+                ""
+            }
+        );
+        let (tx, rx) = sync_channel(4);
+        let b = Arc::clone(&board);
+        let writer = std::thread::Builder::new()
+            .name("netwho-alerts".into())
+            .spawn(move || {
+                netwho_enrich::caps::drop_all_here("the alerts' writer");
+                write_loop(db, &rx, &b, log, journal, webhook);
+            })
+            .map_err(AlertError::Thread)?;
+        Ok(AlertSink {
+            engine,
+            allow: cfg.allow,
+            by_unit: cfg.by_unit,
+            audit: cfg.audit,
+            board,
+            tx: Some(tx),
+            writer: Some(writer),
+            changes: Vec::new(),
+            alerts: Vec::new(),
+            next_id,
+            self_pid: std::process::id(),
+            local: netwho_enrich::net::local_addrs(),
+            said_learned: !learning,
+            wall: WallClock::default(),
+            now: MonoNs(0),
+            last_sent: None,
+            waiting: rustc_hash::FxHashMap::default(),
+            unhashed: 0,
+        })
+    }
+
+    fn observe(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        let f = ev.flow();
+        // the daemon's own flows (its webhook, API, exports) are not judged
+        if f.key.proc.tgid == self.self_pid {
+            return;
+        }
+        let (now, wall) = (rec.now(), rec.wall());
+        self.now = self.now.max(now);
+        self.wall = wall;
+        let now_ns = i64::try_from(wall.unix_ns(now)).unwrap_or(i64::MAX);
+        let ctx = rec.context();
+        let unit = ctx.names.unit.as_str();
+        let program: String = if self.by_unit && !unit.is_empty() {
+            unit.to_owned()
+        } else if f.proc.exe.is_empty() {
+            format!("[{}]", f.comm)
+        } else {
+            f.proc.exe.clone()
+        };
+        let allowed = !self.allow.is_empty() && {
+            let subject = FlowSubject {
+                flow: f,
+                ctx,
+                now,
+                local: &self.local,
+            };
+            self.allow.iter().any(|a| a.matches(&subject))
+        };
+        let dest =
+            (f.direction == Direction::Outbound && !f.remote.addr.is_unspecified()).then(|| Dest {
+                proto: f.proto,
+                name: canonical(f.remote.addr).to_string().into(),
+                port: f.remote.port,
+            });
+        let sha = ctx.exe_sha256.clone();
+        let file = f.proc.exe_file;
+        let raised = self.engine.observe(
+            &Seen {
+                program: &program,
+                sha256: sha.as_deref(),
+                dest,
+                allowed,
+            },
+            now_ns,
+        );
+        self.changes.extend(self.engine.take_changes());
+        let wait = sha.is_none()
+            && file.is_some_and(|id| {
+                !self.waiting.contains_key(&id) && self.waiting.len() < WAITING_MAX
+            });
+        if raised.is_empty() && !wait {
+            return;
+        }
+        let partial = partial(&program, rec);
+        for r in raised {
+            self.emit(&r, &partial, now_ns);
+        }
+        if let (true, Some(id)) = (wait, file) {
+            self.waiting.insert(
+                id,
+                Waiting {
+                    program,
+                    allowed,
+                    partial,
+                    at_ns: now_ns,
+                },
+            );
+        }
+    }
+
+    /// Raises an alert: to the board (unless auditing), then to the writer.
+    fn emit(&mut self, r: &Raised, p: &Partial, now_ns: i64) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut m = serde_json::Map::new();
+        m.insert("event".into(), "alert".into());
+        m.insert("id".into(), id.into());
+        m.insert("kind".into(), r.kind.name().into());
+        m.insert("ts".into(), rfc3339_from_unix_ns(i128::from(now_ns)).into());
+        m.extend(p.fields.clone());
+        if r.kind == Kind::ExeChanged {
+            m.insert("known_sha256".into(), r.known.clone().into());
+        }
+        if r.unlearned {
+            // did not fit the baseline: it may alert again
+            m.insert("unlearned".into(), true.into());
+        }
+        if self.audit {
+            m.insert("audit".into(), true.into());
+        }
+        let a = Out {
+            id,
+            ts_ns: now_ns,
+            uid: p.uid,
+            kind: r.kind,
+            record: Arc::from(serde_json::Value::Object(m).to_string()),
+            message: format!("{}: {}", r.kind.name(), p.line),
+            audit: self.audit,
+        };
+        if a.audit {
+            log::info!("alerts (audit): would alert {}", a.message);
+        } else {
+            log::info!("alert {}", a.message);
+            self.board.raised(a.kind);
+            self.board.post(Posted {
+                id: a.id,
+                uid: a.uid,
+                kind: a.kind.name().to_string(),
+                ts_ns: a.ts_ns,
+                record: Arc::clone(&a.record),
+                acked_ns: None,
+            });
+        }
+        self.alerts.push(a);
+    }
+
+    /// Hands what was learned and raised to the writer (every turn when
+    /// there are alerts, else every second).
+    fn send(&mut self, force: bool) {
+        let acks = self.board.take_acks();
+        let due = !self.alerts.is_empty()
+            || self
+                .last_sent
+                .is_none_or(|t| self.now.since(t) >= 1_000_000_000);
+        if !(force || due) || (self.changes.is_empty() && self.alerts.is_empty() && acks.is_empty())
+        {
+            return;
+        }
+        self.last_sent = Some(self.now);
+        let Some(tx) = &self.tx else { return };
+        if !acks.is_empty() {
+            // acknowledgements are small and rare; a full queue keeps
+            // them for the next turn
+            if let Err(TrySendError::Full(Msg::Ack(a))) = tx.try_send(Msg::Ack(acks)) {
+                for (id, at) in a {
+                    let _ = self.board.ack(id, None, at);
+                }
+            }
+        }
+        let msg = Msg::Put {
+            changes: std::mem::take(&mut self.changes),
+            alerts: std::mem::take(&mut self.alerts),
+        };
+        let back = if force {
+            tx.send(msg).err().map(|e| e.0)
+        } else {
+            match tx.try_send(msg) {
+                Ok(()) => None,
+                Err(TrySendError::Full(m) | TrySendError::Disconnected(m)) => Some(m),
+            }
+        };
+        if let Some(Msg::Put { changes, alerts }) = back {
+            // the writer is behind: merged into the next batch; alerts
+            // already went to the board, only their writing waits
+            self.changes = changes;
+            self.alerts = alerts;
+            let excess = self.changes.len().saturating_sub(RETRY_CHANGES);
+            if excess > 0 {
+                self.changes.drain(..excess);
+                self.board
+                    .counts
+                    .storage_failures
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// What an alert about this flow says (its record's fields and line).
+fn partial(program: &str, rec: &mut RecordRef<'_>) -> Partial {
+    let fr = rec.get();
+    let v = serde_json::json!({
+        "program": program,
+        "exe": fr.exe,
+        "exe_sha256": fr.exe_sha256,
+        "pid": fr.pid,
+        "comm": fr.comm,
+        "user": fr.user,
+        "uid": fr.uid,
+        "unit": fr.unit,
+        "container_id": fr.container_id,
+        "proto": fr.proto,
+        "direction": fr.direction,
+        "raddr": fr.raddr,
+        "rport": fr.rport,
+        "flow_id": fr.flow_id,
+    });
+    let mut fields = match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    if let Some(c) = &fr.community_id {
+        fields.insert("community_id".into(), c.as_str().into());
+    }
+    let line = format!(
+        "{} (pid {}, user {}) {} {}:{} {}",
+        netwho_model::text::visible_cut(program, 200),
+        fr.pid,
+        netwho_model::text::visible_cut(&fr.user, 64),
+        fr.proto,
+        fr.raddr,
+        fr.rport,
+        fr.direction,
+    );
+    Partial {
+        fields,
+        uid: fr.uid,
+        line,
+    }
+}
+
+/// The writer: the database first, then the alert log, the journal and the
+/// webhook.
+fn write_loop(
+    mut db: History,
+    rx: &Receiver<Msg>,
+    board: &Board,
+    mut log: Option<std::fs::File>,
+    journal: Option<UnixDatagram>,
+    mut webhook: Option<Webhook>,
+) {
+    let mut retry: Vec<BaselineChange> = Vec::new();
+    let mut buf = Vec::with_capacity(4096);
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Ack(acks) => {
+                let ids: Vec<i64> = acks.iter().map(|a| a.0).collect();
+                let at = acks.iter().map(|a| a.1).max().unwrap_or(0);
+                if let Err(e) = db.alerts_ack(&ids, at) {
+                    board
+                        .counts
+                        .storage_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    log::error!("alerts: acknowledgements not stored: {e}");
+                }
+            }
+            Msg::Put { changes, alerts } => {
+                retry.extend(changes);
+                // audit mode stores the baselines, not the alerts
+                let rows: Vec<(i64, i64, u32, &str, String)> = alerts
+                    .iter()
+                    .filter(|a| !a.audit)
+                    .map(|a| (a.id, a.ts_ns, a.uid, a.kind.name(), a.record.to_string()))
+                    .collect();
+                match db.alerts_put(&retry, &rows) {
+                    Ok(_) => retry.clear(),
+                    Err(e) => {
+                        board
+                            .counts
+                            .storage_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        log::error!("alerts: the database refused a batch (kept and retried): {e}");
+                        let excess = retry.len().saturating_sub(RETRY_CHANGES);
+                        retry.drain(..excess);
+                    }
+                }
+                for a in &alerts {
+                    if let Some(f) = &mut log {
+                        let line = format!("{}\n", a.record);
+                        if let Err(e) = f.write_all(line.as_bytes()) {
+                            board
+                                .counts
+                                .storage_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            log::error!("alerts: writing the alert log: {e}");
+                        }
+                    }
+                    if a.audit {
+                        continue;
+                    }
+                    if let Some(j) = &journal {
+                        buf.clear();
+                        journal_entry(a, &mut buf);
+                        // a full journal queue drops it (the alert is in
+                        // the log, the database and the API)
+                        let _ = j.send(&buf);
+                    }
+                    if let Some(w) = &webhook {
+                        w.send(Arc::clone(&a.record));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(w) = &mut webhook {
+        w.finish();
+    }
+}
+
+/// The journal entry: warning priority, the line as its message, the
+/// record's fields as `NETWHO_ALERT_*`.
+fn journal_entry(a: &Out, out: &mut Vec<u8>) {
+    use netwho_auditlog::journal::field;
+    field(out, "MESSAGE", &format!("netwho alert {}", a.message));
+    field(out, "PRIORITY", "4");
+    field(out, "SYSLOG_IDENTIFIER", "netwho");
+    field(out, "NETWHO_ALERT_KIND", a.kind.name());
+    field(out, "NETWHO_ALERT_ID", &a.id.to_string());
+    field(out, "NETWHO_ALERT", &a.record);
+}
+
+impl Sink for AlertSink {
+    fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
+        self.observe(ev, rec);
+    }
+
+    fn status(&mut self, _st: &StatusRecord) {}
+
+    fn flush(&mut self) -> SinkControl {
+        let c = self.engine.counts();
+        let b = &self.board.counts;
+        b.allowed.store(c.allowed, Ordering::Relaxed);
+        b.suppressed.store(c.suppressed, Ordering::Relaxed);
+        b.unlearned
+            .store(c.unlearned + self.unhashed, Ordering::Relaxed);
+        self.send(false);
+        SinkControl::Continue
+    }
+
+    /// A hash that came after the flows of its executable: judged now
+    /// (a changed executable alerts with the flow that waited for it).
+    fn exe_hash(&mut self, file: netwho_model::FileId, sha256: &str) {
+        let Some(mut w) = self.waiting.remove(&file) else {
+            return;
+        };
+        let now_ns = i64::try_from(self.wall.unix_ns(self.now)).unwrap_or(i64::MAX);
+        let raised = self.engine.observe(
+            &Seen {
+                program: &w.program,
+                sha256: Some(sha256),
+                dest: None,
+                allowed: w.allowed,
+            },
+            now_ns,
+        );
+        self.changes.extend(self.engine.take_changes());
+        w.partial.fields.insert("exe_sha256".into(), sha256.into());
+        for r in raised {
+            self.emit(&r, &w.partial, now_ns);
+        }
+    }
+
+    fn tick(&mut self, now: MonoNs, wall: WallClock) -> SinkControl {
+        self.now = self.now.max(now);
+        self.wall = wall;
+        if !self.waiting.is_empty() {
+            let now_ns = i64::try_from(wall.unix_ns(now)).unwrap_or(i64::MAX);
+            let before = self.waiting.len();
+            self.waiting.retain(|_, w| now_ns - w.at_ns < WAITING_NS);
+            let gone = (before - self.waiting.len()) as u64;
+            if gone > 0 {
+                // their executables could not be hashed: not judged by hash
+                self.unhashed += gone;
+            }
+        }
+        if !self.said_learned {
+            let now_ns = i64::try_from(wall.unix_ns(now)).unwrap_or(i64::MAX);
+            if !self.engine.learning(now_ns) {
+                self.said_learned = true;
+                let (p, d) = self.engine.size();
+                log::info!(
+                    "alerts: learning ended with {p} programs and {d} destinations; new ones alert from now on"
+                );
+            }
+        }
+        SinkControl::Continue
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.send(true);
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            w.join()
+                .map_err(|_| std::io::Error::other("the alerts' writer panicked"))?;
+        }
+        Ok(())
+    }
+
+    fn storage_failures(&self) -> u64 {
+        self.board.counts.storage_failures.load(Ordering::Relaxed)
+    }
+}
