@@ -289,6 +289,14 @@ impl Engine {
     /// raises (at most two alerts: a new program, or a changed executable
     /// and a new destination).
     pub fn observe(&mut self, s: &Seen<'_>, now_ns: i64) -> Vec<Raised> {
+        // the steady state first: a known program, its hash and
+        // destination known (one lookup, nothing allocated)
+        if let Some(p) = self.programs.get(s.program)
+            && s.sha256.is_none_or(|h| p.hashes.iter().any(|k| &**k == h))
+            && s.dest.as_ref().is_none_or(|d| p.dests.contains(d))
+        {
+            return Vec::new();
+        }
         let judging = !self.learning(now_ns);
         let mut would: Vec<Raised> = Vec::new();
         let known = self.programs.contains_key(s.program);

@@ -269,7 +269,12 @@ impl AlertSink {
     }
 
     fn observe(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
-        let f = ev.flow();
+        // a flow's program and destination are what they were at its
+        // open (every flow is opened before it is updated or closed); a
+        // hash that comes later comes through `exe_hash`
+        let FlowEvent::Opened(f) = ev else {
+            return;
+        };
         // the daemon's own flows (its webhook, API, exports) are not judged
         if f.key.proc.tgid == self.self_pid {
             return;
@@ -280,12 +285,12 @@ impl AlertSink {
         let now_ns = i64::try_from(wall.unix_ns(now)).unwrap_or(i64::MAX);
         let ctx = rec.context();
         let unit = ctx.names.unit.as_str();
-        let program: String = if self.by_unit && !unit.is_empty() {
-            unit.to_owned()
+        let program: std::borrow::Cow<'_, str> = if self.by_unit && !unit.is_empty() {
+            unit.to_owned().into()
         } else if f.proc.exe.is_empty() {
-            format!("[{}]", f.comm)
+            format!("[{}]", f.comm).into()
         } else {
-            f.proc.exe.clone()
+            f.proc.exe.as_str().into()
         };
         let allowed = !self.allow.is_empty() && {
             let subject = FlowSubject {
@@ -329,7 +334,7 @@ impl AlertSink {
             self.waiting.insert(
                 id,
                 Waiting {
-                    program,
+                    program: program.into_owned(),
                     allowed,
                     partial,
                     at_ns: now_ns,
@@ -648,5 +653,145 @@ impl Sink for AlertSink {
 
     fn storage_failures(&self) -> u64 {
         self.board.counts.storage_failures.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netwho_model::record::Context;
+    use netwho_model::{Endpoint, Flow};
+
+    struct Setup {
+        dir: PathBuf,
+        board: Arc<Board>,
+    }
+
+    impl Setup {
+        fn new(tag: &str) -> Setup {
+            let dir =
+                std::env::temp_dir().join(format!("netwho-alertsink-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Setup {
+                dir,
+                board: Board::new(),
+            }
+        }
+
+        fn config(&self, audit: bool, allow: &[&str]) -> AlertConfig {
+            AlertConfig {
+                db: self.dir.join("h.db"),
+                access: Access::OWNER,
+                learn: Duration::ZERO,
+                by_unit: false,
+                allow: allow.iter().map(|a| Filter::parse(a).unwrap()).collect(),
+                audit,
+                log: Some(self.dir.join("alerts.jsonl")),
+                journal: None,
+                webhook: None,
+                limits: Limits::default(),
+            }
+        }
+
+        fn log(&self) -> Vec<serde_json::Value> {
+            std::fs::read_to_string(self.dir.join("alerts.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        }
+    }
+
+    impl Drop for Setup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// One opened flow of `exe` (pid 4242) to 10.231.0.2:`port` at `at_s`.
+    fn feed(sink: &mut AlertSink, exe: &str, port: u16, cookie: u64, at_s: u64) {
+        let mut f = Flow::example(4242, cookie, Endpoint::new([10, 231, 0, 2].into(), port));
+        if let Some(p) = Arc::get_mut(&mut f.proc) {
+            p.exe = exe.into();
+        }
+        let ev = FlowEvent::Opened(f);
+        // (after the learning period, which started at the sink's start)
+        let wall = WallClock {
+            boot_to_unix_ns: netwho_enrich::clock::unix_now_ns() + 1_000_000_000,
+        };
+        let mut lookup = |_: &FlowEvent| Context::default();
+        let now = MonoNs(at_s * 1_000_000_000);
+        let mut rec = RecordRef::new(&ev, now, wall, &mut lookup);
+        sink.event(&ev, &mut rec);
+        sink.tick(now, wall);
+        sink.flush();
+    }
+
+    #[test]
+    fn allowed_flows_learn_silently_and_the_rest_alert_once() {
+        let s = Setup::new("allow");
+        let mut sink =
+            AlertSink::start(s.config(false, &["fd.rport = 443"]), Arc::clone(&s.board)).unwrap();
+        // learning is over at once: a new program alerts
+        feed(&mut sink, "/usr/bin/curl", 80, 1, 10);
+        feed(&mut sink, "/usr/bin/curl", 443, 2, 11);
+        feed(&mut sink, "/usr/bin/curl", 8080, 3, 12);
+        feed(&mut sink, "/usr/bin/curl", 8080, 4, 13);
+        sink.finish().unwrap();
+        let kinds: Vec<String> = s
+            .log()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(kinds, vec!["new_program", "new_destination"]);
+        assert_eq!(s.board.list(None, 0, 10).len(), 2);
+        assert_eq!(s.board.counts.allowed.load(Ordering::Relaxed), 1);
+        // the allowed destination was learned
+        let h = History::open_read(&s.dir.join("h.db")).unwrap();
+        let b = h.alerts_baseline(10, 10).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].dests.len(), 3, "{b:?}");
+        assert_eq!(h.alerts_recent(10).unwrap().len(), 2);
+    }
+
+    /// Audit mode: what would alert is in the alert log, marked, and
+    /// nowhere else (no board, no stored alert), while the baseline learns.
+    #[test]
+    fn audit_mode_only_logs() {
+        let s = Setup::new("audit");
+        let mut sink = AlertSink::start(s.config(true, &[]), Arc::clone(&s.board)).unwrap();
+        feed(&mut sink, "/usr/bin/curl", 80, 1, 10);
+        sink.finish().unwrap();
+        let log = s.log();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0]["audit"], true);
+        assert!(s.board.list(None, 0, 10).is_empty());
+        assert_eq!(s.board.raised_by_kind()[1].1, 0);
+        let h = History::open_read(&s.dir.join("h.db")).unwrap();
+        assert!(h.alerts_recent(10).unwrap().is_empty());
+        assert_eq!(h.alerts_baseline(10, 10).unwrap().len(), 1);
+    }
+
+    /// A path with quotes, a newline and an escape sequence stays one JSON
+    /// line, read back exactly; the log file is private.
+    #[test]
+    fn hostile_names_stay_one_escaped_line() {
+        let s = Setup::new("hostile");
+        let mut sink = AlertSink::start(s.config(false, &[]), Arc::clone(&s.board)).unwrap();
+        let evil = "/tmp/a\"b\n{\"kind\":\"forged\"}\u{1b}[2J";
+        feed(&mut sink, evil, 80, 1, 10);
+        sink.finish().unwrap();
+        let text = std::fs::read_to_string(s.dir.join("alerts.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let log = s.log();
+        assert_eq!(log[0]["exe"], evil);
+        assert_eq!(log[0]["kind"], "new_program");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(s.dir.join("alerts.jsonl"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -44,7 +44,7 @@ pub struct AlertsSection {
     pub log: PathBuf,
     /// journald's native socket (empty: not to the journal).
     pub journal: PathBuf,
-    /// POST each alert here as JSON: "http://HOST[:PORT]/PATH" (empty: none).
+    /// POST each alert here as JSON: `http://HOST[:PORT]/PATH` (empty: none).
     pub webhook: String,
     /// Most alerts raised per minute (the rest are counted).
     pub max_per_minute: u32,

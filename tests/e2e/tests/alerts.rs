@@ -472,5 +472,60 @@ fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a
     assert_eq!(listed(&sock).len(), 3, "no second alert after a restart");
     d.stop();
     assert_eq!(read_records(&log_path).len(), 3);
+
+    // stacking over the same history: the least used destination first,
+    // with the program and user that used it
+    let out = Command::new(netwho_bin())
+        .args(["report", "rare", "--json", "--db"])
+        .arg(&db)
+        .arg(format!("user.name = {}", w.user.name))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rare: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: Vec<(u64, u64, Vec<String>)> = rare["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["flows"].as_u64().unwrap(),
+                r["port"].as_u64().unwrap(),
+                r["programs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    let k = known.display().to_string();
+    assert_eq!(
+        rows,
+        vec![
+            (1, u64::from(ALLOWED), vec![k.clone()]),
+            (3, u64::from(NEW), vec![k.clone()]),
+            (
+                2 + 1 + 6 + 2,
+                u64::from(KNOWN),
+                vec![
+                    changing.display().to_string(),
+                    k,
+                    evil.display().to_string()
+                ]
+            ),
+        ],
+        "{rare:#}"
+    );
+    assert!(
+        rare["rows"][0]["users"]
+            .as_array()
+            .is_some_and(|u| u == &vec![Value::from(w.user.name.clone())])
+    );
     drop(other);
 }

@@ -256,7 +256,7 @@ impl History {
 
     /// Writes what the baselines learned and the alerts raised (id, time,
     /// uid, kind, record), in one transaction; returns the alerts' ids. Alerts past
-    /// [`ALERTS_KEPT`] go, the oldest first.
+    /// 100,000 (`ALERTS_KEPT`) go, the oldest first.
     pub fn alerts_put(
         &mut self,
         changes: &[BaselineChange],
