@@ -260,6 +260,14 @@ impl Engine {
         Some(true)
     }
 
+    /// Whether `program` is known and `sha256` is not among its hashes
+    /// (a hash that came after a flow's open: worth judging).
+    pub fn hash_is_new(&self, program: &str, sha256: &str) -> bool {
+        self.programs
+            .get(program)
+            .is_some_and(|p| !p.hashes.iter().any(|k| &**k == sha256))
+    }
+
     /// Whether `now_ns` is still in the learning period.
     pub fn learning(&self, now_ns: i64) -> bool {
         now_ns < self.learn_until_ns

@@ -271,10 +271,10 @@ impl AlertSink {
     fn observe(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
         // a flow's program and destination are what they were at its
         // open (every flow is opened before it is updated or closed); a
-        // hash that comes later comes through `exe_hash`
-        let FlowEvent::Opened(f) = ev else {
-            return;
-        };
+        // hash known only later is judged with a later event of the flow,
+        // or through `exe_hash`
+        let f = ev.flow();
+        let opened = matches!(ev, FlowEvent::Opened(_));
         // the daemon's own flows (its webhook, API, exports) are not judged
         if f.key.proc.tgid == self.self_pid {
             return;
@@ -292,6 +292,14 @@ impl AlertSink {
         } else {
             f.proc.exe.as_str().into()
         };
+        if !opened
+            && !ctx
+                .exe_sha256
+                .as_deref()
+                .is_some_and(|h| self.engine.hash_is_new(&program, h))
+        {
+            return;
+        }
         let allowed = !self.allow.is_empty() && {
             let subject = FlowSubject {
                 flow: f,
@@ -301,12 +309,14 @@ impl AlertSink {
             };
             self.allow.iter().any(|a| a.matches(&subject))
         };
-        let dest =
-            (f.direction == Direction::Outbound && !f.remote.addr.is_unspecified()).then(|| Dest {
-                proto: f.proto,
-                name: canonical(f.remote.addr).to_string().into(),
-                port: f.remote.port,
-            });
+        let dest = (opened
+            && f.direction == Direction::Outbound
+            && !f.remote.addr.is_unspecified())
+        .then(|| Dest {
+            proto: f.proto,
+            name: canonical(f.remote.addr).to_string().into(),
+            port: f.remote.port,
+        });
         let sha = ctx.exe_sha256.clone();
         let file = f.proc.exe_file;
         let raised = self.engine.observe(
@@ -326,7 +336,7 @@ impl AlertSink {
         if raised.is_empty() && !wait {
             return;
         }
-        let partial = partial(&program, rec);
+        let partial = partial(&program, f.key.proc.start_ticks, rec);
         for r in raised {
             self.emit(&r, &partial, now_ns);
         }
@@ -442,13 +452,14 @@ impl AlertSink {
 }
 
 /// What an alert about this flow says (its record's fields and line).
-fn partial(program: &str, rec: &mut RecordRef<'_>) -> Partial {
+fn partial(program: &str, start_ticks: u64, rec: &mut RecordRef<'_>) -> Partial {
     let fr = rec.get();
     let v = serde_json::json!({
         "program": program,
         "exe": fr.exe,
         "exe_sha256": fr.exe_sha256,
         "pid": fr.pid,
+        "start_ticks": start_ticks,
         "comm": fr.comm,
         "user": fr.user,
         "uid": fr.uid,
@@ -711,16 +722,41 @@ mod tests {
 
     /// One opened flow of `exe` (pid 4242) to 10.231.0.2:`port` at `at_s`.
     fn feed(sink: &mut AlertSink, exe: &str, port: u16, cookie: u64, at_s: u64) {
+        feed_with(sink, exe, port, cookie, at_s, None, None, true);
+    }
+
+    /// An event of a flow of `exe` with its file and hash (`opened`: its
+    /// open, else its close).
+    #[expect(clippy::too_many_arguments, reason = "a test's one feeder")]
+    fn feed_with(
+        sink: &mut AlertSink,
+        exe: &str,
+        port: u16,
+        cookie: u64,
+        at_s: u64,
+        file: Option<netwho_model::FileId>,
+        sha: Option<&str>,
+        opened: bool,
+    ) {
         let mut f = Flow::example(4242, cookie, Endpoint::new([10, 231, 0, 2].into(), port));
         if let Some(p) = Arc::get_mut(&mut f.proc) {
             p.exe = exe.into();
+            p.exe_file = file;
         }
-        let ev = FlowEvent::Opened(f);
+        let ev = if opened {
+            FlowEvent::Opened(f)
+        } else {
+            FlowEvent::Closed(f)
+        };
+        let ctx = Context {
+            exe_sha256: sha.map(Arc::from),
+            ..Context::default()
+        };
         // (after the learning period, which started at the sink's start)
         let wall = WallClock {
             boot_to_unix_ns: netwho_enrich::clock::unix_now_ns() + 1_000_000_000,
         };
-        let mut lookup = |_: &FlowEvent| Context::default();
+        let mut lookup = |_: &FlowEvent| ctx.clone();
         let now = MonoNs(at_s * 1_000_000_000);
         let mut rec = RecordRef::new(&ev, now, wall, &mut lookup);
         sink.event(&ev, &mut rec);
@@ -753,6 +789,72 @@ mod tests {
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].dests.len(), 3, "{b:?}");
         assert_eq!(h.alerts_recent(10).unwrap().len(), 2);
+    }
+
+    /// A binary replaced at a known path is judged whenever its hash
+    /// becomes known: with a later event of the flow, or (a process gone
+    /// before its hash was made) when the pipeline hands the hash on.
+    #[test]
+    fn a_changed_binary_alerts_once_when_its_hash_comes() {
+        let s = Setup::new("late");
+        let mut sink = AlertSink::start(s.config(false, &[]), Arc::clone(&s.board)).unwrap();
+        let old = netwho_model::FileId {
+            dev: 1,
+            ino: 2,
+            mtime_ns: 3,
+        };
+        let new = netwho_model::FileId { ino: 9, ..old };
+        // known, with its hash (a new program: one alert)
+        feed_with(
+            &mut sink,
+            "/usr/bin/x",
+            80,
+            1,
+            10,
+            Some(old),
+            Some("aa"),
+            true,
+        );
+        // the new binary's open, before its hash: nothing yet
+        feed_with(&mut sink, "/usr/bin/x", 80, 2, 11, Some(new), None, true);
+        assert_eq!(s.board.list(None, 0, 10).len(), 1);
+        // its close with the hash: exe_changed
+        feed_with(
+            &mut sink,
+            "/usr/bin/x",
+            80,
+            2,
+            12,
+            Some(new),
+            Some("bb"),
+            false,
+        );
+        // and the late hash of the same file: already judged, no second
+        sink.exe_hash(new, "bb");
+        // another binary whose hash only comes through the pipeline
+        let third = netwho_model::FileId { ino: 10, ..old };
+        feed_with(&mut sink, "/usr/bin/x", 80, 3, 13, Some(third), None, true);
+        sink.exe_hash(third, "cc");
+        sink.flush();
+        sink.finish().unwrap();
+        let kinds: Vec<(String, String)> = s
+            .log()
+            .iter()
+            .map(|a| {
+                (
+                    a["kind"].as_str().unwrap().to_string(),
+                    a["exe_sha256"].as_str().unwrap_or("-").to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("new_program".to_string(), "aa".to_string()),
+                ("exe_changed".to_string(), "bb".to_string()),
+                ("exe_changed".to_string(), "cc".to_string()),
+            ]
+        );
     }
 
     /// Audit mode: what would alert is in the alert log, marked, and

@@ -187,7 +187,7 @@ pub fn run(
         && view
     {
         let local = netwho_enrich::net::local_addrs().into_iter().collect();
-        let (sink, v) = crate::view::start(t, view_filter, local, None, stop)?;
+        let (sink, v) = crate::view::start(t, view_filter, local, None, None, stop)?;
         sinks.push(sink);
         shown = Some(v);
     }

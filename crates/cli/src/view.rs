@@ -34,6 +34,7 @@ pub fn start(
     filter: Option<Filter>,
     local: HashSet<IpAddr>,
     replay: Option<ReplayLink>,
+    alerts: Option<Receiver<netwho_tui::Alerted>>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(Box<dyn Sink>, View), Failure> {
     if t.tree {
@@ -52,6 +53,7 @@ pub fn start(
         local,
         dns: !t.no_dns,
         by_total: t.sort == crate::args::TopSort::Total,
+        alerts,
     };
     let stop = Arc::clone(stop);
     let handle = std::thread::Builder::new()

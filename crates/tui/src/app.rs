@@ -39,6 +39,9 @@ pub struct TuiConfig {
     pub dns: bool,
     /// Rows by total bytes first (`--sort total`) instead of by rate.
     pub by_total: bool,
+    /// What the daemon's alerts name, as it changes (`top --connect`):
+    /// those rows are marked.
+    pub alerts: Option<Receiver<crate::Alerted>>,
 }
 
 /// Remote addresses asked about at most (then no more lookups).
@@ -129,7 +132,11 @@ fn main_loop(
     stop: &AtomicBool,
     replay: Option<&ReplayLink>,
 ) -> std::io::Result<()> {
-    let mut model = Model::new(netwho_model::nanos(cfg.keep), cfg.filter, cfg.local);
+    let mut model = Model::new(
+        netwho_model::nanos(cfg.keep),
+        cfg.filter.clone(),
+        cfg.local.clone(),
+    );
     let mut ui = Ui::new(cfg.color, cfg.bits);
     if cfg.by_total {
         ui.sort = [crate::state::ui::SortKey::Total; 7];
@@ -175,6 +182,13 @@ fn main_loop(
         if let Some(n) = &mut names
             && n.update(&mut model)
         {
+            dirty = true;
+        }
+        if let Some(a) = &cfg.alerts
+            && let Some(latest) = a.try_iter().last()
+            && latest != model.alerted
+        {
+            model.alerted = latest;
             dirty = true;
         }
         if let Some(r) = replay {

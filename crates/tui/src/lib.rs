@@ -19,3 +19,4 @@ pub mod view;
 
 pub use app::{ReplayLink, TuiConfig, run};
 pub use sink::TuiSink;
+pub use state::model::Alerted;

@@ -512,3 +512,63 @@ fn hostile_names_are_shown_escaped_never_raw() {
     }
     assert!(seen >= 7, "the escapes are shown visibly ({seen} screens)");
 }
+
+/// Rows of what the daemon's alerts name (`top --connect`) are marked:
+/// the process by its pid and start (another process with the same pid is
+/// not), and its program's row.
+#[test]
+fn rows_that_alerted_are_marked() {
+    let mut f = scenario();
+    let names = |f: &mut Fake, view: ViewKind| {
+        f.act(Action::View(view));
+        let vs = screen::build(&f.model, &f.ui);
+        let Body::Table(t) = &vs.body else {
+            panic!("a table")
+        };
+        let i = t
+            .columns
+            .iter()
+            .position(|c| c.title == "PROCESS" || c.title == "PROGRAM")
+            .expect("a name column");
+        t.rows
+            .iter()
+            .filter_map(|r| match &r.cells[i] {
+                screen::Cell::Text(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        names(&mut f, ViewKind::Processes)
+            .iter()
+            .all(|n| !n.starts_with("! "))
+    );
+    f.model
+        .alerted
+        .procs
+        .insert(ProcKey::from_start_ticks(4242, 42_420));
+    // nginx's pid, another process (another start): not marked
+    f.model
+        .alerted
+        .procs
+        .insert(ProcKey::from_start_ticks(900, 1));
+    f.model.alerted.programs.insert(Arc::from("/usr/bin/curl"));
+    let procs = names(&mut f, ViewKind::Processes);
+    assert_eq!(
+        procs
+            .iter()
+            .filter(|n| n.starts_with("! "))
+            .collect::<Vec<_>>(),
+        vec!["! curl"],
+        "{procs:?}"
+    );
+    let progs = names(&mut f, ViewKind::Programs);
+    assert_eq!(
+        progs
+            .iter()
+            .filter(|n| n.starts_with("! "))
+            .collect::<Vec<_>>(),
+        vec!["! /usr/bin/curl"],
+        "{progs:?}"
+    );
+}

@@ -144,6 +144,11 @@ const ALLOWED: u16 = 7103;
 impl World {
     /// `conns` connections of `prog` (run as the test user) to `port`.
     fn connect(&self, prog: &Path, port: u16, conns: u32) {
+        self.client(prog, port, conns, &[]).finish();
+    }
+
+    /// The client of [`World::connect`], running (`extra`: more options).
+    fn client(&self, prog: &Path, port: u16, conns: u32, extra: &[&str]) -> Gen {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns.a]).arg(prog).args([
             "tcp-client",
@@ -160,7 +165,8 @@ impl World {
             "--as-user",
             &self.user.name,
         ]);
-        Gen::spawn_cmd(c).finish();
+        c.args(extra);
+        Gen::spawn_cmd(c)
     }
 
     fn prog(&self, name: &str) -> PathBuf {
@@ -172,7 +178,7 @@ impl World {
 
 fn config(dir: &Path, webhook: u16, learn: &str, listen: &str) -> String {
     format!(
-        "listen = \"{listen}\"\ntoken_file = \"{}\"\n[metrics]\nenabled = true\n[alerts]\nenabled = true\nlearn = \"{learn}\"\nallow = [\"fd.rport = {ALLOWED}\"]\nlog = \"{}\"\njournal = \"{}\"\nwebhook = \"http://127.0.0.1:{webhook}/hook\"\n",
+        "listen = \"{listen}\"\ntoken_file = \"{}\"\nkeep_closed = \"5m\"\n[metrics]\nenabled = true\n[alerts]\nenabled = true\nlearn = \"{learn}\"\nallow = [\"fd.rport = {ALLOWED}\"]\nlog = \"{}\"\njournal = \"{}\"\nwebhook = \"http://127.0.0.1:{webhook}/hook\"\n",
         dir.join("token").display(),
         dir.join("alerts.jsonl").display(),
         dir.join("journal.sock").display(),
@@ -215,7 +221,7 @@ fn web_page(listen: &str, token_file: &Path, alerts: &[Value]) {
 
 #[test]
 fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a_restart() {
-    if !require_root() {
+    if !require_tmux() {
         return;
     }
     let serial = serial();
@@ -286,7 +292,10 @@ fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a
     w.connect(&known, KNOWN, 1);
     w.connect(&known, ALLOWED, 1);
     w.connect(&known, NEW, 2);
-    w.connect(&evil, KNOWN, 1);
+    // the new program holds its connection open (until the interactive
+    // view has shown it)
+    let mut evil_client = w.client(&evil, KNOWN, 1, &["--pause-after", "50"]);
+    evil_client.wait_for("paused");
     {
         // a new binary at the same path
         let mut bytes = std::fs::read(trafficgen()).unwrap();
@@ -351,6 +360,26 @@ fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a
         assert!(a["acked"].is_null());
     }
 
+    // the interactive view from the daemon marks the row of the process
+    // that alerted and still runs, and its program's row
+    {
+        let t = Tmux::start(&format!(
+            "{} top --connect={} --no-dns",
+            netwho_bin().display(),
+            sock.display()
+        ));
+        t.wait_for("! new \"prog\"");
+        t.keys(&["2"]);
+        t.wait_for(&format!("! {}", dir.join("new").display()));
+        t.keys(&["q"]);
+    }
+    evil_client
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"\n")
+        .unwrap();
+    evil_client.finish();
     // the alert log: one JSON line per alert, private
     let log_path = dir.join("alerts.jsonl");
     let logged = read_records(&log_path);

@@ -63,7 +63,8 @@ pub fn top(t: &TopArgs, target: Target, stop: &Arc<AtomicBool>) -> Result<(), Fa
     };
     if view {
         let local = reader.header().local_addrs.iter().copied().collect();
-        let (sink, shown) = crate::view::start(t, filter, local, None, stop)?;
+        let alerts = watch_alerts(c.target().clone(), Arc::clone(stop));
+        let (sink, shown) = crate::view::start(t, filter, local, None, Some(alerts), stop)?;
         let res = run(Replay::new(reader, vec![sink], cfg, None), stop, &ended);
         stop.store(true, Ordering::Relaxed);
         let shown = shown.join();
@@ -74,6 +75,62 @@ pub fn top(t: &TopArgs, target: Target, stop: &Arc<AtomicBool>) -> Result<(), Fa
         stop,
         &ended,
     )
+}
+
+/// How often the view asks the daemon for its alerts.
+const ALERTS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The alerts the daemon shows this caller (`GET /api/v1/alerts`), as the
+/// rows the view marks, asked for every few seconds on a thread of its own
+/// until `stop`; nothing when the daemon has alerts off (or answers
+/// otherwise: the marker is a help, the view runs without it).
+fn watch_alerts(
+    target: Target,
+    stop: Arc<AtomicBool>,
+) -> std::sync::mpsc::Receiver<netwho_tui::Alerted> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let _ = std::thread::Builder::new()
+        .name("netwho-alerts".into())
+        .spawn(move || {
+            let Ok(c) = Client::new(target) else { return };
+            while !stop.load(Ordering::Relaxed) {
+                let doc = c
+                    .get("/api/v1/alerts", &[("limit", "1000".into())])
+                    .and_then(netwho_api::client::Reply::ok)
+                    .ok()
+                    .and_then(|r| r.text().ok())
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+                let Some(doc) = doc else { return };
+                // a full channel: the view has not taken the last one yet
+                let _ = tx.try_send(marks(&doc));
+                for _ in 0..ALERTS_EVERY.as_millis() / 100 {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        });
+    rx
+}
+
+/// The processes and programs of the alerts not acknowledged.
+pub fn marks(doc: &serde_json::Value) -> netwho_tui::Alerted {
+    let mut m = netwho_tui::Alerted::default();
+    for a in doc["alerts"].as_array().into_iter().flatten() {
+        if !a["acked"].is_null() {
+            continue;
+        }
+        let pid = a["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+        if let (Some(pid), Some(ticks)) = (pid, a["start_ticks"].as_u64()) {
+            m.procs
+                .insert(netwho_model::ProcKey::from_start_ticks(pid, ticks));
+        }
+        if let Some(p) = a["program"].as_str() {
+            m.programs.insert(Arc::from(p));
+        }
+    }
+    m
 }
 
 /// A reader that notes when its stream ended (the daemon closed it).
@@ -144,6 +201,7 @@ pub fn report(a: &ReportArgs, target: Target) -> Result<(), Failure> {
     put("pid", a.pid.map(|p| p.to_string()));
     put("ip", a.ip.map(|i| i.to_string()));
     put("port", a.port.map(|p| p.to_string()));
+    put("below", a.below.map(|n| n.to_string()));
     put("format", Some(a.format().name().into()));
     let c = client(target)?;
     let path = format!("/api/v1/reports/{}", a.report.name());
@@ -157,4 +215,34 @@ pub fn report(a: &ReportArgs, target: Target) -> Result<(), Failure> {
             error: anyhow::Error::new(e).context("reading the report"),
         })?;
     crate::cmd::report::print_report(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only alerts not acknowledged mark rows; whatever else the answer
+    /// holds (missing or out-of-range fields, not a list) marks nothing.
+    #[test]
+    fn marks_come_from_unacknowledged_alerts_only() {
+        let doc = serde_json::json!({"alerts": [
+            {"pid": 10, "start_ticks": 7, "program": "/usr/bin/curl", "acked": null},
+            {"pid": 11, "start_ticks": 8, "program": "/usr/bin/wget", "acked": "2026-12-06T10:00:00Z"},
+            {"pid": 99_999_999_999u64, "start_ticks": 1, "acked": null},
+            {"pid": "x", "program": 5},
+        ]});
+        let m = marks(&doc);
+        assert_eq!(
+            m.procs.into_iter().collect::<Vec<_>>(),
+            vec![netwho_model::ProcKey::from_start_ticks(10, 7)]
+        );
+        assert_eq!(
+            m.programs.into_iter().collect::<Vec<_>>(),
+            vec![Arc::<str>::from("/usr/bin/curl")]
+        );
+        assert_eq!(
+            marks(&serde_json::json!({"alerts": 3})),
+            netwho_tui::Alerted::default()
+        );
+    }
 }

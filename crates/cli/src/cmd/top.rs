@@ -44,7 +44,7 @@ pub fn replay(t: &TopArgs, community_seed: u16, stop: &Arc<AtomicBool>) -> Resul
         // the view filters (its bar can change it), so the replay passes all
         let local = reader.header().local_addrs.iter().copied().collect();
         let (link, cmds, show) = crate::view::replay_link();
-        let (sink, view) = crate::view::start(t, filter, local, Some(link), stop)?;
+        let (sink, view) = crate::view::start(t, filter, local, Some(link), None, stop)?;
         let paths = vec![path.clone()];
         let controls = Controls {
             cmds,

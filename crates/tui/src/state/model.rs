@@ -198,6 +198,29 @@ pub struct Model {
     wire: FxHashMap<u32, u64>,
     /// When processes exited (for rows a new filter folds again).
     exits: FxHashMap<ProcKey, MonoNs>,
+    /// Processes and programs with alerts not acknowledged (`top
+    /// --connect` to a daemon with `[alerts]`): their rows are marked.
+    pub alerted: Alerted,
+}
+
+/// What the daemon's alerts name, for the marker on rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Alerted {
+    /// Processes (pid and start, as the daemon keys them).
+    pub procs: rustc_hash::FxHashSet<ProcKey>,
+    /// Programs (executable paths).
+    pub programs: rustc_hash::FxHashSet<Arc<str>>,
+}
+
+impl Alerted {
+    /// Whether `key`'s row is about something that alerted.
+    pub fn marks(&self, key: &GroupKey) -> bool {
+        match key {
+            GroupKey::Proc(p) => self.procs.contains(p),
+            GroupKey::Program(p) => self.programs.contains(p),
+            _ => false,
+        }
+    }
 }
 
 /// The process a flow belongs to, as a member id.
@@ -236,6 +259,7 @@ impl Model {
             dns: FxHashMap::default(),
             wire: FxHashMap::default(),
             exits: FxHashMap::default(),
+            alerted: Alerted::default(),
         }
     }
 

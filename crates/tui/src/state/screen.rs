@@ -211,6 +211,7 @@ fn cell(kind: ColKind, key: &GroupKey, a: &Agg, m: &Model) -> Cell {
     match kind {
         K::Pid => Cell::Num(a.sample.proc.key.tgid.into()),
         K::User => Cell::Text(user_of(a)),
+        K::Name if m.alerted.marks(key) => Cell::Text(format!("! {}", name_cell(key, a))),
         K::Name => Cell::Text(name_cell(key, a)),
         K::Uid => Cell::Num(a.sample.uid.into()),
         K::Members => Cell::Num(a.members.len() as u64),
