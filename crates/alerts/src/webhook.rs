@@ -10,7 +10,7 @@
 use crate::board::Board;
 use std::collections::VecDeque;
 use std::io::{self, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
@@ -38,52 +38,29 @@ pub struct Url {
 impl std::str::FromStr for Url {
     type Err = String;
     fn from_str(s: &str) -> Result<Url, String> {
-        let Some(rest) = s.strip_prefix("http://") else {
-            return Err(format!(
+        use netwho_export::http::UrlError;
+        let u = netwho_export::http::parse_url(s).map_err(|e| match e {
+            UrlError::Https | UrlError::Scheme(_) | UrlError::NoScheme => format!(
                 "alerts.webhook: '{s}' is not an http:// URL; netwho posts alerts over plain HTTP \
                  only: point it at a receiver on this host or a trusted network (a relay can add TLS)"
-            ));
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if path.bytes().any(|b| b <= b' ' || b >= 0x7f) || path.contains('#') {
-            return Err(format!(
+            ),
+            UrlError::Path => format!(
                 "alerts.webhook: '{s}': the path may not hold spaces, control characters or a fragment"
-            ));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let Some((h, p)) = v6.split_once(']') else {
-                return Err(format!(
-                    "alerts.webhook: '{s}': an IPv6 address needs its closing ']'"
-                ));
-            };
-            (format!("[{h}]"), p.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
+            ),
+            UrlError::Bracket => {
+                format!("alerts.webhook: '{s}': an IPv6 address needs its closing ']'")
             }
-        };
-        if host.is_empty()
-            || host.contains(['@', ' '])
-            || host.bytes().any(|b| !(b' '..0x7f).contains(&b))
-        {
-            return Err(format!("alerts.webhook: '{s}': no usable host name"));
-        }
-        let port = match port {
-            None => 80,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("alerts.webhook: '{s}': the port must be 1 to 65535"))?,
-        };
+            UrlError::Host => format!("alerts.webhook: '{s}': no usable host name"),
+            UrlError::Port => format!("alerts.webhook: '{s}': the port must be 1 to 65535"),
+        })?;
         Ok(Url {
-            host,
-            port,
-            path: path.to_string(),
+            host: u.host,
+            port: u.port.unwrap_or(80),
+            path: if u.path.is_empty() {
+                "/".into()
+            } else {
+                u.path
+            },
         })
     }
 }
@@ -253,23 +230,6 @@ fn run(url: &Url, rx: &Receiver<Arc<str>>, board: &Board, stop: &std::sync::atom
     }
 }
 
-fn connect(url: &Url) -> io::Result<TcpStream> {
-    let host = url.host.trim_start_matches('[').trim_end_matches(']');
-    let mut last = io::Error::other("the host name resolved to no address");
-    for a in (host, url.port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                s.set_write_timeout(Some(Duration::from_secs(10)))?;
-                s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                return Ok(s);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
 /// One POST; a kept-alive connection the receiver closed meanwhile is
 /// opened again once.
 fn post(url: &Url, conn: &mut Option<TcpStream>, body: &str) -> Outcome {
@@ -286,7 +246,7 @@ fn post(url: &Url, conn: &mut Option<TcpStream>, body: &str) -> Outcome {
 fn exchange(url: &Url, conn: &mut Option<TcpStream>, body: &str) -> Outcome {
     let mut stream = match conn.take() {
         Some(s) => s,
-        None => match connect(url) {
+        None => match netwho_export::http::connect(&url.host, url.port) {
             Ok(s) => s,
             Err(e) => return Outcome::Retry(format!("could not connect: {e}"), None),
         },
@@ -306,7 +266,7 @@ fn exchange(url: &Url, conn: &mut Option<TcpStream>, body: &str) -> Outcome {
     {
         return Outcome::Retry(format!("sending: {e}"), None);
     }
-    let answer = match netwho_export::otlp::http::read_answer(&mut stream) {
+    let answer = match netwho_export::http::read_answer(&mut stream) {
         Ok(a) => a,
         Err(e) => return Outcome::Retry(format!("reading the answer: {e}"), None),
     };
@@ -325,7 +285,7 @@ fn exchange(url: &Url, conn: &mut Option<TcpStream>, body: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::io::BufReader;
     use std::net::TcpListener;
 
     #[test]
@@ -366,23 +326,9 @@ mod tests {
                 let (s, _) = l.accept().unwrap();
                 let mut r = BufReader::new(s);
                 loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    let Ok(Some((_, body))) = netwho_export::http::read_request(&mut r) else {
                         break;
-                    }
-                    let mut len = 0;
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        if h.trim().is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
+                    };
                     answered += 1;
                     let s = r.get_mut();
                     if answered == 1 {

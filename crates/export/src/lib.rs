@@ -15,6 +15,7 @@
 
 pub mod fleet;
 pub mod flows;
+pub mod http;
 pub mod ie;
 pub mod msg;
 pub mod net;

@@ -17,8 +17,8 @@ use super::encode;
 use crate::net::{Delivery, frames};
 use netwho_sink::output::Destination;
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::{self, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -36,8 +36,6 @@ pub const BATCH_BYTES: usize = 2 << 20;
 const BACKLOG_BYTES: usize = 16 << 20;
 /// Longest wait between tries.
 const MAX_BACKOFF: Duration = Duration::from_secs(32);
-/// Longest answer read (headers and body).
-const MAX_ANSWER: usize = 64 << 10;
 
 /// Where to send: `http://HOST[:PORT][/PATH]`, the base the signal paths
 /// are appended to.
@@ -54,62 +52,33 @@ pub struct Endpoint {
 impl std::str::FromStr for Endpoint {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let rest = match s.split_once("://") {
-            Some(("http", r)) => r,
-            Some(("https", _)) => {
-                return Err(format!(
-                    "'{s}': netwho sends OTLP over plain HTTP only; run a collector (or agent) on this host or a trusted network and point --otlp at http://HOST:4318"
-                ));
+        use crate::http::UrlError;
+        let u = crate::http::parse_url(s).map_err(|e| match e {
+            UrlError::Https => format!(
+                "'{s}': netwho sends OTLP over plain HTTP only; run a collector (or agent) on this host or a trusted network and point --otlp at http://HOST:4318"
+            ),
+            UrlError::Scheme(other) => {
+                format!("'{other}://' is not OTLP/HTTP: give http://HOST[:PORT][/PATH]")
             }
-            Some((other, _)) => {
-                return Err(format!(
-                    "'{other}://' is not OTLP/HTTP: give http://HOST[:PORT][/PATH]"
-                ));
-            }
-            None => {
-                return Err(format!(
-                    "'{s}' has no scheme: give http://HOST[:PORT][/PATH] (4318 is OTLP/HTTP's port)"
-                ));
-            }
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        if path.contains(['?', '#']) || path.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+            UrlError::NoScheme => format!(
+                "'{s}' has no scheme: give http://HOST[:PORT][/PATH] (4318 is OTLP/HTTP's port)"
+            ),
+            UrlError::Path => format!(
+                "'{s}': the path may not hold a query, a fragment, spaces or control characters"
+            ),
+            UrlError::Bracket => format!("'{s}': an IPv6 address needs its closing ']'"),
+            UrlError::Host => format!("'{s}': no usable host name"),
+            UrlError::Port => format!("'{s}': the port must be 1 to 65535"),
+        })?;
+        if u.path.contains('?') {
             return Err(format!(
                 "'{s}': the path may not hold a query, a fragment, spaces or control characters"
             ));
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let Some((h, p)) = v6.split_once(']') else {
-                return Err(format!("'{s}': an IPv6 address needs its closing ']'"));
-            };
-            (format!("[{h}]"), p.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        if host.is_empty()
-            || host.contains(['@', ' '])
-            || host.bytes().any(|b| !(b' '..0x7f).contains(&b))
-        {
-            return Err(format!("'{s}': no usable host name"));
-        }
-        let port = match port {
-            None => 4318,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| format!("'{s}': the port must be 1 to 65535"))?,
-        };
         Ok(Endpoint {
-            host,
-            port,
-            base: path.trim_end_matches('/').to_string(),
+            host: u.host,
+            port: u.port.unwrap_or(4318),
+            base: u.path.trim_end_matches('/').to_string(),
         })
     }
 }
@@ -143,19 +112,6 @@ struct Request {
     /// Log records in it (0 for metrics).
     records: u64,
     body: Vec<u8>,
-}
-
-/// What came back.
-#[derive(Debug)]
-pub struct Answer {
-    /// The status code.
-    pub status: u16,
-    /// `Retry-After` in seconds, when given.
-    pub retry_after: Option<Duration>,
-    /// The body (at most 64 KiB).
-    pub body: Vec<u8>,
-    /// The connection may be used again.
-    pub keep_alive: bool,
 }
 
 /// Why a request did not go.
@@ -338,20 +294,7 @@ impl OtlpHttp {
     }
 
     fn connect(&mut self) -> io::Result<TcpStream> {
-        let host = self.to.host.trim_start_matches('[').trim_end_matches(']');
-        let mut last = io::Error::other("the host name resolved to no address");
-        for a in (host, self.to.port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
-                Ok(s) => {
-                    s.set_nodelay(true)?;
-                    s.set_write_timeout(Some(Duration::from_secs(10)))?;
-                    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                    return Ok(s);
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+        crate::http::connect(&self.to.host, self.to.port)
     }
 
     /// One POST; a kept-alive connection that the server closed meanwhile
@@ -387,7 +330,8 @@ impl OtlpHttp {
             .and_then(|()| stream.write_all(body))
             .and_then(|()| stream.flush())
             .map_err(|e| retry("sending", e))?;
-        let answer = read_answer(&mut stream).map_err(|e| retry("reading the answer", e))?;
+        let answer =
+            crate::http::read_answer(&mut stream).map_err(|e| retry("reading the answer", e))?;
         if answer.keep_alive {
             self.stream = Some(stream);
         }
@@ -436,106 +380,6 @@ fn gzip(plain: &[u8]) -> io::Result<Vec<u8>> {
     );
     enc.write_all(plain)?;
     enc.finish()
-}
-
-fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
-/// Reads an HTTP/1.1 answer (also the alerts' webhook's): status, the headers that matter, and a body
-/// by Content-Length, chunks, or to the end of the connection (bounded).
-pub fn read_answer(stream: &mut TcpStream) -> io::Result<Answer> {
-    let mut r = BufReader::new(stream.take(MAX_ANSWER as u64 + 1));
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let mut words = line.split_whitespace();
-    let version = words.next().unwrap_or("");
-    let status: u16 = words
-        .next()
-        .and_then(|s| s.parse().ok())
-        .filter(|_| version.starts_with("HTTP/1."))
-        .ok_or_else(|| bad("not an HTTP answer"))?;
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    let mut keep_alive = version == "HTTP/1.1";
-    let mut retry_after = None;
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Err(bad("the answer's headers were cut"));
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let Some((name, value)) = l.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = value.parse().ok(),
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-            "connection" => {
-                let v = value.to_ascii_lowercase();
-                if v.contains("close") {
-                    keep_alive = false;
-                } else if v.contains("keep-alive") {
-                    keep_alive = true;
-                }
-            }
-            "retry-after" => {
-                retry_after = value.parse::<u64>().ok().map(Duration::from_secs);
-            }
-            _ => {}
-        }
-    }
-    let mut body = Vec::new();
-    if status == 204 || status == 304 || (100..200).contains(&status) {
-        // no body
-    } else if chunked {
-        loop {
-            line.clear();
-            r.read_line(&mut line)?;
-            let size = line.trim().split(';').next().unwrap_or("");
-            let n = usize::from_str_radix(size, 16).map_err(|_| bad("a bad chunk size"))?;
-            if n == 0 {
-                // trailers, to the empty line
-                loop {
-                    line.clear();
-                    if r.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            if body.len() + n > MAX_ANSWER {
-                return Err(bad("an answer longer than netwho reads"));
-            }
-            let start = body.len();
-            body.resize(start + n, 0);
-            r.read_exact(&mut body[start..])?;
-            line.clear();
-            r.read_line(&mut line)?;
-        }
-    } else if let Some(n) = length {
-        if n > MAX_ANSWER {
-            return Err(bad("an answer longer than netwho reads"));
-        }
-        body.resize(n, 0);
-        r.read_exact(&mut body)?;
-    } else {
-        r.read_to_end(&mut body)?;
-        keep_alive = false;
-        if body.len() > MAX_ANSWER {
-            return Err(bad("an answer longer than netwho reads"));
-        }
-    }
-    Ok(Answer {
-        status,
-        retry_after,
-        body,
-        keep_alive,
-    })
 }
 
 impl Destination for OtlpHttp {
@@ -641,56 +485,5 @@ mod tests {
             let e = bad.parse::<Endpoint>().unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
-    }
-
-    fn answer_of(raw: &[u8]) -> io::Result<Answer> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let raw = raw.to_vec();
-        let t = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let _ = s.write_all(&raw);
-        });
-        let mut c = TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let a = read_answer(&mut c);
-        t.join().unwrap();
-        a
-    }
-
-    #[test]
-    fn answers_by_length_chunks_or_close() {
-        let a = answer_of(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").unwrap();
-        assert_eq!(
-            (a.status, a.body.as_slice(), a.keep_alive),
-            (200, &b"abc"[..], true)
-        );
-        let a = answer_of(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1;x=y\r\nc\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(a.body, b"abc");
-        let a = answer_of(b"HTTP/1.0 503 Busy\r\nRetry-After: 7\r\n\r\nlater").unwrap();
-        assert_eq!(
-            (a.status, a.retry_after, a.keep_alive, a.body.as_slice()),
-            (503, Some(Duration::from_secs(7)), false, &b"later"[..])
-        );
-    }
-
-    #[test]
-    fn hostile_answers_are_errors_and_bounded() {
-        for raw in [
-            &b"SSH-2.0-OpenSSH\r\n\r\n"[..],
-            b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffff\r\n",
-            b"HTTP/1.1 200 OK\r\nX: y\r\n",
-        ] {
-            assert!(answer_of(raw).is_err(), "{}", String::from_utf8_lossy(raw));
-        }
-        // an endless header section stops at the bound
-        let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
-        huge.extend(std::iter::repeat_n(b'a', MAX_ANSWER * 2));
-        assert!(answer_of(&huge).is_err());
     }
 }

@@ -292,24 +292,9 @@ fn collector(answers: Vec<&'static str>) -> (String, std::thread::JoinHandle<Vec
             let mut r = std::io::BufReader::new(s.try_clone().unwrap());
             let mut w = s;
             loop {
-                let mut line = String::new();
-                if std::io::BufRead::read_line(&mut r, &mut line).unwrap_or(0) == 0 {
+                let Ok(Some((path, body))) = crate::http::read_request(&mut r) else {
                     continue 'conns;
-                }
-                let path = line.split_whitespace().nth(1).unwrap().to_string();
-                let mut len = 0;
-                loop {
-                    let mut h = String::new();
-                    std::io::BufRead::read_line(&mut r, &mut h).unwrap();
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; len];
-                r.read_exact(&mut body).unwrap();
+                };
                 let mut plain = Vec::new();
                 flate2::read::GzDecoder::new(&body[..])
                     .read_to_end(&mut plain)
