@@ -325,10 +325,7 @@ mod tests {
             while bodies.len() < 3 {
                 let (s, _) = l.accept().unwrap();
                 let mut r = BufReader::new(s);
-                loop {
-                    let Ok(Some((_, body))) = netwho_export::http::read_request(&mut r) else {
-                        break;
-                    };
+                while let Ok(Some((_, body))) = netwho_export::http::read_request(&mut r) {
                     answered += 1;
                     let s = r.get_mut();
                     if answered == 1 {
