@@ -143,6 +143,14 @@ impl Board {
         std::mem::take(&mut self.inner().acks)
     }
 
+    /// Acknowledgements that could not be handed to the writer yet, back
+    /// for the next turn.
+    pub fn return_acks(&self, mut acks: Vec<(i64, i64)>) {
+        let mut i = self.inner();
+        acks.append(&mut i.acks);
+        i.acks = acks;
+    }
+
     /// Raised alerts by kind, with the kinds' names.
     pub fn raised_by_kind(&self) -> [(&'static str, u64); 3] {
         Kind::ALL.map(|k| {

@@ -121,7 +121,7 @@ pub struct AlertSink {
     last_sent: Option<MonoNs>,
     /// Flows handed on before their executable's hash was known, by the
     /// file: judged when the hash comes ([`Sink::exe_hash`]).
-    waiting: rustc_hash::FxHashMap<netwho_model::FileId, Waiting>,
+    waiting: rustc_hash::FxHashMap<WaitKey, Waiting>,
     /// Flows whose hash never came (not judged by hash).
     unhashed: u64,
 }
@@ -131,6 +131,14 @@ pub struct AlertSink {
 const WAITING_MAX: usize = 4_096;
 /// How long a flow waits for its hash.
 const WAITING_NS: i64 = 60_000_000_000;
+
+/// What a flow waits for: its executable's file, or (a process gone
+/// before its file was identified) the path it ran.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum WaitKey {
+    File(netwho_model::FileId),
+    Exe(Box<str>),
+}
 
 /// A flow waiting for its executable's hash.
 #[derive(Debug)]
@@ -329,10 +337,15 @@ impl AlertSink {
             now_ns,
         );
         self.changes.extend(self.engine.take_changes());
+        let key = match file {
+            Some(id) => Some(WaitKey::File(id)),
+            None if !f.proc.exe.is_empty() => Some(WaitKey::Exe(f.proc.exe.as_str().into())),
+            None => None,
+        };
         let wait = sha.is_none()
-            && file.is_some_and(|id| {
-                !self.waiting.contains_key(&id) && self.waiting.len() < WAITING_MAX
-            });
+            && key
+                .as_ref()
+                .is_some_and(|k| !self.waiting.contains_key(k) && self.waiting.len() < WAITING_MAX);
         if raised.is_empty() && !wait {
             return;
         }
@@ -340,9 +353,9 @@ impl AlertSink {
         for r in raised {
             self.emit(&r, &partial, now_ns);
         }
-        if let (true, Some(id)) = (wait, file) {
+        if let (true, Some(k)) = (wait, key) {
             self.waiting.insert(
-                id,
+                k,
                 Waiting {
                     program: program.into_owned(),
                     allowed,
@@ -402,13 +415,15 @@ impl AlertSink {
     /// Hands what was learned and raised to the writer (every turn when
     /// there are alerts, else every second).
     fn send(&mut self, force: bool) {
-        let acks = self.board.take_acks();
         let due = !self.alerts.is_empty()
             || self
                 .last_sent
                 .is_none_or(|t| self.now.since(t) >= 1_000_000_000);
-        if !(force || due) || (self.changes.is_empty() && self.alerts.is_empty() && acks.is_empty())
-        {
+        if !(force || due) {
+            return;
+        }
+        let acks = self.board.take_acks();
+        if self.changes.is_empty() && self.alerts.is_empty() && acks.is_empty() {
             return;
         }
         self.last_sent = Some(self.now);
@@ -416,10 +431,15 @@ impl AlertSink {
         if !acks.is_empty() {
             // acknowledgements are small and rare; a full queue keeps
             // them for the next turn
-            if let Err(TrySendError::Full(Msg::Ack(a))) = tx.try_send(Msg::Ack(acks)) {
-                for (id, at) in a {
-                    let _ = self.board.ack(id, None, at);
-                }
+            let sent = if force {
+                tx.send(Msg::Ack(acks)).map_err(|e| e.0)
+            } else {
+                tx.try_send(Msg::Ack(acks)).map_err(|e| match e {
+                    TrySendError::Full(m) | TrySendError::Disconnected(m) => m,
+                })
+            };
+            if let Err(Msg::Ack(a)) = sent {
+                self.board.return_acks(a);
             }
         }
         let msg = Msg::Put {
@@ -605,24 +625,25 @@ impl Sink for AlertSink {
 
     /// A hash that came after the flows of its executable: judged now
     /// (a changed executable alerts with the flow that waited for it).
-    fn exe_hash(&mut self, file: netwho_model::FileId, sha256: &str) {
-        let Some(mut w) = self.waiting.remove(&file) else {
-            return;
-        };
+    fn exe_hash(&mut self, file: netwho_model::FileId, exe: Option<&str>, sha256: &str) {
+        let by_file = self.waiting.remove(&WaitKey::File(file));
+        let by_exe = exe.and_then(|e| self.waiting.remove(&WaitKey::Exe(e.into())));
         let now_ns = i64::try_from(self.wall.unix_ns(self.now)).unwrap_or(i64::MAX);
-        let raised = self.engine.observe(
-            &Seen {
-                program: &w.program,
-                sha256: Some(sha256),
-                dest: None,
-                allowed: w.allowed,
-            },
-            now_ns,
-        );
-        self.changes.extend(self.engine.take_changes());
-        w.partial.fields.insert("exe_sha256".into(), sha256.into());
-        for r in raised {
-            self.emit(&r, &w.partial, now_ns);
+        for mut w in by_file.into_iter().chain(by_exe) {
+            let raised = self.engine.observe(
+                &Seen {
+                    program: &w.program,
+                    sha256: Some(sha256),
+                    dest: None,
+                    allowed: w.allowed,
+                },
+                now_ns,
+            );
+            self.changes.extend(self.engine.take_changes());
+            w.partial.fields.insert("exe_sha256".into(), sha256.into());
+            for r in raised {
+                self.emit(&r, &w.partial, now_ns);
+            }
         }
     }
 
@@ -830,11 +851,19 @@ mod tests {
             false,
         );
         // and the late hash of the same file: already judged, no second
-        sink.exe_hash(new, "bb");
+        sink.exe_hash(new, Some("/usr/bin/x"), "bb");
         // another binary whose hash only comes through the pipeline
         let third = netwho_model::FileId { ino: 10, ..old };
         feed_with(&mut sink, "/usr/bin/x", 80, 3, 13, Some(third), None, true);
-        sink.exe_hash(third, "cc");
+        sink.exe_hash(third, None, "cc");
+        // a process gone before its file was identified: its flow waits by
+        // the path it ran, and the hash of the file made by that path comes
+        feed_with(&mut sink, "/usr/bin/x", 80, 4, 14, None, None, true);
+        sink.exe_hash(
+            netwho_model::FileId { ino: 11, ..old },
+            Some("/usr/bin/x"),
+            "dd",
+        );
         sink.flush();
         sink.finish().unwrap();
         let kinds: Vec<(String, String)> = s
@@ -853,8 +882,28 @@ mod tests {
                 ("new_program".to_string(), "aa".to_string()),
                 ("exe_changed".to_string(), "bb".to_string()),
                 ("exe_changed".to_string(), "cc".to_string()),
+                ("exe_changed".to_string(), "dd".to_string()),
             ]
         );
+    }
+
+    /// An acknowledgement made between two batches is written with the
+    /// next one, never lost to a turn that had nothing due.
+    #[test]
+    fn acknowledgements_reach_the_database() {
+        let s = Setup::new("ack");
+        let mut sink = AlertSink::start(s.config(false, &[]), Arc::clone(&s.board)).unwrap();
+        feed(&mut sink, "/usr/bin/curl", 80, 1, 10);
+        let id = s.board.list(None, 0, 10)[0].id;
+        s.board.ack(id, None, 77).unwrap();
+        // a turn with nothing due, then one a second later
+        sink.flush();
+        let wall = sink.wall;
+        sink.tick(MonoNs(12 * 1_000_000_000), wall);
+        sink.flush();
+        sink.finish().unwrap();
+        let h = History::open_read(&s.dir.join("h.db")).unwrap();
+        assert_eq!(h.alerts_recent(10).unwrap()[0].acked_ns, Some(77));
     }
 
     /// Audit mode: what would alert is in the alert log, marked, and

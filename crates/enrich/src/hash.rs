@@ -40,7 +40,8 @@ pub struct ExeHashes {
     /// has by then, not with those it had at start-up).
     idle: Option<(Receiver<Job>, SyncSender<Done>)>,
     done: HashMap<FileId, Arc<str>>,
-    pending: HashSet<FileId>,
+    /// Asked for and not done, with the path the process ran it by.
+    pending: HashMap<FileId, Option<Arc<str>>>,
     failed: HashSet<FileId>,
     /// Files that could not be read or no longer matched.
     pub failures: u64,
@@ -48,7 +49,18 @@ pub struct ExeHashes {
     pub dropped: u64,
     /// Hashes made since [`ExeHashes::take_fresh`] last took them (at most
     /// [`MAX_FRESH`]; past that they are only in the cache).
-    fresh: Vec<(FileId, Arc<str>)>,
+    fresh: Vec<FreshHash>,
+}
+
+/// A hash made after it was asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreshHash {
+    /// The file.
+    pub file: FileId,
+    /// Its SHA-256 (hex).
+    pub sha256: Arc<str>,
+    /// The path a process ran it by (not `/proc/PID/exe`), when known.
+    pub exe: Option<Arc<str>>,
 }
 
 /// Fresh hashes kept for [`ExeHashes::take_fresh`].
@@ -104,7 +116,7 @@ impl ExeHashes {
             rx,
             idle: Some((jobs, results)),
             done: HashMap::new(),
-            pending: HashSet::new(),
+            pending: HashMap::new(),
             failed: HashSet::new(),
             failures: 0,
             dropped: 0,
@@ -137,7 +149,7 @@ impl ExeHashes {
     }
 
     fn finish(&mut self, id: FileId, h: Option<String>) {
-        self.pending.remove(&id);
+        let exe = self.pending.remove(&id).flatten();
         match h {
             Some(h) => {
                 if self.done.len() >= MAX_CACHED {
@@ -145,7 +157,11 @@ impl ExeHashes {
                 }
                 let h: Arc<str> = Arc::from(h);
                 if self.fresh.len() < MAX_FRESH {
-                    self.fresh.push((id, Arc::clone(&h)));
+                    self.fresh.push(FreshHash {
+                        file: id,
+                        sha256: Arc::clone(&h),
+                        exe,
+                    });
                 }
                 self.done.insert(id, h);
             }
@@ -167,7 +183,7 @@ impl ExeHashes {
 
     /// The hashes made since the last call (for those who asked before
     /// they were known).
-    pub fn take_fresh(&mut self) -> Vec<(FileId, Arc<str>)> {
+    pub fn take_fresh(&mut self) -> Vec<FreshHash> {
         self.collect();
         std::mem::take(&mut self.fresh)
     }
@@ -178,7 +194,7 @@ impl ExeHashes {
         if let Some(h) = self.done.get(&id) {
             return Some(Arc::clone(h));
         }
-        if self.pending.contains(&id) || self.failed.contains(&id) {
+        if self.pending.contains_key(&id) || self.failed.contains(&id) {
             return None;
         }
         self.start_worker();
@@ -187,9 +203,15 @@ impl ExeHashes {
             self.failed.insert(id);
             return None;
         };
-        match tx.try_send(Job { id, paths: paths() }) {
+        let paths = paths();
+        let exe = paths
+            .iter()
+            .rev()
+            .find(|p| !p.starts_with("/proc/"))
+            .map(|p| Arc::from(p.to_string_lossy()));
+        match tx.try_send(Job { id, paths }) {
             Ok(()) => {
-                self.pending.insert(id);
+                self.pending.insert(id, exe);
             }
             Err(TrySendError::Full(_)) => self.dropped += 1,
             Err(TrySendError::Disconnected(_)) => {

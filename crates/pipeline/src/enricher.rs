@@ -124,9 +124,10 @@ impl Enricher {
                         self.hashes.get(id, || paths);
                     }
                 }
-                if !same_image {
-                    // gone (or exec'd again): the file the kernel named is
-                    // it if its inode is the one the kernel saw run
+                if e.exe_file.is_none() {
+                    // gone (or exec'd again; or it went between the reads
+                    // above): the file the kernel named is it if its inode
+                    // is the one the kernel saw run
                     e.exe_file = self.procfs.file_if_inode(&e.exe, e.exe_ino);
                     if let Some(id) = e.exe_file {
                         self.hashes.get(id, || vec![PathBuf::from(&e.exe)]);
@@ -170,7 +171,7 @@ impl Enricher {
 
     /// Executables' hashes made since the last call (flows that were
     /// handed on before their hash was known).
-    pub fn fresh_hashes(&mut self) -> Vec<(netwho_model::FileId, Arc<str>)> {
+    pub fn fresh_hashes(&mut self) -> Vec<netwho_enrich::hash::FreshHash> {
         self.hashes.take_fresh()
     }
 

@@ -102,9 +102,9 @@ impl FanOut {
     }
 
     /// An executable's hash, made after its flows were handed on.
-    pub fn exe_hash(&mut self, file: netwho_model::FileId, sha256: &str) {
+    pub fn exe_hash(&mut self, file: netwho_model::FileId, exe: Option<&str>, sha256: &str) {
         for s in &mut self.sinks {
-            s.exe_hash(file, sha256);
+            s.exe_hash(file, exe, sha256);
         }
     }
 

@@ -211,8 +211,8 @@ impl<S: Sensor> Pipeline<S> {
             self.table.apply(ev, now, &mut self.flow_events);
         }
         self.dispatch(now, final_phase);
-        for (file, sha256) in self.enricher.fresh_hashes() {
-            self.out.exe_hash(file, &sha256);
+        for h in self.enricher.fresh_hashes() {
+            self.out.exe_hash(h.file, h.exe.as_deref(), &h.sha256);
         }
         // after the closes they caused
         for (proc, at) in exits {

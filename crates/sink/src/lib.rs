@@ -109,8 +109,10 @@ pub trait Sink {
 
     /// An executable's SHA-256, made after flows of it were handed on
     /// without it (hashing is off the hot path): for sinks that judge by
-    /// the hash.
-    fn exe_hash(&mut self, _file: netwho_model::FileId, _sha256: &str) {}
+    /// the hash. `exe`: the path a process ran it by, when known (a flow
+    /// whose process was gone before its file was identified has only
+    /// that).
+    fn exe_hash(&mut self, _file: netwho_model::FileId, _exe: Option<&str>, _sha256: &str) {}
 
     /// The last thread of a process exited (its flows' closes came
     /// before, with the process's final counters).

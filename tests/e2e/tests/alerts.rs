@@ -112,6 +112,32 @@ fn api_as(user: &TestUser, sock: &Path, method: &str, path: &str) -> (u16, Strin
     )
 }
 
+/// The alerts' event stream from `after`, read until it has carried `n`
+/// alert events (bounded): their records.
+fn stream_alerts(sock: &Path, after: i64, n: usize) -> Vec<Value> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!("GET /api/v1/alerts/stream?after={after} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let events: Vec<Value> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect();
+        if events.len() >= n {
+            return events;
+        }
+        let got = s.read(&mut buf).unwrap_or(0);
+        assert!(got > 0, "the stream ended with {text:?}");
+        text.push_str(&String::from_utf8_lossy(&buf[..got]));
+    }
+}
+
 fn root_api(sock: &Path, path: &str) -> String {
     let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
@@ -380,6 +406,12 @@ fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a
         .write_all(b"\n")
         .unwrap();
     evil_client.finish();
+    // the event stream: every alert from the start, as the list has them
+    let streamed = stream_alerts(&sock, 0, 3);
+    assert_eq!(
+        streamed.iter().map(|a| a["id"].clone()).collect::<Vec<_>>(),
+        alerts.iter().map(|a| a["id"].clone()).collect::<Vec<_>>()
+    );
     // the alert log: one JSON line per alert, private
     let log_path = dir.join("alerts.jsonl");
     let logged = read_records(&log_path);
