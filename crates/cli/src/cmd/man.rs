@@ -124,6 +124,7 @@ fn config_page(version: &str) -> String {
         ("THE DAEMON", "### `netwho daemon`"),
         ("FLOW EXPORT", "### `netwho export`"),
         ("THE FLEET", "### The fleet"),
+        ("FIRST-SEEN ALERTS", "### First-seen alerts: what is new"),
     ] {
         s.push_str(&format!(".SH \"{title}\"\n"));
         s.push_str(&markdown(section(README, heading)));
