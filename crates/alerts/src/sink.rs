@@ -33,6 +33,9 @@ use std::time::Duration;
 /// Baseline changes kept for a database that refuses them (then the
 /// oldest go, counted).
 const RETRY_CHANGES: usize = 100_000;
+/// Alerts kept for a database that refuses them (they are in the log,
+/// the journal and the API already; then the oldest go, counted).
+const RETRY_ALERTS: usize = 10_000;
 
 /// How alerts are raised and where they go.
 #[derive(Debug, Clone)]
@@ -526,13 +529,12 @@ fn write_loop(
     mut webhook: Option<Webhook>,
 ) {
     let mut retry: Vec<BaselineChange> = Vec::new();
+    let mut rows: Vec<(i64, i64, u32, &'static str, String)> = Vec::new();
     let mut buf = Vec::with_capacity(4096);
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Ack(acks) => {
-                let ids: Vec<i64> = acks.iter().map(|a| a.0).collect();
-                let at = acks.iter().map(|a| a.1).max().unwrap_or(0);
-                if let Err(e) = db.alerts_ack(&ids, at) {
+                if let Err(e) = db.alerts_ack(&acks) {
                     board
                         .counts
                         .storage_failures
@@ -543,13 +545,17 @@ fn write_loop(
             Msg::Put { changes, alerts } => {
                 retry.extend(changes);
                 // audit mode stores the baselines, not the alerts
-                let rows: Vec<(i64, i64, u32, &str, String)> = alerts
-                    .iter()
-                    .filter(|a| !a.audit)
-                    .map(|a| (a.id, a.ts_ns, a.uid, a.kind.name(), a.record.to_string()))
-                    .collect();
+                rows.extend(
+                    alerts
+                        .iter()
+                        .filter(|a| !a.audit)
+                        .map(|a| (a.id, a.ts_ns, a.uid, a.kind.name(), a.record.to_string())),
+                );
                 match db.alerts_put(&retry, &rows) {
-                    Ok(_) => retry.clear(),
+                    Ok(_) => {
+                        retry.clear();
+                        rows.clear();
+                    }
                     Err(e) => {
                         board
                             .counts
@@ -558,6 +564,9 @@ fn write_loop(
                         log::error!("alerts: the database refused a batch (kept and retried): {e}");
                         let excess = retry.len().saturating_sub(RETRY_CHANGES);
                         retry.drain(..excess);
+                        // (rows are written by id: a retry never doubles one)
+                        let excess = rows.len().saturating_sub(RETRY_ALERTS);
+                        rows.drain(..excess);
                     }
                 }
                 for a in &alerts {
@@ -894,8 +903,10 @@ mod tests {
         let s = Setup::new("ack");
         let mut sink = AlertSink::start(s.config(false, &[]), Arc::clone(&s.board)).unwrap();
         feed(&mut sink, "/usr/bin/curl", 80, 1, 10);
-        let id = s.board.list(None, 0, 10)[0].id;
-        s.board.ack(id, None, 77).unwrap();
+        feed(&mut sink, "/usr/bin/curl", 81, 2, 10);
+        let ids: Vec<i64> = s.board.list(None, 0, 10).iter().map(|a| a.id).collect();
+        s.board.ack(ids[0], None, 77).unwrap();
+        s.board.ack(ids[1], None, 88).unwrap();
         // a turn with nothing due, then one a second later
         sink.flush();
         let wall = sink.wall;
@@ -903,7 +914,14 @@ mod tests {
         sink.flush();
         sink.finish().unwrap();
         let h = History::open_read(&s.dir.join("h.db")).unwrap();
-        assert_eq!(h.alerts_recent(10).unwrap()[0].acked_ns, Some(77));
+        // each at its own time
+        let acked: Vec<Option<i64>> = h
+            .alerts_recent(10)
+            .unwrap()
+            .iter()
+            .map(|a| a.acked_ns)
+            .collect();
+        assert_eq!(acked, vec![Some(77), Some(88)]);
     }
 
     /// Audit mode: what would alert is in the alert log, marked, and

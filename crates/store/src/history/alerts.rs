@@ -379,9 +379,9 @@ impl History {
             .map_err(&err)
     }
 
-    /// Marks alerts acknowledged at `now_ns` (those already acknowledged
-    /// keep their time).
-    pub fn alerts_ack(&mut self, ids: &[i64], now_ns: i64) -> Result<(), HistoryError> {
+    /// Marks alerts acknowledged, each (id, when) at its own time (those
+    /// already acknowledged keep theirs).
+    pub fn alerts_ack(&mut self, acks: &[(i64, i64)]) -> Result<(), HistoryError> {
         let path = self.path.clone();
         let sql = |source| HistoryError::Sql {
             path: path.clone(),
@@ -392,8 +392,8 @@ impl History {
             let mut st = tx
                 .prepare_cached("UPDATE alert SET acked_ns = ?2 WHERE id = ?1 AND acked_ns IS NULL")
                 .map_err(sql)?;
-            for id in ids {
-                st.execute(params![id, now_ns]).map_err(sql)?;
+            for (id, at) in acks {
+                st.execute(params![id, at]).map_err(sql)?;
             }
         }
         tx.commit().map_err(sql)
@@ -447,7 +447,7 @@ mod tests {
             .alerts_put(&changes, &[(1, 7, 1000, "new_destination", "{}".into())])
             .unwrap();
         assert_eq!(ids.len(), 1);
-        h.alerts_ack(&ids, 8).unwrap();
+        h.alerts_ack(&[(ids[0], 8)]).unwrap();
         drop(h);
         let h = History::open_read(&dir.join("h.db")).unwrap();
         let b = h.alerts_baseline(10, 10).unwrap();
