@@ -448,14 +448,6 @@ static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u3
  * Userspace puts them in place by offset, so a retransmission or a
  * reordered segment lands where it belongs.
  */
-static __always_inline __u32 snaplen_get(void)
-{
-	__u32 zero = 0;
-	struct netwho_capture_cfg *cfg = bpf_map_lookup_elem(&nw_capture, &zero);
-
-	return cfg ? cfg->snaplen : 0;
-}
-
 /*
  * Stream offset of a TCP segment's first payload byte, from the socket's
  * own RFC 4898 counters: the bytes received in order stand at rcv_nxt, the
@@ -637,17 +629,138 @@ counted:
 	*seq += 1;
 }
 
-static __always_inline __u32 packet_snaplen_get(void)
+/*
+ * Names (nw_capture's `names`, off unless userspace says otherwise): the
+ * payload of the packets that name a flow's remote as its process knew
+ * it, one ring record per packet (cut at NETWHO_NAME_SNAP bytes): DNS
+ * answers the socket receives from port 53, the first NETWHO_NAME_SNAP
+ * bytes of a TCP stream it sends if they begin a TLS handshake record (a
+ * ClientHello; offsets from the socket's counters, so a split or resent
+ * one is put together in userspace), and the first two long-header
+ * datagrams a UDP socket sends to port 443 (QUIC Initials). A socket whose
+ * first bytes are not TLS, or that sent past them, is marked and costs one
+ * flag test per packet from then on. Like packets, names may fill at most
+ * half the ring.
+ */
+static __always_inline void sk_flag(struct netwho_sk_info *info, __u32 flag)
+{
+	if (!(info->flags & flag))
+		__sync_fetch_and_or(&info->flags, flag);
+}
+
+static __always_inline void capture_name(struct __sk_buff *skb, struct bpf_sock *bsk,
+					 struct netwho_sk_info *info,
+					 const struct netwho_wire_key *key, bool egress,
+					 __u8 protocol, __u32 l3len, __u32 l4len, __u32 names)
+{
+	__u32 hdrlen = l3len + l4len, plen, want;
+	struct netwho_name *ev;
+	__s64 off = 0;
+	__u8 what, first = 0;
+	__u64 n;
+
+	if (skb->len <= hdrlen)
+		return;
+	plen = skb->len - hdrlen;
+	if (!egress) {
+		if (key->rport != 53 || !(names & NETWHO_NAMES_DNS))
+			return;
+		if (protocol == IPPROTO_TCP) {
+			off = tcp_offset(skb, bsk, info, l3len, false);
+			if (off < 0 || off >= NETWHO_NAME_TCP_DNS)
+				return;
+		} else if (protocol != IPPROTO_UDP) {
+			return;
+		}
+		what = NETWHO_NAME_DNS;
+	} else if (protocol == IPPROTO_TCP) {
+		if (!(names & NETWHO_NAMES_TLS) || (info->flags & NETWHO_SK_NAMES_DONE))
+			return;
+		off = tcp_offset(skb, bsk, info, l3len, true);
+		if (off < 0)
+			return;
+		if (off >= NETWHO_NAME_SNAP) {
+			sk_flag(info, NETWHO_SK_NAMES_DONE);
+			return;
+		}
+		/* a TLS stream starts with a handshake record (22) */
+		if (off == 0 && (load(skb, hdrlen, &first, 1) || first != 22)) {
+			sk_flag(info, NETWHO_SK_NAMES_DONE);
+			return;
+		}
+		what = NETWHO_NAME_TLS;
+	} else if (protocol == IPPROTO_UDP && key->rport == 443) {
+		if (!(names & NETWHO_NAMES_QUIC) || (info->flags & NETWHO_SK_NAMES_DONE))
+			return;
+		/* a client's Initial is a long-header datagram of 1200 bytes or
+		 * more; a short header means the handshake is over */
+		if (load(skb, hdrlen, &first, 1))
+			return;
+		if ((first & 0xc0) != 0xc0) {
+			sk_flag(info, NETWHO_SK_NAMES_DONE);
+			return;
+		}
+		if (plen < 1200)
+			return;
+		sk_flag(info, (info->flags & NETWHO_SK_NAMES_ONE) ? NETWHO_SK_NAMES_DONE :
+								     NETWHO_SK_NAMES_ONE);
+		what = NETWHO_NAME_QUIC;
+	} else {
+		return;
+	}
+	if (bpf_ringbuf_query(&nw_events, BPF_RB_AVAIL_DATA) >
+	    bpf_ringbuf_query(&nw_events, BPF_RB_RING_SIZE) / 2) {
+		stat_add(NETWHO_STAT_NAMES_LOST, 1);
+		return;
+	}
+	want = plen;
+	if (what == NETWHO_NAME_TLS && want > NETWHO_NAME_SNAP - (__u32)off)
+		want = NETWHO_NAME_SNAP - (__u32)off;
+	/* 1..SNAP on the register the call uses (see capture) */
+	n = want - 1;
+	if (n > NETWHO_NAME_SNAP - 1)
+		n = NETWHO_NAME_SNAP - 1;
+	asm volatile("%[n] &= %[mask]\n\t%[n] += 1"
+		     : [n] "+r"(n)
+		     : [mask] "i"(NETWHO_NAME_SNAP - 1));
+	ev = bpf_ringbuf_reserve(&nw_events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_add(NETWHO_STAT_NAMES_LOST, 1);
+		return;
+	}
+	ev->hdr.kind = NETWHO_EV_NAME;
+	ev->hdr._pad = 0;
+	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	ev->cookie = key->cookie;
+	ev->offset = (__u32)off;
+	ev->len = (__u16)n;
+	ev->plen = plen > 0xffff ? 0xffff : (__u16)plen;
+	ev->rport = key->rport;
+	ev->direction = egress ? 1 : 2;
+	ev->protocol = protocol;
+	ev->what = what;
+	__builtin_memset(ev->_pad, 0, sizeof(ev->_pad));
+	__builtin_memcpy(ev->raddr, key->raddr, NETWHO_ADDR_LEN);
+	if (bpf_skb_load_bytes(skb, hdrlen, ev->data, n)) {
+		bpf_ringbuf_discard(ev, 0);
+		stat_add(NETWHO_STAT_NAMES_LOST, 1);
+		return;
+	}
+	bpf_ringbuf_submit(ev, 0);
+	stat_add(NETWHO_STAT_NAMES, 1);
+}
+
+static __always_inline struct netwho_capture_cfg *capture_cfg(void)
 {
 	__u32 zero = 0;
-	struct netwho_capture_cfg *cfg = bpf_map_lookup_elem(&nw_capture, &zero);
 
-	return cfg ? cfg->packet_snaplen : 0;
+	return bpf_map_lookup_elem(&nw_capture, &zero);
 }
 
 static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 {
 	struct netwho_wire_key key = {};
+	struct netwho_capture_cfg *cfg;
 	struct netwho_wire_counters *c, fresh = {};
 	struct netwho_uid_use *use;
 	struct netwho_sk_info *info;
@@ -797,18 +910,19 @@ static __always_inline int on_skb(struct __sk_buff *skb, bool egress)
 				__sync_fetch_and_add(&use->wire_made, 1);
 		}
 	}
+	cfg = capture_cfg();
+	if (!cfg)
+		return 1;
 	if (l4len) {
-		__u32 snaplen = snaplen_get();
-
-		if (snaplen)
-			capture(skb, bsk, info, &key, c, egress, protocol, l3len, l4len, snaplen);
+		if (cfg->names)
+			capture_name(skb, bsk, info, &key, egress, protocol, l3len, l4len,
+				     cfg->names);
+		if (cfg->snaplen)
+			capture(skb, bsk, info, &key, c, egress, protocol, l3len, l4len,
+				cfg->snaplen);
 	}
-	{
-		__u32 psnap = packet_snaplen_get();
-
-		if (psnap)
-			capture_packet(skb, &key, egress, protocol, psnap);
-	}
+	if (cfg->packet_snaplen)
+		capture_packet(skb, &key, egress, protocol, cfg->packet_snaplen);
 	return 1;
 }
 

@@ -28,6 +28,7 @@
 #define NETWHO_EV_CGROUP_MKDIR 8
 #define NETWHO_EV_CAPTURE 9
 #define NETWHO_EV_PACKET 10
+#define NETWHO_EV_NAME 11
 
 /* Payload capture (`-s SNAPLEN`): bytes per ring record, records per packet
  * at most, hence the largest snap length. */
@@ -36,6 +37,22 @@
 #define NETWHO_SNAPLEN_MAX 16384
 _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNKS,
 	       "snap length and chunks disagree");
+
+/* Names (netwho_capture_cfg.names): what of a flow's first bytes is read
+ * for the names its process used. DNS: answers received from port 53 (UDP,
+ * and TCP up to NETWHO_NAME_TCP_DNS bytes of the stream); TLS: the first
+ * NETWHO_NAME_SNAP bytes a TCP socket sends if they start a TLS record;
+ * QUIC: the first two long-header datagrams a UDP socket sends to port 443.
+ * A record holds one packet's payload, cut at NETWHO_NAME_SNAP. */
+#define NETWHO_NAMES_DNS 0x1
+#define NETWHO_NAMES_TLS 0x2
+#define NETWHO_NAMES_QUIC 0x4
+#define NETWHO_NAME_SNAP 2048
+#define NETWHO_NAME_TCP_DNS 16384
+/* netwho_name.what */
+#define NETWHO_NAME_DNS 1
+#define NETWHO_NAME_TLS 2
+#define NETWHO_NAME_QUIC 3
 
 /* Flows a socket remembers, so that its close event can carry their final
  * counters (more than this: userspace reads the rest itself). */
@@ -66,6 +83,8 @@ _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNK
 #define NETWHO_SK_SCOPED 0x100    /* the scope decision was made */
 #define NETWHO_SK_APP_BASE 0x200  /* TCP: `consumed` counts from a known point */
 #define NETWHO_SK_RCV_BASE 0x400  /* TCP: rcv_base is known */
+#define NETWHO_SK_NAMES_DONE 0x800 /* names: nothing more of what it sends is read */
+#define NETWHO_SK_NAMES_ONE 0x1000 /* names: one QUIC datagram of it was read */
 
 /* netwho_scope.active: the dimensions that restrict the scope. A socket is
  * in scope when it meets every active one. */
@@ -106,7 +125,9 @@ _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNK
 #define NETWHO_STAT_BYPASS_UNDONE 20  /* of those: bytes an ACK credited while a recv() was taking them */
 #define NETWHO_STAT_PACKETS_CAPTURED 21 /* packets given to the ring whole (`netwho pcap`) */
 #define NETWHO_STAT_PACKETS_LOST 22     /* packets the ring had no room for, or cut short */
-#define NETWHO_STAT_MAX 24
+#define NETWHO_STAT_NAMES 23         /* names: records given to the ring */
+#define NETWHO_STAT_NAMES_LOST 24    /* names: records the ring had no room for */
+#define NETWHO_STAT_MAX 26
 
 /* netwho_flow_open.flow_flags: the flow has no entry of its own in nw_flows
  * (its uid holds its share of the map, or the map is full); its payload is
@@ -443,6 +464,8 @@ struct netwho_scope {
 struct netwho_capture_cfg {
 	__u32 snaplen;                /* bytes kept per flow and direction, 0: off */
 	__u32 packet_snaplen;         /* `netwho pcap`: bytes kept per packet, 0: off */
+	__u32 names;                  /* NETWHO_NAMES_*, 0: off */
+	__u32 _pad;
 };
 
 /* Payload bytes of one (socket, remote) and direction: data[0..len] is the
@@ -484,6 +507,24 @@ struct netwho_packet {
 	__u8 data[NETWHO_CAPTURE_CHUNK];
 };
 
+/* One packet's payload read for names (NETWHO_NAMES_*): a DNS answer, the
+ * start of a TLS stream, a QUIC Initial. data[0..len] is the payload from
+ * its start, cut at NETWHO_NAME_SNAP (plen: its whole length). */
+struct netwho_name {
+	struct netwho_event_header hdr;
+	__u64 cookie;
+	__u32 offset;                 /* TCP: stream offset of data[0]; datagrams: 0 */
+	__u16 len;                    /* bytes of data used */
+	__u16 plen;                   /* the payload's length in the packet */
+	__u16 rport;
+	__u8 direction;               /* 1 sent, 2 received */
+	__u8 protocol;
+	__u8 what;                    /* NETWHO_NAME_* */
+	__u8 _pad[3];
+	__u8 raddr[NETWHO_ADDR_LEN];
+	__u8 data[NETWHO_NAME_SNAP];
+};
+
 #define NETWHO_ASSERT_SIZE(t, n) _Static_assert(sizeof(struct t) == (n), #t " size changed: update abi.rs")
 NETWHO_ASSERT_SIZE(netwho_flow_key, 32);
 NETWHO_ASSERT_SIZE(netwho_flow_counters, 48);
@@ -510,8 +551,9 @@ NETWHO_ASSERT_SIZE(netwho_fork, 64);
 NETWHO_ASSERT_SIZE(netwho_exit, 80);
 NETWHO_ASSERT_SIZE(netwho_cgroup_mkdir, 288);
 NETWHO_ASSERT_SIZE(netwho_scope, 40);
-NETWHO_ASSERT_SIZE(netwho_capture_cfg, 8);
+NETWHO_ASSERT_SIZE(netwho_capture_cfg, 16);
 NETWHO_ASSERT_SIZE(netwho_capture, 568);
 NETWHO_ASSERT_SIZE(netwho_packet, 584);
+NETWHO_ASSERT_SIZE(netwho_name, 2104);
 
 #endif /* NETWHO_ABI_H */

@@ -39,6 +39,25 @@ pub const EV_CGROUP_MKDIR: u32 = 8;
 pub const EV_CAPTURE: u32 = 9;
 /// Ring buffer event kinds (netwho_event_header.kind).
 pub const EV_PACKET: u32 = 10;
+/// Ring buffer event kinds (netwho_event_header.kind).
+pub const EV_NAME: u32 = 11;
+
+/// Names (`netwho_capture_cfg.names`): DNS answers received from port 53.
+pub const NAMES_DNS: u32 = 0x1;
+/// Names: the first bytes of a TCP stream a socket sends, if TLS.
+pub const NAMES_TLS: u32 = 0x2;
+/// Names: the first long-header datagrams a UDP socket sends to port 443.
+pub const NAMES_QUIC: u32 = 0x4;
+/// Names: payload bytes kept of one packet (and of a TLS stream's start).
+pub const NAME_SNAP: usize = 2048;
+/// Names: bytes of a TCP DNS stream read at most.
+pub const NAME_TCP_DNS: u32 = 16384;
+/// `netwho_name.what`: a DNS answer.
+pub const NAME_DNS: u8 = 1;
+/// `netwho_name.what`: bytes of a TLS stream's start.
+pub const NAME_TLS: u8 = 2;
+/// `netwho_name.what`: a QUIC long-header datagram.
+pub const NAME_QUIC: u8 = 3;
 
 /// Payload capture (`-s SNAPLEN`): bytes per ring record, records per packet at most, hence the largest snap length.
 pub const CAPTURE_CHUNK: usize = 512;
@@ -89,6 +108,10 @@ pub const SK_SCOPED: u32 = 0x100;
 pub const SK_APP_BASE: u32 = 0x200;
 /// TCP: `rcv_base` is known.
 pub const SK_RCV_BASE: u32 = 0x400;
+/// names: nothing more of what it sends is read.
+pub const SK_NAMES_DONE: u32 = 0x800;
+/// names: one QUIC datagram of it was read.
+pub const SK_NAMES_ONE: u32 = 0x1000;
 
 /// Creator's uid in nw_scope_uid.
 pub const SCOPE_UID: u32 = 0x1;
@@ -158,8 +181,12 @@ pub const STAT_BYPASS_UNDONE: u32 = 20;
 pub const STAT_PACKETS_CAPTURED: u32 = 21;
 /// Packets the ring had no room for, or cut short.
 pub const STAT_PACKETS_LOST: u32 = 22;
+/// Names: records given to the ring.
+pub const STAT_NAMES: u32 = 23;
+/// Names: records the ring had no room for.
+pub const STAT_NAMES_LOST: u32 = 24;
 /// Slots of nw_stats.
-pub const STAT_MAX: u32 = 24;
+pub const STAT_MAX: u32 = 26;
 
 /// `netwho_flow_open.flow_flags`: the flow has no entry of its own in nw_flows (its uid holds its share of the map, or the map is full); its payload is counted on its socket (netwho_sk_info.ovf_*) and reported at close.
 pub const FLOW_UNTRACKED_QUOTA: u8 = 0x1;
@@ -747,6 +774,10 @@ pub struct CaptureCfg {
     pub snaplen: u32,
     /// `netwho pcap`: bytes kept per packet, 0: off.
     pub packet_snaplen: u32,
+    /// `NAMES_*`, 0: off.
+    pub names: u32,
+    /// Padding (zero).
+    pub _pad: u32,
 }
 
 /// Payload bytes of one (socket, remote) and direction.
@@ -811,6 +842,37 @@ pub struct Packet {
     pub data: [u8; CAPTURE_CHUNK],
 }
 
+/// One packet's payload read for names: a DNS answer, the start of a TLS
+/// stream, a QUIC Initial (`data[..len]`, cut at [`NAME_SNAP`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct Name {
+    /// The record's header (its kind and time).
+    pub hdr: EventHeader,
+    /// The socket's cookie.
+    pub cookie: u64,
+    /// TCP: stream offset of `data[0]`; datagrams: 0.
+    pub offset: u32,
+    /// Bytes of `data` used.
+    pub len: u16,
+    /// The payload's length in the packet.
+    pub plen: u16,
+    /// Remote port (host order).
+    pub rport: u16,
+    /// 1 sent, 2 received.
+    pub direction: u8,
+    /// The IP protocol.
+    pub protocol: u8,
+    /// `NAME_*`.
+    pub what: u8,
+    /// Padding (zero).
+    pub _pad: [u8; 3],
+    /// Remote address (IPv4-mapped for IPv4).
+    pub raddr: [u8; ADDR_LEN],
+    /// The payload.
+    pub data: [u8; NAME_SNAP],
+}
+
 const _: () = {
     assert!(size_of::<FlowKey>() == 32);
     assert!(size_of::<FlowCounters>() == 48);
@@ -837,9 +899,10 @@ const _: () = {
     assert!(size_of::<Exit>() == 80);
     assert!(size_of::<CgroupMkdir>() == 288);
     assert!(size_of::<Scope>() == 40);
-    assert!(size_of::<CaptureCfg>() == 8);
+    assert!(size_of::<CaptureCfg>() == 16);
     assert!(size_of::<Capture>() == 568);
     assert!(size_of::<Packet>() == 584);
+    assert!(size_of::<Name>() == 2104);
 };
 
 #[cfg(test)]
@@ -911,6 +974,7 @@ mod tests {
             ("netwho_capture_cfg", size_of::<CaptureCfg>()),
             ("netwho_capture", size_of::<Capture>()),
             ("netwho_packet", size_of::<Packet>()),
+            ("netwho_name", size_of::<Name>()),
         ];
         assert_eq!(
             sizes.len(),
@@ -925,7 +989,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 74] = [
+        let rust: [(&str, u64); 87] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -940,6 +1004,17 @@ mod tests {
             ("EV_CGROUP_MKDIR", EV_CGROUP_MKDIR.into()),
             ("EV_CAPTURE", EV_CAPTURE.into()),
             ("EV_PACKET", EV_PACKET.into()),
+            ("EV_NAME", EV_NAME.into()),
+            ("NAMES_DNS", NAMES_DNS.into()),
+            ("NAMES_TLS", NAMES_TLS.into()),
+            ("NAMES_QUIC", NAMES_QUIC.into()),
+            ("NAME_SNAP", NAME_SNAP as u64),
+            ("NAME_TCP_DNS", NAME_TCP_DNS.into()),
+            ("NAME_DNS", NAME_DNS.into()),
+            ("NAME_TLS", NAME_TLS.into()),
+            ("NAME_QUIC", NAME_QUIC.into()),
+            ("SK_NAMES_DONE", SK_NAMES_DONE.into()),
+            ("SK_NAMES_ONE", SK_NAMES_ONE.into()),
             ("CAPTURE_CHUNK", CAPTURE_CHUNK as u64),
             ("CAPTURE_CHUNKS", CAPTURE_CHUNKS as u64),
             ("SNAPLEN_MAX", SNAPLEN_MAX.into()),
@@ -995,6 +1070,8 @@ mod tests {
             ("STAT_BYPASS_UNDONE", STAT_BYPASS_UNDONE.into()),
             ("STAT_PACKETS_CAPTURED", STAT_PACKETS_CAPTURED.into()),
             ("STAT_PACKETS_LOST", STAT_PACKETS_LOST.into()),
+            ("STAT_NAMES", STAT_NAMES.into()),
+            ("STAT_NAMES_LOST", STAT_NAMES_LOST.into()),
             ("STAT_MAX", STAT_MAX.into()),
             ("FLOW_UNTRACKED_QUOTA", FLOW_UNTRACKED_QUOTA.into()),
             ("FLOW_UNTRACKED_FULL", FLOW_UNTRACKED_FULL.into()),

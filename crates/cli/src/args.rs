@@ -835,6 +835,87 @@ pub struct SensorArgs {
     /// connection shorter than this may be missed; each one is counted)
     #[arg(long, global = true, default_value = "0.25", value_parser = parse_seconds, value_name = "SECONDS")]
     pub look_interval: Duration,
+    /// Name each remote as its process knew it: rname from the DNS answers
+    /// the process received (port 53 only), sni and alpn from the TLS or
+    /// QUIC ClientHello it sent (a socket's first 2 KiB only). all, dns,
+    /// tls (TLS and QUIC), or off
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "all",
+        value_name = "WHAT"
+    )]
+    pub names: NamesArg,
+    /// A network whose addresses are not marked "connected without
+    /// resolving" (rname_source none) when nothing named them; repeat for
+    /// more. Default: the private networks (10/8, 172.16/12, 192.168/16,
+    /// 100.64/10, fc00::/7); "none": mark every address
+    #[arg(long = "names-local", global = true, value_name = "CIDR", value_parser = parse_net)]
+    pub names_local: Vec<Option<(std::net::IpAddr, u8)>>,
+}
+
+/// `--names`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum NamesArg {
+    /// DNS answers, TLS and QUIC ClientHellos
+    #[default]
+    All,
+    /// DNS answers only (rname)
+    Dns,
+    /// TLS and QUIC ClientHellos only (sni, alpn)
+    Tls,
+    /// Nothing is read for names
+    Off,
+}
+
+impl SensorArgs {
+    /// What the kernel reads for names (`netwho_bpf::abi::NAMES_*`).
+    pub fn names_mask(&self) -> u32 {
+        use netwho_bpf::abi::{NAMES_DNS, NAMES_QUIC, NAMES_TLS};
+        match self.names {
+            NamesArg::All => NAMES_DNS | NAMES_TLS | NAMES_QUIC,
+            NamesArg::Dns => NAMES_DNS,
+            NamesArg::Tls => NAMES_TLS | NAMES_QUIC,
+            NamesArg::Off => 0,
+        }
+    }
+
+    /// The flow table's names settings, if names are on.
+    pub fn names_config(&self) -> Option<netwho_model::names::NamesConfig> {
+        if self.names == NamesArg::Off {
+            return None;
+        }
+        let mut cfg = netwho_model::names::NamesConfig::default();
+        if !self.names_local.is_empty() {
+            cfg.local = self.names_local.iter().flatten().copied().collect();
+        }
+        Some(cfg)
+    }
+}
+
+/// `ADDR/LEN` (or a bare address), or `none`.
+fn parse_net(s: &str) -> Result<Option<(std::net::IpAddr, u8)>, String> {
+    if s == "none" {
+        return Ok(None);
+    }
+    let (a, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: std::net::IpAddr = a.parse().map_err(|_| {
+        format!("'{s}' is not a network: ADDRESS/LENGTH, like 10.0.0.0/8 or fd00::/8")
+    })?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        Some(l) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| format!("'{s}': the prefix length must be 0 to {max}"))?,
+        None => max,
+    };
+    Ok(Some((addr, len)))
 }
 
 /// `top --sort`.

@@ -180,6 +180,12 @@ pub fn run(
 
     cfg.table = TableConfig {
         boot_id: netwho_enrich::boot_id(),
+        // the reduced sensor reads no payload: nothing to name with
+        names: if reduced {
+            None
+        } else {
+            sensor_args.names_config()
+        },
         ..TableConfig::default()
     };
     let mut shown = None;
@@ -273,6 +279,7 @@ fn start_sensor(
             Command::Pcap(p) => p.snaplen,
             _ => 0,
         },
+        names: args.names_mask(),
         ..EbpfConfig::default()
     });
     match started {

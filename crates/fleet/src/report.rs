@@ -415,6 +415,7 @@ fn flow(
         cpu_base: None,
         bytes_complete: true,
         capture: None,
+        remote_name: None,
     }
 }
 

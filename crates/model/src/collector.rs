@@ -55,6 +55,10 @@ pub struct SensorStats {
     pub capture_lost: u64,
     /// Packets the ring had no room for, or took only in part (`netwho pcap`).
     pub packets_lost: u64,
+    /// Packets read for names (DNS answers, ClientHellos) given to the ring.
+    pub names: u64,
+    /// Of those, what the ring had no room for.
+    pub names_lost: u64,
     /// Kernel flow entries alive now.
     pub flows_tracked: u64,
     /// Of `ringbuf_drops`: flow opens (and inbound handshakes), socket

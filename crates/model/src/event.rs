@@ -173,6 +173,8 @@ pub enum SensorEvent {
     /// A chunk of a packet of an in-scope socket (`netwho pcap`); the
     /// pipeline hands these to sinks, the flow table ignores them.
     Packet(Box<crate::capture::PacketChunk>),
+    /// A packet's payload read for names (DNS answers, ClientHellos).
+    Name(Box<crate::names::NamePiece>),
     /// Payload bytes of one (socket, remote) (`record -s SNAPLEN`).
     Captured {
         /// The (socket, remote).

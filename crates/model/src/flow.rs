@@ -226,6 +226,8 @@ pub struct Flow {
     /// Payload bytes kept of it (`record -s SNAPLEN`), shared by the
     /// events that carry the flow.
     pub capture: Option<Arc<Capture>>,
+    /// Its remote as its process knew it (names on).
+    pub remote_name: Option<Arc<crate::names::RemoteName>>,
     /// Its payload is its own. False for a flow the kernel counted on its
     /// socket (untracked: its uid held its share of the flow map, or the
     /// map was full) together with the socket's other untracked flows:
@@ -298,6 +300,7 @@ impl Flow {
             cpu_base: Some((MonoNs(4_000_000_000), 1234)),
             bytes_complete: true,
             capture: None,
+            remote_name: None,
         }
     }
 

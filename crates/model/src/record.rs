@@ -103,6 +103,22 @@ pub struct FlowRecord<'a> {
     pub raddr: String,
     /// See `raddr`.
     pub rport: u16,
+    /// The name this process resolved to `raddr` most recently before the
+    /// flow opened, within the answer's TTL (names on; absent if none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rname: Option<Cow<'a, str>>,
+    /// Whose DNS answer gave `rname`: `dns` (the process's own), `shared`
+    /// (another process of its network namespace: nscd, a caching
+    /// resolver), or `none`: an outbound flow to a public address its
+    /// process never resolved, with no TLS server name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rname_source: Option<Cow<'a, str>>,
+    /// The server name the process's TLS or QUIC ClientHello asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<Cow<'a, str>>,
+    /// The application protocols it offered (ALPN), comma-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<Cow<'a, str>>,
     /// Who initiated: `outbound` (this host), `inbound` (the remote) or `unknown`.
     pub direction: Cow<'a, str>,
     /// TCP: the kernel's state name at this record; other protocols: the protocol's name.
@@ -228,6 +244,10 @@ impl FlowRecord<'static> {
             lport: 40412,
             raddr: "93.184.216.34".into(),
             rport: 443,
+            rname: Some("example.org".into()),
+            rname_source: Some("dns".into()),
+            sni: Some("example.org".into()),
+            alpn: Some("h2,http/1.1".into()),
             direction: "outbound".into(),
             state: "CLOSE".into(),
             pid: 4242,
@@ -298,6 +318,7 @@ impl<'a> FlowRecord<'a> {
         ctx: &'a Context,
     ) -> Self {
         let names = &*ctx.names;
+        let rn = f.remote_name.as_deref();
         let usage = if kind == RecordKind::Open {
             None
         } else {
@@ -326,6 +347,10 @@ impl<'a> FlowRecord<'a> {
             lport: f.local.port,
             raddr: f.remote.addr.to_string(),
             rport: f.remote.port,
+            rname: rn.and_then(|n| n.rname.as_deref()).map(Cow::Borrowed),
+            rname_source: rn.and_then(|n| n.source).map(|s| Cow::Borrowed(s.name())),
+            sni: rn.and_then(|n| n.sni.as_deref()).map(Cow::Borrowed),
+            alpn: rn.and_then(|n| n.alpn.as_deref()).map(Cow::Borrowed),
             direction: Cow::Borrowed(f.direction.name()),
             state: f.state_name(),
             pid: f.key.proc.tgid,

@@ -7,8 +7,10 @@ use crate::event::{
 };
 use crate::flow::{Attribution, CloseReason, Direction, Flow, FlowEvent, Payload, Wire};
 use crate::ids::{FlowId, FlowKey, KernelKey, MonoNs, ProcKey, SockCookie, WireKey};
+use crate::names::{NameKind, NamePiece, NameStats, NamesConfig, RemoteName, RnameSource};
 use crate::proc::{FlowUsage, ProcInfo, ProcTable};
 use crate::wire;
+use netwho_names::{Hello, NameBook};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub struct TableConfig {
     pub max_procs: usize,
     /// Inbound connections not yet claimed by any process.
     pub max_pending_inbound: usize,
+    /// Names of remotes as their processes knew them (off: `None`).
+    pub names: Option<NamesConfig>,
 }
 
 impl Default for TableConfig {
@@ -41,6 +45,7 @@ impl Default for TableConfig {
             proc_retention_ns: 120_000_000_000,
             max_procs: 262_144,
             max_pending_inbound: 65_536,
+            names: None,
         }
     }
 }
@@ -71,6 +76,11 @@ pub struct ModelStats {
     /// Flows the kernel counted on their socket, not per flow (their uid
     /// held its share of the flow map, or it was full).
     pub untracked: u64,
+    /// What the names book did (names on).
+    pub names: NameStats,
+    /// Name pieces of sockets no flow was seen on in time, or over the
+    /// bound of pieces waiting (names on).
+    pub names_orphaned: u64,
 }
 
 #[derive(Debug)]
@@ -93,6 +103,8 @@ struct SocketWire {
     frozen: Wire,
     /// Payload kept of this (socket, remote): every flow on it shows it.
     capture: Option<Arc<Capture>>,
+    /// The ClientHello read of it (names on).
+    hello: Option<Arc<Hello>>,
 }
 
 /// All open flows, the processes they belong to, and the rules that turn
@@ -119,6 +131,10 @@ pub struct FlowTable {
     /// IP bytes attributed to flows, by network namespace, since the start
     /// (coverage: what the interfaces carried that some flow was given).
     wire_by_netns: FxHashMap<u32, u64>,
+    /// Names (on when `cfg.names` is set).
+    names: Option<NameBook<ProcKey>>,
+    /// Name pieces waiting for a flow of their socket, with when they came.
+    names_pending: FxHashMap<SockCookie, (MonoNs, Vec<NamePiece>)>,
 }
 
 /// Network namespaces whose attributed bytes are kept (namespaces beyond
@@ -129,6 +145,7 @@ impl FlowTable {
     /// An empty table.
     pub fn new(cfg: TableConfig) -> Self {
         let procs = ProcTable::new(cfg.proc_retention_ns, cfg.max_procs);
+        let names = cfg.names.as_ref().map(|n| NameBook::new(n.limits));
         FlowTable {
             cfg,
             flows: FxHashMap::default(),
@@ -143,6 +160,8 @@ impl FlowTable {
             procs,
             stats: ModelStats::default(),
             wire_by_netns: FxHashMap::default(),
+            names,
+            names_pending: FxHashMap::default(),
         }
     }
 
@@ -179,6 +198,7 @@ impl FlowTable {
             flows_open: self.flows.len() as u64,
             procs_tracked: self.procs.len() as u64,
             procs_evicted: self.procs.evicted,
+            names: self.names.as_ref().map(NameBook::stats).unwrap_or_default(),
             ..self.stats
         }
     }
@@ -207,6 +227,7 @@ impl FlowTable {
             } => self.socket_bytes(cookie, tgid, (proto, remote), payload, now, out),
             SensorEvent::Wire { key, wire, local } => self.wire_update(key, wire, local, out),
             SensorEvent::Captured { key, piece } => self.captured(key, piece),
+            SensorEvent::Name(piece) => self.name_piece(*piece, now),
             SensorEvent::FlowIdle { key, at } => {
                 if let Some(fk) = self.by_kernel.get(&key).copied() {
                     self.close(fk, CloseReason::Idle, at, out);
@@ -265,6 +286,17 @@ impl FlowTable {
             }
         }
         self.procs.gc(now);
+        if !self.names_pending.is_empty() {
+            let mut dropped = 0;
+            self.names_pending.retain(|_, (at, pieces)| {
+                let keep = now.since(*at) < crate::names::PENDING_NS;
+                if !keep {
+                    dropped += pieces.len() as u64;
+                }
+                keep
+            });
+            self.stats.names_orphaned += dropped;
+        }
     }
 
     /// Emit `Opened` for a flow not yet announced.
@@ -420,6 +452,7 @@ impl FlowTable {
             attribution,
             cpu_base: self.procs.usage(key.proc).map(|u| (u.at, u.last.cpu_ns)),
             capture: None,
+            remote_name: None,
             bytes_complete: true,
         }
     }
@@ -478,6 +511,14 @@ impl FlowTable {
                 slot.flow.capture = Some(Arc::clone(c));
             }
             self.reshare(wk);
+        }
+        if self.names.is_some() {
+            self.name_flow(fk);
+            if let Some((_, pieces)) = self.names_pending.remove(&fk.cookie) {
+                for p in pieces {
+                    self.name_piece(p, now);
+                }
+            }
         }
         self.maybe_announce(fk, out);
     }
@@ -844,6 +885,131 @@ impl FlowTable {
         for remote in self.wire_remotes.remove(&cookie).unwrap_or_default() {
             self.wire.remove(&WireKey { cookie, remote });
         }
+        if let Some(b) = &mut self.names {
+            b.socket_closed(cookie.0);
+            if let Some((_, p)) = self.names_pending.remove(&cookie) {
+                self.stats.names_orphaned += p.len() as u64;
+            }
+        }
+    }
+
+    // ---- names ---------------------------------------------------------
+
+    /// A packet's payload read for names: a DNS answer goes to the book of
+    /// the process that received it, a ClientHello to the flows of its
+    /// (socket, remote).
+    fn name_piece(&mut self, p: NamePiece, now: MonoNs) {
+        if self.names.is_none() {
+            return;
+        }
+        match p.kind {
+            NameKind::Tls | NameKind::Quic => {
+                let Some(book) = &mut self.names else { return };
+                let hello = match p.kind {
+                    NameKind::Tls => book.tls(p.key.cookie.0, p.offset, &p.data),
+                    _ => book.quic(p.key.cookie.0, &p.data),
+                };
+                if let Some(h) = hello {
+                    self.hello(p.key, Arc::new(h));
+                }
+            }
+            NameKind::Dns => {
+                // the process that received it: a flow on the socket
+                let owner = self
+                    .flows_on(p.key)
+                    .first()
+                    .copied()
+                    .or_else(|| {
+                        self.by_cookie
+                            .get(&p.key.cookie)
+                            .and_then(|v| v.first().copied())
+                    })
+                    .and_then(|fk| self.flows.get(&fk))
+                    .map(|s| (s.flow.key.proc, s.flow.netns));
+                let Some((proc, netns)) = owner else {
+                    self.pend(p, now);
+                    return;
+                };
+                let Some(book) = &mut self.names else { return };
+                if p.tcp {
+                    book.dns_tcp(p.key.cookie.0, proc, netns, p.at.0, p.offset, &p.data);
+                } else {
+                    book.dns(proc, netns, p.at.0, &p.data, !p.cut);
+                }
+            }
+        }
+    }
+
+    /// Keep a piece until a flow of its socket shows up (bounded).
+    fn pend(&mut self, p: NamePiece, now: MonoNs) {
+        let full = self.names_pending.len() >= crate::names::PENDING_SOCKETS;
+        match self.names_pending.get_mut(&p.key.cookie) {
+            Some((_, v)) if v.len() < crate::names::PENDING_PIECES => v.push(p),
+            None if !full => {
+                self.names_pending.insert(p.key.cookie, (now, vec![p]));
+            }
+            _ => self.stats.names_orphaned += 1,
+        }
+    }
+
+    /// A ClientHello of a (socket, remote): its flows carry what it asked
+    /// for, and so will flows opened on it later.
+    fn hello(&mut self, wk: WireKey, h: Arc<Hello>) {
+        self.socket_wire(wk).hello = Some(Arc::clone(&h));
+        for fk in self.flows_on(wk) {
+            if let Some(slot) = self.flows.get_mut(&fk) {
+                let mut rn = slot
+                    .flow
+                    .remote_name
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_default();
+                rn.sni = h.sni.as_deref().map(Arc::from);
+                rn.alpn = h.alpn.as_deref().map(Arc::from);
+                if rn.source == Some(RnameSource::None) && rn.sni.is_some() {
+                    rn.source = None;
+                }
+                slot.flow.remote_name = Some(Arc::new(rn));
+                self.touch(fk);
+            }
+        }
+    }
+
+    /// A new flow's remote by the names its process was told, or marked
+    /// as connected without resolving.
+    fn name_flow(&mut self, fk: FlowKey) {
+        let (Some(book), Some(cfg)) = (&self.names, &self.cfg.names) else {
+            return;
+        };
+        let wk = WireKey {
+            cookie: fk.cookie,
+            remote: fk.remote,
+        };
+        let hello = self.wire.get(&wk).and_then(|sw| sw.hello.clone());
+        let Some(slot) = self.flows.get_mut(&fk) else {
+            return;
+        };
+        let f = &mut slot.flow;
+        let found = book.lookup(fk.proc, f.netns, f.remote.addr, f.opened.0);
+        let source = found.as_ref().map(|l| l.source).or_else(|| {
+            (hello.as_ref().is_none_or(|h| h.sni.is_none())
+                && f.direction == Direction::Outbound
+                && f.remote.port != 53
+                && !f.packet
+                && netwho_names::book::is_unresolved_worthy(f.remote.addr, &cfg.local))
+            .then_some(RnameSource::None)
+        });
+        if found.is_none() && source.is_none() && hello.is_none() {
+            return;
+        }
+        f.remote_name = Some(Arc::new(RemoteName {
+            rname: found.map(|l| l.name),
+            source,
+            sni: hello.as_ref().and_then(|h| h.sni.as_deref().map(Arc::from)),
+            alpn: hello
+                .as_ref()
+                .and_then(|h| h.alpn.as_deref().map(Arc::from)),
+        }));
     }
 
     /// An inbound connection nobody read or wrote: it still happened; it

@@ -289,6 +289,7 @@ impl<S: Sensor> Pipeline<S> {
                 filtered_out: self.out.filtered_out(),
             },
             more_degradations: &self.degradations,
+            names_on: self.cfg.table.names.is_some(),
         });
         self.out.status(&st);
     }

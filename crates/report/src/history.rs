@@ -246,6 +246,7 @@ impl<'a> Dims<'a> {
             cpu_base: None,
             bytes_complete: true,
             capture: None,
+            remote_name: None,
         };
         Ok((f, ctx))
     }

@@ -210,6 +210,39 @@ pub struct StatusRecord {
     /// flows were given (live runs; absent in replays of older recordings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// Names (`rname`, `sni`): what was read and what could not be (names
+    /// on only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<NamesCounters>,
+}
+
+/// What names cost and lost (`docs/specs/names.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamesCounters {
+    /// Packets the kernel read for names (DNS answers, ClientHellos).
+    pub kernel_records: u64,
+    /// Of those, what the ring had no room for.
+    pub kernel_lost: u64,
+    /// DNS answers read.
+    pub dns_answers: u64,
+    /// Addresses they named.
+    pub dns_addrs: u64,
+    /// DNS messages not read: malformed, cut, queries, error codes.
+    pub dns_unreadable: u64,
+    /// Addresses past the per-answer bound.
+    pub dns_addrs_dropped: u64,
+    /// Names pushed out of the full book by newer ones.
+    pub evicted: u64,
+    /// ClientHellos read (TLS and QUIC).
+    pub hellos: u64,
+    /// Streams whose first bytes were not a ClientHello.
+    pub not_hello: u64,
+    /// QUIC datagrams that were not readable Initials.
+    pub quic_unreadable: u64,
+    /// Streams dropped unfinished (too many at once).
+    pub streams_evicted: u64,
+    /// Pieces of sockets no flow was seen on in time.
+    pub orphaned: u64,
 }
 
 /// Interface bytes against attributed bytes in one network namespace,
@@ -327,6 +360,8 @@ pub struct StatusInput<'a> {
     pub selection: Selection,
     /// Degradations found outside the sensor.
     pub more_degradations: &'a [String],
+    /// Names are on.
+    pub names_on: bool,
 }
 
 impl StatusRecord {
@@ -403,6 +438,23 @@ impl StatusRecord {
             filtered_out: i.selection.filtered_out,
             limits: i.limits,
             coverage: i.coverage,
+            names: i.names_on.then(|| {
+                let n = i.model.names;
+                NamesCounters {
+                    kernel_records: s.names,
+                    kernel_lost: s.names_lost,
+                    dns_answers: n.dns_answers,
+                    dns_addrs: n.dns_addrs,
+                    dns_unreadable: n.dns_unreadable,
+                    dns_addrs_dropped: n.dns_addrs_dropped,
+                    evicted: n.evicted,
+                    hellos: n.hellos,
+                    not_hello: n.not_hello,
+                    quic_unreadable: n.quic_unreadable,
+                    streams_evicted: n.streams_evicted,
+                    orphaned: i.model.names_orphaned,
+                }
+            }),
         }
     }
 
@@ -482,6 +534,7 @@ mod tests {
             }),
             selection: Selection::default(),
             more_degradations: &[],
+            names_on: false,
         });
         let mine = all.scoped(1001, 3);
         assert_eq!(mine.limits, vec![limit(1001)]);

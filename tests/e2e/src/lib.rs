@@ -1594,3 +1594,9 @@ impl Drop for Browser {
         );
     }
 }
+
+/// The Python in `target/py` if it has aioquic (a real QUIC client; see
+/// [`communityid_python`] for when it is missing).
+pub fn aioquic_python() -> Option<PathBuf> {
+    reference_python("aioquic", "the aioquic Python package")
+}

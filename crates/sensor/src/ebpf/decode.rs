@@ -65,6 +65,8 @@ pub enum Record {
     Capture(Box<abi::Capture>),
     /// A chunk of a packet, for `netwho pcap`.
     Packet(Box<abi::Packet>),
+    /// A packet's payload read for names.
+    Name(Box<abi::Name>),
 }
 
 fn read<T: bytemuck::Pod>(kind: u32, bytes: &[u8]) -> Result<T, DecodeError> {
@@ -100,6 +102,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         abi::EV_CGROUP_MKDIR => Record::CgroupMkdir(Box::new(read(hdr.kind, bytes)?)),
         abi::EV_CAPTURE => Record::Capture(Box::new(read(hdr.kind, bytes)?)),
         abi::EV_PACKET => Record::Packet(Box::new(read(hdr.kind, bytes)?)),
+        abi::EV_NAME => Record::Name(Box::new(read(hdr.kind, bytes)?)),
         kind => return Err(DecodeError::Kind { kind }),
     })
 }
@@ -168,6 +171,31 @@ pub fn captured(c: &abi::Capture) -> Option<SensorEvent> {
             data: c.data[..len].to_vec(),
         },
     })
+}
+
+/// A packet's payload read for names; `None` for a kind or direction the
+/// kernel program never writes.
+pub fn name(n: &abi::Name) -> Option<SensorEvent> {
+    use netwho_model::names::{NameKind, NamePiece};
+    let kind = match (n.what, n.direction) {
+        (abi::NAME_DNS, 2) => NameKind::Dns,
+        (abi::NAME_TLS, 1) => NameKind::Tls,
+        (abi::NAME_QUIC, 1) => NameKind::Quic,
+        _ => return None,
+    };
+    let len = usize::from(n.len).min(n.data.len());
+    Some(SensorEvent::Name(Box::new(NamePiece {
+        key: WireKey {
+            cookie: SockCookie(n.cookie),
+            remote: Endpoint::from_kernel(n.raddr, n.rport),
+        },
+        at: MonoNs(n.hdr.ts_ns),
+        kind,
+        offset: n.offset,
+        tcp: n.protocol == 6,
+        cut: usize::from(n.plen) > len,
+        data: n.data[..len].to_vec(),
+    })))
 }
 
 /// A chunk of a captured packet; `None` for a direction code the kernel

@@ -49,6 +49,8 @@ pub struct EbpfConfig {
     pub packet_snaplen: u32,
     /// Which hooks count payload.
     pub payload: PayloadPath,
+    /// What is read for names (`netwho_bpf::abi::NAMES_*`; 0: nothing).
+    pub names: u32,
 }
 
 impl Default for EbpfConfig {
@@ -61,6 +63,7 @@ impl Default for EbpfConfig {
             snaplen: 0,
             packet_snaplen: 0,
             payload: PayloadPath::Auto,
+            names: 0,
         }
     }
 }
@@ -273,6 +276,8 @@ impl EbpfSensor {
             abi::CaptureCfg {
                 snaplen: cfg.snaplen,
                 packet_snaplen: cfg.packet_snaplen,
+                names: cfg.names,
+                _pad: 0,
             },
             cfg.payload,
         )?;
@@ -447,6 +452,10 @@ impl EbpfSensor {
                 Some(ev) => out.push(ev),
                 None => self.decode_errors += 1,
             },
+            decode::Record::Name(n) => match decode::name(&n) {
+                Some(ev) => out.push(ev),
+                None => self.decode_errors += 1,
+            },
         }
     }
 
@@ -555,6 +564,8 @@ impl Sensor for EbpfSensor {
             scoped_out: sum(abi::STAT_SCOPED_OUT),
             capture_lost: sum(abi::STAT_CAPTURE_LOST),
             packets_lost: sum(abi::STAT_PACKETS_LOST),
+            names: sum(abi::STAT_NAMES),
+            names_lost: sum(abi::STAT_NAMES_LOST),
             ringbuf_open: sum(abi::STAT_RB_DROP_OPEN),
             ringbuf_close: sum(abi::STAT_RB_DROP_CLOSE),
             ringbuf_proc: sum(abi::STAT_RB_DROP_PROC),

@@ -328,6 +328,7 @@ impl Decoder {
             cpu_base: o.cpu_base.map(|(t, c)| (MonoNs(t), c)),
             bytes_complete: true,
             capture: None,
+            remote_name: None,
         };
         convert::set_counters(&mut flow, &o.counters);
         let ctx = Context {
