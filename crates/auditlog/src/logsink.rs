@@ -195,6 +195,26 @@ fn who(name: &str, id: u32) -> String {
     }
 }
 
+/// What a text line says of the remote's names: ` (rname)`, ` (shared
+/// rname)`, ` (unresolved)`, and ` sni=NAME` where the ClientHello named
+/// another server; empty with names off.
+pub fn remote_names(r: &FlowRecord<'_>) -> String {
+    use netwho_model::text::visible;
+    let mut s = String::new();
+    match (r.rname.as_deref(), r.rname_source.as_deref()) {
+        (Some(n), Some("shared")) => s.push_str(&format!(" (shared {})", visible(n))),
+        (Some(n), _) => s.push_str(&format!(" ({})", visible(n))),
+        (None, Some("none")) => s.push_str(" (unresolved)"),
+        _ => {}
+    }
+    if let Some(sni) = r.sni.as_deref()
+        && r.rname.as_deref() != Some(sni)
+    {
+        s.push_str(&format!(" sni={}", visible(sni)));
+    }
+    s
+}
+
 /// Characters of a command line a text line shows (`--full-cmdline`
 /// lifts it): a cut never splits an escape or a quoted argument's quote,
 /// and ends in `…`.
@@ -231,12 +251,14 @@ pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat, cmdline_max: usize) -> Strin
     } else {
         fmt::cmdline(&r.cmdline, cmdline_max)
     };
+    let mut remote = endpoint(&r.raddr, r.rport);
+    remote.push_str(&remote_names(r));
     let mut line = format!(
         "{ts} {kind} {}/{} {} {arrow} {} :: {} {}:{} {place} :: {cmd}",
         r.proto,
         r.family,
         endpoint(&r.laddr, r.lport),
-        endpoint(&r.raddr, r.rport),
+        remote,
         r.pid,
         who(&r.user, r.uid),
         who(&r.group, r.gid),
@@ -327,6 +349,32 @@ mod tests {
         assert!(line.contains("[py\\n2026"), "{line}");
         assert!(line.contains("x\\u{1b}[2K\\rroot.service"), "{line}");
         assert!(line.contains("al\\nice(1000)"), "{line}");
+    }
+
+    /// The remote's names follow its address: the name resolved, whose
+    /// answer it was, a server name that differs, or "unresolved"; a
+    /// crafted name (from a recording or the fleet) stays on its line.
+    #[test]
+    fn a_text_line_names_the_remote_as_its_process_knew_it() {
+        let mut r = FlowRecord::example();
+        let line = text_line(&r, &TsFormat::default(), TEXT_CMDLINE);
+        assert!(
+            line.contains("-> 93.184.216.34:443 (example.org) ::"),
+            "{line}"
+        );
+        r.rname_source = Some("shared".into());
+        r.sni = Some("cdn.example".into());
+        let line = text_line(&r, &TsFormat::default(), TEXT_CMDLINE);
+        assert!(
+            line.contains(":443 (shared example.org) sni=cdn.example ::"),
+            "{line}"
+        );
+        r.rname = None;
+        r.sni = Some("x\n\u{1b}[2K".into());
+        r.rname_source = Some("none".into());
+        let line = text_line(&r, &TsFormat::default(), TEXT_CMDLINE);
+        assert!(line.contains(":443 (unresolved) sni=x"), "{line}");
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
     }
 
     /// A line says when its event happened: an open when the flow began,

@@ -74,6 +74,14 @@ enum Field {
     MajorFaults,
     IowaitMs,
     CommunityId,
+    /// `rname`.
+    Rname,
+    /// `rname_source`.
+    RnameSource,
+    /// `sni`.
+    Sni,
+    /// `alpn`.
+    Alpn,
 }
 
 /// Every placeholder: name, field, what it prints.
@@ -223,6 +231,26 @@ const PLACEHOLDERS: &[(&str, Field, &str)] = &[
         "iowait_ms",
         Field::IowaitMs,
         "its time waiting for block I/O, ms (needs delay accounting)",
+    ),
+    (
+        "rname",
+        Field::Rname,
+        "the name the process resolved to the remote address (- if none)",
+    ),
+    (
+        "rname_source",
+        Field::RnameSource,
+        "dns, shared, none (connected without resolving), or -",
+    ),
+    (
+        "sni",
+        Field::Sni,
+        "server name of its TLS/QUIC ClientHello (- if none)",
+    ),
+    (
+        "alpn",
+        Field::Alpn,
+        "protocols its ClientHello offered (- if none)",
     ),
 ];
 
@@ -463,6 +491,10 @@ impl Template {
             Field::Lport => Num(u64::from(r.lport)),
             Field::Raddr => t(&r.raddr),
             Field::Rport => Num(u64::from(r.rport)),
+            Field::Rname => r.rname.as_deref().map_or(Missing, t),
+            Field::RnameSource => r.rname_source.as_deref().map_or(Missing, t),
+            Field::Sni => r.sni.as_deref().map_or(Missing, t),
+            Field::Alpn => r.alpn.as_deref().map_or(Missing, t),
             Field::Direction => t(&r.direction),
             Field::State => t(&r.state),
             Field::Pid => Num(u64::from(r.pid)),
@@ -598,6 +630,10 @@ mod tests {
             ("lport", "40412"),
             ("raddr", "93.184.216.34"),
             ("rport", "443"),
+            ("rname", "example.org"),
+            ("rname_source", "dns"),
+            ("sni", "example.org"),
+            ("alpn", "h2,http/1.1"),
             ("direction", "outbound"),
             ("state", "CLOSE"),
             ("pid", "4242"),

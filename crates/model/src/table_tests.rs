@@ -999,7 +999,8 @@ fn remote_name(f: &Flow) -> (Option<&str>, Option<&str>, Option<&str>) {
     let rn = f.remote_name.as_deref();
     (
         rn.and_then(|n| n.rname.as_deref()),
-        rn.and_then(|n| n.source).map(crate::names::RnameSource::name),
+        rn.and_then(|n| n.source)
+            .map(crate::names::RnameSource::name),
         rn.and_then(|n| n.sni.as_deref()),
     )
 }
@@ -1012,10 +1013,22 @@ fn each_process_names_a_shared_address_by_its_own_answer() {
     let resolver = ep(53, 53);
     let dns = tuple(Proto::Udp, ep(1, 40000), resolver);
     // a's answer overtakes the open of its query's flow: it waits for it
-    h.apply(name_piece(Dns, 70, resolver, 1, answer("a.example", "192.0.2.7")))
-        .apply(open(a, 70, dns.clone(), Direction::Outbound, MS))
-        .apply(open(b, 71, dns.clone(), Direction::Outbound, MS))
-        .apply(name_piece(Dns, 71, resolver, 2, answer("b.example", "192.0.2.7")));
+    h.apply(name_piece(
+        Dns,
+        70,
+        resolver,
+        1,
+        answer("a.example", "192.0.2.7"),
+    ))
+    .apply(open(a, 70, dns.clone(), Direction::Outbound, MS))
+    .apply(open(b, 71, dns.clone(), Direction::Outbound, MS))
+    .apply(name_piece(
+        Dns,
+        71,
+        resolver,
+        2,
+        answer("b.example", "192.0.2.7"),
+    ));
     for (p, cookie) in [(a, 80), (b, 81), (c, 82)] {
         let t = tuple(Proto::Tcp, ep(1, 50000 + cookie as u16), public(7, 443));
         h.apply(open(p, cookie, t, Direction::Outbound, 5 * MS));
@@ -1032,7 +1045,11 @@ fn each_process_names_a_shared_address_by_its_own_answer() {
     // c resolved nothing: the namespace's latest answer, shared
     assert_eq!(name_of(c), Some((Some("b.example"), Some("shared"), None)));
     // the flows to the resolver are not marked
-    let to_dns: Vec<_> = evs.iter().map(FlowEvent::flow).filter(|f| f.remote.port == 53).collect();
+    let to_dns: Vec<_> = evs
+        .iter()
+        .map(FlowEvent::flow)
+        .filter(|f| f.remote.port == 53)
+        .collect();
     assert!(to_dns.iter().all(|f| f.remote_name.is_none()), "{to_dns:?}");
 }
 
@@ -1042,8 +1059,14 @@ fn a_flow_nobody_resolved_is_marked_until_its_client_hello_names_it() {
     let mut h = named();
     let p = proc_key(910, 1);
     let remote = public(9, 443);
-    h.apply(open(p, 90, tuple(Proto::Tcp, ep(1, 50001), remote), Direction::Outbound, 0))
-        .tick();
+    h.apply(open(
+        p,
+        90,
+        tuple(Proto::Tcp, ep(1, 50001), remote),
+        Direction::Outbound,
+        0,
+    ))
+    .tick();
     let evs = h.take();
     assert_eq!(remote_name(evs[0].flow()), (None, Some("none"), None));
     // the ClientHello, split in two and out of order
@@ -1061,14 +1084,35 @@ fn a_flow_nobody_resolved_is_marked_until_its_client_hello_names_it() {
         .tick();
     let evs = h.take();
     assert_eq!(kinds(&evs), ["update"]);
-    assert_eq!(remote_name(evs[0].flow()), (None, None, Some("svc.example")));
+    assert_eq!(
+        remote_name(evs[0].flow()),
+        (None, None, Some("svc.example"))
+    );
     assert_eq!(h.t.stats().names.hellos, 1);
     // private, inbound and port-53 flows are never marked
     let q = proc_key(911, 1);
-    h.apply(open(q, 91, tuple(Proto::Tcp, ep(1, 50002), ep(7, 80)), Direction::Outbound, 0))
-        .apply(open(q, 92, tuple(Proto::Tcp, ep(1, 80), public(8, 50000)), Direction::Inbound, 0))
-        .apply(open(q, 93, tuple(Proto::Udp, ep(1, 50003), public(8, 53)), Direction::Outbound, 0))
-        .tick();
+    h.apply(open(
+        q,
+        91,
+        tuple(Proto::Tcp, ep(1, 50002), ep(7, 80)),
+        Direction::Outbound,
+        0,
+    ))
+    .apply(open(
+        q,
+        92,
+        tuple(Proto::Tcp, ep(1, 80), public(8, 50000)),
+        Direction::Inbound,
+        0,
+    ))
+    .apply(open(
+        q,
+        93,
+        tuple(Proto::Udp, ep(1, 50003), public(8, 53)),
+        Direction::Outbound,
+        0,
+    ))
+    .tick();
     assert!(h.take().iter().all(|e| e.flow().remote_name.is_none()));
 }
 
@@ -1078,7 +1122,13 @@ fn pieces_nobody_claims_are_bounded_and_counted() {
     let mut h = named();
     let n = crate::names::PENDING_SOCKETS + 10;
     for cookie in 0..n as u64 {
-        h.apply(name_piece(Dns, 1000 + cookie, ep(53, 53), 1, answer("x.example", "192.0.2.1")));
+        h.apply(name_piece(
+            Dns,
+            1000 + cookie,
+            ep(53, 53),
+            1,
+            answer("x.example", "192.0.2.1"),
+        ));
     }
     assert_eq!(h.t.names_pending.len(), crate::names::PENDING_SOCKETS);
     assert_eq!(h.t.stats().names_orphaned, 10);
@@ -1087,8 +1137,14 @@ fn pieces_nobody_claims_are_bounded_and_counted() {
     assert_eq!(h.t.stats().names_orphaned, n as u64);
     // garbage is counted, not kept
     let p = proc_key(920, 1);
-    h.apply(open(p, 5, tuple(Proto::Udp, ep(1, 40001), ep(53, 53)), Direction::Outbound, 0))
-        .apply(name_piece(Dns, 5, ep(53, 53), 2, vec![0xff; 40]));
+    h.apply(open(
+        p,
+        5,
+        tuple(Proto::Udp, ep(1, 40001), ep(53, 53)),
+        Direction::Outbound,
+        0,
+    ))
+    .apply(name_piece(Dns, 5, ep(53, 53), 2, vec![0xff; 40]));
     assert_eq!(h.t.stats().names.dns_unreadable, 1);
     assert_eq!(h.t.names.as_ref().map(|b| b.sizes().0), Some(0));
 }

@@ -176,7 +176,11 @@ pub fn example_answer(qname: &str, records: &[(&str, u16, &str)], ttl: u32) -> V
         out.push(0);
     }
     let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1];
-    m.extend_from_slice(&u16::try_from(records.len()).expect("example input").to_be_bytes());
+    m.extend_from_slice(
+        &u16::try_from(records.len())
+            .expect("example input")
+            .to_be_bytes(),
+    );
     m.extend_from_slice(&[0, 0, 0, 0]);
     name(&mut m, qname);
     m.extend_from_slice(&[0, 1, 0, 1]);
@@ -202,12 +206,15 @@ pub fn example_answer(qname: &str, records: &[(&str, u16, &str)], ttl: u32) -> V
                 v
             }
         };
-        m.extend_from_slice(&u16::try_from(rdata.len()).expect("example input").to_be_bytes());
+        m.extend_from_slice(
+            &u16::try_from(rdata.len())
+                .expect("example input")
+                .to_be_bytes(),
+        );
         m.extend_from_slice(&rdata);
     }
     m
 }
-
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -96,7 +96,11 @@ mod tests {
         assert_eq!(printable_dotted(&long).len(), NAME_MAX);
         let esc = vec![0u8; 400];
         let p = printable_dotted(&esc);
-        assert!(p.len() <= NAME_MAX && p.len().is_multiple_of(4), "{}", p.len());
+        assert!(
+            p.len() <= NAME_MAX && p.len().is_multiple_of(4),
+            "{}",
+            p.len()
+        );
         assert!(printable_dotted(&[0xff, b'x']).is_ascii());
     }
 }

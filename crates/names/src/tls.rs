@@ -178,11 +178,23 @@ pub fn example_hello(sni: &[u8], alpn: &[&str], pad: usize) -> Vec<u8> {
     ext.extend_from_slice(&u16::try_from(pad).expect("example input").to_be_bytes());
     ext.extend(std::iter::repeat_n(0u8, pad));
     let mut names = vec![0u8];
-    names.extend_from_slice(&u16::try_from(sni.len()).expect("example input").to_be_bytes());
+    names.extend_from_slice(
+        &u16::try_from(sni.len())
+            .expect("example input")
+            .to_be_bytes(),
+    );
     names.extend_from_slice(sni);
     ext.extend_from_slice(&0u16.to_be_bytes());
-    ext.extend_from_slice(&u16::try_from(names.len() + 2).expect("example input").to_be_bytes());
-    ext.extend_from_slice(&u16::try_from(names.len()).expect("example input").to_be_bytes());
+    ext.extend_from_slice(
+        &u16::try_from(names.len() + 2)
+            .expect("example input")
+            .to_be_bytes(),
+    );
+    ext.extend_from_slice(
+        &u16::try_from(names.len())
+            .expect("example input")
+            .to_be_bytes(),
+    );
     ext.extend_from_slice(&names);
     if !alpn.is_empty() {
         let mut l = Vec::new();
@@ -191,7 +203,11 @@ pub fn example_hello(sni: &[u8], alpn: &[&str], pad: usize) -> Vec<u8> {
             l.extend_from_slice(p.as_bytes());
         }
         ext.extend_from_slice(&16u16.to_be_bytes());
-        ext.extend_from_slice(&u16::try_from(l.len() + 2).expect("example input").to_be_bytes());
+        ext.extend_from_slice(
+            &u16::try_from(l.len() + 2)
+                .expect("example input")
+                .to_be_bytes(),
+        );
         ext.extend_from_slice(&u16::try_from(l.len()).expect("example input").to_be_bytes());
         ext.extend_from_slice(&l);
     }
@@ -200,10 +216,18 @@ pub fn example_hello(sni: &[u8], alpn: &[&str], pad: usize) -> Vec<u8> {
     body.push(32);
     body.extend_from_slice(&[9; 32]);
     body.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x02, 1, 0]);
-    body.extend_from_slice(&u16::try_from(ext.len()).expect("example input").to_be_bytes());
+    body.extend_from_slice(
+        &u16::try_from(ext.len())
+            .expect("example input")
+            .to_be_bytes(),
+    );
     body.extend_from_slice(&ext);
     let mut hs = vec![1];
-    hs.extend_from_slice(&u32::try_from(body.len()).expect("example input").to_be_bytes()[1..]);
+    hs.extend_from_slice(
+        &u32::try_from(body.len())
+            .expect("example input")
+            .to_be_bytes()[1..],
+    );
     hs.extend_from_slice(&body);
     hs
 }
@@ -214,12 +238,15 @@ pub fn example_records(hs: &[u8], max: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for chunk in hs.chunks(max) {
         out.extend_from_slice(&[22, 3, 1]);
-        out.extend_from_slice(&u16::try_from(chunk.len()).expect("example input").to_be_bytes());
+        out.extend_from_slice(
+            &u16::try_from(chunk.len())
+                .expect("example input")
+                .to_be_bytes(),
+        );
         out.extend_from_slice(chunk);
     }
     out
 }
-
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -234,7 +261,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_hello_gives_its_server_name_and_protocols() {
-        let s = example_records(&example_hello(b"A.Example.ORG", &["h2", "http/1.1"], 10), 16384);
+        let s = example_records(
+            &example_hello(b"A.Example.ORG", &["h2", "http/1.1"], 10),
+            16384,
+        );
         assert_eq!(from_records(&s), done("a.example.org", Some("h2,http/1.1")));
     }
 
@@ -262,7 +292,10 @@ pub(crate) mod tests {
     fn not_tls_and_hostile_names() {
         assert_eq!(from_records(b"GET / HTTP/1.1\r\n"), Parse::NotHello);
         assert_eq!(handshake(&[2, 0, 0, 1, 0]), Parse::NotHello);
-        let evil = example_records(&example_hello(b"x\"\n\x1b]0;pwn\x07.example", &["\n"], 0), 16384);
+        let evil = example_records(
+            &example_hello(b"x\"\n\x1b]0;pwn\x07.example", &["\n"], 0),
+            16384,
+        );
         let Parse::Done(h) = from_records(&evil) else {
             panic!()
         };

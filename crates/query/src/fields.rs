@@ -99,6 +99,14 @@ pub enum Field {
     Direction,
     /// `fd.community_id`: the flow's Community ID v1.
     CommunityId,
+    /// `fd.rname`: the name the process resolved to the remote address.
+    Rname,
+    /// `fd.rname_source`: whose answer gave it (`dns`, `shared`, `none`).
+    RnameSource,
+    /// `fd.sni`: the server name of the process's TLS or QUIC ClientHello.
+    Sni,
+    /// `fd.alpn`: the protocols it offered, comma-separated.
+    Alpn,
     /// `flow.bytes`: payload bytes sent + received so far.
     Bytes,
     /// `flow.bytes_sent`: payload bytes sent so far.
@@ -118,6 +126,8 @@ pub const PROTOS: &[&str] = &[
 pub const FAMILIES: &[&str] = &["ipv4", "ipv6", "packet"];
 /// Values of `fd.direction`.
 pub const DIRECTIONS: &[&str] = &["outbound", "inbound", "unknown"];
+/// Values of `fd.rname_source`.
+pub const RNAME_SOURCES: &[&str] = &["dns", "shared", "none"];
 
 /// (name, field, kind, meaning)
 pub const FIELDS: &[(&str, Field, Kind, &str)] = &[
@@ -267,6 +277,30 @@ pub const FIELDS: &[(&str, Field, Kind, &str)] = &[
         Field::CommunityId,
         Kind::Str,
         "Community ID v1 (1:...; none for packet and raw sockets)",
+    ),
+    (
+        "fd.rname",
+        Field::Rname,
+        Kind::Str,
+        "the name the process resolved to the remote address (its DNS answers)",
+    ),
+    (
+        "fd.rname_source",
+        Field::RnameSource,
+        Kind::Enum(RNAME_SOURCES),
+        "whose DNS answer named it: dns (its own), shared (another process's), none (connected without resolving)",
+    ),
+    (
+        "fd.sni",
+        Field::Sni,
+        Kind::Str,
+        "server name of the process's TLS or QUIC ClientHello",
+    ),
+    (
+        "fd.alpn",
+        Field::Alpn,
+        Kind::Str,
+        "protocols its ClientHello offered, comma-separated",
     ),
     (
         "flow.bytes",

@@ -45,6 +45,10 @@ impl Subject for FlowSubject<'_> {
                 f,
                 self.ctx.community_seed,
             )?),
+            Field::Rname => Cow::Borrowed(f.remote_name.as_deref()?.rname.as_deref()?),
+            Field::RnameSource => Cow::Borrowed(f.remote_name.as_deref()?.source?.name()),
+            Field::Sni => Cow::Borrowed(f.remote_name.as_deref()?.sni.as_deref()?),
+            Field::Alpn => Cow::Borrowed(f.remote_name.as_deref()?.alpn.as_deref()?),
             _ => return None,
         })
     }
@@ -146,6 +150,45 @@ mod tests {
             assert_eq!(local(a, b, &host), want, "{a:?} -> {b:?}");
             assert_eq!(local(b, a, &host), want, "{b:?} -> {a:?}");
         }
+    }
+
+    /// The names filters see: a name, its source, the server name; a flow
+    /// without them matches none of their values.
+    #[test]
+    fn names_filter_by_what_the_records_carry() {
+        use netwho_model::names::{RemoteName, RnameSource};
+        let host = HashSet::new();
+        let mut f = Flow::example(7, 1, Endpoint::new([192, 0, 2, 7].into(), 443));
+        let ctx = Context::default();
+        let check = |f: &Flow, q: &str| {
+            let filter = netwho_query::Filter::parse(q).unwrap_or_else(|e| panic!("{e}"));
+            filter.matches(&FlowSubject {
+                flow: f,
+                ctx: &ctx,
+                now: MonoNs(0),
+                local: &host,
+            })
+        };
+        assert!(!check(&f, "fd.rname endswith .example"));
+        assert!(!check(&f, "fd.rname_source = none"));
+        f.remote_name = Some(std::sync::Arc::new(RemoteName {
+            rname: Some("www.a.example".into()),
+            source: Some(RnameSource::Dns),
+            sni: Some("api.a.example".into()),
+            alpn: Some("h2,http/1.1".into()),
+        }));
+        assert!(check(
+            &f,
+            "fd.rname endswith .a.example and fd.rname_source = dns"
+        ));
+        assert!(check(&f, "fd.sni =~ '^api\\.' and fd.alpn contains h2"));
+        assert!(!check(&f, "fd.sni = www.a.example"));
+        f.remote_name = Some(std::sync::Arc::new(RemoteName {
+            source: Some(RnameSource::None),
+            ..RemoteName::default()
+        }));
+        assert!(check(&f, "fd.rname_source = none"));
+        assert!(!check(&f, "fd.rname_source in (dns, shared)"));
     }
 
     /// `fd.community_id` matches the id the flow's records carry, with
