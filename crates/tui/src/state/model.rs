@@ -78,12 +78,25 @@ pub struct Agg {
     pub members_more: bool,
     /// Remote ports seen (remotes view), sorted, at most 16.
     pub ports: Vec<u16>,
+    /// Names its processes knew the remote by (remotes view: each flow's
+    /// `rname`, else its `sni`), first seen first, at most 4.
+    pub rnames: Vec<Arc<str>>,
     /// Its last traffic (boot time).
     pub last_active: MonoNs,
     /// The process exited (processes view), or every process did.
     pub exited: Option<MonoNs>,
     /// The process's resource samples.
     pub track: Option<UsageTrack>,
+}
+
+/// Names a remote row keeps.
+pub const RNAMES_KEPT: usize = 4;
+
+/// The name a flow's process knew its remote by: the name it resolved,
+/// else the server name its ClientHello asked for.
+pub fn flow_name(f: &Flow) -> Option<&str> {
+    let rn = f.remote_name.as_deref()?;
+    rn.rname.as_deref().or(rn.sni.as_deref())
 }
 
 impl Agg {
@@ -95,6 +108,7 @@ impl Agg {
             interval: Payload::default(),
             sent_rate: 0.0,
             recv_rate: 0.0,
+            rnames: Vec::new(),
             hist: Hist::default(),
             flows_open: 0,
             flows_total: 0,
@@ -427,6 +441,12 @@ impl Model {
                         && a.ports.len() < 16
                     {
                         a.ports.insert(i, f.remote.port);
+                    }
+                    if let Some(n) = flow_name(f)
+                        && a.rnames.len() < RNAMES_KEPT
+                        && !a.rnames.iter().any(|x| **x == *n)
+                    {
+                        a.rnames.push(Arc::from(n));
                     }
                 }
                 ViewKind::Users | ViewKind::Units => {

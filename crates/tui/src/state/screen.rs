@@ -218,9 +218,23 @@ fn cell(kind: ColKind, key: &GroupKey, a: &Agg, m: &Model) -> Cell {
         K::Owner => Cell::Text(format!("{}[{}]", a.sample.comm, a.sample.proc.key.tgid)),
         K::Top => Cell::Text(top_members(a, 4)),
         K::Cmdline => Cell::Text(netwho_sink::fmt::cmdline(&a.sample.proc.cmdline, 300)),
+        // the names the processes knew; reverse DNS only where they knew
+        // none, marked with `~` (it names the address's owner, the same
+        // for every process)
         K::DnsName => Cell::Text(match key {
-            GroupKey::Remote(ip) => dns(ip).unwrap_or_default(),
-            _ => flow().and_then(|f| dns(&f.remote.addr)).unwrap_or_default(),
+            GroupKey::Remote(_) if !a.rnames.is_empty() => {
+                netwho_model::text::visible(&a.rnames.join(",")).into_owned()
+            }
+            GroupKey::Remote(ip) => dns(ip).map(|n| format!("~{n}")).unwrap_or_default(),
+            _ => match flow() {
+                Some(f) => match crate::state::model::flow_name(f) {
+                    Some(n) => netwho_model::text::visible(n).into_owned(),
+                    None => dns(&f.remote.addr)
+                        .map(|n| format!("~{n}"))
+                        .unwrap_or_default(),
+                },
+                None => String::new(),
+            },
         }),
         K::Ports => Cell::Text(ports_text(&a.ports)),
         K::Proto => Cell::Text(
@@ -629,4 +643,80 @@ fn list(m: &Model, ui: &Ui) -> TableView {
         ui.reverse[v.index()],
         &w,
     )
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::*;
+    use crate::state::{Batch, FlowUpdate};
+    use netwho_model::names::{RemoteName, RnameSource};
+    use netwho_model::record::Context;
+    use netwho_model::time::WallClock;
+    use netwho_model::{Endpoint, FlowKey};
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    fn flow(pid: u32, name: Option<&str>) -> FlowUpdate {
+        let mut f = Flow::example(
+            pid,
+            u64::from(pid),
+            Endpoint::new([192, 0, 2, 7].into(), 443),
+        );
+        f.remote_name = name.map(|n| {
+            Arc::new(RemoteName {
+                rname: Some(n.into()),
+                source: Some(RnameSource::Dns),
+                ..RemoteName::default()
+            })
+        });
+        FlowUpdate {
+            flow: f,
+            ctx: Context::default(),
+            closed: false,
+        }
+    }
+
+    fn text(c: Cell) -> String {
+        match c {
+            Cell::Text(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The remotes view names an address by what its processes resolved
+    /// (each name once); the connections view each flow by its own; a
+    /// name only reverse DNS gave is marked.
+    #[test]
+    fn remotes_and_connections_are_named_as_their_processes_knew_them() {
+        let mut m = Model::new(60_000_000_000, None, HashSet::new());
+        m.dns
+            .insert([192, 0, 2, 7].into(), "host.provider.example".into());
+        m.apply(Batch {
+            now: MonoNs(10),
+            wall: WallClock::default(),
+            flows: vec![
+                flow(1, Some("a.example")),
+                flow(2, Some("b.example")),
+                flow(3, Some("a.example")),
+                flow(4, None),
+            ],
+            exits: Vec::new(),
+            status: None,
+            restart: false,
+        });
+        let remote = GroupKey::Remote([192, 0, 2, 7].into());
+        let a = &m.rows(ViewKind::Remotes)[&remote];
+        assert_eq!(
+            text(cell(K::DnsName, &remote, a, &m)),
+            "a.example,b.example"
+        );
+        let conn = |pid: u32| {
+            let fk: FlowKey = *m.flows.keys().find(|k| k.proc.tgid == pid).unwrap();
+            let key = GroupKey::Flow(fk);
+            let a = m.row(ViewKind::Connections, &key).unwrap();
+            text(cell(K::DnsName, &key, a, &m))
+        };
+        assert_eq!(conn(2), "b.example");
+        assert_eq!(conn(4), "~host.provider.example");
+    }
 }

@@ -31,7 +31,7 @@ pub const KEYS: &[(&str, &str)] = &[
 
 pub fn render(f: &mut Frame<'_>, area: Rect, t: &Theme) {
     let w = area.width.min(86);
-    let h = (KEYS.len() as u16 + 4).min(area.height);
+    let h = (KEYS.len() as u16 + 5).min(area.height);
     let [row] = Layout::vertical([Constraint::Length(h)])
         .flex(Flex::Center)
         .areas(area);
@@ -49,6 +49,10 @@ pub fn render(f: &mut Frame<'_>, area: Rect, t: &Theme) {
         .collect();
     lines.push(Line::styled(
         "dimmed rows: no open flow (exited processes, closed connections)",
+        t.hint,
+    ));
+    lines.push(Line::styled(
+        "NAME: what the processes resolved (or their TLS server name); ~: reverse DNS (-n)",
         t.hint,
     ));
     f.render_widget(Clear, rect);
