@@ -52,7 +52,7 @@ pub fn render(f: &mut Frame<'_>, area: Rect, t: &Theme) {
         t.hint,
     ));
     lines.push(Line::styled(
-        "NAME: what the processes resolved (or their TLS server name); ~: reverse DNS (-n)",
+        "NAME: what processes resolved, else TLS server name; ~: reverse DNS (-n)",
         t.hint,
     ));
     f.render_widget(Clear, rect);
