@@ -91,6 +91,10 @@ pub fn run(
             let k = netwho_pipeline::scope::resolve(&s, &Procfs::default(), enricher.cgroups())
                 .context("resolving the filter's kernel scope")
                 .map_err(cannot_start)?;
+            let mut k = k;
+            if sensor_args.names_mask() & netwho_bpf::abi::NAMES_DNS != 0 {
+                keep_dns_in_scope(&mut k);
+            }
             if !k.is_empty() {
                 cfg.scope = Some(s.to_string());
                 log::info!("kernel scope: {s}");
@@ -227,6 +231,32 @@ pub fn run(
             code: EXIT_RUNTIME,
             error: e.into(),
         }),
+    }
+}
+
+/// Names read DNS answers on the sockets that receive them: a kernel
+/// scope of ports keeps port 53 too (and, with ports, UDP and TCP), so the
+/// filter's flows still get their `rname`; the filter still decides which
+/// records are written. A scope of protocols alone that leaves out UDP
+/// loses the names of lookups over UDP: said once.
+fn keep_dns_in_scope(k: &mut KernelScope) {
+    if let Some(ports) = &mut k.ports {
+        if !ports.contains(&53) {
+            ports.push(53);
+        }
+        if let Some(protos) = &mut k.protos {
+            for p in [6u8, 17] {
+                if !protos.contains(&p) {
+                    protos.push(p);
+                }
+            }
+        }
+    } else if k.protos.as_ref().is_some_and(|p| !p.contains(&17)) {
+        log::warn!(
+            "names: the filter's kernel scope leaves out UDP sockets, so DNS answers over UDP \
+             are not read and its flows get no rname (name a port too, like 'fd.rport = 443', \
+             to keep port 53 in scope)"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 //! carries, and how the flow table is told to look.
 
 use crate::ids::{MonoNs, WireKey};
+pub use netwho_names::NAME_MAX;
 pub use netwho_names::book::{Limits as NameLimits, NameStats, RnameSource};
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -961,19 +961,19 @@ fn attributed_wire_bytes_are_counted_per_network_namespace_once() {
 fn named() -> Harness {
     Harness::with(TableConfig {
         emit_updates: true,
-        names: Some(crate::names::NamesConfig::default()),
+        names: Some(NamesConfig::default()),
         ..TableConfig::default()
     })
 }
 
 fn name_piece(
-    kind: crate::names::NameKind,
+    kind: NameKind,
     cookie: u64,
     remote: Endpoint,
     at_ms: u64,
     data: Vec<u8>,
 ) -> SensorEvent {
-    SensorEvent::Name(Box::new(crate::names::NamePiece {
+    SensorEvent::Name(Box::new(NamePiece {
         key: WireKey {
             cookie: SockCookie(cookie),
             remote,
@@ -981,7 +981,7 @@ fn name_piece(
         at: MonoNs(at_ms * MS),
         kind,
         offset: 0,
-        tcp: kind == crate::names::NameKind::Tls,
+        tcp: kind == NameKind::Tls,
         cut: false,
         data,
     }))
@@ -1000,14 +1000,14 @@ fn remote_name(f: &Flow) -> (Option<&str>, Option<&str>, Option<&str>) {
     (
         rn.and_then(|n| n.rname.as_deref()),
         rn.and_then(|n| n.source)
-            .map(crate::names::RnameSource::name),
+            .map(RnameSource::name),
         rn.and_then(|n| n.sni.as_deref()),
     )
 }
 
 #[test]
 fn each_process_names_a_shared_address_by_its_own_answer() {
-    use crate::names::NameKind::Dns;
+    use NameKind::Dns;
     let mut h = named();
     let (a, b, c) = (proc_key(900, 1), proc_key(901, 1), proc_key(902, 1));
     let resolver = ep(53, 53);
@@ -1055,7 +1055,7 @@ fn each_process_names_a_shared_address_by_its_own_answer() {
 
 #[test]
 fn a_flow_nobody_resolved_is_marked_until_its_client_hello_names_it() {
-    use crate::names::NameKind::Tls;
+    use NameKind::Tls;
     let mut h = named();
     let p = proc_key(910, 1);
     let remote = public(9, 443);
@@ -1118,7 +1118,7 @@ fn a_flow_nobody_resolved_is_marked_until_its_client_hello_names_it() {
 
 #[test]
 fn pieces_nobody_claims_are_bounded_and_counted() {
-    use crate::names::NameKind::Dns;
+    use NameKind::Dns;
     let mut h = named();
     let n = crate::names::PENDING_SOCKETS + 10;
     for cookie in 0..n as u64 {

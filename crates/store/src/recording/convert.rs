@@ -269,3 +269,39 @@ pub fn track(t: &TrackRec) -> UsageTrack {
         exited: t.exited,
     }
 }
+
+/// `rname_source` as a `NamedRec` holds it (0: absent).
+pub fn rname_source_code(s: Option<netwho_model::names::RnameSource>) -> u8 {
+    use netwho_model::names::RnameSource;
+    match s {
+        None => 0,
+        Some(RnameSource::Dns) => 1,
+        Some(RnameSource::Shared) => 2,
+        Some(RnameSource::None) => 3,
+    }
+}
+
+/// A `NamedRec` source code (an unknown one: absent).
+pub fn rname_source(code: u8) -> Option<netwho_model::names::RnameSource> {
+    use netwho_model::names::RnameSource;
+    match code {
+        1 => Some(RnameSource::Dns),
+        2 => Some(RnameSource::Shared),
+        3 => Some(RnameSource::None),
+        _ => None,
+    }
+}
+
+/// A name read from a recording, cut to what netwho ever writes
+/// (`netwho_model::names::NAME_MAX` bytes, on a character boundary): a crafted
+/// recording cannot make every output carry megabytes.
+pub fn bounded_name(mut s: String) -> Arc<str> {
+    if s.len() > netwho_model::names::NAME_MAX {
+        let mut end = netwho_model::names::NAME_MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s.into()
+}

@@ -161,6 +161,8 @@ pub struct Decoder {
     last_at: u64,
     /// The seed of the records' Community IDs.
     community_seed: u16,
+    /// Remote names written just before their flow's open.
+    next_named: Option<(u64, Arc<netwho_model::names::RemoteName>)>,
 }
 
 impl Decoder {
@@ -265,6 +267,19 @@ impl Decoder {
                 stats.clean_end = true;
                 emit(Visit::Item(Item::End { at }));
             }
+            Entry::Named(n) => {
+                let rn = Arc::new(netwho_model::names::RemoteName {
+                    rname: n.rname.map(convert::bounded_name),
+                    source: convert::rname_source(n.source),
+                    sni: n.sni.map(convert::bounded_name),
+                    alpn: n.alpn.map(convert::bounded_name),
+                });
+                match self.flows.get_mut(&n.flow) {
+                    Some(live) => live.flow.remote_name = Some(rn),
+                    // the next open takes it (one at most waits)
+                    None => self.next_named = Some((n.flow, rn)),
+                }
+            }
             Entry::Completeness { flow, complete } => match self.flows.get_mut(&flow) {
                 Some(live) => live.flow.bytes_complete = complete,
                 None => stats.orphans += 1,
@@ -328,7 +343,11 @@ impl Decoder {
             cpu_base: o.cpu_base.map(|(t, c)| (MonoNs(t), c)),
             bytes_complete: true,
             capture: None,
-            remote_name: None,
+            remote_name: self
+                .next_named
+                .take()
+                .filter(|(n, _)| *n == o.flow)
+                .map(|(_, rn)| rn),
         };
         convert::set_counters(&mut flow, &o.counters);
         let ctx = Context {

@@ -3,7 +3,7 @@
 //! encoder only remembers what it defined in the current frame.
 
 use super::convert;
-use super::format::{CaptureRec, CountRec, Entry, NamesRec, OpenRec};
+use super::format::{CaptureRec, CountRec, Entry, NamedRec, NamesRec, OpenRec};
 use netwho_model::record::{Context, Names};
 use netwho_model::{CaptureDir, Flow, FlowKey, MonoNs, ProcInfo, ProcKey};
 use rustc_hash::FxHashMap;
@@ -51,6 +51,8 @@ pub struct Encoder {
     scratch: Vec<u8>,
     /// Flows defined so far (opened or first seen).
     pub flows_recorded: u64,
+    /// The remote names written last, per open flow that has them.
+    named: FxHashMap<FlowKey, Arc<netwho_model::names::RemoteName>>,
 }
 
 impl Encoder {
@@ -148,6 +150,8 @@ impl Encoder {
         let number = self.next_flow;
         self.next_flow += 1;
         self.flows_recorded += 1;
+        // before the open, so the open's record has them
+        self.named(out, f, number);
         self.flows.insert(
             f.key,
             FlowState {
@@ -186,6 +190,29 @@ impl Encoder {
         self.put(out, &Entry::Open(rec));
         self.completeness(out, f);
         self.pieces(out, f);
+    }
+
+    /// A `Named` entry if the flow's remote names changed since the last.
+    fn named(&mut self, out: &mut Vec<u8>, f: &Flow, number: u64) {
+        let Some(rn) = &f.remote_name else {
+            return;
+        };
+        if self
+            .named
+            .get(&f.key)
+            .is_some_and(|w| Arc::ptr_eq(w, rn) || **w == **rn)
+        {
+            return;
+        }
+        self.named.insert(f.key, Arc::clone(rn));
+        let rec = NamedRec {
+            flow: number,
+            rname: rn.rname.as_deref().map(str::to_string),
+            source: convert::rname_source_code(rn.source),
+            sni: rn.sni.as_deref().map(str::to_string),
+            alpn: rn.alpn.as_deref().map(str::to_string),
+        };
+        self.put(out, &Entry::Named(rec));
     }
 
     /// A `Completeness` entry if the flow's changed since the last one.
@@ -242,6 +269,7 @@ impl Encoder {
         let Some(st) = self.flows.get(&f.key).copied() else {
             return;
         };
+        self.named(out, f, st.number);
         let sha = match &ctx.exe_sha256 {
             Some(s) if !st.has_sha => {
                 if let Some(fs) = self.flows.get_mut(&f.key) {
@@ -275,6 +303,7 @@ impl Encoder {
         self.put(out, &e);
         if matches!(kind, Kind::Close | Kind::Final) {
             self.flows.remove(&f.key);
+            self.named.remove(&f.key);
         }
     }
 

@@ -15,8 +15,9 @@ pub const FILE_MAGIC: [u8; 8] = *b"NETWHO\x00R";
 /// Readers accept recordings of this major version, any minor version.
 pub const MAJOR: u16 = 1;
 /// 1.1 added `Capture` entries (payload bytes, `record -s`); 1.2 added
-/// `Completeness` (flows whose bytes the kernel counted per socket).
-pub const MINOR: u16 = 2;
+/// `Completeness` (flows whose bytes the kernel counted per socket); 1.3
+/// added `Named` (a flow's remote as its process knew it).
+pub const MINOR: u16 = 3;
 /// The first four bytes of every frame; a reader that meets a corrupt
 /// frame looks for the next one by this.
 pub const FRAME_MAGIC: [u8; 4] = *b"NWF1";
@@ -123,6 +124,26 @@ pub enum Entry {
         /// Whether its bytes are all its own.
         complete: bool,
     },
+    /// A flow's remote as its process knew it (since 1.3): written just
+    /// before the flow's `Open` (its number not defined yet: the `Open`
+    /// takes it), and again before any later entry of the flow when it
+    /// changes (a ClientHello read after the open).
+    Named(NamedRec),
+}
+
+/// `rname`, `rname_source`, `sni`, `alpn` of one flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedRec {
+    /// The flow (its id in the recording).
+    pub flow: u64,
+    /// The name its process resolved.
+    pub rname: Option<String>,
+    /// 1 dns, 2 shared, 3 none (0: absent).
+    pub source: u8,
+    /// The TLS/QUIC server name.
+    pub sni: Option<String>,
+    /// The ALPN protocols.
+    pub alpn: Option<String>,
 }
 
 /// A run of payload bytes of one flow and direction at its stream offset.

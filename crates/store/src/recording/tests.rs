@@ -140,6 +140,16 @@ fn piece(dir: CaptureDir, offset: u32, data: &[u8]) -> CapturePiece {
 fn lifecycle(m: &mut Mem) -> Vec<Item> {
     let mut expect = Vec::new();
     let mut f = flow(4242, 7, "93.184.216.34", 443);
+    // its process resolved the name; the ClientHello comes later
+    let named = |sni: Option<&str>| {
+        Some(Arc::new(netwho_model::names::RemoteName {
+            rname: Some("example.org".into()),
+            source: Some(netwho_model::names::RnameSource::Dns),
+            sni: sni.map(Into::into),
+            alpn: sni.map(|_| "h2".into()),
+        }))
+    };
+    f.remote_name = named(None);
     let c0 = ctx(None);
     m.ev(Kind::Open, &f, &c0, 5_200_000_000);
     expect.push((
@@ -150,6 +160,7 @@ fn lifecycle(m: &mut Mem) -> Vec<Item> {
     ));
     m.seal();
     f.payload.bytes_sent = 79;
+    f.remote_name = named(Some("www.example.org"));
     // payload capture: the request, in two pieces out of order
     let mut cap = Capture::default();
     cap.add(piece(CaptureDir::Sent, 6, b"HTTP/1.1\r\n"));
@@ -582,7 +593,8 @@ fn the_format_matches_its_golden_file() {
     assert_eq!(items, expect);
 }
 
-/// A 1.1 recording (before `Completeness`) still reads, every flow complete.
+/// A 1.1 recording (before `Completeness`) still reads, every flow complete
+/// and without names.
 #[test]
 fn an_older_minor_version_still_reads() {
     let mut m = Mem::new();
@@ -592,6 +604,7 @@ fn an_older_minor_version_still_reads() {
             match &mut f.ev {
                 FlowEvent::Opened(x) | FlowEvent::Updated(x) | FlowEvent::Closed(x) => {
                     x.bytes_complete = true;
+                    x.remote_name = None;
                 }
             }
         }
@@ -602,4 +615,47 @@ fn an_older_minor_version_still_reads() {
     let (items, stats) = read_all(&old).unwrap();
     assert!(stats.clean_end);
     assert_eq!(items, expect);
+}
+
+/// A 1.2 recording (before `Named`) still reads: its flows have no names.
+#[test]
+fn a_recording_made_before_names_still_reads() {
+    let mut m = Mem::new();
+    let mut expect = lifecycle(&mut m);
+    for it in &mut expect {
+        if let Item::Flow(f) = it {
+            match &mut f.ev {
+                FlowEvent::Opened(x) | FlowEvent::Updated(x) | FlowEvent::Closed(x) => {
+                    x.remote_name = None;
+                }
+            }
+        }
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lifecycle-1.2.nwr");
+    let old = std::fs::read(&path).unwrap();
+    assert_eq!(u16::from_le_bytes([old[10], old[11]]), 2, "a 1.2 file");
+    let (items, stats) = read_all(&old).unwrap();
+    assert!(stats.clean_end);
+    assert_eq!(items, expect);
+}
+
+/// A crafted recording's names are cut to what netwho writes, and a name
+/// entry for a flow that never opens names nothing.
+#[test]
+fn crafted_names_are_bounded() {
+    use super::format::{Entry, NamedRec};
+    let huge = "x".repeat(1 << 20);
+    let n = Entry::Named(NamedRec {
+        flow: 99,
+        rname: Some(huge.clone()),
+        source: 200,
+        sni: Some(huge),
+        alpn: None,
+    });
+    let bytes = postcard::to_allocvec(&n).unwrap();
+    let back: Entry = postcard::from_bytes(&bytes).unwrap();
+    let Entry::Named(rec) = back else { panic!() };
+    let name = convert::bounded_name(rec.rname.unwrap());
+    assert_eq!(name.len(), netwho_model::names::NAME_MAX);
+    assert_eq!(convert::rname_source(200), None);
 }

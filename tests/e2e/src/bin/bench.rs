@@ -20,6 +20,10 @@
 //!   whose kernel scope matches none of it (`user.uid = 4242`): what
 //!   traffic outside a scope still costs (netwho's CPU, kernel time per
 //!   connection).
+//! * names: 1,000 DNS lookups a second (each a fresh UDP socket, as libc
+//!   makes, then a connection to the answer), with names on (the default)
+//!   and with `--names off` in the same round: netwho's CPU and the kernel
+//!   time per lookup, and how many of the connections got their `rname`.
 //!
 //! Run it with `bench/run` (release build, as root).
 
@@ -161,6 +165,9 @@ fn main() {
     );
     let unpaced = format!("rate-client --to {to} --port {echo_port} --rate 0 --secs {secs}");
     let bulk = format!("bulk-client --to {to} --port {sink_port} --secs {secs}");
+    let (dns, _) = server(&ns.b, &format!("dns-server --bind {to} --answer {to}"));
+    let lookups = format!("dns-client --to {to} --port {echo_port} --rate 1000 --secs {secs}");
+    let mut named: Vec<[(Sample, f64); 2]> = Vec::new();
 
     let names = ["paced", "unpaced", "bulk"];
     let mut runs: Vec<[[Sample; 3]; 2]> = Vec::new();
@@ -273,7 +280,33 @@ fn main() {
         let (bulk_s, _) = capture("bulk", &bulk, "bytes_per_s", "bytes", false);
         let bulk_ratio = bulk_s.value / runs[round][0][2].value.max(f64::MIN_POSITIVE);
         captured.push((paced_s, bulk_ratio, size as f64 / paced_s.units.max(1.0)));
+        // names: the same lookups with names on and off
+        let mut pair = [(Sample::default(), 0.0); 2];
+        for (i, extra) in [&[][..], &["--names", "off"][..]].into_iter().enumerate() {
+            let nw = Netwho::start(&format!("benchnames{round}{i}"), extra);
+            eprintln!(
+                "round {}/{}: 1,000 lookups/s, names {}",
+                round + 1,
+                args.rounds,
+                if i == 0 { "on" } else { "off" }
+            );
+            sysctl_bpf_stats(true);
+            let sample = measure(&ns, Some(&nw), &lookups, "rate", "lookups");
+            sysctl_bpf_stats(false);
+            let (status, records) = nw.stop();
+            assert!(status.success());
+            let conns: Vec<&Value> = records
+                .iter()
+                .filter(|r| {
+                    r["event"] == "close" && r["rport"] == echo_port && r["direction"] == "outbound"
+                })
+                .collect();
+            let with_name = conns.iter().filter(|r| r.get("rname").is_some()).count();
+            pair[i] = (sample, with_name as f64 / conns.len().max(1) as f64);
+        }
+        named.push(pair);
     }
+    drop(dns);
     drop(echo);
     drop(sink);
     sysctl_bpf_stats(stats_were_on);
@@ -421,6 +454,28 @@ fn main() {
         json!({"snaplen": 128, "paced_rate": p_rate, "netwho_cpu_pct_of_core": p_cpu,
                "kernel_ns_per_unit": p_per, "bulk_ratio_vs_none": p_bulk, "file_bytes_per_conn": p_file,
                "log_netwho_cpu_pct_of_core": cpu, "log_kernel_ns_per_unit": per}),
+    );
+    let n_med =
+        |i: usize, f: fn(&(Sample, f64)) -> f64| median(named.iter().map(|p| f(&p[i])).collect());
+    let (on_cpu, off_cpu) = (n_med(0, |x| x.0.netwho_cpu), n_med(1, |x| x.0.netwho_cpu));
+    let per_lookup = |x: &(Sample, f64)| x.0.bpf_ns / x.0.units.max(1.0);
+    let (on_k, off_k) = (n_med(0, per_lookup), n_med(1, per_lookup));
+    let (on_rate, named_share) = (n_med(0, |x| x.0.value), n_med(0, |x| x.1));
+    let off_share = n_med(1, |x| x.1);
+    println!(
+        "1,000 DNS lookups/s + a connection  {on_rate:>9.1} lookups/s; names on: netwho CPU {on_cpu:.2} % \
+         of a core, kernel {:.2} µs per lookup; --names off: {off_cpu:.2} %, {:.2} µs; \
+         connections named {:.1} % (off: {:.1} %)",
+        on_k / 1000.0,
+        off_k / 1000.0,
+        named_share * 100.0,
+        off_share * 100.0
+    );
+    results.insert(
+        "names".into(),
+        json!({"lookups_per_s": on_rate, "netwho_cpu_pct_of_core": on_cpu,
+               "names_off_netwho_cpu_pct_of_core": off_cpu, "kernel_ns_per_lookup": on_k,
+               "names_off_kernel_ns_per_lookup": off_k, "connections_named_fraction": named_share}),
     );
     results.insert("lost".into(), json!(drops));
     results.insert("secs".into(), json!(args.secs));

@@ -142,6 +142,30 @@ enum Role {
         #[arg(long, default_value_t = 100)]
         size: u64,
     },
+    /// Benchmarks: a DNS server on BIND:53 (UDP) that answers every A
+    /// question with ANSWER (TTL 60), until killed.
+    DnsServer {
+        #[arg(long)]
+        bind: IpAddr,
+        #[arg(long)]
+        answer: std::net::Ipv4Addr,
+    },
+    /// Benchmarks: LOOKUPS per second for SECS seconds, each a fresh UDP
+    /// socket asking DNS at TO:53 for a name of its own (as libc does),
+    /// then a connection to the answer's address on PORT (SIZE bytes each
+    /// way).
+    DnsClient {
+        #[arg(long)]
+        to: IpAddr,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        secs: f64,
+        #[arg(long, default_value_t = 100)]
+        size: u64,
+    },
     /// Benchmarks: send as fast as possible for SECS seconds.
     BulkClient {
         #[arg(long)]
@@ -770,6 +794,89 @@ fn rate_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
     );
 }
 
+/// A DNS question for `name` (type A), id `id`.
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(u8::try_from(label.len()).unwrap_or_else(|_| die("label")));
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+fn dns_server(bind: IpAddr, answer: std::net::Ipv4Addr) {
+    let s = UdpSocket::bind((bind, 53)).unwrap_or_else(|e| die(format!("bind: {e}")));
+    println!("{}", json!({"ready": true, "port": 53}));
+    let _ = std::io::stdout().flush();
+    let mut buf = [0u8; 512];
+    loop {
+        let Ok((n, peer)) = s.recv_from(&mut buf) else {
+            continue;
+        };
+        if n < 17 {
+            continue;
+        }
+        // the question as it came, flagged an answer with one record: a
+        // pointer to the question's name, A, IN, TTL 60, the address
+        let mut a = buf[..n].to_vec();
+        a[2] = 0x81;
+        a[3] = 0x80;
+        a[6] = 0;
+        a[7] = 1;
+        a.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        a.extend_from_slice(&answer.octets());
+        let _ = s.send_to(&a, peer);
+    }
+}
+
+fn dns_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
+    let start = std::time::Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let mut done: u64 = 0;
+    let bind: IpAddr = if to.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    while std::time::Instant::now() < end {
+        let due = start + Duration::from_secs_f64(done as f64 / f64::from(rate.max(1)));
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let u = UdpSocket::bind((bind, 0)).unwrap_or_else(|e| die(format!("bind: {e}")));
+        let _ = u.set_read_timeout(Some(Duration::from_secs(2)));
+        u.connect((to, 53))
+            .unwrap_or_else(|e| die(format!("connect: {e}")));
+        let id = (done & 0xffff) as u16;
+        u.send(&dns_query(id, &format!("host{done}.bench.example")))
+            .unwrap_or_else(|e| die(format!("send: {e}")));
+        let mut buf = [0u8; 512];
+        let n = u
+            .recv(&mut buf)
+            .unwrap_or_else(|e| die(format!("no answer: {e}")));
+        drop(u);
+        if n < 4 {
+            die("short answer");
+        }
+        let a = &buf[n - 4..n];
+        let addr = std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+        let mut s =
+            TcpStream::connect((addr, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+        timeouts(&s);
+        send_n(&mut s, size, SEED_CLIENT);
+        recv_n(&mut s, Some(size));
+        recv_n(&mut s, None);
+        done += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"done": true, "lookups": done, "secs": secs, "rate": done as f64 / secs})
+    );
+}
+
 fn bulk_client(to: IpAddr, port: u16, secs: f64) {
     let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
     timeouts(&s);
@@ -833,6 +940,14 @@ fn main() {
             size,
         } => rate_client(to, port, rate, secs, size),
         Role::BulkClient { to, port, secs } => bulk_client(to, port, secs),
+        Role::DnsServer { bind, answer } => dns_server(bind, answer),
+        Role::DnsClient {
+            to,
+            port,
+            rate,
+            secs,
+            size,
+        } => dns_client(to, port, rate, secs, size),
         Role::TcpServer {
             bind,
             port,
