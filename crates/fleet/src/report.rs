@@ -145,6 +145,12 @@ impl ReportSource for FleetSource {
     }
 
     fn run(&mut self, kind: ReportKind, cfg: ReportConfig) -> Result<SourceReport, ReportError> {
+        if kind == ReportKind::TopNames {
+            return Err(ReportError::NeedsRecording {
+                report: kind.name(),
+                why: "the fleet's database does not keep the names processes resolved yet",
+            });
+        }
         let r = self
             .db
             .report(kind, cfg, &self.hosts)

@@ -999,8 +999,7 @@ fn remote_name(f: &Flow) -> (Option<&str>, Option<&str>, Option<&str>) {
     let rn = f.remote_name.as_deref();
     (
         rn.and_then(|n| n.rname.as_deref()),
-        rn.and_then(|n| n.source)
-            .map(RnameSource::name),
+        rn.and_then(|n| n.source).map(RnameSource::name),
         rn.and_then(|n| n.sni.as_deref()),
     )
 }

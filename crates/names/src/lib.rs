@@ -81,6 +81,31 @@ pub fn printable_token(b: &[u8]) -> String {
     out
 }
 
+/// Every parser and the book over one input, as a hostile process could
+/// hand it over: a UDP answer (whole and cut), TCP DNS stream bytes, a TLS
+/// stream's start at two offsets, a QUIC datagram. The fuzz target's body
+/// (`crates/names/fuzz`); the property tests run it on stable.
+pub fn fuzz_input(data: &[u8]) {
+    let _ = dns::answer(data, true);
+    let _ = dns::answer(data, false);
+    let _ = dns::tcp_messages(data);
+    let _ = tls::from_records(data);
+    let _ = tls::handshake(data);
+    let _ = quic::initial_crypto(data);
+    let mut b: NameBook<u32> = NameBook::new(book::Limits {
+        own: 8,
+        shared: 8,
+        streams: 2,
+    });
+    b.dns(1, 1, 0, data, true);
+    b.dns_tcp(1, 1, 1, 0, 0, data);
+    let half = data.len() / 2;
+    let _ = b.tls(2, u32::try_from(half).unwrap_or(0), &data[half..]);
+    let _ = b.tls(2, 0, &data[..half]);
+    let _ = b.quic(3, data);
+    let _ = b.lookup(1, 1, std::net::Ipv4Addr::LOCALHOST.into(), 0);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +127,41 @@ mod tests {
             p.len()
         );
         assert!(printable_dotted(&[0xff, b'x']).is_ascii());
+    }
+
+    /// A real dnsmasq answer (`shop.example` A 10.231.210.2) and a real
+    /// aioquic Initial: each reads, and any mutation of either never panics.
+    const DNSMASQ: &[u8] = include_bytes!("../tests/data/dnsmasq-answer.bin");
+    const AIOQUIC: &[u8] = include_bytes!("../tests/data/aioquic-initial.bin");
+
+    #[test]
+    fn the_seed_inputs_read() {
+        let a = dns::answer(DNSMASQ, true).unwrap();
+        assert_eq!(a.name, "shop.example");
+        assert_eq!(a.addrs, vec![("10.231.210.2".parse().unwrap(), 0)]);
+        assert!(quic::initial_crypto(AIOQUIC).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn mutated_seeds_never_panic(
+            seed: bool,
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 1..8),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let mut d = if seed { DNSMASQ.to_vec() } else { AIOQUIC.to_vec() };
+            for (at, v) in flips {
+                let n = d.len();
+                d[at % n] = v;
+            }
+            d.truncate(cut % (d.len() + 1));
+            fuzz_input(&d);
+        }
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2200)) {
+            fuzz_input(&bytes);
+        }
     }
 }

@@ -75,6 +75,13 @@ pub fn report(
     mut cfg: ReportConfig,
     local: HashSet<IpAddr>,
 ) -> Result<DbReport, ReportError> {
+    if kind == ReportKind::TopNames {
+        return Err(ReportError::NeedsRecording {
+            report: kind.name(),
+            why: "the history does not keep the names processes resolved yet (top-remotes lists \
+                  its remotes with their reverse names)",
+        });
+    }
     // the window is clamped to the time the history holds data for: a
     // window of a million years costs what the data costs, no more
     let (lo, hi) = db.span()?.unwrap_or((0, 0));

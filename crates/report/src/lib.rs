@@ -46,6 +46,9 @@ pub enum ReportKind {
     TopPorts,
     /// Remote addresses by bytes.
     TopRemotes,
+    /// Remotes by the name their processes knew them by (`rname`, else
+    /// the TLS server name; flows with neither by address), by bytes.
+    TopNames,
     /// Users by bytes.
     ByUser,
     /// Bytes per systemd unit (else container, else cgroup).
@@ -64,11 +67,12 @@ pub enum ReportKind {
 
 impl ReportKind {
     /// Every report, in the order `--help` lists them.
-    pub const ALL: [ReportKind; 10] = [
+    pub const ALL: [ReportKind; 11] = [
         ReportKind::TopProcs,
         ReportKind::TopConns,
         ReportKind::TopPorts,
         ReportKind::TopRemotes,
+        ReportKind::TopNames,
         ReportKind::ByUser,
         ReportKind::ByUnit,
         ReportKind::Bytes,
@@ -89,6 +93,7 @@ impl ReportKind {
             ReportKind::TopConns => "top-conns",
             ReportKind::TopPorts => "top-ports",
             ReportKind::TopRemotes => "top-remotes",
+            ReportKind::TopNames => "top-names",
             ReportKind::ByUser => "by-user",
             ReportKind::ByUnit => "by-unit",
             ReportKind::Bytes => "bytes",
@@ -181,6 +186,14 @@ pub enum ReportError {
     /// Stopped before the report was made.
     #[error("interrupted; no report")]
     Interrupted,
+    /// A report only a recording can answer.
+    #[error("report {report} needs a recording (-r FILE): {why}")]
+    NeedsRecording {
+        /// The report.
+        report: &'static str,
+        /// Why this source cannot answer it.
+        why: &'static str,
+    },
     /// Another source failed (the fleet's database).
     #[error(transparent)]
     Source(Box<dyn std::error::Error + Send + Sync>),
@@ -229,6 +242,8 @@ enum Key {
     User(u32),
     Unit(String),
     Remote(IpAddr),
+    /// (name, where it came from)
+    Name(String, &'static str),
     /// (protocol, port, the server is this host)
     Port(String, u16, bool),
     /// (protocol, remote address, remote port) of outbound flows
@@ -496,6 +511,10 @@ impl Reporter {
             ReportKind::ByUser => Key::User(f.uid),
             ReportKind::ByUnit => Key::Unit(unit_of(ctx)),
             ReportKind::TopRemotes => Key::Remote(f.remote.addr),
+            ReportKind::TopNames => {
+                let (name, how) = name_of(f);
+                Key::Name(name, how)
+            }
             ReportKind::TopPorts => match f.direction {
                 Direction::Inbound => Key::Port(f.proto.name().into_owned(), f.local.port, true),
                 Direction::Outbound => Key::Port(f.proto.name().into_owned(), f.remote.port, false),
@@ -663,6 +682,16 @@ impl Reporter {
                 ("TOTAL", Bytes),
                 ("FLOWS", Count),
                 ("PORTS", ColKind::List),
+                ("PROCS", ColKind::List),
+            ],
+            ReportKind::TopNames => vec![
+                ("NAME", Text),
+                ("FROM", Text),
+                ("SENT", Bytes),
+                ("RECV", Bytes),
+                ("TOTAL", Bytes),
+                ("FLOWS", Count),
+                ("ADDRESSES", ColKind::List),
                 ("PROCS", ColKind::List),
             ],
             ReportKind::TopPorts => vec![
@@ -848,6 +877,16 @@ impl Reporter {
             ],
             ReportKind::TopRemotes => vec![
                 text(0),
+                sent,
+                recv,
+                total,
+                Cell::Num(acc.flows),
+                acc.a.list(),
+                acc.b.list(),
+            ],
+            ReportKind::TopNames => vec![
+                text(0),
+                text(1),
                 sent,
                 recv,
                 total,
@@ -1048,6 +1087,10 @@ fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
         }
         ReportKind::ByUnit => vec![unit_of(ctx)],
         ReportKind::TopRemotes => vec![f.remote.addr.to_string()],
+        ReportKind::TopNames => {
+            let (name, how) = name_of(f);
+            vec![name, how.to_string()]
+        }
         ReportKind::Rare => vec![
             f.proto.name().into_owned(),
             netwho_query::canonical(f.remote.addr).to_string(),
@@ -1062,6 +1105,26 @@ fn labels(kind: ReportKind, f: &Flow, ctx: &Context) -> Vec<String> {
         }
         _ => Vec::new(),
     }
+}
+
+/// What `top-names` groups a flow by: its `rname` and where it came from,
+/// else its server name (`sni`), else its address (`none` where the flow
+/// was marked connected-without-resolving, `-` where names were off or it
+/// was not outbound).
+fn name_of(f: &Flow) -> (String, &'static str) {
+    let rn = f.remote_name.as_deref();
+    if let Some(n) = rn.and_then(|n| n.rname.as_deref()) {
+        let how = rn.and_then(|n| n.source).map_or("dns", |s| s.name());
+        return (n.to_string(), how);
+    }
+    if let Some(n) = rn.and_then(|n| n.sni.as_deref()) {
+        return (n.to_string(), "sni");
+    }
+    let how = match rn.and_then(|n| n.source) {
+        Some(netwho_model::names::RnameSource::None) => "none",
+        _ => "-",
+    };
+    (netwho_query::canonical(f.remote.addr).to_string(), how)
 }
 
 /// The distinct values a group row lists.
@@ -1086,6 +1149,11 @@ fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow, ctx: &Context) {
             }
         }
         ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(&f.comm),
+        ReportKind::TopNames => {
+            acc.a
+                .add(&netwho_query::canonical(f.remote.addr).to_string());
+            acc.b.add(&f.comm);
+        }
         ReportKind::TopRemotes => {
             // the service: a client's port changes with every connection
             let port = match f.direction {

@@ -147,6 +147,7 @@ impl ReportRequest {
                 | ReportKind::TopConns
                 | ReportKind::TopPorts
                 | ReportKind::TopRemotes
+                | ReportKind::TopNames
                 | ReportKind::Rare
         );
         Ok(ReportConfig {

@@ -651,3 +651,95 @@ fn fleet_reports_keep_processes_apart_by_host_and_merge_the_rest() {
     hosts.sort();
     assert_eq!(hosts, vec!["a", "a", "b", "b"]);
 }
+
+/// `top-names`: remotes by the name each process knew them by; one
+/// address under two names is two rows, two addresses under one name one
+/// row; the history refuses (it keeps no names yet) and says what to use.
+#[test]
+fn top_names_groups_by_the_names_processes_resolved() {
+    use netwho_model::names::{RemoteName, RnameSource};
+    let mut items = Vec::new();
+    let alice = ctx("alice", "session-2.scope");
+    let named = |pid: u32, last: u8, rname: Option<&str>, sni: Option<&str>, source| {
+        let mut f = Flow::example(
+            pid,
+            u64::from(pid),
+            Endpoint::new([192, 0, 2, last].into(), 443),
+        );
+        f.key.proc = ProcKey::from_start_ticks(pid, 1);
+        f.remote_name = Some(Arc::new(RemoteName {
+            rname: rname.map(Into::into),
+            source,
+            sni: sni.map(Into::into),
+            alpn: None,
+        }));
+        f.payload.bytes_sent = 100 * u64::from(pid);
+        f.closed = Some(MonoNs(3 * S));
+        f.close_reason = Some(CloseReason::SocketClosed);
+        f
+    };
+    for f in [
+        named(1, 7, Some("a.example"), None, Some(RnameSource::Dns)),
+        named(2, 7, Some("b.example"), None, Some(RnameSource::Dns)),
+        named(
+            3,
+            8,
+            Some("a.example"),
+            Some("a.example"),
+            Some(RnameSource::Shared),
+        ),
+        named(4, 9, None, Some("quic.example"), None),
+        named(5, 10, None, None, Some(RnameSource::None)),
+    ] {
+        items.push(Item::Flow(Box::new(FlowItem {
+            ev: FlowEvent::Closed(f),
+            ctx: alice.clone(),
+            at: MonoNs(3 * S),
+            is_final: false,
+        })));
+    }
+    let mut r = Reporter::new(
+        ReportKind::TopNames,
+        ReportConfig::default(),
+        WallClock {
+            boot_to_unix_ns: BOOT,
+        },
+        HashSet::new(),
+    );
+    for it in &items {
+        if let Item::Flow(fi) = it {
+            r.counted(fi, 1);
+        }
+    }
+    let t = r.finish().unwrap();
+    assert_eq!(
+        texts(&t, "NAME"),
+        vec![
+            "192.0.2.10",
+            "quic.example",
+            "a.example",
+            "b.example",
+            "a.example"
+        ]
+    );
+    assert_eq!(
+        texts(&t, "FROM"),
+        vec!["none", "sni", "shared", "dns", "dns"]
+    );
+    assert_eq!(nums(&t, "TOTAL"), vec![500, 400, 300, 200, 100]);
+    let (dir, path) = fill_db("names");
+    let db = History::open_read(&path).unwrap();
+    let e = history::report(
+        &db,
+        ReportKind::TopNames,
+        ReportConfig::default(),
+        HashSet::new(),
+    )
+    .unwrap_err()
+    .to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        e.contains("needs a recording") && e.contains("top-remotes"),
+        "{e}"
+    );
+}

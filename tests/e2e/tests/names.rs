@@ -177,7 +177,11 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
         }
     });
 
-    let nw = Netwho::start("names", &["--names-local", "none"]);
+    let rec = dir.0.join("names.nwr");
+    let nw = Netwho::start(
+        "names",
+        &["--names-local", "none", "--record", rec.to_str().unwrap()],
+    );
     let pp = plain_port.to_string();
     let a = client(&py, &ns.a, &["tls", "a.example", "4433"]);
     let b = client(&py, &ns.a, &["tls", "b.example", "4433"]);
@@ -302,6 +306,35 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
     assert!(n["dns_unreadable"].as_u64().unwrap() >= 1, "{n}");
     assert!(n["hellos"].as_u64().unwrap() >= 3, "{n}");
     assert_eq!(n["kernel_lost"], 0, "{n}");
+    // the recording keeps the names: top-names over it groups the flows of
+    // the two TLS clients under their own names though they share an
+    // address, and the bare connection under its address
+    let out = Command::new(netwho_bin())
+        .args(["report", "--json", "top-names", "-r"])
+        .arg(&rec)
+        .args(["--limit", "100", "fd.rport", "=", "4433"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {doc:#}"))
+    };
+    assert_eq!(row("a.example")["from"], "dns", "{doc:#}");
+    assert_eq!(row("b.example")["from"], "dns", "{doc:#}");
+    assert_eq!(row(&hostile_addr)["from"], "none", "{doc:#}");
+    assert_eq!(
+        row("a.example")["addresses"],
+        serde_json::json!([srv]),
+        "{doc:#}"
+    );
     // the server's side names nothing it never resolved
     let inbound: Vec<&Value> = records
         .iter()
