@@ -95,6 +95,14 @@ pub enum What {
     Attribution,
     /// The flow's Community ID v1.
     CommunityId,
+    /// The name the local process resolved to the remote (`rname`).
+    Rname,
+    /// Whose answer it was (`rname_source`).
+    RnameSource,
+    /// The server name of its TLS/QUIC ClientHello (`sni`).
+    Sni,
+    /// The protocols it offered (`alpn`).
+    Alpn,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -174,6 +182,17 @@ const fn ntop(name: &'static str, id: u16, kind: Kind, side: Side, w: ProcWhat) 
         id,
         kind,
         what: What::Proc(side, w),
+    }
+}
+
+/// One of ntop's flow elements (not a process's).
+const fn ntop_flow(name: &'static str, id: u16, kind: Kind, what: What) -> Ie {
+    Ie {
+        name,
+        owner: Owner::Ntop,
+        id,
+        kind,
+        what,
     }
 }
 
@@ -273,6 +292,10 @@ pub const ALL: &[Ie] = &[
     own("NETWHO_IN_PAYLOAD_BYTES", 7, Unsigned(8), What::Payload),
     own("NETWHO_OUT_PAYLOAD_BYTES", 8, Unsigned(8), What::RevPayload),
     own("NETWHO_COMMUNITY_ID", 9, Text(32), What::CommunityId),
+    ntop_flow("DNS_QUERY", 205, Text(64), What::Rname),
+    ntop_flow("TLS_SERVER_NAME", 188, Text(48), What::Sni),
+    own("NETWHO_RNAME_SOURCE", 10, Text(8), What::RnameSource),
+    own("NETWHO_ALPN", 11, Text(32), What::Alpn),
 ];
 
 /// The element nProbe's template names `name` (with or without `%`).
@@ -294,7 +317,8 @@ pub const DEFAULT_TEMPLATE: &str = "%IPV4_SRC_ADDR %IPV4_DST_ADDR %IPV6_SRC_ADDR
 %DST_PROC_ACTUAL_MEMORY %DST_PROC_PEAK_MEMORY %DST_PROC_AVERAGE_CPU_LOAD \
 %DST_PROC_NUM_PAGE_FAULTS %DST_PROC_PCTG_IOWAIT \
 %NETWHO_UID %NETWHO_UNIT %NETWHO_CONTAINER_ID %NETWHO_CMDLINE %NETWHO_EXE_SHA256 %NETWHO_ATTRIBUTION \
-%NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES %NETWHO_COMMUNITY_ID";
+%NETWHO_IN_PAYLOAD_BYTES %NETWHO_OUT_PAYLOAD_BYTES %NETWHO_COMMUNITY_ID \
+%DNS_QUERY %TLS_SERVER_NAME %NETWHO_RNAME_SOURCE %NETWHO_ALPN";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 /// A `--template` that cannot be used.
@@ -355,6 +379,9 @@ mod tests {
             ("DST_PROC_AVERAGE_CPU_LOAD", 57861, 389),
             ("DST_PROC_NUM_PAGE_FAULTS", 57862, 390),
             ("DST_PROC_PCTG_IOWAIT", 57866, 394),
+            // and from nProbe's own element list (`nprobe -H`)
+            ("DNS_QUERY", 57677, 205),
+            ("TLS_SERVER_NAME", 57660, 188),
         ] {
             let ie = by_name(name).unwrap();
             assert_eq!(

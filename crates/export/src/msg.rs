@@ -103,6 +103,14 @@ pub struct Own {
     pub attribution: String,
     /// The flow's Community ID v1 (empty where it has none).
     pub community_id: String,
+    /// The name its process resolved to the remote (empty: none).
+    pub rname: String,
+    /// `dns`, `shared`, `none`, or empty.
+    pub rname_source: String,
+    /// The server name of its ClientHello (empty: none).
+    pub sni: String,
+    /// The protocols it offered (empty: none).
+    pub alpn: String,
 }
 
 /// Builds messages for one template, keeping the sequence numbers.
@@ -453,6 +461,10 @@ pub(crate) fn value(r: &Record, w: What) -> Value<'_> {
         What::ExeSha256 => Value::Text(&r.own.exe_sha256),
         What::Attribution => Value::Text(&r.own.attribution),
         What::CommunityId => Value::Text(&r.own.community_id),
+        What::Rname => Value::Text(&r.own.rname),
+        What::RnameSource => Value::Text(&r.own.rname_source),
+        What::Sni => Value::Text(&r.own.sni),
+        What::Alpn => Value::Text(&r.own.alpn),
     }
 }
 

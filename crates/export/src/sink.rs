@@ -169,6 +169,7 @@ impl ExportSink {
             page_faults: t.page_faults,
             iowait: t.iowait,
         };
+        let rn = f.remote_name.as_deref();
         let own = Own {
             uid: f.uid,
             unit: ctx.names.unit.clone(),
@@ -178,6 +179,22 @@ impl ExportSink {
             attribution: f.attribution.name().to_string(),
             community_id: netwho_model::community::of_flow(f, ctx.community_seed)
                 .unwrap_or_default(),
+            rname: rn
+                .and_then(|n| n.rname.as_deref())
+                .unwrap_or_default()
+                .to_string(),
+            rname_source: rn
+                .and_then(|n| n.source)
+                .map_or("", |s| s.name())
+                .to_string(),
+            sni: rn
+                .and_then(|n| n.sni.as_deref())
+                .unwrap_or_default()
+                .to_string(),
+            alpn: rn
+                .and_then(|n| n.alpn.as_deref())
+                .unwrap_or_default()
+                .to_string(),
         };
         Some(Seen {
             id: f.id.0,

@@ -40,6 +40,10 @@ pub(crate) fn record(src: &str, dst: &str) -> Record {
             exe_sha256: "ab".repeat(32),
             attribution: "ebpf".into(),
             community_id: "1:LQU9qZlK+B5F3KDmev6m5PMibrg=".into(),
+            rname: "example.invalid".into(),
+            rname_source: "dns".into(),
+            sni: "example.invalid".into(),
+            alpn: "h2,http/1.1".into(),
         },
         dst_own: None,
     }
@@ -216,6 +220,9 @@ fn an_independent_decoder_reads_every_record_and_field() {
             "www-data",
             "systemd",
             "user@1000.service",
+            // the names (DNS_QUERY, TLS_SERVER_NAME, NETWHO_ALPN)
+            "example.invalid",
+            "h2,http/1.1",
         ] {
             assert!(
                 text.contains(&bytes(want)) || text.contains(want),
