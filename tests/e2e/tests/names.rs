@@ -101,6 +101,24 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
         &dir.0.join("dnsmasq.err"),
         "started",
     );
+    // a local stub on the client namespace's loopback, where
+    // systemd-resolved listens (127.0.0.53)
+    let _stub = Running::start(
+        Command::new("ip").args(["netns", "exec", &ns.a]).args([
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--log-facility=-",
+            "--listen-address=127.0.0.53",
+            "--bind-interfaces",
+            "--user=root",
+            "--pid-file=",
+            &format!("--address=/stub.example/{srv}"),
+        ]),
+        &dir.0.join("stub.err"),
+        "started",
+    );
     // a TLS server and a plain TCP server on the same address
     let key = dir.0.join("key.pem");
     let cert = dir.0.join("cert.pem");
@@ -204,11 +222,16 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
         &ns.a,
         &["udpdns", &hostile_addr, "junk.example", "4433", &srv],
     );
+    let stub = client(
+        &py,
+        &ns.a,
+        &["udpdns", "127.0.0.53", "stub.example", "4433", &srv],
+    );
     assert_eq!(bare["addr"], hostile_addr.as_str());
-    for c in [&a, &b, &t, &via, &evil, &junk] {
+    for c in [&a, &b, &t, &via, &evil, &junk, &stub] {
         assert_eq!(c["addr"], srv.as_str(), "{c}");
     }
-    let pids: Vec<Value> = [&a, &b, &t, &via, &bare, &quic, &evil, &junk]
+    let pids: Vec<Value> = [&a, &b, &t, &via, &bare, &quic, &evil, &junk, &stub]
         .iter()
         .map(|c| c["pid"].clone())
         .collect();
@@ -299,6 +322,13 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
         (&rj["rname"], &rj["rname_source"]),
         (&re["rname"], &Value::from("shared")),
         "{rj}"
+    );
+    // an answer from the local stub on the loopback names the flow too
+    let rs = one(&stub, 4433, "stub");
+    assert_eq!(
+        (&rs["rname"], &rs["rname_source"]),
+        (&Value::from("stub.example"), &Value::from("dns")),
+        "{rs}"
     );
     let st = last_status(&records);
     let n = &st["names"];
