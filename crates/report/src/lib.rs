@@ -875,25 +875,22 @@ impl Reporter {
                 Cell::Num(acc.flows),
                 acc.b.list(),
             ],
-            ReportKind::TopRemotes => vec![
-                text(0),
-                sent,
-                recv,
-                total,
-                Cell::Num(acc.flows),
-                acc.a.list(),
-                acc.b.list(),
-            ],
-            ReportKind::TopNames => vec![
-                text(0),
-                text(1),
-                sent,
-                recv,
-                total,
-                Cell::Num(acc.flows),
-                acc.a.list(),
-                acc.b.list(),
-            ],
+            ReportKind::TopRemotes | ReportKind::TopNames => {
+                // top-names: the name, then where it came from
+                let mut v = vec![text(0)];
+                if self.kind == ReportKind::TopNames {
+                    v.push(text(1));
+                }
+                v.extend([
+                    sent,
+                    recv,
+                    total,
+                    Cell::Num(acc.flows),
+                    acc.a.list(),
+                    acc.b.list(),
+                ]);
+                v
+            }
             ReportKind::TopPorts => vec![
                 num(0),
                 text(1),

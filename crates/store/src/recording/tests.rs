@@ -593,50 +593,43 @@ fn the_format_matches_its_golden_file() {
     assert_eq!(items, expect);
 }
 
-/// A 1.1 recording (before `Completeness`) still reads, every flow complete
-/// and without names.
-#[test]
-fn an_older_minor_version_still_reads() {
+/// An older recording (`golden`, of minor version `minor`) still reads:
+/// what the lifecycle recording holds, less what `older` takes out of
+/// each flow (the fields that version did not have).
+fn older_version_reads(golden: &str, minor: u16, older: fn(&mut Flow)) {
     let mut m = Mem::new();
     let mut expect = lifecycle(&mut m);
     for it in &mut expect {
         if let Item::Flow(f) = it {
             match &mut f.ev {
-                FlowEvent::Opened(x) | FlowEvent::Updated(x) | FlowEvent::Closed(x) => {
-                    x.bytes_complete = true;
-                    x.remote_name = None;
-                }
+                FlowEvent::Opened(x) | FlowEvent::Updated(x) | FlowEvent::Closed(x) => older(x),
             }
         }
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lifecycle-1.1.nwr");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(golden);
     let old = std::fs::read(&path).unwrap();
-    assert_eq!(u16::from_le_bytes([old[10], old[11]]), 1, "a 1.1 file");
+    assert_eq!(u16::from_le_bytes([old[10], old[11]]), minor, "{golden}");
     let (items, stats) = read_all(&old).unwrap();
     assert!(stats.clean_end);
     assert_eq!(items, expect);
 }
 
+/// A 1.1 recording (before `Completeness`) still reads, every flow complete
+/// and without names.
+#[test]
+fn an_older_minor_version_still_reads() {
+    older_version_reads("lifecycle-1.1.nwr", 1, |x| {
+        x.bytes_complete = true;
+        x.remote_name = None;
+    });
+}
+
 /// A 1.2 recording (before `Named`) still reads: its flows have no names.
 #[test]
 fn a_recording_made_before_names_still_reads() {
-    let mut m = Mem::new();
-    let mut expect = lifecycle(&mut m);
-    for it in &mut expect {
-        if let Item::Flow(f) = it {
-            match &mut f.ev {
-                FlowEvent::Opened(x) | FlowEvent::Updated(x) | FlowEvent::Closed(x) => {
-                    x.remote_name = None;
-                }
-            }
-        }
-    }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/lifecycle-1.2.nwr");
-    let old = std::fs::read(&path).unwrap();
-    assert_eq!(u16::from_le_bytes([old[10], old[11]]), 2, "a 1.2 file");
-    let (items, stats) = read_all(&old).unwrap();
-    assert!(stats.clean_end);
-    assert_eq!(items, expect);
+    older_version_reads("lifecycle-1.2.nwr", 2, |x| x.remote_name = None);
 }
 
 /// A crafted recording's names are cut to what netwho writes, and a name

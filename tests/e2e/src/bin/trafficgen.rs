@@ -41,6 +41,21 @@ struct Datagrams {
     src: IpAddr,
 }
 
+/// A paced benchmark client's settings.
+#[derive(clap::Args)]
+struct Paced {
+    #[arg(long)]
+    to: IpAddr,
+    #[arg(long)]
+    port: u16,
+    #[arg(long)]
+    rate: u32,
+    #[arg(long)]
+    secs: f64,
+    #[arg(long, default_value_t = 100)]
+    size: u64,
+}
+
 #[derive(Subcommand)]
 enum Role {
     /// Accept CONNS connections; on each read EXPECT bytes, write REPLY,
@@ -130,18 +145,7 @@ enum Role {
     },
     /// Benchmarks: connections at RATE per second (0: as fast as possible)
     /// for SECS seconds, each sending SIZE bytes and reading SIZE back.
-    RateClient {
-        #[arg(long)]
-        to: IpAddr,
-        #[arg(long)]
-        port: u16,
-        #[arg(long)]
-        rate: u32,
-        #[arg(long)]
-        secs: f64,
-        #[arg(long, default_value_t = 100)]
-        size: u64,
-    },
+    RateClient(Paced),
     /// Benchmarks: a DNS server on BIND:53 (UDP) that answers every A
     /// question with ANSWER (TTL 60), until killed.
     DnsServer {
@@ -150,22 +154,11 @@ enum Role {
         #[arg(long)]
         answer: std::net::Ipv4Addr,
     },
-    /// Benchmarks: LOOKUPS per second for SECS seconds, each a fresh UDP
-    /// socket asking DNS at TO:53 for a name of its own (as libc does),
-    /// then a connection to the answer's address on PORT (SIZE bytes each
-    /// way).
-    DnsClient {
-        #[arg(long)]
-        to: IpAddr,
-        #[arg(long)]
-        port: u16,
-        #[arg(long)]
-        rate: u32,
-        #[arg(long)]
-        secs: f64,
-        #[arg(long, default_value_t = 100)]
-        size: u64,
-    },
+    /// Benchmarks: RATE lookups per second for SECS seconds, each a fresh
+    /// UDP socket asking DNS at TO:53 for a name of its own (as libc
+    /// does), then a connection to the answer's address on PORT (SIZE
+    /// bytes each way).
+    DnsClient(Paced),
     /// Benchmarks: send as fast as possible for SECS seconds.
     BulkClient {
         #[arg(long)]
@@ -767,22 +760,32 @@ fn bench_server(bind: IpAddr, port: u16, sink: bool, size: u64) {
     }
 }
 
-fn rate_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
+fn rate_client(p: Paced) {
+    let to = p.to;
+    paced(&p, "conns", |_| to);
+}
+
+/// Connections at `p.rate` per second (0: as fast as possible) for
+/// `p.secs` seconds to the address `target` gives for each (the i-th),
+/// SIZE bytes each way; prints how many as `what`.
+fn paced(p: &Paced, what: &str, mut target: impl FnMut(u64) -> IpAddr) {
     let start = std::time::Instant::now();
-    let end = start + Duration::from_secs_f64(secs);
+    let end = start + Duration::from_secs_f64(p.secs);
     let mut done: u64 = 0;
     while std::time::Instant::now() < end {
-        if rate > 0 {
+        if p.rate > 0 {
             // keep the schedule: connection i starts at i / rate
-            let due = start + Duration::from_secs_f64(done as f64 / f64::from(rate));
+            let due = start + Duration::from_secs_f64(done as f64 / f64::from(p.rate));
             if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
                 std::thread::sleep(wait);
             }
         }
-        let mut s = TcpStream::connect((to, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
+        let to = target(done);
+        let mut s =
+            TcpStream::connect((to, p.port)).unwrap_or_else(|e| die(format!("connect: {e}")));
         timeouts(&s);
-        send_n(&mut s, size, SEED_CLIENT);
-        recv_n(&mut s, Some(size));
+        send_n(&mut s, p.size, SEED_CLIENT);
+        recv_n(&mut s, Some(p.size));
         // the server closes first
         recv_n(&mut s, None);
         done += 1;
@@ -790,7 +793,7 @@ fn rate_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{}",
-        json!({"done": true, "conns": done, "secs": secs, "rate": done as f64 / secs})
+        json!({"done": true, what: done, "secs": secs, "rate": done as f64 / secs})
     );
 }
 
@@ -831,23 +834,17 @@ fn dns_server(bind: IpAddr, answer: std::net::Ipv4Addr) {
     }
 }
 
-fn dns_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
-    let start = std::time::Instant::now();
-    let end = start + Duration::from_secs_f64(secs);
-    let mut done: u64 = 0;
-    let bind: IpAddr = if to.is_ipv4() {
+fn dns_client(p: Paced) {
+    let bind: IpAddr = if p.to.is_ipv4() {
         std::net::Ipv4Addr::UNSPECIFIED.into()
     } else {
         std::net::Ipv6Addr::UNSPECIFIED.into()
     };
-    while std::time::Instant::now() < end {
-        let due = start + Duration::from_secs_f64(done as f64 / f64::from(rate.max(1)));
-        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
-            std::thread::sleep(wait);
-        }
+    let server = p.to;
+    paced(&p, "lookups", |done| {
         let u = UdpSocket::bind((bind, 0)).unwrap_or_else(|e| die(format!("bind: {e}")));
         let _ = u.set_read_timeout(Some(Duration::from_secs(2)));
-        u.connect((to, 53))
+        u.connect((server, 53))
             .unwrap_or_else(|e| die(format!("connect: {e}")));
         let id = (done & 0xffff) as u16;
         u.send(&dns_query(id, &format!("host{done}.bench.example")))
@@ -856,25 +853,12 @@ fn dns_client(to: IpAddr, port: u16, rate: u32, secs: f64, size: u64) {
         let n = u
             .recv(&mut buf)
             .unwrap_or_else(|e| die(format!("no answer: {e}")));
-        drop(u);
         if n < 4 {
             die("short answer");
         }
         let a = &buf[n - 4..n];
-        let addr = std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
-        let mut s =
-            TcpStream::connect((addr, port)).unwrap_or_else(|e| die(format!("connect: {e}")));
-        timeouts(&s);
-        send_n(&mut s, size, SEED_CLIENT);
-        recv_n(&mut s, Some(size));
-        recv_n(&mut s, None);
-        done += 1;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{}",
-        json!({"done": true, "lookups": done, "secs": secs, "rate": done as f64 / secs})
-    );
+        std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).into()
+    });
 }
 
 fn bulk_client(to: IpAddr, port: u16, secs: f64) {
@@ -932,22 +916,10 @@ fn main() {
             sink,
             size,
         } => bench_server(bind, port, sink, size),
-        Role::RateClient {
-            to,
-            port,
-            rate,
-            secs,
-            size,
-        } => rate_client(to, port, rate, secs, size),
+        Role::RateClient(p) => rate_client(p),
         Role::BulkClient { to, port, secs } => bulk_client(to, port, secs),
         Role::DnsServer { bind, answer } => dns_server(bind, answer),
-        Role::DnsClient {
-            to,
-            port,
-            rate,
-            secs,
-            size,
-        } => dns_client(to, port, rate, secs, size),
+        Role::DnsClient(p) => dns_client(p),
         Role::TcpServer {
             bind,
             port,
