@@ -353,6 +353,19 @@ fn peer_dim(f: &Flow) -> PeerDim {
             _ => f.remote.port,
         },
         netns: f.netns,
+        // the name known when the flow opened: it never changes after
+        // (a server name read later would split the flow's rollups)
+        name: f
+            .remote_name
+            .as_deref()
+            .and_then(|n| n.rname.as_deref())
+            .unwrap_or_default()
+            .to_string(),
+        name_from: match f.remote_name.as_deref().and_then(|n| n.source) {
+            Some(netwho_model::names::RnameSource::Dns) => 1,
+            Some(netwho_model::names::RnameSource::Shared) => 2,
+            _ => 0,
+        },
     }
 }
 
@@ -432,6 +445,8 @@ mod tests {
                 raddr: [10, 231, 0, 2].into(),
                 port: 80,
                 netns: 1,
+                name: String::new(),
+                name_from: 0,
             },
             lport: 1,
             rport: 80,

@@ -69,6 +69,9 @@ fn main() {
             raddr: IpAddr::V4(Ipv4Addr::new(10, 1, (r / 250) as u8, (r % 250) as u8 + 1)),
             port: [443, 80, 5432, 6379][(k % 4) as usize],
             netns: 1,
+            // the names its processes resolved (one per remote)
+            name: format!("svc{r}.example"),
+            name_from: 1,
         }
     };
 

@@ -75,13 +75,6 @@ pub fn report(
     mut cfg: ReportConfig,
     local: HashSet<IpAddr>,
 ) -> Result<DbReport, ReportError> {
-    if kind == ReportKind::TopNames {
-        return Err(ReportError::NeedsRecording {
-            report: kind.name(),
-            why: "the history does not keep the names processes resolved yet (top-remotes lists \
-                  its remotes with their reverse names)",
-        });
-    }
     // the window is clamped to the time the history holds data for: a
     // window of a million years costs what the data costs, no more
     let (lo, hi) = db.span()?.unwrap_or((0, 0));
@@ -253,7 +246,19 @@ impl<'a> Dims<'a> {
             cpu_base: None,
             bytes_complete: true,
             capture: None,
-            remote_name: None,
+            // the name its process resolved when the flow opened; what the
+            // history does not keep (server names, the "none" mark) stays
+            // with the recordings
+            remote_name: (!peer.name.is_empty()).then(|| {
+                Arc::new(netwho_model::names::RemoteName {
+                    rname: Some(peer.name.as_str().into()),
+                    source: match peer.name_from {
+                        2 => Some(netwho_model::names::RnameSource::Shared),
+                        _ => Some(netwho_model::names::RnameSource::Dns),
+                    },
+                    ..Default::default()
+                })
+            }),
         };
         Ok((f, ctx))
     }

@@ -149,6 +149,12 @@ pub struct PeerDim {
     pub port: u16,
     /// The network namespace (inode).
     pub netns: u32,
+    /// The name the flow's process resolved to `raddr` when the flow
+    /// opened (`rname`); empty if none.
+    pub name: String,
+    /// Whose answer it was: 0 none, 1 its own (`dns`), 2 another
+    /// process's of its namespace (`shared`).
+    pub name_from: u8,
 }
 
 /// Bytes and packets of the flow record: payload and wire.

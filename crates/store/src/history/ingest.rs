@@ -325,16 +325,18 @@ fn peer_id(tx: &Transaction<'_>, p: &PeerDim) -> rusqlite::Result<i64> {
         laddr,
         raddr,
         p.port,
-        p.netns
+        p.netns,
+        p.name,
+        p.name_from
     ];
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO peer (proto, direction, laddr, raddr, port, netns) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR IGNORE INTO peer (proto, direction, laddr, raddr, port, netns, name, name_from) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(args)?;
     tx.prepare_cached(
         "SELECT id FROM peer WHERE proto = ?1 AND direction = ?2 AND laddr = ?3 AND raddr = ?4 \
-         AND port = ?5 AND netns = ?6",
+         AND port = ?5 AND netns = ?6 AND name = ?7 AND name_from = ?8",
     )?
     .query_row(args, |r| r.get(0))
 }

@@ -374,12 +374,14 @@ impl History {
 
     /// A peer row.
     pub fn peer_dim(&self, id: i64) -> Result<PeerDim, HistoryError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT proto, direction, laddr, raddr, port, netns FROM peer WHERE id = ?1",
-            )
-            .map_err(self.err())?;
+        // (a reader may open a database the daemon has not migrated yet:
+        // its peers have no names)
+        let sql = if super::schema::version_of(&self.conn) >= super::schema::PEER_NAMES {
+            "SELECT proto, direction, laddr, raddr, port, netns, name, name_from FROM peer WHERE id = ?1"
+        } else {
+            "SELECT proto, direction, laddr, raddr, port, netns, '', 0 FROM peer WHERE id = ?1"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.err())?;
         stmt.query_row([id], |r| {
             let dir: String = r.get(1)?;
             Ok(PeerDim {
@@ -393,6 +395,8 @@ impl History {
                 raddr: ip(&r.get::<_, String>(3)?),
                 port: r.get(4)?,
                 netns: r.get(5)?,
+                name: r.get(6)?,
+                name_from: r.get(7)?,
             })
         })
         .map_err(self.err())

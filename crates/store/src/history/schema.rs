@@ -66,8 +66,33 @@ fn migrations() -> Vec<String> {
             acked_ns INTEGER
          );"
         .to_string(),
+        // 4: names as each process saw them (docs/specs/names.md): a peer
+        // is also the name the flow's process resolved to the address
+        // (`rname`, set when the flow opened and never changed) and whose
+        // answer it was, so rollups keep them; SQLite changes a UNIQUE
+        // constraint by rebuilding the table (ids kept)
+        "CREATE TABLE peer_v4 (
+            id INTEGER PRIMARY KEY,
+            proto INTEGER NOT NULL,
+            direction TEXT NOT NULL,
+            laddr TEXT NOT NULL,
+            raddr TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            netns INTEGER NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            name_from INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (proto, direction, laddr, raddr, port, netns, name, name_from)
+         );
+         INSERT INTO peer_v4 (id, proto, direction, laddr, raddr, port, netns)
+            SELECT id, proto, direction, laddr, raddr, port, netns FROM peer;
+         DROP TABLE peer;
+         ALTER TABLE peer_v4 RENAME TO peer;"
+            .to_string(),
     ]
 }
+
+/// The first version whose peers carry names.
+pub const PEER_NAMES: i64 = 4;
 
 fn first() -> String {
     format!(

@@ -39,6 +39,8 @@ fn peer(last: u8, port: u16) -> PeerDim {
         raddr: IpAddr::V4(Ipv4Addr::new(10, 231, 0, last)),
         port,
         netns: 1,
+        name: String::new(),
+        name_from: 0,
     }
 }
 
@@ -368,4 +370,79 @@ fn flows_whose_ids_collide_keep_rows_of_their_own() {
     assert_eq!((st.new_flows, st.id_collisions), (0, 1));
     assert_eq!(rows(&h), vec![(51, 0), (300, 10)]);
     assert_eq!(tier_sums(&h, Tier::Minute), (351, 10, 2));
+}
+
+/// Peers carry the name their flow's process resolved (version 4): two
+/// names for one address are two peers; a database of version 3 still
+/// reads (its peers unnamed) and migrates with its peers' ids kept.
+#[test]
+fn peers_keep_the_names_processes_resolved() {
+    let path = tmp("peernames");
+    let a = proc(1, "alice", "a.service");
+    let named = |fid: u64, name: &str, from: u8| {
+        let mut o = obs(fid, &a, DAY0 + 10, 10, 0, true);
+        o.peer.name = name.into();
+        o.peer.name_from = from;
+        o
+    };
+    let peers = |h: &History| {
+        let mut ids = Vec::new();
+        h.flows_in(i64::MIN / 2, i64::MAX / 2, &mut |r| {
+            ids.push(r.peer);
+            Ok(())
+        })
+        .expect("flows");
+        ids.sort_unstable();
+        ids.iter()
+            .map(|id| {
+                let p = h.peer_dim(*id).expect("peer");
+                (*id, p.name, p.name_from)
+            })
+            .collect::<Vec<_>>()
+    };
+    {
+        let mut h = History::create(&path).expect("create");
+        h.ingest(&[obs(1, &a, DAY0 + 10, 10, 0, true)])
+            .expect("unnamed");
+        // a database as version 3 left it
+        h.conn
+            .execute_batch(
+                "CREATE TABLE peer_v3 (id INTEGER PRIMARY KEY, proto INTEGER NOT NULL,
+                    direction TEXT NOT NULL, laddr TEXT NOT NULL, raddr TEXT NOT NULL,
+                    port INTEGER NOT NULL, netns INTEGER NOT NULL,
+                    UNIQUE (proto, direction, laddr, raddr, port, netns));
+                 INSERT INTO peer_v3 SELECT id, proto, direction, laddr, raddr, port, netns FROM peer;
+                 DROP TABLE peer; ALTER TABLE peer_v3 RENAME TO peer;
+                 PRAGMA user_version = 3;",
+            )
+            .expect("downgrade");
+    }
+    let old = History::open_read(&path).expect("v3 reads");
+    let before = peers(&old);
+    assert_eq!(before.len(), 1);
+    assert_eq!((before[0].1.as_str(), before[0].2), ("", 0));
+    drop(old);
+    let mut h = History::create(&path).expect("migrates");
+    assert_eq!(schema::version_of(&h.conn), schema::current());
+    assert_eq!(peers(&h), before, "the peer keeps its id");
+    h.ingest(&[
+        named(2, "a.example", 1),
+        named(3, "b.example", 2),
+        named(4, "a.example", 1),
+    ])
+    .expect("named");
+    let after = peers(&h);
+    let names: Vec<(&str, u8)> = after.iter().map(|p| (p.1.as_str(), p.2)).collect();
+    assert_eq!(
+        names,
+        [
+            ("", 0),
+            ("a.example", 1),
+            ("a.example", 1),
+            ("b.example", 2)
+        ]
+    );
+    // the same name is the same peer; another name another peer
+    assert_eq!(after[1].0, after[2].0);
+    assert_ne!(after[1].0, after[3].0);
 }
