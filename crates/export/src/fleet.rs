@@ -90,6 +90,19 @@ pub struct FleetProc {
     pub page_faults: u64,
     /// Time waiting for I/O, percent × 100.
     pub iowait: u32,
+    /// The name this process resolved to the other end (`rname`; since
+    /// names, absent in older hosts' records).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rname: String,
+    /// `dns`, `shared` or `none` (`rname_source`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rname_source: String,
+    /// The server name of its ClientHello (`sni`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sni: String,
+    /// The protocols it offered (`alpn`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub alpn: String,
 }
 
 impl FleetProc {
@@ -113,6 +126,10 @@ impl FleetProc {
             cpu_load: p.cpu_load,
             page_faults: p.page_faults,
             iowait: p.iowait,
+            rname: own.rname,
+            rname_source: own.rname_source,
+            sni: own.sni,
+            alpn: own.alpn,
         }
     }
 }
@@ -185,6 +202,10 @@ impl FleetProc {
             &mut self.container,
             &mut self.exe_sha256,
             &mut self.attribution,
+            &mut self.rname,
+            &mut self.rname_source,
+            &mut self.sni,
+            &mut self.alpn,
         ] {
             cut_to(s, n);
         }

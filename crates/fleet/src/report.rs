@@ -145,12 +145,6 @@ impl ReportSource for FleetSource {
     }
 
     fn run(&mut self, kind: ReportKind, cfg: ReportConfig) -> Result<SourceReport, ReportError> {
-        if kind == ReportKind::TopNames {
-            return Err(ReportError::NeedsRecording {
-                report: kind.name(),
-                why: "the fleet's database does not keep the names processes resolved yet",
-            });
-        }
         let r = self
             .db
             .report(kind, cfg, &self.hosts)
@@ -421,8 +415,32 @@ fn flow(
         cpu_base: None,
         bytes_complete: true,
         capture: None,
-        remote_name: None,
+        remote_name: remote_name(p),
     }
+}
+
+/// The names a host's record gave its process's view of the other end
+/// (records of hosts from before names have none). Cut to what netwho
+/// writes: a hostile row cannot make every output carry megabytes.
+fn remote_name(p: &FleetProc) -> Option<Arc<netwho_model::names::RemoteName>> {
+    use netwho_model::names::{NAME_MAX, RemoteName, RnameSource};
+    let take = |s: &str| -> Option<Arc<str>> {
+        if s.is_empty() {
+            return None;
+        }
+        let mut end = s.len().min(NAME_MAX);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        Some(Arc::from(&s[..end]))
+    };
+    let rn = RemoteName {
+        rname: take(&p.rname),
+        source: RnameSource::parse(&p.rname_source),
+        sni: take(&p.sni),
+        alpn: take(&p.alpn),
+    };
+    (rn != RemoteName::default()).then(|| Arc::new(rn))
 }
 
 fn context(p: &FleetProc) -> Context {
@@ -506,5 +524,39 @@ mod tests {
         // another host's identical connection is its own
         let other = c.items(&Arc::from("h2"), &rec(3_000, 2, 1, false));
         assert_ne!(other[0].ev.flow().key.cookie, again[0].ev.flow().key.cookie);
+    }
+
+    /// Each local end's names come back from its process's JSON, as the
+    /// host's record carried them (the line round trip included); a hostile
+    /// row's names are cut, an unknown source is none.
+    #[test]
+    fn each_ends_names_come_back_from_its_record() {
+        let mut r = rec(1_000, 3, 10, true);
+        if let Some(p) = &mut r.src_proc {
+            p.rname = "a.example".into();
+            p.rname_source = "dns".into();
+            p.sni = "api.a.example".into();
+        }
+        if let Some(p) = &mut r.dst_proc {
+            p.rname = "x".repeat(10_000);
+            p.rname_source = "forged".into();
+        }
+        let line = serde_json::to_vec(&r).unwrap();
+        let back: FleetRecord = serde_json::from_slice(&line).unwrap();
+        let items = Conns::default().items(&Arc::from("h1"), &back);
+        let client = items[0].ev.flow().remote_name.clone().unwrap();
+        assert_eq!(client.rname.as_deref(), Some("a.example"));
+        assert_eq!(client.sni.as_deref(), Some("api.a.example"));
+        assert_eq!(client.source.map(|s| s.name()), Some("dns"));
+        let server = items[1].ev.flow().remote_name.clone().unwrap();
+        assert_eq!(
+            server.rname.as_deref().map(str::len),
+            Some(netwho_model::names::NAME_MAX)
+        );
+        assert_eq!(server.source, None);
+        // a record from before names: nothing
+        let old = rec(1_000, 3, 10, false);
+        let items = Conns::default().items(&Arc::from("h1"), &old);
+        assert!(items[0].ev.flow().remote_name.is_none());
     }
 }

@@ -186,14 +186,7 @@ pub enum ReportError {
     /// Stopped before the report was made.
     #[error("interrupted; no report")]
     Interrupted,
-    /// A report only a recording can answer.
-    #[error("report {report} needs a recording (-r FILE): {why}")]
-    NeedsRecording {
-        /// The report.
-        report: &'static str,
-        /// Why this source cannot answer it.
-        why: &'static str,
-    },
+
     /// Another source failed (the fleet's database).
     #[error(transparent)]
     Source(Box<dyn std::error::Error + Send + Sync>),
