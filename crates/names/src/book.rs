@@ -185,7 +185,8 @@ struct Stream {
     buf: Vec<u8>,
     /// Pieces that came before the bytes in front of them.
     early: Vec<(usize, Vec<u8>)>,
-    /// TCP DNS: bytes of `buf` already read as messages.
+    /// TCP DNS: bytes of `buf` already read as messages; QUIC: Initials
+    /// read.
     read: usize,
     /// Decided: nothing more is read of it.
     done: bool,
@@ -228,6 +229,9 @@ impl Stream {
 pub const TLS_CAP: usize = 2048;
 /// Bytes of a QUIC CRYPTO stream kept.
 pub const QUIC_CAP: usize = 4096;
+/// QUIC datagrams the kernel hands over per socket: a hello not whole by
+/// then is read as far as it goes.
+pub const QUIC_DATAGRAMS: usize = 2;
 /// Bytes of a TCP DNS stream kept.
 pub const TCP_DNS_CAP: usize = 16384;
 
@@ -344,7 +348,15 @@ impl<P: Hash + Eq + Copy> NameBook<P> {
             Ok(f) => f,
             Err(_) => {
                 self.stats.quic_unreadable += 1;
-                return None;
+                // it still counts against what the kernel sends: a hello
+                // begun earlier is read as far as it goes
+                let s = self.streams.get_mut(&cookie)?;
+                s.read += 1;
+                if s.read < QUIC_DATAGRAMS {
+                    return None;
+                }
+                let parsed = tls::handshake(&s.buf);
+                return self.decide(cookie, parsed, true);
             }
         };
         let s = self.stream(cookie)?;
@@ -353,8 +365,9 @@ impl<P: Hash + Eq + Copy> NameBook<P> {
                 s.add(off, &d, QUIC_CAP);
             }
         }
+        s.read += 1;
         let parsed = tls::handshake(&s.buf);
-        let full = s.buf.len() >= QUIC_CAP;
+        let full = s.buf.len() >= QUIC_CAP || s.read >= QUIC_DATAGRAMS;
         self.decide(cookie, parsed, full)
     }
 
@@ -620,6 +633,33 @@ mod tests {
         b.socket_closed(9);
         b.socket_closed(10);
         assert_eq!(b.sizes().2, 0);
+    }
+
+    /// A real ClientHello (aioquic, 30 extra ALPN protocols) over two
+    /// Initials, in either order: read once both are there; the first
+    /// alone is read as far as it goes once the kernel has sent all it
+    /// sends.
+    #[test]
+    fn a_quic_hello_over_two_initials_is_put_together() {
+        const A: &[u8] = include_bytes!("../tests/data/aioquic-split-0.bin");
+        const B: &[u8] = include_bytes!("../tests/data/aioquic-split-1.bin");
+        let mut b: NameBook<u32> = NameBook::new(Limits::default());
+        assert_eq!(b.quic(1, B), None);
+        let h = b.quic(1, A).expect("both Initials");
+        assert_eq!(h.sni.as_deref(), Some("split.example.org"));
+        let alpn = h.alpn.expect("alpn");
+        assert!(alpn.starts_with("h3,proto-00-"), "{alpn}");
+        assert_eq!(alpn.split(',').count(), crate::tls::MAX_ALPN);
+        assert_eq!(b.quic(1, A), None, "decided once");
+        // the first Initial, then something that is not one: decided with
+        // what the first held
+        let mut b: NameBook<u32> = NameBook::new(Limits::default());
+        assert_eq!(b.quic(2, A), None);
+        let mut junk = A.to_vec();
+        junk[300] ^= 1;
+        let h = b.quic(2, &junk).expect("decided after two datagrams");
+        assert_eq!(h.sni.as_deref(), Some("split.example.org"));
+        assert_eq!(b.stats().quic_unreadable, 1);
     }
 
     #[test]
