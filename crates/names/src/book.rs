@@ -649,7 +649,7 @@ mod tests {
         assert_eq!(h.sni.as_deref(), Some("split.example.org"));
         let alpn = h.alpn.expect("alpn");
         assert!(alpn.starts_with("h3,proto-00-"), "{alpn}");
-        assert_eq!(alpn.split(',').count(), crate::tls::MAX_ALPN);
+        assert_eq!(alpn.split(',').count(), tls::MAX_ALPN);
         assert_eq!(b.quic(1, A), None, "decided once");
         // the first Initial, then something that is not one: decided with
         // what the first held
