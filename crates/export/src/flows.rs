@@ -235,6 +235,29 @@ impl Flows {
         true
     }
 
+    /// A known flow's names now (a ClientHello read after it opened adds
+    /// its server name): its next records carry them. Copies text only
+    /// when they changed.
+    pub fn rename(&mut self, id: u64, names: [&str; 4]) {
+        let Some(e) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let o = &mut e.seen.own;
+        let now = [
+            o.rname.as_str(),
+            o.rname_source.as_str(),
+            o.sni.as_str(),
+            o.alpn.as_str(),
+        ];
+        if now != names {
+            let [rname, source, sni, alpn] = names;
+            o.rname = rname.to_string();
+            o.rname_source = source.to_string();
+            o.sni = sni.to_string();
+            o.alpn = alpn.to_string();
+        }
+    }
+
     /// A known flow ended (see [`touch`](Self::touch)); false if unknown.
     pub fn touch_close(&mut self, id: u64, t: Touch, now_ms: u64, reason: u8) -> bool {
         if !self.touch(id, t, now_ms) {

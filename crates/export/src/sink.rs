@@ -169,7 +169,7 @@ impl ExportSink {
             page_faults: t.page_faults,
             iowait: t.iowait,
         };
-        let rn = f.remote_name.as_deref();
+        let names = f.remote_name.as_deref().map_or([""; 4], names_of);
         let own = Own {
             uid: f.uid,
             unit: ctx.names.unit.clone(),
@@ -179,22 +179,10 @@ impl ExportSink {
             attribution: f.attribution.name().to_string(),
             community_id: netwho_model::community::of_flow(f, ctx.community_seed)
                 .unwrap_or_default(),
-            rname: rn
-                .and_then(|n| n.rname.as_deref())
-                .unwrap_or_default()
-                .to_string(),
-            rname_source: rn
-                .and_then(|n| n.source)
-                .map_or("", |s| s.name())
-                .to_string(),
-            sni: rn
-                .and_then(|n| n.sni.as_deref())
-                .unwrap_or_default()
-                .to_string(),
-            alpn: rn
-                .and_then(|n| n.alpn.as_deref())
-                .unwrap_or_default()
-                .to_string(),
+            rname: names[0].to_string(),
+            rname_source: names[1].to_string(),
+            sni: names[2].to_string(),
+            alpn: names[3].to_string(),
         };
         Some(Seen {
             id: f.id.0,
@@ -214,6 +202,11 @@ impl ExportSink {
         let now_ms = unix_ms(rec.wall(), rec.now());
         self.now_ms = self.now_ms.max(now_ms);
         let id = ev.flow().id.0;
+        if !matches!(ev, FlowEvent::Opened(_))
+            && let Some(rn) = ev.flow().remote_name.as_deref()
+        {
+            self.flows.rename(id, names_of(rn));
+        }
         // a flow already known: only what moves (no text copied)
         match ev {
             FlowEvent::Opened(_) => {}
@@ -397,4 +390,15 @@ impl Sink for ExportSink {
         let t = self.cfg.timeouts;
         Some((t.idle.min(t.active) / 2).max(Duration::from_secs(1)))
     }
+}
+
+/// A flow's names as export fields: rname, rname_source, sni, alpn (empty
+/// where absent).
+fn names_of(rn: &netwho_model::names::RemoteName) -> [&str; 4] {
+    [
+        rn.rname.as_deref().unwrap_or_default(),
+        rn.source.map_or("", |s| s.name()),
+        rn.sni.as_deref().unwrap_or_default(),
+        rn.alpn.as_deref().unwrap_or_default(),
+    ]
 }

@@ -195,6 +195,27 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
         }
     });
 
+    // the daemon's history and flow export see the same run (a filter of
+    // ports: the kernel scope must keep port 53 for the names)
+    let daemon_dir = TempDir::new("names-daemon");
+    let daemon = Daemon::start(&daemon_dir.0, "fd.rport = 4433");
+    let exported = dir.0.join("export.jsonl");
+    let mut export = Running::start(
+        Command::new(netwho_bin())
+            .args([
+                "-v",
+                "export",
+                "--names-local",
+                "none",
+                "--join-wait",
+                "0.2",
+                "--jsonl",
+            ])
+            .arg(&exported)
+            .args(["-f", "fd.rport = 4433"]),
+        &dir.0.join("export.err"),
+        "attached:",
+    );
     let rec = dir.0.join("names.nwr");
     let nw = Netwho::start(
         "names",
@@ -244,6 +265,10 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
     });
     let (_, records) = nw.stop();
     drop(plain);
+    // let the daemon commit and the export flush, then stop both
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(sigint(&mut export).success(), "netwho export failed");
+    daemon.stop();
 
     let one = |c: &Value, port: u16, what: &str| -> Value {
         let fl = flows_of(&records, &c["pid"], port);
@@ -365,6 +390,39 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
         serde_json::json!([srv]),
         "{doc:#}"
     );
+    // the history keeps each process's name with its rollups
+    let out = Command::new(netwho_bin())
+        .args(["report", "--json", "top-names", "--db"])
+        .arg(daemon_dir.0.join("h.db"))
+        .args(["--limit", "100"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<(&str, &str)> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["from"].as_str().unwrap()))
+        .collect();
+    for want in [("a.example", "dns"), ("b.example", "dns")] {
+        assert!(names.contains(&want), "{want:?} in {doc:#}");
+    }
+    // flow export: nProbe's DNS_QUERY and TLS_SERVER_NAME
+    let ex = read_records(&exported);
+    let of = |pid: &Value| {
+        ex.iter()
+            .find(|r| r["src_proc_pid"] == *pid)
+            .unwrap_or_else(|| panic!("no export of {pid} in {ex:#?}"))
+    };
+    assert_eq!(of(&a["pid"])["dns_query"], "a.example");
+    assert_eq!(of(&a["pid"])["tls_server_name"], "a.example");
+    assert_eq!(of(&b["pid"])["dns_query"], "b.example");
+    assert_eq!(of(&bare["pid"])["netwho_rname_source"], "none");
     // the server's side names nothing it never resolved
     let inbound: Vec<&Value> = records
         .iter()
