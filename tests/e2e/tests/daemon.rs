@@ -590,6 +590,12 @@ fn web_page(addr: &str, token: &str) {
         "return document.querySelector('#remotes tbody').innerText",
         &["10.231.28."],
     );
+    // (nothing here resolved a name: the remote is its address, from -)
+    b.wait_text(
+        "the top names table has the server by its address",
+        "return document.querySelector('#names tbody').innerText",
+        &["10.231.28.", "-"],
+    );
     b.screenshot("web-page.png");
 }
 
