@@ -353,17 +353,22 @@ fn peer_dim(f: &Flow) -> PeerDim {
             _ => f.remote.port,
         },
         netns: f.netns,
-        // the name known when the flow opened: it never changes after
-        // (a server name read later would split the flow's rollups)
+        // the name its process resolved (known when the flow opened), else
+        // the server name its ClientHello asked for (read a moment after:
+        // a commit between the two puts the flow's first bytes under its
+        // address)
         name: f
             .remote_name
             .as_deref()
-            .and_then(|n| n.rname.as_deref())
+            .and_then(|n| n.rname.as_deref().or(n.sni.as_deref()))
             .unwrap_or_default()
             .to_string(),
-        name_from: match f.remote_name.as_deref().and_then(|n| n.source) {
-            Some(netwho_model::names::RnameSource::Dns) => 1,
-            Some(netwho_model::names::RnameSource::Shared) => 2,
+        name_from: match f.remote_name.as_deref() {
+            Some(n) if n.rname.is_some() => match n.source {
+                Some(netwho_model::names::RnameSource::Shared) => 2,
+                _ => 1,
+            },
+            Some(n) if n.sni.is_some() => 4,
             _ => 0,
         },
     }

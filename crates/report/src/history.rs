@@ -246,17 +246,26 @@ impl<'a> Dims<'a> {
             cpu_base: None,
             bytes_complete: true,
             capture: None,
-            // the name its process resolved when the flow opened; what the
-            // history does not keep (server names, the "none" mark) stays
-            // with the recordings
+            // the name its process resolved, else its server name; what
+            // the history does not keep (the "none" mark, ALPN) stays with
+            // the recordings
             remote_name: (!peer.name.is_empty()).then(|| {
-                Arc::new(netwho_model::names::RemoteName {
-                    rname: Some(peer.name.as_str().into()),
-                    source: match peer.name_from {
-                        2 => Some(netwho_model::names::RnameSource::Shared),
-                        _ => Some(netwho_model::names::RnameSource::Dns),
+                use netwho_model::names::{RemoteName, RnameSource};
+                let name: Arc<str> = peer.name.as_str().into();
+                Arc::new(match peer.name_from {
+                    4 => RemoteName {
+                        sni: Some(name),
+                        ..RemoteName::default()
                     },
-                    ..Default::default()
+                    from => RemoteName {
+                        rname: Some(name),
+                        source: Some(if from == 2 {
+                            RnameSource::Shared
+                        } else {
+                            RnameSource::Dns
+                        }),
+                        ..RemoteName::default()
+                    },
                 })
             }),
         };

@@ -732,9 +732,8 @@ fn top_names_groups_by_the_names_processes_resolved() {
         vec!["none", "sni", "shared", "dns", "dns"]
     );
     assert_eq!(nums(&t, "TOTAL"), vec![500, 400, 300, 200, 100]);
-    // the history keeps the names resolved when the flows opened (with
-    // their rollups), not the server names or the "none" mark: those
-    // flows are their addresses there
+    // the history keeps the names with its rollups, not the "none" mark:
+    // that flow is its address there
     let (dir, path) = fill_db_with("names", items);
     let db = History::open_read(&path).unwrap();
     let h = history::report(
@@ -749,7 +748,7 @@ fn top_names_groups_by_the_names_processes_resolved() {
         texts(&h.table, "NAME"),
         vec![
             "192.0.2.10",
-            "192.0.2.9",
+            "quic.example",
             "a.example",
             "b.example",
             "a.example"
@@ -757,7 +756,7 @@ fn top_names_groups_by_the_names_processes_resolved() {
     );
     assert_eq!(
         texts(&h.table, "FROM"),
-        vec!["-", "-", "shared", "dns", "dns"]
+        vec!["-", "sni", "shared", "dns", "dns"]
     );
     assert_eq!(nums(&h.table, "TOTAL"), vec![500, 400, 300, 200, 100]);
 }

@@ -150,10 +150,11 @@ pub struct PeerDim {
     /// The network namespace (inode).
     pub netns: u32,
     /// The name the flow's process resolved to `raddr` when the flow
-    /// opened (`rname`); empty if none.
+    /// opened (`rname`), else its server name (`sni`); empty if none.
     pub name: String,
     /// Whose answer it was: 0 none, 1 its own (`dns`), 2 another
-    /// process's of its namespace (`shared`).
+    /// process's of its namespace (`shared`); 4: no answer named it, the
+    /// name is its ClientHello's server name (`sni`).
     pub name_from: u8,
 }
 
