@@ -925,16 +925,16 @@ impl FlowTable {
                             .and_then(|v| v.first().copied())
                     })
                     .and_then(|fk| self.flows.get(&fk))
-                    .map(|s| (s.flow.key.proc, s.flow.netns));
-                let Some((proc, netns)) = owner else {
+                    .map(|s| (s.flow.key.proc, s.flow.uid, s.flow.netns));
+                let Some((proc, uid, netns)) = owner else {
                     self.pend(p, now);
                     return;
                 };
                 let Some(book) = &mut self.names else { return };
                 if p.tcp {
-                    book.dns_tcp(p.key.cookie.0, proc, netns, p.at.0, p.offset, &p.data);
+                    book.dns_tcp(p.key.cookie.0, proc, uid, netns, p.at.0, p.offset, &p.data);
                 } else {
-                    book.dns(proc, netns, p.at.0, &p.data, !p.cut);
+                    book.dns(proc, uid, netns, p.at.0, &p.data, !p.cut);
                 }
             }
         }

@@ -99,6 +99,9 @@ pub struct NameStats {
     pub dns_addrs_dropped: u64,
     /// Entries pushed out by newer ones (process or namespace book full).
     pub evicted: u64,
+    /// Entries not kept: their user's processes held their share (a
+    /// quarter) of the book.
+    pub refused: u64,
     /// ClientHellos read (TLS and QUIC).
     pub hellos: u64,
     /// Streams whose first bytes were not a ClientHello.
@@ -113,14 +116,26 @@ struct Entry {
     name: Arc<str>,
     until_ns: u64,
     seq: u64,
+    /// Whose process received the answer (its share of the map).
+    uid: u32,
 }
 
-/// A map bounded to `cap` entries, the oldest written pushed out first.
+/// A map bounded to `cap` entries, the oldest written pushed out first,
+/// of which one user's processes may hold a quarter: a user who floods
+/// itself with answers cannot push out everyone else's names.
 struct Bounded<K> {
     map: FxHashMap<K, Entry>,
     order: VecDeque<(K, u64)>,
     cap: usize,
     seq: u64,
+    per_uid: FxHashMap<u32, usize>,
+}
+
+/// What writing an entry did.
+#[derive(Default)]
+struct Put {
+    evicted: u64,
+    refused: bool,
 }
 
 impl<K: Hash + Eq + Copy> Bounded<K> {
@@ -130,11 +145,38 @@ impl<K: Hash + Eq + Copy> Bounded<K> {
             order: VecDeque::new(),
             cap: cap.max(1),
             seq: 0,
+            per_uid: FxHashMap::default(),
         }
     }
 
-    /// Write `k`; returns how many entries were pushed out.
-    fn put(&mut self, k: K, name: &Arc<str>, until_ns: u64) -> u64 {
+    fn share(&self) -> usize {
+        (self.cap / 4).max(1)
+    }
+
+    fn forget(&mut self, uid: u32) {
+        if let Some(n) = self.per_uid.get_mut(&uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_uid.remove(&uid);
+            }
+        }
+    }
+
+    /// Write `k` for `uid`'s process: pushes out the oldest entries past
+    /// the bound; refused (nothing written) when `uid` holds its share
+    /// and `k` is not already its own.
+    fn put(&mut self, k: K, uid: u32, name: &Arc<str>, until_ns: u64) -> Put {
+        let old_uid = self.map.get(&k).map(|e| e.uid);
+        if old_uid != Some(uid) && self.per_uid.get(&uid).copied().unwrap_or(0) >= self.share() {
+            return Put {
+                refused: true,
+                ..Put::default()
+            };
+        }
+        if let Some(o) = old_uid {
+            self.forget(o);
+        }
+        *self.per_uid.entry(uid).or_default() += 1;
         self.seq += 1;
         let seq = self.seq;
         self.map.insert(
@@ -143,6 +185,7 @@ impl<K: Hash + Eq + Copy> Bounded<K> {
                 name: Arc::clone(name),
                 until_ns,
                 seq,
+                uid,
             },
         );
         self.order.push_back((k, seq));
@@ -151,8 +194,10 @@ impl<K: Hash + Eq + Copy> Bounded<K> {
             let Some((old, s)) = self.order.pop_front() else {
                 break;
             };
-            if self.map.get(&old).is_some_and(|e| e.seq == s) {
-                self.map.remove(&old);
+            if self.map.get(&old).is_some_and(|e| e.seq == s)
+                && let Some(e) = self.map.remove(&old)
+            {
+                self.forget(e.uid);
                 evicted += 1;
             }
         }
@@ -163,7 +208,10 @@ impl<K: Hash + Eq + Copy> Bounded<K> {
             self.order
                 .retain(|(k, s)| map.get(k).is_some_and(|e| e.seq == *s));
         }
-        evicted
+        Put {
+            evicted,
+            refused: false,
+        }
     }
 
     fn get(&self, k: &K, at_ns: u64) -> Option<&Arc<str>> {
@@ -279,9 +327,9 @@ impl<P: Hash + Eq + Copy> NameBook<P> {
         (self.own.len(), self.shared.len(), self.streams.len())
     }
 
-    /// A DNS answer `proc` received in network namespace `netns` at
-    /// `at_ns` (`whole`: not cut by the kernel).
-    pub fn dns(&mut self, proc: P, netns: u32, at_ns: u64, msg: &[u8], whole: bool) {
+    /// A DNS answer `proc` (of user `uid`) received in network namespace
+    /// `netns` at `at_ns` (`whole`: not cut by the kernel).
+    pub fn dns(&mut self, proc: P, uid: u32, netns: u32, at_ns: u64, msg: &[u8], whole: bool) {
         let a = match dns::answer(msg, whole) {
             Ok(a) => a,
             Err(_) => {
@@ -300,16 +348,26 @@ impl<P: Hash + Eq + Copy> NameBook<P> {
             let until = at_ns.saturating_add(u64::from(ttl.max(1)) * 1_000_000_000);
             let addr = canonical(addr);
             self.stats.dns_addrs += 1;
-            self.stats.evicted += self.own.put((proc, addr), &name, until);
-            self.stats.evicted += self.shared.put((netns, addr), &name, until);
+            for put in [
+                self.own.put((proc, addr), uid, &name, until),
+                self.shared.put((netns, addr), uid, &name, until),
+            ] {
+                self.stats.evicted += put.evicted;
+                self.stats.refused += u64::from(put.refused);
+            }
         }
     }
 
     /// Bytes of a TCP DNS stream `proc` received on socket `cookie`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one answer's context, as dns() takes it"
+    )]
     pub fn dns_tcp(
         &mut self,
         cookie: u64,
         proc: P,
+        uid: u32,
         netns: u32,
         at_ns: u64,
         offset: u32,
@@ -324,7 +382,7 @@ impl<P: Hash + Eq + Copy> NameBook<P> {
             msgs
         };
         for m in msgs {
-            self.dns(proc, netns, at_ns, &m, true);
+            self.dns(proc, uid, netns, at_ns, &m, true);
         }
     }
 
@@ -525,6 +583,7 @@ mod tests {
         let mut b: NameBook<u32> = NameBook::new(Limits::default());
         b.dns(
             1,
+            1000,
             7,
             S,
             &build("a.example", &[("a.example", 1, "192.0.2.1")], 60),
@@ -532,6 +591,7 @@ mod tests {
         );
         b.dns(
             2,
+            1000,
             7,
             2 * S,
             &build("b.example", &[("b.example", 1, "192.0.2.1")], 60),
@@ -553,6 +613,7 @@ mod tests {
         let mut b: NameBook<u32> = NameBook::new(Limits::default());
         b.dns(
             1,
+            1000,
             7,
             10 * S,
             &build("t.example", &[("t.example", 28, "2001:db8::1")], 30),
@@ -563,6 +624,7 @@ mod tests {
         // TTL 0: good for the connection it was asked for
         b.dns(
             1,
+            1000,
             7,
             50 * S,
             &build("z.example", &[("z.example", 1, "192.0.2.9")], 0),
@@ -582,6 +644,7 @@ mod tests {
             let a = format!("10.9.{}.{}", i / 250, i % 250);
             b.dns(
                 i % 3,
+                i,
                 7,
                 S,
                 &build("flood.example", &[("flood.example", 1, &a)], 600),
@@ -598,6 +661,7 @@ mod tests {
         for _ in 0..10_000 {
             b.dns(
                 1,
+                1000,
                 7,
                 S,
                 &build("same.example", &[("same.example", 1, "192.0.2.5")], 600),
@@ -611,6 +675,61 @@ mod tests {
         }
         assert_eq!(b.sizes().2, 4);
         assert_eq!(b.stats().streams_evicted, 6);
+    }
+
+    /// One user flooding itself with answers holds a quarter of the book
+    /// at most: everyone else's names stay, what it lost is counted.
+    #[test]
+    fn one_user_cannot_push_out_everyone_elses_names() {
+        let mut b: NameBook<u32> = NameBook::new(Limits {
+            own: 100,
+            shared: 100,
+            streams: 4,
+        });
+        for i in 0..50u32 {
+            let a = format!("10.8.0.{i}");
+            b.dns(
+                i,
+                1000 + i,
+                7,
+                S,
+                &build("good.example", &[("good.example", 1, &a)], 600),
+                true,
+            );
+        }
+        for i in 0..10_000u32 {
+            let a = format!("10.7.{}.{}", i / 250, i % 250);
+            b.dns(
+                9999,
+                666,
+                7,
+                S,
+                &build("evil.example", &[("evil.example", 1, &a)], 600),
+                true,
+            );
+        }
+        let (own, shared, _) = b.sizes();
+        assert_eq!((own, shared), (75, 75));
+        assert_eq!(b.stats().refused, 2 * (10_000 - 25));
+        for i in 0..50u32 {
+            let l = b
+                .lookup(i, 7, format!("10.8.0.{i}").parse().unwrap(), S)
+                .unwrap();
+            assert_eq!(&*l.name, "good.example");
+        }
+        // its own names can be rewritten within its share
+        b.dns(
+            9999,
+            666,
+            7,
+            S,
+            &build("evil2.example", &[("evil2.example", 1, "10.7.0.0")], 600),
+            true,
+        );
+        assert_eq!(
+            &*b.lookup(9999, 7, ip("10.7.0.0"), S).unwrap().name,
+            "evil2.example"
+        );
     }
 
     #[test]
@@ -668,9 +787,9 @@ mod tests {
         let m = build("tcp.example", &[("tcp.example", 1, "192.0.2.44")], 60);
         let mut s = u16::try_from(m.len()).unwrap().to_be_bytes().to_vec();
         s.extend_from_slice(&m);
-        b.dns_tcp(5, 1, 7, S, 0, &s[..10]);
+        b.dns_tcp(5, 1, 1000, 7, S, 0, &s[..10]);
         assert_eq!(b.lookup(1, 7, ip("192.0.2.44"), S), None);
-        b.dns_tcp(5, 1, 7, S, 10, &s[10..]);
+        b.dns_tcp(5, 1, 1000, 7, S, 10, &s[10..]);
         assert_eq!(
             &*b.lookup(1, 7, ip("192.0.2.44"), S).unwrap().name,
             "tcp.example"

@@ -97,8 +97,8 @@ pub fn fuzz_input(data: &[u8]) {
         shared: 8,
         streams: 2,
     });
-    b.dns(1, 1, 0, data, true);
-    b.dns_tcp(1, 1, 1, 0, 0, data);
+    b.dns(1, 1000, 1, 0, data, true);
+    b.dns_tcp(1, 1, 1000, 1, 0, 0, data);
     let half = data.len() / 2;
     let _ = b.tls(2, u32::try_from(half).unwrap_or(0), &data[half..]);
     let _ = b.tls(2, 0, &data[..half]);

@@ -233,6 +233,10 @@ pub struct NamesCounters {
     pub dns_addrs_dropped: u64,
     /// Names pushed out of the full book by newer ones.
     pub evicted: u64,
+    /// Names not kept: their user's processes held their share (a
+    /// quarter) of the book.
+    #[serde(default)]
+    pub refused: u64,
     /// ClientHellos read (TLS and QUIC).
     pub hellos: u64,
     /// Streams whose first bytes were not a ClientHello.
@@ -448,6 +452,7 @@ impl StatusRecord {
                     dns_unreadable: n.dns_unreadable,
                     dns_addrs_dropped: n.dns_addrs_dropped,
                     evicted: n.evicted,
+                    refused: n.refused,
                     hellos: n.hellos,
                     not_hello: n.not_hello,
                     quic_unreadable: n.quic_unreadable,
