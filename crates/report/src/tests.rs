@@ -73,20 +73,30 @@ fn items() -> Vec<Item> {
     v
 }
 
-fn run(kind: ReportKind, cfg: ReportConfig) -> (Table, Totals) {
-    let mut r = Reporter::new(
+/// A reporter over items recorded on a host booted at `BOOT`.
+fn reporter(kind: ReportKind, cfg: ReportConfig) -> Reporter {
+    Reporter::new(
         kind,
         cfg,
         WallClock {
             boot_to_unix_ns: BOOT,
         },
         HashSet::new(),
-    );
-    for it in items() {
-        r.item(&it);
+    )
+}
+
+/// `kind` over `items`: its table and totals.
+fn run_items(kind: ReportKind, cfg: ReportConfig, items: &[Item]) -> (Table, Totals) {
+    let mut r = reporter(kind, cfg);
+    for it in items {
+        r.item(it);
     }
     let totals = r.totals;
     (r.finish().unwrap(), totals)
+}
+
+fn run(kind: ReportKind, cfg: ReportConfig) -> (Table, Totals) {
+    run_items(kind, cfg, &items())
 }
 
 fn col(t: &Table, name: &str) -> Vec<Cell> {
@@ -208,14 +218,7 @@ fn units_remotes_and_bytes() {
 /// who used them; inbound flows are no destination; `below` cuts.
 #[test]
 fn rare_lists_the_least_used_destinations_first_with_who_used_them() {
-    let mut r = Reporter::new(
-        ReportKind::Rare,
-        ReportConfig::default(),
-        WallClock {
-            boot_to_unix_ns: BOOT,
-        },
-        HashSet::new(),
-    );
+    let mut r = reporter(ReportKind::Rare, ReportConfig::default());
     let alice = ctx("alice", "");
     let bob = ctx("bob", "");
     let mut cookie = 0;
@@ -618,14 +621,7 @@ fn run_hosts(kind: ReportKind) -> (Table, Totals) {
         hosts: true,
         ..ReportConfig::default()
     };
-    let mut r = Reporter::new(
-        kind,
-        cfg,
-        WallClock {
-            boot_to_unix_ns: BOOT,
-        },
-        HashSet::new(),
-    );
+    let mut r = reporter(kind, cfg);
     for host in ["a", "b"] {
         let host: Arc<str> = Arc::from(host);
         for it in items() {
@@ -703,20 +699,7 @@ fn top_names_groups_by_the_names_processes_resolved() {
             is_final: false,
         })));
     }
-    let mut r = Reporter::new(
-        ReportKind::TopNames,
-        ReportConfig::default(),
-        WallClock {
-            boot_to_unix_ns: BOOT,
-        },
-        HashSet::new(),
-    );
-    for it in &items {
-        if let Item::Flow(fi) = it {
-            r.counted(fi, 1);
-        }
-    }
-    let t = r.finish().unwrap();
+    let (t, _) = run_items(ReportKind::TopNames, ReportConfig::default(), &items);
     assert_eq!(
         texts(&t, "NAME"),
         vec![

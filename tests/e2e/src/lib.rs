@@ -266,6 +266,20 @@ pub fn netwho_bin() -> PathBuf {
     built("netwho", "NETWHO_BIN")
 }
 
+/// `netwho report --json ARGS...`, which must succeed: its document. The
+/// arguments follow `--json` (a filter's trailing words end the line).
+pub fn report_json<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Value {
+    let mut cmd = Command::new(netwho_bin());
+    cmd.args(["report", "--json"]).args(args);
+    let out = cmd.output().expect("run netwho report");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the report's JSON")
+}
+
 /// The release build's netwho and traffic generator, for tests whose
 /// load only an optimized build sustains (a connection storm, the soak):
 /// `scripts/test` builds them. None (with a note) when they are missing

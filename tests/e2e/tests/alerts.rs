@@ -10,6 +10,7 @@
 use netwho_e2e::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::os::unix::net::UnixDatagram;
@@ -536,18 +537,13 @@ fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a
 
     // stacking over the same history: the least used destination first,
     // with the program and user that used it
-    let out = Command::new(netwho_bin())
-        .args(["report", "rare", "--json", "--db"])
-        .arg(&db)
-        .arg(format!("user.name = {}", w.user.name))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rare: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = format!("user.name = {}", w.user.name);
+    let rare = report_json([
+        OsStr::new("rare"),
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new(&user),
+    ]);
     let rows: Vec<(u64, u64, Vec<String>)> = rare["rows"]
         .as_array()
         .unwrap()

@@ -13,18 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn report(db: &Path, args: &[&str]) -> Value {
-    let out = Command::new(netwho_bin())
-        .args(["report", "--json", "--db"])
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut v = vec![std::ffi::OsStr::new("--db"), db.as_os_str()];
+    v.extend(args.iter().map(std::ffi::OsStr::new));
+    report_json(v)
 }
 
 /// (sent, recv) per user in a by-user report.

@@ -8,6 +8,7 @@
 
 use netwho_e2e::*;
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -364,18 +365,16 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
     // the recording keeps the names: top-names over it groups the flows of
     // the two TLS clients under their own names though they share an
     // address, and the bare connection under its address
-    let out = Command::new(netwho_bin())
-        .args(["report", "--json", "top-names", "-r"])
-        .arg(&rec)
-        .args(["--limit", "100", "fd.rport", "=", "4433"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = report_json([
+        OsStr::new("top-names"),
+        OsStr::new("-r"),
+        rec.as_os_str(),
+        OsStr::new("--limit"),
+        OsStr::new("100"),
+        OsStr::new("fd.rport"),
+        OsStr::new("="),
+        OsStr::new("4433"),
+    ]);
     let rows = doc["rows"].as_array().unwrap();
     let row = |name: &str| {
         rows.iter()
@@ -391,18 +390,14 @@ fn each_flow_carries_the_name_its_process_resolved_and_asked_for() {
         "{doc:#}"
     );
     // the history keeps each process's name with its rollups
-    let out = Command::new(netwho_bin())
-        .args(["report", "--json", "top-names", "--db"])
-        .arg(daemon_dir.0.join("h.db"))
-        .args(["--limit", "100"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let db = daemon_dir.0.join("h.db");
+    let doc = report_json([
+        OsStr::new("top-names"),
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--limit"),
+        OsStr::new("100"),
+    ]);
     let names: Vec<(&str, &str)> = doc["rows"]
         .as_array()
         .unwrap()

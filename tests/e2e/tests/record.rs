@@ -19,20 +19,6 @@ fn netwho(args: &[&str]) -> Output {
     Command::new(netwho_bin()).args(args).output().unwrap()
 }
 
-/// `netwho report ARGS --json`, which must succeed: the document.
-fn report(args: &[&str]) -> Value {
-    // (before the arguments: a filter's trailing words end the line)
-    let mut v = vec!["report", "--json"];
-    v.extend_from_slice(args);
-    let out = netwho(&v);
-    assert!(
-        out.status.success(),
-        "netwho {v:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn rows(doc: &Value) -> &Vec<Value> {
     doc["rows"].as_array().unwrap()
 }
@@ -163,11 +149,11 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
 
     let by_pid = |t: &Value| s(&t["pid"]);
     // top-procs and bytes: per process
-    let doc = report(&["top-procs", "-r", recs, "--limit", "100"]);
+    let doc = report_json(["top-procs", "-r", recs, "--limit", "100"]);
     assert_eq!(got(&doc, by_pid), sums(&truth, by_pid));
     assert_eq!(doc["read"]["clean_end"], true);
     assert_eq!(doc["read"]["frames_corrupt"], 0);
-    let doc = report(&["bytes", "-r", recs]);
+    let doc = report_json(["bytes", "-r", recs]);
     assert_eq!(got(&doc, by_pid), sums(&truth, by_pid));
     let total: (u64, u64) = sums(&truth, |_| String::new())[""];
     assert_eq!(
@@ -180,17 +166,17 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     assert_eq!(doc["totals"]["flows"], 100);
 
     // by-user: the test user's clients and datagrams, root's server and client
-    let doc = report(&["by-user", "-r", recs]);
+    let doc = report_json(["by-user", "-r", recs]);
     let by_uid = |t: &Value| s(&t["uid"]);
     assert_eq!(got(&doc, by_uid), sums(&truth, by_uid));
     assert!(rows(&doc).iter().any(|r| r["user"] == user.name.as_str()));
     // per hour: the same totals, split at most in two
-    let doc = report(&["by-user", "-r", recs, "--interval", "1h"]);
+    let doc = report_json(["by-user", "-r", recs, "--interval", "1h"]);
     assert_eq!(got(&doc, by_uid), sums(&truth, by_uid));
 
     // Internet accounting: with 10.231.17.0/24 "local", only IPv6 counts:
     // the test user's 10 connections and the server's side of them
-    let doc = report(&[
+    let doc = report_json([
         "by-user",
         "-r",
         recs,
@@ -206,11 +192,11 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     assert_eq!(v6.len(), 20);
     assert_eq!(got(&doc, by_uid), sums(&v6, by_uid));
     // with the default list every test address is local
-    let doc = report(&["by-user", "-r", recs, "--exclude-local"]);
+    let doc = report_json(["by-user", "-r", recs, "--exclude-local"]);
     assert!(rows(&doc).is_empty(), "{doc}");
 
     // top-conns: every connection with its exact bytes
-    let doc = report(&["top-conns", "-r", recs, "--limit", "1000"]);
+    let doc = report_json(["top-conns", "-r", recs, "--limit", "1000"]);
     let conn = |l: String, r: String| format!("{l} {r}");
     let want = sums(&truth, |t| {
         conn(ep(&t["laddr"], &t["lport"]), ep(&t["raddr"], &t["rport"]))
@@ -219,7 +205,7 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     assert_eq!(have, want);
 
     // top-ports: the server's port here, the clients' view of it remote
-    let doc = report(&["top-ports", "-r", recs, "fd.proto = tcp"]);
+    let doc = report_json(["top-ports", "-r", recs, "fd.proto = tcp"]);
     let tcp: Vec<Value> = truth
         .iter()
         .filter(|t| t["proto"] == "tcp")
@@ -243,7 +229,7 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     assert_eq!(served["peers"], 2);
 
     // top-remotes: by remote address
-    let doc = report(&["top-remotes", "-r", recs, "--limit", "100"]);
+    let doc = report_json(["top-remotes", "-r", recs, "--limit", "100"]);
     let by_remote = |t: &Value| s(&t["raddr"]);
     assert_eq!(got(&doc, |r| s(&r["remote"])), sums(&truth, by_remote));
 
@@ -253,7 +239,7 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
         .find(|t| t["role"] == "client" && t["uid"] == 0)
         .unwrap();
     let pid = s(&client["pid"]);
-    let doc = report(&["timeline", "-r", recs, "--pid", &pid]);
+    let doc = report_json(["timeline", "-r", recs, "--pid", &pid]);
     let sum = got(&doc, |_| String::new())[""];
     assert_eq!(sum, (20 * 700, 20 * 3000));
     let out = netwho(&["report", "timeline", "-r", recs, "--pid", &pid, "--csv"]);
@@ -262,10 +248,10 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     assert!(csv.starts_with("time,sent,recv\n"), "{csv}");
 
     // spy: everything one endpoint did
-    let doc = report(&["spy", "-r", recs, "--ip", &ns.a6.to_string()]);
+    let doc = report_json(["spy", "-r", recs, "--ip", &ns.a6.to_string()]);
     assert_eq!(rows(&doc).len(), 20);
     assert!(rows(&doc).iter().all(|r| r["end"] == "socket_closed"));
-    let doc = report(&["spy", "-r", recs, "--port", &port.to_string()]);
+    let doc = report_json(["spy", "-r", recs, "--port", &port.to_string()]);
     assert_eq!(rows(&doc).len(), 60);
     let stamps: Vec<String> = rows(&doc).iter().map(|r| s(&r["opened"])).collect();
     let mut sorted = stamps.clone();
@@ -273,7 +259,7 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     assert_eq!(stamps, sorted, "spy lists flows in time order");
 
     // a window after everything: nothing
-    let doc = report(&["top-procs", "-r", recs, "--since", "+1h"]);
+    let doc = report_json(["top-procs", "-r", recs, "--since", "+1h"]);
     assert!(rows(&doc).is_empty());
 
     // a reader that goes away (`| head -c 10`) ends the output quietly
@@ -354,7 +340,7 @@ fn recordings_survive_kill_damage_and_say_what_they_cannot_read() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success());
-    let doc = report(&["bytes", "-r", &recs]);
+    let doc = report_json(["bytes", "-r", &recs]);
     assert_eq!(doc["read"]["clean_end"], true);
     assert_eq!(doc["totals"]["sent"], 10 * 100 + 10 * 200);
     assert_eq!(doc["totals"]["flows"], 20);
@@ -527,7 +513,7 @@ fn payload_capture_keeps_the_first_bytes_of_each_direction_in_order() {
     let reply = pattern(SEED_SERVER, 0, 300);
     let datagram = pattern(SEED_CLIENT, 0, 321);
     for (ip, flows) in [(ns.b4.to_string(), 4 + 6), (ns.b6.to_string(), 4)] {
-        let doc = report(&["spy", "-r", recs, "--ip", &ip]);
+        let doc = report_json(["spy", "-r", recs, "--ip", &ip]);
         assert_eq!(doc["recording"]["snaplen"], SNAP);
         assert_eq!(rows(&doc).len(), flows, "{ip}: {doc}");
         for r in rows(&doc) {
@@ -578,7 +564,7 @@ fn payload_capture_keeps_the_first_bytes_of_each_direction_in_order() {
     srv.finish();
     std::thread::sleep(Duration::from_secs(2));
     stop_recorder(nw);
-    let doc = report(&[
+    let doc = report_json([
         "spy",
         "-r",
         plain.to_str().unwrap(),

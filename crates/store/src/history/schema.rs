@@ -22,6 +22,30 @@ fn rollup(name: &str) -> String {
     )
 }
 
+/// The peer table: as first made, or with names (version 4 on).
+fn peer_table(name: &str, names: bool) -> String {
+    let (cols, key) = if names {
+        (
+            "\n            name TEXT NOT NULL DEFAULT '',\n            name_from INTEGER NOT NULL DEFAULT 0,",
+            ", name, name_from",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        "CREATE TABLE {name} (
+            id INTEGER PRIMARY KEY,
+            proto INTEGER NOT NULL,
+            direction TEXT NOT NULL,
+            laddr TEXT NOT NULL,
+            raddr TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            netns INTEGER NOT NULL,{cols}
+            UNIQUE (proto, direction, laddr, raddr, port, netns{key})
+         );"
+    )
+}
+
 /// Migration `i` takes the database from version `i` to `i + 1`.
 fn migrations() -> Vec<String> {
     vec![
@@ -71,23 +95,14 @@ fn migrations() -> Vec<String> {
         // (`rname`, set when the flow opened and never changed) and whose
         // answer it was, so rollups keep them; SQLite changes a UNIQUE
         // constraint by rebuilding the table (ids kept)
-        "CREATE TABLE peer_v4 (
-            id INTEGER PRIMARY KEY,
-            proto INTEGER NOT NULL,
-            direction TEXT NOT NULL,
-            laddr TEXT NOT NULL,
-            raddr TEXT NOT NULL,
-            port INTEGER NOT NULL,
-            netns INTEGER NOT NULL,
-            name TEXT NOT NULL DEFAULT '',
-            name_from INTEGER NOT NULL DEFAULT 0,
-            UNIQUE (proto, direction, laddr, raddr, port, netns, name, name_from)
-         );
+        format!(
+            "{}
          INSERT INTO peer_v4 (id, proto, direction, laddr, raddr, port, netns)
             SELECT id, proto, direction, laddr, raddr, port, netns FROM peer;
          DROP TABLE peer;
-         ALTER TABLE peer_v4 RENAME TO peer;"
-            .to_string(),
+         ALTER TABLE peer_v4 RENAME TO peer;",
+            peer_table("peer_v4", true)
+        ),
     ]
 }
 
@@ -122,16 +137,7 @@ fn first() -> String {
             exe_sha256 TEXT,
             UNIQUE (boot, tgid, start_ticks, fp)
          );
-         CREATE TABLE peer (
-            id INTEGER PRIMARY KEY,
-            proto INTEGER NOT NULL,
-            direction TEXT NOT NULL,
-            laddr TEXT NOT NULL,
-            raddr TEXT NOT NULL,
-            port INTEGER NOT NULL,
-            netns INTEGER NOT NULL,
-            UNIQUE (proto, direction, laddr, raddr, port, netns)
-         );
+         {peer}
          CREATE TABLE flow (
             id INTEGER PRIMARY KEY,
             fid INTEGER NOT NULL UNIQUE,
@@ -162,7 +168,8 @@ fn first() -> String {
          {}",
         rollup("roll_m"),
         rollup("roll_h"),
-        rollup("roll_d")
+        rollup("roll_d"),
+        peer = peer_table("peer", false)
     )
 }
 

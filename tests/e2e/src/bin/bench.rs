@@ -12,6 +12,9 @@
 //! * unpaced: connections as fast as one client can make them: the ratio
 //!   of connections per second;
 //! * bulk: one TCP stream as fast as possible: the ratio of throughput;
+//! * unpaced under nethogs (`nethogs -t` in the client's namespace), the
+//!   peer anchor: its ratio against the same round without a monitor, and
+//!   its CPU;
 //! * paced and bulk under `netwho pcap -s 128` (every packet of every
 //!   socket, its first 128 bytes, into a pcapng file): netwho's CPU, the
 //!   kernel time per connection, the bulk ratio against the same round
@@ -177,6 +180,14 @@ fn main() {
     let mut recorded: Vec<(Sample, f64)> = Vec::new();
     let mut reduced: Vec<(Sample, f64)> = Vec::new();
     let mut captured: Vec<(Sample, f64, f64)> = Vec::new();
+    let mut hogs: Vec<(Sample, f64)> = Vec::new();
+    let have_nethogs = std::process::Command::new("nethogs")
+        .arg("-V")
+        .output()
+        .is_ok();
+    if !have_nethogs {
+        eprintln!("nethogs is not installed (apt-get install nethogs): its row is left out");
+    }
     for round in 0..args.rounds {
         let mut pair = [[Sample::default(); 3]; 2];
         for (w, with) in [false, true].into_iter().enumerate() {
@@ -202,6 +213,22 @@ fn main() {
             }
         }
         runs.push(pair);
+        if have_nethogs {
+            // the peer anchor: nethogs watching the client's namespace
+            eprintln!("round {}/{}: nethogs", round + 1, args.rounds);
+            let mut hog = std::process::Command::new("ip")
+                .args(["netns", "exec", &ns.a, "nethogs", "-t", "-d", "1"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start nethogs");
+            // it opens its captures and reads /proc first
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let s = measure_pid(&ns, Some(hog.id()), &unpaced, "rate", "conns");
+            let _ = hog.kill();
+            let _ = hog.wait();
+            hogs.push((s, s.value / runs[round][0][1].value.max(f64::MIN_POSITIVE)));
+        }
         let nw = Netwho::start(&format!("benchscope{round}"), &["-f", SCOPE_NOTHING]);
         eprintln!(
             "round {}/{}: netwho scoped to nothing",
@@ -373,6 +400,26 @@ fn main() {
             json!({"without": base, "with": with, "ratio": ratio, "unit": unit,
                    "ratio_per_round": ratios, "netwho_cpu_pct_of_core": cpu,
                    "kernel_ns_per_unit": if *name == "paced" { per_unit } else { 0.0 }}),
+        );
+    }
+    if !hogs.is_empty() {
+        let h_rate = median(hogs.iter().map(|x| x.0.value).collect());
+        let h_ratio = median(hogs.iter().map(|x| x.1).collect());
+        let h_cpu = median(hogs.iter().map(|x| x.0.netwho_cpu).collect());
+        let n_ratio = median(
+            runs.iter()
+                .map(|r| r[1][1].value / r[0][1].value.max(f64::MIN_POSITIVE))
+                .collect(),
+        );
+        println!(
+            "unpaced, nethogs -t (peer anchor)   {h_rate:>9.1} conn/s; ratio {h_ratio:.3} \
+             (netwho {n_ratio:.3}); nethogs CPU {h_cpu:.2} % of a core (netwho {:.2} %)",
+            med(1, 1, |x| x.netwho_cpu)
+        );
+        results.insert(
+            "unpaced_nethogs".into(),
+            json!({"rate": h_rate, "ratio_vs_none": h_ratio, "cpu_pct_of_core": h_cpu,
+                   "netwho_ratio_vs_none": n_ratio}),
         );
     }
     let s_cpu = median(scoped.iter().map(|x| x.netwho_cpu).collect());
