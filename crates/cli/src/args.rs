@@ -677,6 +677,9 @@ pub struct ReportArgs {
     /// spy: payload as printable text (other bytes as '.') instead of hex
     #[arg(short = 'A', long)]
     pub printable: bool,
+    /// With -r: threads that decode the recording (default: one per CPU, at most 8; each holds its own groups)
+    #[arg(long, value_name = "N", requires = "read", value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub threads: Option<u16>,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]

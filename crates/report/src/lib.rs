@@ -30,7 +30,7 @@ use netwho_query::Filter;
 use netwho_sink::subject::FlowSubject;
 use netwho_store::recording::{EventKind, FlowItem, FlowRef, Item, Visit};
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use table::{Cell, ColKind, Table};
@@ -113,7 +113,7 @@ pub enum Spy {
     Port(u16),
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 /// What a report counts and shows.
 pub struct ReportConfig {
     /// Only flows that match.
@@ -200,19 +200,41 @@ const TIMELINE_ROWS: u64 = 60;
 
 #[derive(Debug, Default)]
 struct Distinct {
-    items: BTreeSet<String>,
+    /// Each value, with where in the data it was first seen.
+    items: BTreeMap<String, u64>,
     more: bool,
 }
 
 impl Distinct {
-    fn add(&mut self, s: &str) {
+    fn add(&mut self, s: &str, seq: u64) {
         // (most calls repeat a value: no allocation for those)
-        if self.items.contains(s) {
+        if self.items.contains_key(s) {
             return;
         }
         if self.items.len() < DISTINCT_MAX {
-            self.items.insert(s.to_owned());
+            self.items.insert(s.to_owned(), seq);
         } else {
+            self.more = true;
+        }
+    }
+
+    /// Both parts' values: the first [`DISTINCT_MAX`] seen in the data,
+    /// as one reading would have kept (each part kept its own first ones,
+    /// and a value among the data's first is among its part's first).
+    fn merge(&mut self, other: Distinct) {
+        self.more |= other.more;
+        for (k, q) in other.items {
+            let e = self.items.entry(k).or_insert(q);
+            *e = (*e).min(q);
+        }
+        if self.items.len() > DISTINCT_MAX {
+            let mut by_seq: Vec<(u64, String)> = std::mem::take(&mut self.items)
+                .into_iter()
+                .map(|(k, q)| (q, k))
+                .collect();
+            by_seq.sort_unstable();
+            by_seq.truncate(DISTINCT_MAX);
+            self.items = by_seq.into_iter().map(|(q, k)| (k, q)).collect();
             self.more = true;
         }
     }
@@ -224,7 +246,7 @@ impl Distinct {
 
     /// All that were kept (a text table shows the first few).
     fn list(&self) -> Cell {
-        Cell::List(self.items.iter().cloned().collect(), self.more)
+        Cell::List(self.items.keys().cloned().collect(), self.more)
     }
 }
 
@@ -246,6 +268,8 @@ enum Key {
 
 #[derive(Debug, Default)]
 struct Acc {
+    /// Where in the data its first flow was (its labels are that flow's).
+    first: u64,
     sent: u64,
     recv: u64,
     flows: u64,
@@ -260,6 +284,22 @@ struct Acc {
 impl Acc {
     fn total(&self) -> u64 {
         self.sent.saturating_add(self.recv)
+    }
+
+    /// The same group of another part: its figures added, the labels of
+    /// whichever flow came first in the data.
+    fn merge(&mut self, other: Acc) {
+        if other.first < self.first {
+            self.first = other.first;
+            self.labels = other.labels;
+            self.cmdline = other.cmdline;
+        }
+        self.sent = self.sent.saturating_add(other.sent);
+        self.recv = self.recv.saturating_add(other.recv);
+        self.flows = self.flows.saturating_add(other.flows);
+        self.a.merge(other.a);
+        self.b.merge(other.b);
+        self.hosts.merge(other.hosts);
     }
 }
 
@@ -471,6 +511,7 @@ impl Reporter {
             if let Some(key) = self.key(f, fi.ctx) {
                 let kind = self.kind;
                 let acc = self.groups.entry((bucket, key)).or_insert_with(|| Acc {
+                    first: fi.seq,
                     labels: labels(kind, f, fi.ctx),
                     cmdline: if kind == ReportKind::TopProcs {
                         f.proc.cmdline.clone()
@@ -485,9 +526,9 @@ impl Reporter {
                     acc.flows = acc.flows.saturating_add(n);
                 }
                 if self.cfg.hosts {
-                    acc.hosts.add(&self.host);
+                    acc.hosts.add(&self.host, fi.seq);
                 }
-                distinct(kind, acc, f, fi.ctx);
+                distinct(kind, acc, f, fi.ctx, fi.seq);
             }
         }
         if closing && let Some(st) = self.flows.remove(&f.key) {
@@ -584,7 +625,7 @@ impl Reporter {
         if self.cfg.hosts {
             cells.insert(0, Text(st.host.to_string()));
         }
-        self.rows.push(std::cmp::Reverse(FlowRow {
+        self.push_row(FlowRow {
             total: if self.kind == ReportKind::Spy {
                 0
             } else {
@@ -593,7 +634,12 @@ impl Reporter {
             // spy lists in time order: the heap keeps the latest last
             opened: -opened,
             cells,
-        }));
+        });
+    }
+
+    /// Keep a per-flow report's row (the biggest, or at most [`MAX_ROWS`]).
+    fn push_row(&mut self, row: FlowRow) {
+        self.rows.push(std::cmp::Reverse(row));
         let keep = match (self.kind, self.cfg.limit) {
             (ReportKind::TopConns, Some(limit)) => limit.min(MAX_ROWS),
             _ => MAX_ROWS,
@@ -606,15 +652,49 @@ impl Reporter {
         }
     }
 
-    /// The report. Flows the files never close count with what was
-    /// recorded of them.
-    pub fn finish(mut self) -> Result<Table, ReportError> {
+    /// Flows the data never closes count with what was recorded of them.
+    fn settle(&mut self) {
         let open: Vec<FlowState> = self.flows.drain().map(|(_, st)| st).collect();
         for st in open {
             if let Some(fi) = &st.latest {
                 self.flow_done(&st, fi.as_flow_ref());
             }
         }
+    }
+
+    /// Fold in the report another part of the same data made (each part
+    /// given every event of its own flows, in order: see
+    /// `netwho_store::recording::Reader::visit_parts`): this one is then the
+    /// report one reading of all of it makes.
+    pub fn merge(&mut self, mut other: Reporter) {
+        self.settle();
+        other.settle();
+        self.totals.sent = self.totals.sent.saturating_add(other.totals.sent);
+        self.totals.recv = self.totals.recv.saturating_add(other.totals.recv);
+        self.totals.flows = self.totals.flows.saturating_add(other.totals.flows);
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(other.last);
+        for (k, acc) in other.groups {
+            match self.groups.entry(k) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(acc),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(acc);
+                }
+            }
+        }
+        self.rows_cut = self.rows_cut.saturating_add(other.rows_cut);
+        for std::cmp::Reverse(row) in other.rows {
+            self.push_row(row);
+        }
+    }
+
+    /// The report. Flows the files never close count with what was
+    /// recorded of them.
+    pub fn finish(mut self) -> Result<Table, ReportError> {
+        self.settle();
         let cut = self.rows_cut;
         let mut t = self.table()?;
         let cut = cut + t.rows.len().saturating_sub(MAX_ROWS) as u64;
@@ -834,7 +914,7 @@ impl Reporter {
         );
         let hosts = self.cfg.hosts.then(|| {
             if per_host(self.kind) {
-                Cell::Text(acc.hosts.items.iter().next().cloned().unwrap_or_default())
+                Cell::Text(acc.hosts.items.keys().next().cloned().unwrap_or_default())
             } else {
                 acc.hosts.list()
             }
@@ -1123,26 +1203,29 @@ fn community_id(f: &Flow, seed: u16) -> String {
     netwho_model::community::of_flow(f, seed).unwrap_or_default()
 }
 
-fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow, ctx: &Context) {
+fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow, ctx: &Context, seq: u64) {
     match kind {
         ReportKind::Rare => {
             // a program is its executable (its name when that is unknown)
-            acc.a.add(if f.proc.exe.is_empty() {
-                &f.comm
-            } else {
-                &f.proc.exe
-            });
+            acc.a.add(
+                if f.proc.exe.is_empty() {
+                    &f.comm
+                } else {
+                    &f.proc.exe
+                },
+                seq,
+            );
             if ctx.names.user.is_empty() {
-                acc.b.add(&f.uid.to_string());
+                acc.b.add(&f.uid.to_string(), seq);
             } else {
-                acc.b.add(&ctx.names.user);
+                acc.b.add(&ctx.names.user, seq);
             }
         }
-        ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(&f.comm),
+        ReportKind::ByUser | ReportKind::ByUnit => acc.b.add(&f.comm, seq),
         ReportKind::TopNames => {
             acc.a
-                .add(&netwho_query::canonical(f.remote.addr).to_string());
-            acc.b.add(&f.comm);
+                .add(&netwho_query::canonical(f.remote.addr).to_string(), seq);
+            acc.b.add(&f.comm, seq);
         }
         ReportKind::TopRemotes => {
             // the service: a client's port changes with every connection
@@ -1150,15 +1233,15 @@ fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow, ctx: &Context) {
                 Direction::Inbound => f.local.port,
                 _ => f.remote.port,
             };
-            acc.a.add(&port.to_string());
-            acc.b.add(&f.comm);
+            acc.a.add(&port.to_string(), seq);
+            acc.b.add(&f.comm, seq);
         }
         ReportKind::TopPorts => {
             match f.direction {
-                Direction::Inbound => acc.a.add(&f.remote.addr.to_string()),
-                _ => acc.a.add(&f.local.addr.to_string()),
+                Direction::Inbound => acc.a.add(&f.remote.addr.to_string(), seq),
+                _ => acc.a.add(&f.local.addr.to_string(), seq),
             }
-            acc.b.add(&f.comm);
+            acc.b.add(&f.comm, seq);
         }
         _ => {}
     }

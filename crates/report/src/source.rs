@@ -135,7 +135,12 @@ pub struct RecordingSource {
     files: Vec<PathBuf>,
     stop: Option<Arc<AtomicBool>>,
     progress: Option<Progress>,
+    parts: usize,
 }
+
+/// At most this many threads decode a recording for a report (each holds
+/// its own groups: memory grows with them).
+pub const MAX_PARTS: usize = 8;
 
 /// Told of each item read (a progress line).
 pub type Progress = Box<dyn FnMut(&Reader)>;
@@ -150,7 +155,19 @@ impl RecordingSource {
             files,
             stop: None,
             progress: None,
+            parts: std::thread::available_parallelism()
+                .map_or(1, std::num::NonZero::get)
+                .clamp(1, MAX_PARTS),
         }
+    }
+
+    /// Decode with `n` threads (1: one; at most [`MAX_PARTS`]). By default
+    /// one per CPU: each decodes the events of its share of the flows
+    /// into a report of its own, and the reports are put together.
+    #[must_use]
+    pub fn parts(mut self, n: usize) -> Self {
+        self.parts = n.clamp(1, MAX_PARTS);
+        self
     }
 
     /// Stop (with [`ReportError::Interrupted`]) once `stop` is set.
@@ -191,28 +208,30 @@ impl ReportSource for RecordingSource {
             payload: header.snaplen > 0,
             ..cfg
         };
-        let mut rep = Reporter::new(
-            kind,
-            cfg,
-            self.reader.start_clock(),
-            header.local_addrs.iter().copied().collect(),
-        );
-        loop {
-            if self
-                .stop
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::Relaxed))
-            {
-                return Err(ReportError::Interrupted);
-            }
-            // a frame at a time, its flows borrowed (not copied) on their
-            // way into the report
-            if !self.reader.visit_frame(&mut |v| rep.visit(v))? {
-                break;
-            }
-            if let Some(p) = &mut self.progress {
-                p(&self.reader);
-            }
+        let local: HashSet<IpAddr> = header.local_addrs.iter().copied().collect();
+        let clock = self.reader.start_clock();
+        let reps: Vec<Reporter> = (0..self.parts)
+            .map(|_| Reporter::new(kind, cfg.clone(), clock, local.clone()))
+            .collect();
+        let stop = self.stop.clone();
+        let mut progress = self.progress.take();
+        // a frame at a time, its flows borrowed (not copied) on their way
+        // into each part's report
+        let parts = self
+            .reader
+            .visit_parts(reps, |r, v| r.visit(v), &mut |reader| {
+                if let Some(p) = &mut progress {
+                    p(reader);
+                }
+                !stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+            });
+        self.progress = progress;
+        let mut parts = parts?.ok_or(ReportError::Interrupted)?.into_iter();
+        let Some(mut rep) = parts.next() else {
+            return Err(ReportError::Interrupted);
+        };
+        for other in parts {
+            rep.merge(other);
         }
         let stats = self.reader.stats();
         let (first, last, totals) = (rep.first, rep.last, rep.totals);

@@ -743,3 +743,146 @@ fn top_names_groups_by_the_names_processes_resolved() {
     );
     assert_eq!(nums(&h.table, "TOTAL"), vec![500, 400, 300, 200, 100]);
 }
+
+/// A recording of many flows over many frames: 1,200 processes of
+/// alice's, each with a command name of its own (more than a row lists),
+/// and bob's; a process whose name changes between its flows (a row keeps
+/// its first flow's); flows updated and closed frames after they opened,
+/// some still open at the end.
+fn many_flows_recording(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    use netwho_store::recording::{Encoder, Header, Kind, RecordingFile};
+    let dir = std::env::temp_dir().join(format!("netwho-rep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("many.nwr");
+    let header = Header {
+        host: "h".into(),
+        boot_to_unix_ns: BOOT,
+        resolution_ns: S,
+        ..Header::default()
+    };
+    let mut file = RecordingFile::create(&path, header, None, true).unwrap();
+    let mut enc = Encoder::new();
+    let mut raw = Vec::new();
+    let (alice, bob) = (ctx("alice", "a.service"), ctx("bob", "b.service"));
+    let mut open: Vec<(Flow, Context)> = Vec::new();
+    for i in 0..4000u64 {
+        let pid = 1000 + (i % 1300) as u32;
+        let remote = Endpoint::new(
+            IpAddr::from([10, 231, (i % 7) as u8, (i % 200) as u8]),
+            [443, 80, 53][(i % 3) as usize],
+        );
+        let mut f = Flow::example(pid, i + 1, remote);
+        let c = if pid < 2200 && i % 13 != 0 {
+            alice.clone()
+        } else {
+            bob.clone()
+        };
+        f.comm = if pid == 1001 {
+            format!("renamed{}", i / 1300)
+        } else {
+            format!("prog{pid}")
+        };
+        f.uid = if c.names.user == "alice" { 1000 } else { 1001 };
+        let at = MonoNs(S + i * 3_000_000);
+        f.opened = at;
+        enc.flow(&mut raw, Kind::Open, &f, &c, at);
+        open.push((f, c));
+        if open.len() > 40 {
+            let (mut g, c) = open.remove(0);
+            g.payload.bytes_sent = 100 + i;
+            enc.flow(&mut raw, Kind::Update, &g, &c, at.add_ns(1));
+            g.payload.bytes_recv = 1000 + 3 * i;
+            g.closed = Some(at.add_ns(2));
+            g.close_reason = Some(CloseReason::SocketClosed);
+            enc.flow(&mut raw, Kind::Close, &g, &c, at.add_ns(2));
+        }
+        if i % 97 == 96 {
+            enc.seal();
+            file.write_frame(&raw).unwrap();
+            raw.clear();
+        }
+    }
+    let end = MonoNs(S + 4000 * 3_000_000);
+    for (mut g, c) in open {
+        g.payload.bytes_sent += 5;
+        enc.flow(&mut raw, Kind::Final, &g, &c, end);
+    }
+    enc.end(&mut raw, end.add_ns(1));
+    file.write_frame(&raw).unwrap();
+    file.sync().unwrap();
+    (dir, path)
+}
+
+/// A recording's report made by several threads, each decoding its share
+/// of the flows into a report of its own, is the report one thread makes:
+/// every kind, with windows, a filter, a limit and intervals; lists of
+/// more values than a row keeps keep the same first ones.
+#[test]
+fn reports_made_in_parts_equal_reports_made_in_one() {
+    use crate::source::{RecordingSource, ReportSource};
+    let (dir, path) = many_flows_recording("parts");
+    let run_parts = |kind: ReportKind, cfg: &ReportConfig, parts: usize| {
+        let reader = netwho_store::recording::Reader::open(std::slice::from_ref(&path)).unwrap();
+        let mut src = RecordingSource::new(reader, vec![path.clone()]).parts(parts);
+        let r = src.run(kind, cfg.clone()).unwrap();
+        (r.table, r.totals, r.first, r.last, r.read)
+    };
+    let configs = [
+        ReportConfig::default(),
+        ReportConfig {
+            limit: Some(5),
+            interval_ns: Some(3 * S),
+            ..ReportConfig::default()
+        },
+        ReportConfig {
+            since: Some(BOOT + 4 * i128::from(S)),
+            until: Some(BOOT + 9 * i128::from(S)),
+            filter: Some(Filter::parse("fd.rport = 443 or user.name = bob").unwrap()),
+            ..ReportConfig::default()
+        },
+        ReportConfig {
+            spy: Some(Spy::Port(80)),
+            pid: Some(1001),
+            ..ReportConfig::default()
+        },
+    ];
+    for kind in ReportKind::ALL {
+        for cfg in &configs {
+            let one = run_parts(kind, cfg, 1);
+            for parts in [2, 3] {
+                assert_eq!(
+                    run_parts(kind, cfg, parts),
+                    one,
+                    "{} in {parts} parts, {cfg:?}",
+                    kind.name()
+                );
+            }
+        }
+    }
+    // the data is what the test says: alice's processes list more command
+    // names than a row keeps, and process 1001 kept its first name
+    let (t, ..) = run_parts(ReportKind::ByUser, &ReportConfig::default(), 2);
+    assert!(
+        col(&t, "PROCS")
+            .iter()
+            .any(|c| matches!(c, Cell::List(v, true) if v.len() == DISTINCT_MAX)),
+        "{:?}",
+        t.columns
+    );
+    let (t, ..) = run_parts(
+        ReportKind::TopProcs,
+        &ReportConfig {
+            limit: None,
+            ..ReportConfig::default()
+        },
+        2,
+    );
+    assert!(texts(&t, "COMM").contains(&"renamed0".to_string()));
+    assert!(
+        !texts(&t, "COMM")
+            .iter()
+            .any(|c| c.starts_with("renamed") && c != "renamed0")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

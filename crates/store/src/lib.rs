@@ -81,6 +81,9 @@ pub enum StoreError {
         /// Why.
         detail: String,
     },
+    #[error("reading the recording: {0}")]
+    /// A thread that read part of a recording failed (a bug: said, not hidden).
+    Thread(&'static str),
     #[error("no recording to read")]
     /// No file was given.
     NoInput,

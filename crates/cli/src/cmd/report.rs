@@ -80,7 +80,11 @@ pub fn report(a: &ReportArgs, community_seed: u16, stop: &Arc<AtomicBool>) -> Re
         }
         let progress = Rc::new(RefCell::new(Progress::new()));
         let ticks = Rc::clone(&progress);
-        let mut source = RecordingSource::new(reader, a.read.clone())
+        let mut source = RecordingSource::new(reader, a.read.clone());
+        if let Some(n) = a.threads {
+            source = source.parts(usize::from(n));
+        }
+        let mut source = source
             .stop_when(Arc::clone(stop))
             .on_progress(Box::new(move |r| ticks.borrow_mut().tick(r)));
         let printed = run(&mut source);

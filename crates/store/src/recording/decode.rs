@@ -62,6 +62,7 @@ impl FlowItem {
             ctx: &self.ctx,
             at: self.at,
             is_final: self.is_final,
+            seq: 0,
         }
     }
 }
@@ -92,6 +93,9 @@ pub struct FlowRef<'a> {
     pub at: MonoNs,
     /// The totals of a flow still open when the recording ended.
     pub is_final: bool,
+    /// Where in the recording the event is (orders the events of parts
+    /// decoded apart; 0 for an owned item).
+    pub seq: u64,
 }
 
 impl FlowRef<'_> {
@@ -163,12 +167,169 @@ pub struct Decoder {
     community_seed: u16,
     /// Remote names written just before their flow's open.
     next_named: Option<(u64, Arc<netwho_model::names::RemoteName>)>,
+    /// Decoding one part of the recording's flows (see [`Decoder::part`]).
+    part: Option<PartState>,
+    /// Entries read so far (every part counts every entry: a position in
+    /// the recording).
+    seq: u64,
+    /// Processes by their entry's bytes (after the frame's number for
+    /// them): a frame that defines a process as an earlier frame did is
+    /// not decoded again (most frames define the same processes).
+    raw_procs: FxHashMap<Box<[u8]>, Arc<ProcInfo>>,
+    /// The bytes `raw_procs` holds.
+    raw_bytes: usize,
+}
+
+/// A process entry longer than this is decoded every time.
+const RAW_PROC_MAX: usize = 16 << 10;
+/// `raw_procs` holds at most this many bytes (then starts again).
+const RAW_PROCS_BYTES: usize = 32 << 20;
+
+/// A process entry's number in its frame and the bytes that define it.
+fn proc_body(body: &[u8]) -> Option<(u32, &[u8])> {
+    let (variant, a) = get_varint(body)?;
+    if variant != 0 {
+        return None;
+    }
+    let (id, b) = get_varint(body.get(a..)?)?;
+    Some((u32::try_from(id).ok()?, body.get(a + b..)?))
+}
+
+/// One part of a recording's flows: those whose socket cookie hashes to
+/// `index` of `of`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// This part.
+    pub index: u32,
+    /// How many parts.
+    pub of: u32,
+}
+
+impl Part {
+    /// Whether a flow of this socket is this part's (a multiplicative
+    /// hash: cookies are handed out in order).
+    fn owns(self, cookie: u64) -> bool {
+        let h = cookie.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        h % u64::from(self.of.max(1)) == u64::from(self.index)
+    }
+}
+
+/// What a part's decoder counted that the parts' counts are put together
+/// from (see [`Decoder::take_part_counts`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartCounts {
+    /// Its stats (entries counted by part 0 only).
+    pub stats: ReadStats,
+    /// Entries of a flow after its open that this part had the flow of.
+    pub owned: u64,
+    /// Part 0: all entries of a flow after its open (any part's, or none's:
+    /// an orphan is an entry no part had the flow of).
+    pub flow_entries: u64,
+}
+
+#[derive(Debug, Default)]
+struct PartState {
+    part: Option<Part>,
+    owned: u64,
+    flow_entries: u64,
+    /// A remote name written before an open this part has not seen yet:
+    /// its flow and entry, decoded only if the open is this part's.
+    named: Option<(u64, Vec<u8>)>,
+}
+
+/// The start of a flow entry: its kind's number, its flow, its time step
+/// (entries that carry one), and an open's socket cookie.
+#[derive(Clone, Copy, Debug)]
+struct Peek {
+    variant: u64,
+    flow: u64,
+    dt_ns: Option<i64>,
+    cookie: Option<u64>,
+}
+
+/// `Entry`'s variant numbers (postcard: the declaration order).
+mod variant {
+    pub const OPEN: u64 = 3;
+    pub const CLOSE: u64 = 6;
+    pub const CAPTURE: u64 = 10;
+    pub const NAMED: u64 = 12;
+}
+
+/// Read the start of a flow entry without decoding the rest (None: not a
+/// flow entry, or not readable: decode it whole).
+fn peek(body: &[u8]) -> Option<Peek> {
+    fn next(body: &[u8], at: &mut usize) -> Option<u64> {
+        let (v, used) = get_varint(body.get(*at..)?)?;
+        *at += used;
+        Some(v)
+    }
+    let mut at = 0;
+    let variant = next(body, &mut at)?;
+    if !matches!(
+        variant,
+        variant::OPEN..=variant::CLOSE | variant::CAPTURE..=variant::NAMED
+    ) {
+        return None;
+    }
+    let flow = next(body, &mut at)?;
+    let mut p = Peek {
+        variant,
+        flow,
+        dt_ns: None,
+        cookie: None,
+    };
+    if variant <= variant::CLOSE {
+        let z = next(body, &mut at)?;
+        // zigzag
+        p.dt_ns = Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+    }
+    if variant == variant::OPEN {
+        // announced (one byte), flow_id, cookie
+        if body.get(at).is_none_or(|b| *b > 1) {
+            return None;
+        }
+        at += 1;
+        let _flow_id = next(body, &mut at)?;
+        p.cookie = Some(next(body, &mut at)?);
+    }
+    Some(p)
 }
 
 impl Decoder {
     /// A decoder at the start of a recording.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder like this one (its Community ID seed) for one part of
+    /// the recording's flows: it gives the events of the flows whose socket
+    /// falls in `part` (and every status, clock change and end), skipping
+    /// the others' entries after reading their first few bytes. The parts'
+    /// reports, put together, are the whole recording's.
+    pub fn part(&self, part: Part) -> Decoder {
+        Decoder {
+            community_seed: self.community_seed,
+            part: Some(PartState {
+                part: Some(part),
+                ..PartState::default()
+            }),
+            ..Decoder::default()
+        }
+    }
+
+    /// What this part counted since the last call (see [`PartCounts`]).
+    pub fn take_part_counts(&mut self, stats: &mut ReadStats) -> PartCounts {
+        let (owned, flow_entries) = self.part.as_mut().map_or((0, 0), |p| {
+            (
+                std::mem::take(&mut p.owned),
+                std::mem::take(&mut p.flow_entries),
+            )
+        });
+        PartCounts {
+            stats: std::mem::take(stats),
+            owned,
+            flow_entries,
+        }
     }
 
     /// Processes remembered across frames (at most `KNOWN_PROCS`).
@@ -198,10 +359,104 @@ impl Decoder {
     ) {
         self.begin_frame();
         let mut it = Entries::new(raw);
-        for e in &mut it {
-            self.entry(e, stats, emit);
+        let Some(part) = self.part.as_ref().and_then(|p| p.part) else {
+            while let Some(body) = it.next_body() {
+                self.seq += 1;
+                self.decode_entry(&mut it, body, stats, emit);
+            }
+            it.count_into(stats);
+            return;
+        };
+        while let Some(body) = it.next_body() {
+            self.seq += 1;
+            if let Some(p) = peek(body)
+                && !self.mine(part, p, body)
+            {
+                if let Some(dt) = p.dt_ns {
+                    self.at(dt);
+                }
+                continue;
+            }
+            self.decode_entry(&mut it, body, stats, emit);
         }
-        it.count_into(stats);
+        if part.index == 0 {
+            it.count_into(stats);
+        }
+    }
+
+    /// Decode one entry (a process defined as before: from memory).
+    fn decode_entry(
+        &mut self,
+        it: &mut Entries<'_>,
+        body: &[u8],
+        stats: &mut ReadStats,
+        emit: &mut dyn FnMut(Visit<'_>),
+    ) {
+        let proc = proc_body(body);
+        if let Some((id, rest)) = proc
+            && let Some(known) = self.raw_procs.get(rest)
+        {
+            self.defs.procs.insert(id, Arc::clone(known));
+            return;
+        }
+        let Some(e) = it.decode(body) else {
+            return;
+        };
+        self.entry(e, stats, emit);
+        if let Some((id, rest)) = proc
+            && rest.len() <= RAW_PROC_MAX
+            && let Some(info) = self.defs.procs.get(&id)
+        {
+            if self.raw_bytes + rest.len() > RAW_PROCS_BYTES || self.raw_procs.len() >= KNOWN_PROCS
+            {
+                self.raw_procs.clear();
+                self.raw_bytes = 0;
+            }
+            self.raw_bytes += rest.len();
+            self.raw_procs.insert(rest.into(), Arc::clone(info));
+        }
+    }
+
+    /// Whether a flow entry is this part's to decode (counting it).
+    fn mine(&mut self, part: Part, p: Peek, body: &[u8]) -> bool {
+        let Some(ps) = self.part.as_mut() else {
+            return true;
+        };
+        match p.variant {
+            variant::OPEN => {
+                let ours = p.cookie.is_some_and(|c| part.owns(c));
+                let named = ps.named.take();
+                if ours
+                    && let Some((flow, raw)) = named
+                    && flow == p.flow
+                    && let Ok((Entry::Named(n), _)) = postcard::take_from_bytes::<Entry>(&raw)
+                {
+                    self.next_named = Some((n.flow, named_of(n)));
+                }
+                ours
+            }
+            variant::NAMED if !self.flows.contains_key(&p.flow) => {
+                // before its open: kept until the open says whose it is
+                let (_, raw) = ps.named.get_or_insert_with(|| (0, Vec::new()));
+                raw.clear();
+                raw.extend_from_slice(body);
+                if let Some(n) = &mut ps.named {
+                    n.0 = p.flow;
+                }
+                false
+            }
+            variant::NAMED => true,
+            _ => {
+                if part.index == 0 {
+                    ps.flow_entries += 1;
+                }
+                let ours = self.flows.contains_key(&p.flow);
+                if ours && let Some(ps) = self.part.as_mut() {
+                    ps.owned += 1;
+                }
+                ours
+            }
+        }
     }
 
     /// A new frame starts: its definitions replace the last frame's.
@@ -268,12 +523,7 @@ impl Decoder {
                 emit(Visit::Item(Item::End { at }));
             }
             Entry::Named(n) => {
-                let rn = Arc::new(netwho_model::names::RemoteName {
-                    rname: n.rname.map(convert::bounded_name),
-                    source: convert::rname_source(n.source),
-                    sni: n.sni.map(convert::bounded_name),
-                    alpn: n.alpn.map(convert::bounded_name),
-                });
+                let rn = named_of(n.clone());
                 match self.flows.get_mut(&n.flow) {
                     Some(live) => live.flow.remote_name = Some(rn),
                     // the next open takes it (one at most waits)
@@ -364,6 +614,7 @@ impl Decoder {
                 ctx: &ctx,
                 at,
                 is_final: false,
+                seq: self.seq,
             }));
         }
         self.flows.insert(o.flow, OpenFlow { flow, ctx });
@@ -408,6 +659,7 @@ impl Decoder {
                 ctx: &live.ctx,
                 at,
                 is_final: false,
+                seq: self.seq,
             }));
             return;
         }
@@ -426,8 +678,19 @@ impl Decoder {
             ctx: &live.ctx,
             at,
             is_final: kind == Kind::Final,
+            seq: self.seq,
         }));
     }
+}
+
+/// A remote name as the model holds it.
+fn named_of(n: super::format::NamedRec) -> Arc<netwho_model::names::RemoteName> {
+    Arc::new(netwho_model::names::RemoteName {
+        rname: n.rname.map(convert::bounded_name),
+        source: convert::rname_source(n.source),
+        sni: n.sni.map(convert::bounded_name),
+        alpn: n.alpn.map(convert::bounded_name),
+    })
 }
 
 /// A frame's entries, parsed one by one (pure: no decoder state). An entry that
@@ -460,29 +723,50 @@ impl<'a> Entries<'a> {
     }
 }
 
+impl<'a> Entries<'a> {
+    /// The next entry's bytes, undecoded (counted as read).
+    pub fn next_body(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let Some((len, used)) = get_varint(self.rest) else {
+            self.unknown += 1;
+            self.rest = &[];
+            return None;
+        };
+        let Some(body) = usize::try_from(len)
+            .ok()
+            .and_then(|len| self.rest.get(used..used.checked_add(len)?))
+        else {
+            self.unknown += 1;
+            self.rest = &[];
+            return None;
+        };
+        self.rest = &self.rest[used + body.len()..];
+        self.entries += 1;
+        Some(body)
+    }
+
+    /// An entry's bytes decoded (None, counted: a kind or form this reader
+    /// does not know).
+    pub fn decode(&mut self, body: &[u8]) -> Option<Entry> {
+        match postcard::take_from_bytes::<Entry>(body) {
+            Ok((e, _)) => Some(e),
+            Err(_) => {
+                self.unknown += 1;
+                None
+            }
+        }
+    }
+}
+
 impl Iterator for Entries<'_> {
     type Item = Entry;
 
     fn next(&mut self) -> Option<Entry> {
-        while !self.rest.is_empty() {
-            let Some((len, used)) = get_varint(self.rest) else {
-                self.unknown += 1;
-                self.rest = &[];
-                return None;
-            };
-            let Some(body) = usize::try_from(len)
-                .ok()
-                .and_then(|len| self.rest.get(used..used.checked_add(len)?))
-            else {
-                self.unknown += 1;
-                self.rest = &[];
-                return None;
-            };
-            self.rest = &self.rest[used + body.len()..];
-            self.entries += 1;
-            match postcard::take_from_bytes::<Entry>(body) {
-                Ok((e, _)) => return Some(e),
-                Err(_) => self.unknown += 1,
+        while let Some(body) = self.next_body() {
+            if let Some(e) = self.decode(body) {
+                return Some(e);
             }
         }
         None

@@ -331,6 +331,150 @@ impl<R: Read + Send + 'static> Reader<R> {
 }
 
 /// The read-ahead thread: every file's frames, decompressed, in order.
+/// What a part's thread is given.
+enum PartMsg {
+    Frame(std::sync::Arc<Vec<u8>>),
+    Item(Item),
+    /// Send what you counted (a file ended).
+    Counts(SyncSender<decode::PartCounts>),
+}
+
+impl<R: Read + Send + 'static> Reader<R> {
+    /// Visit the recording in `states.len()` parts at once, one thread
+    /// each (frames read and decompressed on one more): part `k` is given,
+    /// in recording order, the events of the flows whose socket falls in
+    /// it, and every status, clock change and end (see
+    /// [`Decoder::part`]). `between` is called after each frame is handed
+    /// out (a progress line); when it says false, reading stops and None
+    /// is returned. The counts and warnings are the same as a reading in
+    /// one piece.
+    pub fn visit_parts<T: Send>(
+        &mut self,
+        mut states: Vec<T>,
+        visit: fn(&mut T, Visit<'_>),
+        between: &mut dyn FnMut(&Self) -> bool,
+    ) -> Result<Option<Vec<T>>, StoreError> {
+        let of = u32::try_from(states.len()).unwrap_or(u32::MAX);
+        if of <= 1 {
+            while self.visit_frame(&mut |v| {
+                if let Some(st) = states.first_mut() {
+                    visit(st, v);
+                }
+            })? {
+                if !between(self) {
+                    return Ok(None);
+                }
+            }
+            return Ok(Some(states));
+        }
+        self.read_ahead();
+        let decoders: Vec<Decoder> = (0..of)
+            .map(|index| self.decoder.part(decode::Part { index, of }))
+            .collect();
+        std::thread::scope(|scope| {
+            let mut txs = Vec::new();
+            let mut joins = Vec::new();
+            for (mut st, mut dec) in states.drain(..).zip(decoders) {
+                let (tx, rx) = sync_channel::<PartMsg>(AHEAD_QUEUE);
+                txs.push(tx);
+                joins.push(scope.spawn(move || {
+                    let mut stats = ReadStats::default();
+                    for msg in rx {
+                        match msg {
+                            PartMsg::Frame(raw) => {
+                                dec.frame_visit(&raw, &mut stats, &mut |v| visit(&mut st, v));
+                            }
+                            PartMsg::Item(Item::Flow(_)) => {}
+                            PartMsg::Item(it) => visit(&mut st, Visit::Item(it)),
+                            PartMsg::Counts(back) => {
+                                let _ = back.send(dec.take_part_counts(&mut stats));
+                            }
+                        }
+                    }
+                    st
+                }));
+            }
+            let r = self.hand_out(&txs, between);
+            drop(txs);
+            let states: Vec<T> = joins.into_iter().filter_map(|j| j.join().ok()).collect();
+            match r {
+                Ok(true) if states.len() == of as usize => Ok(Some(states)),
+                Ok(true) => Err(StoreError::Thread("a part's thread panicked")),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Hand the read-ahead thread's frames to every part (false: stopped).
+    fn hand_out(
+        &mut self,
+        txs: &[SyncSender<PartMsg>],
+        between: &mut dyn FnMut(&Self) -> bool,
+    ) -> Result<bool, StoreError> {
+        let send = |m: &dyn Fn() -> PartMsg| txs.iter().all(|t| t.send(m()).is_ok());
+        loop {
+            for it in std::mem::take(&mut self.pending) {
+                send(&|| PartMsg::Item(it.clone()));
+            }
+            let Some(a) = self.ahead.as_mut() else {
+                return Ok(true);
+            };
+            if a.done {
+                return Ok(true);
+            }
+            let msg = match a.rx.as_ref().map(Receiver::recv) {
+                Some(Ok(m)) => m,
+                _ => {
+                    a.done = true;
+                    return Ok(true);
+                }
+            };
+            match msg {
+                AheadMsg::Frame { raw, stats } => {
+                    read_counts(&mut a.stats, &stats);
+                    let raw = std::sync::Arc::new(raw);
+                    if !send(&|| PartMsg::Frame(std::sync::Arc::clone(&raw))) {
+                        return Ok(true);
+                    }
+                    if !between(self) {
+                        return Ok(false);
+                    }
+                }
+                AheadMsg::FileEnd { name, stats, next } => {
+                    // every part's counts of this file, then its warnings
+                    let mut s = std::mem::take(&mut a.stats);
+                    read_counts(&mut s, &stats);
+                    let mut flow_entries = 0;
+                    let mut owned = 0;
+                    let mut clean = false;
+                    for t in txs {
+                        let (back, rx) = sync_channel(1);
+                        if t.send(PartMsg::Counts(back)).is_err() {
+                            continue;
+                        }
+                        if let Ok(c) = rx.recv() {
+                            s.entries += c.stats.entries;
+                            s.entries_unknown += c.stats.entries_unknown;
+                            s.orphans += c.stats.orphans;
+                            clean |= c.stats.clean_end;
+                            flow_entries += c.flow_entries;
+                            owned += c.owned;
+                        }
+                    }
+                    s.orphans += flow_entries.saturating_sub(owned);
+                    s.clean_end = clean;
+                    self.file_done(&name, &s, next);
+                }
+                AheadMsg::Failed(e) => {
+                    a.done = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
 fn read_files<R: Read>(
     mut files: VecDeque<(PathBuf, FrameReader<R>)>,
     tx: &SyncSender<AheadMsg>,

@@ -129,6 +129,216 @@ fn ahead_agrees(files: &[Vec<u8>]) {
     }
 }
 
+/// Flow events, other items, counts and warnings of a reading.
+type Read = (Vec<Item>, Vec<Item>, ReadStats, Vec<String>);
+
+/// The files read in `parts` parts: every part's flow events put back in
+/// recording order (by their position), the other items (every part gets
+/// all of them, the same), counts and warnings.
+fn read_parts(
+    files: &[Vec<u8>],
+    parts: usize,
+) -> Result<Read, StoreError> {
+    let mut readers = Vec::new();
+    for (i, b) in files.iter().enumerate() {
+        let name = PathBuf::from(format!("mem{i}"));
+        let fr = FrameReader::new(std::io::Cursor::new(b.clone()), &name)?;
+        readers.push((name, fr));
+    }
+    let mut r = Reader::from_readers(readers)?;
+    let states: Vec<Vec<(Option<u64>, Item)>> = vec![Vec::new(); parts];
+    let got = r
+        .visit_parts(
+            states,
+            |st, v| {
+                let seq = match &v {
+                    Visit::Flow(f) => Some(f.seq),
+                    Visit::Item(_) => None,
+                };
+                st.push((seq, v.into_item()));
+            },
+            &mut |_| true,
+        )?
+        .expect("not stopped");
+    assert_eq!(got.len(), parts);
+    let others = |p: &Vec<(Option<u64>, Item)>| -> Vec<Item> {
+        p.iter()
+            .filter(|(s, _)| s.is_none())
+            .map(|(_, i)| i.clone())
+            .collect()
+    };
+    for p in &got {
+        assert_eq!(
+            others(p),
+            others(&got[0]),
+            "every part has every other item"
+        );
+    }
+    let mut flows: Vec<(u64, Item)> = Vec::new();
+    for p in &got {
+        let mine: Vec<(u64, Item)> = p
+            .iter()
+            .filter_map(|(s, i)| Some(((*s)?, i.clone())))
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0].0 < w[1].0),
+            "a part's events in order"
+        );
+        flows.extend(mine);
+    }
+    flows.sort_by_key(|(s, _)| *s);
+    let flows = flows.into_iter().map(|(_, i)| i).collect();
+    Ok((flows, others(&got[0]), r.stats(), r.warnings().to_vec()))
+}
+
+/// Reading in parts gives what reading in one piece gives: the same flow
+/// events (each in exactly one part, in order), the same other items, the
+/// same counts and warnings.
+fn parts_agree(files: &[Vec<u8>]) {
+    let whole = read_files(files, false, false).map_err(|e| e.to_string());
+    let split = |(items, stats, warnings): (Vec<Item>, ReadStats, Vec<String>)| {
+        let (flows, others): (Vec<Item>, Vec<Item>) =
+            items.into_iter().partition(|i| matches!(i, Item::Flow(_)));
+        (flows, others, stats, warnings)
+    };
+    let whole = whole.map(split);
+    for parts in [1, 2, 3] {
+        let got = read_parts(files, parts).map_err(|e| e.to_string());
+        assert_eq!(got, whole, "{parts} parts");
+    }
+}
+
+/// Many flows over many frames: opened in one frame, updated and closed in
+/// later ones, some named, some still open at the end.
+fn many(m: &mut Mem, n: u64) {
+    let c = ctx(Some("ab12"));
+    let mut open = Vec::new();
+    for i in 0..n {
+        let mut f = flow(
+            100 + (i % 7) as u32,
+            1000 + i,
+            "10.231.0.9",
+            80 + (i % 3) as u16,
+        );
+        if i % 4 == 0 {
+            f.remote_name = Some(Arc::new(netwho_model::names::RemoteName {
+                rname: Some(format!("n{i}.example").into()),
+                source: Some(netwho_model::names::RnameSource::Dns),
+                sni: None,
+                alpn: None,
+            }));
+        }
+        let t = 1_000_000_000 + i * 10_000_000;
+        m.ev(Kind::Open, &f, &c, t);
+        open.push((f, t));
+        if i % 5 == 4 {
+            m.seal();
+        }
+        if open.len() > 12 {
+            let (mut g, t0) = open.remove(0);
+            g.payload.bytes_sent = 10 * i;
+            m.ev(Kind::Update, &g, &c, t0 + 1);
+            g.payload.bytes_recv = 7 * i;
+            g.closed = Some(MonoNs(t + 2));
+            m.ev(Kind::Close, &g, &c, t + 3);
+        }
+    }
+    for (mut g, t0) in open {
+        g.payload.bytes_sent = 1;
+        m.ev(Kind::Final, &g, &c, t0 + 5);
+    }
+    m.enc
+        .end(&mut m.raw, MonoNs(1_000_000_000 + n * 10_000_000 + 10));
+    m.seal();
+}
+
+/// Reading in parts (one thread each) agrees with reading in one piece,
+/// over many flows and frames, segments with a clock change between them,
+/// damage, unknown entries and orphans.
+#[test]
+fn reading_in_parts_agrees_with_reading_in_one_piece() {
+    let mut m = Mem::new();
+    many(&mut m, 300);
+    parts_agree(&[m.bytes.clone()]);
+    // every part had flows of its own
+    let (_, _, _, _) = read_parts(&[m.bytes.clone()], 3).unwrap();
+    let segment = |n: u32, clock: i128| {
+        let mut m = Mem::new();
+        m.bytes = write::header_bytes(&Header {
+            host: "h".into(),
+            boot_to_unix_ns: clock,
+            segment: n,
+            ..Header::default()
+        })
+        .unwrap();
+        lifecycle(&mut m);
+        many(&mut m, 40);
+        m.bytes
+    };
+    let a = segment(0, 1_700_000_000_000_000_000);
+    let b = segment(1, 1_700_000_000_500_000_000);
+    parts_agree(&[a.clone(), b.clone()]);
+    let mut cut = a.clone();
+    cut.truncate(a.len() - 20);
+    let mut bad = b.clone();
+    let at = bad.len() - 30;
+    bad[at] ^= 0x5a;
+    parts_agree(&[cut, bad]);
+    // a kind from the future between an open and its close
+    let mut m = Mem::new();
+    let f = flow(1, 1, "10.231.0.9", 80);
+    m.ev(Kind::Open, &f, &ctx(None), 1);
+    encode::put_varint(&mut m.raw, 3);
+    m.raw.extend_from_slice(&[200, 1, 7]);
+    m.ev(Kind::Close, &f, &ctx(None), 2);
+    m.seal();
+    parts_agree(&[m.bytes]);
+    // closes whose opens were in a damaged frame: orphans, counted once
+    let mut m = Mem::new();
+    many(&mut m, 60);
+    let cut_from = format::FILE_MAGIC.len() + 8;
+    let hdr_len = u32::from_le_bytes(m.bytes[12..16].try_into().unwrap()) as usize + 4;
+    let first_frame = cut_from + hdr_len;
+    let mut b = m.bytes.clone();
+    b[first_frame] = b'X';
+    let (_, stats) = read_all(&b).unwrap();
+    assert!(stats.orphans > 0, "{stats:?}");
+    parts_agree(&[b]);
+}
+
+/// Each part gets its share of the flows (a cookie's hash, not its
+/// parity: cookies are handed out in order).
+#[test]
+fn parts_share_the_flows() {
+    let mut m = Mem::new();
+    many(&mut m, 300);
+    let fr = FrameReader::new(std::io::Cursor::new(m.bytes.clone()), Path::new("m")).unwrap();
+    let mut r = Reader::from_readers(vec![("m".into(), fr)]).unwrap();
+    let got = r
+        .visit_parts(
+            vec![0u64; 3],
+            |n, v| {
+                if let Visit::Flow(f) = v
+                    && f.kind == EventKind::Opened
+                {
+                    *n += 1;
+                }
+            },
+            &mut |_| true,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.iter().sum::<u64>(), 300);
+    assert!(got.iter().all(|n| *n > 50), "{got:?}");
+    // and stopping says so
+    let fr = FrameReader::new(std::io::Cursor::new(m.bytes), Path::new("m")).unwrap();
+    let mut r = Reader::from_readers(vec![("m".into(), fr)]).unwrap();
+    let stopped = r
+        .visit_parts(vec![(); 2], |_, _| {}, &mut |_| false)
+        .unwrap();
+    assert!(stopped.is_none());
+}
+
 fn piece(dir: CaptureDir, offset: u32, data: &[u8]) -> CapturePiece {
     CapturePiece {
         dir,
@@ -548,7 +758,9 @@ proptest::proptest! {
         flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..6),
         cut in proptest::prelude::any::<usize>(),
     ) {
-        ahead_agrees(&[damaged(flips, cut)]);
+        let b = damaged(flips, cut);
+        ahead_agrees(std::slice::from_ref(&b));
+        parts_agree(&[b]);
     }
 }
 
