@@ -175,7 +175,7 @@ pub struct Decoder {
     /// Processes by their entry's bytes (after the frame's number for
     /// them): a frame that defines a process as an earlier frame did is
     /// not decoded again (most frames define the same processes).
-    raw_procs: FxHashMap<Box<[u8]>, Arc<ProcInfo>>,
+    raw_procs: FxHashMap<u64, (Box<[u8]>, Arc<ProcInfo>)>,
     /// The bytes `raw_procs` holds.
     raw_bytes: usize,
 }
@@ -184,6 +184,27 @@ pub struct Decoder {
 const RAW_PROC_MAX: usize = 16 << 10;
 /// `raw_procs` holds at most this many bytes (then starts again).
 const RAW_PROCS_BYTES: usize = 32 << 20;
+
+/// A well-mixed hash of an entry's bytes (the map's own hash of a byte
+/// string puts too many alike entries in one group: every probe then
+/// compares whole entries).
+fn bytes_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0xff51_afd7_ed55_8ccd;
+    let mut h = 0x9e37_79b9_7f4a_7c15 ^ b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h ^ w).wrapping_mul(K).rotate_left(31);
+    }
+    let mut w = 0u64;
+    for (i, x) in chunks.remainder().iter().enumerate() {
+        w |= u64::from(*x) << (8 * i);
+    }
+    h = (h ^ w).wrapping_mul(K);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
 
 /// A process entry's number in its frame and the bytes that define it.
 fn proc_body(body: &[u8]) -> Option<(u32, &[u8])> {
@@ -392,9 +413,10 @@ impl Decoder {
         stats: &mut ReadStats,
         emit: &mut dyn FnMut(Visit<'_>),
     ) {
-        let proc = proc_body(body);
-        if let Some((id, rest)) = proc
-            && let Some(known) = self.raw_procs.get(rest)
+        let proc = proc_body(body).map(|(id, rest)| (id, rest, bytes_hash(rest)));
+        if let Some((id, rest, h)) = proc
+            && let Some((bytes, known)) = self.raw_procs.get(&h)
+            && **bytes == *rest
         {
             self.defs.procs.insert(id, Arc::clone(known));
             return;
@@ -403,7 +425,7 @@ impl Decoder {
             return;
         };
         self.entry(e, stats, emit);
-        if let Some((id, rest)) = proc
+        if let Some((id, rest, h)) = proc
             && rest.len() <= RAW_PROC_MAX
             && let Some(info) = self.defs.procs.get(&id)
         {
@@ -413,7 +435,10 @@ impl Decoder {
                 self.raw_bytes = 0;
             }
             self.raw_bytes += rest.len();
-            self.raw_procs.insert(rest.into(), Arc::clone(info));
+            // (a hash shared with another entry: the newer one is kept)
+            if let Some((old, _)) = self.raw_procs.insert(h, (rest.into(), Arc::clone(info))) {
+                self.raw_bytes -= old.len();
+            }
         }
     }
 

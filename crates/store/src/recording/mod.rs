@@ -377,22 +377,28 @@ impl<R: Read + Send + 'static> Reader<R> {
             for (mut st, mut dec) in states.drain(..).zip(decoders) {
                 let (tx, rx) = sync_channel::<PartMsg>(AHEAD_QUEUE);
                 txs.push(tx);
-                joins.push(scope.spawn(move || {
-                    let mut stats = ReadStats::default();
-                    for msg in rx {
-                        match msg {
-                            PartMsg::Frame(raw) => {
-                                dec.frame_visit(&raw, &mut stats, &mut |v| visit(&mut st, v));
-                            }
-                            PartMsg::Item(Item::Flow(_)) => {}
-                            PartMsg::Item(it) => visit(&mut st, Visit::Item(it)),
-                            PartMsg::Counts(back) => {
-                                let _ = back.send(dec.take_part_counts(&mut stats));
+                let spawned = std::thread::Builder::new()
+                    .name("netwho-part".into())
+                    .spawn_scoped(scope, move || {
+                        let mut stats = ReadStats::default();
+                        for msg in rx {
+                            match msg {
+                                PartMsg::Frame(raw) => {
+                                    dec.frame_visit(&raw, &mut stats, &mut |v| visit(&mut st, v));
+                                }
+                                PartMsg::Item(Item::Flow(_)) => {}
+                                PartMsg::Item(it) => visit(&mut st, Visit::Item(it)),
+                                PartMsg::Counts(back) => {
+                                    let _ = back.send(dec.take_part_counts(&mut stats));
+                                }
                             }
                         }
-                    }
-                    st
-                }));
+                        st
+                    });
+                match spawned {
+                    Ok(j) => joins.push(j),
+                    Err(_) => return Err(StoreError::Thread("cannot start a thread")),
+                }
             }
             let r = self.hand_out(&txs, between);
             drop(txs);

@@ -135,10 +135,7 @@ type Read = (Vec<Item>, Vec<Item>, ReadStats, Vec<String>);
 /// The files read in `parts` parts: every part's flow events put back in
 /// recording order (by their position), the other items (every part gets
 /// all of them, the same), counts and warnings.
-fn read_parts(
-    files: &[Vec<u8>],
-    parts: usize,
-) -> Result<Read, StoreError> {
+fn read_parts(files: &[Vec<u8>], parts: usize) -> Result<Read, StoreError> {
     let mut readers = Vec::new();
     for (i, b) in files.iter().enumerate() {
         let name = PathBuf::from(format!("mem{i}"));
