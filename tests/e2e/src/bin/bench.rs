@@ -403,22 +403,25 @@ fn main() {
         );
     }
     if !hogs.is_empty() {
+        // (as the table's ratios: medians over the rounds, against the
+        // same rounds without a monitor)
+        let base = med(0, 1, |x| x.value).max(f64::MIN_POSITIVE);
         let h_rate = median(hogs.iter().map(|x| x.0.value).collect());
-        let h_ratio = median(hogs.iter().map(|x| x.1).collect());
+        let h_ratio = h_rate / base;
+        let n_ratio = med(1, 1, |x| x.value) / base;
         let h_cpu = median(hogs.iter().map(|x| x.0.netwho_cpu).collect());
-        let n_ratio = median(
-            runs.iter()
-                .map(|r| r[1][1].value / r[0][1].value.max(f64::MIN_POSITIVE))
-                .collect(),
-        );
+        let lo = hogs.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+        let hi = hogs.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
         println!(
             "unpaced, nethogs -t (peer anchor)   {h_rate:>9.1} conn/s; ratio {h_ratio:.3} \
-             (netwho {n_ratio:.3}); nethogs CPU {h_cpu:.2} % of a core (netwho {:.2} %)",
+             (rounds {lo:.3}..{hi:.3}; netwho {n_ratio:.3}); nethogs CPU {h_cpu:.2} % of a core \
+             (netwho {:.2} %)",
             med(1, 1, |x| x.netwho_cpu)
         );
         results.insert(
             "unpaced_nethogs".into(),
             json!({"rate": h_rate, "ratio_vs_none": h_ratio, "cpu_pct_of_core": h_cpu,
+                   "ratio_per_round": hogs.iter().map(|x| x.1).collect::<Vec<f64>>(),
                    "netwho_ratio_vs_none": n_ratio}),
         );
     }
