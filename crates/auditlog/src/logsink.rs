@@ -37,15 +37,13 @@ impl LogFormat {
         matches!(self, LogFormat::Json)
     }
 
-    /// Append the record's line (no newline) to `out`. A record always
-    /// serializes; if one did not, its JSON line would be empty rather than
-    /// half written.
+    /// Append the record's line (no newline) to `out`.
     pub fn write_line(&self, r: &FlowRecord<'_>, out: &mut String) {
         match self {
             LogFormat::Json => {
-                if let Ok(j) = serde_json::to_string(r) {
-                    out.push_str(&j);
-                }
+                let mut j = Vec::new();
+                r.write_json(&mut j);
+                out.push_str(&String::from_utf8_lossy(&j));
             }
             LogFormat::Text(ts, cmd) => out.push_str(&text_line(r, ts, *cmd)),
             LogFormat::Template(t) => t.write(r, out),
@@ -159,13 +157,7 @@ impl LogSink {
         let buf = self.out.buf();
         match &self.format {
             LogFormat::Json => {
-                // a record always serializes; if it did not, write nothing
-                // rather than half a line
-                let start = buf.len();
-                if serde_json::to_writer(&mut *buf, rec).is_err() {
-                    buf.truncate(start);
-                    return;
-                }
+                rec.write_json(buf);
                 buf.push(b'\n');
             }
             text => {

@@ -22,6 +22,7 @@ pub mod community;
 mod event;
 mod flow;
 mod ids;
+pub mod json;
 pub mod names;
 mod proc;
 pub mod record;

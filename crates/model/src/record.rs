@@ -22,6 +22,17 @@ pub enum RecordKind {
     Close,
 }
 
+impl RecordKind {
+    /// Its name in records (`open`, `update`, `close`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Open => "open",
+            RecordKind::Update => "update",
+            RecordKind::Close => "close",
+        }
+    }
+}
+
 /// Names resolved outside the model (user database, cgroup filesystem).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Names {
