@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -87,12 +87,21 @@ const QUEUE_CHUNKS: usize = 1024;
 /// A chunk for the writer, with the records dropped just before it.
 type Chunk = (u64, Vec<u8>);
 
+/// A buffer starts with this much room.
+const BUF_START: usize = 64 * 1024;
+/// Written chunks go back to be filled again (a buffer that grew to a
+/// tenth of a second of output is not grown again, copy by copy, for the
+/// next one), unless they grew beyond this in a burst.
+const BUF_KEEP: usize = 4 << 20;
+
 /// A sink's way out: records are encoded into [`Output::buf`], handed to a
 /// writer thread over a bounded queue in chunks, and counted as dropped
 /// when the writer cannot keep up (never blocking the collector).
 #[derive(Debug)]
 pub struct Output {
     tx: Option<SyncSender<Chunk>>,
+    /// Written chunks, emptied, to be filled again.
+    spare: Option<Receiver<Vec<u8>>>,
     writer: Option<JoinHandle<io::Result<()>>>,
     closed: Arc<AtomicBool>,
     buf: Vec<u8>,
@@ -122,6 +131,7 @@ impl Output {
     /// Write into a destination, from a thread of its own.
     pub fn spawn_to(mut dest: Box<dyn Destination>) -> Self {
         let (tx, rx) = sync_channel::<Chunk>(QUEUE_CHUNKS);
+        let (back, spare) = sync_channel::<Vec<u8>>(2);
         let closed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&closed);
         let writer = std::thread::Builder::new()
@@ -139,6 +149,12 @@ impl Output {
                                 if !chunk.is_empty() {
                                     dest.write_chunk(&chunk)?;
                                 }
+                                if chunk.capacity() <= BUF_KEEP {
+                                    let mut chunk = chunk;
+                                    chunk.clear();
+                                    // (none wanted now: it is freed)
+                                    let _ = back.try_send(chunk);
+                                }
                             }
                             Err(RecvTimeoutError::Timeout) => dest.idle()?,
                             Err(RecvTimeoutError::Disconnected) => break,
@@ -155,9 +171,10 @@ impl Output {
         }
         Output {
             tx: Some(tx),
+            spare: Some(spare),
             writer,
             closed,
-            buf: Vec::with_capacity(64 * 1024),
+            buf: Vec::with_capacity(BUF_START),
             buffered_records: 0,
             dropped_records: 0,
             untold: 0,
@@ -186,7 +203,11 @@ impl Output {
         if self.buf.is_empty() {
             return !self.is_closed();
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
+        let next = match self.spare.as_ref().map(Receiver::try_recv) {
+            Some(Ok(b)) => b,
+            _ => Vec::with_capacity(self.buf.len().clamp(BUF_START, BUF_KEEP)),
+        };
+        let chunk = std::mem::replace(&mut self.buf, next);
         let n = std::mem::take(&mut self.buffered_records);
         match self.tx.as_ref().map(|tx| tx.try_send((self.untold, chunk))) {
             Some(Ok(())) => self.untold = 0,
@@ -284,6 +305,36 @@ mod tests {
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 100);
         assert_eq!(lines[99], "line 99");
+        assert_eq!(o.dropped_records, 0);
+    }
+
+    #[test]
+    fn buffers_given_back_by_the_writer_start_empty() {
+        // chunks of every size, large ones among them (a burst beyond what
+        // is kept), each flushed while earlier ones come back to be filled
+        let sink = Shared::default();
+        let mut o = Output::spawn(Box::new(sink.clone()));
+        let mut want = Vec::new();
+        for i in 0..300usize {
+            let n = if i % 50 == 0 {
+                BUF_KEEP + 1
+            } else {
+                i * 37 % 5000
+            };
+            let line = format!("{i}:{}\n", "y".repeat(n));
+            o.buf().extend_from_slice(line.as_bytes());
+            want.extend_from_slice(line.as_bytes());
+            o.record_done();
+            assert!(o.flush());
+            if i % 3 == 0 {
+                std::thread::yield_now();
+            }
+        }
+        o.finish().unwrap();
+        assert!(
+            sink.bytes() == want,
+            "the output differs from what was written"
+        );
         assert_eq!(o.dropped_records, 0);
     }
 

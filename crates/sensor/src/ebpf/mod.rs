@@ -157,6 +157,9 @@ pub struct EbpfSensor {
     harvester: Harvester,
     attached: attach::Attached,
     decode_errors: u64,
+    /// The ring's records of one drain, decoded (kept: its room serves
+    /// the next drain).
+    drained: Vec<Result<decode::Record, decode::DecodeError>>,
     /// Sockets the kernel showed were born after attach, during start-up
     /// (the scan must not call them old); `None` after start-up.
     seen_at_start: Option<HashSet<u64>>,
@@ -168,6 +171,9 @@ pub struct EbpfSensor {
     /// Kernel delay accounting is on (block I/O waits are measured).
     delayacct: bool,
 }
+
+/// Decoded records whose room a drain keeps for the next.
+const DRAINED_KEEP: usize = 1024;
 
 fn page_size() -> u64 {
     // SAFETY: sysconf reads a constant; no pointers involved.
@@ -321,6 +327,7 @@ impl EbpfSensor {
             harvester: Harvester::new(nanos(cfg.grace), nanos(cfg.idle)),
             attached,
             decode_errors: 0,
+            drained: Vec::new(),
             seen_at_start: Some(HashSet::new()),
             existing: Some(existing),
             cgroup_root,
@@ -354,12 +361,12 @@ impl EbpfSensor {
     /// Decode everything waiting in the ring buffer.
     fn drain(&mut self, out: &mut Vec<SensorEvent>) {
         let now = boot_now();
-        let mut records = Vec::new();
+        let mut records = std::mem::take(&mut self.drained);
         while let Some(item) = self.ring.next() {
             records.push(decode::decode(&item));
         }
         let mut incomplete = Vec::new();
-        for r in records {
+        for r in records.drain(..) {
             match r {
                 Ok(r) => self.handle(r, now, out, &mut incomplete),
                 Err(e) => {
@@ -368,6 +375,9 @@ impl EbpfSensor {
                 }
             }
         }
+        // (a burst's room is given back)
+        records.shrink_to(DRAINED_KEEP);
+        self.drained = records;
         // Opens whose local address or port was not known yet: the packets
         // know it. Not for sockets whose close is already in hand: their
         // close event carries the wire counters and addresses.
