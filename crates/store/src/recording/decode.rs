@@ -421,7 +421,7 @@ impl Decoder {
             self.defs.procs.insert(id, Arc::clone(known));
             return;
         }
-        let Some(e) = it.decode(body) else {
+        let Some(e) = super::fast::flow_entry(body).or_else(|| it.decode(body)) else {
             return;
         };
         self.entry(e, stats, emit);

@@ -12,6 +12,7 @@
 mod convert;
 pub mod decode;
 pub mod encode;
+mod fast;
 pub mod format;
 pub mod read;
 pub mod write;
