@@ -181,9 +181,9 @@ pub struct Decoder {
 }
 
 /// A process entry longer than this is decoded every time.
-const RAW_PROC_MAX: usize = 16 << 10;
+pub(crate) const RAW_PROC_MAX: usize = 16 << 10;
 /// `raw_procs` holds at most this many bytes (then starts again).
-const RAW_PROCS_BYTES: usize = 32 << 20;
+pub(crate) const RAW_PROCS_BYTES: usize = 32 << 20;
 
 /// A well-mixed hash of an entry's bytes (the map's own hash of a byte
 /// string puts too many alike entries in one group: every probe then
@@ -357,6 +357,19 @@ impl Decoder {
     #[cfg(test)]
     pub(crate) fn known_procs(&self) -> usize {
         self.known.len()
+    }
+
+    /// Process entries remembered by their bytes: how many, their bytes as
+    /// counted, their bytes as held, the largest.
+    #[cfg(test)]
+    pub(crate) fn raw_procs(&self) -> (usize, usize, usize, usize) {
+        let held = self.raw_procs.values().map(|(b, _)| b.len());
+        (
+            self.raw_procs.len(),
+            self.raw_bytes,
+            held.clone().sum(),
+            held.max().unwrap_or(0),
+        )
     }
 
     /// Records made of what this decoder gives carry Community IDs with

@@ -698,6 +698,64 @@ fn more_processes_than_the_decoder_remembers_read_back_whole() {
     assert_eq!(r.stats().orphans, 0);
 }
 
+/// A flood of processes with long command lines, each opening flows in
+/// two frames far apart: the process entries the decoder remembers by
+/// their bytes stay within their bounds (count, bytes; an entry over the
+/// per-entry bound is decoded every time and never kept), and every flow
+/// reads back with its own process, command line whole.
+#[test]
+fn a_flood_of_large_processes_stays_within_the_decoders_bounds() {
+    let mut m = Mem::new();
+    let c = ctx(None);
+    let n = 9000u32;
+    let cmdline = |i: u32| {
+        let len = if i.is_multiple_of(10) { 20 << 10 } else { 4 << 10 };
+        vec![format!("{i}:{}", "a".repeat(len))]
+    };
+    let mut want = Vec::new();
+    for round in 0..2u64 {
+        for i in 0..n {
+            let cookie = round * u64::from(n) + u64::from(i);
+            let mut f = flow(100 + i, cookie, "10.231.0.9", 80);
+            Arc::make_mut(&mut f.proc).cmdline = cmdline(i);
+            m.ev(Kind::Open, &f, &c, cookie);
+            want.push(100 + i);
+            if i % 512 == 511 {
+                m.seal();
+            }
+        }
+        m.seal();
+    }
+    let fr = FrameReader::new(&m.bytes[..], Path::new("mem")).unwrap();
+    let mut r = Reader::from_readers(vec![("mem".into(), fr)]).unwrap();
+    let mut pids = Vec::new();
+    let (mut most, mut most_bytes) = (0, 0);
+    while r
+        .visit_frame(&mut |v| {
+            if let Visit::Flow(f) = v {
+                let tgid = f.flow.key.proc.tgid;
+                pids.push(tgid);
+                assert_eq!(f.flow.proc.key.tgid, tgid);
+                assert!(f.flow.proc.cmdline == cmdline(tgid - 100), "{tgid}");
+            }
+        })
+        .unwrap()
+    {
+        let (count, bytes, held, largest) = r.decoder.raw_procs();
+        assert_eq!(bytes, held, "the bytes kept are counted as they are");
+        assert!(count <= decode::KNOWN_PROCS, "{count}");
+        assert!(bytes <= decode::RAW_PROCS_BYTES, "{bytes}");
+        assert!(largest <= decode::RAW_PROC_MAX, "{largest}");
+        most = most.max(count);
+        most_bytes = most_bytes.max(bytes);
+    }
+    assert_eq!(pids, want);
+    // the flood reached the bound on bytes
+    assert!(most_bytes > decode::RAW_PROCS_BYTES * 3 / 4, "{most_bytes}");
+    assert!(most > 0);
+    assert_eq!(r.stats().orphans, 0);
+}
+
 /// A reader dropped with most of a recording unread stops its thread
 /// (the drop waits for it: a thread that kept reading would hang here).
 #[test]
