@@ -248,9 +248,9 @@ pub struct PartCounts {
     pub flow_entries: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PartState {
-    part: Option<Part>,
+    part: Part,
     owned: u64,
     flow_entries: u64,
     /// A remote name written before an open this part has not seen yet:
@@ -331,8 +331,10 @@ impl Decoder {
         Decoder {
             community_seed: self.community_seed,
             part: Some(PartState {
-                part: Some(part),
-                ..PartState::default()
+                part,
+                owned: 0,
+                flow_entries: 0,
+                named: None,
             }),
             ..Decoder::default()
         }
@@ -393,7 +395,7 @@ impl Decoder {
     ) {
         self.begin_frame();
         let mut it = Entries::new(raw);
-        let Some(part) = self.part.as_ref().and_then(|p| p.part) else {
+        let Some(part) = self.part.as_ref().map(|p| p.part) else {
             while let Some(body) = it.next_body() {
                 self.seq += 1;
                 self.decode_entry(&mut it, body, stats, emit);

@@ -709,7 +709,11 @@ fn a_flood_of_large_processes_stays_within_the_decoders_bounds() {
     let c = ctx(None);
     let n = 9000u32;
     let cmdline = |i: u32| {
-        let len = if i.is_multiple_of(10) { 20 << 10 } else { 4 << 10 };
+        let len = if i.is_multiple_of(10) {
+            20 << 10
+        } else {
+            4 << 10
+        };
         vec![format!("{i}:{}", "a".repeat(len))]
     };
     let mut want = Vec::new();
