@@ -102,6 +102,27 @@ fn reader_of(files: &[Vec<u8>]) -> Result<Reader<std::io::Cursor<Vec<u8>>>, Stor
     Reader::from_readers(readers)
 }
 
+/// Every flow event of a recording in memory, frame by frame, with a look
+/// at the decoder after each frame; the orphans counted.
+fn each_flow(
+    bytes: &[u8],
+    flow: &mut dyn FnMut(&FlowRef<'_>),
+    frame: &mut dyn FnMut(&Decoder),
+) -> u64 {
+    let mut r = reader_of(&[bytes.to_vec()]).unwrap();
+    while r
+        .visit_frame(&mut |v| {
+            if let Visit::Flow(f) = v {
+                flow(&f);
+            }
+        })
+        .unwrap()
+    {
+        frame(&r.decoder);
+    }
+    r.stats().orphans
+}
+
 /// Every file's items, counts and warnings, read with frames read ahead
 /// on a thread of their own, or inline; `visit` reads frame by frame.
 fn read_files(
@@ -677,25 +698,20 @@ fn more_processes_than_the_decoder_remembers_read_back_whole() {
         }
     }
     m.seal();
-    let fr = FrameReader::new(&m.bytes[..], Path::new("mem")).unwrap();
-    let mut r = Reader::from_readers(vec![("mem".into(), fr)]).unwrap();
     let mut pids = Vec::new();
     let mut most = 0;
-    while r
-        .visit_frame(&mut |v| {
-            if let Visit::Flow(f) = v {
-                pids.push(f.flow.key.proc.tgid);
-                assert_eq!(f.flow.proc.key.tgid, f.flow.key.proc.tgid);
-            }
-        })
-        .unwrap()
-    {
-        most = most.max(r.decoder.known_procs());
-    }
+    let orphans = each_flow(
+        &m.bytes,
+        &mut |f| {
+            pids.push(f.flow.key.proc.tgid);
+            assert_eq!(f.flow.proc.key.tgid, f.flow.key.proc.tgid);
+        },
+        &mut |d| most = most.max(d.known_procs()),
+    );
     assert_eq!(pids, (100..100 + n).collect::<Vec<_>>());
     assert!(most <= decode::KNOWN_PROCS, "{most}");
     assert!(most > 0);
-    assert_eq!(r.stats().orphans, 0);
+    assert_eq!(orphans, 0);
 }
 
 /// A flood of processes with long command lines, each opening flows in
@@ -730,34 +746,31 @@ fn a_flood_of_large_processes_stays_within_the_decoders_bounds() {
         }
         m.seal();
     }
-    let fr = FrameReader::new(&m.bytes[..], Path::new("mem")).unwrap();
-    let mut r = Reader::from_readers(vec![("mem".into(), fr)]).unwrap();
     let mut pids = Vec::new();
     let (mut most, mut most_bytes) = (0, 0);
-    while r
-        .visit_frame(&mut |v| {
-            if let Visit::Flow(f) = v {
-                let tgid = f.flow.key.proc.tgid;
-                pids.push(tgid);
-                assert_eq!(f.flow.proc.key.tgid, tgid);
-                assert!(f.flow.proc.cmdline == cmdline(tgid - 100), "{tgid}");
-            }
-        })
-        .unwrap()
-    {
-        let (count, bytes, held, largest) = r.decoder.raw_procs();
-        assert_eq!(bytes, held, "the bytes kept are counted as they are");
-        assert!(count <= decode::KNOWN_PROCS, "{count}");
-        assert!(bytes <= decode::RAW_PROCS_BYTES, "{bytes}");
-        assert!(largest <= decode::RAW_PROC_MAX, "{largest}");
-        most = most.max(count);
-        most_bytes = most_bytes.max(bytes);
-    }
+    let orphans = each_flow(
+        &m.bytes,
+        &mut |f| {
+            let tgid = f.flow.key.proc.tgid;
+            pids.push(tgid);
+            assert_eq!(f.flow.proc.key.tgid, tgid);
+            assert!(f.flow.proc.cmdline == cmdline(tgid - 100), "{tgid}");
+        },
+        &mut |d| {
+            let (count, bytes, held, largest) = d.raw_procs();
+            assert_eq!(bytes, held, "the bytes kept are counted as they are");
+            assert!(count <= decode::KNOWN_PROCS, "{count}");
+            assert!(bytes <= decode::RAW_PROCS_BYTES, "{bytes}");
+            assert!(largest <= decode::RAW_PROC_MAX, "{largest}");
+            most = most.max(count);
+            most_bytes = most_bytes.max(bytes);
+        },
+    );
     assert_eq!(pids, want);
     // the flood reached the bound on bytes
     assert!(most_bytes > decode::RAW_PROCS_BYTES * 3 / 4, "{most_bytes}");
     assert!(most > 0);
-    assert_eq!(r.stats().orphans, 0);
+    assert_eq!(orphans, 0);
 }
 
 /// A reader dropped with most of a recording unread stops its thread
