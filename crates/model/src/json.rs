@@ -275,6 +275,11 @@ mod tests {
     fn the_example_record_is_written_as_serde_json_writes_it() {
         let r = FlowRecord::example();
         assert_eq!(direct(&r), serde(&r));
+        // every optional field present
+        let mut full = r.clone();
+        full.iowait_ms = Some(1.5);
+        assert!(serde(&full).contains("\"iowait_ms\":1.5"));
+        assert_eq!(direct(&full), serde(&full));
         // and with every optional field absent, and the rest at its edge
         let mut bare = r.clone();
         bare.ts_close = None;
