@@ -101,7 +101,7 @@ const BUF_KEEP: usize = 4 << 20;
 pub struct Output {
     tx: Option<SyncSender<Chunk>>,
     /// Written chunks, emptied, to be filled again.
-    spare: Option<Receiver<Vec<u8>>>,
+    spare: Receiver<Vec<u8>>,
     writer: Option<JoinHandle<io::Result<()>>>,
     closed: Arc<AtomicBool>,
     buf: Vec<u8>,
@@ -171,7 +171,7 @@ impl Output {
         }
         Output {
             tx: Some(tx),
-            spare: Some(spare),
+            spare,
             writer,
             closed,
             buf: Vec::with_capacity(BUF_START),
@@ -203,10 +203,10 @@ impl Output {
         if self.buf.is_empty() {
             return !self.is_closed();
         }
-        let next = match self.spare.as_ref().map(Receiver::try_recv) {
-            Some(Ok(b)) => b,
-            _ => Vec::with_capacity(self.buf.len().clamp(BUF_START, BUF_KEEP)),
-        };
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.buf.len().clamp(BUF_START, BUF_KEEP)));
         let chunk = std::mem::replace(&mut self.buf, next);
         let n = std::mem::take(&mut self.buffered_records);
         match self.tx.as_ref().map(|tx| tx.try_send((self.untold, chunk))) {
