@@ -5,11 +5,11 @@
 # host kernel runs everything else. On each: `netwho doctor` must say netwho
 # can run, on the expected sensor path, and the ground-truth scenarios
 # (tests/e2e/tests/foundation.rs: bulk, 500 short connections, 200 one-shot
-# datagrams, four users, IPv6 and mapped IPv4, fork hand-off, a connection
-# older than netwho, loopback) must match flow by flow, byte for byte. On
-# 6.1 the reduced sock_diag sensor's tests run too (tests/e2e/tests/reduced.rs),
-# and the packet capture (tests/e2e/tests/pcap.rs: its kernel loop on the
-# oldest verifier).
+# datagrams, four users, IPv6 and mapped IPv4, fork hand-off, connections
+# older than netwho (one, and sixteen read at once), loopback) must match
+# flow by flow, byte for byte. On 6.1 the reduced sock_diag sensor's tests
+# run too (tests/e2e/tests/reduced.rs), and the packet capture
+# (tests/e2e/tests/pcap.rs: its kernel loop on the oldest verifier).
 #
 #   tests/kernels.sh [KERNEL...]     default: 6.1 6.12
 set -euo pipefail

@@ -285,42 +285,55 @@ static __always_inline __u64 app_received(void *sk, struct netwho_sk_info *info)
 	return got > unread ? got - unread : 0;
 }
 
+/* start_base's answers */
+#define NETWHO_START_NOW 0    /* the base is now, the caller's read included */
+#define NETWHO_START_SEEDED 1 /* count from the base: claim */
+#define NETWHO_START_BUSY 2   /* another caller is setting the base: nothing now */
+
 /*
- * What a recv() of `ret` bytes on a TCP socket counts: everything the
- * application took since the socket's flows were last credited. Usually
- * `ret`; more if it spliced since (those bytes are its own too); less if
- * an ACK sent during this very read credited part of it already (see
- * credit_bypass). A socket first seen now starts counting here.
- */
-/* A socket's first count: where it starts. A socket found at start (see
+ * A socket's first count: where it starts. A socket found at start (see
  * nw_start_taken) starts where its readers were then; any other, now.
- * True: count from the base (claim); false: the base is now, this read
- * included. */
-static __always_inline bool start_base(__u64 cookie, struct netwho_sk_info *info, __u64 app)
+ *
+ * One caller sets the base, elected by the STARTING flag: a recv() on one
+ * CPU and an ACK on another may both get here first. Electing by the
+ * compare-and-swap of `consumed` alone lost bytes: a seed of 0 makes the
+ * seeded base equal to `consumed`, so the seeded start changed nothing a
+ * racing start "from now" (which found the seed already deleted) could
+ * see, and that one moved the base past the reader's bytes. The loser
+ * counts nothing now: what it would have counted stays unclaimed, for the
+ * next read, ACK or the close. The base before the APP_BASE flag: whoever
+ * sees the flag sees the base.
+ */
+static __always_inline int start_base(__u64 cookie, struct netwho_sk_info *info, __u64 app)
 {
-	__u64 *at_start = bpf_map_lookup_elem(&nw_start_taken, &cookie);
+	__u64 *at_start;
+	int i;
+
+	if (__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_STARTING) & NETWHO_SK_APP_STARTING)
+		return NETWHO_START_BUSY;
+	at_start = bpf_map_lookup_elem(&nw_start_taken, &cookie);
 	/* until the base is known, consumed sums the reads counted without it
 	 * (app_received learns a socket's receive base over two reads): those
-	 * are past the start seed, and counted already */
-	__u64 pre = NETWHO_READ_ONCE(info->consumed), base = app;
-	bool seeded = false;
-
+	 * are past the start seed, and counted already; such a read may still
+	 * add to it meanwhile, hence the atomic updates */
 	if (at_start) {
-		if (*at_start + pre <= app) {
-			base = *at_start + pre;
-			seeded = true;
-		}
+		__u64 seed = *at_start;
+
 		bpf_map_delete_elem(&nw_start_taken, &cookie);
+		if (seed + NETWHO_READ_ONCE(info->consumed) <= app) {
+			__sync_fetch_and_add(&info->consumed, seed);
+			__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
+			return NETWHO_START_SEEDED;
+		}
 	}
-	/* Only the first to get here sets the base (consumed never goes back):
-	 * a recv() on one CPU and an ACK on another may both start the
-	 * socket, one from the start seed, one from now. The other one counts
-	 * from the base the first set, as if seeded. The base before the
-	 * flag: whoever sees the flag sees it. */
-	if (__sync_val_compare_and_swap(&info->consumed, pre, base) != pre)
-		seeded = true;
+	for (i = 0; i < 4; i++) {
+		__u64 old = NETWHO_READ_ONCE(info->consumed);
+
+		if (old >= app || __sync_val_compare_and_swap(&info->consumed, old, app) == old)
+			break;
+	}
 	__sync_fetch_and_or(&info->flags, NETWHO_SK_APP_BASE);
-	return seeded;
+	return NETWHO_START_NOW;
 }
 
 /*
@@ -346,6 +359,13 @@ static __always_inline __u64 claim(struct netwho_sk_info *info, __u64 app)
 	return 0;
 }
 
+/*
+ * What a recv() of `ret` bytes on a TCP socket counts: everything the
+ * application took since the socket's flows were last credited. Usually
+ * `ret`; more if it spliced since (those bytes are its own too); less if
+ * an ACK sent during this very read credited part of it already (see
+ * credit_bypass). A socket first seen now starts counting here.
+ */
 static __always_inline __u64 recv_counts(struct sock *sk, struct netwho_sk_info *info, __u64 ret)
 {
 	__u64 app = app_received(sk, info), n;
@@ -357,9 +377,14 @@ static __always_inline __u64 recv_counts(struct sock *sk, struct netwho_sk_info 
 		return ret;
 	}
 	info->reader_tgid = (__u32)(bpf_get_current_pid_tgid() >> 32);
-	if (!(info->flags & NETWHO_SK_APP_BASE) &&
-	    !start_base(bpf_get_socket_cookie(sk), info, app))
-		return ret;
+	if (!(info->flags & NETWHO_SK_APP_BASE)) {
+		int start = start_base(bpf_get_socket_cookie(sk), info, app);
+
+		if (start == NETWHO_START_NOW)
+			return ret;
+		if (start == NETWHO_START_BUSY)
+			return 0;
+	}
 	n = claim(info, app);
 	if (n > ret)
 		stat_add(NETWHO_STAT_BYPASS_RECV, n - ret);
@@ -400,7 +425,8 @@ static __always_inline void credit_bypass(void *sk, __u64 cookie, struct netwho_
 
 	if (app == NETWHO_NO_APP)
 		return;
-	if (!(info->flags & NETWHO_SK_APP_BASE) && !start_base(cookie, info, app))
+	if (!(info->flags & NETWHO_SK_APP_BASE) &&
+	    start_base(cookie, info, app) != NETWHO_START_SEEDED)
 		return;
 	if (app <= info->consumed)
 		return;
@@ -447,7 +473,7 @@ static __always_inline __u64 recv_left(struct sock *sk, struct netwho_sk_info *i
 		return 0;
 	/* never counted since netwho started: from its start base, if any */
 	if (!(info->flags & NETWHO_SK_APP_BASE) &&
-	    !start_base(bpf_get_socket_cookie(sk), info, app))
+	    start_base(bpf_get_socket_cookie(sk), info, app) != NETWHO_START_SEEDED)
 		return 0;
 	return claim(info, app);
 }

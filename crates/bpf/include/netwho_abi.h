@@ -85,6 +85,7 @@ _Static_assert(NETWHO_SNAPLEN_MAX == NETWHO_CAPTURE_CHUNK * NETWHO_CAPTURE_CHUNK
 #define NETWHO_SK_RCV_BASE 0x400  /* TCP: rcv_base is known */
 #define NETWHO_SK_NAMES_DONE 0x800 /* names: nothing more of what it sends is read */
 #define NETWHO_SK_NAMES_ONE 0x1000 /* names: one QUIC datagram of it was read */
+#define NETWHO_SK_APP_STARTING 0x2000 /* TCP: a caller is setting `consumed`'s base */
 
 /* netwho_scope.active: the dimensions that restrict the scope. A socket is
  * in scope when it meets every active one. */

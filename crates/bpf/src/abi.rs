@@ -112,6 +112,8 @@ pub const SK_RCV_BASE: u32 = 0x400;
 pub const SK_NAMES_DONE: u32 = 0x800;
 /// names: one QUIC datagram of it was read.
 pub const SK_NAMES_ONE: u32 = 0x1000;
+/// TCP: a caller is setting `consumed`'s base (one is elected).
+pub const SK_APP_STARTING: u32 = 0x2000;
 
 /// Creator's uid in nw_scope_uid.
 pub const SCOPE_UID: u32 = 0x1;
@@ -989,7 +991,7 @@ mod tests {
     #[test]
     fn constants_match_the_c_header() {
         let d = header_defines();
-        let rust: [(&str, u64); 87] = [
+        let rust: [(&str, u64); 88] = [
             ("ADDR_LEN", ADDR_LEN as u64),
             ("COMM_LEN", COMM_LEN as u64),
             ("PATH_LEN", PATH_LEN as u64),
@@ -1015,6 +1017,7 @@ mod tests {
             ("NAME_QUIC", NAME_QUIC.into()),
             ("SK_NAMES_DONE", SK_NAMES_DONE.into()),
             ("SK_NAMES_ONE", SK_NAMES_ONE.into()),
+            ("SK_APP_STARTING", SK_APP_STARTING.into()),
             ("CAPTURE_CHUNK", CAPTURE_CHUNK as u64),
             ("CAPTURE_CHUNKS", CAPTURE_CHUNKS as u64),
             ("SNAPLEN_MAX", SNAPLEN_MAX.into()),

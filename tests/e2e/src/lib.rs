@@ -565,31 +565,53 @@ pub fn tcp_exchange(ns: &Netns, server_args: &str, client_args: &str) -> Vec<Val
 /// then 22,222 and 33,333 more: netwho, and the truth of what it should
 /// count (the later bytes only).
 pub fn older_connection(ns: &Netns, start: impl FnOnce() -> Netwho) -> (Netwho, Vec<Value>) {
+    older_connections(ns, 1, 33_333, start)
+}
+
+/// `n` connections (one client process each) that moved 11,111 bytes
+/// before `start` started netwho, then, all at once, 22,222 from each
+/// client and `reply` back: netwho, and the truth of what it should count
+/// (the later bytes only). Each client had read nothing before netwho: its
+/// start seed is 0, and its first counted read races the ACKs its socket
+/// sends from softirq as the reply streams in.
+pub fn older_connections(
+    ns: &Netns,
+    n: u32,
+    reply: u64,
+    start: impl FnOnce() -> Netwho,
+) -> (Netwho, Vec<Value>) {
     const BEFORE: u64 = 11_111;
     let (server, port) = server(
         &ns.b,
         &format!(
-            "tcp-server --bind {} --skip {BEFORE} --expect 22222 --reply 33333",
+            "tcp-server --bind {} --conns {n} --skip {BEFORE} --expect 22222 --reply {reply}",
             ns.b4
         ),
     );
-    let mut client = Gen::spawn(
-        Some(&ns.a),
-        &format!(
-            "tcp-client --to {} --port {port} --pause-after {BEFORE} --send 22222 --expect 33333",
-            ns.b4
-        ),
-    );
-    client.wait_for("paused");
+    let mut clients: Vec<Gen> = (0..n)
+        .map(|_| {
+            Gen::spawn(
+                Some(&ns.a),
+                &format!(
+                    "tcp-client --to {} --port {port} --pause-after {BEFORE} --send 22222 \
+                     --expect {reply}",
+                    ns.b4
+                ),
+            )
+        })
+        .collect();
+    for c in &mut clients {
+        c.wait_for("paused");
+    }
     let nw = start();
-    {
-        let stdin = client.stdin.as_mut().expect("the client's stdin");
+    for c in &mut clients {
+        let stdin = c.stdin.as_mut().expect("the client's stdin");
         stdin
             .write_all(b"go\n")
             .expect("telling the client to go on");
         stdin.flush().expect("telling the client to go on");
     }
-    let mut truth = client.finish();
+    let mut truth: Vec<Value> = clients.into_iter().flat_map(Gen::finish).collect();
     truth.extend(server.finish());
     (nw, truth)
 }
