@@ -172,8 +172,27 @@ impl DiagSensor {
         })
     }
 
-    /// One look at every socket of every namespace.
+    /// One look at every socket of every namespace, then at the owners
+    /// that are gone.
     fn look(&mut self, startup: bool, out: &mut Vec<SensorEvent>) {
+        self.look_at_sockets(startup, true, out);
+        self.looks += 1;
+        let gone = if self.looks.is_multiple_of(SWEEP_EVERY) {
+            self.gone(|_| true)
+        } else {
+            // owners are checked at every look: their flows end with them
+            let owners = self.tracker.owners();
+            self.gone(|tgid| owners.contains(&tgid))
+        };
+        self.exit_all(gone, out);
+        self.next_look = boot_now().add_ns(self.cfg.interval.as_nanos() as u64);
+    }
+
+    /// One look at every socket of every namespace. `ends`: sockets this
+    /// look and the one before did not see have ended (a look that only
+    /// settles counts comes too soon after the last one to say so: a
+    /// socket's destroy notice may still be on its way).
+    fn look_at_sockets(&mut self, startup: bool, ends: bool, out: &mut Vec<SensorEvent>) {
         let at = boot_now();
         let proc = Path::new("/proc");
         let namespaces = procfd::namespaces(proc);
@@ -236,7 +255,9 @@ impl DiagSensor {
         };
         let mut owners: HashMap<(u32, u64), Option<Owner>> = HashMap::new();
         let first = out.len();
-        self.tracker.begin();
+        if ends {
+            self.tracker.begin();
+        }
         for (netns, sockets) in &dumps {
             let procfs = &self.procfs;
             let mut owner_of = |inode: u32| {
@@ -263,7 +284,9 @@ impl DiagSensor {
         // notices that came while looking end their sockets with their final
         // counters before the look decides what ended without one
         self.hear(MAX_READS, out);
-        self.tracker.end_look(&failed, at, out);
+        if ends {
+            self.tracker.end_look(&failed, at, out);
+        }
         // namespaces nobody is in any more: their listeners go
         self.listeners
             .retain(|ns, _| namespaces.contains_key(ns) || named.contains_key(ns) || *ns == own);
@@ -272,25 +295,11 @@ impl DiagSensor {
                 self.known.insert(o.proc.tgid, o.proc);
             }
         }
-        self.looks += 1;
-        if self.looks.is_multiple_of(SWEEP_EVERY) {
-            self.sweep(out);
-        } else {
-            // owners are checked at every look: their flows end with them
-            let owners = self.tracker.owners();
-            self.exits_found(|tgid| owners.contains(&tgid), out);
-        }
-        self.next_look = boot_now().add_ns(self.cfg.interval.as_nanos() as u64);
     }
 
-    /// Processes it knows that are gone though no exit notice came.
-    fn sweep(&mut self, out: &mut Vec<SensorEvent>) {
-        self.exits_found(|_| true, out);
-    }
-
-    fn exits_found(&mut self, check: impl Fn(u32) -> bool, out: &mut Vec<SensorEvent>) {
-        let gone: Vec<u32> = self
-            .known
+    /// The processes it knows, of those `check` picks, that are gone.
+    fn gone(&self, check: impl Fn(u32) -> bool) -> Vec<u32> {
+        self.known
             .iter()
             .filter(|(tgid, key)| {
                 check(**tgid)
@@ -300,7 +309,17 @@ impl DiagSensor {
                         .map_or(true, |st| st.start_ticks != key.start_ticks)
             })
             .map(|(t, _)| *t)
-            .collect();
+            .collect()
+    }
+
+    /// Processes that exited: their flows' final counters, then their
+    /// exits. A last look may have counted a FIN its socket's state did
+    /// not show yet (see `track`): one more look settles that byte before
+    /// the flows end with their owner.
+    fn exit_all(&mut self, gone: Vec<u32>, out: &mut Vec<SensorEvent>) {
+        if gone.iter().any(|t| self.tracker.unsettled(*t)) {
+            self.look_at_sockets(false, false, out);
+        }
         for tgid in gone {
             self.exited(tgid, out);
         }
@@ -361,11 +380,9 @@ impl DiagSensor {
             }
         }
         if exits.iter().any(|t| owners.contains(t)) {
-            self.look(false, out);
+            self.look_at_sockets(false, true, out);
         }
-        for tgid in exits {
-            self.exited(tgid, out);
-        }
+        self.exit_all(exits, out);
     }
 
     /// An owner's new image, from /proc.

@@ -9,6 +9,15 @@
 //!   the peer's FIN once a reader took it (the FIN is a sequence number,
 //!   not a byte).
 //!
+//! The kernel reads a socket's state before its counters, without holding
+//! it still: a FIN that comes (or is queued) between the two is in the
+//! counters though the state does not show it yet, one byte too many. So a
+//! look's count in a state before a FIN is *doubtful* by that byte until
+//! the next look at the socket settles it (its state, read after those
+//! counters, still before the FIN: the count was exact; else the count
+//! was exact only if the next one grew past it, the FIN being last).
+//! Until then it counts one byte less.
+//!
 //! Each socket is owned by the first process found holding it (lowest
 //! pid); a socket nobody holds yet (an accepted connection still in its
 //! listener's queue) is owned once somebody does. A socket that ends
@@ -59,8 +68,10 @@ struct Entry {
     /// The look that last saw it.
     seen: u64,
     proto: Proto,
-    /// Payload so far, as the last look counted it.
+    /// Payload so far, as far as the looks are sure of it.
     total: Payload,
+    /// The last look's counts, while a FIN may be in them.
+    doubt: Option<Doubt>,
     /// Where the current owner's count starts.
     base: Payload,
     owner: Option<KernelKey>,
@@ -82,6 +93,80 @@ pub struct Tracker {
 
 /// The payload a socket's counters say its processes moved.
 pub fn payload_of(s: &DiagSocket) -> Option<Payload> {
+    reading_of(s).map(|r| r.payload)
+}
+
+/// One look at a socket's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reading {
+    /// What they say its processes moved.
+    payload: Payload,
+    /// `bytes_received` as read.
+    raw_recv: u64,
+    /// Sent as read, a queued FIN included.
+    raw_sent: u64,
+    /// The state (read before the counters) says no FIN came from the
+    /// peer: one may have come since, and be in `bytes_received`.
+    before_peer_fin: bool,
+    /// The state says this end queued no FIN: one may have been queued
+    /// since, and be in `notsent`.
+    before_our_fin: bool,
+    /// Something was queued, not yet sent (`notsent` > 0).
+    queued: bool,
+}
+
+impl Reading {
+    /// The peer's FIN may be in the received count.
+    fn recv_doubt(&self) -> bool {
+        self.before_peer_fin && self.payload.bytes_recv > 0
+    }
+
+    /// Our FIN may be in the sent count (only a queued one is counted).
+    fn sent_doubt(&self) -> bool {
+        self.before_our_fin && self.queued
+    }
+
+    /// What it is sure of: a doubtful count less its byte.
+    fn sure(&self) -> Payload {
+        Payload {
+            bytes_sent: self
+                .payload
+                .bytes_sent
+                .saturating_sub(u64::from(self.sent_doubt())),
+            bytes_recv: self
+                .payload
+                .bytes_recv
+                .saturating_sub(u64::from(self.recv_doubt())),
+        }
+    }
+}
+
+/// A look's counts that may hold a FIN, until the next look settles them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Doubt {
+    reading: Reading,
+    /// They mark where the owner's count starts (the look at start, of a
+    /// socket older than the sensor): settled, the start moves with them.
+    base: bool,
+}
+
+impl Doubt {
+    /// What the doubtful look counted, now that `next` (a later look, or
+    /// the final counters) tells whether a FIN was in it.
+    fn settle(&self, next: &Reading) -> Payload {
+        let r = &self.reading;
+        let mut p = r.sure();
+        if r.recv_doubt() && (next.before_peer_fin || next.raw_recv > r.raw_recv) {
+            p.bytes_recv = r.payload.bytes_recv;
+        }
+        if r.sent_doubt() && (next.before_our_fin || next.raw_sent > r.raw_sent) {
+            p.bytes_sent = r.payload.bytes_sent;
+        }
+        p
+    }
+}
+
+fn reading_of(s: &DiagSocket) -> Option<Reading> {
     let c = s.counters?;
     let state = TcpState::try_from(s.state).ok();
     let mut notsent = u64::from(c.notsent);
@@ -108,12 +193,34 @@ pub fn payload_of(s: &DiagSocket) -> Option<Payload> {
                     | TcpState::Close
             )
         );
-    Some(Payload {
-        bytes_sent: c.bytes_sent.saturating_sub(c.bytes_retrans) + notsent,
-        bytes_recv: c
-            .bytes_received
-            .saturating_sub(u64::from(c.rqueue))
-            .saturating_sub(u64::from(fin_taken)),
+    let sent = c.bytes_sent.saturating_sub(c.bytes_retrans);
+    Some(Reading {
+        payload: Payload {
+            bytes_sent: sent + notsent,
+            bytes_recv: c
+                .bytes_received
+                .saturating_sub(u64::from(c.rqueue))
+                .saturating_sub(u64::from(fin_taken)),
+        },
+        raw_recv: c.bytes_received,
+        raw_sent: sent + u64::from(c.notsent),
+        before_peer_fin: matches!(
+            state,
+            Some(
+                TcpState::SynSent
+                    | TcpState::SynRecv
+                    | TcpState::Established
+                    | TcpState::FinWait1
+                    | TcpState::FinWait2
+            )
+        ),
+        before_our_fin: matches!(
+            state,
+            Some(
+                TcpState::SynSent | TcpState::SynRecv | TcpState::Established | TcpState::CloseWait
+            )
+        ),
+        queued: c.notsent > 0,
     })
 }
 
@@ -190,7 +297,7 @@ impl Tracker {
     ) {
         let listening = listening_ports(sockets);
         for s in sockets {
-            let payload = payload_of(s);
+            let reading = reading_of(s);
             let known = self.socks.contains_key(&s.cookie);
             if !known {
                 let Some((proto, _)) = flow_kind(s) else {
@@ -200,15 +307,15 @@ impl Tracker {
                     self.stats.over_limit += 1;
                     continue;
                 }
-                let total = payload.unwrap_or_default();
                 self.socks.insert(
                     s.cookie,
                     Entry {
                         netns,
                         seen: self.look,
                         proto,
-                        total,
-                        base: if startup { total } else { Payload::default() },
+                        total: Payload::default(),
+                        doubt: None,
+                        base: Payload::default(),
                         owner: None,
                         emitted: Payload::default(),
                         excused: startup,
@@ -218,13 +325,18 @@ impl Tracker {
             let Some(e) = self.socks.get_mut(&s.cookie) else {
                 continue;
             };
-            if s.protocol == TCP && payload.is_none() {
+            if s.protocol == TCP && reading.is_none() {
                 // a TIME_WAIT minisocket: the full socket is gone
                 continue;
             }
             e.seen = self.look;
-            if let Some(p) = payload {
-                e.total = max_payload(e.total, p);
+            if let Some(r) = reading {
+                // a socket older than the sensor counts from this look
+                let start = startup && !known;
+                Self::read(e, r, start);
+                if start {
+                    e.base = e.total;
+                }
             }
             if e.owner.is_none()
                 && s.inode != 0
@@ -262,6 +374,30 @@ impl Tracker {
             }
             Self::report(e, out);
         }
+    }
+
+    /// A new look's counts: they settle the last look's doubt, and may
+    /// leave one of their own. `base`: they mark where the count starts.
+    fn read(e: &mut Entry, r: Reading, base: bool) {
+        if let Some(d) = e.doubt.take() {
+            let settled = d.settle(&r);
+            e.total = max_payload(e.total, settled);
+            if d.base {
+                e.base = max_payload(e.base, settled);
+            }
+        }
+        e.total = max_payload(e.total, r.sure());
+        if r.recv_doubt() || r.sent_doubt() {
+            e.doubt = Some(Doubt { reading: r, base });
+        }
+    }
+
+    /// Whether some socket `tgid` owns counted a byte its next look must
+    /// settle (the caller looks once more before the owner's flows end).
+    pub fn unsettled(&self, tgid: u32) -> bool {
+        self.socks
+            .values()
+            .any(|e| e.doubt.is_some() && e.owner.is_some_and(|k| k.tgid == tgid))
     }
 
     /// Tell the owner's flow what moved since its count started, if more.
@@ -323,18 +459,18 @@ impl Tracker {
     /// The kernel destroyed a socket: its final counters came with the
     /// notice. A socket no look saw is missed, with its bytes.
     pub fn destroyed(&mut self, s: &DiagSocket, at: MonoNs, out: &mut Vec<SensorEvent>) {
-        let payload = payload_of(s);
+        let reading = reading_of(s);
         match self.socks.get_mut(&s.cookie) {
             Some(e) => {
-                if let Some(p) = payload {
-                    e.total = max_payload(e.total, p);
+                if let Some(r) = reading {
+                    Self::read(e, r, false);
                 }
                 self.end(s.cookie, at, out);
             }
             None => {
                 // a socket no look saw: missed if it had a peer (not a
                 // listener, not an unconnected datagram socket) or payload
-                let moved = payload.map(bytes).unwrap_or(0);
+                let moved = reading.map(|r| bytes(r.payload)).unwrap_or(0);
                 if moved > 0 || !s.remote.addr.is_unspecified() {
                     self.stats.missed_sockets += 1;
                     self.stats.missed_bytes += moved;
@@ -450,6 +586,137 @@ mod tests {
         assert_eq!(payload_of(&udp), None);
     }
 
+    const FIN_WAIT1: u8 = 4;
+    const FIN_WAIT2: u8 = 5;
+    const CLOSE: u8 = 7;
+
+    fn with_notsent(mut s: DiagSocket, notsent: u32) -> DiagSocket {
+        s.counters.as_mut().unwrap().notsent = notsent;
+        s
+    }
+
+    fn destroy(t: &mut Tracker, s: DiagSocket) -> Vec<SensorEvent> {
+        let mut out = Vec::new();
+        t.destroyed(&s, MonoNs(9), &mut out);
+        out
+    }
+
+    #[test]
+    fn a_fin_that_came_while_the_kernel_read_the_socket_is_not_a_byte() {
+        // the state was read before the peer's FIN came, the counters
+        // after: 1,000 bytes and the FIN, all read
+        let mut t = Tracker::new(100);
+        let out = look(
+            &mut t,
+            &[with(sock(1, EST, 40000, 80, 1), 0, 1001, 0)],
+            false,
+        );
+        assert_eq!(
+            counters(&out),
+            vec![(1001, 0, 1000)],
+            "the doubtful byte waits"
+        );
+        assert!(t.unsettled(1001));
+        let out = destroy(&mut t, with(sock(1, CLOSE, 40000, 80, 0), 0, 1001, 0));
+        assert_eq!(counters(&out), vec![], "the FIN was the byte: nothing more");
+        assert!(matches!(out.last(), Some(SensorEvent::SockClosed { .. })));
+    }
+
+    #[test]
+    fn a_doubtful_count_is_settled_by_the_next_look() {
+        let mut t = Tracker::new(100);
+        let s = || with(sock(1, EST, 40000, 80, 1), 0, 1000, 0);
+        let out = look(&mut t, &[s()], false);
+        assert_eq!(counters(&out), vec![(1001, 0, 999)]);
+        // still established, read after those counters: no FIN was in them
+        let out = look(&mut t, &[s()], false);
+        assert_eq!(counters(&out), vec![(1001, 0, 1000)]);
+        // grown past it: the FIN (last) was not in it either
+        let mut t = Tracker::new(100);
+        look(&mut t, &[s()], false);
+        let out = destroy(&mut t, with(sock(1, CLOSE, 40000, 80, 0), 0, 1001, 0));
+        assert_eq!(counters(&out), vec![(1001, 0, 1000)]);
+        // the peer's FIN shown by the state, the same count: it was in it
+        let mut t = Tracker::new(100);
+        look(
+            &mut t,
+            &[with(sock(2, EST, 40001, 80, 2), 0, 501, 0)],
+            false,
+        );
+        let out = look(
+            &mut t,
+            &[with(sock(2, CLOSE_WAIT, 40001, 80, 2), 0, 501, 0)],
+            false,
+        );
+        assert_eq!(counters(&out), vec![], "500, told already");
+        assert!(!t.unsettled(1002), "after the FIN nothing is doubtful");
+    }
+
+    #[test]
+    fn our_fin_queued_while_the_kernel_read_the_socket_is_not_a_byte() {
+        // close() queued the FIN behind 10 unsent bytes between the state
+        // and the counters: notsent 11, of which 1 is the FIN
+        let mut t = Tracker::new(100);
+        let out = look(
+            &mut t,
+            &[with_notsent(
+                with(sock(1, EST, 40000, 80, 1), 100, 0, 0),
+                11,
+            )],
+            false,
+        );
+        assert_eq!(counters(&out), vec![(1001, 110, 0)]);
+        let out = look(
+            &mut t,
+            &[with(sock(1, FIN_WAIT2, 40000, 80, 1), 110, 0, 0)],
+            false,
+        );
+        assert_eq!(counters(&out), vec![], "110, told already");
+        // the same first look without a FIN in it: the next shows the FIN
+        // queued after it, one more than it counted
+        let mut t = Tracker::new(100);
+        look(
+            &mut t,
+            &[with_notsent(
+                with(sock(2, EST, 40001, 80, 2), 100, 0, 0),
+                11,
+            )],
+            false,
+        );
+        let out = look(
+            &mut t,
+            &[with_notsent(
+                with(sock(2, FIN_WAIT1, 40001, 80, 2), 100, 0, 0),
+                12,
+            )],
+            false,
+        );
+        assert_eq!(counters(&out), vec![(1002, 111, 0)]);
+    }
+
+    #[test]
+    fn a_doubtful_start_moves_the_start_when_settled() {
+        // a socket older than the sensor: 11,111 received before it
+        let mut t = Tracker::new(100);
+        look(
+            &mut t,
+            &[with(sock(1, EST, 40000, 80, 1), 0, 11_111, 0)],
+            true,
+        );
+        let out = look(
+            &mut t,
+            &[with(sock(1, EST, 40000, 80, 1), 0, 11_111 + 22_222, 0)],
+            false,
+        );
+        // the start settled at 11,111; the last byte of now waits
+        assert_eq!(counters(&out), vec![(1001, 0, 22_221)]);
+        let out = destroy(
+            &mut t,
+            with(sock(1, CLOSE, 40000, 80, 0), 0, 11_111 + 22_222 + 1, 0),
+        );
+        assert_eq!(counters(&out), vec![(1001, 0, 22_222)]);
+    }
+
     #[test]
     fn older_sockets_count_from_the_first_look_newer_from_zero() {
         let mut t = Tracker::new(100);
@@ -468,9 +735,12 @@ mod tests {
             with(sock(3, EST, 22, 50000, 3), 10, 20, 0),
         ];
         let out = look(&mut t, &socks, false);
-        assert_eq!(counters(&out), vec![(1001, 300, 0), (1003, 10, 20)]);
+        // the last byte received waits for the next look (see
+        // a_doubtful_count_is_settled_by_the_next_look)
+        assert_eq!(counters(&out), vec![(1001, 300, 0), (1003, 10, 19)]);
         assert!(out.iter().any(|e| matches!(e, SensorEvent::FlowOpen(o)
             if o.key.tgid == 1003 && o.direction == Direction::Inbound)));
+        assert_eq!(counters(&look(&mut t, &socks, false)), vec![(1003, 10, 20)]);
         // nothing new: nothing said
         assert!(look(&mut t, &socks, false).is_empty());
     }
@@ -485,7 +755,11 @@ mod tests {
             false,
         );
         assert!(out.is_empty());
-        let out = look(&mut t, &[with(sock(9, EST, 22, 50000, 9), 0, 40, 0)], false);
+        let read = || with(sock(9, EST, 22, 50000, 9), 0, 40, 0);
+        let out = look(&mut t, &[read()], false);
+        // (its last byte once the next look settles it)
+        assert_eq!(counters(&out), vec![(1009, 0, 39)]);
+        let out = look(&mut t, &[read()], false);
         assert_eq!(
             counters(&out),
             vec![(1009, 0, 40)],
