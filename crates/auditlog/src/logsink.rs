@@ -12,9 +12,10 @@
 
 use crate::template::Template;
 use crate::tsformat::TsFormat;
-use netwho_model::FlowEvent;
+use netwho_model::json::ProcJsonCache;
 use netwho_model::record::{FlowRecord, RecordKind};
 use netwho_model::time::unix_ns_from_rfc3339;
+use netwho_model::{FlowEvent, MonoNs, ProcKey};
 use netwho_sink::output::Output;
 use netwho_sink::status::StatusRecord;
 use netwho_sink::{RecordRef, Sink, SinkControl, fmt};
@@ -114,6 +115,8 @@ pub struct LogSink {
     /// Text mode: status lines go here (stderr).
     notes: Option<Output>,
     announce: Announcer,
+    /// JSON: each process's fields, written once.
+    procs: ProcJsonCache,
 }
 
 impl LogSink {
@@ -127,6 +130,7 @@ impl LogSink {
             out,
             notes,
             announce: Announcer::default(),
+            procs: ProcJsonCache::default(),
         }
     }
 
@@ -139,6 +143,7 @@ impl LogSink {
             out,
             notes: Some(notes),
             announce: Announcer::default(),
+            procs: ProcJsonCache::default(),
         }
     }
 
@@ -167,6 +172,20 @@ impl LogSink {
                 buf.push(b'\n');
             }
         }
+        self.out.record_done();
+    }
+
+    /// Write a flow event's record: in JSON, its process fields as the
+    /// last record of the same process wrote them.
+    fn write_event(&mut self, rec: &mut RecordRef<'_>) {
+        if !self.format.is_json() {
+            return self.write(&rec.get());
+        }
+        let wall = rec.wall();
+        let (r, f, ctx) = rec.get_with_source();
+        let buf = self.out.buf();
+        self.procs.write(&r, f, ctx, wall, buf);
+        buf.push(b'\n');
         self.out.record_done();
     }
 }
@@ -270,14 +289,18 @@ pub fn text_line(r: &FlowRecord<'_>, ts: &TsFormat, cmdline_max: usize) -> Strin
 impl Sink for LogSink {
     fn event(&mut self, ev: &FlowEvent, rec: &mut RecordRef<'_>) {
         if self.on.wants(ev) {
-            self.write(&rec.get());
+            self.write_event(rec);
         }
     }
 
     fn final_update(&mut self, _ev: &FlowEvent, rec: &mut RecordRef<'_>) {
         if self.on.wants_final() {
-            self.write(&rec.get());
+            self.write_event(rec);
         }
+    }
+
+    fn proc_exit(&mut self, proc: ProcKey, _at: MonoNs) {
+        self.procs.forget(proc);
     }
 
     fn status(&mut self, st: &StatusRecord) {

@@ -2,8 +2,16 @@
 //! a [`FlowRecord`] (the tests hold the two equal, field by field and for
 //! hostile text), without its per-byte escaping loop and per-field calls.
 //! A log at 500 connections/s spent a quarter of its CPU in them.
+//!
+//! A record's process fields (`pid` … `container_id`, with the command line
+//! and the ancestors: about half its bytes) are the same in every record of
+//! a process: [`ProcJsonCache`] keeps their JSON per process and copies it.
 
-use crate::record::{FlowRecord, Parent};
+use crate::record::{Context, FlowRecord, Names, Parent};
+use crate::time::WallClock;
+use crate::{Flow, ProcInfo, ProcKey};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What a byte turns into inside a JSON string (0: itself), as
 /// `serde_json` escapes it: the control bytes, `"` and `\`.
@@ -178,6 +186,47 @@ impl FlowRecord<'_> {
     /// Append the record as one JSON object (no newline): the bytes
     /// `serde_json::to_writer` writes for it.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        self.write_json_with(out, None);
+    }
+
+    /// The JSON of its process fields alone (what [`ProcJsonCache`]
+    /// keeps): a comma, then `"pid":` … up to `container_id`'s value.
+    pub fn proc_json(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_proc(&mut Obj {
+            out: &mut out,
+            first: false,
+        });
+        out
+    }
+
+    /// The process fields, `pid` … `container_id` (after `state`, so
+    /// never the first field).
+    fn write_proc(&self, o: &mut Obj<'_>) {
+        let r = self;
+        o.uint("pid", r.pid);
+        o.uint("ppid", r.ppid);
+        o.str("proc_start", &r.proc_start);
+        o.str("comm", &r.comm);
+        o.str("exe", &r.exe);
+        o.strs("cmdline", &r.cmdline);
+        o.str("parent_comm", &r.parent_comm);
+        o.parents("parents", &r.parents);
+        o.opt_str("exe_sha256", r.exe_sha256.as_deref());
+        o.opt_uint("login_uid", r.login_uid);
+        o.opt_uint("session", r.session);
+        o.uint("uid", r.uid);
+        o.str("user", &r.user);
+        o.uint("gid", r.gid);
+        o.str("group", &r.group);
+        o.str("cgroup", &r.cgroup);
+        o.str("unit", &r.unit);
+        o.str("container_id", &r.container_id);
+    }
+
+    /// [`write_json`](Self::write_json), the process fields given as
+    /// [`proc_json`](Self::proc_json) wrote them (`None`: written here).
+    fn write_json_with(&self, out: &mut Vec<u8>, proc_json: Option<&[u8]>) {
         let r = self;
         let mut o = Obj::new(out);
         o.str("event", r.event.name());
@@ -199,24 +248,10 @@ impl FlowRecord<'_> {
         o.opt_str("alpn", r.alpn.as_deref());
         o.str("direction", &r.direction);
         o.str("state", &r.state);
-        o.uint("pid", r.pid);
-        o.uint("ppid", r.ppid);
-        o.str("proc_start", &r.proc_start);
-        o.str("comm", &r.comm);
-        o.str("exe", &r.exe);
-        o.strs("cmdline", &r.cmdline);
-        o.str("parent_comm", &r.parent_comm);
-        o.parents("parents", &r.parents);
-        o.opt_str("exe_sha256", r.exe_sha256.as_deref());
-        o.opt_uint("login_uid", r.login_uid);
-        o.opt_uint("session", r.session);
-        o.uint("uid", r.uid);
-        o.str("user", &r.user);
-        o.uint("gid", r.gid);
-        o.str("group", &r.group);
-        o.str("cgroup", &r.cgroup);
-        o.str("unit", &r.unit);
-        o.str("container_id", &r.container_id);
+        match proc_json {
+            Some(b) => o.out.extend_from_slice(b),
+            None => r.write_proc(&mut o),
+        }
         o.uint("netns", r.netns);
         o.uint("bytes_sent", r.bytes_sent);
         o.uint("bytes_recv", r.bytes_recv);
@@ -238,10 +273,115 @@ impl FlowRecord<'_> {
     }
 }
 
+/// What a record's process fields are made of: a kept JSON is used only
+/// for a record made of the same. The process is held (its `Arc`), so no
+/// other can take its place at the same address while kept.
+#[derive(Debug)]
+struct ProcSource {
+    proc: Arc<ProcInfo>,
+    comm: String,
+    uid: u32,
+    gid: u32,
+    names: Arc<Names>,
+    exe_sha256: Option<Arc<str>>,
+    wall: i128,
+}
+
+impl ProcSource {
+    fn same(&self, f: &Flow, ctx: &Context, wall: WallClock) -> bool {
+        Arc::ptr_eq(&self.proc, &f.proc)
+            && self.uid == f.uid
+            && self.gid == f.gid
+            && self.wall == wall.boot_to_unix_ns
+            && self.comm == f.comm
+            && (Arc::ptr_eq(&self.names, &ctx.names) || self.names == ctx.names)
+            && self.exe_sha256 == ctx.exe_sha256
+    }
+}
+
+/// The JSON of records' process fields, kept per process (see
+/// [`FlowRecord::proc_json`]): a busy host's records come from a few
+/// processes, and escaping their command lines and ancestors again for
+/// every record was most of the writing. Bounded by count and bytes (full:
+/// it starts afresh); a process's entry goes when it exits.
+#[derive(Debug, Default)]
+pub struct ProcJsonCache {
+    kept: HashMap<ProcKey, (ProcSource, Vec<u8>)>,
+    bytes: usize,
+    hits: u64,
+    misses: u64,
+}
+
+impl ProcJsonCache {
+    /// At most this many processes are kept.
+    pub const MAX_PROCS: usize = 1024;
+    /// At most this many bytes of JSON are kept.
+    pub const MAX_BYTES: usize = 4 << 20;
+
+    /// Append record `r` (built from flow `f`, `ctx` and `wall`) as one
+    /// JSON object: the same bytes as [`FlowRecord::write_json`].
+    pub fn write(
+        &mut self,
+        r: &FlowRecord<'_>,
+        f: &Flow,
+        ctx: &Context,
+        wall: WallClock,
+        out: &mut Vec<u8>,
+    ) {
+        let key = f.key.proc;
+        if let Some((src, json)) = self.kept.get(&key)
+            && src.same(f, ctx, wall)
+        {
+            self.hits += 1;
+            r.write_json_with(out, Some(json));
+            return;
+        }
+        self.misses += 1;
+        let json = r.proc_json();
+        r.write_json_with(out, Some(&json));
+        if let Some((_, old)) = self.kept.remove(&key) {
+            self.bytes -= old.len();
+        }
+        if self.kept.len() >= Self::MAX_PROCS || self.bytes + json.len() > Self::MAX_BYTES {
+            self.kept.clear();
+            self.bytes = 0;
+        }
+        self.bytes += json.len();
+        let src = ProcSource {
+            proc: Arc::clone(&f.proc),
+            comm: f.comm.clone(),
+            uid: f.uid,
+            gid: f.gid,
+            names: Arc::clone(&ctx.names),
+            exe_sha256: ctx.exe_sha256.clone(),
+            wall: wall.boot_to_unix_ns,
+        };
+        self.kept.insert(key, (src, json));
+    }
+
+    /// The process exited: its records' fields are not needed any more.
+    pub fn forget(&mut self, proc: ProcKey) {
+        if let Some((_, json)) = self.kept.remove(&proc) {
+            self.bytes -= json.len();
+        }
+    }
+
+    /// Records whose process fields were copied, and written afresh.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+
+    /// Processes and bytes kept now.
+    pub fn held(&self) -> (usize, usize) {
+        (self.kept.len(), self.bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::record::RecordKind;
+    use crate::Flow;
     use proptest::prelude::*;
 
     fn direct(r: &FlowRecord<'_>) -> String {
@@ -348,5 +488,100 @@ mod tests {
             r.duration_ms = dur;
             prop_assert_eq!(direct(&r), serde(&r));
         }
+    }
+
+    /// Records of flows of `f`'s kind, each written through the cache and
+    /// afresh: the same bytes.
+    fn both_ways(
+        cache: &mut ProcJsonCache,
+        f: &Flow,
+        ctx: &Context,
+        wall: WallClock,
+        kind: RecordKind,
+    ) -> (String, String) {
+        let r = FlowRecord::build(kind, f, crate::MonoNs(7_000_000_000), wall, ctx);
+        let mut kept = Vec::new();
+        cache.write(&r, f, ctx, wall, &mut kept);
+        let fresh = direct(&r);
+        (String::from_utf8(kept).expect("UTF-8"), fresh)
+    }
+
+    fn flow_of(tgid: u32, cookie: u64) -> Flow {
+        let remote = crate::Endpoint::new(std::net::Ipv4Addr::new(10, 231, 9, 9).into(), 443);
+        Flow::example(tgid, cookie, remote)
+    }
+
+    #[test]
+    fn kept_process_fields_are_what_each_record_says() {
+        let mut cache = ProcJsonCache::default();
+        let wall = WallClock {
+            boot_to_unix_ns: 1_765_000_000_000_000_000,
+        };
+        let mut ctx = Context::default();
+        let mut f = flow_of(4242, 1);
+        let check = |cache: &mut ProcJsonCache, f: &Flow, ctx: &Context, wall| {
+            for kind in [RecordKind::Open, RecordKind::Close, RecordKind::Update] {
+                let (kept, fresh) = both_ways(cache, f, ctx, wall, kind);
+                assert_eq!(kept, fresh, "{kind:?}");
+            }
+        };
+        check(&mut cache, &f, &ctx, wall);
+        // another flow of the same process: copied
+        let mut g = f.clone();
+        g.id = crate::FlowId(99);
+        g.local.port = 40_001;
+        check(&mut cache, &g, &ctx, wall);
+        let (hits, misses) = cache.counts();
+        assert_eq!((hits, misses), (5, 1), "written once, copied after");
+        // whatever a record's process fields are made of changes: written
+        // afresh, never an old copy
+        let mut names = (*ctx.names).clone();
+        names.user = "mallory\"\n".into();
+        ctx.names = Arc::new(names);
+        check(&mut cache, &f, &ctx, wall);
+        ctx.exe_sha256 = Some("ab".repeat(32).into());
+        check(&mut cache, &f, &ctx, wall);
+        f.comm = "renamed\u{1b}[2J".into();
+        check(&mut cache, &f, &ctx, wall);
+        f.uid = 0;
+        check(&mut cache, &f, &ctx, wall);
+        f.gid = 7;
+        check(&mut cache, &f, &ctx, wall);
+        check(&mut cache, &f, &ctx, WallClock { boot_to_unix_ns: 5 });
+        // the same pid and start, another image (an exec): a new process
+        // record, its own command line
+        let mut p = (*f.proc).clone();
+        p.cmdline = vec!["/bin/sh".into(), "-c".into(), "\"quoted\"".into()];
+        p.exe = "/bin/sh".into();
+        f.proc = Arc::new(p);
+        check(&mut cache, &f, &ctx, WallClock { boot_to_unix_ns: 5 });
+        let (_, misses) = cache.counts();
+        assert_eq!(misses, 8, "each of the seven changes was written afresh");
+        // gone with its process
+        cache.forget(f.key.proc);
+        assert_eq!(cache.held(), (0, 0));
+    }
+
+    #[test]
+    fn the_kept_fields_stay_within_their_bounds() {
+        let mut cache = ProcJsonCache::default();
+        let ctx = Context::default();
+        let wall = WallClock::default();
+        for i in 0..(ProcJsonCache::MAX_PROCS as u32 + 300) {
+            let mut f = flow_of(10_000 + i, u64::from(i));
+            if i % 3 == 0 {
+                // hostile command lines, large and full of escapes
+                let mut p = (*f.proc).clone();
+                p.cmdline = vec!["\u{1}\"".repeat(700); 2];
+                f.proc = Arc::new(p);
+            }
+            let (kept, fresh) = both_ways(&mut cache, &f, &ctx, wall, RecordKind::Open);
+            assert_eq!(kept, fresh);
+            let (procs, bytes) = cache.held();
+            assert!(procs <= ProcJsonCache::MAX_PROCS, "{procs} processes");
+            assert!(bytes <= ProcJsonCache::MAX_BYTES, "{bytes} bytes");
+        }
+        let (_, bytes) = cache.held();
+        assert!(bytes > 0);
     }
 }

@@ -75,6 +75,15 @@ impl<'a> RecordRef<'a> {
         let (ev, now, wall) = (self.ev, self.now, self.wall);
         FlowRecord::from_event(ev, now, wall, self.context())
     }
+
+    /// The record with what it was built from: the flow and the context
+    /// (for a sink that keeps what records of a process share, see
+    /// [`netwho_model::json::ProcJsonCache`]).
+    pub fn get_with_source(&mut self) -> (FlowRecord<'_>, &'a netwho_model::Flow, &Context) {
+        let (ev, now, wall) = (self.ev, self.now, self.wall);
+        let ctx = self.context();
+        (FlowRecord::from_event(ev, now, wall, ctx), ev.flow(), ctx)
+    }
 }
 
 /// Whether the run goes on after a sink's turn.
