@@ -56,6 +56,22 @@ impl Endpoint {
     }
 }
 
+/// An address as `IpAddr`'s `Display` writes it; IPv4 (most records have
+/// two) without fmt.
+pub fn ip_string(a: IpAddr) -> String {
+    let IpAddr::V4(v4) = a else {
+        return a.to_string();
+    };
+    let mut s = String::with_capacity(15);
+    for (i, o) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        s.push_str(itoa::Buffer::new().format(o));
+    }
+    s
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.addr {
@@ -383,5 +399,33 @@ mod tests {
         assert_eq!(TcpState::try_from(1), Ok(TcpState::Established));
         assert_eq!(TcpState::try_from(7).map(TcpState::name), Ok("CLOSE"));
         assert_eq!(TcpState::try_from(99), Err(99));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_address_is_written_as_display_writes_it(
+            v4 in proptest::prelude::any::<u32>(),
+            v6 in proptest::prelude::any::<u128>(),
+        ) {
+            let a = IpAddr::V4(Ipv4Addr::from(v4));
+            proptest::prop_assert_eq!(ip_string(a), a.to_string());
+            let b = IpAddr::V6(Ipv6Addr::from(v6));
+            proptest::prop_assert_eq!(ip_string(b), b.to_string());
+        }
+    }
+
+    #[test]
+    fn addresses_at_the_edges_are_written_as_display_writes_them() {
+        for a in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.5",
+            "1.20.100.200",
+            "::",
+            "::ffff:10.0.0.1",
+        ] {
+            let a: IpAddr = a.parse().expect("an address");
+            assert_eq!(ip_string(a), a.to_string());
+        }
     }
 }

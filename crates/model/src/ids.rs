@@ -162,6 +162,20 @@ impl FlowId {
     }
 }
 
+impl FlowId {
+    /// Its 16 lower-case hex digits, as `Display` writes it (without fmt:
+    /// every record has one).
+    pub fn hex(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut b = [0u8; 16];
+        for (i, c) in b.iter_mut().enumerate() {
+            *c = HEX[((self.0 >> (60 - 4 * i)) & 0xF) as usize];
+        }
+        // hex digits only: always valid
+        String::from_utf8(b.to_vec()).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for FlowId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
@@ -200,5 +214,19 @@ mod tests {
         other.remote.port = 81;
         assert_ne!(id, FlowId::derive(&boot, &other));
         assert_ne!(id, FlowId::derive(&[8u8; 16], &key));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_flow_ids_hex_is_what_display_writes(v in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(FlowId(v).hex(), FlowId(v).to_string());
+        }
+    }
+
+    #[test]
+    fn flow_id_hex_at_the_edges() {
+        for v in [0, 1, 0xF, 0x10, u64::MAX, 1 << 63, 0x0123_4567_89ab_cdef] {
+            assert_eq!(FlowId(v).hex(), format!("{v:016x}"));
+        }
     }
 }

@@ -380,8 +380,8 @@ impl ProcJsonCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::RecordKind;
     use crate::Flow;
+    use crate::record::RecordKind;
     use proptest::prelude::*;
 
     fn direct(r: &FlowRecord<'_>) -> String {

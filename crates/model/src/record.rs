@@ -343,7 +343,7 @@ impl<'a> FlowRecord<'a> {
         };
         FlowRecord {
             event: kind,
-            flow_id: f.id.to_string(),
+            flow_id: f.id.hex(),
             ts_open: clock.rfc3339(f.opened),
             ts_close: closed.map(|c| clock.rfc3339(c)),
             ts: clock.rfc3339(now),
@@ -354,9 +354,9 @@ impl<'a> FlowRecord<'a> {
             community_id: crate::community::of_flow(f, ctx.community_seed),
             proto: f.proto.name(),
             family: Cow::Borrowed(family.name()),
-            laddr: f.local.addr.to_string(),
+            laddr: crate::addr::ip_string(f.local.addr),
             lport: f.local.port,
-            raddr: f.remote.addr.to_string(),
+            raddr: crate::addr::ip_string(f.remote.addr),
             rport: f.remote.port,
             rname: rn.and_then(|n| n.rname.as_deref()).map(Cow::Borrowed),
             rname_source: rn.and_then(|n| n.source).map(|s| Cow::Borrowed(s.name())),

@@ -125,33 +125,48 @@ fn digits(out: &mut [u8], mut v: u64) {
 
 /// Unix ns as RFC 3339 with nanoseconds, UTC.
 pub fn rfc3339_from_unix_ns(ns: i128) -> String {
+    // a record has four timestamps: the common case (years 1678 to 2262,
+    // in an i64) formats without 128-bit division and without fmt
+    if let Ok(ns) = i64::try_from(ns) {
+        let secs = ns.div_euclid(1_000_000_000);
+        let days = secs.div_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        if let Ok(y) = u64::try_from(y)
+            && y <= 9999
+        {
+            let n = |v: i64| u64::try_from(v).unwrap_or(0);
+            let sod = n(secs.rem_euclid(86_400));
+            let mut b = *b"0000-00-00T00:00:00.000000000Z";
+            digits(&mut b[0..4], y);
+            digits(&mut b[5..7], u64::from(m));
+            digits(&mut b[8..10], u64::from(d));
+            digits(&mut b[11..13], sod / 3600);
+            digits(&mut b[14..16], (sod / 60) % 60);
+            digits(&mut b[17..19], sod % 60);
+            digits(&mut b[20..29], n(ns.rem_euclid(1_000_000_000)));
+            // ASCII digits and separators only: always valid
+            return String::from_utf8(b.to_vec()).unwrap_or_default();
+        }
+    }
+    rfc3339_any(ns)
+}
+
+/// Any instant, through fmt (years beyond four digits as fmt writes them).
+fn rfc3339_any(ns: i128) -> String {
     let secs = ns.div_euclid(1_000_000_000);
     let frac = ns.rem_euclid(1_000_000_000);
     let days = i64::try_from(secs.div_euclid(86_400)).unwrap_or(0);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        let mut s = String::with_capacity(32);
-        let _ = write!(
-            s,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        );
-        return s;
-    }
-    // a record has four timestamps: the common case formats without fmt
-    let mut b = *b"0000-00-00T00:00:00.000000000Z";
-    let n = |v: i128| u64::try_from(v).unwrap_or(0);
-    digits(&mut b[0..4], n(i128::from(y)));
-    digits(&mut b[5..7], u64::from(m));
-    digits(&mut b[8..10], u64::from(d));
-    digits(&mut b[11..13], n(sod / 3600));
-    digits(&mut b[14..16], n((sod / 60) % 60));
-    digits(&mut b[17..19], n(sod % 60));
-    digits(&mut b[20..29], n(frac));
-    String::from_utf8_lossy(&b).into_owned()
+    let mut s = String::with_capacity(32);
+    let _ = write!(
+        s,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    );
+    s
 }
 
 #[cfg(test)]
@@ -254,5 +269,36 @@ mod tests {
             w.rfc3339(MonoNs(1_500_000_000)),
             "2023-11-14T22:13:21.500000000Z"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_timestamp_is_the_one_fmt_writes(ns in proptest::prelude::any::<i64>()) {
+            proptest::prop_assert_eq!(rfc3339_from_unix_ns(i128::from(ns)), rfc3339_any(i128::from(ns)));
+        }
+    }
+
+    #[test]
+    fn timestamps_at_the_edges_are_the_ones_fmt_writes() {
+        let edges = [
+            i128::from(i64::MIN),
+            i128::from(i64::MAX),
+            i128::from(i64::MIN) - 1,
+            i128::from(i64::MAX) + 1,
+            -1,
+            0,
+            1,
+            999_999_999,
+            1_000_000_000,
+            -1_000_000_000,
+            -1_000_000_001,
+            // 9999-12-31T23:59:59.999999999Z and the next nanosecond
+            253_402_300_799_999_999_999,
+            253_402_300_800_000_000_000,
+        ];
+        for ns in edges {
+            assert_eq!(rfc3339_from_unix_ns(ns), rfc3339_any(ns), "{ns}");
+        }
+        assert_eq!(rfc3339_from_unix_ns(-1), "1969-12-31T23:59:59.999999999Z");
     }
 }
