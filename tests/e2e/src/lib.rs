@@ -569,7 +569,8 @@ pub fn older_connection(ns: &Netns, start: impl FnOnce() -> Netwho) -> (Netwho, 
 }
 
 /// `n` connections (one client process each) that moved 11,111 bytes
-/// before `start` started netwho, then, all at once, 22,222 from each
+/// before `start` started netwho (their server waits for them longer than
+/// for an ordinary peer), then, all at once, 22,222 from each
 /// client and `reply` back: netwho, and the truth of what it should count
 /// (the later bytes only). Each client had read nothing before netwho: its
 /// start seed is 0, and its first counted read races the ACKs its socket

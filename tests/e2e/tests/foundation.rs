@@ -308,7 +308,8 @@ fn a_connection_older_than_netwho_is_counted_from_then_on() {
 }
 
 /// Many sockets older than netwho, each of whose readers had taken
-/// nothing (a start seed of 0), all reading a streaming reply at once:
+/// nothing (a start seed of 0), all reading a streaming reply (1 MiB) at
+/// once:
 /// each one's first counted read races the ACKs its socket sends from
 /// softirq on the other CPU. Both used to start the socket's count, one
 /// from the seed and one from "now", and the reader lost what it had
@@ -320,7 +321,7 @@ fn older_connections_read_at_once_are_each_exact() {
     }
     let _s = serial();
     let ns = Netns::pair("olds", 50);
-    let (nw, truth) = older_connections(&ns, 16, 2 << 20, || Netwho::start("olds", &[]));
+    let (nw, truth) = older_connections(&ns, 16, 1 << 20, || Netwho::start("olds", &[]));
     let records = stop_when_closed(nw, &truth, &[&ns.a, &ns.b]);
     assert_matches(&truth, &records, "sock_diag");
     assert_eq!(count(&records, "open", "outbound"), 16, "{records:#?}");

@@ -18,6 +18,10 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server waits for a client that paused on purpose (its
+/// `--pause-after`: until a test has started netwho, which under QEMU with
+/// many clients to wait for can take longer than `IO_TIMEOUT`).
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(120);
 const CHUNK: usize = 64 * 1024;
 
 #[derive(Parser)]
@@ -391,7 +395,13 @@ fn tcp_server(bind: IpAddr, port: u16, conns: u32, expect: u64, reply: u64, skip
             timeouts(&s);
             let local = s.local_addr().unwrap_or_else(|e| die(e));
             recv_n(&mut s, Some(skip));
+            if skip > 0 {
+                // the client paused after those: its next bytes come when
+                // the test says go
+                let _ = s.set_read_timeout(Some(PAUSE_TIMEOUT));
+            }
             let mut recv = recv_n(&mut s, Some(expect));
+            timeouts(&s);
             let sent = send_n(&mut s, reply, SEED_SERVER);
             recv += recv_n(&mut s, None);
             drop(s);
