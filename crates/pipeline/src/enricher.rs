@@ -120,7 +120,7 @@ impl Enricher {
                     e.exe = exe;
                     e.exe_file = self.procfs.exe_file(e.proc.tgid);
                     if let Some(id) = e.exe_file {
-                        let paths = self.exe_paths(e.proc.tgid, &e.exe);
+                        let paths = exe_paths(&self.procfs, e.proc.tgid, &e.exe);
                         self.hashes.get(id, || paths);
                     }
                 }
@@ -151,14 +151,6 @@ impl Enricher {
             SensorEvent::CgroupCreated { id, path, .. } => self.cgroups.learn(*id, path),
             _ => {}
         }
-    }
-
-    fn exe_paths(&self, tgid: u32, exe: &str) -> Vec<PathBuf> {
-        let mut v = vec![self.procfs.file(tgid, "exe")];
-        if exe.starts_with('/') {
-            v.push(PathBuf::from(exe));
-        }
-        v
     }
 
     /// Give hashes asked for this turn (new executables) a moment to
@@ -227,9 +219,12 @@ impl Enricher {
 
     /// Everything a flow's record needs beyond the flow.
     pub fn context(&mut self, f: &Flow, table: &FlowTable, now: MonoNs) -> Context {
+        // (the paths are made only for a file not hashed yet: this runs
+        // for every record)
+        let procfs = &self.procfs;
         let exe_sha256 = f.proc.exe_file.and_then(|id| {
-            let paths = self.exe_paths(f.key.proc.tgid, &f.proc.exe);
-            self.hashes.get(id, || paths)
+            self.hashes
+                .get(id, || exe_paths(procfs, f.key.proc.tgid, &f.proc.exe))
         });
         Context {
             names: self.names(f, now),
@@ -273,4 +268,14 @@ impl Enricher {
         self.names.insert(key, Arc::clone(&names));
         names
     }
+}
+
+/// Where a process's executable can be read for hashing: its
+/// `/proc/PID/exe`, then the path it ran by.
+fn exe_paths(procfs: &Procfs, tgid: u32, exe: &str) -> Vec<PathBuf> {
+    let mut v = vec![procfs.file(tgid, "exe")];
+    if exe.starts_with('/') {
+        v.push(PathBuf::from(exe));
+    }
+    v
 }

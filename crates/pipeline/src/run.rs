@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 
+/// Sensor and flow events whose room a turn keeps for the next.
+const EVENTS_KEEP: usize = 4096;
+
 #[derive(Debug, Error)]
 /// Why a run failed.
 pub enum PipelineError {
@@ -192,10 +195,12 @@ impl<S: Sensor> Pipeline<S> {
 
     /// Apply the sensor events collected so far and dispatch what they mean.
     fn apply(&mut self, now: MonoNs, final_phase: bool) {
-        let events = std::mem::take(&mut self.events);
+        // (drained in place: the room stays for the next turn's events,
+        // which would otherwise grow it afresh, copying, every turn)
+        let mut events = std::mem::take(&mut self.events);
         let mut before = Vec::new();
         let mut exits = Vec::new();
-        for mut ev in events {
+        for mut ev in events.drain(..) {
             if let SensorEvent::Packet(p) = &ev {
                 // (no flow table state: straight to the sinks that join them)
                 self.out.packet(p);
@@ -210,6 +215,9 @@ impl<S: Sensor> Pipeline<S> {
             }
             self.table.apply(ev, now, &mut self.flow_events);
         }
+        // (a burst's room is given back)
+        events.shrink_to(EVENTS_KEEP);
+        self.events = events;
         self.dispatch(now, final_phase);
         for h in self.enricher.fresh_hashes() {
             self.out.exe_hash(h.file, h.exe.as_deref(), &h.sha256);
@@ -241,6 +249,7 @@ impl<S: Sensor> Pipeline<S> {
             let last = final_phase && matches!(ev, FlowEvent::Updated(_));
             self.out.deliver(&ev, &mut rec, now, &local, last);
         }
+        self.flow_events.shrink_to(EVENTS_KEEP);
     }
 
     /// Resource samples of processes with open flows.
