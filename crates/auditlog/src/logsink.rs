@@ -181,10 +181,20 @@ impl LogSink {
         if !self.format.is_json() {
             return self.write(&rec.get());
         }
-        let wall = rec.wall();
-        let (r, f, ctx) = rec.get_with_source();
+        let (now, wall) = (rec.now(), rec.wall());
+        let (ev, ctx) = rec.source();
+        let f = ev.flow();
         let buf = self.out.buf();
-        self.procs.write(&r, f, ctx, wall, buf);
+        // a process's fields kept from its earlier record: the record is
+        // made without them (its ancestors and start time are work)
+        match self.procs.kept(f, ctx, wall) {
+            Some(json) => FlowRecord::from_event_without_proc(ev, now, wall, ctx)
+                .write_json_with_proc(buf, json),
+            None => {
+                let r = FlowRecord::from_event(ev, now, wall, ctx);
+                self.procs.write(&r, f, ctx, wall, buf);
+            }
+        }
         buf.push(b'\n');
         self.out.record_done();
     }
@@ -427,5 +437,61 @@ mod tests {
         let whole = text_line(&r, &ts, usize::MAX);
         assert!(whole.contains(&"b".repeat(200)), "{whole}");
         assert!(!whole.contains('\u{1b}'), "{whole}");
+    }
+
+    /// A JSON log copies a process's fields from its earlier record and
+    /// makes the later records without them: every line is still the
+    /// record written whole, ancestors and start time included, through
+    /// hostile names and a change of what the fields are made of.
+    #[test]
+    fn json_lines_of_one_process_are_its_records_written_whole() {
+        use netwho_model::record::Context;
+        use netwho_model::time::WallClock;
+        use netwho_model::{Endpoint, Flow, FlowId};
+        use netwho_sink::output::MemoryOutput;
+        use std::sync::Arc;
+        let mem = MemoryOutput::default();
+        let mut sink = LogSink::new(
+            LogFormat::Json,
+            On::Both,
+            Output::spawn(Box::new(mem.clone())),
+        );
+        let wall = WallClock {
+            boot_to_unix_ns: 1_765_000_000_000_000_000,
+        };
+        let remote = Endpoint::new(std::net::Ipv4Addr::new(10, 231, 9, 9).into(), 443);
+        let mut f = Flow::example(4242, 1, remote);
+        assert!(f.proc.ancestors().count() > 0, "the example has ancestors");
+        let mut events = Vec::new();
+        for i in 0..4u16 {
+            let mut g = f.clone();
+            g.id = FlowId(u64::from(i) + 7);
+            g.local.port = 40_000 + i;
+            g.comm = "py\"\n\u{1b}[2J".into();
+            events.push(FlowEvent::Opened(g.clone()));
+            g.closed = Some(MonoNs(9_000_000_000));
+            events.push(FlowEvent::Closed(g));
+        }
+        // the same process, another command line (an exec): afresh
+        let mut p = (*f.proc).clone();
+        p.cmdline = vec!["/bin/sh".into(), "\"quoted\"\n".into()];
+        f.proc = Arc::new(p);
+        events.push(FlowEvent::Opened(f));
+        let ctx = Context::default();
+        let mut expected = String::new();
+        for (i, ev) in events.iter().enumerate() {
+            let now = MonoNs(8_000_000_000 + i as u64);
+            let mut lookup = |_: &FlowEvent| ctx.clone();
+            let mut rec = RecordRef::new(ev, now, wall, &mut lookup);
+            sink.event(ev, &mut rec);
+            let mut whole = Vec::new();
+            FlowRecord::from_event(ev, now, wall, &ctx).write_json(&mut whole);
+            expected.push_str(&String::from_utf8_lossy(&whole));
+            expected.push('\n');
+        }
+        sink.flush();
+        assert!(sink.out.finish().is_ok());
+        assert_eq!(mem.text(), expected);
+        assert_eq!(sink.procs.counts(), (7, 2), "copied for all but two");
     }
 }

@@ -200,6 +200,15 @@ impl FlowRecord<'_> {
         out
     }
 
+    /// [`write_json`](Self::write_json), with the process fields (`pid` …
+    /// `container_id`) as [`proc_json`](Self::proc_json) wrote them of
+    /// this process: what this record says of them is not used (it may
+    /// be a record made without them,
+    /// [`FlowRecord::from_event_without_proc`]).
+    pub fn write_json_with_proc(&self, out: &mut Vec<u8>, proc_json: &[u8]) {
+        self.write_json_with(out, Some(proc_json));
+    }
+
     /// The process fields, `pid` … `container_id` (after `state`, so
     /// never the first field).
     fn write_proc(&self, o: &mut Obj<'_>) {
@@ -318,8 +327,11 @@ impl ProcJsonCache {
     /// At most this many bytes of JSON are kept.
     pub const MAX_BYTES: usize = 4 << 20;
 
-    /// Append record `r` (built from flow `f`, `ctx` and `wall`) as one
-    /// JSON object: the same bytes as [`FlowRecord::write_json`].
+    /// Append record `r` (built from flow `f`, `ctx` and `wall`, with its
+    /// process fields) as one JSON object, the same bytes as
+    /// [`FlowRecord::write_json`], and keep its process fields for the
+    /// process's next records. For a record whose fields are not
+    /// [`kept`](Self::kept).
     pub fn write(
         &mut self,
         r: &FlowRecord<'_>,
@@ -329,13 +341,6 @@ impl ProcJsonCache {
         out: &mut Vec<u8>,
     ) {
         let key = f.key.proc;
-        if let Some((src, json)) = self.kept.get(&key)
-            && src.same(f, ctx, wall)
-        {
-            self.hits += 1;
-            r.write_json_with(out, Some(json));
-            return;
-        }
         self.misses += 1;
         let json = r.proc_json();
         r.write_json_with(out, Some(&json));
@@ -357,6 +362,18 @@ impl ProcJsonCache {
             wall: wall.boot_to_unix_ns,
         };
         self.kept.insert(key, (src, json));
+    }
+
+    /// The process fields of flow `f`'s records (with `ctx` and `wall`),
+    /// if they are kept and still what a record would say: then a record
+    /// without them will do ([`FlowRecord::from_event_without_proc`]).
+    pub fn kept(&mut self, f: &Flow, ctx: &Context, wall: WallClock) -> Option<&[u8]> {
+        let (src, json) = self.kept.get(&f.key.proc)?;
+        if !src.same(f, ctx, wall) {
+            return None;
+        }
+        self.hits += 1;
+        Some(json)
     }
 
     /// The process exited: its records' fields are not needed any more.
@@ -499,10 +516,23 @@ mod tests {
         wall: WallClock,
         kind: RecordKind,
     ) -> (String, String) {
-        let r = FlowRecord::build(kind, f, crate::MonoNs(7_000_000_000), wall, ctx);
+        // as the log sink writes them
+        let ev = match kind {
+            RecordKind::Open => crate::FlowEvent::Opened(f.clone()),
+            RecordKind::Update => crate::FlowEvent::Updated(f.clone()),
+            RecordKind::Close => crate::FlowEvent::Closed(f.clone()),
+        };
+        let now = crate::MonoNs(7_000_000_000);
         let mut kept = Vec::new();
-        cache.write(&r, f, ctx, wall, &mut kept);
-        let fresh = direct(&r);
+        match cache.kept(f, ctx, wall) {
+            Some(json) => FlowRecord::from_event_without_proc(&ev, now, wall, ctx)
+                .write_json_with_proc(&mut kept, json),
+            None => {
+                let r = FlowRecord::from_event(&ev, now, wall, ctx);
+                cache.write(&r, f, ctx, wall, &mut kept);
+            }
+        }
+        let fresh = direct(&FlowRecord::build(kind, f, now, wall, ctx));
         (String::from_utf8(kept).expect("UTF-8"), fresh)
     }
 

@@ -31,6 +31,15 @@ impl RecordKind {
             RecordKind::Close => "close",
         }
     }
+
+    /// The kind of record a flow event makes.
+    pub fn of(ev: &FlowEvent) -> Self {
+        match ev {
+            FlowEvent::Opened(_) => RecordKind::Open,
+            FlowEvent::Updated(_) => RecordKind::Update,
+            FlowEvent::Closed(_) => RecordKind::Close,
+        }
+    }
 }
 
 /// Names resolved outside the model (user database, cgroup filesystem).
@@ -312,12 +321,21 @@ impl FlowRecord<'static> {
 impl<'a> FlowRecord<'a> {
     /// The record of a flow event at `now`.
     pub fn from_event(ev: &'a FlowEvent, now: MonoNs, clock: WallClock, ctx: &'a Context) -> Self {
-        let kind = match ev {
-            FlowEvent::Opened(_) => RecordKind::Open,
-            FlowEvent::Updated(_) => RecordKind::Update,
-            FlowEvent::Closed(_) => RecordKind::Close,
-        };
-        Self::build(kind, ev.flow(), now, clock, ctx)
+        Self::made(RecordKind::of(ev), ev.flow(), now, clock, ctx, true)
+    }
+
+    /// The record of `ev`, but for the two process fields that take
+    /// work to make: `parents` and `proc_start` are left empty. For a
+    /// writer that has this process's fields already (see
+    /// [`crate::json::ProcJsonCache::kept`]): never a record to write on
+    /// its own.
+    pub fn from_event_without_proc(
+        ev: &'a FlowEvent,
+        now: MonoNs,
+        clock: WallClock,
+        ctx: &'a Context,
+    ) -> Self {
+        Self::made(RecordKind::of(ev), ev.flow(), now, clock, ctx, false)
     }
 
     /// The record of kind `kind` of flow `f`.
@@ -327,6 +345,18 @@ impl<'a> FlowRecord<'a> {
         now: MonoNs,
         clock: WallClock,
         ctx: &'a Context,
+    ) -> Self {
+        Self::made(kind, f, now, clock, ctx, true)
+    }
+
+    /// The record; with `proc` false, without `parents` and `proc_start`.
+    fn made(
+        kind: RecordKind,
+        f: &'a Flow,
+        now: MonoNs,
+        clock: WallClock,
+        ctx: &'a Context,
+        proc: bool,
     ) -> Self {
         let names = &*ctx.names;
         let rn = f.remote_name.as_deref();
@@ -366,20 +396,27 @@ impl<'a> FlowRecord<'a> {
             state: f.state_name(),
             pid: f.key.proc.tgid,
             ppid: f.proc.ppid,
-            proc_start: clock.rfc3339(f.key.proc.start()),
+            proc_start: if proc {
+                clock.rfc3339(f.key.proc.start())
+            } else {
+                String::new()
+            },
             comm: Cow::Borrowed(&f.comm),
             exe: Cow::Borrowed(&f.proc.exe),
             cmdline: Cow::Borrowed(&f.proc.cmdline),
             parent_comm: Cow::Borrowed(&f.proc.parent_comm),
-            parents: f
-                .proc
-                .ancestors()
-                .map(|a| Parent {
-                    pid: a.key.tgid,
-                    comm: Cow::Borrowed(&a.comm),
-                    exe: Cow::Borrowed(&a.exe),
-                })
-                .collect(),
+            parents: if proc {
+                f.proc
+                    .ancestors()
+                    .map(|a| Parent {
+                        pid: a.key.tgid,
+                        comm: Cow::Borrowed(&a.comm),
+                        exe: Cow::Borrowed(&a.exe),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             exe_sha256: ctx.exe_sha256.as_deref().map(Cow::Borrowed),
             login_uid: f.proc.login_uid,
             session: f.proc.session,

@@ -76,13 +76,12 @@ impl<'a> RecordRef<'a> {
         FlowRecord::from_event(ev, now, wall, self.context())
     }
 
-    /// The record with what it was built from: the flow and the context
-    /// (for a sink that keeps what records of a process share, see
+    /// The event and its context: what a record is built from (for a
+    /// sink that keeps what records of a process share, see
     /// [`netwho_model::json::ProcJsonCache`]).
-    pub fn get_with_source(&mut self) -> (FlowRecord<'_>, &'a netwho_model::Flow, &Context) {
-        let (ev, now, wall) = (self.ev, self.now, self.wall);
-        let ctx = self.context();
-        (FlowRecord::from_event(ev, now, wall, ctx), ev.flow(), ctx)
+    pub fn source(&mut self) -> (&'a FlowEvent, &Context) {
+        let ev = self.ev;
+        (ev, self.context())
     }
 }
 
