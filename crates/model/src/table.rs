@@ -107,6 +107,10 @@ struct SocketWire {
     hello: Option<Arc<Hello>>,
 }
 
+/// The flows of one socket: almost always one (kept inline, without an
+/// allocation per socket).
+type CookieFlows = smallvec::SmallVec<[FlowKey; 1]>;
+
 /// All open flows, the processes they belong to, and the rules that turn
 /// kernel events into flow events.
 #[derive(Debug)]
@@ -114,7 +118,7 @@ pub struct FlowTable {
     cfg: TableConfig,
     flows: FxHashMap<FlowKey, Slot>,
     by_kernel: FxHashMap<KernelKey, FlowKey>,
-    by_cookie: FxHashMap<SockCookie, Vec<FlowKey>>,
+    by_cookie: FxHashMap<SockCookie, CookieFlows>,
     /// Ordered (a process's flows close in a reproducible order) and a set
     /// (a busy server's flows come and go without scanning the rest).
     by_proc: FxHashMap<ProcKey, BTreeSet<FlowKey>>,
@@ -500,7 +504,6 @@ impl FlowTable {
                 placeholder: false,
             },
         );
-        self.held.insert((hold_until, fk));
         self.stats.flows_opened += 1;
         let wk = WireKey {
             cookie: fk.cookie,
@@ -521,6 +524,13 @@ impl FlowTable {
             }
         }
         self.maybe_announce(fk, out);
+        // held only if it could not be announced yet (most flows are
+        // complete from their open on)
+        if let Some(slot) = self.flows.get(&fk)
+            && !slot.announced
+        {
+            self.held.insert((hold_until, fk));
+        }
     }
 
     /// Announce a flow once it is complete.
@@ -846,6 +856,23 @@ impl FlowTable {
             return;
         };
         let remaining = sw.total.saturating_sub(sw.frozen);
+        // almost always one flow on a (socket, remote): it has it all
+        // (what `wire::share` gives one flow), without the lists
+        let mut on = self
+            .by_cookie
+            .get(&wk.cookie)
+            .into_iter()
+            .flatten()
+            .filter(|fk| fk.remote == wk.remote);
+        if let (Some(&only), None) = (on.next(), on.next()) {
+            if let Some(slot) = self.flows.get_mut(&only)
+                && slot.flow.wire != remaining
+            {
+                slot.flow.wire = remaining;
+                self.touch(only);
+            }
+            return;
+        }
         let fks = self.flows_on(wk);
         let weights: Vec<(u64, u64)> = fks
             .iter()
@@ -1105,7 +1132,7 @@ impl FlowTable {
 #[path = "table_tests.rs"]
 mod tests;
 
-fn remove_from<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<FlowKey>>, k: K, fk: FlowKey) {
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, CookieFlows>, k: K, fk: FlowKey) {
     if let Some(v) = map.get_mut(&k) {
         v.retain(|x| *x != fk);
         if v.is_empty() {
