@@ -317,7 +317,7 @@ impl DiagSensor {
     /// not show yet (see `track`): one more look settles that byte before
     /// the flows end with their owner.
     fn exit_all(&mut self, gone: Vec<u32>, out: &mut Vec<SensorEvent>) {
-        if gone.iter().any(|t| self.tracker.unsettled(*t)) {
+        if self.tracker.unsettled(&gone) {
             self.look_at_sockets(false, false, out);
         }
         for tgid in gone {

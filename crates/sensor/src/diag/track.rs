@@ -392,12 +392,17 @@ impl Tracker {
         }
     }
 
-    /// Whether some socket `tgid` owns counted a byte its next look must
-    /// settle (the caller looks once more before the owner's flows end).
-    pub fn unsettled(&self, tgid: u32) -> bool {
+    /// Whether some socket one of `tgids` owns counted a byte its next
+    /// look must settle (the caller looks once more before the owners'
+    /// flows end). One pass over the sockets for a whole batch of exits.
+    pub fn unsettled(&self, tgids: &[u32]) -> bool {
+        if tgids.is_empty() {
+            return false;
+        }
+        let gone: HashSet<u32> = tgids.iter().copied().collect();
         self.socks
             .values()
-            .any(|e| e.doubt.is_some() && e.owner.is_some_and(|k| k.tgid == tgid))
+            .any(|e| e.doubt.is_some() && e.owner.is_some_and(|k| gone.contains(&k.tgid)))
     }
 
     /// Tell the owner's flow what moved since its count started, if more.
@@ -616,7 +621,8 @@ mod tests {
             vec![(1001, 0, 1000)],
             "the doubtful byte waits"
         );
-        assert!(t.unsettled(1001));
+        assert!(t.unsettled(&[7, 1001]));
+        assert!(!t.unsettled(&[7]) && !t.unsettled(&[]));
         let out = destroy(&mut t, with(sock(1, CLOSE, 40000, 80, 0), 0, 1001, 0));
         assert_eq!(counters(&out), vec![], "the FIN was the byte: nothing more");
         assert!(matches!(out.last(), Some(SensorEvent::SockClosed { .. })));
@@ -649,7 +655,7 @@ mod tests {
             false,
         );
         assert_eq!(counters(&out), vec![], "500, told already");
-        assert!(!t.unsettled(1002), "after the FIN nothing is doubtful");
+        assert!(!t.unsettled(&[1002]), "after the FIN nothing is doubtful");
     }
 
     #[test]
