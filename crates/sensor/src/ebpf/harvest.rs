@@ -16,6 +16,7 @@ use netwho_model::{
     Endpoint, MonoNs, Payload, ProcKey, Proto, SensorEvent, SockCookie, Usage, Wire, WireKey,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::io;
 
@@ -91,14 +92,18 @@ impl SocketOwn {
     }
 }
 
+/// A socket's flow entries: almost always one (inline, no allocation per
+/// socket).
+type SocketKeys = SmallVec<[abi::FlowKey; 1]>;
+
 /// Final counters the kernel took out of its maps when a socket closed
 /// (the close event carries them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Finals {
     /// The flows' final counters (key, counters).
-    pub flows: Vec<(abi::FlowKey, abi::FlowCounters)>,
+    pub flows: SmallVec<[(abi::FlowKey, abi::FlowCounters); 2]>,
     /// Wire keys the kernel looked at (found or not).
-    pub wires: Vec<(abi::WireKey, Option<abi::WireCounters>)>,
+    pub wires: SmallVec<[(abi::WireKey, Option<abi::WireCounters>); 2]>,
     /// Payload of the socket's untracked flows (counted on the socket):
     /// the first process that had one, sent, received.
     pub untracked: Option<SocketOwn>,
@@ -189,7 +194,7 @@ pub struct Harvester {
     closed_memory_ns: u64,
     /// Live kernel keys; `true` for stream (TCP) sockets, which never idle.
     keys: FxHashMap<abi::FlowKey, bool>,
-    by_cookie: FxHashMap<u64, Vec<abi::FlowKey>>,
+    by_cookie: FxHashMap<u64, SocketKeys>,
     /// A busy server has many flows in their grace period: a set, not a
     /// list, so that taking one out does not scan the rest.
     by_tgid: FxHashMap<u32, FxHashSet<abi::FlowKey>>,
@@ -260,7 +265,7 @@ pub fn wire_event(k: &abi::WireKey, w: &abi::WireCounters) -> SensorEvent {
 }
 
 fn remove_key<K: std::hash::Hash + Eq>(
-    map: &mut FxHashMap<K, Vec<abi::FlowKey>>,
+    map: &mut FxHashMap<K, SocketKeys>,
     k: K,
     key: &abi::FlowKey,
 ) {
@@ -438,7 +443,7 @@ impl Harvester {
         let keys = self.by_cookie.get(&cookie).cloned().unwrap_or_default();
 
         // wire first: the model shares it by payload, which follows
-        let mut wires: Vec<abi::WireKey> = keys.iter().map(flow_wire_key).collect();
+        let mut wires: SmallVec<[abi::WireKey; 2]> = keys.iter().map(flow_wire_key).collect();
         wires.sort_by_key(|w| (w.rport, w.raddr));
         wires.dedup();
         for (wk, w) in &finals.wires {
@@ -455,7 +460,7 @@ impl Harvester {
         }
 
         // the kernel's finals, plus anything re-created after them
-        let mut last: Vec<(abi::FlowKey, abi::FlowCounters)> = Vec::new();
+        let mut last: SmallVec<[(abi::FlowKey, abi::FlowCounters); 2]> = SmallVec::new();
         for (k, c) in &finals.flows {
             let mut c = *c;
             if self.reopened.remove(k) {
