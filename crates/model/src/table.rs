@@ -840,15 +840,17 @@ impl FlowTable {
 
     /// Open flows on one (socket, remote), oldest first.
     fn flows_on(&self, wk: WireKey) -> Vec<FlowKey> {
+        self.on(wk).collect()
+    }
+
+    /// [`flows_on`](Self::flows_on), without collecting them.
+    fn on(&self, wk: WireKey) -> impl Iterator<Item = FlowKey> + '_ {
         self.by_cookie
             .get(&wk.cookie)
-            .map(|v| {
-                v.iter()
-                    .filter(|fk| fk.remote == wk.remote)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .filter(move |fk| fk.remote == wk.remote)
+            .copied()
     }
 
     fn reshare(&mut self, wk: WireKey) {
@@ -858,13 +860,14 @@ impl FlowTable {
         let remaining = sw.total.saturating_sub(sw.frozen);
         // almost always one flow on a (socket, remote): it has it all
         // (what `wire::share` gives one flow), without the lists
-        let mut on = self
-            .by_cookie
-            .get(&wk.cookie)
-            .into_iter()
-            .flatten()
-            .filter(|fk| fk.remote == wk.remote);
-        if let (Some(&only), None) = (on.next(), on.next()) {
+        let only = {
+            let mut on = self.on(wk);
+            match (on.next(), on.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        };
+        if let Some(only) = only {
             if let Some(slot) = self.flows.get_mut(&only)
                 && slot.flow.wire != remaining
             {
