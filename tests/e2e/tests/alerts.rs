@@ -289,6 +289,7 @@ fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a
     let cfg = config(&dir, hook, "10s", &listen);
     let d = Daemon::configured(&dir, &filter, "remote_names = false\n", &cfg);
     d.wait_log("alerts: learning until");
+    d.wait_log(&format!("api: {}", sock.display()));
 
     // learning: the known program to its port, the changing one too
     w.connect(&known, KNOWN, 2);
@@ -507,6 +508,9 @@ fn each_new_destination_program_and_binary_alerts_once_everywhere_and_survives_a
     // a restart: the baselines and the alerts are remembered
     let d = Daemon::configured(&dir, &filter, "remote_names = false\n", &cfg);
     d.wait_log("alerts: on");
+    // (the alerts are on before the API serves: CI once connected in
+    // between and was refused)
+    d.wait_log(&format!("api: {}", sock.display()));
     let after = listed(&sock);
     assert_eq!(after.len(), 3, "{after:#?}");
     assert!(
