@@ -285,6 +285,15 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Wait (at most `secs`) until `dir` holds `n` files; else fail saying `why`.
+fn wait_for_files(dir: &Path, n: usize, secs: u64, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while files(dir).len() < n {
+        assert!(Instant::now() < deadline, "{why}: {:?}", files(dir));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `netwho log --verify FILES...`: exit code, stdout, stderr.
 fn verify(files: &[PathBuf], extra: &[&str]) -> (i32, String, String) {
     let out = Command::new(netwho_bin())
@@ -378,11 +387,7 @@ fn a_chained_log_survives_kill_9_in_a_storm_and_finds_a_flipped_byte() {
         ),
     );
     // kill -9 in the middle of the storm, once it has filled a file
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while files(&logdir).len() < 2 {
-        assert!(Instant::now() < deadline, "the storm never rotated the log");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_files(&logdir, 2, 20, "the storm never rotated the log");
     std::thread::sleep(Duration::from_millis(300));
     first.kill().unwrap();
     first.wait().unwrap();
@@ -390,14 +395,7 @@ fn a_chained_log_survives_kill_9_in_a_storm_and_finds_a_flipped_byte() {
     let second = start_netwho(&args, || {
         log_text(&logdir).contains("\"reason\":\"restart\"") && ready()
     });
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while files(&logdir).len() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "the restarted netwho never rotated the log"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_files(&logdir, 3, 40, "the restarted netwho never rotated the log");
     // (dropped: stopped by its pid; rate-client prints no ground truth)
     drop(storm);
     drop(echo);
