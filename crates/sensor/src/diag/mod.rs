@@ -320,21 +320,21 @@ impl DiagSensor {
         if self.tracker.unsettled(&gone) {
             self.look_at_sockets(false, false, out);
         }
-        for tgid in gone {
-            self.exited(tgid, out);
-        }
-    }
-
-    fn exited(&mut self, tgid: u32, out: &mut Vec<SensorEvent>) {
-        let Some(proc) = self.known.remove(&tgid) else {
+        let procs: Vec<_> = gone
+            .iter()
+            .filter_map(|tgid| self.known.remove(tgid))
+            .collect();
+        if procs.is_empty() {
             return;
-        };
-        self.tracker.owner_exited(tgid, out);
-        out.push(SensorEvent::Exit {
+        }
+        let tgids: Vec<u32> = procs.iter().map(|p| p.tgid).collect();
+        self.tracker.owners_exited(&tgids, out);
+        let at = boot_now();
+        out.extend(procs.into_iter().map(|proc| SensorEvent::Exit {
             proc,
-            at: boot_now(),
+            at,
             usage: None,
-        });
+        }));
     }
 
     /// Destroy notices waiting on every listener (at most `reads` each).

@@ -484,13 +484,19 @@ impl Tracker {
         }
     }
 
-    /// A process that owned sockets exited: its flows' final counters (the
-    /// caller looked first). A socket that lives on (another process holds
-    /// it) is owned afresh by whoever holds it at the next look, counted
-    /// from here.
-    pub fn owner_exited(&mut self, tgid: u32, out: &mut Vec<SensorEvent>) {
+    /// Processes that owned sockets exited: their flows' final counters
+    /// (the caller looked first). A socket that lives on (another process
+    /// holds it) is owned afresh by whoever holds it at the next look,
+    /// counted from here. One pass over the sockets for a whole batch of
+    /// exits: a user who holds many sockets and ends many processes costs
+    /// sockets + exits, not their product.
+    pub fn owners_exited(&mut self, tgids: &[u32], out: &mut Vec<SensorEvent>) {
+        if tgids.is_empty() {
+            return;
+        }
+        let gone: HashSet<u32> = tgids.iter().copied().collect();
         for e in self.socks.values_mut() {
-            if e.owner.is_some_and(|k| k.tgid == tgid) {
+            if e.owner.is_some_and(|k| gone.contains(&k.tgid)) {
                 Self::report(e, out);
                 e.owner = None;
                 e.base = e.total;
@@ -814,13 +820,58 @@ mod tests {
             false,
         );
         let mut out = Vec::new();
-        t.owner_exited(1001, &mut out);
+        t.owners_exited(&[1001], &mut out);
         assert!(t.owners().is_empty());
         // now held by another process (inode 2's holder in this test)
         let mut s = with(sock(1, EST, 40000, 80, 2), 150, 0, 0);
         s.inode = 2;
         let out = look(&mut t, &[s], false);
         assert_eq!(counters(&out), vec![(1002, 50, 0)], "counted from the exit");
+    }
+
+    #[test]
+    fn a_batch_of_exits_ends_exactly_the_exited_owners_sockets() {
+        let mut t = Tracker::new(100);
+        let socks: Vec<_> = (1..=4)
+            .map(|i| with(sock(i, EST, 40000 + i as u16, 80, i as u32), 10 * i, 0, 0))
+            .collect();
+        look(&mut t, &socks, false);
+        assert_eq!(t.owners(), (1001..=1004).collect());
+        // counters moved since the last look: each exited owner's flow is told
+        let moved: Vec<_> = (1..=4)
+            .map(|i| {
+                with(
+                    sock(i, EST, 40000 + i as u16, 80, i as u32),
+                    10 * i + 5,
+                    0,
+                    0,
+                )
+            })
+            .collect();
+        look(&mut t, &moved, false);
+        let mut out = Vec::new();
+        t.owners_exited(&[1001, 1003, 1003, 9999], &mut out);
+        assert!(counters(&out).is_empty(), "told at the look: {out:?}");
+        assert_eq!(t.owners(), [1002, 1004].into_iter().collect());
+        t.owners_exited(&[], &mut out);
+        assert_eq!(t.owners(), [1002, 1004].into_iter().collect());
+        // the others' flows go on counting; the exited ones' sockets wait
+        // for a new holder (none in this test)
+        let later: Vec<_> = [2u64, 4]
+            .into_iter()
+            .map(|i| {
+                with(
+                    sock(i, EST, 40000 + i as u16, 80, i as u32),
+                    10 * i + 9,
+                    0,
+                    0,
+                )
+            })
+            .collect();
+        let out = look(&mut t, &later, false);
+        let mut got = counters(&out);
+        got.sort_unstable();
+        assert_eq!(got, vec![(1002, 29, 0), (1004, 49, 0)]);
     }
 
     #[test]
