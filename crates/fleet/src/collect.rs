@@ -7,8 +7,9 @@ use crate::pg::{self, Stored};
 use crate::{FleetError, HOST_HEADER, SUBJECT_PREFIX};
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
-use netwho_export::fleet::FleetRecord;
+use netwho_export::fleet::{FleetProc, FleetRecord};
 use netwho_export::net::Complaints;
+use netwho_model::text::{visible, visible_cut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -57,23 +58,65 @@ pub fn parse(host: &str, msg_id: &str, payload: &[u8], rejected: &mut u64) -> Ve
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<FleetRecord>(line) {
-            Ok(rec) => out.push(Stored {
-                host: host.to_string(),
-                msg_id: msg_id.to_string(),
-                line: i32::try_from(i).unwrap_or(i32::MAX),
-                rec,
-            }),
-            Err(e) => {
-                *rejected += 1;
-                log::warn!(
-                    "collect: host {host}, message {msg_id}, line {}: not a fleet record ({e}); skipped",
-                    i + 1
-                );
-            }
-        }
+        let why = match serde_json::from_slice::<FleetRecord>(line) {
+            Ok(rec) => match refused(&rec) {
+                None => {
+                    out.push(Stored {
+                        host: host.to_string(),
+                        msg_id: msg_id.to_string(),
+                        line: i32::try_from(i).unwrap_or(i32::MAX),
+                        rec,
+                    });
+                    continue;
+                }
+                Some(why) => why.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        *rejected += 1;
+        // (the error can quote the line: whoever published chose it)
+        log::warn!(
+            "collect: host {}, message {}, line {}: not a fleet record ({}); skipped",
+            visible(host),
+            visible(msg_id),
+            i + 1,
+            visible_cut(&why, 200)
+        );
     }
     out
+}
+
+/// Why a line that parsed is still not stored: what PostgreSQL would
+/// refuse in it, which would send the whole message (its good records
+/// too) to the dead letters, or a field not as netwho writes it.
+fn refused(rec: &FleetRecord) -> Option<&'static str> {
+    if !rec.community_id.is_empty() && !netwho_model::community::is_well_formed(&rec.community_id) {
+        return Some("community_id is not `1:` and 28 base64 characters");
+    }
+    let nul = |p: &Option<FleetProc>| {
+        p.as_ref().is_some_and(|p| {
+            [
+                &p.name,
+                &p.user,
+                &p.parent,
+                &p.cmdline,
+                &p.unit,
+                &p.container,
+                &p.exe_sha256,
+                &p.attribution,
+                &p.rname,
+                &p.rname_source,
+                &p.sni,
+                &p.alpn,
+            ]
+            .iter()
+            .any(|s| s.contains('\0'))
+        })
+    };
+    if nul(&rec.src_proc) || nul(&rec.dst_proc) {
+        return Some("a process field holds a NUL character");
+    }
+    None
 }
 
 async fn connect_nats(cfg: &CollectConfig, stop: &AtomicBool) -> Option<async_nats::Client> {
@@ -290,7 +333,10 @@ async fn one_by_one(
             Ok(k) => stored += k,
             Err(e) if pg::is_permanent(&e) => {
                 log::warn!(
-                    "collect: host {host}, message {id}: PostgreSQL refuses it ({e}); kept in netwho_dead_letters"
+                    "collect: host {}, message {}: PostgreSQL refuses it ({}); kept in netwho_dead_letters",
+                    visible(host),
+                    visible(id),
+                    visible_cut(&e.to_string(), 200)
                 );
                 pg::dead_letter(db, host, id, &m.payload, &e.to_string()).await?;
                 stats.dead += 1;
@@ -319,5 +365,52 @@ mod tests {
             (rows[1].host.as_str(), rows[1].msg_id.as_str()),
             ("h1", "abc-1")
         );
+    }
+
+    /// A publisher chose every byte: a record PostgreSQL would refuse (a
+    /// NUL) or one with a forged Community ID is one rejected line, not a
+    /// message of good records sent to the dead letters.
+    #[test]
+    fn hostile_fields_reject_their_line_only() {
+        let rec = |cid: &str, name: &str| {
+            serde_json::json!({
+                "start_ms": 1, "end_ms": 2, "end_reason": 3, "protocol": 6,
+                "src": "10.231.31.1", "src_port": 40000, "dst": "10.231.31.2", "dst_port": 80,
+                "direction": 1, "octets": 10, "packets": 1, "rev_octets": 20, "rev_packets": 2,
+                "payload": 5, "rev_payload": 6, "community_id": cid,
+                "src_proc": {"pid": 7, "name": name, "cmdline": format!("{name} -x")},
+                "dst_proc": {"pid": 8, "name": "srv", "sni": if name.is_empty() { "a\0b" } else { "ok" }},
+            })
+            .to_string()
+        };
+        let good_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=";
+        let long = "A".repeat(1 << 20);
+        let lines = [
+            rec(good_id, "curl"),
+            rec("", "wget"),
+            rec("1:short=", "curl"),
+            rec(&format!("1:{long}"), "curl"),
+            rec("1:LQU9qZlK+B5F3KDmev6m5PMibr\0=", "curl"),
+            rec(good_id, "cu\0rl"),
+            rec(good_id, ""),
+            rec(good_id, "\u{1b}[31mred\nfake: line"),
+        ];
+        let payload = lines.join("\n");
+        let mut rejected = 0;
+        let rows = parse("h\u{1b}[2J", "m\n1", payload.as_bytes(), &mut rejected);
+        assert_eq!(rejected, 5);
+        assert_eq!(
+            rows.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![0, 1, 7],
+            "the well-formed lines are kept (escapes are data, stored as sent)"
+        );
+        assert_eq!(rows[0].rec.community_id, good_id);
+        assert_eq!(rows[1].rec.community_id, "");
+        let mutated = FleetRecord {
+            community_id: "2:LQU9qZlK+B5F3KDmev6m5PMibrg=".into(),
+            ..rows[0].rec.clone()
+        };
+        assert!(refused(&mutated).is_some());
+        assert!(refused(&rows[2].rec).is_none());
     }
 }

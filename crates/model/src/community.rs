@@ -191,6 +191,21 @@ pub fn of_endpoints(proto: u8, a: Endpoint, b: Endpoint, ports: bool, seed: u16)
     Tuple::new(proto, a.addr, b.addr, ports.then_some((a.port, b.port))).community_id(seed)
 }
 
+/// Whether `s` is a Community ID v1 as netwho writes it: `1:` and the 28
+/// characters of a SHA-1 in standard base64 (27, then `=`). A fleet
+/// collector checks what publishers send with this.
+pub fn is_well_formed(s: &str) -> bool {
+    let Some(b64) = s.strip_prefix("1:") else {
+        return false;
+    };
+    let b = b64.as_bytes();
+    b.len() == 28
+        && b[27] == b'='
+        && b[..27]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +332,28 @@ mod tests {
         f.proto = Proto::Udp;
         f.remote = Endpoint::new(ip("0.0.0.0"), 0);
         assert_eq!(of_flow(&f, 0), None);
+    }
+
+    #[test]
+    fn what_is_well_formed() {
+        for &(.., seed0, seed1) in BASELINE {
+            assert!(is_well_formed(seed0) && is_well_formed(seed1), "{seed0}");
+        }
+        let good = BASELINE[0].4;
+        for bad in [
+            "",
+            "1:",
+            &good[..good.len() - 1],
+            &format!("{good}A"),
+            &good.replacen("1:", "2:", 1),
+            &good.replacen('=', "A", 1),
+            &good.replacen('G', "\0", 1),
+            &good.replacen('G', "\n", 1),
+            &good.replacen('G', "é", 1),
+            "1:AAAAAAAAAAAAAAAAAAAAAAAAAAA-",
+        ] {
+            assert!(!is_well_formed(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -351,17 +351,52 @@ fn a_fleet_report_is_the_sum_of_its_hosts_through_a_nats_restart() {
     assert_eq!(a_ids.split(' ').count(), 2, "{a_ids}");
     assert!(a_ids.split(' ').all(|i| i.starts_with("1:")), "{a_ids}");
     assert_eq!(a_ids, b_ids);
-    // a message PostgreSQL refuses for good (a NUL in jsonb), published by
-    // anyone who reaches NATS: kept aside and acknowledged, never holding
-    // the stream (the rounds below still arrive)
-    let hostile = br#"{"start_ms":1,"end_ms":2,"end_reason":3,"protocol":6,"src":"10.231.31.9","src_port":1,"dst":"10.231.31.8","dst_port":2,"direction":1,"octets":1,"packets":1,"rev_octets":1,"rev_packets":1,"payload":1,"rev_payload":1,"src_proc":{"pid":1,"cmdline":"a\u0000b"}}"#;
-    publish_raw(nats_port, "netwho.flows.mallory", hostile);
-    poll(30, "the hostile message in the dead letters", || {
+    // anyone who reaches NATS can publish: a line PostgreSQL would refuse
+    // (a NUL in jsonb) or with a forged Community ID is skipped and
+    // counted, and the good line beside it is stored
+    let record = |src: &str, proc: &str, cid: &str| {
+        format!(
+            r#"{{"start_ms":1,"end_ms":2,"end_reason":3,"protocol":6,"src":"{src}","src_port":1,"dst":"10.231.31.8","dst_port":2,"direction":1,"octets":1,"packets":1,"rev_octets":1,"rev_packets":1,"payload":1,"rev_payload":1,"src_proc":{proc},"community_id":"{cid}"}}"#
+        )
+    };
+    let nul = record("10.231.31.9", r#"{"pid":1,"cmdline":"a\u0000b"}"#, "");
+    let forged = record("10.231.31.10", r#"{"pid":2}"#, "1:\\u001b[2Jforged");
+    let fine = record("10.231.31.11", r#"{"pid":3}"#, "");
+    publish_raw(
+        nats_port,
+        "netwho.flows.mallory",
+        format!("{nul}\n{forged}\n{fine}\n").as_bytes(),
+    );
+    poll(30, "mallory's good line stored", || {
         match pg
-            .value("SELECT count(*) FROM netwho_dead_letters")
+            .value("SELECT string_agg(src::text || ' ' || line, ',' ORDER BY line) FROM netwho_flows WHERE host = 'mallory'")
             .as_str()
         {
-            "1" => Ok(()),
+            "10.231.31.11/32 2" => Ok(()),
+            other => Err(other.to_string()),
+        }
+    });
+    let err = std::fs::read_to_string(dir.0.join("collect.err")).unwrap_or_default();
+    assert!(
+        err.contains("line 1: not a fleet record (a process field holds a NUL"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 2: not a fleet record (community_id is not"),
+        "{err}"
+    );
+    pg.value("DELETE FROM netwho_flows WHERE host = 'mallory'");
+    // a message PostgreSQL still refuses for good (here a constraint a DBA
+    // added) is kept aside and acknowledged, never holding the stream (the
+    // rounds below still arrive)
+    pg.value("ALTER TABLE netwho_flows ADD CONSTRAINT no_eve CHECK (host <> 'eve')");
+    publish_raw(nats_port, "netwho.flows.eve", fine.as_bytes());
+    poll(30, "eve's message in the dead letters", || {
+        match pg
+            .value("SELECT string_agg(host, ',') FROM netwho_dead_letters")
+            .as_str()
+        {
+            "eve" => Ok(()),
             other => Err(format!(
                 "{other}: {}",
                 std::fs::read_to_string(dir.0.join("collect.err")).unwrap_or_default()
