@@ -192,8 +192,10 @@ fn cut_to(s: &mut String, n: usize) {
 }
 
 impl FleetProc {
-    fn cut(&mut self, n: usize) {
-        for s in [
+    /// Every text field: what the line's bound cuts and what a collector
+    /// checks (one list, so that a new field is in both).
+    pub fn texts_mut(&mut self) -> [&mut String; 12] {
+        [
             &mut self.name,
             &mut self.user,
             &mut self.parent,
@@ -206,7 +208,11 @@ impl FleetProc {
             &mut self.rname_source,
             &mut self.sni,
             &mut self.alpn,
-        ] {
+        ]
+    }
+
+    fn cut(&mut self, n: usize) {
+        for s in self.texts_mut() {
             cut_to(s, n);
         }
     }

@@ -59,7 +59,7 @@ pub fn parse(host: &str, msg_id: &str, payload: &[u8], rejected: &mut u64) -> Ve
             continue;
         }
         let why = match serde_json::from_slice::<FleetRecord>(line) {
-            Ok(rec) => match refused(&rec) {
+            Ok(mut rec) => match refused(&mut rec) {
                 None => {
                     out.push(Stored {
                         host: host.to_string(),
@@ -88,32 +88,17 @@ pub fn parse(host: &str, msg_id: &str, payload: &[u8], rejected: &mut u64) -> Ve
 
 /// Why a line that parsed is still not stored: what PostgreSQL would
 /// refuse in it, which would send the whole message (its good records
-/// too) to the dead letters, or a field not as netwho writes it.
-fn refused(rec: &FleetRecord) -> Option<&'static str> {
+/// too) to the dead letters, or a field not as netwho writes it. (Mutable
+/// only to reach the text fields through `FleetProc::texts_mut`.)
+fn refused(rec: &mut FleetRecord) -> Option<&'static str> {
     if !rec.community_id.is_empty() && !netwho_model::community::is_well_formed(&rec.community_id) {
         return Some("community_id is not `1:` and 28 base64 characters");
     }
-    let nul = |p: &Option<FleetProc>| {
-        p.as_ref().is_some_and(|p| {
-            [
-                &p.name,
-                &p.user,
-                &p.parent,
-                &p.cmdline,
-                &p.unit,
-                &p.container,
-                &p.exe_sha256,
-                &p.attribution,
-                &p.rname,
-                &p.rname_source,
-                &p.sni,
-                &p.alpn,
-            ]
-            .iter()
-            .any(|s| s.contains('\0'))
-        })
+    let nul = |p: &mut Option<FleetProc>| {
+        p.as_mut()
+            .is_some_and(|p| p.texts_mut().iter().any(|s| s.contains('\0')))
     };
-    if nul(&rec.src_proc) || nul(&rec.dst_proc) {
+    if nul(&mut rec.src_proc) || nul(&mut rec.dst_proc) {
         return Some("a process field holds a NUL character");
     }
     None
@@ -406,11 +391,11 @@ mod tests {
         );
         assert_eq!(rows[0].rec.community_id, good_id);
         assert_eq!(rows[1].rec.community_id, "");
-        let mutated = FleetRecord {
+        let mut mutated = FleetRecord {
             community_id: "2:LQU9qZlK+B5F3KDmev6m5PMibrg=".into(),
             ..rows[0].rec.clone()
         };
-        assert!(refused(&mutated).is_some());
-        assert!(refused(&rows[2].rec).is_none());
+        assert!(refused(&mut mutated).is_some());
+        assert!(refused(&mut rows[2].rec.clone()).is_none());
     }
 }
