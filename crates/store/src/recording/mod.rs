@@ -15,12 +15,14 @@ pub mod encode;
 mod fast;
 pub mod format;
 pub mod read;
+pub mod summary;
 pub mod write;
 
 pub use decode::{Decoder, Entries, EventKind, FlowItem, FlowRef, Item, Visit};
 pub use encode::{Encoder, Kind};
 pub use format::Header;
 pub use read::{FrameReader, ReadStats};
+pub use summary::{Summarizer, summary_path};
 pub use write::{FrameEncoder, RecordingFile, segment_path};
 
 use crate::StoreError;
@@ -49,6 +51,20 @@ pub fn segments_of(path: &Path) -> Vec<PathBuf> {
         v.push(path.to_path_buf());
     }
     v
+}
+
+/// The files [`Reader::open`] reads for `paths`: each one's segments
+/// ([`segments_of`]), each file once.
+pub fn files_of(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for p in paths {
+        for s in segments_of(p) {
+            if !all.contains(&s) {
+                all.push(s);
+            }
+        }
+    }
+    all
 }
 
 /// Reads a recording, segment after segment, as items.
@@ -115,16 +131,8 @@ impl Reader<BufReader<File>> {
     /// Open the recording at each path (with its rotated segments), in
     /// segment order.
     pub fn open(paths: &[PathBuf]) -> Result<Self, StoreError> {
-        let mut all = Vec::new();
-        for p in paths {
-            for s in segments_of(p) {
-                if !all.contains(&s) {
-                    all.push(s);
-                }
-            }
-        }
         let mut readers = Vec::new();
-        for p in all {
+        for p in files_of(paths) {
             let f = File::open(&p).map_err(|e| write::io_err(&p, "opening", e))?;
             readers.push((p.clone(), FrameReader::new(BufReader::new(f), &p)?));
         }

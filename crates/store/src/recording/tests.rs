@@ -635,6 +635,85 @@ fn files_rotate_by_size_and_read_back_as_one() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Counts the frames it is given; its summary is that count and the
+/// frames' bytes.
+struct Counting(u64, Vec<u8>);
+
+impl Summarizer for Counting {
+    fn frame(&mut self, raw: &[u8]) {
+        self.0 += 1;
+        self.1.extend_from_slice(raw);
+    }
+    fn finish(&mut self) -> Result<Vec<u8>, String> {
+        let mut b = self.0.to_le_bytes().to_vec();
+        b.extend_from_slice(&self.1);
+        Ok(b)
+    }
+}
+
+fn write_summarized(path: &Path, rotate: Option<u64>, frames: u32) -> RecordingFile {
+    let mut rf = RecordingFile::create(path, Header::default(), rotate, true).unwrap();
+    rf.summarize(Box::new(Counting(0, Vec::new())));
+    let mut enc = Encoder::new();
+    for i in 0..frames {
+        let mut raw = Vec::new();
+        let f = flow(100 + i, u64::from(i), "10.231.0.9", 80);
+        enc.flow(&mut raw, Kind::Open, &f, &ctx(None), MonoNs(u64::from(i)));
+        enc.seal();
+        rf.write_frame(&raw).unwrap();
+    }
+    rf
+}
+
+/// A summary is written at the clean end only, private, describing the
+/// file's exact bytes: a reader gets it back while the file is unchanged,
+/// and not once a byte changed, after a rotation, for a killed writer, or
+/// after a new recording replaced the old one.
+#[test]
+fn a_summary_describes_exactly_the_file_it_was_written_with() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = std::env::temp_dir().join(format!("netwho-sum-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.nwr");
+    let files = vec![path.clone()];
+    let mut rf = write_summarized(&path, None, 3);
+    assert!(
+        summary::load(&files)
+            .unwrap_err()
+            .contains("does not exist")
+    );
+    assert_eq!(rf.finish().unwrap(), None);
+    let sum = summary_path(&path);
+    assert_eq!(std::fs::metadata(&sum).unwrap().mode() & 0o777, 0o600);
+    let (at, body) = summary::load(&files).unwrap();
+    assert_eq!(at, sum);
+    assert_eq!(body[..8], 3u64.to_le_bytes());
+    // more files than the one it describes
+    let other = dir.join("other.nwr");
+    std::fs::write(&other, b"x").unwrap();
+    assert!(summary::load(&[path.clone(), other]).is_err());
+    // the file grew since
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"!").unwrap();
+    assert!(summary::load(&files).unwrap_err().contains("changed since"));
+    // a new recording at the same path removes the old summary at once
+    let rf = write_summarized(&path, None, 2);
+    assert!(!sum.exists());
+    drop(rf); // killed: no finish, no summary
+    assert!(!sum.exists());
+    // a rotation gives the summary up, and finish says why
+    let mut rf = write_summarized(&path, Some(200), 20);
+    assert!(segment_path(&path, 0).exists());
+    let why = rf.finish().unwrap().unwrap();
+    assert!(why.contains("rotated"), "{why}");
+    assert!(!sum.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Two segments of one recording, the wall clock moved between them, each
 /// with damage: reading ahead agrees with reading inline, and the clock
 /// change comes between the segments' items.

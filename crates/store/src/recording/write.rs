@@ -3,6 +3,7 @@
 //! killed at any moment leaves a file that reads up to its last frame.
 
 use super::format::{FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, Header, MAJOR, MINOR};
+use super::summary::{self, Summarizer, Tally};
 use crate::StoreError;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -69,6 +70,11 @@ pub struct RecordingFile {
     /// Bytes in all segments.
     pub total_bytes: u64,
     rotate_bytes: Option<u64>,
+    /// The bytes of the current segment, for its summary.
+    tally: Tally,
+    summarizer: Option<Box<dyn Summarizer>>,
+    /// Why the summary was given up (a rotation, a failed write).
+    no_summary: Option<String>,
 }
 
 /// The name of a rotated segment.
@@ -105,7 +111,11 @@ impl RecordingFile {
             segment_bytes: 0,
             total_bytes: 0,
             rotate_bytes,
+            tally: Tally::default(),
+            summarizer: None,
+            no_summary: None,
         };
+        summary::remove_stale(path);
         rf.write_header()?;
         Ok(rf)
     }
@@ -118,6 +128,8 @@ impl RecordingFile {
             .map_err(|e| io_err(&self.path, "writing", e))?;
         self.segment_bytes = h.len() as u64;
         self.total_bytes += h.len() as u64;
+        self.tally = Tally::default();
+        self.tally.add(&h);
         Ok(())
     }
 
@@ -131,10 +143,14 @@ impl RecordingFile {
             .frames
             .frame(raw)
             .map_err(|e| io_err(&self.path, "compressing", e))?;
-        self.file
-            .write_all(&frame)
-            .and_then(|()| self.file.flush())
-            .map_err(|e| io_err(&self.path, "writing", e))?;
+        if let Err(e) = self.file.write_all(&frame).and_then(|()| self.file.flush()) {
+            self.give_up_summary("writing the recording failed");
+            return Err(io_err(&self.path, "writing", e));
+        }
+        self.tally.add(&frame);
+        if let Some(s) = &mut self.summarizer {
+            s.frame(raw);
+        }
         self.segment_bytes += frame.len() as u64;
         self.total_bytes += frame.len() as u64;
         if self
@@ -148,12 +164,47 @@ impl RecordingFile {
 
     /// Close this segment as `FILE.N` and start the next in `FILE`.
     pub fn rotate(&mut self) -> Result<(), StoreError> {
+        self.give_up_summary("the recording was rotated");
         self.sync()?;
         let done = segment_path(&self.path, self.header.segment);
         std::fs::rename(&self.path, &done).map_err(|e| io_err(&done, "renaming to", e))?;
         self.header.segment += 1;
         self.file = BufWriter::with_capacity(1 << 20, open_new(&self.path, false)?);
         self.write_header()
+    }
+
+    /// Keep a summary of what is written with `s` (reports read it
+    /// instead of the recording: [`super::summary`]), written by
+    /// [`finish`](Self::finish).
+    pub fn summarize(&mut self, s: Box<dyn Summarizer>) {
+        self.summarizer = Some(s);
+    }
+
+    fn give_up_summary(&mut self, why: &str) {
+        if self.summarizer.take().is_some() {
+            self.no_summary = Some(why.to_owned());
+        }
+    }
+
+    /// The recording is complete (its end marker written): sync it and
+    /// write its summary. Returns why no summary was written, when one was
+    /// asked for and none could be (the recording itself is whole then).
+    pub fn finish(&mut self) -> Result<Option<String>, StoreError> {
+        self.sync()?;
+        let Some(mut s) = self.summarizer.take() else {
+            return Ok(self.no_summary.take());
+        };
+        let why = match s.finish() {
+            Ok(body) => match summary::write(&self.path, &self.tally, body) {
+                Ok(()) => return Ok(None),
+                Err(e) => format!(
+                    "writing {}: {e}",
+                    summary::summary_path(&self.path).display()
+                ),
+            },
+            Err(why) => why,
+        };
+        Ok(Some(why))
     }
 
     /// Flush and sync to disk.
