@@ -2,7 +2,10 @@
 //! flows (10 million by default), time and peak memory, against the
 //! `sort | uniq -c` and `awk` answers an administrator would get from the
 //! same flows as a JSON-lines log (`netwho log --json --on close`), all in
-//! the same run. Also the recorder's encoding speed and bytes per flow.
+//! the same run; each report from the recording's summary (`FILE.sum`, as
+//! `netwho record` writes it) and decoded in full (`--no-summary`), with
+//! the same answer. Also the recorder's encoding speed, bytes per flow and
+//! the cost of keeping the summary.
 //! Not a test: run by `bench/run`, or
 //!
 //!     cargo build --release -p netwho
@@ -21,11 +24,36 @@
 use netwho_model::record::{Context, FlowRecord, Names, RecordKind};
 use netwho_model::time::WallClock;
 use netwho_model::{CloseReason, Endpoint, Flow, MonoNs};
-use netwho_store::recording::{Encoder, Header, Kind, RecordingFile};
+use netwho_report::summary::RecordingSummarizer;
+use netwho_store::recording::{Encoder, Header, Kind, RecordingFile, Summarizer};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+
+/// The recorder's summarizer, timed.
+struct Timed(RecordingSummarizer, Arc<std::sync::atomic::AtomicU64>);
+
+/// `f`, its time added to `total` (ns).
+fn timed<T>(total: &std::sync::atomic::AtomicU64, f: impl FnOnce() -> T) -> T {
+    let t0 = netwho_enrich::clock::boot_now().0;
+    let r = f();
+    let ns = netwho_enrich::clock::boot_now().0.saturating_sub(t0);
+    total.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+    r
+}
+
+impl Summarizer for Timed {
+    fn frame(&mut self, raw: &[u8]) {
+        let Timed(s, total) = self;
+        timed(total, || s.frame(raw));
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, String> {
+        let Timed(s, total) = self;
+        timed(total, || s.finish())
+    }
+}
 
 fn wall_s() -> f64 {
     netwho_enrich::clock::boot_now().0 as f64 / 1e9
@@ -109,7 +137,10 @@ fn main() {
         resolution_ns: 1_000_000_000,
         ..Header::default()
     };
+    let summarizer = RecordingSummarizer::new(&header);
     let mut file = RecordingFile::create(&rec, header, None, true).expect("recording");
+    let sum_ns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    file.summarize(Box::new(Timed(summarizer, Arc::clone(&sum_ns))));
     let mut jsonl = BufWriter::with_capacity(1 << 20, std::fs::File::create(&log).expect("log"));
     let mut enc = Encoder::new();
     let mut raw = Vec::with_capacity(2 << 20);
@@ -161,7 +192,14 @@ fn main() {
     }
     enc.end(&mut raw, MonoNs(5_000_000_000 + flows * 360_000));
     file.write_frame(&raw).expect("write");
-    file.sync().expect("sync");
+    let t0 = wall_s();
+    if let Some(why) = file.finish().expect("finish") {
+        panic!("no summary: {why}");
+    }
+    enc_s += wall_s() - t0;
+    let sum_s = sum_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+    let sum_bytes =
+        std::fs::metadata(netwho_store::recording::summary_path(&rec)).map_or(0, |m| m.len());
     jsonl.flush().expect("json");
     for (p, b) in per_pid.iter().enumerate() {
         if *b > truth_top.1 {
@@ -171,9 +209,12 @@ fn main() {
     let rec_bytes = std::fs::metadata(&rec).map_or(0, |m| m.len());
     let log_bytes = std::fs::metadata(&log).map_or(0, |m| m.len());
 
-    let report = |what: &str| {
+    let report = |what: &str, summary: bool| {
         let mut c = Command::new(&netwho);
         c.args(["report", what, "-r"]).arg(&rec).arg("--csv");
+        if !summary {
+            c.arg("--no-summary");
+        }
         measure(&mut c)
     };
     let sh = |script: String| {
@@ -182,8 +223,12 @@ fn main() {
         measure(&mut c)
     };
     let l = log.display();
-    let top = report("top-procs");
-    let users = report("by-user");
+    let top = report("top-procs", true);
+    let top_full = report("top-procs", false);
+    let users = report("by-user", true);
+    let users_full = report("by-user", false);
+    assert!(top.3 == top_full.3, "top-procs differs from its summary");
+    assert!(users.3 == users_full.3, "by-user differs from its summary");
     // (the record's own pid is the one followed by "ppid"; parents have pids too)
     let uniq = sh(format!(
         "grep -o '\"pid\":[0-9]*,\"ppid\"' {l} | sort | uniq -c | sort -rn | head -10"
@@ -225,12 +270,27 @@ fn main() {
         json_s * 1e6 / n
     );
     println!(
-        "  {:<52} {:>8} {:>8} {:>9} {:>8}",
+        "  summary (top-procs/bytes, by-user, by-unit): {:.1} KiB, kept at {:.2} us/flow \
+         ({:.0} % of encoding and writing)",
+        sum_bytes as f64 / 1024.0,
+        sum_s * 1e6 / n,
+        100.0 * sum_s / enc_s.max(1e-9)
+    );
+    println!(
+        "  {:<54} {:>8} {:>8} {:>9} {:>8}",
         "", "wall s", "CPU s", "max RSS", "vs uniq"
     );
     for (name, m) in [
         ("netwho report top-procs -r flows.nwr", &top),
+        (
+            "netwho report top-procs -r flows.nwr --no-summary",
+            &top_full,
+        ),
         ("netwho report by-user -r flows.nwr", &users),
+        (
+            "netwho report by-user -r flows.nwr --no-summary",
+            &users_full,
+        ),
         (
             "grep -o pid log | sort | uniq -c | sort -rn  (flows)",
             &uniq,
@@ -238,7 +298,7 @@ fn main() {
         ("awk bytes per pid log | sort -rn  (bytes)", &awk),
     ] {
         println!(
-            "  {name:<52} {:>8.2} {:>8.2} {:>6.0} MiB {:>7.2}x",
+            "  {name:<54} {:>8.2} {:>8.2} {:>6.0} MiB {:>7.2}x",
             m.0,
             m.1,
             m.2,

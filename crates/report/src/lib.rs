@@ -17,6 +17,7 @@ pub mod history;
 pub mod local;
 pub mod request;
 pub mod source;
+pub mod summary;
 pub mod table;
 
 pub use request::SourceReport;
@@ -371,6 +372,9 @@ pub struct Reporter {
     pub first: Option<i128>,
     /// See `first`.
     pub last: Option<i128>,
+    /// Groups and the distinct values they remember, so far (what a
+    /// recorder's summary holds: [`summary`]).
+    held: u64,
 }
 
 impl Reporter {
@@ -394,6 +398,7 @@ impl Reporter {
             totals: Totals::default(),
             first: None,
             last: None,
+            held: 0,
         }
     }
 
@@ -510,6 +515,7 @@ impl Reporter {
             }
             if let Some(key) = self.key(f, fi.ctx) {
                 let kind = self.kind;
+                let groups = self.groups.len();
                 let acc = self.groups.entry((bucket, key)).or_insert_with(|| Acc {
                     first: fi.seq,
                     labels: labels(kind, f, fi.ctx),
@@ -528,7 +534,11 @@ impl Reporter {
                 if self.cfg.hosts {
                     acc.hosts.add(&self.host, fi.seq);
                 }
+                let had = acc.a.items.len() + acc.b.items.len();
                 distinct(kind, acc, f, fi.ctx, fi.seq);
+                let now = acc.a.items.len() + acc.b.items.len();
+                let new_group = u64::from(self.groups.len() > groups);
+                self.held += new_group + now.saturating_sub(had) as u64;
             }
         }
         if closing && let Some(st) = self.flows.remove(&f.key) {
@@ -1197,12 +1207,12 @@ fn name_of(f: &Flow) -> (String, &'static str) {
     (netwho_query::canonical(f.remote.addr).to_string(), how)
 }
 
-/// The distinct values a group row lists.
 /// A connection's Community ID, empty where it has none.
 fn community_id(f: &Flow, seed: u16) -> String {
     netwho_model::community::of_flow(f, seed).unwrap_or_default()
 }
 
+/// The distinct values a group row lists.
 fn distinct(kind: ReportKind, acc: &mut Acc, f: &Flow, ctx: &Context, seq: u64) {
     match kind {
         ReportKind::Rare => {

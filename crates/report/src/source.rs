@@ -10,7 +10,7 @@ use crate::request::{Printed, SourceReport, TimeArg, read_json};
 use crate::{ReportConfig, ReportError, ReportKind, Reporter};
 use netwho_model::time::rfc3339_from_unix_ns as ts;
 use netwho_store::history::{History, Tier};
-use netwho_store::recording::Reader;
+use netwho_store::recording::{ReadStats, Reader, files_of, summary};
 use serde_json::json;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -136,6 +136,10 @@ pub struct RecordingSource {
     stop: Option<Arc<AtomicBool>>,
     progress: Option<Progress>,
     parts: usize,
+    /// Read the recording's summary where it answers the report.
+    summary: bool,
+    /// How the last report was read (`-v`).
+    how: Option<String>,
 }
 
 /// At most this many threads decode a recording for a report (each holds
@@ -158,7 +162,56 @@ impl RecordingSource {
             parts: std::thread::available_parallelism()
                 .map_or(1, std::num::NonZero::get)
                 .clamp(1, MAX_PARTS),
+            summary: true,
+            how: None,
         }
+    }
+
+    /// Decode the recording even where its summary would answer
+    /// (`report --no-summary`).
+    #[must_use]
+    pub fn without_summary(mut self) -> Self {
+        self.summary = false;
+        self
+    }
+
+    /// How the last report was read: from the recording's summary, or in
+    /// full and why not from a summary (for `-v`).
+    pub fn how(&self) -> Option<&str> {
+        self.how.as_deref()
+    }
+
+    /// The report from the recording's summary, or why not.
+    fn summarized(
+        &self,
+        kind: ReportKind,
+        cfg: &ReportConfig,
+        local: &HashSet<IpAddr>,
+    ) -> Result<(Reporter, ReadStats, PathBuf), String> {
+        if !self.summary {
+            return Err("--no-summary".into());
+        }
+        if !crate::summary::covers(kind, cfg) {
+            return Err(format!(
+                "a summary answers top-procs, bytes, by-user and by-unit over the whole \
+                 recording, unfiltered; this is {}{}",
+                kind.name(),
+                if crate::summary::covers(ReportKind::TopProcs, cfg) {
+                    ""
+                } else {
+                    " with a filter, window, interval or --exclude-local"
+                }
+            ));
+        }
+        let (path, body) = summary::load(&files_of(&self.files))?;
+        let (rep, stats) = crate::summary::reporter(
+            &body,
+            kind,
+            cfg.clone(),
+            self.reader.start_clock(),
+            local.clone(),
+        )?;
+        Ok((rep, stats, path))
     }
 
     /// Decode with `n` threads (1: one; at most [`MAX_PARTS`]). By default
@@ -209,31 +262,19 @@ impl ReportSource for RecordingSource {
             ..cfg
         };
         let local: HashSet<IpAddr> = header.local_addrs.iter().copied().collect();
-        let clock = self.reader.start_clock();
-        let reps: Vec<Reporter> = (0..self.parts)
-            .map(|_| Reporter::new(kind, cfg.clone(), clock, local.clone()))
-            .collect();
-        let stop = self.stop.clone();
-        let mut progress = self.progress.take();
-        // a frame at a time, its flows borrowed (not copied) on their way
-        // into each part's report
-        let parts = self
-            .reader
-            .visit_parts(reps, |r, v| r.visit(v), &mut |reader| {
-                if let Some(p) = &mut progress {
-                    p(reader);
-                }
-                !stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
-            });
-        self.progress = progress;
-        let mut parts = parts?.ok_or(ReportError::Interrupted)?.into_iter();
-        let Some(mut rep) = parts.next() else {
-            return Err(ReportError::Interrupted);
+        let (rep, stats) = match self.summarized(kind, &cfg, &local) {
+            Ok((rep, stats, path)) => {
+                self.how = Some(format!(
+                    "read from the recording's summary {}",
+                    path.display()
+                ));
+                (rep, stats)
+            }
+            Err(why) => {
+                self.how = Some(format!("read the recording in full (no summary: {why})"));
+                (self.decode(kind, &cfg, &local)?, self.reader.stats())
+            }
         };
-        for other in parts {
-            rep.merge(other);
-        }
-        let stats = self.reader.stats();
         let (first, last, totals) = (rep.first, rep.last, rep.totals);
         let files = self
             .files
@@ -261,5 +302,42 @@ impl ReportSource for RecordingSource {
             notes: Vec::new(),
             read: Some(read_json(&stats)),
         })
+    }
+}
+
+impl RecordingSource {
+    /// Decode the whole recording into one report (in parts, put
+    /// together).
+    fn decode(
+        &mut self,
+        kind: ReportKind,
+        cfg: &ReportConfig,
+        local: &HashSet<IpAddr>,
+    ) -> Result<Reporter, ReportError> {
+        let clock = self.reader.start_clock();
+        let reps: Vec<Reporter> = (0..self.parts)
+            .map(|_| Reporter::new(kind, cfg.clone(), clock, local.clone()))
+            .collect();
+        let stop = self.stop.clone();
+        let mut progress = self.progress.take();
+        // a frame at a time, its flows borrowed (not copied) on their way
+        // into each part's report
+        let parts = self
+            .reader
+            .visit_parts(reps, |r, v| r.visit(v), &mut |reader| {
+                if let Some(p) = &mut progress {
+                    p(reader);
+                }
+                !stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+            });
+        self.progress = progress;
+        let mut parts = parts?.ok_or(ReportError::Interrupted)?.into_iter();
+        let Some(mut rep) = parts.next() else {
+            return Err(ReportError::Interrupted);
+        };
+        for other in parts {
+            rep.merge(other);
+        }
+        Ok(rep)
     }
 }

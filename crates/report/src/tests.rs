@@ -750,6 +750,15 @@ fn top_names_groups_by_the_names_processes_resolved() {
 /// its first flow's); flows updated and closed frames after they opened,
 /// some still open at the end.
 fn many_flows_recording(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    recording_with_summary(name, None)
+}
+
+/// [`many_flows_recording`], its summary kept by a summarizer that holds
+/// at most `held` (None: no summary).
+fn recording_with_summary(
+    name: &str,
+    held: Option<u64>,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     use netwho_store::recording::{Encoder, Header, Kind, RecordingFile};
     let dir = std::env::temp_dir().join(format!("netwho-rep-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -761,7 +770,11 @@ fn many_flows_recording(name: &str) -> (std::path::PathBuf, std::path::PathBuf) 
         resolution_ns: S,
         ..Header::default()
     };
+    let summarizer = summary::RecordingSummarizer::new(&header);
     let mut file = RecordingFile::create(&path, header, None, true).unwrap();
+    if let Some(n) = held {
+        file.summarize(Box::new(summarizer.held_at_most(n)));
+    }
     let mut enc = Encoder::new();
     let mut raw = Vec::new();
     let (alice, bob) = (ctx("alice", "a.service"), ctx("bob", "b.service"));
@@ -810,7 +823,8 @@ fn many_flows_recording(name: &str) -> (std::path::PathBuf, std::path::PathBuf) 
     }
     enc.end(&mut raw, end.add_ns(1));
     file.write_frame(&raw).unwrap();
-    file.sync().unwrap();
+    let why = file.finish().unwrap();
+    assert_eq!(why.is_some(), held.is_some_and(|n| n < 10_000), "{why:?}");
     (dir, path)
 }
 
@@ -884,5 +898,160 @@ fn reports_made_in_parts_equal_reports_made_in_one() {
             .iter()
             .any(|c| c.starts_with("renamed") && c != "renamed0")
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a report over a recording gave: table, totals, first and last
+/// times, and the read counts.
+type Got = (
+    Table,
+    Totals,
+    Option<i128>,
+    Option<i128>,
+    Option<serde_json::Value>,
+);
+
+/// Runs `kind` over the recording at `path`: the report, and how it was
+/// read.
+fn run_recording(
+    path: &std::path::Path,
+    kind: ReportKind,
+    cfg: &ReportConfig,
+    summary: bool,
+) -> (Got, String) {
+    use crate::source::{RecordingSource, ReportSource};
+    let paths = vec![path.to_path_buf()];
+    let reader = netwho_store::recording::Reader::open(&paths).unwrap();
+    let mut src = RecordingSource::new(reader, paths);
+    if !summary {
+        src = src.without_summary();
+    }
+    let r = src.run(kind, cfg.clone()).unwrap();
+    let how = src.how().unwrap_or_default().to_owned();
+    ((r.table, r.totals, r.first, r.last, r.read), how)
+}
+
+/// The reports a recording's summary keeps are the reports a full reading
+/// makes (the same table, totals, times and read counts), with or without
+/// a limit; other reports, and kept ones with a filter, window or
+/// interval, read the recording in full.
+#[test]
+fn a_summary_answers_as_a_full_reading_does() {
+    let (dir, path) = recording_with_summary("summary", Some(summary::MAX_HELD));
+    let sum = netwho_store::recording::summary_path(&path);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sum).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let limited = ReportConfig {
+        limit: Some(3),
+        ..ReportConfig::default()
+    };
+    for kind in [
+        ReportKind::TopProcs,
+        ReportKind::Bytes,
+        ReportKind::ByUser,
+        ReportKind::ByUnit,
+    ] {
+        for cfg in [&ReportConfig::default(), &limited] {
+            let (full, how) = run_recording(&path, kind, cfg, false);
+            assert!(how.contains("in full (no summary: --no-summary)"), "{how}");
+            let (quick, how) = run_recording(&path, kind, cfg, true);
+            assert!(
+                how.starts_with("read from the recording's summary"),
+                "{how}"
+            );
+            assert_eq!(quick, full, "{} {cfg:?}", kind.name());
+            assert!(full.1.flows > 3000, "{:?}", full.1);
+        }
+    }
+    // not answered by the summary
+    let filtered = ReportConfig {
+        filter: Some(Filter::parse("user.name = bob").unwrap()),
+        ..ReportConfig::default()
+    };
+    let hourly = ReportConfig {
+        interval_ns: Some(3 * S),
+        ..ReportConfig::default()
+    };
+    for (kind, cfg) in [
+        (ReportKind::TopProcs, &filtered),
+        (ReportKind::ByUser, &hourly),
+        (ReportKind::TopRemotes, &ReportConfig::default()),
+    ] {
+        let (_, how) = run_recording(&path, kind, cfg, true);
+        assert!(how.starts_with("read the recording in full"), "{how}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A summary that does not belong to the recording's very bytes, or that
+/// someone else could have written, is not read: the report reads the
+/// recording in full, with the full answer, and says why.
+#[test]
+fn a_stale_damaged_or_foreign_summary_is_not_read() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (dir, path) = recording_with_summary("stale", Some(summary::MAX_HELD));
+    let sum = netwho_store::recording::summary_path(&path);
+    let good = std::fs::read(&sum).unwrap();
+    let kind = ReportKind::TopProcs;
+    let cfg = ReportConfig::default();
+    let (full, _) = run_recording(&path, kind, &cfg, false);
+    let check = |what: &str, expect: &str| {
+        let (r, how) = run_recording(&path, kind, &cfg, true);
+        assert!(how.contains(expect), "{what}: {how}");
+        assert!(
+            how.starts_with("read the recording in full"),
+            "{what}: {how}"
+        );
+        assert_eq!(r, full, "{what}");
+    };
+    // others may write it
+    std::fs::set_permissions(&sum, std::fs::Permissions::from_mode(0o666)).unwrap();
+    check("mode 0666", "not the recording owner's own private file");
+    std::fs::set_permissions(&sum, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // a byte of the summary changed (a checksum guards it), or cut short
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    std::fs::write(&sum, &bad).unwrap();
+    check("flipped", "damaged");
+    std::fs::write(&sum, &good[..good.len() - 9]).unwrap();
+    check("cut", "damaged");
+    std::fs::write(&sum, b"").unwrap();
+    check("empty", "damaged");
+    // a link, even to the good summary
+    let elsewhere = dir.join("elsewhere.sum");
+    std::fs::write(&elsewhere, &good).unwrap();
+    std::fs::remove_file(&sum).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &sum).unwrap();
+    check("symlink", "not a regular file");
+    std::fs::remove_file(&sum).unwrap();
+    // a byte of the recording changed since
+    std::fs::write(&sum, &good).unwrap();
+    std::fs::set_permissions(&sum, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut rec = std::fs::read(&path).unwrap();
+    let last = rec.len() - 3;
+    rec[last] ^= 0x20;
+    std::fs::write(&path, &rec).unwrap();
+    let (changed, how) = run_recording(&path, kind, &cfg, true);
+    assert!(how.contains("changed since"), "{how}");
+    let (changed_full, _) = run_recording(&path, kind, &cfg, false);
+    assert_eq!(changed, changed_full);
+    // none at all
+    std::fs::remove_file(&sum).unwrap();
+    let (_, how) = run_recording(&path, kind, &cfg, true);
+    assert!(how.contains("does not exist"), "{how}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A recorder whose reports would hold more than it allows gives the
+/// summary up (and says why) rather than grow: no summary is written and
+/// reports read the recording in full.
+#[test]
+fn a_summary_that_would_hold_too_much_is_given_up() {
+    let (dir, path) = recording_with_summary("too-much", Some(500));
+    assert!(!netwho_store::recording::summary_path(&path).exists());
+    let (_, how) = run_recording(&path, ReportKind::ByUser, &ReportConfig::default(), true);
+    assert!(how.contains("does not exist"), "{how}");
     let _ = std::fs::remove_dir_all(&dir);
 }
