@@ -593,6 +593,9 @@ pub struct RecordArgs {
     /// No progress lines on stderr
     #[arg(short, long)]
     pub quiet: bool,
+    /// Write no summary (FILE.sum) at the end; reports then decode the whole recording
+    #[arg(long)]
+    pub no_summary: bool,
     /// Seconds between status records (and progress lines)
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     pub status_interval: Duration,
@@ -680,6 +683,9 @@ pub struct ReportArgs {
     /// With -r: threads that decode the recording (default: one per CPU, at most 8; each holds its own groups)
     #[arg(long, value_name = "N", requires = "read", value_parser = clap::value_parser!(u16).range(1..=8))]
     pub threads: Option<u16>,
+    /// With -r: decode the recording even where its summary (FILE.sum) answers the report
+    #[arg(long, requires = "read")]
+    pub no_summary: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]

@@ -52,7 +52,13 @@ impl Destination for FileDest {
     }
 
     fn close(&mut self) -> io::Result<()> {
-        self.file.sync().map_err(io::Error::other)
+        if let Some(why) = self.file.finish().map_err(io::Error::other)? {
+            eprintln!(
+                "netwho record: warning: no summary written ({why}); reports decode the whole \
+                 recording"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -174,6 +174,32 @@ fn reports_over_a_recording_equal_the_truth_and_replay_equals_live() {
     let doc = report_json(["by-user", "-r", recs, "--interval", "1h"]);
     assert_eq!(got(&doc, by_uid), sums(&truth, by_uid));
 
+    // the reports above without a window came from the recording's
+    // summary, written private at the clean end: decoding the recording
+    // gives the same documents; a filter decodes it
+    let sum = dir.0.join("act1.nwr.sum");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sum).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    for kind in ["top-procs", "bytes", "by-user", "by-unit"] {
+        let quick = netwho(&["report", kind, "-r", recs, "--json", "-v"]);
+        let how = String::from_utf8_lossy(&quick.stderr);
+        assert!(
+            how.contains("read from the recording's summary"),
+            "{kind}: {how}"
+        );
+        let full = netwho(&["report", kind, "-r", recs, "--json", "--no-summary"]);
+        assert!(quick.status.success() && full.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&quick.stdout),
+            String::from_utf8_lossy(&full.stdout),
+            "{kind}"
+        );
+    }
+    let out = netwho(&["report", "top-procs", "-r", recs, "-v", "user.uid = 0"]);
+    let how = String::from_utf8_lossy(&out.stderr);
+    assert!(how.contains("read the recording in full"), "{how}");
+
     // Internet accounting: with 10.231.17.0/24 "local", only IPv6 counts:
     // the test user's 10 connections and the server's side of them
     let doc = report_json([
@@ -344,6 +370,7 @@ fn recordings_survive_kill_damage_and_say_what_they_cannot_read() {
     assert_eq!(doc["read"]["clean_end"], true);
     assert_eq!(doc["totals"]["sent"], 10 * 100 + 10 * 200);
     assert_eq!(doc["totals"]["flows"], 20);
+    assert!(dir.0.join("timed.nwr.sum").exists());
 
     // the same file again: refused, nothing overwritten
     let out = netwho(&["record", "-w", &recs, "-q"]);
@@ -394,6 +421,11 @@ fn recordings_survive_kill_damage_and_say_what_they_cannot_read() {
     );
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["read"]["clean_end"], false);
+    // no summary of a killed recorder's file: it is read in full
+    assert!(!dir.0.join("killed.nwr.sum").exists());
+    let out = netwho(&["report", "bytes", "-r", killed.to_str().unwrap(), "-v"]);
+    let how = String::from_utf8_lossy(&out.stderr);
+    assert!(how.contains("read the recording in full"), "{how}");
     // every connection the file closed has its exact bytes
     let closed: Vec<&Value> = rows(&doc)
         .iter()

@@ -6,6 +6,7 @@ use crate::failure::{Failure, cannot_start};
 use anyhow::Context as _;
 use netwho_pipeline::Sink;
 use netwho_pipeline::recsink::{RecordConfig, RecordSink};
+use netwho_report::summary::RecordingSummarizer;
 use netwho_store::recording::{Header, RecordingFile};
 use std::path::Path;
 use std::time::Duration;
@@ -23,7 +24,14 @@ pub fn sink(
         progress: !r.quiet,
     };
     let snaplen = r.snaplen.unwrap_or(0);
-    recorder(&r.write, r.rotate, r.overwrite, snaplen, cfg, filter, scope)
+    let file = Target {
+        path: &r.write,
+        rotate: r.rotate,
+        overwrite: r.overwrite,
+        snaplen,
+        summary: !r.no_summary,
+    };
+    recorder(&file, cfg, filter, scope)
 }
 
 /// `netwho log --record FILE`: the recorder beside the log, quietly, at
@@ -39,21 +47,37 @@ pub fn log_sink(
         count: None,
         progress: false,
     };
-    recorder(path, None, false, 0, cfg, filter, scope)
+    let file = Target {
+        path,
+        rotate: None,
+        overwrite: false,
+        snaplen: 0,
+        summary: true,
+    };
+    recorder(&file, cfg, filter, scope)
 }
 
-/// A recording at `path` (segments of `rotate` bytes, payload up to
-/// `snaplen` bytes per flow and direction), headed with this host, boot,
-/// clock and the filter it passes, and the sink that writes it.
-fn recorder(
-    path: &Path,
+/// Where and how a recording is written.
+struct Target<'a> {
+    path: &'a Path,
+    /// Segments of this many bytes.
     rotate: Option<u64>,
     overwrite: bool,
+    /// Payload up to this many bytes per flow and direction.
     snaplen: u32,
+    /// Keep the reports' summary (`FILE.sum`).
+    summary: bool,
+}
+
+/// A recording as `t` says, headed with this host, boot, clock and the
+/// filter it passes, and the sink that writes it.
+fn recorder(
+    t: &Target<'_>,
     cfg: RecordConfig,
     filter: Option<String>,
     scope: Option<String>,
 ) -> Result<Box<dyn Sink>, Failure> {
+    let (path, snaplen) = (t.path, t.snaplen);
     let origin = netwho_auditlog::chain::Origin::here();
     let header = Header {
         created_unix_ns: netwho_enrich::clock::unix_now_ns(),
@@ -69,7 +93,7 @@ fn recorder(
         segment: 0,
         attribution: "ebpf".into(),
     };
-    if overwrite {
+    if t.overwrite {
         for p in netwho_store::recording::segments_of(path) {
             if p != path && p.exists() {
                 std::fs::remove_file(&p)
@@ -78,7 +102,12 @@ fn recorder(
             }
         }
     }
-    let file = RecordingFile::create(path, header, rotate, overwrite).map_err(cannot_start)?;
+    let summarizer = RecordingSummarizer::new(&header);
+    let mut file =
+        RecordingFile::create(path, header, t.rotate, t.overwrite).map_err(cannot_start)?;
+    if t.summary {
+        file.summarize(Box::new(summarizer));
+    }
     if cfg.progress {
         let payload = match snaplen {
             0 => String::new(),

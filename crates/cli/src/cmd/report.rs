@@ -84,11 +84,17 @@ pub fn report(a: &ReportArgs, community_seed: u16, stop: &Arc<AtomicBool>) -> Re
         if let Some(n) = a.threads {
             source = source.parts(usize::from(n));
         }
+        if a.no_summary {
+            source = source.without_summary();
+        }
         let mut source = source
             .stop_when(Arc::clone(stop))
             .on_progress(Box::new(move |r| ticks.borrow_mut().tick(r)));
         let printed = run(&mut source);
         progress.borrow().done();
+        if let Some(how) = source.how() {
+            log::info!("{how}");
+        }
         crate::cmd::replay::warn(source.reader());
         printed?
     };
