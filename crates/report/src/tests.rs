@@ -1055,3 +1055,98 @@ fn a_summary_that_would_hold_too_much_is_given_up() {
     assert!(how.contains("does not exist"), "{how}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A recording of `ops`, its summary kept: 0 opens a flow of process
+/// `p` (three users, two units), 1 counts `n` bytes on the oldest open
+/// flow, 2 closes it, 3 seals a frame; the flows still open end with
+/// their final records.
+fn recording_of_ops(dir: &std::path::Path, ops: &[(u8, u32, u64)]) -> std::path::PathBuf {
+    use netwho_store::recording::{Encoder, Header, Kind, RecordingFile};
+    let path = dir.join("ops.nwr");
+    let header = Header {
+        boot_to_unix_ns: BOOT,
+        resolution_ns: S,
+        ..Header::default()
+    };
+    let summarizer = summary::RecordingSummarizer::new(&header);
+    let mut file = RecordingFile::create(&path, header, None, true).unwrap();
+    file.summarize(Box::new(summarizer));
+    let mut enc = Encoder::new();
+    let mut raw = Vec::new();
+    let users = [
+        ctx("alice", "a.service"),
+        ctx("bob", "b.service"),
+        ctx("carol", "a.service"),
+    ];
+    let mut open: std::collections::VecDeque<(Flow, Context)> = Default::default();
+    let mut at = MonoNs(S);
+    for (i, &(op, p, n)) in ops.iter().enumerate() {
+        at = at.add_ns(S / 10);
+        match op {
+            0 => {
+                let mut f = Flow::example(
+                    2000 + p,
+                    i as u64 + 1,
+                    Endpoint::new(IpAddr::from([10, 231, 9, p as u8]), 443),
+                );
+                f.comm = format!("prog{}", p % 5);
+                f.uid = 1000 + p % 3;
+                f.opened = at;
+                let c = users[(p % 3) as usize].clone();
+                enc.flow(&mut raw, Kind::Open, &f, &c, at);
+                open.push_back((f, c));
+            }
+            1 | 2 => {
+                if let Some((mut f, c)) = open.pop_front() {
+                    f.payload.bytes_sent += n;
+                    f.payload.bytes_recv += n / 3;
+                    if op == 2 {
+                        f.closed = Some(at);
+                        f.close_reason = Some(CloseReason::SocketClosed);
+                        enc.flow(&mut raw, Kind::Close, &f, &c, at);
+                    } else {
+                        enc.flow(&mut raw, Kind::Update, &f, &c, at);
+                        open.push_back((f, c));
+                    }
+                }
+            }
+            _ => {
+                enc.seal();
+                file.write_frame(&raw).unwrap();
+                raw.clear();
+            }
+        }
+    }
+    for (f, c) in open {
+        enc.flow(&mut raw, Kind::Final, &f, &c, at);
+    }
+    enc.end(&mut raw, at.add_ns(1));
+    file.write_frame(&raw).unwrap();
+    assert_eq!(file.finish().unwrap(), None);
+    path
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Over any recording (flows crossing frames, updated, closed or still
+    /// open at the end), each report a summary keeps is the report a full
+    /// reading makes.
+    #[test]
+    fn a_summary_equals_a_full_reading_of_any_recording(
+        ops in proptest::collection::vec((0u8..4, 0u32..12, 0u64..5000), 1..200)
+    ) {
+        let dir = std::env::temp_dir().join(format!("netwho-rep-{}-ops", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = recording_of_ops(&dir, &ops);
+        for kind in [ReportKind::TopProcs, ReportKind::Bytes, ReportKind::ByUser, ReportKind::ByUnit] {
+            let cfg = ReportConfig::default();
+            let (full, _) = run_recording(&path, kind, &cfg, false);
+            let (quick, how) = run_recording(&path, kind, &cfg, true);
+            proptest::prop_assert!(how.starts_with("read from the recording's summary"), "{}", how);
+            proptest::prop_assert_eq!(quick, full, "{}", kind.name());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

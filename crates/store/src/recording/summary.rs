@@ -131,6 +131,9 @@ pub fn load(files: &[PathBuf]) -> Result<(PathBuf, Vec<u8>), String> {
         Err(e) => return Err(format!("{shown}: {e}")),
     };
     let rec = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if !rec.is_file() {
+        return Err(format!("{} is not a regular file", file.display()));
+    }
     if !meta.file_type().is_file() {
         return Err(format!("{shown} is not a regular file"));
     }
