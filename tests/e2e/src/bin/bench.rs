@@ -27,6 +27,9 @@
 //!   makes, then a connection to the answer), with names on (the default)
 //!   and with `--names off` in the same round: netwho's CPU and the kernel
 //!   time per lookup, and how many of the connections got their `rname`.
+//! * paced, recorded: `log --record` (the log and a recording), and
+//!   `netwho record` alone keeping its summary (`FILE.sum`) and with
+//!   `--no-summary`, in the same round: netwho's CPU.
 //!
 //! Run it with `bench/run` (release build, as root).
 
@@ -178,6 +181,7 @@ fn main() {
     let mut scoped: Vec<Sample> = Vec::new();
     let mut chained: Vec<Sample> = Vec::new();
     let mut recorded: Vec<(Sample, f64)> = Vec::new();
+    let mut summaries: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
     let mut reduced: Vec<(Sample, f64)> = Vec::new();
     let mut captured: Vec<(Sample, f64, f64)> = Vec::new();
     let mut hogs: Vec<(Sample, f64)> = Vec::new();
@@ -269,6 +273,28 @@ fn main() {
             .max(1);
         let size = std::fs::metadata(&rec).map_or(0, |m| m.len());
         recorded.push((sample, size as f64 / flows as f64));
+        // the recorder alone, keeping its summary (FILE.sum) and not
+        for (i, keep) in [true, false].into_iter().enumerate() {
+            let file = dir.0.join(format!("alone{i}.nwr"));
+            let mut cmd = std::process::Command::new(netwho_bin());
+            cmd.args(["-v", "record", "-q", "-w"]).arg(&file);
+            if !keep {
+                cmd.arg("--no-summary");
+            }
+            let mut rec =
+                Running::start(&mut cmd, &dir.0.join(format!("alone{i}.err")), "attached:");
+            eprintln!(
+                "round {}/{}: netwho record{}",
+                round + 1,
+                args.rounds,
+                if keep { "" } else { " --no-summary" }
+            );
+            let sample = measure_pid(&ns, Some(rec.0.id()), &paced, "rate", "conns");
+            assert!(sigint(&mut rec).success());
+            let sum = dir.0.join(format!("alone{i}.nwr.sum"));
+            assert_eq!(sum.exists(), keep, "{}", sum.display());
+            summaries[i].push(sample);
+        }
         // the reduced sensor (kernels that refuse the programs): its cost,
         // and how many of the paced connections' sockets a look caught
         let nw = Netwho::start(&format!("benchdiag{round}"), &["--sensor", "sock-diag"]);
@@ -468,6 +494,17 @@ fn main() {
         "paced_recorded".into(),
         json!({"rate": r_rate, "netwho_cpu_pct_of_core": r_cpu,
                "log_only_netwho_cpu_pct_of_core": cpu, "recording_bytes_per_flow": r_bpf}),
+    );
+    let [with_sum, without_sum] =
+        summaries.map(|v| median(v.iter().map(|x| x.netwho_cpu).collect()));
+    println!(
+        "paced, record -w (summary kept)     netwho CPU {with_sum:.2} % of a core \
+         (--no-summary {without_sum:.2} %)"
+    );
+    results.insert(
+        "paced_record_summary".into(),
+        json!({"netwho_cpu_pct_of_core": with_sum,
+               "no_summary_netwho_cpu_pct_of_core": without_sum}),
     );
     let d_cpu = median(reduced.iter().map(|x| x.0.netwho_cpu).collect());
     let d_rate = median(reduced.iter().map(|x| x.0.value).collect());
