@@ -52,11 +52,8 @@ impl Destination for FileDest {
     }
 
     fn close(&mut self) -> io::Result<()> {
-        if let Some(why) = self.file.finish().map_err(io::Error::other)? {
-            eprintln!(
-                "netwho record: warning: no summary written ({why}); reports decode the whole \
-                 recording"
-            );
+        for note in self.file.finish().map_err(io::Error::other)? {
+            eprintln!("netwho record: warning: {note}");
         }
         Ok(())
     }

@@ -8,8 +8,9 @@
 //!
 //! `top-procs` and `bytes` share one state (their groups and labels are
 //! the same; `bytes` shows no command line); `by-user` and `by-unit` have
-//! their own. The recorder gives up its summary, and says so, rather than
-//! hold more than [`MAX_HELD`] groups, distinct values and open flows.
+//! their own. Rather than hold more than [`MAX_HELD`] groups, distinct
+//! values and open flows, the recorder gives up the report holding most
+//! (then the next), and says so.
 
 use crate::{Acc, Distinct, Key, ReportConfig, ReportKind, Reporter, Totals};
 use netwho_model::ProcKey;
@@ -52,6 +53,8 @@ pub struct RecordingSummarizer {
     stats: ReadStats,
     reps: Vec<Reporter>,
     gave_up: Option<String>,
+    /// Reports given up (their kind, why).
+    left_out: Vec<(String, String)>,
     /// See [`MAX_HELD`].
     max_held: u64,
 }
@@ -70,6 +73,7 @@ impl RecordingSummarizer {
             stats: ReadStats::default(),
             reps,
             gave_up: None,
+            left_out: Vec::new(),
             max_held: MAX_HELD,
         }
     }
@@ -104,19 +108,37 @@ impl Summarizer for RecordingSummarizer {
                     }
                 }
             });
-        let held: u64 = self
-            .reps
-            .iter()
-            .map(|r| r.held.saturating_add(r.flows.len() as u64))
-            .sum();
-        if held > self.max_held {
+        // over the bound: the report holding most goes, the others stay
+        // (many processes need not cost the by-user summary)
+        let held = |r: &Reporter| r.held.saturating_add(r.flows.len() as u64);
+        while self.reps.iter().map(held).sum::<u64>() > self.max_held {
+            let Some((i, _)) = self.reps.iter().enumerate().max_by_key(|(_, r)| held(r)) else {
+                break;
+            };
+            let r = self.reps.remove(i);
+            self.left_out.push((
+                r.kind.name().to_owned(),
+                format!(
+                    "the recorder gave it up: the reports would hold more than {} groups, \
+                     values and open flows",
+                    self.max_held
+                ),
+            ));
+        }
+        if self.reps.is_empty() {
             self.gave_up = Some(format!(
                 "the reports would hold more than {} groups, values and open flows",
                 self.max_held
             ));
-            self.reps = Vec::new();
             self.decoder = Decoder::new();
         }
+    }
+
+    fn left_out(&self) -> Vec<String> {
+        self.left_out
+            .iter()
+            .map(|(kind, why)| format!("the summary keeps no {kind} report ({why})"))
+            .collect()
     }
 
     fn finish(&mut self) -> Result<Vec<u8>, String> {
@@ -137,6 +159,7 @@ impl Summarizer for RecordingSummarizer {
             ],
             clean_end: s.clean_end,
             reports: self.reps.iter().map(saved).collect(),
+            left_out: self.left_out.clone(),
         };
         postcard::to_allocvec(&body).map_err(|e| format!("encoding the summary: {e}"))
     }
@@ -149,6 +172,8 @@ struct Body {
     stats: [u64; 7],
     clean_end: bool,
     reports: Vec<SavedReport>,
+    /// Reports the recorder gave up: kind, why.
+    left_out: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -239,6 +264,12 @@ pub fn reporter(
     } else {
         kind
     };
+    if let Some((_, why)) = body.left_out.iter().find(|(k, _)| k == kept.name()) {
+        return Err(format!(
+            "the summary keeps no {} report ({why})",
+            kept.name()
+        ));
+    }
     let saved = body
         .reports
         .into_iter()

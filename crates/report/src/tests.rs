@@ -750,15 +750,16 @@ fn top_names_groups_by_the_names_processes_resolved() {
 /// its first flow's); flows updated and closed frames after they opened,
 /// some still open at the end.
 fn many_flows_recording(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    recording_with_summary(name, None)
+    let (dir, path, _) = recording_with_summary(name, None);
+    (dir, path)
 }
 
 /// [`many_flows_recording`], its summary kept by a summarizer that holds
-/// at most `held` (None: no summary).
+/// at most `held` (None: no summary), and what the recorder said of it.
 fn recording_with_summary(
     name: &str,
     held: Option<u64>,
-) -> (std::path::PathBuf, std::path::PathBuf) {
+) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
     use netwho_store::recording::{Encoder, Header, Kind, RecordingFile};
     let dir = std::env::temp_dir().join(format!("netwho-rep-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -823,9 +824,8 @@ fn recording_with_summary(
     }
     enc.end(&mut raw, end.add_ns(1));
     file.write_frame(&raw).unwrap();
-    let why = file.finish().unwrap();
-    assert_eq!(why.is_some(), held.is_some_and(|n| n < 10_000), "{why:?}");
-    (dir, path)
+    let notes = file.finish().unwrap();
+    (dir, path, notes)
 }
 
 /// A recording's report made by several threads, each decoding its share
@@ -937,7 +937,8 @@ fn run_recording(
 /// interval, read the recording in full.
 #[test]
 fn a_summary_answers_as_a_full_reading_does() {
-    let (dir, path) = recording_with_summary("summary", Some(summary::MAX_HELD));
+    let (dir, path, notes) = recording_with_summary("summary", Some(summary::MAX_HELD));
+    assert!(notes.is_empty(), "{notes:?}");
     let sum = netwho_store::recording::summary_path(&path);
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sum).unwrap().permissions());
@@ -990,7 +991,7 @@ fn a_summary_answers_as_a_full_reading_does() {
 #[test]
 fn a_stale_damaged_or_foreign_summary_is_not_read() {
     use std::os::unix::fs::PermissionsExt as _;
-    let (dir, path) = recording_with_summary("stale", Some(summary::MAX_HELD));
+    let (dir, path, _) = recording_with_summary("stale", Some(summary::MAX_HELD));
     let sum = netwho_store::recording::summary_path(&path);
     let good = std::fs::read(&sum).unwrap();
     let kind = ReportKind::TopProcs;
@@ -1044,14 +1045,44 @@ fn a_stale_damaged_or_foreign_summary_is_not_read() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A recorder whose reports would hold more than it allows gives the
-/// summary up (and says why) rather than grow: no summary is written and
-/// reports read the recording in full.
+/// A recorder whose reports would hold more than it allows gives up the
+/// report holding most (and says which), keeping the others; past that,
+/// the whole summary. A report given up reads the recording in full, with
+/// the full answer.
 #[test]
 fn a_summary_that_would_hold_too_much_is_given_up() {
-    let (dir, path) = recording_with_summary("too-much", Some(500));
+    let kinds = [
+        ReportKind::TopProcs,
+        ReportKind::Bytes,
+        ReportKind::ByUser,
+        ReportKind::ByUnit,
+    ];
+    let cfg = ReportConfig::default();
+    // each report holds about 1,300 groups and values here
+    let (dir, path, notes) = recording_with_summary("too-much", Some(3000));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("the recorder gave it up"), "{notes:?}");
+    let mut quick = 0;
+    for kind in kinds {
+        let (got, how) = run_recording(&path, kind, &cfg, true);
+        let (full, _) = run_recording(&path, kind, &cfg, false);
+        assert_eq!(got, full, "{}", kind.name());
+        if how.starts_with("read from the recording's summary") {
+            quick += 1;
+        } else {
+            assert!(how.contains("the recorder gave it up"), "{how}");
+        }
+    }
+    // two of the three kept reports (top-procs serves bytes too)
+    assert!(quick == 2 || quick == 3, "{quick}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (dir, path, notes) = recording_with_summary("too-much", Some(500));
+    assert!(
+        notes.iter().any(|n| n.contains("no summary written")),
+        "{notes:?}"
+    );
     assert!(!netwho_store::recording::summary_path(&path).exists());
-    let (_, how) = run_recording(&path, ReportKind::ByUser, &ReportConfig::default(), true);
+    let (_, how) = run_recording(&path, ReportKind::ByUser, &cfg, true);
     assert!(how.contains("does not exist"), "{how}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -1122,7 +1153,7 @@ fn recording_of_ops(dir: &std::path::Path, ops: &[(u8, u32, u64)]) -> std::path:
     }
     enc.end(&mut raw, at.add_ns(1));
     file.write_frame(&raw).unwrap();
-    assert_eq!(file.finish().unwrap(), None);
+    assert!(file.finish().unwrap().is_empty());
     path
 }
 

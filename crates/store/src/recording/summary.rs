@@ -33,6 +33,11 @@ pub trait Summarizer: Send {
     fn frame(&mut self, raw: &[u8]);
     /// What it kept, or why it kept nothing (it gave up: too much to hold).
     fn finish(&mut self) -> Result<Vec<u8>, String>;
+    /// What the summary leaves out that readers might expect (one
+    /// sentence each).
+    fn left_out(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// One file a summary describes.

@@ -187,16 +187,18 @@ impl RecordingFile {
     }
 
     /// The recording is complete (its end marker written): sync it and
-    /// write its summary. Returns why no summary was written, when one was
-    /// asked for and none could be (the recording itself is whole then).
-    pub fn finish(&mut self) -> Result<Option<String>, StoreError> {
+    /// write its summary. Returns what people should know about the
+    /// summary (one sentence each; none when all went well): why none was
+    /// written when one was asked for (the recording itself is whole
+    /// then), or what it leaves out.
+    pub fn finish(&mut self) -> Result<Vec<String>, StoreError> {
         self.sync()?;
         let Some(mut s) = self.summarizer.take() else {
-            return Ok(self.no_summary.take());
+            return Ok(self.no_summary.take().map(no_summary).into_iter().collect());
         };
         let why = match s.finish() {
             Ok(body) => match summary::write(&self.path, &self.tally, body) {
-                Ok(()) => return Ok(None),
+                Ok(()) => return Ok(s.left_out()),
                 Err(e) => format!(
                     "writing {}: {e}",
                     summary::summary_path(&self.path).display()
@@ -204,7 +206,7 @@ impl RecordingFile {
             },
             Err(why) => why,
         };
-        Ok(Some(why))
+        Ok(vec![no_summary(why)])
     }
 
     /// Flush and sync to disk.
@@ -214,6 +216,10 @@ impl RecordingFile {
             .and_then(|()| self.file.get_ref().sync_all())
             .map_err(|e| io_err(&self.path, "syncing", e))
     }
+}
+
+fn no_summary(why: String) -> String {
+    format!("no summary written ({why}); reports decode the whole recording")
 }
 
 /// A recording holds every user's flows (and payload with `record -s`):
