@@ -199,7 +199,7 @@ const DISTINCT_MAX: usize = 1000;
 /// `timeline` without `--interval` aims at about this many rows.
 const TIMELINE_ROWS: u64 = 60;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Distinct {
     /// Each value, with where in the data it was first seen.
     items: BTreeMap<String, u64>,
@@ -267,7 +267,8 @@ enum Key {
     Time,
 }
 
-#[derive(Debug, Default)]
+/// (Serialized as a recording's summary keeps it: [`summary`].)
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Acc {
     /// Where in the data its first flow was (its labels are that flow's).
     first: u64,
@@ -279,6 +280,8 @@ struct Acc {
     cmdline: Vec<String>,
     a: Distinct,
     b: Distinct,
+    /// (Fleet reports only: not in a summary.)
+    #[serde(skip)]
     hosts: Distinct,
 }
 

@@ -12,12 +12,12 @@
 //! values and open flows, the recorder gives up the report holding most
 //! (then the next), and says so.
 
-use crate::{Acc, Distinct, Key, ReportConfig, ReportKind, Reporter, Totals};
+use crate::{Acc, DISTINCT_MAX, Key, ReportConfig, ReportKind, Reporter, Totals};
 use netwho_model::ProcKey;
 use netwho_model::time::WallClock;
 use netwho_store::recording::{Decoder, Header, ReadStats, Summarizer, Visit};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -145,19 +145,9 @@ impl Summarizer for RecordingSummarizer {
         if let Some(why) = &self.gave_up {
             return Err(why.clone());
         }
-        let s = &self.stats;
         let body = Body {
             version: BODY_VERSION,
-            stats: [
-                s.frames,
-                s.frames_corrupt,
-                s.bytes_skipped,
-                s.truncated_bytes,
-                s.entries,
-                s.entries_unknown,
-                s.orphans,
-            ],
-            clean_end: s.clean_end,
+            stats: self.stats.clone(),
             reports: self.reps.iter().map(saved).collect(),
             left_out: self.left_out.clone(),
         };
@@ -165,24 +155,25 @@ impl Summarizer for RecordingSummarizer {
     }
 }
 
+/// The summary's body: `A` is `&Acc` when it is written, `Acc` when read
+/// (the same bytes).
 #[derive(Debug, Serialize, Deserialize)]
-struct Body {
+struct Body<A> {
     version: u32,
-    /// `ReadStats`' counts, in their order.
-    stats: [u64; 7],
-    clean_end: bool,
-    reports: Vec<SavedReport>,
+    /// What a reader of the recording counts.
+    stats: ReadStats,
+    reports: Vec<SavedReport<A>>,
     /// Reports the recorder gave up: kind, why.
     left_out: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct SavedReport {
+struct SavedReport<A> {
     kind: String,
     totals: [u64; 3],
     first: Option<i128>,
     last: Option<i128>,
-    groups: Vec<SavedGroup>,
+    groups: Vec<(SavedKey, A)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -192,26 +183,7 @@ enum SavedKey {
     Unit(String),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedGroup {
-    key: SavedKey,
-    first: u64,
-    sent: u64,
-    recv: u64,
-    flows: u64,
-    labels: Vec<String>,
-    cmdline: Vec<String>,
-    a: (Vec<(String, u64)>, bool),
-    b: (Vec<(String, u64)>, bool),
-}
-
-fn saved(r: &Reporter) -> SavedReport {
-    let d = |d: &Distinct| {
-        (
-            d.items.iter().map(|(k, q)| (k.clone(), *q)).collect(),
-            d.more,
-        )
-    };
+fn saved(r: &Reporter) -> SavedReport<&Acc> {
     SavedReport {
         kind: r.kind.name().to_owned(),
         totals: [r.totals.sent, r.totals.recv, r.totals.flows],
@@ -228,17 +200,7 @@ fn saved(r: &Reporter) -> SavedReport {
                     // (not a kept kind's key)
                     _ => return None,
                 };
-                Some(SavedGroup {
-                    key,
-                    first: acc.first,
-                    sent: acc.sent,
-                    recv: acc.recv,
-                    flows: acc.flows,
-                    labels: acc.labels.clone(),
-                    cmdline: acc.cmdline.clone(),
-                    a: d(&acc.a),
-                    b: d(&acc.b),
-                })
+                Some((key, acc))
             })
             .collect(),
     }
@@ -254,7 +216,7 @@ pub fn reporter(
     wall: WallClock,
     local: HashSet<IpAddr>,
 ) -> Result<(Reporter, ReadStats), String> {
-    let body: Body =
+    let body: Body<Acc> =
         postcard::from_bytes(body).map_err(|e| format!("the summary does not decode: {e}"))?;
     if body.version != BODY_VERSION {
         return Err(format!("the summary is of version {}", body.version));
@@ -280,8 +242,8 @@ pub fn reporter(
     }
     let mut rep = Reporter::new(kind, cfg, wall, local);
     let host: Arc<str> = Arc::clone(&rep.host);
-    for g in saved.groups {
-        let key = match (kept, g.key) {
+    for (key, mut acc) in saved.groups {
+        let key = match (kept, key) {
             (ReportKind::TopProcs, SavedKey::Proc(tgid, start_ticks)) => {
                 Key::Proc(Arc::clone(&host), ProcKey { tgid, start_ticks })
             }
@@ -294,21 +256,12 @@ pub fn reporter(
                 ));
             }
         };
-        let acc = Acc {
-            first: g.first,
-            sent: g.sent,
-            recv: g.recv,
-            flows: g.flows,
-            labels: g.labels,
-            cmdline: if kind == ReportKind::TopProcs {
-                g.cmdline
-            } else {
-                Vec::new()
-            },
-            a: distinct(g.a)?,
-            b: distinct(g.b)?,
-            hosts: Distinct::default(),
-        };
+        if acc.a.items.len() > DISTINCT_MAX || acc.b.items.len() > DISTINCT_MAX {
+            return Err("the summary lists more values than a report keeps".into());
+        }
+        if kind == ReportKind::Bytes {
+            acc.cmdline = Vec::new();
+        }
         if rep.groups.insert((0, key), acc).is_some() {
             return Err("the summary repeats a group".into());
         }
@@ -317,34 +270,79 @@ pub fn reporter(
     rep.totals = Totals { sent, recv, flows };
     rep.first = saved.first;
     rep.last = saved.last;
-    let [
-        frames,
-        frames_corrupt,
-        bytes_skipped,
-        truncated_bytes,
-        entries,
-        entries_unknown,
-        orphans,
-    ] = body.stats;
-    let stats = ReadStats {
-        frames,
-        frames_corrupt,
-        bytes_skipped,
-        truncated_bytes,
-        entries,
-        entries_unknown,
-        orphans,
-        clean_end: body.clean_end,
-    };
+    let stats = body.stats;
     Ok((rep, stats))
 }
 
-fn distinct((items, more): (Vec<(String, u64)>, bool)) -> Result<Distinct, String> {
-    if items.len() > crate::DISTINCT_MAX {
-        return Err("the summary lists more values than a report keeps".into());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(groups: Vec<(SavedKey, Acc)>, version: u32, left_out: &[&str]) -> Vec<u8> {
+        let b = Body {
+            version,
+            stats: ReadStats::default(),
+            reports: vec![SavedReport {
+                kind: "by-user".to_owned(),
+                totals: [1, 2, 3],
+                first: Some(5),
+                last: Some(9),
+                groups,
+            }],
+            left_out: left_out
+                .iter()
+                .map(|k| ((*k).to_owned(), "too much".to_owned()))
+                .collect(),
+        };
+        postcard::to_allocvec(&b).unwrap()
     }
-    Ok(Distinct {
-        items: items.into_iter().collect::<BTreeMap<_, _>>(),
-        more,
-    })
+
+    fn load(b: &[u8], kind: ReportKind) -> Result<Reporter, String> {
+        let wall = WallClock { boot_to_unix_ns: 0 };
+        reporter(b, kind, ReportConfig::default(), wall, HashSet::new()).map(|(r, _)| r)
+    }
+
+    /// A summary is input: groups of another kind, repeated groups, lists
+    /// longer than a report keeps, another version, a report the recorder
+    /// gave up, or bytes that are no summary are refused with a reason
+    /// (the report then decodes the recording).
+    #[test]
+    fn a_crafted_summary_body_is_refused() {
+        let user = |u| (SavedKey::User(u), Acc::default());
+        let ok = body(vec![user(1), user(2)], BODY_VERSION, &[]);
+        let r = load(&ok, ReportKind::ByUser).unwrap();
+        assert_eq!((r.groups.len(), r.totals.flows, r.last), (2, 3, Some(9)));
+        let refused = |b: &[u8], kind, why: &str| {
+            let e = load(b, kind).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        };
+        refused(&ok, ReportKind::ByUnit, "keeps no by-unit");
+        refused(&ok, ReportKind::TopProcs, "keeps no top-procs");
+        let other = body(vec![(SavedKey::Unit("x".into()), Acc::default())], 1, &[]);
+        refused(&other, ReportKind::ByUser, "another kind");
+        refused(
+            &body(vec![user(1), user(1)], 1, &[]),
+            ReportKind::ByUser,
+            "repeats",
+        );
+        let mut long = Acc::default();
+        for i in 0..=DISTINCT_MAX {
+            long.b.items.insert(i.to_string(), i as u64);
+        }
+        let long = body(vec![(SavedKey::User(1), long)], 1, &[]);
+        refused(&long, ReportKind::ByUser, "more values");
+        refused(
+            &body(vec![user(1)], 2, &[]),
+            ReportKind::ByUser,
+            "version 2",
+        );
+        let given_up = body(vec![], 1, &["by-user"]);
+        refused(&given_up, ReportKind::ByUser, "too much");
+        refused(
+            b"\xff\xff\xff\xff\xff",
+            ReportKind::ByUser,
+            "does not decode",
+        );
+        refused(&ok[..ok.len() / 2], ReportKind::ByUser, "does not decode");
+    }
 }
